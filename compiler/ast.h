@@ -1,0 +1,97 @@
+/* ast.h - the syntax tree the parser builds from a .dl file.
+ *
+ * The tree mirrors the source: statements in order, expressions as written
+ * (user functions not yet inlined, dims not yet evaluated).  Everything is
+ * allocated in the compilation's Arena.  sema.c turns it into a graph. */
+#ifndef DLC_AST_H
+#define DLC_AST_H
+
+#include <stdio.h>
+#include "arena.h"
+#include "diag.h"
+
+typedef struct AstExpr AstExpr;
+
+typedef enum AstExprKind {
+	AST_NUM,    /* num, is_int                          12  0.05  1e-3 */
+	AST_STR,    /* str                                  "train.gz"     */
+	AST_NAME,   /* name                                 W1             */
+	AST_UNARY,  /* op ('-'), lhs                        -x             */
+	AST_BINARY, /* op ('+','-','*','/','@','^'), lhs, rhs               */
+	AST_CALL,   /* name (callee), args, nargs           f(a, axis=1)   */
+	AST_LIST,   /* args, nargs (positional)             [1, 2, 3]      */
+} AstExprKind;
+
+/* A call argument: positional (name == NULL) or named (`axis = 1`). */
+typedef struct AstArg {
+	const char *name;
+	SrcLoc name_loc;
+	AstExpr *value;
+} AstArg;
+
+struct AstExpr {
+	AstExprKind kind;
+	SrcLoc loc;         /* first character of the expression; for binary
+	                       and unary expressions, the operator */
+	double num;
+	int is_int;         /* literal had no '.', 'e' or 'E' */
+	const char *str;    /* AST_STR: the unescaped string */
+	const char *name;   /* AST_NAME, AST_CALL */
+	int op;
+	AstExpr *lhs, *rhs;
+	AstArg *args;
+	int nargs;
+};
+
+typedef enum AstStmtKind {
+	ST_DIM,     /* dim NAME = value                                        */
+	ST_DTYPE,   /* dtype NAME          (name: "f32" | "f64")               */
+	ST_INPUT,   /* input NAME : type                                       */
+	ST_LABEL,   /* label NAME : type                                       */
+	ST_PARAM,   /* param NAME : type [= value]   value: AST_NAME or AST_CALL */
+	ST_DEF,     /* def NAME(params) = value                                */
+	ST_LET,     /* [output] NAME = value        (is_output)                */
+	ST_OUTPUT,  /* output NAME                  (an existing value)        */
+	ST_LOSS,    /* loss value                                              */
+	ST_TRAIN,   /* train { key = value ... }    items, nitems              */
+} AstStmtKind;
+
+/* `f32[B, 784]`, `[784, 512]`, `i32[B]`; dtype is NULL when omitted. */
+typedef struct AstType {
+	const char *dtype;
+	SrcLoc dtype_loc;
+	AstExpr **dims;
+	int ndims;
+	SrcLoc loc;
+} AstType;
+
+typedef struct AstStmt {
+	AstStmtKind kind;
+	SrcLoc loc;         /* the statement's first token */
+	const char *name;
+	SrcLoc name_loc;
+	AstExpr *value;
+	AstType type;
+	const char **params;   /* ST_DEF parameter names */
+	SrcLoc *param_locs;
+	int nparams;
+	int is_output;         /* ST_LET written as `output NAME = ...` */
+	AstArg *items;         /* ST_TRAIN: `key = value` pairs (name = key) */
+	int nitems;
+} AstStmt;
+
+typedef struct AstProgram {
+	const char *file;
+	AstStmt **stmts;
+	int nstmts;
+} AstProgram;
+
+/* Parse `src` (the contents of `file`).  Syntax errors go to `d` (several per
+ * run: the parser resynchronises at the next statement).  Returns the
+ * program, possibly partial; check d->nerrors. */
+AstProgram *parse_program(Arena *a, Diag *d, const char *file, const char *src);
+
+/* --emit=ast: a stable, indented text dump of the tree. */
+void ast_dump(FILE *out, const AstProgram *p);
+
+#endif

@@ -1,0 +1,208 @@
+/* autodiff.c - reverse-mode autodiff over the graph, and the optimizer step.
+ *
+ * Nodes are visited in reverse id order (a reverse topological order).  Each
+ * node that depends on a trainable parameter and has an adjoint emits its VJP:
+ * new graph nodes for the adjoints of its inputs.  A missing adjoint is a
+ * symbolic zero (id 0), never a tensor of zeros; fan-out adjoints are summed.
+ * Broadcasting is an explicit node, so only BROADCAST's VJP sums over the
+ * broadcast axes.  The fused gradient of softmax + cross-entropy comes from
+ * the loss op's own rule, (softmax(z) - onehot(y)) / n. */
+#include <stdlib.h>
+#include <string.h>
+#include "autodiff.h"
+
+typedef struct AD {
+	Graph *g;
+	NodeId *adj;      /* adjoint per original node, 0 = symbolic zero */
+	uint8_t *needs;   /* depends on a trainable param */
+	uint32_t n;       /* original node count */
+} AD;
+
+static void accum(AD *ad, NodeId x, NodeId gx)
+{
+	if (!gx || x >= ad->n || !ad->needs[x])
+		return;
+	ad->adj[x] = ad->adj[x] ? graph_binary(ad->g, OP_ADD, ad->adj[x], gx) : gx;
+}
+
+static NodeId cst(AD *ad, double v) { return graph_const(ad->g, v); }
+static NodeId mul(AD *ad, NodeId a, NodeId b) { return graph_binary(ad->g, OP_MUL, a, b); }
+static NodeId sub(AD *ad, NodeId a, NodeId b) { return graph_binary(ad->g, OP_SUB, a, b); }
+static NodeId dv(AD *ad, NodeId a, NodeId b) { return graph_binary(ad->g, OP_DIV, a, b); }
+static NodeId neg(AD *ad, NodeId a) { return graph_unary(ad->g, OP_NEG, a); }
+
+/* The shape a reduction over `axis` has with keepdims. */
+static Shape kept_shape(Shape in, int axis)
+{
+	Shape s = in;
+	if (axis < 0)
+		for (int i = 0; i < s.rank; i++)
+			s.d[i] = 1;
+	else
+		s.d[axis] = 1;
+	return s;
+}
+
+/* Broadcast the adjoint of a reduction back over the reduced axes. */
+static NodeId unreduce(AD *ad, NodeId gy, const Node *x, int axis)
+{
+	NodeId k = graph_reshape(ad->g, gy, kept_shape(x->shape, axis));
+	return graph_broadcast(ad->g, k, x->shape);
+}
+
+static void vjp(AD *ad, NodeId id, NodeId gy)
+{
+	Graph *g = ad->g;
+	const Node n = *graph_node(g, id); /* copy: constructors may grow the array */
+	NodeId a = n.in[0], b = n.in[1];
+	Node na = *graph_node(g, a);
+	switch ((OpKind)n.op) {
+	case OP_ADD: accum(ad, a, gy); accum(ad, b, gy); break;
+	case OP_SUB: accum(ad, a, gy); accum(ad, b, neg(ad, gy)); break;
+	case OP_MUL: accum(ad, a, mul(ad, gy, b)); accum(ad, b, mul(ad, gy, a)); break;
+	case OP_DIV:
+		accum(ad, a, dv(ad, gy, b));
+		if (b < ad->n && ad->needs[b])
+			accum(ad, b, neg(ad, dv(ad, mul(ad, gy, id), b)));
+		break;
+	case OP_NEG: accum(ad, a, neg(ad, gy)); break;
+	case OP_EXP: accum(ad, a, mul(ad, gy, id)); break;
+	case OP_LOG: accum(ad, a, dv(ad, gy, a)); break;
+	case OP_SQRT: accum(ad, a, dv(ad, gy, mul(ad, id, cst(ad, 2)))); break;
+	case OP_POWC: {
+		double c = n.f;
+		NodeId d = c == 2 ? mul(ad, a, cst(ad, 2)) : mul(ad, graph_powc(g, a, c - 1), cst(ad, c));
+		if (c == 0)
+			break;
+		accum(ad, a, mul(ad, gy, d));
+		break;
+	}
+	case OP_ABS: accum(ad, a, mul(ad, gy, graph_unary(g, OP_SIGN, a))); break;
+	case OP_RELU: accum(ad, a, mul(ad, gy, graph_unary(g, OP_STEP, a))); break;
+	case OP_SIGMOID: accum(ad, a, mul(ad, gy, mul(ad, id, sub(ad, cst(ad, 1), id)))); break;
+	case OP_TANH: accum(ad, a, mul(ad, gy, sub(ad, cst(ad, 1), mul(ad, id, id)))); break;
+	case OP_SIGN: case OP_STEP: case OP_EQ:
+		break; /* piecewise constant: zero gradient */
+	case OP_BROADCAST: accum(ad, a, graph_sumto(g, gy, na.shape)); break;
+	case OP_RESHAPE: accum(ad, a, graph_reshape(g, gy, na.shape)); break;
+	case OP_SUMTO: accum(ad, a, graph_broadcast(g, gy, na.shape)); break;
+	case OP_SUM: {
+		int axis = (int)n.i[0];
+		accum(ad, a, unreduce(ad, gy, &na, axis));
+		break;
+	}
+	case OP_MAX: {
+		int axis = (int)n.i[0];
+		NodeId mask = graph_binary(g, OP_EQ, a, unreduce(ad, id, &na, axis));
+		accum(ad, a, mul(ad, mask, unreduce(ad, gy, &na, axis)));
+		break;
+	}
+	case OP_TRANSPOSE: accum(ad, a, graph_transpose(g, gy)); break;
+	case OP_MATMUL: {
+		int ta = (int)n.i[0], tb = (int)n.i[1];
+		/* C = A'B' with A' = ta ? A^T : A.  dA' = G B'^T, dB' = A'^T G. */
+		if (a < ad->n && ad->needs[a])
+			accum(ad, a, ta ? graph_matmul(g, b, gy, tb, 1) : graph_matmul(g, gy, b, 0, !tb));
+		if (b < ad->n && ad->needs[b])
+			accum(ad, b, tb ? graph_matmul(g, gy, a, 1, ta) : graph_matmul(g, a, gy, !ta, 0));
+		break;
+	}
+	case OP_SOFTMAX: {
+		int axis = (int)n.i[0];
+		NodeId s = graph_reduce(g, OP_SUM, mul(ad, gy, id), axis, 1);
+		accum(ad, a, mul(ad, id, sub(ad, gy, s)));
+		break;
+	}
+	case OP_LOG_SOFTMAX: {
+		int axis = (int)n.i[0];
+		NodeId s = graph_reduce(g, OP_SUM, gy, axis, 1);
+		NodeId p = graph_softmax(g, OP_SOFTMAX, a, axis);
+		accum(ad, a, sub(ad, gy, mul(ad, p, s)));
+		break;
+	}
+	case OP_XENT: accum(ad, a, mul(ad, graph_loss(g, OP_XENT_GRAD, a, b), gy)); break;
+	case OP_NLL: accum(ad, a, mul(ad, graph_nll_grad(g, b, na.shape), gy)); break;
+	case OP_BCE: {
+		accum(ad, a, mul(ad, graph_loss(g, OP_BCE_GRAD, a, b), gy));
+		if (b < ad->n && ad->needs[b]) {
+			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / na.shape.d[na.bax], 1)
+			                         : cst(ad, (double)graph_numel(g, a));
+			accum(ad, b, mul(ad, dv(ad, neg(ad, a), cnt), gy));
+		}
+		break;
+	}
+	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
+		break;
+	case OP_MAXIMUM: case OP_XENT_GRAD: case OP_NLL_GRAD: case OP_BCE_GRAD: case OP_ASSIGN:
+	case OP_COUNT_:
+		DLC_INTERNAL("no gradient rule for '%s'", op_info[n.op].name);
+	}
+}
+
+void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
+{
+	for (int t = 0; t < g->ntensors; t++)
+		grads[t] = 0;
+	if (!loss)
+		return;
+	AD ad;
+	ad.g = g;
+	ad.n = g->nnodes;
+	ad.adj = calloc(ad.n, sizeof(NodeId));
+	ad.needs = calloc(ad.n, 1);
+	if (!ad.adj || !ad.needs)
+		DLC_INTERNAL("out of memory");
+	for (uint32_t id = 1; id < ad.n; id++) {
+		const Node *n = graph_node(g, id);
+		if (n->op == OP_PARAM && g->tensors[n->sym].trainable) {
+			ad.needs[id] = 1;
+			continue;
+		}
+		for (int k = 0; k < op_info[n->op].arity; k++)
+			if (n->in[k] && ad.needs[n->in[k]])
+				ad.needs[id] = 1;
+	}
+	ad.adj[loss] = graph_const(g, 1.0);
+	for (uint32_t id = loss; id >= 1; id--) {
+		if (!ad.adj[id] || !ad.needs[id])
+			continue;
+		vjp(&ad, id, ad.adj[id]);
+	}
+	for (int t = 0; t < g->ntensors; t++) {
+		const Tensor *T = &g->tensors[t];
+		if (T->role == ROLE_PARAM && T->trainable) {
+			NodeId gt = ad.adj[T->node];
+			/* a parameter the loss does not depend on has a zero gradient */
+			grads[t] = gt ? graph_broadcast(g, gt, T->shape) : graph_broadcast(g, graph_const(g, 0), T->shape);
+		}
+	}
+	free(ad.adj);
+	free(ad.needs);
+}
+
+void ad_sgd_step(Graph *g, const NodeId *grads, double momentum, NodeId **updates, int *nupdates)
+{
+	int nt = g->ntensors;
+	NodeId *up = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(2 * nt + 1));
+	int k = 0;
+	NodeId lr = graph_hyper(g, HYPER_LR);
+	for (int t = 0; t < nt; t++) {
+		if (!grads[t])
+			continue;
+		Tensor T = g->tensors[t];
+		NodeId step = grads[t];
+		if (momentum > 0) {
+			int s = graph_add_tensor(g, arena_printf(g->arena, "v_%s", T.name), ROLE_STATE, T.dtype, T.shape,
+			                         -1, T.loc);
+			g->tensors[s].of_param = t;
+			NodeId v = g->tensors[s].node;
+			NodeId vnew = graph_binary(g, OP_ADD, graph_binary(g, OP_MUL, v, graph_const(g, momentum)), grads[t]);
+			up[k++] = graph_assign(g, v, vnew);
+			step = vnew;
+		}
+		NodeId pnew = graph_binary(g, OP_SUB, T.node, graph_binary(g, OP_MUL, step, lr));
+		up[k++] = graph_assign(g, T.node, pnew);
+	}
+	*updates = up;
+	*nupdates = k;
+}

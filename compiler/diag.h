@@ -1,0 +1,40 @@
+/* diag.h - the user-facing error channel, and the internal-error channel.
+ *
+ * User mistakes (bad syntax, unknown names, shape mismatches) go through
+ * diag_error(): "file:line:col: error: message", then the source line and a
+ * caret under the column.  Errors are counted, never fatal, so one run reports
+ * several.  Internal bugs go through DLC_INTERNAL(), which names the
+ * compiler's own file and line and aborts. */
+#ifndef DLC_DIAG_H
+#define DLC_DIAG_H
+
+#include <stdio.h>
+
+typedef struct SrcLoc {
+	int line; /* 1-based; 0 means "no location" */
+	int col;  /* 1-based */
+} SrcLoc;
+
+typedef struct Diag {
+	FILE *out;          /* where messages go (stderr, or a test's buffer) */
+	const char *file;   /* file name as the user gave it */
+	const char *src;    /* whole source text, for quoting lines; may be NULL */
+	int nerrors;
+	int max_errors;     /* stop printing after this many (0 = 20) */
+} Diag;
+
+void diag_init(Diag *d, FILE *out, const char *file, const char *src);
+void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A "note:" attached to the previous error (e.g. "did you mean 'W1'?"). */
+void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Closest candidate to `name` by edit distance, or NULL if none is close. */
+const char *diag_closest(const char *name, const char *const *cands, int ncands);
+
+_Noreturn void dlc_internal_error(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define DLC_INTERNAL(...) dlc_internal_error(__FILE__, __LINE__, __VA_ARGS__)
+
+#endif

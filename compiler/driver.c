@@ -1,0 +1,398 @@
+/* driver.c - the dlc command line: the pass pipeline, start to end.
+ *
+ *   read file -> parse (AST) -> sema (forward graph) -> autodiff (gradients)
+ *   -> optimizer step (training graph) -> emit C -> [cc -> executable]
+ *
+ * Each stage can be printed with --emit.  User mistakes are reported with
+ * file:line:col and make dlc exit with status 1; bad usage exits with 2. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "ast.h"
+#include "autodiff.h"
+#include "emit_c.h"
+#include "graph.h"
+#include "sema.h"
+
+#ifndef DLC_EXTRA_CFLAGS
+#define DLC_EXTRA_CFLAGS ""
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: dlc [options] MODEL.dl\n"
+	        "\n"
+	        "Compile a model written in the dlc language into a C file or a standalone\n"
+	        "trainer.  The trainer links against the dlc runtime (libdlrt) and libm.\n"
+	        "\n"
+	        "options:\n"
+	        "  -o FILE           output: FILE.c writes the C source; any other name builds\n"
+	        "                    an executable with the system C compiler (default: MODEL.c)\n"
+	        "  -D NAME=VALUE     override a dim, e.g. -D B=1\n"
+	        "  --dtype f32|f64   element type of float tensors (overrides the program)\n"
+	        "  --emit=STAGE      print a stage to stdout instead of compiling:\n"
+	        "                      ast    the syntax tree\n"
+	        "                      graph  the forward graph and the training graph\n"
+	        "                      c      the generated C\n"
+	        "  --check           only check the program for errors\n"
+	        "  -O0, -O1, -O2     optimization level (-O0 keeps every node as written)\n"
+	        "  --cc CC           C compiler used to build executables (default: $CC or cc)\n"
+	        "  --cflags FLAGS    extra flags for that compiler\n"
+	        "  --help            show this help\n"
+	        "  --version         show the version and the available backends\n"
+	        "\n"
+	        "A trainer built by dlc takes --help too: it lists the training flags.\n");
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "dlc: cannot open '%s': %s\n", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (!buf) {
+			fclose(f);
+			fprintf(stderr, "dlc: out of memory reading '%s'\n", path);
+			return NULL;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (n < cap)
+			break;
+		if (cap > ((size_t)1 << 28)) {
+			fclose(f);
+			free(buf);
+			fprintf(stderr, "dlc: '%s' is too large for a model file\n", path);
+			return NULL;
+		}
+		cap *= 2;
+		buf = realloc(buf, cap + 1);
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "dlc: error reading '%s': %s\n", path, strerror(errno));
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	if (memchr(buf, 0, n)) {
+		fprintf(stderr, "%s: error: the file contains NUL bytes; a model is a text file\n", path);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && !strcmp(s + a - b, suf);
+}
+
+static int file_exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0;
+}
+
+/* Run argv, wait; returns the exit status or -1. */
+static int run_cmd(char **argv)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "dlc: cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Split a flag string on spaces into argv slots. */
+static int split_flags(char *s, char **out, int max)
+{
+	int n = 0;
+	for (char *t = strtok(s, " \t"); t && n < max; t = strtok(NULL, " \t"))
+		out[n++] = t;
+	return n;
+}
+
+static int build_executable(const char *csrc, const char *out, const char *cc, const char *cflags)
+{
+	const char *inc = DLC_RUNTIME_INCLUDE, *lib = DLC_RUNTIME_LIBDIR;
+	char probe[4096];
+	snprintf(probe, sizeof probe, "%s/dlrt.h", inc);
+	if (!file_exists(probe)) {
+		inc = DLC_INSTALL_INCLUDE;
+		lib = DLC_INSTALL_LIBDIR;
+	}
+	char *argv[96];
+	int n = 0;
+	char *ccdup = strdup(cc);
+	n += split_flags(ccdup, argv + n, 8);
+	static char o3[] = "-O3", std[] = "-std=c11", native[] = "-march=native", w[] = "-w";
+	argv[n++] = o3;
+	argv[n++] = std;
+	argv[n++] = native;
+	argv[n++] = w;
+	char *extra = strdup(DLC_EXTRA_CFLAGS);
+	n += split_flags(extra, argv + n, 16);
+	char *user = strdup(cflags ? cflags : "");
+	n += split_flags(user, argv + n, 32);
+	char incflag[4200], libflag[4200];
+	snprintf(incflag, sizeof incflag, "-I%s", inc);
+	snprintf(libflag, sizeof libflag, "-L%s", lib);
+	static char dasho[] = "-o", ldlrt[] = "-ldlrt", lz[] = "-lz", lm[] = "-lm";
+	argv[n++] = incflag;
+	argv[n++] = (char *)csrc;
+	argv[n++] = dasho;
+	argv[n++] = (char *)out;
+	argv[n++] = libflag;
+	argv[n++] = ldlrt;
+	argv[n++] = lz;
+	argv[n++] = lm;
+	argv[n] = NULL;
+	int rc = run_cmd(argv);
+	free(ccdup);
+	free(extra);
+	free(user);
+	if (rc != 0) {
+		fprintf(stderr, "dlc: the C compiler failed building '%s' (exit status %d)\n", out, rc);
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *input = NULL, *output = NULL, *emit = NULL, *cc = NULL, *cflags = NULL;
+	int check_only = 0, opt = 2, force_dtype = 0;
+	DType dtype = DT_F32;
+	DimDefine defs[64];
+	int ndefs = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+#define TAKE(flag)                                                                          \
+	(!strcmp(a, flag) ? (i + 1 < argc ? (val = argv[++i], 1) : (fprintf(stderr,               \
+	  "dlc: %s needs a value\n", flag), exit(2), 0))                                           \
+	 : (!strncmp(a, flag "=", strlen(flag) + 1) ? (val = a + strlen(flag) + 1, 1) : 0))
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("dlc %s\nbackends: c (ahead-of-time, via the system C compiler)\n", DLC_VERSION);
+			return 0;
+		} else if (!strcmp(a, "--check")) {
+			check_only = 1;
+		} else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) {
+			opt = a[2] - '0';
+		} else if (TAKE("-o")) {
+			output = val;
+		} else if (TAKE("--emit")) {
+			emit = val;
+			if (strcmp(emit, "ast") && strcmp(emit, "graph") && strcmp(emit, "c")) {
+				fprintf(stderr, "dlc: unknown stage '%s' for --emit (expected ast, graph or c)\n", emit);
+				return 2;
+			}
+		} else if (TAKE("--dtype")) {
+			if (strcmp(val, "f32") && strcmp(val, "f64")) {
+				fprintf(stderr, "dlc: unknown --dtype '%s' (expected f32 or f64)\n", val);
+				return 2;
+			}
+			dtype = val[2] == '2' ? DT_F32 : DT_F64;
+			force_dtype = 1;
+		} else if (TAKE("--cc")) {
+			cc = val;
+		} else if (TAKE("--cflags")) {
+			cflags = val;
+		} else if (!strncmp(a, "-D", 2)) {
+			const char *d = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			const char *eq = d ? strchr(d, '=') : NULL;
+			char *end = NULL;
+			long long v = eq ? strtoll(eq + 1, &end, 10) : 0;
+			if (!d || !eq || eq == d || !end || *end || end == eq + 1 || v < 1) {
+				fprintf(stderr, "dlc: -D needs NAME=VALUE with a positive integer VALUE, got '%s'\n",
+				        d ? d : "");
+				return 2;
+			}
+			if (ndefs == 64) {
+				fprintf(stderr, "dlc: too many -D options\n");
+				return 2;
+			}
+			char *name = strndup(d, (size_t)(eq - d));
+			defs[ndefs].name = name;
+			defs[ndefs].value = v;
+			defs[ndefs].used = 0;
+			ndefs++;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "dlc: unknown option '%s'\n", a);
+			usage(stderr);
+			return 2;
+		} else if (input) {
+			fprintf(stderr, "dlc: more than one input file ('%s' and '%s')\n", input, a);
+			return 2;
+		} else {
+			input = a;
+		}
+#undef TAKE
+	}
+	if (!input) {
+		fprintf(stderr, "dlc: no input file\n");
+		usage(stderr);
+		return 2;
+	}
+
+	size_t len;
+	char *src = read_file(input, &len);
+	if (!src)
+		return 1;
+	Arena arena = {0};
+	Diag diag;
+	diag_init(&diag, stderr, input, src);
+
+	AstProgram *prog = parse_program(&arena, &diag, input, src);
+	if (emit && !strcmp(emit, "ast")) {
+		if (diag.nerrors == 0)
+			ast_dump(stdout, prog);
+		arena_free(&arena);
+		free(src);
+		return diag.nerrors ? 1 : 0;
+	}
+	if (diag.nerrors) {
+		arena_free(&arena);
+		free(src);
+		return 1;
+	}
+
+	Model *m = sema_build(&arena, &diag, prog, defs, ndefs, dtype, force_dtype, opt > 0);
+	if (!diag.nerrors && !m->loss)
+		diag_error(&diag, (SrcLoc){0, 0}, "the model has no 'loss' statement; dlc needs a loss to train");
+	if (!diag.nerrors && m->g->batch == 0)
+		diag_error(&diag, (SrcLoc){0, 0}, "the model declares no input or label; add e.g. `input x : f32[B, 784]`");
+	if (diag.nerrors) {
+		arena_free(&arena);
+		free(src);
+		return 1;
+	}
+	Graph *g = m->g;
+	uint32_t fwd_nodes = g->nnodes;
+	TrainGraph tg;
+	memset(&tg, 0, sizeof tg);
+	tg.m = m;
+	tg.momentum = m->momentum;
+	tg.grads = arena_alloc(&arena, sizeof(NodeId) * (size_t)(g->ntensors + 1));
+	ad_gradients(g, m->loss, tg.grads);
+	int nparam_tensors = g->ntensors;
+	ad_sgd_step(g, tg.grads, m->momentum, &tg.updates, &tg.nupdates);
+	/* state tensors added by the optimizer have no gradient */
+	NodeId *grads = arena_alloc(&arena, sizeof(NodeId) * (size_t)(g->ntensors + 1));
+	memcpy(grads, tg.grads, sizeof(NodeId) * (size_t)nparam_tensors);
+	tg.grads = grads;
+
+	if (check_only) {
+		arena_free(&arena);
+		free(src);
+		return 0;
+	}
+	if (emit && !strcmp(emit, "graph")) {
+		NodeId *roots = arena_alloc(&arena, sizeof(NodeId) * (size_t)(m->noutputs + g->ntensors + tg.nupdates + 1));
+		int nr = 0;
+		roots[nr++] = m->loss;
+		for (int i = 0; i < m->noutputs; i++)
+			roots[nr++] = m->outputs[i].node;
+		printf("# forward graph of %s (%u nodes)\n", m->name, fwd_nodes - 1);
+		graph_dump(stdout, g, roots, nr);
+		for (int t = 0; t < g->ntensors; t++)
+			if (tg.grads[t])
+				roots[nr++] = tg.grads[t];
+		for (int i = 0; i < tg.nupdates; i++)
+			roots[nr++] = tg.updates[i];
+		printf("\n# training step: forward, gradients (");
+		for (int t = 0, first = 1; t < g->ntensors; t++)
+			if (tg.grads[t]) {
+				printf("%sd_%s = %%%u", first ? "" : ", ", g->tensors[t].name, tg.grads[t]);
+				first = 0;
+			}
+		printf("), update\n");
+		graph_dump(stdout, g, roots, nr);
+		arena_free(&arena);
+		free(src);
+		return 0;
+	}
+	if (emit && !strcmp(emit, "c")) {
+		emitc_model(stdout, &tg, 1);
+		arena_free(&arena);
+		free(src);
+		return fflush(stdout) ? 1 : 0;
+	}
+
+	/* write the C file (or a temporary one, to build an executable) */
+	char *default_out = NULL;
+	if (!output) {
+		const char *base = strrchr(input, '/');
+		base = base ? base + 1 : input;
+		size_t n = strcspn(base, ".");
+		default_out = malloc(n + 3);
+		memcpy(default_out, base, n);
+		strcpy(default_out + n, ".c");
+		output = default_out;
+	}
+	int rc = 0;
+	if (ends_with(output, ".c")) {
+		char tmp[4200];
+		snprintf(tmp, sizeof tmp, "%s.tmp%ld", output, (long)getpid());
+		FILE *f = fopen(tmp, "w");
+		if (!f) {
+			fprintf(stderr, "dlc: cannot write '%s': %s\n", output, strerror(errno));
+			rc = 1;
+		} else {
+			emitc_model(f, &tg, 1);
+			if (fclose(f) != 0 || rename(tmp, output) != 0) {
+				fprintf(stderr, "dlc: cannot write '%s': %s\n", output, strerror(errno));
+				remove(tmp);
+				rc = 1;
+			}
+		}
+	} else {
+		char tmp[] = "/tmp/dlc-XXXXXX.c";
+		int fd = mkstemps(tmp, 2);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!f) {
+			fprintf(stderr, "dlc: cannot create a temporary file: %s\n", strerror(errno));
+			rc = 1;
+		} else {
+			emitc_model(f, &tg, 1);
+			if (fclose(f) != 0) {
+				fprintf(stderr, "dlc: cannot write '%s': %s\n", tmp, strerror(errno));
+				rc = 1;
+			} else {
+				if (!cc)
+					cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+				rc = build_executable(tmp, output, cc, cflags);
+			}
+			remove(tmp);
+		}
+	}
+	free(default_out);
+	arena_free(&arena);
+	free(src);
+	return rc;
+}

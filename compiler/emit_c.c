@@ -1,0 +1,929 @@
+/* emit_c.c - print the training graph as one C11 file.
+ *
+ * Storage: each node that computes a value gets a static array named after
+ * its DSL variable (`h1`), its parameter's gradient (`d_W1`), or its node id
+ * (`t12`).  Leaves use their tensor's array; RESHAPE aliases its input's
+ * array; BROADCAST is read through strided indexing by elementwise kernels
+ * (it is only materialised when another kind of kernel reads it); constants,
+ * the learning rate and row counts are inlined as expressions.
+ *
+ * Kernels: one static function per computing node, in node-id order (a
+ * topological order).  The entry points call the kernels their outputs need;
+ * the optimizer's assignments run last in train_step, after every read of
+ * the old parameter values.  Loops over the batch axis of a reduction, a
+ * matmul contraction or a loss stop at n, the rows that hold data. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "emit_c.h"
+
+typedef enum { ST_NONE, ST_SCALAR, ST_VIEW, ST_ALIAS, ST_OWN } Storage;
+
+typedef struct Kernel {
+	NodeId node;         /* computing node, or source of a copy */
+	const char *dst;     /* copy kernels: destination array; else NULL */
+	int entries;         /* bit 0 forward, 1 gradients, 2 train_step */
+} Kernel;
+
+typedef struct Emit {
+	FILE *o;
+	const TrainGraph *tg;
+	const Model *m;
+	Graph *g;
+	Arena *a;
+	const char *T;       /* "float" or "double" */
+	int f32;
+	Storage *st;
+	const char **buf;    /* array name per node (after alias resolution) */
+	uint8_t *mark[3];    /* nodes each entry point needs */
+	uint8_t *any;
+	Kernel *k;
+	int nk;
+	const char **names;  /* names taken so far */
+	int nnames;
+	const char *loss_buf;
+	const char **grad_buf;    /* per tensor */
+	const char **out_buf;     /* per output */
+} Emit;
+
+static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
+
+/* ---- names ---- */
+
+static const char *const reserved[] = {
+	"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+	"extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+	"short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+	"volatile", "while", "main", "n", "lr", "i", "j", "k", "p", "q", "r", "c", "a", "b", "m", "s",
+	"acc", "inv", "rows", "exp", "log", "sqrt", "pow", "fabs", "tanh", "expf", "logf", "sqrtf", "powf",
+	"fabsf", "tanhf", "log1p", "log1pf", "abs", "max", "min", "int32_t", "int64_t", "INFINITY", "NAN",
+	"loss", "y_t", "exit", "free", "malloc", "printf", "time", "div", "signbit", "isnan", "sum",
+	"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7",
+};
+
+static int name_taken(const Emit *e, const char *s)
+{
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (!strcmp(reserved[i], s))
+			return 1;
+	if (!strncmp(s, "dlrt_", 5) || !strncmp(s, "DLRT_", 5))
+		return 1;
+	for (int i = 0; i < e->nnames; i++)
+		if (!strcmp(e->names[i], s))
+			return 1;
+	return 0;
+}
+
+static const char *take_name(Emit *e, const char *want)
+{
+	const char *s = want;
+	for (int k = 2; name_taken(e, s); k++)
+		s = arena_printf(e->a, "%s_%d", want, k);
+	e->names = arena_grow(e->a, e->names, (size_t)e->nnames, (size_t)e->nnames + 1, sizeof(char *));
+	e->names[e->nnames++] = s;
+	return s;
+}
+
+/* ---- literals and math ---- */
+
+static const char *lit(Emit *e, double v)
+{
+	if (isinf(v))
+		return v > 0 ? "INFINITY" : "-INFINITY";
+	if (isnan(v))
+		return "NAN";
+	char buf[64];
+	snprintf(buf, sizeof buf, e->f32 ? "%.9g" : "%.17g", v);
+	if (!strpbrk(buf, ".e"))
+		strcat(buf, ".0");
+	if (e->f32)
+		strcat(buf, "f");
+	return arena_strdup(e->a, buf);
+}
+
+static const char *fn(Emit *e, const char *name)
+{
+	return e->f32 ? arena_printf(e->a, "%sf", name) : name;
+}
+
+/* ---- storage decisions ---- */
+
+static void plan_storage(Emit *e)
+{
+	Graph *g = e->g;
+	uint32_t nn = g->nnodes;
+	e->st = arena_alloc(e->a, sizeof(Storage) * nn);
+	e->buf = arena_alloc(e->a, sizeof(char *) * nn);
+	/* which broadcasts must be materialised: read by a non-elementwise kernel */
+	uint8_t *mat = arena_alloc(e->a, nn);
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!e->any[id])
+			continue;
+		const Node *n = NN(e, id);
+		int ew = (op_info[n->op].flags & OPF_EW) || n->op == OP_ASSIGN || n->op == OP_RESHAPE;
+		for (int k = 0; k < op_info[n->op].arity; k++)
+			if (!ew && NN(e, n->in[k])->op == OP_BROADCAST)
+				mat[n->in[k]] = 1;
+	}
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!e->any[id])
+			continue;
+		const Node *n = NN(e, id);
+		switch (n->op) {
+		case OP_PARAM: case OP_INPUT: case OP_STATE:
+			e->st[id] = ST_ALIAS;
+			e->buf[id] = NULL; /* set from the tensor names below */
+			break;
+		case OP_CONST: case OP_HYPER: case OP_COUNT:
+			e->st[id] = ST_SCALAR;
+			break;
+		case OP_BROADCAST: {
+			const Node *src = NN(e, n->in[0]);
+			int scal = src->op == OP_CONST || src->op == OP_HYPER || src->op == OP_COUNT;
+			e->st[id] = mat[id] ? ST_OWN : scal ? ST_SCALAR : ST_VIEW;
+			break;
+		}
+		case OP_RESHAPE: {
+			Storage s = e->st[n->in[0]];
+			e->st[id] = (s == ST_OWN || s == ST_ALIAS) ? ST_ALIAS : ST_OWN;
+			break;
+		}
+		case OP_ASSIGN:
+			e->st[id] = ST_NONE;
+			break;
+		default:
+			e->st[id] = ST_OWN;
+		}
+	}
+}
+
+static void name_buffers(Emit *e)
+{
+	Graph *g = e->g;
+	const TrainGraph *tg = e->tg;
+	for (int t = 0; t < g->ntensors; t++)
+		e->buf[g->tensors[t].node] = take_name(e, g->tensors[t].name);
+	/* the loss */
+	NodeId L = e->m->loss;
+	if (e->st[L] == ST_OWN && !NN(e, L)->name) {
+		e->buf[L] = take_name(e, "loss_value");
+		e->loss_buf = e->buf[L];
+	}
+	/* parameter gradients take the array of the node that computes them */
+	e->grad_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(g->ntensors + 1));
+	for (int t = 0; t < g->ntensors; t++) {
+		NodeId gid = tg->grads[t];
+		if (!gid)
+			continue;
+		if (e->st[gid] == ST_OWN && !e->buf[gid] && !NN(e, gid)->name) {
+			e->buf[gid] = take_name(e, arena_printf(e->a, "d_%s", g->tensors[t].name));
+			e->grad_buf[t] = e->buf[gid];
+		}
+	}
+	/* DSL-named values, then the rest by id */
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id] && NN(e, id)->name)
+			e->buf[id] = take_name(e, NN(e, id)->name);
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id])
+			e->buf[id] = take_name(e, arena_printf(e->a, "t%u", id));
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (e->any[id] && e->st[id] == ST_ALIAS && NN(e, id)->op == OP_RESHAPE)
+			e->buf[id] = e->buf[NN(e, id)->in[0]];
+}
+
+static void add_kernel(Emit *e, NodeId node, const char *dst, int entries)
+{
+	e->k = arena_grow(e->a, e->k, (size_t)e->nk, (size_t)e->nk + 1, sizeof(Kernel));
+	e->k[e->nk].node = node;
+	e->k[e->nk].dst = dst;
+	e->k[e->nk].entries = entries;
+	e->nk++;
+}
+
+static int entries_of(const Emit *e, NodeId id)
+{
+	return (e->mark[0][id] ? 1 : 0) | (e->mark[1][id] ? 2 : 0) | (e->mark[2][id] ? 4 : 0);
+}
+
+static int has_array(const Emit *e, NodeId id)
+{
+	return e->st[id] == ST_OWN || e->st[id] == ST_ALIAS;
+}
+
+static void plan_kernels(Emit *e)
+{
+	Graph *g = e->g;
+	const Model *m = e->m;
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (e->any[id] && e->st[id] == ST_OWN && NN(e, id)->op != OP_ASSIGN)
+			add_kernel(e, id, NULL, entries_of(e, id));
+	/* copies for results that have no array of their own */
+	if (!e->loss_buf) {
+		if (e->buf[m->loss] && e->st[m->loss] == ST_OWN) {
+			e->loss_buf = e->buf[m->loss];
+		} else {
+			e->loss_buf = take_name(e, "loss_value");
+			add_kernel(e, m->loss, e->loss_buf, 7);
+		}
+	}
+	for (int t = 0; t < g->ntensors; t++) {
+		NodeId gid = e->tg->grads[t];
+		if (!gid || e->grad_buf[t])
+			continue;
+		e->grad_buf[t] = take_name(e, arena_printf(e->a, "d_%s", g->tensors[t].name));
+		add_kernel(e, gid, e->grad_buf[t], 6);
+	}
+	e->out_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(m->noutputs + 1));
+	for (int i = 0; i < m->noutputs; i++) {
+		NodeId id = m->outputs[i].node;
+		if (has_array(e, id)) {
+			e->out_buf[i] = e->buf[id];
+		} else {
+			e->out_buf[i] = take_name(e, arena_printf(e->a, "%s_out", m->outputs[i].name));
+			add_kernel(e, id, e->out_buf[i], 7);
+		}
+	}
+	for (int i = 0; i < e->tg->nupdates; i++)
+		add_kernel(e, e->tg->updates[i], NULL, 4);
+}
+
+/* ---- index expressions ---- */
+
+/* Flat index into an array of shape `src`, broadcast (aligned right) to the
+ * loop nest over `out` with loop variables i0..i{r-1}. */
+static const char *bcast_index(Emit *e, Shape src, Shape out)
+{
+	const char *s = NULL;
+	int off = out.rank - src.rank;
+	for (int k = 0; k < src.rank; k++) {
+		if (s && src.d[k] != 1)
+			s = arena_printf(e->a, "%s * %lld", s, (long long)src.d[k]);
+		if (src.d[k] != 1)
+			s = s ? arena_printf(e->a, "%s + i%d", s, k + off) : arena_printf(e->a, "i%d", k + off);
+		if (s && k + 1 < src.rank && src.d[k + 1] != 1 && strchr(s, '+'))
+			s = arena_printf(e->a, "(%s)", s);
+	}
+	return s ? s : "0";
+}
+
+/* "(p * A + k) * post + q" with the trivial parts left out */
+static const char *pak_index(Emit *e, int64_t pre, int64_t A, int64_t post, const char *kv)
+{
+	const char *s = kv;
+	if (pre > 1)
+		s = arena_printf(e->a, "p * %lld + %s", (long long)A, kv);
+	if (post > 1)
+		s = pre > 1 ? arena_printf(e->a, "(%s) * %lld + q", s, (long long)post)
+		            : arena_printf(e->a, "%s * %lld + q", s, (long long)post);
+	return s;
+}
+
+/* Reference to element `flat` of node id (flat mode) or at the loop indices
+ * of shape `out` (nested mode). */
+static const char *ref(Emit *e, NodeId id, int nested, Shape out)
+{
+	const Node *n = NN(e, id);
+	switch (e->st[id]) {
+	case ST_SCALAR:
+		if (n->op == OP_BROADCAST)
+			return ref(e, n->in[0], nested, out);
+		if (n->op == OP_CONST)
+			return lit(e, n->f);
+		if (n->op == OP_HYPER)
+			return "lr";
+		if (n->op == OP_COUNT)
+			return arena_printf(e->a, "(%s)(n * %lld)", e->T, (long long)n->i[0]);
+		break;
+	case ST_VIEW: {
+		const Node *src = NN(e, n->in[0]);
+		if (!nested)
+			DLC_INTERNAL("view read in flat mode");
+		return arena_printf(e->a, "%s[%s]", e->buf[n->in[0]], bcast_index(e, src->shape, out));
+	}
+	case ST_OWN:
+	case ST_ALIAS:
+		return arena_printf(e->a, "%s[%s]", e->buf[id], nested ? bcast_index(e, n->shape, out) : "i");
+	case ST_NONE:
+		break;
+	}
+	DLC_INTERNAL("no value for node %u", id);
+}
+
+static const char *desc_node(Emit *e, NodeId id)
+{
+	const Node *n = NN(e, id);
+	char sb[160];
+	const char *s = arena_printf(e->a, "%%%u = %s(", id, op_info[n->op].name);
+	for (int k = 0; k < op_info[n->op].arity; k++) {
+		NodeId in = n->in[k];
+		const char *nm = e->buf[in] ? e->buf[in] : NN(e, in)->op == OP_CONST ? lit(e, NN(e, in)->f)
+		                                                                    : arena_printf(e->a, "%%%u", in);
+		s = arena_printf(e->a, "%s%s%s", s, k ? ", " : "", nm);
+	}
+	return arena_printf(e->a, "%s) %s", s, shape_str(n->shape, sb, sizeof sb));
+}
+
+/* ---- kernels ---- */
+
+static const char *ew_expr(Emit *e, const Node *n)
+{
+	switch ((OpKind)n->op) {
+	case OP_ADD: return "a + b";
+	case OP_SUB: return "a - b";
+	case OP_MUL: return "a * b";
+	case OP_DIV: return "a / b";
+	case OP_EQ: return arena_printf(e->a, "a == b ? %s : %s", lit(e, 1), lit(e, 0));
+	case OP_MAXIMUM: return "a > b ? a : b";
+	case OP_NEG: return "-a";
+	case OP_EXP: return arena_printf(e->a, "%s(a)", fn(e, "exp"));
+	case OP_LOG: return arena_printf(e->a, "%s(a)", fn(e, "log"));
+	case OP_SQRT: return arena_printf(e->a, "%s(a)", fn(e, "sqrt"));
+	case OP_POWC:
+		if (n->f == 2)
+			return "a * a";
+		if (n->f == 3)
+			return "a * a * a";
+		if (n->f == 0.5)
+			return arena_printf(e->a, "%s(a)", fn(e, "sqrt"));
+		if (n->f == -1)
+			return arena_printf(e->a, "%s / a", lit(e, 1));
+		return arena_printf(e->a, "%s(a, %s)", fn(e, "pow"), lit(e, n->f));
+	case OP_ABS: return arena_printf(e->a, "%s(a)", fn(e, "fabs"));
+	case OP_SIGN: return arena_printf(e->a, "a > 0 ? %s : a < 0 ? %s : %s", lit(e, 1), lit(e, -1), lit(e, 0));
+	case OP_RELU: return arena_printf(e->a, "a > 0 ? a : %s", lit(e, 0));
+	case OP_STEP: return arena_printf(e->a, "a > 0 ? %s : %s", lit(e, 1), lit(e, 0));
+	case OP_SIGMOID: return arena_printf(e->a, "%s / (%s + %s(-a))", lit(e, 1), lit(e, 1), fn(e, "exp"));
+	case OP_TANH: return arena_printf(e->a, "%s(a)", fn(e, "tanh"));
+	case OP_BROADCAST: case OP_RESHAPE: case OP_ASSIGN:
+		return "a";
+	default: break;
+	}
+	DLC_INTERNAL("not elementwise: %s", op_info[n->op].name);
+}
+
+/* Loop nest over `shape` with variables i0..; returns the indentation depth
+ * and prints the headers. */
+static int open_nest(Emit *e, Shape shape, int flat, int depth)
+{
+	FILE *o = e->o;
+	if (flat) {
+		fprintf(o, "%.*sfor (long i = 0; i < %lld; i++) {\n", depth, "\t\t\t\t\t\t\t\t\t\t", (long long)shape_numel(shape));
+		return depth + 1;
+	}
+	for (int d = 0; d < shape.rank; d++) {
+		fprintf(o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)%s\n", depth + d, "\t\t\t\t\t\t\t\t\t\t", d, d,
+		        (long long)shape.d[d], d, d + 1 == shape.rank ? " {" : "");
+	}
+	if (shape.rank == 0) {
+		fprintf(o, "%.*s{\n", depth, "\t\t\t\t\t\t\t\t\t\t");
+		return depth + 1;
+	}
+	return depth + shape.rank;
+}
+
+static void close_nest(Emit *e, int depth)
+{
+	fprintf(e->o, "%.*s}\n", depth - 1, "\t\t\t\t\t\t\t\t\t\t");
+}
+
+#define IND(d) (d), "\t\t\t\t\t\t\t\t\t\t\t\t"
+
+static void kernel_ew(Emit *e, const char *dst, Shape shape, const NodeId *srcs, int nsrc, const char *expr)
+{
+	FILE *o = e->o;
+	int nested = 0;
+	for (int k = 0; k < nsrc; k++)
+		if (e->st[srcs[k]] == ST_VIEW)
+			nested = 1;
+	int d = open_nest(e, shape, !nested, 1);
+	static const char *const var[] = {"a", "b", "c"};
+	for (int k = 0; k < nsrc; k++)
+		fprintf(o, "%.*s%s %s = %s;\n", IND(d), e->T, var[k], ref(e, srcs[k], nested, shape));
+	fprintf(o, "%.*s%s[%s] = %s;\n", IND(d), dst, nested ? bcast_index(e, shape, shape) : "i", expr);
+	close_nest(e, d);
+}
+
+/* pre/A/post split of a shape around axis */
+static void split(Shape s, int axis, int64_t *pre, int64_t *A, int64_t *post)
+{
+	*pre = 1;
+	*post = 1;
+	for (int i = 0; i < axis; i++)
+		*pre *= s.d[i];
+	*A = s.d[axis];
+	for (int i = axis + 1; i < s.rank; i++)
+		*post *= s.d[i];
+}
+
+static void kernel_reduce(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
+	const char *xb = e->buf[n->in[0]];
+	int ismax = n->op == OP_MAX;
+	const char *init = ismax ? "-INFINITY" : "0";
+	const char *acct = ismax ? e->T : "double";
+	const char *upd = ismax ? "if (v > acc)\n%.*sacc = v;" : "acc += v;";
+	int axis = (int)n->i[0];
+	if (axis < 0) {
+		int64_t pre = 1, A = shape_numel(x->shape), post = 1;
+		const char *bound = arena_printf(e->a, "%lld", (long long)A);
+		if (x->bax >= 0) {
+			split(x->shape, x->bax, &pre, &A, &post);
+			bound = "n";
+		}
+		fprintf(o, "\t%s acc = %s;\n", acct, init);
+		int d = 1;
+		if (pre > 1)
+			fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
+		fprintf(o, "%.*sfor (long k = 0; k < %s; k++)%s\n", IND(d++), bound, post > 1 ? "" : " {");
+		if (post > 1)
+			fprintf(o, "%.*sfor (long q = 0; q < %lld; q++) {\n", IND(d++), (long long)post);
+		fprintf(o, "%.*s%s v = %s[%s];\n", IND(d), e->T, xb, pak_index(e, pre, A, post, "k"));
+		fprintf(o, "%.*s", IND(d));
+		fprintf(o, upd, IND(d + 1));
+		fprintf(o, "\n%.*s}\n", IND(d - 1));
+		fprintf(o, "\t%s[0] = (%s)acc;\n", dst, e->T);
+		return;
+	}
+	int64_t pre, A, post;
+	split(x->shape, axis, &pre, &A, &post);
+	const char *bound = x->bax == axis ? "n" : arena_printf(e->a, "%lld", (long long)A);
+	int d = 1;
+	if (pre > 1)
+		fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
+	if (post > 1)
+		fprintf(o, "%.*sfor (long q = 0; q < %lld; q++)\n", IND(d++), (long long)post);
+	fprintf(o, "%.*s{\n", IND(d - 1 > 0 ? d - 1 : 0));
+	fprintf(o, "%.*s%s acc = %s;\n", IND(d), acct, init);
+	fprintf(o, "%.*sfor (long k = 0; k < %s; k++) {\n", IND(d), bound);
+	fprintf(o, "%.*s%s v = %s[%s];\n", IND(d + 1), e->T, xb, pak_index(e, pre, A, post, "k"));
+	fprintf(o, "%.*s", IND(d + 1));
+	fprintf(o, upd, IND(d + 2));
+	fprintf(o, "\n%.*s}\n", IND(d));
+	const char *oi = pre > 1 && post > 1 ? arena_printf(e->a, "p * %lld + q", (long long)post)
+	                 : pre > 1 ? "p" : post > 1 ? "q" : "0";
+	fprintf(o, "%.*s%s[%s] = (%s)acc;\n", IND(d), dst, oi, e->T);
+	fprintf(o, "%.*s}\n", IND(d - 1 > 0 ? d - 1 : 0));
+}
+
+/* sum over the broadcast axes of the input down to the node's shape */
+static void kernel_sumto(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
+	int64_t NO = shape_numel(n->shape);
+	fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", (long long)NO, dst);
+	Shape s = x->shape;
+	int off = s.rank - n->shape.rank;
+	int d = 1;
+	for (int k = 0; k < s.rank; k++) {
+		int reduced = k < off || n->shape.d[k - off] == 1;
+		const char *bound = (k == x->bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
+		fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
+	}
+	fprintf(o, "%.*s%s[%s] += %s[%s];\n", IND(d), dst, bcast_index(e, n->shape, s), e->buf[n->in[0]],
+	        bcast_index(e, s, s));
+}
+
+static void kernel_transpose(Emit *e, NodeId id, const char *dst)
+{
+	const Node *n = NN(e, id);
+	long long M = (long long)n->shape.d[1], N = (long long)n->shape.d[0];
+	fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\tfor (long j = 0; j < %lld; j++)\n"
+	              "\t\t\t%s[j * %lld + i] = %s[i * %lld + j];\n",
+	        M, N, dst, M, e->buf[n->in[0]], N);
+}
+
+static void kernel_matmul(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id), *A = NN(e, n->in[0]);
+	int ta = (int)n->i[0], tb = (int)n->i[1];
+	long long M = (long long)n->shape.d[0], N = (long long)n->shape.d[1];
+	long long K = (long long)A->shape.d[ta ? 0 : 1];
+	const char *Kb = A->bax == (ta ? 0 : 1) ? "n" : arena_printf(e->a, "%lld", K);
+	const char *ab = e->buf[n->in[0]], *bb = e->buf[n->in[1]];
+	const char *aik = ta ? arena_printf(e->a, "%s[k * %lld + i]", ab, M) : arena_printf(e->a, "%s[i * %lld + k]", ab, K);
+	fprintf(o, "\t/* %s = %s%s @ %s%s: [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
+	        tb ? "^T" : "", M, K, K, N);
+	if (!tb) {
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", M);
+		fprintf(o, "\t\tfor (long j = 0; j < %lld; j++)\n\t\t\t%s[i * %lld + j] = 0;\n", N, dst, N);
+		fprintf(o, "\t\tfor (long k = 0; k < %s; k++) {\n", Kb);
+		fprintf(o, "\t\t\t%s a = %s;\n", e->T, aik);
+		fprintf(o, "\t\t\tfor (long j = 0; j < %lld; j++)\n", N);
+		fprintf(o, "\t\t\t\t%s[i * %lld + j] += a * %s[k * %lld + j];\n", dst, N, bb, N);
+		fprintf(o, "\t\t}\n\t}\n");
+		return;
+	}
+	/* B transposed: dot products of rows, with 8 independent partial sums
+	 * so the compiler can vectorise without reassociating */
+	fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n", M);
+	fprintf(o, "\t\tfor (long j = 0; j < %lld; j++) {\n", N);
+	fprintf(o, "\t\t\t%s s[8] = {0};\n", e->T);
+	fprintf(o, "\t\t\tlong k = 0;\n");
+	fprintf(o, "\t\t\tfor (; k + 8 <= %s; k += 8)\n", Kb);
+	fprintf(o, "\t\t\t\tfor (long r = 0; r < 8; r++)\n");
+	const char *aik8 = ta ? arena_printf(e->a, "%s[(k + r) * %lld + i]", ab, M)
+	                      : arena_printf(e->a, "%s[i * %lld + k + r]", ab, K);
+	fprintf(o, "\t\t\t\t\ts[r] += %s * %s[j * %lld + k + r];\n", aik8, bb, K);
+	fprintf(o, "\t\t\tfor (; k < %s; k++)\n", Kb);
+	fprintf(o, "\t\t\t\ts[0] += %s * %s[j * %lld + k];\n", aik, bb, K);
+	fprintf(o, "\t\t\t%s[i * %lld + j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));\n",
+	        dst, N);
+	fprintf(o, "\t\t}\n");
+}
+
+static void kernel_softmax(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
+	int64_t pre, A, post;
+	split(x->shape, (int)n->i[0], &pre, &A, &post);
+	const char *xb = e->buf[n->in[0]];
+	const char *xi = pak_index(e, pre, A, post, "k");
+	int d = 1;
+	if (pre > 1)
+		fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
+	if (post > 1)
+		fprintf(o, "%.*sfor (long q = 0; q < %lld; q++)\n", IND(d++), (long long)post);
+	fprintf(o, "%.*s{\n", IND(d - 1));
+	fprintf(o, "%.*s%s m = -INFINITY;\n", IND(d), e->T);
+	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*sif (%s[%s] > m)\n%.*sm = %s[%s];\n", IND(d),
+	        (long long)A, IND(d + 1), xb, xi, IND(d + 2), xb, xi);
+	fprintf(o, "%.*sdouble s = 0;\n", IND(d));
+	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*ss += %s(%s[%s] - m);\n", IND(d), (long long)A, IND(d + 1),
+	        fn(e, "exp"), xb, xi);
+	if (n->op == OP_SOFTMAX)
+		fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = (%s)(%s(%s[%s] - m) / s);\n", IND(d),
+		        (long long)A, IND(d + 1), dst, xi, e->T, fn(e, "exp"), xb, xi);
+	else
+		fprintf(o, "%.*s%s ls = (%s)log(s);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - m - ls;\n",
+		        IND(d), e->T, e->T, IND(d), (long long)A, IND(d + 1), dst, xi, xb, xi);
+	fprintf(o, "%.*s}\n", IND(d - 1));
+}
+
+/* rows of a [N, ...] value that hold data */
+static const char *rows_of(Emit *e, const Node *x)
+{
+	return x->bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)x->shape.d[0]);
+}
+
+static void kernel_loss(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	const Node *z = NN(e, n->in[0]);
+	const char *zb = e->buf[n->in[0]];
+	const char *T = e->T;
+	switch ((OpKind)n->op) {
+	case OP_XENT:
+	case OP_XENT_GRAD: {
+		const char *yb = e->buf[n->in[1]];
+		long long C = (long long)z->shape.d[1], R = (long long)z->shape.d[0];
+		const char *rows = rows_of(e, z);
+		if (n->op == OP_XENT)
+			fprintf(o, "\tdouble total = 0;\n\tfor (long r = 0; r < %s; r++) {\n", rows);
+		else
+			fprintf(o, "\tdouble inv = 1.0 / %s;\n\tfor (long r = 0; r < %lld; r++) {\n", rows, R);
+		if (n->op == OP_XENT_GRAD && z->bax == 0)
+			fprintf(o, "\t\tif (r >= n) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
+			           "\t\t\tcontinue;\n\t\t}\n", C, dst, C);
+		fprintf(o, "\t\t%s m = -INFINITY;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tif (%s[r * %lld + c] > m)\n"
+		           "\t\t\t\tm = %s[r * %lld + c];\n", T, C, zb, C, zb, C);
+		fprintf(o, "\t\tdouble s = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\ts += %s(%s[r * %lld + c] - m);\n",
+		        C, fn(e, "exp"), zb, C);
+		if (n->op == OP_XENT) {
+			fprintf(o, "\t\ttotal += m + log(s) - %s[r * %lld + %s[r]];\n\t}\n", zb, C, yb);
+			fprintf(o, "\t%s[0] = (%s)(total / %s);\n", dst, T, rows);
+		} else {
+			fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t%s[r * %lld + c] = (%s)(%s(%s[r * %lld + c] - m) / s * inv);\n",
+			        C, dst, C, T, fn(e, "exp"), zb, C);
+			fprintf(o, "\t\t%s[r * %lld + %s[r]] -= (%s)inv;\n\t}\n", dst, C, yb, T);
+		}
+		return;
+	}
+	case OP_NLL: {
+		const char *yb = e->buf[n->in[1]];
+		long long C = (long long)z->shape.d[1];
+		const char *rows = rows_of(e, z);
+		fprintf(o, "\tdouble total = 0;\n\tfor (long r = 0; r < %s; r++)\n\t\ttotal -= %s[r * %lld + %s[r]];\n", rows,
+		        zb, C, yb);
+		fprintf(o, "\t%s[0] = (%s)(total / %s);\n", dst, T, rows);
+		return;
+	}
+	case OP_NLL_GRAD: {
+		const Node *y = z; /* in[0] is the labels */
+		long long C = (long long)n->shape.d[1], R = (long long)n->shape.d[0];
+		const char *yb = e->buf[n->in[0]];
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", R * C, dst);
+		fprintf(o, "\tfor (long r = 0; r < %s; r++)\n\t\t%s[r * %lld + %s[r]] = (%s)(-1.0 / %s);\n", rows_of(e, y),
+		        dst, C, yb, T, rows_of(e, y));
+		return;
+	}
+	case OP_BCE:
+	case OP_BCE_GRAD: {
+		const char *tb = e->buf[n->in[1]];
+		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
+		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
+		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
+		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
+		if (n->op == OP_BCE) {
+			fprintf(o, "\tdouble total = 0;\n\tfor (long i = 0; i < %s * %lld; i++) {\n", rows, per);
+			fprintf(o, "\t\tdouble a = %s[i], b = %s[i];\n", zb, tb);
+			fprintf(o, "\t\ttotal += (a > 0 ? a : 0) - a * b + log1p(exp(-fabs(a)));\n\t}\n");
+			fprintf(o, "\t%s[0] = (%s)(total / count);\n", dst, T);
+		} else {
+			fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", R * per);
+			fprintf(o, "\t\tdouble a = %s[i], b = %s[i];\n", zb, tb);
+			fprintf(o, "\t\t%s[i] = i < %s * %lld ? (%s)((1 / (1 + exp(-a)) - b) / count) : 0;\n\t}\n", dst, rows,
+			        per, T);
+		}
+		return;
+	}
+	default:
+		break;
+	}
+	DLC_INTERNAL("not a loss: %s", op_info[n->op].name);
+}
+
+static const char *kernel_name(Emit *e, const Kernel *k)
+{
+	const Node *n = NN(e, k->node);
+	if (k->dst)
+		return arena_printf(e->a, "%s_copy", k->dst);
+	if (n->op == OP_ASSIGN)
+		return arena_printf(e->a, "%s_update", e->buf[n->in[0]]);
+	return arena_printf(e->a, "%s_%s", e->buf[k->node], op_info[n->op].name);
+}
+
+static void emit_kernel(Emit *e, const Kernel *k)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, k->node);
+	const char *name = kernel_name(e, k);
+	char sb[160];
+	if (k->dst)
+		fprintf(o, "/* %s = %s %s */\n", k->dst, e->buf[k->node] ? e->buf[k->node] : desc_node(e, k->node),
+		        shape_str(n->shape, sb, sizeof sb));
+	else if (n->op == OP_ASSIGN)
+		fprintf(o, "/* %s <- %s: optimizer update */\n", e->buf[n->in[0]], desc_node(e, n->in[1]));
+	else
+		fprintf(o, "/* %s: %s */\n", e->buf[k->node], desc_node(e, k->node));
+	fprintf(o, "static void %s(int64_t n)\n{\n\t(void)n;\n", name);
+	if (k->dst) {
+		NodeId src[1] = {k->node};
+		kernel_ew(e, k->dst, n->shape, src, 1, "a");
+	} else if (n->op == OP_ASSIGN) {
+		NodeId src[1] = {n->in[1]};
+		kernel_ew(e, e->buf[n->in[0]], n->shape, src, 1, "a");
+	} else if (op_info[n->op].flags & OPF_EW || n->op == OP_BROADCAST || n->op == OP_RESHAPE) {
+		kernel_ew(e, e->buf[k->node], n->shape, n->in, op_info[n->op].arity, ew_expr(e, n));
+	} else {
+		const char *dst = e->buf[k->node];
+		switch ((OpKind)n->op) {
+		case OP_SUM: case OP_MAX: kernel_reduce(e, k->node, dst); break;
+		case OP_SUMTO: kernel_sumto(e, k->node, dst); break;
+		case OP_TRANSPOSE: kernel_transpose(e, k->node, dst); break;
+		case OP_MATMUL: kernel_matmul(e, k->node, dst); break;
+		case OP_SOFTMAX: case OP_LOG_SOFTMAX: kernel_softmax(e, k->node, dst); break;
+		case OP_XENT: case OP_XENT_GRAD: case OP_NLL: case OP_NLL_GRAD: case OP_BCE: case OP_BCE_GRAD:
+			kernel_loss(e, k->node, dst);
+			break;
+		default: DLC_INTERNAL("no lowering for '%s'", op_info[n->op].name);
+		}
+	}
+	fprintf(o, "}\n\n");
+}
+
+/* ---- the file ---- */
+
+static const char *dlrt_dtype_c(DType t)
+{
+	return t == DT_F32 ? "DLRT_F32" : t == DT_F64 ? "DLRT_F64" : "DLRT_I32";
+}
+
+static const char *init_c(int init)
+{
+	static const char *const names[] = {
+		"DLRT_INIT_NONE", "DLRT_INIT_ZEROS", "DLRT_INIT_ONES", "DLRT_INIT_CONST", "DLRT_INIT_UNIFORM",
+		"DLRT_INIT_NORMAL", "DLRT_INIT_XAVIER_UNIFORM", "DLRT_INIT_XAVIER_NORMAL", "DLRT_INIT_HE_UNIFORM",
+		"DLRT_INIT_HE_NORMAL",
+	};
+	return init >= 0 && init < 10 ? names[init] : "DLRT_INIT_NONE";
+}
+
+static const char *c_string(Emit *e, const char *s)
+{
+	size_t n = strlen(s);
+	char *o = arena_alloc(e->a, 4 * n + 3);
+	size_t k = 0;
+	o[k++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\') {
+			o[k++] = '\\';
+			o[k++] = (char)ch;
+		} else if (ch < 32 || ch >= 127) {
+			k += (size_t)sprintf(o + k, "\\%03o", ch);
+		} else {
+			o[k++] = (char)ch;
+		}
+	}
+	o[k++] = '"';
+	o[k] = 0;
+	return o;
+}
+
+static void emit_array(Emit *e, const char *name, DType dt, Shape s, const char *comment)
+{
+	char sb[160];
+	const char *T = dt == DT_I32 ? "int32_t" : dt == DT_F64 ? "double" : "float";
+	fprintf(e->o, "static %s %s[%lld]; /* %s %s */\n", T, name, (long long)shape_numel(s), comment,
+	        shape_str(s, sb, sizeof sb));
+}
+
+static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
+{
+	static const char *const kinds[] = {"DLRT_DATA_NONE", "DLRT_DATA_IDX", "DLRT_DATA_CSV", "DLRT_DATA_NPY"};
+	fprintf(e->o, "\t.%s = {.kind = %s, .nfiles = %d, .files = {", field, kinds[ds->kind], ds->nfiles);
+	for (int i = 0; i < ds->nfiles; i++)
+		fprintf(e->o, "%s%s", i ? ", " : "", c_string(e, ds->files[i]));
+	fprintf(e->o, "}, .csv_header = %d},\n", ds->csv_header);
+}
+
+void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
+{
+	Arena arena = {0};
+	Emit E;
+	memset(&E, 0, sizeof E);
+	Emit *e = &E;
+	e->o = out;
+	e->tg = tg;
+	e->m = tg->m;
+	e->g = tg->m->g;
+	e->a = &arena;
+	e->f32 = e->g->fdtype == DT_F32;
+	e->T = e->f32 ? "float" : "double";
+	const Model *m = e->m;
+	Graph *g = e->g;
+
+	/* what each entry point computes */
+	int nt = g->ntensors;
+	NodeId *roots = arena_alloc(&arena, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2));
+	int nr = 0;
+	roots[nr++] = m->loss;
+	for (int i = 0; i < m->noutputs; i++)
+		roots[nr++] = m->outputs[i].node;
+	int nfwd = nr;
+	for (int t = 0; t < nt; t++)
+		if (tg->grads[t])
+			roots[nr++] = tg->grads[t];
+	int ngrad = nr;
+	for (int i = 0; i < tg->nupdates; i++)
+		roots[nr++] = tg->updates[i];
+	for (int k = 0; k < 3; k++)
+		e->mark[k] = arena_alloc(&arena, g->nnodes);
+	graph_reach(g, roots, nfwd, e->mark[0]);
+	graph_reach(g, roots, ngrad, e->mark[1]);
+	graph_reach(g, roots, nr, e->mark[2]);
+	e->any = e->mark[2];
+
+	plan_storage(e);
+	name_buffers(e);
+	plan_kernels(e);
+
+	/* header */
+	int64_t nparams = 0, flops = 0;
+	for (int t = 0; t < nt; t++)
+		if (g->tensors[t].role == ROLE_PARAM)
+			nparams += shape_numel(g->tensors[t].shape);
+	for (int i = 0; i < e->nk; i++)
+		if (!e->k[i].dst && NN(e, e->k[i].node)->op != OP_ASSIGN)
+			flops += graph_flops(g, e->k[i].node);
+	fprintf(out, "/* %s.c - the model %s, compiled by dlc %s from %s.\n *\n", m->name, m->name, DLC_VERSION,
+	        m->source);
+	fprintf(out, " * %lld parameters, element type %s, batch %lld.\n", (long long)nparams, dtype_name(g->fdtype),
+	        (long long)g->batch);
+	if (m->ndims) {
+		fprintf(out, " * Dims:");
+		for (int i = 0; i < m->ndims; i++)
+			fprintf(out, "%s %s = %lld", i ? "," : "", m->dim_names[i], (long long)m->dim_values[i]);
+		fprintf(out, ".\n");
+	}
+	fprintf(out, " * Training step: %d kernels, %.3f MFLOP per step (%.3f per example).\n", e->nk, flops / 1e6,
+	        g->batch ? flops / 1e6 / (double)g->batch : 0.0);
+	fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
+	             " * parameter's gradient d_NAME), %s_train_step (and the SGD update).\n */\n",
+	        m->name, m->name, m->name);
+	fprintf(out, "#include <math.h>\n#include <stdint.h>\n#include \"dlrt.h\"\n\n");
+
+	/* storage */
+	fprintf(out, "/* ---- tensors ---- */\n");
+	for (int t = 0; t < nt; t++) {
+		const Tensor *T = &g->tensors[t];
+		const char *what = T->role == ROLE_PARAM ? "param" : T->role == ROLE_INPUT ? "input"
+		                   : T->role == ROLE_LABEL ? "label" : "optimizer state";
+		if (T->role == ROLE_STATE)
+			what = arena_printf(&arena, "momentum of %s", g->tensors[T->of_param].name);
+		emit_array(e, e->buf[T->node], T->dtype, T->shape, what);
+	}
+	fprintf(out, "\n/* ---- gradients and intermediate values ---- */\n");
+	for (int t = 0; t < nt; t++)
+		if (e->grad_buf[t]) {
+			NodeId gid = tg->grads[t];
+			int own = e->buf[gid] == e->grad_buf[t];
+			if (!own)
+				emit_array(e, e->grad_buf[t], g->tensors[t].dtype, g->tensors[t].shape,
+				           arena_printf(&arena, "gradient of %s", g->tensors[t].name));
+		}
+	for (uint32_t id = 1; id < g->nnodes; id++) {
+		if (!e->any[id] || e->st[id] != ST_OWN)
+			continue;
+		const char *what = op_info[NN(e, id)->op].name;
+		for (int t = 0; t < nt; t++)
+			if (tg->grads[t] == id && e->grad_buf[t] == e->buf[id])
+				what = arena_printf(&arena, "gradient of %s", g->tensors[t].name);
+		emit_array(e, e->buf[id], (DType)NN(e, id)->dtype, NN(e, id)->shape, what);
+	}
+	for (int i = 0; i < e->nk; i++)
+		if (e->k[i].dst && e->k[i].entries != 6)
+			emit_array(e, e->k[i].dst, (DType)NN(e, e->k[i].node)->dtype, NN(e, e->k[i].node)->shape, "copy");
+	fprintf(out, "static %s lr; /* learning rate of the current step */\n\n", e->T);
+
+	/* kernels */
+	fprintf(out, "/* ---- kernels ---- */\n\n");
+	for (int i = 0; i < e->nk; i++)
+		emit_kernel(e, &e->k[i]);
+
+	/* entry points */
+	static const char *const entry[3] = {"forward", "gradients", "train_step"};
+	for (int en = 0; en < 3; en++) {
+		if (en == 2)
+			fprintf(out, "static void %s_%s(int64_t n, double learning_rate)\n{\n\tlr = (%s)learning_rate;\n",
+			        m->name, entry[en], e->T);
+		else
+			fprintf(out, "static void %s_%s(int64_t n)\n{\n", m->name, entry[en]);
+		for (int i = 0; i < e->nk; i++)
+			if (e->k[i].entries & (1 << en))
+				fprintf(out, "\t%s(n);\n", kernel_name(e, &e->k[i]));
+		fprintf(out, "}\n\n");
+	}
+
+	/* descriptor */
+	fprintf(out, "/* ---- the model descriptor the runtime drives ---- */\n");
+	fprintf(out, "static dlrt_tensor %s_tensors[] = {\n", m->name);
+	int ntd = 0, acc_out = -1, acc_label = -1;
+	for (int t = 0; t < nt; t++) {
+		const Tensor *T = &g->tensors[t];
+		static const char *const roles[] = {"DLRT_PARAM", "DLRT_INPUT", "DLRT_LABEL", "DLRT_STATE"};
+		fprintf(out, "\t{.name = %s, .role = %s, .dtype = %s, .rank = %d, .shape = {", c_string(e, T->name),
+		        roles[T->role], dlrt_dtype_c(T->dtype), T->shape.rank);
+		for (int k = 0; k < T->shape.rank; k++)
+			fprintf(out, "%s%lld", k ? ", " : "", (long long)T->shape.d[k]);
+		fprintf(out, "}, .numel = %lld, .data = %s, .grad = %s, .batch_axis = %d", (long long)shape_numel(T->shape),
+		        e->buf[T->node], e->grad_buf[t] ? e->grad_buf[t] : "NULL", T->bax);
+		if (T->role == ROLE_PARAM)
+			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld",
+			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
+			        (long long)T->fan_out);
+		if (T->classes)
+			fprintf(out, ", .classes = %lld", (long long)T->classes);
+		fprintf(out, "},\n");
+		if (t == m->accuracy_label)
+			acc_label = ntd;
+		ntd++;
+	}
+	for (int i = 0; i < m->noutputs; i++) {
+		const Node *n = NN(e, m->outputs[i].node);
+		fprintf(out, "\t{.name = %s, .role = DLRT_OUTPUT, .dtype = %s, .rank = %d, .shape = {",
+		        c_string(e, m->outputs[i].name), dlrt_dtype_c((DType)n->dtype), n->shape.rank);
+		for (int k = 0; k < n->shape.rank; k++)
+			fprintf(out, "%s%lld", k ? ", " : "", (long long)n->shape.d[k]);
+		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d},\n", (long long)shape_numel(n->shape),
+		        e->out_buf[i], n->bax == 0 ? 0 : -1);
+		if (i == m->accuracy_output)
+			acc_out = ntd;
+		ntd++;
+	}
+	fprintf(out, "};\n\n");
+	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
+	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
+	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)g->batch);
+	fprintf(out, "\t.ntensors = %d,\n\t.tensors = %s_tensors,\n\t.loss = %s,\n", ntd, m->name, e->loss_buf);
+	fprintf(out, "\t.forward = %s_forward,\n\t.gradients = %s_gradients,\n\t.train_step = %s_train_step,\n",
+	        m->name, m->name, m->name);
+	fprintf(out, "\t.accuracy_output = %d,\n\t.accuracy_label = %d,\n", acc_out, acc_label);
+	fprintf(out, "\t.optimizer = DLRT_OPT_SGD,\n\t.lr = %.17g,\n\t.momentum = %.17g,\n\t.epochs = %d,\n", m->lr,
+	        m->momentum, m->epochs);
+	emit_data_spec(e, "train_data", &m->train_data);
+	emit_data_spec(e, "test_data", &m->test_data);
+	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
+	fprintf(out, "\t.input_scale = %.17g,\n};\n", m->byte_scale);
+	if (with_main)
+		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
+		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);
+	arena_free(&arena);
+}

@@ -1,0 +1,26 @@
+/* emit_c.h - the C emitter: one self-contained C11 file per model.
+ *
+ * The file holds the model's tensors as static arrays named after the DSL's
+ * variables, one function per kernel (one loop nest, with a comment naming
+ * the graph node it computes), the three entry points (forward, gradients,
+ * train_step) and the dlrt_model descriptor the runtime drives.  Shapes are
+ * compile-time constants.  It compiles warning-free under
+ * `-std=c11 -Wall -Wextra -Werror -pedantic`. */
+#ifndef DLC_EMIT_C_H
+#define DLC_EMIT_C_H
+
+#include <stdio.h>
+#include "sema.h"
+
+typedef struct TrainGraph {
+	const Model *m;
+	NodeId *grads;        /* per tensor: gradient node (params) or 0 */
+	NodeId *updates;      /* ASSIGN nodes of the optimizer step */
+	int nupdates;
+	double momentum;
+} TrainGraph;
+
+/* with_main: also define main() calling dlrt_main. */
+void emitc_model(FILE *out, const TrainGraph *tg, int with_main);
+
+#endif

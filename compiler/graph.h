@@ -1,0 +1,146 @@
+/* graph.h - the graph IR: a dense array of typed, shaped nodes.
+ *
+ * A Graph holds the model's named tensors (params, inputs, labels, optimizer
+ * state) and a node array indexed by 32-bit NodeIds.  Node 0 is unused, so
+ * 0 means "none" (and, in autodiff, "symbolic zero").  Constructors are
+ * hash-consed: building a node that already exists returns the existing one,
+ * which gives common-subexpression elimination for free.  Because a node's
+ * inputs always exist before it, id order is a topological order.
+ *
+ * Every node knows its batch axis (`bax`): the axis that runs over the
+ * examples of a minibatch, or -1.  Reductions over that axis only count the
+ * rows that hold data (the runtime's `n`), so a last partial batch is exact. */
+#ifndef DLC_GRAPH_H
+#define DLC_GRAPH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "arena.h"
+#include "diag.h"
+
+#define MAXRANK 8
+
+typedef uint32_t NodeId;
+
+typedef enum OpKind {
+#define OP(e, name, arity, flags, flops) OP_##e,
+#include "ops.def"
+#undef OP
+	OP_COUNT_
+} OpKind;
+
+enum { OPF_LEAF = 1, OPF_EW = 2, OPF_REDUCE = 4, OPF_VIEW = 8, OPF_SINK = 16 };
+
+typedef struct OpInfo {
+	const char *name;
+	int arity;
+	int flags;
+	int flops; /* per output element (MATMUL: per multiply-add pair) */
+} OpInfo;
+extern const OpInfo op_info[OP_COUNT_];
+
+typedef enum DType { DT_F32 = 0, DT_F64 = 1, DT_I32 = 2 } DType;
+const char *dtype_name(DType t);
+
+typedef enum Role { ROLE_PARAM, ROLE_INPUT, ROLE_LABEL, ROLE_STATE } Role;
+
+typedef enum { HYPER_LR = 0, HYPER_COUNT_ } Hyper;
+
+typedef struct Shape {
+	int rank;
+	int64_t d[MAXRANK];
+} Shape;
+
+typedef struct Node {
+	uint16_t op;
+	uint8_t dtype;
+	int8_t bax;         /* batch axis, or -1 */
+	Shape shape;
+	NodeId in[3];
+	int64_t i[4];       /* integer attributes (see ops.def) */
+	double f;           /* float attribute */
+	int sym;            /* leaves: tensor index or Hyper */
+	const char *name;   /* DSL name of the value, if it has one */
+	SrcLoc loc;
+} Node;
+
+/* A named tensor of the model: a param, input, label or optimizer state. */
+typedef struct Tensor {
+	const char *name;
+	Role role;
+	DType dtype;
+	Shape shape;
+	int bax;
+	NodeId node;        /* its leaf node */
+	/* params */
+	int init;           /* dlrt_init value */
+	double init_a, init_b;
+	int64_t fan_in, fan_out;
+	int trainable;
+	/* labels with i32 dtype: number of classes, once a loss says so */
+	int64_t classes;
+	/* state: the param it belongs to */
+	int of_param;
+	SrcLoc loc;
+} Tensor;
+
+typedef struct Graph {
+	Arena *arena;
+	DType fdtype;          /* element type of float values: f32 or f64 */
+	Node *nodes;
+	uint32_t nnodes, cap;
+	uint32_t *htab;        /* hash-cons table: node ids, 0 = empty */
+	uint32_t hcap;
+	Tensor *tensors;
+	int ntensors, tcap;
+	int64_t batch;         /* leading dim of inputs and labels, or 0 */
+	int fold;              /* apply algebraic identities in constructors */
+} Graph;
+
+Graph *graph_new(Arena *a, DType fdtype);
+static inline Node *graph_node(const Graph *g, NodeId id) { return &g->nodes[id]; }
+
+/* Shapes */
+Shape shape_make(int rank, const int64_t *d);
+Shape shape_scalar(void);
+int64_t shape_numel(Shape s);
+int shape_eq(Shape a, Shape b);
+/* numpy broadcasting: 1 on success, 0 if incompatible */
+int shape_broadcast(Shape a, Shape b, Shape *out);
+/* "[64, 784]" into buf */
+const char *shape_str(Shape s, char *buf, size_t n);
+
+/* Tensors and leaves */
+int graph_add_tensor(Graph *g, const char *name, Role role, DType dt, Shape s, int bax, SrcLoc loc);
+NodeId graph_const(Graph *g, double v);
+NodeId graph_hyper(Graph *g, Hyper h);
+/* k times the batch size, or k times the valid rows n when dyn */
+NodeId graph_count(Graph *g, int64_t k, int dyn);
+
+/* Constructors.  Callers check shapes first (sema reports user errors);
+ * a bad call here is an internal error. */
+NodeId graph_unary(Graph *g, OpKind op, NodeId a);
+NodeId graph_powc(Graph *g, NodeId a, double c);
+/* binary elementwise with numpy broadcasting (inserts BROADCAST views) */
+NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b);
+NodeId graph_broadcast(Graph *g, NodeId a, Shape to);
+NodeId graph_reshape(Graph *g, NodeId a, Shape to);
+NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims);
+NodeId graph_sumto(Graph *g, NodeId a, Shape to);
+NodeId graph_transpose(Graph *g, NodeId a);
+NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb);
+NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis);
+NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b);
+NodeId graph_nll_grad(Graph *g, NodeId labels, Shape s);
+NodeId graph_assign(Graph *g, NodeId target, NodeId value);
+
+/* Elements of node id's output; flops of one evaluation (n = batch). */
+int64_t graph_numel(const Graph *g, NodeId id);
+int64_t graph_flops(const Graph *g, NodeId id);
+
+/* --emit=graph: one line per node reachable from roots, in id order. */
+void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots);
+/* mark[i] = 1 for every node reachable from the roots */
+void graph_reach(const Graph *g, const NodeId *roots, int nroots, uint8_t *mark);
+
+#endif

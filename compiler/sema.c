@@ -1,0 +1,1248 @@
+/* sema.c - semantic analysis: names, dims, shapes and types; builds the
+ * forward graph.
+ *
+ * Statements are processed in order, so a name must be defined before it is
+ * used.  An expression evaluates to a Val: a graph node (a tensor), a
+ * compile-time number, a string or a list.  Numbers fold at compile time and
+ * become constant nodes when they meet a tensor.  User functions (`def`) are
+ * inlined at each call: their parameters are bound to the argument values in
+ * a fresh scope.  Builtin functions are described by one table (name,
+ * parameter names, what they build). */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sema.h"
+#include "../runtime/dlrt.h"
+
+typedef enum { V_ERR = 0, V_NODE, V_NUM, V_STR, V_LIST } ValKind;
+
+typedef struct Val {
+	ValKind kind;
+	NodeId id;
+	double num;
+	int is_int;
+	const char *str;
+	struct Val *items;
+	int nitems;
+} Val;
+
+typedef enum { SYM_DIM, SYM_TENSOR, SYM_VALUE, SYM_DEF } SymKind;
+
+typedef struct Sym {
+	const char *name;
+	SymKind kind;
+	SrcLoc loc;
+	int64_t dim;          /* SYM_DIM */
+	NodeId id;            /* SYM_TENSOR, SYM_VALUE */
+	int tensor;           /* SYM_TENSOR */
+	const AstStmt *def;   /* SYM_DEF */
+} Sym;
+
+/* A def's parameters bound to values while its body is inlined. */
+typedef struct Scope {
+	const AstStmt *def;
+	Val *vals;
+	SrcLoc call_loc;
+	struct Scope *up;
+} Scope;
+
+typedef struct Sema {
+	Arena *a;
+	Diag *d;
+	Graph *g;
+	Model *m;
+	Sym *syms;
+	int nsyms, cap;
+	DimDefine *defs;
+	int ndefs;
+	int depth;
+	int have_batch;
+	const char *batch_from;  /* the input that fixed the batch size */
+} Sema;
+
+static Val verr(void) { Val v; memset(&v, 0, sizeof v); return v; }
+static Val vnode(NodeId id) { Val v = verr(); v.kind = V_NODE; v.id = id; return v; }
+static Val vnum(double x, int is_int) { Val v = verr(); v.kind = V_NUM; v.num = x; v.is_int = is_int; return v; }
+
+static const char *shp(Sema *s, Shape sh)
+{
+	char buf[160];
+	return arena_strdup(s->a, shape_str(sh, buf, sizeof buf));
+}
+
+static Node *N(Sema *s, NodeId id) { return graph_node(s->g, id); }
+
+/* ---- symbols ---- */
+
+static Sym *lookup(Sema *s, const char *name)
+{
+	for (int i = s->nsyms; i-- > 0;)
+		if (!strcmp(s->syms[i].name, name))
+			return &s->syms[i];
+	return NULL;
+}
+
+static const char *const builtin_names[] = {
+	"relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "pow", "sum", "mean", "max",
+	"softmax", "log_softmax", "transpose", "reshape", "flatten", "matmul", "mse", "bce",
+	"cross_entropy", "nll",
+};
+enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] };
+
+/* "; did you mean 'W1'?" or "" */
+static const char *suggest(Sema *s, const char *name, int with_builtins, const Scope *sc)
+{
+	int n = s->nsyms + (with_builtins ? NBUILTINS : 0);
+	for (const Scope *k = sc; k; k = k->up)
+		n += k->def->nparams;
+	const char **c = arena_alloc(s->a, sizeof(char *) * (size_t)(n + 1));
+	int k = 0;
+	for (int i = 0; i < s->nsyms; i++)
+		c[k++] = s->syms[i].name;
+	if (with_builtins)
+		for (int i = 0; i < NBUILTINS; i++)
+			c[k++] = builtin_names[i];
+	if (sc)
+		for (int i = 0; i < sc->def->nparams; i++)
+			c[k++] = sc->def->params[i];
+	const char *best = diag_closest(name, c, k);
+	return best ? arena_printf(s->a, "; did you mean '%s'?", best) : "";
+}
+
+static int define(Sema *s, const char *name, SrcLoc loc, SymKind kind, Sym **out)
+{
+	Sym *old = lookup(s, name);
+	if (old) {
+		diag_error(s->d, loc, "'%s' is already defined", name);
+		if (old->loc.line)
+			diag_note(s->d, old->loc, "'%s' was defined here", name);
+		return 0;
+	}
+	for (int i = 0; i < NBUILTINS; i++)
+		if (!strcmp(builtin_names[i], name)) {
+			diag_error(s->d, loc, "'%s' is a builtin function and cannot be redefined", name);
+			return 0;
+		}
+	if (s->nsyms == s->cap) {
+		int ncap = s->cap ? 2 * s->cap : 32;
+		s->syms = arena_grow(s->a, s->syms, (size_t)s->cap, (size_t)ncap, sizeof(Sym));
+		s->cap = ncap;
+	}
+	Sym *y = &s->syms[s->nsyms++];
+	memset(y, 0, sizeof *y);
+	y->name = name;
+	y->kind = kind;
+	y->loc = loc;
+	*out = y;
+	return 1;
+}
+
+/* ---- dims: integer expressions over dims and literals ---- */
+
+static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
+{
+	int64_t a, b;
+	switch (e->kind) {
+	case AST_NUM:
+		if (!e->is_int || e->num < 0 || e->num > 1e15) {
+			diag_error(s->d, e->loc, "a dimension must be a non-negative integer, got %g", e->num);
+			return 0;
+		}
+		*out = (int64_t)e->num;
+		return 1;
+	case AST_NAME: {
+		Sym *y = lookup(s, e->name);
+		if (!y) {
+			diag_error(s->d, e->loc, "unknown dim '%s'%s", e->name, suggest(s, e->name, 0, NULL));
+			return 0;
+		}
+		if (y->kind != SYM_DIM) {
+			diag_error(s->d, e->loc, "'%s' is not a dim (declare it with `dim %s = ...`)", e->name, e->name);
+			return 0;
+		}
+		*out = y->dim;
+		return 1;
+	}
+	case AST_UNARY:
+		diag_error(s->d, e->loc, "a dimension cannot be negative");
+		return 0;
+	case AST_BINARY:
+		if (!eval_dim(s, e->lhs, &a) || !eval_dim(s, e->rhs, &b))
+			return 0;
+		switch (e->op) {
+		case '+': *out = a + b; return 1;
+		case '-':
+			if (a < b) {
+				diag_error(s->d, e->loc, "dimension %lld - %lld is negative", (long long)a, (long long)b);
+				return 0;
+			}
+			*out = a - b;
+			return 1;
+		case '*':
+			if (a && b > INT64_C(1) << 40 / a) {
+				diag_error(s->d, e->loc, "dimension is too large");
+				return 0;
+			}
+			*out = a * b;
+			return 1;
+		case '/':
+			if (b == 0 || a % b) {
+				diag_error(s->d, e->loc, "dimension %lld / %lld is not an integer", (long long)a, (long long)b);
+				return 0;
+			}
+			*out = a / b;
+			return 1;
+		default:
+			break;
+		}
+		diag_error(s->d, e->loc, "'%c' is not allowed in a dimension", e->op);
+		return 0;
+	default:
+		diag_error(s->d, e->loc, "a dimension must be an integer expression of dims and numbers");
+		return 0;
+	}
+}
+
+static int eval_type(Sema *s, const AstType *t, Shape *sh)
+{
+	memset(sh, 0, sizeof *sh);
+	if (t->ndims > MAXRANK) {
+		diag_error(s->d, t->loc, "at most %d dimensions are supported, got %d", MAXRANK, t->ndims);
+		return 0;
+	}
+	int ok = 1;
+	sh->rank = t->ndims;
+	for (int i = 0; i < t->ndims; i++) {
+		if (!eval_dim(s, t->dims[i], &sh->d[i])) {
+			ok = 0;
+			continue;
+		}
+		if (sh->d[i] == 0) {
+			diag_error(s->d, t->dims[i]->loc, "a dimension must be at least 1");
+			ok = 0;
+		}
+	}
+	if (ok && shape_numel(*sh) > (INT64_C(1) << 34)) {
+		diag_error(s->d, t->loc, "tensor of %lld elements is too large", (long long)shape_numel(*sh));
+		ok = 0;
+	}
+	return ok;
+}
+
+/* ---- expressions ---- */
+
+static Val eval(Sema *s, const AstExpr *e, Scope *sc);
+
+/* A value as a tensor node (numbers become constants). */
+static NodeId as_node(Sema *s, Val v, const AstExpr *e, const char *what)
+{
+	switch (v.kind) {
+	case V_NODE: return v.id;
+	case V_NUM: return graph_const(s->g, v.num);
+	case V_ERR: return 0;
+	default:
+		diag_error(s->d, e->loc, "%s must be a tensor or a number, not a %s", what,
+		           v.kind == V_STR ? "string" : "list");
+		return 0;
+	}
+}
+
+/* Reject integer label tensors where float arithmetic is asked for. */
+static int check_float(Sema *s, NodeId id, const AstExpr *e, const char *op)
+{
+	if (N(s, id)->dtype == DT_I32) {
+		const char *nm = N(s, id)->name ? N(s, id)->name : "this value";
+		diag_error(s->d, e->loc, "'%s' holds integer class labels (i32); '%s' needs float values "
+		           "(labels can only be the target of cross_entropy or nll)", nm, op);
+		return 0;
+	}
+	return 1;
+}
+
+static const char *binop_name(int op)
+{
+	switch (op) {
+	case '+': return "+";
+	case '-': return "-";
+	case '*': return "*";
+	case '/': return "/";
+	case '@': return "@";
+	case '^': return "^";
+	}
+	return "?";
+}
+
+static Val matmul(Sema *s, NodeId a, NodeId b, SrcLoc loc)
+{
+	Shape sa = N(s, a)->shape, sb = N(s, b)->shape;
+	if (sa.rank != 2 || sb.rank != 2) {
+		diag_error(s->d, loc, "'@' multiplies 2-D matrices, got %s @ %s", shp(s, sa), shp(s, sb));
+		return verr();
+	}
+	if (sa.d[1] != sb.d[0]) {
+		diag_error(s->d, loc, "shape mismatch in '@': %s @ %s (inner dimensions %lld and %lld differ)",
+		           shp(s, sa), shp(s, sb), (long long)sa.d[1], (long long)sb.d[0]);
+		return verr();
+	}
+	return vnode(graph_matmul(s->g, a, b, 0, 0));
+}
+
+static Val binary(Sema *s, const AstExpr *e, Val l, Val r)
+{
+	if (l.kind == V_ERR || r.kind == V_ERR)
+		return verr();
+	if (l.kind == V_NUM && r.kind == V_NUM && e->op != '@') {
+		double x = l.num, y = r.num;
+		int ii = l.is_int && r.is_int;
+		switch (e->op) {
+		case '+': return vnum(x + y, ii);
+		case '-': return vnum(x - y, ii);
+		case '*': return vnum(x * y, ii);
+		case '/':
+			if (y == 0) {
+				diag_error(s->d, e->loc, "division by zero");
+				return verr();
+			}
+			return vnum(x / y, ii && fmod(x, y) == 0);
+		case '^': return vnum(pow(x, y), 0);
+		}
+	}
+	const char *opn = binop_name(e->op);
+	if (e->op == '^') {
+		if (r.kind != V_NUM) {
+			diag_error(s->d, e->rhs->loc, "the exponent of '^' must be a constant number");
+			return verr();
+		}
+		NodeId a = as_node(s, l, e->lhs, "the base of '^'");
+		if (!a || !check_float(s, a, e->lhs, "^"))
+			return verr();
+		return vnode(graph_powc(s->g, a, r.num));
+	}
+	NodeId a = as_node(s, l, e->lhs, "an operand"), b = as_node(s, r, e->rhs, "an operand");
+	if (!a || !b)
+		return verr();
+	if (!check_float(s, a, e->lhs, opn) || !check_float(s, b, e->rhs, opn))
+		return verr();
+	if (e->op == '@')
+		return matmul(s, a, b, e->loc);
+	Shape out;
+	if (!shape_broadcast(N(s, a)->shape, N(s, b)->shape, &out)) {
+		diag_error(s->d, e->loc, "shape mismatch in '%s': %s and %s cannot be broadcast together", opn,
+		           shp(s, N(s, a)->shape), shp(s, N(s, b)->shape));
+		return verr();
+	}
+	OpKind op = e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : e->op == '*' ? OP_MUL : OP_DIV;
+	return vnode(graph_binary(s->g, op, a, b));
+}
+
+/* ---- calls ---- */
+
+/* Match call arguments to parameter names; positional first, then named. */
+static int bind_args(Sema *s, const AstExpr *call, const char *fname, const char *const *pnames,
+                     int np, int nrequired, const AstExpr **out)
+{
+	for (int i = 0; i < np; i++)
+		out[i] = NULL;
+	int ok = 1, seen_named = 0;
+	for (int i = 0; i < call->nargs; i++) {
+		const AstArg *arg = &call->args[i];
+		if (!arg->name) {
+			if (seen_named) {
+				diag_error(s->d, arg->value->loc, "positional argument after a named one in '%s'", fname);
+				ok = 0;
+				continue;
+			}
+			if (i >= np) {
+				diag_error(s->d, arg->value->loc, "'%s' takes at most %d argument%s, got %d", fname, np,
+				           np == 1 ? "" : "s", call->nargs);
+				return 0;
+			}
+			out[i] = arg->value;
+			continue;
+		}
+		seen_named = 1;
+		int k = -1;
+		for (int j = 0; j < np; j++)
+			if (!strcmp(pnames[j], arg->name))
+				k = j;
+		if (k < 0) {
+			const char *best = diag_closest(arg->name, pnames, np);
+			diag_error(s->d, arg->name_loc, "'%s' has no argument named '%s'%s", fname, arg->name,
+			           best ? arena_printf(s->a, "; did you mean '%s'?", best) : "");
+			ok = 0;
+			continue;
+		}
+		if (out[k]) {
+			diag_error(s->d, arg->name_loc, "argument '%s' of '%s' is given twice", arg->name, fname);
+			ok = 0;
+			continue;
+		}
+		out[k] = arg->value;
+	}
+	for (int i = 0; ok && i < nrequired; i++)
+		if (!out[i]) {
+			diag_error(s->d, call->loc, "'%s' needs %d argument%s (%s), got %d", fname, nrequired,
+			           nrequired == 1 ? "" : "s", pnames[i], call->nargs);
+			ok = 0;
+		}
+	return ok;
+}
+
+/* An integer constant argument such as axis=1; `dflt` if absent. */
+static int int_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int64_t *out, const char *what)
+{
+	if (!e) {
+		*out = dflt;
+		return 1;
+	}
+	Val v = eval(s, e, sc);
+	if (v.kind == V_ERR)
+		return 0;
+	if (v.kind != V_NUM || !v.is_int) {
+		diag_error(s->d, e->loc, "%s must be an integer constant", what);
+		return 0;
+	}
+	*out = (int64_t)v.num;
+	return 1;
+}
+
+static int axis_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int rank, int *axis, const char *fn)
+{
+	int64_t ax;
+	if (!int_arg(s, e, sc, dflt, &ax, "axis"))
+		return 0;
+	if (ax == INT64_MIN) {
+		*axis = -1; /* all axes */
+		return 1;
+	}
+	if (ax < -rank || ax >= rank) {
+		diag_error(s->d, e ? e->loc : (SrcLoc){0, 0}, "axis %lld is out of range for '%s' of a rank-%d tensor",
+		           (long long)ax, fn, rank);
+		return 0;
+	}
+	*axis = (int)(ax < 0 ? ax + rank : ax);
+	return 1;
+}
+
+static NodeId tensor_arg(Sema *s, const AstExpr *e, Scope *sc, const char *fn, int need_float)
+{
+	Val v = eval(s, e, sc);
+	NodeId id = as_node(s, v, e, arena_printf(s->a, "the argument of '%s'", fn));
+	if (id && need_float && !check_float(s, id, e, fn))
+		return 0;
+	return id;
+}
+
+/* The number of valid elements reduced when `a` is summed over `axis`
+ * (-1: all), as a node: it counts only the valid rows of a batch axis. */
+static NodeId reduce_count(Sema *s, NodeId a, int axis)
+{
+	Node *n = N(s, a);
+	if (axis < 0) {
+		int64_t tot = shape_numel(n->shape);
+		if (n->bax >= 0)
+			return graph_count(s->g, tot / n->shape.d[n->bax], 1);
+		return graph_const(s->g, (double)tot);
+	}
+	if (axis == n->bax)
+		return graph_count(s->g, 1, 1);
+	return graph_const(s->g, (double)n->shape.d[axis]);
+}
+
+static void label_classes(Sema *s, NodeId y, int64_t classes, SrcLoc loc)
+{
+	Node *n = N(s, y);
+	if (n->op != OP_INPUT)
+		return;
+	Tensor *t = &s->g->tensors[n->sym];
+	if (t->classes && t->classes != classes) {
+		diag_error(s->d, loc, "label '%s' is used with %lld classes here but %lld elsewhere", t->name,
+		           (long long)classes, (long long)t->classes);
+		return;
+	}
+	t->classes = classes;
+}
+
+static Val call_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn, const AstExpr **args)
+{
+	NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+	Val vb = eval(s, args[1], sc);
+	NodeId b = as_node(s, vb, args[1], arena_printf(s->a, "the target of '%s'", fn));
+	if (!a || !b)
+		return verr();
+	Node *na = N(s, a), *nb = N(s, b);
+	if (!strcmp(fn, "cross_entropy") || !strcmp(fn, "nll")) {
+		if (na->shape.rank != 2) {
+			diag_error(s->d, args[0]->loc, "'%s' needs %s of shape [N, C], got %s", fn,
+			           fn[0] == 'c' ? "logits" : "log-probabilities", shp(s, na->shape));
+			return verr();
+		}
+		if (nb->dtype != DT_I32 || nb->shape.rank != 1) {
+			diag_error(s->d, args[1]->loc, "'%s' needs integer class labels i32[N] as its target, got %s%s", fn,
+			           dtype_name((DType)nb->dtype), shp(s, nb->shape));
+			return verr();
+		}
+		if (nb->shape.d[0] != na->shape.d[0]) {
+			diag_error(s->d, e->loc, "shape mismatch in '%s': %s scores for %s labels (%lld vs %lld rows)", fn,
+			           shp(s, na->shape), shp(s, nb->shape), (long long)na->shape.d[0], (long long)nb->shape.d[0]);
+			return verr();
+		}
+		label_classes(s, b, na->shape.d[1], args[1]->loc);
+		return vnode(graph_loss(s->g, fn[0] == 'c' ? OP_XENT : OP_NLL, a, b));
+	}
+	if (!check_float(s, b, args[1], fn))
+		return verr();
+	if (!shape_eq(na->shape, nb->shape)) {
+		diag_error(s->d, e->loc, "shape mismatch in '%s': prediction %s and target %s must have the same shape",
+		           fn, shp(s, na->shape), shp(s, nb->shape));
+		return verr();
+	}
+	if (!strcmp(fn, "bce"))
+		return vnode(graph_loss(s->g, OP_BCE, a, b));
+	/* mse: mean((a - b)^2) over all elements */
+	NodeId d2 = graph_powc(s->g, graph_binary(s->g, OP_SUB, a, b), 2);
+	NodeId sum = graph_reduce(s->g, OP_SUM, d2, -1, 0);
+	return vnode(graph_binary(s->g, OP_DIV, sum, reduce_count(s, d2, -1)));
+}
+
+static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
+{
+	const char *fn = e->name;
+	const AstExpr *args[4];
+	*found = 1;
+	static const char *const p_x[] = {"x"};
+	static const char *const p_red[] = {"x", "axis", "keepdims"};
+	static const char *const p_sm[] = {"x", "axis"};
+	static const char *const p_pow[] = {"x", "exponent"};
+	static const char *const p_shape[] = {"x", "shape"};
+	static const char *const p_ab[] = {"a", "b"};
+	static const char *const p_loss[] = {"input", "target"};
+	static const struct { const char *name; OpKind op; } unary[] = {
+		{"relu", OP_RELU}, {"sigmoid", OP_SIGMOID}, {"tanh", OP_TANH}, {"exp", OP_EXP},
+		{"log", OP_LOG}, {"sqrt", OP_SQRT}, {"abs", OP_ABS},
+	};
+	for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
+		if (strcmp(fn, unary[i].name))
+			continue;
+		if (!bind_args(s, e, fn, p_x, 1, 1, args))
+			return verr();
+		Val v = eval(s, args[0], sc);
+		if (v.kind == V_NUM && unary[i].op != OP_RELU) {
+			double x = v.num;
+			switch (unary[i].op) {
+			case OP_EXP: return vnum(exp(x), 0);
+			case OP_LOG: return vnum(log(x), 0);
+			case OP_SQRT: return vnum(sqrt(x), 0);
+			case OP_ABS: return vnum(fabs(x), v.is_int);
+			case OP_TANH: return vnum(tanh(x), 0);
+			case OP_SIGMOID: return vnum(1 / (1 + exp(-x)), 0);
+			default: break;
+			}
+		}
+		NodeId a = as_node(s, v, args[0], arena_printf(s->a, "the argument of '%s'", fn));
+		if (!a || !check_float(s, a, args[0], fn))
+			return verr();
+		return vnode(graph_unary(s->g, unary[i].op, a));
+	}
+	if (!strcmp(fn, "pow")) {
+		if (!bind_args(s, e, fn, p_pow, 2, 2, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+		Val c = eval(s, args[1], sc);
+		if (!a || c.kind == V_ERR)
+			return verr();
+		if (c.kind != V_NUM) {
+			diag_error(s->d, args[1]->loc, "the exponent of 'pow' must be a constant number");
+			return verr();
+		}
+		return vnode(graph_powc(s->g, a, c.num));
+	}
+	if (!strcmp(fn, "sum") || !strcmp(fn, "mean") || !strcmp(fn, "max")) {
+		if (!bind_args(s, e, fn, p_red, 3, 1, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+		if (!a)
+			return verr();
+		int axis;
+		int64_t keep;
+		if (!axis_arg(s, args[1], sc, INT64_MIN, N(s, a)->shape.rank, &axis, fn) ||
+		    !int_arg(s, args[2], sc, 0, &keep, "keepdims"))
+			return verr();
+		if (fn[1] == 'a') /* max */
+			return vnode(graph_reduce(s->g, OP_MAX, a, axis, (int)keep));
+		NodeId r = graph_reduce(s->g, OP_SUM, a, axis, (int)keep);
+		if (fn[0] == 'm')
+			r = graph_binary(s->g, OP_DIV, r, reduce_count(s, a, axis));
+		return vnode(r);
+	}
+	if (!strcmp(fn, "softmax") || !strcmp(fn, "log_softmax")) {
+		if (!bind_args(s, e, fn, p_sm, 2, 1, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+		int axis;
+		if (!a || !axis_arg(s, args[1], sc, -1, N(s, a)->shape.rank, &axis, fn))
+			return verr();
+		if (N(s, a)->shape.rank == 0) {
+			diag_error(s->d, args[0]->loc, "'%s' needs a tensor of rank 1 or more, got a scalar", fn);
+			return verr();
+		}
+		return vnode(graph_softmax(s->g, fn[0] == 's' ? OP_SOFTMAX : OP_LOG_SOFTMAX, a, axis));
+	}
+	if (!strcmp(fn, "transpose")) {
+		if (!bind_args(s, e, fn, p_x, 1, 1, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+		if (!a)
+			return verr();
+		if (N(s, a)->shape.rank != 2) {
+			diag_error(s->d, args[0]->loc, "'transpose' needs a 2-D tensor, got %s", shp(s, N(s, a)->shape));
+			return verr();
+		}
+		return vnode(graph_transpose(s->g, a));
+	}
+	if (!strcmp(fn, "matmul")) {
+		if (!bind_args(s, e, fn, p_ab, 2, 2, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 1), b = tensor_arg(s, args[1], sc, fn, 1);
+		if (!a || !b)
+			return verr();
+		return matmul(s, a, b, e->loc);
+	}
+	if (!strcmp(fn, "flatten")) {
+		if (!bind_args(s, e, fn, p_x, 1, 1, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+		if (!a)
+			return verr();
+		Shape sh = N(s, a)->shape;
+		if (sh.rank < 1) {
+			diag_error(s->d, args[0]->loc, "'flatten' needs a tensor of rank 1 or more, got a scalar");
+			return verr();
+		}
+		int64_t d[2] = {sh.d[0], shape_numel(sh) / sh.d[0]};
+		return vnode(graph_reshape(s->g, a, shape_make(2, d)));
+	}
+	if (!strcmp(fn, "reshape")) {
+		if (!bind_args(s, e, fn, p_shape, 2, 2, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+		if (!a)
+			return verr();
+		if (args[1]->kind != AST_LIST) {
+			diag_error(s->d, args[1]->loc, "the shape of 'reshape' must be a list such as [B, 784]");
+			return verr();
+		}
+		Shape to;
+		memset(&to, 0, sizeof to);
+		if (args[1]->nargs > MAXRANK) {
+			diag_error(s->d, args[1]->loc, "at most %d dimensions are supported", MAXRANK);
+			return verr();
+		}
+		int infer = -1;
+		to.rank = args[1]->nargs;
+		for (int i = 0; i < to.rank; i++) {
+			const AstExpr *de = args[1]->args[i].value;
+			if (de->kind == AST_UNARY && de->lhs->kind == AST_NUM && de->lhs->num == 1 && infer < 0) {
+				infer = i;
+				to.d[i] = 1;
+				continue;
+			}
+			if (!eval_dim(s, de, &to.d[i]))
+				return verr();
+		}
+		int64_t from = shape_numel(N(s, a)->shape), have = shape_numel(to);
+		if (infer >= 0 && have > 0 && from % have == 0)
+			to.d[infer] = from / have;
+		if (shape_numel(to) != from) {
+			diag_error(s->d, e->loc, "cannot reshape %s (%lld elements) to %s (%lld elements)",
+			           shp(s, N(s, a)->shape), (long long)from, shp(s, to), (long long)shape_numel(to));
+			return verr();
+		}
+		return vnode(graph_reshape(s->g, a, to));
+	}
+	if (!strcmp(fn, "mse") || !strcmp(fn, "bce") || !strcmp(fn, "cross_entropy") || !strcmp(fn, "nll")) {
+		if (!bind_args(s, e, fn, p_loss, 2, 2, args))
+			return verr();
+		return call_loss(s, e, sc, fn, args);
+	}
+	*found = 0;
+	return verr();
+}
+
+static Val call_def(Sema *s, const AstExpr *e, Scope *sc, const AstStmt *def)
+{
+	const AstExpr *args[64];
+	if (def->nparams > 64) {
+		diag_error(s->d, e->loc, "'%s' has too many parameters", def->name);
+		return verr();
+	}
+	if (s->depth >= 64) {
+		diag_error(s->d, e->loc, "calls nested too deeply (is '%s' recursive?)", def->name);
+		return verr();
+	}
+	if (!bind_args(s, e, def->name, def->params, def->nparams, def->nparams, args))
+		return verr();
+	Scope inner;
+	inner.def = def;
+	inner.up = sc;
+	inner.call_loc = e->loc;
+	inner.vals = arena_alloc(s->a, sizeof(Val) * (size_t)(def->nparams + 1));
+	for (int i = 0; i < def->nparams; i++) {
+		inner.vals[i] = eval(s, args[i], sc);
+		if (inner.vals[i].kind == V_ERR)
+			return verr();
+	}
+	int before = s->d->nerrors;
+	s->depth++;
+	Val v = eval(s, def->value, &inner);
+	s->depth--;
+	if (s->d->nerrors > before)
+		diag_note(s->d, e->loc, "in this call to '%s'", def->name);
+	return v;
+}
+
+static Val eval(Sema *s, const AstExpr *e, Scope *sc)
+{
+	switch (e->kind) {
+	case AST_NUM:
+		return vnum(e->num, e->is_int);
+	case AST_STR: {
+		Val v = verr();
+		v.kind = V_STR;
+		v.str = e->str;
+		return v;
+	}
+	case AST_LIST: {
+		Val v = verr();
+		v.kind = V_LIST;
+		v.nitems = e->nargs;
+		v.items = arena_alloc(s->a, sizeof(Val) * (size_t)(e->nargs + 1));
+		for (int i = 0; i < e->nargs; i++)
+			v.items[i] = eval(s, e->args[i].value, sc);
+		return v;
+	}
+	case AST_NAME: {
+		if (sc)
+			for (int i = 0; i < sc->def->nparams; i++)
+				if (!strcmp(sc->def->params[i], e->name))
+					return sc->vals[i];
+		Sym *y = lookup(s, e->name);
+		if (!y) {
+			diag_error(s->d, e->loc, "unknown name '%s'%s", e->name, suggest(s, e->name, 0, sc));
+			return verr();
+		}
+		switch (y->kind) {
+		case SYM_DIM: return vnum((double)y->dim, 1);
+		case SYM_TENSOR:
+		case SYM_VALUE: return vnode(y->id);
+		case SYM_DEF:
+			diag_error(s->d, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
+			return verr();
+		}
+		return verr();
+	}
+	case AST_UNARY: {
+		Val v = eval(s, e->lhs, sc);
+		if (v.kind == V_NUM)
+			return vnum(-v.num, v.is_int);
+		NodeId a = as_node(s, v, e->lhs, "the operand of unary '-'");
+		if (!a || !check_float(s, a, e->lhs, "-"))
+			return verr();
+		return vnode(graph_unary(s->g, OP_NEG, a));
+	}
+	case AST_BINARY: {
+		Val l = eval(s, e->lhs, sc);
+		Val r = eval(s, e->rhs, sc);
+		return binary(s, e, l, r);
+	}
+	case AST_CALL: {
+		if (sc)
+			for (int i = 0; i < sc->def->nparams; i++)
+				if (!strcmp(sc->def->params[i], e->name)) {
+					diag_error(s->d, e->loc, "'%s' is a parameter of '%s', not a function", e->name,
+					           sc->def->name);
+					return verr();
+				}
+		Sym *y = lookup(s, e->name);
+		if (y && y->kind == SYM_DEF)
+			return call_def(s, e, sc, y->def);
+		if (y) {
+			diag_error(s->d, e->loc, "'%s' is not a function", e->name);
+			return verr();
+		}
+		int found;
+		Val v = call_builtin(s, e, sc, &found);
+		if (found)
+			return v;
+		const char *best = NULL;
+		int nd = 0;
+		const char **cands = arena_alloc(s->a, sizeof(char *) * (size_t)(s->nsyms + NBUILTINS + 1));
+		for (int i = 0; i < NBUILTINS; i++)
+			cands[nd++] = builtin_names[i];
+		for (int i = 0; i < s->nsyms; i++)
+			if (s->syms[i].kind == SYM_DEF)
+				cands[nd++] = s->syms[i].name;
+		best = diag_closest(e->name, cands, nd);
+		diag_error(s->d, e->loc, "unknown function '%s'%s", e->name,
+		           best ? arena_printf(s->a, "; did you mean '%s'?", best) : "");
+		return verr();
+	}
+	}
+	return verr();
+}
+
+/* ---- statements ---- */
+
+static const struct { const char *name; int init; int nargs; } inits[] = {
+	{"zeros", DLRT_INIT_ZEROS, 0}, {"ones", DLRT_INIT_ONES, 0}, {"constant", DLRT_INIT_CONST, 1},
+	{"uniform", DLRT_INIT_UNIFORM, 2}, {"normal", DLRT_INIT_NORMAL, 2},
+	{"xavier_uniform", DLRT_INIT_XAVIER_UNIFORM, 1}, {"glorot_uniform", DLRT_INIT_XAVIER_UNIFORM, 1},
+	{"xavier_normal", DLRT_INIT_XAVIER_NORMAL, 1}, {"glorot_normal", DLRT_INIT_XAVIER_NORMAL, 1},
+	{"he_uniform", DLRT_INIT_HE_UNIFORM, 1}, {"kaiming_uniform", DLRT_INIT_HE_UNIFORM, 1},
+	{"he_normal", DLRT_INIT_HE_NORMAL, 1}, {"kaiming_normal", DLRT_INIT_HE_NORMAL, 1},
+};
+
+static void param_init(Sema *s, Tensor *t, const AstExpr *e)
+{
+	t->init = DLRT_INIT_ZEROS;
+	t->init_a = 0;
+	t->init_b = 0;
+	Shape sh = t->shape;
+	if (sh.rank == 0) {
+		t->fan_in = t->fan_out = 1;
+	} else if (sh.rank == 1) {
+		t->fan_in = t->fan_out = sh.d[0];
+	} else if (sh.rank == 2) {
+		t->fan_in = sh.d[0];
+		t->fan_out = sh.d[1];
+	} else {
+		int64_t rf = shape_numel(sh) / (sh.d[0] * sh.d[1]);
+		t->fan_in = sh.d[1] * rf;
+		t->fan_out = sh.d[0] * rf;
+	}
+	if (!e)
+		return;
+	if (e->kind == AST_NUM || (e->kind == AST_UNARY && e->lhs->kind == AST_NUM)) {
+		t->init = DLRT_INIT_CONST;
+		t->init_a = e->kind == AST_NUM ? e->num : -e->lhs->num;
+		return;
+	}
+	if (e->kind != AST_NAME && e->kind != AST_CALL) {
+		diag_error(s->d, e->loc, "a parameter's initialiser is a name such as he_uniform, a call such as "
+		           "normal(0, 0.01), or a number");
+		return;
+	}
+	int k = -1;
+	for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++)
+		if (!strcmp(inits[i].name, e->name))
+			k = (int)i;
+	if (k < 0) {
+		const char *c[sizeof inits / sizeof inits[0]];
+		for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++)
+			c[i] = inits[i].name;
+		const char *best = diag_closest(e->name, c, (int)(sizeof inits / sizeof inits[0]));
+		diag_error(s->d, e->loc, "unknown initialiser '%s'%s", e->name,
+		           best ? arena_printf(s->a, "; did you mean '%s'?", best) : "");
+		return;
+	}
+	t->init = inits[k].init;
+	double a = 0, b = 0;
+	switch (t->init) {
+	case DLRT_INIT_NORMAL: b = 1; break;
+	case DLRT_INIT_UNIFORM: b = 1; break;
+	case DLRT_INIT_CONST: a = 0; break;
+	default: a = 1; break; /* gain */
+	}
+	if (e->kind == AST_CALL) {
+		static const char *const pn_normal[] = {"mean", "std"}, *const pn_uniform[] = {"low", "high"},
+		                         *const pn_gain[] = {"gain"}, *const pn_const[] = {"value"};
+		const char *const *pn = t->init == DLRT_INIT_NORMAL ? pn_normal
+		                        : t->init == DLRT_INIT_UNIFORM ? pn_uniform
+		                        : t->init == DLRT_INIT_CONST ? pn_const : pn_gain;
+		const AstExpr *args[2];
+		if (!bind_args(s, e, e->name, pn, inits[k].nargs, 0, args))
+			return;
+		double *dst[2] = {&a, &b};
+		for (int i = 0; i < inits[k].nargs; i++) {
+			if (!args[i])
+				continue;
+			Val v = eval(s, args[i], NULL);
+			if (v.kind == V_ERR)
+				return;
+			if (v.kind != V_NUM) {
+				diag_error(s->d, args[i]->loc, "'%s' of '%s' must be a number", pn[i], e->name);
+				return;
+			}
+			*dst[i] = v.num;
+		}
+	}
+	if ((t->init == DLRT_INIT_NORMAL && b < 0) || (t->init == DLRT_INIT_UNIFORM && b < a)) {
+		diag_error(s->d, e->loc, "invalid range for '%s'", e->name);
+		return;
+	}
+	t->init_a = a;
+	t->init_b = b;
+}
+
+static DType decl_dtype(Sema *s, const AstStmt *st, int is_label)
+{
+	const char *dt = st->type.dtype;
+	if (!dt)
+		return is_label ? DT_I32 : s->g->fdtype;
+	if (!strcmp(dt, "f32") || !strcmp(dt, "f64"))
+		return s->g->fdtype;
+	if (!strcmp(dt, "i32")) {
+		if (!is_label)
+			diag_error(s->d, st->type.dtype_loc, "only labels can be integers (i32); inputs and "
+			           "parameters are f32 or f64");
+		return DT_I32;
+	}
+	diag_error(s->d, st->type.dtype_loc, "unknown element type '%s' (expected f32, f64 or i32)", dt);
+	return s->g->fdtype;
+}
+
+static void stmt_tensor(Sema *s, const AstStmt *st)
+{
+	Shape sh;
+	if (!eval_type(s, &st->type, &sh))
+		return;
+	Role role = st->kind == ST_PARAM ? ROLE_PARAM : st->kind == ST_LABEL ? ROLE_LABEL : ROLE_INPUT;
+	DType dt = decl_dtype(s, st, role == ROLE_LABEL);
+	int bax = -1;
+	if (role != ROLE_PARAM) {
+		if (sh.rank == 0) {
+			diag_error(s->d, st->type.loc, "%s '%s' needs a batch dimension first, e.g. [B, ...]",
+			           role == ROLE_LABEL ? "label" : "input", st->name);
+			return;
+		}
+		if (!s->have_batch) {
+			s->g->batch = sh.d[0];
+			s->have_batch = 1;
+			s->batch_from = st->name;
+		} else if (sh.d[0] != s->g->batch) {
+			diag_error(s->d, st->type.loc, "'%s' has %lld rows but '%s' has %lld: inputs and labels share "
+			           "the batch size (their first dimension)", st->name, (long long)sh.d[0],
+			           s->batch_from, (long long)s->g->batch);
+			return;
+		}
+		bax = 0;
+	}
+	Sym *y;
+	if (!define(s, st->name, st->name_loc, SYM_TENSOR, &y))
+		return;
+	int ti = graph_add_tensor(s->g, st->name, role, dt, sh, bax, st->name_loc);
+	Tensor *t = &s->g->tensors[ti];
+	t->trainable = role == ROLE_PARAM;
+	if (role == ROLE_PARAM)
+		param_init(s, t, st->value);
+	y->tensor = ti;
+	y->id = t->node;
+}
+
+static void name_node(Sema *s, NodeId id, const char *name)
+{
+	Node *n = N(s, id);
+	if (!n->name && !(op_info[n->op].flags & OPF_LEAF))
+		n->name = name;
+}
+
+static void add_output(Sema *s, const char *name, NodeId id, int hidden)
+{
+	Model *m = s->m;
+	m->outputs = arena_grow(s->a, m->outputs, (size_t)m->noutputs, (size_t)m->noutputs + 1, sizeof(Output));
+	Output *o = &m->outputs[m->noutputs++];
+	o->name = name;
+	o->node = id;
+	o->hidden = hidden;
+}
+
+/* ---- the train block ---- */
+
+static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds)
+{
+	memset(ds, 0, sizeof *ds);
+	if (e->kind != AST_CALL || (strcmp(e->name, "idx") && strcmp(e->name, "csv") && strcmp(e->name, "npy"))) {
+		diag_error(s->d, e->loc, "a dataset is idx(\"images\", \"labels\"), csv(\"file.csv\") or "
+		           "npy(\"x.npy\", \"y.npy\")");
+		return 0;
+	}
+	ds->kind = e->name[0] == 'i' ? DATA_IDX : e->name[0] == 'c' ? DATA_CSV : DATA_NPY;
+	for (int i = 0; i < e->nargs; i++) {
+		const AstArg *a = &e->args[i];
+		if (a->name) {
+			if (ds->kind == DATA_CSV && !strcmp(a->name, "header") && a->value->kind == AST_NUM) {
+				ds->csv_header = a->value->num != 0;
+				continue;
+			}
+			diag_error(s->d, a->name_loc, "'%s' has no argument named '%s'", e->name, a->name);
+			return 0;
+		}
+		if (a->value->kind != AST_STR) {
+			diag_error(s->d, a->value->loc, "'%s' takes file names as strings", e->name);
+			return 0;
+		}
+		if (ds->nfiles == 8) {
+			diag_error(s->d, a->value->loc, "at most 8 files in a dataset");
+			return 0;
+		}
+		ds->files[ds->nfiles++] = a->value->str;
+	}
+	if (ds->nfiles == 0) {
+		diag_error(s->d, e->loc, "'%s' needs at least one file", e->name);
+		return 0;
+	}
+	if (ds->kind == DATA_CSV && ds->nfiles != 1) {
+		diag_error(s->d, e->loc, "'csv' takes one file holding all the columns");
+		return 0;
+	}
+	return 1;
+}
+
+static void stmt_train(Sema *s, const AstStmt *st)
+{
+	Model *m = s->m;
+	static const char *const keys[] = {"optimizer", "epochs", "data", "test", "data_dir", "byte_scale"};
+	for (int i = 0; i < st->nitems; i++) {
+		const AstArg *it = &st->items[i];
+		const AstExpr *v = it->value;
+		int k = -1;
+		for (int j = 0; j < 6; j++)
+			if (!strcmp(keys[j], it->name))
+				k = j;
+		switch (k) {
+		case 0: {
+			if (v->kind != AST_CALL || strcmp(v->name, "sgd")) {
+				diag_error(s->d, v->loc, "unknown optimizer%s%s%s; dlc has sgd(lr = ..., momentum = ...)",
+				           v->kind == AST_CALL || v->kind == AST_NAME ? " '" : "",
+				           v->kind == AST_CALL || v->kind == AST_NAME ? v->name : "",
+				           v->kind == AST_CALL || v->kind == AST_NAME ? "'" : "");
+				break;
+			}
+			static const char *const pn[] = {"lr", "momentum"};
+			const AstExpr *args[2];
+			if (!bind_args(s, v, "sgd", pn, 2, 0, args))
+				break;
+			double *dst[2] = {&m->lr, &m->momentum};
+			for (int j = 0; j < 2; j++) {
+				if (!args[j])
+					continue;
+				Val x = eval(s, args[j], NULL);
+				if (x.kind != V_NUM || x.num < 0 || (j == 1 && x.num >= 1)) {
+					if (x.kind != V_ERR)
+						diag_error(s->d, args[j]->loc, "%s must be a number%s", pn[j],
+						           j ? " in [0, 1)" : " >= 0");
+					continue;
+				}
+				*dst[j] = x.num;
+			}
+			break;
+		}
+		case 1: {
+			Val x = eval(s, v, NULL);
+			if (x.kind != V_NUM || !x.is_int || x.num < 0 || x.num > 1e6) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "epochs must be a non-negative integer");
+				break;
+			}
+			m->epochs = (int)x.num;
+			break;
+		}
+		case 2: data_spec(s, v, &m->train_data); break;
+		case 3: data_spec(s, v, &m->test_data); break;
+		case 4:
+			if (v->kind != AST_STR)
+				diag_error(s->d, v->loc, "data_dir must be a string");
+			else
+				m->data_dir = v->str;
+			break;
+		case 5: {
+			Val x = eval(s, v, NULL);
+			if (x.kind != V_NUM)
+				diag_error(s->d, v->loc, "byte_scale must be a number");
+			else
+				m->byte_scale = x.num;
+			break;
+		}
+		default: {
+			const char *best = diag_closest(it->name, keys, 6);
+			diag_error(s->d, it->name_loc, "unknown train setting '%s'%s", it->name,
+			           best ? arena_printf(s->a, "; did you mean '%s'?", best)
+			                : " (settings: optimizer, epochs, data, test, data_dir, byte_scale)");
+		}
+		}
+	}
+}
+
+static const char *model_name(Arena *a, const char *file)
+{
+	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	size_t n = strcspn(base, ".");
+	char *id = arena_alloc(a, n + 8);
+	size_t k = 0;
+	if (n == 0 || isdigit((unsigned char)base[0])) {
+		memcpy(id, "model_", 6);
+		k = 6;
+	}
+	for (size_t i = 0; i < n; i++)
+		id[k++] = isalnum((unsigned char)base[i]) ? base[i] : '_';
+	id[k] = 0;
+	return id;
+}
+
+Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs, DType dtype,
+                  int force_dtype, int fold)
+{
+	Sema s;
+	memset(&s, 0, sizeof s);
+	s.a = a;
+	s.d = d;
+	s.defs = defs;
+	s.ndefs = ndefs;
+	Model *m = arena_alloc(a, sizeof *m);
+	s.m = m;
+	m->name = model_name(a, p->file);
+	m->source = p->file;
+	m->accuracy_output = -1;
+	m->accuracy_label = -1;
+	m->lr = 0.01;
+	m->epochs = 1;
+	m->byte_scale = 1.0 / 255.0;
+
+	/* the element type comes first: every float tensor uses it */
+	for (int i = 0; i < p->nstmts; i++) {
+		const AstStmt *st = p->stmts[i];
+		if (st->kind != ST_DTYPE)
+			continue;
+		if (!strcmp(st->name, "f32") || !strcmp(st->name, "f64")) {
+			if (!force_dtype)
+				dtype = st->name[2] == '2' ? DT_F32 : DT_F64;
+		} else {
+			diag_error(d, st->name_loc, "unknown element type '%s' (expected f32 or f64)", st->name);
+		}
+	}
+	s.g = graph_new(a, dtype);
+	s.g->fold = fold;
+	m->g = s.g;
+
+	for (int i = 0; i < p->nstmts; i++) {
+		const AstStmt *st = p->stmts[i];
+		Sym *y;
+		switch (st->kind) {
+		case ST_DTYPE:
+			break;
+		case ST_DIM: {
+			int64_t v = 0;
+			int ok = eval_dim(&s, st->value, &v);
+			for (int k = 0; k < ndefs; k++)
+				if (!strcmp(defs[k].name, st->name)) {
+					v = defs[k].value;
+					defs[k].used = 1;
+					ok = 1;
+				}
+			if (ok && v < 1) {
+				diag_error(d, st->value->loc, "dim '%s' must be at least 1", st->name);
+				ok = 0;
+			}
+			if (define(&s, st->name, st->name_loc, SYM_DIM, &y)) {
+				y->dim = ok ? v : 1;
+				m->dim_names = arena_grow(a, m->dim_names, (size_t)m->ndims, (size_t)m->ndims + 1, sizeof(char *));
+				m->dim_values = arena_grow(a, m->dim_values, (size_t)m->ndims, (size_t)m->ndims + 1, sizeof(int64_t));
+				m->dim_names[m->ndims] = st->name;
+				m->dim_values[m->ndims++] = y->dim;
+			}
+			break;
+		}
+		case ST_INPUT:
+		case ST_LABEL:
+		case ST_PARAM:
+			stmt_tensor(&s, st);
+			break;
+		case ST_DEF: {
+			for (int k = 0; k < st->nparams; k++)
+				for (int j = 0; j < k; j++)
+					if (!strcmp(st->params[k], st->params[j]))
+						diag_error(d, st->param_locs[k], "parameter '%s' appears twice", st->params[k]);
+			if (define(&s, st->name, st->name_loc, SYM_DEF, &y))
+				y->def = st;
+			break;
+		}
+		case ST_LET: {
+			Val v = eval(&s, st->value, NULL);
+			NodeId id = 0;
+			if (v.kind == V_NODE || v.kind == V_NUM)
+				id = as_node(&s, v, st->value, "a value");
+			else if (v.kind != V_ERR)
+				diag_error(d, st->value->loc, "'%s' must be a tensor or a number, not a %s", st->name,
+				           v.kind == V_STR ? "string" : "list");
+			if (!define(&s, st->name, st->name_loc, SYM_VALUE, &y) || !id)
+				break;
+			y->id = id;
+			name_node(&s, id, st->name);
+			if (st->is_output)
+				add_output(&s, st->name, id, 0);
+			break;
+		}
+		case ST_OUTPUT: {
+			Sym *o = lookup(&s, st->name);
+			if (!o || (o->kind != SYM_VALUE && o->kind != SYM_TENSOR)) {
+				diag_error(d, st->name_loc, "unknown value '%s'%s", st->name, suggest(&s, st->name, 0, NULL));
+				break;
+			}
+			add_output(&s, st->name, o->id, 0);
+			break;
+		}
+		case ST_LOSS: {
+			if (m->loss || m->loss_loc.line) {
+				diag_error(d, st->loc, "a model has one loss; add the terms into one expression");
+				diag_note(d, m->loss_loc, "the first loss is here");
+				break;
+			}
+			m->loss_loc = st->loc;
+			Val v = eval(&s, st->value, NULL);
+			NodeId id = v.kind == V_NODE ? v.id : 0;
+			if (v.kind == V_NUM)
+				diag_error(d, st->value->loc, "the loss is a constant; it must depend on the parameters");
+			if (!id)
+				break;
+			if (N(&s, id)->shape.rank != 0) {
+				diag_error(d, st->value->loc, "the loss must be a scalar, got a tensor of shape %s "
+				           "(reduce it with mean(...) or sum(...))", shp(&s, N(&s, id)->shape));
+				break;
+			}
+			m->loss = id;
+			/* accuracy: the argmax of a classification loss's scores */
+			const Node *ln = N(&s, id);
+			if ((ln->op == OP_XENT || ln->op == OP_NLL) && N(&s, ln->in[1])->op == OP_INPUT) {
+				NodeId z = ln->in[0];
+				int k = -1;
+				for (int j = 0; j < m->noutputs; j++)
+					if (m->outputs[j].node == z)
+						k = j;
+				if (k < 0) {
+					const char *nm = N(&s, z)->name ? N(&s, z)->name : "scores";
+					add_output(&s, nm, z, 1);
+					k = m->noutputs - 1;
+				}
+				m->accuracy_output = k;
+				m->accuracy_label = N(&s, ln->in[1])->sym;
+			}
+			break;
+		}
+		case ST_TRAIN:
+			stmt_train(&s, st);
+			break;
+		}
+	}
+	for (int k = 0; k < ndefs; k++)
+		if (!defs[k].used) {
+			const char **c = arena_alloc(a, sizeof(char *) * (size_t)(m->ndims + 1));
+			for (int j = 0; j < m->ndims; j++)
+				c[j] = m->dim_names[j];
+			const char *best = diag_closest(defs[k].name, c, m->ndims);
+			diag_error(d, (SrcLoc){0, 0}, "-D %s: the program has no dim named '%s'%s", defs[k].name,
+			           defs[k].name, best ? arena_printf(a, "; did you mean '%s'?", best) : "");
+		}
+	return m;
+}

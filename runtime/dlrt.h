@@ -1,0 +1,198 @@
+/* dlrt.h - the dlc runtime: what generated models link against.
+ *
+ * A compiled model is a `dlrt_model` descriptor (names, shapes, buffers,
+ * entry points) that the generated C file defines.  The runtime knows nothing
+ * about any particular model: it loads data into the model's input buffers,
+ * initialises and checkpoints its parameters, and drives its entry points
+ * (the generic trainer, dlrt_main).  AOT binaries and the JIT share it.
+ *
+ * Dependencies: libc, libm, zlib (for .gz data). */
+#ifndef DLRT_H
+#define DLRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DLRT_MAX_RANK 8
+
+typedef enum dlrt_dtype {
+	DLRT_F32 = 0,
+	DLRT_F64 = 1,
+	DLRT_I32 = 2,
+	DLRT_U8 = 3,   /* only in datasets and data files */
+} dlrt_dtype;
+
+size_t dlrt_dtype_size(dlrt_dtype t);
+const char *dlrt_dtype_name(dlrt_dtype t); /* "f32", "f64", "i32", "u8" */
+
+typedef enum dlrt_init {
+	DLRT_INIT_NONE = 0,       /* left as is (inputs, buffers)              */
+	DLRT_INIT_ZEROS,
+	DLRT_INIT_ONES,
+	DLRT_INIT_CONST,          /* a                                          */
+	DLRT_INIT_UNIFORM,        /* U(a, b)                                    */
+	DLRT_INIT_NORMAL,         /* N(mean a, std b)                           */
+	DLRT_INIT_XAVIER_UNIFORM, /* U(+-a*sqrt(6/(fan_in+fan_out))), a = gain  */
+	DLRT_INIT_XAVIER_NORMAL,  /* N(0, a*sqrt(2/(fan_in+fan_out)))           */
+	DLRT_INIT_HE_UNIFORM,     /* U(+-a*sqrt(6/fan_in))                      */
+	DLRT_INIT_HE_NORMAL,      /* N(0, a*sqrt(2/fan_in))                     */
+} dlrt_init;
+
+typedef enum dlrt_role {
+	DLRT_PARAM = 0,  /* trained; has a gradient buffer                  */
+	DLRT_INPUT,      /* fed from data: features                        */
+	DLRT_LABEL,      /* fed from data: targets (i32 classes or floats) */
+	DLRT_OUTPUT,     /* declared `output`                              */
+	DLRT_STATE,      /* optimizer state (e.g. momentum), checkpointed  */
+} dlrt_role;
+
+/* One named tensor of the model.  Shapes are static.  For inputs, labels and
+ * outputs whose leading axis is the batch (`batch_axis == 0`), the runtime
+ * fills/reads only the first n rows of a step (n <= batch size). */
+typedef struct dlrt_tensor {
+	const char *name;
+	dlrt_role role;
+	dlrt_dtype dtype;
+	int rank;
+	int64_t shape[DLRT_MAX_RANK];
+	int64_t numel;
+	void *data;            /* the value buffer (static storage in the model) */
+	void *grad;            /* DLRT_PARAM: its gradient buffer; else NULL */
+	int batch_axis;        /* 0 if the leading axis is the batch, else -1 */
+	/* DLRT_PARAM: initialiser */
+	dlrt_init init;
+	double init_a, init_b;
+	int64_t fan_in, fan_out;
+	/* DLRT_LABEL with i32 dtype: number of classes (0 if unknown) */
+	int64_t classes;
+} dlrt_tensor;
+
+/* Where a dataset comes from (the `train { data = ... }` block). */
+typedef enum dlrt_data_kind {
+	DLRT_DATA_NONE = 0,
+	DLRT_DATA_IDX,   /* one IDX file (optionally .gz) per input/label, in order */
+	DLRT_DATA_CSV,   /* one CSV file: columns fill inputs then labels, in order */
+	DLRT_DATA_NPY,   /* one .npy file per input/label, in order */
+} dlrt_data_kind;
+
+#define DLRT_MAX_FILES 8
+typedef struct dlrt_data_spec {
+	dlrt_data_kind kind;
+	int nfiles;
+	const char *files[DLRT_MAX_FILES];
+	int csv_header;        /* CSV: skip the first line */
+} dlrt_data_spec;
+
+typedef enum dlrt_optimizer {
+	DLRT_OPT_SGD = 0,
+} dlrt_optimizer;
+
+typedef struct dlrt_model {
+	const char *name;          /* model name (the .dl file's stem) */
+	const char *source;        /* path of the .dl file it came from */
+	dlrt_dtype dtype;          /* f32 or f64: element type of float tensors */
+	int64_t batch;             /* static batch size (the B dim) */
+
+	int ntensors;
+	dlrt_tensor *tensors;      /* params, inputs, labels, outputs, state */
+
+	void *loss;                /* scalar loss buffer (dtype) */
+
+	/* Entry points.  n = rows of the batch that hold data (1..batch): the
+	 * loss averages over those rows only, the rest are ignored. */
+	void (*forward)(int64_t n);                /* eval mode: loss, outputs */
+	void (*gradients)(int64_t n);              /* train mode: loss, outputs,
+	                                              every param's grad */
+	void (*train_step)(int64_t n, double lr);  /* gradients + optimizer update */
+
+	/* Accuracy: index in tensors[] of the DLRT_OUTPUT whose per-row argmax
+	 * is the predicted class, and of the i32 DLRT_LABEL it is compared
+	 * with; -1 when the model has no classification loss. */
+	int accuracy_output;
+	int accuracy_label;
+
+	/* Defaults from the `train` block; trainer flags override them. */
+	dlrt_optimizer optimizer;
+	double lr, momentum;
+	int epochs;
+	dlrt_data_spec train_data, test_data;
+	const char *data_dir;      /* default directory for relative data paths */
+	double input_scale;        /* u8 data are multiplied by this (1/255) */
+} dlrt_model;
+
+/* The generic trainer: parses flags, loads data, trains, evaluates,
+ * checkpoints.  Returns the process exit status.  `dlrt_main --help` lists
+ * the flags. */
+int dlrt_main(const dlrt_model *m, int argc, char **argv);
+
+/* ---- pieces the trainer is built from, usable on their own ---- */
+
+/* Seeded reproducible RNG (PCG32). */
+typedef struct dlrt_rng {
+	uint64_t state, inc;
+} dlrt_rng;
+void dlrt_rng_seed(dlrt_rng *r, uint64_t seed, uint64_t stream);
+uint32_t dlrt_rng_u32(dlrt_rng *r);
+double dlrt_rng_uniform(dlrt_rng *r);           /* [0, 1) */
+double dlrt_rng_normal(dlrt_rng *r);            /* N(0, 1) */
+uint32_t dlrt_rng_below(dlrt_rng *r, uint32_t n); /* uniform in [0, n) */
+
+/* Fill every DLRT_PARAM with its initialiser, and zero state tensors. */
+void dlrt_init_params(const dlrt_model *m, uint64_t seed);
+
+/* A dataset held in its stored element type; rows are examples. */
+typedef struct dlrt_column {
+	dlrt_dtype dtype;          /* as stored: u8, i32, f32, f64 */
+	int64_t row_elems;         /* elements per example */
+	void *data;                /* rows * row_elems elements */
+} dlrt_column;
+
+typedef struct dlrt_dataset {
+	int64_t rows;
+	int ncols;                 /* one per model input/label, in order */
+	dlrt_column cols[DLRT_MAX_FILES];
+} dlrt_dataset;
+
+/* Load a dataset matching the model's inputs and labels (in declaration
+ * order).  On error prints "file: offset N: expected ..., found ..." to
+ * stderr and returns -1. */
+int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec,
+                      const char *dir, dlrt_dataset *out);
+void dlrt_free_dataset(dlrt_dataset *ds);
+/* Copy rows idx[0..n) of ds into the model's input/label buffers,
+ * converting element types (u8 -> float times input_scale). */
+void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds,
+                       const int64_t *idx, int64_t n);
+
+/* Checkpoints: safetensors files.  Save writes every param and state tensor
+ * (and "__metadata__" with the model name, epoch and step) to a temporary file
+ * beside `path`, then renames it over `path`.  Load checks names, dtypes and
+ * shapes and reports the first mismatch.  Both return 0 or -1 (message on
+ * stderr). */
+typedef struct dlrt_ckpt_meta {
+	int64_t epoch, step;
+	uint64_t seed;
+} dlrt_ckpt_meta;
+int dlrt_save_checkpoint(const dlrt_model *m, const char *path, const dlrt_ckpt_meta *meta);
+int dlrt_load_checkpoint(const dlrt_model *m, const char *path, dlrt_ckpt_meta *meta);
+
+/* Generic safetensors writer: n named tensors. */
+typedef struct dlrt_named {
+	const char *name;
+	dlrt_dtype dtype;
+	int rank;
+	int64_t shape[DLRT_MAX_RANK];
+	const void *data;
+} dlrt_named;
+int dlrt_write_safetensors(const char *path, const dlrt_named *t, int n, const char *meta_json);
+
+/* .npy: load into a freshly malloc'ed buffer (any of u8/i32/i64/f32/f64, C
+ * order); i64 is narrowed to i32.  Returns 0 or -1 with a message. */
+int dlrt_load_npy(const char *path, dlrt_dtype *dtype, int *rank, int64_t shape[DLRT_MAX_RANK], void **data);
+int dlrt_save_npy(const char *path, dlrt_dtype dtype, int rank, const int64_t *shape, const void *data);
+
+/* Monotonic wall clock in seconds. */
+double dlrt_now(void);
+
+#endif
