@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what dlc needs on Debian (bookworm) and build it into ./build.
+#   scripts/setup.sh            packages + build
+#   scripts/setup.sh --no-apt   build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake flex bison zlib1g-dev clang python3 python3-numpy python3-torch
+          dataset-fashion-mnist)
+
+if [ "${1:-}" != "--no-apt" ]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "setup: installing ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: built build/dlc and build/libdlrt.a"
