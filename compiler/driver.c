@@ -292,6 +292,18 @@ int main(int argc, char **argv)
 		free(src);
 		return 1;
 	}
+	/* relative data paths are relative to the model file's directory */
+	if (!m->data_dir || m->data_dir[0] != '/') {
+		char *abs = realpath(input, NULL);
+		if (abs) {
+			char *slash = strrchr(abs, '/');
+			*slash = 0;
+			const char *base = *abs ? abs : "/";
+			m->data_dir = m->data_dir ? arena_printf(&arena, "%s/%s", base, m->data_dir)
+			                          : arena_strdup(&arena, base);
+			free(abs);
+		}
+	}
 	Graph *g = m->g;
 	uint32_t fwd_nodes = g->nnodes;
 	TrainGraph tg;

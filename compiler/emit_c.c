@@ -748,10 +748,14 @@ static void emit_array(Emit *e, const char *name, DType dt, Shape s, const char 
 static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 {
 	static const char *const kinds[] = {"DLRT_DATA_NONE", "DLRT_DATA_IDX", "DLRT_DATA_CSV", "DLRT_DATA_NPY"};
-	fprintf(e->o, "\t.%s = {.kind = %s, .nfiles = %d, .files = {", field, kinds[ds->kind], ds->nfiles);
-	for (int i = 0; i < ds->nfiles; i++)
-		fprintf(e->o, "%s%s", i ? ", " : "", c_string(e, ds->files[i]));
-	fprintf(e->o, "}, .csv_header = %d},\n", ds->csv_header);
+	fprintf(e->o, "\t.%s = {.kind = %s, .nfiles = %d", field, kinds[ds->kind], ds->nfiles);
+	if (ds->nfiles) {
+		fprintf(e->o, ", .files = {");
+		for (int i = 0; i < ds->nfiles; i++)
+			fprintf(e->o, "%s%s", i ? ", " : "", c_string(e, ds->files[i]));
+		fprintf(e->o, "}");
+	}
+	fprintf(e->o, ", .csv_header = %d},\n", ds->csv_header);
 }
 
 void emitc_model(FILE *out, const TrainGraph *tg, int with_main)

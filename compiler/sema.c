@@ -99,7 +99,11 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 	const char **c = arena_alloc(s->a, sizeof(char *) * (size_t)(n + 1));
 	int k = 0;
 	for (int i = 0; i < s->nsyms; i++)
-		c[k++] = s->syms[i].name;
+		if (s->syms[i].kind != SYM_DIM)
+			c[k++] = s->syms[i].name;
+	for (int i = 0; i < s->nsyms; i++)
+		if (s->syms[i].kind == SYM_DIM)
+			c[k++] = s->syms[i].name;
 	if (with_builtins)
 		for (int i = 0; i < NBUILTINS; i++)
 			c[k++] = builtin_names[i];
@@ -735,7 +739,7 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		switch (y->kind) {
 		case SYM_DIM: return vnum((double)y->dim, 1);
 		case SYM_TENSOR:
-		case SYM_VALUE: return vnode(y->id);
+		case SYM_VALUE: return y->id ? vnode(y->id) : verr(); /* 0: its definition had an error */
 		case SYM_DEF:
 			diag_error(s->d, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
 			return verr();
@@ -905,8 +909,11 @@ static DType decl_dtype(Sema *s, const AstStmt *st, int is_label)
 static void stmt_tensor(Sema *s, const AstStmt *st)
 {
 	Shape sh;
-	if (!eval_type(s, &st->type, &sh))
+	Sym *y;
+	if (!eval_type(s, &st->type, &sh)) {
+		define(s, st->name, st->name_loc, SYM_TENSOR, &y); /* later uses stay quiet */
 		return;
+	}
 	Role role = st->kind == ST_PARAM ? ROLE_PARAM : st->kind == ST_LABEL ? ROLE_LABEL : ROLE_INPUT;
 	DType dt = decl_dtype(s, st, role == ROLE_LABEL);
 	int bax = -1;
@@ -914,6 +921,7 @@ static void stmt_tensor(Sema *s, const AstStmt *st)
 		if (sh.rank == 0) {
 			diag_error(s->d, st->type.loc, "%s '%s' needs a batch dimension first, e.g. [B, ...]",
 			           role == ROLE_LABEL ? "label" : "input", st->name);
+			define(s, st->name, st->name_loc, SYM_TENSOR, &y);
 			return;
 		}
 		if (!s->have_batch) {
@@ -924,11 +932,11 @@ static void stmt_tensor(Sema *s, const AstStmt *st)
 			diag_error(s->d, st->type.loc, "'%s' has %lld rows but '%s' has %lld: inputs and labels share "
 			           "the batch size (their first dimension)", st->name, (long long)sh.d[0],
 			           s->batch_from, (long long)s->g->batch);
+			define(s, st->name, st->name_loc, SYM_TENSOR, &y);
 			return;
 		}
 		bax = 0;
 	}
-	Sym *y;
 	if (!define(s, st->name, st->name_loc, SYM_TENSOR, &y))
 		return;
 	int ti = graph_add_tensor(s->g, st->name, role, dt, sh, bax, st->name_loc);

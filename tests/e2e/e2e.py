@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""End-to-end tests: build trainers with dlc, train, checkpoint, and feed them bad files.
+
+usage: e2e.py TEST --dlc PATH --workdir DIR
+Each test prints what it checks and exits 0 (pass) or 1 (fail).  Only the standard library is
+used, so these run on any machine that can build dlc.
+"""
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+EXAMPLES = os.path.join(ROOT, "examples")
+FMNIST = "/usr/share/datasets/fashion-mnist"
+
+args = None
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def run(cmd, expect_rc=0, timeout=600):
+    print("$ " + " ".join(cmd))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout, cwd=args.workdir)
+    out = p.stdout + p.stderr
+    sys.stdout.write(out)
+    if expect_rc is not None:
+        if expect_rc == "nonzero":
+            if p.returncode == 0:
+                fail("expected a non-zero exit status")
+        elif p.returncode != expect_rc:
+            fail("exit status %d, expected %d" % (p.returncode, expect_rc))
+    if p.returncode < 0 or p.returncode >= 128:
+        fail("killed by a signal (%d): a crash" % p.returncode)
+    return out
+
+
+def build(model, name, *flags):
+    exe = os.path.join(args.workdir, name)
+    run([args.dlc, *flags, model, "-o", exe])
+    return exe
+
+
+def test_loss(out, what="test"):
+    m = re.findall(r"^%s: loss ([0-9.eE+-]+)(?:, accuracy ([0-9.]+)%%)?" % what, out, re.M)
+    if not m:
+        fail("no '%s: loss' line in the output" % what)
+    loss, acc = m[-1]
+    return float(loss), (float(acc) if acc else None)
+
+
+def final_train_loss(out):
+    m = re.findall(r"final loss ([0-9.eE+-]+|nan|inf)", out)
+    if not m:
+        fail("no 'final loss' in the output")
+    return float(m[-1])
+
+
+def need_fmnist():
+    if not os.path.exists(os.path.join(FMNIST, "train-images-idx3-ubyte.gz")):
+        print("SKIP: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+        sys.exit(77)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        out[k] = (v["dtype"], tuple(v["shape"]), data[base + a:base + b])
+    return header.get("__metadata__", {}), out
+
+
+# ---- tests ----
+
+def t_mlp_learns():
+    """300 SGD steps on Fashion-MNIST lower the test loss well below its initial value."""
+    need_fmnist()
+    exe = build(os.path.join(EXAMPLES, "mlp.dl"), "mlp")
+    before, acc0 = test_loss(run([exe, "--eval", "--progress", "never"]))
+    after, acc1 = test_loss(run([exe, "--steps", "300", "--progress", "never"]))
+    print("test loss %.4f -> %.4f, accuracy %.2f%% -> %.2f%%" % (before, after, acc0, acc1))
+    if not (after < 0.75 * before and after < 0.8 and acc1 > 70):
+        fail("the loss did not fall enough")
+
+
+def t_mlp_epoch():
+    """One full epoch of W-MLP reaches >= 82% test accuracy (issue target)."""
+    need_fmnist()
+    exe = build(os.path.join(EXAMPLES, "mlp.dl"), "mlp_epoch")
+    out = run([exe, "--epochs", "1", "--progress", "never"])
+    loss, acc = test_loss(out)
+    if "(10000 images)" not in out:
+        fail("the test set was not evaluated whole")
+    if acc < 82.0:
+        fail("accuracy %.2f%% < 82%%" % acc)
+
+
+def t_checkpoint():
+    """save -> load round-trips bit-exactly and resumes with the same evaluation."""
+    need_fmnist()
+    exe = build(os.path.join(EXAMPLES, "mlp.dl"), "mlp_ckpt")
+    a = os.path.join(args.workdir, "a.safetensors")
+    b = os.path.join(args.workdir, "b.safetensors")
+    for p in (a, b):
+        if os.path.exists(p):
+            os.remove(p)
+    out1 = run([exe, "--steps", "40", "--save", a, "--progress", "never"])
+    out2 = run([exe, "--load", a, "--eval"])
+    if test_loss(out1) != test_loss(out2):
+        fail("evaluation after --load differs: %s vs %s" % (test_loss(out1), test_loss(out2)))
+    run([exe, "--load", a, "--steps", "0", "--save", b, "--progress", "never"])
+    ma, ta = read_safetensors(a)
+    mb, tb = read_safetensors(b)
+    if sorted(ta) != sorted(tb):
+        fail("tensor names differ")
+    for k in ta:
+        if ta[k] != tb[k]:
+            fail("tensor %s differs after save/load/save" % k)
+    names = set(ta)
+    for want in ("W1", "b1", "W3", "v_W1"):
+        if want not in names:
+            fail("checkpoint lacks %s" % want)
+    if any(f.startswith("a.safetensors.") or f.startswith(".a.safetensors") for f in os.listdir(args.workdir)):
+        fail("a temporary file was left behind")
+    print("round trip bit-exact over %d tensors" % len(ta))
+
+
+def t_bad_checkpoints():
+    """Truncated, corrupted and mismatched checkpoints: clear error, non-zero exit."""
+    exe = build(os.path.join(EXAMPLES, "linreg.dl"), "linreg_bad")
+    good = os.path.join(args.workdir, "good.safetensors")
+    run([exe, "--epochs", "2", "--save", good, "--progress", "never"])
+    raw = open(good, "rb").read()
+
+    def check(name, data, pattern):
+        p = os.path.join(args.workdir, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        out = run([exe, "--load", p, "--eval"], expect_rc="nonzero")
+        if not re.search(pattern, out):
+            fail("message for %s does not match /%s/" % (name, pattern))
+
+    check("truncated.safetensors", raw[:len(raw) - 3], r"truncated\.safetensors")
+    check("short.safetensors", raw[:5], r"short\.safetensors")
+    check("empty.safetensors", b"", r"empty\.safetensors")
+    hdr = bytearray(raw)
+    hdr[8] = ord("[")
+    check("badjson.safetensors", bytes(hdr), r"badjson\.safetensors.*offset")
+    huge = struct.pack("<Q", 1 << 60) + raw[8:]
+    check("hugelen.safetensors", huge, r"hugelen\.safetensors")
+    # a checkpoint of another model: names or shapes do not match
+    other = build(os.path.join(EXAMPLES, "logreg.dl"), "logreg_other")
+    o = os.path.join(args.workdir, "other.safetensors")
+    run([other, "--epochs", "1", "--save", o, "--progress", "never"])
+    out = run([exe, "--load", o, "--eval"], expect_rc="nonzero")
+    if not re.search(r"other\.safetensors.*(shape|w)", out):
+        fail("mismatched checkpoint message does not name the tensor or shape")
+    out = run([exe, "--load", os.path.join(args.workdir, "does-not-exist.safetensors"), "--eval"],
+              expect_rc="nonzero")
+    if "does-not-exist.safetensors" not in out:
+        fail("missing checkpoint message does not name the file")
+
+
+def t_bad_data():
+    """Corrupted, truncated and mismatched data files: clear error, non-zero exit."""
+    exe = build(os.path.join(EXAMPLES, "mlp.dl"), "mlp_bad")
+    w = args.workdir
+    # IDX with a bad magic number
+    bad = os.path.join(w, "bad-images.idx")
+    with open(bad, "wb") as f:
+        f.write(b"\x12\x34\x08\x03" + struct.pack(">III", 2, 28, 28) + bytes(2 * 784))
+    lab = os.path.join(w, "labels.idx")
+    with open(lab, "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + struct.pack(">I", 2) + bytes([1, 2]))
+    out = run([exe, "--train", bad + "," + lab, "--epochs", "1"], expect_rc="nonzero")
+    if "bad-images.idx" not in out or "offset" not in out:
+        fail("bad magic: message lacks the file name or offset")
+    # images of the wrong size (27x27)
+    wrong = os.path.join(w, "wrong-images.idx")
+    with open(wrong, "wb") as f:
+        f.write(b"\x00\x00\x08\x03" + struct.pack(">III", 2, 27, 27) + bytes(2 * 729))
+    out = run([exe, "--train", wrong + "," + lab, "--epochs", "1"], expect_rc="nonzero")
+    if "wrong-images.idx" not in out or "784" not in out:
+        fail("wrong image size: message lacks the file or the expected size")
+    # truncated gzip
+    good = os.path.join(w, "ok-images.idx")
+    with open(good, "wb") as f:
+        f.write(b"\x00\x00\x08\x03" + struct.pack(">III", 2, 28, 28) + bytes(2 * 784))
+    gz = gzip.compress(open(good, "rb").read())
+    tr = os.path.join(w, "trunc-images.idx.gz")
+    with open(tr, "wb") as f:
+        f.write(gz[:len(gz) // 2])
+    out = run([exe, "--train", tr + "," + lab, "--epochs", "1"], expect_rc="nonzero")
+    if "trunc-images.idx.gz" not in out:
+        fail("truncated gzip: message lacks the file name")
+    # labels out of range
+    badlab = os.path.join(w, "badlabels.idx")
+    with open(badlab, "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + struct.pack(">I", 2) + bytes([1, 12]))
+    out = run([exe, "--train", good + "," + badlab, "--epochs", "1"], expect_rc="nonzero")
+    if "badlabels.idx" not in out or "12" not in out:
+        fail("label out of range: message lacks the file or the value")
+    # row counts that disagree
+    lab3 = os.path.join(w, "labels3.idx")
+    with open(lab3, "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + struct.pack(">I", 3) + bytes([1, 2, 3]))
+    run([exe, "--train", good + "," + lab3, "--epochs", "1"], expect_rc="nonzero")
+    # missing file
+    out = run([exe, "--train", os.path.join(w, "nope.idx") + "," + lab, "--epochs", "1"], expect_rc="nonzero")
+    if "nope.idx" not in out:
+        fail("missing file: message lacks the file name")
+    # CSV with a wrong number of columns
+    exe2 = build(os.path.join(EXAMPLES, "linreg.dl"), "linreg_csv")
+    csv = os.path.join(w, "short.csv")
+    with open(csv, "w") as f:
+        f.write("1,2,3,4\n1,2,3\n")
+    out = run([exe2, "--train", csv, "--epochs", "1"], expect_rc="nonzero")
+    if "short.csv:2" not in out:
+        fail("CSV: message lacks file:line")
+
+
+def t_gd_modes():
+    """Stochastic (batch 1), minibatch and full-batch gradient descent all fit the line."""
+    for n, epochs, lr in (("1", "3", "0.02"), ("20", "30", "0.1"), ("200", "300", "0.1")):
+        exe = build(os.path.join(EXAMPLES, "linreg.dl"), "linreg_%s" % n, "-D", "N=" + n)
+        out = run([exe, "--epochs", epochs, "--lr", lr, "--progress", "never"])
+        loss = final_train_loss(out)
+        print("batch %s: final loss %.5f" % (n, loss))
+        if not loss < 0.03:
+            fail("batch %s did not converge (loss %g)" % (n, loss))
+
+
+def t_logreg():
+    """Logistic regression separates its data."""
+    exe = build(os.path.join(EXAMPLES, "logreg.dl"), "logreg")
+    loss = final_train_loss(run([exe, "--progress", "never"]))
+    if not loss < 0.25:
+        fail("logistic loss %g did not fall below 0.25" % loss)
+
+
+def t_warnings():
+    """The generated C of every example is warning-free under strict flags, with gcc and clang."""
+    for ex in sorted(os.listdir(EXAMPLES)):
+        if not ex.endswith(".dl"):
+            continue
+        c = os.path.join(args.workdir, ex[:-3] + ".c")
+        run([args.dlc, os.path.join(EXAMPLES, ex), "-o", c])
+        for cc in ("gcc", "clang"):
+            if not shutil.which(cc):
+                fail("%s is not installed" % cc)
+            run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I" + os.path.join(ROOT, "runtime"),
+                 "-c", c, "-o", c + "." + cc + ".o"])
+
+
+def t_progress_quiet():
+    """Without a terminal, progress does not flood the log."""
+    exe = build(os.path.join(EXAMPLES, "linreg.dl"), "linreg_log", "-D", "N=1")
+    out = run([exe, "--epochs", "300", "--lr", "0.01"])
+    lines = out.count("\n")
+    print("%d lines for 300 epochs" % lines)
+    if lines > 40:
+        fail("%d lines of output for 300 short epochs" % lines)
+
+
+TESTS = {k[2:]: v for k, v in globals().items() if k.startswith("t_")}
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("test", choices=sorted(TESTS))
+    ap.add_argument("--dlc", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    TESTS[args.test]()
+    print("PASS")

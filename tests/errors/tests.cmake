@@ -1,0 +1,10 @@
+# Semantic-error goldens: every tests/errors/NAME.dl must fail (exit 1) with
+# exactly the messages in NAME.err.  UPDATE_GOLDEN=1 ctest -R '^errors\.'
+# rewrites them (review the diff).
+file(GLOB dlc_error_cases CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.dl)
+foreach(dlc_case ${dlc_error_cases})
+  get_filename_component(dlc_case_name ${dlc_case} NAME_WE)
+  add_test(NAME errors.${dlc_case_name}
+    COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/../golden.sh $<TARGET_FILE:dlc> err ${dlc_case})
+  set_tests_properties(errors.${dlc_case_name} PROPERTIES LABELS quick)
+endforeach()
