@@ -131,8 +131,42 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		}
 		break;
 	}
-	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
+	case OP_CONV2D: {
+		Window w = graph_window(g, id);
+		if (a < ad->n && ad->needs[a])
+			accum(ad, a, graph_conv2d_dx(g, gy, b, na.shape, w));
+		if (b < ad->n && ad->needs[b])
+			accum(ad, b, graph_conv2d_dw(g, a, gy, graph_node(g, b)->shape, w));
 		break;
+	}
+	case OP_MAXPOOL: accum(ad, a, graph_pool_grad(g, OP_MAXPOOL_GRAD, a, gy, graph_window(g, id))); break;
+	case OP_AVGPOOL: accum(ad, a, graph_pool_grad(g, OP_AVGPOOL_GRAD, a, gy, graph_window(g, id))); break;
+	case OP_PAD: {
+		NodeId r = gy;
+		for (int k = 0; k < na.shape.rank; k++)
+			r = graph_slice(g, r, k, n.i[2 * k], n.i[2 * k] + na.shape.d[k]);
+		accum(ad, a, r);
+		break;
+	}
+	case OP_SLICE: {
+		int64_t pad[2 * MAXRANK] = {0};
+		int axis = (int)n.i[0];
+		pad[2 * axis] = n.i[1];
+		pad[2 * axis + 1] = na.shape.d[axis] - n.i[2];
+		accum(ad, a, graph_pad(g, gy, pad));
+		break;
+	}
+	case OP_CONCAT: {
+		int axis = (int)n.i[0];
+		int64_t da = na.shape.d[axis];
+		accum(ad, a, graph_slice(g, gy, axis, 0, da));
+		accum(ad, b, graph_slice(g, gy, axis, da, n.shape.d[axis]));
+		break;
+	}
+	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
+	case OP_DROPOUT_MASK:
+		break;
+	case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
 	case OP_MAXIMUM: case OP_XENT_GRAD: case OP_NLL_GRAD: case OP_BCE_GRAD: case OP_ASSIGN:
 	case OP_COUNT_:
 		DLC_INTERNAL("no gradient rule for '%s'", op_info[n.op].name);

@@ -314,6 +314,13 @@ int main(int argc, char **argv)
 	ad_gradients(g, m->loss, tg.grads);
 	int nparam_tensors = g->ntensors;
 	ad_sgd_step(g, tg.grads, m->momentum, &tg.updates, &tg.nupdates);
+	if (m->nstate_updates) {
+		NodeId *all = arena_alloc(&arena, sizeof(NodeId) * (size_t)(tg.nupdates + m->nstate_updates));
+		memcpy(all, tg.updates, sizeof(NodeId) * (size_t)tg.nupdates);
+		memcpy(all + tg.nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
+		tg.updates = all;
+		tg.nupdates += m->nstate_updates;
+	}
 	/* state tensors added by the optimizer have no gradient */
 	NodeId *grads = arena_alloc(&arena, sizeof(NodeId) * (size_t)(g->ntensors + 1));
 	memcpy(grads, tg.grads, sizeof(NodeId) * (size_t)nparam_tensors);

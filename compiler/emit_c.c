@@ -23,6 +23,7 @@ typedef struct Kernel {
 	NodeId node;         /* computing node, or source of a copy */
 	const char *dst;     /* copy kernels: destination array; else NULL */
 	int entries;         /* bit 0 forward, 1 gradients, 2 train_step */
+	int declare;         /* copy kernels: dst is an array of its own */
 } Kernel;
 
 typedef struct Emit {
@@ -169,6 +170,8 @@ static void name_buffers(Emit *e)
 		e->buf[L] = take_name(e, "loss_value");
 		e->loss_buf = e->buf[L];
 	}
+	if (e->m->eval_loss != L && e->st[e->m->eval_loss] == ST_OWN && !NN(e, e->m->eval_loss)->name)
+		e->buf[e->m->eval_loss] = take_name(e, "eval_loss");
 	/* parameter gradients take the array of the node that computes them */
 	e->grad_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(g->ntensors + 1));
 	for (int t = 0; t < g->ntensors; t++) {
@@ -192,12 +195,13 @@ static void name_buffers(Emit *e)
 			e->buf[id] = e->buf[NN(e, id)->in[0]];
 }
 
-static void add_kernel(Emit *e, NodeId node, const char *dst, int entries)
+static void add_kernel(Emit *e, NodeId node, const char *dst, int entries, int declare)
 {
 	e->k = arena_grow(e->a, e->k, (size_t)e->nk, (size_t)e->nk + 1, sizeof(Kernel));
 	e->k[e->nk].node = node;
 	e->k[e->nk].dst = dst;
 	e->k[e->nk].entries = entries;
+	e->k[e->nk].declare = declare;
 	e->nk++;
 }
 
@@ -206,9 +210,22 @@ static int entries_of(const Emit *e, NodeId id)
 	return (e->mark[0][id] ? 1 : 0) | (e->mark[1][id] ? 2 : 0) | (e->mark[2][id] ? 4 : 0);
 }
 
-static int has_array(const Emit *e, NodeId id)
+/* The array holding a result that has a training-mode node and an
+ * evaluation-mode node: the training node's own array when it has one, else
+ * a new array filled by a copy; the evaluation entry copies its node there. */
+static const char *result_array(Emit *e, NodeId train, NodeId eval, const char *want)
 {
-	return e->st[id] == ST_OWN || e->st[id] == ST_ALIAS;
+	const char *dst;
+	int train_entries = 6 | (train == eval ? 1 : 0);
+	if (e->st[train] == ST_OWN || (e->st[train] == ST_ALIAS && NN(e, train)->op != OP_RESHAPE)) {
+		dst = e->buf[train];
+	} else {
+		dst = take_name(e, want);
+		add_kernel(e, train, dst, train_entries, 1);
+	}
+	if (eval != train)
+		add_kernel(e, eval, dst, 1, 0);
+	return dst;
 }
 
 static void plan_kernels(Emit *e)
@@ -217,35 +234,23 @@ static void plan_kernels(Emit *e)
 	const Model *m = e->m;
 	for (uint32_t id = 1; id < g->nnodes; id++)
 		if (e->any[id] && e->st[id] == ST_OWN && NN(e, id)->op != OP_ASSIGN)
-			add_kernel(e, id, NULL, entries_of(e, id));
+			add_kernel(e, id, NULL, entries_of(e, id), 0);
 	/* copies for results that have no array of their own */
-	if (!e->loss_buf) {
-		if (e->buf[m->loss] && e->st[m->loss] == ST_OWN) {
-			e->loss_buf = e->buf[m->loss];
-		} else {
-			e->loss_buf = take_name(e, "loss_value");
-			add_kernel(e, m->loss, e->loss_buf, 7);
-		}
-	}
+	if (!e->loss_buf || m->eval_loss != m->loss)
+		e->loss_buf = result_array(e, m->loss, m->eval_loss, e->loss_buf ? e->loss_buf : "loss_value");
 	for (int t = 0; t < g->ntensors; t++) {
 		NodeId gid = e->tg->grads[t];
 		if (!gid || e->grad_buf[t])
 			continue;
 		e->grad_buf[t] = take_name(e, arena_printf(e->a, "d_%s", g->tensors[t].name));
-		add_kernel(e, gid, e->grad_buf[t], 6);
+		add_kernel(e, gid, e->grad_buf[t], 6, 0); /* declared with the gradients */
 	}
 	e->out_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(m->noutputs + 1));
-	for (int i = 0; i < m->noutputs; i++) {
-		NodeId id = m->outputs[i].node;
-		if (has_array(e, id)) {
-			e->out_buf[i] = e->buf[id];
-		} else {
-			e->out_buf[i] = take_name(e, arena_printf(e->a, "%s_out", m->outputs[i].name));
-			add_kernel(e, id, e->out_buf[i], 7);
-		}
-	}
+	for (int i = 0; i < m->noutputs; i++)
+		e->out_buf[i] = result_array(e, m->outputs[i].node, m->eval_outputs[i],
+		                             arena_printf(e->a, "%s_out", m->outputs[i].name));
 	for (int i = 0; i < e->tg->nupdates; i++)
-		add_kernel(e, e->tg->updates[i], NULL, 4);
+		add_kernel(e, e->tg->updates[i], NULL, 4, 0);
 }
 
 /* ---- index expressions ---- */
@@ -649,11 +654,260 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 	DLC_INTERNAL("not a loss: %s", op_info[n->op].name);
 }
 
+
+/* ---- convolution and pooling (NCHW) ---- */
+
+typedef struct ConvDims {
+	long long N, C, H, W;      /* input */
+	long long Co, OH, OW;      /* output */
+	long long Cg, Cog;         /* channels per group: input, output */
+	long long kh, kw;
+	const char *rows;          /* batch rows to compute: "n" or N */
+} ConvDims;
+
+static ConvDims conv_dims(Emit *e, Shape x, Shape y, Window w, int x_bax)
+{
+	ConvDims c;
+	c.N = x.d[0];
+	c.C = x.d[1];
+	c.H = x.d[2];
+	c.W = x.d[3];
+	c.Co = y.d[1];
+	c.OH = y.d[2];
+	c.OW = y.d[3];
+	long long g = w.groups ? w.groups : 1;
+	c.Cg = c.C / g;
+	c.Cog = c.Co / g;
+	c.kh = w.kh;
+	c.kw = w.kw;
+	c.rows = x_bax == 0 ? "n" : arena_printf(e->a, "%lld", c.N);
+	return c;
+}
+
+/* the loops shared by the three convolution kernels: batch row b, output
+ * channel co (in group gi), output pixel (oh, ow), then input channel ci and
+ * kernel tap (i, j) at input pixel (ih, iw); taps that fall in the padding
+ * are skipped. */
+static void conv_loops_open(Emit *e, const ConvDims *c, Window w)
+{
+	FILE *o = e->o;
+	fprintf(o, "\tfor (long b = 0; b < %s; b++)\n", c->rows);
+	fprintf(o, "\t\tfor (long co = 0; co < %lld; co++) {\n", c->Co);
+	fprintf(o, "\t\t\tlong gi = co / %lld;\n", c->Cog);
+	fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n", c->OH);
+	fprintf(o, "\t\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", c->OW);
+	(void)w;
+}
+
+static void conv_taps_open(Emit *e, const ConvDims *c, Window w)
+{
+	FILE *o = e->o;
+	fprintf(o, "\t\t\t\t\tfor (long ci = 0; ci < %lld; ci++)\n", c->Cg);
+	fprintf(o, "\t\t\t\t\t\tfor (long i = 0; i < %lld; i++) {\n", c->kh);
+	fprintf(o, "\t\t\t\t\t\t\tlong ih = oh * %lld - %lld + i * %lld;\n", (long long)w.sh, (long long)w.ph,
+	        (long long)w.dh);
+	fprintf(o, "\t\t\t\t\t\t\tif (ih < 0 || ih >= %lld)\n\t\t\t\t\t\t\t\tcontinue;\n", c->H);
+	fprintf(o, "\t\t\t\t\t\t\tfor (long j = 0; j < %lld; j++) {\n", c->kw);
+	fprintf(o, "\t\t\t\t\t\t\t\tlong iw = ow * %lld - %lld + j * %lld;\n", (long long)w.sw, (long long)w.pw,
+	        (long long)w.dw);
+	fprintf(o, "\t\t\t\t\t\t\t\tif (iw < 0 || iw >= %lld)\n\t\t\t\t\t\t\t\t\tcontinue;\n", c->W);
+}
+
+static void kernel_conv(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	Window w = graph_window(e->g, id);
+	const char *T = e->T;
+	NodeId xid, yid, kid;
+	Shape xs, ys;
+	if (n->op == OP_CONV2D) {
+		xid = n->in[0];
+		kid = n->in[1];
+		xs = NN(e, xid)->shape;
+		ys = n->shape;
+	} else if (n->op == OP_CONV2D_DX) {
+		yid = n->in[0];
+		kid = n->in[1];
+		xs = n->shape;
+		ys = NN(e, yid)->shape;
+	} else {
+		xid = n->in[0];
+		yid = n->in[1];
+		xs = NN(e, xid)->shape;
+		ys = NN(e, yid)->shape;
+	}
+	ConvDims c = conv_dims(e, xs, ys, w, n->op == OP_CONV2D_DW ? NN(e, n->in[0])->bax : n->bax);
+	const char *xi = arena_printf(e->a, "((b * %lld + gi * %lld + ci) * %lld + ih) * %lld + iw", c.C, c.Cg, c.H, c.W);
+	const char *ki = arena_printf(e->a, "((co * %lld + ci) * %lld + i) * %lld + j", c.Cg, c.kh, c.kw);
+	const char *yi = arena_printf(e->a, "((b * %lld + co) * %lld + oh) * %lld + ow", c.Co, c.OH, c.OW);
+	fprintf(o, "\t/* x [%lld, %lld, %lld, %lld], kernel [%lld, %lld, %lld, %lld], y [%lld, %lld, %lld, %lld];"
+	           " stride %lldx%lld, padding %lldx%lld, dilation %lldx%lld, %lld group%s */\n",
+	        c.N, c.C, c.H, c.W, c.Co, c.Cg, c.kh, c.kw, c.N, c.Co, c.OH, c.OW, (long long)w.sh, (long long)w.sw,
+	        (long long)w.ph, (long long)w.pw, (long long)w.dh, (long long)w.dw, (long long)w.groups,
+	        w.groups == 1 ? "" : "s");
+	if (n->op == OP_CONV2D) {
+		const char *xb = e->buf[xid], *kb = e->buf[kid];
+		conv_loops_open(e, &c, w);
+		fprintf(o, "\t\t\t\t\t%s acc = 0;\n", T);
+		conv_taps_open(e, &c, w);
+		fprintf(o, "\t\t\t\t\t\t\t\tacc += %s[%s] * %s[%s];\n", xb, xi, kb, ki);
+		fprintf(o, "\t\t\t\t\t\t\t}\n\t\t\t\t\t\t}\n");
+		fprintf(o, "\t\t\t\t\t%s[%s] = acc;\n", dst, yi);
+		fprintf(o, "\t\t\t\t}\n\t\t}\n");
+		return;
+	}
+	/* the gradients scatter each output gradient back over its taps */
+	long long total = n->op == OP_CONV2D_DX ? c.N * c.C * c.H * c.W : c.Co * c.Cg * c.kh * c.kw;
+	fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", total, dst);
+	const char *yb = e->buf[n->op == OP_CONV2D_DX ? n->in[0] : n->in[1]];
+	conv_loops_open(e, &c, w);
+	fprintf(o, "\t\t\t\t\t%s dy = %s[%s];\n", T, yb, yi);
+	conv_taps_open(e, &c, w);
+	if (n->op == OP_CONV2D_DX)
+		fprintf(o, "\t\t\t\t\t\t\t\t%s[%s] += dy * %s[%s];\n", dst, xi, e->buf[n->in[1]], ki);
+	else
+		fprintf(o, "\t\t\t\t\t\t\t\t%s[%s] += dy * %s[%s];\n", dst, ki, e->buf[n->in[0]], xi);
+	fprintf(o, "\t\t\t\t\t\t\t}\n\t\t\t\t\t\t}\n");
+	fprintf(o, "\t\t\t\t}\n\t\t}\n");
+}
+
+static void kernel_pool(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	Window w = graph_window(e->g, id);
+	const char *T = e->T;
+	int fwd = n->op == OP_MAXPOOL || n->op == OP_AVGPOOL;
+	int ismax = n->op == OP_MAXPOOL || n->op == OP_MAXPOOL_GRAD;
+	Shape xs = fwd ? NN(e, n->in[0])->shape : n->shape;
+	Shape ys = fwd ? n->shape : NN(e, n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0])->shape;
+	long long C = xs.d[1], H = xs.d[2], W = xs.d[3], OH = ys.d[2], OW = ys.d[3];
+	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
+	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)xs.d[0]);
+	const char *xb = ismax ? e->buf[n->in[0]] : fwd ? e->buf[n->in[0]] : NULL;
+	const char *yb = fwd ? dst : e->buf[n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0]];
+	fprintf(o, "\t/* %s %lldx%lld window, stride %lldx%lld, padding %lldx%lld over [%lld, %lld, %lld, %lld] */\n",
+	        ismax ? "max" : "average", (long long)w.kh, (long long)w.kw, (long long)w.sh, (long long)w.sw,
+	        (long long)w.ph, (long long)w.pw, (long long)xs.d[0], C, H, W);
+	if (!fwd)
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", (long long)shape_numel(xs), dst);
+	fprintf(o, "\tfor (long b = 0; b < %s; b++)\n\t\tfor (long c = 0; c < %lld; c++)\n", rows, C);
+	fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n\t\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", OH, OW);
+	fprintf(o, "\t\t\t\t\tlong plane = (b * %lld + c) * %lld, out = (b * %lld + c) * %lld + oh * %lld + ow;\n", C,
+	        H * W, C, OH * OW, OW);
+	fprintf(o, "\t\t\t\t\tlong h0 = oh * %lld - %lld, w0 = ow * %lld - %lld;\n", (long long)w.sh, (long long)w.ph,
+	        (long long)w.sw, (long long)w.pw);
+	if (ismax) {
+		fprintf(o, "\t\t\t\t\t%s m = -INFINITY;\n\t\t\t\t\tlong at = -1;\n", T);
+	} else {
+		fprintf(o, "\t\t\t\t\tlong count = 0;\n");
+		if (fwd)
+			fprintf(o, "\t\t\t\t\t%s acc = 0;\n", T);
+	}
+	const char *loop = arena_printf(e->a, "\t\t\t\t\tfor (long i = h0 < 0 ? 0 : h0; i < h0 + %lld && i < %lld; i++)\n"
+	                                     "\t\t\t\t\t\tfor (long j = w0 < 0 ? 0 : w0; j < w0 + %lld && j < %lld; j++) {\n",
+	                                (long long)w.kh, H, (long long)w.kw, W);
+	if (ismax) {
+		fprintf(o, "%s", loop);
+		fprintf(o, "\t\t\t\t\t\t\t%s v = %s[plane + i * %lld + j];\n", T, xb, W);
+		fprintf(o, "\t\t\t\t\t\t\tif (v > m || at < 0) {\n\t\t\t\t\t\t\t\tm = v;\n\t\t\t\t\t\t\t\tat = plane + i * %lld + j;\n"
+		           "\t\t\t\t\t\t\t}\n\t\t\t\t\t\t}\n", W);
+		if (fwd)
+			fprintf(o, "\t\t\t\t\t%s[out] = m;\n", dst);
+		else
+			fprintf(o, "\t\t\t\t\t%s[at] += %s[out];\n", dst, yb);
+	} else {
+		const char *div = w.count_pad ? arena_printf(e->a, "%s", lit(e, (double)(w.kh * w.kw))) : "(%s)count";
+		if (!w.count_pad)
+			div = arena_printf(e->a, "(%s)count", T);
+		if (fwd) {
+			fprintf(o, "%s", loop);
+			fprintf(o, "\t\t\t\t\t\t\tacc += %s[plane + i * %lld + j];\n\t\t\t\t\t\t\tcount++;\n\t\t\t\t\t\t}\n", xb, W);
+			fprintf(o, "\t\t\t\t\t(void)count;\n\t\t\t\t\t%s[out] = acc / %s;\n", dst, div);
+		} else {
+			fprintf(o, "%s\t\t\t\t\t\t\tcount++;\n\t\t\t\t\t\t}\n", loop);
+			fprintf(o, "\t\t\t\t\t(void)count;\n\t\t\t\t\t%s g = %s[out] / %s;\n", T, yb, div);
+			fprintf(o, "%s\t\t\t\t\t\t\t%s[plane + i * %lld + j] += g;\n\t\t\t\t\t\t}\n", loop, dst, W);
+		}
+	}
+	fprintf(o, "\t\t\t\t}\n");
+}
+
+/* pad, slice and concat copy blocks: loops over the source shape with an
+ * offset into the destination */
+static void kernel_block(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	if (n->op == OP_PAD) {
+		const Node *x = NN(e, n->in[0]);
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", (long long)shape_numel(n->shape), dst);
+		Shape s = x->shape;
+		int d = 1;
+		for (int k = 0; k < s.rank; k++)
+			fprintf(o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)\n", IND(d++), k, k, (long long)s.d[k], k);
+		const char *oi = NULL;
+		for (int k = 0; k < s.rank; k++) {
+			const char *ax = n->i[2 * k] ? arena_printf(e->a, "(i%d + %lld)", k, (long long)n->i[2 * k])
+			                             : arena_printf(e->a, "i%d", k);
+			oi = oi ? arena_printf(e->a, "(%s) * %lld + %s", oi, (long long)n->shape.d[k], ax) : ax;
+		}
+		fprintf(o, "%.*s%s[%s] = %s[%s];\n", IND(d), dst, oi ? oi : "0", e->buf[n->in[0]], bcast_index(e, s, s));
+		return;
+	}
+	if (n->op == OP_SLICE) {
+		const Node *x = NN(e, n->in[0]);
+		int64_t pre, A, post;
+		split(x->shape, (int)n->i[0], &pre, &A, &post);
+		long long len = (long long)(n->i[2] - n->i[1]);
+		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long k = 0; k < %lld; k++)\n", (long long)pre, len);
+		fprintf(o, "\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)post);
+		fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %lld) * %lld + q];\n", dst, len,
+		        (long long)post, e->buf[n->in[0]], (long long)A, (long long)n->i[1], (long long)post);
+		return;
+	}
+	/* concat */
+	int64_t pre, A, post, Aa, Ab, tmp;
+	split(n->shape, (int)n->i[0], &pre, &A, &post);
+	split(NN(e, n->in[0])->shape, (int)n->i[0], &tmp, &Aa, &tmp);
+	Ab = A - Aa;
+	fprintf(o, "\tfor (long p = 0; p < %lld; p++) {\n", (long long)pre);
+	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Aa,
+	        (long long)post);
+	fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
+	        (long long)post, e->buf[n->in[0]], (long long)Aa, (long long)post);
+	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ab,
+	        (long long)post);
+	fprintf(o, "\t\t\t\t%s[(p * %lld + %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n\t}\n", dst,
+	        (long long)A, (long long)Aa, (long long)post, e->buf[n->in[1]], (long long)Ab, (long long)post);
+}
+
+/* Dropout mask: each element keeps its value with probability 1 - p, drawn
+ * from a counter-based hash of the step's random key, the dropout site and
+ * the element index, so a step is reproducible from the seed. */
+static void kernel_dropout(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	double p = n->f;
+	long long rows = n->shape.rank ? (long long)n->shape.d[0] : 1;
+	long long per = (long long)shape_numel(n->shape) / (rows ? rows : 1);
+	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", rows * per);
+	fprintf(o, "\t\tuint64_t h = rng_key ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)i * UINT64_C(0xD1B54A32D192ED03));\n",
+	        (long long)n->i[0]);
+	fprintf(o, "\t\th = (h ^ (h >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
+	fprintf(o, "\t\th = (h ^ (h >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
+	fprintf(o, "\t\th ^= h >> 31;\n");
+	fprintf(o, "\t\t%s[i] = (double)(h >> 11) * (1.0 / 9007199254740992.0) < %.17g ? 0 : %s;\n\t}\n", dst, p,
+	        lit(e, 1.0 / (1.0 - p)));
+}
+
 static const char *kernel_name(Emit *e, const Kernel *k)
 {
 	const Node *n = NN(e, k->node);
 	if (k->dst)
-		return arena_printf(e->a, "%s_copy", k->dst);
+		return arena_printf(e->a, k->entries == 1 ? "%s_eval_copy" : "%s_copy", k->dst);
 	if (n->op == OP_ASSIGN)
 		return arena_printf(e->a, "%s_update", e->buf[n->in[0]]);
 	return arena_printf(e->a, "%s_%s", e->buf[k->node], op_info[n->op].name);
@@ -692,6 +946,12 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		case OP_XENT: case OP_XENT_GRAD: case OP_NLL: case OP_NLL_GRAD: case OP_BCE: case OP_BCE_GRAD:
 			kernel_loss(e, k->node, dst);
 			break;
+		case OP_CONV2D: case OP_CONV2D_DX: case OP_CONV2D_DW: kernel_conv(e, k->node, dst); break;
+		case OP_MAXPOOL: case OP_MAXPOOL_GRAD: case OP_AVGPOOL: case OP_AVGPOOL_GRAD:
+			kernel_pool(e, k->node, dst);
+			break;
+		case OP_PAD: case OP_SLICE: case OP_CONCAT: kernel_block(e, k->node, dst); break;
+		case OP_DROPOUT_MASK: kernel_dropout(e, k->node, dst); break;
 		default: DLC_INTERNAL("no lowering for '%s'", op_info[n->op].name);
 		}
 	}
@@ -777,11 +1037,15 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	/* what each entry point computes */
 	int nt = g->ntensors;
 	NodeId *roots = arena_alloc(&arena, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2));
+	NodeId *eroots = arena_alloc(&arena, sizeof(NodeId) * (size_t)(m->noutputs + 1));
+	int ne = 0;
+	eroots[ne++] = m->eval_loss;
+	for (int i = 0; i < m->noutputs; i++)
+		eroots[ne++] = m->eval_outputs[i];
 	int nr = 0;
 	roots[nr++] = m->loss;
 	for (int i = 0; i < m->noutputs; i++)
 		roots[nr++] = m->outputs[i].node;
-	int nfwd = nr;
 	for (int t = 0; t < nt; t++)
 		if (tg->grads[t])
 			roots[nr++] = tg->grads[t];
@@ -790,10 +1054,12 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		roots[nr++] = tg->updates[i];
 	for (int k = 0; k < 3; k++)
 		e->mark[k] = arena_alloc(&arena, g->nnodes);
-	graph_reach(g, roots, nfwd, e->mark[0]);
+	e->any = arena_alloc(&arena, g->nnodes);
+	graph_reach(g, eroots, ne, e->mark[0]);
 	graph_reach(g, roots, ngrad, e->mark[1]);
 	graph_reach(g, roots, nr, e->mark[2]);
-	e->any = e->mark[2];
+	for (uint32_t id = 0; id < g->nnodes; id++)
+		e->any[id] = e->mark[0][id] | e->mark[2][id];
 
 	plan_storage(e);
 	name_buffers(e);
@@ -853,9 +1119,12 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		emit_array(e, e->buf[id], (DType)NN(e, id)->dtype, NN(e, id)->shape, what);
 	}
 	for (int i = 0; i < e->nk; i++)
-		if (e->k[i].dst && e->k[i].entries != 6)
+		if (e->k[i].dst && e->k[i].declare)
 			emit_array(e, e->k[i].dst, (DType)NN(e, e->k[i].node)->dtype, NN(e, e->k[i].node)->shape, "copy");
-	fprintf(out, "static %s lr; /* learning rate of the current step */\n\n", e->T);
+	fprintf(out, "static %s lr; /* learning rate of the current step */\n", e->T);
+	if (m->uses_rng)
+		fprintf(out, "static uint64_t rng_key; /* random key of the current step (dropout) */\n");
+	fprintf(out, "\n");
 
 	/* kernels */
 	fprintf(out, "/* ---- kernels ---- */\n\n");
@@ -889,6 +1158,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)T->shape.d[k]);
 		fprintf(out, "}, .numel = %lld, .data = %s, .grad = %s, .batch_axis = %d", (long long)shape_numel(T->shape),
 		        e->buf[T->node], e->grad_buf[t] ? e->grad_buf[t] : "NULL", T->bax);
+		if (T->role == ROLE_STATE && T->init)
+			fprintf(out, ", .init = %s", init_c(T->init));
 		if (T->role == ROLE_PARAM)
 			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld",
 			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
@@ -925,7 +1196,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	emit_data_spec(e, "train_data", &m->train_data);
 	emit_data_spec(e, "test_data", &m->test_data);
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
-	fprintf(out, "\t.input_scale = %.17g,\n};\n", m->byte_scale);
+	fprintf(out, "\t.input_scale = %.17g,\n", m->byte_scale);
+	fprintf(out, "\t.rng_key = %s,\n};\n", m->uses_rng ? "&rng_key" : "NULL");
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);

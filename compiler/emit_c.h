@@ -15,7 +15,7 @@
 typedef struct TrainGraph {
 	const Model *m;
 	NodeId *grads;        /* per tensor: gradient node (params) or 0 */
-	NodeId *updates;      /* ASSIGN nodes of the optimizer step */
+	NodeId *updates;      /* ASSIGN nodes of the step: optimizer, then state */
 	int nupdates;
 	double momentum;
 } TrainGraph;

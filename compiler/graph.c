@@ -119,7 +119,7 @@ static uint64_t node_hash(const Node *n)
 		MIX(n->shape.d[i]);
 	for (int i = 0; i < 3; i++)
 		MIX(n->in[i]);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 8; i++)
 		MIX(n->i[i]);
 	uint64_t fb;
 	memcpy(&fb, &n->f, sizeof fb);
@@ -537,6 +537,184 @@ NodeId graph_assign(Graph *g, NodeId target, NodeId value)
 	return intern(g, &n);
 }
 
+int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
+{
+	int64_t span = d * (k - 1) + 1;
+	if (in + 2 * p < span || s < 1)
+		return -1;
+	return (in + 2 * p - span) / s + 1;
+}
+
+static void window_store(Node *n, Window w)
+{
+	n->i[0] = w.sh;
+	n->i[1] = w.sw;
+	n->i[2] = w.ph;
+	n->i[3] = w.pw;
+	n->i[4] = w.dh;
+	n->i[5] = w.dw;
+	n->i[6] = w.groups;
+	n->i[7] = w.count_pad;
+}
+
+Window graph_window(const Graph *g, NodeId id)
+{
+	const Node *n = &g->nodes[id];
+	Window w;
+	w.sh = n->i[0];
+	w.sw = n->i[1];
+	w.ph = n->i[2];
+	w.pw = n->i[3];
+	w.dh = n->i[4];
+	w.dw = n->i[5];
+	w.groups = n->i[6];
+	w.count_pad = n->i[7];
+	w.kh = w.kw = 0;
+	switch (n->op) {
+	case OP_CONV2D: case OP_CONV2D_DX:
+		w.kh = g->nodes[n->in[1]].shape.d[2];
+		w.kw = g->nodes[n->in[1]].shape.d[3];
+		break;
+	case OP_CONV2D_DW:
+		w.kh = n->shape.d[2];
+		w.kw = n->shape.d[3];
+		break;
+	default: /* pooling: the window is stored in f as kh * 65536 + kw */
+		w.kh = (int64_t)n->f / 65536;
+		w.kw = (int64_t)n->f % 65536;
+	}
+	return w;
+}
+
+NodeId graph_conv2d(Graph *g, NodeId x, NodeId k, Window w)
+{
+	const Node *nx = &g->nodes[x], *nk = &g->nodes[k];
+	int64_t oh = window_out(nx->shape.d[2], nk->shape.d[2], w.sh, w.ph, w.dh);
+	int64_t ow = window_out(nx->shape.d[3], nk->shape.d[3], w.sw, w.pw, w.dw);
+	if (nx->shape.rank != 4 || nk->shape.rank != 4 || oh < 1 || ow < 1 ||
+	    nk->shape.d[1] * w.groups != nx->shape.d[1] || nk->shape.d[0] % w.groups)
+		DLC_INTERNAL("bad conv2d");
+	int64_t d[4] = {nx->shape.d[0], nk->shape.d[0], oh, ow};
+	Node n = blank(OP_CONV2D, nx->dtype, shape_make(4, d), nx->bax == 0 ? 0 : -1);
+	n.in[0] = x;
+	n.in[1] = k;
+	window_store(&n, w);
+	return intern(g, &n);
+}
+
+NodeId graph_conv2d_dx(Graph *g, NodeId dy, NodeId k, Shape xshape, Window w)
+{
+	Node n = blank(OP_CONV2D_DX, g->nodes[dy].dtype, xshape, g->nodes[dy].bax == 0 ? 0 : -1);
+	n.in[0] = dy;
+	n.in[1] = k;
+	window_store(&n, w);
+	return intern(g, &n);
+}
+
+NodeId graph_conv2d_dw(Graph *g, NodeId x, NodeId dy, Shape kshape, Window w)
+{
+	Node n = blank(OP_CONV2D_DW, g->nodes[x].dtype, kshape, -1);
+	n.in[0] = x;
+	n.in[1] = dy;
+	window_store(&n, w);
+	return intern(g, &n);
+}
+
+NodeId graph_pool(Graph *g, OpKind op, NodeId x, Window w)
+{
+	const Node *nx = &g->nodes[x];
+	int64_t oh = window_out(nx->shape.d[2], w.kh, w.sh, w.ph, 1);
+	int64_t ow = window_out(nx->shape.d[3], w.kw, w.sw, w.pw, 1);
+	if (nx->shape.rank != 4 || oh < 1 || ow < 1)
+		DLC_INTERNAL("bad pooling window");
+	int64_t d[4] = {nx->shape.d[0], nx->shape.d[1], oh, ow};
+	Node n = blank(op, nx->dtype, shape_make(4, d), nx->bax == 0 ? 0 : -1);
+	n.in[0] = x;
+	w.dh = w.dw = 1;
+	w.groups = 1;
+	window_store(&n, w);
+	n.f = (double)(w.kh * 65536 + w.kw);
+	return intern(g, &n);
+}
+
+NodeId graph_pool_grad(Graph *g, OpKind op, NodeId x, NodeId dy, Window w)
+{
+	const Node *nx = &g->nodes[x];
+	Node n = blank(op, nx->dtype, nx->shape, nx->bax);
+	if (op == OP_MAXPOOL_GRAD) {
+		n.in[0] = x;
+		n.in[1] = dy;
+	} else {
+		n.in[0] = dy;
+	}
+	w.dh = w.dw = 1;
+	w.groups = 1;
+	window_store(&n, w);
+	n.f = (double)(w.kh * 65536 + w.kw);
+	return intern(g, &n);
+}
+
+NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad)
+{
+	const Node *nx = &g->nodes[x];
+	Shape s = nx->shape;
+	int any = 0;
+	for (int k = 0; k < s.rank; k++) {
+		s.d[k] += pad[2 * k] + pad[2 * k + 1];
+		any |= pad[2 * k] || pad[2 * k + 1];
+	}
+	if (!any)
+		return x;
+	if (s.rank > 4)
+		DLC_INTERNAL("pad of rank %d", s.rank);
+	int bax = nx->bax;
+	if (bax >= 0 && (pad[2 * bax] || pad[2 * bax + 1]))
+		bax = -1;
+	Node n = blank(OP_PAD, nx->dtype, s, bax);
+	n.in[0] = x;
+	for (int k = 0; k < 2 * s.rank; k++)
+		n.i[k] = pad[k];
+	return intern(g, &n);
+}
+
+NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end)
+{
+	const Node *nx = &g->nodes[x];
+	if (start == 0 && end == nx->shape.d[axis])
+		return x;
+	Shape s = nx->shape;
+	s.d[axis] = end - start;
+	Node n = blank(OP_SLICE, nx->dtype, s, nx->bax == axis ? -1 : nx->bax);
+	n.in[0] = x;
+	n.i[0] = axis;
+	n.i[1] = start;
+	n.i[2] = end;
+	return intern(g, &n);
+}
+
+NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis)
+{
+	const Node *na = &g->nodes[a], *nb = &g->nodes[b];
+	Shape s = na->shape;
+	s.d[axis] += nb->shape.d[axis];
+	int bax = na->bax >= 0 ? na->bax : nb->bax;
+	if (bax == axis)
+		bax = -1;
+	Node n = blank(OP_CONCAT, na->dtype, s, bax);
+	n.in[0] = a;
+	n.in[1] = b;
+	n.i[0] = axis;
+	return intern(g, &n);
+}
+
+NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)
+{
+	Node n = blank(OP_DROPOUT_MASK, g->fdtype, s, bax);
+	n.f = p;
+	n.i[0] = salt;
+	return intern(g, &n);
+}
+
 int64_t graph_numel(const Graph *g, NodeId id) { return shape_numel(g->nodes[id].shape); }
 
 int64_t graph_flops(const Graph *g, NodeId id)
@@ -547,6 +725,11 @@ int64_t graph_flops(const Graph *g, NodeId id)
 		const Node *a = &g->nodes[n->in[0]];
 		int64_t K = a->shape.d[n->i[0] ? 0 : 1];
 		return 2 * shape_numel(n->shape) * K;
+	}
+	if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {
+		const Node *k = n->op == OP_CONV2D_DW ? n : &g->nodes[n->in[1]];
+		const Node *y = n->op == OP_CONV2D ? n : &g->nodes[n->op == OP_CONV2D_DX ? n->in[0] : n->in[1]];
+		return 2 * shape_numel(y->shape) * shape_numel(k->shape) / k->shape.d[0];
 	}
 	if (oi->flags & (OPF_REDUCE))
 		return shape_numel(g->nodes[n->in[0]].shape) * oi->flops;

@@ -57,7 +57,7 @@ typedef struct Node {
 	int8_t bax;         /* batch axis, or -1 */
 	Shape shape;
 	NodeId in[3];
-	int64_t i[4];       /* integer attributes (see ops.def) */
+	int64_t i[8];       /* integer attributes (see ops.def) */
 	double f;           /* float attribute */
 	int sym;            /* leaves: tensor index or Hyper */
 	const char *name;   /* DSL name of the value, if it has one */
@@ -133,6 +133,30 @@ NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis);
 NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b);
 NodeId graph_nll_grad(Graph *g, NodeId labels, Shape s);
 NodeId graph_assign(Graph *g, NodeId target, NodeId value);
+
+/* Convolution and pooling windows over NCHW tensors. */
+typedef struct Window {
+	int64_t kh, kw;       /* pooling window (convolutions: from the kernel) */
+	int64_t sh, sw;       /* stride */
+	int64_t ph, pw;       /* zero padding on each side */
+	int64_t dh, dw;       /* dilation (convolutions) */
+	int64_t groups;       /* convolutions */
+	int64_t count_pad;    /* avg pooling: padding counts in the divisor */
+} Window;
+/* output size of a window along one axis, or -1 if the window does not fit */
+int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d);
+Window graph_window(const Graph *g, NodeId id);
+NodeId graph_conv2d(Graph *g, NodeId x, NodeId k, Window w);
+NodeId graph_conv2d_dx(Graph *g, NodeId dy, NodeId k, Shape xshape, Window w);
+NodeId graph_conv2d_dw(Graph *g, NodeId x, NodeId dy, Shape kshape, Window w);
+NodeId graph_pool(Graph *g, OpKind op, NodeId x, Window w);
+NodeId graph_pool_grad(Graph *g, OpKind op, NodeId x, NodeId dy, Window w);
+/* pad[2*k], pad[2*k+1]: zeros before and after axis k */
+NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad);
+NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end);
+NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis);
+/* 0 or 1/(1-p) per element, drawn from the step's random stream */
+NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt);
 
 /* Elements of node id's output; flops of one evaluation (n = batch). */
 int64_t graph_numel(const Graph *g, NodeId id);

@@ -59,6 +59,10 @@ typedef struct Sema {
 	int depth;
 	int have_batch;
 	const char *batch_from;  /* the input that fixed the batch size */
+	int eval_mode;           /* building the evaluation-mode graph */
+	int mode_dependent;      /* the program has dropout or batch norm */
+	int nstate;              /* batch norms seen in this pass */
+	int ndropout;
 } Sema;
 
 static Val verr(void) { Val v; memset(&v, 0, sizeof v); return v; }
@@ -86,7 +90,8 @@ static Sym *lookup(Sema *s, const char *name)
 static const char *const builtin_names[] = {
 	"relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "pow", "sum", "mean", "max",
 	"softmax", "log_softmax", "transpose", "reshape", "flatten", "matmul", "mse", "bce",
-	"cross_entropy", "nll",
+	"cross_entropy", "nll", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm",
+	"layer_norm", "dropout", "pad", "concat", "slice",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] };
 
@@ -184,7 +189,7 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			*out = a - b;
 			return 1;
 		case '*':
-			if (a && b > INT64_C(1) << 40 / a) {
+			if (a && b > (INT64_C(1) << 40) / a) {
 				diag_error(s->d, e->loc, "dimension is too large");
 				return 0;
 			}
@@ -510,6 +515,344 @@ static Val call_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn, const
 	return vnode(graph_binary(s->g, OP_DIV, sum, reduce_count(s, d2, -1)));
 }
 
+
+/* ---- convolution, pooling, normalization ---- */
+
+static int need_nchw(Sema *s, NodeId x, const AstExpr *e, const char *fn)
+{
+	if (N(s, x)->shape.rank != 4) {
+		diag_error(s->d, e->loc, "'%s' needs an NCHW tensor [N, C, H, W], got %s", fn, shp(s, N(s, x)->shape));
+		return 0;
+	}
+	return 1;
+}
+
+/* stride=2, stride=[2, 1], pad="same": one or two non-negative integers */
+static int pair_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int64_t out[2], const char *what,
+                    int64_t min)
+{
+	out[0] = out[1] = dflt;
+	if (!e)
+		return 1;
+	Val v = eval(s, e, sc);
+	if (v.kind == V_ERR)
+		return 0;
+	if (v.kind == V_NUM && v.is_int && v.num >= (double)min && v.num < 1e6) {
+		out[0] = out[1] = (int64_t)v.num;
+		return 1;
+	}
+	if (v.kind == V_LIST && v.nitems == 2) {
+		for (int i = 0; i < 2; i++) {
+			if (v.items[i].kind != V_NUM || !v.items[i].is_int || v.items[i].num < (double)min ||
+			    v.items[i].num >= 1e6) {
+				diag_error(s->d, e->loc, "%s must be integers >= %lld", what, (long long)min);
+				return 0;
+			}
+			out[i] = (int64_t)v.items[i].num;
+		}
+		return 1;
+	}
+	diag_error(s->d, e->loc, "%s must be an integer >= %lld or a list [h, w] of two", what, (long long)min);
+	return 0;
+}
+
+static int window_check(Sema *s, const AstExpr *e, const char *fn, Shape xs, Window w, int exact)
+{
+	int64_t H = xs.d[2], W = xs.d[3];
+	int64_t oh = window_out(H, w.kh, w.sh, w.ph, w.dh), ow = window_out(W, w.kw, w.sw, w.pw, w.dw);
+	if (oh < 1 || ow < 1) {
+		diag_error(s->d, e->loc, "'%s': the %lldx%lld window (dilation %lldx%lld) is larger than the padded "
+		           "input %lldx%lld (input %s, padding %lldx%lld)", fn, (long long)w.kh, (long long)w.kw,
+		           (long long)w.dh, (long long)w.dw, (long long)(H + 2 * w.ph), (long long)(W + 2 * w.pw),
+		           shp(s, xs), (long long)w.ph, (long long)w.pw);
+		return 0;
+	}
+	if (exact) {
+		int64_t rh = (H + 2 * w.ph - w.dh * (w.kh - 1) - 1) % w.sh;
+		int64_t rw = (W + 2 * w.pw - w.dw * (w.kw - 1) - 1) % w.sw;
+		if (rh || rw) {
+			diag_error(s->d, e->loc, "'%s': output size (W - K + 2P)/S + 1 = (%lld - %lld + 2*%lld)/%lld + 1 is "
+			           "not an integer (exact = 1 asks that the window tile the input exactly)", fn,
+			           (long long)(rh ? H : W), (long long)(rh ? w.dh * (w.kh - 1) + 1 : w.dw * (w.kw - 1) + 1),
+			           (long long)(rh ? w.ph : w.pw), (long long)(rh ? w.sh : w.sw));
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static Val call_conv2d(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"x", "kernel", "bias", "stride", "pad", "dilation", "groups", "exact"};
+	const AstExpr *args[8];
+	if (!bind_args(s, e, "conv2d", pn, 8, 2, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, "conv2d", 1), k = tensor_arg(s, args[1], sc, "conv2d", 1);
+	NodeId b = args[2] ? tensor_arg(s, args[2], sc, "conv2d", 1) : 0;
+	if (!x || !k || (args[2] && !b) || !need_nchw(s, x, args[0], "conv2d"))
+		return verr();
+	Shape xs = N(s, x)->shape, ks = N(s, k)->shape;
+	if (ks.rank != 4) {
+		diag_error(s->d, args[1]->loc, "the kernel of 'conv2d' must be [C_out, C_in/groups, kh, kw], got %s",
+		           shp(s, ks));
+		return verr();
+	}
+	Window w;
+	memset(&w, 0, sizeof w);
+	int64_t st[2], dl[2], pd[2], groups, exact;
+	if (!pair_arg(s, args[3], sc, 1, st, "stride", 1) || !pair_arg(s, args[5], sc, 1, dl, "dilation", 1) ||
+	    !int_arg(s, args[6], sc, 1, &groups, "groups") || !int_arg(s, args[7], sc, 0, &exact, "exact"))
+		return verr();
+	w.kh = ks.d[2];
+	w.kw = ks.d[3];
+	w.sh = st[0];
+	w.sw = st[1];
+	w.dh = dl[0];
+	w.dw = dl[1];
+	w.groups = groups;
+	if (args[4] && args[4]->kind == AST_STR) {
+		if (strcmp(args[4]->str, "same")) {
+			diag_error(s->d, args[4]->loc, "pad must be a number, [h, w] or \"same\"");
+			return verr();
+		}
+		int64_t eh = w.dh * (w.kh - 1), ew = w.dw * (w.kw - 1);
+		if (w.sh != 1 || w.sw != 1 || eh % 2 || ew % 2) {
+			diag_error(s->d, args[4]->loc, "pad = \"same\" needs stride 1 and an odd effective kernel size, got "
+			           "stride %lldx%lld and kernel %lldx%lld", (long long)w.sh, (long long)w.sw,
+			           (long long)(eh + 1), (long long)(ew + 1));
+			return verr();
+		}
+		w.ph = eh / 2;
+		w.pw = ew / 2;
+	} else {
+		if (!pair_arg(s, args[4], sc, 0, pd, "pad", 0))
+			return verr();
+		w.ph = pd[0];
+		w.pw = pd[1];
+	}
+	if (groups < 1 || xs.d[1] % groups || ks.d[0] % groups || ks.d[1] * groups != xs.d[1]) {
+		diag_error(s->d, e->loc, "'conv2d': channel mismatch: input %s has %lld channels, the kernel %s expects "
+		           "%lld x %lld groups (kernel shape is [C_out, C_in/groups, kh, kw])", shp(s, xs),
+		           (long long)xs.d[1], shp(s, ks), (long long)ks.d[1], (long long)groups);
+		return verr();
+	}
+	if (!window_check(s, e, "conv2d", xs, w, (int)exact))
+		return verr();
+	NodeId y = graph_conv2d(s->g, x, k, w);
+	if (b) {
+		Shape bs = N(s, b)->shape;
+		if (bs.rank != 1 || bs.d[0] != ks.d[0]) {
+			diag_error(s->d, args[2]->loc, "the bias of 'conv2d' must be [%lld] (one per output channel), got %s",
+			           (long long)ks.d[0], shp(s, bs));
+			return verr();
+		}
+		int64_t d[3] = {ks.d[0], 1, 1};
+		y = graph_binary(s->g, OP_ADD, y, graph_reshape(s->g, b, shape_make(3, d)));
+	}
+	return vnode(y);
+}
+
+static Val call_pool(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const pn[] = {"x", "kernel", "stride", "pad", "count_pad", "exact"};
+	const AstExpr *args[6];
+	if (!bind_args(s, e, fn, pn, 6, 2, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+	if (!x || !need_nchw(s, x, args[0], fn))
+		return verr();
+	Window w;
+	memset(&w, 0, sizeof w);
+	int64_t k[2], st[2], pd[2], cp, exact;
+	if (!pair_arg(s, args[1], sc, 1, k, "kernel", 1))
+		return verr();
+	if (!pair_arg(s, args[2], sc, 1, st, "stride", 1) || !pair_arg(s, args[3], sc, 0, pd, "pad", 0) ||
+	    !int_arg(s, args[4], sc, 1, &cp, "count_pad") || !int_arg(s, args[5], sc, 0, &exact, "exact"))
+		return verr();
+	w.kh = k[0];
+	w.kw = k[1];
+	w.sh = args[2] ? st[0] : k[0];
+	w.sw = args[2] ? st[1] : k[1];
+	w.ph = pd[0];
+	w.pw = pd[1];
+	w.dh = w.dw = 1;
+	w.groups = 1;
+	w.count_pad = cp != 0;
+	if (w.ph * 2 > w.kh || w.pw * 2 > w.kw) {
+		diag_error(s->d, args[3]->loc, "'%s': padding %lldx%lld must be at most half the window %lldx%lld", fn,
+		           (long long)w.ph, (long long)w.pw, (long long)w.kh, (long long)w.kw);
+		return verr();
+	}
+	if (!window_check(s, e, fn, N(s, x)->shape, w, (int)exact))
+		return verr();
+	return vnode(graph_pool(s->g, fn[0] == 'm' ? OP_MAXPOOL : OP_AVGPOOL, x, w));
+}
+
+/* batch_norm(x, gamma, beta): per channel (axis 1) over the batch and the
+ * spatial axes; layer_norm(x, gamma, beta): over the last axis. */
+static Val call_norm(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const pn[] = {"x", "gamma", "beta", "eps", "momentum"};
+	const AstExpr *args[5];
+	int bn = fn[0] == 'b';
+	if (!bind_args(s, e, fn, pn, bn ? 5 : 4, 3, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, fn, 1), ga = tensor_arg(s, args[1], sc, fn, 1),
+	       be = tensor_arg(s, args[2], sc, fn, 1);
+	if (!x || !ga || !be)
+		return verr();
+	double eps = 1e-5, mom = 0.1;
+	for (int i = 3; i < (bn ? 5 : 4); i++) {
+		if (!args[i])
+			continue;
+		Val v = eval(s, args[i], sc);
+		if (v.kind != V_NUM || v.num < 0 || (i == 4 && v.num > 1)) {
+			if (v.kind != V_ERR)
+				diag_error(s->d, args[i]->loc, "%s of '%s' must be a number%s", pn[i], fn,
+				           i == 4 ? " in [0, 1]" : " >= 0");
+			return verr();
+		}
+		*(i == 3 ? &eps : &mom) = v.num;
+	}
+	Graph *g = s->g;
+	Shape xs = N(s, x)->shape;
+	int cax = bn ? 1 : xs.rank - 1;
+	if (xs.rank < (bn ? 2 : 1)) {
+		diag_error(s->d, args[0]->loc, "'%s' needs a tensor of rank %d or more, got %s", fn, bn ? 2 : 1,
+		           shp(s, xs));
+		return verr();
+	}
+	int64_t C = xs.d[cax];
+	for (int i = 1; i <= 2; i++) {
+		Shape ps = N(s, i == 1 ? ga : be)->shape;
+		if (ps.rank != 1 || ps.d[0] != C) {
+			diag_error(s->d, args[i]->loc, "%s of '%s' must be [%lld] (one per %s), got %s", pn[i], fn,
+			           (long long)C, bn ? "channel" : "feature", shp(s, ps));
+			return verr();
+		}
+	}
+	/* per-channel shape, broadcastable against x */
+	Shape cs = xs;
+	for (int i = 0; i < cs.rank; i++)
+		if (i != cax)
+			cs.d[i] = 1;
+	Shape ps = shape_make(xs.rank - cax, cs.d + cax); /* [C, 1, 1] or [C] */
+	NodeId gam = graph_reshape(g, ga, ps), bet = graph_reshape(g, be, ps);
+	if (bn)
+		s->mode_dependent = 1;
+	int idx = bn ? s->nstate++ : 0;
+	int mean_t = -1, var_t = -1;
+	if (bn) {
+		/* running statistics: state tensors named after gamma */
+		const char *gname = N(s, ga)->op == OP_PARAM ? g->tensors[N(s, ga)->sym].name
+		                                            : arena_printf(s->a, "bn%d", idx + 1);
+		const char *mn = arena_printf(s->a, "%s_running_mean", gname);
+		const char *vn = arena_printf(s->a, "%s_running_var", gname);
+		for (int t = 0; t < g->ntensors; t++) {
+			if (!strcmp(g->tensors[t].name, mn))
+				mean_t = t;
+			if (!strcmp(g->tensors[t].name, vn))
+				var_t = t;
+		}
+		if (mean_t < 0) {
+			int64_t c1[1] = {C};
+			mean_t = graph_add_tensor(g, mn, ROLE_STATE, g->fdtype, shape_make(1, c1), -1, e->loc);
+			var_t = graph_add_tensor(g, vn, ROLE_STATE, g->fdtype, shape_make(1, c1), -1, e->loc);
+			g->tensors[var_t].init = DLRT_INIT_ONES;
+			g->tensors[mean_t].init = DLRT_INIT_ZEROS;
+		}
+	}
+	if (bn && s->eval_mode) {
+		NodeId rm = graph_reshape(g, g->tensors[mean_t].node, ps);
+		NodeId rv = graph_reshape(g, g->tensors[var_t].node, ps);
+		NodeId inv = graph_powc(g, graph_binary(g, OP_ADD, rv, graph_const(g, eps)), -0.5);
+		NodeId xh = graph_binary(g, OP_MUL, graph_binary(g, OP_SUB, x, rm), inv);
+		return vnode(graph_binary(g, OP_ADD, graph_binary(g, OP_MUL, xh, gam), bet));
+	}
+	NodeId mean, var, cnt;
+	NodeId xc;
+	if (bn) {
+		int64_t per = shape_numel(xs) / (xs.d[0] * C);
+		cnt = N(s, x)->bax == 0 ? graph_count(g, per, 1) : graph_const(g, (double)(per * xs.d[0]));
+		mean = graph_binary(g, OP_DIV, graph_sumto(g, x, ps), cnt);
+		xc = graph_binary(g, OP_SUB, x, mean);
+		var = graph_binary(g, OP_DIV, graph_sumto(g, graph_binary(g, OP_MUL, xc, xc), ps), cnt);
+	} else {
+		cnt = graph_const(g, (double)C);
+		mean = graph_binary(g, OP_DIV, graph_reduce(g, OP_SUM, x, cax, 1), cnt);
+		xc = graph_binary(g, OP_SUB, x, mean);
+		var = graph_binary(g, OP_DIV, graph_reduce(g, OP_SUM, graph_binary(g, OP_MUL, xc, xc), cax, 1), cnt);
+	}
+	NodeId inv = graph_powc(g, graph_binary(g, OP_ADD, var, graph_const(g, eps)), -0.5);
+	NodeId y = graph_binary(g, OP_ADD, graph_binary(g, OP_MUL, graph_binary(g, OP_MUL, xc, inv), gam), bet);
+	if (bn) {
+		/* running = (1 - momentum) running + momentum batch (unbiased variance) */
+		Model *m = s->m;
+		int64_t c1[1] = {C};
+		Shape s1 = shape_make(1, c1);
+		NodeId unb = graph_binary(g, OP_DIV, graph_binary(g, OP_MUL, var, cnt),
+		                          graph_binary(g, OP_SUB, cnt, graph_const(g, 1)));
+		NodeId rm = g->tensors[mean_t].node, rv = g->tensors[var_t].node;
+		NodeId km = graph_const(g, 1 - mom), kb = graph_const(g, mom);
+		NodeId nm = graph_binary(g, OP_ADD, graph_binary(g, OP_MUL, rm, km),
+		                         graph_binary(g, OP_MUL, graph_reshape(g, mean, s1), kb));
+		NodeId nv = graph_binary(g, OP_ADD, graph_binary(g, OP_MUL, rv, km),
+		                         graph_binary(g, OP_MUL, graph_reshape(g, unb, s1), kb));
+		m->state_updates = arena_grow(s->a, m->state_updates, (size_t)m->nstate_updates,
+		                              (size_t)m->nstate_updates + 2, sizeof(NodeId));
+		m->state_updates[m->nstate_updates++] = graph_assign(g, rm, nm);
+		m->state_updates[m->nstate_updates++] = graph_assign(g, rv, nv);
+	}
+	return vnode(y);
+}
+
+static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
+{
+	NodeId acc = 0;
+	const AstExpr *axis_e = NULL;
+	int n = 0;
+	for (int i = 0; i < e->nargs; i++) {
+		if (e->args[i].name) {
+			if (strcmp(e->args[i].name, "axis")) {
+				diag_error(s->d, e->args[i].name_loc, "'concat' has no argument named '%s'", e->args[i].name);
+				return verr();
+			}
+			axis_e = e->args[i].value;
+		}
+	}
+	NodeId parts[64];
+	for (int i = 0; i < e->nargs && n < 64; i++) {
+		if (e->args[i].name)
+			continue;
+		parts[n] = tensor_arg(s, e->args[i].value, sc, "concat", 1);
+		if (!parts[n])
+			return verr();
+		n++;
+	}
+	if (n < 2) {
+		diag_error(s->d, e->loc, "'concat' joins two or more tensors, got %d", n);
+		return verr();
+	}
+	int rank = N(s, parts[0])->shape.rank, axis;
+	if (!axis_arg(s, axis_e, sc, 0, rank, &axis, "concat"))
+		return verr();
+	acc = parts[0];
+	for (int i = 1; i < n; i++) {
+		Shape a = N(s, acc)->shape, b = N(s, parts[i])->shape;
+		int ok = a.rank == b.rank;
+		for (int k = 0; ok && k < a.rank; k++)
+			if (k != axis && a.d[k] != b.d[k])
+				ok = 0;
+		if (!ok) {
+			diag_error(s->d, e->args[i].value->loc, "'concat' along axis %d: %s and %s differ in another axis",
+			           axis, shp(s, a), shp(s, b));
+			return verr();
+		}
+		acc = graph_concat(s->g, acc, parts[i], axis);
+	}
+	return vnode(acc);
+}
+
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 {
 	const char *fn = e->name;
@@ -665,6 +1008,90 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		}
 		return vnode(graph_reshape(s->g, a, to));
 	}
+	if (!strcmp(fn, "conv2d"))
+		return call_conv2d(s, e, sc);
+	if (!strcmp(fn, "max_pool2d") || !strcmp(fn, "avg_pool2d"))
+		return call_pool(s, e, sc, fn);
+	if (!strcmp(fn, "global_avg_pool")) {
+		if (!bind_args(s, e, fn, p_x, 1, 1, args))
+			return verr();
+		NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+		if (!x || !need_nchw(s, x, args[0], fn))
+			return verr();
+		Shape sh = N(s, x)->shape;
+		int64_t k[4] = {sh.d[0], sh.d[1], 1, 1}, f[2] = {sh.d[0], sh.d[1]};
+		NodeId sum = graph_sumto(s->g, x, shape_make(4, k));
+		NodeId r = graph_reshape(s->g, sum, shape_make(2, f));
+		return vnode(graph_binary(s->g, OP_DIV, r, graph_const(s->g, (double)(sh.d[2] * sh.d[3]))));
+	}
+	if (!strcmp(fn, "batch_norm") || !strcmp(fn, "layer_norm"))
+		return call_norm(s, e, sc, fn);
+	if (!strcmp(fn, "dropout")) {
+		static const char *const pn[] = {"x", "p"};
+		if (!bind_args(s, e, fn, pn, 2, 2, args))
+			return verr();
+		NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+		Val p = eval(s, args[1], sc);
+		if (!x || p.kind == V_ERR)
+			return verr();
+		if (p.kind != V_NUM || p.num < 0 || p.num >= 1) {
+			diag_error(s->d, args[1]->loc, "the drop probability p of 'dropout' must be a number in [0, 1)");
+			return verr();
+		}
+		s->mode_dependent = 1;
+		int salt = ++s->ndropout;
+		if (s->eval_mode || p.num == 0)
+			return vnode(x);
+		s->m->uses_rng = 1;
+		NodeId mask = graph_dropout_mask(s->g, N(s, x)->shape, N(s, x)->bax, p.num, salt);
+		return vnode(graph_binary(s->g, OP_MUL, x, mask));
+	}
+	if (!strcmp(fn, "pad")) {
+		static const char *const pn[] = {"x", "widths"};
+		if (!bind_args(s, e, fn, pn, 2, 2, args))
+			return verr();
+		NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+		if (!x)
+			return verr();
+		Shape sh = N(s, x)->shape;
+		int64_t pad[2 * MAXRANK];
+		if (args[1]->kind != AST_LIST || args[1]->nargs != 2 * sh.rank || sh.rank > 4) {
+			diag_error(s->d, args[1]->loc, "'pad' of a rank-%d tensor takes a list of %d widths "
+			           "[before0, after0, before1, after1, ...]%s", sh.rank, 2 * sh.rank,
+			           sh.rank > 4 ? " (up to rank 4)" : "");
+			return verr();
+		}
+		for (int i = 0; i < 2 * sh.rank; i++)
+			if (!eval_dim(s, args[1]->args[i].value, &pad[i]))
+				return verr();
+		return vnode(graph_pad(s->g, x, pad));
+	}
+	if (!strcmp(fn, "slice")) {
+		static const char *const pn[] = {"x", "axis", "start", "end"};
+		if (!bind_args(s, e, fn, pn, 4, 4, args))
+			return verr();
+		NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+		if (!x)
+			return verr();
+		Shape sh = N(s, x)->shape;
+		int axis;
+		int64_t st, en;
+		if (!axis_arg(s, args[1], sc, 0, sh.rank, &axis, fn) || !int_arg(s, args[2], sc, 0, &st, "start") ||
+		    !int_arg(s, args[3], sc, 0, &en, "end"))
+			return verr();
+		if (st < 0)
+			st += sh.d[axis];
+		if (en < 0)
+			en += sh.d[axis];
+		if (st < 0 || en > sh.d[axis] || st >= en) {
+			diag_error(s->d, e->loc, "'slice' range [%lld, %lld) is empty or outside axis %d of %s",
+			           (long long)st, (long long)en, axis, shp(s, sh));
+			return verr();
+		}
+		return vnode(graph_slice(s->g, x, axis, st, en));
+	}
+	if (!strcmp(fn, "concat"))
+		return call_concat(s, e, sc);
 	if (!strcmp(fn, "mse") || !strcmp(fn, "bce") || !strcmp(fn, "cross_entropy") || !strcmp(fn, "nll")) {
 		if (!bind_args(s, e, fn, p_loss, 2, 2, args))
 			return verr();
@@ -1099,6 +1526,64 @@ static const char *model_name(Arena *a, const char *file)
 	return id;
 }
 
+/* Build the evaluation-mode values: every named value, output and the loss
+ * again, with dropout off and batch norm on its running statistics.  Nodes
+ * that do not depend on the mode are shared with the training graph. */
+static void eval_pass(Sema *s, const AstProgram *p)
+{
+	Model *m = s->m;
+	FILE *devnull = fopen("/dev/null", "w");
+	if (!devnull)
+		return;
+	Diag quiet = *s->d;
+	quiet.out = devnull;
+	Diag *saved = s->d;
+	s->d = &quiet;
+	s->eval_mode = 1;
+	s->nstate = 0;
+	s->ndropout = 0;
+	int nout = 0;
+	for (int i = 0; i < p->nstmts; i++) {
+		const AstStmt *st = p->stmts[i];
+		Sym *y = st->name ? lookup(s, st->name) : NULL;
+		switch (st->kind) {
+		case ST_LET: {
+			Val v = eval(s, st->value, NULL);
+			NodeId id = v.kind == V_NODE || v.kind == V_NUM ? as_node(s, v, st->value, "a value") : 0;
+			if (y && id) {
+				y->id = id;
+				name_node(s, id, st->name);
+			}
+			if (st->is_output && nout < m->noutputs) {
+				m->eval_outputs[nout] = id ? id : m->outputs[nout].node;
+				nout++;
+			}
+			break;
+		}
+		case ST_OUTPUT:
+			if (y && nout < m->noutputs)
+				m->eval_outputs[nout++] = y->id;
+			break;
+		case ST_LOSS: {
+			Val v = eval(s, st->value, NULL);
+			if (v.kind == V_NODE) {
+				m->eval_loss = v.id;
+				const Node *ln = N(s, v.id);
+				if (m->accuracy_output >= 0 && m->outputs[m->accuracy_output].hidden &&
+				    (ln->op == OP_XENT || ln->op == OP_NLL))
+					m->eval_outputs[m->accuracy_output] = ln->in[0];
+			}
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	s->d = saved;
+	s->eval_mode = 0;
+	fclose(devnull);
+}
+
 Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs, DType dtype,
                   int force_dtype, int fold)
 {
@@ -1243,6 +1728,12 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 			break;
 		}
 	}
+	m->eval_loss = m->loss;
+	m->eval_outputs = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));
+	for (int i = 0; i < m->noutputs; i++)
+		m->eval_outputs[i] = m->outputs[i].node;
+	if (s.mode_dependent && d->nerrors == 0)
+		eval_pass(&s, p);
 	for (int k = 0; k < ndefs; k++)
 		if (!defs[k].used) {
 			const char **c = arena_alloc(a, sizeof(char *) * (size_t)(m->ndims + 1));

@@ -42,6 +42,16 @@ typedef struct Model {
 	SrcLoc loss_loc;
 	Output *outputs;
 	int noutputs;
+	/* Evaluation mode (dropout off, batch norm on running statistics): the
+	 * same loss and outputs built again; equal to the training-mode nodes
+	 * when the model has no mode-dependent op. */
+	NodeId eval_loss;
+	NodeId *eval_outputs;
+	/* Updates of non-trained state in a training step (batch norm's running
+	 * statistics): ASSIGN nodes. */
+	NodeId *state_updates;
+	int nstate_updates;
+	int uses_rng;           /* dropout: the step needs a random key */
 	int accuracy_output;    /* index into outputs, or -1 */
 	int accuracy_label;     /* tensor index, or -1 */
 	/* dims, for the generated file's header */

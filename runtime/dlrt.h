@@ -119,6 +119,10 @@ typedef struct dlrt_model {
 	dlrt_data_spec train_data, test_data;
 	const char *data_dir;      /* default directory for relative data paths */
 	double input_scale;        /* u8 data are multiplied by this (1/255) */
+	/* Models with dropout: the random key of the next step; the trainer
+	 * sets it from the seed and the step number before each step.  NULL
+	 * when the model draws no random numbers. */
+	uint64_t *rng_key;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,
