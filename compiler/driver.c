@@ -17,6 +17,7 @@
 #include "emit_c.h"
 #include "graph.h"
 #include "sema.h"
+#include "summary.h"
 
 #ifndef DLC_EXTRA_CFLAGS
 #define DLC_EXTRA_CFLAGS ""
@@ -38,6 +39,8 @@ static void usage(FILE *f)
 	        "  --emit=STAGE      print a stage to stdout instead of compiling:\n"
 	        "                      ast    the syntax tree\n"
 	        "                      graph  the forward graph and the training graph\n"
+	        "                      summary  a table of values, shapes, parameters,\n"
+	        "                             FLOPs, receptive fields and memory\n"
 	        "                      c      the generated C\n"
 	        "  --check           only check the program for errors\n"
 	        "  -O0, -O1, -O2     optimization level (-O0 keeps every node as written)\n"
@@ -208,8 +211,8 @@ int main(int argc, char **argv)
 			output = val;
 		} else if (TAKE("--emit")) {
 			emit = val;
-			if (strcmp(emit, "ast") && strcmp(emit, "graph") && strcmp(emit, "c")) {
-				fprintf(stderr, "dlc: unknown stage '%s' for --emit (expected ast, graph or c)\n", emit);
+			if (strcmp(emit, "ast") && strcmp(emit, "graph") && strcmp(emit, "c") && strcmp(emit, "summary")) {
+				fprintf(stderr, "dlc: unknown stage '%s' for --emit (expected ast, graph, summary or c)\n", emit);
 				return 2;
 			}
 		} else if (TAKE("--dtype")) {
@@ -352,6 +355,12 @@ int main(int argc, char **argv)
 			}
 		printf("), update\n");
 		graph_dump(stdout, g, roots, nr);
+		arena_free(&arena);
+		free(src);
+		return 0;
+	}
+	if (emit && !strcmp(emit, "summary")) {
+		summary_print(stdout, &tg);
 		arena_free(&arena);
 		free(src);
 		return 0;

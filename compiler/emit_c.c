@@ -1018,17 +1018,12 @@ static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 	fprintf(e->o, ", .csv_header = %d},\n", ds->csv_header);
 }
 
-void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
+static void plan(Emit *e, const TrainGraph *tg, Arena *arena_p)
 {
-	Arena arena = {0};
-	Emit E;
-	memset(&E, 0, sizeof E);
-	Emit *e = &E;
-	e->o = out;
 	e->tg = tg;
 	e->m = tg->m;
 	e->g = tg->m->g;
-	e->a = &arena;
+	e->a = arena_p;
 	e->f32 = e->g->fdtype == DT_F32;
 	e->T = e->f32 ? "float" : "double";
 	const Model *m = e->m;
@@ -1036,8 +1031,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 
 	/* what each entry point computes */
 	int nt = g->ntensors;
-	NodeId *roots = arena_alloc(&arena, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2));
-	NodeId *eroots = arena_alloc(&arena, sizeof(NodeId) * (size_t)(m->noutputs + 1));
+	NodeId *roots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2));
+	NodeId *eroots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(m->noutputs + 1));
 	int ne = 0;
 	eroots[ne++] = m->eval_loss;
 	for (int i = 0; i < m->noutputs; i++)
@@ -1053,8 +1048,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	for (int i = 0; i < tg->nupdates; i++)
 		roots[nr++] = tg->updates[i];
 	for (int k = 0; k < 3; k++)
-		e->mark[k] = arena_alloc(&arena, g->nnodes);
-	e->any = arena_alloc(&arena, g->nnodes);
+		e->mark[k] = arena_alloc(arena_p, g->nnodes);
+	e->any = arena_alloc(arena_p, g->nnodes);
 	graph_reach(g, eroots, ne, e->mark[0]);
 	graph_reach(g, roots, ngrad, e->mark[1]);
 	graph_reach(g, roots, nr, e->mark[2]);
@@ -1064,6 +1059,49 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	plan_storage(e);
 	name_buffers(e);
 	plan_kernels(e);
+}
+
+void emitc_memory(const TrainGraph *tg, EmitMemory *mem)
+{
+	Arena arena = {0};
+	Emit E;
+	memset(&E, 0, sizeof E);
+	Emit *e = &E;
+	plan(e, tg, &arena);
+	memset(mem, 0, sizeof *mem);
+	mem->kernels = e->nk;
+	for (uint32_t id = 1; id < e->g->nnodes; id++) {
+		if (!e->any[id] || e->st[id] != ST_OWN)
+			continue;
+		int64_t bytes = shape_numel(NN(e, id)->shape) * (NN(e, id)->dtype == DT_F64 ? 8 : 4);
+		mem->intermediate += bytes;
+		if (e->mark[0][id])
+			mem->forward += bytes;
+	}
+	for (int t = 0; t < e->g->ntensors; t++) {
+		const Tensor *T = &e->g->tensors[t];
+		int64_t bytes = shape_numel(T->shape) * (T->dtype == DT_F64 ? 8 : 4);
+		if (T->role == ROLE_PARAM)
+			mem->params += bytes;
+		else if (T->role == ROLE_STATE)
+			mem->state += bytes;
+		else
+			mem->inputs += bytes;
+	}
+	arena_free(&arena);
+}
+
+void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
+{
+	Arena arena = {0};
+	Emit E;
+	memset(&E, 0, sizeof E);
+	Emit *e = &E;
+	e->o = out;
+	plan(e, tg, &arena);
+	const Model *m = e->m;
+	Graph *g = e->g;
+	int nt = g->ntensors;
 
 	/* header */
 	int64_t nparams = 0, flops = 0;

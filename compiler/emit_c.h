@@ -20,6 +20,15 @@ typedef struct TrainGraph {
 	double momentum;
 } TrainGraph;
 
+/* Bytes of storage the generated file holds. */
+typedef struct EmitMemory {
+	int64_t params, state, inputs;  /* model tensors (gradients count as intermediate) */
+	int64_t intermediate;           /* every computed array of the step */
+	int64_t forward;                /* those the evaluation pass needs */
+	int kernels;
+} EmitMemory;
+void emitc_memory(const TrainGraph *tg, EmitMemory *mem);
+
 /* with_main: also define main() calling dlrt_main. */
 void emitc_model(FILE *out, const TrainGraph *tg, int with_main);
 
