@@ -48,7 +48,7 @@ typedef enum AstStmtKind {
 	ST_DTYPE,   /* dtype NAME          (name: "f32" | "f64")               */
 	ST_INPUT,   /* input NAME : type                                       */
 	ST_LABEL,   /* label NAME : type                                       */
-	ST_PARAM,   /* param NAME : type [= value]   value: AST_NAME or AST_CALL */
+	ST_PARAM,   /* param NAME : type [= value]   value: a name, call or number */
 	ST_DEF,     /* def NAME(params) = value                                */
 	ST_LET,     /* [output] NAME = value        (is_output)                */
 	ST_OUTPUT,  /* output NAME                  (an existing value)        */

@@ -160,6 +160,8 @@ const char *diag_closest(const char *name, const char *const *cands, int ncands)
 		if ((clen > len ? clen - len : len - clen) > limit)
 			continue; /* the length difference alone is too far */
 		size_t dist = edit_distance(name, c);
+		if (dist >= len)
+			continue; /* nothing in common with a short name */
 		if (dist < best_dist) {
 			best = c;
 			best_dist = dist;
