@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DIAG_DEFAULT_MAX_ERRORS 20
 
@@ -159,6 +160,8 @@ const char *diag_closest(const char *name, const char *const *cands, int ncands)
 		size_t clen = strlen(c);
 		if ((clen > len ? clen - len : len - clen) > limit)
 			continue; /* the length difference alone is too far */
+		if (strcasecmp(c, name) == 0)
+			return c; /* differs only in case */
 		size_t dist = edit_distance(name, c);
 		if (dist >= len)
 			continue; /* nothing in common with a short name */
