@@ -142,7 +142,11 @@ double dlrt_rng_uniform(dlrt_rng *r);           /* [0, 1) */
 double dlrt_rng_normal(dlrt_rng *r);            /* N(0, 1) */
 uint32_t dlrt_rng_below(dlrt_rng *r, uint32_t n); /* uniform in [0, n) */
 
-/* Fill every DLRT_PARAM with its initialiser, and zero state tensors. */
+/* The random key of training step `step` (dropout masks). */
+uint64_t dlrt_step_key(uint64_t seed, uint64_t step);
+
+/* Fill every DLRT_PARAM with its initialiser; state tensors start at zero,
+ * or at their own initialiser (ones, constant) when they have one. */
 void dlrt_init_params(const dlrt_model *m, uint64_t seed);
 
 /* A dataset held in its stored element type; rows are examples. */

@@ -1,0 +1,670 @@
+/* data.c - datasets: IDX, CSV and .npy loaders, and batch gathering.
+ *
+ * A dataset is one column per model input/label (in the order they appear
+ * in the model's tensor list), each kept in the element type it has on disk
+ * so that Fashion-MNIST's bytes stay bytes (u8: memory is the size of the
+ * data, not four times it).  dlrt_gather_batch converts rows to the tensor's
+ * dtype while copying them into the model's buffers.
+ *
+ * IDX files (LeCun's MNIST format) are read through zlib, which reads
+ * gzipped and plain files alike: magic 00 00, a type byte, the number of
+ * dimensions, big-endian u32 sizes, then big-endian data.  CSV files hold
+ * one example per line; .npy files one array per input/label.
+ *
+ * Every check that fails names the file and the byte offset (in the
+ * decompressed stream, for a .gz file) or the line (CSV), and says what was
+ * expected there and what was found.  Nothing is read past what the header
+ * promises, and buffers grow with the data actually present, so a corrupt
+ * header cannot make the loader allocate or read beyond the file. */
+#include "dlrt_internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* Where a column came from, for messages that point into the file. */
+typedef struct colsrc {
+	const char *path;
+	int64_t data_off;   /* file offset of row 0 */
+	int file_esize;     /* bytes per element in the file */
+} colsrc;
+
+/* The model's inputs and labels in order; -1 if there are too many. */
+static int data_tensors(const dlrt_model *m, const dlrt_tensor **out)
+{
+	int n = 0;
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if (t->role != DLRT_INPUT && t->role != DLRT_LABEL)
+			continue;
+		if (n == DLRT_MAX_FILES) {
+			dlrt_error("model %s has more than %d inputs and labels", m->name, DLRT_MAX_FILES);
+			return -1;
+		}
+		out[n++] = t;
+	}
+	return n;
+}
+
+/* ---- IDX ---- */
+
+static int load_idx(const char *path, const dlrt_tensor *t, dlrt_column *col,
+                    int64_t *rows_out, colsrc *src)
+{
+	unsigned char h[4], dimb[4 * DLRT_MAX_RANK], *raw = NULL;
+	int64_t dims[DLRT_MAX_RANK], rows, row_elems = 1, numel, nbytes, got, have = 0, cap;
+	int ndim, fsize, hsize, err;
+	dlrt_dtype dt;
+	char extra;
+	gzFile f = dlrt_gz_open(path);
+	if (!f)
+		return -1;
+	got = dlrt_gz_read(f, h, 4, &err);
+	if (got < 4) {
+		dlrt_error("%s: offset %lld: expected a 4-byte IDX header, found %s", path,
+		           (long long)got, err ? dlrt_gz_msg(f, path) : "end of file");
+		goto fail;
+	}
+	if (h[0] != 0 || h[1] != 0) {
+		dlrt_error("%s: offset 0: expected IDX magic 0x00 0x00, found 0x%02x 0x%02x",
+		           path, h[0], h[1]);
+		goto fail;
+	}
+	switch (h[2]) {
+	case 0x08: fsize = 1, dt = DLRT_U8; break;
+	case 0x09: fsize = 1, dt = DLRT_I32; break;
+	case 0x0B: fsize = 2, dt = DLRT_I32; break;
+	case 0x0C: fsize = 4, dt = DLRT_I32; break;
+	case 0x0D: fsize = 4, dt = DLRT_F32; break;
+	case 0x0E: fsize = 8, dt = DLRT_F64; break;
+	default:
+		dlrt_error("%s: offset 2: expected IDX type 0x08 (u8), 0x09 (i8), 0x0B (i16), 0x0C (i32), "
+		           "0x0D (f32) or 0x0E (f64), found 0x%02x", path, h[2]);
+		goto fail;
+	}
+	ndim = h[3];
+	if (ndim < 1 || ndim > DLRT_MAX_RANK) {
+		dlrt_error("%s: offset 3: expected 1 to %d dimensions, found %d", path, DLRT_MAX_RANK, ndim);
+		goto fail;
+	}
+	got = dlrt_gz_read(f, dimb, 4 * ndim, &err);
+	if (got != 4 * ndim) {
+		dlrt_error("%s: offset %lld: expected %d dimension sizes, found %s", path,
+		           (long long)(4 + got), ndim, err ? dlrt_gz_msg(f, path) : "end of file");
+		goto fail;
+	}
+	hsize = 4 + 4 * ndim;
+	for (int i = 0; i < ndim; i++) {
+		dims[i] = ((int64_t)dimb[4 * i] << 24) | ((int64_t)dimb[4 * i + 1] << 16) |
+		          ((int64_t)dimb[4 * i + 2] << 8) | (int64_t)dimb[4 * i + 3];
+		if (i > 0)
+			row_elems *= dims[i];   /* < 2^32 each, at most 7 of them: checked below */
+		if (i > 0 && row_elems > ((int64_t)1 << 40)) {
+			dlrt_error("%s: offset %d: expected a sensible row size, found %lld elements or more",
+			           path, 4 + 4 * i, (long long)row_elems);
+			goto fail;
+		}
+	}
+	rows = dims[0];
+	if (rows == 0) {
+		dlrt_error("%s: offset 4: expected at least one row, found 0", path);
+		goto fail;
+	}
+	if (row_elems != dlrt_row_elems(t)) {
+		char a[160], b[160];
+		dlrt_error("%s: offset %d: expected %lld elements per row (tensor '%s' has shape %s), "
+		           "found %lld (dims %s)", path, ndim > 1 ? 8 : 4,
+		           (long long)dlrt_row_elems(t), t->name, dlrt_shape_str(a, sizeof a, t->rank, t->shape),
+		           (long long)row_elems, dlrt_shape_str(b, sizeof b, ndim, dims));
+		goto fail;
+	}
+	if (dlrt_mul_ok(rows, row_elems, &numel) || dlrt_mul_ok(numel, fsize, &nbytes)) {
+		dlrt_error("%s: offset 4: expected a sensible size, found dims that overflow", path);
+		goto fail;
+	}
+	/* Grow with the data: a lying header costs no more than the file. */
+	cap = nbytes < (64 << 20) ? nbytes : (64 << 20);
+	raw = malloc(cap > 0 ? (size_t)cap : 1);
+	while (raw && have < nbytes) {
+		if (have == cap) {
+			int64_t ncap = cap * 2 < nbytes ? cap * 2 : nbytes;
+			unsigned char *nr = realloc(raw, (size_t)ncap);
+			if (!nr) {
+				free(raw);
+				raw = NULL;
+				break;
+			}
+			raw = nr, cap = ncap;
+		}
+		have += dlrt_gz_read(f, raw + have, cap - have, &err);
+		if (have < cap || err)
+			break;
+	}
+	if (!raw) {
+		dlrt_error("%s: out of memory for %lld bytes", path, (long long)nbytes);
+		goto fail;
+	}
+	if (have < nbytes || err) {
+		if (err)
+			dlrt_error("%s: offset %lld: expected %lld bytes of data (%lld rows), found %lld, then: %s",
+			           path, (long long)(hsize + have), (long long)nbytes, (long long)rows,
+			           (long long)have, dlrt_gz_msg(f, path));
+		else
+			dlrt_error("%s: offset %lld: expected %lld bytes of data (%lld rows), found %lld (truncated file)",
+			           path, (long long)(hsize + have), (long long)nbytes, (long long)rows,
+			           (long long)have);
+		goto fail;
+	}
+	got = dlrt_gz_read(f, &extra, 1, &err);
+	if (got != 0 || err) {
+		if (err)
+			dlrt_error("%s: offset %lld: expected end of file after %lld rows, found %s", path,
+			           (long long)(hsize + nbytes), (long long)rows, dlrt_gz_msg(f, path));
+		else
+			dlrt_error("%s: offset %lld: expected end of file after %lld rows, found more data",
+			           path, (long long)(hsize + nbytes), (long long)rows);
+		goto fail;
+	}
+	/* IDX is big-endian; widen i8/i16 to i32. */
+	if (fsize > 1 && dlrt_host_is_le() && h[2] != 0x0B)
+		dlrt_byteswap(raw, (size_t)fsize, (size_t)numel);
+	if (h[2] == 0x09 || h[2] == 0x0B) {
+		int32_t *w = malloc((size_t)numel * 4);
+		if (!w) {
+			dlrt_error("%s: out of memory", path);
+			goto fail;
+		}
+		for (int64_t i = 0; i < numel; i++)
+			w[i] = h[2] == 0x09 ? (int32_t)(int8_t)raw[i]
+			                    : (int32_t)(int16_t)(uint16_t)((raw[2 * i] << 8) | raw[2 * i + 1]);
+		free(raw);
+		raw = (unsigned char *)w;
+	}
+	gzclose(f);
+	col->dtype = dt;
+	col->row_elems = row_elems;
+	col->data = raw;
+	*rows_out = rows;
+	src->data_off = hsize;
+	src->file_esize = fsize;
+	return 0;
+fail:
+	free(raw);
+	gzclose(f);
+	return -1;
+}
+
+/* ---- .npy ---- */
+
+static int load_npy_col(const char *path, const dlrt_tensor *t, dlrt_column *col,
+                        int64_t *rows_out, colsrc *src)
+{
+	int rank;
+	int64_t shape[DLRT_MAX_RANK], row_elems = 1, off;
+	int fsize;
+	dlrt_dtype dt;
+	void *data;
+	if (dlrt_load_npy_at(path, &dt, &rank, shape, &data, &off, &fsize))
+		return -1;
+	if (rank < 1) {
+		dlrt_error("%s: offset %lld: expected an array with rows (rank >= 1), found a scalar",
+		           path, (long long)off);
+		free(data);
+		return -1;
+	}
+	for (int i = 1; i < rank; i++)
+		row_elems *= shape[i]; /* the loader checked the product */
+	if (shape[0] == 0) {
+		dlrt_error("%s: offset %lld: expected at least one row, found 0", path, (long long)off);
+		free(data);
+		return -1;
+	}
+	if (row_elems != dlrt_row_elems(t)) {
+		char a[160], b[160];
+		dlrt_error("%s: offset %lld: expected %lld elements per row (tensor '%s' has shape %s), "
+		           "found %lld (shape %s)", path, (long long)off, (long long)dlrt_row_elems(t),
+		           t->name, dlrt_shape_str(a, sizeof a, t->rank, t->shape), (long long)row_elems,
+		           dlrt_shape_str(b, sizeof b, rank, shape));
+		free(data);
+		return -1;
+	}
+	col->dtype = dt;
+	col->row_elems = row_elems;
+	col->data = data;
+	*rows_out = shape[0];
+	src->data_off = off;
+	src->file_esize = fsize;
+	return 0;
+}
+
+/* ---- labels ---- */
+
+/* An i32 label must hold an integer, in [0, classes) when classes are known. */
+static int label_ok(const dlrt_tensor *t, double v)
+{
+	if (!(v == floor(v)) || v < INT32_MIN || v > INT32_MAX)
+		return 0;
+	return t->classes <= 0 || (v >= 0 && v < (double)t->classes);
+}
+
+static void label_expect(const dlrt_tensor *t, char *buf, size_t size)
+{
+	if (t->classes > 0)
+		snprintf(buf, size, "a class label in [0, %lld) for '%s'", (long long)t->classes, t->name);
+	else
+		snprintf(buf, size, "an integer label for '%s'", t->name);
+}
+
+static int check_labels(const dlrt_tensor *t, const dlrt_column *c, int64_t rows,
+                        const colsrc *src)
+{
+	int64_t n = rows * c->row_elems;
+	char exp[96];
+	if (t->role != DLRT_LABEL || t->dtype != DLRT_I32)
+		return 0;
+	for (int64_t i = 0; i < n; i++) {
+		double v = dlrt_get(c->data, c->dtype, i);
+		if (label_ok(t, v))
+			continue;
+		label_expect(t, exp, sizeof exp);
+		dlrt_error("%s: offset %lld: expected %s, found %.17g (row %lld)", src->path,
+		           (long long)(src->data_off + i * src->file_esize), exp, v,
+		           (long long)(i / c->row_elems));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- CSV ---- */
+
+/* One line into *buf (without the newline).  Returns its length, -1 at end
+ * of file, -2 on a read error (message printed). */
+static long read_line(gzFile f, const char *path, long lineno, char **buf, size_t *cap)
+{
+	size_t len = 0;
+	for (;;) {
+		int e;
+		if (*cap - len < 2) {
+			size_t ncap = *cap ? *cap * 2 : 4096;
+			char *nb;
+			if (ncap > INT_MAX) {
+				dlrt_error("%s:%ld: expected a line shorter than 1 GiB", path, lineno);
+				return -2;
+			}
+			nb = realloc(*buf, ncap);
+			if (!nb) {
+				dlrt_error("%s:%ld: out of memory", path, lineno);
+				return -2;
+			}
+			*buf = nb, *cap = ncap;
+		}
+		if (!gzgets(f, *buf + len, (int)(*cap - len))) {
+			gzerror(f, &e);
+			if (e != Z_OK) {
+				dlrt_error("%s:%ld: read error: %s", path, lineno, dlrt_gz_msg(f, path));
+				return -2;
+			}
+			if (len == 0)
+				return -1;
+			break;
+		}
+		len += strlen(*buf + len);
+		if (len > 0 && (*buf)[len - 1] == '\n')
+			break;
+	}
+	while (len > 0 && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r'))
+		len--;
+	(*buf)[len] = 0;
+	return (long)len;
+}
+
+static const char *skip_sp(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+/* Print the field starting at p (up to a comma), shortened. */
+static void field_text(const char *p, char *out, size_t size)
+{
+	size_t k = 0;
+	while (p[k] && p[k] != ',' && k + 1 < size)
+		k++;
+	memcpy(out, p, k);
+	out[k] = 0;
+}
+
+static int first_field_numeric(const char *line)
+{
+	char *end;
+	const char *p = skip_sp(line);
+	(void)strtod(p, &end);
+	if (end == p)
+		return 0;
+	p = skip_sp(end);
+	return *p == ',' || *p == 0;
+}
+
+static int load_csv(const char *path, const dlrt_tensor **ts, int nt, int header,
+                    dlrt_dataset *out)
+{
+	int order[DLRT_MAX_FILES], no = 0, seen_first = 0, rc = -1;
+	int64_t total = 0, rows = 0, cap_rows = 0;
+	double *vals = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	long lineno = 0, len;
+	gzFile f = dlrt_gz_open(path);
+	if (!f)
+		return -1;
+	/* Columns fill the inputs first, then the labels, each in model order. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < nt; i++)
+			if ((ts[i]->role == DLRT_INPUT) == (pass == 0))
+				order[no++] = i;
+	for (int i = 0; i < nt; i++) {
+		out->cols[i].row_elems = dlrt_row_elems(ts[i]);
+		out->cols[i].dtype = ts[i]->dtype == DLRT_I32 ? DLRT_I32 :
+		                     ts[i]->dtype == DLRT_F64 ? DLRT_F64 : DLRT_F32;
+		total += out->cols[i].row_elems;
+	}
+	out->ncols = nt;
+	vals = malloc((size_t)total * sizeof *vals);
+	if (!vals) {
+		dlrt_error("%s: out of memory", path);
+		goto done;
+	}
+	while ((len = read_line(f, path, lineno + 1, &line, &cap)) >= 0) {
+		const char *p;
+		int64_t ncol = 0;
+		int k;
+		lineno++;
+		p = skip_sp(line);
+		if (*p == 0)
+			continue;
+		if (!seen_first) {
+			seen_first = 1;
+			if (header || !first_field_numeric(line))
+				continue;
+		}
+		/* Parse and count every field; store the first `total`. */
+		for (;;) {
+			char *end;
+			double v;
+			p = skip_sp(p);
+			v = strtod(p, &end);
+			if (end == p) {
+				char tok[40];
+				field_text(p, tok, sizeof tok);
+				dlrt_error("%s:%ld: column %lld: expected a number, found '%s'", path, lineno,
+				           (long long)ncol + 1, tok);
+				goto done;
+			}
+			if (ncol < total)
+				vals[ncol] = v;
+			ncol++;
+			p = skip_sp(end);
+			if (*p == ',') {
+				p++;
+				continue;
+			}
+			if (*p == 0)
+				break;
+			{
+				char tok[40];
+				field_text(p, tok, sizeof tok);
+				dlrt_error("%s:%ld: column %lld: expected ',' or the end of the line, found '%s'",
+				           path, lineno, (long long)ncol, tok);
+			}
+			goto done;
+		}
+		if (ncol != total) {
+			dlrt_error("%s:%ld: expected %lld columns, found %lld", path, lineno,
+			           (long long)total, (long long)ncol);
+			goto done;
+		}
+		if (rows == cap_rows) {
+			int64_t ncap = cap_rows ? cap_rows * 2 : 1024;
+			for (int i = 0; i < nt; i++) {
+				dlrt_column *c = &out->cols[i];
+				void *nd = realloc(c->data, (size_t)(ncap * c->row_elems) * dlrt_dtype_size(c->dtype));
+				if (!nd) {
+					dlrt_error("%s:%ld: out of memory", path, lineno);
+					goto done;
+				}
+				c->data = nd;
+			}
+			cap_rows = ncap;
+		}
+		k = 0;
+		for (int oi = 0; oi < no; oi++) {
+			int i = order[oi];
+			dlrt_column *c = &out->cols[i];
+			for (int64_t j = 0; j < c->row_elems; j++, k++) {
+				double v = vals[k];
+				if (c->dtype == DLRT_I32) {
+					if (ts[i]->role == DLRT_LABEL ? !label_ok(ts[i], v) :
+					    !(v == floor(v) && v >= INT32_MIN && v <= INT32_MAX)) {
+						char exp[96];
+						if (ts[i]->role == DLRT_LABEL)
+							label_expect(ts[i], exp, sizeof exp);
+						else
+							snprintf(exp, sizeof exp, "an integer for '%s'", ts[i]->name);
+						dlrt_error("%s:%ld: column %d: expected %s, found %.17g", path, lineno,
+						           k + 1, exp, v);
+						goto done;
+					}
+				}
+				dlrt_set(c->data, c->dtype, rows * c->row_elems + j, v);
+			}
+		}
+		rows++;
+	}
+	if (len == -2)
+		goto done;
+	if (rows == 0) {
+		dlrt_error("%s:%ld: expected at least one row of data, found none", path, lineno);
+		goto done;
+	}
+	out->rows = rows;
+	rc = 0;
+done:
+	free(vals);
+	free(line);
+	gzclose(f);
+	return rc;
+}
+
+/* ---- the dataset ---- */
+
+void dlrt_free_dataset(dlrt_dataset *ds)
+{
+	for (int i = 0; i < DLRT_MAX_FILES; i++) {
+		free(ds->cols[i].data);
+		ds->cols[i].data = NULL;
+	}
+	ds->rows = 0;
+	ds->ncols = 0;
+}
+
+int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec, const char *dir,
+                      dlrt_dataset *out)
+{
+	const dlrt_tensor *ts[DLRT_MAX_FILES];
+	char *paths[DLRT_MAX_FILES] = {0};
+	int nt, rc = -1;
+	memset(out, 0, sizeof *out);
+	nt = data_tensors(m, ts);
+	if (nt < 0)
+		return -1;
+	if (nt == 0) {
+		dlrt_error("model %s has no inputs or labels to load data into", m->name);
+		return -1;
+	}
+	if (spec->kind == DLRT_DATA_NONE || spec->nfiles < 1) {
+		dlrt_error("no data files given for model %s", m->name);
+		return -1;
+	}
+	if (spec->nfiles > DLRT_MAX_FILES) {
+		dlrt_error("expected at most %d data files, found %d", DLRT_MAX_FILES, spec->nfiles);
+		return -1;
+	}
+	for (int i = 0; i < spec->nfiles; i++) {
+		paths[i] = dlrt_join_path(dir, spec->files[i]);
+		if (!paths[i]) {
+			dlrt_error("out of memory");
+			goto done;
+		}
+	}
+	if (spec->kind == DLRT_DATA_CSV) {
+		if (spec->nfiles != 1) {
+			dlrt_error("expected one CSV file for all inputs and labels, found %d files",
+			           spec->nfiles);
+			goto done;
+		}
+		rc = load_csv(paths[0], ts, nt, spec->csv_header, out);
+		goto done;
+	}
+	if (spec->nfiles != nt) {
+		char names[256];
+		size_t len = 0;
+		names[0] = 0;
+		for (int i = 0; i < nt && len < sizeof names; i++) {
+			int k = snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", ts[i]->name);
+			if (k > 0)
+				len += (size_t)k;
+		}
+		dlrt_error("expected %d data files (one for each of %s), found %d", nt, names,
+		           spec->nfiles);
+		goto done;
+	}
+	for (int i = 0; i < nt; i++) {
+		colsrc src = {paths[i], 0, 1};
+		int64_t rows = 0;
+		int r = spec->kind == DLRT_DATA_NPY ? load_npy_col(paths[i], ts[i], &out->cols[i], &rows, &src)
+		                                     : load_idx(paths[i], ts[i], &out->cols[i], &rows, &src);
+		if (r)
+			goto done;
+		out->ncols = i + 1;
+		if (i == 0) {
+			out->rows = rows;
+		} else if (rows != out->rows) {
+			dlrt_error("%s: offset 4: expected %lld rows (as in %s), found %lld", paths[i],
+			           (long long)out->rows, paths[0], (long long)rows);
+			goto done;
+		}
+		if (check_labels(ts[i], &out->cols[i], rows, &src))
+			goto done;
+	}
+	rc = 0;
+done:
+	for (int i = 0; i < DLRT_MAX_FILES; i++)
+		free(paths[i]);
+	if (rc)
+		dlrt_free_dataset(out);
+	return rc;
+}
+
+/* ---- batches ---- */
+
+static int32_t to_i32(double v)
+{
+	return v >= INT32_MIN && v <= INT32_MAX ? (int32_t)v : 0;
+}
+
+#define CONVERT(DT, ST, EXPR)                          \
+	do {                                               \
+		DT *d_ = dst;                                  \
+		const ST *s_ = src;                            \
+		for (int64_t i_ = 0; i_ < count; i_++) {       \
+			ST x = s_[i_];                             \
+			d_[i_] = (DT)(EXPR);                       \
+		}                                              \
+	} while (0)
+
+static void convert(void *dst, dlrt_dtype dt, const void *src, dlrt_dtype st, int64_t count,
+                    double scale)
+{
+	float fs = (float)scale;
+	if (dt == st && scale == 1.0) {
+		memcpy(dst, src, (size_t)count * dlrt_dtype_size(dt));
+		return;
+	}
+	switch (dt) {
+	case DLRT_F32:
+		switch (st) {
+		case DLRT_U8: CONVERT(float, uint8_t, (float)x * fs); return;
+		case DLRT_I32: CONVERT(float, int32_t, (float)x * fs); return;
+		case DLRT_F32: CONVERT(float, float, x * fs); return;
+		case DLRT_F64: CONVERT(float, double, x * scale); return;
+		}
+		return;
+	case DLRT_F64:
+		switch (st) {
+		case DLRT_U8: CONVERT(double, uint8_t, x * scale); return;
+		case DLRT_I32: CONVERT(double, int32_t, x * scale); return;
+		case DLRT_F32: CONVERT(double, float, x * scale); return;
+		case DLRT_F64: CONVERT(double, double, x * scale); return;
+		}
+		return;
+	case DLRT_I32:
+		switch (st) {
+		case DLRT_U8: CONVERT(int32_t, uint8_t, x); return;
+		case DLRT_I32: CONVERT(int32_t, int32_t, x); return;
+		case DLRT_F32: CONVERT(int32_t, float, to_i32(x)); return;
+		case DLRT_F64: CONVERT(int32_t, double, to_i32(x)); return;
+		}
+		return;
+	case DLRT_U8:
+		switch (st) {
+		case DLRT_U8: CONVERT(uint8_t, uint8_t, x); return;
+		case DLRT_I32: CONVERT(uint8_t, int32_t, x >= 0 && x <= 255 ? x : 0); return;
+		case DLRT_F32: CONVERT(uint8_t, float, x >= 0 && x <= 255 ? x : 0); return;
+		case DLRT_F64: CONVERT(uint8_t, double, x >= 0 && x <= 255 ? x : 0); return;
+		}
+		return;
+	}
+}
+
+void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds, const int64_t *idx,
+                       int64_t n)
+{
+	int k = 0;
+	double in_scale = m->input_scale != 0 ? m->input_scale : 1.0;
+	for (int i = 0; i < m->ntensors && k < ds->ncols; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		const dlrt_column *c;
+		size_t dsz, ssz;
+		int64_t te, e, brows;
+		double scale;
+		if (t->role != DLRT_INPUT && t->role != DLRT_LABEL)
+			continue;
+		c = &ds->cols[k++];
+		if (!t->data || !c->data)
+			continue;
+		dsz = dlrt_dtype_size(t->dtype);
+		ssz = dlrt_dtype_size(c->dtype);
+		te = dlrt_row_elems(t);
+		e = c->row_elems < te ? c->row_elems : te;
+		scale = t->role == DLRT_INPUT && c->dtype == DLRT_U8 ? in_scale : 1.0;
+		brows = t->batch_axis == 0 && t->rank > 0 ? t->shape[0] : 1;
+		if (n < brows)
+			brows = n < 0 ? 0 : n;
+		if (t->batch_axis != 0)
+			brows = n > 0 ? 1 : 0;
+		for (int64_t r = 0; r < brows; r++) {
+			char *dst = (char *)t->data + (size_t)(r * te) * dsz;
+			const char *src = (const char *)c->data + (size_t)(idx[r] * c->row_elems) * ssz;
+			convert(dst, t->dtype, src, c->dtype, e, scale);
+			if (e < te)
+				memset(dst + (size_t)e * dsz, 0, (size_t)(te - e) * dsz);
+		}
+		/* Rows past n are ignored by the model, but must hold finite values. */
+		if (brows * te < t->numel)
+			memset((char *)t->data + (size_t)(brows * te) * dsz, 0,
+			       (size_t)(t->numel - brows * te) * dsz);
+	}
+}

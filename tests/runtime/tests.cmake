@@ -1,0 +1,34 @@
+# Runtime (libdlrt) tests: a hand-written toy model driven through dlrt_main,
+# and the loaders, checkpoints and gradient checks fed good and broken files.
+set(DLRT_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+add_library(dlrt_toy_model STATIC ${DLRT_TEST_DIR}/toy_model.c)
+target_link_libraries(dlrt_toy_model PUBLIC dlrt)
+target_compile_options(dlrt_toy_model PRIVATE ${DLC_WARN})
+
+add_executable(dlrt_toy ${DLRT_TEST_DIR}/toy_main.c)
+target_link_libraries(dlrt_toy PRIVATE dlrt_toy_model)
+target_compile_options(dlrt_toy PRIVATE ${DLC_WARN})
+
+add_executable(dlrt_tests ${DLRT_TEST_DIR}/test_runtime.c)
+target_link_libraries(dlrt_tests PRIVATE dlrt_toy_model ZLIB::ZLIB m)
+target_compile_options(dlrt_tests PRIVATE ${DLC_WARN})
+target_compile_definitions(dlrt_tests PRIVATE _POSIX_C_SOURCE=200809L)
+
+foreach(t rng init npy idx csv gather safetensors flags train checkpoint dump gradcheck classifier
+          mutations)
+  add_test(NAME runtime.${t} COMMAND dlrt_tests ${t})
+  set_tests_properties(runtime.${t} PROPERTIES LABELS quick TIMEOUT 120)
+endforeach()
+
+# Loads the real Fashion-MNIST files when they are installed (skipped otherwise).
+add_test(NAME runtime.fmnist_load COMMAND dlrt_tests fmnist)
+set_tests_properties(runtime.fmnist_load PROPERTIES LABELS quick SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+# The toy as a program of its own, the way a compiled model runs.
+add_test(NAME runtime.toy_help COMMAND dlrt_toy --help)
+set_tests_properties(runtime.toy_help PROPERTIES LABELS quick PASS_REGULAR_EXPRESSION "usage: .* \\[flags\\]")
+add_test(NAME runtime.toy_bad_flag COMMAND dlrt_toy --bogus)
+set_tests_properties(runtime.toy_bad_flag PROPERTIES LABELS quick WILL_FAIL TRUE)
+add_test(NAME runtime.toy_gradcheck COMMAND dlrt_toy --gradcheck)
+set_tests_properties(runtime.toy_gradcheck PROPERTIES LABELS quick PASS_REGULAR_EXPRESSION "gradcheck: passed")
