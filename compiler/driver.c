@@ -188,6 +188,7 @@ int main(int argc, char **argv)
 	int check_only = 0, opt = 2, force_dtype = 0;
 	DType dtype = DT_F32;
 	DimDefine defs[64];
+	static char dnames[64][128];
 	int ndefs = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -240,8 +241,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "dlc: too many -D options\n");
 				return 2;
 			}
-			char *name = strndup(d, (size_t)(eq - d));
-			defs[ndefs].name = name;
+			if ((size_t)(eq - d) >= sizeof dnames[0]) {
+				fprintf(stderr, "dlc: -D name too long: '%.*s'\n", (int)(eq - d), d);
+				return 2;
+			}
+			memcpy(dnames[ndefs], d, (size_t)(eq - d));
+			dnames[ndefs][eq - d] = 0;
+			defs[ndefs].name = dnames[ndefs];
 			defs[ndefs].value = v;
 			defs[ndefs].used = 0;
 			ndefs++;

@@ -98,13 +98,11 @@ Graph *graph_new(Arena *a, DType fdtype)
 	g->arena = a;
 	g->fdtype = fdtype;
 	g->cap = 1024;
-	g->nodes = calloc(g->cap, sizeof(Node));
+	g->nodes = arena_alloc(a, g->cap * sizeof(Node));
 	g->nnodes = 1; /* node 0 is "none" */
 	g->hcap = 4096;
-	g->htab = calloc(g->hcap, sizeof(uint32_t));
+	g->htab = arena_alloc(a, g->hcap * sizeof(uint32_t));
 	g->fold = 1;
-	if (!g->nodes || !g->htab)
-		DLC_INTERNAL("out of memory");
 	return g;
 }
 
@@ -140,9 +138,7 @@ static int node_same(const Node *a, const Node *b)
 static void rehash(Graph *g)
 {
 	uint32_t ncap = g->hcap * 2;
-	uint32_t *t = calloc(ncap, sizeof(uint32_t));
-	if (!t)
-		DLC_INTERNAL("out of memory");
+	uint32_t *t = arena_alloc(g->arena, ncap * sizeof(uint32_t));
 	for (uint32_t id = 1; id < g->nnodes; id++) {
 		if (g->nodes[id].op == OP_ASSIGN)
 			continue;
@@ -151,7 +147,6 @@ static void rehash(Graph *g)
 			h = (h + 1) & (ncap - 1);
 		t[h] = id;
 	}
-	free(g->htab);
 	g->htab = t;
 	g->hcap = ncap;
 }
@@ -168,10 +163,8 @@ static NodeId intern(Graph *g, Node *n)
 		}
 	}
 	if (g->nnodes == g->cap) {
+		g->nodes = arena_grow(g->arena, g->nodes, g->cap, 2 * (size_t)g->cap, sizeof(Node));
 		g->cap *= 2;
-		g->nodes = realloc(g->nodes, g->cap * sizeof(Node));
-		if (!g->nodes)
-			DLC_INTERNAL("out of memory");
 	}
 	NodeId id = g->nnodes++;
 	g->nodes[id] = *n;
