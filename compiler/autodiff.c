@@ -78,7 +78,9 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		break;
 	}
 	case OP_ABS: accum(ad, a, mul(ad, gy, graph_unary(g, OP_SIGN, a))); break;
-	case OP_RELU: accum(ad, a, mul(ad, gy, graph_unary(g, OP_STEP, a))); break;
+	/* relu(x) > 0 exactly where x > 0: the mask from the output lets the
+	 * input die after the forward pass */
+	case OP_RELU: accum(ad, a, mul(ad, gy, graph_unary(g, OP_STEP, id))); break;
 	case OP_SIGMOID: accum(ad, a, mul(ad, gy, mul(ad, id, sub(ad, cst(ad, 1), id)))); break;
 	case OP_TANH: accum(ad, a, mul(ad, gy, sub(ad, cst(ad, 1), mul(ad, id, id)))); break;
 	case OP_SIGN: case OP_STEP: case OP_EQ:

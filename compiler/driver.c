@@ -43,7 +43,13 @@ static void usage(FILE *f)
 	        "                             FLOPs, receptive fields and memory\n"
 	        "                      c      the generated C\n"
 	        "  --check           only check the program for errors\n"
-	        "  -O0, -O1, -O2     optimization level (-O0 keeps every node as written)\n"
+	        "  -O0, -O1, -O2     optimization level (default -O2):\n"
+	        "                      -O0 every node as written, its own kernel and array\n"
+	        "                      -O1 folding, CSE, fusion\n"
+	        "                      -O2 also in-place updates and the memory plan\n"
+	        "  -fno-PASS, -fPASS switch one pass off or on: fold, cse, fuse, inplace, memplan\n"
+	        "  -fcheck-memory    poison planned arrays once they are dead (a test of the plan)\n"
+	        "  --stats           print node counts, kernels and memory to stderr\n"
 	        "  --cc CC           C compiler used to build executables (default: $CC or cc)\n"
 	        "  --cflags FLAGS    extra flags for that compiler\n"
 	        "  --help            show this help\n"
@@ -182,10 +188,113 @@ static int build_executable(const char *csrc, const char *out, const char *cc, c
 	return 0;
 }
 
+static uint32_t count_reached(const Graph *g, const NodeId *roots, int n)
+{
+	uint8_t *mark = malloc(g->nnodes);
+	uint32_t c = 0;
+	if (!mark)
+		return 0;
+	graph_reach(g, roots, n, mark);
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		c += mark[id];
+	free(mark);
+	return c;
+}
+
+/* Training-step roots: loss, outputs, gradients, updates. */
+static uint32_t step_nodes(const TrainGraph *tg, uint32_t *forward)
+{
+	const Model *m = tg->m;
+	const Graph *g = m->g;
+	NodeId *r = malloc(sizeof(NodeId) * (size_t)(2 * m->noutputs + g->ntensors + tg->nupdates + 2));
+	int n = 0;
+	r[n++] = m->loss;
+	for (int i = 0; i < m->noutputs; i++)
+		r[n++] = m->outputs[i].node;
+	*forward = count_reached(g, r, n);
+	for (int t = 0; t < g->ntensors; t++)
+		if (tg->grads[t])
+			r[n++] = tg->grads[t];
+	for (int i = 0; i < tg->nupdates; i++)
+		r[n++] = tg->updates[i];
+	uint32_t c = count_reached(g, r, n);
+	free(r);
+	return c;
+}
+
+static void build_step(Arena *a, Model *m, TrainGraph *tg)
+{
+	Graph *g = m->g;
+	tg->m = m;
+	tg->grads = arena_alloc(a, sizeof(NodeId) * (size_t)(g->ntensors + 1));
+	ad_gradients(g, m->loss, tg->grads);
+	int np = g->ntensors;
+	ad_sgd_step(g, tg->grads, m->momentum, &tg->updates, &tg->nupdates);
+	NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates + 1));
+	memcpy(all, tg->updates, sizeof(NodeId) * (size_t)tg->nupdates);
+	memcpy(all + tg->nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
+	tg->updates = all;
+	tg->nupdates += m->nstate_updates;
+	NodeId *grads = arena_alloc(a, sizeof(NodeId) * (size_t)(g->ntensors + 1));
+	memcpy(grads, tg->grads, sizeof(NodeId) * (size_t)np);
+	tg->grads = grads;
+}
+
+static const char *mib(double b, char *buf)
+{
+	snprintf(buf, 32, b >= 1048576 ? "%.2f MiB" : "%.1f KiB", b >= 1048576 ? b / 1048576 : b / 1024);
+	return buf;
+}
+
+/* --stats: what each pass did, on stderr. */
+static void print_stats(const TrainGraph *tg, const char *input, const char *src, const AstProgram *prog,
+                        DimDefine *defs, int ndefs, DType dtype, int force_dtype)
+{
+	(void)src;
+	(void)input;
+	const Model *m = tg->m;
+	uint32_t fwd, step = step_nodes(tg, &fwd);
+	/* the same program with folding and CSE off, for comparison */
+	Arena a0 = {0};
+	FILE *devnull = fopen("/dev/null", "w");
+	Diag d0;
+	diag_init(&d0, devnull ? devnull : stderr, input, src);
+	Model *m0 = sema_build(&a0, &d0, prog, defs, ndefs, dtype, force_dtype, 0, 0);
+	TrainGraph t0;
+	memset(&t0, 0, sizeof t0);
+	build_step(&a0, m0, &t0);
+	uint32_t fwd0, step0 = step_nodes(&t0, &fwd0);
+	EmitMemory mem, mem0;
+	emitc_memory(tg, &mem);
+	emitc_memory(&t0, &mem0);
+	char b1[32], b2[32], b3[32], b4[32], b5[32];
+	fprintf(stderr, "dlc: stats for %s\n", m->name);
+	fprintf(stderr, "  graph nodes, forward:        %u (%u without folding and CSE)\n", fwd, fwd0);
+	fprintf(stderr, "  graph nodes, training step:  %u (%u without folding and CSE; %u created)\n", step, step0,
+	        m->g->nnodes - 1);
+	fprintf(stderr, "  kernels:                     %d (%d without fusion): %d values inlined, %d matmul "
+	        "epilogues, %d in-place updates\n", mem.kernels, mem0.kernels, mem.inlined, mem.epilogues, mem.inplace);
+	fprintf(stderr, "  intermediate arrays:         %s (%s at -O0)\n", mib((double)mem.intermediate, b1),
+	        mib((double)mem0.intermediate, b2));
+	fprintf(stderr, "  arena:                       %s planned for %s of arrays (%.1f%%)\n",
+	        mib((double)mem.arena, b3), mib((double)mem.planned, b4),
+	        mem.planned ? 100.0 * (double)mem.arena / (double)mem.planned : 0.0);
+	fprintf(stderr, "  arena vs naive sum:          %s vs %s of every intermediate array at -O0 (%.1f%%)\n",
+	        mib((double)(mem.arena + mem.intermediate - mem.planned), b1), mib((double)mem0.intermediate, b2),
+	        mem0.intermediate ? 100.0 * (double)(mem.arena + mem.intermediate - mem.planned) / (double)mem0.intermediate : 0.0);
+	fprintf(stderr, "  parameters %s, gradients %s, optimizer and norm state %s\n", mib((double)mem.params, b1),
+	        mib((double)mem.grads, b2), mib((double)mem.state, b5));
+	if (devnull)
+		fclose(devnull);
+	arena_free(&a0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *input = NULL, *output = NULL, *emit = NULL, *cc = NULL, *cflags = NULL;
 	int check_only = 0, opt = 2, force_dtype = 0;
+	/* -f[no-]PASS: -1 = as the -O level says */
+	int f_fold = -1, f_cse = -1, f_fuse = -1, f_inplace = -1, f_memplan = -1, f_check_memory = 0, stats = 0;
 	DType dtype = DT_F32;
 	DimDefine defs[64];
 	static char dnames[64][128];
@@ -208,6 +317,22 @@ int main(int argc, char **argv)
 			check_only = 1;
 		} else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) {
 			opt = a[2] - '0';
+		} else if (!strncmp(a, "-f", 2) && a[2]) {
+			const char *f = a + 2;
+			int on = strncmp(f, "no-", 3) != 0;
+			if (!on)
+				f += 3;
+			int *flag = !strcmp(f, "fold") ? &f_fold : !strcmp(f, "cse") ? &f_cse : !strcmp(f, "fuse") ? &f_fuse
+			            : !strcmp(f, "inplace") ? &f_inplace : !strcmp(f, "memplan") ? &f_memplan
+			            : !strcmp(f, "check-memory") ? &f_check_memory : NULL;
+			if (!flag) {
+				fprintf(stderr, "dlc: unknown option '%s' (passes: fold, cse, fuse, inplace, memplan, "
+				        "check-memory)\n", a);
+				return 2;
+			}
+			*flag = on;
+		} else if (!strcmp(a, "--stats")) {
+			stats = 1;
 		} else if (TAKE("-o")) {
 			output = val;
 		} else if (TAKE("--emit")) {
@@ -291,7 +416,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	Model *m = sema_build(&arena, &diag, prog, defs, ndefs, dtype, force_dtype, opt > 0);
+	if (f_fold < 0) f_fold = opt >= 1;
+	if (f_cse < 0) f_cse = opt >= 1;
+	if (f_fuse < 0) f_fuse = opt >= 1;
+	if (f_inplace < 0) f_inplace = opt >= 2;
+	if (f_memplan < 0) f_memplan = opt >= 2;
+	Model *m = sema_build(&arena, &diag, prog, defs, ndefs, dtype, force_dtype, f_fold, f_cse);
 	if (!diag.nerrors && !m->loss)
 		diag_error(&diag, (SrcLoc){0, 0}, "the model has no 'loss' statement; dlc needs a loss to train");
 	if (!diag.nerrors && m->g->batch == 0)
@@ -319,6 +449,10 @@ int main(int argc, char **argv)
 	memset(&tg, 0, sizeof tg);
 	tg.m = m;
 	tg.momentum = m->momentum;
+	tg.fuse = f_fuse;
+	tg.inplace = f_inplace;
+	tg.memplan = f_memplan;
+	tg.check_memory = f_check_memory;
 	tg.grads = arena_alloc(&arena, sizeof(NodeId) * (size_t)(g->ntensors + 1));
 	ad_gradients(g, m->loss, tg.grads);
 	int nparam_tensors = g->ntensors;
@@ -335,6 +469,8 @@ int main(int argc, char **argv)
 	memcpy(grads, tg.grads, sizeof(NodeId) * (size_t)nparam_tensors);
 	tg.grads = grads;
 
+	if (stats)
+		print_stats(&tg, input, src, prog, defs, ndefs, dtype, force_dtype);
 	if (check_only) {
 		arena_free(&arena);
 		free(src);

@@ -17,7 +17,9 @@
 #include <string.h>
 #include "emit_c.h"
 
-typedef enum { ST_NONE, ST_SCALAR, ST_VIEW, ST_ALIAS, ST_OWN } Storage;
+/* ST_INLINE: an elementwise value computed inside its only consumer's loop
+ * (a local variable v<id>), never stored. */
+typedef enum { ST_NONE, ST_SCALAR, ST_VIEW, ST_ALIAS, ST_OWN, ST_INLINE } Storage;
 
 typedef struct Kernel {
 	NodeId node;         /* computing node, or source of a copy */
@@ -45,6 +47,20 @@ typedef struct Emit {
 	const char *loss_buf;
 	const char **grad_buf;    /* per tensor */
 	const char **out_buf;     /* per output */
+	/* optimizations */
+	uint8_t *result;     /* node is read by the runtime (loss, output, gradient) */
+	int *nuse;           /* consumers among the nodes computed */
+	NodeId *user;        /* the last consumer seen (the only one when nuse == 1) */
+	NodeId *epi;         /* matmul -> the elementwise consumer fused into its epilogue */
+	NodeId *epi_of;      /* that consumer -> its matmul */
+	NodeId *inplace;     /* update value -> the tensor it overwrites in place */
+	int *kpos;           /* index of the kernel that computes each node */
+	int *done;           /* inline definitions already printed in this kernel */
+	int kstamp;
+	/* memory plan: arena offsets (elements) of planned arrays, -1 if static */
+	int64_t *off;
+	int64_t arena_size, naive_size;
+	int *first, *last;   /* live interval of each planned array, in kernels */
 } Emit;
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
@@ -99,6 +115,8 @@ static const char *lit(Emit *e, double v)
 		strcat(buf, ".0");
 	if (e->f32)
 		strcat(buf, "f");
+	if (buf[0] == '-')
+		return arena_printf(e->a, "(%s)", buf);
 	return arena_strdup(e->a, buf);
 }
 
@@ -109,19 +127,181 @@ static const char *fn(Emit *e, const char *name)
 
 /* ---- storage decisions ---- */
 
+static int is_scalar_leaf(const Node *n)
+{
+	return n->op == OP_CONST || n->op == OP_HYPER || n->op == OP_COUNT;
+}
+
+/* The node whose array holds id's values (through reshapes and views). */
+static NodeId storage_of(const Emit *e, NodeId id)
+{
+	while (e->st[id] == ST_VIEW || (e->st[id] == ST_ALIAS && NN(e, id)->op == OP_RESHAPE))
+		id = NN(e, id)->in[0];
+	return id;
+}
+
+static void mark_results(Emit *e)
+{
+	const Model *m = e->m;
+	uint32_t nn = e->g->nnodes;
+	e->result = arena_alloc(e->a, nn);
+	e->result[m->loss] = e->result[m->eval_loss] = 1;
+	for (int i = 0; i < m->noutputs; i++)
+		e->result[m->outputs[i].node] = e->result[m->eval_outputs[i]] = 1;
+	for (int t = 0; t < e->g->ntensors; t++)
+		if (e->tg->grads[t])
+			e->result[e->tg->grads[t]] = 1;
+}
+
+static void count_uses(Emit *e)
+{
+	uint32_t nn = e->g->nnodes;
+	e->nuse = arena_alloc(e->a, sizeof(int) * nn);
+	e->user = arena_alloc(e->a, sizeof(NodeId) * nn);
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!e->any[id])
+			continue;
+		const Node *n = NN(e, id);
+		for (int k = 0; k < op_info[n->op].arity; k++) {
+			e->nuse[n->in[k]]++;
+			e->user[n->in[k]] = id;
+		}
+	}
+}
+
+static int is_ew(const Node *n)
+{
+	return (op_info[n->op].flags & OPF_EW) != 0;
+}
+
+/* Elementwise values with a single elementwise consumer of the same shape
+ * are computed inside that consumer's loop. */
+static void plan_inline(Emit *e)
+{
+	for (uint32_t id = 1; id < e->g->nnodes; id++) {
+		if (!e->any[id] || e->st[id] != ST_OWN || e->result[id] || e->nuse[id] != 1)
+			continue;
+		const Node *n = NN(e, id), *c = NN(e, e->user[id]);
+		if (!is_ew(n))
+			continue;
+		int ok = (is_ew(c) || c->op == OP_ASSIGN || c->op == OP_SUMTO) && shape_eq(n->shape, c->shape);
+		if (c->op == OP_SUMTO)
+			ok = 1; /* reads its input at every index of the input's own shape */
+		if (ok && e->st[e->user[id]] != ST_VIEW)
+			e->st[id] = ST_INLINE;
+	}
+}
+
+/* Nodes (not views) that read the array of node x. */
+static void readers(const Emit *e, NodeId x, NodeId *out, int *n, int max)
+{
+	for (uint32_t id = x + 1; id < e->g->nnodes; id++) {
+		if (!e->any[id])
+			continue;
+		const Node *r = NN(e, id);
+		for (int k = 0; k < op_info[r->op].arity; k++) {
+			if (r->in[k] != x)
+				continue;
+			if ((e->st[id] == ST_VIEW || (e->st[id] == ST_ALIAS && r->op == OP_RESHAPE)) && r->op != OP_ASSIGN)
+				readers(e, id, out, n, max);
+			else if (*n < max)
+				out[(*n)++] = id;
+			break;
+		}
+	}
+}
+
+/* The kernel-order key of a node: where its value is computed. */
+static NodeId root_of(const Emit *e, NodeId id)
+{
+	while (e->st[id] == ST_INLINE)
+		id = e->user[id];
+	if (e->epi[id])
+		return e->epi[id];
+	return id;
+}
+
+/* An update `assign(T, V)` writes V straight into T when every other
+ * reader of T runs before V's kernel and V is elementwise (each element
+ * reads T at its own index before overwriting it). */
+static void plan_inplace(Emit *e)
+{
+	const TrainGraph *tg = e->tg;
+	NodeId rd[256];
+	for (int u = 0; u < tg->nupdates; u++) {
+		const Node *a = NN(e, tg->updates[u]);
+		NodeId T = a->in[0], V = a->in[1];
+		if (e->st[V] != ST_OWN || !is_ew(NN(e, V)) || e->result[V] || e->inplace[V] || e->epi_of[V])
+			continue;
+		int nr = 0, ok = 1;
+		readers(e, T, rd, &nr, 256);
+		if (nr >= 256)
+			continue;
+		NodeId vroot = root_of(e, V);
+		for (int i = 0; i < nr && ok; i++) {
+			NodeId r = rd[i];
+			if (r == tg->updates[u])
+				continue;
+			if (NN(e, r)->op == OP_ASSIGN) {
+				ok = 0;
+				break;
+			}
+			NodeId rr = root_of(e, r);
+			if (rr == vroot) {
+				/* inside V's own loop: must read T directly at the same index */
+				for (int k = 0; k < op_info[NN(e, r)->op].arity; k++)
+					if (NN(e, r)->in[k] != T && storage_of(e, NN(e, r)->in[k]) == T)
+						ok = 0;
+				continue;
+			}
+			if (rr > vroot)
+				ok = 0;
+		}
+		/* the runtime must not find T changed under a result */
+		for (uint32_t id = 1; id < e->g->nnodes && ok; id++)
+			if (e->any[id] && e->result[id] && storage_of(e, id) == T)
+				ok = 0;
+		if (ok)
+			e->inplace[V] = T;
+	}
+}
+
+/* A matrix product whose only consumer is elementwise (a bias, an
+ * activation, an activation's gradient mask) computes that consumer in its
+ * epilogue, row by row, into the consumer's array. */
+static void plan_epilogues(Emit *e)
+{
+	for (uint32_t id = 1; id < e->g->nnodes; id++) {
+		if (!e->any[id] || NN(e, id)->op != OP_MATMUL || e->result[id] || e->nuse[id] != 1)
+			continue;
+		NodeId c = e->user[id];
+		while (e->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
+			c = e->user[c];
+		const Node *cn = NN(e, c);
+		if (!is_ew(cn) || e->st[c] != ST_OWN || e->epi_of[c] || !shape_eq(cn->shape, NN(e, id)->shape))
+			continue;
+		e->epi[id] = c;
+		e->epi_of[c] = id;
+	}
+}
+
 static void plan_storage(Emit *e)
 {
 	Graph *g = e->g;
 	uint32_t nn = g->nnodes;
 	e->st = arena_alloc(e->a, sizeof(Storage) * nn);
 	e->buf = arena_alloc(e->a, sizeof(char *) * nn);
+	e->epi = arena_alloc(e->a, sizeof(NodeId) * nn);
+	e->epi_of = arena_alloc(e->a, sizeof(NodeId) * nn);
+	e->inplace = arena_alloc(e->a, sizeof(NodeId) * nn);
+	e->done = arena_alloc(e->a, sizeof(int) * nn);
 	/* which broadcasts must be materialised: read by a non-elementwise kernel */
 	uint8_t *mat = arena_alloc(e->a, nn);
 	for (uint32_t id = 1; id < nn; id++) {
 		if (!e->any[id])
 			continue;
 		const Node *n = NN(e, id);
-		int ew = (op_info[n->op].flags & OPF_EW) || n->op == OP_ASSIGN || n->op == OP_RESHAPE;
+		int ew = is_ew(n) || n->op == OP_ASSIGN || n->op == OP_SUMTO;
 		for (int k = 0; k < op_info[n->op].arity; k++)
 			if (!ew && NN(e, n->in[k])->op == OP_BROADCAST)
 				mat[n->in[k]] = 1;
@@ -140,8 +320,7 @@ static void plan_storage(Emit *e)
 			break;
 		case OP_BROADCAST: {
 			const Node *src = NN(e, n->in[0]);
-			int scal = src->op == OP_CONST || src->op == OP_HYPER || src->op == OP_COUNT;
-			e->st[id] = mat[id] ? ST_OWN : scal ? ST_SCALAR : ST_VIEW;
+			e->st[id] = mat[id] ? ST_OWN : is_scalar_leaf(src) ? ST_SCALAR : ST_VIEW;
 			break;
 		}
 		case OP_RESHAPE: {
@@ -156,6 +335,25 @@ static void plan_storage(Emit *e)
 			e->st[id] = ST_OWN;
 		}
 	}
+	mark_results(e);
+	count_uses(e);
+	if (e->tg->fuse) {
+		plan_inline(e);
+		/* a reshape of an inlined value needs an array after all */
+		for (uint32_t id = 1; id < nn; id++)
+			if (e->any[id] && NN(e, id)->op == OP_RESHAPE && e->st[NN(e, id)->in[0]] == ST_INLINE)
+				e->st[NN(e, id)->in[0]] = ST_OWN;
+		plan_epilogues(e);
+	}
+	if (e->tg->inplace)
+		plan_inplace(e);
+	/* an epilogue consumer updated in place would let the product overwrite
+	 * the tensor it is still reading */
+	for (uint32_t id = 1; id < nn; id++)
+		if (e->epi[id] && e->inplace[e->epi[id]]) {
+			e->epi_of[e->epi[id]] = 0;
+			e->epi[id] = 0;
+		}
 }
 
 static void name_buffers(Emit *e)
@@ -166,11 +364,12 @@ static void name_buffers(Emit *e)
 		e->buf[g->tensors[t].node] = take_name(e, g->tensors[t].name);
 	/* the loss */
 	NodeId L = e->m->loss;
-	if (e->st[L] == ST_OWN && !NN(e, L)->name) {
+	if (e->st[L] == ST_OWN && !NN(e, L)->name && !e->epi[L]) {
 		e->buf[L] = take_name(e, "loss_value");
 		e->loss_buf = e->buf[L];
 	}
-	if (e->m->eval_loss != L && e->st[e->m->eval_loss] == ST_OWN && !NN(e, e->m->eval_loss)->name)
+	if (e->m->eval_loss != L && e->st[e->m->eval_loss] == ST_OWN && !NN(e, e->m->eval_loss)->name &&
+	    !e->epi[e->m->eval_loss])
 		e->buf[e->m->eval_loss] = take_name(e, "eval_loss");
 	/* parameter gradients take the array of the node that computes them */
 	e->grad_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(g->ntensors + 1));
@@ -178,18 +377,24 @@ static void name_buffers(Emit *e)
 		NodeId gid = tg->grads[t];
 		if (!gid)
 			continue;
-		if (e->st[gid] == ST_OWN && !e->buf[gid] && !NN(e, gid)->name) {
+		if (e->st[gid] == ST_OWN && !e->buf[gid] && !NN(e, gid)->name && !e->epi[gid] && !e->inplace[gid]) {
 			e->buf[gid] = take_name(e, arena_printf(e->a, "d_%s", g->tensors[t].name));
 			e->grad_buf[t] = e->buf[gid];
 		}
 	}
 	/* DSL-named values, then the rest by id */
 	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id] && NN(e, id)->name)
+		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id] && NN(e, id)->name && !e->inplace[id] && !e->epi[id])
 			e->buf[id] = take_name(e, NN(e, id)->name);
 	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id])
+		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id] && !e->inplace[id] && !e->epi[id])
 			e->buf[id] = take_name(e, arena_printf(e->a, "t%u", id));
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (e->any[id] && e->inplace[id])
+			e->buf[id] = e->buf[e->inplace[id]];
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (e->any[id] && e->epi[id])
+			e->buf[id] = e->buf[e->epi[id]];
 	for (uint32_t id = 1; id < g->nnodes; id++)
 		if (e->any[id] && e->st[id] == ST_ALIAS && NN(e, id)->op == OP_RESHAPE)
 			e->buf[id] = e->buf[NN(e, id)->in[0]];
@@ -232,9 +437,12 @@ static void plan_kernels(Emit *e)
 {
 	Graph *g = e->g;
 	const Model *m = e->m;
-	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->st[id] == ST_OWN && NN(e, id)->op != OP_ASSIGN)
-			add_kernel(e, id, NULL, entries_of(e, id), 0);
+	for (uint32_t id = 1; id < g->nnodes; id++) {
+		if (!e->any[id] || e->st[id] != ST_OWN || NN(e, id)->op == OP_ASSIGN || e->epi[id])
+			continue;
+		/* a fused product runs where its consumer would */
+		add_kernel(e, e->epi_of[id] ? e->epi_of[id] : id, NULL, entries_of(e, id), 0);
+	}
 	/* copies for results that have no array of their own */
 	if (!e->loss_buf || m->eval_loss != m->loss)
 		e->loss_buf = result_array(e, m->loss, m->eval_loss, e->loss_buf ? e->loss_buf : "loss_value");
@@ -250,7 +458,140 @@ static void plan_kernels(Emit *e)
 		e->out_buf[i] = result_array(e, m->outputs[i].node, m->eval_outputs[i],
 		                             arena_printf(e->a, "%s_out", m->outputs[i].name));
 	for (int i = 0; i < e->tg->nupdates; i++)
-		add_kernel(e, e->tg->updates[i], NULL, 4, 0);
+		if (!e->inplace[NN(e, e->tg->updates[i])->in[1]])
+			add_kernel(e, e->tg->updates[i], NULL, 4, 0);
+}
+
+/* ---- memory plan ---- */
+
+/* Mark every array-owning node that kernel node `id` reads (through inlined
+ * values, views and aliases) as read at kernel ki. */
+static void mark_reads(Emit *e, NodeId id, int ki)
+{
+	const Node *n = NN(e, id);
+	for (int k = 0; k < op_info[n->op].arity; k++) {
+		NodeId in = n->in[k];
+		if (e->st[in] == ST_INLINE) {
+			mark_reads(e, in, ki);
+			continue;
+		}
+		NodeId o = storage_of(e, in);
+		if (e->st[o] == ST_SCALAR && NN(e, o)->op == OP_BROADCAST)
+			continue;
+		if (e->last[o] < ki)
+			e->last[o] = ki;
+	}
+}
+
+static void mark_copy_read(Emit *e, NodeId src, int ki)
+{
+	if (e->st[src] == ST_INLINE) {
+		mark_reads(e, src, ki);
+		return;
+	}
+	NodeId o = storage_of(e, src);
+	if (e->last[o] < ki)
+		e->last[o] = ki;
+}
+
+/* Greedy by size (Pisarchyk & Lee 2020): fix the kernel order, give each
+ * planned array the interval [kernel that writes it, last kernel that reads
+ * it], then place arrays largest first at the lowest offset that overlaps
+ * no placed array whose interval intersects its own. */
+static void plan_memory(Emit *e)
+{
+	uint32_t nn = e->g->nnodes;
+	e->off = arena_alloc(e->a, sizeof(int64_t) * nn);
+	e->first = arena_alloc(e->a, sizeof(int) * nn);
+	e->last = arena_alloc(e->a, sizeof(int) * nn);
+	e->kpos = arena_alloc(e->a, sizeof(int) * nn);
+	for (uint32_t id = 0; id < nn; id++) {
+		e->off[id] = -1;
+		e->first[id] = -1;
+		e->last[id] = -1;
+		e->kpos[id] = -1;
+	}
+	for (int ki = 0; ki < e->nk; ki++) {
+		const Kernel *k = &e->k[ki];
+		if (k->dst)
+			continue;
+		NodeId w = NN(e, k->node)->op == OP_ASSIGN ? 0 : k->node;
+		if (w) {
+			NodeId owner = e->epi[w] ? e->epi[w] : w;
+			if (e->first[owner] < 0)
+				e->first[owner] = ki;
+		}
+	}
+	for (int ki = 0; ki < e->nk; ki++) {
+		const Kernel *k = &e->k[ki];
+		if (k->dst) {
+			mark_copy_read(e, k->node, ki);
+			continue;
+		}
+		mark_reads(e, k->node, ki);
+		if (e->epi[k->node])
+			mark_reads(e, e->epi[k->node], ki);
+	}
+	/* which arrays are planned */
+	NodeId *cand = arena_alloc(e->a, sizeof(NodeId) * nn);
+	int nc = 0;
+	int64_t elems = 0;
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!e->any[id] || e->st[id] != ST_OWN || e->inplace[id] || e->epi[id] || e->first[id] < 0)
+			continue;
+		int64_t sz = shape_numel(NN(e, id)->shape);
+		elems += sz;
+		if (e->result[id] || NN(e, id)->dtype != (uint8_t)e->g->fdtype || !e->tg->memplan)
+			continue;
+		int is_res_buf = 0;
+		for (int t = 0; t < e->g->ntensors; t++)
+			if (e->grad_buf && e->grad_buf[t] == e->buf[id])
+				is_res_buf = 1;
+		if (e->buf[id] == e->loss_buf)
+			is_res_buf = 1;
+		for (int i = 0; i < e->m->noutputs; i++)
+			if (e->out_buf[i] == e->buf[id])
+				is_res_buf = 1;
+		if (is_res_buf)
+			continue;
+		if (e->last[id] < e->first[id])
+			e->last[id] = e->first[id];
+		cand[nc++] = id;
+	}
+	e->naive_size = elems;
+	/* largest first (stable by id) */
+	for (int i = 1; i < nc; i++)
+		for (int j = i; j > 0; j--) {
+			int64_t a = shape_numel(NN(e, cand[j - 1])->shape), b = shape_numel(NN(e, cand[j])->shape);
+			if (a >= b)
+				break;
+			NodeId t = cand[j];
+			cand[j] = cand[j - 1];
+			cand[j - 1] = t;
+		}
+	int64_t top = 0;
+	for (int i = 0; i < nc; i++) {
+		NodeId x = cand[i];
+		int64_t sz = (shape_numel(NN(e, x)->shape) + 15) / 16 * 16;
+		int64_t at = 0;
+		for (int again = 1; again;) {
+			again = 0;
+			for (int j = 0; j < i; j++) {
+				NodeId y = cand[j];
+				if (e->last[y] < e->first[x] || e->last[x] < e->first[y])
+					continue; /* not live at the same time */
+				int64_t ysz = (shape_numel(NN(e, y)->shape) + 15) / 16 * 16;
+				if (at < e->off[y] + ysz && e->off[y] < at + sz) {
+					at = e->off[y] + ysz;
+					again = 1;
+				}
+			}
+		}
+		e->off[x] = at;
+		if (at + sz > top)
+			top = at + sz;
+	}
+	e->arena_size = top;
 }
 
 /* ---- index expressions ---- */
@@ -309,10 +650,44 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 	case ST_OWN:
 	case ST_ALIAS:
 		return arena_printf(e->a, "%s[%s]", e->buf[id], nested ? bcast_index(e, n->shape, out) : "i");
+	case ST_INLINE:
+		return arena_printf(e->a, "v%u", id);
 	case ST_NONE:
 		break;
 	}
 	DLC_INTERNAL("no value for node %u", id);
+}
+
+/* Reading id needs one loop variable per axis (a broadcast view somewhere). */
+static int needs_nested(const Emit *e, NodeId id)
+{
+	if (e->st[id] == ST_VIEW)
+		return 1;
+	if (e->st[id] != ST_INLINE)
+		return 0;
+	const Node *n = NN(e, id);
+	for (int k = 0; k < op_info[n->op].arity; k++)
+		if (needs_nested(e, n->in[k]))
+			return 1;
+	return 0;
+}
+
+static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b);
+
+/* Print `T v<id> = ...;` for the inlined values under id, each once per
+ * kernel, inputs first. */
+static void inline_defs(Emit *e, NodeId id, int nested, Shape out, int depth)
+{
+	if (e->st[id] != ST_INLINE || e->done[id] == e->kstamp)
+		return;
+	const Node *n = NN(e, id);
+	for (int k = 0; k < op_info[n->op].arity; k++)
+		inline_defs(e, n->in[k], nested, out, depth);
+	e->done[id] = e->kstamp;
+	const char *a = ref(e, n->in[0], nested, out);
+	const char *b = op_info[n->op].arity > 1 ? ref(e, n->in[1], nested, out) : NULL;
+	fprintf(e->o, "%.*s%s v%u = %s; /* %s */\n", depth, "\t\t\t\t\t\t\t\t\t\t\t\t", e->T, id,
+	        ew_apply(e, n, a, b), n->name ? n->name : op_info[n->op].name);
 }
 
 static const char *desc_node(Emit *e, NodeId id)
@@ -331,37 +706,40 @@ static const char *desc_node(Emit *e, NodeId id)
 
 /* ---- kernels ---- */
 
-static const char *ew_expr(Emit *e, const Node *n)
+/* The elementwise op n applied to operand expressions a (and b). */
+static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b)
 {
+	Arena *A = e->a;
 	switch ((OpKind)n->op) {
-	case OP_ADD: return "a + b";
-	case OP_SUB: return "a - b";
-	case OP_MUL: return "a * b";
-	case OP_DIV: return "a / b";
-	case OP_EQ: return arena_printf(e->a, "a == b ? %s : %s", lit(e, 1), lit(e, 0));
-	case OP_MAXIMUM: return "a > b ? a : b";
-	case OP_NEG: return "-a";
-	case OP_EXP: return arena_printf(e->a, "%s(a)", fn(e, "exp"));
-	case OP_LOG: return arena_printf(e->a, "%s(a)", fn(e, "log"));
-	case OP_SQRT: return arena_printf(e->a, "%s(a)", fn(e, "sqrt"));
+	case OP_ADD: return arena_printf(A, "%s + %s", a, b);
+	case OP_SUB: return arena_printf(A, "%s - %s", a, b);
+	case OP_MUL: return arena_printf(A, "%s * %s", a, b);
+	case OP_DIV: return arena_printf(A, "%s / %s", a, b);
+	case OP_EQ: return arena_printf(A, "%s == %s ? %s : %s", a, b, lit(e, 1), lit(e, 0));
+	case OP_MAXIMUM: return arena_printf(A, "%s > %s ? %s : %s", a, b, a, b);
+	case OP_NEG: return arena_printf(A, "-%s", a);
+	case OP_EXP: return arena_printf(A, "%s(%s)", fn(e, "exp"), a);
+	case OP_LOG: return arena_printf(A, "%s(%s)", fn(e, "log"), a);
+	case OP_SQRT: return arena_printf(A, "%s(%s)", fn(e, "sqrt"), a);
 	case OP_POWC:
 		if (n->f == 2)
-			return "a * a";
+			return arena_printf(A, "%s * %s", a, a);
 		if (n->f == 3)
-			return "a * a * a";
+			return arena_printf(A, "%s * %s * %s", a, a, a);
 		if (n->f == 0.5)
-			return arena_printf(e->a, "%s(a)", fn(e, "sqrt"));
+			return arena_printf(A, "%s(%s)", fn(e, "sqrt"), a);
 		if (n->f == -1)
-			return arena_printf(e->a, "%s / a", lit(e, 1));
-		return arena_printf(e->a, "%s(a, %s)", fn(e, "pow"), lit(e, n->f));
-	case OP_ABS: return arena_printf(e->a, "%s(a)", fn(e, "fabs"));
-	case OP_SIGN: return arena_printf(e->a, "a > 0 ? %s : a < 0 ? %s : %s", lit(e, 1), lit(e, -1), lit(e, 0));
-	case OP_RELU: return arena_printf(e->a, "a > 0 ? a : %s", lit(e, 0));
-	case OP_STEP: return arena_printf(e->a, "a > 0 ? %s : %s", lit(e, 1), lit(e, 0));
-	case OP_SIGMOID: return arena_printf(e->a, "%s / (%s + %s(-a))", lit(e, 1), lit(e, 1), fn(e, "exp"));
-	case OP_TANH: return arena_printf(e->a, "%s(a)", fn(e, "tanh"));
+			return arena_printf(A, "%s / %s", lit(e, 1), a);
+		return arena_printf(A, "%s(%s, %s)", fn(e, "pow"), a, lit(e, n->f));
+	case OP_ABS: return arena_printf(A, "%s(%s)", fn(e, "fabs"), a);
+	case OP_SIGN:
+		return arena_printf(A, "%s > 0 ? %s : %s < 0 ? %s : %s", a, lit(e, 1), a, lit(e, -1), lit(e, 0));
+	case OP_RELU: return arena_printf(A, "%s > 0 ? %s : %s", a, a, lit(e, 0));
+	case OP_STEP: return arena_printf(A, "%s > 0 ? %s : %s", a, lit(e, 1), lit(e, 0));
+	case OP_SIGMOID: return arena_printf(A, "%s / (%s + %s(-%s))", lit(e, 1), lit(e, 1), fn(e, "exp"), a);
+	case OP_TANH: return arena_printf(A, "%s(%s)", fn(e, "tanh"), a);
 	case OP_BROADCAST: case OP_RESHAPE: case OP_ASSIGN:
-		return "a";
+		return a;
 	default: break;
 	}
 	DLC_INTERNAL("not elementwise: %s", op_info[n->op].name);
@@ -394,18 +772,31 @@ static void close_nest(Emit *e, int depth)
 
 #define IND(d) (d), "\t\t\t\t\t\t\t\t\t\t\t\t"
 
-static void kernel_ew(Emit *e, const char *dst, Shape shape, const NodeId *srcs, int nsrc, const char *expr)
+/* dst[...] = node's elementwise value (or, for a copy, the source's value)
+ * over `shape`, with the inlined values it reads computed in the loop. */
+static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy)
 {
 	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	int nin = copy ? 1 : op_info[n->op].arity;
+	const NodeId *in = copy ? &id : n->in;
 	int nested = 0;
-	for (int k = 0; k < nsrc; k++)
-		if (e->st[srcs[k]] == ST_VIEW)
-			nested = 1;
+	if (!copy && (n->op == OP_ASSIGN || n->op == OP_BROADCAST || n->op == OP_RESHAPE)) {
+		/* an update copies its value; a materialised view copies its source */
+		in = &n->in[n->op == OP_ASSIGN ? 1 : 0];
+		nin = 1;
+		copy = 1;
+		nested = n->op == OP_BROADCAST;
+	}
+	for (int k = 0; k < nin; k++)
+		nested |= needs_nested(e, in[k]);
 	int d = open_nest(e, shape, !nested, 1);
-	static const char *const var[] = {"a", "b", "c"};
-	for (int k = 0; k < nsrc; k++)
-		fprintf(o, "%.*s%s %s = %s;\n", IND(d), e->T, var[k], ref(e, srcs[k], nested, shape));
-	fprintf(o, "%.*s%s[%s] = %s;\n", IND(d), dst, nested ? bcast_index(e, shape, shape) : "i", expr);
+	for (int k = 0; k < nin; k++)
+		inline_defs(e, in[k], nested, shape, d);
+	const char *a = ref(e, in[0], nested, shape);
+	const char *b = nin > 1 ? ref(e, in[1], nested, shape) : NULL;
+	fprintf(o, "%.*s%s[%s] = %s;\n", IND(d), dst, nested ? bcast_index(e, shape, shape) : "i",
+	        copy ? a : ew_apply(e, n, a, b));
 	close_nest(e, d);
 }
 
@@ -488,8 +879,14 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		const char *bound = (k == x->bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
 		fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
 	}
-	fprintf(o, "%.*s%s[%s] += %s[%s];\n", IND(d), dst, bcast_index(e, n->shape, s), e->buf[n->in[0]],
-	        bcast_index(e, s, s));
+	if (e->st[n->in[0]] == ST_INLINE) {
+		fprintf(o, "%.*s{\n", IND(d - 1));
+		inline_defs(e, n->in[0], 1, s, d);
+		fprintf(o, "%.*s%s[%s] += %s;\n%.*s}\n", IND(d), dst, bcast_index(e, n->shape, s),
+		        ref(e, n->in[0], 1, s), IND(d - 1));
+		return;
+	}
+	fprintf(o, "%.*s%s[%s] += %s;\n", IND(d), dst, bcast_index(e, n->shape, s), ref(e, n->in[0], 1, s));
 }
 
 static void kernel_transpose(Emit *e, NodeId id, const char *dst)
@@ -499,6 +896,24 @@ static void kernel_transpose(Emit *e, NodeId id, const char *dst)
 	fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\tfor (long j = 0; j < %lld; j++)\n"
 	              "\t\t\t%s[j * %lld + i] = %s[i * %lld + j];\n",
 	        M, N, dst, M, e->buf[n->in[0]], N);
+}
+
+/* The fused consumer of a product, applied to row i once it is complete. */
+static void matmul_epilogue(Emit *e, NodeId id, const char *dst)
+{
+	NodeId c = e->epi[id];
+	if (!c)
+		return;
+	const Node *cn = NN(e, c);
+	FILE *o = e->o;
+	fprintf(o, "\t\t/* epilogue: %s */\n", desc_node(e, c));
+	fprintf(o, "\t\tlong i0 = i;\n");
+	fprintf(o, "\t\tfor (long i1 = 0; i1 < %lld; i1++) {\n", (long long)cn->shape.d[1]);
+	for (int k = 0; k < op_info[cn->op].arity; k++)
+		inline_defs(e, cn->in[k], 1, cn->shape, 3);
+	const char *a = ref(e, cn->in[0], 1, cn->shape);
+	const char *b = op_info[cn->op].arity > 1 ? ref(e, cn->in[1], 1, cn->shape) : NULL;
+	fprintf(o, "\t\t\t%s[%s] = %s;\n\t\t}\n", dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b));
 }
 
 static void kernel_matmul(Emit *e, NodeId id, const char *dst)
@@ -520,7 +935,9 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t\t\t%s a = %s;\n", e->T, aik);
 		fprintf(o, "\t\t\tfor (long j = 0; j < %lld; j++)\n", N);
 		fprintf(o, "\t\t\t\t%s[i * %lld + j] += a * %s[k * %lld + j];\n", dst, N, bb, N);
-		fprintf(o, "\t\t}\n\t}\n");
+		fprintf(o, "\t\t}\n");
+		matmul_epilogue(e, id, dst);
+		fprintf(o, "\t}\n");
 		return;
 	}
 	/* B transposed: dot products of rows, with 8 independent partial sums
@@ -539,6 +956,11 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\t\t\t%s[i * %lld + j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));\n",
 	        dst, N);
 	fprintf(o, "\t\t}\n");
+	if (e->epi[id]) {
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", M);
+		matmul_epilogue(e, id, dst);
+		fprintf(o, "\t}\n");
+	}
 }
 
 static void kernel_softmax(Emit *e, NodeId id, const char *dst)
@@ -549,6 +971,8 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	split(x->shape, (int)n->i[0], &pre, &A, &post);
 	const char *xb = e->buf[n->in[0]];
 	const char *xi = pak_index(e, pre, A, post, "k");
+	/* along the batch axis only the rows that hold data take part */
+	const char *bound = x->bax == n->i[0] ? "n" : arena_printf(e->a, "%lld", (long long)A);
 	int d = 1;
 	if (pre > 1)
 		fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
@@ -556,10 +980,10 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "%.*sfor (long q = 0; q < %lld; q++)\n", IND(d++), (long long)post);
 	fprintf(o, "%.*s{\n", IND(d - 1));
 	fprintf(o, "%.*s%s m = -INFINITY;\n", IND(d), e->T);
-	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*sif (%s[%s] > m)\n%.*sm = %s[%s];\n", IND(d),
-	        (long long)A, IND(d + 1), xb, xi, IND(d + 2), xb, xi);
+	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sif (%s[%s] > m)\n%.*sm = %s[%s];\n", IND(d),
+	        bound, IND(d + 1), xb, xi, IND(d + 2), xb, xi);
 	fprintf(o, "%.*sdouble s = 0;\n", IND(d));
-	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*ss += %s(%s[%s] - m);\n", IND(d), (long long)A, IND(d + 1),
+	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*ss += %s(%s[%s] - m);\n", IND(d), bound, IND(d + 1),
 	        fn(e, "exp"), xb, xi);
 	if (n->op == OP_SOFTMAX)
 		fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = (%s)(%s(%s[%s] - m) / s);\n", IND(d),
@@ -567,6 +991,8 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	else
 		fprintf(o, "%.*s%s ls = (%s)log(s);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - m - ls;\n",
 		        IND(d), e->T, e->T, IND(d), (long long)A, IND(d + 1), dst, xi, xb, xi);
+	if (x->bax == n->i[0])
+		fprintf(o, "%.*sfor (long k = n; k < %lld; k++)\n%.*s%s[%s] = 0;\n", IND(d), (long long)A, IND(d + 1), dst, xi);
 	fprintf(o, "%.*s}\n", IND(d - 1));
 }
 
@@ -916,6 +1342,7 @@ static const char *kernel_name(Emit *e, const Kernel *k)
 static void emit_kernel(Emit *e, const Kernel *k)
 {
 	FILE *o = e->o;
+	e->kstamp++;
 	const Node *n = NN(e, k->node);
 	const char *name = kernel_name(e, k);
 	char sb[160];
@@ -928,13 +1355,11 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		fprintf(o, "/* %s: %s */\n", e->buf[k->node], desc_node(e, k->node));
 	fprintf(o, "static void %s(int64_t n)\n{\n\t(void)n;\n", name);
 	if (k->dst) {
-		NodeId src[1] = {k->node};
-		kernel_ew(e, k->dst, n->shape, src, 1, "a");
+		kernel_ew(e, k->dst, n->shape, k->node, 1);
 	} else if (n->op == OP_ASSIGN) {
-		NodeId src[1] = {n->in[1]};
-		kernel_ew(e, e->buf[n->in[0]], n->shape, src, 1, "a");
-	} else if (op_info[n->op].flags & OPF_EW || n->op == OP_BROADCAST || n->op == OP_RESHAPE) {
-		kernel_ew(e, e->buf[k->node], n->shape, n->in, op_info[n->op].arity, ew_expr(e, n));
+		kernel_ew(e, e->buf[n->in[0]], n->shape, k->node, 0);
+	} else if (is_ew(n) || n->op == OP_BROADCAST || n->op == OP_RESHAPE) {
+		kernel_ew(e, e->buf[k->node], n->shape, k->node, 0);
 	} else {
 		const char *dst = e->buf[k->node];
 		switch ((OpKind)n->op) {
@@ -954,6 +1379,13 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		case OP_DROPOUT_MASK: kernel_dropout(e, k->node, dst); break;
 		default: DLC_INTERNAL("no lowering for '%s'", op_info[n->op].name);
 		}
+	}
+	if (e->tg->check_memory && e->off) {
+		int ki = (int)(k - e->k);
+		for (uint32_t id = 1; id < e->g->nnodes; id++)
+			if (e->off[id] >= 0 && e->last[id] == ki)
+				fprintf(o, "\tfor (long i = 0; i < %lld; i++) /* -fcheck-memory: %s is dead */\n\t\t%s[i] = NAN;\n",
+				        (long long)shape_numel(NN(e, id)->shape), e->buf[id], e->buf[id]);
 	}
 	fprintf(o, "}\n\n");
 }
@@ -1059,6 +1491,7 @@ static void plan(Emit *e, const TrainGraph *tg, Arena *arena_p)
 	plan_storage(e);
 	name_buffers(e);
 	plan_kernels(e);
+	plan_memory(e);
 }
 
 void emitc_memory(const TrainGraph *tg, EmitMemory *mem)
@@ -1071,16 +1504,29 @@ void emitc_memory(const TrainGraph *tg, EmitMemory *mem)
 	memset(mem, 0, sizeof *mem);
 	mem->kernels = e->nk;
 	for (uint32_t id = 1; id < e->g->nnodes; id++) {
-		if (!e->any[id] || e->st[id] != ST_OWN)
+		if (!e->any[id] || e->st[id] != ST_OWN || e->inplace[id] || e->epi[id])
 			continue;
 		int64_t bytes = shape_numel(NN(e, id)->shape) * (NN(e, id)->dtype == DT_F64 ? 8 : 4);
 		mem->intermediate += bytes;
 		if (e->mark[0][id])
 			mem->forward += bytes;
 	}
+	int esz = e->g->fdtype == DT_F64 ? 8 : 4;
+	for (uint32_t id = 1; id < e->g->nnodes; id++) {
+		if (!e->any[id])
+			continue;
+		mem->inlined += e->st[id] == ST_INLINE;
+		mem->epilogues += e->epi[id] != 0;
+		mem->inplace += e->inplace[id] != 0;
+		if (e->off[id] >= 0)
+			mem->planned += shape_numel(NN(e, id)->shape) * esz;
+	}
+	mem->arena = e->arena_size * esz;
 	for (int t = 0; t < e->g->ntensors; t++) {
 		const Tensor *T = &e->g->tensors[t];
 		int64_t bytes = shape_numel(T->shape) * (T->dtype == DT_F64 ? 8 : 4);
+		if (e->tg->grads[t])
+			mem->grads += bytes;
 		if (T->role == ROLE_PARAM)
 			mem->params += bytes;
 		else if (T->role == ROLE_STATE)
@@ -1148,13 +1594,27 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 				           arena_printf(&arena, "gradient of %s", g->tensors[t].name));
 		}
 	for (uint32_t id = 1; id < g->nnodes; id++) {
-		if (!e->any[id] || e->st[id] != ST_OWN)
+		if (!e->any[id] || e->st[id] != ST_OWN || e->inplace[id] || e->epi[id] || e->off[id] >= 0)
 			continue;
 		const char *what = op_info[NN(e, id)->op].name;
 		for (int t = 0; t < nt; t++)
 			if (tg->grads[t] == id && e->grad_buf[t] == e->buf[id])
 				what = arena_printf(&arena, "gradient of %s", g->tensors[t].name);
 		emit_array(e, e->buf[id], (DType)NN(e, id)->dtype, NN(e, id)->shape, what);
+	}
+	if (e->arena_size) {
+		fprintf(out, "\n/* ---- the arena: intermediate arrays that are never live at the same time\n"
+		             " * share memory (%lld elements planned for %lld) ---- */\n",
+		        (long long)e->arena_size, (long long)e->naive_size);
+		fprintf(out, "static %s arena[%lld];\n", e->T, (long long)e->arena_size);
+		for (uint32_t id = 1; id < g->nnodes; id++) {
+			if (!e->any[id] || e->off[id] < 0)
+				continue;
+			char sb[160];
+			fprintf(out, "static %s *const %s = arena + %lld; /* %s %s, live in kernels %d-%d */\n", e->T,
+			        e->buf[id], (long long)e->off[id], op_info[NN(e, id)->op].name,
+			        shape_str(NN(e, id)->shape, sb, sizeof sb), e->first[id], e->last[id]);
+		}
 	}
 	for (int i = 0; i < e->nk; i++)
 		if (e->k[i].dst && e->k[i].declare)

@@ -18,6 +18,11 @@ typedef struct TrainGraph {
 	NodeId *updates;      /* ASSIGN nodes of the step: optimizer, then state */
 	int nupdates;
 	double momentum;
+	/* optimizations (see docs/architecture.md) */
+	int fuse;             /* elementwise chains, matmul epilogues */
+	int inplace;          /* updates written straight into their tensor */
+	int memplan;          /* intermediate arrays share one arena */
+	int check_memory;     /* poison arena arrays once dead (testing the plan) */
 } TrainGraph;
 
 /* Bytes of storage the generated file holds. */
@@ -25,7 +30,9 @@ typedef struct EmitMemory {
 	int64_t params, state, inputs;  /* model tensors (gradients count as intermediate) */
 	int64_t intermediate;           /* every computed array of the step */
 	int64_t forward;                /* those the evaluation pass needs */
-	int kernels;
+	int64_t grads;                  /* parameter gradients */
+	int64_t planned, arena;         /* arrays in the memory plan, and the arena they share */
+	int kernels, inlined, epilogues, inplace;
 } EmitMemory;
 void emitc_memory(const TrainGraph *tg, EmitMemory *mem);
 

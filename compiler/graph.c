@@ -103,6 +103,7 @@ Graph *graph_new(Arena *a, DType fdtype)
 	g->hcap = 4096;
 	g->htab = arena_alloc(a, g->hcap * sizeof(uint32_t));
 	g->fold = 1;
+	g->cse = 1;
 	return g;
 }
 
@@ -154,7 +155,9 @@ static void rehash(Graph *g)
 /* Return the id of a node equal to *n, adding it if it is new. */
 static NodeId intern(Graph *g, Node *n)
 {
-	if (n->op != OP_ASSIGN) {
+	/* without CSE only leaves are shared (a tensor has one leaf) */
+	int share = g->cse || (op_info[n->op].flags & OPF_LEAF);
+	if (n->op != OP_ASSIGN && share) {
 		uint32_t h = (uint32_t)node_hash(n) & (g->hcap - 1);
 		while (g->htab[h]) {
 			if (node_same(&g->nodes[g->htab[h]], n))

@@ -95,6 +95,7 @@ typedef struct Graph {
 	int ntensors, tcap;
 	int64_t batch;         /* leading dim of inputs and labels, or 0 */
 	int fold;              /* apply algebraic identities in constructors */
+	int cse;               /* return the existing node for an equal one */
 } Graph;
 
 Graph *graph_new(Arena *a, DType fdtype);

@@ -1585,7 +1585,7 @@ static void eval_pass(Sema *s, const AstProgram *p)
 }
 
 Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs, DType dtype,
-                  int force_dtype, int fold)
+                  int force_dtype, int fold, int cse)
 {
 	Sema s;
 	memset(&s, 0, sizeof s);
@@ -1617,6 +1617,7 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 	}
 	s.g = graph_new(a, dtype);
 	s.g->fold = fold;
+	s.g->cse = cse;
 	m->g = s.g;
 
 	for (int i = 0; i < p->nstmts; i++) {

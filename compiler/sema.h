@@ -69,6 +69,6 @@ typedef struct Model {
 /* `dtype` is the element type unless the program says otherwise (or
  * force_dtype is set, which overrides the program). */
 Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs,
-                  DType dtype, int force_dtype, int fold);
+                  DType dtype, int force_dtype, int fold, int cse);
 
 #endif
