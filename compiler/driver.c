@@ -39,6 +39,8 @@ static void usage(FILE *f)
 	        "  --emit=STAGE      print a stage to stdout instead of compiling:\n"
 	        "                      ast    the syntax tree\n"
 	        "                      graph  the forward graph and the training graph\n"
+	        "                      kernels the fused kernels, their arrays and the memory plan\n"
+	        "                      dot    Graphviz of the forward and backward graphs\n"
 	        "                      summary  a table of values, shapes, parameters,\n"
 	        "                             FLOPs, receptive fields and memory\n"
 	        "                      c      the generated C\n"
@@ -337,8 +339,10 @@ int main(int argc, char **argv)
 			output = val;
 		} else if (TAKE("--emit")) {
 			emit = val;
-			if (strcmp(emit, "ast") && strcmp(emit, "graph") && strcmp(emit, "c") && strcmp(emit, "summary")) {
-				fprintf(stderr, "dlc: unknown stage '%s' for --emit (expected ast, graph, summary or c)\n", emit);
+			if (strcmp(emit, "ast") && strcmp(emit, "graph") && strcmp(emit, "c") && strcmp(emit, "summary") &&
+			    strcmp(emit, "kernels") && strcmp(emit, "dot")) {
+				fprintf(stderr, "dlc: unknown stage '%s' for --emit (expected ast, graph, kernels, dot, summary "
+				        "or c)\n", emit);
 				return 2;
 			}
 		} else if (TAKE("--dtype")) {
@@ -497,6 +501,12 @@ int main(int argc, char **argv)
 			}
 		printf("), update\n");
 		graph_dump(stdout, g, roots, nr);
+		arena_free(&arena);
+		free(src);
+		return 0;
+	}
+	if (emit && (!strcmp(emit, "kernels") || !strcmp(emit, "dot"))) {
+		(emit[0] == 'k' ? emitc_kernels : emitc_dot)(stdout, &tg);
 		arena_free(&arena);
 		free(src);
 		return 0;

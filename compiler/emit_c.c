@@ -68,14 +68,18 @@ static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
 /* ---- names ---- */
 
 static const char *const reserved[] = {
+	/* C keywords and library names */
 	"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
 	"extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
 	"short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
-	"volatile", "while", "main", "n", "lr", "i", "j", "k", "p", "q", "r", "c", "a", "b", "m", "s",
-	"acc", "inv", "rows", "exp", "log", "sqrt", "pow", "fabs", "tanh", "expf", "logf", "sqrtf", "powf",
-	"fabsf", "tanhf", "log1p", "log1pf", "abs", "max", "min", "int32_t", "int64_t", "INFINITY", "NAN",
-	"loss", "y_t", "exit", "free", "malloc", "printf", "time", "div", "signbit", "isnan", "sum",
-	"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7",
+	"volatile", "while", "main", "exp", "log", "sqrt", "pow", "fabs", "tanh", "expf", "logf", "sqrtf",
+	"powf", "fabsf", "tanhf", "log1p", "log1pf", "abs", "int32_t", "int64_t", "uint64_t", "INFINITY",
+	"NAN", "exit", "free", "malloc", "printf", "time", "div", "signbit", "isnan",
+	/* names the generated code uses for itself */
+	"n", "lr", "learning_rate", "rng_key", "arena", "i", "j", "k", "r", "c", "p", "q", "i0", "i1", "i2",
+	"i3", "i4", "i5", "i6", "i7", "nb", "co", "gi", "oh", "ow", "ci", "ih", "iw", "aik", "part", "mx",
+	"se", "lse", "acc", "val", "inv", "total", "count", "plane", "out", "h0", "w0", "at", "gs", "dy", "hk",
+	"za", "tb",
 };
 
 static int name_taken(const Emit *e, const char *s)
@@ -85,6 +89,8 @@ static int name_taken(const Emit *e, const char *s)
 			return 1;
 	if (!strncmp(s, "dlrt_", 5) || !strncmp(s, "DLRT_", 5))
 		return 1;
+	if (s[0] == 'v' && s[1] && strspn(s + 1, "0123456789") == strlen(s + 1))
+		return 1; /* v<id> are the inlined values */
 	for (int i = 0; i < e->nnames; i++)
 		if (!strcmp(e->names[i], s))
 			return 1;
@@ -820,7 +826,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 	int ismax = n->op == OP_MAX;
 	const char *init = ismax ? "-INFINITY" : "0";
 	const char *acct = ismax ? e->T : "double";
-	const char *upd = ismax ? "if (v > acc)\n%.*sacc = v;" : "acc += v;";
+	const char *upd = ismax ? "if (val > acc)\n%.*sacc = val;" : "acc += val;";
 	int axis = (int)n->i[0];
 	if (axis < 0) {
 		int64_t pre = 1, A = shape_numel(x->shape), post = 1;
@@ -836,7 +842,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "%.*sfor (long k = 0; k < %s; k++)%s\n", IND(d++), bound, post > 1 ? "" : " {");
 		if (post > 1)
 			fprintf(o, "%.*sfor (long q = 0; q < %lld; q++) {\n", IND(d++), (long long)post);
-		fprintf(o, "%.*s%s v = %s[%s];\n", IND(d), e->T, xb, pak_index(e, pre, A, post, "k"));
+		fprintf(o, "%.*s%s val = %s[%s];\n", IND(d), e->T, xb, pak_index(e, pre, A, post, "k"));
 		fprintf(o, "%.*s", IND(d));
 		fprintf(o, upd, IND(d + 1));
 		fprintf(o, "\n%.*s}\n", IND(d - 1));
@@ -854,7 +860,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "%.*s{\n", IND(d - 1 > 0 ? d - 1 : 0));
 	fprintf(o, "%.*s%s acc = %s;\n", IND(d), acct, init);
 	fprintf(o, "%.*sfor (long k = 0; k < %s; k++) {\n", IND(d), bound);
-	fprintf(o, "%.*s%s v = %s[%s];\n", IND(d + 1), e->T, xb, pak_index(e, pre, A, post, "k"));
+	fprintf(o, "%.*s%s val = %s[%s];\n", IND(d + 1), e->T, xb, pak_index(e, pre, A, post, "k"));
 	fprintf(o, "%.*s", IND(d + 1));
 	fprintf(o, upd, IND(d + 2));
 	fprintf(o, "\n%.*s}\n", IND(d));
@@ -932,9 +938,9 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", M);
 		fprintf(o, "\t\tfor (long j = 0; j < %lld; j++)\n\t\t\t%s[i * %lld + j] = 0;\n", N, dst, N);
 		fprintf(o, "\t\tfor (long k = 0; k < %s; k++) {\n", Kb);
-		fprintf(o, "\t\t\t%s a = %s;\n", e->T, aik);
+		fprintf(o, "\t\t\t%s aik = %s;\n", e->T, aik);
 		fprintf(o, "\t\t\tfor (long j = 0; j < %lld; j++)\n", N);
-		fprintf(o, "\t\t\t\t%s[i * %lld + j] += a * %s[k * %lld + j];\n", dst, N, bb, N);
+		fprintf(o, "\t\t\t\t%s[i * %lld + j] += aik * %s[k * %lld + j];\n", dst, N, bb, N);
 		fprintf(o, "\t\t}\n");
 		matmul_epilogue(e, id, dst);
 		fprintf(o, "\t}\n");
@@ -944,16 +950,16 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	 * so the compiler can vectorise without reassociating */
 	fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n", M);
 	fprintf(o, "\t\tfor (long j = 0; j < %lld; j++) {\n", N);
-	fprintf(o, "\t\t\t%s s[8] = {0};\n", e->T);
+	fprintf(o, "\t\t\t%s part[8] = {0};\n", e->T);
 	fprintf(o, "\t\t\tlong k = 0;\n");
 	fprintf(o, "\t\t\tfor (; k + 8 <= %s; k += 8)\n", Kb);
 	fprintf(o, "\t\t\t\tfor (long r = 0; r < 8; r++)\n");
 	const char *aik8 = ta ? arena_printf(e->a, "%s[(k + r) * %lld + i]", ab, M)
 	                      : arena_printf(e->a, "%s[i * %lld + k + r]", ab, K);
-	fprintf(o, "\t\t\t\t\ts[r] += %s * %s[j * %lld + k + r];\n", aik8, bb, K);
+	fprintf(o, "\t\t\t\t\tpart[r] += %s * %s[j * %lld + k + r];\n", aik8, bb, K);
 	fprintf(o, "\t\t\tfor (; k < %s; k++)\n", Kb);
-	fprintf(o, "\t\t\t\ts[0] += %s * %s[j * %lld + k];\n", aik, bb, K);
-	fprintf(o, "\t\t\t%s[i * %lld + j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));\n",
+	fprintf(o, "\t\t\t\tpart[0] += %s * %s[j * %lld + k];\n", aik, bb, K);
+	fprintf(o, "\t\t\t%s[i * %lld + j] = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));\n",
 	        dst, N);
 	fprintf(o, "\t\t}\n");
 	if (e->epi[id]) {
@@ -979,17 +985,17 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	if (post > 1)
 		fprintf(o, "%.*sfor (long q = 0; q < %lld; q++)\n", IND(d++), (long long)post);
 	fprintf(o, "%.*s{\n", IND(d - 1));
-	fprintf(o, "%.*s%s m = -INFINITY;\n", IND(d), e->T);
-	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sif (%s[%s] > m)\n%.*sm = %s[%s];\n", IND(d),
+	fprintf(o, "%.*s%s mx = -INFINITY;\n", IND(d), e->T);
+	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sif (%s[%s] > mx)\n%.*smx = %s[%s];\n", IND(d),
 	        bound, IND(d + 1), xb, xi, IND(d + 2), xb, xi);
-	fprintf(o, "%.*sdouble s = 0;\n", IND(d));
-	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*ss += %s(%s[%s] - m);\n", IND(d), bound, IND(d + 1),
+	fprintf(o, "%.*sdouble se = 0;\n", IND(d));
+	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sse += %s(%s[%s] - mx);\n", IND(d), bound, IND(d + 1),
 	        fn(e, "exp"), xb, xi);
 	if (n->op == OP_SOFTMAX)
-		fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = (%s)(%s(%s[%s] - m) / s);\n", IND(d),
+		fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = (%s)(%s(%s[%s] - mx) / se);\n", IND(d),
 		        (long long)A, IND(d + 1), dst, xi, e->T, fn(e, "exp"), xb, xi);
 	else
-		fprintf(o, "%.*s%s ls = (%s)log(s);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - m - ls;\n",
+		fprintf(o, "%.*s%s lse = (%s)log(se);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - mx - lse;\n",
 		        IND(d), e->T, e->T, IND(d), (long long)A, IND(d + 1), dst, xi, xb, xi);
 	if (x->bax == n->i[0])
 		fprintf(o, "%.*sfor (long k = n; k < %lld; k++)\n%.*s%s[%s] = 0;\n", IND(d), (long long)A, IND(d + 1), dst, xi);
@@ -1022,15 +1028,15 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		if (n->op == OP_XENT_GRAD && z->bax == 0)
 			fprintf(o, "\t\tif (r >= n) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
 			           "\t\t\tcontinue;\n\t\t}\n", C, dst, C);
-		fprintf(o, "\t\t%s m = -INFINITY;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tif (%s[r * %lld + c] > m)\n"
-		           "\t\t\t\tm = %s[r * %lld + c];\n", T, C, zb, C, zb, C);
-		fprintf(o, "\t\tdouble s = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\ts += %s(%s[r * %lld + c] - m);\n",
+		fprintf(o, "\t\t%s mx = -INFINITY;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tif (%s[r * %lld + c] > mx)\n"
+		           "\t\t\t\tmx = %s[r * %lld + c];\n", T, C, zb, C, zb, C);
+		fprintf(o, "\t\tdouble se = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += %s(%s[r * %lld + c] - mx);\n",
 		        C, fn(e, "exp"), zb, C);
 		if (n->op == OP_XENT) {
-			fprintf(o, "\t\ttotal += m + log(s) - %s[r * %lld + %s[r]];\n\t}\n", zb, C, yb);
+			fprintf(o, "\t\ttotal += mx + log(se) - %s[r * %lld + %s[r]];\n\t}\n", zb, C, yb);
 			fprintf(o, "\t%s[0] = (%s)(total / %s);\n", dst, T, rows);
 		} else {
-			fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t%s[r * %lld + c] = (%s)(%s(%s[r * %lld + c] - m) / s * inv);\n",
+			fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t%s[r * %lld + c] = (%s)(%s(%s[r * %lld + c] - mx) / se * inv);\n",
 			        C, dst, C, T, fn(e, "exp"), zb, C);
 			fprintf(o, "\t\t%s[r * %lld + %s[r]] -= (%s)inv;\n\t}\n", dst, C, yb, T);
 		}
@@ -1063,13 +1069,13 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
 		if (n->op == OP_BCE) {
 			fprintf(o, "\tdouble total = 0;\n\tfor (long i = 0; i < %s * %lld; i++) {\n", rows, per);
-			fprintf(o, "\t\tdouble a = %s[i], b = %s[i];\n", zb, tb);
-			fprintf(o, "\t\ttotal += (a > 0 ? a : 0) - a * b + log1p(exp(-fabs(a)));\n\t}\n");
+			fprintf(o, "\t\tdouble za = %s[i], tb = %s[i];\n", zb, tb);
+			fprintf(o, "\t\ttotal += (za > 0 ? za : 0) - za * tb + log1p(exp(-fabs(za)));\n\t}\n");
 			fprintf(o, "\t%s[0] = (%s)(total / count);\n", dst, T);
 		} else {
 			fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", R * per);
-			fprintf(o, "\t\tdouble a = %s[i], b = %s[i];\n", zb, tb);
-			fprintf(o, "\t\t%s[i] = i < %s * %lld ? (%s)((1 / (1 + exp(-a)) - b) / count) : 0;\n\t}\n", dst, rows,
+			fprintf(o, "\t\tdouble za = %s[i], tb = %s[i];\n", zb, tb);
+			fprintf(o, "\t\t%s[i] = i < %s * %lld ? (%s)((1 / (1 + exp(-za)) - tb) / count) : 0;\n\t}\n", dst, rows,
 			        per, T);
 		}
 		return;
@@ -1117,7 +1123,7 @@ static ConvDims conv_dims(Emit *e, Shape x, Shape y, Window w, int x_bax)
 static void conv_loops_open(Emit *e, const ConvDims *c, Window w)
 {
 	FILE *o = e->o;
-	fprintf(o, "\tfor (long b = 0; b < %s; b++)\n", c->rows);
+	fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n", c->rows);
 	fprintf(o, "\t\tfor (long co = 0; co < %lld; co++) {\n", c->Co);
 	fprintf(o, "\t\t\tlong gi = co / %lld;\n", c->Cog);
 	fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n", c->OH);
@@ -1164,9 +1170,9 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		ys = NN(e, yid)->shape;
 	}
 	ConvDims c = conv_dims(e, xs, ys, w, n->op == OP_CONV2D_DW ? NN(e, n->in[0])->bax : n->bax);
-	const char *xi = arena_printf(e->a, "((b * %lld + gi * %lld + ci) * %lld + ih) * %lld + iw", c.C, c.Cg, c.H, c.W);
+	const char *xi = arena_printf(e->a, "((nb * %lld + gi * %lld + ci) * %lld + ih) * %lld + iw", c.C, c.Cg, c.H, c.W);
 	const char *ki = arena_printf(e->a, "((co * %lld + ci) * %lld + i) * %lld + j", c.Cg, c.kh, c.kw);
-	const char *yi = arena_printf(e->a, "((b * %lld + co) * %lld + oh) * %lld + ow", c.Co, c.OH, c.OW);
+	const char *yi = arena_printf(e->a, "((nb * %lld + co) * %lld + oh) * %lld + ow", c.Co, c.OH, c.OW);
 	fprintf(o, "\t/* x [%lld, %lld, %lld, %lld], kernel [%lld, %lld, %lld, %lld], y [%lld, %lld, %lld, %lld];"
 	           " stride %lldx%lld, padding %lldx%lld, dilation %lldx%lld, %lld group%s */\n",
 	        c.N, c.C, c.H, c.W, c.Co, c.Cg, c.kh, c.kw, c.N, c.Co, c.OH, c.OW, (long long)w.sh, (long long)w.sw,
@@ -1218,14 +1224,14 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 	        (long long)w.ph, (long long)w.pw, (long long)xs.d[0], C, H, W);
 	if (!fwd)
 		fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", (long long)shape_numel(xs), dst);
-	fprintf(o, "\tfor (long b = 0; b < %s; b++)\n\t\tfor (long c = 0; c < %lld; c++)\n", rows, C);
+	fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n\t\tfor (long c = 0; c < %lld; c++)\n", rows, C);
 	fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n\t\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", OH, OW);
-	fprintf(o, "\t\t\t\t\tlong plane = (b * %lld + c) * %lld, out = (b * %lld + c) * %lld + oh * %lld + ow;\n", C,
+	fprintf(o, "\t\t\t\t\tlong plane = (nb * %lld + c) * %lld, out = (nb * %lld + c) * %lld + oh * %lld + ow;\n", C,
 	        H * W, C, OH * OW, OW);
 	fprintf(o, "\t\t\t\t\tlong h0 = oh * %lld - %lld, w0 = ow * %lld - %lld;\n", (long long)w.sh, (long long)w.ph,
 	        (long long)w.sw, (long long)w.pw);
 	if (ismax) {
-		fprintf(o, "\t\t\t\t\t%s m = -INFINITY;\n\t\t\t\t\tlong at = -1;\n", T);
+		fprintf(o, "\t\t\t\t\t%s mx = -INFINITY;\n\t\t\t\t\tlong at = -1;\n", T);
 	} else {
 		fprintf(o, "\t\t\t\t\tlong count = 0;\n");
 		if (fwd)
@@ -1236,11 +1242,11 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 	                                (long long)w.kh, H, (long long)w.kw, W);
 	if (ismax) {
 		fprintf(o, "%s", loop);
-		fprintf(o, "\t\t\t\t\t\t\t%s v = %s[plane + i * %lld + j];\n", T, xb, W);
-		fprintf(o, "\t\t\t\t\t\t\tif (v > m || at < 0) {\n\t\t\t\t\t\t\t\tm = v;\n\t\t\t\t\t\t\t\tat = plane + i * %lld + j;\n"
+		fprintf(o, "\t\t\t\t\t\t\t%s val = %s[plane + i * %lld + j];\n", T, xb, W);
+		fprintf(o, "\t\t\t\t\t\t\tif (val > mx || at < 0) {\n\t\t\t\t\t\t\t\tmx = val;\n\t\t\t\t\t\t\t\tat = plane + i * %lld + j;\n"
 		           "\t\t\t\t\t\t\t}\n\t\t\t\t\t\t}\n", W);
 		if (fwd)
-			fprintf(o, "\t\t\t\t\t%s[out] = m;\n", dst);
+			fprintf(o, "\t\t\t\t\t%s[out] = mx;\n", dst);
 		else
 			fprintf(o, "\t\t\t\t\t%s[at] += %s[out];\n", dst, yb);
 	} else {
@@ -1253,8 +1259,8 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 			fprintf(o, "\t\t\t\t\t(void)count;\n\t\t\t\t\t%s[out] = acc / %s;\n", dst, div);
 		} else {
 			fprintf(o, "%s\t\t\t\t\t\t\tcount++;\n\t\t\t\t\t\t}\n", loop);
-			fprintf(o, "\t\t\t\t\t(void)count;\n\t\t\t\t\t%s g = %s[out] / %s;\n", T, yb, div);
-			fprintf(o, "%s\t\t\t\t\t\t\t%s[plane + i * %lld + j] += g;\n\t\t\t\t\t\t}\n", loop, dst, W);
+			fprintf(o, "\t\t\t\t\t(void)count;\n\t\t\t\t\t%s gs = %s[out] / %s;\n", T, yb, div);
+			fprintf(o, "%s\t\t\t\t\t\t\t%s[plane + i * %lld + j] += gs;\n\t\t\t\t\t\t}\n", loop, dst, W);
 		}
 	}
 	fprintf(o, "\t\t\t\t}\n");
@@ -1320,12 +1326,12 @@ static void kernel_dropout(Emit *e, NodeId id, const char *dst)
 	long long rows = n->shape.rank ? (long long)n->shape.d[0] : 1;
 	long long per = (long long)shape_numel(n->shape) / (rows ? rows : 1);
 	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", rows * per);
-	fprintf(o, "\t\tuint64_t h = rng_key ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)i * UINT64_C(0xD1B54A32D192ED03));\n",
+	fprintf(o, "\t\tuint64_t hk = rng_key ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)i * UINT64_C(0xD1B54A32D192ED03));\n",
 	        (long long)n->i[0]);
-	fprintf(o, "\t\th = (h ^ (h >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
-	fprintf(o, "\t\th = (h ^ (h >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
-	fprintf(o, "\t\th ^= h >> 31;\n");
-	fprintf(o, "\t\t%s[i] = (double)(h >> 11) * (1.0 / 9007199254740992.0) < %.17g ? 0 : %s;\n\t}\n", dst, p,
+	fprintf(o, "\t\thk = (hk ^ (hk >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
+	fprintf(o, "\t\thk = (hk ^ (hk >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
+	fprintf(o, "\t\thk ^= hk >> 31;\n");
+	fprintf(o, "\t\t%s[i] = (double)(hk >> 11) * (1.0 / 9007199254740992.0) < %.17g ? 0 : %s;\n\t}\n", dst, p,
 	        lit(e, 1.0 / (1.0 - p)));
 }
 
@@ -1699,5 +1705,148 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);
+	arena_free(&arena);
+}
+
+/* ---- plan dumps: --emit=kernels and --emit=dot ---- */
+
+static void list_inlined(Emit *e, FILE *out, NodeId id, const char **sep)
+{
+	const Node *n = NN(e, id);
+	for (int k = 0; k < op_info[n->op].arity; k++) {
+		NodeId in = n->in[k];
+		if (e->st[in] == ST_INLINE) {
+			list_inlined(e, out, in, sep);
+			fprintf(out, "%s%%%u %s", *sep, in, op_info[NN(e, in)->op].name);
+			*sep = ", ";
+		}
+	}
+}
+
+void emitc_kernels(FILE *out, const TrainGraph *tg)
+{
+	Arena arena = {0};
+	Emit E;
+	memset(&E, 0, sizeof E);
+	Emit *e = &E;
+	plan(e, tg, &arena);
+	static const char *const en[8] = {"-", "F", "G", "FG", "S", "FS", "GS", "FGS"};
+	fprintf(out, "# kernels of %s: entry points F forward, G gradients, S train_step\n", e->m->name);
+	for (int ki = 0; ki < e->nk; ki++) {
+		const Kernel *k = &e->k[ki];
+		const Node *n = NN(e, k->node);
+		fprintf(out, "k%d %s [%s]: ", ki, kernel_name(e, k), en[k->entries & 7]);
+		if (k->dst) {
+			fprintf(out, "copy %%%u -> %s\n", k->node, k->dst);
+			continue;
+		}
+		const char *sep = "";
+		NodeId root = n->op == OP_ASSIGN ? k->node : k->node;
+		fprintf(out, "%%%u %s", root, op_info[n->op].name);
+		if (n->op == OP_ASSIGN)
+			fprintf(out, " %s", e->buf[n->in[0]]);
+		if (e->epi[root]) {
+			fprintf(out, " + epilogue %%%u %s", e->epi[root], op_info[NN(e, e->epi[root])->op].name);
+			sep = ", ";
+			fprintf(out, " {");
+			sep = "";
+			list_inlined(e, out, e->epi[root], &sep);
+			fprintf(out, "}");
+		}
+		sep = "";
+		fprintf(out, " inlined {");
+		list_inlined(e, out, root, &sep);
+		fprintf(out, "}");
+		NodeId w = e->epi[root] ? e->epi[root] : root;
+		if (n->op != OP_ASSIGN && e->inplace[w])
+			fprintf(out, " in place of %s", e->buf[e->inplace[w]]);
+		else if (n->op != OP_ASSIGN && e->off[w] >= 0)
+			fprintf(out, " -> %s at arena+%lld, live k%d-k%d", e->buf[w], (long long)e->off[w], e->first[w], e->last[w]);
+		else if (n->op != OP_ASSIGN)
+			fprintf(out, " -> %s", e->buf[w]);
+		fputc('\n', out);
+	}
+	fprintf(out, "# arena: %lld elements (the intermediate arrays hold %lld in all)\n", (long long)e->arena_size,
+	        (long long)e->naive_size);
+	arena_free(&arena);
+}
+
+static void dot_node(Emit *e, FILE *out, NodeId id, const char *indent)
+{
+	const Node *n = NN(e, id);
+	char sb[96];
+	const char *label = n->op == OP_PARAM || n->op == OP_INPUT || n->op == OP_STATE ? e->g->tensors[n->sym].name
+	                    : op_info[n->op].name;
+	const char *shape = (op_info[n->op].flags & OPF_LEAF) && n->op == OP_CONST ? lit(e, n->f)
+	                                                                           : shape_str(n->shape, sb, sizeof sb);
+	const char *style = n->op == OP_PARAM ? ", shape=box, style=filled, fillcolor=\"#ffe9b3\""
+	                    : n->op == OP_INPUT ? ", shape=box, style=filled, fillcolor=\"#d6ecff\""
+	                    : n->op == OP_STATE ? ", shape=box, style=filled, fillcolor=\"#eeeeee\""
+	                    : e->mark[1][id] && !e->mark[0][id] ? ", color=\"#b03030\"" : "";
+	fprintf(out, "%sn%u [label=\"%s%s%s\\n%s\"%s];\n", indent, id, label, n->name && !(op_info[n->op].flags & OPF_LEAF) ? " " : "",
+	        n->name && !(op_info[n->op].flags & OPF_LEAF) ? n->name : "", shape, style);
+}
+
+void emitc_dot(FILE *out, const TrainGraph *tg)
+{
+	Arena arena = {0};
+	Emit E;
+	memset(&E, 0, sizeof E);
+	Emit *e = &E;
+	plan(e, tg, &arena);
+	uint32_t nn = e->g->nnodes;
+	/* which kernel each node belongs to */
+	int *kof = arena_alloc(&arena, sizeof(int) * nn);
+	for (uint32_t id = 0; id < nn; id++)
+		kof[id] = -1;
+	for (int ki = 0; ki < e->nk; ki++) {
+		const Kernel *k = &e->k[ki];
+		if (k->dst)
+			continue;
+		kof[k->node] = ki;
+		if (e->epi[k->node])
+			kof[e->epi[k->node]] = ki;
+	}
+	for (uint32_t id = 1; id < nn; id++)
+		if (e->any[id] && e->st[id] == ST_INLINE) {
+			NodeId r = id;
+			while (e->st[r] == ST_INLINE)
+				r = e->user[r];
+			kof[id] = kof[r] >= 0 ? kof[r] : kof[e->epi_of[r]];
+		}
+	fprintf(out, "digraph %s {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
+	             "  label=\"%s: forward (black) and backward/update (red) graphs; boxes are fused kernels\";\n",
+	        e->m->name, e->m->name);
+	for (int ki = 0; ki < e->nk; ki++) {
+		int members = 0;
+		for (uint32_t id = 1; id < nn; id++)
+			members += e->any[id] && kof[id] == ki;
+		if (members < 2)
+			continue;
+		fprintf(out, "  subgraph cluster_k%d {\n    label=\"%s\"; style=rounded; color=\"#7a7a7a\";\n", ki,
+		        kernel_name(e, &e->k[ki]));
+		for (uint32_t id = 1; id < nn; id++)
+			if (e->any[id] && kof[id] == ki)
+				dot_node(e, out, id, "    ");
+		fprintf(out, "  }\n");
+	}
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!e->any[id])
+			continue;
+		int members = 0;
+		if (kof[id] >= 0)
+			for (uint32_t j = 1; j < nn; j++)
+				members += e->any[j] && kof[j] == kof[id];
+		if (kof[id] < 0 || members < 2)
+			dot_node(e, out, id, "  ");
+	}
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!e->any[id])
+			continue;
+		const Node *n = NN(e, id);
+		for (int k = 0; k < op_info[n->op].arity; k++)
+			fprintf(out, "  n%u -> n%u%s;\n", n->in[k], id, e->mark[0][id] ? "" : " [color=\"#b03030\"]");
+	}
+	fprintf(out, "}\n");
 	arena_free(&arena);
 }

@@ -36,6 +36,11 @@ typedef struct EmitMemory {
 } EmitMemory;
 void emitc_memory(const TrainGraph *tg, EmitMemory *mem);
 
+/* --emit=kernels: one line per kernel with the nodes it fuses and its
+ * array; --emit=dot: Graphviz of both graphs with kernels as clusters. */
+void emitc_kernels(FILE *out, const TrainGraph *tg);
+void emitc_dot(FILE *out, const TrainGraph *tg);
+
 /* with_main: also define main() calling dlrt_main. */
 void emitc_model(FILE *out, const TrainGraph *tg, int with_main);
 

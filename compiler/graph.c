@@ -291,6 +291,9 @@ static NodeId unary_node(Graph *g, OpKind op, NodeId a, double c)
 		return graph_const(g, apply_unary(op, v, c));
 	if (g->fold && op == OP_NEG && na->op == OP_NEG)
 		return na->in[0];
+	/* log(exp(x)) = x, exactly (and without exp's overflow) */
+	if (g->fold && op == OP_LOG && na->op == OP_EXP)
+		return na->in[0];
 	if (na->op == OP_BROADCAST && g->nodes[na->in[0]].op == OP_CONST && g->fold &&
 	    op != OP_LOG && op != OP_SQRT && op != OP_POWC)
 		return graph_broadcast(g, unary_node(g, op, na->in[0], c), na->shape);
@@ -388,6 +391,11 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to)
 		return a;
 	if (na->op == OP_RESHAPE)
 		return graph_reshape(g, na->in[0], to);
+	/* a reshaped scalar constant is that constant broadcast */
+	if (g->fold && na->op == OP_CONST)
+		return graph_broadcast(g, a, to);
+	if (g->fold && na->op == OP_BROADCAST && g->nodes[na->in[0]].op == OP_CONST)
+		return graph_broadcast(g, na->in[0], to);
 	int bax = -1;
 	if (na->bax == 0 && to.rank > 0 && to.d[0] == na->shape.d[0])
 		bax = 0;

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""-O0 and -O2 give the same training; the memory plan meets its targets.
+
+usage: opt_equal.py --dlc DLC --model M.dl --workdir DIR
+       opt_equal.py --dlc DLC --memory-targets EXAMPLES_DIR --workdir DIR
+
+Builds the model at -O0, -O2 and -O2 -fcheck-memory (every planned array is
+filled with NaN once dead, so a plan that lets a live array be overwritten
+changes the result), in f32 and in f64; trains each the same number of steps
+from the same seed; and compares the final loss and every checkpointed tensor:
+within 1e-5 relative in f32, bit for bit in f64.  Standard library only.
+"""
+import argparse
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        fmt = {"F32": "f", "F64": "d", "I32": "i"}[v["dtype"]]
+        raw = data[base + a:base + b]
+        out[k] = (raw, struct.unpack("<%d%s" % (len(raw) // struct.calcsize(fmt), fmt), raw))
+    return out
+
+
+def run(cmd, cwd):
+    p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        print("$ " + " ".join(cmd))
+        print(p.stdout)
+        print("FAIL: exit status %d" % p.returncode)
+        sys.exit(1)
+    return p.stdout
+
+
+def equal_runs(a):
+    name = os.path.basename(a.model)[:-3]
+    if name in ("mlp", "lenet5", "convnet_bn") and not os.path.exists(
+            "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
+        print("SKIP: Fashion-MNIST not installed")
+        sys.exit(77)
+    # small batches keep the convolutional models quick
+    defs = ["-D", "B=16"] if name in ("lenet5", "convnet_bn") else []
+    steps = "100"
+    variants = [("f32", "-O0", []), ("f32", "-O2", []), ("f32", "-O2", ["-fcheck-memory"]),
+                ("f64", "-O0", []), ("f64", "-O2", []), ("f64", "-O2", ["-fcheck-memory"])]
+    results = {}
+    for dt, opt, extra in variants:
+        tag = "%s%s%s" % (dt, opt, "-check" if extra else "")
+        exe = os.path.join(a.workdir, "%s_%s" % (name, tag))
+        run([a.dlc, opt, "--dtype", dt] + extra + defs + [a.model, "-o", exe], a.workdir)
+        ck = exe + ".safetensors"
+        if os.path.exists(ck):
+            os.remove(ck)
+        out = run([exe, "--steps", steps, "--seed", "3", "--progress", "never", "--save", ck], a.workdir)
+        m = re.findall(r"final loss ([0-9.eE+-]+|nan|inf)", out)
+        if not m:
+            print(out)
+            print("FAIL: no final loss")
+            sys.exit(1)
+        results[tag] = (float(m[-1]), read_safetensors(ck))
+        print("%-16s final loss %s, %d tensors" % (tag, m[-1], len(results[tag][1])))
+    failures = 0
+    for dt in ("f32", "f64"):
+        ref = results[dt + "-O0"]
+        for tag in (dt + "-O2", dt + "-O2-check"):
+            loss, tensors = results[tag]
+            if sorted(tensors) != sorted(ref[1]):
+                print("FAIL: %s: tensor names differ" % tag)
+                failures += 1
+                continue
+            if loss != loss or abs(loss - ref[0]) > 1e-5 * max(abs(ref[0]), 1e-30):
+                print("FAIL: %s: final loss %r vs %r at -O0" % (tag, loss, ref[0]))
+                failures += 1
+            for k in ref[1]:
+                raw0, v0 = ref[1][k]
+                raw1, v1 = tensors[k]
+                if dt == "f64":
+                    if raw0 != raw1:
+                        diff = max(abs(x - y) for x, y in zip(v0, v1))
+                        print("FAIL: %s: %s differs from -O0 (f64 must be bit-exact; max diff %g)" % (tag, k, diff))
+                        failures += 1
+                    continue
+                worst = 0.0
+                for x, y in zip(v0, v1):
+                    if x != x or y != y:
+                        worst = float("inf")
+                        break
+                    d = abs(x - y) / max(abs(x), 1e-6)
+                    worst = max(worst, d)
+                if worst > 1e-5:
+                    print("FAIL: %s: %s differs from -O0 by %g relative" % (tag, k, worst))
+                    failures += 1
+    if failures:
+        sys.exit(1)
+    print("PASS: -O0, -O2 and -O2 -fcheck-memory agree (f32 within 1e-5, f64 bit-exact)")
+
+
+def memory_targets(a):
+    targets = {"lenet5": 40.0, "mlp": 50.0}
+    failures = 0
+    for name, limit in targets.items():
+        p = subprocess.run([a.dlc, "--stats", "--check", os.path.join(a.memory_targets, name + ".dl")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sys.stdout.write(p.stderr)
+        m = re.search(r"arena vs naive sum:.*\(([0-9.]+)%\)", p.stderr)
+        if p.returncode != 0 or not m:
+            print("FAIL: no stats for %s" % name)
+            failures += 1
+            continue
+        pct = float(m.group(1))
+        ok = pct <= limit
+        print("%s %s: planned memory is %.1f%% of the naive sum (target <= %.0f%%)" %
+              ("ok  " if ok else "FAIL", name, pct, limit))
+        failures += not ok
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dlc", required=True)
+    ap.add_argument("--model")
+    ap.add_argument("--memory-targets")
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    if a.memory_targets:
+        memory_targets(a)
+    else:
+        equal_runs(a)
