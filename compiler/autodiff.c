@@ -215,30 +215,3 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 	free(ad.adj);
 	free(ad.needs);
 }
-
-void ad_sgd_step(Graph *g, const NodeId *grads, double momentum, NodeId **updates, int *nupdates)
-{
-	int nt = g->ntensors;
-	NodeId *up = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(2 * nt + 1));
-	int k = 0;
-	NodeId lr = graph_hyper(g, HYPER_LR);
-	for (int t = 0; t < nt; t++) {
-		if (!grads[t])
-			continue;
-		Tensor T = g->tensors[t];
-		NodeId step = grads[t];
-		if (momentum > 0) {
-			int s = graph_add_tensor(g, arena_printf(g->arena, "v_%s", T.name), ROLE_STATE, T.dtype, T.shape,
-			                         -1, T.loc);
-			g->tensors[s].of_param = t;
-			NodeId v = g->tensors[s].node;
-			NodeId vnew = graph_binary(g, OP_ADD, graph_binary(g, OP_MUL, v, graph_const(g, momentum)), grads[t]);
-			up[k++] = graph_assign(g, v, vnew);
-			step = vnew;
-		}
-		NodeId pnew = graph_binary(g, OP_SUB, T.node, graph_binary(g, OP_MUL, step, lr));
-		up[k++] = graph_assign(g, T.node, pnew);
-	}
-	*updates = up;
-	*nupdates = k;
-}

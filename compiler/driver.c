@@ -16,6 +16,7 @@
 #include "autodiff.h"
 #include "emit_c.h"
 #include "graph.h"
+#include "optim.h"
 #include "sema.h"
 #include "summary.h"
 
@@ -231,7 +232,7 @@ static void build_step(Arena *a, Model *m, TrainGraph *tg)
 	tg->grads = arena_alloc(a, sizeof(NodeId) * (size_t)(g->ntensors + 1));
 	ad_gradients(g, m->loss, tg->grads);
 	int np = g->ntensors;
-	ad_sgd_step(g, tg->grads, m->momentum, &tg->updates, &tg->nupdates);
+	optim_build(g, &m->opt, tg->grads, &tg->updates, &tg->nupdates);
 	NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates + 1));
 	memcpy(all, tg->updates, sizeof(NodeId) * (size_t)tg->nupdates);
 	memcpy(all + tg->nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
@@ -452,7 +453,6 @@ int main(int argc, char **argv)
 	TrainGraph tg;
 	memset(&tg, 0, sizeof tg);
 	tg.m = m;
-	tg.momentum = m->momentum;
 	tg.fuse = f_fuse;
 	tg.inplace = f_inplace;
 	tg.memplan = f_memplan;
@@ -460,7 +460,7 @@ int main(int argc, char **argv)
 	tg.grads = arena_alloc(&arena, sizeof(NodeId) * (size_t)(g->ntensors + 1));
 	ad_gradients(g, m->loss, tg.grads);
 	int nparam_tensors = g->ntensors;
-	ad_sgd_step(g, tg.grads, m->momentum, &tg.updates, &tg.nupdates);
+	optim_build(g, &m->opt, tg.grads, &tg.updates, &tg.nupdates);
 	if (m->nstate_updates) {
 		NodeId *all = arena_alloc(&arena, sizeof(NodeId) * (size_t)(tg.nupdates + m->nstate_updates));
 		memcpy(all, tg.updates, sizeof(NodeId) * (size_t)tg.nupdates);

@@ -1576,8 +1576,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	fprintf(out, " * Training step: %d kernels, %.3f MFLOP per step (%.3f per example).\n", e->nk, flops / 1e6,
 	        g->batch ? flops / 1e6 / (double)g->batch : 0.0);
 	fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
-	             " * parameter's gradient d_NAME), %s_train_step (and the SGD update).\n */\n",
-	        m->name, m->name, m->name);
+	             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
+	        m->name, m->name, m->name, optim_name(m->opt.kind));
 	fprintf(out, "#include <math.h>\n#include <stdint.h>\n#include \"dlrt.h\"\n\n");
 
 	/* storage */
@@ -1587,7 +1587,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		const char *what = T->role == ROLE_PARAM ? "param" : T->role == ROLE_INPUT ? "input"
 		                   : T->role == ROLE_LABEL ? "label" : "optimizer state";
 		if (T->role == ROLE_STATE)
-			what = arena_printf(&arena, "momentum of %s", g->tensors[T->of_param].name);
+			what = T->of_param >= 0 ? arena_printf(&arena, "optimizer state of %s", g->tensors[T->of_param].name)
+			                        : "state";
 		emit_array(e, e->buf[T->node], T->dtype, T->shape, what);
 	}
 	fprintf(out, "\n/* ---- gradients and intermediate values ---- */\n");
@@ -1663,7 +1664,7 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		fprintf(out, "}, .numel = %lld, .data = %s, .grad = %s, .batch_axis = %d", (long long)shape_numel(T->shape),
 		        e->buf[T->node], e->grad_buf[t] ? e->grad_buf[t] : "NULL", T->bax);
 		if (T->role == ROLE_STATE && T->init)
-			fprintf(out, ", .init = %s", init_c(T->init));
+			fprintf(out, ", .init = %s, .init_a = %s", init_c(T->init), lit(e, T->init_a));
 		if (T->role == ROLE_PARAM)
 			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld",
 			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
@@ -1695,8 +1696,10 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	fprintf(out, "\t.forward = %s_forward,\n\t.gradients = %s_gradients,\n\t.train_step = %s_train_step,\n",
 	        m->name, m->name, m->name);
 	fprintf(out, "\t.accuracy_output = %d,\n\t.accuracy_label = %d,\n", acc_out, acc_label);
-	fprintf(out, "\t.optimizer = DLRT_OPT_SGD,\n\t.lr = %.17g,\n\t.momentum = %.17g,\n\t.epochs = %d,\n", m->lr,
-	        m->momentum, m->epochs);
+	static const char *const opt_c[] = {"DLRT_OPT_SGD", "DLRT_OPT_ADAM", "DLRT_OPT_ADAMW", "DLRT_OPT_RMSPROP",
+	                                    "DLRT_OPT_ADAGRAD"};
+	fprintf(out, "\t.optimizer = %s,\n\t.lr = %.17g,\n\t.momentum = %.17g,\n\t.epochs = %d,\n", opt_c[m->opt.kind],
+	        m->opt.lr, m->opt.momentum, m->epochs);
 	emit_data_spec(e, "train_data", &m->train_data);
 	emit_data_spec(e, "test_data", &m->test_data);
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");

@@ -17,7 +17,6 @@ typedef struct TrainGraph {
 	NodeId *grads;        /* per tensor: gradient node (params) or 0 */
 	NodeId *updates;      /* ASSIGN nodes of the step: optimizer, then state */
 	int nupdates;
-	double momentum;
 	/* optimizations (see docs/architecture.md) */
 	int fuse;             /* elementwise chains, matmul epilogues */
 	int inplace;          /* updates written straight into their tensor */

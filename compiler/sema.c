@@ -1434,45 +1434,97 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds)
 	return 1;
 }
 
+/* optimizer = sgd(...) | adam(...) | adamw(...) | rmsprop(...) | adagrad(...) */
+static void optimizer_spec(Sema *s, const AstExpr *v)
+{
+	static const struct {
+		const char *name;
+		OptKind kind;
+		const char *params[6];
+	} opts[] = {
+		{"sgd", OPT_SGD, {"lr", "momentum", "dampening", "nesterov", "weight_decay", NULL}},
+		{"adam", OPT_ADAM, {"lr", "beta1", "beta2", "eps", "weight_decay", NULL}},
+		{"adamw", OPT_ADAMW, {"lr", "beta1", "beta2", "eps", "weight_decay", NULL}},
+		{"rmsprop", OPT_RMSPROP, {"lr", "alpha", "eps", "momentum", "weight_decay", NULL}},
+		{"adagrad", OPT_ADAGRAD, {"lr", "eps", "weight_decay", "initial_accumulator", NULL, NULL}},
+	};
+	const char *names[5];
+	int k = -1;
+	for (int i = 0; i < 5; i++) {
+		names[i] = opts[i].name;
+		if ((v->kind == AST_CALL || v->kind == AST_NAME) && !strcmp(v->name, opts[i].name))
+			k = i;
+	}
+	if (k < 0) {
+		const char *best = v->kind == AST_CALL || v->kind == AST_NAME ? diag_closest(v->name, names, 5) : NULL;
+		diag_error(s->d, v->loc, "unknown optimizer%s%s%s%s; dlc has sgd, adam, adamw, rmsprop and adagrad",
+		           v->kind == AST_CALL || v->kind == AST_NAME ? " '" : "",
+		           v->kind == AST_CALL || v->kind == AST_NAME ? v->name : "",
+		           v->kind == AST_CALL || v->kind == AST_NAME ? "'" : "",
+		           best ? arena_printf(s->a, " (did you mean '%s'?)", best) : "");
+		return;
+	}
+	OptimSpec *o = &s->m->opt;
+	const char **keep_nd = o->no_decay;
+	int keep_nnd = o->nno_decay;
+	double keep_clip = o->clip_norm;
+	optim_defaults(o, opts[k].kind);
+	o->no_decay = keep_nd;
+	o->nno_decay = keep_nnd;
+	o->clip_norm = keep_clip;
+	if (v->kind == AST_NAME)
+		return;
+	int np = 0;
+	while (np < 6 && opts[k].params[np])
+		np++;
+	const AstExpr *args[6];
+	if (!bind_args(s, v, opts[k].name, opts[k].params, np, 0, args))
+		return;
+	for (int j = 0; j < np; j++) {
+		if (!args[j])
+			continue;
+		const char *pn = opts[k].params[j];
+		Val x = eval(s, args[j], NULL);
+		if (x.kind == V_ERR)
+			continue;
+		int unit = !strcmp(pn, "momentum") || !strcmp(pn, "dampening") || !strcmp(pn, "beta1") ||
+		           !strcmp(pn, "beta2") || !strcmp(pn, "alpha");
+		if (x.kind != V_NUM || x.num < 0 || (unit && x.num >= 1) || (!strcmp(pn, "eps") && x.num <= 0)) {
+			diag_error(s->d, args[j]->loc, "%s of '%s' must be a number%s", pn, opts[k].name,
+			           unit ? " in [0, 1)" : !strcmp(pn, "eps") ? " > 0" : " >= 0");
+			continue;
+		}
+		double val = x.num;
+		if (!strcmp(pn, "lr")) o->lr = val;
+		else if (!strcmp(pn, "momentum")) o->momentum = val;
+		else if (!strcmp(pn, "dampening")) o->dampening = val;
+		else if (!strcmp(pn, "nesterov")) o->nesterov = val != 0;
+		else if (!strcmp(pn, "weight_decay")) o->weight_decay = val;
+		else if (!strcmp(pn, "beta1")) o->beta1 = val;
+		else if (!strcmp(pn, "beta2") || !strcmp(pn, "alpha")) o->beta2 = val;
+		else if (!strcmp(pn, "eps")) o->eps = val;
+		else if (!strcmp(pn, "initial_accumulator")) o->initial_accumulator = val;
+	}
+	if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
+		diag_error(s->d, v->loc, "nesterov momentum needs momentum > 0 and dampening 0 (as in torch.optim.SGD)");
+}
+
 static void stmt_train(Sema *s, const AstStmt *st)
 {
 	Model *m = s->m;
-	static const char *const keys[] = {"optimizer", "epochs", "data", "test", "data_dir", "byte_scale"};
+	static const char *const keys[] = {"optimizer", "epochs", "data", "test", "data_dir", "byte_scale",
+	                                   "clip_norm", "no_weight_decay"};
 	for (int i = 0; i < st->nitems; i++) {
 		const AstArg *it = &st->items[i];
 		const AstExpr *v = it->value;
 		int k = -1;
-		for (int j = 0; j < 6; j++)
+		for (int j = 0; j < 8; j++)
 			if (!strcmp(keys[j], it->name))
 				k = j;
 		switch (k) {
-		case 0: {
-			if (v->kind != AST_CALL || strcmp(v->name, "sgd")) {
-				diag_error(s->d, v->loc, "unknown optimizer%s%s%s; dlc has sgd(lr = ..., momentum = ...)",
-				           v->kind == AST_CALL || v->kind == AST_NAME ? " '" : "",
-				           v->kind == AST_CALL || v->kind == AST_NAME ? v->name : "",
-				           v->kind == AST_CALL || v->kind == AST_NAME ? "'" : "");
-				break;
-			}
-			static const char *const pn[] = {"lr", "momentum"};
-			const AstExpr *args[2];
-			if (!bind_args(s, v, "sgd", pn, 2, 0, args))
-				break;
-			double *dst[2] = {&m->lr, &m->momentum};
-			for (int j = 0; j < 2; j++) {
-				if (!args[j])
-					continue;
-				Val x = eval(s, args[j], NULL);
-				if (x.kind != V_NUM || x.num < 0 || (j == 1 && x.num >= 1)) {
-					if (x.kind != V_ERR)
-						diag_error(s->d, args[j]->loc, "%s must be a number%s", pn[j],
-						           j ? " in [0, 1)" : " >= 0");
-					continue;
-				}
-				*dst[j] = x.num;
-			}
+		case 0:
+			optimizer_spec(s, v);
 			break;
-		}
 		case 1: {
 			Val x = eval(s, v, NULL);
 			if (x.kind != V_NUM || !x.is_int || x.num < 0 || x.num > 1e6) {
@@ -1499,11 +1551,38 @@ static void stmt_train(Sema *s, const AstStmt *st)
 				m->byte_scale = x.num;
 			break;
 		}
+		case 6: {
+			Val x = eval(s, v, NULL);
+			if (x.kind != V_NUM || x.num <= 0)
+				diag_error(s->d, v->loc, "clip_norm must be a positive number (the largest global gradient norm)");
+			else
+				m->opt.clip_norm = x.num;
+			break;
+		}
+		case 7: {
+			if (v->kind != AST_LIST) {
+				diag_error(s->d, v->loc, "no_weight_decay is a list of parameters, e.g. [b1, b2]");
+				break;
+			}
+			m->opt.no_decay = arena_alloc(s->a, sizeof(char *) * (size_t)(v->nargs + 1));
+			for (int j = 0; j < v->nargs; j++) {
+				const AstExpr *x = v->args[j].value;
+				Sym *y = x->kind == AST_NAME ? lookup(s, x->name) : NULL;
+				if (!y || y->kind != SYM_TENSOR || s->g->tensors[y->tensor].role != ROLE_PARAM) {
+					diag_error(s->d, x->loc, "no_weight_decay lists parameters; %s is not one",
+					           x->kind == AST_NAME ? arena_printf(s->a, "'%s'", x->name) : "this");
+					continue;
+				}
+				m->opt.no_decay[m->opt.nno_decay++] = x->name;
+			}
+			break;
+		}
 		default: {
-			const char *best = diag_closest(it->name, keys, 6);
+			const char *best = diag_closest(it->name, keys, 8);
 			diag_error(s->d, it->name_loc, "unknown train setting '%s'%s", it->name,
 			           best ? arena_printf(s->a, "; did you mean '%s'?", best)
-			                : " (settings: optimizer, epochs, data, test, data_dir, byte_scale)");
+			                : " (settings: optimizer, epochs, data, test, data_dir, byte_scale, clip_norm, "
+			                  "no_weight_decay)");
 		}
 		}
 	}
@@ -1599,7 +1678,7 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 	m->source = p->file;
 	m->accuracy_output = -1;
 	m->accuracy_label = -1;
-	m->lr = 0.01;
+	optim_defaults(&m->opt, OPT_SGD);
 	m->epochs = 1;
 	m->byte_scale = 1.0 / 255.0;
 

@@ -11,6 +11,7 @@
 
 #include "ast.h"
 #include "graph.h"
+#include "optim.h"
 
 /* A `-D NAME=VALUE` from the command line. */
 typedef struct DimDefine {
@@ -59,7 +60,7 @@ typedef struct Model {
 	int64_t *dim_values;
 	int ndims;
 	/* the train block */
-	double lr, momentum;
+	OptimSpec opt;
 	int epochs;
 	DataSpec train_data, test_data;
 	const char *data_dir;

@@ -86,7 +86,13 @@ typedef struct dlrt_data_spec {
 
 typedef enum dlrt_optimizer {
 	DLRT_OPT_SGD = 0,
+	DLRT_OPT_ADAM,
+	DLRT_OPT_ADAMW,
+	DLRT_OPT_RMSPROP,
+	DLRT_OPT_ADAGRAD,
 } dlrt_optimizer;
+/* "sgd", "adam", ... */
+const char *dlrt_optimizer_name(dlrt_optimizer o);
 
 typedef struct dlrt_model {
 	const char *name;          /* model name (the .dl file's stem) */
@@ -142,6 +148,10 @@ double dlrt_rng_uniform(dlrt_rng *r);           /* [0, 1) */
 double dlrt_rng_normal(dlrt_rng *r);            /* N(0, 1) */
 uint32_t dlrt_rng_below(dlrt_rng *r, uint32_t n); /* uniform in [0, n) */
 
+/* Fill one tensor with its initialiser (params), or its starting value
+ * (state: zero, or ones/constant when it says so). */
+void dlrt_init_tensor(const dlrt_tensor *t, uint64_t seed);
+
 /* The random key of training step `step` (dropout masks). */
 uint64_t dlrt_step_key(uint64_t seed, uint64_t step);
 
@@ -167,9 +177,14 @@ typedef struct dlrt_dataset {
  * stderr and returns -1. */
 int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec,
                       const char *dir, dlrt_dataset *out);
+/* The same for the model's inputs only (prediction): one file per input,
+ * or a CSV whose columns fill the inputs. */
+int dlrt_load_inputs(const dlrt_model *m, const dlrt_data_spec *spec,
+                     const char *dir, dlrt_dataset *out);
 void dlrt_free_dataset(dlrt_dataset *ds);
 /* Copy rows idx[0..n) of ds into the model's input/label buffers,
- * converting element types (u8 -> float times input_scale). */
+ * converting element types (u8 -> float times input_scale).  A dataset
+ * from dlrt_load_inputs (one column per input) zero-fills the labels. */
 void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds,
                        const int64_t *idx, int64_t n);
 

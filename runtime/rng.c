@@ -143,6 +143,18 @@ static void init_param(const dlrt_tensor *t, uint64_t seed)
 	}
 }
 
+void dlrt_init_tensor(const dlrt_tensor *t, uint64_t seed)
+{
+	size_t bytes = (size_t)t->numel * dlrt_dtype_size(t->dtype);
+	if (!t->data)
+		return;
+	if (t->role == DLRT_PARAM || t->init == DLRT_INIT_ONES || t->init == DLRT_INIT_CONST) {
+		init_param(t, seed);
+		return;
+	}
+	memset(t->data, 0, bytes);
+}
+
 void dlrt_init_params(const dlrt_model *m, uint64_t seed)
 {
 	for (int i = 0; i < m->ntensors; i++) {
@@ -167,4 +179,10 @@ uint64_t dlrt_step_key(uint64_t seed, uint64_t step)
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
 	return z ^ (z >> 31);
+}
+
+const char *dlrt_optimizer_name(dlrt_optimizer o)
+{
+	static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+	return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
 }

@@ -974,7 +974,7 @@ int dlrt_load_checkpoint(const dlrt_model *m, const char *path, dlrt_ckpt_meta *
 			continue;
 		e = st_find(&st, t->name);
 		if (!e) {
-			memset(t->data, 0, (size_t)t->numel * esz);
+			dlrt_init_tensor(t, 0); /* state: zero, or its own constant start */
 			continue;
 		}
 		if (fseeko(st.f, (off_t)(st.data_start + (int64_t)e->begin), SEEK_SET) != 0 ||
@@ -987,8 +987,8 @@ int dlrt_load_checkpoint(const dlrt_model *m, const char *path, dlrt_ckpt_meta *
 			dlrt_byteswap(t->data, esz, (size_t)t->numel);
 	}
 	if (nmissing && !missing.oom)
-		fprintf(stderr, "dlrt: note: %s has no %s; starting %s at zero\n", path, missing.p,
-		        nmissing == 1 ? "it" : "them");
+		fprintf(stderr, "dlrt: note: %s has no %s; starting %s from %s initial value%s\n", path, missing.p,
+		        nmissing == 1 ? "it" : "them", nmissing == 1 ? "its" : "their", nmissing == 1 ? "" : "s");
 	if (meta)
 		*meta = st.meta;
 	free(missing.p);

@@ -1,0 +1,179 @@
+/* optim.c - optimizer updates built from ordinary graph nodes.
+ *
+ * The rules are torch.optim's (PyTorch 1.13), written with graph ops so the
+ * emitter fuses each parameter's update into one or two loops:
+ *
+ *   sgd      g += wd p;  b = mu b + (1 - dampening) g (b = g on the first step);
+ *            g = nesterov ? g + mu b : b;  p -= lr g
+ *   adam     g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *            p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *   adamw    p *= 1 - lr wd, then adam without the L2 term
+ *   rmsprop  g += wd p;  v = a v + (1-a) g^2;  d = g / (sqrt(v) + eps);
+ *            b = mu b + d (if mu > 0);  p -= lr (mu > 0 ? b : d)
+ *   adagrad  g += wd p;  s += g^2;  p -= lr g / (sqrt(s) + eps)
+ *
+ * t, the step count, is a state tensor incremented by each step.  Gradient
+ * clipping by global norm scales every gradient by
+ * min(1, max_norm / (norm + 1e-6)) first, like clip_grad_norm_. */
+#include <math.h>
+#include <string.h>
+#include "optim.h"
+#include "../runtime/dlrt.h"
+
+void optim_defaults(OptimSpec *o, OptKind kind)
+{
+	memset(o, 0, sizeof *o);
+	o->kind = kind;
+	switch (kind) {
+	case OPT_SGD: o->lr = 0.01; break;
+	case OPT_ADAM: o->lr = 0.001; o->beta1 = 0.9; o->beta2 = 0.999; o->eps = 1e-8; break;
+	case OPT_ADAMW: o->lr = 0.001; o->beta1 = 0.9; o->beta2 = 0.999; o->eps = 1e-8; o->weight_decay = 0.01; break;
+	case OPT_RMSPROP: o->lr = 0.01; o->beta2 = 0.99; o->eps = 1e-8; break;
+	case OPT_ADAGRAD: o->lr = 0.01; o->eps = 1e-10; break;
+	}
+}
+
+const char *optim_name(OptKind k)
+{
+	static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+	return names[k];
+}
+
+static NodeId C(Graph *g, double v) { return graph_const(g, v); }
+static NodeId add(Graph *g, NodeId a, NodeId b) { return graph_binary(g, OP_ADD, a, b); }
+static NodeId sub(Graph *g, NodeId a, NodeId b) { return graph_binary(g, OP_SUB, a, b); }
+static NodeId mul(Graph *g, NodeId a, NodeId b) { return graph_binary(g, OP_MUL, a, b); }
+static NodeId dv(Graph *g, NodeId a, NodeId b) { return graph_binary(g, OP_DIV, a, b); }
+
+static NodeId state(Graph *g, const char *prefix, int param, Shape s, int init)
+{
+	Tensor T = g->tensors[param];
+	int t = graph_add_tensor(g, arena_printf(g->arena, "%s_%s", prefix, T.name), ROLE_STATE, T.dtype, s, -1, T.loc);
+	g->tensors[t].of_param = param;
+	g->tensors[t].init = init;
+	return g->tensors[t].node;
+}
+
+void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **updates, int *nupdates)
+{
+	int nt = g->ntensors;
+	NodeId *up = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(4 * nt + 2));
+	int k = 0;
+	NodeId lr = graph_hyper(g, HYPER_LR);
+	NodeId scale = 0;
+	if (o->clip_norm > 0) {
+		NodeId sq = 0;
+		for (int t = 0; t < nt; t++)
+			if (grads[t]) {
+				NodeId s = graph_reduce(g, OP_SUM, mul(g, grads[t], grads[t]), -1, 0);
+				sq = sq ? add(g, sq, s) : s;
+			}
+		if (sq) {
+			NodeId norm = graph_unary(g, OP_SQRT, sq);
+			NodeId coef = dv(g, C(g, o->clip_norm), add(g, norm, C(g, 1e-6)));
+			/* min(1, coef) = -max(-1, -coef) */
+			scale = graph_unary(g, OP_NEG, graph_binary(g, OP_MAXIMUM, C(g, -1), graph_unary(g, OP_NEG, coef)));
+		}
+	}
+	/* the step count t, shared by every parameter, for bias corrections */
+	NodeId tnew = 0;
+	int sgd_damp = o->kind == OPT_SGD && o->momentum > 0 && o->dampening != 0;
+	if (o->kind == OPT_ADAM || o->kind == OPT_ADAMW || sgd_damp) {
+		int64_t one[1] = {1};
+		int first = -1;
+		for (int t = 0; t < nt && first < 0; t++)
+			if (grads[t])
+				first = t;
+		if (first >= 0) {
+			int ti = graph_add_tensor(g, "optimizer_step", ROLE_STATE, g->fdtype, shape_make(1, one), -1,
+			                          g->tensors[first].loc);
+			NodeId told = g->tensors[ti].node;
+			tnew = add(g, told, C(g, 1));
+			up[k++] = graph_assign(g, told, tnew);
+		}
+	}
+	for (int t = 0; t < nt; t++) {
+		if (!grads[t])
+			continue;
+		Tensor T = g->tensors[t];
+		NodeId p = T.node, gr = grads[t];
+		if (scale)
+			gr = mul(g, gr, scale);
+		double wd = o->weight_decay;
+		for (int i = 0; i < o->nno_decay; i++)
+			if (!strcmp(o->no_decay[i], T.name))
+				wd = 0;
+		if (wd != 0 && o->kind != OPT_ADAMW)
+			gr = add(g, gr, mul(g, p, C(g, wd)));
+		NodeId pnew = 0;
+		switch (o->kind) {
+		case OPT_SGD: {
+			NodeId step = gr;
+			if (o->momentum > 0) {
+				NodeId b = state(g, "v", t, T.shape, 0);
+				NodeId gd = gr;
+				if (o->dampening != 0) {
+					/* torch starts the buffer at the first gradient, undamped:
+					 * (1 - dampening [t > 1]) g */
+					NodeId later = graph_unary(g, OP_STEP, sub(g, graph_reshape(g, tnew, shape_scalar()), C(g, 1)));
+					gd = mul(g, gr, sub(g, C(g, 1), mul(g, later, C(g, o->dampening))));
+				}
+				NodeId bnew = add(g, mul(g, b, C(g, o->momentum)), gd);
+				up[k++] = graph_assign(g, b, bnew);
+				step = o->nesterov ? add(g, gr, mul(g, bnew, C(g, o->momentum))) : bnew;
+			}
+			pnew = sub(g, p, mul(g, step, lr));
+			break;
+		}
+		case OPT_ADAM:
+		case OPT_ADAMW: {
+			NodeId m = state(g, "m", t, T.shape, 0), v = state(g, "v", t, T.shape, 0);
+			NodeId mnew = add(g, mul(g, m, C(g, o->beta1)), mul(g, gr, C(g, 1 - o->beta1)));
+			NodeId vnew = add(g, mul(g, v, C(g, o->beta2)), mul(g, mul(g, gr, gr), C(g, 1 - o->beta2)));
+			up[k++] = graph_assign(g, m, mnew);
+			up[k++] = graph_assign(g, v, vnew);
+			/* bias corrections 1 - beta^t, as exp(t log beta) of the scalar t */
+			NodeId ts = graph_reshape(g, tnew, shape_scalar());
+			NodeId bc1 = sub(g, C(g, 1), graph_unary(g, OP_EXP, mul(g, ts, C(g, log(o->beta1)))));
+			NodeId bc2 = sub(g, C(g, 1), graph_unary(g, OP_EXP, mul(g, ts, C(g, log(o->beta2)))));
+			NodeId step_size = dv(g, lr, bc1);
+			NodeId denom = add(g, dv(g, graph_unary(g, OP_SQRT, vnew), graph_unary(g, OP_SQRT, bc2)), C(g, o->eps));
+			NodeId base = p;
+			if (o->kind == OPT_ADAMW && wd != 0)
+				base = mul(g, p, sub(g, C(g, 1), mul(g, lr, C(g, wd))));
+			pnew = sub(g, base, mul(g, step_size, dv(g, mnew, denom)));
+			break;
+		}
+		case OPT_RMSPROP: {
+			double a = o->beta2;
+			NodeId v = state(g, "v", t, T.shape, 0);
+			NodeId vnew = add(g, mul(g, v, C(g, a)), mul(g, mul(g, gr, gr), C(g, 1 - a)));
+			up[k++] = graph_assign(g, v, vnew);
+			NodeId d = dv(g, gr, add(g, graph_unary(g, OP_SQRT, vnew), C(g, o->eps)));
+			if (o->momentum > 0) {
+				NodeId b = state(g, "b", t, T.shape, 0);
+				NodeId bnew = add(g, mul(g, b, C(g, o->momentum)), d);
+				up[k++] = graph_assign(g, b, bnew);
+				d = bnew;
+			}
+			pnew = sub(g, p, mul(g, d, lr));
+			break;
+		}
+		case OPT_ADAGRAD: {
+			NodeId s = state(g, "sum", t, T.shape, o->initial_accumulator != 0 ? DLRT_INIT_CONST : 0);
+			if (o->initial_accumulator != 0) {
+				for (int i = 0; i < g->ntensors; i++)
+					if (g->tensors[i].node == s)
+						g->tensors[i].init_a = o->initial_accumulator;
+			}
+			NodeId snew = add(g, s, mul(g, gr, gr));
+			up[k++] = graph_assign(g, s, snew);
+			pnew = sub(g, p, mul(g, lr, dv(g, gr, add(g, graph_unary(g, OP_SQRT, snew), C(g, o->eps)))));
+			break;
+		}
+		}
+		up[k++] = graph_assign(g, p, pnew);
+	}
+	*updates = up;
+	*nupdates = k;
+}

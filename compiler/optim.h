@@ -1,0 +1,36 @@
+/* optim.h - the optimizer update as graph nodes: the last part of the
+ * training step.
+ *
+ * Each optimizer follows torch.optim's update rule exactly, so a model
+ * trained here and one trained with PyTorch from the same parameters and
+ * data agree step for step.  Its state (momentum buffers, moment estimates,
+ * the step count) is made of state tensors, so checkpoints carry it and a
+ * resumed run continues where it stopped. */
+#ifndef DLC_OPTIM_H
+#define DLC_OPTIM_H
+
+#include "graph.h"
+
+typedef enum OptKind { OPT_SGD = 0, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP, OPT_ADAGRAD } OptKind;
+
+typedef struct OptimSpec {
+	OptKind kind;
+	double lr;
+	double momentum, dampening;   /* sgd, rmsprop (momentum) */
+	int nesterov;                 /* sgd */
+	double weight_decay;          /* all: L2 added to the gradient; adamw: decoupled */
+	double beta1, beta2, eps;     /* adam, adamw; rmsprop: alpha = beta2; adagrad: eps */
+	double initial_accumulator;   /* adagrad */
+	double clip_norm;             /* > 0: scale gradients to this global norm at most */
+	const char **no_decay;        /* parameters exempt from weight decay */
+	int nno_decay;
+} OptimSpec;
+
+void optim_defaults(OptimSpec *o, OptKind kind);
+const char *optim_name(OptKind k);
+
+/* Append the update of every parameter with a gradient (grads[t] != 0) to
+ * the graph as ASSIGN nodes (returned in *updates), adding state tensors. */
+void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **updates, int *nupdates);
+
+#endif
