@@ -169,7 +169,19 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	case OP_DROPOUT_MASK:
 		break;
 	case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
-	case OP_MAXIMUM: case OP_XENT_GRAD: case OP_NLL_GRAD: case OP_BCE_GRAD: case OP_ASSIGN:
+	case OP_XENT_GRAD: accum(ad, a, graph_loss(g, OP_XENT_HESS, a, gy)); break;
+	case OP_BCE_GRAD: {
+		accum(ad, a, graph_loss(g, OP_BCE_HESS, a, gy));
+		if (b < ad->n && ad->needs[b]) {
+			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / na.shape.d[na.bax], 1)
+			                         : cst(ad, (double)graph_numel(g, a));
+			accum(ad, b, neg(ad, dv(ad, gy, cnt)));
+		}
+		break;
+	}
+	case OP_NLL_GRAD:
+		break; /* depends on the labels only */
+	case OP_MAXIMUM: case OP_XENT_HESS: case OP_BCE_HESS: case OP_ASSIGN:
 	case OP_COUNT_:
 		DLC_INTERNAL("no gradient rule for '%s'", op_info[n.op].name);
 	}
@@ -214,4 +226,28 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 	}
 	free(ad.adj);
 	free(ad.needs);
+}
+
+void ad_hvp(Graph *g, const NodeId *grads, NodeId *dirs, NodeId *hv)
+{
+	int nt = g->ntensors;
+	NodeId s = 0;
+	for (int t = 0; t < nt; t++) {
+		dirs[t] = 0;
+		if (!grads[t])
+			continue;
+		Tensor T = g->tensors[t];
+		int d = graph_add_tensor(g, arena_printf(g->arena, "dir_%s", T.name), ROLE_DIR, T.dtype, T.shape, -1, T.loc);
+		g->tensors[d].of_param = t;
+		dirs[t] = g->tensors[d].node;
+		NodeId dot = graph_reduce(g, OP_SUM, graph_binary(g, OP_MUL, grads[t], dirs[t]), -1, 0);
+		s = s ? graph_binary(g, OP_ADD, s, dot) : dot;
+	}
+	NodeId *h = calloc((size_t)g->ntensors + 1, sizeof(NodeId));
+	if (!h)
+		DLC_INTERNAL("out of memory");
+	ad_gradients(g, s, h);
+	for (int t = 0; t < nt; t++)
+		hv[t] = grads[t] ? h[t] : 0;
+	free(h);
 }

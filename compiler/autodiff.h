@@ -13,4 +13,9 @@
 /* grads[t] = gradient node of tensor t (params only; 0 where none). */
 void ad_gradients(Graph *g, NodeId loss, NodeId *grads);
 
+/* Hessian-vector products by differentiating <gradient, v> again: adds a
+ * direction tensor dir_<param> per param with a gradient (dirs[t]) and sets
+ * hv[t] to the node of (H v) for that param.  Arrays sized ntensors. */
+void ad_hvp(Graph *g, const NodeId *grads, NodeId *dirs, NodeId *hv);
+
 #endif

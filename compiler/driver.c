@@ -461,6 +461,11 @@ int main(int argc, char **argv)
 	ad_gradients(g, m->loss, tg.grads);
 	int nparam_tensors = g->ntensors;
 	optim_build(g, &m->opt, tg.grads, &tg.updates, &tg.nupdates);
+	if (m->opt.kind == OPT_NEWTON || m->opt.kind == OPT_NEWTON_CG) {
+		tg.dirs = arena_alloc(&arena, sizeof(NodeId) * (size_t)(2 * g->ntensors + 2));
+		tg.hv = arena_alloc(&arena, sizeof(NodeId) * (size_t)(2 * g->ntensors + 2));
+		ad_hvp(g, tg.grads, tg.dirs, tg.hv);
+	}
 	if (m->nstate_updates) {
 		NodeId *all = arena_alloc(&arena, sizeof(NodeId) * (size_t)(tg.nupdates + m->nstate_updates));
 		memcpy(all, tg.updates, sizeof(NodeId) * (size_t)tg.nupdates);

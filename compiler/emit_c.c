@@ -24,7 +24,7 @@ typedef enum { ST_NONE, ST_SCALAR, ST_VIEW, ST_ALIAS, ST_OWN, ST_INLINE } Storag
 typedef struct Kernel {
 	NodeId node;         /* computing node, or source of a copy */
 	const char *dst;     /* copy kernels: destination array; else NULL */
-	int entries;         /* bit 0 forward, 1 gradients, 2 train_step */
+	int entries;         /* bit 0 forward, 1 gradients, 2 train_step, 3 hvp */
 	int declare;         /* copy kernels: dst is an array of its own */
 } Kernel;
 
@@ -38,7 +38,7 @@ typedef struct Emit {
 	int f32;
 	Storage *st;
 	const char **buf;    /* array name per node (after alias resolution) */
-	uint8_t *mark[3];    /* nodes each entry point needs */
+	uint8_t *mark[4];    /* nodes each entry point needs */
 	uint8_t *any;
 	Kernel *k;
 	int nk;
@@ -46,6 +46,7 @@ typedef struct Emit {
 	int nnames;
 	const char *loss_buf;
 	const char **grad_buf;    /* per tensor */
+	const char **hv_buf;      /* per tensor: Hessian-vector products */
 	const char **out_buf;     /* per output */
 	/* optimizations */
 	uint8_t *result;     /* node is read by the runtime (loss, output, gradient) */
@@ -79,7 +80,7 @@ static const char *const reserved[] = {
 	"n", "lr", "learning_rate", "rng_key", "arena", "i", "j", "k", "r", "c", "p", "q", "i0", "i1", "i2",
 	"i3", "i4", "i5", "i6", "i7", "nb", "co", "gi", "oh", "ow", "ci", "ih", "iw", "aik", "part", "mx",
 	"se", "lse", "acc", "val", "inv", "total", "count", "plane", "out", "h0", "w0", "at", "gs", "dy", "hk",
-	"za", "tb",
+	"za", "tb", "up", "sg",
 };
 
 static int name_taken(const Emit *e, const char *s)
@@ -154,9 +155,12 @@ static void mark_results(Emit *e)
 	e->result[m->loss] = e->result[m->eval_loss] = 1;
 	for (int i = 0; i < m->noutputs; i++)
 		e->result[m->outputs[i].node] = e->result[m->eval_outputs[i]] = 1;
-	for (int t = 0; t < e->g->ntensors; t++)
+	for (int t = 0; t < e->g->ntensors; t++) {
 		if (e->tg->grads[t])
 			e->result[e->tg->grads[t]] = 1;
+		if (e->tg->hv && e->tg->hv[t])
+			e->result[e->tg->hv[t]] = 1;
+	}
 }
 
 static void count_uses(Emit *e)
@@ -388,6 +392,11 @@ static void name_buffers(Emit *e)
 			e->grad_buf[t] = e->buf[gid];
 		}
 	}
+	for (int t = 0; tg->hv && t < g->ntensors; t++) {
+		NodeId h = tg->hv[t];
+		if (h && e->st[h] == ST_OWN && !e->buf[h] && !NN(e, h)->name && !e->epi[h] && !e->inplace[h])
+			e->buf[h] = take_name(e, arena_printf(e->a, "hv_%s", g->tensors[t].name));
+	}
 	/* DSL-named values, then the rest by id */
 	for (uint32_t id = 1; id < g->nnodes; id++)
 		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id] && NN(e, id)->name && !e->inplace[id] && !e->epi[id])
@@ -418,7 +427,8 @@ static void add_kernel(Emit *e, NodeId node, const char *dst, int entries, int d
 
 static int entries_of(const Emit *e, NodeId id)
 {
-	return (e->mark[0][id] ? 1 : 0) | (e->mark[1][id] ? 2 : 0) | (e->mark[2][id] ? 4 : 0);
+	return (e->mark[0][id] ? 1 : 0) | (e->mark[1][id] ? 2 : 0) | (e->mark[2][id] ? 4 : 0) |
+	       (e->mark[3][id] ? 8 : 0);
 }
 
 /* The array holding a result that has a training-mode node and an
@@ -427,7 +437,7 @@ static int entries_of(const Emit *e, NodeId id)
 static const char *result_array(Emit *e, NodeId train, NodeId eval, const char *want)
 {
 	const char *dst;
-	int train_entries = 6 | (train == eval ? 1 : 0);
+	int train_entries = 14 | (train == eval ? 1 : 0);
 	if (e->st[train] == ST_OWN || (e->st[train] == ST_ALIAS && NN(e, train)->op != OP_RESHAPE)) {
 		dst = e->buf[train];
 	} else {
@@ -457,12 +467,24 @@ static void plan_kernels(Emit *e)
 		if (!gid || e->grad_buf[t])
 			continue;
 		e->grad_buf[t] = take_name(e, arena_printf(e->a, "d_%s", g->tensors[t].name));
-		add_kernel(e, gid, e->grad_buf[t], 6, 0); /* declared with the gradients */
+		add_kernel(e, gid, e->grad_buf[t], 14, 0); /* declared with the gradients */
 	}
 	e->out_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(m->noutputs + 1));
 	for (int i = 0; i < m->noutputs; i++)
 		e->out_buf[i] = result_array(e, m->outputs[i].node, m->eval_outputs[i],
 		                             arena_printf(e->a, "%s_out", m->outputs[i].name));
+	e->hv_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(g->ntensors + 1));
+	for (int t = 0; e->tg->hv && t < g->ntensors; t++) {
+		NodeId h = e->tg->hv[t];
+		if (!h)
+			continue;
+		if (e->st[h] == ST_OWN && e->buf[h] && !strncmp(e->buf[h], "hv_", 3)) {
+			e->hv_buf[t] = e->buf[h];
+		} else {
+			e->hv_buf[t] = take_name(e, arena_printf(e->a, "hv_%s", g->tensors[t].name));
+			add_kernel(e, h, e->hv_buf[t], 8, 0);
+		}
+	}
 	for (int i = 0; i < e->tg->nupdates; i++)
 		if (!e->inplace[NN(e, e->tg->updates[i])->in[1]])
 			add_kernel(e, e->tg->updates[i], NULL, 4, 0);
@@ -1042,6 +1064,34 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		}
 		return;
 	}
+	case OP_XENT_HESS: {
+		/* the product of softmax's Jacobian with u, per row, over n */
+		const char *ub = e->buf[n->in[1]];
+		long long C = (long long)z->shape.d[1], R = (long long)z->shape.d[0];
+		const char *rows = rows_of(e, z);
+		fprintf(o, "\tdouble inv = 1.0 / %s;\n\tfor (long r = 0; r < %lld; r++) {\n", rows, R);
+		if (z->bax == 0)
+			fprintf(o, "\t\tif (r >= n) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
+			           "\t\t\tcontinue;\n\t\t}\n", C, dst, C);
+		fprintf(o, "\t\tdouble mx = -INFINITY, se = 0, up = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n"
+		           "\t\t\tif (%s[r * %lld + c] > mx)\n\t\t\t\tmx = %s[r * %lld + c];\n", C, zb, C, zb, C);
+		fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += exp(%s[r * %lld + c] - mx);\n", C, zb, C);
+		fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tup += %s[r * %lld + c] * (exp(%s[r * %lld + c] - mx) / se);\n",
+		        C, ub, C, zb, C);
+		fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t%s[r * %lld + c] = (%s)(exp(%s[r * %lld + c] - mx) / se * "
+		           "(%s[r * %lld + c] - up) * inv);\n\t}\n", C, dst, C, T, zb, C, ub, C);
+		return;
+	}
+	case OP_BCE_HESS: {
+		const char *ub = e->buf[n->in[1]];
+		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
+		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
+		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
+		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n\t\tdouble sg = 1 / (1 + exp(-(double)%s[i]));\n", R * per, zb);
+		fprintf(o, "\t\t%s[i] = i < %s * %lld ? (%s)(sg * (1 - sg) * %s[i] / count) : 0;\n\t}\n", dst, rows, per, T, ub);
+		return;
+	}
 	case OP_NLL: {
 		const char *yb = e->buf[n->in[1]];
 		long long C = (long long)z->shape.d[1];
@@ -1375,6 +1425,7 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		case OP_MATMUL: kernel_matmul(e, k->node, dst); break;
 		case OP_SOFTMAX: case OP_LOG_SOFTMAX: kernel_softmax(e, k->node, dst); break;
 		case OP_XENT: case OP_XENT_GRAD: case OP_NLL: case OP_NLL_GRAD: case OP_BCE: case OP_BCE_GRAD:
+		case OP_XENT_HESS: case OP_BCE_HESS:
 			kernel_loss(e, k->node, dst);
 			break;
 		case OP_CONV2D: case OP_CONV2D_DX: case OP_CONV2D_DW: kernel_conv(e, k->node, dst); break;
@@ -1469,7 +1520,7 @@ static void plan(Emit *e, const TrainGraph *tg, Arena *arena_p)
 
 	/* what each entry point computes */
 	int nt = g->ntensors;
-	NodeId *roots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2));
+	NodeId *roots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(m->noutputs + 2 * nt + tg->nupdates + 2));
 	NodeId *eroots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(m->noutputs + 1));
 	int ne = 0;
 	eroots[ne++] = m->eval_loss;
@@ -1485,14 +1536,24 @@ static void plan(Emit *e, const TrainGraph *tg, Arena *arena_p)
 	int ngrad = nr;
 	for (int i = 0; i < tg->nupdates; i++)
 		roots[nr++] = tg->updates[i];
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		e->mark[k] = arena_alloc(arena_p, g->nnodes);
 	e->any = arena_alloc(arena_p, g->nnodes);
 	graph_reach(g, eroots, ne, e->mark[0]);
 	graph_reach(g, roots, ngrad, e->mark[1]);
 	graph_reach(g, roots, nr, e->mark[2]);
+	if (tg->hv) {
+		NodeId *hroots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(ngrad + nt + 1));
+		int nh = 0;
+		for (int i = 0; i < ngrad; i++)
+			hroots[nh++] = roots[i];
+		for (int t = 0; t < nt; t++)
+			if (tg->hv[t])
+				hroots[nh++] = tg->hv[t];
+		graph_reach(g, hroots, nh, e->mark[3]);
+	}
 	for (uint32_t id = 0; id < g->nnodes; id++)
-		e->any[id] = e->mark[0][id] | e->mark[2][id];
+		e->any[id] = e->mark[0][id] | e->mark[2][id] | e->mark[3][id];
 
 	plan_storage(e);
 	name_buffers(e);
@@ -1589,6 +1650,9 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		if (T->role == ROLE_STATE)
 			what = T->of_param >= 0 ? arena_printf(&arena, "optimizer state of %s", g->tensors[T->of_param].name)
 			                        : "state";
+		if (T->role == ROLE_DIR)
+			what = arena_printf(&arena, "direction v for the Hessian-vector product of %s",
+			                    g->tensors[T->of_param].name);
 		emit_array(e, e->buf[T->node], T->dtype, T->shape, what);
 	}
 	fprintf(out, "\n/* ---- gradients and intermediate values ---- */\n");
@@ -1637,8 +1701,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		emit_kernel(e, &e->k[i]);
 
 	/* entry points */
-	static const char *const entry[3] = {"forward", "gradients", "train_step"};
-	for (int en = 0; en < 3; en++) {
+	static const char *const entry[4] = {"forward", "gradients", "train_step", "hvp"};
+	for (int en = 0; en < (tg->hv ? 4 : 3); en++) {
 		if (en == 2)
 			fprintf(out, "static void %s_%s(int64_t n, double learning_rate)\n{\n\tlr = (%s)learning_rate;\n",
 			        m->name, entry[en], e->T);
@@ -1656,13 +1720,15 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	int ntd = 0, acc_out = -1, acc_label = -1;
 	for (int t = 0; t < nt; t++) {
 		const Tensor *T = &g->tensors[t];
-		static const char *const roles[] = {"DLRT_PARAM", "DLRT_INPUT", "DLRT_LABEL", "DLRT_STATE"};
+		static const char *const roles[] = {"DLRT_PARAM", "DLRT_INPUT", "DLRT_LABEL", "DLRT_STATE", "DLRT_DIRECTION"};
 		fprintf(out, "\t{.name = %s, .role = %s, .dtype = %s, .rank = %d, .shape = {", c_string(e, T->name),
 		        roles[T->role], dlrt_dtype_c(T->dtype), T->shape.rank);
 		for (int k = 0; k < T->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)T->shape.d[k]);
 		fprintf(out, "}, .numel = %lld, .data = %s, .grad = %s, .batch_axis = %d", (long long)shape_numel(T->shape),
-		        e->buf[T->node], e->grad_buf[t] ? e->grad_buf[t] : "NULL", T->bax);
+		        e->buf[T->node],
+		        e->grad_buf[t] ? e->grad_buf[t]
+		        : T->role == ROLE_DIR && e->hv_buf[T->of_param] ? e->hv_buf[T->of_param] : "NULL", T->bax);
 		if (T->role == ROLE_STATE && T->init)
 			fprintf(out, ", .init = %s, .init_a = %s", init_c(T->init), lit(e, T->init_a));
 		if (T->role == ROLE_PARAM)
@@ -1695,9 +1761,12 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	fprintf(out, "\t.ntensors = %d,\n\t.tensors = %s_tensors,\n\t.loss = %s,\n", ntd, m->name, e->loss_buf);
 	fprintf(out, "\t.forward = %s_forward,\n\t.gradients = %s_gradients,\n\t.train_step = %s_train_step,\n",
 	        m->name, m->name, m->name);
+	if (tg->hv)
+		fprintf(out, "\t.hvp = %s_hvp,\n\t.damping = %.17g,\n\t.cg_iters = %d,\n", m->name, m->opt.damping,
+		        m->opt.cg_iters);
 	fprintf(out, "\t.accuracy_output = %d,\n\t.accuracy_label = %d,\n", acc_out, acc_label);
 	static const char *const opt_c[] = {"DLRT_OPT_SGD", "DLRT_OPT_ADAM", "DLRT_OPT_ADAMW", "DLRT_OPT_RMSPROP",
-	                                    "DLRT_OPT_ADAGRAD"};
+	                                    "DLRT_OPT_ADAGRAD", "DLRT_OPT_NEWTON", "DLRT_OPT_NEWTON_CG"};
 	fprintf(out, "\t.optimizer = %s,\n\t.lr = %.17g,\n\t.momentum = %.17g,\n\t.epochs = %d,\n", opt_c[m->opt.kind],
 	        m->opt.lr, m->opt.momentum, m->epochs);
 	emit_data_spec(e, "train_data", &m->train_data);
@@ -1733,12 +1802,13 @@ void emitc_kernels(FILE *out, const TrainGraph *tg)
 	memset(&E, 0, sizeof E);
 	Emit *e = &E;
 	plan(e, tg, &arena);
-	static const char *const en[8] = {"-", "F", "G", "FG", "S", "FS", "GS", "FGS"};
-	fprintf(out, "# kernels of %s: entry points F forward, G gradients, S train_step\n", e->m->name);
+	static const char *const en[16] = {"-", "F", "G", "FG", "S", "FS", "GS", "FGS",
+	                                   "H", "FH", "GH", "FGH", "SH", "FSH", "GSH", "FGSH"};
+	fprintf(out, "# kernels of %s: entry points F forward, G gradients, S train_step, H hvp\n", e->m->name);
 	for (int ki = 0; ki < e->nk; ki++) {
 		const Kernel *k = &e->k[ki];
 		const Node *n = NN(e, k->node);
-		fprintf(out, "k%d %s [%s]: ", ki, kernel_name(e, k), en[k->entries & 7]);
+		fprintf(out, "k%d %s [%s]: ", ki, kernel_name(e, k), en[k->entries & 15]);
 		if (k->dst) {
 			fprintf(out, "copy %%%u -> %s\n", k->node, k->dst);
 			continue;

@@ -17,6 +17,7 @@ typedef struct TrainGraph {
 	NodeId *grads;        /* per tensor: gradient node (params) or 0 */
 	NodeId *updates;      /* ASSIGN nodes of the step: optimizer, then state */
 	int nupdates;
+	NodeId *dirs, *hv;    /* per tensor, or NULL: Hessian-vector products */
 	/* optimizations (see docs/architecture.md) */
 	int fuse;             /* elementwise chains, matmul epilogues */
 	int inplace;          /* updates written straight into their tensor */

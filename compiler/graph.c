@@ -516,7 +516,7 @@ NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b)
 	const Node *na = &g->nodes[a];
 	Shape s = shape_scalar();
 	int bax = -1;
-	if (op == OP_XENT_GRAD || op == OP_BCE_GRAD) {
+	if (op == OP_XENT_GRAD || op == OP_BCE_GRAD || op == OP_XENT_HESS || op == OP_BCE_HESS) {
 		s = na->shape;
 		bax = na->bax;
 	}

@@ -42,7 +42,8 @@ extern const OpInfo op_info[OP_COUNT_];
 typedef enum DType { DT_F32 = 0, DT_F64 = 1, DT_I32 = 2 } DType;
 const char *dtype_name(DType t);
 
-typedef enum Role { ROLE_PARAM, ROLE_INPUT, ROLE_LABEL, ROLE_STATE } Role;
+/* ROLE_DIR: a direction v for Hessian-vector products (one per param) */
+typedef enum Role { ROLE_PARAM, ROLE_INPUT, ROLE_LABEL, ROLE_STATE, ROLE_DIR } Role;
 
 typedef enum { HYPER_LR = 0, HYPER_COUNT_ } Hyper;
 

@@ -30,12 +30,14 @@ void optim_defaults(OptimSpec *o, OptKind kind)
 	case OPT_ADAMW: o->lr = 0.001; o->beta1 = 0.9; o->beta2 = 0.999; o->eps = 1e-8; o->weight_decay = 0.01; break;
 	case OPT_RMSPROP: o->lr = 0.01; o->beta2 = 0.99; o->eps = 1e-8; break;
 	case OPT_ADAGRAD: o->lr = 0.01; o->eps = 1e-10; break;
+	case OPT_NEWTON: o->lr = 1; o->damping = 1e-6; break;
+	case OPT_NEWTON_CG: o->lr = 1; o->damping = 1e-6; o->cg_iters = 50; break;
 	}
 }
 
 const char *optim_name(OptKind k)
 {
-	static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+	static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "newton", "newton_cg"};
 	return names[k];
 }
 
@@ -59,6 +61,10 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **upd
 	int nt = g->ntensors;
 	NodeId *up = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(4 * nt + 2));
 	int k = 0;
+	*updates = up;
+	*nupdates = 0;
+	if (o->kind == OPT_NEWTON || o->kind == OPT_NEWTON_CG)
+		return;
 	NodeId lr = graph_hyper(g, HYPER_LR);
 	NodeId scale = 0;
 	if (o->clip_norm > 0) {
@@ -171,6 +177,8 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **upd
 			pnew = sub(g, p, mul(g, lr, dv(g, gr, add(g, graph_unary(g, OP_SQRT, snew), C(g, o->eps)))));
 			break;
 		}
+		case OPT_NEWTON: case OPT_NEWTON_CG:
+			continue; /* not reached: the runtime steps these */
 		}
 		up[k++] = graph_assign(g, p, pnew);
 	}

@@ -11,7 +11,9 @@
 
 #include "graph.h"
 
-typedef enum OptKind { OPT_SGD = 0, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP, OPT_ADAGRAD } OptKind;
+/* OPT_NEWTON*: second-order methods run by the runtime from Hessian-vector
+ * products (no update in the graph). */
+typedef enum OptKind { OPT_SGD = 0, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP, OPT_ADAGRAD, OPT_NEWTON, OPT_NEWTON_CG } OptKind;
 
 typedef struct OptimSpec {
 	OptKind kind;
@@ -22,6 +24,8 @@ typedef struct OptimSpec {
 	double beta1, beta2, eps;     /* adam, adamw; rmsprop: alpha = beta2; adagrad: eps */
 	double initial_accumulator;   /* adagrad */
 	double clip_norm;             /* > 0: scale gradients to this global norm at most */
+	double damping;               /* newton: (H + damping I) d = g */
+	int cg_iters;                 /* newton_cg: conjugate-gradient iterations at most */
 	const char **no_decay;        /* parameters exempt from weight decay */
 	int nno_decay;
 } OptimSpec;

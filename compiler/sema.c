@@ -1447,17 +1447,20 @@ static void optimizer_spec(Sema *s, const AstExpr *v)
 		{"adamw", OPT_ADAMW, {"lr", "beta1", "beta2", "eps", "weight_decay", NULL}},
 		{"rmsprop", OPT_RMSPROP, {"lr", "alpha", "eps", "momentum", "weight_decay", NULL}},
 		{"adagrad", OPT_ADAGRAD, {"lr", "eps", "weight_decay", "initial_accumulator", NULL, NULL}},
+		{"newton", OPT_NEWTON, {"damping", "lr", NULL, NULL, NULL, NULL}},
+		{"newton_cg", OPT_NEWTON_CG, {"damping", "lr", "cg_iters", NULL, NULL, NULL}},
 	};
-	const char *names[5];
+	const char *names[7];
 	int k = -1;
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 7; i++) {
 		names[i] = opts[i].name;
 		if ((v->kind == AST_CALL || v->kind == AST_NAME) && !strcmp(v->name, opts[i].name))
 			k = i;
 	}
 	if (k < 0) {
-		const char *best = v->kind == AST_CALL || v->kind == AST_NAME ? diag_closest(v->name, names, 5) : NULL;
-		diag_error(s->d, v->loc, "unknown optimizer%s%s%s%s; dlc has sgd, adam, adamw, rmsprop and adagrad",
+		const char *best = v->kind == AST_CALL || v->kind == AST_NAME ? diag_closest(v->name, names, 7) : NULL;
+		diag_error(s->d, v->loc, "unknown optimizer%s%s%s%s; dlc has sgd, adam, adamw, rmsprop, adagrad, newton "
+		           "and newton_cg",
 		           v->kind == AST_CALL || v->kind == AST_NAME ? " '" : "",
 		           v->kind == AST_CALL || v->kind == AST_NAME ? v->name : "",
 		           v->kind == AST_CALL || v->kind == AST_NAME ? "'" : "",
@@ -1504,6 +1507,14 @@ static void optimizer_spec(Sema *s, const AstExpr *v)
 		else if (!strcmp(pn, "beta2") || !strcmp(pn, "alpha")) o->beta2 = val;
 		else if (!strcmp(pn, "eps")) o->eps = val;
 		else if (!strcmp(pn, "initial_accumulator")) o->initial_accumulator = val;
+		else if (!strcmp(pn, "damping")) o->damping = val;
+		else if (!strcmp(pn, "cg_iters")) {
+			if (!x.is_int || val < 1) {
+				diag_error(s->d, args[j]->loc, "cg_iters must be a positive integer");
+				continue;
+			}
+			o->cg_iters = (int)val;
+		}
 	}
 	if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
 		diag_error(s->d, v->loc, "nesterov momentum needs momentum > 0 and dampening 0 (as in torch.optim.SGD)");

@@ -45,6 +45,8 @@ typedef enum dlrt_role {
 	DLRT_LABEL,      /* fed from data: targets (i32 classes or floats) */
 	DLRT_OUTPUT,     /* declared `output`                              */
 	DLRT_STATE,      /* optimizer state (e.g. momentum), checkpointed  */
+	DLRT_DIRECTION,  /* a direction v for hvp(); its grad buffer receives
+	                    H v; one per param with a gradient, in order   */
 } dlrt_role;
 
 /* One named tensor of the model.  Shapes are static.  For inputs, labels and
@@ -90,6 +92,8 @@ typedef enum dlrt_optimizer {
 	DLRT_OPT_ADAMW,
 	DLRT_OPT_RMSPROP,
 	DLRT_OPT_ADAGRAD,
+	DLRT_OPT_NEWTON,     /* exact Hessian from hvp(), damped, Cholesky   */
+	DLRT_OPT_NEWTON_CG,  /* Hessian-free: conjugate gradient on hvp()    */
 } dlrt_optimizer;
 /* "sgd", "adam", ... */
 const char *dlrt_optimizer_name(dlrt_optimizer o);
@@ -111,6 +115,12 @@ typedef struct dlrt_model {
 	void (*gradients)(int64_t n);              /* train mode: loss, outputs,
 	                                              every param's grad */
 	void (*train_step)(int64_t n, double lr);  /* gradients + optimizer update */
+	/* Models compiled for second-order methods: gradients, and the
+	 * Hessian-vector product H v for the directions in the DLRT_DIRECTION
+	 * tensors (NULL otherwise). */
+	void (*hvp)(int64_t n);
+	double damping;            /* newton: (H + damping I) d = g        */
+	int cg_iters;              /* newton_cg: at most this many CG steps */
 
 	/* Accuracy: index in tensors[] of the DLRT_OUTPUT whose per-row argmax
 	 * is the predicted class, and of the i32 DLRT_LABEL it is compared
@@ -214,6 +224,16 @@ int dlrt_write_safetensors(const char *path, const dlrt_named *t, int n, const c
  * order); i64 is narrowed to i32.  Returns 0 or -1 with a message. */
 int dlrt_load_npy(const char *path, dlrt_dtype *dtype, int *rank, int64_t shape[DLRT_MAX_RANK], void **data);
 int dlrt_save_npy(const char *path, dlrt_dtype dtype, int rank, const int64_t *shape, const void *data);
+
+/* Second-order methods (models compiled with optimizer = newton(...) or
+ * newton_cg(...)): one step on the current batch (w -= lr d with
+ * (H + damping I) d = g), returning the gradient norm before the step;
+ * the exact Hessian (row-major P x P, malloc'ed); and a check of hvp()
+ * against central differences of the gradient along a random direction
+ * (0 when it agrees). */
+int dlrt_second_order_step(const dlrt_model *m, int64_t n, double lr, double *gnorm);
+int dlrt_hessian(const dlrt_model *m, int64_t n, double **H, int64_t *P);
+int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed);
 
 /* Monotonic wall clock in seconds. */
 double dlrt_now(void);

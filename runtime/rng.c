@@ -183,6 +183,6 @@ uint64_t dlrt_step_key(uint64_t seed, uint64_t step)
 
 const char *dlrt_optimizer_name(dlrt_optimizer o)
 {
-	static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+	static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "newton", "newton_cg"};
 	return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
 }
