@@ -6,10 +6,12 @@
  * Each stage can be printed with --emit.  User mistakes are reported with
  * file:line:col and make dlc exit with status 1; bad usage exits with 2. */
 #define _DEFAULT_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ast.h"
@@ -19,6 +21,7 @@
 #include "optim.h"
 #include "sema.h"
 #include "summary.h"
+#include "../runtime/dlrt.h"
 
 #ifndef DLC_EXTRA_CFLAGS
 #define DLC_EXTRA_CFLAGS ""
@@ -28,6 +31,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: dlc [options] MODEL.dl\n"
+	        "       dlc run [options] MODEL.dl [trainer flags]   compile and train in this process\n"
 	        "\n"
 	        "Compile a model written in the dlc language into a C file or a standalone\n"
 	        "trainer.  The trainer links against the dlc runtime (libdlrt) and libm.\n"
@@ -292,8 +296,116 @@ static void print_stats(const TrainGraph *tg, const char *input, const char *src
 	arena_free(&a0);
 }
 
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* `dlc run`: compile the generated C into a shared object with the system C
+ * compiler, load it into this process (its dlrt_* references resolve to the
+ * runtime linked into dlc), delete the files, and hand the trainer flags to
+ * the same runtime trainer a standalone binary uses. */
+static int run_in_process(const TrainGraph *tg, const char *cc, const char *cflags, double t_start, int targc,
+                          char **targv)
+{
+	const Model *m = tg->m;
+	char csrc[] = "/tmp/dlc-run-XXXXXX.c";
+	int fd = mkstemps(csrc, 2);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		fprintf(stderr, "dlc run: cannot create a temporary file: %s\n", strerror(errno));
+		return 1;
+	}
+	emitc_model(f, tg, 0);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "dlc run: cannot write '%s': %s\n", csrc, strerror(errno));
+		remove(csrc);
+		return 1;
+	}
+	char so[sizeof csrc + 2];
+	snprintf(so, sizeof so, "%.*s.so", (int)(strlen(csrc) - 2), csrc);
+	const char *inc = DLC_RUNTIME_INCLUDE;
+	char probe[4200], incflag[4200];
+	snprintf(probe, sizeof probe, "%s/dlrt.h", inc);
+	if (!file_exists(probe))
+		inc = DLC_INSTALL_INCLUDE;
+	snprintf(incflag, sizeof incflag, "-I%s", inc);
+	char *argv[64];
+	int n = 0;
+	char *ccdup = strdup(cc), *user = strdup(cflags ? cflags : "");
+	n += split_flags(ccdup, argv + n, 8);
+	static char o3[] = "-O3", std[] = "-std=c11", native[] = "-march=native", w[] = "-w", shared[] = "-shared",
+	            pic[] = "-fPIC", nomain[] = "-DDLC_NO_MAIN", dasho[] = "-o";
+	argv[n++] = o3;
+	argv[n++] = std;
+	argv[n++] = native;
+	argv[n++] = w;
+	argv[n++] = shared;
+	argv[n++] = pic;
+	argv[n++] = nomain;
+	n += split_flags(user, argv + n, 32);
+	argv[n++] = incflag;
+	argv[n++] = csrc;
+	argv[n++] = dasho;
+	argv[n++] = so;
+	argv[n] = NULL;
+	int rc = run_cmd(argv);
+	free(ccdup);
+	free(user);
+	remove(csrc);
+	if (rc != 0) {
+		fprintf(stderr, "dlc run: the C compiler failed on the generated code (exit status %d)\n", rc);
+		remove(so);
+		return 1;
+	}
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	remove(so);
+	if (!h) {
+		fprintf(stderr, "dlc run: cannot load the compiled model: %s\n", dlerror());
+		return 1;
+	}
+	char sym[256];
+	snprintf(sym, sizeof sym, "%s_model", m->name);
+	const dlrt_model *model = (const dlrt_model *)dlsym(h, sym);
+	if (!model) {
+		fprintf(stderr, "dlc run: the compiled model has no symbol '%s'\n", sym);
+		dlclose(h);
+		return 1;
+	}
+	fprintf(stderr, "dlc run: %s compiled in %.2f s (system C compiler '%s'; this dlc has no LLVM JIT)\n",
+	        m->source, now_s() - t_start, cc);
+	targv[0] = (char *)m->name;
+	rc = dlrt_main(model, targc, targv);
+	dlclose(h);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	double t_start = now_s();
+	int run_mode = argc > 1 && !strcmp(argv[1], "run");
+	int targc = 0;
+	char **targv = NULL;
+	if (run_mode) {
+		/* dlc run [dlc options] MODEL.dl [trainer flags]: split at the model */
+		int k = 2;
+		while (k < argc && !ends_with(argv[k], ".dl"))
+			k++;
+		if (k == argc) {
+			fprintf(stderr, "usage: dlc run [dlc options] MODEL.dl [trainer flags]\n");
+			return 2;
+		}
+		targc = argc - k;
+		targv = malloc(sizeof(char *) * (size_t)(targc + 1));
+		for (int i = 1; i < targc; i++)
+			targv[i] = argv[k + i];
+		targv[targc] = NULL;
+		argc = k + 1;
+		argv++;
+		argc--;
+	}
 	const char *input = NULL, *output = NULL, *emit = NULL, *cc = NULL, *cflags = NULL;
 	int check_only = 0, opt = 2, force_dtype = 0;
 	/* -f[no-]PASS: -1 = as the -O level says */
@@ -314,7 +426,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(a, "--version")) {
-			printf("dlc %s\nbackends: c (ahead-of-time, via the system C compiler)\n", DLC_VERSION);
+			printf("dlc %s\nbackends: c (ahead-of-time C, built by the system C compiler); run (in-process: the\n"
+		       "system C compiler into a shared object, loaded by dlc); llvm JIT: not in this build\n", DLC_VERSION);
 			return 0;
 		} else if (!strcmp(a, "--check")) {
 			check_only = 1;
@@ -529,6 +642,15 @@ int main(int argc, char **argv)
 		return fflush(stdout) ? 1 : 0;
 	}
 
+	if (run_mode) {
+		if (!cc)
+			cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+		int rc = run_in_process(&tg, cc, cflags, t_start, targc, targv);
+		free(targv);
+		arena_free(&arena);
+		free(src);
+		return rc;
+	}
 	/* write the C file (or a temporary one, to build an executable) */
 	char *default_out = NULL;
 	if (!output) {

@@ -279,6 +279,38 @@ def t_progress_quiet():
         fail("%d lines of output for 300 short epochs" % lines)
 
 
+def t_run():
+    """dlc run trains in-process with the same results as the ahead-of-time trainer, and leaves no files."""
+    before = set(f for f in os.listdir("/tmp") if f.startswith("dlc-run-"))
+    for ex, flags in (("logreg.dl", ["--epochs", "30"]), ("linreg.dl", ["--epochs", "20", "--lr", "0.05"])):
+        exe = build(os.path.join(EXAMPLES, ex), ex[:-3] + "_aot")
+        aot = run([exe, "--progress", "never"] + flags)
+        jit = run([args.dlc, "run", os.path.join(EXAMPLES, ex), "--progress", "never"] + flags)
+        if "compiled in" not in jit:
+            fail("dlc run did not report its compile time")
+        if final_train_loss(aot) != final_train_loss(jit):
+            fail("dlc run: final loss %r differs from the trainer's %r" % (final_train_loss(jit), final_train_loss(aot)))
+    after = set(f for f in os.listdir("/tmp") if f.startswith("dlc-run-"))
+    if after - before:
+        fail("dlc run left files behind: %s" % sorted(after - before))
+    out = run([args.dlc, "run", os.path.join(EXAMPLES, "nope.dl")], expect_rc="nonzero")
+    if "nope.dl" not in out:
+        fail("a missing model file is not named")
+
+
+def t_newton():
+    """Newton's method on logistic regression: gradient norm below 1e-8 within 10 steps; hvp matches finite differences."""
+    exe = build(os.path.join(EXAMPLES, "logreg_newton.dl"), "logreg_newton")
+    out = run([exe, "--hvpcheck"])
+    if "hvpcheck:" not in out:
+        fail("no hvpcheck line")
+    out = run([exe, "--progress", "never"])
+    norms = [float(x) for x in re.findall(r"gradient norm ([0-9.eE+-]+)", out)]
+    print("gradient norms:", norms)
+    if not norms or min(norms[:11]) >= 1e-8:
+        fail("Newton did not reach a gradient norm below 1e-8 in 10 steps")
+
+
 TESTS = {k[2:]: v for k, v in globals().items() if k.startswith("t_")}
 
 if __name__ == "__main__":
