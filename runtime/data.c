@@ -4,7 +4,9 @@
  * in the model's tensor list), each kept in the element type it has on disk
  * so that Fashion-MNIST's bytes stay bytes (u8: memory is the size of the
  * data, not four times it).  dlrt_gather_batch converts rows to the tensor's
- * dtype while copying them into the model's buffers.
+ * dtype while copying them into the model's buffers.  A dataset for
+ * prediction (dlrt_load_inputs) has columns for the inputs only; gathering
+ * from it fills the labels with zeros.
  *
  * IDX files (LeCun's MNIST format) are read through zlib, which reads
  * gzipped and plain files alike: magic 00 00, a type byte, the number of
@@ -31,13 +33,14 @@ typedef struct colsrc {
 	int file_esize;     /* bytes per element in the file */
 } colsrc;
 
-/* The model's inputs and labels in order; -1 if there are too many. */
-static int data_tensors(const dlrt_model *m, const dlrt_tensor **out)
+/* The model's inputs and labels (or its inputs only) in order; -1 if there
+ * are too many. */
+static int data_tensors(const dlrt_model *m, const dlrt_tensor **out, int inputs_only)
 {
 	int n = 0;
 	for (int i = 0; i < m->ntensors; i++) {
 		const dlrt_tensor *t = &m->tensors[i];
-		if (t->role != DLRT_INPUT && t->role != DLRT_LABEL)
+		if (t->role != DLRT_INPUT && (t->role != DLRT_LABEL || inputs_only))
 			continue;
 		if (n == DLRT_MAX_FILES) {
 			dlrt_error("model %s has more than %d inputs and labels", m->name, DLRT_MAX_FILES);
@@ -490,18 +493,19 @@ void dlrt_free_dataset(dlrt_dataset *ds)
 	ds->ncols = 0;
 }
 
-int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec, const char *dir,
-                      dlrt_dataset *out)
+static int load_columns(const dlrt_model *m, const dlrt_data_spec *spec, const char *dir,
+                        dlrt_dataset *out, int inputs_only)
 {
 	const dlrt_tensor *ts[DLRT_MAX_FILES];
 	char *paths[DLRT_MAX_FILES] = {0};
 	int nt, rc = -1;
 	memset(out, 0, sizeof *out);
-	nt = data_tensors(m, ts);
+	nt = data_tensors(m, ts, inputs_only);
 	if (nt < 0)
 		return -1;
 	if (nt == 0) {
-		dlrt_error("model %s has no inputs or labels to load data into", m->name);
+		dlrt_error("model %s has no inputs%s to load data into", m->name,
+		           inputs_only ? "" : " or labels");
 		return -1;
 	}
 	if (spec->kind == DLRT_DATA_NONE || spec->nfiles < 1) {
@@ -521,8 +525,8 @@ int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec, const cha
 	}
 	if (spec->kind == DLRT_DATA_CSV) {
 		if (spec->nfiles != 1) {
-			dlrt_error("expected one CSV file for all inputs and labels, found %d files",
-			           spec->nfiles);
+			dlrt_error("expected one CSV file for all inputs%s, found %d files",
+			           inputs_only ? "" : " and labels", spec->nfiles);
 			goto done;
 		}
 		rc = load_csv(paths[0], ts, nt, spec->csv_header, out);
@@ -537,8 +541,12 @@ int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec, const cha
 			if (k > 0)
 				len += (size_t)k;
 		}
-		dlrt_error("expected %d data files (one for each of %s), found %d", nt, names,
-		           spec->nfiles);
+		if (inputs_only)
+			dlrt_error("expected %d file%s of inputs (one for each of %s; no labels), found %d",
+			           nt, nt == 1 ? "" : "s", names, spec->nfiles);
+		else
+			dlrt_error("expected %d data files (one for each of %s), found %d", nt, names,
+			           spec->nfiles);
 		goto done;
 	}
 	for (int i = 0; i < nt; i++) {
@@ -566,6 +574,18 @@ done:
 	if (rc)
 		dlrt_free_dataset(out);
 	return rc;
+}
+
+int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec, const char *dir,
+                      dlrt_dataset *out)
+{
+	return load_columns(m, spec, dir, out, 0);
+}
+
+int dlrt_load_inputs(const dlrt_model *m, const dlrt_data_spec *spec, const char *dir,
+                     dlrt_dataset *out)
+{
+	return load_columns(m, spec, dir, out, 1);
 }
 
 /* ---- batches ---- */
@@ -632,9 +652,15 @@ static void convert(void *dst, dlrt_dtype dt, const void *src, dlrt_dtype st, in
 void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds, const int64_t *idx,
                        int64_t n)
 {
-	int k = 0;
+	int k = 0, ninputs = 0, nlabels = 0, inputs_only;
 	double in_scale = m->input_scale != 0 ? m->input_scale : 1.0;
-	for (int i = 0; i < m->ntensors && k < ds->ncols; i++) {
+	for (int i = 0; i < m->ntensors; i++) {
+		ninputs += m->tensors[i].role == DLRT_INPUT;
+		nlabels += m->tensors[i].role == DLRT_LABEL;
+	}
+	/* A dataset of inputs only (dlrt_load_inputs): labels become zeros. */
+	inputs_only = nlabels > 0 && ds->ncols == ninputs;
+	for (int i = 0; i < m->ntensors; i++) {
 		const dlrt_tensor *t = &m->tensors[i];
 		const dlrt_column *c;
 		size_t dsz, ssz;
@@ -642,6 +668,13 @@ void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds, const int64_
 		double scale;
 		if (t->role != DLRT_INPUT && t->role != DLRT_LABEL)
 			continue;
+		if (t->role == DLRT_LABEL && inputs_only) {
+			if (t->data)
+				memset(t->data, 0, (size_t)t->numel * dlrt_dtype_size(t->dtype));
+			continue;
+		}
+		if (k >= ds->ncols)
+			break;
 		c = &ds->cols[k++];
 		if (!t->data || !c->data)
 			continue;

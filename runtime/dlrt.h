@@ -139,6 +139,11 @@ typedef struct dlrt_model {
 	 * sets it from the seed and the step number before each step.  NULL
 	 * when the model draws no random numbers. */
 	uint64_t *rng_key;
+	/* How many of the DLRT_OUTPUT tensors, the first ones in tensors[]
+	 * order, the program declared with `output`; those after them are the
+	 * compiler's own (such as the logits that accuracy is taken from).
+	 * --predict writes the declared ones.  0: every output is declared. */
+	int declared_outputs;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,

@@ -7,6 +7,24 @@
  * calls the model's train_step.  Only that loop (shuffle, gather, step) is
  * timed.  Afterwards it evaluates the test set with forward() in batches.
  *
+ * Models compiled for second-order methods (optimizer newton or newton_cg)
+ * take their steps from dlrt_second_order_step (newton.c) instead of
+ * train_step, printing the gradient norm of each.
+ *
+ * Options on the way (each described where it is implemented): a learning
+ * rate that follows a schedule (schedule.c), a CSV log of the run
+ * (trainlog.c), a scan of every tensor for NaN and Inf after each step
+ * (--check-numerics), and --predict, which only runs forward() over a file
+ * of inputs and saves the outputs (predict.c).
+ *
+ * Resuming is exact.  A checkpoint records the seed and the global step
+ * count; the order of examples in epoch k is the k-th Fisher-Yates shuffle
+ * from the seed, so --load replays the earlier shuffles, skips the steps of
+ * the current epoch already done, and draws dropout keys and learning rates
+ * from the global step as an uninterrupted run would: 2 epochs in one go
+ * and 1 epoch + `--load --epochs 2` end with the same bits.  --epochs and
+ * --steps count from the start of the first run (totals, not additions).
+ *
  * The same binary also checks its own gradients: --dump-forward and
  * --dump-grads write one batch's loss, outputs and gradients to a
  * safetensors file (for comparison with a reference framework), and
@@ -37,13 +55,21 @@ typedef struct opts {
 	double lr;
 	int have_lr;
 	uint64_t seed;
+	int have_seed;
 	int64_t steps;            /* -1: no limit */
 	const char *data_dir;
 	const char *train, *test, *batch_from;
 	const char *save, *load, *dump_grads, *dump_forward;
-	int eval, quiet, gradcheck, help, progress;
+	const char *log, *predict, *predict_out;
+	int64_t log_every;        /* 0: about 1% of the run, at most 50 */
+	int eval, quiet, gradcheck, hvpcheck, help, progress, check_numerics;
 	double tol;
 	int have_tol;
+	/* the learning-rate schedule; have_* for the checks of what goes with what */
+	dlrt_lr_kind sched;
+	int64_t step_size, warmup;
+	double gamma, lr_min;
+	int have_step_size, have_gamma, have_lr_min;
 } opts;
 
 /* A comma-separated file list turned into a data spec (owns its strings). */
@@ -61,15 +87,38 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --epochs N             epochs to train (default %d)\n"
 	        "  --lr X                 learning rate (default %g)\n"
 	        "  --seed S               seed for initialisation and shuffling (default 1)\n"
-	        "  --steps N              stop after N training steps in total\n"
+	        "  --steps N              stop after N training steps in total (from the first run)\n"
+	        "  --lr-schedule S        constant (default), step, exp or cosine, as torch's\n"
+	        "                         StepLR, ExponentialLR and CosineAnnealingLR:\n"
+	        "                           step    lr * G^floor(epoch / N)\n"
+	        "                           exp     lr * G^epoch\n"
+	        "                           cosine  from lr down to --lr-min, step by step, over\n"
+	        "                                   all --epochs (--steps stops early: same curve)\n"
+	        "  --lr-step-size N       step: N, the epochs between decays\n"
+	        "  --lr-gamma G           step, exp: G, the factor (step: default 0.1)\n"
+	        "  --lr-min X             cosine: the final learning rate (default 0)\n"
+	        "  --warmup N             times the schedule, a linear warm-up from lr/N at step 0\n"
+	        "                         to lr at step N (torch LinearLR(start_factor=1/N))\n"
 	        "  --data DIR             directory that relative data paths are in%s%s%s\n"
 	        "  --train F[,F...]       training data: one file per input/label in order\n"
 	        "                         (.npy, or IDX, optionally .gz), or one .csv file\n"
 	        "  --test F[,F...]        test data, likewise\n"
 	        "  --save PATH            write a safetensors checkpoint after every epoch\n"
-	        "  --load PATH            start from a checkpoint instead of the initialisers\n"
+	        "  --load PATH            start from a checkpoint instead of the initialisers; a\n"
+	        "                         training run continues where it stopped (--epochs and\n"
+	        "                         --steps count the total, from the first run on)\n"
+	        "  --log PATH             CSV log: step,epoch,loss,lr,train_acc,test_acc,images_per_s;\n"
+	        "                         a row every --log-every steps and one per epoch (lr empty),\n"
+	        "                         with the test accuracy after each epoch\n"
+	        "  --log-every K          steps between log rows (default: 1%% of the run, <= 50)\n"
+	        "  --check-numerics       after every step, stop at the first NaN or Inf in the loss,\n"
+	        "                         the outputs, the gradients, the parameters or the state\n"
 	        "  --eval                 only evaluate: the test set, or the training set if\n"
 	        "                         there is none\n"
+	        "  --predict F[,F...]     only predict: run the model on the inputs in the files (one\n"
+	        "                         per input, or one .csv; no labels) and save its outputs\n"
+	        "  --predict-out PATH     where: the first output (default predictions.npy), others\n"
+	        "                         to PATH's stem + .NAME.npy\n"
 	        "  --quiet                print only the final results\n"
 	        "  --progress WHEN        live progress line: auto (default), always, never\n"
 	        "  --batch-from F[,F...]  one batch from files (one per input/label, rows <= %lld)\n"
@@ -77,6 +126,8 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --dump-forward PATH    write that batch's loss and outputs (safetensors)\n"
 	        "  --dump-grads PATH      write its loss, outputs and gradients d_<param>\n"
 	        "  --gradcheck            compare gradients with central differences\n"
+	        "  --hvpcheck             second-order models: compare Hessian-vector products\n"
+	        "                         with differences of the gradient\n"
 	        "  --tol X                relative tolerance of --gradcheck (default 1e-4; f32: 5e-2)\n"
 	        "  --help                 show this help\n"
 	        "\n"
@@ -116,7 +167,8 @@ static int parse_f64(const char *s, double *out)
 enum flag_id {
 	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL,
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
-	F_TOL,
+	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
+	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK,
 };
 
 static const struct flag {
@@ -128,12 +180,22 @@ static const struct flag {
 	{"load", F_LOAD, 1}, {"eval", F_EVAL, 0}, {"quiet", F_QUIET, 0},
 	{"progress", F_PROGRESS, 1}, {"help", F_HELP, 0}, {"batch-from", F_BATCH_FROM, 1},
 	{"dump-grads", F_DUMP_GRADS, 1}, {"dump-forward", F_DUMP_FORWARD, 1},
-	{"gradcheck", F_GRADCHECK, 0}, {"tol", F_TOL, 1},
+	{"gradcheck", F_GRADCHECK, 0}, {"tol", F_TOL, 1}, {"log", F_LOG, 1},
+	{"log-every", F_LOG_EVERY, 1}, {"lr-schedule", F_SCHEDULE, 1},
+	{"lr-step-size", F_STEP_SIZE, 1}, {"lr-gamma", F_GAMMA, 1}, {"lr-min", F_LR_MIN, 1},
+	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
+	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
 {
 	dlrt_error("--%s: expected %s, found '%s'", flag, want, v);
+	return -1;
+}
+
+static int need(const char *flag, const char *other)
+{
+	dlrt_error("%s is for %s", flag, other);
 	return -1;
 }
 
@@ -154,8 +216,40 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_SEED:
 		if (parse_i64(v, 0, &k))
 			return bad_value(f->name, v, "a whole number >= 0");
-		o->seed = (uint64_t)k;
+		o->seed = (uint64_t)k, o->have_seed = 1;
 		break;
+	case F_LOG_EVERY:
+		if (parse_i64(v, 1, &o->log_every))
+			return bad_value(f->name, v, "a whole number >= 1");
+		break;
+	case F_STEP_SIZE:
+		if (parse_i64(v, 1, &o->step_size))
+			return bad_value(f->name, v, "a whole number >= 1");
+		o->have_step_size = 1;
+		break;
+	case F_WARMUP:
+		if (parse_i64(v, 0, &o->warmup))
+			return bad_value(f->name, v, "a whole number >= 0");
+		break;
+	case F_GAMMA:
+		if (parse_f64(v, &o->gamma) || o->gamma <= 0)
+			return bad_value(f->name, v, "a positive number");
+		o->have_gamma = 1;
+		break;
+	case F_LR_MIN:
+		if (parse_f64(v, &o->lr_min))
+			return bad_value(f->name, v, "a number");
+		o->have_lr_min = 1;
+		break;
+	case F_SCHEDULE: {
+		int found = 0;
+		for (int kind = DLRT_LR_CONSTANT; kind <= DLRT_LR_COSINE; kind++)
+			if (!strcmp(v, dlrt_schedule_name((dlrt_lr_kind)kind)))
+				o->sched = (dlrt_lr_kind)kind, found = 1;
+		if (!found)
+			return bad_value(f->name, v, "constant, step, exp or cosine");
+		break;
+	}
 	case F_STEPS:
 		if (parse_i64(v, 0, &k))
 			return bad_value(f->name, v, "a whole number >= 0");
@@ -188,6 +282,11 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_QUIET: o->quiet = 1; break;
 	case F_HELP: o->help = 1; break;
 	case F_GRADCHECK: o->gradcheck = 1; break;
+	case F_HVPCHECK: o->hvpcheck = 1; break;
+	case F_LOG: o->log = v; break;
+	case F_CHECK_NUMERICS: o->check_numerics = 1; break;
+	case F_PREDICT: o->predict = v; break;
+	case F_PREDICT_OUT: o->predict_out = v; break;
 	}
 	return 0;
 }
@@ -197,6 +296,7 @@ static int parse_flags(opts *o, int argc, char **argv)
 	memset(o, 0, sizeof *o);
 	o->seed = 1;
 	o->steps = -1;
+	o->gamma = 0.1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *name, *eq, *val = NULL;
 		const struct flag *f = NULL;
@@ -231,8 +331,33 @@ static int parse_flags(opts *o, int argc, char **argv)
 		if (set_flag(o, f, val))
 			return -1;
 	}
-	if (o->batch_from && !o->dump_grads && !o->dump_forward && !o->gradcheck) {
-		dlrt_error("--batch-from is for --dump-grads, --dump-forward or --gradcheck");
+	if (o->batch_from && !o->dump_grads && !o->dump_forward && !o->gradcheck && !o->hvpcheck) {
+		dlrt_error("--batch-from is for --dump-grads, --dump-forward, --gradcheck or --hvpcheck");
+		return -1;
+	}
+	/* Flags that only mean something beside another one. */
+	if (o->have_step_size && o->sched != DLRT_LR_STEP)
+		return need("--lr-step-size", "--lr-schedule step");
+	if (o->have_gamma && o->sched != DLRT_LR_STEP && o->sched != DLRT_LR_EXP)
+		return need("--lr-gamma", "--lr-schedule step or exp");
+	if (o->have_lr_min && o->sched != DLRT_LR_COSINE)
+		return need("--lr-min", "--lr-schedule cosine");
+	if (o->sched == DLRT_LR_STEP && !o->have_step_size) {
+		dlrt_error("--lr-schedule step needs --lr-step-size N (epochs between decays)");
+		return -1;
+	}
+	if (o->sched == DLRT_LR_EXP && !o->have_gamma) {
+		dlrt_error("--lr-schedule exp needs --lr-gamma G (the factor per epoch)");
+		return -1;
+	}
+	if (o->log_every && !o->log)
+		return need("--log-every", "--log");
+	if (o->predict_out && !o->predict)
+		return need("--predict-out", "--predict");
+	if (o->predict && (o->eval || o->batch_from || o->dump_grads || o->dump_forward ||
+	                   o->gradcheck || o->hvpcheck)) {
+		dlrt_error("--predict goes alone: not with --eval, --dump-*, --gradcheck, --hvpcheck "
+		           "or --batch-from");
 		return -1;
 	}
 	return 0;
@@ -392,21 +517,49 @@ static int64_t argmax_row(const void *p, dlrt_dtype t, int64_t off, int64_t k)
 	return best;
 }
 
-static int evaluate(const dlrt_model *m, const dlrt_dataset *ds, const char *what)
+/* The output whose argmax is the class and the label it is compared with;
+ * 0 when the model has no accuracy. */
+static int accuracy_tensors(const dlrt_model *m, const dlrt_tensor **out, const dlrt_tensor **lab)
 {
-	int64_t B = m->batch, correct = 0;
+	if (m->accuracy_output < 0 || m->accuracy_output >= m->ntensors || m->accuracy_label < 0 ||
+	    m->accuracy_label >= m->ntensors)
+		return 0;
+	*out = &m->tensors[m->accuracy_output];
+	*lab = &m->tensors[m->accuracy_label];
+	return 1;
+}
+
+/* Rows of the current batch (the first n) whose predicted class is right. */
+static int64_t count_correct(const dlrt_tensor *out, const dlrt_tensor *lab, int64_t n)
+{
+	int64_t k = dlrt_row_elems(out), correct = 0;
+	for (int64_t i = 0; i < n; i++) {
+		double y = dlrt_get(lab->data, lab->dtype, i * dlrt_row_elems(lab));
+		if ((double)argmax_row(out->data, out->dtype, i * k, k) == y)
+			correct++;
+	}
+	return correct;
+}
+
+typedef struct eval_result {
+	int valid, has_acc;
+	double loss;          /* mean over the rows */
+	int64_t correct, rows;
+	int64_t step;         /* the global step it was taken after */
+} eval_result;
+
+static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
+{
+	int64_t B = m->batch;
 	int64_t *idx = malloc((size_t)B * sizeof *idx);
 	const dlrt_tensor *out = NULL, *lab = NULL;
 	double loss_sum = 0;
+	memset(r, 0, sizeof *r);
 	if (!idx) {
 		dlrt_error("out of memory");
 		return 1;
 	}
-	if (m->accuracy_output >= 0 && m->accuracy_output < m->ntensors && m->accuracy_label >= 0 &&
-	    m->accuracy_label < m->ntensors) {
-		out = &m->tensors[m->accuracy_output];
-		lab = &m->tensors[m->accuracy_label];
-	}
+	r->has_acc = accuracy_tensors(m, &out, &lab);
 	for (int64_t start = 0; start < ds->rows; start += B) {
 		int64_t n = ds->rows - start < B ? ds->rows - start : B;
 		for (int64_t i = 0; i < n; i++)
@@ -414,94 +567,282 @@ static int evaluate(const dlrt_model *m, const dlrt_dataset *ds, const char *wha
 		dlrt_gather_batch(m, ds, idx, n);
 		m->forward(n);
 		loss_sum += loss_of(m) * (double)n;
-		if (out) {
-			int64_t k = dlrt_row_elems(out);
-			for (int64_t i = 0; i < n; i++) {
-				double y = dlrt_get(lab->data, lab->dtype, i * dlrt_row_elems(lab));
-				if ((double)argmax_row(out->data, out->dtype, i * k, k) == y)
-					correct++;
-			}
-		}
+		if (r->has_acc)
+			r->correct += count_correct(out, lab, n);
 	}
-	if (out)
-		printf("%s: loss %.5f, accuracy %.2f%% (%lld images)\n", what,
-		       loss_sum / (double)ds->rows, 100.0 * (double)correct / (double)ds->rows,
-		       (long long)ds->rows);
-	else
-		printf("%s: loss %.5f (%lld images)\n", what, loss_sum / (double)ds->rows,
-		       (long long)ds->rows);
-	fflush(stdout);
+	r->rows = ds->rows;
+	r->loss = loss_sum / (double)ds->rows;
+	r->valid = 1;
 	free(idx);
+	return 0;
+}
+
+static void print_eval(const eval_result *r, const char *what)
+{
+	if (r->has_acc)
+		printf("%s: loss %.5f, accuracy %.2f%% (%lld images)\n", what, r->loss,
+		       100.0 * (double)r->correct / (double)r->rows, (long long)r->rows);
+	else
+		printf("%s: loss %.5f (%lld images)\n", what, r->loss, (long long)r->rows);
+	fflush(stdout);
+}
+
+static int evaluate(const dlrt_model *m, const dlrt_dataset *ds, const char *what)
+{
+	eval_result r;
+	if (eval_set(m, ds, &r))
+		return 1;
+	print_eval(&r, what);
+	return 0;
+}
+
+/* ---- --check-numerics ---- */
+
+/* Index of the first NaN or Inf among count elements, or -1. */
+static int64_t first_nonfinite(const void *p, dlrt_dtype t, int64_t count)
+{
+	if (t == DLRT_F32) {
+		const float *x = p;
+		for (int64_t i = 0; i < count; i++)
+			if (!isfinite(x[i]))
+				return i;
+	} else if (t == DLRT_F64) {
+		const double *x = p;
+		for (int64_t i = 0; i < count; i++)
+			if (!isfinite(x[i]))
+				return i;
+	}
+	return -1;
+}
+
+static void index_str(char *buf, size_t size, const dlrt_tensor *t, int64_t i);
+
+static const char *nonfinite_name(double v)
+{
+	return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+/* After a training step: the loss, the outputs (rows of the batch), every
+ * gradient, every parameter, every state tensor, in that order.  Says in
+ * msg where the first non-finite value is and returns 1, or returns 0. */
+static int check_numerics(const dlrt_model *m, int64_t n, int64_t step, int64_t epoch,
+                          char *msg, size_t size)
+{
+	static const struct { dlrt_role role; int grad; } order[] = {
+		{DLRT_OUTPUT, 0}, {DLRT_PARAM, 1}, {DLRT_PARAM, 0}, {DLRT_STATE, 0},
+	};
+	double loss = loss_of(m);
+	if (!isfinite(loss)) {
+		snprintf(msg, size, "step %lld (epoch %lld): non-finite value in loss (%s); stopping",
+		         (long long)step, (long long)epoch, nonfinite_name(loss));
+		return 1;
+	}
+	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+		for (int i = 0; i < m->ntensors; i++) {
+			const dlrt_tensor *t = &m->tensors[i];
+			const void *p = order[k].grad ? t->grad : t->data;
+			int64_t count = t->numel, at;
+			char ix[192] = "";
+			if (t->role != order[k].role || !p)
+				continue;
+			if (t->role == DLRT_OUTPUT && t->batch_axis == 0 && t->rank > 0 && t->shape[0] > 0)
+				count = (n < t->shape[0] ? n : t->shape[0]) * dlrt_row_elems(t);
+			at = first_nonfinite(p, t->dtype, count);
+			if (at < 0)
+				continue;
+			if (t->rank > 0)
+				index_str(ix, sizeof ix, t, at);
+			snprintf(msg, size, "step %lld (epoch %lld): non-finite value in %s%s%s (%s); stopping",
+			         (long long)step, (long long)epoch, order[k].grad ? "d_" : "", t->name, ix,
+			         nonfinite_name(dlrt_get(p, t->dtype, at)));
+			return 1;
+		}
 	return 0;
 }
 
 /* ---- training ---- */
 
-/* A checkpoint's epoch and step count from the start of the first run:
- * `base` holds those of the checkpoint this run was loaded from. */
-static int save_ckpt(const dlrt_model *m, const opts *o, const dlrt_ckpt_meta *base,
-                     int64_t epoch, int64_t step)
+/* Where a training run starts and stops, in global steps (counted from the
+ * start of the first run, through any resumes). */
+typedef struct run_plan {
+	int64_t spe;           /* steps per epoch */
+	int64_t first_epoch;   /* 0-based epoch this run starts in */
+	int64_t offset;        /* steps of that epoch already done */
+	int64_t start;         /* global steps done before this run */
+	int64_t planned;       /* the global step count at the end of the last epoch */
+	int64_t total;         /* the one to stop at: planned, or less with --steps */
+	int resumed;
+} run_plan;
+
+static void plan_run(run_plan *p, const dlrt_model *m, const opts *o, int64_t rows, int epochs,
+                     const dlrt_ckpt_meta *loaded)
 {
-	dlrt_ckpt_meta meta = {base->epoch + epoch, base->step + step, o->seed};
+	memset(p, 0, sizeof *p);
+	p->spe = (rows + m->batch - 1) / m->batch;
+	p->start = loaded->step > 0 ? loaded->step : 0;
+	p->resumed = loaded->step > 0 || loaded->epoch > 0;
+	if (p->resumed) {
+		p->first_epoch = p->start / p->spe;
+		p->offset = p->start % p->spe;
+		if (p->first_epoch != loaded->epoch) {
+			/* Not this training set's epochs: the checkpoint's epoch count
+			 * wins, from the start of the next epoch. */
+			fprintf(stderr,
+			        "dlrt: warning: %s is at epoch %lld, step %lld, but an epoch here has %lld "
+			        "steps (other training data or batch size?); continuing with epoch %lld from "
+			        "its start, in another order of examples than an uninterrupted run\n",
+			        o->load, (long long)loaded->epoch, (long long)loaded->step,
+			        (long long)p->spe, (long long)loaded->epoch + 1);
+			p->first_epoch = loaded->epoch > 0 ? loaded->epoch : 0;
+			p->offset = 0;
+		}
+	}
+	p->planned = p->start - p->offset + ((int64_t)epochs - p->first_epoch) * p->spe;
+	if (p->planned < p->start)
+		p->planned = p->start;
+	p->total = p->planned;
+	if (o->steps >= 0 && o->steps < p->total)
+		p->total = o->steps > p->start ? o->steps : p->start;
+}
+
+/* One Fisher-Yates pass over the previous order, from the one generator. */
+static void shuffle(int64_t *perm, int64_t rows, dlrt_rng *r)
+{
+	for (int64_t i = rows - 1; i > 0; i--) {
+		int64_t j = i < UINT32_MAX ? (int64_t)dlrt_rng_below(r, (uint32_t)(i + 1))
+		                           : (int64_t)(((uint64_t)dlrt_rng_u32(r) << 32 |
+		                                        dlrt_rng_u32(r)) % (uint64_t)(i + 1));
+		int64_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+}
+
+static int save_ckpt(const dlrt_model *m, const opts *o, int64_t epochs_done, int64_t step,
+                     uint64_t seed)
+{
+	dlrt_ckpt_meta meta = {epochs_done, step, seed};
 	return dlrt_save_checkpoint(m, o->save, &meta);
 }
 
-static int train(const dlrt_model *m, const opts *o, const dlrt_dataset *ds, double lr,
-                 int epochs, const dlrt_ckpt_meta *base)
+/* The run's settings that train() needs beside the flags. */
+typedef struct train_args {
+	const dlrt_dataset *ds, *test;   /* test: NULL when there is none */
+	dlrt_lr_schedule sched;
+	int epochs;
+	uint64_t seed;
+	run_plan plan;
+	eval_result last_test;           /* out: the last test evaluation (--log) */
+} train_args;
+
+static int train(const dlrt_model *m, const opts *o, train_args *a)
 {
-	int64_t B = m->batch, rows = ds->rows, spe = (rows + B - 1) / B;
-	int64_t planned, done = 0, images = 0, saved_at = -1;
-	int64_t *perm = malloc((size_t)rows * sizeof *perm);
-	double train_time = 0, last_loss = 0;
-	int rc = 0, ep, epochs_run = 0;
+	const run_plan *p = &a->plan;
+	int64_t B = m->batch, rows = a->ds->rows, spe = p->spe, total = p->total;
+	int64_t step = p->start, done = 0, images = 0, saved_at = -1, every = o->log_every;
+	int64_t epochs_done = p->first_epoch;   /* complete epochs, for checkpoints */
+	int64_t *perm = malloc((size_t)rows * sizeof *perm), ep;
+	double train_time = 0, last_loss = 0, lr = a->sched.lr;
+	int rc = 0, epochs = a->epochs, epochs_run = 0, has_acc;
+	int second_order = m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG;
+	const dlrt_tensor *acc_out = NULL, *acc_lab = NULL;
 	dlrt_rng shuf;
+	dlrt_log lg = {NULL, NULL};
 	progress pr = {0, 0, 0};
+	/* the log's window since its previous row */
+	double win_loss = 0, win_t0;
+	int64_t win_n = 0;
 	if (!perm) {
 		dlrt_error("out of memory for %lld row indices", (long long)rows);
 		return 1;
 	}
+	has_acc = accuracy_tensors(m, &acc_out, &acc_lab);
+	if (o->log && dlrt_log_open(&lg, o->log, p->resumed ? p->start : 0)) {
+		free(perm);
+		return 1;
+	}
+	if (every <= 0) {
+		every = p->planned / 100;
+		every = every < 1 ? 1 : every > 50 ? 50 : every;
+	}
 	for (int64_t i = 0; i < rows; i++)
 		perm[i] = i;
-	dlrt_rng_seed(&shuf, o->seed, STREAM_SHUFFLE);
-	planned = (int64_t)epochs * spe;
-	if (o->steps >= 0 && o->steps < planned)
-		planned = o->steps;
+	dlrt_rng_seed(&shuf, a->seed, STREAM_SHUFFLE);
+	/* A resumed run: the orders of the epochs already done. */
+	for (ep = 0; ep < p->first_epoch; ep++)
+		shuffle(perm, rows, &shuf);
 	int tty = isatty(fileno(stdout));
 	double last_epoch_line = dlrt_now();
 	if (!o->quiet && o->progress != PROGRESS_NEVER)
 		pr.mode = o->progress == PROGRESS_ALWAYS || tty ? 1 : 2;
+	win_t0 = dlrt_now();
 
-	for (ep = 1; ep <= epochs && done < planned; ep++) {
+	for (ep = p->first_epoch; ep < epochs && step < total; ep++) {
 		double t0 = dlrt_now(), loss_sum = 0, dt;
-		int64_t seen = 0;
+		int64_t seen = 0, correct = 0, s = ep == p->first_epoch ? p->offset : 0;
 		pr.last = t0;
-		/* Fisher-Yates over the previous order, from the one generator. */
-		for (int64_t i = rows - 1; i > 0; i--) {
-			int64_t j = i < UINT32_MAX ? (int64_t)dlrt_rng_below(&shuf, (uint32_t)(i + 1))
-			                           : (int64_t)(((uint64_t)dlrt_rng_u32(&shuf) << 32 |
-			                                        dlrt_rng_u32(&shuf)) % (uint64_t)(i + 1));
-			int64_t t = perm[i];
-			perm[i] = perm[j];
-			perm[j] = t;
-		}
-		for (int64_t s = 0; s < spe && done < planned; s++) {
+		shuffle(perm, rows, &shuf);
+		for (; s < spe && step < total; s++) {
 			int64_t start = s * B, n = rows - start < B ? rows - start : B;
 			double loss;
-			dlrt_gather_batch(m, ds, perm + start, n);
+			char msg[512];
+			dlrt_gather_batch(m, a->ds, perm + start, n);
 			if (m->rng_key)
-				*m->rng_key = dlrt_step_key(o->seed, (uint64_t)(base->step + done));
-			m->train_step(n, lr);
+				*m->rng_key = dlrt_step_key(a->seed, (uint64_t)step);
+			lr = dlrt_schedule_lr(&a->sched, step, ep);
+			if (second_order) {
+				/* newton, newton_cg: train_step only computes gradients;
+				 * the step is solved here from Hessian-vector products. */
+				double gnorm;
+				if (dlrt_second_order_step(m, n, lr, &gnorm)) {
+					progress_clear(&pr);
+					dlrt_error("%s step %lld failed", dlrt_optimizer_name(m->optimizer),
+					           (long long)step + 1);
+					rc = 1;
+					goto out;
+				}
+				if (!o->quiet) {
+					progress_clear(&pr);
+					printf("step %lld: loss %.10g, gradient norm %.3e\n", (long long)step + 1,
+					       loss_of(m), gnorm);
+				}
+			} else {
+				m->train_step(n, lr);
+			}
+			step++;
+			done++;
 			loss = loss_of(m);
-			if (!isfinite(loss)) {
+			if (o->check_numerics ? check_numerics(m, n, step, ep + 1, msg, sizeof msg)
+			                      : !isfinite(loss)) {
 				progress_clear(&pr);
-				dlrt_error("loss is %s at epoch %d step %lld; stopping",
-				           isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf", ep, (long long)s + 1);
+				if (o->check_numerics)
+					dlrt_error("%s", msg);
+				else
+					dlrt_error("loss is %s at epoch %lld step %lld; stopping (--check-numerics "
+					           "finds the first tensor that goes non-finite)",
+					           nonfinite_name(loss), (long long)ep + 1, (long long)s + 1);
 				rc = 1;
 				goto out;
 			}
 			loss_sum += loss * (double)n;
 			seen += n;
-			done++;
+			if (lg.f) {
+				if (has_acc)
+					correct += count_correct(acc_out, acc_lab, n);
+				win_loss += loss * (double)n;
+				win_n += n;
+				if (step % every == 0) {
+					double now = dlrt_now();
+					dlrt_log_values v = {step, ep + 1, DLRT_LOG_LOSS | DLRT_LOG_LR | DLRT_LOG_IPS,
+					                     win_loss / (double)win_n, lr, 0, 0,
+					                     now > win_t0 ? (double)win_n / (now - win_t0) : 0};
+					if (dlrt_log_row(&lg, &v)) {
+						rc = 1;
+						goto out;
+					}
+					win_loss = 0, win_n = 0, win_t0 = dlrt_now();
+				}
+			}
 			if (pr.mode) {
 				double now = dlrt_now();
 				if (now - pr.last >= (pr.mode == 1 ? 0.1 : 10.0)) {
@@ -509,10 +850,10 @@ static int train(const dlrt_model *m, const opts *o, const dlrt_dataset *ds, dou
 					double el = train_time + (now - t0);
 					int k;
 					pr.last = now;
-					fmt_time(eta, sizeof eta, el / (double)done * (double)(planned - done));
+					fmt_time(eta, sizeof eta, el / (double)done * (double)(total - step));
 					k = snprintf(line, sizeof line,
-					             "epoch %d/%d  step %lld/%lld  loss %.4f  %.0f img/s  ETA %s", ep,
-					             epochs, (long long)s + 1, (long long)spe,
+					             "epoch %lld/%d  step %lld/%lld  loss %.4f  %.0f img/s  ETA %s",
+					             (long long)ep + 1, epochs, (long long)s + 1, (long long)spe,
 					             loss_sum / (double)seen, (double)seen / (now - t0), eta);
 					if (pr.mode == 1) {
 						printf("\r%s%*s", line, pr.width > k ? pr.width - k : 0, "");
@@ -532,35 +873,66 @@ static int train(const dlrt_model *m, const opts *o, const dlrt_dataset *ds, dou
 		progress_clear(&pr);
 		/* Without a terminal, many short epochs print at most one line per
 		 * 10 seconds (and the last one). */
-		if (!o->quiet && (tty || epochs <= 20 || ep == 1 || ep == epochs || done >= planned ||
-		                  dlrt_now() - last_epoch_line >= 10.0)) {
-			printf("epoch %d/%d: train loss %.5f, %.0f images/s, %.2f s\n", ep, epochs, last_loss,
-			       dt > 0 ? (double)seen / dt : 0.0, dt);
+		if (!o->quiet && (tty || epochs <= 20 || ep == p->first_epoch || ep + 1 == epochs ||
+		                  step >= total || dlrt_now() - last_epoch_line >= 10.0)) {
+			printf("epoch %lld/%d: train loss %.5f, %.0f images/s, %.2f s\n", (long long)ep + 1,
+			       epochs, last_loss, dt > 0 ? (double)seen / dt : 0.0, dt);
 			fflush(stdout);
 			last_epoch_line = dlrt_now();
 		}
-		if (o->save) {
-			if (save_ckpt(m, o, base, ep, done)) {
+		/* The epoch row (a complete epoch only), then the checkpoint: a crash
+		 * between the two leaves a row that a resume from the previous
+		 * checkpoint cuts off again. */
+		if (lg.f && s == spe) {
+			dlrt_log_values v = {step, ep + 1, DLRT_LOG_LOSS | DLRT_LOG_IPS, last_loss, 0, 0, 0,
+			                     dt > 0 ? (double)seen / dt : 0};
+			if (has_acc) {
+				v.have |= DLRT_LOG_TRAIN_ACC;
+				v.train_acc = (double)correct / (double)seen;
+				if (a->test) {
+					if (eval_set(m, a->test, &a->last_test)) {
+						rc = 1;
+						goto out;
+					}
+					a->last_test.step = step;
+					v.have |= DLRT_LOG_TEST_ACC;
+					v.test_acc = (double)a->last_test.correct / (double)a->last_test.rows;
+				}
+			}
+			if (dlrt_log_row(&lg, &v)) {
 				rc = 1;
 				goto out;
 			}
-			saved_at = done;
+			win_loss = 0, win_n = 0, win_t0 = dlrt_now();
+		}
+		if (s == spe)
+			epochs_done = ep + 1;
+		if (o->save) {
+			if (save_ckpt(m, o, epochs_done, step, a->seed)) {
+				rc = 1;
+				goto out;
+			}
+			saved_at = step;
 		}
 	}
 	if (epochs_run > 0)
 		printf("train: %d epoch%s, %lld steps, %lld images in %.2f s, %.0f images/s, final loss %.5f\n",
 		       epochs_run, epochs_run == 1 ? "" : "s", (long long)done, (long long)images,
 		       train_time, train_time > 0 ? (double)images / train_time : 0.0, last_loss);
-	if (o->save && saved_at != done) {
-		if (save_ckpt(m, o, base, 0, done)) {
+	if (o->save && saved_at != step) {
+		if (save_ckpt(m, o, epochs_done, step, a->seed)) {
 			rc = 1;
 			goto out;
 		}
 	}
 	if (o->save && !o->quiet)
 		printf("checkpoint: %s\n", o->save);
+	if (o->log && !o->quiet)
+		printf("log: %s\n", o->log);
 	fflush(stdout);
 out:
+	if (dlrt_log_close(&lg))
+		rc = 1;
 	free(perm);
 	return rc;
 }
@@ -814,6 +1186,8 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 	}
 	if (o->gradcheck)
 		rc = gradcheck(m, o, n);
+	if (o->hvpcheck && rc == 0)
+		rc = dlrt_hvp_check(m, n, o->seed);
 	fflush(stdout);
 	return rc;
 }
@@ -825,12 +1199,14 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	const char *prog = argc > 0 && argv[0] ? argv[0] : (m->name ? m->name : "model");
 	dlrt_dataset train_ds, test_ds;
 	int have_train = 0, have_test = 0, rc = 1, r, epochs;
+	int batch_mode;
 	dlrt_ckpt_meta loaded = {0, 0, 0};
-	double lr;
+	train_args ta;
 	opts o;
 
 	memset(&train_ds, 0, sizeof train_ds);
 	memset(&test_ds, 0, sizeof test_ds);
+	memset(&ta, 0, sizeof ta);
 	if (strrchr(prog, '/'))
 		prog = strrchr(prog, '/') + 1;
 	if (parse_flags(&o, argc, argv)) {
@@ -843,11 +1219,21 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	}
 	if (check_model(m))
 		return 1;
-	lr = o.have_lr ? o.lr : m->lr;
+	batch_mode = o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck || o.hvpcheck;
 	epochs = o.have_epochs ? o.epochs : m->epochs > 0 ? m->epochs : 1;
 
 	/* Data first: a bad file should fail before anything slow happens. */
-	if (!o.batch_from && !o.dump_grads && !o.dump_forward && !o.gradcheck) {
+	if (o.predict) {
+		file_list fl;
+		if (make_list(&fl, "predict", o.predict)) {
+			free(fl.buf);
+			goto done;
+		}
+		r = dlrt_load_inputs(m, &fl.spec, o.data_dir, &train_ds);
+		free(fl.buf);
+		if (r)
+			goto done;
+	} else if (!batch_mode) {
 		r = load_data(m, &o, "test", o.test, &m->test_data, &test_ds);
 		if (r < 0)
 			goto done;
@@ -873,10 +1259,17 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 			printf("loaded %s (epoch %lld, step %lld)\n", o.load, (long long)loaded.epoch,
 			       (long long)loaded.step);
 	} else {
+		if (o.predict)
+			fprintf(stderr, "dlrt: note: no --load: predicting with freshly initialised "
+			        "parameters\n");
 		dlrt_init_params(m, o.seed);
 	}
 
-	if (o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck) {
+	if (o.predict) {
+		rc = dlrt_predict(m, &train_ds, o.predict_out ? o.predict_out : "predictions.npy");
+		goto done;
+	}
+	if (batch_mode) {
 		rc = batch_tools(m, &o);
 		goto done;
 	}
@@ -884,16 +1277,72 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		rc = evaluate(m, have_test ? &test_ds : &train_ds, have_test ? "test" : "train");
 		goto done;
 	}
+
+	/* A resumed run shuffles and draws dropout keys with the seed it was
+	 * started with, unless told otherwise. */
+	ta.seed = o.seed;
+	if (loaded.step > 0 || loaded.epoch > 0) {
+		if (!o.have_seed)
+			ta.seed = loaded.seed;
+		else if (o.seed != loaded.seed)
+			fprintf(stderr, "dlrt: note: --seed %llu differs from the seed of %s (%llu): the "
+			        "order of examples and dropout masks will differ from an uninterrupted run\n",
+			        (unsigned long long)o.seed, o.load, (unsigned long long)loaded.seed);
+	}
+	plan_run(&ta.plan, m, &o, train_ds.rows, epochs, &loaded);
+	ta.ds = &train_ds;
+	ta.test = have_test ? &test_ds : NULL;
+	ta.epochs = epochs;
+	ta.sched.kind = o.sched;
+	ta.sched.lr = o.have_lr ? o.lr : m->lr;
+	ta.sched.gamma = o.gamma;
+	ta.sched.lr_min = o.lr_min;
+	ta.sched.step_size = o.step_size;
+	ta.sched.warmup = o.warmup;
+	/* The planned epochs, not --steps: a run stopped early by --steps and
+	 * resumed follows the curve of one that was not. */
+	ta.sched.total_steps = ta.plan.planned;
 	if (!o.quiet) {
-		printf("%s: %lld parameters, %lld training images, batch %lld, sgd lr %g momentum %g, "
-		       "%d epoch%s, seed %llu\n", m->name, (long long)param_count(m),
-		       (long long)train_ds.rows, (long long)m->batch, lr, m->momentum, epochs,
-		       epochs == 1 ? "" : "s", (unsigned long long)o.seed);
+		printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
+		       (long long)param_count(m), (long long)train_ds.rows, (long long)m->batch,
+		       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
+		if (m->optimizer == DLRT_OPT_SGD)
+			printf(" momentum %g", m->momentum);
+		printf(", ");
+		switch (o.sched) {
+		case DLRT_LR_CONSTANT: break;
+		case DLRT_LR_STEP:
+			if (o.step_size == 1)
+				printf("lr x%g every epoch, ", o.gamma);
+			else
+				printf("lr x%g every %lld epochs, ", o.gamma, (long long)o.step_size);
+			break;
+		case DLRT_LR_EXP: printf("lr x%g every epoch, ", o.gamma); break;
+		case DLRT_LR_COSINE:
+			printf("cosine lr to %g over %lld steps, ", o.lr_min, (long long)ta.plan.planned);
+			break;
+		}
+		if (o.warmup > 0)
+			printf("warm-up %lld steps, ", (long long)o.warmup);
+		printf("%d epoch%s, seed %llu\n", epochs, epochs == 1 ? "" : "s",
+		       (unsigned long long)ta.seed);
+		if (ta.plan.resumed && ta.plan.start < ta.plan.total)
+			printf("resuming at epoch %lld, step %lld of %lld\n",
+			       (long long)(ta.plan.first_epoch + 1), (long long)ta.plan.start + 1,
+			       (long long)ta.plan.total);
+		else if (ta.plan.resumed)
+			printf("nothing to train: %s is at epoch %lld, step %lld, where this run ends "
+			       "(--epochs and --steps are totals, counted from the first run)\n", o.load,
+			       (long long)loaded.epoch, (long long)loaded.step);
 		fflush(stdout);
 	}
-	rc = train(m, &o, &train_ds, lr, epochs, &loaded);
-	if (rc == 0 && have_test)
-		rc = evaluate(m, &test_ds, "test");
+	rc = train(m, &o, &ta);
+	if (rc == 0 && have_test) {
+		if (ta.last_test.valid && ta.last_test.step == ta.plan.total)
+			print_eval(&ta.last_test, "test");
+		else
+			rc = evaluate(m, &test_ds, "test");
+	}
 done:
 	dlrt_free_dataset(&train_ds);
 	dlrt_free_dataset(&test_ds);

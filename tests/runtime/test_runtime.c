@@ -8,6 +8,7 @@
  * loaders corrupt, truncated and mismatched files and check the exit status
  * and the message (file, offset or line, what was expected). */
 #include "dlrt.h"
+#include "dlrt_internal.h" /* dlrt_schedule_lr */
 #include "toy_model.h"
 
 #include <dirent.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -193,6 +195,7 @@ static int run(const dlrt_model *m, const char *fmt, ...)
 	for (tok = strtok(line, " "); tok && argc < 63; tok = strtok(NULL, " "))
 		argv[argc++] = tok;
 	argv[argc] = NULL;
+	toy_reset();
 	capture_begin();
 	rc = dlrt_main(m, argc, argv);
 	capture_end();
@@ -290,13 +293,13 @@ static void regression_files(int rows, int test_rows, int F, int K)
 
 static const dlrt_model *linear(int F, int K, int B, dlrt_dtype dt)
 {
-	toy_config c = {F, K, B, dt, 0, 0, 0, 0};
+	toy_config c = {.features = F, .outputs = K, .batch = B, .dtype = dt};
 	return toy_build(&c);
 }
 
 static const dlrt_model *classifier(int F, int K, int B, dlrt_dtype dt, double scale)
 {
-	toy_config c = {F, K, B, dt, 1, 0, 0, scale};
+	toy_config c = {.features = F, .outputs = K, .batch = B, .dtype = dt, .classifier = 1, .input_scale = scale};
 	return toy_build(&c);
 }
 
@@ -1030,7 +1033,7 @@ static void test_safetensors(void)
 		dlrt_named t[2] = {{"W", DLRT_F64, 2, {3, 2}, W0}, {"b", DLRT_F64, 1, {2}, b0}};
 		CHECK(dlrt_write_safetensors(path("nostate.st"), t, 2, NULL) == 0, "write params only");
 		CHECK(load_ckpt(m, path("nostate.st"), &got) == 0, "load without state");
-		CHECK(has("note: ") && has("has no v_W, v_b; starting them at zero"), "one note for both");
+		CHECK(has("note: ") && has("has no v_W, v_b; starting them from their initial values"), "one note for both");
 		CHECK(vW[0] == 0 && vW[5] == 0 && !memcmp(W, W0, sizeof W0), "state zeroed, params loaded");
 		CHECK(got.epoch == 0 && got.step == 0, "no metadata: zeros");
 		t[1].name = "W";
@@ -1137,7 +1140,8 @@ static void test_train(void)
 	/* A diverging run stops on the first non-finite loss. */
 	CHECK(run(m, "--train %s,%s --epochs 50 --lr 1e3 --progress never", path("x.npy"), path("y.npy")) == 1,
 	      "divergence exits 1");
-	CHECK(matches("dlrt: loss is (nan|inf) at epoch [0-9]+ step [0-9]+; stopping"), "divergence message");
+	CHECK(matches("dlrt: loss is (nan|inf) at epoch [0-9]+ step [0-9]+; stopping") &&
+	      has("--check-numerics finds the first tensor"), "divergence message");
 }
 
 static void test_checkpoint(void)
@@ -1179,10 +1183,12 @@ static void test_checkpoint(void)
 	      "v_b round trip");
 	free(a);
 	free(b);
-	/* Resuming continues from the loaded values, not from the seed. */
-	CHECK(run(m, "--load %s --train %s,%s --epochs 1 --save %s --progress never", path("ck.st"),
-	          path("x.npy"), path("y.npy"), path("ck3.st")) == 0 && epoch_loss(1) < 1e-2,
-	      "training resumes from the checkpoint");
+	/* Resuming continues from the loaded values, not from the seed; --epochs
+	 * is the total, so 5 after 4 is one more. */
+	CHECK(run(m, "--load %s --train %s,%s --epochs 5 --save %s --progress never", path("ck.st"),
+	          path("x.npy"), path("y.npy"), path("ck3.st")) == 0 && epoch_loss(5) < 1e-2 &&
+	      !has("epoch 4/5") && has("resuming at epoch 5, step 53 of 65") &&
+	      has("train: 1 epoch, 13 steps"), "training resumes from the checkpoint");
 	a = read_bytes(path("ck3.st"), &na);
 	CHECK(a && strstr((char *)a + 8, "\"epoch\":\"5\",\"step\":\"65\""), "epochs and steps count on");
 	free(a);
@@ -1272,7 +1278,7 @@ static void test_dump(void)
 
 static void test_gradcheck(void)
 {
-	toy_config c = {3, 2, 4, DLRT_F64, 0, 0, 0, 0};
+	toy_config c = {.features = 3, .outputs = 2, .batch = 4, .dtype = DLRT_F64};
 	const dlrt_model *m = toy_build(&c);
 	double W[6];
 	CHECK(run(m, "--gradcheck") == 0, "linear f64 passes");
@@ -1288,25 +1294,25 @@ static void test_gradcheck(void)
 	CHECK(run(m, "--gradcheck --seed 5") == 0, "classifier f64 passes");
 	CHECK(has("(64 of 300 elements)") && has("(15 of 15 elements)"), "sampling large tensors");
 	regression_files(8, 4, 3, 2);
-	c = (toy_config){3, 2, 8, DLRT_F64, 0, 0, 0, 0};
+	c = (toy_config){.features = 3, .outputs = 2, .batch = 8, .dtype = DLRT_F64};
 	m = toy_build(&c);
 	CHECK(run(m, "--gradcheck --batch-from %s,%s", path("tx.npy"), path("ty.npy")) == 0,
 	      "gradcheck on a batch from files");
 
 	/* A wrong gradient must be caught. */
-	c = (toy_config){3, 2, 4, DLRT_F64, 0, 1, 0, 0};
+	c = (toy_config){.features = 3, .outputs = 2, .batch = 4, .dtype = DLRT_F64, .broken_grad = 1};
 	m = toy_build(&c);
 	CHECK(run(m, "--gradcheck") == 1, "broken gradient fails");
 	CHECK(has("gradcheck W[0,0] (element 0): analytic") && has("gradcheck failed for 1 of 2 parameters"),
 	      "the failure names the parameter and element");
-	c = (toy_config){20, 15, 6, DLRT_F64, 1, 1, 0, 0};
+	c = (toy_config){.features = 20, .outputs = 15, .batch = 6, .dtype = DLRT_F64, .classifier = 1, .broken_grad = 1};
 	m = toy_build(&c);
 	CHECK(run(m, "--gradcheck") == 1 && has("gradcheck W[") && has("gradcheck failed"),
 	      "found among sampled elements too");
 	CHECK(run(m, "--gradcheck --tol 3") == 0, "--tol loosens the check");
 
 	/* f32: a warning and looser tolerances. */
-	c = (toy_config){5, 3, 4, DLRT_F32, 1, 0, 0, 0};
+	c = (toy_config){.features = 5, .outputs = 3, .batch = 4, .dtype = DLRT_F32, .classifier = 1};
 	m = toy_build(&c);
 	CHECK(run(m, "--gradcheck") == 0 && has("only meaningful in f64"), "f32 passes with a warning");
 }
@@ -1498,6 +1504,727 @@ static void test_mutations(void)
 	}
 }
 
+/* ---- training logs ---- */
+
+typedef struct log_row {
+	long long step, epoch;
+	char f[5][40];   /* loss, lr, train_acc, test_acc, images_per_s, as written */
+} log_row;
+
+enum { LOSS, LR, TRAIN_ACC, TEST_ACC, IPS };
+
+/* The rows of a training log after its header: how many, or -1 when the
+ * file is missing or its header or a row is malformed. */
+static int read_log(const char *p, log_row *rows, int max)
+{
+	size_t n;
+	char *text = (char *)read_bytes(p, &n), *line, *next;
+	int count = 0;
+	static const char header[] = "step,epoch,loss,lr,train_acc,test_acc,images_per_s\n";
+	if (!text)
+		return -1;
+	if (strncmp(text, header, sizeof header - 1) != 0) {
+		free(text);
+		return -1;
+	}
+	for (line = text + sizeof header - 1; *line; line = next) {
+		char *nl = strchr(line, '\n'), *field;
+		log_row r;
+		int k = 0;
+		if (!nl) { /* every row ends with a newline */
+			count = -1;
+			break;
+		}
+		*nl = 0;
+		next = nl + 1;
+		memset(&r, 0, sizeof r);
+		if (sscanf(line, "%lld,%lld,", &r.step, &r.epoch) != 2) {
+			count = -1;
+			break;
+		}
+		field = strchr(strchr(line, ',') + 1, ',') + 1;
+		for (;;) {
+			char *comma = strchr(field, ',');
+			size_t len = comma ? (size_t)(comma - field) : strlen(field);
+			if (k == 5 || len >= sizeof r.f[0]) {
+				k = 6;
+				break;
+			}
+			memcpy(r.f[k], field, len);
+			r.f[k++][len] = 0;
+			if (!comma)
+				break;
+			field = comma + 1;
+		}
+		if (k != 5) {
+			count = -1;
+			break;
+		}
+		if (count < max)
+			rows[count] = r;
+		count++;
+	}
+	free(text);
+	return count;
+}
+
+/* Two logs agree in every field but images/s. */
+static int same_log(const char *a, const char *b)
+{
+	static log_row ra[512], rb[512];
+	int na = read_log(a, ra, 512), nb = read_log(b, rb, 512);
+	if (na < 0 || na != nb || na > 512)
+		return 0;
+	for (int i = 0; i < na; i++) {
+		if (ra[i].step != rb[i].step || ra[i].epoch != rb[i].epoch)
+			return 0;
+		for (int k = 0; k < IPS; k++)
+			if (strcmp(ra[i].f[k], rb[i].f[k]) != 0) {
+				printf("  row %d field %d: %s vs %s\n", i, k, ra[i].f[k], rb[i].f[k]);
+				return 0;
+			}
+	}
+	return 1;
+}
+
+static void test_log(void)
+{
+	static log_row rows[256];
+	const dlrt_model *m = linear(3, 2, 4, DLRT_F64);
+	int n, nsteps, nepochs;
+	const double *lrs;
+	regression_files(50, 20, 3, 2);
+
+	/* A row per step: each is that step's loss; the epoch rows are their
+	 * means weighted by batch rows (13 steps: 12 of 4 rows, one of 2). */
+	CHECK(run(m, "--train %s,%s --epochs 3 --log %s --log-every 1 --progress never", path("x.npy"),
+	          path("y.npy"), path("run.csv")) == 0 && has("log: "), "train with a log");
+	n = read_log(path("run.csv"), rows, 256);
+	CHECK(n == 39 + 3, "39 step rows and 3 epoch rows, found %d", n);
+	lrs = toy_lrs(&nsteps);
+	nepochs = 0;
+	for (int i = 0, step = 0; i < n && i < 256; i++) {
+		log_row *r = &rows[i];
+		if (r->f[LR][0]) {
+			step++;
+			CHECK(r->step == step && r->epoch == (step - 1) / 13 + 1, "row %d: step %lld epoch %lld",
+			      i, r->step, r->epoch);
+			CHECK(strtod(r->f[LR], NULL) == lrs[step - 1], "row %d: lr %s", i, r->f[LR]);
+			CHECK(!r->f[TRAIN_ACC][0] && !r->f[TEST_ACC][0] && atof(r->f[IPS]) > 0,
+			      "row %d: no accuracies, a speed", i);
+		} else {
+			double sum = 0, w = 0, loss = strtod(r->f[LOSS], NULL);
+			nepochs++;
+			CHECK(r->step == 13 * nepochs && r->epoch == nepochs && i >= 13,
+			      "epoch row %d at step %lld", i, r->step);
+			for (int j = i - 13; j < i && j >= 0; j++) {
+				double k = j == i - 1 ? 2 : 4;
+				sum += strtod(rows[j].f[LOSS], NULL) * k;
+				w += k;
+			}
+			CHECK(fabs(loss - sum / w) <= 1e-14 * loss, "epoch %d loss %s, steps say %.17g",
+			      nepochs, r->f[LOSS], sum / w);
+			CHECK(fabs(loss - epoch_loss(nepochs)) < 1e-5, "epoch %d: log %g, printed %g", nepochs,
+			      loss, epoch_loss(nepochs));
+			CHECK(!r->f[TRAIN_ACC][0] && !r->f[TEST_ACC][0], "no accuracy in a regression");
+		}
+	}
+	CHECK(nepochs == 3 && nsteps == 39, "%d epoch rows, %d steps", nepochs, nsteps);
+
+	/* Every K steps: the loss is the mean since the previous row, the
+	 * window restarting after each epoch row. */
+	CHECK(run(m, "--train %s,%s --epochs 2 --log %s --log-every 5 --progress never", path("x.npy"),
+	          path("y.npy"), path("run5.csv")) == 0, "--log-every 5");
+	{
+		static log_row r5[64];
+		static const long long want[] = {5, 10, 13, 15, 20, 25, 26};
+		int n5 = read_log(path("run5.csv"), r5, 64);
+		CHECK(n5 == 7, "7 rows, found %d", n5);
+		for (int i = 0; i < n5 && i < 7; i++)
+			CHECK(r5[i].step == want[i] && !r5[i].f[LR][0] == (want[i] % 13 == 0),
+			      "row %d at step %lld", i, r5[i].step);
+		/* Steps 14 and 15 (epoch 2) from the per-step log of the same seed. */
+		if (n5 == 7 && n > 16) {
+			double want15 = (strtod(rows[14].f[LOSS], NULL) + strtod(rows[15].f[LOSS], NULL)) / 2;
+			CHECK(rows[14].step == 14 && rows[15].step == 15 &&
+			      fabs(strtod(r5[3].f[LOSS], NULL) - want15) <= 1e-14 * want15,
+			      "row at 15: %s, expected %.17g", r5[3].f[LOSS], want15);
+		}
+	}
+	/* The default: about 1% of the run, at most every 50 steps. */
+	CHECK(run(m, "--train %s,%s --epochs 40 --log %s --quiet", path("x.npy"), path("y.npy"),
+	          path("d.csv")) == 0, "520 steps, default interval");
+	n = read_log(path("d.csv"), rows, 256);
+	CHECK(n == 520 / 5 + 40 && rows[0].step == 5, "a row every 5 steps: %d rows", n);
+	CHECK(run(m, "--train %s,%s --epochs 400 --log %s --quiet", path("x.npy"), path("y.npy"),
+	          path("d.csv")) == 0, "5200 steps, default interval");
+	n = read_log(path("d.csv"), rows, 256);
+	CHECK(n == 5200 / 50 + 400 && rows[0].step == 13 && rows[2].step == 39 && rows[3].step == 50 &&
+	      rows[3].f[LR][0], "a row every 50 steps (after epoch rows at 13, 26, 39): %d rows", n);
+
+	/* A classifier: train accuracy from the training steps, test accuracy
+	 * after every epoch; the last one is the final test line's. */
+	{
+		enum { R = 120, T = 40 };
+		const dlrt_model *c = classifier(4, 3, 8, DLRT_F64, 0);
+		double X[R * 4];
+		int32_t Y[R];
+		int64_t sx[2] = {R, 4}, sy[1] = {R};
+		double acc = -1;
+		const char *p;
+		dlrt_rng r;
+		dlrt_rng_seed(&r, 5, 5);
+		for (int i = 0; i < R; i++) {
+			Y[i] = (int32_t)dlrt_rng_below(&r, 3);
+			for (int j = 0; j < 4; j++)
+				X[i * 4 + j] = dlrt_rng_uniform(&r) + (j == Y[i] ? 0.8 : 0);
+		}
+		dlrt_save_npy(path("cx.npy"), DLRT_F64, 2, sx, X);
+		dlrt_save_npy(path("cy.npy"), DLRT_I32, 1, sy, Y);
+		sx[0] = sy[0] = T;
+		dlrt_save_npy(path("ctx.npy"), DLRT_F64, 2, sx, X + 4 * (R - T));
+		dlrt_save_npy(path("cty.npy"), DLRT_I32, 1, sy, Y + (R - T));
+		CHECK(run(c, "--train %s,%s --test %s,%s --epochs 6 --lr 0.5 --log %s --log-every 4 "
+		          "--progress never", path("cx.npy"), path("cy.npy"), path("ctx.npy"), path("cty.npy"),
+		          path("c.csv")) == 0, "classifier with a log");
+		p = g_out ? strstr(g_out, "test: loss ") : NULL;
+		p = p ? strstr(p, "accuracy ") : NULL;
+		if (p)
+			acc = atof(p + 9);
+		n = read_log(path("c.csv"), rows, 256);
+		/* 15 steps an epoch; the step rows are at multiples of 4 of the
+		 * global step (so a resumed run writes them where the first would
+		 * have): 3 + 4 + 4 + 4 + 3 + 4, and 6 epoch rows. */
+		CHECK(n == 22 + 6, "28 rows, found %d", n);
+		nepochs = 0;
+		for (int i = 0; i < n && i < 256; i++) {
+			if (rows[i].f[LR][0]) {
+				CHECK(!rows[i].f[TRAIN_ACC][0] && !rows[i].f[TEST_ACC][0], "step row %d", i);
+				continue;
+			}
+			nepochs++;
+			CHECK(rows[i].f[TRAIN_ACC][0] && rows[i].f[TEST_ACC][0], "epoch row %d has accuracies", i);
+			CHECK(atof(rows[i].f[TRAIN_ACC]) >= 0 && atof(rows[i].f[TRAIN_ACC]) <= 1 &&
+			      atof(rows[i].f[TEST_ACC]) >= 0 && atof(rows[i].f[TEST_ACC]) <= 1,
+			      "fractions: %s %s", rows[i].f[TRAIN_ACC], rows[i].f[TEST_ACC]);
+			/* 40 test rows: the fraction is k/40 exactly. */
+			CHECK(fabs(atof(rows[i].f[TEST_ACC]) * 40 - floor(atof(rows[i].f[TEST_ACC]) * 40 + 0.5)) < 1e-9,
+			      "test accuracy %s is k/40", rows[i].f[TEST_ACC]);
+			if (nepochs == 6)
+				CHECK(fabs(atof(rows[i].f[TEST_ACC]) * 100 - acc) < 0.006,
+				      "last epoch's test accuracy %s, final line %g%%", rows[i].f[TEST_ACC], acc);
+		}
+		CHECK(nepochs == 6 && atof(rows[n - 1].f[TRAIN_ACC]) > 0.7 && acc > 70,
+		      "it learns: train %s, test %g%%", n > 0 ? rows[n - 1].f[TRAIN_ACC] : "?", acc);
+		/* Logging (and evaluating after each epoch) changes nothing. */
+		CHECK(run(c, "--train %s,%s --test %s,%s --epochs 3 --lr 0.5 --save %s --quiet", path("cx.npy"),
+		          path("cy.npy"), path("ctx.npy"), path("cty.npy"), path("nolog.st")) == 0 &&
+		      run(c, "--train %s,%s --test %s,%s --epochs 3 --lr 0.5 --save %s --log %s --quiet",
+		          path("cx.npy"), path("cy.npy"), path("ctx.npy"), path("cty.npy"), path("log.st"),
+		          path("c3.csv")) == 0 && same_file(path("nolog.st"), path("log.st")),
+		      "the same checkpoint with and without --log");
+		/* Train accuracy counts the steps' own outputs: with lr 0 the
+		 * model stays as initialised, and scores what it scores on all
+		 * rows at the start. */
+		CHECK(run(c, "--train %s,%s --epochs 1 --lr 0 --log %s --progress never", path("cx.npy"),
+		          path("cy.npy"), path("c0.csv")) == 0, "lr 0");
+		{
+			int right = 0, k;
+			const double *W = c->tensors[0].data;
+			for (int i = 0; i < R; i++) {
+				double best = 0;
+				int arg = 0;
+				for (int j = 0; j < 3; j++) {
+					double v = 0; /* b = 0 */
+					for (int f = 0; f < 4; f++)
+						v += X[i * 4 + f] * W[f * 3 + j];
+					if (j == 0 || v > best)
+						best = v, arg = j;
+				}
+				right += arg == Y[i];
+			}
+			k = read_log(path("c0.csv"), rows, 256);
+			CHECK(k > 0 && !rows[k - 1].f[LR][0] && strtod(rows[k - 1].f[TRAIN_ACC], NULL) == (double)right / R,
+			      "train accuracy %s, expected %d/%d", k > 0 ? rows[k - 1].f[TRAIN_ACC] : "?", right, R);
+			CHECK(k > 0 && !rows[k - 1].f[TEST_ACC][0], "no test set, no test accuracy");
+		}
+	}
+	/* A run that stops keeps its log up to the step it stopped at. */
+	{
+		toy_config cfg = {.features = 3, .outputs = 2, .batch = 4, .dtype = DLRT_F64,
+		                  .poison_step = 17, .poison_what = TOY_POISON_W, .poison_value = NAN};
+		m = toy_build(&cfg);
+		CHECK(run(m, "--train %s,%s --epochs 3 --log %s --log-every 1 --progress never", path("x.npy"),
+		          path("y.npy"), path("crash.csv")) == 1, "a run that fails");
+		n = read_log(path("crash.csv"), rows, 256);
+		CHECK(n == 18 && rows[n - 1].step == 17, "18 rows (17 steps, 1 epoch), found %d", n);
+	}
+	/* Flags and files. */
+	m = linear(3, 2, 4, DLRT_F64);
+	CHECK(run(m, "--log-every 5") == 2 && has("--log-every is for --log"), "--log-every alone");
+	CHECK(run(m, "--log x.csv --log-every 0") == 2 && has("expected a whole number >= 1"), "--log-every 0");
+	CHECK(run(m, "--train %s,%s --log %s/no/such/dir.csv", path("x.npy"), path("y.npy"), g_dir) == 1 &&
+	      has("no/such/dir.csv: cannot create"), "a log that cannot be created");
+}
+
+/* ---- learning-rate schedules ---- */
+
+static int near(double a, double b)
+{
+	return fabs(a - b) <= 1e-15 * fabs(b) + 1e-300;
+}
+
+static void test_schedule(void)
+{
+	/* The values torch.optim.lr_scheduler gives (closed forms, computed by
+	 * hand): StepLR, ExponentialLR, CosineAnnealingLR, LinearLR. */
+	static const double step_want[6] = {0.1, 0.1, 0.05, 0.05, 0.025, 0.025};
+	static const double exp_want[4] = {0.1, 0.09, 0.081, 0.0729};
+	static const double cos_t[5] = {0, 2, 5, 9, 10};
+	static const double cos_want[5] = {1, 0.9045084971874737, 0.5, 0.024471741852423234, 0};
+	static const double warm_want[6] = {0.25, 0.4375, 0.625, 0.8125, 1, 1};
+	dlrt_lr_schedule s;
+	const dlrt_model *m = linear(3, 2, 4, DLRT_F64);
+	const double *lrs;
+	int n;
+	memset(&s, 0, sizeof s);
+	s.lr = 0.1;
+	for (int t = 0; t < 100; t += 7)
+		CHECK(dlrt_schedule_lr(&s, t, t / 10) == 0.1, "constant at %d", t);
+	s.kind = DLRT_LR_STEP, s.step_size = 2, s.gamma = 0.5;
+	for (int e = 0; e < 6; e++)
+		CHECK(near(dlrt_schedule_lr(&s, 1000 + e, e), step_want[e]), "StepLR epoch %d: %.17g", e,
+		      dlrt_schedule_lr(&s, 1000 + e, e));
+	s.kind = DLRT_LR_EXP, s.gamma = 0.9;
+	for (int e = 0; e < 4; e++)
+		CHECK(near(dlrt_schedule_lr(&s, 3 * e, e), exp_want[e]), "ExponentialLR epoch %d: %.17g", e,
+		      dlrt_schedule_lr(&s, 3 * e, e));
+	s.kind = DLRT_LR_COSINE, s.lr = 1, s.total_steps = 10;
+	for (int i = 0; i < 5; i++)
+		CHECK(fabs(dlrt_schedule_lr(&s, (int64_t)cos_t[i], 0) - cos_want[i]) <= 1e-15,
+		      "CosineAnnealingLR step %g: %.17g", cos_t[i], dlrt_schedule_lr(&s, (int64_t)cos_t[i], 0));
+	CHECK(dlrt_schedule_lr(&s, 10, 3) == dlrt_schedule_lr(&s, 50, 3), "cosine stays at its end");
+	s.lr_min = 0.1, s.total_steps = 4;
+	CHECK(near(dlrt_schedule_lr(&s, 2, 0), 0.55) && near(dlrt_schedule_lr(&s, 1, 0), 0.8681980515339464),
+	      "eta_min: %.17g %.17g", dlrt_schedule_lr(&s, 2, 0), dlrt_schedule_lr(&s, 1, 0));
+	memset(&s, 0, sizeof s);
+	s.lr = 1, s.warmup = 4;
+	for (int t = 0; t < 6; t++)
+		CHECK(near(dlrt_schedule_lr(&s, t, 0), warm_want[t]), "LinearLR(1/4) step %d: %.17g", t,
+		      dlrt_schedule_lr(&s, t, 0));
+	s.warmup = 1;
+	CHECK(dlrt_schedule_lr(&s, 0, 0) == 1, "a warm-up of 1 step is no warm-up");
+	/* Warm-up times StepLR, as torch's ChainedScheduler. */
+	s.kind = DLRT_LR_STEP, s.step_size = 1, s.gamma = 0.5, s.warmup = 4, s.lr = 0.2;
+	CHECK(near(dlrt_schedule_lr(&s, 3, 1), 0.2 * 0.8125 * 0.5), "warm-up x step: %.17g",
+	      dlrt_schedule_lr(&s, 3, 1));
+
+	/* Through the trainer: what train_step was given, step by step. */
+	regression_files(50, 20, 3, 2);
+	CHECK(run(m, "--train %s,%s --epochs 3 --lr 0.2 --lr-schedule step --lr-step-size 2 --lr-gamma 0.5 "
+	          "--progress never", path("x.npy"), path("y.npy")) == 0 &&
+	      has("lr x0.5 every 2 epochs"), "StepLR run");
+	lrs = toy_lrs(&n);
+	CHECK(n == 39, "39 steps, found %d", n);
+	for (int t = 0; t < n && t < 39; t++)
+		CHECK(lrs[t] == (t < 26 ? 0.2 : 0.1), "step %d: lr %.17g", t, lrs[t]);
+	CHECK(run(m, "--train %s,%s --epochs 3 --lr 0.05 --lr-schedule exp --lr-gamma 0.5 --warmup 20 "
+	          "--progress never", path("x.npy"), path("y.npy")) == 0, "exp with warm-up");
+	lrs = toy_lrs(&n);
+	for (int t = 0; t < n && t < 39; t++) {
+		double want = 0.05 * (t < 13 ? 1 : t < 26 ? 0.5 : 0.25) *
+		              (t < 20 ? 1.0 / 20 + (1 - 1.0 / 20) * t / 20 : 1);
+		CHECK(near(lrs[t], want), "step %d: lr %.17g, expected %.17g", t, lrs[t], want);
+	}
+	/* Cosine over the whole run: 2 epochs of 13 steps, or --steps. */
+	memset(&s, 0, sizeof s);
+	s.kind = DLRT_LR_COSINE, s.lr = 0.1, s.total_steps = 26;
+	CHECK(run(m, "--train %s,%s --epochs 2 --lr 0.1 --lr-schedule cosine --log %s --log-every 1 "
+	          "--progress never", path("x.npy"), path("y.npy"), path("cos.csv")) == 0 &&
+	      has("cosine lr to 0 over 26 steps"), "cosine run");
+	lrs = toy_lrs(&n);
+	CHECK(n == 26, "26 steps");
+	for (int t = 0; t < n && t < 26; t++)
+		CHECK(lrs[t] == dlrt_schedule_lr(&s, t, t / 13), "step %d: lr %.17g", t, lrs[t]);
+	CHECK(near(lrs[13], 0.05) && lrs[25] < 0.001 && lrs[25] > 0, "half way 0.05, last %g", lrs[25]);
+	{
+		static log_row rows[64];
+		int k = read_log(path("cos.csv"), rows, 64), t = 0;
+		for (int i = 0; i < k && i < 64; i++)
+			if (rows[i].f[LR][0]) {
+				CHECK(strtod(rows[i].f[LR], NULL) == lrs[t], "logged lr of step %d: %s", t, rows[i].f[LR]);
+				t++;
+			}
+		CHECK(t == 26, "a logged lr for every step");
+	}
+	/* --steps stops the run, but the curve is that of all the epochs. */
+	s.total_steps = 65, s.lr_min = 0.01;
+	CHECK(run(m, "--train %s,%s --epochs 5 --steps 20 --lr 0.1 --lr-schedule cosine --lr-min 0.01 "
+	          "--progress never", path("x.npy"), path("y.npy")) == 0 && has("over 65 steps"),
+	      "cosine, stopped by --steps");
+	lrs = toy_lrs(&n);
+	CHECK(n == 20, "20 steps");
+	for (int t = 0; t < n && t < 20; t++)
+		CHECK(lrs[t] == dlrt_schedule_lr(&s, t, t / 13), "step %d: lr %.17g", t, lrs[t]);
+	/* Flags that do not fit together. */
+	CHECK(run(m, "--lr-schedule linear") == 2 && has("expected constant, step, exp or cosine"), "bad name");
+	CHECK(run(m, "--lr-schedule step") == 2 && has("needs --lr-step-size"), "step without size");
+	CHECK(run(m, "--lr-schedule exp") == 2 && has("needs --lr-gamma"), "exp without gamma");
+	CHECK(run(m, "--lr-gamma 0.5") == 2 && has("--lr-gamma is for --lr-schedule step or exp"), "stray gamma");
+	CHECK(run(m, "--lr-schedule cosine --lr-step-size 3") == 2 && has("--lr-step-size is for"), "stray size");
+	CHECK(run(m, "--lr-schedule step --lr-step-size 1 --lr-min 0") == 2 && has("--lr-min is for"), "stray min");
+	CHECK(run(m, "--lr-schedule exp --lr-gamma 0") == 2 && has("expected a positive number"), "gamma 0");
+	CHECK(run(m, "--warmup -1") == 2, "negative warm-up");
+}
+
+/* ---- --check-numerics ---- */
+
+static void test_numerics(void)
+{
+	static const struct {
+		int what, index, step;
+		double value;
+		const char *want;
+	} cases[] = {
+		{TOY_POISON_DW, 3, 5, INFINITY, "dlrt: step 5 (epoch 1): non-finite value in d_W[1,1] (inf); stopping"},
+		{TOY_POISON_W | TOY_POISON_VW, 4, 15, -INFINITY, "step 15 (epoch 2): non-finite value in W[2,0] (-inf)"},
+		{TOY_POISON_VW, 0, 2, NAN, "step 2 (epoch 1): non-finite value in v_W[0,0] (nan)"},
+		{TOY_POISON_PRED | TOY_POISON_DW | TOY_POISON_W | TOY_POISON_VW, 5, 3, NAN,
+		 "step 3 (epoch 1): non-finite value in pred[2,1] (nan)"},
+		{TOY_POISON_DW | TOY_POISON_W, 1, 3, INFINITY, "non-finite value in d_W[0,1] (inf)"},
+		{TOY_POISON_LOSS | TOY_POISON_PRED, 0, 1, NAN, "step 1 (epoch 1): non-finite value in loss (nan)"},
+	};
+	toy_config c = {.features = 3, .outputs = 2, .batch = 4, .dtype = DLRT_F64};
+	const dlrt_model *m;
+	regression_files(50, 20, 3, 2);
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		c.poison_what = cases[k].what, c.poison_index = cases[k].index;
+		c.poison_step = cases[k].step, c.poison_value = cases[k].value;
+		m = toy_build(&c);
+		CHECK(run(m, "--train %s,%s --epochs 3 --check-numerics --progress never", path("x.npy"),
+		          path("y.npy")) == 1 && has(cases[k].want), "case %zu: \"%s\"", k, cases[k].want);
+		CHECK(!has("train: "), "case %zu stops", k);
+	}
+	/* Without the flag, a bad gradient that the update does not use goes
+	 * unnoticed, and a bad weight is found one step later, by the loss. */
+	c.poison_what = TOY_POISON_DW, c.poison_step = 5, c.poison_value = NAN;
+	m = toy_build(&c);
+	CHECK(run(m, "--train %s,%s --epochs 2 --progress never", path("x.npy"), path("y.npy")) == 0,
+	      "unchecked: runs on");
+	c.poison_what = TOY_POISON_W;
+	m = toy_build(&c);
+	CHECK(run(m, "--train %s,%s --epochs 2 --progress never", path("x.npy"), path("y.npy")) == 1 &&
+	      has("loss is nan at epoch 1 step 6; stopping (--check-numerics"), "unchecked: a step later");
+	/* Output rows past the batch's n do not count: the last batch of an
+	 * epoch has 2 rows (50 = 12 x 4 + 2), and row 3 is not one of them. */
+	c.poison_what = TOY_POISON_PRED, c.poison_step = 13, c.poison_index = 6, c.poison_value = NAN;
+	m = toy_build(&c);
+	CHECK(run(m, "--train %s,%s --epochs 2 --check-numerics --progress never", path("x.npy"),
+	          path("y.npy")) == 0, "rows past n are not scanned");
+	c.poison_index = 3;
+	m = toy_build(&c);
+	CHECK(run(m, "--train %s,%s --epochs 2 --check-numerics --progress never", path("x.npy"),
+	          path("y.npy")) == 1 && has("step 13 (epoch 1): non-finite value in pred[1,1] (nan)"),
+	      "row 1 of the last batch is");
+	/* f32, and a clean run passes. */
+	c = (toy_config){.features = 3, .outputs = 2, .batch = 4, .dtype = DLRT_F32,
+	                 .poison_what = TOY_POISON_VW, .poison_step = 7, .poison_index = 5,
+	                 .poison_value = INFINITY};
+	m = toy_build(&c);
+	CHECK(run(m, "--train %s,%s --epochs 2 --check-numerics --progress never", path("x.npy"),
+	          path("y.npy")) == 1 && has("step 7 (epoch 1): non-finite value in v_W[2,1] (inf)"), "f32");
+	m = linear(3, 2, 4, DLRT_F32);
+	CHECK(run(m, "--train %s,%s --epochs 2 --check-numerics --progress never", path("x.npy"),
+	          path("y.npy")) == 0 && has("train: 2 epochs"), "a clean run");
+	/* A real divergence is caught no later than by the loss. */
+	CHECK(run(m, "--train %s,%s --epochs 50 --lr 1e3 --check-numerics --progress never", path("x.npy"),
+	          path("y.npy")) == 1 &&
+	      matches("dlrt: step [0-9]+ \\(epoch [0-9]+\\): non-finite value in [a-zA-Z_]+(\\[[0-9,]+\\])? "
+	              "\\((nan|inf|-inf)\\); stopping"), "divergence");
+}
+
+/* ---- --predict ---- */
+
+/* pred = x W + b for rows of X, the way the toy computes it. */
+static void toy_predict(const dlrt_model *m, const double *X, int rows, double *P)
+{
+	const double *W = m->tensors[0].data, *b = m->tensors[1].data;
+	for (int r = 0; r < rows; r++)
+		for (int k = 0; k < 2; k++) {
+			double s = b[k];
+			for (int f = 0; f < 3; f++)
+				s += X[r * 3 + f] * W[f * 2 + k];
+			P[r * 2 + k] = s;
+		}
+}
+
+static void test_predict(void)
+{
+	enum { R = 7 };
+	const dlrt_model *m = linear(3, 2, 4, DLRT_F64);
+	double X[20 * 3], Y[20 * 2], P[20 * 2];
+	int64_t sx[2] = {R, 3}, shape[DLRT_MAX_RANK];
+	dlrt_dtype dt;
+	int rank;
+	void *data = NULL;
+	char cwd[512];
+	regression_files(50, 20, 3, 2);
+	regression_data(20, 3, 2, 12, X, Y);
+	CHECK(run(m, "--train %s,%s --epochs 3 --save %s --quiet", path("x.npy"), path("y.npy"),
+	          path("ck.st")) == 0, "train");
+	dlrt_save_npy(path("px.npy"), DLRT_F64, 2, sx, X);
+	/* 7 rows: a batch of 4 and a partial one of 3. */
+	dlrt_init_params(m, 99);
+	CHECK(run(m, "--load %s --predict %s --predict-out %s", path("ck.st"), path("px.npy"),
+	          path("p.npy")) == 0 && has("predict: 7 rows -> ") && has("p.npy"), "predict");
+	toy_predict(m, X, R, P);
+	CHECK(dlrt_load_npy(path("p.npy"), &dt, &rank, shape, &data) == 0 && dt == DLRT_F64 && rank == 2 &&
+	      shape[0] == R && shape[1] == 2, "predictions (7, 2)");
+	CHECK(data && !memcmp(data, P, sizeof(double) * R * 2), "x W + b, bit for bit");
+	free(data);
+	data = NULL;
+	/* The default name, in the working directory; files from --data. */
+	if (getcwd(cwd, sizeof cwd) && chdir(g_dir) == 0) {
+		CHECK(run(m, "--load ck.st --data %s --predict tx.npy", g_dir) == 0 &&
+		      has("predict: 20 rows -> predictions.npy"), "default output");
+		CHECK(chdir(cwd) == 0, "back");
+	}
+	toy_predict(m, X, 20, P);
+	CHECK(dlrt_load_npy(path("predictions.npy"), &dt, &rank, shape, &data) == 0 && shape[0] == 20 &&
+	      !memcmp(data, P, sizeof(double) * 40), "20 rows, 5 full batches");
+	free(data);
+	data = NULL;
+	/* CSV and gzipped IDX inputs. */
+	write_text(path("p.csv"), "a,b,c\n0.5,1,-2\n3,0,1\n");
+	CHECK(run(m, "--load %s --predict %s --predict-out %s", path("ck.st"), path("p.csv"), path("pc.npy")) == 0 &&
+	      has("predict: 2 rows"), "CSV inputs");
+	{
+		double Xc[6] = {0.5, 1, -2, 3, 0, 1};
+		uint32_t d[2] = {2, 3};
+		toy_predict(m, Xc, 2, P);
+		CHECK(dlrt_load_npy(path("pc.npy"), &dt, &rank, shape, &data) == 0 && shape[0] == 2 &&
+		      !memcmp(data, P, sizeof(double) * 4), "CSV predictions");
+		free(data);
+		data = NULL;
+		write_idx(path("p.idx.gz"), 1, 0x0E, 2, d, Xc);
+		CHECK(run(m, "--load %s --predict %s --predict-out %s", path("ck.st"), path("p.idx.gz"),
+		          path("pi.npy")) == 0 && same_file(path("pi.npy"), path("pc.npy")), "IDX inputs");
+	}
+	/* Inputs only: a labels file or column is an error. */
+	CHECK(run(m, "--load %s --predict %s,%s", path("ck.st"), path("tx.npy"), path("ty.npy")) == 1 &&
+	      has("expected 1 file of inputs (one for each of x; no labels), found 2"), "labels given");
+	write_text(path("p.csv"), "0.5,1,-2,4,5\n");
+	CHECK(run(m, "--load %s --predict %s", path("ck.st"), path("p.csv")) == 1 &&
+	      has("p.csv:1: expected 3 columns, found 5"), "CSV with labels");
+	CHECK(run(m, "--predict %s --predict-out %s", path("px.npy"), path("p0.npy")) == 0 &&
+	      has("note: no --load"), "no checkpoint: a note");
+	CHECK(run(m, "--predict-out x.npy") == 2 && has("--predict-out is for --predict"), "--predict-out alone");
+	CHECK(run(m, "--predict a.npy --eval") == 2 && has("--predict goes alone"), "--predict --eval");
+	CHECK(run(m, "--load %s --predict %s --predict-out %s/none/p.npy", path("ck.st"), path("px.npy"),
+	          g_dir) == 1 && has("cannot create"), "unwritable output");
+
+	/* A classifier: labels are zero-filled; i32 labels need no file. */
+	{
+		const dlrt_model *c = classifier(3, 4, 4, DLRT_F32, 0);
+		float *probe;
+		CHECK(run(c, "--predict %s --predict-out %s --seed 3", path("px.npy"), path("pcl.npy")) == 0 &&
+		      has("predict: 7 rows"), "classifier");
+		CHECK(dlrt_load_npy(path("pcl.npy"), &dt, &rank, shape, &data) == 0 && dt == DLRT_F32 &&
+		      shape[0] == 7 && shape[1] == 4, "f32 (7, 4)");
+		probe = data;
+		CHECK(probe && isfinite(probe[27]) && ((int32_t *)c->tensors[3].data)[0] == 0, "labels zero");
+		free(data);
+		data = NULL;
+	}
+	/* Several outputs: OUT for the first, OUT-stem.NAME.npy for the rest;
+	 * one without a batch axis is left out with a note. */
+	{
+		dlrt_tensor t[9];
+		dlrt_model mm = *linear(3, 2, 4, DLRT_F64);
+		memcpy(t, mm.tensors, sizeof(dlrt_tensor) * 7);
+		t[7] = t[4];
+		t[7].name = "again";
+		t[8] = t[1];
+		t[8].name = "bias";
+		t[8].role = DLRT_OUTPUT;
+		t[8].grad = NULL;
+		mm.tensors = t;
+		mm.ntensors = 9;
+		CHECK(run(&mm, "--load %s --predict %s --predict-out %s", path("ck.st"), path("px.npy"),
+		          path("multi.npy")) == 0 && has("multi.npy, ") && has("multi.again.npy") &&
+		      has("note: output 'bias' has no batch axis"), "two outputs");
+		CHECK(same_file(path("multi.npy"), path("p.npy")) && same_file(path("multi.again.npy"), path("p.npy")),
+		      "both hold the predictions");
+		CHECK(access(path("multi.bias.npy"), F_OK) != 0, "no file for the unbatched output");
+		/* Outputs the compiler added after the declared ones are left out. */
+		mm.declared_outputs = 1;
+		remove(path("multi.again.npy"));
+		CHECK(run(&mm, "--load %s --predict %s --predict-out %s", path("ck.st"), path("px.npy"),
+		          path("multi.npy")) == 0 && has("-> ") && !has("again") && !has("bias"),
+		      "declared_outputs 1");
+		CHECK(same_file(path("multi.npy"), path("p.npy")) && access(path("multi.again.npy"), F_OK) != 0,
+		      "only the declared output");
+	}
+}
+
+/* ---- exact resume ---- */
+
+static void test_resume(void)
+{
+	toy_config c = {.features = 3, .outputs = 2, .batch = 4, .dtype = DLRT_F64, .dropout = 1};
+	const dlrt_model *m = toy_build(&c);
+	const char *sched = "--lr 0.05 --lr-schedule step --lr-step-size 1 --lr-gamma 0.7 --warmup 6 "
+	                    "--progress never";
+	const char *cosine = "--lr 0.05 --lr-schedule cosine --warmup 6 --progress never";
+	size_t n;
+	unsigned char *img;
+	regression_files(50, 20, 3, 2);
+	/* Two epochs in one go. */
+	CHECK(run(m, "--train %s,%s --epochs 2 --seed 7 --save %s --log %s --log-every 5 %s", path("x.npy"), path("y.npy"),
+	          path("a.st"), path("a.csv"), sched) == 0, "2 epochs straight");
+	img = read_bytes(path("a.st"), &n);
+	CHECK(img && strstr((char *)img + 8, "\"epoch\":\"2\",\"step\":\"26\",\"seed\":\"7\""), "metadata");
+	free(img);
+	/* One epoch, then one more from its checkpoint (no --seed: the
+	 * checkpoint's). */
+	CHECK(run(m, "--train %s,%s --epochs 1 --seed 7 --save %s --log %s --log-every 5 %s", path("x.npy"), path("y.npy"),
+	          path("b.st"), path("b.csv"), sched) == 0, "1 epoch");
+	CHECK(run(m, "--train %s,%s --epochs 1 --seed 7 --save %s %s", path("x.npy"), path("y.npy"),
+	          path("b1.st"), sched) == 0, "1 epoch again");
+	CHECK(same_file(path("b.st"), path("b1.st")), "the runs repeat");
+	CHECK(run(m, "--train %s,%s --epochs 2 --load %s --save %s --log %s --log-every 5 %s", path("x.npy"), path("y.npy"),
+	          path("b.st"), path("b.st"), path("b.csv"), sched) == 0 &&
+	      has("resuming at epoch 2, step 14 of 26") && has("seed 7") && !has("epoch 1/2"), "resume");
+	CHECK(same_file(path("a.st"), path("b.st")), "the same checkpoint, byte for byte");
+	CHECK(same_log(path("a.csv"), path("b.csv")), "the same log: losses, lrs, bit for bit");
+	/* Resuming from a step inside an epoch. */
+	CHECK(run(m, "--train %s,%s --epochs 2 --steps 20 --seed 7 --save %s %s", path("x.npy"), path("y.npy"),
+	          path("c.st"), sched) == 0, "stop at step 20");
+	img = read_bytes(path("c.st"), &n);
+	CHECK(img && strstr((char *)img + 8, "\"epoch\":\"1\",\"step\":\"20\""), "epoch 1 complete, step 20");
+	free(img);
+	CHECK(run(m, "--train %s,%s --epochs 2 --load %s --save %s %s", path("x.npy"), path("y.npy"),
+	          path("c.st"), path("c.st"), sched) == 0 && has("resuming at epoch 2, step 21 of 26") &&
+	      has("train: 1 epoch, 6 steps"), "resume inside epoch 2");
+	CHECK(same_file(path("a.st"), path("c.st")), "the same checkpoint after a mid-epoch resume");
+	/* A log that ran past its checkpoint (a crash between the two) is cut
+	 * back to the checkpoint's step before the resumed run appends. */
+	CHECK(run(m, "--train %s,%s --epochs 1 --seed 7 --save %s --log %s --log-every 5 %s", path("x.npy"), path("y.npy"),
+	          path("d.st"), path("d.csv"), sched) == 0, "1 epoch");
+	CHECK(run(m, "--train %s,%s --epochs 2 --load %s --save %s --log %s --log-every 5 %s", path("x.npy"), path("y.npy"),
+	          path("d.st"), path("d2.st"), path("d.csv"), sched) == 0, "2 epochs, checkpoint elsewhere");
+	{ /* and a row cut short */
+		FILE *f = fopen(path("d.csv"), "a");
+		fputs("3,1,0.25", f);
+		fclose(f);
+	}
+	CHECK(run(m, "--train %s,%s --epochs 2 --load %s --save %s --log %s --log-every 5 %s", path("x.npy"), path("y.npy"),
+	          path("d.st"), path("d.st"), path("d.csv"), sched) == 0, "resume again");
+	CHECK(same_log(path("a.csv"), path("d.csv")), "no repeated rows");
+	/* The comparisons can fail: another seed on resume, another result. */
+	CHECK(run(m, "--train %s,%s --epochs 2 --load %s --seed 8 --save %s %s", path("x.npy"), path("y.npy"),
+	          path("b1.st"), path("e.st"), sched) == 0 && has("--seed 8 differs from the seed"),
+	      "resume with another seed");
+	CHECK(!same_file(path("a.st"), path("e.st")), "another seed: another checkpoint");
+	CHECK(run(m, "--train %s,%s --epochs 2 --seed 7 --save %s --lr 0.05 --progress never", path("x.npy"),
+	          path("y.npy"), path("f.st")) == 0 && !same_file(path("a.st"), path("f.st")),
+	      "another schedule: another checkpoint");
+	/* --epochs is the total: nothing left to do. */
+	CHECK(run(m, "--train %s,%s --epochs 2 --load %s %s", path("x.npy"), path("y.npy"), path("a.st"),
+	          sched) == 0 && has("nothing to train: ") && !matches("(^|\n)train: "), "already done");
+	/* Cosine depends on the planned length: the first part is a 2-epoch
+	 * run stopped after one epoch by --steps. */
+	CHECK(run(m, "--train %s,%s --epochs 2 --seed 7 --save %s --log %s %s", path("x.npy"), path("y.npy"),
+	          path("h.st"), path("h.csv"), cosine) == 0, "cosine, 2 epochs");
+	CHECK(run(m, "--train %s,%s --epochs 2 --steps 13 --seed 7 --save %s --log %s %s", path("x.npy"),
+	          path("y.npy"), path("i.st"), path("i.csv"), cosine) == 0, "cosine, stopped after 1");
+	CHECK(run(m, "--train %s,%s --epochs 2 --load %s --save %s --log %s %s", path("x.npy"), path("y.npy"),
+	          path("i.st"), path("i.st"), path("i.csv"), cosine) == 0, "cosine, resumed");
+	CHECK(same_file(path("h.st"), path("i.st")) && same_log(path("h.csv"), path("i.csv")),
+	      "cosine: the same checkpoint and log");
+	/* Other training data: the checkpoint's epoch count wins. */
+	regression_files(60, 20, 3, 2);
+	CHECK(run(m, "--train %s,%s --epochs 3 --load %s --save %s %s", path("x.npy"), path("y.npy"),
+	          path("b1.st"), path("g.st"), sched) == 0 && has("an epoch here has 15 steps") &&
+	      has("epoch 2/3") && has("epoch 3/3"), "other data");
+	img = read_bytes(path("g.st"), &n);
+	CHECK(img && strstr((char *)img + 8, "\"epoch\":\"3\",\"step\":\"43\""), "epoch 3 at step 13 + 30");
+	free(img);
+}
+
+/* ---- scripts/plot_log.sh ---- */
+
+/* Run a shell command with its output captured; returns its exit status. */
+static int shell(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int rc;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	printf("  $ %s\n", cmd);
+	capture_begin();
+	rc = system(cmd);
+	capture_end();
+	rc = rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+	printf("    -> exit %d\n", rc);
+	return rc;
+}
+
+static int is_png(const char *p)
+{
+	size_t n;
+	unsigned char *img = read_bytes(p, &n);
+	int ok = img && n > 1000 && !memcmp(img, "\x89PNG\r\n\x1a\n", 8);
+	free(img);
+	return ok;
+}
+
+static void test_plot(void)
+{
+	const char *script = DLRT_SOURCE_DIR "/scripts/plot_log.sh";
+	const dlrt_model *m = linear(3, 2, 4, DLRT_F64);
+	regression_files(50, 20, 3, 2);
+	CHECK(run(m, "--train %s,%s --epochs 4 --log %s --log-every 3 --quiet", path("x.npy"), path("y.npy"),
+	          path("r.csv")) == 0, "a regression log");
+	/* Without gnuplot: a message that says how to get it. */
+	CHECK(shell("PATH=/nonexistent /bin/sh %s %s %s", script, path("r.csv"), path("r.png")) == 1 &&
+	      has("gnuplot is not installed") && has("apt-get install gnuplot-nox"), "no gnuplot");
+	CHECK(shell("/bin/sh %s %s", script, path("r.csv")) == 2 && has("usage: plot_log.sh LOG.csv OUT.png"),
+	      "usage");
+	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+		printf("skipped: gnuplot is not installed (apt-get install gnuplot-nox)\n");
+		exit(failures ? 1 : 77);
+	}
+	CHECK(shell("/bin/sh %s %s %s", script, path("r.csv"), path("r.png")) == 0 && is_png(path("r.png")),
+	      "a PNG from a regression log");
+	{
+		const dlrt_model *c = classifier(4, 3, 16, DLRT_F32, 1.0 / 255);
+		unsigned char img[200 * 4], lab[200];
+		uint32_t di[2] = {200, 4}, dl[1] = {200};
+		dlrt_rng r;
+		dlrt_rng_seed(&r, 3, 3);
+		for (int i = 0; i < 200; i++) {
+			lab[i] = (unsigned char)dlrt_rng_below(&r, 3);
+			for (int j = 0; j < 4; j++)
+				img[i * 4 + j] = (unsigned char)(dlrt_rng_below(&r, 100) + (j == lab[i] ? 150 : 0));
+		}
+		write_idx(path("i.idx"), 0, 0x08, 2, di, img);
+		write_idx(path("l.idx"), 0, 0x08, 1, dl, lab);
+		CHECK(run(c, "--train %s,%s --test %s,%s --epochs 5 --lr 0.5 --log %s --quiet", path("i.idx"),
+		          path("l.idx"), path("i.idx"), path("l.idx"), path("c.csv")) == 0, "a classifier log");
+		CHECK(shell("/bin/sh %s %s %s", script, path("c.csv"), path("c.png")) == 0 && is_png(path("c.png")),
+		      "a PNG from a classifier log");
+	}
+	write_text(path("bad.csv"), "a,b,c\n1,2,3\n");
+	CHECK(shell("/bin/sh %s %s %s", script, path("bad.csv"), path("bad.png")) == 1 &&
+	      has("expected a training log"), "not a log");
+	write_text(path("empty.csv"), "step,epoch,loss,lr,train_acc,test_acc,images_per_s\n");
+	CHECK(shell("/bin/sh %s %s %s", script, path("empty.csv"), path("e.png")) == 1 && has("no rows to plot yet"),
+	      "a log without rows");
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1516,6 +2243,12 @@ static const struct {
 	{"gradcheck", test_gradcheck},
 	{"classifier", test_classifier},
 	{"mutations", test_mutations},
+	{"log", test_log},
+	{"schedule", test_schedule},
+	{"numerics", test_numerics},
+	{"predict", test_predict},
+	{"resume", test_resume},
+	{"plot", test_plot},
 	{"fmnist", test_fmnist},
 };
 
@@ -1537,7 +2270,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
 		if (!strcmp(argv[1], tests[i].name) ||
-		    (!strcmp(argv[1], "all") && strcmp(tests[i].name, "fmnist") != 0)) {
+		    (!strcmp(argv[1], "all") && strcmp(tests[i].name, "fmnist") != 0 &&
+		     strcmp(tests[i].name, "plot") != 0)) {
 			printf("== %s\n", tests[i].name);
 			tests[i].fn();
 			found = 1;

@@ -13,13 +13,18 @@ target_compile_options(dlrt_toy PRIVATE ${DLC_WARN})
 add_executable(dlrt_tests ${DLRT_TEST_DIR}/test_runtime.c)
 target_link_libraries(dlrt_tests PRIVATE dlrt_toy_model ZLIB::ZLIB m)
 target_compile_options(dlrt_tests PRIVATE ${DLC_WARN})
-target_compile_definitions(dlrt_tests PRIVATE _POSIX_C_SOURCE=200809L)
+target_compile_definitions(dlrt_tests PRIVATE _POSIX_C_SOURCE=200809L
+  DLRT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 
 foreach(t rng init npy idx csv gather safetensors flags train checkpoint dump gradcheck classifier
-          mutations)
+          mutations log schedule numerics predict resume)
   add_test(NAME runtime.${t} COMMAND dlrt_tests ${t})
   set_tests_properties(runtime.${t} PROPERTIES LABELS quick TIMEOUT 120)
 endforeach()
+
+# scripts/plot_log.sh on logs the toy writes (skipped without gnuplot).
+add_test(NAME runtime.plot_log COMMAND dlrt_tests plot)
+set_tests_properties(runtime.plot_log PROPERTIES LABELS quick SKIP_RETURN_CODE 77 TIMEOUT 120)
 
 # Loads the real Fashion-MNIST files when they are installed (skipped otherwise).
 add_test(NAME runtime.fmnist_load COMMAND dlrt_tests fmnist)

@@ -4,7 +4,7 @@
 
 int main(int argc, char **argv)
 {
-	toy_config c = {3, 2, 4, DLRT_F64, 0, 0, 0, 0};
+	toy_config c = {.features = 3, .outputs = 2, .batch = 4, .dtype = DLRT_F64};
 	int rc = dlrt_main(toy_build(&c), argc, argv);
 	toy_free();
 	return rc;

@@ -6,6 +6,8 @@
  * Backward:  dpred = (pred - y)/n  or  (softmax(pred) - onehot(y))/n
  *            dW = x^T dpred,  db = sum_r dpred
  * Update:    v = 0.9 v + g,  w -= lr v  (PyTorch's SGD momentum)
+ * Dropout (cfg.dropout, training mode only): x is replaced by x * mask * 2,
+ * mask[r,f] in {0,1} from a hash of the random key, row and column.
  * Only the first n rows of a batch count.  Values go through double so one
  * code path serves f32 and f64. */
 #include "toy_model.h"
@@ -18,6 +20,10 @@ static toy_config cfg;
 static void *W, *b, *dW, *db, *vW, *vb, *x, *y, *pred, *dpred, *loss;
 static dlrt_tensor tensors[7];
 static dlrt_model model;
+static uint64_t rng_key;
+static int training;    /* the entry point running is gradients/train_step */
+static int steps;       /* train_step calls since toy_reset */
+static double lrs[TOY_MAX_LRS];
 
 static double get(const void *p, int64_t i)
 {
@@ -32,7 +38,20 @@ static void set(void *p, int64_t i, double v)
 		((float *)p)[i] = (float)v;
 }
 
-static void forward(int64_t n)
+/* Input element (r, f) as the layer sees it: dropped out in training. */
+static double xin(int64_t r, int f)
+{
+	uint64_t h;
+	if (!cfg.dropout || !training)
+		return get(x, r * cfg.features + f);
+	h = rng_key ^ ((uint64_t)(r * cfg.features + f) + 1) * UINT64_C(0x9E3779B97F4A7C15);
+	h ^= h >> 31;
+	h *= UINT64_C(0xBF58476D1CE4E5B9);
+	h ^= h >> 29;
+	return h >> 63 ? 2 * get(x, r * cfg.features + f) : 0.0;
+}
+
+static void run_forward(int64_t n)
 {
 	int F = cfg.features, K = cfg.outputs;
 	double L = 0;
@@ -40,7 +59,7 @@ static void forward(int64_t n)
 		for (int k = 0; k < K; k++) {
 			double s = get(b, k);
 			for (int f = 0; f < F; f++)
-				s += get(x, r * F + f) * get(W, f * K + k);
+				s += xin(r, f) * get(W, f * K + k);
 			set(pred, r * K + k, s);
 		}
 		if (cfg.classifier) {
@@ -61,10 +80,17 @@ static void forward(int64_t n)
 	set(loss, 0, n > 0 ? L / (double)n : 0);
 }
 
+static void forward(int64_t n)
+{
+	training = 0;
+	run_forward(n);
+}
+
 static void gradients(int64_t n)
 {
 	int F = cfg.features, K = cfg.outputs;
-	forward(n);
+	training = 1;
+	run_forward(n);
 	for (int64_t r = 0; r < n; r++) {
 		if (cfg.classifier) {
 			double mx = get(pred, r * K), z = 0;
@@ -85,7 +111,7 @@ static void gradients(int64_t n)
 		for (int k = 0; k < K; k++) {
 			double s = 0;
 			for (int64_t r = 0; r < n; r++)
-				s += get(x, r * F + f) * get(dpred, r * K + k);
+				s += xin(r, f) * get(dpred, r * K + k);
 			set(dW, f * K + k, s);
 		}
 	for (int k = 0; k < K; k++) {
@@ -114,6 +140,33 @@ static void train_step(int64_t n, double lr)
 	gradients(n);
 	update(W, dW, vW, (int64_t)cfg.features * cfg.outputs, lr);
 	update(b, db, vb, cfg.outputs, lr);
+	if (steps < TOY_MAX_LRS)
+		lrs[steps] = lr;
+	if (++steps == cfg.poison_step) {
+		int w = cfg.poison_what, i = cfg.poison_index;
+		double v = cfg.poison_value;
+		if (w & TOY_POISON_LOSS)
+			set(loss, 0, v);
+		if (w & TOY_POISON_PRED)
+			set(pred, i, v);
+		if (w & TOY_POISON_DW)
+			set(dW, i, v);
+		if (w & TOY_POISON_W)
+			set(W, i, v);
+		if (w & TOY_POISON_VW)
+			set(vW, i, v);
+	}
+}
+
+void toy_reset(void)
+{
+	steps = 0;
+}
+
+const double *toy_lrs(int *n)
+{
+	*n = steps;
+	return lrs;
 }
 
 void toy_free(void)
@@ -148,6 +201,8 @@ const dlrt_model *toy_build(const toy_config *c)
 	size_t es;
 	toy_free();
 	cfg = *c;
+	steps = 0;
+	rng_key = 0;
 	es = dlrt_dtype_size(c->dtype);
 	W = calloc((size_t)(F * K), es);
 	dW = calloc((size_t)(F * K), es);
@@ -196,5 +251,6 @@ const dlrt_model *toy_build(const toy_config *c)
 	model.momentum = 0.9;
 	model.epochs = 1;
 	model.input_scale = c->input_scale;
+	model.rng_key = c->dropout ? &rng_key : NULL;
 	return &model;
 }

@@ -1,0 +1,113 @@
+/* predict.c - --predict: run the model over a file of inputs, save outputs.
+ *
+ * The rows of a dataset that holds the model's inputs only (no labels; see
+ * dlrt_load_inputs) go through forward() in batches of m->batch, the last
+ * one partial, and every declared output (m->declared_outputs) with a
+ * batch axis is collected row by row
+ * into one array [rows, ...] written as .npy: the first output to OUT, the
+ * others to OUT with ".npy" replaced by ".<name>.npy".  Label buffers are
+ * zero-filled, so the loss that forward() computes on the way means nothing
+ * and is not reported.  forward() runs in evaluation mode (no dropout,
+ * batch-norm running statistics), as for --eval. */
+#include "dlrt_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* OUT for the first output, else OUT's stem + "." + name + ".npy". */
+static char *output_path(const char *out, const char *name, int first)
+{
+	size_t n = strlen(out), stem = n;
+	char *p;
+	if (first) {
+		p = malloc(n + 1);
+		if (p)
+			strcpy(p, out);
+		return p;
+	}
+	if (n >= 4 && !strcmp(out + n - 4, ".npy"))
+		stem = n - 4;
+	p = malloc(stem + strlen(name) + 6);
+	if (p)
+		sprintf(p, "%.*s.%s.npy", (int)stem, out, name);
+	return p;
+}
+
+int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out)
+{
+	int nout = 0, rc = 1;
+	int64_t B = m->batch, *idx = NULL;
+	void **bufs = calloc((size_t)(m->ntensors + 1), sizeof *bufs);
+	char **paths = calloc((size_t)(m->ntensors + 1), sizeof *paths);
+	if (!bufs || !paths)
+		goto oom;
+	for (int i = 0, k = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		int64_t bytes;
+		if (t->role != DLRT_OUTPUT || (m->declared_outputs > 0 && k++ >= m->declared_outputs))
+			continue;
+		if (t->batch_axis != 0 || t->rank < 1) {
+			fprintf(stderr, "dlrt: note: output '%s' has no batch axis; not written\n", t->name);
+			continue;
+		}
+		if (dlrt_mul_ok(ds->rows, dlrt_row_elems(t), &bytes) ||
+		    dlrt_mul_ok(bytes, (int64_t)dlrt_dtype_size(t->dtype), &bytes)) {
+			dlrt_error("output '%s': %lld rows are too many", t->name, (long long)ds->rows);
+			goto done;
+		}
+		paths[i] = output_path(out, t->name, nout == 0);
+		bufs[i] = malloc(bytes > 0 ? (size_t)bytes : 1);
+		if (!paths[i] || !bufs[i])
+			goto oom;
+		nout++;
+	}
+	if (nout == 0) {
+		dlrt_error("model %s has no outputs with a batch axis to predict", m->name);
+		goto done;
+	}
+	idx = malloc((size_t)B * sizeof *idx);
+	if (!idx)
+		goto oom;
+	for (int64_t start = 0; start < ds->rows; start += B) {
+		int64_t n = ds->rows - start < B ? ds->rows - start : B;
+		for (int64_t r = 0; r < n; r++)
+			idx[r] = start + r;
+		dlrt_gather_batch(m, ds, idx, n);
+		m->forward(n);
+		for (int i = 0; i < m->ntensors; i++) {
+			const dlrt_tensor *t = &m->tensors[i];
+			size_t row = (size_t)dlrt_row_elems(t) * dlrt_dtype_size(t->dtype);
+			if (bufs[i])
+				memcpy((char *)bufs[i] + (size_t)start * row, t->data, (size_t)n * row);
+		}
+	}
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		int64_t shape[DLRT_MAX_RANK];
+		if (!bufs[i])
+			continue;
+		memcpy(shape, t->shape, sizeof shape);
+		shape[0] = ds->rows;
+		if (dlrt_save_npy(paths[i], t->dtype, t->rank, shape, bufs[i]))
+			goto done;
+	}
+	printf("predict: %lld rows ->", (long long)ds->rows);
+	for (int i = 0, k = 0; i < m->ntensors; i++)
+		if (paths[i])
+			printf("%s %s", k++ ? "," : "", paths[i]);
+	printf("\n");
+	fflush(stdout);
+	rc = 0;
+	goto done;
+oom:
+	dlrt_error("out of memory");
+done:
+	for (int i = 0; bufs && paths && i < m->ntensors; i++) {
+		free(bufs[i]);
+		free(paths[i]);
+	}
+	free(bufs);
+	free(paths);
+	free(idx);
+	return rc;
+}
