@@ -22,6 +22,9 @@ static void accum(AD *ad, NodeId x, NodeId gx)
 {
 	if (!gx || x >= ad->n || !ad->needs[x])
 		return;
+	const Node *nx = graph_node(ad->g, x), *ng = graph_node(ad->g, gx);
+	if (nx->bax >= 0 && ng->bax < 0 && shape_eq(nx->shape, ng->shape))
+		gx = graph_rebatch(ad->g, gx, nx->bax);
 	ad->adj[x] = ad->adj[x] ? graph_binary(ad->g, OP_ADD, ad->adj[x], gx) : gx;
 }
 

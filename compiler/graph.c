@@ -404,6 +404,16 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to)
 	return intern(g, &n);
 }
 
+NodeId graph_rebatch(Graph *g, NodeId a, int bax)
+{
+	const Node *na = &g->nodes[a];
+	if (na->bax == bax)
+		return a;
+	Node n = blank(OP_RESHAPE, na->dtype, na->shape, bax);
+	n.in[0] = a;
+	return intern(g, &n);
+}
+
 NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims)
 {
 	const Node *na = &g->nodes[a];

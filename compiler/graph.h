@@ -127,6 +127,10 @@ NodeId graph_powc(Graph *g, NodeId a, double c);
 NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b);
 NodeId graph_broadcast(Graph *g, NodeId a, Shape to);
 NodeId graph_reshape(Graph *g, NodeId a, Shape to);
+/* The same values, with `bax` as their batch axis (a reshape to the same
+ * shape): an adjoint that is a broadcast of a scalar still only counts the
+ * rows that hold data when it is summed over the batch. */
+NodeId graph_rebatch(Graph *g, NodeId a, int bax);
 NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims);
 NodeId graph_sumto(Graph *g, NodeId a, Shape to);
 NodeId graph_transpose(Graph *g, NodeId a);
