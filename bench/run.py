@@ -1,0 +1,722 @@
+#!/usr/bin/python3
+"""bench/run.py - dlc next to PyTorch and OpenBLAS, in one run on one machine.
+
+Workloads (defined in bench/README.md):
+  W-MLP    examples/mlp.dl     vs bench/torch_mlp.py     1 epoch of Fashion-MNIST
+  W-LeNet  examples/lenet5.dl  vs bench/torch_lenet.py   1 epoch of Fashion-MNIST
+  W-GEMM   bench/gemm.dl + bench/dlc_gemm_harness.c  vs  OpenBLAS cblas_sgemm
+           (bench/gemm_bench.c), at 1024^3, 256^3 and 64x512x784, 1 thread
+
+What it does, in order:
+  1. builds dlc (CMake, Release) into --build-dir, then the trainers and the GEMM
+     programs into BUILD_DIR/bench/;
+  2. runs every training configuration --reps times, alternating the systems
+     (dlc, PyTorch, dlc, PyTorch, ...; reversed on every other rep) so that both
+     share the machine's noise; each run is a fresh process whose peak RSS comes
+     from wait4(2); before each run it waits (--wait-idle) for other processes
+     to leave the CPUs, and it records how busy they kept them;
+  3. runs the GEMM programs the same way, with the FMA peak (gemm_bench peak)
+     measured once per rep (the best run is the peak);
+  4. prints Markdown tables of the medians and writes every raw number to a JSON
+     file (and the tables to a .md file beside it).
+
+Threads: dlc gets `--threads N` only if its trainer's --help lists the flag;
+otherwise its 2-thread rows run at 1 thread and say so.  PyTorch at 2 threads
+is run in three settings (OpenMP 2 + OpenBLAS 2, OpenMP 2 + OpenBLAS 1,
+OpenMP 1 + OpenBLAS 2: the two pools fight on two cores) and the best median
+is the one compared.
+
+Standard library only.  PyTorch runs under /usr/bin/python3 (Debian's
+python3-torch), as a subprocess.  Missing pieces are skipped with a note:
+no torch -> dlc columns only; no OpenBLAS -> no OpenBLAS/peak figures.
+
+usage: /usr/bin/python3 bench/run.py [--reps 3] [--quick] [--only mlp,lenet,gemm]
+       (--help for the rest)
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+
+WORKLOADS = {
+    "mlp": {"name": "W-MLP", "dl": "examples/mlp.dl", "torch": "torch_mlp.py"},
+    "lenet": {"name": "W-LeNet", "dl": "examples/lenet5.dl", "torch": "torch_lenet.py"},
+}
+GEMM_SIZES = [(1024, 1024, 1024), (256, 256, 256), (64, 512, 784)]  # M, N, K
+# PyTorch settings at 2 threads: (label, script flags)
+TORCH_2T = [
+    ("omp2+blas2", ["--threads", "2"]),
+    ("omp2+blas1", ["--threads", "2", "--blas-threads", "1"]),
+    ("omp1+blas2", ["--threads", "1", "--blas-threads", "2"]),
+]
+# Inherited settings that would change what OpenBLAS does (as run_gemm.sh).
+SCRUB_ENV = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
+             "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS"]
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def cpu_busy_ticks():
+    """Busy and total jiffies of the whole machine (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v[:8]) - idle, sum(v[:8])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_child(cmd, env=None, cwd=None, timeout=900):
+    """Run cmd (a list) as a fresh process; stdout+stderr captured.
+
+    Returns rc, wall time, that child's own peak RSS and CPU time (wait4), and
+    other_cpu: the share of the machine's CPU time that went to *other*
+    processes while it ran (a noise indicator: 0 = the machine was ours)."""
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    ncpu = os.cpu_count() or 1
+    b0 = cpu_busy_ticks()
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        try:
+            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        except OSError as e:
+            return {"cmd": cmd, "rc": None, "error": str(e), "output": ""}
+        timed_out = False
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout:
+                p.kill()
+                pid, status, ru = os.wait4(p.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.02)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    b1 = cpu_busy_ticks()
+    res = {
+        "cmd": cmd,
+        "rc": p.returncode,
+        "timed_out": timed_out,
+        "wall_s": round(wall, 3),
+        "maxrss_kib": ru.ru_maxrss,
+        "cpu_user_s": round(ru.ru_utime, 3),
+        "cpu_sys_s": round(ru.ru_stime, 3),
+        "output": text,
+    }
+    if b0 and b1 and wall > 0:
+        busy = (b1[0] - b0[0]) / hz
+        other = max(0.0, busy - ru.ru_utime - ru.ru_stime)
+        res["other_cpu"] = round(other / (wall * ncpu), 3)
+    return res
+
+
+def others_busy(seconds=1.0):
+    """Share of the machine's CPU busy over `seconds` (this script sleeps meanwhile)."""
+    b0 = cpu_busy_ticks()
+    time.sleep(seconds)
+    b1 = cpu_busy_ticks()
+    if not b0 or not b1 or b1[1] == b0[1]:
+        return 0.0
+    return (b1[0] - b0[0]) / (b1[1] - b0[1])
+
+
+def wait_for_quiet(args, stats):
+    """Before a run: wait (up to --wait-idle seconds) until other processes use
+    less than --idle-threshold of the machine's CPU.  Returns the busy share
+    seen last and the seconds waited."""
+    t0 = time.time()
+    limit = min(args.wait_idle, max(0.0, args.max_wait_total - stats.get("waited_s", 0)))
+    busy = others_busy(0.5)
+    while busy > args.idle_threshold and time.time() - t0 < limit:
+        busy = others_busy(2.0)
+    waited = time.time() - t0
+    stats["waited_s"] = stats.get("waited_s", 0) + waited
+    if busy > args.idle_threshold:
+        stats["started_busy"] = stats.get("started_busy", 0) + 1
+    return round(busy, 3), round(waited, 1)
+
+
+def clean_env(extra=None):
+    env = dict(os.environ)
+    for k in SCRUB_ENV:
+        env.pop(k, None)
+    env.update(extra or {})
+    return env
+
+
+def sh(cmd, cwd=None):
+    """Quick helper command: stdout text, or '' if it fails."""
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def tail(text, n=15):
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+def oneline(text, n=2):
+    """The last n lines of text as one line, for notes."""
+    return " ".join(tail(text, n).split())
+
+
+# ---------------------------------------------------------------- machine
+
+def machine_info(python):
+    info = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "hostname": platform.node(),
+        "kernel": platform.release(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None,
+    }
+    lscpu = sh(["lscpu"])
+    for key, name in [("Model name", "cpu_model"), ("Core(s) per socket", "cores_per_socket"),
+                      ("Socket(s)", "sockets"), ("Thread(s) per core", "threads_per_core"),
+                      ("Hypervisor vendor", "hypervisor"), ("L2 cache", "l2"), ("L3 cache", "l3")]:
+        m = re.search(r"^%s:\s*(.+)$" % re.escape(key), lscpu, re.M)
+        info[name] = m.group(1).strip() if m else None
+    flags = re.search(r"^Flags:\s*(.+)$", lscpu, re.M)
+    info["avx512f"] = bool(flags and "avx512f" in flags.group(1).split())
+    info["gcc"] = sh(["gcc", "--version"]).splitlines()[0] if sh(["gcc", "--version"]) else None
+    info["cmake"] = (sh(["cmake", "--version"]).splitlines() or [None])[0]
+    info["dlc_commit"] = sh(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT) or None
+    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT)
+    info["dlc_tree_modified_files"] = len(dirty.splitlines()) if dirty else 0
+    for lib in ["/usr/lib/x86_64-linux-gnu/libblas.so.3", "/lib/x86_64-linux-gnu/libblas.so.3"]:
+        if os.path.exists(lib):
+            info["system_libblas_so3"] = os.path.realpath(lib)
+            break
+    r = run_child([python, "-c", "import torch, numpy; print(torch.__version__, numpy.__version__)"],
+                  timeout=120)
+    if r.get("rc") == 0:
+        tv, nv = r["output"].split()[-2:]
+        info["torch"], info["numpy"] = tv, nv
+    else:
+        info["torch"] = None
+        info["torch_error"] = tail(r.get("output", "") or r.get("error", ""), 3)
+    return info
+
+
+# ---------------------------------------------------------------- builds
+
+def export_rev(args, info):
+    """--rev REV: a clean copy of that commit to build from (git archive)."""
+    sha = sh(["git", "rev-parse", "--verify", args.rev + "^{commit}"], cwd=ROOT)
+    if not sha:
+        sys.exit("bench: --rev %s: not a commit" % args.rev)
+    src = os.path.join(args.build_dir, "src-" + sha[:12])
+    if not os.path.exists(os.path.join(src, "CMakeLists.txt")):
+        os.makedirs(src, exist_ok=True)
+        git = subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=ROOT, stdout=subprocess.PIPE)
+        tar = subprocess.run(["tar", "-x", "-C", src], stdin=git.stdout)
+        git.stdout.close()
+        if git.wait() != 0 or tar.returncode != 0:
+            sys.exit("bench: exporting %s failed" % args.rev)
+    info["dlc_commit"] = sha[:12]
+    info["dlc_tree_modified_files"] = 0
+    info["dlc_source"] = "git archive %s (%s)" % (args.rev, sha)
+    return src
+
+
+def build_dlc(args, notes):
+    bdir = os.path.join(args.build_dir, "dlc-" + os.path.basename(args.src)) if args.rev else args.build_dir
+    if not args.skip_build:
+        log("building dlc from %s into %s" % (args.src, bdir))
+        r = run_child(["cmake", "-S", args.src, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release",
+                       "-DDLC_SANITIZE=OFF"], timeout=600)
+        if r["rc"] == 0:
+            r = run_child(["cmake", "--build", bdir, "-j%d" % (os.cpu_count() or 2),
+                           "--target", "dlc", "dlrt"], timeout=1200)
+        if r["rc"] != 0:
+            sys.exit("bench: building dlc failed:\n" + tail(r["output"], 30))
+    dlc = os.path.join(bdir, "dlc")
+    if not os.path.exists(dlc):
+        sys.exit("bench: %s not found (build it, or drop --skip-build)" % dlc)
+    return dlc
+
+
+def dlc_build(dlc, args, src, out, dims=(), cflags=""):
+    """dlc SRC -o OUT, with dim overrides, the user's --cc and both sets of cflags."""
+    cmd = [dlc]
+    for d in dims:
+        cmd += ["-D", d]
+    cmd += [src, "-o", out]
+    if args.cc:
+        cmd += ["--cc", args.cc]
+    flags = " ".join(x for x in [cflags, args.cflags] if x)
+    if flags:
+        cmd += ["--cflags", flags]
+    r = run_child(cmd, timeout=600)
+    r["build_cmd"] = cmd
+    return r
+
+
+# ---------------------------------------------------------------- training
+
+TRAIN_RE = re.compile(r"train: (\d+) epochs?, (\d+) steps, (\d+) images in ([\d.]+) s, "
+                      r"([\d.]+) images/s, final loss ([\d.naninf-]+)")
+TEST_RE = re.compile(r"test: loss ([\d.naninf-]+), accuracy ([\d.]+)% \((\d+) images\)")
+
+
+def parse_dlc(res):
+    m, t = TRAIN_RE.search(res["output"]), TEST_RE.search(res["output"])
+    if res["rc"] != 0 or not m:
+        return None
+    out = {"images_per_s": float(m.group(5)), "train_time_s": float(m.group(4)),
+           "steps": int(m.group(2)), "images": int(m.group(3)), "train_loss": float(m.group(6))}
+    if t:
+        out["test_acc"] = float(t.group(2)) / 100.0
+    return out
+
+
+def parse_torch(res):
+    if res["rc"] != 0:
+        return None
+    for line in reversed(res["output"].splitlines()):
+        if line.startswith("{"):
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            return {"images_per_s": j["images_per_s"], "train_time_s": j["train_time_s"],
+                    "train_loss": j["train_loss"], "test_acc": j["test_acc"],
+                    "threadpools": j.get("threadpools", []), "raw": j}
+    return None
+
+
+def training(args, dlc, info, notes, records):
+    work = os.path.join(args.build_dir, "bench")
+    os.makedirs(work, exist_ok=True)
+    have_torch = info.get("torch") is not None
+    if not have_torch:
+        notes.append("PyTorch not importable by %s (%s): dlc columns only."
+                     % (args.python, oneline(info.get("torch_error", "") or "?")))
+    plans = {}
+    records["dlc_has_threads"] = False
+    for key in args.workloads:
+        if key not in WORKLOADS:
+            continue
+        w = WORKLOADS[key]
+        exe = os.path.join(work, key)
+        log("dlc: building the %s trainer" % w["name"])
+        b = dlc_build(dlc, args, os.path.join(args.src, w["dl"]), exe)
+        records["builds"].append({"what": w["name"], "cmd": b["build_cmd"], "rc": b["rc"],
+                                  "wall_s": b.get("wall_s"), "output": tail(b["output"], 20)})
+        dlc_ok = b["rc"] == 0
+        if not dlc_ok:
+            notes.append("%s: dlc failed to build the trainer: %s" % (w["name"], oneline(b["output"], 3)))
+        has_threads = dlc_ok and "--threads" in run_child([exe, "--help"], timeout=60)["output"]
+        records["dlc_has_threads"] = bool(has_threads)
+        runs = []  # one rep's list of (system, threads, setting, cmd, env)
+        for t in args.threads:
+            if dlc_ok:
+                cmd = [exe, "--epochs", str(args.epochs), "--progress", "never", "--seed", str(args.seed)]
+                actual = 1
+                if has_threads:
+                    cmd += ["--threads", str(t)]
+                    actual = t
+                runs.append(("dlc", t, "threads=%d" % actual if has_threads else "single-threaded",
+                             cmd, clean_env()))
+            if have_torch:
+                script = os.path.join(BENCH, w["torch"])
+                base = [args.python, script, "--epochs", str(args.epochs), "--seed", str(args.seed)]
+                if t == 1:
+                    settings = [("omp1+blas1", ["--threads", "1"])]
+                elif t == 2:
+                    settings = [x for x in TORCH_2T if x[0] in args.torch2]
+                else:
+                    settings = [("omp%d+blas%d" % (t, t), ["--threads", str(t)])]
+                for label, flags in settings:
+                    runs.append(("pytorch", t, label, base + flags, clean_env()))
+        plans[key] = runs
+    if not records["dlc_has_threads"] and max(args.threads) > 1:
+        notes.append("dlc has no threading yet (its trainer's --help lists no --threads): "
+                     "its 2-thread rows ran single-threaded.")
+
+    for rep in range(args.reps):
+        for key, runs in plans.items():
+            order = runs if rep % 2 == 0 else list(reversed(runs))
+            for system, t, setting, cmd, env in order:
+                log("rep %d/%d %s %s threads=%d %s" % (rep + 1, args.reps, WORKLOADS[key]["name"],
+                                                       system, t, setting))
+                busy0, waited = wait_for_quiet(args, records["quiet"])
+                r = run_child(cmd, env=env, cwd=BENCH if system == "pytorch" else work,
+                              timeout=900 * args.epochs)
+                parsed = parse_dlc(r) if system == "dlc" else parse_torch(r)
+                rec = {"workload": WORKLOADS[key]["name"], "key": key, "system": system,
+                       "threads": t, "setting": setting, "rep": rep + 1, "cmd": cmd,
+                       "rc": r.get("rc"), "timed_out": r.get("timed_out"), "wall_s": r.get("wall_s"),
+                       "maxrss_kib": r.get("maxrss_kib"), "cpu_user_s": r.get("cpu_user_s"),
+                       "cpu_sys_s": r.get("cpu_sys_s"), "other_cpu": r.get("other_cpu"),
+                       "busy_before": busy0, "waited_s": waited, "ok": parsed is not None}
+                if parsed:
+                    rec.update(parsed)
+                    log("   %.0f images/s, loss %.5f, acc %.2f%%, %.0f MiB, others used %s of the CPU"
+                        % (parsed["images_per_s"], parsed["train_loss"], 100 * parsed.get("test_acc", 0),
+                           (r.get("maxrss_kib") or 0) / 1024, r.get("other_cpu")))
+                else:
+                    rec["output_tail"] = tail(r.get("output", "") or r.get("error", ""), 20)
+                    log("   FAILED (rc %s): %s" % (r.get("rc"), tail(rec["output_tail"], 3)))
+                records["training"].append(rec)
+
+
+# ---------------------------------------------------------------- GEMM
+
+def last_json(text):
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                pass
+    return None
+
+
+def gemm(args, dlc, info, notes, records):
+    work = os.path.join(args.build_dir, "bench")
+    os.makedirs(work, exist_ok=True)
+    env1 = clean_env({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+
+    # gemm_bench: OpenBLAS, the naive i-k-j loop, and the FMA peak.
+    gb = os.path.join(work, "gemm_bench")
+    cc = shutil.which("gcc") or shutil.which("cc") or "cc"
+    cmd = [cc, "-O3", "-march=native", "-fopenmp", "-Wall",
+           "-I/usr/include/x86_64-linux-gnu/openblas-pthread", "-o", gb,
+           os.path.join(BENCH, "gemm_bench.c"), "-lopenblas", "-lm"]
+    r = run_child(cmd, timeout=300)
+    records["builds"].append({"what": "gemm_bench", "cmd": cmd, "rc": r["rc"], "output": tail(r["output"], 20)})
+    have_gb = r["rc"] == 0
+    if not have_gb:
+        notes.append("gemm_bench (OpenBLAS) could not be built, so no OpenBLAS, naive-loop or measured "
+                     "peak figures (apt-get install libopenblas-dev): %s" % oneline(r["output"]))
+
+    peak_threads = sorted({1, min(2, os.cpu_count() or 1)}) if have_gb else []
+
+    def run_peaks(rep):
+        for t in peak_threads:
+            log("rep %d/%d gemm_bench peak %d" % (rep + 1, args.reps, t))
+            busy0, waited = wait_for_quiet(args, records["quiet"])
+            r = run_child([gb, "peak", str(t)], env=clean_env({"OMP_NUM_THREADS": str(t)}), timeout=300)
+            j = last_json(r["output"]) if r["rc"] == 0 else None
+            records["gemm_peak"].append({"threads": t, "rep": rep + 1, "rc": r["rc"], "result": j,
+                                         "other_cpu": r.get("other_cpu"), "busy_before": busy0})
+            if j:
+                log("   AVX-512 %.1f, AVX2 %.1f GFLOP/s" % (j["fma512_gflops"], j["fma256_gflops"]))
+
+    sizes = args.gemm_sizes
+    progs = {}
+    for (M, N, K) in sizes:
+        exe = os.path.join(work, "gemm_dlc_%dx%dx%d" % (M, N, K))
+        harness = os.path.join(BENCH, "dlc_gemm_harness.c")
+        cflags = "-DDLC_NO_MAIN -DBENCH_MODEL=gemm_model " + harness
+        log("dlc: building the GEMM harness %dx%dx%d" % (M, N, K))
+        b = dlc_build(dlc, args, os.path.join(BENCH, "gemm.dl"), exe,
+                      dims=["M=%d" % M, "N=%d" % N, "K=%d" % K], cflags=cflags)
+        records["builds"].append({"what": "gemm_dlc %dx%dx%d" % (M, N, K), "cmd": b["build_cmd"],
+                                  "rc": b["rc"], "output": tail(b["output"], 20)})
+        plan = []
+        if b["rc"] == 0:
+            plan.append(("dlc", [exe, "7"]))
+        else:
+            notes.append("W-GEMM %dx%dx%d: dlc failed to build the harness: %s" % (M, N, K, oneline(b["output"], 3)))
+        if have_gb:
+            plan.append(("openblas", [gb, "blas", str(M), str(N), str(K), "7"]))
+            plan.append(("naive_ikj", [gb, "ikj", str(M), str(N), str(K), "3" if M >= 1024 else "7"]))
+        progs[(M, N, K)] = plan
+
+    for rep in range(args.reps):
+        run_peaks(rep)
+        for size, plan in progs.items():
+            order = plan if rep % 2 == 0 else list(reversed(plan))
+            for system, cmd in order:
+                log("rep %d/%d W-GEMM %dx%dx%d %s" % ((rep + 1, args.reps) + size + (system,)))
+                busy0, waited = wait_for_quiet(args, records["quiet"])
+                r = run_child(cmd, env=env1, timeout=600)
+                j = last_json(r["output"]) if r["rc"] == 0 else None
+                rec = {"M": size[0], "N": size[1], "K": size[2], "system": system, "rep": rep + 1,
+                       "cmd": cmd, "rc": r["rc"], "ok": j is not None, "other_cpu": r.get("other_cpu"),
+                       "busy_before": busy0, "result": j}
+                if j:
+                    log("   %.1f GFLOP/s" % j["gflops_median"])
+                else:
+                    rec["output_tail"] = tail(r["output"], 10)
+                    log("   FAILED (rc %s): %s" % (r["rc"], tail(r["output"], 3)))
+                records["gemm"].append(rec)
+
+    # The peak is what the core can do: interference only lowers it, so take the best run.
+    best = [max(p["result"]["fma512_gflops"], p["result"]["fma256_gflops"])
+            for p in records["gemm_peak"] if p["threads"] == 1 and p["result"]]
+    if best:
+        records["peak_gflops_1t"] = max(best)
+        records["peak_source"] = ("measured: best of %d runs of gemm_bench peak 1 "
+                                  "(AVX-512 and AVX2 FMA loops)" % len(best))
+    elif args.peak_gflops:
+        records["peak_gflops_1t"] = args.peak_gflops
+        records["peak_source"] = "given with --peak-gflops"
+    else:
+        notes.append("no measured peak (gemm_bench not built) and no --peak-gflops: "
+                     "GEMM fractions of peak are left out.")
+
+
+# ---------------------------------------------------------------- report
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec="%.0f", none="—"):
+    return none if x is None else spec % x
+
+
+def summarize(records):
+    """Medians per (workload, system, threads, setting)."""
+    groups = {}
+    for r in records["training"]:
+        groups.setdefault((r["workload"], r["system"], r["threads"], r["setting"]), []).append(r)
+    summary = []
+    for (wl, system, t, setting), rs in groups.items():
+        ok = [r for r in rs if r["ok"]]
+        summary.append({
+            "workload": wl, "system": system, "threads": t, "setting": setting,
+            "runs": len(rs), "ok": len(ok),
+            "images_per_s_median": med([r["images_per_s"] for r in ok]),
+            "images_per_s_min": min([r["images_per_s"] for r in ok], default=None),
+            "images_per_s_max": max([r["images_per_s"] for r in ok], default=None),
+            "test_acc_median": med([r.get("test_acc") for r in ok]),
+            "train_loss_median": med([r.get("train_loss") for r in ok]),
+            "maxrss_mib_median": med([r["maxrss_kib"] / 1024 for r in ok if r.get("maxrss_kib")]),
+            "other_cpu_max": max([r["other_cpu"] for r in rs if r.get("other_cpu") is not None], default=None),
+        })
+    gsum = {}
+    for r in records["gemm"]:
+        gsum.setdefault((r["M"], r["N"], r["K"], r["system"]), []).append(r)
+    gemm_summary = []
+    for (M, N, K, system), rs in gsum.items():
+        ok = [r["result"]["gflops_median"] for r in rs if r["ok"]]
+        gemm_summary.append({"M": M, "N": N, "K": K, "system": system, "runs": len(rs), "ok": len(ok),
+                             "gflops_median": med(ok), "gflops_min": min(ok, default=None),
+                             "gflops_max": max(ok, default=None)})
+    return summary, gemm_summary
+
+
+def markdown(args, info, notes, records, summary, gemm_summary):
+    L = []
+    L.append("## dlc benchmark, %s" % info["date_utc"])
+    L.append("")
+    L.append("Machine: %s, %s CPUs (%s core(s) per socket × %s socket(s), %s thread(s) per core)%s; %s; "
+             "dlc %s%s (%s); PyTorch %s; system libblas.so.3 → `%s`. Reps: %d, epochs: %d, seed %d."
+             % (info.get("cpu_model"), info.get("cpu_count"), info.get("cores_per_socket"),
+                info.get("sockets"), info.get("threads_per_core"),
+                ", %s VM" % info["hypervisor"] if info.get("hypervisor") else "", info.get("gcc"),
+                info.get("dlc_commit"),
+                " (+%d modified files)" % info["dlc_tree_modified_files"] if info.get("dlc_tree_modified_files") else "",
+                info.get("dlc_source"),
+                info.get("torch") or "not available", info.get("system_libblas_so3", "?"),
+                args.reps, args.epochs, args.seed))
+    L.append("")
+    by = {(s["workload"], s["system"], s["threads"], s["setting"]): s for s in summary}
+    wls = [WORKLOADS[k]["name"] for k in args.workloads if k in WORKLOADS]
+    if wls and summary:
+        L.append("### Training, 1 epoch of Fashion-MNIST (medians)")
+        L.append("")
+        L.append("| workload | threads | dlc images/s | PyTorch images/s | dlc / PyTorch | "
+                 "dlc test acc | PyTorch test acc | dlc loss | PyTorch loss | dlc peak RSS | PyTorch peak RSS |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for wl in wls:
+            for t in args.threads:
+                d = [s for k, s in by.items() if k[0] == wl and k[1] == "dlc" and k[2] == t]
+                p = [s for k, s in by.items() if k[0] == wl and k[1] == "pytorch" and k[2] == t
+                     and s["images_per_s_median"] is not None]
+                d = d[0] if d else None
+                p = max(p, key=lambda s: s["images_per_s_median"]) if p else None
+                di = d and d["images_per_s_median"]
+                pi = p and p["images_per_s_median"]
+                tcol = str(t)
+                if d and d["setting"] == "single-threaded" and t != 1:
+                    tcol += " (dlc: 1, no threading yet)"
+                if p and t != 1:
+                    tcol += " (PyTorch best: %s)" % p["setting"]
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    wl, tcol, fmt(di), fmt(pi), fmt(di / pi if di and pi else None, "%.2f"),
+                    fmt(d and d["test_acc_median"] and 100 * d["test_acc_median"], "%.2f%%"),
+                    fmt(p and p["test_acc_median"] and 100 * p["test_acc_median"], "%.2f%%"),
+                    fmt(d and d["train_loss_median"], "%.4f"), fmt(p and p["train_loss_median"], "%.4f"),
+                    fmt(d and d["maxrss_mib_median"], "%.0f MiB"), fmt(p and p["maxrss_mib_median"], "%.0f MiB")))
+        L.append("")
+        L.append("Every configuration (images/s: median [min–max] over the reps; `other CPU`: the largest share "
+                 "of the machine's CPU time that other processes used during one of its runs):")
+        L.append("")
+        L.append("| workload | system | threads | setting | runs ok | images/s | test acc | peak RSS | other CPU |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for s in sorted(summary, key=lambda s: (wls.index(s["workload"]) if s["workload"] in wls else 9,
+                                                 s["threads"], s["system"], s["setting"])):
+            L.append("| %s | %s | %d | %s | %d/%d | %s [%s–%s] | %s | %s | %s |" % (
+                s["workload"], s["system"], s["threads"], s["setting"], s["ok"], s["runs"],
+                fmt(s["images_per_s_median"]), fmt(s["images_per_s_min"]), fmt(s["images_per_s_max"]),
+                fmt(s["test_acc_median"] and 100 * s["test_acc_median"], "%.2f%%"),
+                fmt(s["maxrss_mib_median"], "%.0f MiB"), fmt(s["other_cpu_max"] and 100 * s["other_cpu_max"], "%.0f%%")))
+        L.append("")
+    if gemm_summary or records.get("gemm_peak"):
+        peak = records.get("peak_gflops_1t")
+        L.append("### W-GEMM, fp32 row-major C = A·B, 1 thread (GFLOP/s = 2MNK / time, median over reps)")
+        L.append("")
+        for t in sorted({p["threads"] for p in records.get("gemm_peak", [])}):
+            js = [p["result"] for p in records["gemm_peak"] if p["threads"] == t and p["result"]]
+            if js:
+                L.append("- FMA peak, %d thread(s), best of %d: AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s "
+                         "(gemm_bench peak; all threads together)"
+                         % (t, len(js), max(j["fma512_gflops"] for j in js), max(j["fma256_gflops"] for j in js)))
+        if peak:
+            L.append("- Peak used for the fractions: %.1f GFLOP/s per core (%s)" % (peak, records.get("peak_source")))
+        L.append("")
+        g = {(s["M"], s["N"], s["K"], s["system"]): s for s in gemm_summary}
+        L.append("| M×N×K | dlc generated | of peak | OpenBLAS | of peak | dlc / OpenBLAS | naive i-k-j loop (gcc -O3) |")
+        L.append("|---|---|---|---|---|---|---|")
+        for (M, N, K) in args.gemm_sizes:
+            d, o, n = (g.get((M, N, K, s)) for s in ("dlc", "openblas", "naive_ikj"))
+            dg, og, ng = (x and x["gflops_median"] for x in (d, o, n))
+            L.append("| %d×%d×%d | %s | %s | %s | %s | %s | %s |" % (
+                M, N, K, fmt(dg, "%.1f"), fmt(dg and peak and 100 * dg / peak, "%.0f%%"),
+                fmt(og, "%.1f"), fmt(og and peak and 100 * og / peak, "%.0f%%"),
+                fmt(dg / og if dg and og else None, "%.2f"), fmt(ng, "%.1f")))
+        over = [s for s in gemm_summary if peak and s["gflops_max"] and s["gflops_max"] > peak]
+        if over:
+            L.append("")
+            L.append("Some GEMM runs beat the measured peak: the peak runs were slowed by other processes, "
+                     "so the fractions of peak are too high.")
+        cores = sorted({r["result"].get("openblas_core") for r in records["gemm"]
+                        if r["ok"] and r["system"] == "openblas"} - {None})
+        if cores:
+            L.append("")
+            L.append("OpenBLAS kernel: %s." % ", ".join(cores))
+        L.append("")
+    if notes:
+        L.append("Notes:")
+        L.append("")
+        for n in notes:
+            L.append("- " + n)
+        L.append("")
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description="dlc vs PyTorch / OpenBLAS benchmarks (see bench/README.md)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions of every run (default 3; --quick: 1)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 1 rep, W-MLP at 1 thread, small GEMMs only")
+    ap.add_argument("--only", default=None, help="comma-separated subset of mlp,lenet,gemm")
+    ap.add_argument("--threads", default=None, help="thread counts for training (default 1,2; --quick: 1)")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"),
+                    help="CMake build directory (default: build-bench, Release, kept apart from build/)")
+    ap.add_argument("--skip-build", action="store_true", help="use BUILD_DIR/dlc as it is")
+    ap.add_argument("--rev", default=None,
+                    help="benchmark this git commit (e.g. HEAD), exported with git archive into BUILD_DIR, "
+                         "instead of the working tree; bench/ itself always comes from the working tree")
+    ap.add_argument("--cc", default=None, help="C compiler dlc uses for the trainers (dlc --cc)")
+    ap.add_argument("--cflags", default="", help="extra flags for it (dlc --cflags)")
+    ap.add_argument("--torch2", default=None,
+                    help="PyTorch settings to try at 2 threads, the best is compared (default: all of %s; "
+                         "--quick: omp1+blas2)" % ",".join(x[0] for x in TORCH_2T))
+    ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with torch (default /usr/bin/python3)")
+    ap.add_argument("--peak-gflops", type=float, default=None,
+                    help="per-core peak to use if gemm_bench cannot measure it")
+    ap.add_argument("--wait-idle", type=float, default=30.0,
+                    help="before each run, wait up to this many seconds for the machine to be idle (default 30)")
+    ap.add_argument("--max-wait-total", type=float, default=1800.0,
+                    help="stop waiting for idle once this many seconds were spent waiting in all (default 1800)")
+    ap.add_argument("--idle-threshold", type=float, default=0.15,
+                    help="'idle': other processes use less than this share of all CPUs (default 0.15)")
+    ap.add_argument("--out", default=None,
+                    help="JSON output (default bench/results/<UTC date-time>.json; the .md beside it)")
+    args = ap.parse_args()
+
+    only = set((args.only or "mlp,lenet,gemm").split(","))
+    bad = only - {"mlp", "lenet", "gemm"}
+    if bad:
+        ap.error("--only: unknown %s" % ",".join(sorted(bad)))
+    if args.quick and not args.only:
+        only = {"mlp", "gemm"}
+    args.workloads = [k for k in ("mlp", "lenet") if k in only]
+    args.torch2 = (args.torch2 or ("omp1+blas2" if args.quick else ",".join(x[0] for x in TORCH_2T))).split(",")
+    bad = set(args.torch2) - {x[0] for x in TORCH_2T}
+    if bad or not args.torch2:
+        ap.error("--torch2: choose from %s" % ",".join(x[0] for x in TORCH_2T))
+    args.reps = args.reps if args.reps is not None else (1 if args.quick else 3)
+    args.threads = [int(x) for x in (args.threads or ("1" if args.quick else "1,2")).split(",")]
+    args.gemm_sizes = GEMM_SIZES[1:] if args.quick else GEMM_SIZES
+    args.build_dir = os.path.abspath(args.build_dir)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    args.out = args.out or os.path.join(BENCH, "results", "%s%s.json" % (stamp, "-quick" if args.quick else ""))
+
+    t0 = time.time()
+    notes = []
+    info = machine_info(args.python)
+    if info.get("cpu_count") and max(args.threads) > info["cpu_count"]:
+        notes.append("asked for %d threads on %d CPUs." % (max(args.threads), info["cpu_count"]))
+    la = info.get("loadavg_start")
+    if la and float(la[0]) > 0.5:
+        notes.append("the machine was not idle at the start (load average %s): expect noise; "
+                     "see the `other CPU` column." % " ".join(la))
+    records = {"args": {k: v for k, v in vars(args).items()}, "machine": info, "builds": [],
+               "training": [], "gemm": [], "gemm_peak": [], "quiet": {}}
+    args.src = export_rev(args, info) if args.rev else ROOT
+    info.setdefault("dlc_source", "working tree %s" % ROOT)
+    dlc = build_dlc(args, notes)
+    if args.workloads:
+        training(args, dlc, info, notes, records)
+    if "gemm" in only:
+        gemm(args, dlc, info, notes, records)
+    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None
+    records["elapsed_s"] = round(time.time() - t0, 1)
+    q = records["quiet"]
+    if q.get("started_busy"):
+        notes.append("%d run(s) started while other processes kept more than %.0f%% of the CPUs busy "
+                     "(after waiting up to %.0f s each, %.0f s in all at most; %.0f s waited): their numbers are noisier."
+                     % (q["started_busy"], 100 * args.idle_threshold, args.wait_idle, args.max_wait_total,
+                        q.get("waited_s", 0)))
+    for r in records["training"]:
+        if r["system"] == "pytorch" and r.get("threadpools"):
+            records.setdefault("torch_threadpools", {})[r["setting"]] = r["threadpools"]
+
+    summary, gemm_summary = summarize(records)
+    records["summary"], records["gemm_summary"], records["notes"] = summary, gemm_summary, notes
+    md = markdown(args, info, notes, records, summary, gemm_summary)
+    md += "\nRaw numbers: `%s`; %.0f s in all.\n" % (os.path.relpath(args.out, ROOT), records["elapsed_s"])
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(records, f, indent=1)
+        f.write("\n")
+    with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
+        f.write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
