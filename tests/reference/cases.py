@@ -1,0 +1,648 @@
+"""cases.py - the table of op-level reference cases for dlc.
+
+Each case is one entry of CASES: a name, a small .dl program whose params
+hold the op's operands (so every operand gets a gradient), a PyTorch function
+computing the same loss and outputs, generators for params and inputs, and
+the number of batch rows to feed.  run_case.py compiles the program, feeds it
+the same numbers and compares loss, outputs and every gradient with torch
+autograd in float64; in gradcheck mode it runs the trainer's own finite
+difference check instead.
+
+Adding a case is one entry:
+
+    ew("mul_row", "a[3] b[B,3]", "a * b", "B,3", lambda v: v.a * v.b),
+
+`ew` builds the usual program: the params, an input R of the output's shape,
+`output o = EXPR` and `loss sum(o * (R + 2))`, so gradients are weighted by
+random numbers rather than all ones.  `red` does the same for scalar outputs
+(`loss o * sum(R + 2)`), and `case` takes a whole program.
+
+Partial batches (rows < B): the trainer leaves the rows past n as zeros, so
+a missing row bound only shows when those rows would contribute something
+non-zero.  Hence the `R + 2` weights, and partial cases feed their inputs
+through exp(x), x + 1, a bias or a loss that is non-zero at 0.  The torch function gets one namespace
+`v` holding every param (float64, requires_grad) and input/label (only the
+rows fed) by its .dl name, and returns the loss, or (loss, {output: tensor}).
+
+Generators keep values away from kinks: `away` for relu/abs and divisors,
+`pos` for log/sqrt/fractional powers, `distinct` for max (no ties).  Params
+and inputs default to N(0, 1); labels need `labels(C)`.
+
+This file must import without torch (CTest lists the cases at configure
+time, and gradcheck mode needs only numpy), so `torch` and `F` below are
+resolved on first use.
+"""
+import importlib
+import textwrap
+import zlib
+
+import numpy as np
+
+
+class _Lazy:
+    """A module imported on first attribute access."""
+
+    def __init__(self, name):
+        self._name = name
+        self._mod = None
+
+    def __getattr__(self, attr):
+        if self._mod is None:
+            self._mod = importlib.import_module(self._name)
+        return getattr(self._mod, attr)
+
+
+torch = _Lazy("torch")
+F = _Lazy("torch.nn.functional")
+
+
+# ---- generators: (numpy Generator, shape) -> float64 or int32 array ----
+
+def normal(std=1.0, mean=0.0):
+    return lambda rng, shape: rng.normal(mean, std, shape)
+
+
+def pos(lo=0.5, hi=2.0):
+    """Uniform in [lo, hi]: for log, sqrt, fractional powers."""
+    return lambda rng, shape: rng.uniform(lo, hi, shape)
+
+
+def away(lo=0.3, hi=1.5):
+    """|x| in [lo, hi] with a random sign: for relu, abs and divisors."""
+    return lambda rng, shape: rng.choice([-1.0, 1.0], shape) * rng.uniform(lo, hi, shape)
+
+
+def distinct(spread=3.0):
+    """Every element different, at least spread/numel apart: no max ties."""
+    def gen(rng, shape):
+        n = int(np.prod(shape, dtype=np.int64))
+        step = spread / max(n, 1)
+        v = (rng.permutation(n) - (n - 1) / 2.0) * step + rng.uniform(-0.2, 0.2, n) * step
+        return v.reshape(shape)
+    return gen
+
+
+def probs():
+    """Targets of bce, in (0, 1)."""
+    return pos(0.05, 0.95)
+
+
+def labels(classes):
+    return lambda rng, shape: rng.integers(0, classes, shape).astype(np.int32)
+
+
+def const(value):
+    return lambda rng, shape: np.full(shape, float(value))
+
+
+# ---- the table ----
+
+class Case:
+    def __init__(self, name, src, ref, gen=None, rows=None, note=""):
+        self.name = name
+        self.src = textwrap.dedent(src).strip() + "\n"
+        self.ref = ref
+        self.gen = gen or {}
+        self.rows = rows      # batch rows fed; None = the whole batch
+        self.note = note
+
+    @property
+    def seed(self):
+        return zlib.crc32(self.name.encode())
+
+
+def case(name, src, ref, gen=None, rows=None, note=""):
+    return Case(name, src, ref, gen, rows, note)
+
+
+def _params(decls):
+    """'a[B,3] b[3] s[]' -> .dl param lines."""
+    out = []
+    for d in decls.split():
+        name, shape = d.rstrip("]").split("[")
+        out.append("param %s : [%s]" % (name, ", ".join(x for x in shape.split(",") if x)))
+    return "\n".join(out)
+
+
+def _program(dims, inputs, params, r_shape, expr, loss):
+    dl = ["dim " + d.strip() for d in dims.split(";")]
+    if inputs:
+        dl.append(inputs)
+    dl.append(_params(params))
+    dl.append("input R : f32[%s]" % ", ".join(r_shape.split(",")))
+    dl.append("output o = " + expr)
+    dl.append("loss " + loss)
+    return "\n".join(dl)
+
+
+def ew(name, params, expr, out, ref, gen=None, rows=None, dims="B = 4", inputs="", note=""):
+    """o = EXPR of shape OUT; loss sum(o * (R + 2)) with R a random input of
+    that shape.  `dims` is "B = 4" or "B = 4; H = 3"; `inputs` declares more
+    inputs (before R, so they come first on --batch-from)."""
+    def full(v):
+        o = ref(v)
+        return (o * (v.R + 2)).sum(), {"o": o}
+    return Case(name, _program(dims, inputs, params, out, expr, "sum(o * (R + 2))"), full, gen, rows, note)
+
+
+def red(name, params, expr, ref, gen=None, rows=None, dims="B = 4", inputs="", note=""):
+    """A scalar o = EXPR; loss o * sum(R + 2), R : f32[B]."""
+    def full(v):
+        o = ref(v)
+        return o * (v.R + 2).sum(), {"o": o}
+    return Case(name, _program(dims, inputs, params, "B", expr, "o * sum(R + 2)"), full, gen, rows, note)
+
+
+def _xent(z, y):
+    return F.cross_entropy(z, y.long())
+
+
+def _nll(z, y):
+    return F.nll_loss(z, y.long())
+
+
+def _bce(z, t):
+    return F.binary_cross_entropy_with_logits(z, t)
+
+
+def _batchnorm_like(v):
+    u = v.x * v.g
+    c = u - u.mean(0, keepdim=True)
+    o = c / torch.sqrt((c * c).mean(0, keepdim=True) + 0.5) * v.s
+    return (o * (v.R + 2)).sum(), {"o": o}
+
+
+CASES = [
+    # -- elementwise binary ops, numpy broadcasting both ways --
+    ew("add_same", "a[B,3] b[B,3]", "a + b", "B,3", lambda v: v.a + v.b),
+    ew("add_row_rhs", "a[B,3] b[3]", "a + b", "B,3", lambda v: v.a + v.b),
+    ew("add_row_lhs", "a[3] b[B,3]", "a + b", "B,3", lambda v: v.a + v.b),
+    ew("sub_col_rhs", "a[B,3] b[B,1]", "a - b", "B,3", lambda v: v.a - v.b),
+    ew("sub_col_lhs", "a[B,1] b[B,3]", "a - b", "B,3", lambda v: v.a - v.b),
+    ew("sub_scalar_param", "a[B,3] s[]", "s - a * s", "B,3", lambda v: v.s - v.a * v.s),
+    ew("mul_outer", "a[B,1] b[1,5]", "a * b", "B,5", lambda v: v.a * v.b),
+    ew("mul_row_lhs_odd", "a[5] b[B,5]", "a * b", "B,5", lambda v: v.a * v.b, dims="B = 7"),
+    ew("mul_rank3_bcast", "a[B,3,4] b[3,1] c[4]", "a * b + c", "B,3,4", lambda v: v.a * v.b + v.c,
+       dims="B = 3"),
+    ew("div_same", "a[B,3] b[B,3]", "a / b", "B,3", lambda v: v.a / v.b, gen={"b": away()}),
+    ew("div_col_rhs", "a[B,3] b[B,1]", "a / b", "B,3", lambda v: v.a / v.b, gen={"b": away()}),
+    ew("div_row_lhs", "a[3] b[B,3]", "a / b", "B,3", lambda v: v.a / v.b, gen={"b": away()}),
+    ew("const_arith", "a[B,3]", "2 - 3 * a + a / 4 - 0.5", "B,3", lambda v: 2 - 3 * v.a + v.a / 4 - 0.5),
+    ew("const_rdiv", "b[B,3]", "1.5 / b + b * 2", "B,3", lambda v: 1.5 / v.b + v.b * 2, gen={"b": away()}),
+    ew("add_rank4_bcast", "a[2,3,1,4] b[3,5,1]", "a + b", "2,3,5,4", lambda v: v.a + v.b),
+    ew("fanout", "a[B,3]", "a * a + exp(a) * a - a", "B,3", lambda v: v.a * v.a + torch.exp(v.a) * v.a - v.a),
+    ew("cse_square", "a[B,3] b[3]", "(a + b) * (a + b) - (b + a)", "B,3",
+       lambda v: (v.a + v.b) * (v.a + v.b) - (v.b + v.a)),
+    ew("fold_identities", "a[B,3] b[3]", "(a * 1 + 0) / 1 - (0 - b) * 1 + - -a - a * 0", "B,3",
+       lambda v: (v.a * 1 + 0) / 1 - (0 - v.b) * 1 + v.a - v.a * 0, note="algebraic folding must keep values"),
+    ew("fold_reassoc", "a[B,3]", "(a * 2) * 3 + (a + 1) + 2 - a / 4 / 2", "B,3",
+       lambda v: (v.a * 2) * 3 + (v.a + 1) + 2 - v.a / 4 / 2),
+    ew("neg", "a[B,3] b[B,3]", "-a * b", "B,3", lambda v: -v.a * v.b),
+    ew("neg_expr", "a[B,3] b[3]", "-(a - b)", "B,3", lambda v: -(v.a - v.b)),
+
+    # -- matmul and transpose --
+    ew("matmul", "a[4,3] b[3,5]", "a @ b", "4,5", lambda v: v.a @ v.b),
+    ew("matmul_odd", "a[7,5] b[5,3]", "a @ b", "7,3", lambda v: v.a @ v.b),
+    ew("matmul_vec", "a[B,6] b[6,1]", "a @ b", "B,1", lambda v: v.a @ v.b, dims="B = 5"),
+    ew("matmul_chain", "a[4,3] b[3,5] c[5,2]", "a @ b @ c", "4,2", lambda v: v.a @ v.b @ v.c),
+    ew("matmul_func", "a[4,3] b[3,5]", "matmul(a, b)", "4,5", lambda v: v.a @ v.b),
+    ew("matmul_k19", "a[5,19] b[19,3]", "a @ b", "5,3", lambda v: v.a @ v.b,
+       note="inner size past the kernel's unroll by 8, with a remainder"),
+    ew("matmul_big", "a[6,17] b[17,11]", "a @ b", "6,11", lambda v: v.a @ v.b),
+    ew("matmul_ta_k19", "a[19,3] b[19,4]", "transpose(a) @ b", "3,4", lambda v: v.a.t() @ v.b),
+    ew("matmul_tb_k9", "a[3,9] b[4,9]", "a @ transpose(b)", "3,4", lambda v: v.a @ v.b.t()),
+    ew("matmul_self", "a[4,4]", "a @ a", "4,4", lambda v: v.a @ v.a),
+    ew("matmul_gram", "a[5,3]", "transpose(a) @ a", "3,3", lambda v: v.a.t() @ v.a),
+    ew("matmul_ta_tb", "a[5,3] b[4,5]", "transpose(a) @ transpose(b)", "3,4", lambda v: v.a.t() @ v.b.t()),
+    ew("transpose_twice", "a[3,4] b[3,4]", "transpose(transpose(a)) * b", "3,4", lambda v: v.a * v.b),
+    ew("transpose", "a[3,4]", "transpose(a)", "4,3", lambda v: v.a.t()),
+    ew("matmul_ta", "a[5,3] b[5,4]", "transpose(a) @ b", "3,4", lambda v: v.a.t() @ v.b),
+    ew("matmul_tb", "a[3,5] b[4,5]", "a @ transpose(b)", "3,4", lambda v: v.a @ v.b.t()),
+    ew("matmul_tab", "a[5,3] b[4,5]", "transpose(b @ a)", "3,4", lambda v: (v.b @ v.a).t()),
+
+    # -- reshape and flatten --
+    ew("reshape", "a[B,6] c[2,1]", "reshape(a, [B, 2, 3]) * c", "B,2,3",
+       lambda v: v.a.reshape(4, 2, 3) * v.c),
+    ew("reshape_infer_mid", "a[B,6]", "reshape(a, [B, -1, 2])", "B,3,2", lambda v: v.a.reshape(4, -1, 2)),
+    ew("reshape_infer_first", "a[4,6]", "reshape(a, [-1, 8])", "3,8", lambda v: v.a.reshape(-1, 8)),
+    ew("flatten", "a[B,2,3] b[6]", "flatten(a) * b", "B,6", lambda v: v.a.flatten(1) * v.b),
+
+    # -- reductions --
+    red("sum_all", "a[B,3]", "sum(a * a)", lambda v: (v.a * v.a).sum()),
+    ew("sum_axis0", "a[B,3,4]", "sum(a, axis=0)", "3,4", lambda v: v.a.sum(0)),
+    ew("sum_axis1", "a[B,3,4]", "sum(a, axis=1)", "B,4", lambda v: v.a.sum(1)),
+    ew("sum_axis_neg1", "a[B,3,4]", "sum(a, axis=-1)", "B,3", lambda v: v.a.sum(-1)),
+    ew("sum_keepdims", "a[B,3,4]", "sum(a, axis=1, keepdims=1)", "B,1,4", lambda v: v.a.sum(1, keepdim=True)),
+    ew("sum_keepdims_bcast", "a[B,5]", "a * sum(a, axis=-1, keepdims=1)", "B,5",
+       lambda v: v.a * v.a.sum(-1, keepdim=True)),
+    ew("sum_all_keepdims", "a[B,3]", "a * sum(a, keepdims=1)", "B,3", lambda v: v.a * v.a.sum().reshape(1, 1)),
+    ew("mean_positional_args", "a[B,3,4]", "mean(a, 1, 1)", "B,1,4", lambda v: v.a.mean(1, keepdim=True)),
+    red("mean_all", "a[B,3]", "mean(a)", lambda v: v.a.mean()),
+    ew("mean_axis0", "a[B,5]", "mean(a, axis=0)", "5", lambda v: v.a.mean(0)),
+    ew("mean_axis_neg2", "a[B,3,4]", "mean(a, axis=-2)", "B,4", lambda v: v.a.mean(-2)),
+    ew("mean_keepdims_axis0", "a[B,5]", "a - mean(a, axis=0, keepdims=1)", "B,5",
+       lambda v: v.a - v.a.mean(0, keepdim=True)),
+    ew("sum_keepdims_and_not", "a[B,3]", "sum(a, axis=1, keepdims=1) * sum(a, axis=1)", "B,B",
+       lambda v: v.a.sum(1, keepdim=True) * v.a.sum(1), note="[B,1] * [B] broadcasts to [B,B]"),
+    ew("normalize_rows", "a[B,5]", "a / sum(a, axis=1, keepdims=1)", "B,5",
+       lambda v: v.a / v.a.sum(1, keepdim=True), gen={"a": pos(0.5, 2)}),
+    ew("mean_all_keepdims", "a[B,3]", "a - mean(a, keepdims=1)", "B,3", lambda v: v.a - v.a.mean()),
+    ew("max_all_keepdims", "a[B,3]", "a * max(a, keepdims=1)", "B,3", lambda v: v.a * v.a.max(),
+       gen={"a": distinct()}),
+    ew("row_norm", "a[B,5]", "sqrt(sum(a * a, axis=1))", "B", lambda v: (v.a * v.a).sum(1).sqrt()),
+    red("max_all", "a[B,3]", "max(a)", lambda v: v.a.max(), gen={"a": distinct()}),
+    ew("max_axis0", "a[B,5]", "max(a, axis=0)", "5", lambda v: v.a.max(0).values, gen={"a": distinct()}),
+    ew("max_axis1_rank3", "a[B,3,4]", "max(a, axis=1)", "B,4", lambda v: v.a.max(1).values,
+       gen={"a": distinct()}),
+    ew("max_keepdims_neg1", "a[B,5]", "a - max(a, axis=-1, keepdims=1)", "B,5",
+       lambda v: v.a - v.a.max(-1, keepdim=True).values, gen={"a": distinct()}),
+
+    # -- unary ops --
+    ew("exp", "a[B,3]", "exp(a)", "B,3", lambda v: torch.exp(v.a)),
+    ew("log", "a[B,3]", "log(a)", "B,3", lambda v: torch.log(v.a), gen={"a": pos(0.2, 3)}),
+    ew("sqrt", "a[B,3]", "sqrt(a)", "B,3", lambda v: torch.sqrt(v.a), gen={"a": pos(0.2, 3)}),
+    ew("abs", "a[B,3]", "abs(a)", "B,3", lambda v: torch.abs(v.a), gen={"a": away()}),
+    ew("relu", "a[B,5]", "relu(a)", "B,5", lambda v: torch.relu(v.a), gen={"a": away(0.1)}),
+    ew("sigmoid", "a[B,3]", "sigmoid(a)", "B,3", lambda v: torch.sigmoid(v.a), gen={"a": normal(2)}),
+    ew("tanh", "a[B,3]", "tanh(a)", "B,3", lambda v: torch.tanh(v.a), gen={"a": normal(1.5)}),
+    ew("pow_int3", "a[B,3]", "pow(a, 3)", "B,3", lambda v: v.a ** 3),
+    ew("pow_frac", "a[B,3]", "pow(a, 1.5)", "B,3", lambda v: v.a ** 1.5, gen={"a": pos(0.2, 3)}),
+    ew("pow_neg", "a[B,3]", "pow(a, -2)", "B,3", lambda v: v.a ** -2, gen={"a": away(0.5)}),
+    ew("pow_one", "a[B,3]", "pow(a, 1)", "B,3", lambda v: v.a ** 1),
+    ew("pow_neg_half", "a[B,3]", "a ^ -0.5", "B,3", lambda v: v.a ** -0.5, gen={"a": pos(0.2, 3)}),
+    ew("pow_zero", "a[B,3] b[B,3]", "pow(a, 0) * b", "B,3", lambda v: v.a ** 0 * v.b),
+    ew("caret_sq", "a[B,3] b[3]", "(a - b) ^ 2", "B,3", lambda v: (v.a - v.b) ** 2),
+    ew("caret_half", "a[B,3]", "a ^ 0.5", "B,3", lambda v: v.a ** 0.5, gen={"a": pos(0.2, 3)}),
+    ew("caret_neg_prec", "a[B,3]", "-a ^ 2 + 1", "B,3", lambda v: -(v.a ** 2) + 1),
+
+    ew("sigmoid_large", "a[B,4]", "sigmoid(a)", "B,4", lambda v: torch.sigmoid(v.a), gen={"a": away(20, 60)},
+       note="saturated: no overflow, gradients about 0"),
+    ew("tanh_large", "a[B,4]", "tanh(a)", "B,4", lambda v: torch.tanh(v.a), gen={"a": away(10, 400)}),
+
+    # -- softmax and log_softmax --
+    ew("softmax_large", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1), gen={"a": normal(300)},
+       note="needs the max subtracted: exp overflows past 88 (f32) or 709 (f64)"),
+    ew("log_softmax_large", "a[B,5]", "log_softmax(a, axis=0)", "B,5", lambda v: F.log_softmax(v.a, 0),
+       gen={"a": normal(300)}),
+    ew("softmax", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1), gen={"a": normal(2)}),
+    ew("softmax_axis0", "a[B,5]", "softmax(a, axis=0)", "B,5", lambda v: F.softmax(v.a, 0),
+       gen={"a": normal(2)}),
+    ew("softmax_rank3_axis1", "a[B,3,4]", "softmax(a, axis=1)", "B,3,4", lambda v: F.softmax(v.a, 1),
+       dims="B = 2"),
+    ew("softmax_size1", "a[B,1] b[B,1]", "softmax(a) * b", "B,1", lambda v: F.softmax(v.a, -1) * v.b),
+    ew("log_softmax", "a[B,5]", "log_softmax(a)", "B,5", lambda v: F.log_softmax(v.a, -1),
+       gen={"a": normal(2)}),
+    ew("log_softmax_axis0", "a[B,5]", "log_softmax(a, axis=0)", "B,5", lambda v: F.log_softmax(v.a, 0)),
+    ew("log_softmax_rank3_neg2", "a[B,3,4]", "log_softmax(a, axis=-2)", "B,3,4",
+       lambda v: F.log_softmax(v.a, -2), dims="B = 2"),
+
+    # -- losses --
+    case("mse", """
+        dim B = 4
+        input R : f32[B, 1]
+        param a : [B, 3]
+        param b : [B, 3]
+        loss mse(a, b) * sum(R)
+        """, lambda v: F.mse_loss(v.a, v.b) * v.R.sum()),
+    case("mse_rank3", """
+        dim B = 3
+        input t : f32[B, 2, 5]
+        param a : [B, 2, 5]
+        loss mse(a, t)
+        """, lambda v: F.mse_loss(v.a, v.t)),
+    case("bce", """
+        dim B = 4
+        input R : f32[B]
+        param z : [B, 3]
+        param t : [B, 3] = uniform(0, 1)
+        loss bce(z, t) * sum(R)
+        """, lambda v: _bce(v.z, v.t) * v.R.sum(), gen={"z": normal(2), "t": probs()}),
+    case("bce_input_target", """
+        dim B = 5
+        input t : f32[B, 3]
+        param z : [B, 3]
+        loss bce(z, t)
+        """, lambda v: _bce(v.z, v.t), gen={"z": normal(2), "t": probs()}),
+    case("cross_entropy", """
+        dim B = 4
+        label y : i32[B]
+        param z : [B, 5]
+        loss cross_entropy(z, y)
+        """, lambda v: _xent(v.z, v.y), gen={"z": normal(2), "y": labels(5)}),
+    case("cross_entropy_large", """
+        dim B = 4
+        label y : i32[B]
+        param z : [B, 5]
+        loss cross_entropy(z, y)
+        """, lambda v: _xent(v.z, v.y), gen={"z": normal(300), "y": labels(5)}),
+    case("bce_large", """
+        dim B = 4
+        input t : f32[B, 3]
+        param z : [B, 3]
+        loss bce(z, t)
+        """, lambda v: _bce(v.z, v.t), gen={"z": away(30, 900), "t": probs()},
+        note="log(1 + exp(-|z|)) must not overflow"),
+    case("cross_entropy_matmul", """
+        dim B = 6
+        label y : i32[B]
+        param a : [B, 4]
+        param W : [4, 7]
+        loss cross_entropy(a @ W, y)
+        """, lambda v: _xent(v.a @ v.W, v.y), gen={"y": labels(7)}),
+    case("nll_log_softmax", """
+        dim B = 4
+        label y : i32[B]
+        param z : [B, 5]
+        output p = log_softmax(z)
+        loss nll(p, y)
+        """, lambda v: (_nll(p := F.log_softmax(v.z, -1), v.y), {"p": p}),
+        gen={"z": normal(2), "y": labels(5)}),
+    case("nll_log_of_softmax", """
+        dim B = 4
+        label y : i32[B]
+        param z : [B, 5]
+        loss nll(log(softmax(z)), y) * 0.5
+        """, lambda v: _nll(torch.log(F.softmax(v.z, -1)), v.y) * 0.5, gen={"y": labels(5)}),
+    case("output_forms", """
+        dim B = 4
+        input x : f32[B, 3]
+        label y : i32[B]
+        param W : [3, 4]
+        z = x @ W
+        output z
+        output W
+        output lp = log_softmax(z)
+        loss cross_entropy(z, y) + nll(lp, y)
+        """, lambda v: (_xent(z := v.x @ v.W, v.y) + _nll(lp := F.log_softmax(z, -1), v.y),
+                        {"z": z, "W": v.W, "lp": lp}), gen={"y": labels(4)},
+        note="`output NAME` of a value and of a param; one label used by two losses"),
+    case("batch_of_one", """
+        dim B = 1
+        input x : f32[B, 3]
+        label y : i32[B]
+        param W : [3, 4]
+        loss cross_entropy(x @ W, y) - mean(x @ W)
+        """, lambda v: _xent(v.x @ v.W, v.y) - (v.x @ v.W).mean(), gen={"y": labels(4)}),
+    case("nll_raw", """
+        dim B = 5
+        label y : i32[B]
+        param z : [B, 3]
+        loss nll(z * z, y)
+        """, lambda v: _nll(v.z * v.z, v.y), gen={"y": labels(3)}),
+
+    # -- partial batches: fewer rows than B; reductions count only those --
+    ew("partial_mul_bcast", "a[3] b[1,3]", "x * a - b", "B,3", lambda v: v.x * v.a - v.b,
+       dims="B = 5", inputs="input x : f32[B, 3]", rows=2),
+    ew("partial_matmul", "W[3,4] c[4]", "x @ W + c", "B,4", lambda v: v.x @ v.W + v.c,
+       dims="B = 5", inputs="input x : f32[B, 3]", rows=3),
+    ew("partial_flatten", "W[6,2]", "flatten(exp(x)) @ W", "B,2", lambda v: torch.exp(v.x).flatten(1) @ v.W,
+       dims="B = 4", inputs="input x : f32[B, 2, 3]", rows=3),
+    ew("partial_reshape", "c[2,1]", "reshape(exp(x), [B, 2, 3]) * c", "B,2,3",
+       lambda v: torch.exp(v.x).reshape(-1, 2, 3) * v.c, dims="B = 5", inputs="input x : f32[B, 6]", rows=3),
+    ew("partial_div", "a[3]", "a / x", "B,3", lambda v: v.a / v.x, dims="B = 5", inputs="input x : f32[B, 3]",
+       rows=3, gen={"x": away()},
+       note="padding rows divide by zero: they must be ignored"),
+    ew("partial_matmul_bax1", "W[4,3]", "transpose(W @ transpose(exp(x)))", "B,4",
+       lambda v: (v.W @ torch.exp(v.x).t()).t(),
+       dims="B = 6", inputs="input x : f32[B, 3]", rows=4, note="the batch axis is a matmul's columns"),
+    red("partial_mean_all_rank3", "a[3]", "mean(x * a + a)", lambda v: (v.x * v.a + v.a).mean(),
+        dims="B = 5", inputs="input x : f32[B, 2, 3]", rows=2),
+    red("partial_sum_all_transposed", "a[3]", "sum(exp(transpose(x * a)))",
+        lambda v: torch.exp((v.x * v.a).t()).sum(), dims="B = 6", inputs="input x : f32[B, 3]", rows=4),
+    ew("partial_mean_all_keepdims", "a[3]", "exp(x * a) - mean(exp(x * a), keepdims=1)", "B,3",
+       lambda v: torch.exp(v.x * v.a) - torch.exp(v.x * v.a).mean(), dims="B = 6",
+       inputs="input x : f32[B, 3]", rows=4),
+    red("partial_mean_all", "a[3]", "mean(x * a + a)", lambda v: (v.x * v.a + v.a).mean(),
+        dims="B = 6", inputs="input x : f32[B, 3]", rows=3),
+    red("partial_mean_bias", "a[3] b[3]", "mean(x * a + b)", lambda v: (v.x * v.a + v.b).mean(),
+        dims="B = 6", inputs="input x : f32[B, 3]", rows=3,
+        note="d_b sums an adjoint that is a pure broadcast of the mean's: only n rows may count"),
+    case("partial_sum_axis0_bias", """
+        dim B = 6
+        input x : f32[B, 3]
+        param a : [3]
+        param b : [1, 3]
+        param c : [3]
+        output o = sum(x * a + b, axis=0)
+        loss sum(o * c)
+        """, lambda v: (((o := (v.x * v.a + v.b).sum(0)) * v.c).sum(), {"o": o}), rows=4),
+    red("partial_sum_all_exp", "a[3]", "sum(exp(x * a))", lambda v: torch.exp(v.x * v.a).sum(),
+        dims="B = 6", inputs="input x : f32[B, 3]", rows=4,
+        note="rows past n must not contribute exp(0) = 1"),
+    red("partial_max_all", "a[3]", "max(x + a)", lambda v: (v.x + v.a).max(),
+        dims="B = 6", inputs="input x : f32[B, 3]", rows=2, gen={"x": lambda r, s: distinct(6)(r, s) - 6,
+                                                                 "a": distinct(0.5)}),
+    case("partial_sum_axis0", """
+        dim B = 6
+        input x : f32[B, 3]
+        param a : [3]
+        param c : [3]
+        output o = sum(exp(x * a), axis=0)
+        loss sum(o * c)
+        """, lambda v: (((o := torch.exp(v.x * v.a).sum(0)) * v.c).sum(), {"o": o}), rows=4),
+    case("partial_mean_axis0_keepdims", """
+        dim B = 6
+        input x : f32[B, 3]
+        param a : [3]
+        param c : [1, 3]
+        output o = mean(exp(x * a), axis=0, keepdims=1)
+        loss sum(o * c)
+        """, lambda v: (((o := torch.exp(v.x * v.a).mean(0, keepdim=True)) * v.c).sum(), {"o": o}),
+        rows=3),
+    case("partial_mean_transposed_axis1", """
+        dim B = 6
+        input x : f32[B, 3]
+        param a : [3]
+        param c : [3]
+        output o = mean(exp(transpose(x * a)), axis=1)
+        loss sum(o * c)
+        """, lambda v: (((o := torch.exp((v.x * v.a).t()).mean(1)) * v.c).sum(), {"o": o}), rows=4,
+        note="the batch axis is axis 1 after the transpose"),
+    ew("partial_mean_rank3_axis0", "a[2,3]", "mean(x * a + a, axis=0, keepdims=1) * x", "B,2,3",
+       lambda v: (v.x * v.a + v.a).mean(0, keepdim=True) * v.x, dims="B = 5", inputs="input x : f32[B, 2, 3]",
+       rows=3),
+    ew("partial_mean_axis1", "a[3]", "mean(x * a + a, axis=1)", "B", lambda v: (v.x * v.a + v.a).mean(1),
+       dims="B = 5", inputs="input x : f32[B, 3]", rows=3),
+    case("partial_max_axis0", """
+        dim B = 6
+        input x : f32[B, 4]
+        param a : [4]
+        param c : [4]
+        output o = max(x * a, axis=0)
+        loss sum(o * c)
+        """, lambda v: (((o := (v.x * v.a).max(0).values) * v.c).sum(), {"o": o}), rows=3,
+        gen={"x": lambda r, s: distinct()(r, s) - 3, "a": pos(0.5, 1.5)},
+        note="every value present is negative, so a padding row of zeros would win"),
+    case("partial_softmax_axis0", """
+        dim B = 6
+        input x : f32[B, 4]
+        input R : f32[B, 4]
+        param a : [4]
+        output o = softmax(x * a, axis=0)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := F.softmax(v.x * v.a, 0)) * (v.R + 2)).sum(), {"o": o}), rows=4,
+        note="the softmax normalises over the rows present only"),
+    case("partial_log_softmax_axis0", """
+        dim B = 6
+        input x : f32[B, 4]
+        input R : f32[B, 4]
+        param a : [4]
+        output o = log_softmax(x * a, axis=0)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := F.log_softmax(v.x * v.a, 0)) * (v.R + 2)).sum(), {"o": o}), rows=3),
+    case("partial_log_softmax", """
+        dim B = 5
+        input x : f32[B, 3]
+        input R : f32[B, 4]
+        param W : [3, 4]
+        output o = log_softmax(x @ W)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := F.log_softmax(v.x @ v.W, -1)) * (v.R + 2)).sum(), {"o": o}), rows=2),
+    case("partial_xt_matmul", """
+        dim B = 6
+        input x : f32[B, 3]
+        param W : [3, 2]
+        param C : [3, 2]
+        output o = transpose(x + 1) @ (x @ W + 1)
+        loss sum(o * C)
+        """, lambda v: (((o := (v.x + 1).t() @ (v.x @ v.W + 1)) * v.C).sum(), {"o": o}), rows=4,
+        note="a matmul that contracts over the batch axis"),
+    case("partial_xt_matmul_k13", """
+        dim B = 20
+        input x : f32[B, 3]
+        param W : [3, 2]
+        param C : [3, 2]
+        output o = transpose(exp(x)) @ (x @ W + 1)
+        loss sum(o * C)
+        """, lambda v: (((o := torch.exp(v.x).t() @ (v.x @ v.W + 1)) * v.C).sum(), {"o": o}), rows=13,
+        note="13 of 20 rows: the unrolled inner loop stops at n"),
+    case("partial_one_row", """
+        dim B = 5
+        input x : f32[B, 3]
+        input t : f32[B, 3]
+        param a : [3]
+        loss mse(x * a, t) + mean(exp(x * a))
+        """, lambda v: F.mse_loss(v.x * v.a, v.t) + torch.exp(v.x * v.a).mean(), rows=1),
+    case("partial_mse", """
+        dim B = 6
+        input x : f32[B, 3]
+        input t : f32[B, 2]
+        param W : [3, 2]
+        param c : [2]
+        loss mse(x @ W + c, t)
+        """, lambda v: F.mse_loss(v.x @ v.W + v.c, v.t), rows=4),
+    case("partial_bce", """
+        dim B = 6
+        input x : f32[B, 3]
+        input t : f32[B, 2]
+        param W : [3, 2]
+        param c : [2]
+        loss bce(x @ W + c, t)
+        """, lambda v: _bce(v.x @ v.W + v.c, v.t), rows=3, gen={"t": probs()}),
+    case("partial_bce_param_target", """
+        dim B = 6
+        input x : f32[B, 3]
+        param W : [3, 2]
+        param V : [3, 2]
+        loss bce(x @ W, sigmoid(x @ V))
+        """, lambda v: _bce(v.x @ v.W, torch.sigmoid(v.x @ v.V)), rows=4,
+        note="the target depends on a param, so it gets a gradient too"),
+    case("partial_mse_rank3", """
+        dim B = 5
+        input x : f32[B, 2, 3]
+        param a : [2, 3]
+        param b : [3]
+        loss mse(x * a, x * 0 + b)
+        """, lambda v: F.mse_loss(v.x * v.a, v.x * 0 + v.b), rows=2),
+    case("partial_cross_entropy", """
+        dim B = 5
+        input x : f32[B, 3]
+        label y : i32[B]
+        param W : [3, 4]
+        loss cross_entropy(x @ W, y)
+        """, lambda v: _xent(v.x @ v.W, v.y), rows=2, gen={"y": labels(4)}),
+    case("partial_nll", """
+        dim B = 6
+        input x : f32[B, 3]
+        label y : i32[B]
+        param W : [3, 4]
+        output lp = log_softmax(x @ W)
+        loss nll(lp, y)
+        """, lambda v: (_nll(lp := F.log_softmax(v.x @ v.W, -1), v.y), {"lp": lp}), rows=3,
+        gen={"y": labels(4)}),
+
+    # -- small models --
+    case("mlp_cross_entropy", """
+        dim B = 8
+        dim H = 6
+        input x : f32[B, 5]
+        label y : i32[B]
+        param W1 : [5, H] = he_normal
+        param b1 : [H] = zeros
+        param W2 : [H, 3] = xavier_uniform
+        param b2 : [3] = zeros
+        h = relu(x @ W1 + b1)
+        z = h @ W2 + b2
+        output p = softmax(z)
+        loss cross_entropy(z, y)
+        """, lambda v: (_xent(z := torch.relu(v.x @ v.W1 + v.b1) @ v.W2 + v.b2, v.y), {"p": F.softmax(z, -1)}),
+        rows=6, gen={"y": labels(3)}),
+    case("logistic_regression_bce", """
+        dim B = 8
+        input x : f32[B, 4]
+        input t : f32[B, 1]
+        param w : [4, 1] = zeros
+        param b : [1] = zeros
+        z = x @ w + b
+        output p = sigmoid(z)
+        loss bce(z, t)
+        """, lambda v: (_bce(z := v.x @ v.w + v.b, v.t), {"p": torch.sigmoid(z)}),
+        gen={"t": probs()}),
+    case("linear_regression_mse", """
+        dim B = 8
+        input x : f32[B, 3]
+        label t : f32[B, 2]
+        param W : [3, 2]
+        param b : [2]
+        output yhat = x @ W + b
+        loss mse(yhat, t)
+        """, lambda v: (F.mse_loss(yh := v.x @ v.W + v.b, v.t), {"yhat": yh}), rows=5),
+    case("mlp_tanh_nll_def", """
+        dim B = 7
+        input x : f32[B, 4]
+        label y : i32[B]
+        param W1 : [4, 5]
+        param b1 : [5]
+        param W2 : [5, 3]
+        def dense(u, W, b) = u @ W + b
+        h = tanh(dense(x, W1, b1))
+        loss nll(log_softmax(dense(h, W2, 0)), y) + 0.01 * sum(W1 * W1)
+        """, lambda v: _nll(F.log_softmax(torch.tanh(v.x @ v.W1 + v.b1) @ v.W2, -1), v.y)
+        + 0.01 * (v.W1 * v.W1).sum(), rows=5, gen={"y": labels(3)}),
+    case("batchnorm_like", """
+        dim B = 6
+        input x : f32[B, 3]
+        input R : f32[B, 3]
+        param g : [3]
+        param s : [3]
+        u = x * g
+        c = u - mean(u, axis=0, keepdims=1)
+        var = mean(c * c, axis=0, keepdims=1)
+        output o = c / sqrt(var + 0.5) * s
+        loss sum(o * (R + 2))
+        """, lambda v: _batchnorm_like(v), rows=4),
+]
+
+
+# Cases that must FAIL (negative tests, registered with WILL_FAIL): a relu at
+# exactly 0 has analytic gradient step(0) = 0 but a central difference of 1/2.
+NEGATIVE = [
+    ew("neg_relu_kink", "a[B,3]", "relu(a)", "B,3", lambda v: torch.relu(v.a), gen={"a": const(0)}),
+]
+
+
+def get(name):
+    for c in CASES + NEGATIVE:
+        if c.name == name:
+            return c
+    return None

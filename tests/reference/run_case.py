@@ -1,0 +1,363 @@
+#!/usr/bin/python3
+"""run_case.py - run one op-level reference case of dlc (see cases.py).
+
+    run_case.py CASE --dlc PATH [--dtype f64|f32] [--mode torch|gradcheck] [--workdir DIR]
+    run_case.py --list
+
+Mode torch: writes CASE's .dl into the work directory, compiles it with
+`dlc --dtype D`, draws the case's params and inputs (seeded by the case
+name), writes them as params.safetensors and one .npy per input/label, runs
+the trainer with --load --batch-from --dump-forward --dump-grads, and
+compares the loss, the declared outputs and every gradient d_<param> (and the
+eval-mode loss and outputs, shown as fwd:NAME) with PyTorch autograd in
+float64 on the same numbers (rounded to float32 first in f32 mode).  An
+element passes when |got - want| <= atol + rtol * |want|, with rtol 1e-5 (f64)
+or 1e-4 (f32) and atol = rtol * 1e-3 * max(1, max |want|) over the tensor;
+a failure prints the worst element.  The dumps must also hold the dtype
+compiled for.  --dlc-arg passes more flags to dlc (e.g. --dlc-arg=-O0).
+
+Mode gradcheck: compiles in f64 and runs `trainer --load --batch-from
+--gradcheck` (central differences of the loss against the analytic
+gradients); passes when the trainer exits 0 and checked every param.
+
+Exit status: 0 pass, 1 fail, 77 skip (PyTorch missing in torch mode; with
+DLC_REQUIRE_TORCH=1 in the environment a missing PyTorch fails instead).
+
+Negative tests (registered with WILL_FAIL): --perturb FACTOR[:KEY] scales the
+torch reference (all of it, or only KEY, e.g. d_b or loss) and --negative
+says the run is expected to find a mismatch.  Then only a detected mismatch
+exits 1; anything else (it passed, dlc did not compile, the trainer crashed)
+exits 0, so that such a test cannot pass by breaking.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import traceback
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+import cases  # noqa: E402
+import st  # noqa: E402
+
+TOL = {"f64": 1e-5, "f32": 1e-4}
+ATOL_FRACTION = 1e-3  # atol = rtol * ATOL_FRACTION * max(1, max |want|)
+SKIP = 77
+
+
+class Failure(Exception):
+    """The case failed (a mismatch, or dlc / the trainer failed)."""
+
+    def __init__(self, msg, mismatch=False):
+        super().__init__(msg)
+        self.mismatch = mismatch
+
+
+# ---- the .dl declarations this harness needs ----
+
+def parse_program(src):
+    """Dims, params [(name, shape)], data [(name, shape, is_label)] in
+    declaration order, and output names."""
+    dims, params, data, outputs = {}, [], [], []
+
+    def shape_of(text):
+        text = text.strip()
+        if not text:
+            return ()
+        return tuple(int(eval(d, {"__builtins__": {}}, dict(dims))) for d in text.split(","))
+
+    for line in src.splitlines():
+        line = line.split("#", 1)[0].strip()
+        m = re.match(r"dim\s+(\w+)\s*=\s*(.+)$", line)
+        if m:
+            dims[m.group(1)] = int(eval(m.group(2), {"__builtins__": {}}, dict(dims)))
+            continue
+        m = re.match(r"param\s+(\w+)\s*:\s*(?:\w+\s*)?\[([^\]]*)\]", line)
+        if m:
+            params.append((m.group(1), shape_of(m.group(2))))
+            continue
+        m = re.match(r"(input|label)\s+(\w+)\s*:\s*(\w+)?\s*\[([^\]]*)\]", line)
+        if m:
+            is_label = m.group(3) == "i32" or (m.group(1) == "label" and m.group(3) is None)
+            data.append((m.group(2), shape_of(m.group(4)), is_label))
+            continue
+        m = re.match(r"output\s+(\w+)", line)
+        if m:
+            outputs.append(m.group(1))
+    return dims, params, data, outputs
+
+
+# ---- numbers ----
+
+def draw(c, params, data, fdtype):
+    """The case's params and inputs (first `rows` rows), as NumPy arrays
+    already rounded to the float type dlc computes in."""
+    rng = np.random.default_rng(c.seed)
+    batch = data[0][1][0]
+    rows = c.rows if c.rows is not None else batch
+    if not 1 <= rows <= batch:
+        raise Failure("case %s: rows = %d, expected 1..%d" % (c.name, rows, batch))
+    pv, dv = {}, {}
+    for name, shape in params:
+        g = c.gen.get(name, cases.normal())
+        pv[name] = np.asarray(g(rng, shape), dtype=np.float64).astype(fdtype)
+    for name, shape, is_label in data:
+        shape = (rows,) + shape[1:]
+        if is_label:
+            if name not in c.gen:
+                raise Failure("case %s: label %s needs a generator such as labels(C)" % (c.name, name))
+            dv[name] = np.asarray(c.gen[name](rng, shape)).astype(np.int32)
+        else:
+            g = c.gen.get(name, cases.normal())
+            dv[name] = np.asarray(g(rng, shape), dtype=np.float64).astype(fdtype)
+    return pv, dv, rows
+
+
+class NS:
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+
+def torch_reference(c, pv, dv, params, outputs):
+    import torch
+    torch.set_default_dtype(torch.float64)
+    tp = {k: torch.tensor(v.astype(np.float64), requires_grad=True) for k, v in pv.items()}
+    td = {k: torch.tensor(v.astype(np.int64) if v.dtype == np.int32 else v.astype(np.float64))
+          for k, v in dv.items()}
+    res = c.ref(NS({**tp, **td}))
+    loss, outs = (res if isinstance(res, tuple) else (res, {}))
+    if loss.dim() != 0:
+        raise Failure("case %s: the torch reference returned a loss of shape %s" % (c.name, tuple(loss.shape)))
+    if sorted(outs) != sorted(outputs):
+        raise Failure("case %s: the torch reference returns outputs %s but the program declares %s"
+                      % (c.name, sorted(outs), sorted(outputs)))
+    loss.backward()
+    want = {"loss": loss.detach().numpy().copy()}
+    for k, o in outs.items():
+        want[k] = o.detach().numpy().copy()
+    for name, shape in params:
+        g = tp[name].grad
+        want["d_" + name] = np.zeros(shape) if g is None else g.numpy().copy()
+    return want
+
+
+def compare(key, got, want, rtol):
+    """Returns (ok, message line)."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return False, "%-12s shape %s, expected %s" % (key, list(got.shape), list(want.shape))
+    if got.size == 0:
+        return True, "%-12s empty" % key
+    scale = max(1.0, float(np.max(np.abs(want))))
+    atol = rtol * ATOL_FRACTION * scale
+    err = np.abs(got - want)
+    bound = atol + rtol * np.abs(want)
+    ratio = np.where(np.isfinite(got), err / bound, np.inf)
+    rel = float(np.max(err / np.maximum(np.abs(want), atol)))
+    worst = np.unravel_index(int(np.argmax(ratio)), got.shape)
+    ok = bool(np.all(ratio <= 1.0))
+    line = "%-12s %-10s max rel err %.2e, worst %.3g of tolerance" % (
+        key, str(list(got.shape)), rel, float(ratio[worst]))
+    if not ok:
+        line += "\n    worst element %s: dlc %.17g, torch %.17g, |diff| %.3g > %.3g (atol %.3g + rtol %g * |torch|)" % (
+            list(map(int, worst)), got[worst], want[worst], err[worst], bound[worst], atol, rtol)
+    return ok, line
+
+
+# ---- running things ----
+
+def run(cmd, cwd, what):
+    print("$ " + " ".join(cmd), flush=True)
+    try:
+        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise Failure("%s timed out after 120 s" % what)
+    if p.stdout:
+        sys.stdout.write(p.stdout if p.stdout.endswith("\n") else p.stdout + "\n")
+    return p
+
+
+def build(c, dlc, dtype, wd, extra):
+    dl = os.path.join(wd, c.name + ".dl")
+    with open(dl, "w") as f:
+        f.write(c.src)
+    exe = os.path.join(wd, c.name)
+    if os.path.exists(exe):
+        os.remove(exe)
+    p = run([dlc, dl, "-o", exe, "--dtype", dtype] + extra, wd, "dlc")
+    if p.returncode != 0:
+        raise Failure("dlc failed to compile %s (exit status %d)" % (dl, p.returncode))
+    return exe
+
+
+def write_inputs(c, pv, dv, data, wd):
+    ppath = os.path.join(wd, "params.safetensors")
+    st.save(ppath, pv)
+    files = []
+    for name, _, _ in data:
+        path = os.path.join(wd, "in_%s.npy" % name)
+        np.save(path, dv[name])
+        files.append(path)
+    return ppath, ",".join(files)
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def mode_torch(c, args, wd):
+    if not torch_available():
+        if os.environ.get("DLC_REQUIRE_TORCH", "") not in ("", "0"):
+            raise Failure("PyTorch not available (install python3-torch) and DLC_REQUIRE_TORCH is set")
+        print("SKIP: PyTorch not available (install python3-torch)")
+        return SKIP
+    fdtype = np.float64 if args.dtype == "f64" else np.float32
+    rtol = TOL[args.dtype]
+    dims, params, data, outputs = parse_program(c.src)
+    pv, dv, rows = draw(c, params, data, fdtype)
+    want = torch_reference(c, pv, dv, params, outputs)
+    if args.perturb:
+        factor, _, key = args.perturb.partition(":")
+        for k in want:
+            if not key or k == key:
+                want[k] = want[k] * float(factor)
+        if key and key not in want:
+            raise Failure("--perturb: no tensor %s (have %s)" % (key, ", ".join(want)))
+    exe = build(c, args.dlc, args.dtype, wd, args.dlc_arg)
+    ppath, batch = write_inputs(c, pv, dv, data, wd)
+    gpath = os.path.join(wd, "grads.safetensors")
+    fpath = os.path.join(wd, "forward.safetensors")
+    for path in (gpath, fpath):
+        if os.path.exists(path):
+            os.remove(path)
+    p = run([exe, "--load", ppath, "--batch-from", batch, "--dump-forward", fpath, "--dump-grads", gpath,
+             "--quiet"], wd, "trainer")
+    if p.returncode != 0:
+        raise Failure("the trainer failed (exit status %d)" % p.returncode)
+    got, _ = st.load(gpath)
+    fwd, _ = st.load(fpath)
+    print("case %s: %s, %d of %d batch rows, rtol %g%s" % (c.name, args.dtype, rows, data[0][1][0], rtol,
+                                                          " (%s)" % c.note if c.note else ""))
+    bad = []
+    # --dump-grads: loss, outputs, gradients; --dump-forward (the eval-mode
+    # entry point): loss and outputs, shown as fwd:NAME.
+    checks = [(k, k, got, gpath) for k in want]
+    checks += [("fwd:" + k, k, fwd, fpath) for k in want if not k.startswith("d_")]
+    for label, key, dump, path in checks:
+        if key not in dump:
+            bad.append(label)
+            print("FAIL %-12s missing from %s" % (label, path))
+            continue
+        ok, line = compare(label, dump[key], want[key], rtol)
+        if dump[key].dtype != np.dtype(fdtype):
+            ok = False
+            line += "\n    stored as %s, expected %s" % (dump[key].dtype, np.dtype(fdtype))
+        print(("ok   " if ok else "FAIL ") + line)
+        if not ok:
+            bad.append(label)
+    extra = sorted(set(got) - set(want))
+    if extra:
+        print("(not compared: %s)" % ", ".join(extra))
+    if bad:
+        raise Failure("%s: mismatch in %s" % (c.name, ", ".join(bad)), mismatch=True)
+    return 0
+
+
+def mode_gradcheck(c, args, wd):
+    if args.dtype != "f64":
+        raise Failure("--mode gradcheck runs in f64 only")
+    dims, params, data, outputs = parse_program(c.src)
+    pv, dv, rows = draw(c, params, data, np.float64)
+    exe = build(c, args.dlc, "f64", wd, args.dlc_arg)
+    ppath, batch = write_inputs(c, pv, dv, data, wd)
+    p = run([exe, "--load", ppath, "--batch-from", batch, "--gradcheck", "--quiet"], wd, "trainer")
+    checked = set(re.findall(r"^gradcheck (\w+):", p.stdout, re.M))
+    if p.returncode == 1 and "gradcheck failed" in p.stdout:
+        raise Failure("%s: the trainer's gradient check failed" % c.name, mismatch=True)
+    if p.returncode != 0:
+        raise Failure("the trainer failed (exit status %d)" % p.returncode)
+    missing = [n for n, _ in params if n not in checked]
+    if missing:
+        raise Failure("the gradient check did not report %s" % ", ".join(missing))
+    print("case %s: gradcheck passed for %d params, %d of %d batch rows" % (c.name, len(params), rows,
+                                                                              data[0][1][0]))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("case", nargs="?")
+    ap.add_argument("--list", action="store_true", help="print the case names, one a line")
+    ap.add_argument("--dlc", help="the dlc compiler")
+    ap.add_argument("--dtype", choices=["f64", "f32"], default="f64")
+    ap.add_argument("--mode", choices=["torch", "gradcheck"], default="torch")
+    ap.add_argument("--dlc-arg", action="append", default=[], metavar="ARG",
+                    help="pass ARG to dlc too (repeatable), e.g. --dlc-arg=-O0")
+    ap.add_argument("--workdir", help="directory for the case's files (default: ./ref-CASE)")
+    ap.add_argument("--perturb", metavar="FACTOR[:KEY]",
+                    help="scale the torch reference (or only tensor KEY); implies --negative")
+    ap.add_argument("--negative", action="store_true",
+                    help="expect a mismatch: exit 1 only if one is found, else 0 (for WILL_FAIL tests)")
+    ap.add_argument("--check-torch", action="store_true",
+                    help="exit 0 if PyTorch imports, else 77 (1 with DLC_REQUIRE_TORCH=1)")
+    args = ap.parse_args()
+
+    if args.list:
+        for c in cases.CASES:
+            print(c.name)
+        return 0
+    if args.check_torch:
+        if torch_available():
+            import torch
+            print("PyTorch %s" % torch.__version__)
+            return 0
+        if os.environ.get("DLC_REQUIRE_TORCH", "") not in ("", "0"):
+            print("FAIL: PyTorch not available (install python3-torch) and DLC_REQUIRE_TORCH is set")
+            return 1
+        print("SKIP: PyTorch not available (install python3-torch)")
+        return SKIP
+    if not args.case or not args.dlc:
+        ap.error("give a CASE and --dlc (or --list)")
+    c = cases.get(args.case)
+    if c is None:
+        ap.error("no case named %r (see --list)" % args.case)
+    if os.sep in args.dlc:
+        args.dlc = os.path.abspath(args.dlc)  # dlc runs in the work directory
+    negative = args.negative or bool(args.perturb)
+    wd = args.workdir or os.path.join(os.getcwd(), "ref-" + c.name)
+    os.makedirs(wd, exist_ok=True)
+    try:
+        rc = (mode_torch if args.mode == "torch" else mode_gradcheck)(c, args, wd)
+    except Failure as e:
+        print("FAIL: %s" % e)
+        if negative:
+            if e.mismatch:
+                print("(negative test: the mismatch was detected, as it should be)")
+                return 1
+            print("(negative test: this failure is not the expected mismatch, so exit 0 to fail the test)")
+            return 0
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print("FAIL: harness error")
+        if negative:
+            print("(negative test: this failure is not the expected mismatch, so exit 0 to fail the test)")
+            return 0
+        return 1
+    if rc == 0:
+        print("PASS" if not negative else "(negative test: no mismatch found, so exit 0 to fail the test)")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
