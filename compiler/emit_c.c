@@ -312,9 +312,16 @@ static void plan_storage(Emit *e)
 			continue;
 		const Node *n = NN(e, id);
 		int ew = is_ew(n) || n->op == OP_ASSIGN || n->op == OP_SUMTO;
-		for (int k = 0; k < op_info[n->op].arity; k++)
-			if (!ew && NN(e, n->in[k])->op == OP_BROADCAST)
+		for (int k = 0; k < op_info[n->op].arity; k++) {
+			const Node *in = NN(e, n->in[k]);
+			if (ew)
+				continue;
+			if (in->op == OP_BROADCAST &&
+			    !(n->op == OP_RESHAPE && shape_eq(n->shape, in->shape))) /* rebatched: read through */
 				mat[n->in[k]] = 1;
+			if (in->op == OP_RESHAPE)
+				mat[n->in[k]] = 1;
+		}
 	}
 	for (uint32_t id = 1; id < nn; id++) {
 		if (!e->any[id])
@@ -335,7 +342,12 @@ static void plan_storage(Emit *e)
 		}
 		case OP_RESHAPE: {
 			Storage s = e->st[n->in[0]];
-			e->st[id] = (s == ST_OWN || s == ST_ALIAS) ? ST_ALIAS : ST_OWN;
+			/* a rebatched scalar or broadcast (same shape) is read like its input */
+			int same = shape_eq(n->shape, NN(e, n->in[0])->shape);
+			e->st[id] = (s == ST_OWN || s == ST_ALIAS) ? ST_ALIAS
+			            : s == ST_SCALAR && !mat[id] ? ST_SCALAR
+			            : s == ST_VIEW && same && !mat[id] ? ST_VIEW
+			            : ST_OWN;
 			break;
 		}
 		case OP_ASSIGN:
@@ -660,7 +672,7 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 	const Node *n = NN(e, id);
 	switch (e->st[id]) {
 	case ST_SCALAR:
-		if (n->op == OP_BROADCAST)
+		if (n->op == OP_BROADCAST || n->op == OP_RESHAPE)
 			return ref(e, n->in[0], nested, out);
 		if (n->op == OP_CONST)
 			return lit(e, n->f);
@@ -670,6 +682,8 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 			return arena_printf(e->a, "(%s)(n * %lld)", e->T, (long long)n->i[0]);
 		break;
 	case ST_VIEW: {
+		if (n->op == OP_RESHAPE)
+			return ref(e, n->in[0], nested, out); /* a rebatched view */
 		const Node *src = NN(e, n->in[0]);
 		if (!nested)
 			DLC_INTERNAL("view read in flat mode");
@@ -1201,7 +1215,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	const Node *n = NN(e, id);
 	Window w = graph_window(e->g, id);
 	const char *T = e->T;
-	NodeId xid, yid, kid;
+	NodeId xid = 0, yid = 0, kid = 0;
 	Shape xs, ys;
 	if (n->op == OP_CONV2D) {
 		xid = n->in[0];
@@ -1742,7 +1756,13 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 			acc_label = ntd;
 		ntd++;
 	}
+	/* declared outputs first, then the ones dlc adds (the accuracy scores) */
+	int ndeclared = 0;
+	for (int pass = 0; pass < 2; pass++)
 	for (int i = 0; i < m->noutputs; i++) {
+		if (m->outputs[i].hidden != pass)
+			continue;
+		ndeclared += !pass;
 		const Node *n = NN(e, m->outputs[i].node);
 		fprintf(out, "\t{.name = %s, .role = DLRT_OUTPUT, .dtype = %s, .rank = %d, .shape = {",
 		        c_string(e, m->outputs[i].name), dlrt_dtype_c((DType)n->dtype), n->shape.rank);
@@ -1773,7 +1793,8 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	emit_data_spec(e, "test_data", &m->test_data);
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
 	fprintf(out, "\t.input_scale = %.17g,\n", m->byte_scale);
-	fprintf(out, "\t.rng_key = %s,\n};\n", m->uses_rng ? "&rng_key" : "NULL");
+	fprintf(out, "\t.rng_key = %s,\n", m->uses_rng ? "&rng_key" : "NULL");
+	fprintf(out, "\t.declared_outputs = %d,\n};\n", ndeclared);
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);

@@ -248,6 +248,8 @@ NodeId graph_count(Graph *g, int64_t k, int dyn)
 static int is_const(const Graph *g, NodeId id, double v)
 {
 	const Node *n = &g->nodes[id];
+	if (n->op == OP_RESHAPE && shape_eq(n->shape, g->nodes[n->in[0]].shape))
+		n = &g->nodes[n->in[0]]; /* a rebatched value */
 	if (n->op == OP_BROADCAST)
 		n = &g->nodes[n->in[0]];
 	return n->op == OP_CONST && n->f == v;
