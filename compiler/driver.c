@@ -22,6 +22,9 @@
 #include "sema.h"
 #include "summary.h"
 #include "../runtime/dlrt.h"
+#ifdef DLC_HAVE_LLVM
+#include "jit.h"
+#endif
 
 #ifndef DLC_EXTRA_CFLAGS
 #define DLC_EXTRA_CFLAGS ""
@@ -58,7 +61,11 @@ static void usage(FILE *f)
 	        "  -fcheck-memory    poison planned arrays once they are dead (a test of the plan)\n"
 	        "  --stats           print node counts, kernels and memory to stderr\n"
 	        "  --cc CC           C compiler used to build executables (default: $CC or cc)\n"
-	        "  --cflags FLAGS    extra flags for that compiler\n"
+	        "  --cflags FLAGS    extra flags for that compiler (and for dlc run's LLVM JIT)\n"
+	        "  --cc-jit          dlc run: build with the system C compiler into a shared\n"
+	        "                    object instead of the LLVM JIT (implied by --cc)\n"
+	        "  --target=T        native (default): code for this machine (-march=native);\n"
+	        "                    portable: code that runs on any CPU of this architecture\n"
 	        "  --help            show this help\n"
 	        "  --version         show the version and the available backends\n"
 	        "\n"
@@ -149,6 +156,25 @@ static int split_flags(char *s, char **out, int max)
 	return n;
 }
 
+/* --target=portable: no -march, so the binary runs on any CPU of the
+ * architecture (on x86-64: SSE2, the generated kernels use 16-byte vectors) */
+static int target_portable;
+
+/* The optimization flags dlc builds generated code with: -O3, FMA
+ * contraction on (gcc turns it off under -std=c11 unless asked), and the
+ * host's instruction set unless --target=portable.  Returns the count. */
+static int opt_flags(char **argv)
+{
+	static char o3[] = "-O3", std[] = "-std=c11", contract[] = "-ffp-contract=fast", native[] = "-march=native";
+	int n = 0;
+	argv[n++] = o3;
+	argv[n++] = std;
+	argv[n++] = contract;
+	if (!target_portable)
+		argv[n++] = native;
+	return n;
+}
+
 static int build_executable(const char *csrc, const char *out, const char *cc, const char *cflags)
 {
 	const char *inc = DLC_RUNTIME_INCLUDE, *lib = DLC_RUNTIME_LIBDIR;
@@ -162,10 +188,8 @@ static int build_executable(const char *csrc, const char *out, const char *cc, c
 	int n = 0;
 	char *ccdup = strdup(cc);
 	n += split_flags(ccdup, argv + n, 8);
-	static char o3[] = "-O3", std[] = "-std=c11", native[] = "-march=native", w[] = "-w";
-	argv[n++] = o3;
-	argv[n++] = std;
-	argv[n++] = native;
+	static char w[] = "-w";
+	n += opt_flags(argv + n);
 	argv[n++] = w;
 	char *extra = strdup(DLC_EXTRA_CFLAGS);
 	n += split_flags(extra, argv + n, 16);
@@ -303,14 +327,90 @@ static double now_s(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* `dlc run`: compile the generated C into a shared object with the system C
- * compiler, load it into this process (its dlrt_* references resolve to the
- * runtime linked into dlc), delete the files, and hand the trainer flags to
- * the same runtime trainer a standalone binary uses. */
-static int run_in_process(const TrainGraph *tg, const char *cc, const char *cflags, double t_start, int targc,
-                          char **targv)
+/* The directory holding dlrt.h: the source tree's runtime, else the
+ * installed headers. */
+static const char *runtime_include(void)
+{
+	char probe[4200];
+	snprintf(probe, sizeof probe, "%s/dlrt.h", DLC_RUNTIME_INCLUDE);
+	return file_exists(probe) ? DLC_RUNTIME_INCLUDE : DLC_INSTALL_INCLUDE;
+}
+
+#ifdef DLC_HAVE_LLVM
+/* `dlc run` through the LLVM JIT (compiler/jit.cpp): the generated C, held
+ * in memory, compiled by the clang embedded in dlc with the flags of an
+ * ahead-of-time build (-O3 -std=c11 -ffp-contract=fast -march=native, and
+ * --cflags), linked into this process by LLVM's ORC JIT; the model's
+ * dlrt_* references resolve to the runtime linked into dlc.  No file is
+ * written and no program is run. */
+static int run_llvm_jit(const TrainGraph *tg, const char *cflags, double t_start, int targc, char **targv)
 {
 	const Model *m = tg->m;
+	char *csrc = NULL;
+	size_t clen = 0;
+	FILE *f = open_memstream(&csrc, &clen);
+	if (!f) {
+		fprintf(stderr, "dlc run: out of memory\n");
+		return 1;
+	}
+	emitc_model(f, tg, 0);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "dlc run: out of memory\n");
+		free(csrc);
+		return 1;
+	}
+	char *flags[64];
+	int n = opt_flags(flags);
+	static char w[] = "-w", nomain[] = "-DDLC_NO_MAIN";
+	flags[n++] = w;
+	flags[n++] = nomain;
+	char *user = strdup(cflags ? cflags : "");
+	n += split_flags(user, flags + n, 48);
+	char cname[300], sym[300];
+	snprintf(cname, sizeof cname, "%s.c", m->name);
+	snprintf(sym, sizeof sym, "%s_model", m->name);
+	static char err[16384];
+	DlcJit *jit = jit_compile(csrc, clen, cname, runtime_include(), (const char *const *)flags, n, err, sizeof err);
+	free(user);
+	free(csrc);
+	if (!jit) {
+		fprintf(stderr, "dlc run: %s: the LLVM JIT failed: %s\n", m->source, err);
+		return 1;
+	}
+	const dlrt_model *model = (const dlrt_model *)jit_lookup(jit, sym, err, sizeof err);
+	if (!model) {
+		fprintf(stderr, "dlc run: %s: the LLVM JIT failed: %s\n", m->source, err);
+		jit_free(jit);
+		return 1;
+	}
+	JitTimes t;
+	jit_times(jit, &t);
+	fprintf(stderr, "dlc run: %s compiled in %.2f s (%s JIT: clang frontend %.0f ms, O3 and machine code %.0f ms on "
+	        "%d thread%s, linking %.0f ms; for %s)\n", m->source, now_s() - t_start, jit_llvm_version(),
+	        1e3 * t.frontend, 1e3 * t.compile, t.threads, t.threads == 1 ? "" : "s", 1e3 * t.link, jit_target(jit));
+	targv[0] = (char *)m->name;
+	int rc = dlrt_main(model, targc, targv);
+	jit_free(jit);
+	return rc;
+}
+#endif
+
+/* `dlc run`: through the LLVM JIT when dlc has one (unless cc_jit, as with
+ * --cc-jit or --cc); otherwise compile the generated C into a shared object
+ * with the system C compiler, load it into this process (its dlrt_*
+ * references resolve to the runtime linked into dlc), delete the files, and
+ * hand the trainer flags to the same runtime trainer a standalone binary
+ * uses. */
+static int run_in_process(const TrainGraph *tg, const char *cc, int cc_jit, const char *cflags, double t_start,
+                          int targc, char **targv)
+{
+	const Model *m = tg->m;
+#ifdef DLC_HAVE_LLVM
+	if (!cc_jit)
+		return run_llvm_jit(tg, cflags, t_start, targc, targv);
+#else
+	(void)cc_jit;
+#endif
 	char csrc[] = "/tmp/dlc-run-XXXXXX.c";
 	int fd = mkstemps(csrc, 2);
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -326,21 +426,14 @@ static int run_in_process(const TrainGraph *tg, const char *cc, const char *cfla
 	}
 	char so[sizeof csrc + 2];
 	snprintf(so, sizeof so, "%.*s.so", (int)(strlen(csrc) - 2), csrc);
-	const char *inc = DLC_RUNTIME_INCLUDE;
-	char probe[4200], incflag[4200];
-	snprintf(probe, sizeof probe, "%s/dlrt.h", inc);
-	if (!file_exists(probe))
-		inc = DLC_INSTALL_INCLUDE;
-	snprintf(incflag, sizeof incflag, "-I%s", inc);
+	char incflag[4200];
+	snprintf(incflag, sizeof incflag, "-I%s", runtime_include());
 	char *argv[64];
 	int n = 0;
 	char *ccdup = strdup(cc), *user = strdup(cflags ? cflags : "");
 	n += split_flags(ccdup, argv + n, 8);
-	static char o3[] = "-O3", std[] = "-std=c11", native[] = "-march=native", w[] = "-w", shared[] = "-shared",
-	            pic[] = "-fPIC", nomain[] = "-DDLC_NO_MAIN", dasho[] = "-o";
-	argv[n++] = o3;
-	argv[n++] = std;
-	argv[n++] = native;
+	static char w[] = "-w", shared[] = "-shared", pic[] = "-fPIC", nomain[] = "-DDLC_NO_MAIN", dasho[] = "-o";
+	n += opt_flags(argv + n);
 	argv[n++] = w;
 	argv[n++] = shared;
 	argv[n++] = pic;
@@ -374,8 +467,13 @@ static int run_in_process(const TrainGraph *tg, const char *cc, const char *cfla
 		dlclose(h);
 		return 1;
 	}
+#ifdef DLC_HAVE_LLVM
+	fprintf(stderr, "dlc run: %s compiled in %.2f s (system C compiler '%s', by request: --cc-jit or --cc)\n",
+	        m->source, now_s() - t_start, cc);
+#else
 	fprintf(stderr, "dlc run: %s compiled in %.2f s (system C compiler '%s'; this dlc has no LLVM JIT)\n",
 	        m->source, now_s() - t_start, cc);
+#endif
 	targv[0] = (char *)m->name;
 	rc = dlrt_main(model, targc, targv);
 	dlclose(h);
@@ -407,7 +505,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	const char *input = NULL, *output = NULL, *emit = NULL, *cc = NULL, *cflags = NULL;
-	int check_only = 0, opt = 2, force_dtype = 0;
+	int check_only = 0, opt = 2, force_dtype = 0, cc_jit = 0;
 	/* -f[no-]PASS: -1 = as the -O level says */
 	int f_fold = -1, f_cse = -1, f_fuse = -1, f_inplace = -1, f_memplan = -1, f_check_memory = 0, stats = 0;
 	DType dtype = DT_F32;
@@ -426,11 +524,20 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(a, "--version")) {
+#ifdef DLC_HAVE_LLVM
+			printf("dlc %s\nbackends: c (ahead-of-time C, built by the system C compiler); run (in-process: the\n"
+			       "generated C compiled in memory by clang embedded in dlc, O3 for this CPU; or with --cc-jit the\n"
+			       "system C compiler into a shared object, loaded by dlc); llvm JIT: %s, clang frontend\n",
+			       DLC_VERSION, jit_llvm_version());
+#else
 			printf("dlc %s\nbackends: c (ahead-of-time C, built by the system C compiler); run (in-process: the\n"
 		       "system C compiler into a shared object, loaded by dlc); llvm JIT: not in this build\n", DLC_VERSION);
+#endif
 			return 0;
 		} else if (!strcmp(a, "--check")) {
 			check_only = 1;
+		} else if (!strcmp(a, "--cc-jit")) {
+			cc_jit = 1; /* dlc run: the system C compiler, not the LLVM JIT */
 		} else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) {
 			opt = a[2] - '0';
 		} else if (!strncmp(a, "-f", 2) && a[2]) {
@@ -470,6 +577,12 @@ int main(int argc, char **argv)
 			cc = val;
 		} else if (TAKE("--cflags")) {
 			cflags = val;
+		} else if (TAKE("--target")) {
+			if (strcmp(val, "native") && strcmp(val, "portable")) {
+				fprintf(stderr, "dlc: unknown --target '%s' (expected native or portable)\n", val);
+				return 2;
+			}
+			target_portable = !strcmp(val, "portable");
 		} else if (!strncmp(a, "-D", 2)) {
 			const char *d = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
 			const char *eq = d ? strchr(d, '=') : NULL;
@@ -514,8 +627,10 @@ int main(int argc, char **argv)
 
 	size_t len;
 	char *src = read_file(input, &len);
-	if (!src)
+	if (!src) {
+		free(targv);
 		return 1;
+	}
 	Arena arena = {0};
 	Diag diag;
 	diag_init(&diag, stderr, input, src);
@@ -643,9 +758,11 @@ int main(int argc, char **argv)
 	}
 
 	if (run_mode) {
-		if (!cc)
+		if (cc)
+			cc_jit = 1; /* a C compiler named on the command line: use it */
+		else
 			cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-		int rc = run_in_process(&tg, cc, cflags, t_start, targc, targv);
+		int rc = run_in_process(&tg, cc, cc_jit, cflags, t_start, targc, targv);
 		free(targv);
 		arena_free(&arena);
 		free(src);

@@ -62,6 +62,10 @@ typedef struct Emit {
 	int64_t *off;
 	int64_t arena_size, naive_size;
 	int *first, *last;   /* live interval of each planned array, in kernels */
+	/* convolutions: the kernel whose batch-inner copy of the input (2 ki) or
+	 * of the output gradient (2 ki + 1) kernel ki reads, or -1; which copies
+	 * kernel ki keeps for a later one (bit 0 input, bit 1 output gradient) */
+	int *conv_src, *conv_keep;
 } Emit;
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
@@ -81,6 +85,9 @@ static const char *const reserved[] = {
 	"i3", "i4", "i5", "i6", "i7", "nb", "co", "gi", "oh", "ow", "ci", "ih", "iw", "aik", "part", "mx",
 	"se", "lse", "acc", "val", "inv", "total", "count", "plane", "out", "h0", "w0", "at", "gs", "dy", "hk",
 	"za", "tb", "up", "sg",
+	/* locals of the tiled matmul and convolution kernels */
+	"kb", "nkb", "pb", "pc", "kc", "jc", "nc", "ic", "mc", "jr", "ir", "mr", "nr", "g", "blk", "col", "ncol",
+	"xt", "yt", "toff", "t0", "nt", "j0", "ni", "nj", "oh0", "ow0", "xs", "ws", "ys", "xr", "yr", "dr", "gr", "t", "v", "xo", "yo", "nvr", "npos", "owp", "wp", "ps", "slack", "ntile",
 };
 
 static int name_taken(const Emit *e, const char *s)
@@ -88,7 +95,7 @@ static int name_taken(const Emit *e, const char *s)
 	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
 		if (!strcmp(reserved[i], s))
 			return 1;
-	if (!strncmp(s, "dlrt_", 5) || !strncmp(s, "DLRT_", 5))
+	if (!strncmp(s, "dlrt_", 5) || !strncmp(s, "DLRT_", 5) || !strncmp(s, "dlc_", 4) || !strncmp(s, "DLC_", 4))
 		return 1;
 	if (s[0] == 'v' && s[1] && strspn(s + 1, "0123456789") == strlen(s + 1))
 		return 1; /* v<id> are the inlined values */
@@ -746,6 +753,488 @@ static const char *desc_node(Emit *e, NodeId id)
 	return arena_printf(e->a, "%s) %s", s, shape_str(n->shape, sb, sizeof sb));
 }
 
+/* BEGIN generated helper text: the C that emit_helpers prints, line by line (no
+ * string literal over the 4095 characters C99 compilers must take) */
+static const char *const helpers_base[] = {
+	"/* ---- vector helpers: GNU C vector extensions where the compiler has them",
+	" * (gcc, clang), plain C11 otherwise or with -DDLC_NO_VECTORS.  A tile row is",
+	" * DLC_NV vectors of DLC_VL elements (DLC_NR in all), a tile DLC_MR rows. ---- */",
+	"#if defined(__GNUC__)",
+	"#define DLC_UNUSED __attribute__((unused))",
+	"#else",
+	"#define DLC_UNUSED",
+	"#endif",
+	"#if defined(__clang__)",
+	"#define DLC_UNROLL _Pragma(\"clang loop unroll(full)\")",
+	"#elif defined(__GNUC__) && __GNUC__ >= 8",
+	"#define DLC_UNROLL _Pragma(\"GCC unroll 32\")",
+	"#else",
+	"#define DLC_UNROLL",
+	"#endif",
+	"#if defined(__GNUC__) && !defined(DLC_NO_VECTORS)",
+	"#if defined(__AVX512F__)",
+	"#define DLC_VB 64",
+	"#define DLC_NV 4",
+	"#elif defined(__AVX__)",
+	"#define DLC_VB 32",
+	"#define DLC_NV 2",
+	"#else",
+	"#define DLC_VB 16",
+	"#define DLC_NV 2",
+	"#endif",
+	"#define DLC_VLN (DLC_VB / DLC_ESZ)",
+	"typedef dlc_t dlc_v __attribute__((vector_size(DLC_VB)));",
+	"#if DLC_ESZ == 4",
+	"typedef uint32_t dlc_u;",
+	"#else",
+	"typedef uint64_t dlc_u;",
+	"#endif",
+	"typedef dlc_u dlc_vu __attribute__((vector_size(DLC_VB)));",
+	"static inline DLC_UNUSED dlc_v dlc_ld(const dlc_t *p)",
+	"{",
+	"\tdlc_v v;",
+	"\tmemcpy(&v, p, sizeof v);",
+	"\treturn v;",
+	"}",
+	"static inline DLC_UNUSED void dlc_st(dlc_t *p, dlc_v v)",
+	"{",
+	"\tmemcpy(p, &v, sizeof v);",
+	"}",
+	"#define dlc_splat(x) ((dlc_t)(x) - (dlc_v){0})",
+	"#else",
+	"#define DLC_VLN 1",
+	"#define DLC_NV 4",
+	"typedef dlc_t dlc_v;",
+	"#define dlc_ld(p) (*(p))",
+	"#define dlc_st(p, x) (*(p) = (x))",
+	"#define dlc_splat(x) ((dlc_t)(x))",
+	"#endif",
+	"#define DLC_VL ((long)DLC_VLN)",
+	"#define DLC_MR 6",
+	"#define DLC_NR (DLC_NV * DLC_VL)",
+	"",
+	"/* d[j * ds + i] = s[i * ss + j] for i, j < DLC_TB: a block transpose, by",
+	" * rounds of two-vector shuffles where the compiler has them */",
+	"#if DLC_VLN > 1 && (defined(__clang__) || __GNUC__ >= 12)",
+	"#define DLC_TB DLC_VL",
+	"static inline DLC_UNUSED void dlc_tr(const dlc_t *s, long ss, dlc_t *d, long ds)",
+	"{",
+	"\tdlc_v r[DLC_VLN], t[DLC_VLN];",
+	"\tDLC_UNROLL for (int i = 0; i < DLC_VLN; i++)",
+	"\t\tr[i] = dlc_ld(s + i * ss);",
+	"#if DLC_VLN == 16",
+	"\tt[0] = __builtin_shufflevector(r[0], r[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[1] = __builtin_shufflevector(r[0], r[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tt[2] = __builtin_shufflevector(r[2], r[3], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[3] = __builtin_shufflevector(r[2], r[3], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tt[4] = __builtin_shufflevector(r[4], r[5], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[5] = __builtin_shufflevector(r[4], r[5], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tt[6] = __builtin_shufflevector(r[6], r[7], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[7] = __builtin_shufflevector(r[6], r[7], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tt[8] = __builtin_shufflevector(r[8], r[9], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[9] = __builtin_shufflevector(r[8], r[9], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tt[10] = __builtin_shufflevector(r[10], r[11], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[11] = __builtin_shufflevector(r[10], r[11], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tt[12] = __builtin_shufflevector(r[12], r[13], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[13] = __builtin_shufflevector(r[12], r[13], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tt[14] = __builtin_shufflevector(r[14], r[15], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);",
+	"\tt[15] = __builtin_shufflevector(r[14], r[15], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);",
+	"\tr[0] = __builtin_shufflevector(t[0], t[2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[2] = __builtin_shufflevector(t[0], t[2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tr[1] = __builtin_shufflevector(t[1], t[3], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[3] = __builtin_shufflevector(t[1], t[3], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tr[4] = __builtin_shufflevector(t[4], t[6], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[6] = __builtin_shufflevector(t[4], t[6], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tr[5] = __builtin_shufflevector(t[5], t[7], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[7] = __builtin_shufflevector(t[5], t[7], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tr[8] = __builtin_shufflevector(t[8], t[10], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[10] = __builtin_shufflevector(t[8], t[10], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tr[9] = __builtin_shufflevector(t[9], t[11], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[11] = __builtin_shufflevector(t[9], t[11], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tr[12] = __builtin_shufflevector(t[12], t[14], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[14] = __builtin_shufflevector(t[12], t[14], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tr[13] = __builtin_shufflevector(t[13], t[15], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);",
+	"\tr[15] = __builtin_shufflevector(t[13], t[15], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);",
+	"\tt[0] = __builtin_shufflevector(r[0], r[4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[4] = __builtin_shufflevector(r[0], r[4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tt[1] = __builtin_shufflevector(r[1], r[5], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[5] = __builtin_shufflevector(r[1], r[5], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tt[2] = __builtin_shufflevector(r[2], r[6], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[6] = __builtin_shufflevector(r[2], r[6], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tt[3] = __builtin_shufflevector(r[3], r[7], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[7] = __builtin_shufflevector(r[3], r[7], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tt[8] = __builtin_shufflevector(r[8], r[12], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[12] = __builtin_shufflevector(r[8], r[12], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tt[9] = __builtin_shufflevector(r[9], r[13], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[13] = __builtin_shufflevector(r[9], r[13], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tt[10] = __builtin_shufflevector(r[10], r[14], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[14] = __builtin_shufflevector(r[10], r[14], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tt[11] = __builtin_shufflevector(r[11], r[15], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);",
+	"\tt[15] = __builtin_shufflevector(r[11], r[15], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);",
+	"\tr[0] = __builtin_shufflevector(t[0], t[8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[8] = __builtin_shufflevector(t[0], t[8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tr[1] = __builtin_shufflevector(t[1], t[9], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[9] = __builtin_shufflevector(t[1], t[9], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tr[2] = __builtin_shufflevector(t[2], t[10], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[10] = __builtin_shufflevector(t[2], t[10], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tr[3] = __builtin_shufflevector(t[3], t[11], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[11] = __builtin_shufflevector(t[3], t[11], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tr[4] = __builtin_shufflevector(t[4], t[12], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[12] = __builtin_shufflevector(t[4], t[12], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tr[5] = __builtin_shufflevector(t[5], t[13], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[13] = __builtin_shufflevector(t[5], t[13], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tr[6] = __builtin_shufflevector(t[6], t[14], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[14] = __builtin_shufflevector(t[6], t[14], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tr[7] = __builtin_shufflevector(t[7], t[15], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);",
+	"\tr[15] = __builtin_shufflevector(t[7], t[15], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);",
+	"\tDLC_UNROLL for (int i = 0; i < DLC_VLN; i++)",
+	"\t\tdlc_st(d + i * ds, r[i]);",
+	"#elif DLC_VLN == 8",
+	"\tt[0] = __builtin_shufflevector(r[0], r[1], 0, 8, 2, 10, 4, 12, 6, 14);",
+	"\tt[1] = __builtin_shufflevector(r[0], r[1], 1, 9, 3, 11, 5, 13, 7, 15);",
+	"\tt[2] = __builtin_shufflevector(r[2], r[3], 0, 8, 2, 10, 4, 12, 6, 14);",
+	"\tt[3] = __builtin_shufflevector(r[2], r[3], 1, 9, 3, 11, 5, 13, 7, 15);",
+	"\tt[4] = __builtin_shufflevector(r[4], r[5], 0, 8, 2, 10, 4, 12, 6, 14);",
+	"\tt[5] = __builtin_shufflevector(r[4], r[5], 1, 9, 3, 11, 5, 13, 7, 15);",
+	"\tt[6] = __builtin_shufflevector(r[6], r[7], 0, 8, 2, 10, 4, 12, 6, 14);",
+	"\tt[7] = __builtin_shufflevector(r[6], r[7], 1, 9, 3, 11, 5, 13, 7, 15);",
+	"\tr[0] = __builtin_shufflevector(t[0], t[2], 0, 1, 8, 9, 4, 5, 12, 13);",
+	"\tr[2] = __builtin_shufflevector(t[0], t[2], 2, 3, 10, 11, 6, 7, 14, 15);",
+	"\tr[1] = __builtin_shufflevector(t[1], t[3], 0, 1, 8, 9, 4, 5, 12, 13);",
+	"\tr[3] = __builtin_shufflevector(t[1], t[3], 2, 3, 10, 11, 6, 7, 14, 15);",
+	"\tr[4] = __builtin_shufflevector(t[4], t[6], 0, 1, 8, 9, 4, 5, 12, 13);",
+	"\tr[6] = __builtin_shufflevector(t[4], t[6], 2, 3, 10, 11, 6, 7, 14, 15);",
+	"\tr[5] = __builtin_shufflevector(t[5], t[7], 0, 1, 8, 9, 4, 5, 12, 13);",
+	"\tr[7] = __builtin_shufflevector(t[5], t[7], 2, 3, 10, 11, 6, 7, 14, 15);",
+	"\tt[0] = __builtin_shufflevector(r[0], r[4], 0, 1, 2, 3, 8, 9, 10, 11);",
+	"\tt[4] = __builtin_shufflevector(r[0], r[4], 4, 5, 6, 7, 12, 13, 14, 15);",
+	"\tt[1] = __builtin_shufflevector(r[1], r[5], 0, 1, 2, 3, 8, 9, 10, 11);",
+	"\tt[5] = __builtin_shufflevector(r[1], r[5], 4, 5, 6, 7, 12, 13, 14, 15);",
+	"\tt[2] = __builtin_shufflevector(r[2], r[6], 0, 1, 2, 3, 8, 9, 10, 11);",
+	"\tt[6] = __builtin_shufflevector(r[2], r[6], 4, 5, 6, 7, 12, 13, 14, 15);",
+	"\tt[3] = __builtin_shufflevector(r[3], r[7], 0, 1, 2, 3, 8, 9, 10, 11);",
+	"\tt[7] = __builtin_shufflevector(r[3], r[7], 4, 5, 6, 7, 12, 13, 14, 15);",
+	"\tDLC_UNROLL for (int i = 0; i < DLC_VLN; i++)",
+	"\t\tdlc_st(d + i * ds, t[i]);",
+	"#elif DLC_VLN == 4",
+	"\tt[0] = __builtin_shufflevector(r[0], r[1], 0, 4, 2, 6);",
+	"\tt[1] = __builtin_shufflevector(r[0], r[1], 1, 5, 3, 7);",
+	"\tt[2] = __builtin_shufflevector(r[2], r[3], 0, 4, 2, 6);",
+	"\tt[3] = __builtin_shufflevector(r[2], r[3], 1, 5, 3, 7);",
+	"\tr[0] = __builtin_shufflevector(t[0], t[2], 0, 1, 4, 5);",
+	"\tr[2] = __builtin_shufflevector(t[0], t[2], 2, 3, 6, 7);",
+	"\tr[1] = __builtin_shufflevector(t[1], t[3], 0, 1, 4, 5);",
+	"\tr[3] = __builtin_shufflevector(t[1], t[3], 2, 3, 6, 7);",
+	"\tDLC_UNROLL for (int i = 0; i < DLC_VLN; i++)",
+	"\t\tdlc_st(d + i * ds, r[i]);",
+	"#elif DLC_VLN == 2",
+	"\tt[0] = __builtin_shufflevector(r[0], r[1], 0, 2);",
+	"\tt[1] = __builtin_shufflevector(r[0], r[1], 1, 3);",
+	"\tDLC_UNROLL for (int i = 0; i < DLC_VLN; i++)",
+	"\t\tdlc_st(d + i * ds, t[i]);",
+	"#endif",
+	"}",
+	"#else",
+	"#define DLC_TB (DLC_VLN > 1 ? 8L : 4L)",
+	"static inline DLC_UNUSED void dlc_tr(const dlc_t *s, long ss, dlc_t *d, long ds)",
+	"{",
+	"\tfor (long i = 0; i < DLC_TB; i++)",
+	"\t\tfor (long j = 0; j < DLC_TB; j++)",
+	"\t\t\td[j * ds + i] = s[i * ss + j];",
+	"}",
+	"#endif",
+	NULL,
+};
+static const char *const helpers_gemm[] = {
+	"/* C[0:MR][0:NR] (ldc apart) = (acc ? C : 0) + a * b over kc steps, a packed",
+	" * MR values per step, b NR values per step, sb apart (NR when packed) */",
+	"static DLC_UNUSED void dlc_ukr(long kc, const dlc_t *restrict a, const dlc_t *restrict b, long sb, dlc_t *restrict c,",
+	"                               long ldc, int acc)",
+	"{",
+	"\tdlc_v t[DLC_MR][DLC_NV];",
+	"\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++)",
+	"\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\tt[r][v] = acc ? dlc_ld(c + r * ldc + v * DLC_VL) : dlc_splat(0);",
+	"\tfor (long k = 0; k < kc; k++) {",
+	"\t\tdlc_v bv[DLC_NV];",
+	"\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\tbv[v] = dlc_ld(b + v * DLC_VL);",
+	"\t\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++) {",
+	"\t\t\tdlc_v ar = dlc_splat(a[r]);",
+	"\t\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\t\tt[r][v] += ar * bv[v];",
+	"\t\t}",
+	"\t\ta += DLC_MR;",
+	"\t\tb += sb;",
+	"\t}",
+	"\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++)",
+	"\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\tdlc_st(c + r * ldc + v * DLC_VL, t[r][v]);",
+	"}",
+	"",
+	"/* an mr x nr tile of C (mr <= MR, nr <= NR): partial tiles go through a",
+	" * full one on the stack */",
+	"static DLC_UNUSED void dlc_tile(long kc, long mr, long nr, const dlc_t *a, const dlc_t *b, long sb, dlc_t *c, long ldc,",
+	"                                int acc)",
+	"{",
+	"\tif (mr == DLC_MR && nr == DLC_NR) {",
+	"\t\tdlc_ukr(kc, a, b, sb, c, ldc, acc);",
+	"\t\treturn;",
+	"\t}",
+	"\tdlc_t t[DLC_MR * DLC_NR];",
+	"\tfor (long r = 0; r < DLC_MR; r++)",
+	"\t\tfor (long j = 0; j < DLC_NR; j++)",
+	"\t\t\tt[r * DLC_NR + j] = acc && r < mr && j < nr ? c[r * ldc + j] : 0;",
+	"\tdlc_ukr(kc, a, b, sb, t, DLC_NR, acc);",
+	"\tfor (long r = 0; r < mr; r++)",
+	"\t\tfor (long j = 0; j < nr; j++)",
+	"\t\t\tc[r * ldc + j] = t[r * DLC_NR + j];",
+	"}",
+	"",
+	"/* ap: slivers of MR rows of A(i, k) = a[i * si + k * sk], i < mc, k < kc,",
+	" * MR values per k (rows past mc zero) */",
+	"static DLC_UNUSED void dlc_pack_a(long kc, long mc, const dlc_t *a, long si, long sk, dlc_t *ap)",
+	"{",
+	"\tfor (long i0 = 0; i0 < mc; i0 += DLC_MR, ap += kc * DLC_MR) {",
+	"\t\tlong mr = mc - i0 < DLC_MR ? mc - i0 : DLC_MR;",
+	"\t\tconst dlc_t *s = a + i0 * si;",
+	"\t\tif (mr == DLC_MR && sk == 1) {",
+	"\t\t\tfor (long k = 0; k < kc; k++)",
+	"\t\t\t\tfor (long r = 0; r < DLC_MR; r++)",
+	"\t\t\t\t\tap[k * DLC_MR + r] = s[r * si + k];",
+	"\t\t} else if (mr == DLC_MR && si == 1) {",
+	"\t\t\tfor (long k = 0; k < kc; k++)",
+	"\t\t\t\tfor (long r = 0; r < DLC_MR; r++)",
+	"\t\t\t\t\tap[k * DLC_MR + r] = s[k * sk + r];",
+	"\t\t} else {",
+	"\t\t\tfor (long k = 0; k < kc; k++)",
+	"\t\t\t\tfor (long r = 0; r < DLC_MR; r++)",
+	"\t\t\t\t\tap[k * DLC_MR + r] = r < mr ? s[r * si + k * sk] : 0;",
+	"\t\t}",
+	"\t}",
+	"}",
+	"",
+	"/* bp: panels of NR columns of B(k, j) = b[k * sk + j * sj], k < kc, j < nc,",
+	" * NR values per k (columns past nc zero) */",
+	"static DLC_UNUSED void dlc_pack_b(long kc, long nc, const dlc_t *b, long sk, long sj, dlc_t *bp)",
+	"{",
+	"\tfor (long j0 = 0; j0 < nc; j0 += DLC_NR, bp += kc * DLC_NR) {",
+	"\t\tlong nr = nc - j0 < DLC_NR ? nc - j0 : DLC_NR;",
+	"\t\tconst dlc_t *s = b + j0 * sj;",
+	"\t\tif (nr == DLC_NR && sj == 1) {",
+	"\t\t\tfor (long k = 0; k < kc; k++)",
+	"\t\t\t\tfor (long j = 0; j < DLC_NR; j++)",
+	"\t\t\t\t\tbp[k * DLC_NR + j] = s[k * sk + j];",
+	"\t\t} else if (nr == DLC_NR && sk == 1) {",
+	"\t\t\tlong k = 0;",
+	"\t\t\tfor (; k + DLC_TB <= kc; k += DLC_TB)",
+	"\t\t\t\tfor (long j = 0; j < DLC_NR; j += DLC_TB)",
+	"\t\t\t\t\tdlc_tr(s + j * sj + k, sj, bp + k * DLC_NR + j, DLC_NR);",
+	"\t\t\tfor (; k < kc; k++)",
+	"\t\t\t\tfor (long j = 0; j < DLC_NR; j++)",
+	"\t\t\t\t\tbp[k * DLC_NR + j] = s[j * sj + k];",
+	"\t\t} else {",
+	"\t\t\tfor (long k = 0; k < kc; k++)",
+	"\t\t\t\tfor (long j = 0; j < DLC_NR; j++)",
+	"\t\t\t\t\tbp[k * DLC_NR + j] = j < nr ? s[k * sk + j * sj] : 0;",
+	"\t\t}",
+	"\t}",
+	"}",
+	NULL,
+};
+static const char *const helpers_conv[] = {
+	"/* Convolutions run on \"batch-inner\" copies of their operands: row f of a",
+	" * [rows][nb] array holds feature f of every batch row (columns past n are",
+	" * zero), so one output pixel of MR channels over NR batch rows is a register",
+	" * tile and every kernel tap is a row of the copy. */",
+	"",
+	"/* xt[((c * hp + h + pt) * wp + w + pl) * nb + b] = x[((b * C + c) * H + h) * W + w]",
+	" * for b < n; zero for n <= b < nz and in the padding (hp x wp planes) */",
+	"static DLC_UNUSED void dlc_to_bi(const dlc_t *x, long n, long nz, long C, long H, long W, long hp, long wp, long pt,",
+	"                                 long pl, long nb, dlc_t *xt)",
+	"{",
+	"\tlong chw = C * H * W, nn = n / DLC_TB * DLC_TB;",
+	"\tif (hp != H || wp != W) {",
+	"\t\tfor (long f = 0; f < C * hp * wp; f++)",
+	"\t\t\tfor (long b = 0; b < nz; b++)",
+	"\t\t\t\txt[f * nb + b] = 0;",
+	"\t\tfor (long c = 0; c < C; c++)",
+	"\t\t\tfor (long h = 0; h < H; h++) {",
+	"\t\t\t\tdlc_t *row = xt + ((c * hp + h + pt) * wp + pl) * nb;",
+	"\t\t\t\tconst dlc_t *src = x + (c * H + h) * W;",
+	"\t\t\t\tlong w0 = W / DLC_TB * DLC_TB;",
+	"\t\t\t\tfor (long w = 0; w < w0; w += DLC_TB)",
+	"\t\t\t\t\tfor (long b = 0; b < nn; b += DLC_TB)",
+	"\t\t\t\t\t\tdlc_tr(src + b * chw + w, chw, row + w * nb + b, nb);",
+	"\t\t\t\tfor (long w = 0; w < W; w++)",
+	"\t\t\t\t\tfor (long b = nn; b < n; b++)",
+	"\t\t\t\t\t\trow[w * nb + b] = src[b * chw + w];",
+	"\t\t\t\tfor (long w = w0; w < W; w++)",
+	"\t\t\t\t\tfor (long b = 0; b < nn; b++)",
+	"\t\t\t\t\t\trow[w * nb + b] = src[b * chw + w];",
+	"\t\t\t}",
+	"\t\treturn;",
+	"\t}",
+	"\tlong f0 = chw / DLC_TB * DLC_TB;",
+	"\tfor (long f = 0; f < f0; f += DLC_TB)",
+	"\t\tfor (long b = 0; b < nn; b += DLC_TB)",
+	"\t\t\tdlc_tr(x + b * chw + f, chw, xt + f * nb + b, nb);",
+	"\tfor (long f = 0; f < chw; f++) {",
+	"\t\tfor (long b = nn; b < n; b++)",
+	"\t\t\txt[f * nb + b] = x[b * chw + f];",
+	"\t\tfor (long b = n; b < nz; b++)",
+	"\t\t\txt[f * nb + b] = 0;",
+	"\t}",
+	"\tfor (long f = f0; f < chw; f++)",
+	"\t\tfor (long b = 0; b < nn; b++)",
+	"\t\t\txt[f * nb + b] = x[b * chw + f];",
+	"}",
+	"",
+	"/* y[b * rows + f] = yt[f * nb + b] for b < n, f < rows; rows n <= b <",
+	" * zero_to of y zero */",
+	"static DLC_UNUSED void dlc_from_bi(const dlc_t *yt, long n, long zero_to, long rows, long nb, dlc_t *y)",
+	"{",
+	"\tlong nn = n / DLC_TB * DLC_TB, f0 = rows / DLC_TB * DLC_TB;",
+	"\tfor (long f = 0; f < f0; f += DLC_TB)",
+	"\t\tfor (long b = 0; b < nn; b += DLC_TB)",
+	"\t\t\tdlc_tr(yt + f * nb + b, nb, y + b * rows + f, rows);",
+	"\tfor (long b = 0; b < nn; b++)",
+	"\t\tfor (long f = f0; f < rows; f++)",
+	"\t\t\ty[b * rows + f] = yt[f * nb + b];",
+	"\tfor (long b = nn; b < n; b++)",
+	"\t\tfor (long f = 0; f < rows; f++)",
+	"\t\t\ty[b * rows + f] = yt[f * nb + b];",
+	"\tfor (long i = n * rows; i < zero_to * rows; i++)",
+	"\t\ty[i] = 0;",
+	"}",
+	"",
+	"/* a deterministic sum of a vector's lanes (pairwise) */",
+	"static inline DLC_UNUSED dlc_t dlc_hsum(dlc_v v)",
+	"{",
+	"\tdlc_t a[DLC_VLN];",
+	"\tmemcpy(a, &v, sizeof a);",
+	"\tfor (int w = DLC_VLN / 2; w >= 1; w /= 2)",
+	"\t\tfor (int i = 0; i < w; i++)",
+	"\t\t\ta[i] += a[i + w];",
+	"\treturn a[0];",
+	"}",
+	"",
+	"/* y[r * ys + yo[v] + 0:VL] for r < mr, v < nv = sum over the taps (c < nc,",
+	" * i < ni, j < nj) of w[c * wc + i * wi + j * wj + r] * x[c * xc + i * xi +",
+	" * j * xj + xo[v] + 0:VL] (weights packed MR per tap, zero past mr; offsets",
+	" * past nv repeat a valid one) */",
+	"static DLC_UNUSED void dlc_cukr(long nc, long ni, long nj, const dlc_t *x, long xc, long xi, long xj, const long *xo,",
+	"                                const dlc_t *w, long wc, long wi, long wj, dlc_t *y, long ys, const long *yo, long mr,",
+	"                                long nv)",
+	"{",
+	"\tdlc_v t[DLC_MR][DLC_NV];",
+	"\tlong o[DLC_NV];",
+	"\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++) {",
+	"\t\to[v] = xo[v];",
+	"\t\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++)",
+	"\t\t\tt[r][v] = dlc_splat(0);",
+	"\t}",
+	"\tfor (long c = 0; c < nc; c++)",
+	"\t\tfor (long i = 0; i < ni; i++) {",
+	"\t\t\tconst dlc_t *xp = x + c * xc + i * xi, *wp = w + c * wc + i * wi;",
+	"\t\t\tfor (long j = 0; j < nj; j++, xp += xj, wp += wj) {",
+	"\t\t\t\tdlc_v bv[DLC_NV];",
+	"\t\t\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\t\t\tbv[v] = dlc_ld(xp + o[v]);",
+	"\t\t\t\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++) {",
+	"\t\t\t\t\tdlc_v ar = dlc_splat(wp[r]);",
+	"\t\t\t\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\t\t\t\tt[r][v] += ar * bv[v];",
+	"\t\t\t\t}",
+	"\t\t\t}",
+	"\t\t}",
+	"\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++)",
+	"\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\tif (r < mr && v < nv)",
+	"\t\t\t\tdlc_st(y + r * ys + yo[v], t[r][v]);",
+	"}",
+	"",
+	"/* The sum over a < n1, b < n2 and the vectors c < n3 of dy[r * ys + a * y1",
+	" * + b * y2 + c * VL + 0:VL] * x[off[t] + a * x1 + b * x2 + c * VL + 0:VL],",
+	" * for r < mr, t < nt (nt <= NV), the first skip lanes of dy taken as zero.  Without part: the lanes summed into",
+	" * dk[r * dks + t].  With part: added to (or, first, stored in) the vector",
+	" * partial sums part[(r * NV + t) * VL + 0:VL], lanes not summed. */",
+	"static DLC_UNUSED void dlc_wukr(long n1, long x1, long y1, long n2, long x2, long y2, long n3, const dlc_t *x,",
+	"                                const long *off, const dlc_t *dy, long ys, long mr, long nt, dlc_t *dk, long dks,",
+	"                                dlc_t *part, int first, long skip)",
+	"{",
+	"\tdlc_v t[DLC_MR][DLC_NV];",
+	"\tconst dlc_t *yr[DLC_MR], *xr[DLC_NV];",
+	"#if DLC_VLN > 1",
+	"\tdlc_vu mk;",
+	"\tfor (int l = 0; l < DLC_VLN; l++)",
+	"\t\tmk[l] = l < skip ? 0 : (dlc_u)-1;",
+	"#else",
+	"\t(void)skip;",
+	"#endif",
+	"\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++) {",
+	"\t\tyr[r] = dy + (r < mr ? r : mr - 1) * ys;",
+	"\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\tt[r][v] = part && !first ? dlc_ld(part + (r * DLC_NV + v) * DLC_VL) : dlc_splat(0);",
+	"\t}",
+	"\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\txr[v] = x + off[v < nt ? v : nt - 1];",
+	"\tfor (long a = 0; a < n1; a++)",
+	"\t\tfor (long b = 0; b < n2; b++) {",
+	"\t\t\tlong xo = a * x1 + b * x2, yo = a * y1 + b * y2;",
+	"\t\t\tfor (long c = 0; c < n3 * DLC_VL; c += DLC_VL) {",
+	"\t\t\t\tdlc_v xv[DLC_NV];",
+	"\t\t\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\t\t\txv[v] = dlc_ld(xr[v] + xo + c);",
+	"\t\t\t\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++) {",
+	"\t\t\t\t\tdlc_v yv = dlc_ld(yr[r] + yo + c);",
+	"#if DLC_VLN > 1",
+	"\t\t\t\t\tif (skip)",
+	"\t\t\t\t\t\tyv = (dlc_v)((dlc_vu)yv & mk);",
+	"#endif",
+	"\t\t\t\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\t\t\t\tt[r][v] += yv * xv[v];",
+	"\t\t\t\t}",
+	"\t\t\t}",
+	"\t\t}",
+	"\tif (part) {",
+	"\t\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++)",
+	"\t\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\t\tdlc_st(part + (r * DLC_NV + v) * DLC_VL, t[r][v]);",
+	"\t\treturn;",
+	"\t}",
+	"\tDLC_UNROLL for (int r = 0; r < DLC_MR; r++)",
+	"\t\tDLC_UNROLL for (int v = 0; v < DLC_NV; v++)",
+	"\t\t\tif (r < mr && v < nt)",
+	"\t\t\t\tdk[r * dks + v] = dlc_hsum(t[r][v]);",
+	"}",
+	"",
+	"/* xp[(b * C + c) * ps + (h + pt) * wp + w + pl] = x[((b * C + c) * H + h) * W + w]",
+	" * for b < n, zero in the padding (planes of ps elements, rows of wp) */",
+	"static DLC_UNUSED void dlc_pad(const dlc_t *x, long n, long C, long H, long W, long wp, long pt, long pl, long ps,",
+	"                               dlc_t *xp)",
+	"{",
+	"\tfor (long p = 0; p < n * C; p++) {",
+	"\t\tdlc_t *d = xp + p * ps;",
+	"\t\tconst dlc_t *s = x + p * H * W;",
+	"\t\tfor (long i = 0; i < pt * wp; i++)",
+	"\t\t\td[i] = 0;",
+	"\t\tfor (long h = 0; h < H; h++) {",
+	"\t\t\tdlc_t *row = d + (h + pt) * wp;",
+	"\t\t\tfor (long w = 0; w < pl; w++)",
+	"\t\t\t\trow[w] = 0;",
+	"\t\t\tmemcpy(row + pl, s + h * W, sizeof(dlc_t) * (size_t)W);",
+	"\t\t\tfor (long w = pl + W; w < wp; w++)",
+	"\t\t\t\trow[w] = 0;",
+	"\t\t}",
+	"\t\tfor (long i = (H + pt) * wp; i < ps; i++)",
+	"\t\t\td[i] = 0;",
+	"\t}",
+	"}",
+	NULL,
+};
+/* END generated helper text */
+
 /* ---- kernels ---- */
 
 /* The elementwise op n applied to operand expressions a (and b). */
@@ -854,59 +1343,114 @@ static void split(Shape s, int axis, int64_t *pre, int64_t *A, int64_t *post)
 		*post *= s.d[i];
 }
 
+/* Print the pairwise sum (or max) of part[0..15] into `into` (a C lvalue
+ * expression, combined with op "=" or "+="). */
+static void lanes_combine(Emit *e, int ismax, const char *into, const char *op, int d)
+{
+	const char *t[16];
+	for (int r = 0; r < 16; r++)
+		t[r] = arena_printf(e->a, "part[%d]", r);
+	for (int w = 8; w >= 1; w /= 2)
+		for (int r = 0; r < w; r++)
+			t[r] = ismax ? arena_printf(e->a, "(%s > %s ? %s : %s)", t[r + w], t[r], t[r + w], t[r])
+			             : arena_printf(e->a, "(%s + %s)", t[r], t[r + w]);
+	fprintf(e->o, "%.*s%s %s %s;\n", IND(d), into, op, t[0]);
+}
+
+/* Reduce `len` contiguous elements starting at flat index `base` into the 16
+ * lane accumulators part[] (a vector's worth of independent sums, so the
+ * compiler vectorizes; the order is fixed).  `val` is the element's value in
+ * terms of the flat index i; defs (if any) prints the inlined values it
+ * reads. */
+static void lanes_loop(Emit *e, int ismax, const char *base, const char *len, const char *T, NodeId defs,
+                       const char *val, int d)
+{
+	FILE *o = e->o;
+	const char *upd = ismax ? "part[r] = val > part[r] ? val : part[r];" : "part[r] += val;";
+	for (int pass = 0; pass < 2; pass++) {
+		int b = d + 1 - pass; /* the body's depth */
+		if (pass == 0)
+			fprintf(o, "%.*sfor (long k = 0; k + 16 <= (%s); k += 16)\n%.*sfor (long r = 0; r < 16; r++) {\n", IND(d),
+			        len, IND(d + 1));
+		else
+			fprintf(o, "%.*sfor (long k = (%s) / 16 * 16, r = 0; r < (%s) %% 16; r++) {\n", IND(d), len, len);
+		fprintf(o, "%.*slong i = %s + k + r;\n", IND(b + 1), base);
+		if (defs) {
+			e->kstamp++; /* the definitions again in this loop */
+			inline_defs(e, defs, 0, NN(e, defs)->shape, b + 1);
+		}
+		fprintf(o, "%.*s%s val = %s;\n%.*s%s\n%.*s}\n", IND(b + 1), T, val, IND(b + 1), upd, IND(b));
+	}
+}
+
 static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
 	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
 	const char *xb = e->buf[n->in[0]];
 	int ismax = n->op == OP_MAX;
-	const char *init = ismax ? "-INFINITY" : "0";
 	const char *acct = ismax ? e->T : "double";
-	const char *upd = ismax ? "if (val > acc)\n%.*sacc = val;" : "acc += val;";
+	const char *init = ismax ? "-INFINITY" : "0";
 	int axis = (int)n->i[0];
+	int64_t pre, A, post;
+	const char *bound;
 	if (axis < 0) {
-		int64_t pre = 1, A = shape_numel(x->shape), post = 1;
-		const char *bound = arena_printf(e->a, "%lld", (long long)A);
+		pre = 1;
+		A = shape_numel(x->shape);
+		post = 1;
+		bound = arena_printf(e->a, "%lld", (long long)A);
 		if (x->bax >= 0) {
 			split(x->shape, x->bax, &pre, &A, &post);
 			bound = "n";
 		}
-		fprintf(o, "\t%s acc = %s;\n", acct, init);
+		/* every p: bound x post contiguous elements */
+		fprintf(o, "\t%s part[16];\n\tfor (long r = 0; r < 16; r++)\n\t\tpart[r] = %s;\n", acct, init);
 		int d = 1;
 		if (pre > 1)
-			fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
-		fprintf(o, "%.*sfor (long k = 0; k < %s; k++)%s\n", IND(d++), bound, post > 1 ? "" : " {");
-		if (post > 1)
-			fprintf(o, "%.*sfor (long q = 0; q < %lld; q++) {\n", IND(d++), (long long)post);
-		fprintf(o, "%.*s%s val = %s[%s];\n", IND(d), e->T, xb, pak_index(e, pre, A, post, "k"));
-		fprintf(o, "%.*s", IND(d));
-		fprintf(o, upd, IND(d + 1));
-		fprintf(o, "\n%.*s}\n", IND(d - 1));
+			fprintf(o, "%.*sfor (long p = 0; p < %lld; p++) {\n", IND(d++), (long long)pre);
+		lanes_loop(e, ismax, pre > 1 ? arena_printf(e->a, "p * %lld", (long long)(A * post)) : "0",
+		           post > 1 ? arena_printf(e->a, "%s * %lld", bound, (long long)post) : bound, acct, 0,
+		           arena_printf(e->a, "%s[i]", xb), d);
+		if (pre > 1)
+			fprintf(o, "\t}\n");
+		lanes_combine(e, ismax, arena_printf(e->a, "%s acc", acct), "=", 1);
 		fprintf(o, "\t%s[0] = (%s)acc;\n", dst, e->T);
 		return;
 	}
-	int64_t pre, A, post;
 	split(x->shape, axis, &pre, &A, &post);
-	const char *bound = x->bax == axis ? "n" : arena_printf(e->a, "%lld", (long long)A);
+	bound = x->bax == axis ? "n" : arena_printf(e->a, "%lld", (long long)A);
+	const char *upd = ismax ? "if (val > acc)\n%.*sacc = val;" : "acc += val;";
 	int d = 1;
 	if (pre > 1)
 		fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
-	if (post > 1)
-		fprintf(o, "%.*sfor (long q = 0; q < %lld; q++)\n", IND(d++), (long long)post);
-	fprintf(o, "%.*s{\n", IND(d - 1 > 0 ? d - 1 : 0));
+	if (post == 1) {
+		/* contiguous along the axis: lanes */
+		fprintf(o, "%.*s{\n", IND(d - 1));
+		fprintf(o, "%.*s%s part[16];\n%.*sfor (long r = 0; r < 16; r++)\n%.*spart[r] = %s;\n", IND(d), acct, IND(d),
+		        IND(d + 1), init);
+		lanes_loop(e, ismax, pre > 1 ? arena_printf(e->a, "p * %lld", (long long)A) : "0", bound, acct, 0,
+		           arena_printf(e->a, "%s[i]", xb), d);
+		lanes_combine(e, ismax, arena_printf(e->a, "%s acc", acct), "=", d);
+		fprintf(o, "%.*s%s[%s] = (%s)acc;\n", IND(d), dst, pre > 1 ? "p" : "0", e->T);
+		fprintf(o, "%.*s}\n", IND(d - 1));
+		return;
+	}
+	fprintf(o, "%.*sfor (long q = 0; q < %lld; q++)\n", IND(d++), (long long)post);
+	fprintf(o, "%.*s{\n", IND(d - 1));
 	fprintf(o, "%.*s%s acc = %s;\n", IND(d), acct, init);
 	fprintf(o, "%.*sfor (long k = 0; k < %s; k++) {\n", IND(d), bound);
 	fprintf(o, "%.*s%s val = %s[%s];\n", IND(d + 1), e->T, xb, pak_index(e, pre, A, post, "k"));
 	fprintf(o, "%.*s", IND(d + 1));
 	fprintf(o, upd, IND(d + 2));
 	fprintf(o, "\n%.*s}\n", IND(d));
-	const char *oi = pre > 1 && post > 1 ? arena_printf(e->a, "p * %lld + q", (long long)post)
-	                 : pre > 1 ? "p" : post > 1 ? "q" : "0";
+	const char *oi = pre > 1 ? arena_printf(e->a, "p * %lld + q", (long long)post) : "q";
 	fprintf(o, "%.*s%s[%s] = (%s)acc;\n", IND(d), dst, oi, e->T);
-	fprintf(o, "%.*s}\n", IND(d - 1 > 0 ? d - 1 : 0));
+	fprintf(o, "%.*s}\n", IND(d - 1));
 }
 
-/* sum over the broadcast axes of the input down to the node's shape */
+/* sum over the broadcast axes of the input down to the node's shape; when
+ * the trailing axes are all summed, 16 lane accumulators per output element
+ * (fixed order) */
 static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -915,7 +1459,31 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", (long long)NO, dst);
 	Shape s = x->shape;
 	int off = s.rank - n->shape.rank;
+	int m = s.rank;
+	int64_t L = 1;
+	while (m > 0 && (m - 1 < off || n->shape.d[m - 1 - off] == 1) && m - 1 != x->bax) {
+		L *= s.d[m - 1];
+		m--;
+	}
 	int d = 1;
+	if (m < s.rank && L >= 16 && !needs_nested(e, n->in[0])) {
+		for (int k = 0; k < m; k++) {
+			int reduced = k < off || n->shape.d[k - off] == 1;
+			const char *bound = (k == x->bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
+			fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
+		}
+		fprintf(o, "%.*s{\n", IND(d - 1));
+		fprintf(o, "%.*s%s part[16] = {0};\n", IND(d), e->T);
+		Shape so = s;
+		so.rank = m;
+		const char *base = m ? arena_printf(e->a, "(%s) * %lld", bcast_index(e, so, so), (long long)L) : "0";
+		int inl = e->st[n->in[0]] == ST_INLINE;
+		lanes_loop(e, 0, base, arena_printf(e->a, "%lld", (long long)L), e->T, inl ? n->in[0] : 0,
+		           ref(e, n->in[0], 0, s), d);
+		lanes_combine(e, 0, arena_printf(e->a, "%s[%s]", dst, bcast_index(e, n->shape, s)), "+=", d);
+		fprintf(o, "%.*s}\n", IND(d - 1));
+		return;
+	}
 	for (int k = 0; k < s.rank; k++) {
 		int reduced = k < off || n->shape.d[k - off] == 1;
 		const char *bound = (k == x->bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
@@ -940,24 +1508,39 @@ static void kernel_transpose(Emit *e, NodeId id, const char *dst)
 	        M, N, dst, M, e->buf[n->in[0]], N);
 }
 
-/* The fused consumer of a product, applied to row i once it is complete. */
-static void matmul_epilogue(Emit *e, NodeId id, const char *dst)
+/* Blocking of the tiled matrix product (elements): the contraction runs in
+ * blocks of up to MM_KC steps, B is packed MM_NC columns at a time and A
+ * MM_MC rows at a time (MM_MC a multiple of the tile height DLC_MR = 6). */
+#define MM_KC 256
+#define MM_MC 120
+#define MM_NC 1024
+/* the widest tile row any vector width gives: 256 bytes */
+#define MM_NRMAX(e) ((e)->f32 ? 64 : 32)
+
+/* The fused consumer of a product, applied to the finished tile: rows
+ * [r0, r0 + mr), columns [c0, c0 + nr) (C expressions). */
+static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0, const char *c0, int d)
 {
 	NodeId c = e->epi[id];
 	if (!c)
 		return;
 	const Node *cn = NN(e, c);
 	FILE *o = e->o;
-	fprintf(o, "\t\t/* epilogue: %s */\n", desc_node(e, c));
-	fprintf(o, "\t\tlong i0 = i;\n");
-	fprintf(o, "\t\tfor (long i1 = 0; i1 < %lld; i1++) {\n", (long long)cn->shape.d[1]);
+	fprintf(o, "%.*sif (pb + 1 == nkb) /* epilogue: %s */\n", IND(d), desc_node(e, c));
+	fprintf(o, "%.*sfor (long i0 = %s; i0 < %s + mr; i0++)\n", IND(d + 1), r0, r0);
+	fprintf(o, "%.*sfor (long i1 = %s; i1 < %s + nr; i1++) {\n", IND(d + 2), c0, c0);
 	for (int k = 0; k < op_info[cn->op].arity; k++)
-		inline_defs(e, cn->in[k], 1, cn->shape, 3);
+		inline_defs(e, cn->in[k], 1, cn->shape, d + 3);
 	const char *a = ref(e, cn->in[0], 1, cn->shape);
 	const char *b = op_info[cn->op].arity > 1 ? ref(e, cn->in[1], 1, cn->shape) : NULL;
-	fprintf(o, "\t\t\t%s[%s] = %s;\n\t\t}\n", dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b));
+	fprintf(o, "%.*s%s[%s] = %s;\n%.*s}\n", IND(d + 3), dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b),
+	        IND(d + 2));
 }
 
+/* C = op(A) op(B) through packed panels and the register-tiled micro-kernel
+ * dlc_ukr (see the helpers); the transposed variants differ only in the
+ * strides the packing reads with.  The contraction is summed in order k = 0,
+ * 1, ... for every element, whatever the blocking. */
 static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -967,42 +1550,28 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	long long K = (long long)A->shape.d[ta ? 0 : 1];
 	const char *Kb = A->bax == (ta ? 0 : 1) ? "n" : arena_printf(e->a, "%lld", K);
 	const char *ab = e->buf[n->in[0]], *bb = e->buf[n->in[1]];
-	const char *aik = ta ? arena_printf(e->a, "%s[k * %lld + i]", ab, M) : arena_printf(e->a, "%s[i * %lld + k]", ab, K);
+	/* A(i, k) = ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj] */
+	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
 	fprintf(o, "\t/* %s = %s%s @ %s%s: [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
 	        tb ? "^T" : "", M, K, K, N);
-	if (!tb) {
-		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", M);
-		fprintf(o, "\t\tfor (long j = 0; j < %lld; j++)\n\t\t\t%s[i * %lld + j] = 0;\n", N, dst, N);
-		fprintf(o, "\t\tfor (long k = 0; k < %s; k++) {\n", Kb);
-		fprintf(o, "\t\t\t%s aik = %s;\n", e->T, aik);
-		fprintf(o, "\t\t\tfor (long j = 0; j < %lld; j++)\n", N);
-		fprintf(o, "\t\t\t\t%s[i * %lld + j] += aik * %s[k * %lld + j];\n", dst, N, bb, N);
-		fprintf(o, "\t\t}\n");
-		matmul_epilogue(e, id, dst);
-		fprintf(o, "\t}\n");
-		return;
-	}
-	/* B transposed: dot products of rows, with 8 independent partial sums
-	 * so the compiler can vectorise without reassociating */
-	fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n", M);
-	fprintf(o, "\t\tfor (long j = 0; j < %lld; j++) {\n", N);
-	fprintf(o, "\t\t\t%s part[8] = {0};\n", e->T);
-	fprintf(o, "\t\t\tlong k = 0;\n");
-	fprintf(o, "\t\t\tfor (; k + 8 <= %s; k += 8)\n", Kb);
-	fprintf(o, "\t\t\t\tfor (long r = 0; r < 8; r++)\n");
-	const char *aik8 = ta ? arena_printf(e->a, "%s[(k + r) * %lld + i]", ab, M)
-	                      : arena_printf(e->a, "%s[i * %lld + k + r]", ab, K);
-	fprintf(o, "\t\t\t\t\tpart[r] += %s * %s[j * %lld + k + r];\n", aik8, bb, K);
-	fprintf(o, "\t\t\tfor (; k < %s; k++)\n", Kb);
-	fprintf(o, "\t\t\t\tpart[0] += %s * %s[j * %lld + k];\n", aik, bb, K);
-	fprintf(o, "\t\t\t%s[i * %lld + j] = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));\n",
-	        dst, N);
-	fprintf(o, "\t\t}\n");
-	if (e->epi[id]) {
-		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", M);
-		matmul_epilogue(e, id, dst);
-		fprintf(o, "\t}\n");
-	}
+	fprintf(o, "\tlong kb = %s, nkb = kb > %d ? (kb + %d) / %d : 1;\n", Kb, MM_KC, MM_KC - 1, MM_KC);
+	fprintf(o, "\tfor (long pb = 0, pc = 0; pb < nkb; pb++) {\n");
+	fprintf(o, "\t\tlong kc = (kb - pc) / (nkb - pb);\n");
+	fprintf(o, "\t\tfor (long jc = 0; jc < %lld; jc += %d) {\n", N, MM_NC);
+	fprintf(o, "\t\t\tlong nc = %lld - jc < %d ? %lld - jc : %d;\n", N, MM_NC, N, MM_NC);
+	/* B is packed even when its rows could be read in place: rows a power
+	 * of two apart would fight over the same L1 sets */
+	fprintf(o, "\t\t\tdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, dlc_pb);\n", bb, sbk, sbj, sbk, sbj);
+	fprintf(o, "\t\t\tfor (long ic = 0; ic < %lld; ic += %d) {\n", M, MM_MC);
+	fprintf(o, "\t\t\t\tlong mc = %lld - ic < %d ? %lld - ic : %d;\n", M, MM_MC, M, MM_MC);
+	fprintf(o, "\t\t\t\tdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, dlc_pa);\n", ab, sai, sak, sai, sak);
+	fprintf(o, "\t\t\t\tfor (long jr = 0; jr < nc; jr += DLC_NR)\n");
+	fprintf(o, "\t\t\t\t\tfor (long ir = 0; ir < mc; ir += DLC_MR) {\n");
+	fprintf(o, "\t\t\t\t\t\tlong mr = mc - ir < DLC_MR ? mc - ir : DLC_MR, nr = nc - jr < DLC_NR ? nc - jr : DLC_NR;\n");
+	fprintf(o, "\t\t\t\t\t\tdlc_tile(kc, mr, nr, dlc_pa + ir * kc, dlc_pb + jr * kc, DLC_NR, %s + (ic + ir) * %lld + jc + jr, "
+	           "%lld, pb > 0);\n", dst, N, N);
+	matmul_epilogue(e, id, dst, "ic + ir", "jc + jr", 6);
+	fprintf(o, "\t\t\t\t\t}\n\t\t\t}\n\t\t}\n\t\tpc += kc;\n\t}\n");
 }
 
 static void kernel_softmax(Emit *e, NodeId id, const char *dst)
@@ -1153,12 +1722,29 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 
 /* ---- convolution and pooling (NCHW) ---- */
 
+/* Convolutions run through two register-tiled helpers: dlc_cukr (a tile of
+ * 6 output channels x DLC_NV vectors of outputs, summed over the taps) and
+ * dlc_wukr (the weight gradient: 6 output channels x DLC_NV taps, summed
+ * over outputs).  The vectors run along one of two axes:
+ *  - "rows": along an output row (stride 1, rows at least 64 bytes wide),
+ *    straight on the NCHW arrays; the last vector of a row overlaps the one
+ *    before it instead of running past the row;
+ *  - "batch-inner": along the batch, on copies of the operands with the
+ *    batch innermost (row f of a [rows][NB] copy holds feature f of every
+ *    example, columns past n zero), so every tap is a whole row.
+ * The forward pass and the weight gradient take rows where they can; the
+ * input gradient is batch-inner and visits only the taps that reach each
+ * input pixel (no products with padding). */
 typedef struct ConvDims {
 	long long N, C, H, W;      /* input */
 	long long Co, OH, OW;      /* output */
 	long long Cg, Cog;         /* channels per group: input, output */
 	long long kh, kw;
 	const char *rows;          /* batch rows to compute: "n" or N */
+	/* batch-inner copies: row stride NB, the input padded to HP x WP with
+	 * the padding PT above and PL left; T taps per output channel */
+	long long G, NB, HP, WP, PT, PL, T;
+	int row;                   /* vectors along output rows (else batch-inner) */
 } ConvDims;
 
 static ConvDims conv_dims(Emit *e, Shape x, Shape y, Window w, int x_bax)
@@ -1172,41 +1758,145 @@ static ConvDims conv_dims(Emit *e, Shape x, Shape y, Window w, int x_bax)
 	c.OH = y.d[2];
 	c.OW = y.d[3];
 	long long g = w.groups ? w.groups : 1;
+	c.G = g;
 	c.Cg = c.C / g;
 	c.Cog = c.Co / g;
 	c.kh = w.kh;
 	c.kw = w.kw;
 	c.rows = x_bax == 0 ? "n" : arena_printf(e->a, "%lld", c.N);
+	long long nr = MM_NRMAX(e), vl = e->f32 ? 16 : 8;
+	c.NB = (c.N + nr - 1) / nr * nr;
+	c.PT = w.ph;
+	c.PL = w.pw;
+	long long reach_h = (c.OH - 1) * w.sh + (c.kh - 1) * w.dh + 1, reach_w = (c.OW - 1) * w.sw + (c.kw - 1) * w.dw + 1;
+	c.HP = c.H + w.ph > reach_h ? c.H + w.ph : reach_h;
+	c.WP = c.W + w.pw > reach_w ? c.W + w.pw : reach_w;
+	c.T = c.Cg * c.kh * c.kw;
+	c.row = w.sw == 1 && c.OW >= vl;
 	return c;
 }
 
-/* the loops shared by the three convolution kernels: batch row b, output
- * channel co (in group gi), output pixel (oh, ow), then input channel ci and
- * kernel tap (i, j) at input pixel (ih, iw); taps that fall in the padding
- * are skipped. */
-static void conv_loops_open(Emit *e, const ConvDims *c, Window w)
+/* The dimensions of a convolution node (any of the three). */
+static ConvDims conv_node_dims(Emit *e, NodeId id)
 {
-	FILE *o = e->o;
-	fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n", c->rows);
-	fprintf(o, "\t\tfor (long co = 0; co < %lld; co++) {\n", c->Co);
-	fprintf(o, "\t\t\tlong gi = co / %lld;\n", c->Cog);
-	fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n", c->OH);
-	fprintf(o, "\t\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", c->OW);
-	(void)w;
+	const Node *n = NN(e, id);
+	Window w = graph_window(e->g, id);
+	Shape xs, ys;
+	int bax;
+	if (n->op == OP_CONV2D) {
+		xs = NN(e, n->in[0])->shape;
+		ys = n->shape;
+		bax = NN(e, n->in[0])->bax;
+	} else if (n->op == OP_CONV2D_DX) {
+		xs = n->shape;
+		ys = NN(e, n->in[0])->shape;
+		bax = n->bax;
+	} else {
+		xs = NN(e, n->in[0])->shape;
+		ys = NN(e, n->in[1])->shape;
+		bax = NN(e, n->in[0])->bax;
+	}
+	return conv_dims(e, xs, ys, w, bax);
 }
 
-static void conv_taps_open(Emit *e, const ConvDims *c, Window w)
+/* Scratch a convolution kernel needs: copies of its operands (cs) and
+ * packed weights (cw), in elements. */
+static void conv_scratch(Emit *e, NodeId id, int64_t *cs, int64_t *cw)
+{
+	const Node *n = NN(e, id);
+	ConvDims c = conv_node_dims(e, id);
+	int64_t xin = c.C * c.HP * c.WP * c.NB, xplain = c.C * c.H * c.W * c.NB, y = c.Co * c.OH * c.OW * c.NB;
+	int64_t vl = e->f32 ? 16 : 8, xrow = c.N * c.C * c.HP * c.WP;
+	int64_t part = c.G * ((c.Cog + 5) / 6) * (c.T + 4) * 6 * vl;
+	if (n->op == OP_CONV2D) {
+		*cs = c.row ? xrow : xin + y;
+		*cw = c.G * ((c.Cog + 5) / 6) * c.T * 6;
+	} else if (n->op == OP_CONV2D_DX) {
+		*cs = y + xplain;
+		*cw = c.G * ((c.Cg + 5) / 6) * c.Cog * c.kh * c.kw * 6;
+	} else {
+		*cs = c.row ? xrow + part : xin + y;
+		*cw = 0;
+	}
+}
+
+/* weights for the forward tiles: per group and block of 6 output channels,
+ * 6 per tap (zero past the group's channels) */
+static void conv_pack_fwd(Emit *e, const ConvDims *c, const char *kb)
 {
 	FILE *o = e->o;
-	fprintf(o, "\t\t\t\t\tfor (long ci = 0; ci < %lld; ci++)\n", c->Cg);
-	fprintf(o, "\t\t\t\t\t\tfor (long i = 0; i < %lld; i++) {\n", c->kh);
-	fprintf(o, "\t\t\t\t\t\t\tlong ih = oh * %lld - %lld + i * %lld;\n", (long long)w.sh, (long long)w.ph,
-	        (long long)w.dh);
-	fprintf(o, "\t\t\t\t\t\t\tif (ih < 0 || ih >= %lld)\n\t\t\t\t\t\t\t\tcontinue;\n", c->H);
-	fprintf(o, "\t\t\t\t\t\t\tfor (long j = 0; j < %lld; j++) {\n", c->kw);
-	fprintf(o, "\t\t\t\t\t\t\t\tlong iw = ow * %lld - %lld + j * %lld;\n", (long long)w.sw, (long long)w.pw,
-	        (long long)w.dw);
-	fprintf(o, "\t\t\t\t\t\t\t\tif (iw < 0 || iw >= %lld)\n\t\t\t\t\t\t\t\t\tcontinue;\n", c->W);
+	long long nblk = (c->Cog + 5) / 6;
+	fprintf(o, "\tfor (long co = 0; co < %lld; co++)\n", c->Co);
+	fprintf(o, "\t\tfor (long t0 = 0; t0 < %lld; t0++)\n", c->T);
+	fprintf(o, "\t\t\tdlc_cw[((co / %lld * %lld + co %% %lld / 6) * %lld + t0) * 6 + co %% %lld %% 6] = %s[co * %lld + t0];\n",
+	        c->Cog, nblk, c->Cog, c->T, c->Cog, kb, c->T);
+	if (c->Cog % 6)
+		fprintf(o, "\tfor (long g = 0; g < %lld; g++)\n\t\tfor (long t0 = 0; t0 < %lld; t0++)\n"
+		           "\t\t\tfor (long r = %lld; r < 6; r++)\n\t\t\t\tdlc_cw[((g * %lld + %lld) * %lld + t0) * 6 + r] = 0;\n",
+		        c->G, c->T, c->Cog % 6, nblk, nblk - 1, c->T);
+}
+
+/* the loops over the groups and blocks of 6 output channels (co: the first
+ * channel of the block, mr: how many) */
+static void conv_blocks_open(Emit *e, const ConvDims *c, long long per_group, int d)
+{
+	FILE *o = e->o;
+	long long nblk = (per_group + 5) / 6;
+	fprintf(o, "%.*sfor (long g = 0; g < %lld; g++)\n", IND(d), c->G);
+	fprintf(o, "%.*sfor (long blk = 0; blk < %lld; blk++) {\n", IND(d + 1), nblk);
+	fprintf(o, "%.*slong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", IND(d + 2),
+	        per_group, per_group, per_group);
+}
+
+/* A weight gradient reuses the batch-inner copies made by the forward
+ * convolution of the same input and by the input gradient of the same
+ * output gradient, when that kernel runs before it in every entry point it
+ * runs in (the copied arrays stay live and unchanged until the weight
+ * gradient, their last reader, has run). */
+static void plan_conv_copies(Emit *e)
+{
+	e->conv_src = arena_alloc(e->a, sizeof(int) * (size_t)(2 * e->nk + 2));
+	e->conv_keep = arena_alloc(e->a, sizeof(int) * (size_t)(e->nk + 1));
+	for (int k = 0; k < 2 * e->nk; k++)
+		e->conv_src[k] = -1;
+	for (int k = 0; k < e->nk; k++) {
+		const Kernel *kk = &e->k[k];
+		if (kk->dst || NN(e, kk->node)->op != OP_CONV2D_DW)
+			continue;
+		const Node *w = NN(e, kk->node);
+		ConvDims cw = conv_node_dims(e, kk->node);
+		if (cw.row)
+			continue;
+		for (int j = 0; j < k; j++) {
+			const Kernel *kj = &e->k[j];
+			if (kj->dst || (kj->entries & kk->entries) != kk->entries)
+				continue;
+			const Node *f = NN(e, kj->node);
+			if (f->op != OP_CONV2D && f->op != OP_CONV2D_DX)
+				continue;
+			ConvDims cf = conv_node_dims(e, kj->node);
+			if (cf.row || strcmp(cf.rows, cw.rows) || cf.NB != cw.NB)
+				continue;
+			if (f->op == OP_CONV2D && f->in[0] == w->in[0] && e->conv_src[2 * k] < 0 && cf.HP == cw.HP &&
+			    cf.WP == cw.WP && cf.PT == cw.PT && cf.PL == cw.PL && cf.C == cw.C && cf.H == cw.H && cf.W == cw.W) {
+				e->conv_src[2 * k] = j;
+				e->conv_keep[j] |= 1;
+			}
+			if (f->op == OP_CONV2D_DX && f->in[0] == w->in[1] && e->conv_src[2 * k + 1] < 0 && cf.Co == cw.Co &&
+			    cf.OH == cw.OH && cf.OW == cw.OW) {
+				e->conv_src[2 * k + 1] = j;
+				e->conv_keep[j] |= 2;
+			}
+		}
+	}
+}
+
+static int kernel_index(const Emit *e, NodeId id)
+{
+	for (int k = 0; k < e->nk; k++)
+		if (!e->k[k].dst && e->k[k].node == id)
+			return k;
+	DLC_INTERNAL("no kernel for node %u", id);
 }
 
 static void kernel_conv(Emit *e, NodeId id, const char *dst)
@@ -1214,64 +1904,270 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	FILE *o = e->o;
 	const Node *n = NN(e, id);
 	Window w = graph_window(e->g, id);
-	const char *T = e->T;
-	NodeId xid = 0, yid = 0, kid = 0;
-	Shape xs, ys;
-	if (n->op == OP_CONV2D) {
-		xid = n->in[0];
-		kid = n->in[1];
-		xs = NN(e, xid)->shape;
-		ys = n->shape;
-	} else if (n->op == OP_CONV2D_DX) {
-		yid = n->in[0];
-		kid = n->in[1];
-		xs = n->shape;
-		ys = NN(e, yid)->shape;
-	} else {
-		xid = n->in[0];
-		yid = n->in[1];
-		xs = NN(e, xid)->shape;
-		ys = NN(e, yid)->shape;
-	}
-	ConvDims c = conv_dims(e, xs, ys, w, n->op == OP_CONV2D_DW ? NN(e, n->in[0])->bax : n->bax);
-	const char *xi = arena_printf(e->a, "((nb * %lld + gi * %lld + ci) * %lld + ih) * %lld + iw", c.C, c.Cg, c.H, c.W);
-	const char *ki = arena_printf(e->a, "((co * %lld + ci) * %lld + i) * %lld + j", c.Cg, c.kh, c.kw);
-	const char *yi = arena_printf(e->a, "((nb * %lld + co) * %lld + oh) * %lld + ow", c.Co, c.OH, c.OW);
+	ConvDims c = conv_node_dims(e, id);
+	long long NB = c.NB, KK = c.kh * c.kw, P = c.OH * c.OW;
+	long long sh = w.sh, sw = w.sw, dh = w.dh, dw = w.dw;
 	fprintf(o, "\t/* x [%lld, %lld, %lld, %lld], kernel [%lld, %lld, %lld, %lld], y [%lld, %lld, %lld, %lld];"
 	           " stride %lldx%lld, padding %lldx%lld, dilation %lldx%lld, %lld group%s */\n",
-	        c.N, c.C, c.H, c.W, c.Co, c.Cg, c.kh, c.kw, c.N, c.Co, c.OH, c.OW, (long long)w.sh, (long long)w.sw,
-	        (long long)w.ph, (long long)w.pw, (long long)w.dh, (long long)w.dw, (long long)w.groups,
-	        w.groups == 1 ? "" : "s");
-	if (n->op == OP_CONV2D) {
-		const char *xb = e->buf[xid], *kb = e->buf[kid];
-		conv_loops_open(e, &c, w);
-		fprintf(o, "\t\t\t\t\t%s acc = 0;\n", T);
-		conv_taps_open(e, &c, w);
-		fprintf(o, "\t\t\t\t\t\t\t\tacc += %s[%s] * %s[%s];\n", xb, xi, kb, ki);
-		fprintf(o, "\t\t\t\t\t\t\t}\n\t\t\t\t\t\t}\n");
-		fprintf(o, "\t\t\t\t\t%s[%s] = acc;\n", dst, yi);
-		fprintf(o, "\t\t\t\t}\n\t\t}\n");
+	        c.N, c.C, c.H, c.W, c.Co, c.Cg, c.kh, c.kw, c.N, c.Co, c.OH, c.OW, sh, sw, (long long)w.ph,
+	        (long long)w.pw, dh, dw, (long long)w.groups, w.groups == 1 ? "" : "s");
+	int padded = w.ph || w.pw || c.HP > c.H || c.WP > c.W;
+	if (n->op == OP_CONV2D && c.row) {
+		/* along output rows: positions (oh, first column) of whole vectors */
+		const char *xb = e->buf[n->in[0]];
+		long long nblk = (c.Cog + 5) / 6;
+		fprintf(o, "\t/* tiles along the output rows */\n");
+		fprintf(o, "\tlong nvr = (%lld + DLC_VL - 1) / DLC_VL, npos = %lld * nvr;\n", c.OW, c.OH);
+		if (padded) {
+			fprintf(o, "\tdlc_pad(%s, %s, %lld, %lld, %lld, %lld, %lld, %lld, %lld, dlc_cs);\n", xb, c.rows, c.C, c.H,
+			        c.W, c.WP, c.PT, c.PL, c.HP * c.WP);
+			xb = "dlc_cs";
+		}
+		long long hp = padded ? c.HP : c.H, wp = padded ? c.WP : c.W;
+		conv_pack_fwd(e, &c, e->buf[n->in[1]]);
+		fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n", c.rows);
+		conv_blocks_open(e, &c, c.Cog, 1);
+		fprintf(o, "\t\t\tfor (long p = 0; p < npos; p += DLC_NV) {\n");
+		fprintf(o, "\t\t\t\tlong xo[DLC_NV], yo[DLC_NV], nt = npos - p < DLC_NV ? npos - p : DLC_NV;\n");
+		fprintf(o, "\t\t\t\tfor (long v = 0; v < DLC_NV; v++) {\n");
+		fprintf(o, "\t\t\t\t\tlong q = p + (v < nt ? v : nt - 1), oh = q / nvr, ow = q %% nvr * DLC_VL;\n");
+		fprintf(o, "\t\t\t\t\tif (ow > %lld - DLC_VL)\n\t\t\t\t\t\tow = %lld - DLC_VL;\n", c.OW, c.OW);
+		fprintf(o, "\t\t\t\t\txo[v] = oh * %lld + ow;\n\t\t\t\t\tyo[v] = oh * %lld + ow;\n\t\t\t\t}\n", sh * wp, c.OW);
+		fprintf(o, "\t\t\t\tdlc_cukr(%lld, %lld, %lld, %s + (nb * %lld + g * %lld) * %lld, %lld, %lld, %lld, xo,\n",
+		        c.Cg, c.kh, c.kw, xb, c.C, c.Cg, hp * wp, hp * wp, dh * wp, dw);
+		fprintf(o, "\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld, %lld, %lld, 6, %s + (nb * %lld + co) * %lld, %lld, yo, "
+		           "mr, nt);\n", nblk, c.T * 6, KK * 6, c.kw * 6, dst, c.Co, P, P);
+		fprintf(o, "\t\t\t}\n\t\t}\n");
 		return;
 	}
-	/* the gradients scatter each output gradient back over its taps */
-	long long total = n->op == OP_CONV2D_DX ? c.N * c.C * c.H * c.W : c.Co * c.Cg * c.kh * c.kw;
-	fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", total, dst);
-	const char *yb = e->buf[n->op == OP_CONV2D_DX ? n->in[0] : n->in[1]];
-	conv_loops_open(e, &c, w);
-	fprintf(o, "\t\t\t\t\t%s dy = %s[%s];\n", T, yb, yi);
-	conv_taps_open(e, &c, w);
-	if (n->op == OP_CONV2D_DX)
-		fprintf(o, "\t\t\t\t\t\t\t\t%s[%s] += dy * %s[%s];\n", dst, xi, e->buf[n->in[1]], ki);
+	if (n->op == OP_CONV2D_DW && c.row) {
+		/* summed along the output rows, one example at a time (its operands
+		 * stay in cache) into vector partial sums; the last vector of a row
+		 * overlaps the one before it, its repeated lanes masked off */
+		const char *xb = e->buf[n->in[0]], *yb = e->buf[n->in[1]];
+		long long nblk = (c.Cog + 5) / 6, wp = c.WP, plane = c.HP * wp;
+		fprintf(o, "\t/* sums along the output rows, an example at a time */\n");
+		if (padded) {
+			fprintf(o, "\tdlc_t *xt = dlc_cs, *part = dlc_cs + %s * %lld;\n", c.rows, c.C * plane);
+			fprintf(o, "\tdlc_pad(%s, %s, %lld, %lld, %lld, %lld, %lld, %lld, %lld, xt);\n", xb, c.rows, c.C, c.H, c.W,
+			        wp, c.PT, c.PL, plane);
+		} else {
+			wp = c.W;
+			plane = c.H * c.W;
+			fprintf(o, "\tconst dlc_t *xt = %s;\n\tdlc_t *part = dlc_cs;\n", xb);
+		}
+		fprintf(o, "\tlong ntile = (%lld + DLC_NV - 1) / DLC_NV;\n", c.T);
+		fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n", c.rows);
+		conv_blocks_open(e, &c, c.Cog, 2);
+		fprintf(o, "\t\t\t\tfor (long t0 = 0; t0 < %lld; t0 += DLC_NV) {\n", c.T);
+		fprintf(o, "\t\t\t\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
+		fprintf(o, "\t\t\t\t\tdlc_t *ps = part + ((g * %lld + blk) * ntile + t0 / DLC_NV) * DLC_MR * DLC_NR;\n", nblk);
+		fprintf(o, "\t\t\t\t\tfor (long t = 0; t < nt; t++)\n");
+		fprintf(o, "\t\t\t\t\t\ttoff[t] = nb * %lld + ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * "
+		           "%lld + (t0 + t) %% %lld * %lld;\n", c.C * plane, c.Cg, KK, padded ? c.HP : c.H, c.kw, c.kh, dh, wp,
+		        c.kw, dw);
+		fprintf(o, "\t\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, %lld / DLC_VL, xt, toff, %s + (nb * %lld + co) * %lld, %lld, mr, "
+		           "nt, NULL, 0, ps, nb == 0, 0);\n", c.OH, sh * wp, c.OW, c.OW, yb, c.Co, P, P);
+		fprintf(o, "\t\t\t\t\tif (%lld %% DLC_VL)\n", c.OW);
+		fprintf(o, "\t\t\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, 1, xt + %lld - DLC_VL, toff, %s + (nb * %lld + co) * %lld + %lld - "
+		           "DLC_VL, %lld,\n", c.OH, sh * wp, c.OW, c.OW, yb, c.Co, P, c.OW, P);
+		fprintf(o, "\t\t\t\t\t\t         mr, nt, NULL, 0, ps, 0, DLC_VL - %lld %% DLC_VL);\n", c.OW);
+		fprintf(o, "\t\t\t\t}\n\t\t\t}\n");
+		conv_blocks_open(e, &c, c.Cog, 1);
+		fprintf(o, "\t\t\tfor (long r = 0; r < mr; r++)\n\t\t\t\tfor (long t = 0; t < %lld; t++)\n", c.T);
+		fprintf(o, "\t\t\t\t\t%s[(co + r) * %lld + t] = dlc_hsum(dlc_ld(part + ((g * %lld + blk) * ntile + t / DLC_NV) * "
+		           "DLC_MR * DLC_NR + (r * DLC_NV + t %% DLC_NV) * DLC_VL));\n", dst, c.T, nblk);
+		fprintf(o, "\t\t}\n");
+		return;
+	}
+	/* batch-inner */
+	fprintf(o, "\tlong ncol = (%s + DLC_NR - 1) / DLC_NR * DLC_NR;\n", c.rows);
+	if (n->op != OP_CONV2D_DW)
+		fprintf(o, "\tlong xo[DLC_NV];\n\tfor (long v = 0; v < DLC_NV; v++)\n\t\txo[v] = v * DLC_VL;\n");
+	if (n->op == OP_CONV2D) {
+		const char *xb = e->buf[n->in[0]];
+		long long nblk = (c.Cog + 5) / 6, xsz = c.C * c.HP * c.WP * NB;
+		int ki = kernel_index(e, id);
+		if (e->conv_keep[ki] & 1)
+			fprintf(o, "\tdlc_t *xt = dlc_bx%d, *yt = dlc_cs; /* the input's copy stays for its weight gradient */\n", ki);
+		else
+			fprintf(o, "\tdlc_t *xt = dlc_cs, *yt = dlc_cs + %lld;\n", (long long)xsz);
+		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, xt);\n", xb, c.rows, c.C,
+		        c.H, c.W, c.HP, c.WP, c.PT, c.PL, NB);
+		conv_pack_fwd(e, &c, e->buf[n->in[1]]);
+		conv_blocks_open(e, &c, c.Cog, 1);
+		fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n", c.OH);
+		fprintf(o, "\t\t\t\tfor (long ow = 0; ow < %lld; ow++)\n", c.OW);
+		fprintf(o, "\t\t\t\t\tfor (long col = 0; col < ncol; col += DLC_NR)\n");
+		fprintf(o, "\t\t\t\t\t\tdlc_cukr(%lld, %lld, %lld, xt + ((g * %lld + oh * %lld) * %lld + ow * %lld) * %lld + col, "
+		           "%lld, %lld, %lld, xo,\n", c.Cg, c.kh, c.kw, c.Cg * c.HP, sh, c.WP, sw, NB, c.HP * c.WP * NB,
+		        dh * c.WP * NB, dw * NB);
+		fprintf(o, "\t\t\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld, %lld, %lld, 6, yt + ((co * %lld + oh) * %lld + ow) * %lld + col, "
+		           "%lld, xo, mr, DLC_NV);\n", nblk, c.T * 6, KK * 6, c.kw * 6, c.OH, c.OW, NB, P * NB);
+		fprintf(o, "\t\t}\n");
+		fprintf(o, "\tdlc_from_bi(yt, %s, %s, %lld, %lld, %s);\n", c.rows, c.rows, c.Co * P, NB, dst);
+		return;
+	}
+	if (n->op == OP_CONV2D_DX) {
+		const char *yb = e->buf[n->in[0]], *kb = e->buf[n->in[1]];
+		long long nblk = (c.Cg + 5) / 6, ysz = c.Co * P * NB, Tx = c.Cog * KK;
+		/* the taps that reach input row ih: i = i0, i0 + istep, ... */
+		long long gh = sh, a = dh, gw = sw, bw = dw;
+		while (a) {
+			long long t = gh % a;
+			gh = a;
+			a = t;
+		}
+		while (bw) {
+			long long t = gw % bw;
+			gw = bw;
+			bw = t;
+		}
+		long long istep = sh / gh, jstep = sw / gw;
+		int ki = kernel_index(e, id);
+		if (e->conv_keep[ki] & 2)
+			fprintf(o, "\tdlc_t *yt = dlc_by%d, *xt = dlc_cs; /* the copy stays for the weight gradient */\n", ki);
+		else
+			fprintf(o, "\tdlc_t *yt = dlc_cs, *xt = dlc_cs + %lld;\n", (long long)ysz);
+		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, 0, 0, %lld, yt);\n", yb, c.rows, c.Co, c.OH,
+		        c.OW, c.OH, c.OW, NB);
+		/* weights: per group and block of 6 input channels, 6 per tap (co, i, j) */
+		fprintf(o, "\tfor (long g = 0; g < %lld; g++)\n", c.G);
+		fprintf(o, "\t\tfor (long blk = 0; blk < %lld; blk++)\n", nblk);
+		fprintf(o, "\t\t\tfor (long t0 = 0; t0 < %lld; t0++)\n", Tx);
+		fprintf(o, "\t\t\t\tfor (long r = 0; r < 6; r++)\n");
+		fprintf(o, "\t\t\t\t\tdlc_cw[((g * %lld + blk) * %lld + t0) * 6 + r] = blk * 6 + r < %lld ? "
+		           "%s[((g * %lld + t0 / %lld) * %lld + blk * 6 + r) * %lld + t0 %% %lld] : 0;\n",
+		        nblk, Tx, c.Cg, kb, c.Cog, KK, c.Cg, KK, KK);
+		conv_blocks_open(e, &c, c.Cg, 1); /* co: here the first input channel of the block */
+		fprintf(o, "\t\t\tfor (long ih = 0; ih < %lld; ih++) {\n", c.H);
+		fprintf(o, "\t\t\t\tlong i0 = 0, ni = 0, oh0 = 0;\n");
+		fprintf(o, "\t\t\t\tfor (long i = 0; i < %lld; i++) {\n", c.kh);
+		fprintf(o, "\t\t\t\t\tlong t = ih + %lld - i * %lld;\n", (long long)w.ph, dh);
+		fprintf(o, "\t\t\t\t\tif (t >= 0 && t %% %lld == 0 && t / %lld < %lld) {\n", sh, sh, c.OH);
+		fprintf(o, "\t\t\t\t\t\tif (!ni++) {\n\t\t\t\t\t\t\ti0 = i;\n\t\t\t\t\t\t\toh0 = t / %lld;\n\t\t\t\t\t\t}\n", sh);
+		fprintf(o, "\t\t\t\t\t}\n\t\t\t\t}\n");
+		fprintf(o, "\t\t\t\tfor (long iw = 0; iw < %lld; iw++) {\n", c.W);
+		fprintf(o, "\t\t\t\t\tlong j0 = 0, nj = 0, ow0 = 0;\n");
+		fprintf(o, "\t\t\t\t\tfor (long j = 0; j < %lld; j++) {\n", c.kw);
+		fprintf(o, "\t\t\t\t\t\tlong t = iw + %lld - j * %lld;\n", (long long)w.pw, dw);
+		fprintf(o, "\t\t\t\t\t\tif (t >= 0 && t %% %lld == 0 && t / %lld < %lld) {\n", sw, sw, c.OW);
+		fprintf(o, "\t\t\t\t\t\t\tif (!nj++) {\n\t\t\t\t\t\t\t\tj0 = j;\n\t\t\t\t\t\t\t\tow0 = t / %lld;\n\t\t\t\t\t\t\t}\n", sw);
+		fprintf(o, "\t\t\t\t\t\t}\n\t\t\t\t\t}\n");
+		fprintf(o, "\t\t\t\t\tfor (long col = 0; col < ncol; col += DLC_NR)\n");
+		fprintf(o, "\t\t\t\t\t\tdlc_cukr(%lld, ni, nj, yt + ((g * %lld + oh0) * %lld + ow0) * %lld + col, %lld, %lld, %lld, xo,\n",
+		        c.Cog, c.Cog * c.OH, c.OW, NB, P * NB, -(istep * dh / sh) * c.OW * NB, -(jstep * dw / sw) * NB);
+		fprintf(o, "\t\t\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld + (i0 * %lld + j0) * 6, %lld, %lld, %lld,\n",
+		        nblk, Tx * 6, c.kw, KK * 6, istep * c.kw * 6, jstep * 6);
+		fprintf(o, "\t\t\t\t\t\t         xt + ((co * %lld + ih) * %lld + iw) * %lld + col, %lld, xo, mr, DLC_NV);\n", c.H,
+		        c.W, NB, c.H * c.W * NB);
+		fprintf(o, "\t\t\t\t}\n\t\t\t}\n\t\t}\n");
+		fprintf(o, "\tdlc_from_bi(xt, %s, %lld, %lld, %lld, %s);\n", c.rows, c.N, c.C * c.H * c.W, NB, dst);
+		return;
+	}
+	/* weight gradient: tiles of 6 output channels x DLC_NV taps, summed over
+	 * the output pixels and the batch columns */
+	const char *xb = e->buf[n->in[0]], *yb = e->buf[n->in[1]];
+	long long xsz = c.C * c.HP * c.WP * NB;
+	int ki = kernel_index(e, id), sx = e->conv_src[2 * ki], sy = e->conv_src[2 * ki + 1];
+	if (sx >= 0)
+		fprintf(o, "\tdlc_t *xt = dlc_bx%d; /* the forward convolution's copy of the input */\n", sx);
 	else
-		fprintf(o, "\t\t\t\t\t\t\t\t%s[%s] += dy * %s[%s];\n", dst, ki, e->buf[n->in[0]], xi);
-	fprintf(o, "\t\t\t\t\t\t\t}\n\t\t\t\t\t\t}\n");
-	fprintf(o, "\t\t\t\t}\n\t\t}\n");
+		fprintf(o, "\tdlc_t *xt = dlc_cs;\n");
+	if (sy >= 0)
+		fprintf(o, "\tdlc_t *yt = dlc_by%d; /* the input gradient's copy of the output gradient */\n", sy);
+	else
+		fprintf(o, "\tdlc_t *yt = dlc_cs + %lld;\n", sx >= 0 ? 0LL : (long long)xsz);
+	if (sx < 0)
+		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, xt);\n", xb, c.rows, c.C,
+		        c.H, c.W, c.HP, c.WP, c.PT, c.PL, NB);
+	if (sy < 0)
+		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, 0, 0, %lld, yt);\n", yb, c.rows, c.Co,
+		        c.OH, c.OW, c.OH, c.OW, NB);
+	conv_blocks_open(e, &c, c.Cog, 1);
+	fprintf(o, "\t\t\tfor (long t0 = 0; t0 < %lld; t0 += DLC_NV) {\n", c.T);
+	fprintf(o, "\t\t\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
+	fprintf(o, "\t\t\t\tfor (long t = 0; t < nt; t++)\n");
+	fprintf(o, "\t\t\t\t\ttoff[t] = ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * %lld + "
+	           "(t0 + t) %% %lld * %lld;\n", c.Cg, KK, c.HP, c.kw, c.kh, dh, c.WP * NB, c.kw, dw * NB);
+	fprintf(o, "\t\t\t\tdlc_wukr(%lld, %lld, %lld, %lld, %lld, %lld, ncol / DLC_VL, xt, toff, yt + co * %lld, %lld, mr, nt, "
+	           "%s + co * %lld + t0, %lld, NULL, 0, 0);\n", c.OH, sh * c.WP * NB, c.OW * NB, c.OW, sw * NB, NB, P * NB, P * NB,
+	        dst, c.T, c.T);
+	fprintf(o, "\t\t\t}\n\t\t}\n");
+}
+
+/* Max pooling without padding, windows inside the input: one output row at a
+ * time with the window unrolled, written so the compiler vectorizes along the
+ * row (the argmax kept as a value of the element type: selects, no branches).
+ * Returns 0 when the window does not qualify.  The gradient needs windows
+ * that do not overlap (stride = window): each input element then gets its
+ * window's gradient or zero, no scatter. */
+static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	Window w = graph_window(e->g, id);
+	const char *T = e->T;
+	int fwd = n->op == OP_MAXPOOL;
+	Shape xs = fwd ? NN(e, n->in[0])->shape : n->shape;
+	Shape ys = fwd ? n->shape : NN(e, n->in[1])->shape;
+	long long N = xs.d[0], C = xs.d[1], H = xs.d[2], W = xs.d[3], OH = ys.d[2], OW = ys.d[3];
+	long long kh = w.kh, kw = w.kw, sh = w.sh, sw = w.sw;
+	if (w.ph || w.pw || (OH - 1) * sh + kh > H || (OW - 1) * sw + kw > W || kh * kw > 64)
+		return 0;
+	if (!fwd && (sh != kh || sw != kw))
+		return 0;
+	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
+	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)N);
+	const char *xb = e->buf[n->in[0]];
+	fprintf(o, "\t/* max %lldx%lld window, stride %lldx%lld over [%lld, %lld, %lld, %lld] */\n", kh, kw, sh, sw, N, C, H, W);
+	fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n", rows, C);
+	fprintf(o, "\t\tfor (long oh = 0; oh < %lld; oh++) {\n", OH);
+	fprintf(o, "\t\t\tconst %s *xr = %s + (p * %lld + oh * %lld) * %lld;\n", T, xb, H, sh, W);
+	if (fwd) {
+		fprintf(o, "\t\t\t%s *yr = %s + (p * %lld + oh) * %lld;\n", T, dst, OH, OW);
+		fprintf(o, "\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", OW);
+		fprintf(o, "\t\t\t\t%s mx = xr[ow * %lld];\n", T, sw);
+		for (long long i = 0; i < kh; i++)
+			for (long long j = 0; j < kw; j++)
+				if (i || j)
+					fprintf(o, "\t\t\t\t{\n\t\t\t\t\t%s val = xr[%lld + ow * %lld];\n\t\t\t\t\tmx = val > mx ? val : mx;\n\t\t\t\t}\n",
+					        T, i * W + j, sw);
+		fprintf(o, "\t\t\t\tyr[ow] = mx;\n\t\t\t}\n\t\t}\n");
+		return 1;
+	}
+	const char *gb = e->buf[n->in[1]];
+	fprintf(o, "\t\t\t%s *dr = %s + (p * %lld + oh * %lld) * %lld;\n", T, dst, H, sh, W);
+	fprintf(o, "\t\t\tconst %s *gr = %s + (p * %lld + oh) * %lld;\n", T, gb, OH, OW);
+	fprintf(o, "\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", OW);
+	fprintf(o, "\t\t\t\t%s mx = xr[ow * %lld], at = 0, gs = gr[ow];\n", T, sw);
+	for (long long i = 0; i < kh; i++)
+		for (long long j = 0; j < kw; j++)
+			if (i || j)
+				fprintf(o, "\t\t\t\t{\n\t\t\t\t\t%s val = xr[%lld + ow * %lld];\n\t\t\t\t\tat = val > mx ? %s : at;\n"
+				           "\t\t\t\t\tmx = val > mx ? val : mx;\n\t\t\t\t}\n", T, i * W + j, sw, lit(e, (double)(i * kw + j)));
+	for (long long i = 0; i < kh; i++)
+		for (long long j = 0; j < kw; j++)
+			fprintf(o, "\t\t\t\tdr[%lld + ow * %lld] = at == %s ? gs : 0;\n", i * W + j, sw, lit(e, (double)(i * kw + j)));
+	fprintf(o, "\t\t\t}\n");
+	if (W > OW * kw)
+		fprintf(o, "\t\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t\tfor (long j = %lld; j < %lld; j++)\n"
+		           "\t\t\t\t\tdr[i * %lld + j] = 0;\n", kh, OW * kw, W, W);
+	fprintf(o, "\t\t}\n");
+	if (H > OH * kh)
+		fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n\t\tfor (long i = %lld; i < %lld; i++)\n"
+		           "\t\t\t%s[p * %lld + i] = 0;\n", rows, C, OH * kh * W, H * W, dst, H * W);
+	if (bax == 0)
+		fprintf(o, "\tfor (long i = n * %lld; i < %lld; i++)\n\t\t%s[i] = 0;\n", C * H * W, N * C * H * W, dst);
+	return 1;
 }
 
 static void kernel_pool(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
 	const Node *n = NN(e, id);
+	if ((n->op == OP_MAXPOOL || n->op == OP_MAXPOOL_GRAD) && kernel_maxpool_fast(e, id, dst))
+		return;
 	Window w = graph_window(e->g, id);
 	const char *T = e->T;
 	int fwd = n->op == OP_MAXPOOL || n->op == OP_AVGPOOL;
@@ -1459,6 +2355,86 @@ static void emit_kernel(Emit *e, const Kernel *k)
 				        (long long)shape_numel(NN(e, id)->shape), e->buf[id], e->buf[id]);
 	}
 	fprintf(o, "}\n\n");
+}
+
+
+/* ---- helper text and scratch arrays ---- */
+
+/* The helpers the kernels call and the static scratch they use: dlc_pa and
+ * dlc_pb hold packed matrix panels, dlc_cs the batch-inner copies of a
+ * convolution's operands, dlc_cw its packed weights.  Printed only when a
+ * kernel needs them. */
+static void print_lines(FILE *o, const char *const *lines)
+{
+	for (; *lines; lines++)
+		fprintf(o, "%s\n", *lines);
+	fprintf(o, "\n");
+}
+
+static void emit_helpers(Emit *e)
+{
+	int64_t pa = 0, pb = 0, cs = 0, cw = 0;
+	int mm = 0, conv = 0;
+	for (int i = 0; i < e->nk; i++) {
+		const Kernel *k = &e->k[i];
+		if (k->dst)
+			continue;
+		const Node *n = NN(e, k->node);
+		if (n->op == OP_MATMUL) {
+			const Node *A = NN(e, n->in[0]);
+			int64_t M = n->shape.d[0], N = n->shape.d[1], K = A->shape.d[n->i[0] ? 0 : 1];
+			int64_t kc = K < MM_KC ? K : MM_KC, mc = M < MM_MC ? M : MM_MC, nc = N < MM_NC ? N : MM_NC;
+			int64_t nr = MM_NRMAX(e);
+			mc = (mc + 5) / 6 * 6;
+			nc = (nc + nr - 1) / nr * nr;
+			if (kc < 1)
+				kc = 1;
+			if (mc * kc > pa)
+				pa = mc * kc;
+			if (nc * kc > pb)
+				pb = nc * kc;
+			mm = 1;
+		} else if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {
+			int64_t s, w;
+			conv_scratch(e, k->node, &s, &w);
+			if (s > cs)
+				cs = s;
+			if (w > cw)
+				cw = w;
+			conv = 1;
+		}
+	}
+	if (!mm && !conv)
+		return;
+	FILE *o = e->o;
+	if (conv)
+		plan_conv_copies(e);
+	fprintf(o, "#include <string.h>\ntypedef %s dlc_t; /* the element type */\n#define DLC_ESZ %d\n\n", e->T,
+	        e->f32 ? 4 : 8);
+	print_lines(o, helpers_base);
+	if (mm)
+		print_lines(o, helpers_gemm);
+	if (conv)
+		print_lines(o, helpers_conv);
+	fprintf(o, "/* scratch: the widest tile row is 256 bytes */\n_Static_assert(DLC_NR * sizeof(dlc_t) <= 256, \"tile too wide\");\n");
+	if (mm)
+		fprintf(o, "static _Alignas(64) dlc_t dlc_pa[%lld], dlc_pb[%lld]; /* packed panels of A and B */\n",
+		        (long long)pa, (long long)pb);
+	if (conv)
+		fprintf(o, "static _Alignas(64) dlc_t dlc_cs[%lld], dlc_cw[%lld]; /* operand copies, packed weights */\n",
+		        (long long)cs, (long long)(cw ? cw : 1));
+	for (int i = 0; conv && i < e->nk; i++) {
+		if (!e->conv_keep[i])
+			continue;
+		ConvDims c = conv_node_dims(e, e->k[i].node);
+		if (e->conv_keep[i] & 1)
+			fprintf(o, "static _Alignas(64) dlc_t dlc_bx%d[%lld]; /* input copy of %s, for its weight gradient */\n", i,
+			        c.C * c.HP * c.WP * c.NB, kernel_name(e, &e->k[i]));
+		if (e->conv_keep[i] & 2)
+			fprintf(o, "static _Alignas(64) dlc_t dlc_by%d[%lld]; /* output gradient copy of %s, for the weight "
+			           "gradient */\n", i, c.Co * c.OH * c.OW * c.NB, kernel_name(e, &e->k[i]));
+	}
+	fprintf(o, "\n");
 }
 
 /* ---- the file ---- */
@@ -1654,6 +2630,7 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
 	        m->name, m->name, m->name, optim_name(m->opt.kind));
 	fprintf(out, "#include <math.h>\n#include <stdint.h>\n#include \"dlrt.h\"\n\n");
+	emit_helpers(e);
 
 	/* storage */
 	fprintf(out, "/* ---- tensors ---- */\n");

@@ -28,10 +28,10 @@ def fail(msg):
     sys.exit(1)
 
 
-def run(cmd, expect_rc=0, timeout=600):
-    print("$ " + " ".join(cmd))
+def run(cmd, expect_rc=0, timeout=600, env=None):
+    print("$ " + "".join("%s=%s " % kv for kv in sorted((env or {}).items())) + " ".join(cmd))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout, cwd=args.workdir)
+                       timeout=timeout, cwd=args.workdir, env=dict(os.environ, **env) if env else None)
     out = p.stdout + p.stderr
     sys.stdout.write(out)
     if expect_rc is not None:
@@ -296,6 +296,106 @@ def t_run():
     out = run([args.dlc, "run", os.path.join(EXAMPLES, "nope.dl")], expect_rc="nonzero")
     if "nope.dl" not in out:
         fail("a missing model file is not named")
+
+
+def need_jit():
+    out = subprocess.run([args.dlc, "--version"], stdout=subprocess.PIPE, text=True).stdout
+    if "llvm JIT: LLVM" not in out:
+        print("SKIP: this dlc has no LLVM JIT (built with -DDLC_WITH_LLVM=OFF, or LLVM/clang 14 were not found); "
+              "dlc --version says: " + out.strip().replace("\n", " "))
+        sys.exit(77)
+
+
+def compare_checkpoints(a, b, rel=1e-5):
+    """Largest relative difference between two checkpoints' tensors (fails on a mismatch beyond rel)."""
+    import array
+    _, ta = read_safetensors(a)
+    _, tb = read_safetensors(b)
+    if sorted(ta) != sorted(tb):
+        fail("the checkpoints hold different tensors: %s vs %s" % (sorted(ta), sorted(tb)))
+    worst = 0.0
+    for k in ta:
+        (da, sa, ra), (db, sb, rb) = ta[k], tb[k]
+        if (da, sa) != (db, sb):
+            fail("tensor %s: %s%s vs %s%s" % (k, da, sa, db, sb))
+        if ra == rb:
+            continue
+        code = {"F32": "f", "F64": "d", "I32": "i", "I64": "q"}.get(da)
+        if code is None:
+            fail("tensor %s (%s) differs" % (k, da))
+        xa, xb = array.array(code, ra), array.array(code, rb)
+        for x, y in zip(xa, xb):
+            d = abs(x - y) / max(abs(x), abs(y), 1e-30)
+            worst = max(worst, d)
+        if worst > rel:
+            fail("tensor %s differs by %.3g relative (> %g)" % (k, worst, rel))
+    return worst
+
+
+def t_jit():
+    """dlc run's LLVM JIT: the same losses and parameters as the ahead-of-time trainer, whole or
+    compiled on several threads; its failures are clean errors naming the kernel or symbol."""
+    need_jit()
+    cases = [("logreg.dl", ["--epochs", "30"]), ("linreg.dl", ["--epochs", "20", "--lr", "0.05"])]
+    if os.path.exists(os.path.join(FMNIST, "train-images-idx3-ubyte.gz")):
+        cases += [("mlp.dl", ["--steps", "100"]), ("lenet5.dl", ["--steps", "100"])]
+    else:
+        print("note: Fashion-MNIST not installed, mlp.dl and lenet5.dl are not compared")
+    before = set(f for f in os.listdir("/tmp") if f.startswith("dlc-run-"))
+    for ex, flags in cases:
+        model = os.path.join(EXAMPLES, ex)
+        exe = build(model, ex[:-3] + "_aot")
+        a = os.path.join(args.workdir, ex[:-3] + "_aot.safetensors")
+        aot = run([exe, "--progress", "never", "--save", a] + flags)
+        # one piece, and split over 3 threads (small models stay whole unless told)
+        for threads in ("1", "3"):
+            j = os.path.join(args.workdir, ex[:-3] + "_jit%s.safetensors" % threads)
+            jit = run([args.dlc, "run", model, "--progress", "never", "--save", j] + flags,
+                      env={"DLC_JIT_THREADS": threads})
+            m = re.search(r"compiled in ([0-9.]+) s \(LLVM [0-9.]+ JIT", jit)
+            if not m:
+                fail("dlc run did not say that the LLVM JIT compiled the model")
+            if final_train_loss(aot) != final_train_loss(jit):
+                print("note: final loss %r (JIT) vs %r (AOT)" % (final_train_loss(jit), final_train_loss(aot)))
+                if abs(final_train_loss(jit) - final_train_loss(aot)) > 1e-5 * abs(final_train_loss(aot)):
+                    fail("the final losses differ by more than 1e-5 relative")
+            worst = compare_checkpoints(a, j)
+            print("%s, %s thread(s): parameters %s" % (ex, threads, "bit-identical" if worst == 0 else
+                                                      "within %.3g relative" % worst))
+    # the trainer's gradient check (central differences, f64) through JIT-compiled code, every example
+    for ex in sorted(os.listdir(EXAMPLES)):
+        if ex.endswith(".dl"):
+            out = run([args.dlc, "run", "--dtype", "f64", os.path.join(EXAMPLES, ex), "--gradcheck", "--quiet"])
+            if "gradcheck: passed" not in out or "LLVM" not in out:
+                fail("%s: no passing gradient check through the LLVM JIT" % ex)
+    # the system C compiler path is still there
+    out = run([args.dlc, "run", "--cc-jit", os.path.join(EXAMPLES, "logreg.dl"), "--epochs", "30",
+               "--progress", "never"])
+    if "system C compiler" not in out:
+        fail("--cc-jit did not use the system C compiler")
+    # failures: clean messages, exit status 1
+    logreg = os.path.join(EXAMPLES, "logreg.dl")
+    out = run([args.dlc, "run", "--cflags=-Dza=+", logreg], expect_rc=1)
+    if not re.search(r"clang rejected the generated C in kernel loss_value_bce", out) or "error:" not in out:
+        fail("invalid C: the message does not name the kernel or lacks clang's error")
+    hdr = os.path.join(args.workdir, "missing.h")
+    with open(hdr, "w") as f:
+        f.write("#include <math.h>\nfloat dlc_no_such_function(float);\n#define expf dlc_no_such_function\n")
+    out = run([args.dlc, "run", "--cflags=-include " + hdr, logreg], expect_rc=1)
+    if not re.search(r"'dlc_no_such_function', used by kernel p_2_sigmoid", out):
+        fail("a missing runtime symbol: the message does not name the symbol and the kernel")
+    out = run([args.dlc, "run", "--cflags=-Dlogreg_model=renamed", logreg], expect_rc=1)
+    if "no symbol 'logreg_model'" not in out:
+        fail("a missing model descriptor: the message does not name the symbol")
+    out = run([args.dlc, "run", "--cflags=-nostdinc", logreg], expect_rc=1)
+    if "'math.h' file not found" not in out:
+        fail("a header that cannot be found: the message does not say which")
+    out = run([args.dlc, "run", "--cflags=-fno-such-flag", logreg], expect_rc=1)
+    if "unknown argument" not in out:
+        fail("a bad compiler flag: the message does not say so")
+    after = set(f for f in os.listdir("/tmp") if f.startswith("dlc-run-"))
+    if after - before:
+        fail("dlc run left files behind: %s" % sorted(after - before))
 
 
 def t_newton():

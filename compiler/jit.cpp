@@ -1,0 +1,774 @@
+// jit.cpp - the in-process LLVM JIT behind `dlc run`: clang embedded in dlc
+// compiles the generated C from memory, ORC's LLJIT links the machine code
+// into this process.  See jit.h.
+//
+//   C source (memory)
+//     --clang driver--> a cc1 invocation: the flags of an AOT build
+//       (-O3 -std=c11 -ffp-contract=fast -march=native, and --cflags)
+//     --clang frontend--> an llvm::Module, LLVM passes held back
+//     --LLVM verifier, check of the symbols it needs from this process-->
+//     --clang's O3 pipeline and code generator (EmitBackendOutput, as in
+//       `clang -c`), on one thread per partition of the module (below)-->
+//       object files in memory
+//     --LLJIT (RuntimeDyld), process symbol generator--> the model
+//       descriptor <name>_model, handed to dlrt_main by the driver
+#include "jit.h"
+#include "jit.h"
+
+#include <dlfcn.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <clang/Basic/Diagnostic.h>
+#include <clang/Basic/DiagnosticOptions.h>
+#include <clang/Basic/TargetInfo.h>
+#include <clang/Basic/TargetOptions.h>
+#include <clang/CodeGen/BackendUtil.h>
+#include <clang/CodeGen/CodeGenAction.h>
+#include <clang/Frontend/CompilerInstance.h>
+#include <clang/Frontend/CompilerInvocation.h>
+#include <clang/Frontend/TextDiagnosticPrinter.h>
+#include <clang/Frontend/Utils.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/IR/DiagnosticPrinter.h>
+#include <llvm/IR/Instructions.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/Support/ErrorHandling.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/VirtualFileSystem.h>
+#include <llvm/Support/raw_ostream.h>
+
+#ifndef DLC_CLANG_EXECUTABLE
+#define DLC_CLANG_EXECUTABLE "clang"
+#endif
+
+namespace {
+
+double now_s()
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double cpu_s()
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void set_err(char *err, size_t errlen, const std::string &msg)
+{
+	if (!err || !errlen)
+		return;
+	std::string m = msg;
+	while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
+		m.pop_back();
+	snprintf(err, errlen, "%s", m.c_str());
+}
+
+// LLVM calls this on errors it cannot recover from (e.g. a back-end
+// failure): a clear message and exit status 1, not an abort.
+void fatal_handler(void *, const char *reason, bool)
+{
+	fflush(stdout);
+	fprintf(stderr, "dlc run: LLVM JIT error: %s\n", reason);
+	fflush(stderr);
+	_exit(1);
+}
+
+void init_llvm()
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	llvm::InitializeNativeTarget();
+	llvm::InitializeNativeTargetAsmPrinter();
+	llvm::InitializeNativeTargetAsmParser();
+	llvm::install_fatal_error_handler(fatal_handler, nullptr);
+}
+
+std::vector<std::string> split_lines(const std::string &s)
+{
+	std::vector<std::string> out;
+	size_t a = 0;
+	while (a <= s.size()) {
+		size_t b = s.find('\n', a);
+		if (b == std::string::npos)
+			b = s.size();
+		out.push_back(s.substr(a, b - a));
+		a = b + 1;
+	}
+	return out;
+}
+
+// The generated C defines each function at column 0 with its brace on the
+// next line, after a comment that names the graph node it computes:
+//   /* t13: %13 = conv2d(x, K1) [64, 6, 28, 28] */
+//   static void t13_conv2d(int64_t n)
+//   {
+// Name of the function whose definition starts at line i (0-based), or "".
+std::string defined_at(const std::vector<std::string> &lines, size_t i)
+{
+	const std::string &l = lines[i];
+	if (l.empty() || !(isalpha((unsigned char)l[0]) || l[0] == '_') || l.find(';') != std::string::npos)
+		return "";
+	size_t p = l.find('(');
+	if (p == std::string::npos || p == 0)
+		return "";
+	size_t e = p;
+	while (e > 0 && l[e - 1] == ' ')
+		e--;
+	size_t b = e;
+	while (b > 0 && (isalnum((unsigned char)l[b - 1]) || l[b - 1] == '_'))
+		b--;
+	if (b == e || b == 0)
+		return "";
+	// the body opens on this line or (after continuation lines) below
+	for (size_t k = i; k < lines.size() && k < i + 4; k++) {
+		if (!lines[k].empty() && lines[k][0] == '{')
+			return l.substr(b, e - b);
+		if (lines[k].find(';') != std::string::npos)
+			return "";
+	}
+	return "";
+}
+
+// "kernel t13_conv2d (%13 = conv2d(x, K1) [64, 6, 28, 28])" for a function of
+// the generated C, "function dlc_ukr" for a helper.
+std::string describe_function(const std::vector<std::string> &lines, const std::string &name)
+{
+	for (size_t i = 0; i < lines.size(); i++) {
+		if (defined_at(lines, i) != name)
+			continue;
+		if (i > 0) {
+			const std::string &c = lines[i - 1];
+			size_t a = c.find("/* "), z = c.rfind(" */");
+			if (a == 0 && z != std::string::npos && z > 3) {
+				std::string what = c.substr(3, z - 3);
+				size_t colon = what.find(": ");
+				if (colon != std::string::npos && what.compare(0, colon, name.substr(0, colon)) == 0)
+					what = what.substr(colon + 2);
+				return "kernel " + name + " (" + what + ")";
+			}
+		}
+		return "function " + name;
+	}
+	return "function " + name;
+}
+
+// Which function of the generated C holds 1-based line `line`.
+std::string function_at_line(const std::vector<std::string> &lines, unsigned line)
+{
+	if (line == 0 || line > lines.size())
+		return "";
+	for (size_t i = line; i-- > 0;) {
+		std::string n = defined_at(lines, i);
+		if (!n.empty())
+			return n;
+		if (!lines[i].empty() && lines[i][0] == '}' && i + 1 < line)
+			return ""; // between functions
+	}
+	return "";
+}
+
+// Collects clang's diagnostics as text (with the source line and caret)
+// and remembers where the first error is in the generated file.
+class Collector : public clang::DiagnosticConsumer {
+public:
+	Collector(clang::DiagnosticOptions *opts, const std::string &file)
+	    : os(text), printer(os, opts), file(file)
+	{
+	}
+	void BeginSourceFile(const clang::LangOptions &lo, const clang::Preprocessor *pp) override
+	{
+		printer.BeginSourceFile(lo, pp);
+	}
+	void EndSourceFile() override { printer.EndSourceFile(); }
+	void HandleDiagnostic(clang::DiagnosticsEngine::Level level, const clang::Diagnostic &info) override
+	{
+		clang::DiagnosticConsumer::HandleDiagnostic(level, info);
+		printer.HandleDiagnostic(level, info);
+		if (level >= clang::DiagnosticsEngine::Error && !first_line && info.getLocation().isValid() &&
+		    info.hasSourceManager()) {
+			const clang::SourceManager &sm = info.getSourceManager();
+			clang::PresumedLoc p = sm.getPresumedLoc(sm.getFileLoc(info.getLocation()));
+			if (p.isValid() && file == p.getFilename())
+				first_line = p.getLine();
+		}
+	}
+	std::string message()
+	{
+		os.flush();
+		return text;
+	}
+
+	std::string text;
+	llvm::raw_string_ostream os;
+	clang::TextDiagnosticPrinter printer;
+	std::string file;
+	unsigned first_line = 0;
+};
+
+// The one vector ISA (and FMA) worth naming in a message.
+std::string summarize_target(const std::string &cpu, const std::vector<std::string> &features)
+{
+	std::set<std::string> on;
+	for (const std::string &f : features)
+		if (!f.empty() && f[0] == '+')
+			on.insert(f.substr(1));
+	std::string s = cpu.empty() ? "generic" : cpu;
+	for (const char *isa : {"avx512f", "avx2", "avx", "sse4.2", "sse2", "neon", "sve"})
+		if (on.count(isa)) {
+			s += std::string(" +") + isa;
+			break;
+		}
+	if (on.count("fma"))
+		s += " +fma";
+	return s;
+}
+
+// ---- compiling on several threads ----
+//
+// The generated C is one module: entry points (forward, gradients,
+// train_step, referenced by the model descriptor) that call one kernel
+// function each, kernels that call small static helpers, and the model's
+// arrays.  The entry points and kernels ("roots") are shared out among the
+// partitions, the heaviest first to the least loaded; every partition gets
+// its own copy of the helpers its roots call (they are inlined anyway), of
+// the constant globals they read (e.g. `float *const t13 = arena + 0`, so
+// the optimizer still sees which array a pointer points into) and
+// declarations of everything else.  Partition 0 defines the arrays and the
+// descriptor.  The roots and writable arrays become external symbols, so the
+// objects link with each other; nothing else changes: each partition goes
+// through the same clang O3 pipeline and code generator as the whole file.
+
+unsigned jit_threads()
+{
+	if (const char *e = getenv("DLC_JIT_THREADS")) {
+		int n = atoi(e);
+		if (n >= 1)
+			return (unsigned)std::min(n, 64);
+	}
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		n = CPU_COUNT(&set);
+	// the processors other programs leave idle (this one counts as idle):
+	// on a busy machine more threads only add the cost of the split
+	double load;
+	if (getloadavg(&load, 1) == 1 && load > 1)
+		n = std::min(n, n + 1 - (long)(load + 0.5));
+	return (unsigned)std::max(1L, std::min(n, 32L));
+}
+
+struct Plan {
+	unsigned parts = 1;
+	std::map<std::string, unsigned> owner;       // root function -> partition
+	std::vector<std::vector<std::string>> roots; // per partition, heaviest first
+	std::vector<double> load;                    // estimated cost per partition
+
+	// " (on kernel a, kernel b and 3 more)" for messages
+	std::string describe(unsigned p, const std::vector<std::string> &lines) const
+	{
+		if (parts <= 1 || p >= roots.size() || roots[p].empty())
+			return "";
+		std::string s = " (compiling ";
+		size_t n = std::min<size_t>(roots[p].size(), 2);
+		for (size_t i = 0; i < n; i++)
+			s += (i ? ", " : "") + describe_function(lines, roots[p][i]);
+		if (roots[p].size() > n)
+			s += " and " + std::to_string(roots[p].size() - n) + " more";
+		return s + ")";
+	}
+};
+
+bool direct_call(const llvm::Use &u)
+{
+	auto *cb = llvm::dyn_cast<llvm::CallBase>(u.getUser());
+	return cb && cb->isCallee(&u);
+}
+
+Plan make_plan(llvm::Module &m, unsigned threads)
+{
+	Plan plan;
+	std::set<llvm::Function *> roots;
+	std::vector<llvm::Function *> entries;
+	for (llvm::Function &f : m) {
+		if (f.isDeclaration())
+			continue;
+		bool entry = !f.hasLocalLinkage();
+		for (const llvm::Use &u : f.uses())
+			entry = entry || !direct_call(u);
+		if (entry) {
+			entries.push_back(&f);
+			roots.insert(&f);
+		}
+	}
+	for (llvm::Function *f : entries)
+		for (llvm::BasicBlock &bb : *f)
+			for (llvm::Instruction &i : bb)
+				if (auto *cb = llvm::dyn_cast<llvm::CallBase>(&i))
+					if (llvm::Function *g = cb->getCalledFunction())
+						if (!g->isDeclaration())
+							roots.insert(g);
+	// cost: instructions, with those of the helpers each call inlines
+	std::map<llvm::Function *, double> memo;
+	std::function<double(llvm::Function *, int)> cost = [&](llvm::Function *f, int depth) -> double {
+		auto it = memo.find(f);
+		if (it != memo.end())
+			return it->second;
+		double c = 0;
+		for (llvm::BasicBlock &bb : *f) {
+			c += (double)bb.size();
+			for (llvm::Instruction &i : bb)
+				if (auto *cb = llvm::dyn_cast<llvm::CallBase>(&i))
+					if (llvm::Function *g = cb->getCalledFunction())
+						if (!g->isDeclaration() && !roots.count(g) && g != f && depth < 16)
+							c += cost(g, depth + 1);
+		}
+		memo[f] = c;
+		return c;
+	};
+	std::vector<std::pair<double, std::string>> work;
+	double total = 0;
+	for (llvm::Function *f : roots) {
+		double c = 150 + cost(f, 0); // and what every function costs to set up
+		work.push_back({c, f->getName().str()});
+		total += c;
+	}
+	unsigned parts = (unsigned)std::min<size_t>(threads, work.size());
+	// a small model compiles faster in one piece
+	if (total < 4000)
+		parts = 1;
+	if (parts <= 1)
+		return plan;
+	std::sort(work.begin(), work.end(), [](const std::pair<double, std::string> &a,
+	                                       const std::pair<double, std::string> &b) {
+		return a.first != b.first ? a.first > b.first : a.second < b.second;
+	});
+	std::vector<double> load(parts, 0.0);
+	plan.roots.resize(parts);
+	for (auto &w : work) {
+		unsigned best = 0;
+		for (unsigned p = 1; p < parts; p++)
+			if (load[p] < load[best])
+				best = p;
+		load[best] += w.first;
+		plan.owner[w.second] = best;
+		plan.roots[best].push_back(w.second);
+	}
+	plan.parts = parts;
+	plan.load = load;
+	return plan;
+}
+
+// Before the split: roots and writable globals get external linkage, so
+// that one partition can define them and the others use them.
+void promote(llvm::Module &m, const Plan &plan)
+{
+	for (auto &kv : plan.owner) {
+		llvm::Function *f = m.getFunction(kv.first);
+		if (f && f->hasLocalLinkage()) {
+			f->setLinkage(llvm::GlobalValue::ExternalLinkage);
+			f->setVisibility(llvm::GlobalValue::DefaultVisibility);
+		}
+	}
+	for (llvm::GlobalVariable &g : m.globals()) {
+		if (g.isDeclaration() || g.isConstant() || !g.hasLocalLinkage() || g.getName().startswith("llvm."))
+			continue;
+		if (!g.hasName())
+			g.setName("dlc.jit.var");
+		g.setLinkage(llvm::GlobalValue::ExternalLinkage);
+		g.setVisibility(llvm::GlobalValue::DefaultVisibility);
+	}
+}
+
+// Partition p of the promoted module: its roots and what they need.
+void restrict_to(llvm::Module &m, const Plan &plan, unsigned p)
+{
+	for (llvm::Function &f : m) {
+		if (f.isDeclaration())
+			continue;
+		auto it = plan.owner.find(f.getName().str());
+		if (it != plan.owner.end() && it->second != p) {
+			f.deleteBody();
+			f.setComdat(nullptr);
+			f.setDSOLocal(false);
+		}
+	}
+	if (p != 0) {
+		for (const char *special : {"llvm.used", "llvm.compiler.used", "llvm.global_ctors", "llvm.global_dtors"})
+			if (llvm::GlobalVariable *g = m.getNamedGlobal(special))
+				g->eraseFromParent();
+		for (llvm::GlobalVariable &g : m.globals())
+			if (!g.isDeclaration() && !g.hasLocalLinkage()) {
+				g.setInitializer(nullptr);
+				g.setLinkage(llvm::GlobalValue::ExternalLinkage);
+				g.setComdat(nullptr);
+				g.setDSOLocal(false);
+			}
+	}
+	// drop the local functions and constants nothing here uses
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (auto it = m.begin(); it != m.end();) {
+			llvm::Function &f = *it++;
+			f.removeDeadConstantUsers();
+			if (f.hasLocalLinkage() && f.use_empty()) {
+				f.eraseFromParent();
+				changed = true;
+			}
+		}
+		for (auto it = m.global_begin(); it != m.global_end();) {
+			llvm::GlobalVariable &g = *it++;
+			g.removeDeadConstantUsers();
+			if (g.hasLocalLinkage() && g.use_empty()) {
+				g.eraseFromParent();
+				changed = true;
+			}
+		}
+	}
+}
+
+// Errors from the back end of one thread (clang's diagnostics and LLVM's).
+class ThreadDiags : public clang::DiagnosticConsumer {
+public:
+	std::string errors;
+	void HandleDiagnostic(clang::DiagnosticsEngine::Level level, const clang::Diagnostic &info) override
+	{
+		clang::DiagnosticConsumer::HandleDiagnostic(level, info);
+		if (level < clang::DiagnosticsEngine::Error)
+			return;
+		llvm::SmallString<256> msg;
+		info.FormatDiagnostic(msg);
+		errors += (errors.empty() ? "" : "; ") + std::string(msg.str());
+	}
+	static void llvm_handler(const llvm::DiagnosticInfo &di, void *self)
+	{
+		if (di.getSeverity() != llvm::DS_Error)
+			return;
+		std::string m;
+		llvm::raw_string_ostream os(m);
+		llvm::DiagnosticPrinterRawOStream dp(os);
+		di.print(dp);
+		os.flush();
+		std::string &e = static_cast<ThreadDiags *>(self)->errors;
+		e += (e.empty() ? "" : "; ") + m;
+	}
+};
+
+} // namespace
+
+struct DlcJit {
+	std::unique_ptr<llvm::orc::LLJIT> jit;
+	std::string target;
+	std::string session_errors;
+	std::vector<std::string> lines; // the C source, for messages
+	JitTimes times{};
+	unsigned threads = 1;
+	bool linked = false;
+};
+
+extern "C" const char *jit_llvm_version(void)
+{
+	return "LLVM " LLVM_VERSION_STRING;
+}
+
+extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_name, const char *include_dir,
+                               const char *const *flags, int nflags, char *err, size_t errlen)
+{
+	init_llvm();
+	double t0 = now_s();
+	std::unique_ptr<DlcJit> out(new DlcJit);
+	std::string src(c_source, len);
+	out->lines = split_lines(src);
+
+	// the source lives in an in-memory file system laid over the real one
+	// (which holds dlrt.h and the system headers)
+	std::string path = std::string("/dlc-jit/") + c_name;
+	llvm::IntrusiveRefCntPtr<llvm::vfs::InMemoryFileSystem> mem(new llvm::vfs::InMemoryFileSystem);
+	mem->addFile(path, 0, llvm::MemoryBuffer::getMemBufferCopy(src, path));
+	llvm::IntrusiveRefCntPtr<llvm::vfs::OverlayFileSystem> fs(
+	    new llvm::vfs::OverlayFileSystem(llvm::vfs::getRealFileSystem()));
+	fs->pushOverlay(mem);
+
+	// the driver turns the ordinary command line (-march=native included)
+	// into a cc1 invocation, as `clang -c` would
+	std::vector<const char *> args = {DLC_CLANG_EXECUTABLE};
+#ifdef DLC_CLANG_RESOURCE_DIR
+	args.push_back("-resource-dir");
+	args.push_back(DLC_CLANG_RESOURCE_DIR);
+#endif
+	for (int i = 0; i < nflags; i++)
+		args.push_back(flags[i]);
+	std::string inc = std::string("-I") + include_dir;
+	args.push_back(inc.c_str());
+	args.push_back("-ferror-limit=8");
+	args.push_back("-x");
+	args.push_back("c");
+	args.push_back(path.c_str());
+
+	llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> dopts(new clang::DiagnosticOptions);
+	dopts->ShowColors = false;
+	Collector diag(dopts.get(), path);
+	llvm::IntrusiveRefCntPtr<clang::DiagnosticsEngine> diags =
+	    clang::CompilerInstance::createDiagnostics(dopts.get(), &diag, false);
+	std::shared_ptr<clang::CompilerInvocation> inv = clang::createInvocationFromCommandLine(args, diags, fs);
+	if (!inv || diags->hasErrorOccurred()) {
+		set_err(err, errlen, "clang could not set up the compilation:\n" + diag.message());
+		return nullptr;
+	}
+	clang::CompilerInstance ci;
+	ci.setInvocation(inv);
+	ci.setDiagnostics(diags.get());
+	ci.createFileManager(fs);
+	ci.setVerboseOutputStream(llvm::nulls()); // no "N errors generated." on stderr
+	ci.getFrontendOpts().DisableFree = false;
+	// IR straight from the frontend: verified and checked before clang's
+	// O3 pipeline runs on it below
+	ci.getCodeGenOpts().DisableLLVMPasses = true;
+	auto ctx = std::make_unique<llvm::LLVMContext>();
+	clang::EmitLLVMOnlyAction act(ctx.get());
+	bool ok = ci.ExecuteAction(act);
+	std::unique_ptr<llvm::Module> mod = ok ? act.takeModule() : nullptr;
+	if (!ok || !mod || diags->hasErrorOccurred()) {
+		std::string where;
+		std::string fn = function_at_line(out->lines, diag.first_line);
+		if (!fn.empty())
+			where = " in " + describe_function(out->lines, fn);
+		else if (diag.first_line)
+			where = " at line " + std::to_string(diag.first_line);
+		set_err(err, errlen, "clang rejected the generated C" + where + ":\n" + diag.message());
+		return nullptr;
+	}
+	double t1 = now_s();
+
+	// LLVM's verifier, function by function so the message names the kernel
+	for (llvm::Function &f : *mod) {
+		std::string v;
+		llvm::raw_string_ostream vs(v);
+		if (!f.isDeclaration() && llvm::verifyFunction(f, &vs)) {
+			vs.flush();
+			set_err(err, errlen, "the LLVM verifier rejected the code of " +
+			                         describe_function(out->lines, f.getName().str()) + ":\n" + v);
+			return nullptr;
+		}
+	}
+	{
+		std::string v;
+		llvm::raw_string_ostream vs(v);
+		if (llvm::verifyModule(*mod, &vs)) {
+			vs.flush();
+			set_err(err, errlen, "the LLVM verifier rejected the generated module:\n" + v);
+			return nullptr;
+		}
+	}
+	// every function and variable the code uses from outside must be in this
+	// process (the runtime linked into dlc, libc, libm)
+	{
+		std::map<std::string, std::set<std::string>> missing;
+		auto check = [&](llvm::GlobalValue &g) {
+			if (!g.isDeclaration() || g.use_empty() || g.getName().startswith("llvm."))
+				return;
+			if (dlsym(RTLD_DEFAULT, g.getName().str().c_str()))
+				return;
+			std::set<std::string> &users = missing[g.getName().str()];
+			for (llvm::User *u : g.users())
+				if (auto *ins = llvm::dyn_cast<llvm::Instruction>(u))
+					users.insert(ins->getFunction()->getName().str());
+		};
+		for (llvm::Function &f : *mod)
+			check(f);
+		for (llvm::GlobalVariable &g : mod->globals())
+			check(g);
+		if (!missing.empty()) {
+			std::string m;
+			for (auto &kv : missing) {
+				m += m.empty() ? "" : "; ";
+				m += "'" + kv.first + "'";
+				if (!kv.second.empty()) {
+					m += ", used by ";
+					int k = 0;
+					for (const std::string &u : kv.second)
+						m += (k++ ? ", " : "") + describe_function(out->lines, u);
+				}
+			}
+			set_err(err, errlen, "the generated code needs symbols this dlc process does not have: " + m);
+			return nullptr;
+		}
+	}
+
+	// clang's O3 pipeline and code generator, as `clang -c` runs them for
+	// the target the driver chose (-march=native: the host CPU and its
+	// features), on several threads: the module is split into partitions
+	// (below), each compiled to an object file in memory
+	ci.getCodeGenOpts().DisableLLVMPasses = false;
+	Plan plan = make_plan(*mod, jit_threads());
+	std::vector<llvm::SmallVector<char, 0>> objs(plan.parts);
+	std::vector<std::string> errs(plan.parts);
+	const std::string dl = ci.getTarget().getDataLayoutString();
+	std::vector<double> cpu(plan.parts, 0.0), wall(plan.parts, 0.0), split_cpu(plan.parts, 0.0);
+	auto compile = [&](unsigned p, llvm::Module &m) {
+		double c0 = cpu_s(), w0 = now_s();
+		ThreadDiags td;
+		m.getContext().setDiagnosticHandlerCallBack(ThreadDiags::llvm_handler, &td);
+		clang::DiagnosticsEngine de(new clang::DiagnosticIDs, new clang::DiagnosticOptions, &td, false);
+		clang::EmitBackendOutput(de, ci.getHeaderSearchOpts(), ci.getCodeGenOpts(), ci.getTargetOpts(),
+		                         ci.getLangOpts(), dl, &m, clang::Backend_EmitObj,
+		                         std::make_unique<llvm::raw_svector_ostream>(objs[p]));
+		m.getContext().setDiagnosticHandlerCallBack(nullptr, nullptr);
+		cpu[p] = cpu_s() - c0;
+		wall[p] = now_s() - w0;
+		if (!td.errors.empty())
+			errs[p] = td.errors;
+		else if (objs[p].empty())
+			errs[p] = "no object code came out";
+	};
+	if (plan.parts == 1) {
+		compile(0, *mod);
+	} else {
+		promote(*mod, plan);
+		llvm::SmallVector<char, 0> bc;
+		{
+			llvm::raw_svector_ostream bs(bc);
+			llvm::WriteBitcodeToFile(*mod, bs);
+		}
+		auto part = [&](unsigned p) {
+			double c0 = cpu_s();
+			llvm::LLVMContext pctx;
+			auto pm = llvm::parseBitcodeFile(llvm::MemoryBufferRef(llvm::StringRef(bc.data(), bc.size()), path), pctx);
+			if (!pm) {
+				errs[p] = "cannot read the module back: " + llvm::toString(pm.takeError());
+				return;
+			}
+			restrict_to(**pm, plan, p);
+			split_cpu[p] = cpu_s() - c0;
+			compile(p, **pm);
+		};
+		std::vector<std::thread> pool;
+		std::vector<unsigned> here = {0};
+		for (unsigned p = 1; p < plan.parts; p++) {
+			try {
+				pool.emplace_back(part, p);
+			} catch (const std::exception &) {
+				here.push_back(p); // no thread to be had: compile it on this one
+			}
+		}
+		for (unsigned p : here)
+			part(p);
+		for (std::thread &t : pool)
+			t.join();
+	}
+	for (unsigned p = 0; p < plan.parts; p++)
+		if (!errs[p].empty()) {
+			set_err(err, errlen, "the LLVM back end failed" + plan.describe(p, out->lines) + ": " + errs[p]);
+			return nullptr;
+		}
+	double t2 = now_s();
+	if (getenv("DLC_JIT_VERBOSE")) {
+		double total = 0, most = 0;
+		for (unsigned p = 0; p < plan.parts; p++) {
+			fprintf(stderr, "dlc jit: partition %u: %zu roots, cost %.0f, split %.0f ms cpu, compile %.0f ms cpu, "
+			        "%.0f ms wall\n", p, plan.parts > 1 ? plan.roots[p].size() : (size_t)0,
+			        plan.parts > 1 ? plan.load[p] : 0.0, 1e3 * split_cpu[p], 1e3 * cpu[p], 1e3 * wall[p]);
+			total += cpu[p];
+			most = std::max(most, cpu[p]);
+		}
+		fprintf(stderr, "dlc jit: frontend %.0f ms, back end %.0f ms cpu in all, %.0f ms on the longest thread\n",
+		        1e3 * (t1 - t0), 1e3 * total, 1e3 * most);
+	}
+
+	const clang::TargetOptions &to = ci.getTargetOpts();
+	out->target = summarize_target(to.CPU, to.Features);
+	out->threads = plan.parts;
+	auto jit = llvm::orc::LLJITBuilder().create();
+	if (!jit) {
+		set_err(err, errlen, "cannot create the LLVM JIT: " + llvm::toString(jit.takeError()));
+		return nullptr;
+	}
+	out->jit = std::move(*jit);
+	DlcJit *self = out.get();
+	out->jit->getExecutionSession().setErrorReporter([self](llvm::Error e) {
+		self->session_errors += llvm::toString(std::move(e)) + "\n";
+	});
+	auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+	    out->jit->getDataLayout().getGlobalPrefix());
+	if (!gen) {
+		set_err(err, errlen, "cannot search this process for symbols: " + llvm::toString(gen.takeError()));
+		return nullptr;
+	}
+	out->jit->getMainJITDylib().addGenerator(std::move(*gen));
+	for (unsigned p = 0; p < plan.parts; p++) {
+		std::string name = std::string(c_name) + ".part" + std::to_string(p) + ".o";
+		auto buf = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(objs[p].data(), objs[p].size()), name);
+		if (llvm::Error e = out->jit->addObjectFile(std::move(buf))) {
+			set_err(err, errlen, "the LLVM JIT did not take the machine code: " + llvm::toString(std::move(e)));
+			return nullptr;
+		}
+	}
+	out->times.frontend = t1 - t0;
+	out->times.compile = t2 - t1;
+	out->times.threads = (int)plan.parts;
+	return out.release();
+}
+
+extern "C" void *jit_lookup(DlcJit *j, const char *symbol, char *err, size_t errlen)
+{
+	double t0 = now_s();
+	auto sym = j->jit->lookup(symbol);
+	if (!j->linked) {
+		j->times.link = now_s() - t0;
+		j->linked = true;
+	}
+	if (!sym) {
+		std::string m = llvm::toString(sym.takeError());
+		if (!j->session_errors.empty())
+			m = j->session_errors + m;
+		set_err(err, errlen, "the JIT-compiled code has no symbol '" + std::string(symbol) + "' (" + m + ")");
+		return nullptr;
+	}
+	if (!sym->getAddress()) {
+		set_err(err, errlen, "the JIT-compiled symbol '" + std::string(symbol) + "' has no address");
+		return nullptr;
+	}
+	return reinterpret_cast<void *>(static_cast<uintptr_t>(sym->getAddress()));
+}
+
+extern "C" const char *jit_target(const DlcJit *j)
+{
+	return j->target.c_str();
+}
+
+extern "C" void jit_times(const DlcJit *j, JitTimes *t)
+{
+	*t = j->times;
+}
+
+extern "C" void jit_free(DlcJit *j)
+{
+	delete j;
+}

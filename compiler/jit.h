@@ -1,0 +1,60 @@
+/* jit.h - the in-process LLVM JIT behind `dlc run` (built only with LLVM).
+ *
+ * It compiles the C file the C emitter prints, held in memory, with clang
+ * embedded in dlc (clang's C++ API, LLVM 14): the clang frontend turns it
+ * into an LLVM module, clang's own O3 pipeline optimizes it for the host CPU
+ * with the flags an ahead-of-time build uses (-O3 -std=c11
+ * -ffp-contract=fast -march=native), and ORC's LLJIT turns it into machine
+ * code in this process.  The generated code's references to the runtime
+ * (dlrt_*) and to libc and libm resolve against the dlc process itself.  No
+ * file is written and no program is run.
+ *
+ * Every failure (a clang diagnostic, an LLVM verifier error, a symbol the
+ * process lacks, an LLVM error) comes back as a message in err naming the
+ * kernel or the symbol; none aborts dlc. */
+#ifndef DLC_JIT_H
+#define DLC_JIT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct DlcJit DlcJit;
+
+/* Seconds spent in each phase of jit_compile and jit_lookup. */
+typedef struct JitTimes {
+	double frontend; /* preprocess, parse, generate LLVM IR, verify */
+	double compile;  /* clang's O3 pipeline and code generator, on `threads` threads */
+	double link;     /* loading and linking the machine code (first lookup) */
+	int threads;
+} JitTimes;
+
+/* "LLVM 14.0.6" */
+const char *jit_llvm_version(void);
+
+/* Compile c_source (len bytes; c_name names it in diagnostics, e.g.
+ * "mlp.c") with include_dir on the include path (where dlrt.h is) and the
+ * compiler flags flags[0..nflags) (e.g. "-O3", "-march=native").  Returns
+ * NULL with a message in err on failure. */
+DlcJit *jit_compile(const char *c_source, size_t len, const char *c_name, const char *include_dir,
+                    const char *const *flags, int nflags, char *err, size_t errlen);
+
+/* The address of a symbol the compiled code defines (machine code is
+ * generated on the first lookup), or NULL with a message in err. */
+void *jit_lookup(DlcJit *jit, const char *symbol, char *err, size_t errlen);
+
+/* What the code was compiled for, e.g. "znver3 +avx512f +fma". */
+const char *jit_target(const DlcJit *jit);
+
+void jit_times(const DlcJit *jit, JitTimes *t);
+
+/* Frees the machine code too: nothing it defined may be used afterwards. */
+void jit_free(DlcJit *jit);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
