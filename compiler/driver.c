@@ -263,7 +263,8 @@ static void build_step(Arena *a, Model *m, TrainGraph *tg)
 	optim_build(g, &m->opt, tg->grads, &tg->updates, &tg->nupdates);
 	NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates + 1));
 	memcpy(all, tg->updates, sizeof(NodeId) * (size_t)tg->nupdates);
-	memcpy(all + tg->nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
+	if (m->nstate_updates)
+		memcpy(all + tg->nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
 	tg->updates = all;
 	tg->nupdates += m->nstate_updates;
 	NodeId *grads = arena_alloc(a, sizeof(NodeId) * (size_t)(g->ntensors + 1));
