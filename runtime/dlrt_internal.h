@@ -16,63 +16,6 @@
 #define DLRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define DLRT_PRINTF(f, a)
-/* ---- the trainer's pieces (trainer.c drives them) ---- */
-
-/* Learning-rate schedules (schedule.c has the formulas). */
-typedef enum dlrt_lr_kind {
-	DLRT_LR_CONSTANT = 0,
-	DLRT_LR_STEP,      /* lr * gamma^floor(epoch / step_size)   (StepLR)          */
-	DLRT_LR_EXP,       /* lr * gamma^epoch                      (ExponentialLR)   */
-	DLRT_LR_COSINE,    /* lr_min + (lr - lr_min)(1 + cos(pi step / total_steps))/2 */
-} dlrt_lr_kind;
-
-typedef struct dlrt_lr_schedule {
-	dlrt_lr_kind kind;
-	double lr;             /* the base learning rate */
-	double gamma;          /* step, exp */
-	double lr_min;         /* cosine: the floor it anneals to */
-	int64_t step_size;     /* step: epochs between decays */
-	int64_t total_steps;   /* cosine: steps of the whole run (T_max) */
-	int64_t warmup;        /* linear warm-up steps; 0: none */
-} dlrt_lr_schedule;
-
-/* The learning rate of global step `step` (0-based, counted over all runs
- * of a resumed training) in epoch `epoch` (0-based). */
-double dlrt_schedule_lr(const dlrt_lr_schedule *s, int64_t step, int64_t epoch);
-const char *dlrt_schedule_name(dlrt_lr_kind k);
-
-/* The CSV training log (trainlog.c describes its rows). */
-typedef struct dlrt_log {
-	FILE *f;
-	const char *path;
-} dlrt_log;
-
-enum {
-	DLRT_LOG_LOSS = 1u << 0,
-	DLRT_LOG_LR = 1u << 1,
-	DLRT_LOG_TRAIN_ACC = 1u << 2,
-	DLRT_LOG_TEST_ACC = 1u << 3,
-	DLRT_LOG_IPS = 1u << 4,
-};
-
-typedef struct dlrt_log_values {
-	int64_t step, epoch;
-	unsigned have;         /* DLRT_LOG_* bits: which fields to fill */
-	double loss, lr, train_acc, test_acc, images_per_s;
-} dlrt_log_values;
-
-/* Open the log: a new file with its header, or when resume_step > 0 an
- * existing log cut back to the rows with step <= resume_step and appended
- * to.  0 or -1 (message printed). */
-int dlrt_log_open(dlrt_log *lg, const char *path, int64_t resume_step);
-int dlrt_log_row(dlrt_log *lg, const dlrt_log_values *v);
-int dlrt_log_close(dlrt_log *lg);
-
-/* --predict: forward() over every row of ds (from dlrt_load_inputs), the
- * declared outputs with a batch axis written as .npy (the first to `out`,
- * the others to out-stem.NAME.npy).  Returns an exit status (0 or 1). */
-int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out);
-
 #endif
 
 /* "dlrt: " + message + newline on stderr. */
