@@ -13,29 +13,18 @@ within 1e-5 relative in f32, bit for bit in f64.  The C compiler gets
 once where -O0 rounds twice.  Standard library only.
 """
 import argparse
-import json
 import os
 import re
-import struct
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import safetensors_raw  # noqa: E402
+
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        fmt = {"F32": "f", "F64": "d", "I32": "i"}[v["dtype"]]
-        raw = data[base + a:base + b]
-        out[k] = (raw, struct.unpack("<%d%s" % (len(raw) // struct.calcsize(fmt), fmt), raw))
-    return out
+    _, tensors = safetensors_raw.read(path)
+    return {k: (raw, safetensors_raw.values(raw, dt)) for k, (dt, _shape, raw) in tensors.items()}
 
 
 def run(cmd, cwd):
