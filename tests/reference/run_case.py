@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """run_case.py - run one op-level reference case of dlc (see cases.py).
 
-    run_case.py CASE --dlc PATH [--dtype f64|f32] [--mode torch|gradcheck] [--workdir DIR]
+    run_case.py CASE --dlc PATH [--dtype f64|f32] [--mode torch|gradcheck] [--via-jit] [--workdir DIR]
     run_case.py --list
 
 Mode torch: writes CASE's .dl into the work directory, compiles it with
@@ -19,6 +19,10 @@ compiled for.  --dlc-arg passes more flags to dlc (e.g. --dlc-arg=-O0).
 Mode gradcheck: compiles in f64 and runs `trainer --load --batch-from
 --gradcheck` (central differences of the loss against the analytic
 gradients); passes when the trainer exits 0 and checked every param.
+
+--via-jit: instead of building a trainer, run the same trainer flags through
+`dlc run [--dtype D] CASE.dl FLAGS` (dlc's in-process LLVM JIT), in either
+mode; the run must say that the LLVM JIT compiled the model.
 
 Exit status: 0 pass, 1 fail, 77 skip (PyTorch missing in torch mode; with
 DLC_REQUIRE_TORCH=1 in the environment a missing PyTorch fails instead).
@@ -196,6 +200,28 @@ def build(c, dlc, dtype, wd, extra):
     return exe
 
 
+class Trainer:
+    """The case's trainer: a binary built by dlc, or (via_jit) `dlc run`."""
+
+    def __init__(self, c, args, dtype, wd):
+        self.via_jit = args.via_jit
+        if self.via_jit:
+            self.dl = os.path.join(wd, c.name + ".dl")
+            with open(self.dl, "w") as f:
+                f.write(c.src)
+            self.prefix = [args.dlc, "run", "--dtype", dtype] + args.dlc_arg + [self.dl]
+            self.what = "dlc run"
+        else:
+            self.what = "the trainer"
+            self.prefix = [build(c, args.dlc, dtype, wd, args.dlc_arg)]
+
+    def run(self, flags, wd):
+        p = run(self.prefix + flags, wd, self.what)
+        if self.via_jit and p.returncode == 0 and not re.search(r"compiled in [0-9.]+ s \(LLVM [0-9.]+ JIT", p.stdout):
+            raise Failure("dlc run did not say that its LLVM JIT compiled the model (a dlc without the JIT?)")
+        return p
+
+
 def write_inputs(c, pv, dv, data, wd):
     ppath = os.path.join(wd, "params.safetensors")
     st.save(ppath, pv)
@@ -233,17 +259,17 @@ def mode_torch(c, args, wd):
                 want[k] = want[k] * float(factor)
         if key and key not in want:
             raise Failure("--perturb: no tensor %s (have %s)" % (key, ", ".join(want)))
-    exe = build(c, args.dlc, args.dtype, wd, args.dlc_arg)
+    trainer = Trainer(c, args, args.dtype, wd)
     ppath, batch = write_inputs(c, pv, dv, data, wd)
     gpath = os.path.join(wd, "grads.safetensors")
     fpath = os.path.join(wd, "forward.safetensors")
     for path in (gpath, fpath):
         if os.path.exists(path):
             os.remove(path)
-    p = run([exe, "--load", ppath, "--batch-from", batch, "--dump-forward", fpath, "--dump-grads", gpath,
-             "--quiet"], wd, "trainer")
+    p = trainer.run(["--load", ppath, "--batch-from", batch, "--dump-forward", fpath, "--dump-grads", gpath,
+                     "--quiet"], wd)
     if p.returncode != 0:
-        raise Failure("the trainer failed (exit status %d)" % p.returncode)
+        raise Failure("%s failed (exit status %d)" % (trainer.what, p.returncode))
     got, _ = st.load(gpath)
     fwd, _ = st.load(fpath)
     print("case %s: %s, %d of %d batch rows, rtol %g%s" % (c.name, args.dtype, rows, data[0][1][0], rtol,
@@ -278,14 +304,14 @@ def mode_gradcheck(c, args, wd):
         raise Failure("--mode gradcheck runs in f64 only")
     dims, params, data, outputs = parse_program(c.src)
     pv, dv, rows = draw(c, params, data, np.float64)
-    exe = build(c, args.dlc, "f64", wd, args.dlc_arg)
+    trainer = Trainer(c, args, "f64", wd)
     ppath, batch = write_inputs(c, pv, dv, data, wd)
-    p = run([exe, "--load", ppath, "--batch-from", batch, "--gradcheck", "--quiet"], wd, "trainer")
+    p = trainer.run(["--load", ppath, "--batch-from", batch, "--gradcheck", "--quiet"], wd)
     checked = set(re.findall(r"^gradcheck (\w+):", p.stdout, re.M))
     if p.returncode == 1 and "gradcheck failed" in p.stdout:
         raise Failure("%s: the trainer's gradient check failed" % c.name, mismatch=True)
     if p.returncode != 0:
-        raise Failure("the trainer failed (exit status %d)" % p.returncode)
+        raise Failure("%s failed (exit status %d)" % (trainer.what, p.returncode))
     missing = [n for n, _ in params if n not in checked]
     if missing:
         raise Failure("the gradient check did not report %s" % ", ".join(missing))
@@ -303,6 +329,8 @@ def main():
     ap.add_argument("--mode", choices=["torch", "gradcheck"], default="torch")
     ap.add_argument("--dlc-arg", action="append", default=[], metavar="ARG",
                     help="pass ARG to dlc too (repeatable), e.g. --dlc-arg=-O0")
+    ap.add_argument("--via-jit", action="store_true",
+                    help="run the trainer flags through `dlc run` (the LLVM JIT) instead of a built trainer")
     ap.add_argument("--workdir", help="directory for the case's files (default: ./ref-CASE)")
     ap.add_argument("--perturb", metavar="FACTOR[:KEY]",
                     help="scale the torch reference (or only tensor KEY); implies --negative")

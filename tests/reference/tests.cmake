@@ -3,6 +3,7 @@
 #   ref.f64.CASE   loss, outputs and gradients vs PyTorch autograd (rtol 1e-5)
 #   ref.f32.CASE   the same in f32 (rtol 1e-4)                     [torch]
 #   grad.CASE      the trainer's own --gradcheck in f64            [gradcheck]
+#   jit.grad.CASE  the same through `dlc run` (LLVM JIT builds)    [llvm, gradcheck]
 # The case list comes from `run_case.py --list` at configure time, so a new
 # case is one entry in cases.py (CMake re-runs when that file changes).
 # Without PyTorch the ref.* tests are skipped (exit 77) with a message; set
@@ -58,6 +59,18 @@ foreach(c ${dlc_ref_cases})
     --workdir ${dlc_ref_work}/grad.${c})
   set_tests_properties(grad.${c} PROPERTIES LABELS "gradcheck;quick" TIMEOUT 60)
 endforeach()
+
+# The same f64 gradient checks through `dlc run` (its in-process LLVM JIT),
+# when this dlc has one: jit.grad.CASE [llvm, gradcheck].  They share one
+# JIT cache in the build tree.
+if(DLC_JIT_STATUS MATCHES "^on")
+  foreach(c ${dlc_ref_cases})
+    add_test(NAME jit.grad.${c} COMMAND ${SYSTEM_PYTHON} ${dlc_ref_run} ${c} --dtype f64 --mode gradcheck --via-jit
+      --workdir ${dlc_ref_work}/jit.grad.${c})
+    set_tests_properties(jit.grad.${c} PROPERTIES LABELS "llvm;gradcheck" TIMEOUT 120
+      ENVIRONMENT "DLC_JIT_CACHE_DIR=${CMAKE_BINARY_DIR}/tests/jit-cache")
+  endforeach()
+endif()
 
 # Is PyTorch there at all?  Skips without it; fails with DLC_REQUIRE_TORCH.
 dlc_ref_torch_test(ref.torch_available ${dlc_ref_dir}/run_case.py --check-torch)
