@@ -13,17 +13,20 @@
 //     --LLJIT (RuntimeDyld), process symbol generator--> the model
 //       descriptor <name>_model, handed to dlrt_main by the driver
 #include "jit.h"
-#include "jit.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -54,10 +57,14 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm/Support/ErrorHandling.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Host.h>
 #include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/SHA1.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/VirtualFileSystem.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/Support/xxhash.h>
 
 #ifndef DLC_CLANG_EXECUTABLE
 #define DLC_CLANG_EXECUTABLE "clang"
@@ -287,6 +294,7 @@ unsigned jit_threads()
 
 struct Plan {
 	unsigned parts = 1;
+	int helper_part = -1;                        // the partition of the shared helpers, if any
 	std::map<std::string, unsigned> owner;       // root function -> partition
 	std::vector<std::vector<std::string>> roots; // per partition, heaviest first
 	std::vector<double> load;                    // estimated cost per partition
@@ -312,14 +320,47 @@ bool direct_call(const llvm::Use &u)
 	return cb && cb->isCallee(&u);
 }
 
-Plan make_plan(llvm::Module &m, unsigned threads)
+size_t instructions(const llvm::Function &f)
+{
+	size_t n = 0;
+	for (const llvm::BasicBlock &bb : f)
+		n += bb.size();
+	return n;
+}
+
+// The helpers that the generated C defines ahead of the kernels, named
+// dlc_* (the register-tiled micro-kernels dlc_ukr, dlc_cukr, dlc_wukr, the
+// packing routines), are most of the work of compiling a model when every
+// kernel inlines its own copies.  Those worth compiling once (local, only
+// called, not declared inline, not tiny) go to a partition of their own,
+// which the kernels call, so that it can be cached apart from the model: it
+// is the same for every model of the same element type on the same CPU.
+const size_t kHelperMinInstructions = 40;
+
+bool shared_helper(const llvm::Function &f)
+{
+	if (f.isDeclaration() || !f.hasLocalLinkage() || !f.getName().startswith("dlc_") ||
+	    f.hasFnAttribute(llvm::Attribute::InlineHint) || f.hasFnAttribute(llvm::Attribute::AlwaysInline) ||
+	    instructions(f) < kHelperMinInstructions)
+		return false;
+	for (const llvm::Use &u : f.uses())
+		if (!direct_call(u))
+			return false;
+	return true;
+}
+
+Plan make_plan(llvm::Module &m, unsigned threads, bool outline_helpers)
 {
 	Plan plan;
 	std::set<llvm::Function *> roots;
-	std::vector<llvm::Function *> entries;
+	std::vector<llvm::Function *> entries, helpers;
 	for (llvm::Function &f : m) {
 		if (f.isDeclaration())
 			continue;
+		if (outline_helpers && shared_helper(f)) {
+			helpers.push_back(&f);
+			continue;
+		}
 		bool entry = !f.hasLocalLinkage();
 		for (const llvm::Use &u : f.uses())
 			entry = entry || !direct_call(u);
@@ -333,8 +374,10 @@ Plan make_plan(llvm::Module &m, unsigned threads)
 			for (llvm::Instruction &i : bb)
 				if (auto *cb = llvm::dyn_cast<llvm::CallBase>(&i))
 					if (llvm::Function *g = cb->getCalledFunction())
-						if (!g->isDeclaration())
+						if (!g->isDeclaration() && std::find(helpers.begin(), helpers.end(), g) == helpers.end())
 							roots.insert(g);
+	std::set<llvm::Function *> apart(roots);
+	apart.insert(helpers.begin(), helpers.end());
 	// cost: instructions, with those of the helpers each call inlines
 	std::map<llvm::Function *, double> memo;
 	std::function<double(llvm::Function *, int)> cost = [&](llvm::Function *f, int depth) -> double {
@@ -347,7 +390,7 @@ Plan make_plan(llvm::Module &m, unsigned threads)
 			for (llvm::Instruction &i : bb)
 				if (auto *cb = llvm::dyn_cast<llvm::CallBase>(&i))
 					if (llvm::Function *g = cb->getCalledFunction())
-						if (!g->isDeclaration() && !roots.count(g) && g != f && depth < 16)
+						if (!g->isDeclaration() && !apart.count(g) && g != f && depth < 16)
 							c += cost(g, depth + 1);
 		}
 		memo[f] = c;
@@ -364,8 +407,9 @@ Plan make_plan(llvm::Module &m, unsigned threads)
 	// a small model compiles faster in one piece
 	if (total < 4000)
 		parts = 1;
-	if (parts <= 1)
+	if (parts <= 1 && helpers.empty())
 		return plan;
+	parts = std::max(parts, 1u);
 	std::sort(work.begin(), work.end(), [](const std::pair<double, std::string> &a,
 	                                       const std::pair<double, std::string> &b) {
 		return a.first != b.first ? a.first > b.first : a.second < b.second;
@@ -383,6 +427,18 @@ Plan make_plan(llvm::Module &m, unsigned threads)
 	}
 	plan.parts = parts;
 	plan.load = load;
+	if (!helpers.empty()) {
+		plan.helper_part = (int)parts;
+		plan.roots.emplace_back();
+		double c = 0;
+		for (llvm::Function *f : helpers) {
+			plan.owner[f->getName().str()] = parts;
+			plan.roots[parts].push_back(f->getName().str());
+			c += 150 + cost(f, 0);
+		}
+		plan.load.push_back(c);
+		plan.parts = parts + 1;
+	}
 	return plan;
 }
 
@@ -432,13 +488,15 @@ void restrict_to(llvm::Module &m, const Plan &plan, unsigned p)
 				g.setDSOLocal(false);
 			}
 	}
-	// drop the local functions and constants nothing here uses
+	// drop the local functions and constants nothing here uses, and the
+	// declarations of what it does not call (so that the helpers' partition
+	// names nothing of the model)
 	for (bool changed = true; changed;) {
 		changed = false;
 		for (auto it = m.begin(); it != m.end();) {
 			llvm::Function &f = *it++;
 			f.removeDeadConstantUsers();
-			if (f.hasLocalLinkage() && f.use_empty()) {
+			if ((f.hasLocalLinkage() || f.isDeclaration()) && f.use_empty()) {
 				f.eraseFromParent();
 				changed = true;
 			}
@@ -446,7 +504,7 @@ void restrict_to(llvm::Module &m, const Plan &plan, unsigned p)
 		for (auto it = m.global_begin(); it != m.global_end();) {
 			llvm::GlobalVariable &g = *it++;
 			g.removeDeadConstantUsers();
-			if (g.hasLocalLinkage() && g.use_empty()) {
+			if ((g.hasLocalLinkage() || g.isDeclaration()) && g.use_empty()) {
 				g.eraseFromParent();
 				changed = true;
 			}
@@ -481,6 +539,208 @@ public:
 	}
 };
 
+// ---- the cache of compiled objects ----
+//
+// Content-addressed, in a directory of its own (jit.h says which):
+//   KEY.m  a manifest: what a model's C compiled to.  KEY is a SHA-1 of the
+//          C source, the flags, the host CPU and its features, the LLVM
+//          version and this dlc executable; the manifest lists the objects
+//          and the headers the compilation read (each path with its size and
+//          modification time, checked before the entry is used).
+//   KEY.o  an object file.  The shared helpers' object is keyed by a SHA-1
+//          of their LLVM IR and the settings, so every model that uses the
+//          same helpers finds it; a model's own objects by the manifest's
+//          key and their number.
+// Each file is written to a temporary name and renamed into place, and holds
+// a magic string, its length and an xxHash64 of its contents: a file that is
+// cut short or damaged reads as missing, and is compiled and written again.
+
+const char kCacheFormat[] = "dlc-jit-cache 1";
+const char kMagic[8] = {'D', 'L', 'C', 'J', 'I', 'T', 'C', '1'};
+
+std::string hex(llvm::StringRef raw)
+{
+	static const char digits[] = "0123456789abcdef";
+	std::string h;
+	for (unsigned char c : raw) {
+		h += digits[c >> 4];
+		h += digits[c & 15];
+	}
+	return h;
+}
+
+struct Hasher {
+	llvm::SHA1 sha;
+	void add(llvm::StringRef s)
+	{
+		uint64_t n = s.size();
+		sha.update(llvm::StringRef(reinterpret_cast<const char *>(&n), sizeof n));
+		sha.update(s);
+	}
+	std::string key() { return hex(sha.final()); }
+};
+
+// The host CPU and every feature on or off: what -march=native resolves to.
+std::string host_cpu()
+{
+	std::string s = llvm::sys::getHostCPUName().str();
+	llvm::StringMap<bool> features;
+	if (llvm::sys::getHostCPUFeatures(features)) {
+		std::vector<std::string> f;
+		for (auto &kv : features)
+			f.push_back((kv.second ? "+" : "-") + kv.first().str());
+		std::sort(f.begin(), f.end());
+		for (const std::string &x : f)
+			s += "," + x;
+	}
+	return s;
+}
+
+std::string file_stamp(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return "";
+	return std::to_string((long long)st.st_size) + " " + std::to_string((long long)st.st_mtim.tv_sec) + "." +
+	       std::to_string((long long)st.st_mtim.tv_nsec);
+}
+
+// This dlc executable (it holds the C emitter, the runtime the code calls
+// and this file): rebuilding it starts the models' entries afresh.
+std::string self_stamp()
+{
+	std::string s = file_stamp("/proc/self/exe");
+	return s.empty() ? std::string("?") : s;
+}
+
+// The headers the frontend read (system headers too), for the manifest.
+class Deps : public clang::DependencyCollector {
+public:
+	bool needSystemDependencies() override { return true; }
+};
+
+class Cache {
+public:
+	explicit Cache(const char *dir) : dir(dir && *dir ? dir : "") {}
+	bool on() const { return !dir.empty(); }
+
+	// The contents of KEY.SUFFIX, if the file is there and whole.
+	bool read(const std::string &name, std::string &out) const
+	{
+		std::string path = dir + "/" + name;
+		int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		std::string data;
+		char buf[65536];
+		for (;;) {
+			ssize_t n = ::read(fd, buf, sizeof buf);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				close(fd);
+				if (n < 0)
+					return false;
+				break;
+			}
+			data.append(buf, (size_t)n);
+		}
+		const size_t head = sizeof kMagic + 16;
+		if (data.size() < head || memcmp(data.data(), kMagic, sizeof kMagic) != 0)
+			return false;
+		uint64_t len, sum;
+		memcpy(&len, data.data() + sizeof kMagic, 8);
+		memcpy(&sum, data.data() + sizeof kMagic + 8, 8);
+		if (len != data.size() - head || llvm::xxHash64(llvm::StringRef(data.data() + head, len)) != sum)
+			return false;
+		out.assign(data, head, len);
+		return true;
+	}
+
+	// Writes KEY.SUFFIX atomically; false (and nothing written) on failure.
+	bool write(const std::string &name, llvm::StringRef data) const
+	{
+		if (llvm::sys::fs::create_directories(dir))
+			return false;
+		static std::atomic<unsigned> serial{0};
+		std::string tmp = dir + "/.tmp-" + std::to_string((long)getpid()) + "-" + std::to_string(serial++) + "-" + name;
+		int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return false;
+		uint64_t len = data.size(), sum = llvm::xxHash64(data);
+		std::string out(kMagic, sizeof kMagic);
+		out.append(reinterpret_cast<const char *>(&len), 8);
+		out.append(reinterpret_cast<const char *>(&sum), 8);
+		out.append(data.data(), data.size());
+		size_t done = 0;
+		while (done < out.size()) {
+			ssize_t n = ::write(fd, out.data() + done, out.size() - done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			done += (size_t)n;
+		}
+		bool ok = close(fd) == 0 && done == out.size();
+		if (ok)
+			ok = rename(tmp.c_str(), (dir + "/" + name).c_str()) == 0;
+		if (!ok)
+			unlink(tmp.c_str());
+		return ok;
+	}
+
+	std::string dir;
+};
+
+struct Manifest {
+	std::string target;
+	int threads = 1;
+	std::vector<std::string> objects; // object keys
+	std::vector<std::pair<std::string, std::string>> deps; // path, stamp
+
+	std::string text() const
+	{
+		std::string t = std::string(kCacheFormat) + "\ntarget " + target + "\nthreads " + std::to_string(threads) + "\n";
+		for (const std::string &o : objects)
+			t += "object " + o + "\n";
+		for (auto &d : deps)
+			t += "dep " + d.second + " " + d.first + "\n";
+		return t;
+	}
+
+	// False if the text is not a manifest or a header has changed since.
+	bool parse(const std::string &t)
+	{
+		std::vector<std::string> lines = split_lines(t);
+		if (lines.empty() || lines[0] != kCacheFormat)
+			return false;
+		for (size_t i = 1; i < lines.size(); i++) {
+			const std::string &l = lines[i];
+			if (l.empty())
+				continue;
+			if (l.compare(0, 7, "target ") == 0) {
+				target = l.substr(7);
+			} else if (l.compare(0, 8, "threads ") == 0) {
+				threads = atoi(l.c_str() + 8);
+			} else if (l.compare(0, 7, "object ") == 0) {
+				objects.push_back(l.substr(7));
+			} else if (l.compare(0, 4, "dep ") == 0) {
+				// dep SIZE SEC.NSEC PATH
+				size_t a = l.find(' ', 4), b = a == std::string::npos ? a : l.find(' ', a + 1);
+				if (b == std::string::npos)
+					return false;
+				std::string stamp = l.substr(4, b - 4), path = l.substr(b + 1);
+				if (file_stamp(path.c_str()) != stamp)
+					return false;
+				deps.push_back({path, stamp});
+			} else {
+				return false;
+			}
+		}
+		return !objects.empty() && threads >= 1;
+	}
+};
+
 } // namespace
 
 struct DlcJit {
@@ -493,18 +753,100 @@ struct DlcJit {
 	bool linked = false;
 };
 
+namespace {
+
+// An LLJIT holding the objects, resolving what they leave undefined in this
+// process.
+bool link_objects(DlcJit *out, const std::vector<std::string> &objs, const char *c_name, char *err, size_t errlen)
+{
+	auto jit = llvm::orc::LLJITBuilder().create();
+	if (!jit) {
+		set_err(err, errlen, "cannot create the LLVM JIT: " + llvm::toString(jit.takeError()));
+		return false;
+	}
+	out->jit = std::move(*jit);
+	out->jit->getExecutionSession().setErrorReporter([out](llvm::Error e) {
+		out->session_errors += llvm::toString(std::move(e)) + "\n";
+	});
+	auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+	    out->jit->getDataLayout().getGlobalPrefix());
+	if (!gen) {
+		set_err(err, errlen, "cannot search this process for symbols: " + llvm::toString(gen.takeError()));
+		return false;
+	}
+	out->jit->getMainJITDylib().addGenerator(std::move(*gen));
+	for (size_t p = 0; p < objs.size(); p++) {
+		std::string name = std::string(c_name) + ".part" + std::to_string(p) + ".o";
+		auto buf = llvm::MemoryBuffer::getMemBufferCopy(objs[p], name);
+		if (llvm::Error e = out->jit->addObjectFile(std::move(buf))) {
+			set_err(err, errlen, "the LLVM JIT did not take the machine code: " + llvm::toString(std::move(e)));
+			return false;
+		}
+	}
+	return true;
+}
+
+} // namespace
+
 extern "C" const char *jit_llvm_version(void)
 {
 	return "LLVM " LLVM_VERSION_STRING;
 }
 
 extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_name, const char *include_dir,
-                               const char *const *flags, int nflags, char *err, size_t errlen)
+                               const char *const *flags, int nflags, const char *cache_dir, char *err,
+                               size_t errlen)
 {
 	init_llvm();
 	double t0 = now_s();
 	std::unique_ptr<DlcJit> out(new DlcJit);
 	std::string src(c_source, len);
+	const bool verbose = getenv("DLC_JIT_VERBOSE") != nullptr;
+
+	// what the machine code depends on besides the C source
+	Cache cache(cache_dir);
+	std::string settings = std::string(kCacheFormat) + "\n" + jit_llvm_version() + "\n" + host_cpu() + "\n";
+	for (int i = 0; i < nflags; i++)
+		settings += std::string(flags[i]) + "\n";
+	const char *ih = getenv("DLC_JIT_INLINE_HELPERS");
+	const bool inline_helpers = ih && *ih && strcmp(ih, "0") != 0;
+	if (inline_helpers)
+		settings += "inline helpers\n";
+	std::string key;
+	if (cache.on()) {
+		Hasher h;
+		h.add(settings);
+		h.add(self_stamp());
+		h.add(include_dir);
+		h.add(c_name);
+		h.add(src);
+		key = h.key();
+		std::string text;
+		Manifest man;
+		std::vector<std::string> objs(1);
+		bool hit = cache.read(key + ".m", text) && man.parse(text);
+		if (hit) {
+			objs.resize(man.objects.size());
+			for (size_t i = 0; hit && i < man.objects.size(); i++)
+				hit = cache.read(man.objects[i] + ".o", objs[i]);
+		}
+		if (hit) {
+			out->lines = split_lines(src);
+			out->target = man.target;
+			out->threads = (unsigned)man.threads;
+			if (!link_objects(out.get(), objs, c_name, err, errlen))
+				return nullptr;
+			out->times.threads = man.threads;
+			out->times.objects = (int)objs.size();
+			out->times.cached = (int)objs.size();
+			if (verbose)
+				fprintf(stderr, "dlc jit: cache hit %s/%s.m: %zu objects, %.0f ms\n", cache.dir.c_str(), key.c_str(),
+				        objs.size(), 1e3 * (now_s() - t0));
+			return out.release();
+		}
+		if (verbose)
+			fprintf(stderr, "dlc jit: cache miss %s/%s.m\n", cache.dir.c_str(), key.c_str());
+	}
 	out->lines = split_lines(src);
 
 	// the source lives in an in-memory file system laid over the real one
@@ -551,6 +893,9 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 	// IR straight from the frontend: verified and checked before clang's
 	// O3 pipeline runs on it below
 	ci.getCodeGenOpts().DisableLLVMPasses = true;
+	auto deps = std::make_shared<Deps>();
+	if (cache.on())
+		ci.addDependencyCollector(deps);
 	auto ctx = std::make_unique<llvm::LLVMContext>();
 	clang::EmitLLVMOnlyAction act(ctx.get());
 	bool ok = ci.ExecuteAction(act);
@@ -627,9 +972,11 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 	// features), on several threads: the module is split into partitions
 	// (below), each compiled to an object file in memory
 	ci.getCodeGenOpts().DisableLLVMPasses = false;
-	Plan plan = make_plan(*mod, jit_threads());
+	const unsigned nthreads = jit_threads();
+	Plan plan = make_plan(*mod, nthreads, !inline_helpers);
 	std::vector<llvm::SmallVector<char, 0>> objs(plan.parts);
-	std::vector<std::string> errs(plan.parts);
+	std::vector<std::string> errs(plan.parts), keys(plan.parts);
+	std::vector<char> from_cache(plan.parts, 0), stored(plan.parts, 0);
 	const std::string dl = ci.getTarget().getDataLayoutString();
 	std::vector<double> cpu(plan.parts, 0.0), wall(plan.parts, 0.0), split_cpu(plan.parts, 0.0);
 	auto compile = [&](unsigned p, llvm::Module &m) {
@@ -666,12 +1013,39 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 				return;
 			}
 			restrict_to(**pm, plan, p);
+			if ((int)p == plan.helper_part && cache.on()) {
+				// keyed by the helpers' IR alone: the same for every model
+				(*pm)->setModuleIdentifier("dlc-helpers");
+				(*pm)->setSourceFileName("dlc-helpers");
+				llvm::SmallVector<char, 0> hbc;
+				{
+					llvm::raw_svector_ostream hs(hbc);
+					llvm::WriteBitcodeToFile(**pm, hs);
+				}
+				Hasher h;
+				h.add(settings);
+				h.add(llvm::StringRef(hbc.data(), hbc.size()));
+				keys[p] = h.key();
+				std::string o;
+				if (cache.read(keys[p] + ".o", o)) {
+					objs[p].assign(o.begin(), o.end());
+					from_cache[p] = 1;
+					split_cpu[p] = cpu_s() - c0;
+					return;
+				}
+			}
 			split_cpu[p] = cpu_s() - c0;
 			compile(p, **pm);
+			if (!keys[p].empty() && errs[p].empty())
+				stored[p] = cache.write(keys[p] + ".o", llvm::StringRef(objs[p].data(), objs[p].size()));
 		};
 		std::vector<std::thread> pool;
 		std::vector<unsigned> here = {0};
 		for (unsigned p = 1; p < plan.parts; p++) {
+			if (nthreads == 1) {
+				here.push_back(p);
+				continue;
+			}
 			try {
 				pool.emplace_back(part, p);
 			} catch (const std::exception &) {
@@ -689,50 +1063,66 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 			return nullptr;
 		}
 	double t2 = now_s();
-	if (getenv("DLC_JIT_VERBOSE")) {
+	const clang::TargetOptions &to = ci.getTargetOpts();
+	out->target = summarize_target(to.CPU, to.Features);
+	out->threads = plan.parts;
+	int ncached = 0;
+	for (unsigned p = 0; p < plan.parts; p++)
+		ncached += from_cache[p];
+
+	// into the cache: the model's objects, then the manifest naming them
+	bool saved = false;
+	if (cache.on()) {
+		Manifest man;
+		man.target = out->target;
+		man.threads = (int)plan.parts;
+		saved = true;
+		for (unsigned p = 0; saved && p < plan.parts; p++) {
+			if (keys[p].empty()) {
+				keys[p] = key + "-" + std::to_string(p);
+				stored[p] = cache.write(keys[p] + ".o", llvm::StringRef(objs[p].data(), objs[p].size()));
+			}
+			saved = from_cache[p] || stored[p];
+			man.objects.push_back(keys[p]);
+		}
+		for (const std::string &d : deps->getDependencies()) {
+			std::string stamp = file_stamp(d.c_str());
+			if (d != path && !stamp.empty())
+				man.deps.push_back({d, stamp});
+		}
+		saved = saved && cache.write(key + ".m", man.text());
+	}
+	if (verbose) {
 		double total = 0, most = 0;
 		for (unsigned p = 0; p < plan.parts; p++) {
-			fprintf(stderr, "dlc jit: partition %u: %zu roots, cost %.0f, split %.0f ms cpu, compile %.0f ms cpu, "
-			        "%.0f ms wall\n", p, plan.parts > 1 ? plan.roots[p].size() : (size_t)0,
-			        plan.parts > 1 ? plan.load[p] : 0.0, 1e3 * split_cpu[p], 1e3 * cpu[p], 1e3 * wall[p]);
+			fprintf(stderr, "dlc jit: partition %u%s: %zu roots, cost %.0f, split %.0f ms cpu, %s %.0f ms cpu, "
+			        "%.0f ms wall\n", p, (int)p == plan.helper_part ? " (helpers)" : "",
+			        plan.parts > 1 ? plan.roots[p].size() : (size_t)0, plan.parts > 1 ? plan.load[p] : 0.0,
+			        1e3 * split_cpu[p], from_cache[p] ? "from the cache," : "compile", 1e3 * cpu[p], 1e3 * wall[p]);
+			if (plan.parts > 1 && getenv("DLC_JIT_VERBOSE")[0] == '2')
+				for (const std::string &r : plan.roots[p])
+					fprintf(stderr, "dlc jit:   %s\n", r.c_str());
 			total += cpu[p];
 			most = std::max(most, cpu[p]);
 		}
 		fprintf(stderr, "dlc jit: frontend %.0f ms, back end %.0f ms cpu in all, %.0f ms on the longest thread\n",
 		        1e3 * (t1 - t0), 1e3 * total, 1e3 * most);
+		if (cache.on())
+			fprintf(stderr, "dlc jit: %s %s/%s.m\n", saved ? "cached as" : "could not write", cache.dir.c_str(),
+			        key.c_str());
 	}
 
-	const clang::TargetOptions &to = ci.getTargetOpts();
-	out->target = summarize_target(to.CPU, to.Features);
-	out->threads = plan.parts;
-	auto jit = llvm::orc::LLJITBuilder().create();
-	if (!jit) {
-		set_err(err, errlen, "cannot create the LLVM JIT: " + llvm::toString(jit.takeError()));
+	std::vector<std::string> bytes(plan.parts);
+	for (unsigned p = 0; p < plan.parts; p++)
+		bytes[p].assign(objs[p].data(), objs[p].size());
+	if (!link_objects(out.get(), bytes, c_name, err, errlen))
 		return nullptr;
-	}
-	out->jit = std::move(*jit);
-	DlcJit *self = out.get();
-	out->jit->getExecutionSession().setErrorReporter([self](llvm::Error e) {
-		self->session_errors += llvm::toString(std::move(e)) + "\n";
-	});
-	auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-	    out->jit->getDataLayout().getGlobalPrefix());
-	if (!gen) {
-		set_err(err, errlen, "cannot search this process for symbols: " + llvm::toString(gen.takeError()));
-		return nullptr;
-	}
-	out->jit->getMainJITDylib().addGenerator(std::move(*gen));
-	for (unsigned p = 0; p < plan.parts; p++) {
-		std::string name = std::string(c_name) + ".part" + std::to_string(p) + ".o";
-		auto buf = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(objs[p].data(), objs[p].size()), name);
-		if (llvm::Error e = out->jit->addObjectFile(std::move(buf))) {
-			set_err(err, errlen, "the LLVM JIT did not take the machine code: " + llvm::toString(std::move(e)));
-			return nullptr;
-		}
-	}
 	out->times.frontend = t1 - t0;
 	out->times.compile = t2 - t1;
 	out->times.threads = (int)plan.parts;
+	out->times.objects = (int)plan.parts;
+	out->times.cached = ncached;
+	out->times.stored = saved;
 	return out.release();
 }
 

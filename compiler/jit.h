@@ -23,12 +23,16 @@ extern "C" {
 
 typedef struct DlcJit DlcJit;
 
-/* Seconds spent in each phase of jit_compile and jit_lookup. */
+/* Seconds spent in each phase of jit_compile and jit_lookup, and what
+ * came from the cache. */
 typedef struct JitTimes {
 	double frontend; /* preprocess, parse, generate LLVM IR, verify */
 	double compile;  /* clang's O3 pipeline and code generator, on `threads` threads */
 	double link;     /* loading and linking the machine code (first lookup) */
 	int threads;
+	int objects;     /* object files linked */
+	int cached;      /* of which read from the cache (all: no compilation at all) */
+	int stored;      /* 1 when this compilation was written to the cache */
 } JitTimes;
 
 /* "LLVM 14.0.6" */
@@ -37,9 +41,16 @@ const char *jit_llvm_version(void);
 /* Compile c_source (len bytes; c_name names it in diagnostics, e.g.
  * "mlp.c") with include_dir on the include path (where dlrt.h is) and the
  * compiler flags flags[0..nflags) (e.g. "-O3", "-march=native").  Returns
- * NULL with a message in err on failure. */
+ * NULL with a message in err on failure.
+ *
+ * cache_dir (NULL or "": no cache) is a directory for compiled objects,
+ * created when missing: a model compiled before with the same C source,
+ * flags, headers, CPU and dlc executable is loaded from there without
+ * compiling, and the shared helper functions (the micro-kernels ahead of the
+ * kernels) are compiled once for every model that uses the same ones.  A
+ * damaged entry is compiled again; failures to write are not errors. */
 DlcJit *jit_compile(const char *c_source, size_t len, const char *c_name, const char *include_dir,
-                    const char *const *flags, int nflags, char *err, size_t errlen);
+                    const char *const *flags, int nflags, const char *cache_dir, char *err, size_t errlen);
 
 /* The address of a symbol the compiled code defines (machine code is
  * generated on the first lookup), or NULL with a message in err. */
