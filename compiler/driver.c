@@ -64,6 +64,8 @@ static void usage(FILE *f)
 	        "  --cflags FLAGS    extra flags for that compiler (and for dlc run's LLVM JIT)\n"
 	        "  --cc-jit          dlc run: build with the system C compiler into a shared\n"
 	        "                    object instead of the LLVM JIT (implied by --cc)\n"
+	        "  --no-jit-cache    dlc run: neither use nor fill the LLVM JIT's cache of compiled\n"
+	        "                    code (also DLC_JIT_CACHE=0; see docs/cli.md)\n"
 	        "  --target=T        native (default): code for this machine (-march=native);\n"
 	        "                    portable: code that runs on any CPU of this architecture\n"
 	        "  --help            show this help\n"
@@ -337,14 +339,60 @@ static const char *runtime_include(void)
 	return file_exists(probe) ? DLC_RUNTIME_INCLUDE : DLC_INSTALL_INCLUDE;
 }
 
+/* With DLC_JIT_VERBOSE set, `dlc run` says when the trainer starts its first
+ * training step, counted from the start of dlc. */
+static double first_step_origin;
+static void (*first_step_inner)(int64_t n, double lr);
+static int first_step_seen;
+
+static void first_step_timed(int64_t n, double lr)
+{
+	if (!first_step_seen) {
+		first_step_seen = 1;
+		fprintf(stderr, "dlc run: first training step %.0f ms after start\n", 1e3 * (now_s() - first_step_origin));
+	}
+	first_step_inner(n, lr);
+}
+
+static int run_trainer(const dlrt_model *model, double t_start, int targc, char **targv)
+{
+	if (!getenv("DLC_JIT_VERBOSE") || !model->train_step)
+		return dlrt_main(model, targc, targv);
+	dlrt_model timed = *model;
+	first_step_origin = t_start;
+	first_step_inner = model->train_step;
+	timed.train_step = first_step_timed;
+	return dlrt_main(&timed, targc, targv);
+}
+
 #ifdef DLC_HAVE_LLVM
+/* The directory of the LLVM JIT's cache (NULL: none): $DLC_JIT_CACHE_DIR,
+ * else $XDG_CACHE_HOME/dlc, else ~/.cache/dlc; none with DLC_JIT_CACHE=0. */
+static const char *jit_cache_dir(void)
+{
+	static char dir[4200];
+	const char *e = getenv("DLC_JIT_CACHE");
+	if (e && (!strcmp(e, "0") || !strcmp(e, "off") || !strcmp(e, "no")))
+		return NULL;
+	if ((e = getenv("DLC_JIT_CACHE_DIR")) && *e)
+		return e;
+	if ((e = getenv("XDG_CACHE_HOME")) && *e == '/')
+		snprintf(dir, sizeof dir, "%s/dlc", e);
+	else if ((e = getenv("HOME")) && *e)
+		snprintf(dir, sizeof dir, "%s/.cache/dlc", e);
+	else
+		return NULL;
+	return dir;
+}
+
 /* `dlc run` through the LLVM JIT (compiler/jit.cpp): the generated C, held
  * in memory, compiled by the clang embedded in dlc with the flags of an
  * ahead-of-time build (-O3 -std=c11 -ffp-contract=fast -march=native, and
  * --cflags), linked into this process by LLVM's ORC JIT; the model's
  * dlrt_* references resolve to the runtime linked into dlc.  No file is
  * written and no program is run. */
-static int run_llvm_jit(const TrainGraph *tg, const char *cflags, double t_start, int targc, char **targv)
+static int run_llvm_jit(const TrainGraph *tg, const char *cflags, const char *cache_dir, double t_start, int targc,
+                        char **targv)
 {
 	const Model *m = tg->m;
 	char *csrc = NULL;
@@ -371,7 +419,8 @@ static int run_llvm_jit(const TrainGraph *tg, const char *cflags, double t_start
 	snprintf(cname, sizeof cname, "%s.c", m->name);
 	snprintf(sym, sizeof sym, "%s_model", m->name);
 	static char err[16384];
-	DlcJit *jit = jit_compile(csrc, clen, cname, runtime_include(), (const char *const *)flags, n, err, sizeof err);
+	DlcJit *jit = jit_compile(csrc, clen, cname, runtime_include(), (const char *const *)flags, n, cache_dir, err,
+	                          sizeof err);
 	free(user);
 	free(csrc);
 	if (!jit) {
@@ -386,11 +435,17 @@ static int run_llvm_jit(const TrainGraph *tg, const char *cflags, double t_start
 	}
 	JitTimes t;
 	jit_times(jit, &t);
-	fprintf(stderr, "dlc run: %s compiled in %.2f s (%s JIT: clang frontend %.0f ms, O3 and machine code %.0f ms on "
-	        "%d thread%s, linking %.0f ms; for %s)\n", m->source, now_s() - t_start, jit_llvm_version(),
-	        1e3 * t.frontend, 1e3 * t.compile, t.threads, t.threads == 1 ? "" : "s", 1e3 * t.link, jit_target(jit));
+	if (t.objects > 0 && t.cached == t.objects)
+		fprintf(stderr, "dlc run: %s compiled in %.2f s (%s JIT: machine code from the cache %s, linking %.0f ms; "
+		        "for %s)\n", m->source, now_s() - t_start, jit_llvm_version(), cache_dir, 1e3 * t.link,
+		        jit_target(jit));
+	else
+		fprintf(stderr, "dlc run: %s compiled in %.2f s (%s JIT: clang frontend %.0f ms, O3 and machine code %.0f ms "
+		        "on %d thread%s%s, linking %.0f ms; for %s)\n", m->source, now_s() - t_start, jit_llvm_version(),
+		        1e3 * t.frontend, 1e3 * t.compile, t.threads, t.threads == 1 ? "" : "s",
+		        t.cached ? ", shared helpers from the cache" : "", 1e3 * t.link, jit_target(jit));
 	targv[0] = (char *)m->name;
-	int rc = dlrt_main(model, targc, targv);
+	int rc = run_trainer(model, t_start, targc, targv);
 	jit_free(jit);
 	return rc;
 }
@@ -402,15 +457,16 @@ static int run_llvm_jit(const TrainGraph *tg, const char *cflags, double t_start
  * references resolve to the runtime linked into dlc), delete the files, and
  * hand the trainer flags to the same runtime trainer a standalone binary
  * uses. */
-static int run_in_process(const TrainGraph *tg, const char *cc, int cc_jit, const char *cflags, double t_start,
-                          int targc, char **targv)
+static int run_in_process(const TrainGraph *tg, const char *cc, int cc_jit, int no_jit_cache, const char *cflags,
+                          double t_start, int targc, char **targv)
 {
 	const Model *m = tg->m;
 #ifdef DLC_HAVE_LLVM
 	if (!cc_jit)
-		return run_llvm_jit(tg, cflags, t_start, targc, targv);
+		return run_llvm_jit(tg, cflags, no_jit_cache ? NULL : jit_cache_dir(), t_start, targc, targv);
 #else
 	(void)cc_jit;
+	(void)no_jit_cache;
 #endif
 	char csrc[] = "/tmp/dlc-run-XXXXXX.c";
 	int fd = mkstemps(csrc, 2);
@@ -476,7 +532,7 @@ static int run_in_process(const TrainGraph *tg, const char *cc, int cc_jit, cons
 	        m->source, now_s() - t_start, cc);
 #endif
 	targv[0] = (char *)m->name;
-	rc = dlrt_main(model, targc, targv);
+	rc = run_trainer(model, t_start, targc, targv);
 	dlclose(h);
 	return rc;
 }
@@ -506,7 +562,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	const char *input = NULL, *output = NULL, *emit = NULL, *cc = NULL, *cflags = NULL;
-	int check_only = 0, opt = 2, force_dtype = 0, cc_jit = 0;
+	int check_only = 0, opt = 2, force_dtype = 0, cc_jit = 0, no_jit_cache = 0;
 	/* -f[no-]PASS: -1 = as the -O level says */
 	int f_fold = -1, f_cse = -1, f_fuse = -1, f_inplace = -1, f_memplan = -1, f_check_memory = 0, stats = 0;
 	DType dtype = DT_F32;
@@ -539,6 +595,8 @@ int main(int argc, char **argv)
 			check_only = 1;
 		} else if (!strcmp(a, "--cc-jit")) {
 			cc_jit = 1; /* dlc run: the system C compiler, not the LLVM JIT */
+		} else if (!strcmp(a, "--no-jit-cache")) {
+			no_jit_cache = 1;
 		} else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) {
 			opt = a[2] - '0';
 		} else if (!strncmp(a, "-f", 2) && a[2]) {
@@ -763,7 +821,7 @@ int main(int argc, char **argv)
 			cc_jit = 1; /* a C compiler named on the command line: use it */
 		else
 			cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-		int rc = run_in_process(&tg, cc, cc_jit, cflags, t_start, targc, targv);
+		int rc = run_in_process(&tg, cc, cc_jit, no_jit_cache, cflags, t_start, targc, targv);
 		free(targv);
 		arena_free(&arena);
 		free(src);
