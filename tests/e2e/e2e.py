@@ -343,7 +343,7 @@ def t_jit():
         for threads in ("1", "3"):
             j = os.path.join(args.workdir, ex[:-3] + "_jit%s.safetensors" % threads)
             jit = run([args.dlc, "run", model, "--progress", "never", "--save", j] + flags,
-                      env={"DLC_JIT_THREADS": threads})
+                      env={"DLC_JIT_THREADS": threads, "DLC_JIT_CACHE": "0"})
             m = re.search(r"compiled in ([0-9.]+) s \(LLVM [0-9.]+ JIT", jit)
             if not m:
                 fail("dlc run did not say that the LLVM JIT compiled the model")
@@ -390,6 +390,106 @@ def t_jit():
         fail("dlc run left files behind: %s" % sorted(after - before))
 
 
+MLP2 = """dim N = 200
+input x : f32[N, 2]
+label t : f32[N, 1]
+param W1 : [2, 32] = he_uniform
+param b1 : [32] = zeros
+param W2 : [32, 1] = he_uniform
+param b2 : [1] = zeros
+h = tanh(x @ W1 + b1)
+z = h @ W2 + b2
+output p = sigmoid(z)
+loss bce(z, t)
+train {
+  optimizer = sgd(lr = 0.5)
+  epochs = 5
+  data = csv("data/logreg.csv", header = 1)
+}
+"""
+
+
+def t_jit_cache():
+    """dlc run's cache of compiled code: a second run compiles nothing, another model reuses the shared
+    helpers, damaged entries are compiled again (never a crash), and the opt-outs write nothing."""
+    need_jit()
+    cache = os.path.join(args.workdir, "cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    model = os.path.join(args.workdir, "mlp2.dl")
+    with open(model, "w") as f:
+        f.write(MLP2)
+    base = [args.dlc, "run"]
+    flags = [model, "--data", EXAMPLES, "--progress", "never"]
+    env = {"DLC_JIT_CACHE_DIR": cache}
+    compiled = re.compile(r"compiled in [0-9.]+ s \(LLVM [0-9.]+ JIT: clang frontend")
+    hit = re.compile(r"compiled in [0-9.]+ s \(LLVM [0-9.]+ JIT: machine code from the cache")
+
+    def files():
+        return sorted(os.listdir(cache)) if os.path.isdir(cache) else []
+
+    first = run(base + flags, env=env)
+    if not compiled.search(first) or "from the cache" in first:
+        fail("a run with an empty cache did not compile")
+    loss = final_train_loss(first)
+    stored = files()
+    if not any(f.endswith(".m") for f in stored) or len([f for f in stored if f.endswith(".o")]) < 2:
+        fail("the cache holds %s, expected a manifest and objects for the model and its helpers" % stored)
+    second = run(base + flags, env=env)
+    if not hit.search(second):
+        fail("the second run did not load its machine code from the cache")
+    if final_train_loss(second) != loss:
+        fail("the cached code trains differently: %r vs %r" % (final_train_loss(second), loss))
+    if files() != stored:
+        fail("a cache hit changed the cache: %s -> %s" % (stored, files()))
+    # another model (a changed dim): its own kernels, the shared helpers from the cache
+    other = run(base + ["-D", "N=100"] + flags, env=env)
+    if not compiled.search(other) or "shared helpers from the cache" not in other:
+        fail("a changed model did not reuse the cached helpers")
+    # damaged entries: cut short, bytes flipped, emptied, garbage; each is compiled again
+    damages = [lambda b: b[:len(b) // 2], lambda b: b[:40] + bytes(x ^ 0x5A for x in b[40:80]) + b[80:],
+               lambda b: b"", lambda b: b"DLCJITC1" + b"\xff" * 64]
+    for k, damage in enumerate(damages):
+        for name in files():
+            path = os.path.join(cache, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            with open(path, "wb") as f:
+                f.write(damage(data))
+        out = run(base + flags, env=env)
+        if not compiled.search(out) or "from the cache" in out:
+            fail("damage %d: the damaged cache was used instead of compiling again" % k)
+        if final_train_loss(out) != loss:
+            fail("damage %d: final loss %r, expected %r" % (k, final_train_loss(out), loss))
+        if not hit.search(run(base + flags, env=env)):
+            fail("damage %d: the entry was not written again" % k)
+    if any(f.startswith(".tmp") for f in files()):
+        fail("temporary files left in the cache: %s" % files())
+    # a cache that cannot be written: the run still works
+    blocked = os.path.join(args.workdir, "not-a-directory")
+    with open(blocked, "w") as f:
+        f.write("x")
+    out = run(base + flags, env={"DLC_JIT_CACHE_DIR": blocked})
+    if final_train_loss(out) != loss:
+        fail("an unwritable cache changed the result")
+    # the opt-outs: no cache read or written
+    for opt_env, opt in (({"DLC_JIT_CACHE_DIR": cache, "DLC_JIT_CACHE": "0"}, []),
+                         ({"DLC_JIT_CACHE_DIR": cache}, ["--no-jit-cache"])):
+        shutil.rmtree(cache, ignore_errors=True)
+        out = run(base + opt + flags, env=opt_env)
+        if not compiled.search(out) or os.path.exists(cache):
+            fail("%s: the cache was used" % (" ".join(opt) or "DLC_JIT_CACHE=0"))
+    # the default location: $XDG_CACHE_HOME/dlc
+    xdg = os.path.join(args.workdir, "xdg")
+    shutil.rmtree(xdg, ignore_errors=True)
+    env = dict(os.environ, XDG_CACHE_HOME=xdg)
+    env.pop("DLC_JIT_CACHE_DIR", None)
+    env.pop("DLC_JIT_CACHE", None)
+    p = subprocess.run(base + flags, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                       cwd=args.workdir)
+    if p.returncode != 0 or not any(f.endswith(".m") for f in os.listdir(os.path.join(xdg, "dlc"))):
+        fail("the default cache $XDG_CACHE_HOME/dlc was not written:\n" + p.stdout)
+
+
 def t_newton():
     """Newton's method on logistic regression: gradient norm below 1e-8 within 10 steps; hvp matches finite differences."""
     exe = build(os.path.join(EXAMPLES, "logreg_newton.dl"), "logreg_newton")
@@ -412,5 +512,7 @@ if __name__ == "__main__":
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
+    # dlc run's compiled code goes to a cache in the work directory, not the user's
+    os.environ.setdefault("DLC_JIT_CACHE_DIR", os.path.join(args.workdir, "jit-cache"))
     TESTS[args.test]()
     print("PASS")
