@@ -66,6 +66,11 @@ typedef struct Emit {
 	 * of the output gradient (2 ki + 1) kernel ki reads, or -1; which copies
 	 * kernel ki keeps for a later one (bit 0 input, bit 1 output gradient) */
 	int *conv_src, *conv_keep;
+	/* the kernel being printed: its name; its own function's text and that
+	 * of its parallel parts (printed before it); the next part's number */
+	const char *kname;
+	FILE *kbody, *kparts;
+	int npart, stamp_max, saved_stamp;
 } Emit;
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
@@ -1048,10 +1053,10 @@ static const char *const helpers_conv[] = {
 	" * zero), so one output pixel of MR channels over NR batch rows is a register",
 	" * tile and every kernel tap is a row of the copy. */",
 	"",
-	"/* xt[((c * hp + h + pt) * wp + w + pl) * nb + b] = x[((b * C + c) * H + h) * W + w]",
+	"/* xt[((c * hp + h + pt) * wp + w + pl) * nb + b] = x[b * bs + (c * H + h) * W + w]",
 	" * for b < n; zero for n <= b < nz and in the padding (hp x wp planes) */",
-	"static DLC_UNUSED void dlc_to_bi(const dlc_t *x, long n, long nz, long C, long H, long W, long hp, long wp, long pt,",
-	"                                 long pl, long nb, dlc_t *xt)",
+	"static DLC_UNUSED void dlc_to_bi(const dlc_t *x, long bs, long n, long nz, long C, long H, long W, long hp, long wp,",
+	"                                 long pt, long pl, long nb, dlc_t *xt)",
 	"{",
 	"\tlong chw = C * H * W, nn = n / DLC_TB * DLC_TB;",
 	"\tif (hp != H || wp != W) {",
@@ -1065,47 +1070,48 @@ static const char *const helpers_conv[] = {
 	"\t\t\t\tlong w0 = W / DLC_TB * DLC_TB;",
 	"\t\t\t\tfor (long w = 0; w < w0; w += DLC_TB)",
 	"\t\t\t\t\tfor (long b = 0; b < nn; b += DLC_TB)",
-	"\t\t\t\t\t\tdlc_tr(src + b * chw + w, chw, row + w * nb + b, nb);",
+	"\t\t\t\t\t\tdlc_tr(src + b * bs + w, bs, row + w * nb + b, nb);",
 	"\t\t\t\tfor (long w = 0; w < W; w++)",
 	"\t\t\t\t\tfor (long b = nn; b < n; b++)",
-	"\t\t\t\t\t\trow[w * nb + b] = src[b * chw + w];",
+	"\t\t\t\t\t\trow[w * nb + b] = src[b * bs + w];",
 	"\t\t\t\tfor (long w = w0; w < W; w++)",
 	"\t\t\t\t\tfor (long b = 0; b < nn; b++)",
-	"\t\t\t\t\t\trow[w * nb + b] = src[b * chw + w];",
+	"\t\t\t\t\t\trow[w * nb + b] = src[b * bs + w];",
 	"\t\t\t}",
 	"\t\treturn;",
 	"\t}",
 	"\tlong f0 = chw / DLC_TB * DLC_TB;",
 	"\tfor (long f = 0; f < f0; f += DLC_TB)",
 	"\t\tfor (long b = 0; b < nn; b += DLC_TB)",
-	"\t\t\tdlc_tr(x + b * chw + f, chw, xt + f * nb + b, nb);",
+	"\t\t\tdlc_tr(x + b * bs + f, bs, xt + f * nb + b, nb);",
 	"\tfor (long f = 0; f < chw; f++) {",
 	"\t\tfor (long b = nn; b < n; b++)",
-	"\t\t\txt[f * nb + b] = x[b * chw + f];",
+	"\t\t\txt[f * nb + b] = x[b * bs + f];",
 	"\t\tfor (long b = n; b < nz; b++)",
 	"\t\t\txt[f * nb + b] = 0;",
 	"\t}",
 	"\tfor (long f = f0; f < chw; f++)",
 	"\t\tfor (long b = 0; b < nn; b++)",
-	"\t\t\txt[f * nb + b] = x[b * chw + f];",
+	"\t\t\txt[f * nb + b] = x[b * bs + f];",
 	"}",
 	"",
-	"/* y[b * rows + f] = yt[f * nb + b] for b < n, f < rows; rows n <= b <",
-	" * zero_to of y zero */",
-	"static DLC_UNUSED void dlc_from_bi(const dlc_t *yt, long n, long zero_to, long rows, long nb, dlc_t *y)",
+	"/* y[b * ys + f] = yt[f * nb + b] for b < n, f < rows; zero for n <= b <",
+	" * zero_to */",
+	"static DLC_UNUSED void dlc_from_bi(const dlc_t *yt, long n, long zero_to, long rows, long nb, dlc_t *y, long ys)",
 	"{",
 	"\tlong nn = n / DLC_TB * DLC_TB, f0 = rows / DLC_TB * DLC_TB;",
 	"\tfor (long f = 0; f < f0; f += DLC_TB)",
 	"\t\tfor (long b = 0; b < nn; b += DLC_TB)",
-	"\t\t\tdlc_tr(yt + f * nb + b, nb, y + b * rows + f, rows);",
+	"\t\t\tdlc_tr(yt + f * nb + b, nb, y + b * ys + f, ys);",
 	"\tfor (long b = 0; b < nn; b++)",
 	"\t\tfor (long f = f0; f < rows; f++)",
-	"\t\t\ty[b * rows + f] = yt[f * nb + b];",
+	"\t\t\ty[b * ys + f] = yt[f * nb + b];",
 	"\tfor (long b = nn; b < n; b++)",
 	"\t\tfor (long f = 0; f < rows; f++)",
-	"\t\t\ty[b * rows + f] = yt[f * nb + b];",
-	"\tfor (long i = n * rows; i < zero_to * rows; i++)",
-	"\t\ty[i] = 0;",
+	"\t\t\ty[b * ys + f] = yt[f * nb + b];",
+	"\tfor (long b = n; b < zero_to; b++)",
+	"\t\tfor (long f = 0; f < rows; f++)",
+	"\t\t\ty[b * ys + f] = 0;",
 	"}",
 	"",
 	"/* a deterministic sum of a vector's lanes (pairwise) */",
@@ -1278,16 +1284,26 @@ static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b
 
 /* Loop nest over `shape` with variables i0..; returns the indentation depth
  * and prints the headers. */
-static int open_nest(Emit *e, Shape shape, int flat, int depth)
+/* The loops over a shape (flat: one loop over every element); part: in a
+ * parallel part, the outermost loop runs over [lo, hi). */
+static int open_nest(Emit *e, Shape shape, int flat, int depth, int part)
 {
 	FILE *o = e->o;
 	if (flat) {
-		fprintf(o, "%.*sfor (long i = 0; i < %lld; i++) {\n", depth, "\t\t\t\t\t\t\t\t\t\t", (long long)shape_numel(shape));
+		if (part)
+			fprintf(o, "%.*sfor (long i = lo; i < hi; i++) {\n", depth, "\t\t\t\t\t\t\t\t\t\t");
+		else
+			fprintf(o, "%.*sfor (long i = 0; i < %lld; i++) {\n", depth, "\t\t\t\t\t\t\t\t\t\t",
+			        (long long)shape_numel(shape));
 		return depth + 1;
 	}
 	for (int d = 0; d < shape.rank; d++) {
-		fprintf(o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)%s\n", depth + d, "\t\t\t\t\t\t\t\t\t\t", d, d,
-		        (long long)shape.d[d], d, d + 1 == shape.rank ? " {" : "");
+		if (d == 0 && part)
+			fprintf(o, "%.*sfor (long i0 = lo; i0 < hi; i0++)%s\n", depth, "\t\t\t\t\t\t\t\t\t\t",
+			        shape.rank == 1 ? " {" : "");
+		else
+			fprintf(o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)%s\n", depth + d, "\t\t\t\t\t\t\t\t\t\t", d, d,
+			        (long long)shape.d[d], d, d + 1 == shape.rank ? " {" : "");
 	}
 	if (shape.rank == 0) {
 		fprintf(o, "%.*s{\n", depth, "\t\t\t\t\t\t\t\t\t\t");
@@ -1302,6 +1318,38 @@ static void close_nest(Emit *e, int depth)
 }
 
 #define IND(d) (d), "\t\t\t\t\t\t\t\t\t\t\t\t"
+
+/* ---- parallel parts ----
+ * A parallel loop of a kernel is a function of its own, NAME_pK(n, lo, hi,
+ * tid), computing items [lo, hi) of the loop; the kernel hands it to the
+ * runtime's pool (dlrt_parallel), which splits [0, count) into one range
+ * per thread, boundaries at multiples of grain.  Every item is computed by
+ * exactly one thread with the same arithmetic whatever the split, so the
+ * results do not depend on the number of threads.  Between par_begin and
+ * par_end the emitter prints the part's body; tid picks the thread's own
+ * scratch (dlc_pa[tid], ...). */
+
+/* Work (in multiply-adds or element operations) below which a loop stays
+ * serial: starting the pool's threads costs about a microsecond. */
+#define PAR_MIN_WORK 32768
+
+static void par_begin(Emit *e, const char *count, long long grain, const char *what)
+{
+	const char *fnm = arena_printf(e->a, "%s_p%d", e->kname, e->npart++);
+	fprintf(e->o, "	dlrt_parallel(%s, n, %s, %lld); /* %s */\n", fnm, count, grain, what);
+	e->o = e->kparts;
+	fprintf(e->o, "/* %s, in parallel: %s */\nstatic void %s(int64_t n, long lo, long hi, int tid)\n{\n"
+	              "\t(void)n;\n\t(void)tid;\n", e->kname, what, fnm);
+	e->saved_stamp = e->kstamp;
+	e->kstamp = ++e->stamp_max;
+}
+
+static void par_end(Emit *e)
+{
+	fprintf(e->o, "}\n\n");
+	e->o = e->kbody;
+	e->kstamp = e->saved_stamp;
+}
 
 /* dst[...] = node's elementwise value (or, for a copy, the source's value)
  * over `shape`, with the inlined values it reads computed in the loop. */
@@ -1321,7 +1369,16 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 	}
 	for (int k = 0; k < nin; k++)
 		nested |= needs_nested(e, in[k]);
-	int d = open_nest(e, shape, !nested, 1);
+	int64_t numel = shape_numel(shape);
+	int par = numel >= PAR_MIN_WORK && (!nested || shape.d[0] > 1);
+	if (par) {
+		if (nested)
+			par_begin(e, arena_printf(e->a, "%lld", (long long)shape.d[0]), 1, "along the first axis");
+		else
+			par_begin(e, arena_printf(e->a, "%lld", (long long)numel), 1024, "blocks of 1024 elements");
+		o = e->o;
+	}
+	int d = open_nest(e, shape, !nested, 1, par);
 	for (int k = 0; k < nin; k++)
 		inline_defs(e, in[k], nested, shape, d);
 	const char *a = ref(e, in[0], nested, shape);
@@ -1329,6 +1386,8 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 	fprintf(o, "%.*s%s[%s] = %s;\n", IND(d), dst, nested ? bcast_index(e, shape, shape) : "i",
 	        copy ? a : ew_apply(e, n, a, b));
 	close_nest(e, d);
+	if (par)
+		par_end(e);
 }
 
 /* pre/A/post split of a shape around axis */
@@ -1376,7 +1435,7 @@ static void lanes_loop(Emit *e, int ismax, const char *base, const char *len, co
 			fprintf(o, "%.*sfor (long k = (%s) / 16 * 16, r = 0; r < (%s) %% 16; r++) {\n", IND(d), len, len);
 		fprintf(o, "%.*slong i = %s + k + r;\n", IND(b + 1), base);
 		if (defs) {
-			e->kstamp++; /* the definitions again in this loop */
+			e->kstamp = ++e->stamp_max; /* the definitions again in this loop */
 			inline_defs(e, defs, 0, NN(e, defs)->shape, b + 1);
 		}
 		fprintf(o, "%.*s%s val = %s;\n%.*s%s\n%.*s}\n", IND(b + 1), T, val, IND(b + 1), upd, IND(b));
@@ -1448,9 +1507,28 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "%.*s}\n", IND(d - 1));
 }
 
+/* The loops over axes 0..m-1 of s for a sum_to, the parallel axis pax (a
+ * kept axis; -1: none) over [lo, hi); returns the depth. */
+static int sumto_loops(Emit *e, const Node *n, Shape s, int off, int bax, int m, int pax)
+{
+	FILE *o = e->o;
+	int d = 1;
+	for (int k = 0; k < m; k++) {
+		if (k == pax) {
+			fprintf(o, "%.*sfor (long i%d = lo; i%d < hi; i%d++)\n", IND(d++), k, k, k);
+			continue;
+		}
+		int reduced = k < off || n->shape.d[k - off] == 1;
+		const char *bound = (k == bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
+		fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
+	}
+	return d;
+}
+
 /* sum over the broadcast axes of the input down to the node's shape; when
  * the trailing axes are all summed, 16 lane accumulators per output element
- * (fixed order) */
+ * (fixed order).  In parallel, threads take ranges of one kept axis: every
+ * output element is still summed by one thread in the serial order. */
 static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -1465,13 +1543,26 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		L *= s.d[m - 1];
 		m--;
 	}
-	int d = 1;
-	if (m < s.rank && L >= 16 && !needs_nested(e, n->in[0])) {
-		for (int k = 0; k < m; k++) {
+	int lanes = m < s.rank && L >= 16 && !needs_nested(e, n->in[0]);
+	int nl = lanes ? m : s.rank;
+	/* the parallel axis: the widest kept one (in whole vectors when it is
+	 * the innermost loop) */
+	int pax = -1;
+	if (shape_numel(s) >= PAR_MIN_WORK)
+		for (int k = 0; k < nl; k++) {
 			int reduced = k < off || n->shape.d[k - off] == 1;
-			const char *bound = (k == x->bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
-			fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
+			if (!reduced && s.d[k] > 1 && (pax < 0 || s.d[k] > s.d[pax]))
+				pax = k;
 		}
+	long long grain = !lanes && pax == nl - 1 ? 16 : 1;
+	if (pax >= 0 && s.d[pax] <= grain)
+		pax = -1;
+	if (pax >= 0) {
+		par_begin(e, arena_printf(e->a, "%lld", (long long)s.d[pax]), grain, arena_printf(e->a, "ranges of axis %d", pax));
+		o = e->o;
+	}
+	int d = sumto_loops(e, n, s, off, x->bax, nl, pax);
+	if (lanes) {
 		fprintf(o, "%.*s{\n", IND(d - 1));
 		fprintf(o, "%.*s%s part[16] = {0};\n", IND(d), e->T);
 		Shape so = s;
@@ -1482,21 +1573,15 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		           ref(e, n->in[0], 0, s), d);
 		lanes_combine(e, 0, arena_printf(e->a, "%s[%s]", dst, bcast_index(e, n->shape, s)), "+=", d);
 		fprintf(o, "%.*s}\n", IND(d - 1));
-		return;
-	}
-	for (int k = 0; k < s.rank; k++) {
-		int reduced = k < off || n->shape.d[k - off] == 1;
-		const char *bound = (k == x->bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
-		fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
-	}
-	if (e->st[n->in[0]] == ST_INLINE) {
+	} else if (e->st[n->in[0]] == ST_INLINE) {
 		fprintf(o, "%.*s{\n", IND(d - 1));
 		inline_defs(e, n->in[0], 1, s, d);
 		fprintf(o, "%.*s%s[%s] += %s;\n%.*s}\n", IND(d), dst, bcast_index(e, n->shape, s),
 		        ref(e, n->in[0], 1, s), IND(d - 1));
-		return;
-	}
-	fprintf(o, "%.*s%s[%s] += %s;\n", IND(d), dst, bcast_index(e, n->shape, s), ref(e, n->in[0], 1, s));
+	} else
+		fprintf(o, "%.*s%s[%s] += %s;\n", IND(d), dst, bcast_index(e, n->shape, s), ref(e, n->in[0], 1, s));
+	if (pax >= 0)
+		par_end(e);
 }
 
 static void kernel_transpose(Emit *e, NodeId id, const char *dst)
@@ -1554,24 +1639,55 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
 	fprintf(o, "\t/* %s = %s%s @ %s%s: [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
 	        tb ? "^T" : "", M, K, K, N);
+	/* In parallel, each thread takes whole tiles: a range of panels of
+	 * DLC_NR columns when A is the smaller operand (each thread packs all
+	 * of A and its own columns of B), else a range of slivers of DLC_MR
+	 * rows; the tiles and the order of the sums are those of the serial
+	 * loop. */
+	long long nrmax = MM_NRMAX(e);
+	long long ncols = (N + nrmax - 1) / nrmax, nrows = (M + 5) / 6;
+	int par = M * N * K >= PAR_MIN_WORK && (ncols > 1 || nrows > 1);
+	int bycol = ncols > 1 && (M <= N || nrows < 2);
+	const char *i0 = "0", *i1 = arena_printf(e->a, "%lld", M), *j0 = "0", *j1 = arena_printf(e->a, "%lld", N);
+	const char *pa = "dlc_pa[0]", *pbk = "dlc_pb[0]";
+	if (par) {
+		if (bycol)
+			par_begin(e, arena_printf(e->a, "(%lld + DLC_NR - 1) / DLC_NR", N), 1, "panels of DLC_NR columns");
+		else
+			par_begin(e, arena_printf(e->a, "(%lld + DLC_MR - 1) / DLC_MR", M), 1, "slivers of DLC_MR rows");
+		o = e->o;
+		if (bycol) {
+			fprintf(o, "\tlong c0 = lo * DLC_NR, c1 = hi * DLC_NR < %lld ? hi * DLC_NR : %lld; /* columns */\n", N, N);
+			j0 = "c0";
+			j1 = "c1";
+		} else {
+			fprintf(o, "\tlong r0 = lo * DLC_MR, r1 = hi * DLC_MR < %lld ? hi * DLC_MR : %lld; /* rows */\n", M, M);
+			i0 = "r0";
+			i1 = "r1";
+		}
+		pa = "dlc_pa[tid]";
+		pbk = "dlc_pb[tid]";
+	}
 	fprintf(o, "\tlong kb = %s, nkb = kb > %d ? (kb + %d) / %d : 1;\n", Kb, MM_KC, MM_KC - 1, MM_KC);
 	fprintf(o, "\tfor (long pb = 0, pc = 0; pb < nkb; pb++) {\n");
 	fprintf(o, "\t\tlong kc = (kb - pc) / (nkb - pb);\n");
-	fprintf(o, "\t\tfor (long jc = 0; jc < %lld; jc += %d) {\n", N, MM_NC);
-	fprintf(o, "\t\t\tlong nc = %lld - jc < %d ? %lld - jc : %d;\n", N, MM_NC, N, MM_NC);
+	fprintf(o, "\t\tfor (long jc = %s; jc < %s; jc += %d) {\n", j0, j1, MM_NC);
+	fprintf(o, "\t\t\tlong nc = %s - jc < %d ? %s - jc : %d;\n", j1, MM_NC, j1, MM_NC);
 	/* B is packed even when its rows could be read in place: rows a power
 	 * of two apart would fight over the same L1 sets */
-	fprintf(o, "\t\t\tdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, dlc_pb);\n", bb, sbk, sbj, sbk, sbj);
-	fprintf(o, "\t\t\tfor (long ic = 0; ic < %lld; ic += %d) {\n", M, MM_MC);
-	fprintf(o, "\t\t\t\tlong mc = %lld - ic < %d ? %lld - ic : %d;\n", M, MM_MC, M, MM_MC);
-	fprintf(o, "\t\t\t\tdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, dlc_pa);\n", ab, sai, sak, sai, sak);
+	fprintf(o, "\t\t\tdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, %s);\n", bb, sbk, sbj, sbk, sbj, pbk);
+	fprintf(o, "\t\t\tfor (long ic = %s; ic < %s; ic += %d) {\n", i0, i1, MM_MC);
+	fprintf(o, "\t\t\t\tlong mc = %s - ic < %d ? %s - ic : %d;\n", i1, MM_MC, i1, MM_MC);
+	fprintf(o, "\t\t\t\tdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, %s);\n", ab, sai, sak, sai, sak, pa);
 	fprintf(o, "\t\t\t\tfor (long jr = 0; jr < nc; jr += DLC_NR)\n");
 	fprintf(o, "\t\t\t\t\tfor (long ir = 0; ir < mc; ir += DLC_MR) {\n");
 	fprintf(o, "\t\t\t\t\t\tlong mr = mc - ir < DLC_MR ? mc - ir : DLC_MR, nr = nc - jr < DLC_NR ? nc - jr : DLC_NR;\n");
-	fprintf(o, "\t\t\t\t\t\tdlc_tile(kc, mr, nr, dlc_pa + ir * kc, dlc_pb + jr * kc, DLC_NR, %s + (ic + ir) * %lld + jc + jr, "
-	           "%lld, pb > 0);\n", dst, N, N);
+	fprintf(o, "\t\t\t\t\t\tdlc_tile(kc, mr, nr, %s + ir * kc, %s + jr * kc, DLC_NR, %s + (ic + ir) * %lld + jc + jr, "
+	           "%lld, pb > 0);\n", pa, pbk, dst, N, N);
 	matmul_epilogue(e, id, dst, "ic + ir", "jc + jr", 6);
 	fprintf(o, "\t\t\t\t\t}\n\t\t\t}\n\t\t}\n\t\tpc += kc;\n\t}\n");
+	if (par)
+		par_end(e);
 }
 
 static void kernel_softmax(Emit *e, NodeId id, const char *dst)
@@ -1899,6 +2015,71 @@ static int kernel_index(const Emit *e, NodeId id)
 	DLC_INTERNAL("no kernel for node %u", id);
 }
 
+/* The pieces of a convolution kernel that run in parallel print `decl`
+ * first: the local names (pointers into the scratch, bounds) that the
+ * kernel and its parts share. */
+
+/* dlc_pad of the rows x C planes of x into dst, over the planes */
+static void conv_pad(Emit *e, const char *xb, const ConvDims *c, const char *dstp, const char *decl)
+{
+	long long plane = c->HP * c->WP;
+	if (c->N * c->C * plane >= PAR_MIN_WORK && c->N * c->C > 1) {
+		par_begin(e, arena_printf(e->a, "%s * %lld", c->rows, c->C), 1, "planes of the padded copy");
+		fprintf(e->o, "%s\tdlc_pad(%s + lo * %lld, 1, hi - lo, %lld, %lld, %lld, %lld, %lld, %lld, %s + lo * %lld);\n", decl,
+		        xb, c->H * c->W, c->H, c->W, c->WP, c->PT, c->PL, plane, dstp, plane);
+		par_end(e);
+		return;
+	}
+	fprintf(e->o, "\tdlc_pad(%s, %s, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %s);\n", xb, c->rows, c->C, c->H, c->W,
+	        c->WP, c->PT, c->PL, plane, dstp);
+}
+
+/* dlc_to_bi of C channels of H x W (padded to HP x WP) into xt, over the
+ * channels */
+static void conv_to_bi(Emit *e, const char *xb, const char *rows, long long C, long long H, long long W, long long HP,
+                       long long WP, long long PT, long long PL, long long NB, const char *xt, const char *decl)
+{
+	if (C * HP * WP * NB >= PAR_MIN_WORK && C > 1) {
+		par_begin(e, arena_printf(e->a, "%lld", C), 1, "channels of the batch-inner copy");
+		fprintf(e->o, "%s\tdlc_to_bi(%s + lo * %lld, %lld, %s, ncol, hi - lo, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %s + lo * %lld);\n",
+		        decl, xb, H * W, C * H * W, rows, H, W, HP, WP, PT, PL, NB, xt, HP * WP * NB);
+		par_end(e);
+		return;
+	}
+	fprintf(e->o, "\tdlc_to_bi(%s, %lld, %s, ncol, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %s);\n", xb, C * H * W,
+	        rows, C, H, W, HP, WP, PT, PL, NB, xt);
+}
+
+/* dlc_from_bi of F features of a batch-inner array into dst, over the
+ * features */
+static void conv_from_bi(Emit *e, const char *yt, const char *rows, const char *zero_to, long long F, long long NB,
+                         const char *dst, const char *decl)
+{
+	if (F * NB >= PAR_MIN_WORK && F > 16) {
+		par_begin(e, arena_printf(e->a, "%lld", F), 16, "features, back to the batch-outer layout");
+		fprintf(e->o, "%s\tdlc_from_bi(%s + lo * %lld, %s, %s, hi - lo, %lld, %s + lo, %lld);\n", decl, yt, NB, rows, zero_to,
+		        NB, dst, F);
+		par_end(e);
+		return;
+	}
+	fprintf(e->o, "\tdlc_from_bi(%s, %s, %s, %lld, %lld, %s, %lld);\n", yt, rows, zero_to, F, NB, dst, F);
+}
+
+/* The loop over the items of a convolution's main work: a parallel part
+ * when there is enough of it (returns 1; the caller closes it with
+ * par_end), else a serial loop in the kernel; `extra`: declarations only
+ * the loop needs.  Opens "for (long u ...) {". */
+static int conv_items(Emit *e, const char *count, long long work, const char *what, const char *decl, const char *extra)
+{
+	if (work >= PAR_MIN_WORK) {
+		par_begin(e, count, 1, what);
+		fprintf(e->o, "%s%s\tfor (long u = lo; u < hi; u++) {\n", decl, extra);
+		return 1;
+	}
+	fprintf(e->o, "%s\tfor (long u = 0; u < %s; u++) {\n", extra, count);
+	return 0;
+}
+
 static void kernel_conv(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -1907,6 +2088,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	ConvDims c = conv_node_dims(e, id);
 	long long NB = c.NB, KK = c.kh * c.kw, P = c.OH * c.OW;
 	long long sh = w.sh, sw = w.sw, dh = w.dh, dw = w.dw;
+	long long work = c.N * c.Co * P * c.T; /* multiply-adds */
 	fprintf(o, "\t/* x [%lld, %lld, %lld, %lld], kernel [%lld, %lld, %lld, %lld], y [%lld, %lld, %lld, %lld];"
 	           " stride %lldx%lld, padding %lldx%lld, dilation %lldx%lld, %lld group%s */\n",
 	        c.N, c.C, c.H, c.W, c.Co, c.Cg, c.kh, c.kw, c.N, c.Co, c.OH, c.OW, sh, sw, (long long)w.ph,
@@ -1916,63 +2098,82 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		/* along output rows: positions (oh, first column) of whole vectors */
 		const char *xb = e->buf[n->in[0]];
 		long long nblk = (c.Cog + 5) / 6;
-		fprintf(o, "\t/* tiles along the output rows */\n");
-		fprintf(o, "\tlong nvr = (%lld + DLC_VL - 1) / DLC_VL, npos = %lld * nvr;\n", c.OW, c.OH);
+		const char *decl = arena_printf(e->a, "\tlong nvr = (%lld + DLC_VL - 1) / DLC_VL, npos = %lld * nvr;\n\t(void)npos;\n",
+		                                c.OW, c.OH);
+		fprintf(o, "\t/* tiles along the output rows, an example at a time */\n%s", decl);
 		if (padded) {
-			fprintf(o, "\tdlc_pad(%s, %s, %lld, %lld, %lld, %lld, %lld, %lld, %lld, dlc_cs);\n", xb, c.rows, c.C, c.H,
-			        c.W, c.WP, c.PT, c.PL, c.HP * c.WP);
+			conv_pad(e, xb, &c, "dlc_cs", "");
 			xb = "dlc_cs";
 		}
 		long long hp = padded ? c.HP : c.H, wp = padded ? c.WP : c.W;
 		conv_pack_fwd(e, &c, e->buf[n->in[1]]);
-		fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n", c.rows);
-		conv_blocks_open(e, &c, c.Cog, 1);
-		fprintf(o, "\t\t\tfor (long p = 0; p < npos; p += DLC_NV) {\n");
-		fprintf(o, "\t\t\t\tlong xo[DLC_NV], yo[DLC_NV], nt = npos - p < DLC_NV ? npos - p : DLC_NV;\n");
-		fprintf(o, "\t\t\t\tfor (long v = 0; v < DLC_NV; v++) {\n");
-		fprintf(o, "\t\t\t\t\tlong q = p + (v < nt ? v : nt - 1), oh = q / nvr, ow = q %% nvr * DLC_VL;\n");
-		fprintf(o, "\t\t\t\t\tif (ow > %lld - DLC_VL)\n\t\t\t\t\t\tow = %lld - DLC_VL;\n", c.OW, c.OW);
-		fprintf(o, "\t\t\t\t\txo[v] = oh * %lld + ow;\n\t\t\t\t\tyo[v] = oh * %lld + ow;\n\t\t\t\t}\n", sh * wp, c.OW);
-		fprintf(o, "\t\t\t\tdlc_cukr(%lld, %lld, %lld, %s + (nb * %lld + g * %lld) * %lld, %lld, %lld, %lld, xo,\n",
+		int par = conv_items(e, c.rows, work, "examples", decl, "");
+		o = e->o;
+		fprintf(o, "\t\tlong nb = u;\n");
+		conv_blocks_open(e, &c, c.Cog, 2);
+		fprintf(o, "\t\t\t\tfor (long p = 0; p < npos; p += DLC_NV) {\n");
+		fprintf(o, "\t\t\t\t\tlong xo[DLC_NV], yo[DLC_NV], nt = npos - p < DLC_NV ? npos - p : DLC_NV;\n");
+		fprintf(o, "\t\t\t\t\tfor (long v = 0; v < DLC_NV; v++) {\n");
+		fprintf(o, "\t\t\t\t\t\tlong q = p + (v < nt ? v : nt - 1), oh = q / nvr, ow = q %% nvr * DLC_VL;\n");
+		fprintf(o, "\t\t\t\t\t\tif (ow > %lld - DLC_VL)\n\t\t\t\t\t\t\tow = %lld - DLC_VL;\n", c.OW, c.OW);
+		fprintf(o, "\t\t\t\t\t\txo[v] = oh * %lld + ow;\n\t\t\t\t\t\tyo[v] = oh * %lld + ow;\n\t\t\t\t\t}\n", sh * wp, c.OW);
+		fprintf(o, "\t\t\t\t\tdlc_cukr(%lld, %lld, %lld, %s + (nb * %lld + g * %lld) * %lld, %lld, %lld, %lld, xo,\n",
 		        c.Cg, c.kh, c.kw, xb, c.C, c.Cg, hp * wp, hp * wp, dh * wp, dw);
-		fprintf(o, "\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld, %lld, %lld, 6, %s + (nb * %lld + co) * %lld, %lld, yo, "
+		fprintf(o, "\t\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld, %lld, %lld, 6, %s + (nb * %lld + co) * %lld, %lld, yo, "
 		           "mr, nt);\n", nblk, c.T * 6, KK * 6, c.kw * 6, dst, c.Co, P, P);
-		fprintf(o, "\t\t\t}\n\t\t}\n");
+		fprintf(o, "\t\t\t\t}\n\t\t\t}\n\t}\n");
+		if (par)
+			par_end(e);
 		return;
 	}
 	if (n->op == OP_CONV2D_DW && c.row) {
 		/* summed along the output rows, one example at a time (its operands
 		 * stay in cache) into vector partial sums; the last vector of a row
-		 * overlaps the one before it, its repeated lanes masked off */
+		 * overlaps the one before it, its repeated lanes masked off.  In
+		 * parallel, each thread takes its own tiles of (channels, taps) and
+		 * sums them over the examples in the serial order. */
 		const char *xb = e->buf[n->in[0]], *yb = e->buf[n->in[1]];
 		long long nblk = (c.Cog + 5) / 6, wp = c.WP, plane = c.HP * wp;
-		fprintf(o, "\t/* sums along the output rows, an example at a time */\n");
-		if (padded) {
-			fprintf(o, "\tdlc_t *xt = dlc_cs, *part = dlc_cs + %s * %lld;\n", c.rows, c.C * plane);
-			fprintf(o, "\tdlc_pad(%s, %s, %lld, %lld, %lld, %lld, %lld, %lld, %lld, xt);\n", xb, c.rows, c.C, c.H, c.W,
-			        wp, c.PT, c.PL, plane);
-		} else {
+		const char *decl;
+		if (padded)
+			decl = arena_printf(e->a, "\tdlc_t *xt = dlc_cs, *part = dlc_cs + %s * %lld;\n", c.rows, c.C * plane);
+		else {
 			wp = c.W;
 			plane = c.H * c.W;
-			fprintf(o, "\tconst dlc_t *xt = %s;\n\tdlc_t *part = dlc_cs;\n", xb);
+			decl = arena_printf(e->a, "\tconst dlc_t *xt = %s;\n\tdlc_t *part = dlc_cs;\n", xb);
 		}
-		fprintf(o, "\tlong ntile = (%lld + DLC_NV - 1) / DLC_NV;\n", c.T);
+		decl = arena_printf(e->a, "%s\tlong ntile = (%lld + DLC_NV - 1) / DLC_NV;\n\t(void)xt;\n\t(void)part;\n\t(void)ntile;\n",
+		                    decl, c.T);
+		fprintf(o, "\t/* sums along the output rows, an example at a time */\n%s", decl);
+		if (padded)
+			conv_pad(e, xb, &c, "xt", decl);
+		const char *count = arena_printf(e->a, "%lld * ntile", c.G * nblk);
+		int par = work >= PAR_MIN_WORK;
+		if (par) {
+			par_begin(e, count, 1, "tiles of channels x taps");
+			fprintf(e->o, "%s", decl);
+		}
+		o = e->o;
 		fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n", c.rows);
-		conv_blocks_open(e, &c, c.Cog, 2);
-		fprintf(o, "\t\t\t\tfor (long t0 = 0; t0 < %lld; t0 += DLC_NV) {\n", c.T);
-		fprintf(o, "\t\t\t\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
-		fprintf(o, "\t\t\t\t\tdlc_t *ps = part + ((g * %lld + blk) * ntile + t0 / DLC_NV) * DLC_MR * DLC_NR;\n", nblk);
-		fprintf(o, "\t\t\t\t\tfor (long t = 0; t < nt; t++)\n");
-		fprintf(o, "\t\t\t\t\t\ttoff[t] = nb * %lld + ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * "
+		fprintf(o, "\t\tfor (long u = %s; u < %s; u++) {\n", par ? "lo" : "0", par ? "hi" : count);
+		fprintf(o, "\t\t\tlong g = u / (%lld * ntile), blk = u / ntile %% %lld, t0 = u %% ntile * DLC_NV;\n", nblk, nblk);
+		fprintf(o, "\t\t\tlong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", c.Cog, c.Cog, c.Cog);
+		fprintf(o, "\t\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
+		fprintf(o, "\t\t\tdlc_t *ps = part + u * DLC_MR * DLC_NR;\n");
+		fprintf(o, "\t\t\tfor (long t = 0; t < nt; t++)\n");
+		fprintf(o, "\t\t\t\ttoff[t] = nb * %lld + ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * "
 		           "%lld + (t0 + t) %% %lld * %lld;\n", c.C * plane, c.Cg, KK, padded ? c.HP : c.H, c.kw, c.kh, dh, wp,
 		        c.kw, dw);
-		fprintf(o, "\t\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, %lld / DLC_VL, xt, toff, %s + (nb * %lld + co) * %lld, %lld, mr, "
+		fprintf(o, "\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, %lld / DLC_VL, xt, toff, %s + (nb * %lld + co) * %lld, %lld, mr, "
 		           "nt, NULL, 0, ps, nb == 0, 0);\n", c.OH, sh * wp, c.OW, c.OW, yb, c.Co, P, P);
-		fprintf(o, "\t\t\t\t\tif (%lld %% DLC_VL)\n", c.OW);
-		fprintf(o, "\t\t\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, 1, xt + %lld - DLC_VL, toff, %s + (nb * %lld + co) * %lld + %lld - "
+		fprintf(o, "\t\t\tif (%lld %% DLC_VL)\n", c.OW);
+		fprintf(o, "\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, 1, xt + %lld - DLC_VL, toff, %s + (nb * %lld + co) * %lld + %lld - "
 		           "DLC_VL, %lld,\n", c.OH, sh * wp, c.OW, c.OW, yb, c.Co, P, c.OW, P);
-		fprintf(o, "\t\t\t\t\t\t         mr, nt, NULL, 0, ps, 0, DLC_VL - %lld %% DLC_VL);\n", c.OW);
-		fprintf(o, "\t\t\t\t}\n\t\t\t}\n");
+		fprintf(o, "\t\t\t\t         mr, nt, NULL, 0, ps, 0, DLC_VL - %lld %% DLC_VL);\n", c.OW);
+		fprintf(o, "\t\t}\n");
+		if (par)
+			par_end(e);
+		o = e->o;
 		conv_blocks_open(e, &c, c.Cog, 1);
 		fprintf(o, "\t\t\tfor (long r = 0; r < mr; r++)\n\t\t\t\tfor (long t = 0; t < %lld; t++)\n", c.T);
 		fprintf(o, "\t\t\t\t\t%s[(co + r) * %lld + t] = dlc_hsum(dlc_ld(part + ((g * %lld + blk) * ntile + t / DLC_NV) * "
@@ -1981,31 +2182,37 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		return;
 	}
 	/* batch-inner */
-	fprintf(o, "\tlong ncol = (%s + DLC_NR - 1) / DLC_NR * DLC_NR;\n", c.rows);
-	if (n->op != OP_CONV2D_DW)
-		fprintf(o, "\tlong xo[DLC_NV];\n\tfor (long v = 0; v < DLC_NV; v++)\n\t\txo[v] = v * DLC_VL;\n");
+	const char *decl = arena_printf(e->a, "\tlong ncol = (%s + DLC_NR - 1) / DLC_NR * DLC_NR;\n\t(void)ncol;\n", c.rows);
+	const char *xodecl = "\tlong xo[DLC_NV];\n\tfor (long v = 0; v < DLC_NV; v++)\n\t\txo[v] = v * DLC_VL;\n";
 	if (n->op == OP_CONV2D) {
 		const char *xb = e->buf[n->in[0]];
 		long long nblk = (c.Cog + 5) / 6, xsz = c.C * c.HP * c.WP * NB;
 		int ki = kernel_index(e, id);
 		if (e->conv_keep[ki] & 1)
-			fprintf(o, "\tdlc_t *xt = dlc_bx%d, *yt = dlc_cs; /* the input's copy stays for its weight gradient */\n", ki);
+			decl = arena_printf(e->a, "%s\tdlc_t *xt = dlc_bx%d, *yt = dlc_cs; /* the input's copy stays for its weight gradient */\n",
+			                    decl, ki);
 		else
-			fprintf(o, "\tdlc_t *xt = dlc_cs, *yt = dlc_cs + %lld;\n", (long long)xsz);
-		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, xt);\n", xb, c.rows, c.C,
-		        c.H, c.W, c.HP, c.WP, c.PT, c.PL, NB);
+			decl = arena_printf(e->a, "%s\tdlc_t *xt = dlc_cs, *yt = dlc_cs + %lld;\n", decl, xsz);
+		decl = arena_printf(e->a, "%s\t(void)xt;\n\t(void)yt;\n", decl);
+		fprintf(o, "%s", decl);
+		conv_to_bi(e, xb, c.rows, c.C, c.H, c.W, c.HP, c.WP, c.PT, c.PL, NB, "xt", decl);
 		conv_pack_fwd(e, &c, e->buf[n->in[1]]);
-		conv_blocks_open(e, &c, c.Cog, 1);
-		fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n", c.OH);
-		fprintf(o, "\t\t\t\tfor (long ow = 0; ow < %lld; ow++)\n", c.OW);
-		fprintf(o, "\t\t\t\t\tfor (long col = 0; col < ncol; col += DLC_NR)\n");
-		fprintf(o, "\t\t\t\t\t\tdlc_cukr(%lld, %lld, %lld, xt + ((g * %lld + oh * %lld) * %lld + ow * %lld) * %lld + col, "
+		int par = conv_items(e, arena_printf(e->a, "%lld", c.G * nblk * c.OH), work, "rows of output pixels of 6 channels",
+		                     decl, xodecl);
+		o = e->o;
+		fprintf(o, "\t\tlong g = u / %lld, blk = u / %lld %% %lld, oh = u %% %lld;\n", nblk * c.OH, c.OH, nblk, c.OH);
+		fprintf(o, "\t\tlong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", c.Cog, c.Cog, c.Cog);
+		fprintf(o, "\t\tfor (long ow = 0; ow < %lld; ow++)\n", c.OW);
+		fprintf(o, "\t\t\tfor (long col = 0; col < ncol; col += DLC_NR)\n");
+		fprintf(o, "\t\t\t\tdlc_cukr(%lld, %lld, %lld, xt + ((g * %lld + oh * %lld) * %lld + ow * %lld) * %lld + col, "
 		           "%lld, %lld, %lld, xo,\n", c.Cg, c.kh, c.kw, c.Cg * c.HP, sh, c.WP, sw, NB, c.HP * c.WP * NB,
 		        dh * c.WP * NB, dw * NB);
-		fprintf(o, "\t\t\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld, %lld, %lld, 6, yt + ((co * %lld + oh) * %lld + ow) * %lld + col, "
+		fprintf(o, "\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld, %lld, %lld, 6, yt + ((co * %lld + oh) * %lld + ow) * %lld + col, "
 		           "%lld, xo, mr, DLC_NV);\n", nblk, c.T * 6, KK * 6, c.kw * 6, c.OH, c.OW, NB, P * NB);
-		fprintf(o, "\t\t}\n");
-		fprintf(o, "\tdlc_from_bi(yt, %s, %s, %lld, %lld, %s);\n", c.rows, c.rows, c.Co * P, NB, dst);
+		fprintf(o, "\t}\n");
+		if (par)
+			par_end(e);
+		conv_from_bi(e, "yt", c.rows, c.rows, c.Co * P, NB, dst, decl);
 		return;
 	}
 	if (n->op == OP_CONV2D_DX) {
@@ -2026,11 +2233,13 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		long long istep = sh / gh, jstep = sw / gw;
 		int ki = kernel_index(e, id);
 		if (e->conv_keep[ki] & 2)
-			fprintf(o, "\tdlc_t *yt = dlc_by%d, *xt = dlc_cs; /* the copy stays for the weight gradient */\n", ki);
+			decl = arena_printf(e->a, "%s\tdlc_t *yt = dlc_by%d, *xt = dlc_cs; /* the copy stays for the weight gradient */\n",
+			                    decl, ki);
 		else
-			fprintf(o, "\tdlc_t *yt = dlc_cs, *xt = dlc_cs + %lld;\n", (long long)ysz);
-		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, 0, 0, %lld, yt);\n", yb, c.rows, c.Co, c.OH,
-		        c.OW, c.OH, c.OW, NB);
+			decl = arena_printf(e->a, "%s\tdlc_t *yt = dlc_cs, *xt = dlc_cs + %lld;\n", decl, ysz);
+		decl = arena_printf(e->a, "%s\t(void)xt;\n\t(void)yt;\n", decl);
+		fprintf(o, "%s", decl);
+		conv_to_bi(e, yb, c.rows, c.Co, c.OH, c.OW, c.OH, c.OW, 0, 0, NB, "yt", decl);
 		/* weights: per group and block of 6 input channels, 6 per tap (co, i, j) */
 		fprintf(o, "\tfor (long g = 0; g < %lld; g++)\n", c.G);
 		fprintf(o, "\t\tfor (long blk = 0; blk < %lld; blk++)\n", nblk);
@@ -2039,61 +2248,74 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t\t\t\t\tdlc_cw[((g * %lld + blk) * %lld + t0) * 6 + r] = blk * 6 + r < %lld ? "
 		           "%s[((g * %lld + t0 / %lld) * %lld + blk * 6 + r) * %lld + t0 %% %lld] : 0;\n",
 		        nblk, Tx, c.Cg, kb, c.Cog, KK, c.Cg, KK, KK);
-		conv_blocks_open(e, &c, c.Cg, 1); /* co: here the first input channel of the block */
-		fprintf(o, "\t\t\tfor (long ih = 0; ih < %lld; ih++) {\n", c.H);
-		fprintf(o, "\t\t\t\tlong i0 = 0, ni = 0, oh0 = 0;\n");
-		fprintf(o, "\t\t\t\tfor (long i = 0; i < %lld; i++) {\n", c.kh);
-		fprintf(o, "\t\t\t\t\tlong t = ih + %lld - i * %lld;\n", (long long)w.ph, dh);
-		fprintf(o, "\t\t\t\t\tif (t >= 0 && t %% %lld == 0 && t / %lld < %lld) {\n", sh, sh, c.OH);
-		fprintf(o, "\t\t\t\t\t\tif (!ni++) {\n\t\t\t\t\t\t\ti0 = i;\n\t\t\t\t\t\t\toh0 = t / %lld;\n\t\t\t\t\t\t}\n", sh);
-		fprintf(o, "\t\t\t\t\t}\n\t\t\t\t}\n");
-		fprintf(o, "\t\t\t\tfor (long iw = 0; iw < %lld; iw++) {\n", c.W);
-		fprintf(o, "\t\t\t\t\tlong j0 = 0, nj = 0, ow0 = 0;\n");
-		fprintf(o, "\t\t\t\t\tfor (long j = 0; j < %lld; j++) {\n", c.kw);
-		fprintf(o, "\t\t\t\t\t\tlong t = iw + %lld - j * %lld;\n", (long long)w.pw, dw);
-		fprintf(o, "\t\t\t\t\t\tif (t >= 0 && t %% %lld == 0 && t / %lld < %lld) {\n", sw, sw, c.OW);
-		fprintf(o, "\t\t\t\t\t\t\tif (!nj++) {\n\t\t\t\t\t\t\t\tj0 = j;\n\t\t\t\t\t\t\t\tow0 = t / %lld;\n\t\t\t\t\t\t\t}\n", sw);
-		fprintf(o, "\t\t\t\t\t\t}\n\t\t\t\t\t}\n");
-		fprintf(o, "\t\t\t\t\tfor (long col = 0; col < ncol; col += DLC_NR)\n");
-		fprintf(o, "\t\t\t\t\t\tdlc_cukr(%lld, ni, nj, yt + ((g * %lld + oh0) * %lld + ow0) * %lld + col, %lld, %lld, %lld, xo,\n",
+		int par = conv_items(e, arena_printf(e->a, "%lld", c.G * nblk * c.H), work, "input rows of 6 channels", decl,
+		                     xodecl);
+		o = e->o;
+		/* co: here the first input channel of the block */
+		fprintf(o, "\t\tlong g = u / %lld, blk = u / %lld %% %lld, ih = u %% %lld;\n", nblk * c.H, c.H, nblk, c.H);
+		fprintf(o, "\t\tlong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", c.Cg, c.Cg, c.Cg);
+		fprintf(o, "\t\tlong i0 = 0, ni = 0, oh0 = 0;\n");
+		fprintf(o, "\t\tfor (long i = 0; i < %lld; i++) {\n", c.kh);
+		fprintf(o, "\t\t\tlong t = ih + %lld - i * %lld;\n", (long long)w.ph, dh);
+		fprintf(o, "\t\t\tif (t >= 0 && t %% %lld == 0 && t / %lld < %lld) {\n", sh, sh, c.OH);
+		fprintf(o, "\t\t\t\tif (!ni++) {\n\t\t\t\t\ti0 = i;\n\t\t\t\t\toh0 = t / %lld;\n\t\t\t\t}\n", sh);
+		fprintf(o, "\t\t\t}\n\t\t}\n");
+		fprintf(o, "\t\tfor (long iw = 0; iw < %lld; iw++) {\n", c.W);
+		fprintf(o, "\t\t\tlong j0 = 0, nj = 0, ow0 = 0;\n");
+		fprintf(o, "\t\t\tfor (long j = 0; j < %lld; j++) {\n", c.kw);
+		fprintf(o, "\t\t\t\tlong t = iw + %lld - j * %lld;\n", (long long)w.pw, dw);
+		fprintf(o, "\t\t\t\tif (t >= 0 && t %% %lld == 0 && t / %lld < %lld) {\n", sw, sw, c.OW);
+		fprintf(o, "\t\t\t\t\tif (!nj++) {\n\t\t\t\t\t\tj0 = j;\n\t\t\t\t\t\tow0 = t / %lld;\n\t\t\t\t\t}\n", sw);
+		fprintf(o, "\t\t\t\t}\n\t\t\t}\n");
+		fprintf(o, "\t\t\tfor (long col = 0; col < ncol; col += DLC_NR)\n");
+		fprintf(o, "\t\t\t\tdlc_cukr(%lld, ni, nj, yt + ((g * %lld + oh0) * %lld + ow0) * %lld + col, %lld, %lld, %lld, xo,\n",
 		        c.Cog, c.Cog * c.OH, c.OW, NB, P * NB, -(istep * dh / sh) * c.OW * NB, -(jstep * dw / sw) * NB);
-		fprintf(o, "\t\t\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld + (i0 * %lld + j0) * 6, %lld, %lld, %lld,\n",
+		fprintf(o, "\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld + (i0 * %lld + j0) * 6, %lld, %lld, %lld,\n",
 		        nblk, Tx * 6, c.kw, KK * 6, istep * c.kw * 6, jstep * 6);
-		fprintf(o, "\t\t\t\t\t\t         xt + ((co * %lld + ih) * %lld + iw) * %lld + col, %lld, xo, mr, DLC_NV);\n", c.H,
+		fprintf(o, "\t\t\t\t         xt + ((co * %lld + ih) * %lld + iw) * %lld + col, %lld, xo, mr, DLC_NV);\n", c.H,
 		        c.W, NB, c.H * c.W * NB);
-		fprintf(o, "\t\t\t\t}\n\t\t\t}\n\t\t}\n");
-		fprintf(o, "\tdlc_from_bi(xt, %s, %lld, %lld, %lld, %s);\n", c.rows, c.N, c.C * c.H * c.W, NB, dst);
+		fprintf(o, "\t\t}\n\t}\n");
+		if (par)
+			par_end(e);
+		conv_from_bi(e, "xt", c.rows, arena_printf(e->a, "%lld", c.N), c.C * c.H * c.W, NB, dst, decl);
 		return;
 	}
 	/* weight gradient: tiles of 6 output channels x DLC_NV taps, summed over
 	 * the output pixels and the batch columns */
 	const char *xb = e->buf[n->in[0]], *yb = e->buf[n->in[1]];
-	long long xsz = c.C * c.HP * c.WP * NB;
+	long long xsz = c.C * c.HP * c.WP * NB, nblk = (c.Cog + 5) / 6;
 	int ki = kernel_index(e, id), sx = e->conv_src[2 * ki], sy = e->conv_src[2 * ki + 1];
 	if (sx >= 0)
-		fprintf(o, "\tdlc_t *xt = dlc_bx%d; /* the forward convolution's copy of the input */\n", sx);
+		decl = arena_printf(e->a, "%s\tdlc_t *xt = dlc_bx%d; /* the forward convolution's copy of the input */\n", decl, sx);
 	else
-		fprintf(o, "\tdlc_t *xt = dlc_cs;\n");
+		decl = arena_printf(e->a, "%s\tdlc_t *xt = dlc_cs;\n", decl);
 	if (sy >= 0)
-		fprintf(o, "\tdlc_t *yt = dlc_by%d; /* the input gradient's copy of the output gradient */\n", sy);
+		decl = arena_printf(e->a, "%s\tdlc_t *yt = dlc_by%d; /* the input gradient's copy of the output gradient */\n", decl,
+		                    sy);
 	else
-		fprintf(o, "\tdlc_t *yt = dlc_cs + %lld;\n", sx >= 0 ? 0LL : (long long)xsz);
+		decl = arena_printf(e->a, "%s\tdlc_t *yt = dlc_cs + %lld;\n", decl, sx >= 0 ? 0LL : (long long)xsz);
+	decl = arena_printf(e->a, "%s\t(void)xt;\n\t(void)yt;\n", decl);
+	fprintf(o, "%s", decl);
 	if (sx < 0)
-		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, xt);\n", xb, c.rows, c.C,
-		        c.H, c.W, c.HP, c.WP, c.PT, c.PL, NB);
+		conv_to_bi(e, xb, c.rows, c.C, c.H, c.W, c.HP, c.WP, c.PT, c.PL, NB, "xt", decl);
 	if (sy < 0)
-		fprintf(o, "\tdlc_to_bi(%s, %s, ncol, %lld, %lld, %lld, %lld, %lld, 0, 0, %lld, yt);\n", yb, c.rows, c.Co,
-		        c.OH, c.OW, c.OH, c.OW, NB);
-	conv_blocks_open(e, &c, c.Cog, 1);
-	fprintf(o, "\t\t\tfor (long t0 = 0; t0 < %lld; t0 += DLC_NV) {\n", c.T);
-	fprintf(o, "\t\t\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
-	fprintf(o, "\t\t\t\tfor (long t = 0; t < nt; t++)\n");
-	fprintf(o, "\t\t\t\t\ttoff[t] = ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * %lld + "
+		conv_to_bi(e, yb, c.rows, c.Co, c.OH, c.OW, c.OH, c.OW, 0, 0, NB, "yt", decl);
+	const char *count = arena_printf(e->a, "%lld * ((%lld + DLC_NV - 1) / DLC_NV)", c.G * nblk, c.T);
+	int par = conv_items(e, count, work, "tiles of 6 channels x DLC_NV taps", decl, "");
+	o = e->o;
+	fprintf(o, "\t\tlong ntile = (%lld + DLC_NV - 1) / DLC_NV;\n", c.T);
+	fprintf(o, "\t\tlong g = u / (%lld * ntile), blk = u / ntile %% %lld, t0 = u %% ntile * DLC_NV;\n", nblk, nblk);
+	fprintf(o, "\t\tlong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", c.Cog, c.Cog, c.Cog);
+	fprintf(o, "\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
+	fprintf(o, "\t\tfor (long t = 0; t < nt; t++)\n");
+	fprintf(o, "\t\t\ttoff[t] = ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * %lld + "
 	           "(t0 + t) %% %lld * %lld;\n", c.Cg, KK, c.HP, c.kw, c.kh, dh, c.WP * NB, c.kw, dw * NB);
-	fprintf(o, "\t\t\t\tdlc_wukr(%lld, %lld, %lld, %lld, %lld, %lld, ncol / DLC_VL, xt, toff, yt + co * %lld, %lld, mr, nt, "
+	fprintf(o, "\t\tdlc_wukr(%lld, %lld, %lld, %lld, %lld, %lld, ncol / DLC_VL, xt, toff, yt + co * %lld, %lld, mr, nt, "
 	           "%s + co * %lld + t0, %lld, NULL, 0, 0);\n", c.OH, sh * c.WP * NB, c.OW * NB, c.OW, sw * NB, NB, P * NB, P * NB,
 	        dst, c.T, c.T);
-	fprintf(o, "\t\t\t}\n\t\t}\n");
+	fprintf(o, "\t}\n");
+	if (par)
+		par_end(e);
 }
 
 /* Max pooling without padding, windows inside the input: one output row at a
@@ -2121,7 +2343,13 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)N);
 	const char *xb = e->buf[n->in[0]];
 	fprintf(o, "\t/* max %lldx%lld window, stride %lldx%lld over [%lld, %lld, %lld, %lld] */\n", kh, kw, sh, sw, N, C, H, W);
-	fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n", rows, C);
+	int par = N * C * H * W >= PAR_MIN_WORK && N * C > 1;
+	if (par) {
+		par_begin(e, arena_printf(e->a, "%s * %lld", rows, C), 1, "planes");
+		o = e->o;
+		fprintf(o, "\tfor (long p = lo; p < hi; p++)\n");
+	} else
+		fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n", rows, C);
 	fprintf(o, "\t\tfor (long oh = 0; oh < %lld; oh++) {\n", OH);
 	fprintf(o, "\t\t\tconst %s *xr = %s + (p * %lld + oh * %lld) * %lld;\n", T, xb, H, sh, W);
 	if (fwd) {
@@ -2134,6 +2362,8 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 					fprintf(o, "\t\t\t\t{\n\t\t\t\t\t%s val = xr[%lld + ow * %lld];\n\t\t\t\t\tmx = val > mx ? val : mx;\n\t\t\t\t}\n",
 					        T, i * W + j, sw);
 		fprintf(o, "\t\t\t\tyr[ow] = mx;\n\t\t\t}\n\t\t}\n");
+		if (par)
+			par_end(e);
 		return 1;
 	}
 	const char *gb = e->buf[n->in[1]];
@@ -2154,6 +2384,9 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t\tfor (long j = %lld; j < %lld; j++)\n"
 		           "\t\t\t\t\tdr[i * %lld + j] = 0;\n", kh, OW * kw, W, W);
 	fprintf(o, "\t\t}\n");
+	if (par)
+		par_end(e);
+	o = e->o;
 	if (H > OH * kh)
 		fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n\t\tfor (long i = %lld; i < %lld; i++)\n"
 		           "\t\t\t%s[p * %lld + i] = 0;\n", rows, C, OH * kh * W, H * W, dst, H * W);
@@ -2184,7 +2417,13 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 	        (long long)w.ph, (long long)w.pw, (long long)xs.d[0], C, H, W);
 	if (!fwd)
 		fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", (long long)shape_numel(xs), dst);
-	fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n\t\tfor (long c = 0; c < %lld; c++)\n", rows, C);
+	int par = shape_numel(xs) >= PAR_MIN_WORK && xs.d[0] > 1;
+	if (par) {
+		par_begin(e, rows, 1, "examples");
+		o = e->o;
+		fprintf(o, "\tfor (long nb = lo; nb < hi; nb++)\n\t\tfor (long c = 0; c < %lld; c++)\n", C);
+	} else
+		fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n\t\tfor (long c = 0; c < %lld; c++)\n", rows, C);
 	fprintf(o, "\t\t\tfor (long oh = 0; oh < %lld; oh++)\n\t\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", OH, OW);
 	fprintf(o, "\t\t\t\t\tlong plane = (nb * %lld + c) * %lld, out = (nb * %lld + c) * %lld + oh * %lld + ow;\n", C,
 	        H * W, C, OH * OW, OW);
@@ -2224,6 +2463,8 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 		}
 	}
 	fprintf(o, "\t\t\t\t}\n");
+	if (par)
+		par_end(e);
 }
 
 /* pad, slice and concat copy blocks: loops over the source shape with an
@@ -2307,11 +2548,19 @@ static const char *kernel_name(Emit *e, const Kernel *k)
 
 static void emit_kernel(Emit *e, const Kernel *k)
 {
-	FILE *o = e->o;
-	e->kstamp++;
+	FILE *out = e->o;
+	e->kstamp = ++e->stamp_max;
 	const Node *n = NN(e, k->node);
 	const char *name = kernel_name(e, k);
-	char sb[160];
+	char sb[160], *body = NULL, *parts = NULL;
+	size_t nbody = 0, nparts = 0;
+	e->kname = name;
+	e->npart = 0;
+	e->kbody = open_memstream(&body, &nbody);
+	e->kparts = open_memstream(&parts, &nparts);
+	if (!e->kbody || !e->kparts)
+		DLC_INTERNAL("out of memory");
+	FILE *o = e->o = e->kbody;
 	if (k->dst)
 		fprintf(o, "/* %s = %s %s */\n", k->dst, e->buf[k->node] ? e->buf[k->node] : desc_node(e, k->node),
 		        shape_str(n->shape, sb, sizeof sb));
@@ -2319,6 +2568,8 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		fprintf(o, "/* %s <- %s: optimizer update */\n", e->buf[n->in[0]], desc_node(e, n->in[1]));
 	else
 		fprintf(o, "/* %s: %s */\n", e->buf[k->node], desc_node(e, k->node));
+	fflush(o);
+	long head = (long)nbody;
 	fprintf(o, "static void %s(int64_t n)\n{\n\t(void)n;\n", name);
 	if (k->dst) {
 		kernel_ew(e, k->dst, n->shape, k->node, 1);
@@ -2355,6 +2606,15 @@ static void emit_kernel(Emit *e, const Kernel *k)
 				        (long long)shape_numel(NN(e, id)->shape), e->buf[id], e->buf[id]);
 	}
 	fprintf(o, "}\n\n");
+	fclose(e->kbody);
+	fclose(e->kparts);
+	/* the comment naming the nodes, the parallel parts, the kernel */
+	fwrite(body, 1, (size_t)head, out);
+	fwrite(parts, 1, nparts, out);
+	fwrite(body + head, 1, nbody - (size_t)head, out);
+	free(body);
+	free(parts);
+	e->o = out;
 }
 
 
@@ -2418,8 +2678,8 @@ static void emit_helpers(Emit *e)
 		print_lines(o, helpers_conv);
 	fprintf(o, "/* scratch: the widest tile row is 256 bytes */\n_Static_assert(DLC_NR * sizeof(dlc_t) <= 256, \"tile too wide\");\n");
 	if (mm)
-		fprintf(o, "static _Alignas(64) dlc_t dlc_pa[%lld], dlc_pb[%lld]; /* packed panels of A and B */\n",
-		        (long long)pa, (long long)pb);
+		fprintf(o, "static _Alignas(64) dlc_t dlc_pa[DLC_MAXT][%lld], dlc_pb[DLC_MAXT][%lld]; /* packed panels of A and B, "
+		           "per thread */\n", (long long)pa, (long long)pb);
 	if (conv)
 		fprintf(o, "static _Alignas(64) dlc_t dlc_cs[%lld], dlc_cw[%lld]; /* operand copies, packed weights */\n",
 		        (long long)cs, (long long)(cw ? cw : 1));
@@ -2630,6 +2890,7 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
 	        m->name, m->name, m->name, optim_name(m->opt.kind));
 	fprintf(out, "#include <math.h>\n#include <stdint.h>\n#include \"dlrt.h\"\n\n");
+	fprintf(out, "/* the most threads the parallel kernels have scratch for */\n#ifndef DLC_MAXT\n#define DLC_MAXT 16\n#endif\n\n");
 	emit_helpers(e);
 
 	/* storage */
@@ -2771,7 +3032,7 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
 	fprintf(out, "\t.input_scale = %.17g,\n", m->byte_scale);
 	fprintf(out, "\t.rng_key = %s,\n", m->uses_rng ? "&rng_key" : "NULL");
-	fprintf(out, "\t.declared_outputs = %d,\n};\n", ndeclared);
+	fprintf(out, "\t.declared_outputs = %d,\n\t.max_threads = DLC_MAXT,\n};\n", ndeclared);
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);

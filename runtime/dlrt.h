@@ -144,6 +144,9 @@ typedef struct dlrt_model {
 	 * compiler's own (such as the logits that accuracy is taken from).
 	 * --predict writes the declared ones.  0: every output is declared. */
 	int declared_outputs;
+	/* How many threads the model's parallel kernels have scratch for; the
+	 * trainer runs at most that many (0: one). */
+	int max_threads;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,
@@ -239,6 +242,20 @@ int dlrt_save_npy(const char *path, dlrt_dtype dtype, int rank, const int64_t *s
 int dlrt_second_order_step(const dlrt_model *m, int64_t n, double lr, double *gnorm);
 int dlrt_hessian(const dlrt_model *m, int64_t n, double **H, int64_t *P);
 int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed);
+
+/* ---- threads ----
+ * Parallel kernels run through one process-wide pool.  dlrt_parallel runs
+ * fn(n, lo, hi, tid) over [0, count) split into dlrt_threads() contiguous
+ * pieces with boundaries at multiples of grain, piece t on worker t (the
+ * caller is worker 0), and returns when all are done.  The split depends
+ * only on count, grain and the thread count; kernels whose per-item
+ * arithmetic does not depend on the split give the same bits on any number
+ * of threads. */
+typedef void (*dlrt_task)(int64_t n, long lo, long hi, int tid);
+void dlrt_parallel(dlrt_task fn, int64_t n, long count, long grain);
+int dlrt_set_threads(int k);    /* starts/stops workers; returns the count */
+int dlrt_threads(void);
+int dlrt_default_threads(void); /* the CPUs this process may run on */
 
 /* Monotonic wall clock in seconds. */
 double dlrt_now(void);

@@ -62,6 +62,7 @@ typedef struct opts {
 	const char *save, *load, *dump_grads, *dump_forward;
 	const char *log, *predict, *predict_out;
 	int64_t log_every;        /* 0: about 1% of the run, at most 50 */
+	int64_t threads;          /* 0: one per CPU */
 	int eval, quiet, gradcheck, hvpcheck, help, progress, check_numerics;
 	double tol;
 	int have_tol;
@@ -119,6 +120,8 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         per input, or one .csv; no labels) and save its outputs\n"
 	        "  --predict-out PATH     where: the first output (default predictions.npy), others\n"
 	        "                         to PATH's stem + .NAME.npy\n"
+	        "  --threads N            worker threads (default: one per CPU this process may\n"
+	        "                         use); results are the same bits for any N\n"
 	        "  --quiet                print only the final results\n"
 	        "  --progress WHEN        live progress line: auto (default), always, never\n"
 	        "  --batch-from F[,F...]  one batch from files (one per input/label, rows <= %lld)\n"
@@ -168,7 +171,7 @@ enum flag_id {
 	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL,
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
-	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK,
+	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS,
 };
 
 static const struct flag {
@@ -185,6 +188,7 @@ static const struct flag {
 	{"lr-step-size", F_STEP_SIZE, 1}, {"lr-gamma", F_GAMMA, 1}, {"lr-min", F_LR_MIN, 1},
 	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
 	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
+	{"threads", F_THREADS, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -254,6 +258,11 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		if (parse_i64(v, 0, &k))
 			return bad_value(f->name, v, "a whole number >= 0");
 		o->steps = k;
+		break;
+	case F_THREADS:
+		if (parse_i64(v, 1, &k) || k > 256)
+			return bad_value(f->name, v, "a whole number from 1 to 256");
+		o->threads = k;
 		break;
 	case F_TOL:
 		if (parse_f64(v, &o->tol) || o->tol <= 0)
@@ -1219,6 +1228,17 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	}
 	if (check_model(m))
 		return 1;
+	{
+		int want = o.threads ? (int)o.threads : dlrt_default_threads();
+		int cap = m->max_threads > 0 ? m->max_threads : 1;
+		if (want > cap) {
+			if (o.threads)
+				dlrt_error("warning: model %s was compiled for at most %d thread%s; using %d", m->name, cap,
+				           cap == 1 ? "" : "s", cap);
+			want = cap;
+		}
+		dlrt_set_threads(want);
+	}
 	batch_mode = o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck || o.hvpcheck;
 	epochs = o.have_epochs ? o.epochs : m->epochs > 0 ? m->epochs : 1;
 
@@ -1346,6 +1366,7 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 done:
 	dlrt_free_dataset(&train_ds);
 	dlrt_free_dataset(&test_ds);
+	dlrt_set_threads(1);
 	fflush(stdout);
 	return rc;
 }

@@ -3,6 +3,7 @@
 #    pass does on small graphs (UPDATE_GOLDEN=1 ctest -R '^opt\.passes' rewrites).
 #  - opt.equal.*: every example gives the same parameters and loss at -O0, -O2
 #    and -O2 -fcheck-memory (dead arena arrays poisoned with NaN) after training.
+#  - opt.threads.*: the same bits on 1, 2 and 3 threads (threads_equal.py).
 file(GLOB dlc_opt_cases CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/passes/*.dl)
 foreach(dlc_case ${dlc_opt_cases})
   get_filename_component(dlc_case_name ${dlc_case} NAME_WE)
@@ -27,4 +28,11 @@ foreach(ex mlp lenet5 convnet_bn)
   add_test(NAME opt.equal.${ex} COMMAND ${SYSTEM_PYTHON} ${OPT_EQUAL} --dlc $<TARGET_FILE:dlc>
            --model ${CMAKE_SOURCE_DIR}/examples/${ex}.dl --workdir ${CMAKE_BINARY_DIR}/tests/opt/${ex})
   set_tests_properties(opt.equal.${ex} PROPERTIES LABELS "opt;slow" SKIP_RETURN_CODE 77 TIMEOUT 900)
+endforeach()
+# The parallel kernels give the same bits on 1, 2 and 3 threads.
+foreach(ex mlp lenet5 convnet_bn)
+  add_test(NAME opt.threads.${ex} COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/threads_equal.py
+           --dlc $<TARGET_FILE:dlc> --model ${CMAKE_SOURCE_DIR}/examples/${ex}.dl
+           --workdir ${CMAKE_BINARY_DIR}/tests/opt/threads_${ex})
+  set_tests_properties(opt.threads.${ex} PROPERTIES LABELS "opt;quick" SKIP_RETURN_CODE 77 TIMEOUT 600)
 endforeach()

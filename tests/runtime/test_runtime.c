@@ -2225,6 +2225,63 @@ static void test_plot(void)
 	      "a log without rows");
 }
 
+/* ---- the thread pool ---- */
+
+static int pool_owner[10007];
+static int pool_tid_seen[64];
+static long pool_lo[64], pool_hi[64];
+
+static void pool_task(int64_t n, long lo, long hi, int tid)
+{
+	for (long i = lo; i < hi; i++)
+		pool_owner[i] += (int)n;
+	pool_tid_seen[tid]++;
+	pool_lo[tid] = lo;
+	pool_hi[tid] = hi;
+}
+
+static void test_threads(void)
+{
+	CHECK(dlrt_threads() == 1, "%d threads before any set", dlrt_threads());
+	CHECK(dlrt_default_threads() >= 1, "%d", dlrt_default_threads());
+	static const int ks[] = {1, 2, 3, 7, 2, 16, 1};
+	static const long counts[] = {0, 1, 5, 64, 1000, 10007};
+	static const long grains[] = {1, 16, 1024};
+	for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
+		int k = dlrt_set_threads(ks[a]);
+		CHECK(k == ks[a] && dlrt_threads() == k, "set %d: got %d", ks[a], k);
+		for (size_t b = 0; b < sizeof counts / sizeof counts[0]; b++)
+			for (size_t c = 0; c < sizeof grains / sizeof grains[0]; c++)
+				for (int rep = 0; rep < 20; rep++) {
+					long count = counts[b], grain = grains[c];
+					memset(pool_owner, 0, sizeof pool_owner);
+					memset(pool_tid_seen, 0, sizeof pool_tid_seen);
+					memset(pool_lo, 0, sizeof pool_lo);
+					memset(pool_hi, 0, sizeof pool_hi);
+					dlrt_parallel(pool_task, 3, count, grain);
+					int bad = 0, calls = 0;
+					for (long i = 0; i < count; i++)
+						bad += pool_owner[i] != 3;
+					CHECK(!bad, "%d threads, count %ld, grain %ld: %d items not run exactly once", k, count, grain, bad);
+					for (int t = 0; t < 64; t++) {
+						calls += pool_tid_seen[t];
+						if (t >= k)
+							CHECK(!pool_tid_seen[t], "tid %d of %d threads", t, k);
+						if (pool_tid_seen[t] == 1 && pool_hi[t] < count)
+							CHECK(pool_hi[t] % grain == 0, "piece [%ld, %ld) of %ld not on a grain of %ld", pool_lo[t],
+							      pool_hi[t], count, grain);
+					}
+					CHECK(calls <= k, "%d calls for %d threads", calls, k);
+				}
+	}
+	/* starting and stopping at once, over and over: no hang */
+	for (int i = 0; i < 200; i++)
+		dlrt_set_threads(1 + i % 4);
+	dlrt_set_threads(1);
+	CHECK(dlrt_threads() == 1, "%d", dlrt_threads());
+}
+
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -2248,6 +2305,7 @@ static const struct {
 	{"numerics", test_numerics},
 	{"predict", test_predict},
 	{"resume", test_resume},
+	{"threads", test_threads},
 	{"plot", test_plot},
 	{"fmnist", test_fmnist},
 };

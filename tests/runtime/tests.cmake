@@ -17,7 +17,7 @@ target_compile_definitions(dlrt_tests PRIVATE _POSIX_C_SOURCE=200809L
   DLRT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 
 foreach(t rng init npy idx csv gather safetensors flags train checkpoint dump gradcheck classifier
-          mutations log schedule numerics predict resume)
+          mutations log schedule numerics predict resume threads)
   add_test(NAME runtime.${t} COMMAND dlrt_tests ${t})
   set_tests_properties(runtime.${t} PROPERTIES LABELS quick TIMEOUT 120)
 endforeach()

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Training gives the same bits on any number of threads.
+
+usage: threads_equal.py --dlc DLC --model M.dl --workdir DIR
+
+Builds the model the way a user does (default flags: -O2, FMA contraction
+on), in f32 and in f64, and for --threads 1, 2 and 3:
+  - trains 20 steps from the same seed and saves a checkpoint;
+  - dumps the loss, outputs and gradients of one batch of 37 rows, fewer
+    than the batch size, so the kernels' partial-batch paths run in parallel.
+The checkpoints and the dumps must be byte-identical across thread counts.
+Standard library only.
+"""
+import argparse
+import os
+import random
+import struct
+import subprocess
+import sys
+
+
+def run(cmd, cwd):
+    p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        print("$ " + " ".join(cmd))
+        print(p.stdout)
+        print("FAIL: exit status %d" % p.returncode)
+        sys.exit(1)
+    return p.stdout
+
+
+def write_npy(path, descr, shape, values, fmt):
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
+        descr, ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else ""))
+    pad = 64 - (10 + len(header) + 1) % 64
+    header = header + " " * pad + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dlc", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    name = os.path.basename(a.model)[:-3]
+    if not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
+        print("SKIP: Fashion-MNIST not installed")
+        sys.exit(77)
+    rows = 37
+    rng = random.Random(5)
+    x = os.path.join(a.workdir, "x.npy")
+    y = os.path.join(a.workdir, "y.npy")
+    write_npy(x, "<f4", (rows, 1, 28, 28) if name != "mlp" else (rows, 784),
+              [rng.random() for _ in range(rows * 784)], "f")
+    write_npy(y, "<i4", (rows,), [rng.randrange(10) for _ in range(rows)], "i")
+    failures = 0
+    for dt in ("f32", "f64"):
+        exe = os.path.join(a.workdir, "%s_%s" % (name, dt))
+        run([a.dlc, "--dtype", dt, a.model, "-o", exe], a.workdir)
+        ref = None
+        for t in ("1", "2", "3"):
+            ck = "%s_t%s.safetensors" % (exe, t)
+            dump = "%s_t%s_grads.safetensors" % (exe, t)
+            for f in (ck, dump):
+                if os.path.exists(f):
+                    os.remove(f)
+            run([exe, "--threads", t, "--steps", "20", "--seed", "3", "--progress", "never", "--save", ck], a.workdir)
+            run([exe, "--threads", t, "--seed", "3", "--batch-from", x + "," + y, "--dump-grads", dump], a.workdir)
+            got = (open(ck, "rb").read(), open(dump, "rb").read())
+            print("%s --threads %s: checkpoint %d bytes, gradients %d bytes" % (dt, t, len(got[0]), len(got[1])))
+            if ref is None:
+                ref = got
+                continue
+            if got[0] != ref[0]:
+                print("FAIL: %s: the checkpoint after 20 steps on %s threads differs from 1 thread" % (dt, t))
+                failures += 1
+            if got[1] != ref[1]:
+                print("FAIL: %s: the gradients of a %d-row batch on %s threads differ from 1 thread" % (dt, rows, t))
+                failures += 1
+    if failures:
+        sys.exit(1)
+    print("PASS: 1, 2 and 3 threads give the same bits (f32 and f64)")
+
+
+if __name__ == "__main__":
+    main()
