@@ -12,6 +12,10 @@
 //       object files in memory
 //     --LLJIT (RuntimeDyld), process symbol generator--> the model
 //       descriptor <name>_model, handed to dlrt_main by the driver
+//
+// The shared dlc_* helpers are a partition of their own, and with a cache
+// directory every object file is kept there (see "the cache" below): a model
+// compiled before skips everything up to the LLJIT.
 #include "jit.h"
 
 #include <dlfcn.h>
@@ -1119,7 +1123,7 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 		return nullptr;
 	out->times.frontend = t1 - t0;
 	out->times.compile = t2 - t1;
-	out->times.threads = (int)plan.parts;
+	out->times.threads = std::max(1, (int)plan.parts - ncached);
 	out->times.objects = (int)plan.parts;
 	out->times.cached = ncached;
 	out->times.stored = saved;
