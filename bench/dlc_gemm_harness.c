@@ -7,14 +7,19 @@
  *   dlc -D M=.. -D K=.. -D N=.. gemm.dl -o gemm_bench_dlc \
  *       --cflags "-DDLC_NO_MAIN -DBENCH_MODEL=gemm_model dlc_gemm_harness.c"
  *
- *   ./gemm_bench_dlc [reps]
+ *   ./gemm_bench_dlc [reps [threads]]
  *
  * The model has one input a [M, K], one parameter b [K, N] and one output
  * c [M, N]; they are found in the model descriptor by role.  The timed call is
  * the model's forward entry point (the matmul plus the sum that makes the
- * loss).  A few entries of c are checked against a double-precision dot
- * product first (error relative to sum |a_k b_k|, limit 1e-4).  Each rep times enough back-to-back calls to last >= 50 ms;
- * the JSON gives the median, best and worst GFLOP/s (2*M*N*K / time) over reps.
+ * loss).  THREADS (default 1) sets the runtime's thread pool with
+ * dlrt_set_threads, capped at the model's max_threads; the JSON's "threads"
+ * is the count actually used.  Built with -DBENCH_NO_THREADS (a runtime
+ * without a thread pool) it always runs on 1 thread.  A few entries of c are
+ * checked against a double-precision dot product first (error relative to
+ * sum |a_k b_k|, limit 1e-4), at that thread count.  Each rep times enough
+ * back-to-back calls to last >= 50 ms; the JSON gives the median, best and
+ * worst GFLOP/s (2*M*N*K / time) over reps.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -57,8 +62,11 @@ int main(int argc, char **argv)
 	const dlrt_tensor *ta = find_role(m, DLRT_INPUT), *tb = find_role(m, DLRT_PARAM),
 	                  *tc = find_role(m, DLRT_OUTPUT);
 	int reps = argc >= 2 ? atoi(argv[1]) : 7;
+	int threads = argc >= 3 ? atoi(argv[2]) : 1;
 	if (reps < 1)
 		reps = 1;
+	if (threads < 1)
+		threads = 1;
 	if (!ta || !tb || !tc || ta->rank != 2 || tb->rank != 2 || tc->rank != 2 || m->dtype != DLRT_F32) {
 		fprintf(stderr, "harness: expected an f32 model with input a[M,K], param b[K,N], output c[M,N]\n");
 		return 2;
@@ -73,6 +81,15 @@ int main(int argc, char **argv)
 	for (int64_t i = 0; i < M * K; ++i) A[i] = (float)rand() / RAND_MAX - 0.5f;
 	for (int64_t i = 0; i < K * N; ++i) B[i] = (float)rand() / RAND_MAX - 0.5f;
 	double flops = 2.0 * M * N * K;
+
+#ifdef BENCH_NO_THREADS
+	threads = 1;
+#else
+	{
+		int cap = m->max_threads > 0 ? m->max_threads : 1;
+		threads = dlrt_set_threads(threads < cap ? threads : cap);
+	}
+#endif
 
 	/* correctness: a few entries against a double-precision dot product; the
 	 * error is relative to sum |a_k b_k|, which bounds rounding in any order */
@@ -107,10 +124,13 @@ int main(int argc, char **argv)
 	}
 	qsort(gf, reps, sizeof(double), cmp_d);
 	printf("{\"mode\": \"dlc_forward\", \"model\": \"%s\", \"M\": %lld, \"N\": %lld, \"K\": %lld, "
-	       "\"reps\": %d, \"calls_per_rep\": %d, \"gflops_median\": %.2f, \"gflops_min\": %.2f, "
+	       "\"threads\": %d, \"reps\": %d, \"calls_per_rep\": %d, \"gflops_median\": %.2f, \"gflops_min\": %.2f, "
 	       "\"gflops_max\": %.2f, \"check_max_rel_err\": %.3g}\n",
-	       m->name, (long long)M, (long long)N, (long long)K, reps, calls, gf[reps / 2], gf[0],
+	       m->name, (long long)M, (long long)N, (long long)K, threads, reps, calls, gf[reps / 2], gf[0],
 	       gf[reps - 1], maxrel);
 	free(gf);
+#ifndef BENCH_NO_THREADS
+	dlrt_set_threads(1);
+#endif
 	return 0;
 }

@@ -5,7 +5,8 @@ Workloads (defined in bench/README.md):
   W-MLP    examples/mlp.dl     vs bench/torch_mlp.py     1 epoch of Fashion-MNIST
   W-LeNet  examples/lenet5.dl  vs bench/torch_lenet.py   1 epoch of Fashion-MNIST
   W-GEMM   bench/gemm.dl + bench/dlc_gemm_harness.c  vs  OpenBLAS cblas_sgemm
-           (bench/gemm_bench.c), at 1024^3, 256^3 and 64x512x784, 1 thread
+           (bench/gemm_bench.c), at 1024^3, 256^3 and 64x512x784, at each
+           thread count of --threads; gcc's naive i-k-j loop at 1 thread
 
 What it does, in order:
   1. builds dlc (CMake, Release) into --build-dir, then the trainers and the GEMM
@@ -15,16 +16,22 @@ What it does, in order:
      share the machine's noise; each run is a fresh process whose peak RSS comes
      from wait4(2); before each run it waits (--wait-idle) for other processes
      to leave the CPUs, and it records how busy they kept them;
-  3. runs the GEMM programs the same way, with the FMA peak (gemm_bench peak)
-     measured once per rep (the best run is the peak);
+  3. runs the GEMM programs the same way, at each thread count T: the dlc
+     harness with THREADS=T (dlrt_set_threads, capped at the model's
+     max_threads), OpenBLAS with OPENBLAS_NUM_THREADS=T; the naive loop at 1
+     thread only; the FMA peak (gemm_bench peak T) is measured once per rep at
+     1, 2 and every T (the best run is that thread count's peak), and each
+     GFLOP/s figure is set against the peak at its own thread count;
   4. prints Markdown tables of the medians and writes every raw number to a JSON
      file (and the tables to a .md file beside it).
 
 Threads: dlc gets `--threads N` only if its trainer's --help lists the flag;
-otherwise its 2-thread rows run at 1 thread and say so.  PyTorch at 2 threads
-is run in three settings (OpenMP 2 + OpenBLAS 2, OpenMP 2 + OpenBLAS 1,
-OpenMP 1 + OpenBLAS 2: the two pools fight on two cores) and the best median
-is the one compared.
+otherwise its 2-thread rows run at 1 thread and say so.  W-GEMM records the
+thread count each program reports it used (dlc's harness, OpenBLAS's
+openblas_get_num_threads) and the table notes any that differ from T.
+PyTorch at 2 threads is run in three settings (OpenMP 2 + OpenBLAS 2,
+OpenMP 2 + OpenBLAS 1, OpenMP 1 + OpenBLAS 2: the two pools fight on two
+cores) and the best median is the one compared.
 
 Standard library only.  PyTorch runs under /usr/bin/python3 (Debian's
 python3-torch), as a subprocess.  Missing pieces are skipped with a note:
@@ -394,10 +401,20 @@ def last_json(text):
     return None
 
 
+def gemm_threads_used(system, j):
+    """The thread count a GEMM program reports it ran with."""
+    if not j:
+        return None
+    return j.get({"dlc": "threads", "openblas": "openblas_threads", "naive_ikj": "omp_threads"}[system])
+
+
 def gemm(args, dlc, info, notes, records):
     work = os.path.join(args.build_dir, "bench")
     os.makedirs(work, exist_ok=True)
-    env1 = clean_env({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    ncpu = os.cpu_count() or 1
+
+    def env_t(t):
+        return clean_env({"OPENBLAS_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t)})
 
     # gemm_bench: OpenBLAS, the naive i-k-j loop, and the FMA peak.
     gb = os.path.join(work, "gemm_bench")
@@ -412,7 +429,7 @@ def gemm(args, dlc, info, notes, records):
         notes.append("gemm_bench (OpenBLAS) could not be built, so no OpenBLAS, naive-loop or measured "
                      "peak figures (apt-get install libopenblas-dev): %s" % oneline(r["output"]))
 
-    peak_threads = sorted({1, min(2, os.cpu_count() or 1)}) if have_gb else []
+    peak_threads = sorted({1, min(2, ncpu)} | set(args.threads)) if have_gb else []
 
     def run_peaks(rep):
         for t in peak_threads:
@@ -425,59 +442,84 @@ def gemm(args, dlc, info, notes, records):
             if j:
                 log("   AVX-512 %.1f, AVX2 %.1f GFLOP/s" % (j["fma512_gflops"], j["fma256_gflops"]))
 
+    # A runtime without a thread pool (an older --rev) builds the harness single-threaded.
+    try:
+        with open(os.path.join(args.src, "runtime", "dlrt.h")) as f:
+            has_threads = "dlrt_set_threads" in f.read()
+    except OSError:
+        has_threads = False
+    records["dlc_gemm_has_threads"] = has_threads
+    if not has_threads and max(args.threads) > 1:
+        notes.append("W-GEMM: dlc's runtime has no dlrt_set_threads: its harness ran single-threaded "
+                     "at every thread count.")
+
     sizes = args.gemm_sizes
     progs = {}
     for (M, N, K) in sizes:
         exe = os.path.join(work, "gemm_dlc_%dx%dx%d" % (M, N, K))
         harness = os.path.join(BENCH, "dlc_gemm_harness.c")
-        cflags = "-DDLC_NO_MAIN -DBENCH_MODEL=gemm_model " + harness
+        cflags = "-DDLC_NO_MAIN -DBENCH_MODEL=gemm_model " + ("" if has_threads else "-DBENCH_NO_THREADS ") + harness
         log("dlc: building the GEMM harness %dx%dx%d" % (M, N, K))
         b = dlc_build(dlc, args, os.path.join(BENCH, "gemm.dl"), exe,
                       dims=["M=%d" % M, "N=%d" % N, "K=%d" % K], cflags=cflags)
         records["builds"].append({"what": "gemm_dlc %dx%dx%d" % (M, N, K), "cmd": b["build_cmd"],
                                   "rc": b["rc"], "output": tail(b["output"], 20)})
-        plan = []
-        if b["rc"] == 0:
-            plan.append(("dlc", [exe, "7"]))
-        else:
+        if b["rc"] != 0:
             notes.append("W-GEMM %dx%dx%d: dlc failed to build the harness: %s" % (M, N, K, oneline(b["output"], 3)))
+        plan = []  # (system, threads, cmd, env)
+        for t in args.threads:
+            if b["rc"] == 0:
+                plan.append(("dlc", t, [exe, "7", str(t)], env_t(1)))
+            if have_gb:
+                plan.append(("openblas", t, [gb, "blas", str(M), str(N), str(K), "7"], env_t(t)))
         if have_gb:
-            plan.append(("openblas", [gb, "blas", str(M), str(N), str(K), "7"]))
-            plan.append(("naive_ikj", [gb, "ikj", str(M), str(N), str(K), "3" if M >= 1024 else "7"]))
+            plan.append(("naive_ikj", 1, [gb, "ikj", str(M), str(N), str(K), "3" if M >= 1024 else "7"], env_t(1)))
         progs[(M, N, K)] = plan
 
     for rep in range(args.reps):
         run_peaks(rep)
         for size, plan in progs.items():
             order = plan if rep % 2 == 0 else list(reversed(plan))
-            for system, cmd in order:
-                log("rep %d/%d W-GEMM %dx%dx%d %s" % ((rep + 1, args.reps) + size + (system,)))
+            for system, t, cmd, env in order:
+                log("rep %d/%d W-GEMM %dx%dx%d %s threads=%d" % ((rep + 1, args.reps) + size + (system, t)))
                 busy0, waited = wait_for_quiet(args, records["quiet"])
-                r = run_child(cmd, env=env1, timeout=600)
+                r = run_child(cmd, env=env, timeout=600)
                 j = last_json(r["output"]) if r["rc"] == 0 else None
-                rec = {"M": size[0], "N": size[1], "K": size[2], "system": system, "rep": rep + 1,
-                       "cmd": cmd, "rc": r["rc"], "ok": j is not None, "other_cpu": r.get("other_cpu"),
-                       "busy_before": busy0, "result": j}
+                rec = {"M": size[0], "N": size[1], "K": size[2], "system": system, "threads": t,
+                       "threads_used": gemm_threads_used(system, j), "rep": rep + 1,
+                       "cmd": cmd, "env": {k: env[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+                       "rc": r["rc"], "ok": j is not None, "wall_s": r.get("wall_s"),
+                       "cpu_user_s": r.get("cpu_user_s"), "cpu_sys_s": r.get("cpu_sys_s"),
+                       "other_cpu": r.get("other_cpu"), "busy_before": busy0, "waited_s": waited, "result": j}
                 if j:
-                    log("   %.1f GFLOP/s" % j["gflops_median"])
+                    log("   %.1f GFLOP/s on %s thread(s)" % (j["gflops_median"], rec["threads_used"]))
                 else:
                     rec["output_tail"] = tail(r["output"], 10)
                     log("   FAILED (rc %s): %s" % (r["rc"], tail(r["output"], 3)))
                 records["gemm"].append(rec)
 
-    # The peak is what the core can do: interference only lowers it, so take the best run.
-    best = [max(p["result"]["fma512_gflops"], p["result"]["fma256_gflops"])
-            for p in records["gemm_peak"] if p["threads"] == 1 and p["result"]]
-    if best:
-        records["peak_gflops_1t"] = max(best)
-        records["peak_source"] = ("measured: best of %d runs of gemm_bench peak 1 "
-                                  "(AVX-512 and AVX2 FMA loops)" % len(best))
+    # The peak is what the cores can do: interference only lowers it, so take the best run.
+    records["peak_gflops"] = {}
+    for t in peak_threads:
+        best = [max(p["result"]["fma512_gflops"], p["result"]["fma256_gflops"])
+                for p in records["gemm_peak"] if p["threads"] == t and p["result"]]
+        if best:
+            records["peak_gflops"][str(t)] = max(best)
+    if records["peak_gflops"]:
+        records["peak_source"] = ("measured: best of %d run(s) of gemm_bench peak T at each thread count T "
+                                  "(AVX-512 and AVX2 FMA loops, all threads together)" % args.reps)
     elif args.peak_gflops:
-        records["peak_gflops_1t"] = args.peak_gflops
-        records["peak_source"] = "given with --peak-gflops"
+        records["peak_gflops"] = {str(t): args.peak_gflops * min(t, ncpu) for t in args.threads}
+        records["peak_source"] = "given with --peak-gflops (per core, times min(threads, CPUs))"
     else:
         notes.append("no measured peak (gemm_bench not built) and no --peak-gflops: "
                      "GEMM fractions of peak are left out.")
+    if "1" in records["peak_gflops"]:
+        records["peak_gflops_1t"] = records["peak_gflops"]["1"]
+    missing = [t for t in args.threads if records["peak_gflops"] and str(t) not in records["peak_gflops"]]
+    if missing:
+        notes.append("no measured FMA peak at %s thread(s): those fractions of peak are left out."
+                     % ",".join(map(str, missing)))
 
 
 # ---------------------------------------------------------------- report
@@ -512,13 +554,17 @@ def summarize(records):
         })
     gsum = {}
     for r in records["gemm"]:
-        gsum.setdefault((r["M"], r["N"], r["K"], r["system"]), []).append(r)
+        gsum.setdefault((r["M"], r["N"], r["K"], r["system"], r.get("threads", 1)), []).append(r)
     gemm_summary = []
-    for (M, N, K, system), rs in gsum.items():
+    for (M, N, K, system, t), rs in gsum.items():
         ok = [r["result"]["gflops_median"] for r in rs if r["ok"]]
-        gemm_summary.append({"M": M, "N": N, "K": K, "system": system, "runs": len(rs), "ok": len(ok),
+        used = sorted({r.get("threads_used") for r in rs if r["ok"]} - {None})
+        gemm_summary.append({"M": M, "N": N, "K": K, "system": system, "threads": t, "threads_used": used,
+                             "runs": len(rs), "ok": len(ok),
                              "gflops_median": med(ok), "gflops_min": min(ok, default=None),
-                             "gflops_max": max(ok, default=None)})
+                             "gflops_max": max(ok, default=None),
+                             "other_cpu_max": max([r["other_cpu"] for r in rs if r.get("other_cpu") is not None],
+                                                  default=None)})
     return summary, gemm_summary
 
 
@@ -580,8 +626,9 @@ def markdown(args, info, notes, records, summary, gemm_summary):
                 fmt(s["maxrss_mib_median"], "%.0f MiB"), fmt(s["other_cpu_max"] and 100 * s["other_cpu_max"], "%.0f%%")))
         L.append("")
     if gemm_summary or records.get("gemm_peak"):
-        peak = records.get("peak_gflops_1t")
-        L.append("### W-GEMM, fp32 row-major C = A·B, 1 thread (GFLOP/s = 2MNK / time, median over reps)")
+        peaks = {int(t): v for t, v in (records.get("peak_gflops") or {}).items()}
+        L.append("### W-GEMM, fp32 row-major C = A·B, %s thread(s) (GFLOP/s = 2MNK / time, median over reps)"
+                 % ",".join(map(str, args.threads)))
         L.append("")
         for t in sorted({p["threads"] for p in records.get("gemm_peak", [])}):
             js = [p["result"] for p in records["gemm_peak"] if p["threads"] == t and p["result"]]
@@ -589,24 +636,55 @@ def markdown(args, info, notes, records, summary, gemm_summary):
                 L.append("- FMA peak, %d thread(s), best of %d: AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s "
                          "(gemm_bench peak; all threads together)"
                          % (t, len(js), max(j["fma512_gflops"] for j in js), max(j["fma256_gflops"] for j in js)))
-        if peak:
-            L.append("- Peak used for the fractions: %.1f GFLOP/s per core (%s)" % (peak, records.get("peak_source")))
+        if peaks:
+            L.append("- Peaks used for the fractions: %s (%s)" % (
+                ", ".join("%d thread(s) %.1f GFLOP/s" % (t, peaks[t]) for t in sorted(peaks)),
+                records.get("peak_source")))
         L.append("")
-        g = {(s["M"], s["N"], s["K"], s["system"]): s for s in gemm_summary}
-        L.append("| M×N×K | dlc generated | of peak | OpenBLAS | of peak | dlc / OpenBLAS | naive i-k-j loop (gcc -O3) |")
-        L.append("|---|---|---|---|---|---|---|")
+        g = {(s["M"], s["N"], s["K"], s["system"], s["threads"]): s for s in gemm_summary}
+        naive_t = 1 if 1 in args.threads else args.threads[0]
+        L.append("| M×N×K | threads | dlc generated | of peak | OpenBLAS | of peak | dlc / OpenBLAS | "
+                 "dlc vs dlc at 1 thread | naive i-k-j loop, 1 thread (gcc -O3) |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for (M, N, K) in args.gemm_sizes:
-            d, o, n = (g.get((M, N, K, s)) for s in ("dlc", "openblas", "naive_ikj"))
-            dg, og, ng = (x and x["gflops_median"] for x in (d, o, n))
-            L.append("| %d×%d×%d | %s | %s | %s | %s | %s | %s |" % (
-                M, N, K, fmt(dg, "%.1f"), fmt(dg and peak and 100 * dg / peak, "%.0f%%"),
-                fmt(og, "%.1f"), fmt(og and peak and 100 * og / peak, "%.0f%%"),
-                fmt(dg / og if dg and og else None, "%.2f"), fmt(ng, "%.1f")))
-        over = [s for s in gemm_summary if peak and s["gflops_max"] and s["gflops_max"] > peak]
+            d1 = g.get((M, N, K, "dlc", 1))
+            d1g = d1 and d1["gflops_median"]
+            for t in args.threads:
+                d, o = g.get((M, N, K, "dlc", t)), g.get((M, N, K, "openblas", t))
+                n = g.get((M, N, K, "naive_ikj", 1)) if t == naive_t else None
+                dg, og, ng = (x and x["gflops_median"] for x in (d, o, n))
+                pk = peaks.get(t)
+                tcol = str(t)
+                for name, x in (("dlc", d), ("OpenBLAS", o)):
+                    if x and x["threads_used"] and x["threads_used"] != [t]:
+                        tcol += " (%s: %s)" % (name, ",".join(map(str, x["threads_used"])))
+                L.append("| %d×%d×%d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    M, N, K, tcol, fmt(dg, "%.1f"), fmt(dg and pk and 100 * dg / pk, "%.0f%%"),
+                    fmt(og, "%.1f"), fmt(og and pk and 100 * og / pk, "%.0f%%"),
+                    fmt(dg / og if dg and og else None, "%.2f"),
+                    fmt(dg / d1g if dg and d1g and t != 1 else None, "%.2f×"), fmt(ng, "%.1f")))
+        L.append("")
+        L.append("Every GEMM configuration (GFLOP/s: median [min–max] over the reps; `threads used`: as the "
+                 "program reported it; `other CPU` as for training):")
+        L.append("")
+        L.append("| M×N×K | system | threads | threads used | runs ok | GFLOP/s | other CPU |")
+        L.append("|---|---|---|---|---|---|---|")
+        sizes = list(args.gemm_sizes)
+        systems = ["dlc", "openblas", "naive_ikj"]
+        for s in sorted(gemm_summary, key=lambda s: (sizes.index((s["M"], s["N"], s["K"]))
+                                                      if (s["M"], s["N"], s["K"]) in sizes else 9,
+                                                      s["threads"], systems.index(s["system"]))):
+            L.append("| %d×%d×%d | %s | %d | %s | %d/%d | %s [%s–%s] | %s |" % (
+                s["M"], s["N"], s["K"], s["system"], s["threads"],
+                ",".join(map(str, s["threads_used"])) or "—", s["ok"], s["runs"],
+                fmt(s["gflops_median"], "%.1f"), fmt(s["gflops_min"], "%.1f"), fmt(s["gflops_max"], "%.1f"),
+                fmt(s["other_cpu_max"] and 100 * s["other_cpu_max"], "%.0f%%")))
+        over = [s for s in gemm_summary
+                if s["gflops_max"] and peaks.get(s["threads"]) and s["gflops_max"] > peaks[s["threads"]]]
         if over:
             L.append("")
-            L.append("Some GEMM runs beat the measured peak: the peak runs were slowed by other processes, "
-                     "so the fractions of peak are too high.")
+            L.append("Some GEMM runs beat the measured peak for their thread count: the peak runs were slowed "
+                     "by other processes, so the fractions of peak are too high.")
         cores = sorted({r["result"].get("openblas_core") for r in records["gemm"]
                         if r["ok"] and r["system"] == "openblas"} - {None})
         if cores:
@@ -630,7 +708,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 1 rep, W-MLP at 1 thread, small GEMMs only")
     ap.add_argument("--only", default=None, help="comma-separated subset of mlp,lenet,gemm")
-    ap.add_argument("--threads", default=None, help="thread counts for training (default 1,2; --quick: 1)")
+    ap.add_argument("--threads", default=None,
+                    help="thread counts for training and W-GEMM (default 1,2; --quick: 1)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"),
