@@ -26,6 +26,7 @@ typedef struct Kernel {
 	const char *dst;     /* copy kernels: destination array; else NULL */
 	int entries;         /* bit 0 forward, 1 gradients, 2 train_step, 3 hvp */
 	int declare;         /* copy kernels: dst is an array of its own */
+	NodeId also;         /* an optimizer update computed in the same loop */
 } Kernel;
 
 typedef struct Emit {
@@ -71,6 +72,7 @@ typedef struct Emit {
 	const char *kname;
 	FILE *kbody, *kparts;
 	int npart, stamp_max, saved_stamp;
+	NodeId also;         /* the update the kernel being printed also computes */
 } Emit;
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
@@ -512,6 +514,110 @@ static void plan_kernels(Emit *e)
 	for (int i = 0; i < e->tg->nupdates; i++)
 		if (!e->inplace[NN(e, e->tg->updates[i])->in[1]])
 			add_kernel(e, e->tg->updates[i], NULL, 4, 0);
+}
+
+/* ---- updates in the loop of the value they read ----
+ * An optimizer update (w <- w - lr * v) that reads exactly one value
+ * computed by a kernel, the new optimizer state of an elementwise kernel of
+ * the same shape (v <- momentum * v + g), is computed in that kernel's loop
+ * right after it: one pass over the arrays instead of two. */
+
+static int needs_nested(const Emit *e, NodeId id);
+
+/* the arrays and scalars the inlined tree of id reads */
+static int tree_leaves(const Emit *e, NodeId id, NodeId *out, int n, int max)
+{
+	if (e->st[id] == ST_INLINE) {
+		const Node *x = NN(e, id);
+		for (int k = 0; k < op_info[x->op].arity; k++)
+			n = tree_leaves(e, x->in[k], out, n, max);
+		return n;
+	}
+	NodeId s = storage_of(e, id);
+	for (int i = 0; i < n; i++)
+		if (out[i] == s)
+			return n;
+	if (n < max)
+		out[n] = s;
+	return n + 1;
+}
+
+static int kernel_of_node(const Emit *e, NodeId id)
+{
+	for (int k = 0; k < e->nk; k++)
+		if (!e->k[k].dst && e->k[k].node == id)
+			return k;
+	return -1;
+}
+
+/* the array kernel k writes */
+static NodeId kernel_writes(const Emit *e, const Kernel *k)
+{
+	const Node *n = NN(e, k->node);
+	if (n->op == OP_ASSIGN)
+		return storage_of(e, n->in[0]);
+	return e->inplace[k->node] ? e->inplace[k->node] : k->node;
+}
+
+static void plan_fuse_updates(Emit *e)
+{
+	enum { MAXL = 16 };
+	for (int u = 0; u < e->nk; u++) {
+		const Kernel *ku = &e->k[u];
+		const Node *un = NN(e, ku->node);
+		if (ku->dst || un->op != OP_ASSIGN || needs_nested(e, un->in[1]))
+			continue;
+		NodeId lv[MAXL];
+		int nl = tree_leaves(e, un->in[1], lv, 0, MAXL), K = -1, ok = nl <= MAXL;
+		for (int i = 0; ok && i < nl; i++) {
+			int k = kernel_of_node(e, lv[i]);
+			if (k < 0)
+				continue;
+			if (K >= 0 || k > u)
+				ok = 0;
+			K = k;
+		}
+		if (!ok || K < 0)
+			continue;
+		const Kernel *kk = &e->k[K];
+		const Node *kn = NN(e, kk->node);
+		/* the value read is kept (optimizer state), never an arena array */
+		if (kk->also || kk->entries != ku->entries || !is_ew(kn) || !e->inplace[kk->node] || kn->op == OP_BROADCAST || kn->op == OP_RESHAPE ||
+		    !shape_eq(kn->shape, un->shape) || e->epi_of[kk->node])
+			continue;
+		for (int k = 0; k < op_info[kn->op].arity; k++)
+			if (needs_nested(e, kn->in[k]))
+				ok = 0;
+		/* nothing between the two kernels reads the updated array or
+		 * writes what the update reads */
+		NodeId w = storage_of(e, un->in[0]);
+		for (int j = K + 1; ok && j < u; j++) {
+			const Kernel *kj = &e->k[j];
+			NodeId jl[MAXL];
+			const Node *jn = NN(e, kj->node);
+			int njl = 0;
+			if (kj->dst)
+				njl = tree_leaves(e, kj->node, jl, 0, MAXL);
+			else
+				for (int k = 0; k < op_info[jn->op].arity; k++)
+					njl = tree_leaves(e, jn->in[k], jl, njl, MAXL);
+			if (njl > MAXL)
+				ok = 0;
+			for (int i = 0; ok && i < njl; i++)
+				ok = jl[i] != w;
+			NodeId jw = kj->dst ? 0 : kernel_writes(e, kj);
+			for (int i = 0; ok && i < nl; i++)
+				ok = jw != lv[i];
+			if (kj->dst)
+				ok = 0;
+		}
+		if (!ok)
+			continue;
+		e->k[K].also = ku->node;
+		memmove(&e->k[u], &e->k[u + 1], sizeof(Kernel) * (size_t)(e->nk - u - 1));
+		e->nk--;
+		u--;
+	}
 }
 
 /* ---- memory plan ---- */
@@ -1385,6 +1491,12 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 	const char *b = nin > 1 ? ref(e, in[1], nested, shape) : NULL;
 	fprintf(o, "%.*s%s[%s] = %s;\n", IND(d), dst, nested ? bcast_index(e, shape, shape) : "i",
 	        copy ? a : ew_apply(e, n, a, b));
+	if (e->also) {
+		const Node *un = NN(e, e->also);
+		inline_defs(e, un->in[1], 0, shape, d);
+		fprintf(o, "%.*s%s[i] = %s; /* %s <- %s */\n", IND(d), e->buf[un->in[0]], ref(e, un->in[1], 0, shape),
+		        e->buf[un->in[0]], desc_node(e, un->in[1]));
+	}
 	close_nest(e, d);
 	if (par)
 		par_end(e);
@@ -2568,6 +2680,10 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		fprintf(o, "/* %s <- %s: optimizer update */\n", e->buf[n->in[0]], desc_node(e, n->in[1]));
 	else
 		fprintf(o, "/* %s: %s */\n", e->buf[k->node], desc_node(e, k->node));
+	if (k->also)
+		fprintf(o, "/* and %s <- %s: optimizer update, in the same loop */\n", e->buf[NN(e, k->also)->in[0]],
+		        desc_node(e, NN(e, k->also)->in[1]));
+	e->also = k->also;
 	fflush(o);
 	long head = (long)nbody;
 	fprintf(o, "static void %s(int64_t n)\n{\n\t(void)n;\n", name);
@@ -2606,6 +2722,7 @@ static void emit_kernel(Emit *e, const Kernel *k)
 				        (long long)shape_numel(NN(e, id)->shape), e->buf[id], e->buf[id]);
 	}
 	fprintf(o, "}\n\n");
+	e->also = 0;
 	fclose(e->kbody);
 	fclose(e->kparts);
 	/* the comment naming the nodes, the parallel parts, the kernel */
@@ -2808,6 +2925,8 @@ static void plan(Emit *e, const TrainGraph *tg, Arena *arena_p)
 	plan_storage(e);
 	name_buffers(e);
 	plan_kernels(e);
+	if (e->tg->fuse)
+		plan_fuse_updates(e);
 	plan_memory(e);
 }
 
@@ -3089,6 +3208,12 @@ void emitc_kernels(FILE *out, const TrainGraph *tg)
 		fprintf(out, " inlined {");
 		list_inlined(e, out, root, &sep);
 		fprintf(out, "}");
+		if (k->also) {
+			fprintf(out, " + update %%%u assign %s inlined {", k->also, e->buf[NN(e, k->also)->in[0]]);
+			sep = "";
+			list_inlined(e, out, k->also, &sep);
+			fprintf(out, "}");
+		}
 		NodeId w = e->epi[root] ? e->epi[root] : root;
 		if (n->op != OP_ASSIGN && e->inplace[w])
 			fprintf(out, " in place of %s", e->buf[e->inplace[w]]);
