@@ -813,7 +813,7 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 	for (int i = 0; i < nflags; i++)
 		settings += std::string(flags[i]) + "\n";
 	const char *ih = getenv("DLC_JIT_INLINE_HELPERS");
-	const bool inline_helpers = ih && *ih && strcmp(ih, "0") != 0;
+	const bool inline_helpers = !(ih && strcmp(ih, "0") == 0);
 	if (inline_helpers)
 		settings += "inline helpers\n";
 	std::string key;

@@ -420,7 +420,8 @@ def t_jit_cache():
         f.write(MLP2)
     base = [args.dlc, "run"]
     flags = [model, "--data", EXAMPLES, "--progress", "never"]
-    env = {"DLC_JIT_CACHE_DIR": cache}
+    # helpers compiled once and shared (not inlined into the kernels)
+    env = {"DLC_JIT_CACHE_DIR": cache, "DLC_JIT_INLINE_HELPERS": "0"}
     compiled = re.compile(r"compiled in [0-9.]+ s \(LLVM [0-9.]+ JIT: clang frontend")
     hit = re.compile(r"compiled in [0-9.]+ s \(LLVM [0-9.]+ JIT: machine code from the cache")
 
