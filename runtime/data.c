@@ -649,6 +649,27 @@ static void convert(void *dst, dlrt_dtype dt, const void *src, dlrt_dtype st, in
 	}
 }
 
+void dlrt_prefetch_rows(const dlrt_dataset *ds, const int64_t *idx, int64_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	for (int k = 0; k < ds->ncols; k++) {
+		const dlrt_column *c = &ds->cols[k];
+		size_t row = (size_t)c->row_elems * dlrt_dtype_size(c->dtype);
+		if (!c->data)
+			continue;
+		for (int64_t r = 0; r < n; r++) {
+			const char *p = (const char *)c->data + (size_t)idx[r] * row;
+			for (size_t b = 0; b < row; b += 64)
+				__builtin_prefetch(p + b, 0, 1);
+		}
+	}
+#else
+	(void)ds;
+	(void)idx;
+	(void)n;
+#endif
+}
+
 void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds, const int64_t *idx,
                        int64_t n)
 {

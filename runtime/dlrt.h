@@ -205,6 +205,9 @@ void dlrt_free_dataset(dlrt_dataset *ds);
  * from dlrt_load_inputs (one column per input) zero-fills the labels. */
 void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds,
                        const int64_t *idx, int64_t n);
+/* Ask the memory system for rows idx[0..n) of ds ahead of their gather
+ * (the next batch, while this one trains); changes nothing else. */
+void dlrt_prefetch_rows(const dlrt_dataset *ds, const int64_t *idx, int64_t n);
 
 /* Checkpoints: safetensors files.  Save writes every param and state tensor
  * (and "__metadata__" with the model name, epoch and step) to a temporary file

@@ -796,6 +796,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 			double loss;
 			char msg[512];
 			dlrt_gather_batch(m, a->ds, perm + start, n);
+			if (s + 1 < spe) /* the next batch's rows, on their way while this one trains */
+				dlrt_prefetch_rows(a->ds, perm + start + B, rows - start - B < B ? rows - start - B : B);
 			if (m->rng_key)
 				*m->rng_key = dlrt_step_key(a->seed, (uint64_t)step);
 			lr = dlrt_schedule_lr(&a->sched, step, ep);
