@@ -41,7 +41,7 @@ typedef struct Pool {
 	dlrt_task fn;
 	int64_t n;
 	long count, grain;
-	int pieces;
+	atomic_int pieces;           /* read by threads that come late to a job */
 	atomic_int next;             /* the next piece to claim */
 	atomic_int done;             /* pieces finished */
 	atomic_ulong gen;
@@ -73,10 +73,11 @@ static void run_pieces(int tid)
 {
 	for (;;) {
 		int t = atomic_fetch_add_explicit(&pool.next, 1, memory_order_acq_rel);
-		if (t >= pool.pieces)
+		int pieces = atomic_load_explicit(&pool.pieces, memory_order_relaxed);
+		if (t >= pieces)
 			return;
 		long lo, hi;
-		piece(pool.count, pool.grain, pool.pieces, t, &lo, &hi);
+		piece(pool.count, pool.grain, pieces, t, &lo, &hi);
 		if (lo < hi)
 			pool.fn(pool.n, lo, hi, tid);
 		atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
@@ -190,14 +191,14 @@ void dlrt_parallel(dlrt_task fn, int64_t n, long count, long grain)
 	pool.n = n;
 	pool.count = count;
 	pool.grain = grain;
-	pool.pieces = pool.threads;
+	atomic_store_explicit(&pool.pieces, pool.threads, memory_order_relaxed);
 	atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
 	atomic_store_explicit(&pool.next, 0, memory_order_release);
 	publish();
 	run_pieces(0);
 	/* the pieces other threads took */
 	int spins = 0;
-	while (atomic_load_explicit(&pool.done, memory_order_acquire) < pool.pieces) {
+	while (atomic_load_explicit(&pool.done, memory_order_acquire) < pool.threads) {
 		if (++spins < POOL_SPIN)
 			POOL_RELAX();
 		else
