@@ -2146,15 +2146,17 @@ static void conv_pad(Emit *e, const char *xb, const ConvDims *c, const char *dst
 	        c->WP, c->PT, c->PL, plane, dstp);
 }
 
-/* dlc_to_bi of C channels of H x W (padded to HP x WP) into xt, over the
- * channels */
+/* dlc_to_bi of C channels of H x W (padded to HP x WP) into xt; in
+ * parallel over ranges of examples (columns of the copy), so each thread
+ * reads the examples the kernels before it wrote */
 static void conv_to_bi(Emit *e, const char *xb, const char *rows, long long C, long long H, long long W, long long HP,
                        long long WP, long long PT, long long PL, long long NB, const char *xt, const char *decl)
 {
-	if (C * HP * WP * NB >= PAR_MIN_WORK && C > 1) {
-		par_begin(e, arena_printf(e->a, "%lld", C), 1, "channels of the batch-inner copy");
-		fprintf(e->o, "%s\tdlc_to_bi(%s + lo * %lld, %lld, %s, ncol, hi - lo, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %s + lo * %lld);\n",
-		        decl, xb, H * W, C * H * W, rows, H, W, HP, WP, PT, PL, NB, xt, HP * WP * NB);
+	if (C * HP * WP * NB >= PAR_MIN_WORK && NB > 16) {
+		par_begin(e, "ncol", 16, "examples (columns) of the batch-inner copy");
+		fprintf(e->o, "%s\tlong ne = (hi < %s ? hi : %s) - lo;\n", decl, rows, rows);
+		fprintf(e->o, "\tdlc_to_bi(%s + lo * %lld, %lld, ne > 0 ? ne : 0, hi - lo, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %s + lo);\n",
+		        xb, C * H * W, C * H * W, C, H, W, HP, WP, PT, PL, NB, xt);
 		par_end(e);
 		return;
 	}
@@ -2162,15 +2164,17 @@ static void conv_to_bi(Emit *e, const char *xb, const char *rows, long long C, l
 	        rows, C, H, W, HP, WP, PT, PL, NB, xt);
 }
 
-/* dlc_from_bi of F features of a batch-inner array into dst, over the
- * features */
+/* dlc_from_bi of F features of a batch-inner array into dst; in parallel
+ * over ranges of examples, so each thread writes the examples the kernels
+ * after it read */
 static void conv_from_bi(Emit *e, const char *yt, const char *rows, const char *zero_to, long long F, long long NB,
                          const char *dst, const char *decl)
 {
-	if (F * NB >= PAR_MIN_WORK && F > 16) {
-		par_begin(e, arena_printf(e->a, "%lld", F), 16, "features, back to the batch-outer layout");
-		fprintf(e->o, "%s\tdlc_from_bi(%s + lo * %lld, %s, %s, hi - lo, %lld, %s + lo, %lld);\n", decl, yt, NB, rows, zero_to,
-		        NB, dst, F);
+	if (F * NB >= PAR_MIN_WORK && NB > 16) {
+		par_begin(e, zero_to, 16, "examples, back to the batch-outer layout");
+		fprintf(e->o, "%s\tlong ne = (hi < %s ? hi : %s) - lo;\n", decl, rows, rows);
+		fprintf(e->o, "\tdlc_from_bi(%s + lo, ne > 0 ? ne : 0, hi - lo, %lld, %lld, %s + lo * %lld, %lld);\n", yt, F, NB, dst,
+		        F, F);
 		par_end(e);
 		return;
 	}
