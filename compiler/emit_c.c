@@ -1963,6 +1963,9 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
  * The forward pass and the weight gradient take rows where they can; the
  * input gradient is batch-inner and visits only the taps that reach each
  * input pixel (no products with padding). */
+/* chunks of examples that a weight gradient along output rows sums apart */
+#define DW_CHUNKS 8
+
 typedef struct ConvDims {
 	long long N, C, H, W;      /* input */
 	long long Co, OH, OW;      /* output */
@@ -2035,7 +2038,7 @@ static void conv_scratch(Emit *e, NodeId id, int64_t *cs, int64_t *cw)
 	ConvDims c = conv_node_dims(e, id);
 	int64_t xin = c.C * c.HP * c.WP * c.NB, xplain = c.C * c.H * c.W * c.NB, y = c.Co * c.OH * c.OW * c.NB;
 	int64_t vl = e->f32 ? 16 : 8, xrow = c.N * c.C * c.HP * c.WP;
-	int64_t part = c.G * ((c.Cog + 5) / 6) * (c.T + 4) * 6 * vl;
+	int64_t part = c.G * ((c.Cog + 5) / 6) * (c.T + 4) * 6 * vl * (c.N < DW_CHUNKS ? c.N : DW_CHUNKS);
 	if (n->op == OP_CONV2D) {
 		*cs = c.row ? xrow : xin + y;
 		*cw = c.G * ((c.Cog + 5) / 6) * c.T * 6;
@@ -2245,11 +2248,12 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	if (n->op == OP_CONV2D_DW && c.row) {
 		/* summed along the output rows, one example at a time (its operands
 		 * stay in cache) into vector partial sums; the last vector of a row
-		 * overlaps the one before it, its repeated lanes masked off.  In
-		 * parallel, each thread takes its own tiles of (channels, taps) and
-		 * sums them over the examples in the serial order. */
+		 * overlaps the one before it, its repeated lanes masked off.  The
+		 * examples are summed in a fixed number of chunks, each into partial
+		 * sums of its own, added in chunk order at the end: the chunks run in
+		 * parallel, the same sums whatever the number of threads. */
 		const char *xb = e->buf[n->in[0]], *yb = e->buf[n->in[1]];
-		long long nblk = (c.Cog + 5) / 6, wp = c.WP, plane = c.HP * wp;
+		long long nblk = (c.Cog + 5) / 6, wp = c.WP, plane = c.HP * wp, nch = c.N < DW_CHUNKS ? c.N : DW_CHUNKS;
 		const char *decl;
 		if (padded)
 			decl = arena_printf(e->a, "\tdlc_t *xt = dlc_cs, *part = dlc_cs + %s * %lld;\n", c.rows, c.C * plane);
@@ -2258,42 +2262,51 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 			plane = c.H * c.W;
 			decl = arena_printf(e->a, "\tconst dlc_t *xt = %s;\n\tdlc_t *part = dlc_cs;\n", xb);
 		}
-		decl = arena_printf(e->a, "%s\tlong ntile = (%lld + DLC_NV - 1) / DLC_NV;\n\t(void)xt;\n\t(void)part;\n\t(void)ntile;\n",
-		                    decl, c.T);
-		fprintf(o, "\t/* sums along the output rows, an example at a time */\n%s", decl);
+		decl = arena_printf(e->a, "%s\tlong ntile = (%lld + DLC_NV - 1) / DLC_NV, ntt = %lld * ntile; /* tiles */\n"
+		                          "\t(void)xt;\n\t(void)part;\n\t(void)ntt;\n", decl, c.T, c.G * nblk);
+		fprintf(o, "\t/* sums along the output rows, an example at a time, in %lld chunks of examples */\n%s", nch, decl);
 		if (padded)
 			conv_pad(e, xb, &c, "xt", decl);
-		const char *count = arena_printf(e->a, "%lld * ntile", c.G * nblk);
-		int par = work >= PAR_MIN_WORK;
+		const char *count = arena_printf(e->a, "%lld", nch);
+		int par = work >= PAR_MIN_WORK && nch > 1;
 		if (par) {
-			par_begin(e, count, 1, "tiles of channels x taps");
+			par_begin(e, count, 1, "chunks of examples");
 			fprintf(e->o, "%s", decl);
 		}
 		o = e->o;
-		fprintf(o, "\tfor (long nb = 0; nb < %s; nb++)\n", c.rows);
-		fprintf(o, "\t\tfor (long u = %s; u < %s; u++) {\n", par ? "lo" : "0", par ? "hi" : count);
-		fprintf(o, "\t\t\tlong g = u / (%lld * ntile), blk = u / ntile %% %lld, t0 = u %% ntile * DLC_NV;\n", nblk, nblk);
-		fprintf(o, "\t\t\tlong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", c.Cog, c.Cog, c.Cog);
-		fprintf(o, "\t\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
-		fprintf(o, "\t\t\tdlc_t *ps = part + u * DLC_MR * DLC_NR;\n");
-		fprintf(o, "\t\t\tfor (long t = 0; t < nt; t++)\n");
-		fprintf(o, "\t\t\t\ttoff[t] = nb * %lld + ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * "
+		fprintf(o, "\tfor (long ch = %s; ch < %s; ch++) {\n", par ? "lo" : "0", par ? "hi" : count);
+		fprintf(o, "\t\tlong b0 = ch * %lld / %lld, b1 = (ch + 1) * %lld / %lld;\n", c.N, nch, c.N, nch);
+		fprintf(o, "\t\tif (b1 > %s)\n\t\t\tb1 = %s;\n", c.rows, c.rows);
+		fprintf(o, "\t\tfor (long nb = b0; nb < b1; nb++)\n");
+		fprintf(o, "\t\t\tfor (long u = 0; u < ntt; u++) {\n");
+		fprintf(o, "\t\t\t\tlong g = u / (%lld * ntile), blk = u / ntile %% %lld, t0 = u %% ntile * DLC_NV;\n", nblk, nblk);
+		fprintf(o, "\t\t\t\tlong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", c.Cog, c.Cog,
+		        c.Cog);
+		fprintf(o, "\t\t\t\tlong nt = %lld - t0 < DLC_NV ? %lld - t0 : DLC_NV, toff[DLC_NV] = {0};\n", c.T, c.T);
+		fprintf(o, "\t\t\t\tdlc_t *ps = part + (ch * ntt + u) * DLC_MR * DLC_NR;\n");
+		fprintf(o, "\t\t\t\tfor (long t = 0; t < nt; t++)\n");
+		fprintf(o, "\t\t\t\t\ttoff[t] = nb * %lld + ((g * %lld + (t0 + t) / %lld) * %lld + (t0 + t) / %lld %% %lld * %lld) * "
 		           "%lld + (t0 + t) %% %lld * %lld;\n", c.C * plane, c.Cg, KK, padded ? c.HP : c.H, c.kw, c.kh, dh, wp,
 		        c.kw, dw);
-		fprintf(o, "\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, %lld / DLC_VL, xt, toff, %s + (nb * %lld + co) * %lld, %lld, mr, "
-		           "nt, NULL, 0, ps, nb == 0, 0);\n", c.OH, sh * wp, c.OW, c.OW, yb, c.Co, P, P);
-		fprintf(o, "\t\t\tif (%lld %% DLC_VL)\n", c.OW);
-		fprintf(o, "\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, 1, xt + %lld - DLC_VL, toff, %s + (nb * %lld + co) * %lld + %lld - "
+		fprintf(o, "\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, %lld / DLC_VL, xt, toff, %s + (nb * %lld + co) * %lld, %lld, mr, "
+		           "nt, NULL, 0, ps, nb == b0, 0);\n", c.OH, sh * wp, c.OW, c.OW, yb, c.Co, P, P);
+		fprintf(o, "\t\t\t\tif (%lld %% DLC_VL)\n", c.OW);
+		fprintf(o, "\t\t\t\t\tdlc_wukr(%lld, %lld, %lld, 1, 0, 0, 1, xt + %lld - DLC_VL, toff, %s + (nb * %lld + co) * %lld + %lld - "
 		           "DLC_VL, %lld,\n", c.OH, sh * wp, c.OW, c.OW, yb, c.Co, P, c.OW, P);
-		fprintf(o, "\t\t\t\t         mr, nt, NULL, 0, ps, 0, DLC_VL - %lld %% DLC_VL);\n", c.OW);
-		fprintf(o, "\t\t}\n");
+		fprintf(o, "\t\t\t\t\t         mr, nt, NULL, 0, ps, 0, DLC_VL - %lld %% DLC_VL);\n", c.OW);
+		fprintf(o, "\t\t\t}\n\t}\n");
 		if (par)
 			par_end(e);
 		o = e->o;
+		/* the chunks that hold examples, in order; then the lanes */
 		conv_blocks_open(e, &c, c.Cog, 1);
-		fprintf(o, "\t\t\tfor (long r = 0; r < mr; r++)\n\t\t\t\tfor (long t = 0; t < %lld; t++)\n", c.T);
-		fprintf(o, "\t\t\t\t\t%s[(co + r) * %lld + t] = dlc_hsum(dlc_ld(part + ((g * %lld + blk) * ntile + t / DLC_NV) * "
-		           "DLC_MR * DLC_NR + (r * DLC_NV + t %% DLC_NV) * DLC_VL));\n", dst, c.T, nblk);
+		fprintf(o, "\t\t\tfor (long r = 0; r < mr; r++)\n\t\t\t\tfor (long t = 0; t < %lld; t++) {\n", c.T);
+		fprintf(o, "\t\t\t\t\tconst dlc_t *p0 = part + ((g * %lld + blk) * ntile + t / DLC_NV) * DLC_MR * DLC_NR + "
+		           "(r * DLC_NV + t %% DLC_NV) * DLC_VL;\n", nblk);
+		fprintf(o, "\t\t\t\t\tdlc_v acc = dlc_ld(p0);\n");
+		fprintf(o, "\t\t\t\t\tfor (long ch = 1; ch < %lld && ch * %lld / %lld < %s; ch++)\n", nch, c.N, nch, c.rows);
+		fprintf(o, "\t\t\t\t\t\tacc += dlc_ld(p0 + ch * ntt * DLC_MR * DLC_NR);\n");
+		fprintf(o, "\t\t\t\t\t%s[(co + r) * %lld + t] = dlc_hsum(acc);\n\t\t\t\t}\n", dst, c.T);
 		fprintf(o, "\t\t}\n");
 		return;
 	}
