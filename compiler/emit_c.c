@@ -73,6 +73,10 @@ typedef struct Emit {
 	FILE *kbody, *kparts;
 	int npart, stamp_max, saved_stamp;
 	NodeId also;         /* the update the kernel being printed also computes */
+	/* an elementwise kernel's loops over merged axes: merged axis g is the
+	 * original axes cgrp[g] .. cgrp[g + 1] - 1 of the output shape corig */
+	int ncg, cgrp[MAXRANK + 1];
+	Shape corig;
 } Emit;
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
@@ -756,9 +760,29 @@ static void plan_memory(Emit *e)
 
 /* Flat index into an array of shape `src`, broadcast (aligned right) to the
  * loop nest over `out` with loop variables i0..i{r-1}. */
+/* src (aligned right to the output shape e->corig) over the merged axes */
+static Shape merged_shape(const Emit *e, Shape src)
+{
+	Shape r;
+	memset(&r, 0, sizeof r);
+	r.rank = e->ncg;
+	int off = e->corig.rank - src.rank;
+	for (int g = 0; g < e->ncg; g++) {
+		int64_t p = 1;
+		for (int k = e->cgrp[g]; k < e->cgrp[g + 1]; k++)
+			p *= k >= off ? src.d[k - off] : 1;
+		r.d[g] = p;
+	}
+	return r;
+}
+
 static const char *bcast_index(Emit *e, Shape src, Shape out)
 {
 	const char *s = NULL;
+	if (e->ncg && shape_eq(out, e->corig)) {
+		src = merged_shape(e, src);
+		out = merged_shape(e, out);
+	}
 	int off = out.rank - src.rank;
 	for (int k = 0; k < src.rank; k++) {
 		if (s && src.d[k] != 1)
@@ -1457,6 +1481,65 @@ static void par_end(Emit *e)
 	e->kstamp = e->saved_stamp;
 }
 
+/* The shapes of the arrays an elementwise tree reads (through inlined
+ * values and views); returns the new count, or max + 1 when there are more. */
+static int tree_shapes(const Emit *e, NodeId id, Shape *out, int n, int max)
+{
+	const Node *x = NN(e, id);
+	switch (e->st[id]) {
+	case ST_INLINE:
+		for (int k = 0; k < op_info[x->op].arity; k++)
+			n = tree_shapes(e, x->in[k], out, n, max);
+		return n;
+	case ST_SCALAR:
+		if (x->op == OP_BROADCAST || x->op == OP_RESHAPE)
+			return tree_shapes(e, x->in[0], out, n, max);
+		return n;
+	case ST_VIEW:
+		if (x->op == OP_RESHAPE)
+			return tree_shapes(e, x->in[0], out, n, max);
+		if (n < max)
+			out[n] = NN(e, x->in[0])->shape;
+		return n + 1;
+	default:
+		if (n < max)
+			out[n] = x->shape;
+		return n + 1;
+	}
+}
+
+/* Merge neighbouring axes of a nested loop where every array read is either
+ * whole or broadcast along both (a bias over [B, C, H, W] needs loops over
+ * B, C and H x W): longer inner loops, the same elements in the same order. */
+static void plan_merge(Emit *e, Shape shape, const NodeId *in, int nin)
+{
+	enum { MAXS = 16 };
+	Shape srcs[MAXS];
+	int ns = 0;
+	for (int k = 0; k < nin; k++)
+		ns = tree_shapes(e, in[k], srcs, ns, MAXS);
+	e->ncg = 0;
+	if (ns > MAXS || shape.rank < 2)
+		return;
+	e->corig = shape;
+	e->cgrp[0] = 0;
+	int g = 0;
+	for (int k = 1; k < shape.rank; k++) {
+		int merge = 1;
+		for (int j = 0; j < ns && merge; j++) {
+			int off = shape.rank - srcs[j].rank;
+			int64_t a = k - 1 >= off ? srcs[j].d[k - 1 - off] : 1, b = k >= off ? srcs[j].d[k - off] : 1;
+			merge = (a == shape.d[k - 1] && b == shape.d[k]) || (a == 1 && b == 1);
+		}
+		if (!merge)
+			e->cgrp[++g] = k;
+	}
+	e->cgrp[++g] = shape.rank;
+	e->ncg = g;
+	if (g == shape.rank)
+		e->ncg = 0; /* nothing merged */
+}
+
 /* dst[...] = node's elementwise value (or, for a copy, the source's value)
  * over `shape`, with the inlined values it reads computed in the loop. */
 static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy)
@@ -1476,15 +1559,21 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 	for (int k = 0; k < nin; k++)
 		nested |= needs_nested(e, in[k]);
 	int64_t numel = shape_numel(shape);
-	int par = numel >= PAR_MIN_WORK && (!nested || shape.d[0] > 1);
+	Shape loops = shape;
+	if (nested) {
+		plan_merge(e, shape, in, nin);
+		if (e->ncg)
+			loops = merged_shape(e, shape);
+	}
+	int par = numel >= PAR_MIN_WORK && (!nested || loops.d[0] > 1);
 	if (par) {
 		if (nested)
-			par_begin(e, arena_printf(e->a, "%lld", (long long)shape.d[0]), 1, "along the first axis");
+			par_begin(e, arena_printf(e->a, "%lld", (long long)loops.d[0]), 1, "along the first axis");
 		else
 			par_begin(e, arena_printf(e->a, "%lld", (long long)numel), 1024, "blocks of 1024 elements");
 		o = e->o;
 	}
-	int d = open_nest(e, shape, !nested, 1, par);
+	int d = open_nest(e, loops, !nested, 1, par);
 	for (int k = 0; k < nin; k++)
 		inline_defs(e, in[k], nested, shape, d);
 	const char *a = ref(e, in[0], nested, shape);
@@ -1498,6 +1587,7 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 		        e->buf[un->in[0]], desc_node(e, un->in[1]));
 	}
 	close_nest(e, d);
+	e->ncg = 0;
 	if (par)
 		par_end(e);
 }
