@@ -546,6 +546,7 @@ static int tree_leaves(const Emit *e, NodeId id, NodeId *out, int n, int max)
 	return n + 1;
 }
 
+/* the kernel that computes node id, or -1 */
 static int kernel_of_node(const Emit *e, NodeId id)
 {
 	for (int k = 0; k < e->nk; k++)
@@ -2214,10 +2215,10 @@ static void plan_conv_copies(Emit *e)
 
 static int kernel_index(const Emit *e, NodeId id)
 {
-	for (int k = 0; k < e->nk; k++)
-		if (!e->k[k].dst && e->k[k].node == id)
-			return k;
-	DLC_INTERNAL("no kernel for node %u", id);
+	int k = kernel_of_node(e, id);
+	if (k < 0)
+		DLC_INTERNAL("no kernel for node %u", id);
+	return k;
 }
 
 /* The pieces of a convolution kernel that run in parallel print `decl`

@@ -15,18 +15,9 @@ import argparse
 import os
 import random
 import struct
-import subprocess
 import sys
 
-
-def run(cmd, cwd):
-    p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if p.returncode != 0:
-        print("$ " + " ".join(cmd))
-        print(p.stdout)
-        print("FAIL: exit status %d" % p.returncode)
-        sys.exit(1)
-    return p.stdout
+from opt_equal import run
 
 
 def write_npy(path, descr, shape, values, fmt):
