@@ -15,11 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ast.h"
-#include "autodiff.h"
 #include "emit_c.h"
-#include "graph.h"
-#include "optim.h"
+#include "memplan.h"
 #include "sema.h"
+#include "step.h"
 #include "summary.h"
 #include "../runtime/dlrt.h"
 #ifdef DLC_HAVE_LLVM
@@ -234,44 +233,11 @@ static uint32_t count_reached(const Graph *g, const NodeId *roots, int n)
 	return c;
 }
 
-/* Training-step roots: loss, outputs, gradients, updates. */
+/* Nodes of the forward pass and of the whole training step. */
 static uint32_t step_nodes(const TrainGraph *tg, uint32_t *forward)
 {
-	const Model *m = tg->m;
-	const Graph *g = m->g;
-	NodeId *r = malloc(sizeof(NodeId) * (size_t)(2 * m->noutputs + g->ntensors + tg->nupdates + 2));
-	int n = 0;
-	r[n++] = m->loss;
-	for (int i = 0; i < m->noutputs; i++)
-		r[n++] = m->outputs[i].node;
-	*forward = count_reached(g, r, n);
-	for (int t = 0; t < g->ntensors; t++)
-		if (tg->grads[t])
-			r[n++] = tg->grads[t];
-	for (int i = 0; i < tg->nupdates; i++)
-		r[n++] = tg->updates[i];
-	uint32_t c = count_reached(g, r, n);
-	free(r);
-	return c;
-}
-
-static void build_step(Arena *a, Model *m, TrainGraph *tg)
-{
-	Graph *g = m->g;
-	tg->m = m;
-	tg->grads = arena_alloc(a, sizeof(NodeId) * (size_t)(g->ntensors + 1));
-	ad_gradients(g, m->loss, tg->grads);
-	int np = g->ntensors;
-	optim_build(g, &m->opt, tg->grads, &tg->updates, &tg->nupdates);
-	NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates + 1));
-	memcpy(all, tg->updates, sizeof(NodeId) * (size_t)tg->nupdates);
-	if (m->nstate_updates)
-		memcpy(all + tg->nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
-	tg->updates = all;
-	tg->nupdates += m->nstate_updates;
-	NodeId *grads = arena_alloc(a, sizeof(NodeId) * (size_t)(g->ntensors + 1));
-	memcpy(grads, tg->grads, sizeof(NodeId) * (size_t)np);
-	tg->grads = grads;
+	*forward = count_reached(tg->m->g, tg->roots, tg->nfwd);
+	return count_reached(tg->m->g, tg->roots, tg->nroots);
 }
 
 static const char *mib(double b, char *buf)
@@ -294,13 +260,12 @@ static void print_stats(const TrainGraph *tg, const char *input, const char *src
 	Diag d0;
 	diag_init(&d0, devnull ? devnull : stderr, input, src);
 	Model *m0 = sema_build(&a0, &d0, prog, defs, ndefs, dtype, force_dtype, 0, 0);
-	TrainGraph t0;
-	memset(&t0, 0, sizeof t0);
-	build_step(&a0, m0, &t0);
-	uint32_t fwd0, step0 = step_nodes(&t0, &fwd0);
-	EmitMemory mem, mem0;
-	emitc_memory(tg, &mem);
-	emitc_memory(&t0, &mem0);
+	StepOptions o0 = {.hvp = tg->hv != NULL};
+	TrainGraph *t0 = step_build(&a0, m0, &o0);
+	uint32_t fwd0, step0 = step_nodes(t0, &fwd0);
+	StepMemory mem, mem0;
+	memplan_measure(tg, &mem);
+	memplan_measure(t0, &mem0);
 	char b1[32], b2[32], b3[32], b4[32], b5[32];
 	fprintf(stderr, "dlc: stats for %s\n", m->name);
 	fprintf(stderr, "  graph nodes, forward:        %u (%u without folding and CSE)\n", fwd, fwd0);
@@ -391,10 +356,10 @@ static const char *jit_cache_dir(void)
  * --cflags), linked into this process by LLVM's ORC JIT; the model's
  * dlrt_* references resolve to the runtime linked into dlc.  No file is
  * written and no program is run. */
-static int run_llvm_jit(const TrainGraph *tg, const char *cflags, const char *cache_dir, double t_start, int targc,
+static int run_llvm_jit(const Schedule *sched, const MemPlan *mp, const char *cflags, const char *cache_dir, double t_start, int targc,
                         char **targv)
 {
-	const Model *m = tg->m;
+	const Model *m = sched->m;
 	char *csrc = NULL;
 	size_t clen = 0;
 	FILE *f = open_memstream(&csrc, &clen);
@@ -402,7 +367,7 @@ static int run_llvm_jit(const TrainGraph *tg, const char *cflags, const char *ca
 		fprintf(stderr, "dlc run: out of memory\n");
 		return 1;
 	}
-	emitc_model(f, tg, 0);
+	emitc_model(f, sched, mp, 0);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "dlc run: out of memory\n");
 		free(csrc);
@@ -457,13 +422,13 @@ static int run_llvm_jit(const TrainGraph *tg, const char *cflags, const char *ca
  * references resolve to the runtime linked into dlc), delete the files, and
  * hand the trainer flags to the same runtime trainer a standalone binary
  * uses. */
-static int run_in_process(const TrainGraph *tg, const char *cc, int cc_jit, int no_jit_cache, const char *cflags,
+static int run_in_process(const Schedule *sched, const MemPlan *mp, const char *cc, int cc_jit, int no_jit_cache, const char *cflags,
                           double t_start, int targc, char **targv)
 {
-	const Model *m = tg->m;
+	const Model *m = sched->m;
 #ifdef DLC_HAVE_LLVM
 	if (!cc_jit)
-		return run_llvm_jit(tg, cflags, no_jit_cache ? NULL : jit_cache_dir(), t_start, targc, targv);
+		return run_llvm_jit(sched, mp, cflags, no_jit_cache ? NULL : jit_cache_dir(), t_start, targc, targv);
 #else
 	(void)cc_jit;
 	(void)no_jit_cache;
@@ -475,7 +440,7 @@ static int run_in_process(const TrainGraph *tg, const char *cc, int cc_jit, int 
 		fprintf(stderr, "dlc run: cannot create a temporary file: %s\n", strerror(errno));
 		return 1;
 	}
-	emitc_model(f, tg, 0);
+	emitc_model(f, sched, mp, 0);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "dlc run: cannot write '%s': %s\n", csrc, strerror(errno));
 		remove(csrc);
@@ -737,80 +702,48 @@ int main(int argc, char **argv)
 	}
 	Graph *g = m->g;
 	uint32_t fwd_nodes = g->nnodes;
-	TrainGraph tg;
-	memset(&tg, 0, sizeof tg);
-	tg.m = m;
-	tg.fuse = f_fuse;
-	tg.inplace = f_inplace;
-	tg.memplan = f_memplan;
-	tg.check_memory = f_check_memory;
-	tg.grads = arena_alloc(&arena, sizeof(NodeId) * (size_t)(g->ntensors + 1));
-	ad_gradients(g, m->loss, tg.grads);
-	int nparam_tensors = g->ntensors;
-	optim_build(g, &m->opt, tg.grads, &tg.updates, &tg.nupdates);
-	if (m->opt.kind == OPT_NEWTON || m->opt.kind == OPT_NEWTON_CG) {
-		tg.dirs = arena_alloc(&arena, sizeof(NodeId) * (size_t)(2 * g->ntensors + 2));
-		tg.hv = arena_alloc(&arena, sizeof(NodeId) * (size_t)(2 * g->ntensors + 2));
-		ad_hvp(g, tg.grads, tg.dirs, tg.hv);
-	}
-	if (m->nstate_updates) {
-		NodeId *all = arena_alloc(&arena, sizeof(NodeId) * (size_t)(tg.nupdates + m->nstate_updates));
-		memcpy(all, tg.updates, sizeof(NodeId) * (size_t)tg.nupdates);
-		memcpy(all + tg.nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
-		tg.updates = all;
-		tg.nupdates += m->nstate_updates;
-	}
-	/* state tensors added by the optimizer have no gradient */
-	NodeId *grads = arena_alloc(&arena, sizeof(NodeId) * (size_t)(g->ntensors + 1));
-	memcpy(grads, tg.grads, sizeof(NodeId) * (size_t)nparam_tensors);
-	tg.grads = grads;
+	StepOptions sopt = {.fuse = f_fuse, .inplace = f_inplace, .memplan = f_memplan,
+	                    .check_memory = f_check_memory};
+	TrainGraph *step = step_build(&arena, m, &sopt);
+	Schedule *sched = schedule_build(&arena, step);
+	MemPlan *mp = memplan_build(&arena, sched);
 
 	if (stats)
-		print_stats(&tg, input, src, prog, defs, ndefs, dtype, force_dtype);
+		print_stats(step, input, src, prog, defs, ndefs, dtype, force_dtype);
 	if (check_only) {
 		arena_free(&arena);
 		free(src);
 		return 0;
 	}
 	if (emit && !strcmp(emit, "graph")) {
-		NodeId *roots = arena_alloc(&arena, sizeof(NodeId) * (size_t)(m->noutputs + g->ntensors + tg.nupdates + 1));
-		int nr = 0;
-		roots[nr++] = m->loss;
-		for (int i = 0; i < m->noutputs; i++)
-			roots[nr++] = m->outputs[i].node;
 		printf("# forward graph of %s (%u nodes)\n", m->name, fwd_nodes - 1);
-		graph_dump(stdout, g, roots, nr);
-		for (int t = 0; t < g->ntensors; t++)
-			if (tg.grads[t])
-				roots[nr++] = tg.grads[t];
-		for (int i = 0; i < tg.nupdates; i++)
-			roots[nr++] = tg.updates[i];
+		graph_dump(stdout, g, step->roots, step->nfwd);
 		printf("\n# training step: forward, gradients (");
 		for (int t = 0, first = 1; t < g->ntensors; t++)
-			if (tg.grads[t]) {
-				printf("%sd_%s = %%%u", first ? "" : ", ", g->tensors[t].name, tg.grads[t]);
+			if (step->grads[t]) {
+				printf("%sd_%s = %%%u", first ? "" : ", ", g->tensors[t].name, step->grads[t]);
 				first = 0;
 			}
 		printf("), update\n");
-		graph_dump(stdout, g, roots, nr);
+		graph_dump(stdout, g, step->roots, step->nroots);
 		arena_free(&arena);
 		free(src);
 		return 0;
 	}
 	if (emit && (!strcmp(emit, "kernels") || !strcmp(emit, "dot"))) {
-		(emit[0] == 'k' ? emitc_kernels : emitc_dot)(stdout, &tg);
+		(emit[0] == 'k' ? emitc_kernels : emitc_dot)(stdout, sched, mp);
 		arena_free(&arena);
 		free(src);
 		return 0;
 	}
 	if (emit && !strcmp(emit, "summary")) {
-		summary_print(stdout, &tg);
+		summary_print(stdout, step);
 		arena_free(&arena);
 		free(src);
 		return 0;
 	}
 	if (emit && !strcmp(emit, "c")) {
-		emitc_model(stdout, &tg, 1);
+		emitc_model(stdout, sched, mp, 1);
 		arena_free(&arena);
 		free(src);
 		return fflush(stdout) ? 1 : 0;
@@ -821,7 +754,7 @@ int main(int argc, char **argv)
 			cc_jit = 1; /* a C compiler named on the command line: use it */
 		else
 			cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-		int rc = run_in_process(&tg, cc, cc_jit, no_jit_cache, cflags, t_start, targc, targv);
+		int rc = run_in_process(sched, mp, cc, cc_jit, no_jit_cache, cflags, t_start, targc, targv);
 		free(targv);
 		arena_free(&arena);
 		free(src);
@@ -847,7 +780,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dlc: cannot write '%s': %s\n", output, strerror(errno));
 			rc = 1;
 		} else {
-			emitc_model(f, &tg, 1);
+			emitc_model(f, sched, mp, 1);
 			if (fclose(f) != 0 || rename(tmp, output) != 0) {
 				fprintf(stderr, "dlc: cannot write '%s': %s\n", output, strerror(errno));
 				remove(tmp);
@@ -862,7 +795,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dlc: cannot create a temporary file: %s\n", strerror(errno));
 			rc = 1;
 		} else {
-			emitc_model(f, &tg, 1);
+			emitc_model(f, sched, mp, 1);
 			if (fclose(f) != 0) {
 				fprintf(stderr, "dlc: cannot write '%s': %s\n", tmp, strerror(errno));
 				rc = 1;

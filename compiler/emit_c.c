@@ -16,18 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "emit_c.h"
-
-/* ST_INLINE: an elementwise value computed inside its only consumer's loop
- * (a local variable v<id>), never stored. */
-typedef enum { ST_NONE, ST_SCALAR, ST_VIEW, ST_ALIAS, ST_OWN, ST_INLINE } Storage;
-
-typedef struct Kernel {
-	NodeId node;         /* computing node, or source of a copy */
-	const char *dst;     /* copy kernels: destination array; else NULL */
-	int entries;         /* bit 0 forward, 1 gradients, 2 train_step, 3 hvp */
-	int declare;         /* copy kernels: dst is an array of its own */
-	NodeId also;         /* an optimizer update computed in the same loop */
-} Kernel;
+#include "memplan.h"
 
 typedef struct Emit {
 	FILE *o;
@@ -37,36 +26,10 @@ typedef struct Emit {
 	Arena *a;
 	const char *T;       /* "float" or "double" */
 	int f32;
-	Storage *st;
-	const char **buf;    /* array name per node (after alias resolution) */
-	uint8_t *mark[4];    /* nodes each entry point needs */
-	uint8_t *any;
-	Kernel *k;
-	int nk;
-	const char **names;  /* names taken so far */
-	int nnames;
-	const char *loss_buf;
-	const char **grad_buf;    /* per tensor */
-	const char **hv_buf;      /* per tensor: Hessian-vector products */
-	const char **out_buf;     /* per output */
-	/* optimizations */
-	uint8_t *result;     /* node is read by the runtime (loss, output, gradient) */
-	int *nuse;           /* consumers among the nodes computed */
-	NodeId *user;        /* the last consumer seen (the only one when nuse == 1) */
-	NodeId *epi;         /* matmul -> the elementwise consumer fused into its epilogue */
-	NodeId *epi_of;      /* that consumer -> its matmul */
-	NodeId *inplace;     /* update value -> the tensor it overwrites in place */
-	int *kpos;           /* index of the kernel that computes each node */
+	const Schedule *s;   /* what to print: storage, kernels, names */
+	const MemPlan *mp;   /* where planned arrays live in the arena */
 	int *done;           /* inline definitions already printed in this kernel */
 	int kstamp;
-	/* memory plan: arena offsets (elements) of planned arrays, -1 if static */
-	int64_t *off;
-	int64_t arena_size, naive_size;
-	int *first, *last;   /* live interval of each planned array, in kernels */
-	/* convolutions: the kernel whose batch-inner copy of the input (2 ki) or
-	 * of the output gradient (2 ki + 1) kernel ki reads, or -1; which copies
-	 * kernel ki keeps for a later one (bit 0 input, bit 1 output gradient) */
-	int *conv_src, *conv_keep;
 	/* the kernel being printed: its name; its own function's text and that
 	 * of its parallel parts (printed before it); the next part's number */
 	const char *kname;
@@ -80,51 +43,6 @@ typedef struct Emit {
 } Emit;
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
-
-/* ---- names ---- */
-
-static const char *const reserved[] = {
-	/* C keywords and library names */
-	"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
-	"extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
-	"short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
-	"volatile", "while", "main", "exp", "log", "sqrt", "pow", "fabs", "tanh", "expf", "logf", "sqrtf",
-	"powf", "fabsf", "tanhf", "log1p", "log1pf", "abs", "int32_t", "int64_t", "uint64_t", "INFINITY",
-	"NAN", "exit", "free", "malloc", "printf", "time", "div", "signbit", "isnan",
-	/* names the generated code uses for itself */
-	"n", "lr", "learning_rate", "rng_key", "arena", "i", "j", "k", "r", "c", "p", "q", "i0", "i1", "i2",
-	"i3", "i4", "i5", "i6", "i7", "nb", "co", "gi", "oh", "ow", "ci", "ih", "iw", "aik", "part", "mx",
-	"se", "lse", "acc", "val", "inv", "total", "count", "plane", "out", "h0", "w0", "at", "gs", "dy", "hk",
-	"za", "tb", "up", "sg",
-	/* locals of the tiled matmul and convolution kernels */
-	"kb", "nkb", "pb", "pc", "kc", "jc", "nc", "ic", "mc", "jr", "ir", "mr", "nr", "g", "blk", "col", "ncol",
-	"xt", "yt", "toff", "t0", "nt", "j0", "ni", "nj", "oh0", "ow0", "xs", "ws", "ys", "xr", "yr", "dr", "gr", "t", "v", "xo", "yo", "nvr", "npos", "owp", "wp", "ps", "slack", "ntile",
-};
-
-static int name_taken(const Emit *e, const char *s)
-{
-	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-		if (!strcmp(reserved[i], s))
-			return 1;
-	if (!strncmp(s, "dlrt_", 5) || !strncmp(s, "DLRT_", 5) || !strncmp(s, "dlc_", 4) || !strncmp(s, "DLC_", 4))
-		return 1;
-	if (s[0] == 'v' && s[1] && strspn(s + 1, "0123456789") == strlen(s + 1))
-		return 1; /* v<id> are the inlined values */
-	for (int i = 0; i < e->nnames; i++)
-		if (!strcmp(e->names[i], s))
-			return 1;
-	return 0;
-}
-
-static const char *take_name(Emit *e, const char *want)
-{
-	const char *s = want;
-	for (int k = 2; name_taken(e, s); k++)
-		s = arena_printf(e->a, "%s_%d", want, k);
-	e->names = arena_grow(e->a, e->names, (size_t)e->nnames, (size_t)e->nnames + 1, sizeof(char *));
-	e->names[e->nnames++] = s;
-	return s;
-}
 
 /* ---- literals and math ---- */
 
@@ -148,613 +66,6 @@ static const char *lit(Emit *e, double v)
 static const char *fn(Emit *e, const char *name)
 {
 	return e->f32 ? arena_printf(e->a, "%sf", name) : name;
-}
-
-/* ---- storage decisions ---- */
-
-static int is_scalar_leaf(const Node *n)
-{
-	return n->op == OP_CONST || n->op == OP_HYPER || n->op == OP_COUNT;
-}
-
-/* The node whose array holds id's values (through reshapes and views). */
-static NodeId storage_of(const Emit *e, NodeId id)
-{
-	while (e->st[id] == ST_VIEW || (e->st[id] == ST_ALIAS && NN(e, id)->op == OP_RESHAPE))
-		id = NN(e, id)->in[0];
-	return id;
-}
-
-static void mark_results(Emit *e)
-{
-	const Model *m = e->m;
-	uint32_t nn = e->g->nnodes;
-	e->result = arena_alloc(e->a, nn);
-	e->result[m->loss] = e->result[m->eval_loss] = 1;
-	for (int i = 0; i < m->noutputs; i++)
-		e->result[m->outputs[i].node] = e->result[m->eval_outputs[i]] = 1;
-	for (int t = 0; t < e->g->ntensors; t++) {
-		if (e->tg->grads[t])
-			e->result[e->tg->grads[t]] = 1;
-		if (e->tg->hv && e->tg->hv[t])
-			e->result[e->tg->hv[t]] = 1;
-	}
-}
-
-static void count_uses(Emit *e)
-{
-	uint32_t nn = e->g->nnodes;
-	e->nuse = arena_alloc(e->a, sizeof(int) * nn);
-	e->user = arena_alloc(e->a, sizeof(NodeId) * nn);
-	for (uint32_t id = 1; id < nn; id++) {
-		if (!e->any[id])
-			continue;
-		const Node *n = NN(e, id);
-		for (int k = 0; k < op_info[n->op].arity; k++) {
-			e->nuse[n->in[k]]++;
-			e->user[n->in[k]] = id;
-		}
-	}
-}
-
-static int is_ew(const Node *n)
-{
-	return (op_info[n->op].flags & OPF_EW) != 0;
-}
-
-/* Elementwise values with a single elementwise consumer of the same shape
- * are computed inside that consumer's loop. */
-static void plan_inline(Emit *e)
-{
-	for (uint32_t id = 1; id < e->g->nnodes; id++) {
-		if (!e->any[id] || e->st[id] != ST_OWN || e->result[id] || e->nuse[id] != 1)
-			continue;
-		const Node *n = NN(e, id), *c = NN(e, e->user[id]);
-		if (!is_ew(n))
-			continue;
-		int ok = (is_ew(c) || c->op == OP_ASSIGN || c->op == OP_SUMTO) && shape_eq(n->shape, c->shape);
-		if (c->op == OP_SUMTO)
-			ok = 1; /* reads its input at every index of the input's own shape */
-		if (ok && e->st[e->user[id]] != ST_VIEW)
-			e->st[id] = ST_INLINE;
-	}
-}
-
-/* Nodes (not views) that read the array of node x. */
-static void readers(const Emit *e, NodeId x, NodeId *out, int *n, int max)
-{
-	for (uint32_t id = x + 1; id < e->g->nnodes; id++) {
-		if (!e->any[id])
-			continue;
-		const Node *r = NN(e, id);
-		for (int k = 0; k < op_info[r->op].arity; k++) {
-			if (r->in[k] != x)
-				continue;
-			if ((e->st[id] == ST_VIEW || (e->st[id] == ST_ALIAS && r->op == OP_RESHAPE)) && r->op != OP_ASSIGN)
-				readers(e, id, out, n, max);
-			else if (*n < max)
-				out[(*n)++] = id;
-			break;
-		}
-	}
-}
-
-/* The kernel-order key of a node: where its value is computed. */
-static NodeId root_of(const Emit *e, NodeId id)
-{
-	while (e->st[id] == ST_INLINE)
-		id = e->user[id];
-	if (e->epi[id])
-		return e->epi[id];
-	return id;
-}
-
-/* An update `assign(T, V)` writes V straight into T when every other
- * reader of T runs before V's kernel and V is elementwise (each element
- * reads T at its own index before overwriting it). */
-static void plan_inplace(Emit *e)
-{
-	const TrainGraph *tg = e->tg;
-	NodeId rd[256];
-	for (int u = 0; u < tg->nupdates; u++) {
-		const Node *a = NN(e, tg->updates[u]);
-		NodeId T = a->in[0], V = a->in[1];
-		if (e->st[V] != ST_OWN || !is_ew(NN(e, V)) || e->result[V] || e->inplace[V] || e->epi_of[V])
-			continue;
-		int nr = 0, ok = 1;
-		readers(e, T, rd, &nr, 256);
-		if (nr >= 256)
-			continue;
-		NodeId vroot = root_of(e, V);
-		for (int i = 0; i < nr && ok; i++) {
-			NodeId r = rd[i];
-			if (r == tg->updates[u])
-				continue;
-			if (NN(e, r)->op == OP_ASSIGN) {
-				ok = 0;
-				break;
-			}
-			NodeId rr = root_of(e, r);
-			if (rr == vroot) {
-				/* inside V's own loop: must read T directly at the same index */
-				for (int k = 0; k < op_info[NN(e, r)->op].arity; k++)
-					if (NN(e, r)->in[k] != T && storage_of(e, NN(e, r)->in[k]) == T)
-						ok = 0;
-				continue;
-			}
-			if (rr > vroot)
-				ok = 0;
-		}
-		/* the runtime must not find T changed under a result */
-		for (uint32_t id = 1; id < e->g->nnodes && ok; id++)
-			if (e->any[id] && e->result[id] && storage_of(e, id) == T)
-				ok = 0;
-		if (ok)
-			e->inplace[V] = T;
-	}
-}
-
-/* A matrix product whose only consumer is elementwise (a bias, an
- * activation, an activation's gradient mask) computes that consumer in its
- * epilogue, row by row, into the consumer's array. */
-static void plan_epilogues(Emit *e)
-{
-	for (uint32_t id = 1; id < e->g->nnodes; id++) {
-		if (!e->any[id] || NN(e, id)->op != OP_MATMUL || e->result[id] || e->nuse[id] != 1)
-			continue;
-		NodeId c = e->user[id];
-		while (e->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
-			c = e->user[c];
-		const Node *cn = NN(e, c);
-		if (!is_ew(cn) || e->st[c] != ST_OWN || e->epi_of[c] || !shape_eq(cn->shape, NN(e, id)->shape))
-			continue;
-		e->epi[id] = c;
-		e->epi_of[c] = id;
-	}
-}
-
-static void plan_storage(Emit *e)
-{
-	Graph *g = e->g;
-	uint32_t nn = g->nnodes;
-	e->st = arena_alloc(e->a, sizeof(Storage) * nn);
-	e->buf = arena_alloc(e->a, sizeof(char *) * nn);
-	e->epi = arena_alloc(e->a, sizeof(NodeId) * nn);
-	e->epi_of = arena_alloc(e->a, sizeof(NodeId) * nn);
-	e->inplace = arena_alloc(e->a, sizeof(NodeId) * nn);
-	e->done = arena_alloc(e->a, sizeof(int) * nn);
-	/* which broadcasts must be materialised: read by a non-elementwise kernel */
-	uint8_t *mat = arena_alloc(e->a, nn);
-	for (uint32_t id = 1; id < nn; id++) {
-		if (!e->any[id])
-			continue;
-		const Node *n = NN(e, id);
-		int ew = is_ew(n) || n->op == OP_ASSIGN || n->op == OP_SUMTO;
-		for (int k = 0; k < op_info[n->op].arity; k++) {
-			const Node *in = NN(e, n->in[k]);
-			if (ew)
-				continue;
-			if (in->op == OP_BROADCAST &&
-			    !(n->op == OP_RESHAPE && shape_eq(n->shape, in->shape))) /* rebatched: read through */
-				mat[n->in[k]] = 1;
-			if (in->op == OP_RESHAPE)
-				mat[n->in[k]] = 1;
-		}
-	}
-	for (uint32_t id = 1; id < nn; id++) {
-		if (!e->any[id])
-			continue;
-		const Node *n = NN(e, id);
-		switch (n->op) {
-		case OP_PARAM: case OP_INPUT: case OP_STATE:
-			e->st[id] = ST_ALIAS;
-			e->buf[id] = NULL; /* set from the tensor names below */
-			break;
-		case OP_CONST: case OP_HYPER: case OP_COUNT:
-			e->st[id] = ST_SCALAR;
-			break;
-		case OP_BROADCAST: {
-			const Node *src = NN(e, n->in[0]);
-			e->st[id] = mat[id] ? ST_OWN : is_scalar_leaf(src) ? ST_SCALAR : ST_VIEW;
-			break;
-		}
-		case OP_RESHAPE: {
-			Storage s = e->st[n->in[0]];
-			/* a rebatched scalar or broadcast (same shape) is read like its input */
-			int same = shape_eq(n->shape, NN(e, n->in[0])->shape);
-			e->st[id] = (s == ST_OWN || s == ST_ALIAS) ? ST_ALIAS
-			            : s == ST_SCALAR && !mat[id] ? ST_SCALAR
-			            : s == ST_VIEW && same && !mat[id] ? ST_VIEW
-			            : ST_OWN;
-			break;
-		}
-		case OP_ASSIGN:
-			e->st[id] = ST_NONE;
-			break;
-		default:
-			e->st[id] = ST_OWN;
-		}
-	}
-	mark_results(e);
-	count_uses(e);
-	if (e->tg->fuse) {
-		plan_inline(e);
-		/* a reshape of an inlined value needs an array after all */
-		for (uint32_t id = 1; id < nn; id++)
-			if (e->any[id] && NN(e, id)->op == OP_RESHAPE && e->st[NN(e, id)->in[0]] == ST_INLINE)
-				e->st[NN(e, id)->in[0]] = ST_OWN;
-		plan_epilogues(e);
-	}
-	if (e->tg->inplace)
-		plan_inplace(e);
-	/* an epilogue consumer updated in place would let the product overwrite
-	 * the tensor it is still reading */
-	for (uint32_t id = 1; id < nn; id++)
-		if (e->epi[id] && e->inplace[e->epi[id]]) {
-			e->epi_of[e->epi[id]] = 0;
-			e->epi[id] = 0;
-		}
-}
-
-static void name_buffers(Emit *e)
-{
-	Graph *g = e->g;
-	const TrainGraph *tg = e->tg;
-	for (int t = 0; t < g->ntensors; t++)
-		e->buf[g->tensors[t].node] = take_name(e, g->tensors[t].name);
-	/* the loss */
-	NodeId L = e->m->loss;
-	if (e->st[L] == ST_OWN && !NN(e, L)->name && !e->epi[L]) {
-		e->buf[L] = take_name(e, "loss_value");
-		e->loss_buf = e->buf[L];
-	}
-	if (e->m->eval_loss != L && e->st[e->m->eval_loss] == ST_OWN && !NN(e, e->m->eval_loss)->name &&
-	    !e->epi[e->m->eval_loss])
-		e->buf[e->m->eval_loss] = take_name(e, "eval_loss");
-	/* parameter gradients take the array of the node that computes them */
-	e->grad_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(g->ntensors + 1));
-	for (int t = 0; t < g->ntensors; t++) {
-		NodeId gid = tg->grads[t];
-		if (!gid)
-			continue;
-		if (e->st[gid] == ST_OWN && !e->buf[gid] && !NN(e, gid)->name && !e->epi[gid] && !e->inplace[gid]) {
-			e->buf[gid] = take_name(e, arena_printf(e->a, "d_%s", g->tensors[t].name));
-			e->grad_buf[t] = e->buf[gid];
-		}
-	}
-	for (int t = 0; tg->hv && t < g->ntensors; t++) {
-		NodeId h = tg->hv[t];
-		if (h && e->st[h] == ST_OWN && !e->buf[h] && !NN(e, h)->name && !e->epi[h] && !e->inplace[h])
-			e->buf[h] = take_name(e, arena_printf(e->a, "hv_%s", g->tensors[t].name));
-	}
-	/* DSL-named values, then the rest by id */
-	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id] && NN(e, id)->name && !e->inplace[id] && !e->epi[id])
-			e->buf[id] = take_name(e, NN(e, id)->name);
-	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->st[id] == ST_OWN && !e->buf[id] && !e->inplace[id] && !e->epi[id])
-			e->buf[id] = take_name(e, arena_printf(e->a, "t%u", id));
-	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->inplace[id])
-			e->buf[id] = e->buf[e->inplace[id]];
-	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->epi[id])
-			e->buf[id] = e->buf[e->epi[id]];
-	for (uint32_t id = 1; id < g->nnodes; id++)
-		if (e->any[id] && e->st[id] == ST_ALIAS && NN(e, id)->op == OP_RESHAPE)
-			e->buf[id] = e->buf[NN(e, id)->in[0]];
-}
-
-static void add_kernel(Emit *e, NodeId node, const char *dst, int entries, int declare)
-{
-	e->k = arena_grow(e->a, e->k, (size_t)e->nk, (size_t)e->nk + 1, sizeof(Kernel));
-	e->k[e->nk].node = node;
-	e->k[e->nk].dst = dst;
-	e->k[e->nk].entries = entries;
-	e->k[e->nk].declare = declare;
-	e->nk++;
-}
-
-static int entries_of(const Emit *e, NodeId id)
-{
-	return (e->mark[0][id] ? 1 : 0) | (e->mark[1][id] ? 2 : 0) | (e->mark[2][id] ? 4 : 0) |
-	       (e->mark[3][id] ? 8 : 0);
-}
-
-/* The array holding a result that has a training-mode node and an
- * evaluation-mode node: the training node's own array when it has one, else
- * a new array filled by a copy; the evaluation entry copies its node there. */
-static const char *result_array(Emit *e, NodeId train, NodeId eval, const char *want)
-{
-	const char *dst;
-	int train_entries = 14 | (train == eval ? 1 : 0);
-	if (e->st[train] == ST_OWN || (e->st[train] == ST_ALIAS && NN(e, train)->op != OP_RESHAPE)) {
-		dst = e->buf[train];
-	} else {
-		dst = take_name(e, want);
-		add_kernel(e, train, dst, train_entries, 1);
-	}
-	if (eval != train)
-		add_kernel(e, eval, dst, 1, 0);
-	return dst;
-}
-
-static void plan_kernels(Emit *e)
-{
-	Graph *g = e->g;
-	const Model *m = e->m;
-	for (uint32_t id = 1; id < g->nnodes; id++) {
-		if (!e->any[id] || e->st[id] != ST_OWN || NN(e, id)->op == OP_ASSIGN || e->epi[id])
-			continue;
-		/* a fused product runs where its consumer would */
-		add_kernel(e, e->epi_of[id] ? e->epi_of[id] : id, NULL, entries_of(e, id), 0);
-	}
-	/* copies for results that have no array of their own */
-	if (!e->loss_buf || m->eval_loss != m->loss)
-		e->loss_buf = result_array(e, m->loss, m->eval_loss, e->loss_buf ? e->loss_buf : "loss_value");
-	for (int t = 0; t < g->ntensors; t++) {
-		NodeId gid = e->tg->grads[t];
-		if (!gid || e->grad_buf[t])
-			continue;
-		e->grad_buf[t] = take_name(e, arena_printf(e->a, "d_%s", g->tensors[t].name));
-		add_kernel(e, gid, e->grad_buf[t], 14, 0); /* declared with the gradients */
-	}
-	e->out_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(m->noutputs + 1));
-	for (int i = 0; i < m->noutputs; i++)
-		e->out_buf[i] = result_array(e, m->outputs[i].node, m->eval_outputs[i],
-		                             arena_printf(e->a, "%s_out", m->outputs[i].name));
-	e->hv_buf = arena_alloc(e->a, sizeof(char *) * (size_t)(g->ntensors + 1));
-	for (int t = 0; e->tg->hv && t < g->ntensors; t++) {
-		NodeId h = e->tg->hv[t];
-		if (!h)
-			continue;
-		if (e->st[h] == ST_OWN && e->buf[h] && !strncmp(e->buf[h], "hv_", 3)) {
-			e->hv_buf[t] = e->buf[h];
-		} else {
-			e->hv_buf[t] = take_name(e, arena_printf(e->a, "hv_%s", g->tensors[t].name));
-			add_kernel(e, h, e->hv_buf[t], 8, 0);
-		}
-	}
-	for (int i = 0; i < e->tg->nupdates; i++)
-		if (!e->inplace[NN(e, e->tg->updates[i])->in[1]])
-			add_kernel(e, e->tg->updates[i], NULL, 4, 0);
-}
-
-/* ---- updates in the loop of the value they read ----
- * An optimizer update (w <- w - lr * v) that reads exactly one value
- * computed by a kernel, the new optimizer state of an elementwise kernel of
- * the same shape (v <- momentum * v + g), is computed in that kernel's loop
- * right after it: one pass over the arrays instead of two. */
-
-static int needs_nested(const Emit *e, NodeId id);
-
-/* the arrays and scalars the inlined tree of id reads */
-static int tree_leaves(const Emit *e, NodeId id, NodeId *out, int n, int max)
-{
-	if (e->st[id] == ST_INLINE) {
-		const Node *x = NN(e, id);
-		for (int k = 0; k < op_info[x->op].arity; k++)
-			n = tree_leaves(e, x->in[k], out, n, max);
-		return n;
-	}
-	NodeId s = storage_of(e, id);
-	for (int i = 0; i < n; i++)
-		if (out[i] == s)
-			return n;
-	if (n < max)
-		out[n] = s;
-	return n + 1;
-}
-
-/* the kernel that computes node id, or -1 */
-static int kernel_of_node(const Emit *e, NodeId id)
-{
-	for (int k = 0; k < e->nk; k++)
-		if (!e->k[k].dst && e->k[k].node == id)
-			return k;
-	return -1;
-}
-
-/* the array kernel k writes */
-static NodeId kernel_writes(const Emit *e, const Kernel *k)
-{
-	const Node *n = NN(e, k->node);
-	if (n->op == OP_ASSIGN)
-		return storage_of(e, n->in[0]);
-	return e->inplace[k->node] ? e->inplace[k->node] : k->node;
-}
-
-static void plan_fuse_updates(Emit *e)
-{
-	enum { MAXL = 16 };
-	for (int u = 0; u < e->nk; u++) {
-		const Kernel *ku = &e->k[u];
-		const Node *un = NN(e, ku->node);
-		if (ku->dst || un->op != OP_ASSIGN || needs_nested(e, un->in[1]))
-			continue;
-		NodeId lv[MAXL];
-		int nl = tree_leaves(e, un->in[1], lv, 0, MAXL), K = -1, ok = nl <= MAXL;
-		for (int i = 0; ok && i < nl; i++) {
-			int k = kernel_of_node(e, lv[i]);
-			if (k < 0)
-				continue;
-			if (K >= 0 || k > u)
-				ok = 0;
-			K = k;
-		}
-		if (!ok || K < 0)
-			continue;
-		const Kernel *kk = &e->k[K];
-		const Node *kn = NN(e, kk->node);
-		/* the value read is kept (optimizer state), never an arena array */
-		if (kk->also || kk->entries != ku->entries || !is_ew(kn) || !e->inplace[kk->node] || kn->op == OP_BROADCAST || kn->op == OP_RESHAPE ||
-		    !shape_eq(kn->shape, un->shape) || e->epi_of[kk->node])
-			continue;
-		for (int k = 0; k < op_info[kn->op].arity; k++)
-			if (needs_nested(e, kn->in[k]))
-				ok = 0;
-		/* nothing between the two kernels reads the updated array or
-		 * writes what the update reads */
-		NodeId w = storage_of(e, un->in[0]);
-		for (int j = K + 1; ok && j < u; j++) {
-			const Kernel *kj = &e->k[j];
-			NodeId jl[MAXL];
-			const Node *jn = NN(e, kj->node);
-			int njl = 0;
-			if (kj->dst)
-				njl = tree_leaves(e, kj->node, jl, 0, MAXL);
-			else
-				for (int k = 0; k < op_info[jn->op].arity; k++)
-					njl = tree_leaves(e, jn->in[k], jl, njl, MAXL);
-			if (njl > MAXL)
-				ok = 0;
-			for (int i = 0; ok && i < njl; i++)
-				ok = jl[i] != w;
-			NodeId jw = kj->dst ? 0 : kernel_writes(e, kj);
-			for (int i = 0; ok && i < nl; i++)
-				ok = jw != lv[i];
-			if (kj->dst)
-				ok = 0;
-		}
-		if (!ok)
-			continue;
-		e->k[K].also = ku->node;
-		memmove(&e->k[u], &e->k[u + 1], sizeof(Kernel) * (size_t)(e->nk - u - 1));
-		e->nk--;
-		u--;
-	}
-}
-
-/* ---- memory plan ---- */
-
-/* Mark every array-owning node that kernel node `id` reads (through inlined
- * values, views and aliases) as read at kernel ki. */
-static void mark_reads(Emit *e, NodeId id, int ki)
-{
-	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++) {
-		NodeId in = n->in[k];
-		if (e->st[in] == ST_INLINE) {
-			mark_reads(e, in, ki);
-			continue;
-		}
-		NodeId o = storage_of(e, in);
-		if (e->st[o] == ST_SCALAR && NN(e, o)->op == OP_BROADCAST)
-			continue;
-		if (e->last[o] < ki)
-			e->last[o] = ki;
-	}
-}
-
-static void mark_copy_read(Emit *e, NodeId src, int ki)
-{
-	if (e->st[src] == ST_INLINE) {
-		mark_reads(e, src, ki);
-		return;
-	}
-	NodeId o = storage_of(e, src);
-	if (e->last[o] < ki)
-		e->last[o] = ki;
-}
-
-/* Greedy by size (Pisarchyk & Lee 2020): fix the kernel order, give each
- * planned array the interval [kernel that writes it, last kernel that reads
- * it], then place arrays largest first at the lowest offset that overlaps
- * no placed array whose interval intersects its own. */
-static void plan_memory(Emit *e)
-{
-	uint32_t nn = e->g->nnodes;
-	e->off = arena_alloc(e->a, sizeof(int64_t) * nn);
-	e->first = arena_alloc(e->a, sizeof(int) * nn);
-	e->last = arena_alloc(e->a, sizeof(int) * nn);
-	e->kpos = arena_alloc(e->a, sizeof(int) * nn);
-	for (uint32_t id = 0; id < nn; id++) {
-		e->off[id] = -1;
-		e->first[id] = -1;
-		e->last[id] = -1;
-		e->kpos[id] = -1;
-	}
-	for (int ki = 0; ki < e->nk; ki++) {
-		const Kernel *k = &e->k[ki];
-		if (k->dst)
-			continue;
-		NodeId w = NN(e, k->node)->op == OP_ASSIGN ? 0 : k->node;
-		if (w) {
-			NodeId owner = e->epi[w] ? e->epi[w] : w;
-			if (e->first[owner] < 0)
-				e->first[owner] = ki;
-		}
-	}
-	for (int ki = 0; ki < e->nk; ki++) {
-		const Kernel *k = &e->k[ki];
-		if (k->dst) {
-			mark_copy_read(e, k->node, ki);
-			continue;
-		}
-		mark_reads(e, k->node, ki);
-		if (e->epi[k->node])
-			mark_reads(e, e->epi[k->node], ki);
-	}
-	/* which arrays are planned */
-	NodeId *cand = arena_alloc(e->a, sizeof(NodeId) * nn);
-	int nc = 0;
-	int64_t elems = 0;
-	for (uint32_t id = 1; id < nn; id++) {
-		if (!e->any[id] || e->st[id] != ST_OWN || e->inplace[id] || e->epi[id] || e->first[id] < 0)
-			continue;
-		int64_t sz = shape_numel(NN(e, id)->shape);
-		elems += sz;
-		if (e->result[id] || NN(e, id)->dtype != (uint8_t)e->g->fdtype || !e->tg->memplan)
-			continue;
-		int is_res_buf = 0;
-		for (int t = 0; t < e->g->ntensors; t++)
-			if (e->grad_buf && e->grad_buf[t] == e->buf[id])
-				is_res_buf = 1;
-		if (e->buf[id] == e->loss_buf)
-			is_res_buf = 1;
-		for (int i = 0; i < e->m->noutputs; i++)
-			if (e->out_buf[i] == e->buf[id])
-				is_res_buf = 1;
-		if (is_res_buf)
-			continue;
-		if (e->last[id] < e->first[id])
-			e->last[id] = e->first[id];
-		cand[nc++] = id;
-	}
-	e->naive_size = elems;
-	/* largest first (stable by id) */
-	for (int i = 1; i < nc; i++)
-		for (int j = i; j > 0; j--) {
-			int64_t a = shape_numel(NN(e, cand[j - 1])->shape), b = shape_numel(NN(e, cand[j])->shape);
-			if (a >= b)
-				break;
-			NodeId t = cand[j];
-			cand[j] = cand[j - 1];
-			cand[j - 1] = t;
-		}
-	int64_t top = 0;
-	for (int i = 0; i < nc; i++) {
-		NodeId x = cand[i];
-		int64_t sz = (shape_numel(NN(e, x)->shape) + 15) / 16 * 16;
-		int64_t at = 0;
-		for (int again = 1; again;) {
-			again = 0;
-			for (int j = 0; j < i; j++) {
-				NodeId y = cand[j];
-				if (e->last[y] < e->first[x] || e->last[x] < e->first[y])
-					continue; /* not live at the same time */
-				int64_t ysz = (shape_numel(NN(e, y)->shape) + 15) / 16 * 16;
-				if (at < e->off[y] + ysz && e->off[y] < at + sz) {
-					at = e->off[y] + ysz;
-					again = 1;
-				}
-			}
-		}
-		e->off[x] = at;
-		if (at + sz > top)
-			top = at + sz;
-	}
-	e->arena_size = top;
 }
 
 /* ---- index expressions ---- */
@@ -813,7 +124,7 @@ static const char *pak_index(Emit *e, int64_t pre, int64_t A, int64_t post, cons
 static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 {
 	const Node *n = NN(e, id);
-	switch (e->st[id]) {
+	switch (e->s->st[id]) {
 	case ST_SCALAR:
 		if (n->op == OP_BROADCAST || n->op == OP_RESHAPE)
 			return ref(e, n->in[0], nested, out);
@@ -830,11 +141,11 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 		const Node *src = NN(e, n->in[0]);
 		if (!nested)
 			DLC_INTERNAL("view read in flat mode");
-		return arena_printf(e->a, "%s[%s]", e->buf[n->in[0]], bcast_index(e, src->shape, out));
+		return arena_printf(e->a, "%s[%s]", e->s->buf[n->in[0]], bcast_index(e, src->shape, out));
 	}
 	case ST_OWN:
 	case ST_ALIAS:
-		return arena_printf(e->a, "%s[%s]", e->buf[id], nested ? bcast_index(e, n->shape, out) : "i");
+		return arena_printf(e->a, "%s[%s]", e->s->buf[id], nested ? bcast_index(e, n->shape, out) : "i");
 	case ST_INLINE:
 		return arena_printf(e->a, "v%u", id);
 	case ST_NONE:
@@ -843,27 +154,13 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 	DLC_INTERNAL("no value for node %u", id);
 }
 
-/* Reading id needs one loop variable per axis (a broadcast view somewhere). */
-static int needs_nested(const Emit *e, NodeId id)
-{
-	if (e->st[id] == ST_VIEW)
-		return 1;
-	if (e->st[id] != ST_INLINE)
-		return 0;
-	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++)
-		if (needs_nested(e, n->in[k]))
-			return 1;
-	return 0;
-}
-
 static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b);
 
 /* Print `T v<id> = ...;` for the inlined values under id, each once per
  * kernel, inputs first. */
 static void inline_defs(Emit *e, NodeId id, int nested, Shape out, int depth)
 {
-	if (e->st[id] != ST_INLINE || e->done[id] == e->kstamp)
+	if (e->s->st[id] != ST_INLINE || e->done[id] == e->kstamp)
 		return;
 	const Node *n = NN(e, id);
 	for (int k = 0; k < op_info[n->op].arity; k++)
@@ -882,7 +179,7 @@ static const char *desc_node(Emit *e, NodeId id)
 	const char *s = arena_printf(e->a, "%%%u = %s(", id, op_info[n->op].name);
 	for (int k = 0; k < op_info[n->op].arity; k++) {
 		NodeId in = n->in[k];
-		const char *nm = e->buf[in] ? e->buf[in] : NN(e, in)->op == OP_CONST ? lit(e, NN(e, in)->f)
+		const char *nm = e->s->buf[in] ? e->s->buf[in] : NN(e, in)->op == OP_CONST ? lit(e, NN(e, in)->f)
 		                                                                    : arena_printf(e->a, "%%%u", in);
 		s = arena_printf(e->a, "%s%s%s", s, k ? ", " : "", nm);
 	}
@@ -1487,7 +784,7 @@ static void par_end(Emit *e)
 static int tree_shapes(const Emit *e, NodeId id, Shape *out, int n, int max)
 {
 	const Node *x = NN(e, id);
-	switch (e->st[id]) {
+	switch (e->s->st[id]) {
 	case ST_INLINE:
 		for (int k = 0; k < op_info[x->op].arity; k++)
 			n = tree_shapes(e, x->in[k], out, n, max);
@@ -1558,7 +855,7 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 		nested = n->op == OP_BROADCAST;
 	}
 	for (int k = 0; k < nin; k++)
-		nested |= needs_nested(e, in[k]);
+		nested |= sched_needs_nested(e->s, in[k]);
 	int64_t numel = shape_numel(shape);
 	Shape loops = shape;
 	if (nested) {
@@ -1584,8 +881,8 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 	if (e->also) {
 		const Node *un = NN(e, e->also);
 		inline_defs(e, un->in[1], 0, shape, d);
-		fprintf(o, "%.*s%s[i] = %s; /* %s <- %s */\n", IND(d), e->buf[un->in[0]], ref(e, un->in[1], 0, shape),
-		        e->buf[un->in[0]], desc_node(e, un->in[1]));
+		fprintf(o, "%.*s%s[i] = %s; /* %s <- %s */\n", IND(d), e->s->buf[un->in[0]], ref(e, un->in[1], 0, shape),
+		        e->s->buf[un->in[0]], desc_node(e, un->in[1]));
 	}
 	close_nest(e, d);
 	e->ncg = 0;
@@ -1649,7 +946,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
 	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
-	const char *xb = e->buf[n->in[0]];
+	const char *xb = e->s->buf[n->in[0]];
 	int ismax = n->op == OP_MAX;
 	const char *acct = ismax ? e->T : "double";
 	const char *init = ismax ? "-INFINITY" : "0";
@@ -1746,7 +1043,7 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		L *= s.d[m - 1];
 		m--;
 	}
-	int lanes = m < s.rank && L >= 16 && !needs_nested(e, n->in[0]);
+	int lanes = m < s.rank && L >= 16 && !sched_needs_nested(e->s, n->in[0]);
 	int nl = lanes ? m : s.rank;
 	/* the parallel axis: the widest kept one (in whole vectors when it is
 	 * the innermost loop) */
@@ -1771,12 +1068,12 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		Shape so = s;
 		so.rank = m;
 		const char *base = m ? arena_printf(e->a, "(%s) * %lld", bcast_index(e, so, so), (long long)L) : "0";
-		int inl = e->st[n->in[0]] == ST_INLINE;
+		int inl = e->s->st[n->in[0]] == ST_INLINE;
 		lanes_loop(e, 0, base, arena_printf(e->a, "%lld", (long long)L), e->T, inl ? n->in[0] : 0,
 		           ref(e, n->in[0], 0, s), d);
 		lanes_combine(e, 0, arena_printf(e->a, "%s[%s]", dst, bcast_index(e, n->shape, s)), "+=", d);
 		fprintf(o, "%.*s}\n", IND(d - 1));
-	} else if (e->st[n->in[0]] == ST_INLINE) {
+	} else if (e->s->st[n->in[0]] == ST_INLINE) {
 		fprintf(o, "%.*s{\n", IND(d - 1));
 		inline_defs(e, n->in[0], 1, s, d);
 		fprintf(o, "%.*s%s[%s] += %s;\n%.*s}\n", IND(d), dst, bcast_index(e, n->shape, s),
@@ -1793,23 +1090,14 @@ static void kernel_transpose(Emit *e, NodeId id, const char *dst)
 	long long M = (long long)n->shape.d[1], N = (long long)n->shape.d[0];
 	fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\tfor (long j = 0; j < %lld; j++)\n"
 	              "\t\t\t%s[j * %lld + i] = %s[i * %lld + j];\n",
-	        M, N, dst, M, e->buf[n->in[0]], N);
+	        M, N, dst, M, e->s->buf[n->in[0]], N);
 }
-
-/* Blocking of the tiled matrix product (elements): the contraction runs in
- * blocks of up to MM_KC steps, B is packed MM_NC columns at a time and A
- * MM_MC rows at a time (MM_MC a multiple of the tile height DLC_MR = 6). */
-#define MM_KC 256
-#define MM_MC 120
-#define MM_NC 1024
-/* the widest tile row any vector width gives: 256 bytes */
-#define MM_NRMAX(e) ((e)->f32 ? 64 : 32)
 
 /* The fused consumer of a product, applied to the finished tile: rows
  * [r0, r0 + mr), columns [c0, c0 + nr) (C expressions). */
 static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0, const char *c0, int d)
 {
-	NodeId c = e->epi[id];
+	NodeId c = e->s->epi[id];
 	if (!c)
 		return;
 	const Node *cn = NN(e, c);
@@ -1837,7 +1125,7 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	long long M = (long long)n->shape.d[0], N = (long long)n->shape.d[1];
 	long long K = (long long)A->shape.d[ta ? 0 : 1];
 	const char *Kb = A->bax == (ta ? 0 : 1) ? "n" : arena_printf(e->a, "%lld", K);
-	const char *ab = e->buf[n->in[0]], *bb = e->buf[n->in[1]];
+	const char *ab = e->s->buf[n->in[0]], *bb = e->s->buf[n->in[1]];
 	/* A(i, k) = ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj] */
 	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
 	fprintf(o, "\t/* %s = %s%s @ %s%s: [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
@@ -1899,7 +1187,7 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
 	int64_t pre, A, post;
 	split(x->shape, (int)n->i[0], &pre, &A, &post);
-	const char *xb = e->buf[n->in[0]];
+	const char *xb = e->s->buf[n->in[0]];
 	const char *xi = pak_index(e, pre, A, post, "k");
 	/* along the batch axis only the rows that hold data take part */
 	const char *bound = x->bax == n->i[0] ? "n" : arena_printf(e->a, "%lld", (long long)A);
@@ -1937,12 +1225,12 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 	FILE *o = e->o;
 	const Node *n = NN(e, id);
 	const Node *z = NN(e, n->in[0]);
-	const char *zb = e->buf[n->in[0]];
+	const char *zb = e->s->buf[n->in[0]];
 	const char *T = e->T;
 	switch ((OpKind)n->op) {
 	case OP_XENT:
 	case OP_XENT_GRAD: {
-		const char *yb = e->buf[n->in[1]];
+		const char *yb = e->s->buf[n->in[1]];
 		long long C = (long long)z->shape.d[1], R = (long long)z->shape.d[0];
 		const char *rows = rows_of(e, z);
 		if (n->op == OP_XENT)
@@ -1968,7 +1256,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 	}
 	case OP_XENT_HESS: {
 		/* the product of softmax's Jacobian with u, per row, over n */
-		const char *ub = e->buf[n->in[1]];
+		const char *ub = e->s->buf[n->in[1]];
 		long long C = (long long)z->shape.d[1], R = (long long)z->shape.d[0];
 		const char *rows = rows_of(e, z);
 		fprintf(o, "\tdouble inv = 1.0 / %s;\n\tfor (long r = 0; r < %lld; r++) {\n", rows, R);
@@ -1985,7 +1273,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		return;
 	}
 	case OP_BCE_HESS: {
-		const char *ub = e->buf[n->in[1]];
+		const char *ub = e->s->buf[n->in[1]];
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
 		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
@@ -1995,7 +1283,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		return;
 	}
 	case OP_NLL: {
-		const char *yb = e->buf[n->in[1]];
+		const char *yb = e->s->buf[n->in[1]];
 		long long C = (long long)z->shape.d[1];
 		const char *rows = rows_of(e, z);
 		fprintf(o, "\tdouble total = 0;\n\tfor (long r = 0; r < %s; r++)\n\t\ttotal -= %s[r * %lld + %s[r]];\n", rows,
@@ -2006,7 +1294,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 	case OP_NLL_GRAD: {
 		const Node *y = z; /* in[0] is the labels */
 		long long C = (long long)n->shape.d[1], R = (long long)n->shape.d[0];
-		const char *yb = e->buf[n->in[0]];
+		const char *yb = e->s->buf[n->in[0]];
 		fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", R * C, dst);
 		fprintf(o, "\tfor (long r = 0; r < %s; r++)\n\t\t%s[r * %lld + %s[r]] = (%s)(-1.0 / %s);\n", rows_of(e, y),
 		        dst, C, yb, T, rows_of(e, y));
@@ -2014,7 +1302,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 	}
 	case OP_BCE:
 	case OP_BCE_GRAD: {
-		const char *tb = e->buf[n->in[1]];
+		const char *tb = e->s->buf[n->in[1]];
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
 		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
@@ -2040,107 +1328,6 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 
 
 /* ---- convolution and pooling (NCHW) ---- */
-
-/* Convolutions run through two register-tiled helpers: dlc_cukr (a tile of
- * 6 output channels x DLC_NV vectors of outputs, summed over the taps) and
- * dlc_wukr (the weight gradient: 6 output channels x DLC_NV taps, summed
- * over outputs).  The vectors run along one of two axes:
- *  - "rows": along an output row (stride 1, rows at least 64 bytes wide),
- *    straight on the NCHW arrays; the last vector of a row overlaps the one
- *    before it instead of running past the row;
- *  - "batch-inner": along the batch, on copies of the operands with the
- *    batch innermost (row f of a [rows][NB] copy holds feature f of every
- *    example, columns past n zero), so every tap is a whole row.
- * The forward pass and the weight gradient take rows where they can; the
- * input gradient is batch-inner and visits only the taps that reach each
- * input pixel (no products with padding). */
-/* chunks of examples that a weight gradient along output rows sums apart */
-#define DW_CHUNKS 8
-
-typedef struct ConvDims {
-	long long N, C, H, W;      /* input */
-	long long Co, OH, OW;      /* output */
-	long long Cg, Cog;         /* channels per group: input, output */
-	long long kh, kw;
-	const char *rows;          /* batch rows to compute: "n" or N */
-	/* batch-inner copies: row stride NB, the input padded to HP x WP with
-	 * the padding PT above and PL left; T taps per output channel */
-	long long G, NB, HP, WP, PT, PL, T;
-	int row;                   /* vectors along output rows (else batch-inner) */
-} ConvDims;
-
-static ConvDims conv_dims(Emit *e, Shape x, Shape y, Window w, int x_bax)
-{
-	ConvDims c;
-	c.N = x.d[0];
-	c.C = x.d[1];
-	c.H = x.d[2];
-	c.W = x.d[3];
-	c.Co = y.d[1];
-	c.OH = y.d[2];
-	c.OW = y.d[3];
-	long long g = w.groups ? w.groups : 1;
-	c.G = g;
-	c.Cg = c.C / g;
-	c.Cog = c.Co / g;
-	c.kh = w.kh;
-	c.kw = w.kw;
-	c.rows = x_bax == 0 ? "n" : arena_printf(e->a, "%lld", c.N);
-	long long nr = MM_NRMAX(e), vl = e->f32 ? 16 : 8;
-	c.NB = (c.N + nr - 1) / nr * nr;
-	c.PT = w.ph;
-	c.PL = w.pw;
-	long long reach_h = (c.OH - 1) * w.sh + (c.kh - 1) * w.dh + 1, reach_w = (c.OW - 1) * w.sw + (c.kw - 1) * w.dw + 1;
-	c.HP = c.H + w.ph > reach_h ? c.H + w.ph : reach_h;
-	c.WP = c.W + w.pw > reach_w ? c.W + w.pw : reach_w;
-	c.T = c.Cg * c.kh * c.kw;
-	c.row = w.sw == 1 && c.OW >= vl;
-	return c;
-}
-
-/* The dimensions of a convolution node (any of the three). */
-static ConvDims conv_node_dims(Emit *e, NodeId id)
-{
-	const Node *n = NN(e, id);
-	Window w = graph_window(e->g, id);
-	Shape xs, ys;
-	int bax;
-	if (n->op == OP_CONV2D) {
-		xs = NN(e, n->in[0])->shape;
-		ys = n->shape;
-		bax = NN(e, n->in[0])->bax;
-	} else if (n->op == OP_CONV2D_DX) {
-		xs = n->shape;
-		ys = NN(e, n->in[0])->shape;
-		bax = n->bax;
-	} else {
-		xs = NN(e, n->in[0])->shape;
-		ys = NN(e, n->in[1])->shape;
-		bax = NN(e, n->in[0])->bax;
-	}
-	return conv_dims(e, xs, ys, w, bax);
-}
-
-/* Scratch a convolution kernel needs: copies of its operands (cs) and
- * packed weights (cw), in elements. */
-static void conv_scratch(Emit *e, NodeId id, int64_t *cs, int64_t *cw)
-{
-	const Node *n = NN(e, id);
-	ConvDims c = conv_node_dims(e, id);
-	int64_t xin = c.C * c.HP * c.WP * c.NB, xplain = c.C * c.H * c.W * c.NB, y = c.Co * c.OH * c.OW * c.NB;
-	int64_t vl = e->f32 ? 16 : 8, xrow = c.N * c.C * c.HP * c.WP;
-	int64_t part = c.G * ((c.Cog + 5) / 6) * (c.T + 4) * 6 * vl * (c.N < DW_CHUNKS ? c.N : DW_CHUNKS);
-	if (n->op == OP_CONV2D) {
-		*cs = c.row ? xrow : xin + y;
-		*cw = c.G * ((c.Cog + 5) / 6) * c.T * 6;
-	} else if (n->op == OP_CONV2D_DX) {
-		*cs = y + xplain;
-		*cw = c.G * ((c.Cg + 5) / 6) * c.Cog * c.kh * c.kw * 6;
-	} else {
-		*cs = c.row ? xrow + part : xin + y;
-		*cw = 0;
-	}
-}
 
 /* weights for the forward tiles: per group and block of 6 output channels,
  * 6 per tap (zero past the group's channels) */
@@ -2168,57 +1355,6 @@ static void conv_blocks_open(Emit *e, const ConvDims *c, long long per_group, in
 	fprintf(o, "%.*sfor (long blk = 0; blk < %lld; blk++) {\n", IND(d + 1), nblk);
 	fprintf(o, "%.*slong co = g * %lld + blk * 6, mr = %lld - blk * 6 < 6 ? %lld - blk * 6 : 6;\n", IND(d + 2),
 	        per_group, per_group, per_group);
-}
-
-/* A weight gradient reuses the batch-inner copies made by the forward
- * convolution of the same input and by the input gradient of the same
- * output gradient, when that kernel runs before it in every entry point it
- * runs in (the copied arrays stay live and unchanged until the weight
- * gradient, their last reader, has run). */
-static void plan_conv_copies(Emit *e)
-{
-	e->conv_src = arena_alloc(e->a, sizeof(int) * (size_t)(2 * e->nk + 2));
-	e->conv_keep = arena_alloc(e->a, sizeof(int) * (size_t)(e->nk + 1));
-	for (int k = 0; k < 2 * e->nk; k++)
-		e->conv_src[k] = -1;
-	for (int k = 0; k < e->nk; k++) {
-		const Kernel *kk = &e->k[k];
-		if (kk->dst || NN(e, kk->node)->op != OP_CONV2D_DW)
-			continue;
-		const Node *w = NN(e, kk->node);
-		ConvDims cw = conv_node_dims(e, kk->node);
-		if (cw.row)
-			continue;
-		for (int j = 0; j < k; j++) {
-			const Kernel *kj = &e->k[j];
-			if (kj->dst || (kj->entries & kk->entries) != kk->entries)
-				continue;
-			const Node *f = NN(e, kj->node);
-			if (f->op != OP_CONV2D && f->op != OP_CONV2D_DX)
-				continue;
-			ConvDims cf = conv_node_dims(e, kj->node);
-			if (cf.row || strcmp(cf.rows, cw.rows) || cf.NB != cw.NB)
-				continue;
-			if (f->op == OP_CONV2D && f->in[0] == w->in[0] && e->conv_src[2 * k] < 0 && cf.HP == cw.HP &&
-			    cf.WP == cw.WP && cf.PT == cw.PT && cf.PL == cw.PL && cf.C == cw.C && cf.H == cw.H && cf.W == cw.W) {
-				e->conv_src[2 * k] = j;
-				e->conv_keep[j] |= 1;
-			}
-			if (f->op == OP_CONV2D_DX && f->in[0] == w->in[1] && e->conv_src[2 * k + 1] < 0 && cf.Co == cw.Co &&
-			    cf.OH == cw.OH && cf.OW == cw.OW) {
-				e->conv_src[2 * k + 1] = j;
-				e->conv_keep[j] |= 2;
-			}
-		}
-	}
-}
-
-static int kernel_index(const Emit *e, NodeId id)
-{
-	int k = kernel_of_node(e, id);
-	if (k < 0)
-		DLC_INTERNAL("no kernel for node %u", id);
-	return k;
 }
 
 /* The pieces of a convolution kernel that run in parallel print `decl`
@@ -2295,7 +1431,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	FILE *o = e->o;
 	const Node *n = NN(e, id);
 	Window w = graph_window(e->g, id);
-	ConvDims c = conv_node_dims(e, id);
+	ConvDims c = sched_conv_dims(e->s, id);
 	long long NB = c.NB, KK = c.kh * c.kw, P = c.OH * c.OW;
 	long long sh = w.sh, sw = w.sw, dh = w.dh, dw = w.dw;
 	long long work = c.N * c.Co * P * c.T; /* multiply-adds */
@@ -2306,7 +1442,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	int padded = w.ph || w.pw || c.HP > c.H || c.WP > c.W;
 	if (n->op == OP_CONV2D && c.row) {
 		/* along output rows: positions (oh, first column) of whole vectors */
-		const char *xb = e->buf[n->in[0]];
+		const char *xb = e->s->buf[n->in[0]];
 		long long nblk = (c.Cog + 5) / 6;
 		const char *decl = arena_printf(e->a, "\tlong nvr = (%lld + DLC_VL - 1) / DLC_VL, npos = %lld * nvr;\n\t(void)npos;\n",
 		                                c.OW, c.OH);
@@ -2316,7 +1452,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 			xb = "dlc_cs";
 		}
 		long long hp = padded ? c.HP : c.H, wp = padded ? c.WP : c.W;
-		conv_pack_fwd(e, &c, e->buf[n->in[1]]);
+		conv_pack_fwd(e, &c, e->s->buf[n->in[1]]);
 		int par = conv_items(e, c.rows, work, "examples", decl, "");
 		o = e->o;
 		fprintf(o, "\t\tlong nb = u;\n");
@@ -2343,7 +1479,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		 * examples are summed in a fixed number of chunks, each into partial
 		 * sums of its own, added in chunk order at the end: the chunks run in
 		 * parallel, the same sums whatever the number of threads. */
-		const char *xb = e->buf[n->in[0]], *yb = e->buf[n->in[1]];
+		const char *xb = e->s->buf[n->in[0]], *yb = e->s->buf[n->in[1]];
 		long long nblk = (c.Cog + 5) / 6, wp = c.WP, plane = c.HP * wp, nch = c.N < DW_CHUNKS ? c.N : DW_CHUNKS;
 		const char *decl;
 		if (padded)
@@ -2405,10 +1541,10 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	const char *decl = arena_printf(e->a, "\tlong ncol = (%s + DLC_NR - 1) / DLC_NR * DLC_NR;\n\t(void)ncol;\n", c.rows);
 	const char *xodecl = "\tlong xo[DLC_NV];\n\tfor (long v = 0; v < DLC_NV; v++)\n\t\txo[v] = v * DLC_VL;\n";
 	if (n->op == OP_CONV2D) {
-		const char *xb = e->buf[n->in[0]];
+		const char *xb = e->s->buf[n->in[0]];
 		long long nblk = (c.Cog + 5) / 6, xsz = c.C * c.HP * c.WP * NB;
-		int ki = kernel_index(e, id);
-		if (e->conv_keep[ki] & 1)
+		int ki = sched_kernel_index(e->s, id);
+		if (e->s->conv_keep[ki] & 1)
 			decl = arena_printf(e->a, "%s\tdlc_t *xt = dlc_bx%d, *yt = dlc_cs; /* the input's copy stays for its weight gradient */\n",
 			                    decl, ki);
 		else
@@ -2416,7 +1552,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		decl = arena_printf(e->a, "%s\t(void)xt;\n\t(void)yt;\n", decl);
 		fprintf(o, "%s", decl);
 		conv_to_bi(e, xb, c.rows, c.C, c.H, c.W, c.HP, c.WP, c.PT, c.PL, NB, "xt", decl);
-		conv_pack_fwd(e, &c, e->buf[n->in[1]]);
+		conv_pack_fwd(e, &c, e->s->buf[n->in[1]]);
 		int par = conv_items(e, arena_printf(e->a, "%lld", c.G * nblk * c.OH), work, "rows of output pixels of 6 channels",
 		                     decl, xodecl);
 		o = e->o;
@@ -2436,7 +1572,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		return;
 	}
 	if (n->op == OP_CONV2D_DX) {
-		const char *yb = e->buf[n->in[0]], *kb = e->buf[n->in[1]];
+		const char *yb = e->s->buf[n->in[0]], *kb = e->s->buf[n->in[1]];
 		long long nblk = (c.Cg + 5) / 6, ysz = c.Co * P * NB, Tx = c.Cog * KK;
 		/* the taps that reach input row ih: i = i0, i0 + istep, ... */
 		long long gh = sh, a = dh, gw = sw, bw = dw;
@@ -2451,8 +1587,8 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 			bw = t;
 		}
 		long long istep = sh / gh, jstep = sw / gw;
-		int ki = kernel_index(e, id);
-		if (e->conv_keep[ki] & 2)
+		int ki = sched_kernel_index(e->s, id);
+		if (e->s->conv_keep[ki] & 2)
 			decl = arena_printf(e->a, "%s\tdlc_t *yt = dlc_by%d, *xt = dlc_cs; /* the copy stays for the weight gradient */\n",
 			                    decl, ki);
 		else
@@ -2502,9 +1638,9 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 	}
 	/* weight gradient: tiles of 6 output channels x DLC_NV taps, summed over
 	 * the output pixels and the batch columns */
-	const char *xb = e->buf[n->in[0]], *yb = e->buf[n->in[1]];
+	const char *xb = e->s->buf[n->in[0]], *yb = e->s->buf[n->in[1]];
 	long long xsz = c.C * c.HP * c.WP * NB, nblk = (c.Cog + 5) / 6;
-	int ki = kernel_index(e, id), sx = e->conv_src[2 * ki], sy = e->conv_src[2 * ki + 1];
+	int ki = sched_kernel_index(e->s, id), sx = e->s->conv_src[2 * ki], sy = e->s->conv_src[2 * ki + 1];
 	if (sx >= 0)
 		decl = arena_printf(e->a, "%s\tdlc_t *xt = dlc_bx%d; /* the forward convolution's copy of the input */\n", decl, sx);
 	else
@@ -2561,7 +1697,7 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 		return 0;
 	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
 	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)N);
-	const char *xb = e->buf[n->in[0]];
+	const char *xb = e->s->buf[n->in[0]];
 	fprintf(o, "\t/* max %lldx%lld window, stride %lldx%lld over [%lld, %lld, %lld, %lld] */\n", kh, kw, sh, sw, N, C, H, W);
 	int par = N * C * H * W >= PAR_MIN_WORK && N * C > 1;
 	if (par) {
@@ -2586,7 +1722,7 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 			par_end(e);
 		return 1;
 	}
-	const char *gb = e->buf[n->in[1]];
+	const char *gb = e->s->buf[n->in[1]];
 	fprintf(o, "\t\t\t%s *dr = %s + (p * %lld + oh * %lld) * %lld;\n", T, dst, H, sh, W);
 	fprintf(o, "\t\t\tconst %s *gr = %s + (p * %lld + oh) * %lld;\n", T, gb, OH, OW);
 	fprintf(o, "\t\t\tfor (long ow = 0; ow < %lld; ow++) {\n", OW);
@@ -2630,8 +1766,8 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 	long long C = xs.d[1], H = xs.d[2], W = xs.d[3], OH = ys.d[2], OW = ys.d[3];
 	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
 	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)xs.d[0]);
-	const char *xb = ismax ? e->buf[n->in[0]] : fwd ? e->buf[n->in[0]] : NULL;
-	const char *yb = fwd ? dst : e->buf[n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0]];
+	const char *xb = ismax ? e->s->buf[n->in[0]] : fwd ? e->s->buf[n->in[0]] : NULL;
+	const char *yb = fwd ? dst : e->s->buf[n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0]];
 	fprintf(o, "\t/* %s %lldx%lld window, stride %lldx%lld, padding %lldx%lld over [%lld, %lld, %lld, %lld] */\n",
 	        ismax ? "max" : "average", (long long)w.kh, (long long)w.kw, (long long)w.sh, (long long)w.sw,
 	        (long long)w.ph, (long long)w.pw, (long long)xs.d[0], C, H, W);
@@ -2706,7 +1842,7 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 			                             : arena_printf(e->a, "i%d", k);
 			oi = oi ? arena_printf(e->a, "(%s) * %lld + %s", oi, (long long)n->shape.d[k], ax) : ax;
 		}
-		fprintf(o, "%.*s%s[%s] = %s[%s];\n", IND(d), dst, oi ? oi : "0", e->buf[n->in[0]], bcast_index(e, s, s));
+		fprintf(o, "%.*s%s[%s] = %s[%s];\n", IND(d), dst, oi ? oi : "0", e->s->buf[n->in[0]], bcast_index(e, s, s));
 		return;
 	}
 	if (n->op == OP_SLICE) {
@@ -2717,7 +1853,7 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long k = 0; k < %lld; k++)\n", (long long)pre, len);
 		fprintf(o, "\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)post);
 		fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %lld) * %lld + q];\n", dst, len,
-		        (long long)post, e->buf[n->in[0]], (long long)A, (long long)n->i[1], (long long)post);
+		        (long long)post, e->s->buf[n->in[0]], (long long)A, (long long)n->i[1], (long long)post);
 		return;
 	}
 	/* concat */
@@ -2729,11 +1865,11 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Aa,
 	        (long long)post);
 	fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
-	        (long long)post, e->buf[n->in[0]], (long long)Aa, (long long)post);
+	        (long long)post, e->s->buf[n->in[0]], (long long)Aa, (long long)post);
 	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ab,
 	        (long long)post);
 	fprintf(o, "\t\t\t\t%s[(p * %lld + %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n\t}\n", dst,
-	        (long long)A, (long long)Aa, (long long)post, e->buf[n->in[1]], (long long)Ab, (long long)post);
+	        (long long)A, (long long)Aa, (long long)post, e->s->buf[n->in[1]], (long long)Ab, (long long)post);
 }
 
 /* Dropout mask: each element keeps its value with probability 1 - p, drawn
@@ -2762,8 +1898,8 @@ static const char *kernel_name(Emit *e, const Kernel *k)
 	if (k->dst)
 		return arena_printf(e->a, k->entries == 1 ? "%s_eval_copy" : "%s_copy", k->dst);
 	if (n->op == OP_ASSIGN)
-		return arena_printf(e->a, "%s_update", e->buf[n->in[0]]);
-	return arena_printf(e->a, "%s_%s", e->buf[k->node], op_info[n->op].name);
+		return arena_printf(e->a, "%s_update", e->s->buf[n->in[0]]);
+	return arena_printf(e->a, "%s_%s", e->s->buf[k->node], op_info[n->op].name);
 }
 
 static void emit_kernel(Emit *e, const Kernel *k)
@@ -2782,14 +1918,14 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		DLC_INTERNAL("out of memory");
 	FILE *o = e->o = e->kbody;
 	if (k->dst)
-		fprintf(o, "/* %s = %s %s */\n", k->dst, e->buf[k->node] ? e->buf[k->node] : desc_node(e, k->node),
+		fprintf(o, "/* %s = %s %s */\n", k->dst, e->s->buf[k->node] ? e->s->buf[k->node] : desc_node(e, k->node),
 		        shape_str(n->shape, sb, sizeof sb));
 	else if (n->op == OP_ASSIGN)
-		fprintf(o, "/* %s <- %s: optimizer update */\n", e->buf[n->in[0]], desc_node(e, n->in[1]));
+		fprintf(o, "/* %s <- %s: optimizer update */\n", e->s->buf[n->in[0]], desc_node(e, n->in[1]));
 	else
-		fprintf(o, "/* %s: %s */\n", e->buf[k->node], desc_node(e, k->node));
+		fprintf(o, "/* %s: %s */\n", e->s->buf[k->node], desc_node(e, k->node));
 	if (k->also)
-		fprintf(o, "/* and %s <- %s: optimizer update, in the same loop */\n", e->buf[NN(e, k->also)->in[0]],
+		fprintf(o, "/* and %s <- %s: optimizer update, in the same loop */\n", e->s->buf[NN(e, k->also)->in[0]],
 		        desc_node(e, NN(e, k->also)->in[1]));
 	e->also = k->also;
 	fflush(o);
@@ -2798,11 +1934,11 @@ static void emit_kernel(Emit *e, const Kernel *k)
 	if (k->dst) {
 		kernel_ew(e, k->dst, n->shape, k->node, 1);
 	} else if (n->op == OP_ASSIGN) {
-		kernel_ew(e, e->buf[n->in[0]], n->shape, k->node, 0);
-	} else if (is_ew(n) || n->op == OP_BROADCAST || n->op == OP_RESHAPE) {
-		kernel_ew(e, e->buf[k->node], n->shape, k->node, 0);
+		kernel_ew(e, e->s->buf[n->in[0]], n->shape, k->node, 0);
+	} else if (sched_is_ew(n) || n->op == OP_BROADCAST || n->op == OP_RESHAPE) {
+		kernel_ew(e, e->s->buf[k->node], n->shape, k->node, 0);
 	} else {
-		const char *dst = e->buf[k->node];
+		const char *dst = e->s->buf[k->node];
 		switch ((OpKind)n->op) {
 		case OP_SUM: case OP_MAX: kernel_reduce(e, k->node, dst); break;
 		case OP_SUMTO: kernel_sumto(e, k->node, dst); break;
@@ -2822,12 +1958,12 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		default: DLC_INTERNAL("no lowering for '%s'", op_info[n->op].name);
 		}
 	}
-	if (e->tg->check_memory && e->off) {
-		int ki = (int)(k - e->k);
+	if (e->tg->opt.check_memory && e->mp->off) {
+		int ki = (int)(k - e->s->k);
 		for (uint32_t id = 1; id < e->g->nnodes; id++)
-			if (e->off[id] >= 0 && e->last[id] == ki)
+			if (e->mp->off[id] >= 0 && e->mp->last[id] == ki)
 				fprintf(o, "\tfor (long i = 0; i < %lld; i++) /* -fcheck-memory: %s is dead */\n\t\t%s[i] = NAN;\n",
-				        (long long)shape_numel(NN(e, id)->shape), e->buf[id], e->buf[id]);
+				        (long long)shape_numel(NN(e, id)->shape), e->s->buf[id], e->s->buf[id]);
 	}
 	fprintf(o, "}\n\n");
 	e->also = 0;
@@ -2860,8 +1996,8 @@ static void emit_helpers(Emit *e)
 {
 	int64_t pa = 0, pb = 0, cs = 0, cw = 0;
 	int mm = 0, conv = 0;
-	for (int i = 0; i < e->nk; i++) {
-		const Kernel *k = &e->k[i];
+	for (int i = 0; i < e->s->nk; i++) {
+		const Kernel *k = &e->s->k[i];
 		if (k->dst)
 			continue;
 		const Node *n = NN(e, k->node);
@@ -2881,7 +2017,7 @@ static void emit_helpers(Emit *e)
 			mm = 1;
 		} else if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {
 			int64_t s, w;
-			conv_scratch(e, k->node, &s, &w);
+			sched_conv_scratch(e->s, k->node, &s, &w);
 			if (s > cs)
 				cs = s;
 			if (w > cw)
@@ -2892,8 +2028,6 @@ static void emit_helpers(Emit *e)
 	if (!mm && !conv)
 		return;
 	FILE *o = e->o;
-	if (conv)
-		plan_conv_copies(e);
 	fprintf(o, "#include <string.h>\ntypedef %s dlc_t; /* the element type */\n#define DLC_ESZ %d\n\n", e->T,
 	        e->f32 ? 4 : 8);
 	print_lines(o, helpers_base);
@@ -2908,16 +2042,16 @@ static void emit_helpers(Emit *e)
 	if (conv)
 		fprintf(o, "static _Alignas(64) dlc_t dlc_cs[%lld], dlc_cw[%lld]; /* operand copies, packed weights */\n",
 		        (long long)cs, (long long)(cw ? cw : 1));
-	for (int i = 0; conv && i < e->nk; i++) {
-		if (!e->conv_keep[i])
+	for (int i = 0; conv && i < e->s->nk; i++) {
+		if (!e->s->conv_keep[i])
 			continue;
-		ConvDims c = conv_node_dims(e, e->k[i].node);
-		if (e->conv_keep[i] & 1)
+		ConvDims c = sched_conv_dims(e->s, e->s->k[i].node);
+		if (e->s->conv_keep[i] & 1)
 			fprintf(o, "static _Alignas(64) dlc_t dlc_bx%d[%lld]; /* input copy of %s, for its weight gradient */\n", i,
-			        c.C * c.HP * c.WP * c.NB, kernel_name(e, &e->k[i]));
-		if (e->conv_keep[i] & 2)
+			        c.C * c.HP * c.WP * c.NB, kernel_name(e, &e->s->k[i]));
+		if (e->s->conv_keep[i] & 2)
 			fprintf(o, "static _Alignas(64) dlc_t dlc_by%d[%lld]; /* output gradient copy of %s, for the weight "
-			           "gradient */\n", i, c.Co * c.OH * c.OW * c.NB, kernel_name(e, &e->k[i]));
+			           "gradient */\n", i, c.Co * c.OH * c.OW * c.NB, kernel_name(e, &e->s->k[i]));
 	}
 	fprintf(o, "\n");
 }
@@ -2982,113 +2116,29 @@ static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 	fprintf(e->o, ", .csv_header = %d},\n", ds->csv_header);
 }
 
-static void plan(Emit *e, const TrainGraph *tg, Arena *arena_p)
+/* The printer's state for one schedule. */
+static void setup(Emit *e, const Schedule *s, const MemPlan *mp, Arena *a)
 {
+	const TrainGraph *tg = s->tg;
 	e->tg = tg;
 	e->m = tg->m;
 	e->g = tg->m->g;
-	e->a = arena_p;
+	e->a = a;
 	e->f32 = e->g->fdtype == DT_F32;
 	e->T = e->f32 ? "float" : "double";
-	const Model *m = e->m;
-	Graph *g = e->g;
-
-	/* what each entry point computes */
-	int nt = g->ntensors;
-	NodeId *roots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(m->noutputs + 2 * nt + tg->nupdates + 2));
-	NodeId *eroots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(m->noutputs + 1));
-	int ne = 0;
-	eroots[ne++] = m->eval_loss;
-	for (int i = 0; i < m->noutputs; i++)
-		eroots[ne++] = m->eval_outputs[i];
-	int nr = 0;
-	roots[nr++] = m->loss;
-	for (int i = 0; i < m->noutputs; i++)
-		roots[nr++] = m->outputs[i].node;
-	for (int t = 0; t < nt; t++)
-		if (tg->grads[t])
-			roots[nr++] = tg->grads[t];
-	int ngrad = nr;
-	for (int i = 0; i < tg->nupdates; i++)
-		roots[nr++] = tg->updates[i];
-	for (int k = 0; k < 4; k++)
-		e->mark[k] = arena_alloc(arena_p, g->nnodes);
-	e->any = arena_alloc(arena_p, g->nnodes);
-	graph_reach(g, eroots, ne, e->mark[0]);
-	graph_reach(g, roots, ngrad, e->mark[1]);
-	graph_reach(g, roots, nr, e->mark[2]);
-	if (tg->hv) {
-		NodeId *hroots = arena_alloc(arena_p, sizeof(NodeId) * (size_t)(ngrad + nt + 1));
-		int nh = 0;
-		for (int i = 0; i < ngrad; i++)
-			hroots[nh++] = roots[i];
-		for (int t = 0; t < nt; t++)
-			if (tg->hv[t])
-				hroots[nh++] = tg->hv[t];
-		graph_reach(g, hroots, nh, e->mark[3]);
-	}
-	for (uint32_t id = 0; id < g->nnodes; id++)
-		e->any[id] = e->mark[0][id] | e->mark[2][id] | e->mark[3][id];
-
-	plan_storage(e);
-	name_buffers(e);
-	plan_kernels(e);
-	if (e->tg->fuse)
-		plan_fuse_updates(e);
-	plan_memory(e);
+	e->s = s;
+	e->mp = mp;
+	e->done = arena_alloc(a, sizeof(int) * e->g->nnodes);
 }
 
-void emitc_memory(const TrainGraph *tg, EmitMemory *mem)
-{
-	Arena arena = {0};
-	Emit E;
-	memset(&E, 0, sizeof E);
-	Emit *e = &E;
-	plan(e, tg, &arena);
-	memset(mem, 0, sizeof *mem);
-	mem->kernels = e->nk;
-	for (uint32_t id = 1; id < e->g->nnodes; id++) {
-		if (!e->any[id] || e->st[id] != ST_OWN || e->inplace[id] || e->epi[id])
-			continue;
-		int64_t bytes = shape_numel(NN(e, id)->shape) * (NN(e, id)->dtype == DT_F64 ? 8 : 4);
-		mem->intermediate += bytes;
-		if (e->mark[0][id])
-			mem->forward += bytes;
-	}
-	int esz = e->g->fdtype == DT_F64 ? 8 : 4;
-	for (uint32_t id = 1; id < e->g->nnodes; id++) {
-		if (!e->any[id])
-			continue;
-		mem->inlined += e->st[id] == ST_INLINE;
-		mem->epilogues += e->epi[id] != 0;
-		mem->inplace += e->inplace[id] != 0;
-		if (e->off[id] >= 0)
-			mem->planned += shape_numel(NN(e, id)->shape) * esz;
-	}
-	mem->arena = e->arena_size * esz;
-	for (int t = 0; t < e->g->ntensors; t++) {
-		const Tensor *T = &e->g->tensors[t];
-		int64_t bytes = shape_numel(T->shape) * (T->dtype == DT_F64 ? 8 : 4);
-		if (e->tg->grads[t])
-			mem->grads += bytes;
-		if (T->role == ROLE_PARAM)
-			mem->params += bytes;
-		else if (T->role == ROLE_STATE)
-			mem->state += bytes;
-		else
-			mem->inputs += bytes;
-	}
-	arena_free(&arena);
-}
-
-void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
+void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 {
 	Arena arena = {0};
 	Emit E;
 	memset(&E, 0, sizeof E);
 	Emit *e = &E;
 	e->o = out;
-	plan(e, tg, &arena);
+	setup(e, s, mp, &arena);
 	const Model *m = e->m;
 	Graph *g = e->g;
 	int nt = g->ntensors;
@@ -3098,9 +2148,9 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	for (int t = 0; t < nt; t++)
 		if (g->tensors[t].role == ROLE_PARAM)
 			nparams += shape_numel(g->tensors[t].shape);
-	for (int i = 0; i < e->nk; i++)
-		if (!e->k[i].dst && NN(e, e->k[i].node)->op != OP_ASSIGN)
-			flops += graph_flops(g, e->k[i].node);
+	for (int i = 0; i < e->s->nk; i++)
+		if (!e->s->k[i].dst && NN(e, e->s->k[i].node)->op != OP_ASSIGN)
+			flops += graph_flops(g, e->s->k[i].node);
 	fprintf(out, "/* %s.c - the model %s, compiled by dlc %s from %s.\n *\n", m->name, m->name, DLC_VERSION,
 	        m->source);
 	fprintf(out, " * %lld parameters, element type %s, batch %lld.\n", (long long)nparams, dtype_name(g->fdtype),
@@ -3111,7 +2161,7 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 			fprintf(out, "%s %s = %lld", i ? "," : "", m->dim_names[i], (long long)m->dim_values[i]);
 		fprintf(out, ".\n");
 	}
-	fprintf(out, " * Training step: %d kernels, %.3f MFLOP per step (%.3f per example).\n", e->nk, flops / 1e6,
+	fprintf(out, " * Training step: %d kernels, %.3f MFLOP per step (%.3f per example).\n", e->s->nk, flops / 1e6,
 	        g->batch ? flops / 1e6 / (double)g->batch : 0.0);
 	fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
 	             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
@@ -3132,43 +2182,43 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		if (T->role == ROLE_DIR)
 			what = arena_printf(&arena, "direction v for the Hessian-vector product of %s",
 			                    g->tensors[T->of_param].name);
-		emit_array(e, e->buf[T->node], T->dtype, T->shape, what);
+		emit_array(e, e->s->buf[T->node], T->dtype, T->shape, what);
 	}
 	fprintf(out, "\n/* ---- gradients and intermediate values ---- */\n");
 	for (int t = 0; t < nt; t++)
-		if (e->grad_buf[t]) {
-			NodeId gid = tg->grads[t];
-			int own = e->buf[gid] == e->grad_buf[t];
+		if (e->s->grad_buf[t]) {
+			NodeId gid = e->tg->grads[t];
+			int own = e->s->buf[gid] == e->s->grad_buf[t];
 			if (!own)
-				emit_array(e, e->grad_buf[t], g->tensors[t].dtype, g->tensors[t].shape,
+				emit_array(e, e->s->grad_buf[t], g->tensors[t].dtype, g->tensors[t].shape,
 				           arena_printf(&arena, "gradient of %s", g->tensors[t].name));
 		}
 	for (uint32_t id = 1; id < g->nnodes; id++) {
-		if (!e->any[id] || e->st[id] != ST_OWN || e->inplace[id] || e->epi[id] || e->off[id] >= 0)
+		if (!e->s->any[id] || e->s->st[id] != ST_OWN || e->s->inplace[id] || e->s->epi[id] || e->mp->off[id] >= 0)
 			continue;
 		const char *what = op_info[NN(e, id)->op].name;
 		for (int t = 0; t < nt; t++)
-			if (tg->grads[t] == id && e->grad_buf[t] == e->buf[id])
+			if (e->tg->grads[t] == id && e->s->grad_buf[t] == e->s->buf[id])
 				what = arena_printf(&arena, "gradient of %s", g->tensors[t].name);
-		emit_array(e, e->buf[id], (DType)NN(e, id)->dtype, NN(e, id)->shape, what);
+		emit_array(e, e->s->buf[id], (DType)NN(e, id)->dtype, NN(e, id)->shape, what);
 	}
-	if (e->arena_size) {
+	if (e->mp->arena_size) {
 		fprintf(out, "\n/* ---- the arena: intermediate arrays that are never live at the same time\n"
 		             " * share memory (%lld elements planned for %lld) ---- */\n",
-		        (long long)e->arena_size, (long long)e->naive_size);
-		fprintf(out, "static %s arena[%lld];\n", e->T, (long long)e->arena_size);
+		        (long long)e->mp->arena_size, (long long)e->mp->naive_size);
+		fprintf(out, "static %s arena[%lld];\n", e->T, (long long)e->mp->arena_size);
 		for (uint32_t id = 1; id < g->nnodes; id++) {
-			if (!e->any[id] || e->off[id] < 0)
+			if (!e->s->any[id] || e->mp->off[id] < 0)
 				continue;
 			char sb[160];
 			fprintf(out, "static %s *const %s = arena + %lld; /* %s %s, live in kernels %d-%d */\n", e->T,
-			        e->buf[id], (long long)e->off[id], op_info[NN(e, id)->op].name,
-			        shape_str(NN(e, id)->shape, sb, sizeof sb), e->first[id], e->last[id]);
+			        e->s->buf[id], (long long)e->mp->off[id], op_info[NN(e, id)->op].name,
+			        shape_str(NN(e, id)->shape, sb, sizeof sb), e->mp->first[id], e->mp->last[id]);
 		}
 	}
-	for (int i = 0; i < e->nk; i++)
-		if (e->k[i].dst && e->k[i].declare)
-			emit_array(e, e->k[i].dst, (DType)NN(e, e->k[i].node)->dtype, NN(e, e->k[i].node)->shape, "copy");
+	for (int i = 0; i < e->s->nk; i++)
+		if (e->s->k[i].dst && e->s->k[i].declare)
+			emit_array(e, e->s->k[i].dst, (DType)NN(e, e->s->k[i].node)->dtype, NN(e, e->s->k[i].node)->shape, "copy");
 	fprintf(out, "static %s lr; /* learning rate of the current step */\n", e->T);
 	if (m->uses_rng)
 		fprintf(out, "static uint64_t rng_key; /* random key of the current step (dropout) */\n");
@@ -3176,20 +2226,20 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 
 	/* kernels */
 	fprintf(out, "/* ---- kernels ---- */\n\n");
-	for (int i = 0; i < e->nk; i++)
-		emit_kernel(e, &e->k[i]);
+	for (int i = 0; i < e->s->nk; i++)
+		emit_kernel(e, &e->s->k[i]);
 
 	/* entry points */
 	static const char *const entry[4] = {"forward", "gradients", "train_step", "hvp"};
-	for (int en = 0; en < (tg->hv ? 4 : 3); en++) {
+	for (int en = 0; en < (e->tg->hv ? 4 : 3); en++) {
 		if (en == 2)
 			fprintf(out, "static void %s_%s(int64_t n, double learning_rate)\n{\n\tlr = (%s)learning_rate;\n",
 			        m->name, entry[en], e->T);
 		else
 			fprintf(out, "static void %s_%s(int64_t n)\n{\n", m->name, entry[en]);
-		for (int i = 0; i < e->nk; i++)
-			if (e->k[i].entries & (1 << en))
-				fprintf(out, "\t%s(n);\n", kernel_name(e, &e->k[i]));
+		for (int i = 0; i < e->s->nk; i++)
+			if (e->s->k[i].entries & (1 << en))
+				fprintf(out, "\t%s(n);\n", kernel_name(e, &e->s->k[i]));
 		fprintf(out, "}\n\n");
 	}
 
@@ -3205,9 +2255,9 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		for (int k = 0; k < T->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)T->shape.d[k]);
 		fprintf(out, "}, .numel = %lld, .data = %s, .grad = %s, .batch_axis = %d", (long long)shape_numel(T->shape),
-		        e->buf[T->node],
-		        e->grad_buf[t] ? e->grad_buf[t]
-		        : T->role == ROLE_DIR && e->hv_buf[T->of_param] ? e->hv_buf[T->of_param] : "NULL", T->bax);
+		        e->s->buf[T->node],
+		        e->s->grad_buf[t] ? e->s->grad_buf[t]
+		        : T->role == ROLE_DIR && e->s->hv_buf[T->of_param] ? e->s->hv_buf[T->of_param] : "NULL", T->bax);
 		if (T->role == ROLE_STATE && T->init)
 			fprintf(out, ", .init = %s, .init_a = %s", init_c(T->init), lit(e, T->init_a));
 		if (T->role == ROLE_PARAM)
@@ -3234,7 +2284,7 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		for (int k = 0; k < n->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)n->shape.d[k]);
 		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d},\n", (long long)shape_numel(n->shape),
-		        e->out_buf[i], n->bax == 0 ? 0 : -1);
+		        e->s->out_buf[i], n->bax == 0 ? 0 : -1);
 		if (i == m->accuracy_output)
 			acc_out = ntd;
 		ntd++;
@@ -3243,10 +2293,10 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
 	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
 	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)g->batch);
-	fprintf(out, "\t.ntensors = %d,\n\t.tensors = %s_tensors,\n\t.loss = %s,\n", ntd, m->name, e->loss_buf);
+	fprintf(out, "\t.ntensors = %d,\n\t.tensors = %s_tensors,\n\t.loss = %s,\n", ntd, m->name, e->s->loss_buf);
 	fprintf(out, "\t.forward = %s_forward,\n\t.gradients = %s_gradients,\n\t.train_step = %s_train_step,\n",
 	        m->name, m->name, m->name);
-	if (tg->hv)
+	if (e->tg->hv)
 		fprintf(out, "\t.hvp = %s_hvp,\n\t.damping = %.17g,\n\t.cg_iters = %d,\n", m->name, m->opt.damping,
 		        m->opt.cg_iters);
 	fprintf(out, "\t.accuracy_output = %d,\n\t.accuracy_label = %d,\n", acc_out, acc_label);
@@ -3273,7 +2323,7 @@ static void list_inlined(Emit *e, FILE *out, NodeId id, const char **sep)
 	const Node *n = NN(e, id);
 	for (int k = 0; k < op_info[n->op].arity; k++) {
 		NodeId in = n->in[k];
-		if (e->st[in] == ST_INLINE) {
+		if (e->s->st[in] == ST_INLINE) {
 			list_inlined(e, out, in, sep);
 			fprintf(out, "%s%%%u %s", *sep, in, op_info[NN(e, in)->op].name);
 			*sep = ", ";
@@ -3281,18 +2331,18 @@ static void list_inlined(Emit *e, FILE *out, NodeId id, const char **sep)
 	}
 }
 
-void emitc_kernels(FILE *out, const TrainGraph *tg)
+void emitc_kernels(FILE *out, const Schedule *s, const MemPlan *mp)
 {
 	Arena arena = {0};
 	Emit E;
 	memset(&E, 0, sizeof E);
 	Emit *e = &E;
-	plan(e, tg, &arena);
+	setup(e, s, mp, &arena);
 	static const char *const en[16] = {"-", "F", "G", "FG", "S", "FS", "GS", "FGS",
 	                                   "H", "FH", "GH", "FGH", "SH", "FSH", "GSH", "FGSH"};
 	fprintf(out, "# kernels of %s: entry points F forward, G gradients, S train_step, H hvp\n", e->m->name);
-	for (int ki = 0; ki < e->nk; ki++) {
-		const Kernel *k = &e->k[ki];
+	for (int ki = 0; ki < e->s->nk; ki++) {
+		const Kernel *k = &e->s->k[ki];
 		const Node *n = NN(e, k->node);
 		fprintf(out, "k%d %s [%s]: ", ki, kernel_name(e, k), en[k->entries & 15]);
 		if (k->dst) {
@@ -3303,13 +2353,13 @@ void emitc_kernels(FILE *out, const TrainGraph *tg)
 		NodeId root = n->op == OP_ASSIGN ? k->node : k->node;
 		fprintf(out, "%%%u %s", root, op_info[n->op].name);
 		if (n->op == OP_ASSIGN)
-			fprintf(out, " %s", e->buf[n->in[0]]);
-		if (e->epi[root]) {
-			fprintf(out, " + epilogue %%%u %s", e->epi[root], op_info[NN(e, e->epi[root])->op].name);
+			fprintf(out, " %s", e->s->buf[n->in[0]]);
+		if (e->s->epi[root]) {
+			fprintf(out, " + epilogue %%%u %s", e->s->epi[root], op_info[NN(e, e->s->epi[root])->op].name);
 			sep = ", ";
 			fprintf(out, " {");
 			sep = "";
-			list_inlined(e, out, e->epi[root], &sep);
+			list_inlined(e, out, e->s->epi[root], &sep);
 			fprintf(out, "}");
 		}
 		sep = "";
@@ -3317,22 +2367,22 @@ void emitc_kernels(FILE *out, const TrainGraph *tg)
 		list_inlined(e, out, root, &sep);
 		fprintf(out, "}");
 		if (k->also) {
-			fprintf(out, " + update %%%u assign %s inlined {", k->also, e->buf[NN(e, k->also)->in[0]]);
+			fprintf(out, " + update %%%u assign %s inlined {", k->also, e->s->buf[NN(e, k->also)->in[0]]);
 			sep = "";
 			list_inlined(e, out, k->also, &sep);
 			fprintf(out, "}");
 		}
-		NodeId w = e->epi[root] ? e->epi[root] : root;
-		if (n->op != OP_ASSIGN && e->inplace[w])
-			fprintf(out, " in place of %s", e->buf[e->inplace[w]]);
-		else if (n->op != OP_ASSIGN && e->off[w] >= 0)
-			fprintf(out, " -> %s at arena+%lld, live k%d-k%d", e->buf[w], (long long)e->off[w], e->first[w], e->last[w]);
+		NodeId w = e->s->epi[root] ? e->s->epi[root] : root;
+		if (n->op != OP_ASSIGN && e->s->inplace[w])
+			fprintf(out, " in place of %s", e->s->buf[e->s->inplace[w]]);
+		else if (n->op != OP_ASSIGN && e->mp->off[w] >= 0)
+			fprintf(out, " -> %s at arena+%lld, live k%d-k%d", e->s->buf[w], (long long)e->mp->off[w], e->mp->first[w], e->mp->last[w]);
 		else if (n->op != OP_ASSIGN)
-			fprintf(out, " -> %s", e->buf[w]);
+			fprintf(out, " -> %s", e->s->buf[w]);
 		fputc('\n', out);
 	}
-	fprintf(out, "# arena: %lld elements (the intermediate arrays hold %lld in all)\n", (long long)e->arena_size,
-	        (long long)e->naive_size);
+	fprintf(out, "# arena: %lld elements (the intermediate arrays hold %lld in all)\n", (long long)e->mp->arena_size,
+	        (long long)e->mp->naive_size);
 	arena_free(&arena);
 }
 
@@ -3347,70 +2397,70 @@ static void dot_node(Emit *e, FILE *out, NodeId id, const char *indent)
 	const char *style = n->op == OP_PARAM ? ", shape=box, style=filled, fillcolor=\"#ffe9b3\""
 	                    : n->op == OP_INPUT ? ", shape=box, style=filled, fillcolor=\"#d6ecff\""
 	                    : n->op == OP_STATE ? ", shape=box, style=filled, fillcolor=\"#eeeeee\""
-	                    : e->mark[1][id] && !e->mark[0][id] ? ", color=\"#b03030\"" : "";
+	                    : e->s->mark[1][id] && !e->s->mark[0][id] ? ", color=\"#b03030\"" : "";
 	fprintf(out, "%sn%u [label=\"%s%s%s\\n%s\"%s];\n", indent, id, label, n->name && !(op_info[n->op].flags & OPF_LEAF) ? " " : "",
 	        n->name && !(op_info[n->op].flags & OPF_LEAF) ? n->name : "", shape, style);
 }
 
-void emitc_dot(FILE *out, const TrainGraph *tg)
+void emitc_dot(FILE *out, const Schedule *s, const MemPlan *mp)
 {
 	Arena arena = {0};
 	Emit E;
 	memset(&E, 0, sizeof E);
 	Emit *e = &E;
-	plan(e, tg, &arena);
+	setup(e, s, mp, &arena);
 	uint32_t nn = e->g->nnodes;
 	/* which kernel each node belongs to */
 	int *kof = arena_alloc(&arena, sizeof(int) * nn);
 	for (uint32_t id = 0; id < nn; id++)
 		kof[id] = -1;
-	for (int ki = 0; ki < e->nk; ki++) {
-		const Kernel *k = &e->k[ki];
+	for (int ki = 0; ki < e->s->nk; ki++) {
+		const Kernel *k = &e->s->k[ki];
 		if (k->dst)
 			continue;
 		kof[k->node] = ki;
-		if (e->epi[k->node])
-			kof[e->epi[k->node]] = ki;
+		if (e->s->epi[k->node])
+			kof[e->s->epi[k->node]] = ki;
 	}
 	for (uint32_t id = 1; id < nn; id++)
-		if (e->any[id] && e->st[id] == ST_INLINE) {
+		if (e->s->any[id] && e->s->st[id] == ST_INLINE) {
 			NodeId r = id;
-			while (e->st[r] == ST_INLINE)
-				r = e->user[r];
-			kof[id] = kof[r] >= 0 ? kof[r] : kof[e->epi_of[r]];
+			while (e->s->st[r] == ST_INLINE)
+				r = e->s->user[r];
+			kof[id] = kof[r] >= 0 ? kof[r] : kof[e->s->epi_of[r]];
 		}
 	fprintf(out, "digraph %s {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
 	             "  label=\"%s: forward (black) and backward/update (red) graphs; boxes are fused kernels\";\n",
 	        e->m->name, e->m->name);
-	for (int ki = 0; ki < e->nk; ki++) {
+	for (int ki = 0; ki < e->s->nk; ki++) {
 		int members = 0;
 		for (uint32_t id = 1; id < nn; id++)
-			members += e->any[id] && kof[id] == ki;
+			members += e->s->any[id] && kof[id] == ki;
 		if (members < 2)
 			continue;
 		fprintf(out, "  subgraph cluster_k%d {\n    label=\"%s\"; style=rounded; color=\"#7a7a7a\";\n", ki,
-		        kernel_name(e, &e->k[ki]));
+		        kernel_name(e, &e->s->k[ki]));
 		for (uint32_t id = 1; id < nn; id++)
-			if (e->any[id] && kof[id] == ki)
+			if (e->s->any[id] && kof[id] == ki)
 				dot_node(e, out, id, "    ");
 		fprintf(out, "  }\n");
 	}
 	for (uint32_t id = 1; id < nn; id++) {
-		if (!e->any[id])
+		if (!e->s->any[id])
 			continue;
 		int members = 0;
 		if (kof[id] >= 0)
 			for (uint32_t j = 1; j < nn; j++)
-				members += e->any[j] && kof[j] == kof[id];
+				members += e->s->any[j] && kof[j] == kof[id];
 		if (kof[id] < 0 || members < 2)
 			dot_node(e, out, id, "  ");
 	}
 	for (uint32_t id = 1; id < nn; id++) {
-		if (!e->any[id])
+		if (!e->s->any[id])
 			continue;
 		const Node *n = NN(e, id);
 		for (int k = 0; k < op_info[n->op].arity; k++)
-			fprintf(out, "  n%u -> n%u%s;\n", n->in[k], id, e->mark[0][id] ? "" : " [color=\"#b03030\"]");
+			fprintf(out, "  n%u -> n%u%s;\n", n->in[k], id, e->s->mark[0][id] ? "" : " [color=\"#b03030\"]");
 	}
 	fprintf(out, "}\n");
 	arena_free(&arena);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "summary.h"
+#include "memplan.h"
 
 typedef struct RF {
 	int64_t h, w;     /* 0: no spatial meaning; -1: the whole input */
@@ -168,8 +169,8 @@ void summary_print(FILE *out, const TrainGraph *tg)
 	for (uint32_t id = 1; id < nn; id++)
 		if (all[id] && !(op_info[g->nodes[id].op].flags & (OPF_LEAF | OPF_VIEW | OPF_SINK)))
 			step_flops += graph_flops(g, id);
-	EmitMemory mem;
-	emitc_memory(tg, &mem);
+	StepMemory mem;
+	memplan_measure(tg, &mem);
 	char b1[32], b2[32], b3[32], b4[32];
 	fprintf(out, "parameters:              %lld (%s)\n", (long long)total_params, bytes((double)mem.params, b1, sizeof b1));
 	fprintf(out, "optimizer state:         %s\n", bytes((double)mem.state, b2, sizeof b2));

@@ -8,7 +8,7 @@
 #define DLC_SUMMARY_H
 
 #include <stdio.h>
-#include "emit_c.h"
+#include "step.h"
 
 void summary_print(FILE *out, const TrainGraph *tg);
 

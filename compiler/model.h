@@ -1,0 +1,61 @@
+/* model.h - the model as the back end sees it.
+ *
+ * sema builds it from the program; the stages after it (step, schedule,
+ * memory plan, the C printer, the summary) read it and nothing of the front
+ * end: the forward graph with its named tensors, the loss and outputs in
+ * training and evaluation mode, the state updates of a training step, and
+ * what the train block says (optimizer, epochs, data). */
+#ifndef DLC_MODEL_H
+#define DLC_MODEL_H
+
+#include "graph.h"
+#include "optim.h"
+
+typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY } DataKind;
+
+typedef struct DataSpec {
+	DataKind kind;
+	int nfiles;
+	const char *files[8];
+	int csv_header;
+} DataSpec;
+
+typedef struct Output {
+	const char *name;
+	NodeId node;
+	int hidden;          /* not declared; kept for accuracy */
+} Output;
+
+typedef struct Model {
+	const char *name;       /* C identifier derived from the file name */
+	const char *source;
+	Graph *g;
+	NodeId loss;            /* 0 if the program has no loss */
+	SrcLoc loss_loc;
+	Output *outputs;
+	int noutputs;
+	/* Evaluation mode (dropout off, batch norm on running statistics): the
+	 * same loss and outputs built again; equal to the training-mode nodes
+	 * when the model has no mode-dependent op. */
+	NodeId eval_loss;
+	NodeId *eval_outputs;
+	/* Updates of non-trained state in a training step (batch norm's running
+	 * statistics): ASSIGN nodes. */
+	NodeId *state_updates;
+	int nstate_updates;
+	int uses_rng;           /* dropout: the step needs a random key */
+	int accuracy_output;    /* index into outputs, or -1 */
+	int accuracy_label;     /* tensor index, or -1 */
+	/* dims, for the generated file's header */
+	const char **dim_names;
+	int64_t *dim_values;
+	int ndims;
+	/* the train block */
+	OptimSpec opt;
+	int epochs;
+	DataSpec train_data, test_data;
+	const char *data_dir;
+	double byte_scale;
+} Model;
+
+#endif

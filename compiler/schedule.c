@@ -1,0 +1,685 @@
+/* schedule.c - storage, fusion, kernels, names and convolution layouts of
+ * a training step (see schedule.h).  Every decision lands in the Schedule;
+ * the printers read it. */
+#include <string.h>
+#include "schedule.h"
+
+static const Node *NN(const Schedule *s, NodeId id) { return graph_node(s->g, id); }
+
+/* ---- names ---- */
+
+static const char *const reserved[] = {
+	/* C keywords and library names */
+	"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+	"extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+	"short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+	"volatile", "while", "main", "exp", "log", "sqrt", "pow", "fabs", "tanh", "expf", "logf", "sqrtf",
+	"powf", "fabsf", "tanhf", "log1p", "log1pf", "abs", "int32_t", "int64_t", "uint64_t", "INFINITY",
+	"NAN", "exit", "free", "malloc", "printf", "time", "div", "signbit", "isnan",
+	/* names the generated code uses for itself */
+	"n", "lr", "learning_rate", "rng_key", "arena", "i", "j", "k", "r", "c", "p", "q", "i0", "i1", "i2",
+	"i3", "i4", "i5", "i6", "i7", "nb", "co", "gi", "oh", "ow", "ci", "ih", "iw", "aik", "part", "mx",
+	"se", "lse", "acc", "val", "inv", "total", "count", "plane", "out", "h0", "w0", "at", "gs", "dy", "hk",
+	"za", "tb", "up", "sg",
+	/* locals of the tiled matmul and convolution kernels */
+	"kb", "nkb", "pb", "pc", "kc", "jc", "nc", "ic", "mc", "jr", "ir", "mr", "nr", "g", "blk", "col", "ncol",
+	"xt", "yt", "toff", "t0", "nt", "j0", "ni", "nj", "oh0", "ow0", "xs", "ws", "ys", "xr", "yr", "dr", "gr", "t", "v", "xo", "yo", "nvr", "npos", "owp", "wp", "ps", "slack", "ntile",
+};
+
+static int name_taken(const Schedule *s, const char *nm)
+{
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (!strcmp(reserved[i], nm))
+			return 1;
+	if (!strncmp(nm, "dlrt_", 5) || !strncmp(nm, "DLRT_", 5) || !strncmp(nm, "dlc_", 4) || !strncmp(nm, "DLC_", 4))
+		return 1;
+	if (nm[0] == 'v' && nm[1] && strspn(nm + 1, "0123456789") == strlen(nm + 1))
+		return 1; /* v<id> are the inlined values */
+	for (int i = 0; i < s->nnames; i++)
+		if (!strcmp(s->names[i], nm))
+			return 1;
+	return 0;
+}
+
+static const char *take_name(Schedule *s, const char *want)
+{
+	const char *nm = want;
+	for (int k = 2; name_taken(s, nm); k++)
+		nm = arena_printf(s->a, "%s_%d", want, k);
+	s->names = arena_grow(s->a, s->names, (size_t)s->nnames, (size_t)s->nnames + 1, sizeof(char *));
+	s->names[s->nnames++] = nm;
+	return nm;
+}
+
+int sched_is_scalar_leaf(const Node *n)
+{
+	return n->op == OP_CONST || n->op == OP_HYPER || n->op == OP_COUNT;
+}
+
+/* The node whose array holds id's values (through reshapes and views). */
+NodeId sched_storage_of(const Schedule *s, NodeId id)
+{
+	while (s->st[id] == ST_VIEW || (s->st[id] == ST_ALIAS && NN(s, id)->op == OP_RESHAPE))
+		id = NN(s, id)->in[0];
+	return id;
+}
+
+static void mark_results(Schedule *s)
+{
+	const Model *m = s->m;
+	uint32_t nn = s->g->nnodes;
+	s->result = arena_alloc(s->a, nn);
+	s->result[m->loss] = s->result[m->eval_loss] = 1;
+	for (int i = 0; i < m->noutputs; i++)
+		s->result[m->outputs[i].node] = s->result[m->eval_outputs[i]] = 1;
+	for (int t = 0; t < s->g->ntensors; t++) {
+		if (s->tg->grads[t])
+			s->result[s->tg->grads[t]] = 1;
+		if (s->tg->hv && s->tg->hv[t])
+			s->result[s->tg->hv[t]] = 1;
+	}
+}
+
+static void count_uses(Schedule *s)
+{
+	uint32_t nn = s->g->nnodes;
+	s->nuse = arena_alloc(s->a, sizeof(int) * nn);
+	s->user = arena_alloc(s->a, sizeof(NodeId) * nn);
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!s->any[id])
+			continue;
+		const Node *n = NN(s, id);
+		for (int k = 0; k < op_info[n->op].arity; k++) {
+			s->nuse[n->in[k]]++;
+			s->user[n->in[k]] = id;
+		}
+	}
+}
+
+int sched_is_ew(const Node *n)
+{
+	return (op_info[n->op].flags & OPF_EW) != 0;
+}
+
+/* Elementwise values with a single elementwise consumer of the same shape
+ * are computed inside that consumer's loop. */
+static void plan_inline(Schedule *s)
+{
+	for (uint32_t id = 1; id < s->g->nnodes; id++) {
+		if (!s->any[id] || s->st[id] != ST_OWN || s->result[id] || s->nuse[id] != 1)
+			continue;
+		const Node *n = NN(s, id), *c = NN(s, s->user[id]);
+		if (!sched_is_ew(n))
+			continue;
+		int ok = (sched_is_ew(c) || c->op == OP_ASSIGN || c->op == OP_SUMTO) && shape_eq(n->shape, c->shape);
+		if (c->op == OP_SUMTO)
+			ok = 1; /* reads its input at every index of the input's own shape */
+		if (ok && s->st[s->user[id]] != ST_VIEW)
+			s->st[id] = ST_INLINE;
+	}
+}
+
+/* Nodes (not views) that read the array of node x. */
+static void readers(const Schedule *s, NodeId x, NodeId *out, int *n, int max)
+{
+	for (uint32_t id = x + 1; id < s->g->nnodes; id++) {
+		if (!s->any[id])
+			continue;
+		const Node *r = NN(s, id);
+		for (int k = 0; k < op_info[r->op].arity; k++) {
+			if (r->in[k] != x)
+				continue;
+			if ((s->st[id] == ST_VIEW || (s->st[id] == ST_ALIAS && r->op == OP_RESHAPE)) && r->op != OP_ASSIGN)
+				readers(s, id, out, n, max);
+			else if (*n < max)
+				out[(*n)++] = id;
+			break;
+		}
+	}
+}
+
+/* The kernel-order key of a node: where its value is computed. */
+static NodeId root_of(const Schedule *s, NodeId id)
+{
+	while (s->st[id] == ST_INLINE)
+		id = s->user[id];
+	if (s->epi[id])
+		return s->epi[id];
+	return id;
+}
+
+/* An update `assign(T, V)` writes V straight into T when every other
+ * reader of T runs before V's kernel and V is elementwise (each element
+ * reads T at its own index before overwriting it). */
+static void plan_inplace(Schedule *s)
+{
+	const TrainGraph *tg = s->tg;
+	NodeId rd[256];
+	for (int u = 0; u < tg->nupdates; u++) {
+		const Node *a = NN(s, tg->updates[u]);
+		NodeId T = a->in[0], V = a->in[1];
+		if (s->st[V] != ST_OWN || !sched_is_ew(NN(s, V)) || s->result[V] || s->inplace[V] || s->epi_of[V])
+			continue;
+		int nr = 0, ok = 1;
+		readers(s, T, rd, &nr, 256);
+		if (nr >= 256)
+			continue;
+		NodeId vroot = root_of(s, V);
+		for (int i = 0; i < nr && ok; i++) {
+			NodeId r = rd[i];
+			if (r == tg->updates[u])
+				continue;
+			if (NN(s, r)->op == OP_ASSIGN) {
+				ok = 0;
+				break;
+			}
+			NodeId rr = root_of(s, r);
+			if (rr == vroot) {
+				/* inside V's own loop: must read T directly at the same index */
+				for (int k = 0; k < op_info[NN(s, r)->op].arity; k++)
+					if (NN(s, r)->in[k] != T && sched_storage_of(s, NN(s, r)->in[k]) == T)
+						ok = 0;
+				continue;
+			}
+			if (rr > vroot)
+				ok = 0;
+		}
+		/* the runtime must not find T changed under a result */
+		for (uint32_t id = 1; id < s->g->nnodes && ok; id++)
+			if (s->any[id] && s->result[id] && sched_storage_of(s, id) == T)
+				ok = 0;
+		if (ok)
+			s->inplace[V] = T;
+	}
+}
+
+/* A matrix product whose only consumer is elementwise (a bias, an
+ * activation, an activation's gradient mask) computes that consumer in its
+ * epilogue, row by row, into the consumer's array. */
+static void plan_epilogues(Schedule *s)
+{
+	for (uint32_t id = 1; id < s->g->nnodes; id++) {
+		if (!s->any[id] || NN(s, id)->op != OP_MATMUL || s->result[id] || s->nuse[id] != 1)
+			continue;
+		NodeId c = s->user[id];
+		while (s->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
+			c = s->user[c];
+		const Node *cn = NN(s, c);
+		if (!sched_is_ew(cn) || s->st[c] != ST_OWN || s->epi_of[c] || !shape_eq(cn->shape, NN(s, id)->shape))
+			continue;
+		s->epi[id] = c;
+		s->epi_of[c] = id;
+	}
+}
+
+static void plan_storage(Schedule *s)
+{
+	Graph *g = s->g;
+	uint32_t nn = g->nnodes;
+	s->st = arena_alloc(s->a, sizeof(Storage) * nn);
+	s->buf = arena_alloc(s->a, sizeof(char *) * nn);
+	s->epi = arena_alloc(s->a, sizeof(NodeId) * nn);
+	s->epi_of = arena_alloc(s->a, sizeof(NodeId) * nn);
+	s->inplace = arena_alloc(s->a, sizeof(NodeId) * nn);
+	/* which broadcasts must be materialised: read by a non-elementwise kernel */
+	uint8_t *mat = arena_alloc(s->a, nn);
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!s->any[id])
+			continue;
+		const Node *n = NN(s, id);
+		int ew = sched_is_ew(n) || n->op == OP_ASSIGN || n->op == OP_SUMTO;
+		for (int k = 0; k < op_info[n->op].arity; k++) {
+			const Node *in = NN(s, n->in[k]);
+			if (ew)
+				continue;
+			if (in->op == OP_BROADCAST &&
+			    !(n->op == OP_RESHAPE && shape_eq(n->shape, in->shape))) /* rebatched: read through */
+				mat[n->in[k]] = 1;
+			if (in->op == OP_RESHAPE)
+				mat[n->in[k]] = 1;
+		}
+	}
+	for (uint32_t id = 1; id < nn; id++) {
+		if (!s->any[id])
+			continue;
+		const Node *n = NN(s, id);
+		switch (n->op) {
+		case OP_PARAM: case OP_INPUT: case OP_STATE:
+			s->st[id] = ST_ALIAS;
+			s->buf[id] = NULL; /* set from the tensor names below */
+			break;
+		case OP_CONST: case OP_HYPER: case OP_COUNT:
+			s->st[id] = ST_SCALAR;
+			break;
+		case OP_BROADCAST: {
+			const Node *src = NN(s, n->in[0]);
+			s->st[id] = mat[id] ? ST_OWN : sched_is_scalar_leaf(src) ? ST_SCALAR : ST_VIEW;
+			break;
+		}
+		case OP_RESHAPE: {
+			Storage si = s->st[n->in[0]];
+			/* a rebatched scalar or broadcast (same shape) is read like its input */
+			int same = shape_eq(n->shape, NN(s, n->in[0])->shape);
+			s->st[id] = (si == ST_OWN || si == ST_ALIAS) ? ST_ALIAS
+			            : si == ST_SCALAR && !mat[id] ? ST_SCALAR
+			            : si == ST_VIEW && same && !mat[id] ? ST_VIEW
+			            : ST_OWN;
+			break;
+		}
+		case OP_ASSIGN:
+			s->st[id] = ST_NONE;
+			break;
+		default:
+			s->st[id] = ST_OWN;
+		}
+	}
+	mark_results(s);
+	count_uses(s);
+	if (s->tg->opt.fuse) {
+		plan_inline(s);
+		/* a reshape of an inlined value needs an array after all */
+		for (uint32_t id = 1; id < nn; id++)
+			if (s->any[id] && NN(s, id)->op == OP_RESHAPE && s->st[NN(s, id)->in[0]] == ST_INLINE)
+				s->st[NN(s, id)->in[0]] = ST_OWN;
+		plan_epilogues(s);
+	}
+	if (s->tg->opt.inplace)
+		plan_inplace(s);
+	/* an epilogue consumer updated in place would let the product overwrite
+	 * the tensor it is still reading */
+	for (uint32_t id = 1; id < nn; id++)
+		if (s->epi[id] && s->inplace[s->epi[id]]) {
+			s->epi_of[s->epi[id]] = 0;
+			s->epi[id] = 0;
+		}
+}
+
+static void name_buffers(Schedule *s)
+{
+	Graph *g = s->g;
+	const TrainGraph *tg = s->tg;
+	for (int t = 0; t < g->ntensors; t++)
+		s->buf[g->tensors[t].node] = take_name(s, g->tensors[t].name);
+	/* the loss */
+	NodeId L = s->m->loss;
+	if (s->st[L] == ST_OWN && !NN(s, L)->name && !s->epi[L]) {
+		s->buf[L] = take_name(s, "loss_value");
+		s->loss_buf = s->buf[L];
+	}
+	if (s->m->eval_loss != L && s->st[s->m->eval_loss] == ST_OWN && !NN(s, s->m->eval_loss)->name &&
+	    !s->epi[s->m->eval_loss])
+		s->buf[s->m->eval_loss] = take_name(s, "eval_loss");
+	/* parameter gradients take the array of the node that computes them */
+	s->grad_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(g->ntensors + 1));
+	for (int t = 0; t < g->ntensors; t++) {
+		NodeId gid = tg->grads[t];
+		if (!gid)
+			continue;
+		if (s->st[gid] == ST_OWN && !s->buf[gid] && !NN(s, gid)->name && !s->epi[gid] && !s->inplace[gid]) {
+			s->buf[gid] = take_name(s, arena_printf(s->a, "d_%s", g->tensors[t].name));
+			s->grad_buf[t] = s->buf[gid];
+		}
+	}
+	for (int t = 0; tg->hv && t < g->ntensors; t++) {
+		NodeId h = tg->hv[t];
+		if (h && s->st[h] == ST_OWN && !s->buf[h] && !NN(s, h)->name && !s->epi[h] && !s->inplace[h])
+			s->buf[h] = take_name(s, arena_printf(s->a, "hv_%s", g->tensors[t].name));
+	}
+	/* DSL-named values, then the rest by id */
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (s->any[id] && s->st[id] == ST_OWN && !s->buf[id] && NN(s, id)->name && !s->inplace[id] && !s->epi[id])
+			s->buf[id] = take_name(s, NN(s, id)->name);
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (s->any[id] && s->st[id] == ST_OWN && !s->buf[id] && !s->inplace[id] && !s->epi[id])
+			s->buf[id] = take_name(s, arena_printf(s->a, "t%u", id));
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (s->any[id] && s->inplace[id])
+			s->buf[id] = s->buf[s->inplace[id]];
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (s->any[id] && s->epi[id])
+			s->buf[id] = s->buf[s->epi[id]];
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (s->any[id] && s->st[id] == ST_ALIAS && NN(s, id)->op == OP_RESHAPE)
+			s->buf[id] = s->buf[NN(s, id)->in[0]];
+}
+
+static void add_kernel(Schedule *s, NodeId node, const char *dst, int entries, int declare)
+{
+	s->k = arena_grow(s->a, s->k, (size_t)s->nk, (size_t)s->nk + 1, sizeof(Kernel));
+	s->k[s->nk].node = node;
+	s->k[s->nk].dst = dst;
+	s->k[s->nk].entries = entries;
+	s->k[s->nk].declare = declare;
+	s->nk++;
+}
+
+static int entries_of(const Schedule *s, NodeId id)
+{
+	return (s->mark[0][id] ? 1 : 0) | (s->mark[1][id] ? 2 : 0) | (s->mark[2][id] ? 4 : 0) |
+	       (s->mark[3][id] ? 8 : 0);
+}
+
+/* The array holding a result that has a training-mode node and an
+ * evaluation-mode node: the training node's own array when it has one, else
+ * a new array filled by a copy; the evaluation entry copies its node there. */
+static const char *result_array(Schedule *s, NodeId train, NodeId eval, const char *want)
+{
+	const char *dst;
+	int train_entries = 14 | (train == eval ? 1 : 0);
+	if (s->st[train] == ST_OWN || (s->st[train] == ST_ALIAS && NN(s, train)->op != OP_RESHAPE)) {
+		dst = s->buf[train];
+	} else {
+		dst = take_name(s, want);
+		add_kernel(s, train, dst, train_entries, 1);
+	}
+	if (eval != train)
+		add_kernel(s, eval, dst, 1, 0);
+	return dst;
+}
+
+static void plan_kernels(Schedule *s)
+{
+	Graph *g = s->g;
+	const Model *m = s->m;
+	for (uint32_t id = 1; id < g->nnodes; id++) {
+		if (!s->any[id] || s->st[id] != ST_OWN || NN(s, id)->op == OP_ASSIGN || s->epi[id])
+			continue;
+		/* a fused product runs where its consumer would */
+		add_kernel(s, s->epi_of[id] ? s->epi_of[id] : id, NULL, entries_of(s, id), 0);
+	}
+	/* copies for results that have no array of their own */
+	if (!s->loss_buf || m->eval_loss != m->loss)
+		s->loss_buf = result_array(s, m->loss, m->eval_loss, s->loss_buf ? s->loss_buf : "loss_value");
+	for (int t = 0; t < g->ntensors; t++) {
+		NodeId gid = s->tg->grads[t];
+		if (!gid || s->grad_buf[t])
+			continue;
+		s->grad_buf[t] = take_name(s, arena_printf(s->a, "d_%s", g->tensors[t].name));
+		add_kernel(s, gid, s->grad_buf[t], 14, 0); /* declared with the gradients */
+	}
+	s->out_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(m->noutputs + 1));
+	for (int i = 0; i < m->noutputs; i++)
+		s->out_buf[i] = result_array(s, m->outputs[i].node, m->eval_outputs[i],
+		                             arena_printf(s->a, "%s_out", m->outputs[i].name));
+	s->hv_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(g->ntensors + 1));
+	for (int t = 0; s->tg->hv && t < g->ntensors; t++) {
+		NodeId h = s->tg->hv[t];
+		if (!h)
+			continue;
+		if (s->st[h] == ST_OWN && s->buf[h] && !strncmp(s->buf[h], "hv_", 3)) {
+			s->hv_buf[t] = s->buf[h];
+		} else {
+			s->hv_buf[t] = take_name(s, arena_printf(s->a, "hv_%s", g->tensors[t].name));
+			add_kernel(s, h, s->hv_buf[t], 8, 0);
+		}
+	}
+	for (int i = 0; i < s->tg->nupdates; i++)
+		if (!s->inplace[NN(s, s->tg->updates[i])->in[1]])
+			add_kernel(s, s->tg->updates[i], NULL, 4, 0);
+}
+
+/* the arrays and scalars the inlined tree of id reads */
+static int tree_leaves(const Schedule *s, NodeId id, NodeId *out, int n, int max)
+{
+	if (s->st[id] == ST_INLINE) {
+		const Node *x = NN(s, id);
+		for (int k = 0; k < op_info[x->op].arity; k++)
+			n = tree_leaves(s, x->in[k], out, n, max);
+		return n;
+	}
+	NodeId a = sched_storage_of(s, id);
+	for (int i = 0; i < n; i++)
+		if (out[i] == a)
+			return n;
+	if (n < max)
+		out[n] = a;
+	return n + 1;
+}
+
+/* the kernel that computes node id, or -1 */
+int sched_kernel_of_node(const Schedule *s, NodeId id)
+{
+	for (int k = 0; k < s->nk; k++)
+		if (!s->k[k].dst && s->k[k].node == id)
+			return k;
+	return -1;
+}
+
+/* the array kernel k writes */
+static NodeId kernel_writes(const Schedule *s, const Kernel *k)
+{
+	const Node *n = NN(s, k->node);
+	if (n->op == OP_ASSIGN)
+		return sched_storage_of(s, n->in[0]);
+	return s->inplace[k->node] ? s->inplace[k->node] : k->node;
+}
+
+static void plan_fuse_updates(Schedule *s)
+{
+	enum { MAXL = 16 };
+	for (int u = 0; u < s->nk; u++) {
+		const Kernel *ku = &s->k[u];
+		const Node *un = NN(s, ku->node);
+		if (ku->dst || un->op != OP_ASSIGN || sched_needs_nested(s, un->in[1]))
+			continue;
+		NodeId lv[MAXL];
+		int nl = tree_leaves(s, un->in[1], lv, 0, MAXL), K = -1, ok = nl <= MAXL;
+		for (int i = 0; ok && i < nl; i++) {
+			int k = sched_kernel_of_node(s, lv[i]);
+			if (k < 0)
+				continue;
+			if (K >= 0 || k > u)
+				ok = 0;
+			K = k;
+		}
+		if (!ok || K < 0)
+			continue;
+		const Kernel *kk = &s->k[K];
+		const Node *kn = NN(s, kk->node);
+		/* the value read is kept (optimizer state), never an arena array */
+		if (kk->also || kk->entries != ku->entries || !sched_is_ew(kn) || !s->inplace[kk->node] || kn->op == OP_BROADCAST || kn->op == OP_RESHAPE ||
+		    !shape_eq(kn->shape, un->shape) || s->epi_of[kk->node])
+			continue;
+		for (int k = 0; k < op_info[kn->op].arity; k++)
+			if (sched_needs_nested(s, kn->in[k]))
+				ok = 0;
+		/* nothing between the two kernels reads the updated array or
+		 * writes what the update reads */
+		NodeId w = sched_storage_of(s, un->in[0]);
+		for (int j = K + 1; ok && j < u; j++) {
+			const Kernel *kj = &s->k[j];
+			NodeId jl[MAXL];
+			const Node *jn = NN(s, kj->node);
+			int njl = 0;
+			if (kj->dst)
+				njl = tree_leaves(s, kj->node, jl, 0, MAXL);
+			else
+				for (int k = 0; k < op_info[jn->op].arity; k++)
+					njl = tree_leaves(s, jn->in[k], jl, njl, MAXL);
+			if (njl > MAXL)
+				ok = 0;
+			for (int i = 0; ok && i < njl; i++)
+				ok = jl[i] != w;
+			NodeId jw = kj->dst ? 0 : kernel_writes(s, kj);
+			for (int i = 0; ok && i < nl; i++)
+				ok = jw != lv[i];
+			if (kj->dst)
+				ok = 0;
+		}
+		if (!ok)
+			continue;
+		s->k[K].also = ku->node;
+		memmove(&s->k[u], &s->k[u + 1], sizeof(Kernel) * (size_t)(s->nk - u - 1));
+		s->nk--;
+		u--;
+	}
+}
+
+/* Reading id needs one loop variable per axis (a broadcast view somewhere). */
+int sched_needs_nested(const Schedule *s, NodeId id)
+{
+	if (s->st[id] == ST_VIEW)
+		return 1;
+	if (s->st[id] != ST_INLINE)
+		return 0;
+	const Node *n = NN(s, id);
+	for (int k = 0; k < op_info[n->op].arity; k++)
+		if (sched_needs_nested(s, n->in[k]))
+			return 1;
+	return 0;
+}
+
+static ConvDims conv_dims(const Schedule *s, Shape x, Shape y, Window w, int x_bax)
+{
+	ConvDims c;
+	c.N = x.d[0];
+	c.C = x.d[1];
+	c.H = x.d[2];
+	c.W = x.d[3];
+	c.Co = y.d[1];
+	c.OH = y.d[2];
+	c.OW = y.d[3];
+	long long g = w.groups ? w.groups : 1;
+	c.G = g;
+	c.Cg = c.C / g;
+	c.Cog = c.Co / g;
+	c.kh = w.kh;
+	c.kw = w.kw;
+	c.rows = x_bax == 0 ? "n" : arena_printf(s->a, "%lld", c.N);
+	long long nr = MM_NRMAX(s), vl = s->f32 ? 16 : 8;
+	c.NB = (c.N + nr - 1) / nr * nr;
+	c.PT = w.ph;
+	c.PL = w.pw;
+	long long reach_h = (c.OH - 1) * w.sh + (c.kh - 1) * w.dh + 1, reach_w = (c.OW - 1) * w.sw + (c.kw - 1) * w.dw + 1;
+	c.HP = c.H + w.ph > reach_h ? c.H + w.ph : reach_h;
+	c.WP = c.W + w.pw > reach_w ? c.W + w.pw : reach_w;
+	c.T = c.Cg * c.kh * c.kw;
+	c.row = w.sw == 1 && c.OW >= vl;
+	return c;
+}
+
+/* The dimensions of a convolution node (any of the three). */
+ConvDims sched_conv_dims(const Schedule *s, NodeId id)
+{
+	const Node *n = NN(s, id);
+	Window w = graph_window(s->g, id);
+	Shape xs, ys;
+	int bax;
+	if (n->op == OP_CONV2D) {
+		xs = NN(s, n->in[0])->shape;
+		ys = n->shape;
+		bax = NN(s, n->in[0])->bax;
+	} else if (n->op == OP_CONV2D_DX) {
+		xs = n->shape;
+		ys = NN(s, n->in[0])->shape;
+		bax = n->bax;
+	} else {
+		xs = NN(s, n->in[0])->shape;
+		ys = NN(s, n->in[1])->shape;
+		bax = NN(s, n->in[0])->bax;
+	}
+	return conv_dims(s, xs, ys, w, bax);
+}
+
+/* Scratch a convolution kernel needs: copies of its operands (cs) and
+ * packed weights (cw), in elements. */
+void sched_conv_scratch(const Schedule *s, NodeId id, int64_t *cs, int64_t *cw)
+{
+	const Node *n = NN(s, id);
+	ConvDims c = sched_conv_dims(s, id);
+	int64_t xin = c.C * c.HP * c.WP * c.NB, xplain = c.C * c.H * c.W * c.NB, y = c.Co * c.OH * c.OW * c.NB;
+	int64_t vl = s->f32 ? 16 : 8, xrow = c.N * c.C * c.HP * c.WP;
+	int64_t part = c.G * ((c.Cog + 5) / 6) * (c.T + 4) * 6 * vl * (c.N < DW_CHUNKS ? c.N : DW_CHUNKS);
+	if (n->op == OP_CONV2D) {
+		*cs = c.row ? xrow : xin + y;
+		*cw = c.G * ((c.Cog + 5) / 6) * c.T * 6;
+	} else if (n->op == OP_CONV2D_DX) {
+		*cs = y + xplain;
+		*cw = c.G * ((c.Cg + 5) / 6) * c.Cog * c.kh * c.kw * 6;
+	} else {
+		*cs = c.row ? xrow + part : xin + y;
+		*cw = 0;
+	}
+}
+
+/* A weight gradient reuses the batch-inner copies made by the forward
+ * convolution of the same input and by the input gradient of the same
+ * output gradient, when that kernel runs before it in every entry point it
+ * runs in (the copied arrays stay live and unchanged until the weight
+ * gradient, their last reader, has run). */
+static void plan_conv_copies(Schedule *s)
+{
+	s->conv_src = arena_alloc(s->a, sizeof(int) * (size_t)(2 * s->nk + 2));
+	s->conv_keep = arena_alloc(s->a, sizeof(int) * (size_t)(s->nk + 1));
+	for (int k = 0; k < 2 * s->nk; k++)
+		s->conv_src[k] = -1;
+	for (int k = 0; k < s->nk; k++) {
+		const Kernel *kk = &s->k[k];
+		if (kk->dst || NN(s, kk->node)->op != OP_CONV2D_DW)
+			continue;
+		const Node *w = NN(s, kk->node);
+		ConvDims cw = sched_conv_dims(s, kk->node);
+		if (cw.row)
+			continue;
+		for (int j = 0; j < k; j++) {
+			const Kernel *kj = &s->k[j];
+			if (kj->dst || (kj->entries & kk->entries) != kk->entries)
+				continue;
+			const Node *f = NN(s, kj->node);
+			if (f->op != OP_CONV2D && f->op != OP_CONV2D_DX)
+				continue;
+			ConvDims cf = sched_conv_dims(s, kj->node);
+			if (cf.row || strcmp(cf.rows, cw.rows) || cf.NB != cw.NB)
+				continue;
+			if (f->op == OP_CONV2D && f->in[0] == w->in[0] && s->conv_src[2 * k] < 0 && cf.HP == cw.HP &&
+			    cf.WP == cw.WP && cf.PT == cw.PT && cf.PL == cw.PL && cf.C == cw.C && cf.H == cw.H && cf.W == cw.W) {
+				s->conv_src[2 * k] = j;
+				s->conv_keep[j] |= 1;
+			}
+			if (f->op == OP_CONV2D_DX && f->in[0] == w->in[1] && s->conv_src[2 * k + 1] < 0 && cf.Co == cw.Co &&
+			    cf.OH == cw.OH && cf.OW == cw.OW) {
+				s->conv_src[2 * k + 1] = j;
+				s->conv_keep[j] |= 2;
+			}
+		}
+	}
+}
+
+int sched_kernel_index(const Schedule *s, NodeId id)
+{
+	int k = sched_kernel_of_node(s, id);
+	if (k < 0)
+		DLC_INTERNAL("no kernel for node %u", id);
+	return k;
+}
+
+Schedule *schedule_build(Arena *a, const TrainGraph *tg)
+{
+	Schedule *s = arena_alloc(a, sizeof *s);
+	s->tg = tg;
+	s->m = tg->m;
+	s->g = tg->m->g;
+	s->a = a;
+	s->f32 = s->g->fdtype == DT_F32;
+	Graph *g = s->g;
+
+	/* what each entry point computes */
+	for (int k = 0; k < 4; k++)
+		s->mark[k] = arena_alloc(a, g->nnodes);
+	s->any = arena_alloc(a, g->nnodes);
+	graph_reach(g, tg->eval_roots, tg->neval, s->mark[0]);
+	graph_reach(g, tg->roots, tg->ngrad, s->mark[1]);
+	graph_reach(g, tg->roots, tg->nroots, s->mark[2]);
+	if (tg->hv)
+		graph_reach(g, tg->hv_roots, tg->nhv, s->mark[3]);
+	for (uint32_t id = 0; id < g->nnodes; id++)
+		s->any[id] = s->mark[0][id] | s->mark[2][id] | s->mark[3][id];
+
+	plan_storage(s);
+	name_buffers(s);
+	plan_kernels(s);
+	if (tg->opt.fuse)
+		plan_fuse_updates(s);
+	plan_conv_copies(s);
+	return s;
+}

@@ -1,0 +1,64 @@
+/* step.c - the training step, built once: gradients, optimizer update,
+ * state updates, Hessian-vector products and the roots of every entry
+ * point. */
+#include <string.h>
+#include "autodiff.h"
+#include "step.h"
+
+TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
+{
+	Graph *g = m->g;
+	TrainGraph *tg = arena_alloc(a, sizeof *tg);
+	tg->m = m;
+	tg->opt = *opt;
+	int np = g->ntensors;
+	NodeId *grads = arena_alloc(a, sizeof(NodeId) * (size_t)(np + 1));
+	ad_gradients(g, m->loss, grads);
+	optim_build(g, &m->opt, grads, &tg->updates, &tg->nupdates);
+	if (m->nstate_updates) {
+		NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates));
+		memcpy(all, tg->updates, sizeof(NodeId) * (size_t)tg->nupdates);
+		memcpy(all + tg->nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);
+		tg->updates = all;
+		tg->nupdates += m->nstate_updates;
+	}
+	/* one entry per tensor: those the optimizer added (its state) and the
+	 * directions of the products below have no gradient */
+	tg->grads = arena_alloc(a, sizeof(NodeId) * (size_t)(2 * g->ntensors + 2));
+	memcpy(tg->grads, grads, sizeof(NodeId) * (size_t)np);
+	if (opt->hvp || m->opt.kind == OPT_NEWTON || m->opt.kind == OPT_NEWTON_CG) {
+		tg->dirs = arena_alloc(a, sizeof(NodeId) * (size_t)(2 * g->ntensors + 2));
+		tg->hv = arena_alloc(a, sizeof(NodeId) * (size_t)(2 * g->ntensors + 2));
+		ad_hvp(g, tg->grads, tg->dirs, tg->hv);
+	}
+	int nt = g->ntensors;
+
+	tg->roots = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2));
+	int nr = 0;
+	tg->roots[nr++] = m->loss;
+	for (int i = 0; i < m->noutputs; i++)
+		tg->roots[nr++] = m->outputs[i].node;
+	tg->nfwd = nr;
+	for (int t = 0; t < nt; t++)
+		if (tg->grads[t])
+			tg->roots[nr++] = tg->grads[t];
+	tg->ngrad = nr;
+	for (int i = 0; i < tg->nupdates; i++)
+		tg->roots[nr++] = tg->updates[i];
+	tg->nroots = nr;
+
+	tg->eval_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));
+	tg->eval_roots[tg->neval++] = m->eval_loss;
+	for (int i = 0; i < m->noutputs; i++)
+		tg->eval_roots[tg->neval++] = m->eval_outputs[i];
+
+	if (tg->hv) {
+		tg->hv_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->ngrad + nt + 1));
+		memcpy(tg->hv_roots, tg->roots, sizeof(NodeId) * (size_t)tg->ngrad);
+		tg->nhv = tg->ngrad;
+		for (int t = 0; t < nt; t++)
+			if (tg->hv[t])
+				tg->hv_roots[tg->nhv++] = tg->hv[t];
+	}
+	return tg;
+}
