@@ -20,6 +20,7 @@
 #include "sema.h"
 #include "step.h"
 #include "summary.h"
+#include "verify.h"
 #include "../runtime/dlrt.h"
 #ifdef DLC_HAVE_LLVM
 #include "jit.h"
@@ -231,6 +232,16 @@ static uint32_t count_reached(const Graph *g, const NodeId *roots, int n)
 		c += mark[id];
 	free(mark);
 	return c;
+}
+
+/* A stage left the graph or the plan broken: a bug of dlc's, not the user's. */
+static void check_stage(int problems)
+{
+	if (problems) {
+		fprintf(stderr, "dlc: internal error: %d broken invariant%s (see above); please report this with the "
+		        "model\n", problems, problems == 1 ? "" : "s");
+		exit(3);
+	}
 }
 
 /* Nodes of the forward pass and of the whole training step. */
@@ -704,9 +715,16 @@ int main(int argc, char **argv)
 	uint32_t fwd_nodes = g->nnodes;
 	StepOptions sopt = {.fuse = f_fuse, .inplace = f_inplace, .memplan = f_memplan,
 	                    .check_memory = f_check_memory};
+	int verify = verify_enabled();
+	if (verify)
+		check_stage(graph_verify(g, NULL, 0, "sema", stderr));
 	TrainGraph *step = step_build(&arena, m, &sopt);
+	if (verify)
+		check_stage(graph_verify(g, NULL, 0, "step", stderr));
 	Schedule *sched = schedule_build(&arena, step);
 	MemPlan *mp = memplan_build(&arena, sched);
+	if (verify)
+		check_stage(memplan_verify(sched, mp, stderr));
 
 	if (stats)
 		print_stats(step, input, src, prog, defs, ndefs, dtype, force_dtype);

@@ -1,0 +1,233 @@
+/* verify.c - the graph and memory-plan invariants (see verify.h). */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "verify.h"
+
+typedef struct Check {
+	const Graph *g;
+	const char *stage;
+	FILE *err;
+	int nbad;
+} Check;
+
+static void bad(Check *c, NodeId id, const char *fmt, ...)
+{
+	va_list ap;
+	const Node *n = &c->g->nodes[id];
+	fprintf(c->err, "internal error: verify %s: node %%%u (%s): ", c->stage, id,
+	        n->op < OP_COUNT_ ? op_info[n->op].name : "?");
+	va_start(ap, fmt);
+	vfprintf(c->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->err);
+	c->nbad++;
+}
+
+static const char *sh(Shape s, char *buf) { return shape_str(s, buf, 160); }
+
+static void check_shape(Check *c, NodeId id, const char *what, Shape got, Shape want)
+{
+	char b1[160], b2[160];
+	if (!shape_eq(got, want))
+		bad(c, id, "%s is %s, its rule gives %s", what, sh(got, b1), sh(want, b2));
+}
+
+/* The shape of a reduction of `in` over `axis` (-1: all). */
+static Shape reduced(Shape in, int64_t axis, int64_t keepdims)
+{
+	Shape s;
+	memset(&s, 0, sizeof s);
+	for (int i = 0; i < in.rank; i++) {
+		if ((axis < 0 || i == axis) && !keepdims)
+			continue;
+		s.d[s.rank++] = axis < 0 || i == axis ? 1 : in.d[i];
+	}
+	return s;
+}
+
+static void check_node(Check *c, NodeId id)
+{
+	const Graph *g = c->g;
+	const Node *n = &g->nodes[id];
+	char b1[160], b2[160];
+	if (n->op >= OP_COUNT_) {
+		bad(c, id, "op %u is not in the op table", n->op);
+		return;
+	}
+	if (n->dtype > DT_I32)
+		bad(c, id, "element type %u", n->dtype);
+	if (n->shape.rank < 0 || n->shape.rank > MAXRANK) {
+		bad(c, id, "rank %d", n->shape.rank);
+		return;
+	}
+	for (int k = 0; k < n->shape.rank; k++)
+		if (n->shape.d[k] < 1)
+			bad(c, id, "axis %d has size %lld", k, (long long)n->shape.d[k]);
+	if (n->bax < -1 || n->bax >= n->shape.rank)
+		bad(c, id, "batch axis %d of a rank-%d value", n->bax, n->shape.rank);
+	int arity = op_info[n->op].arity;
+	for (int k = 0; k < arity; k++) {
+		if (n->in[k] == 0 || n->in[k] >= g->nnodes) {
+			bad(c, id, "input %d is %%%u, not a node", k, n->in[k]);
+			return;
+		}
+		if (n->in[k] >= id) {
+			bad(c, id, "input %d is %%%u, which does not come before it", k, n->in[k]);
+			return;
+		}
+	}
+	const Node *a = arity > 0 ? &g->nodes[n->in[0]] : NULL;
+	const Node *b = arity > 1 ? &g->nodes[n->in[1]] : NULL;
+	int flags = op_info[n->op].flags;
+	if (flags & OPF_EW) {
+		for (int k = 0; k < arity; k++)
+			check_shape(c, id, "an elementwise operand", g->nodes[n->in[k]].shape, n->shape);
+		if (a->dtype != n->dtype)
+			bad(c, id, "element type %s of an operand of type %s", dtype_name((DType)n->dtype),
+			    dtype_name((DType)a->dtype));
+		return;
+	}
+	switch (n->op) {
+	case OP_PARAM: case OP_INPUT: case OP_STATE:
+		if (n->sym < 0 || n->sym >= g->ntensors) {
+			bad(c, id, "tensor %d of %d", n->sym, g->ntensors);
+			break;
+		}
+		if (g->tensors[n->sym].node != id)
+			bad(c, id, "tensor %s has leaf %%%u", g->tensors[n->sym].name, g->tensors[n->sym].node);
+		check_shape(c, id, "the leaf", n->shape, g->tensors[n->sym].shape);
+		break;
+	case OP_CONST: case OP_HYPER: case OP_COUNT:
+		if (n->shape.rank != 0)
+			bad(c, id, "a scalar leaf of shape %s", sh(n->shape, b1));
+		break;
+	case OP_BROADCAST: {
+		Shape s;
+		if (!shape_broadcast(a->shape, n->shape, &s) || !shape_eq(s, n->shape))
+			bad(c, id, "%s does not broadcast to %s", sh(a->shape, b1), sh(n->shape, b2));
+		break;
+	}
+	case OP_RESHAPE:
+		if (shape_numel(a->shape) != shape_numel(n->shape))
+			bad(c, id, "reshape of %s to %s", sh(a->shape, b1), sh(n->shape, b2));
+		break;
+	case OP_SUM: case OP_MAX:
+		if (n->i[0] >= a->shape.rank)
+			bad(c, id, "axis %lld of a rank-%d value", (long long)n->i[0], a->shape.rank);
+		else
+			check_shape(c, id, "the reduction", n->shape, reduced(a->shape, n->i[0], n->i[1]));
+		break;
+	case OP_SUMTO: {
+		Shape s;
+		if (!shape_broadcast(n->shape, a->shape, &s) || !shape_eq(s, a->shape))
+			bad(c, id, "%s does not sum to %s", sh(a->shape, b1), sh(n->shape, b2));
+		break;
+	}
+	case OP_TRANSPOSE:
+		if (a->shape.rank != 2 || n->shape.rank != 2 || a->shape.d[0] != n->shape.d[1] ||
+		    a->shape.d[1] != n->shape.d[0])
+			bad(c, id, "transpose of %s is %s", sh(a->shape, b1), sh(n->shape, b2));
+		break;
+	case OP_MATMUL: {
+		if (a->shape.rank != 2 || b->shape.rank != 2) {
+			bad(c, id, "a product of %s and %s", sh(a->shape, b1), sh(b->shape, b2));
+			break;
+		}
+		int64_t d[2] = {a->shape.d[n->i[0] ? 1 : 0], b->shape.d[n->i[1] ? 0 : 1]};
+		if (a->shape.d[n->i[0] ? 0 : 1] != b->shape.d[n->i[1] ? 1 : 0])
+			bad(c, id, "inner sizes of %s and %s differ", sh(a->shape, b1), sh(b->shape, b2));
+		check_shape(c, id, "the product", n->shape, shape_make(2, d));
+		break;
+	}
+	case OP_SOFTMAX: case OP_LOG_SOFTMAX:
+		check_shape(c, id, "the result", n->shape, a->shape);
+		if (n->i[0] < 0 || n->i[0] >= a->shape.rank)
+			bad(c, id, "axis %lld of a rank-%d value", (long long)n->i[0], a->shape.rank);
+		break;
+	case OP_XENT: case OP_NLL: case OP_BCE:
+		if (n->shape.rank != 0)
+			bad(c, id, "a loss of shape %s", sh(n->shape, b1));
+		break;
+	case OP_XENT_GRAD: case OP_BCE_GRAD: case OP_XENT_HESS: case OP_BCE_HESS:
+		check_shape(c, id, "the gradient", n->shape, a->shape);
+		break;
+	case OP_ASSIGN:
+		if (a->op != OP_PARAM && a->op != OP_STATE)
+			bad(c, id, "assigns to a %s, not to a parameter or state", op_info[a->op].name);
+		if (shape_numel(b->shape) != shape_numel(a->shape))
+			bad(c, id, "assigns %s to %s", sh(b->shape, b1), sh(a->shape, b2));
+		break;
+	default:
+		break; /* convolutions, pooling, pad, slice, concat: checked by their constructors */
+	}
+}
+
+int graph_verify(const Graph *g, const NodeId *roots, int nroots, const char *stage, FILE *err)
+{
+	Check c = {g, stage, err, 0};
+	uint8_t *mark = NULL;
+	if (nroots > 0) {
+		mark = calloc(g->nnodes ? g->nnodes : 1, 1);
+		if (!mark)
+			DLC_INTERNAL("out of memory");
+		for (int i = 0; i < nroots; i++)
+			if (roots[i] == 0 || roots[i] >= g->nnodes) {
+				fprintf(err, "internal error: verify %s: root %d is %%%u, not a node\n", stage, i, roots[i]);
+				c.nbad++;
+				free(mark);
+				return c.nbad;
+			}
+		graph_reach(g, roots, nroots, mark);
+	}
+	for (NodeId id = 1; id < g->nnodes; id++)
+		if (!mark || mark[id])
+			check_node(&c, id);
+	for (int t = 0; t < g->ntensors; t++) {
+		NodeId l = g->tensors[t].node;
+		if (l == 0 || l >= g->nnodes || g->nodes[l].sym != t || !(op_info[g->nodes[l].op].flags & OPF_LEAF)) {
+			fprintf(err, "internal error: verify %s: tensor %s has no leaf of its own\n", stage, g->tensors[t].name);
+			c.nbad++;
+		}
+	}
+	free(mark);
+	return c.nbad;
+}
+
+int memplan_verify(const Schedule *s, const MemPlan *p, FILE *err)
+{
+	int nbad = 0;
+	uint32_t nn = s->g->nnodes;
+	for (NodeId x = 1; x < nn; x++) {
+		if (p->off[x] < 0)
+			continue;
+		int64_t xs = shape_numel(s->g->nodes[x].shape);
+		if (p->off[x] + xs > p->arena_size) {
+			fprintf(err, "internal error: verify memplan: %s ends past the arena\n", s->buf[x]);
+			nbad++;
+		}
+		for (NodeId y = x + 1; y < nn; y++) {
+			if (p->off[y] < 0 || p->last[y] < p->first[x] || p->last[x] < p->first[y])
+				continue;
+			int64_t ys = shape_numel(s->g->nodes[y].shape);
+			if (p->off[x] < p->off[y] + ys && p->off[y] < p->off[x] + xs) {
+				fprintf(err, "internal error: verify memplan: %s (kernels %d-%d) and %s (kernels %d-%d) overlap "
+				        "in the arena\n", s->buf[x], p->first[x], p->last[x], s->buf[y], p->first[y], p->last[y]);
+				nbad++;
+			}
+		}
+	}
+	return nbad;
+}
+
+int verify_enabled(void)
+{
+	const char *v = getenv("DLC_VERIFY");
+	if (v && *v)
+		return strcmp(v, "0") != 0;
+#ifdef NDEBUG
+	return 0;
+#else
+	return 1;
+#endif
+}
