@@ -214,10 +214,27 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 				ad.needs[id] = 1;
 	}
 	ad.adj[loss] = graph_const(g, 1.0);
+	/* the first differentiation records whose adjoint each new node is */
+	NodeId *of = NULL;
+	size_t nof = 0;
 	for (uint32_t id = loss; id >= 1; id--) {
 		if (!ad.adj[id] || !ad.needs[id])
 			continue;
+		if (!g->adjoint_of && ad.adj[id] >= ad.n) {
+			if (ad.adj[id] >= nof) {
+				size_t m = (size_t)g->nnodes + 64;
+				of = arena_grow(g->arena, of, nof, m, sizeof(NodeId));
+				nof = m;
+			}
+			if (!of[ad.adj[id]])
+				of[ad.adj[id]] = id;
+		}
 		vjp(&ad, id, ad.adj[id]);
+	}
+	if (!g->adjoint_of && of) {
+		g->adjoint_of = of;
+		g->nadjoint = (uint32_t)nof;
+		g->nforward = ad.n;
 	}
 	for (int t = 0; t < g->ntensors; t++) {
 		const Tensor *T = &g->tensors[t];

@@ -1899,7 +1899,21 @@ static const char *kernel_name(Emit *e, const Kernel *k)
 		return arena_printf(e->a, k->entries == 1 ? "%s_eval_copy" : "%s_copy", k->dst);
 	if (n->op == OP_ASSIGN)
 		return arena_printf(e->a, "%s_update", e->s->buf[n->in[0]]);
+	if (k->also) /* the optimizer state and the parameter it updates, in one loop */
+		return arena_printf(e->a, "%s_update", e->s->buf[NN(e, k->also)->in[0]]);
 	return arena_printf(e->a, "%s_%s", e->s->buf[k->node], op_info[n->op].name);
+}
+
+/* "%3 add, h1 = %4 relu": node id and the inlined values under it, inputs
+ * first, with their DSL names */
+static const char *fused_nodes(Emit *e, NodeId id, const char *acc)
+{
+	const Node *n = NN(e, id);
+	for (int k = 0; k < op_info[n->op].arity; k++)
+		if (e->s->st[n->in[k]] == ST_INLINE)
+			acc = fused_nodes(e, n->in[k], acc);
+	return arena_printf(e->a, "%s%s%s%s%%%u %s", acc, *acc ? ", " : "", n->name ? n->name : "", n->name ? " = " : "",
+	                    id, op_info[n->op].name);
 }
 
 static void emit_kernel(Emit *e, const Kernel *k)
@@ -1927,6 +1941,14 @@ static void emit_kernel(Emit *e, const Kernel *k)
 	if (k->also)
 		fprintf(o, "/* and %s <- %s: optimizer update, in the same loop */\n", e->s->buf[NN(e, k->also)->in[0]],
 		        desc_node(e, NN(e, k->also)->in[1]));
+	if (!k->dst && n->op != OP_ASSIGN) {
+		/* what a fused kernel computes, in order */
+		const char *f = fused_nodes(e, k->node, "");
+		if (e->s->epi[k->node])
+			f = fused_nodes(e, e->s->epi[k->node], f);
+		if (strchr(f, ','))
+			fprintf(o, "/* fuses %s */\n", f);
+	}
 	e->also = k->also;
 	fflush(o);
 	long head = (long)nbody;
@@ -2166,6 +2188,12 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
 	             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
 	        m->name, m->name, m->name, optim_name(m->opt.kind));
+	if (m->opt.kind != OPT_NEWTON && m->opt.kind != OPT_NEWTON_CG) {
+		const char *k = optim_constants(e->a, &m->opt);
+		fprintf(out, "/* The %s update: lr is a runtime value (train_step's argument: --lr and\n"
+		             " * schedules change it)%s%s%s. */\n", optim_name(m->opt.kind),
+		        *k ? "; its other settings (" : "", k, *k ? ") are constants of this file" : "");
+	}
 	fprintf(out, "#include <math.h>\n#include <stdint.h>\n#include \"dlrt.h\"\n\n");
 	fprintf(out, "/* the most threads the parallel kernels have scratch for */\n#ifndef DLC_MAXT\n#define DLC_MAXT 16\n#endif\n\n");
 	emit_helpers(e);
@@ -2302,8 +2330,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "\t.accuracy_output = %d,\n\t.accuracy_label = %d,\n", acc_out, acc_label);
 	static const char *const opt_c[] = {"DLRT_OPT_SGD", "DLRT_OPT_ADAM", "DLRT_OPT_ADAMW", "DLRT_OPT_RMSPROP",
 	                                    "DLRT_OPT_ADAGRAD", "DLRT_OPT_NEWTON", "DLRT_OPT_NEWTON_CG"};
-	fprintf(out, "\t.optimizer = %s,\n\t.lr = %.17g,\n\t.momentum = %.17g,\n\t.epochs = %d,\n", opt_c[m->opt.kind],
-	        m->opt.lr, m->opt.momentum, m->epochs);
+	fprintf(out, "\t.optimizer = %s,\n\t.lr = %.17g,\n\t.optimizer_constants = %s,\n\t.epochs = %d,\n",
+	        opt_c[m->opt.kind], m->opt.lr, c_string(e, optim_constants(e->a, &m->opt)), m->epochs);
 	emit_data_spec(e, "train_data", &m->train_data);
 	emit_data_spec(e, "test_data", &m->test_data);
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");

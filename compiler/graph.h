@@ -95,6 +95,11 @@ typedef struct Graph {
 	Tensor *tensors;
 	int ntensors, tcap;
 	int64_t batch;         /* leading dim of inputs and labels, or 0 */
+	/* The first differentiation (the loss's): nodes [1, nforward) existed
+	 * before it, and adjoint_of[a] is the node whose adjoint a is (0 if
+	 * none), for nodes a < nadjoint.  Names backward arrays (d_h1). */
+	uint32_t nforward, nadjoint;
+	NodeId *adjoint_of;
 	int fold;              /* apply algebraic identities in constructors */
 	int cse;               /* return the existing node for an equal one */
 } Graph;

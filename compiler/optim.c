@@ -17,6 +17,8 @@
  * min(1, max_norm / (norm + 1e-6)) first, like clip_grad_norm_. */
 #include <math.h>
 #include <string.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include "optim.h"
 #include "../runtime/dlrt.h"
 
@@ -39,6 +41,54 @@ const char *optim_name(OptKind k)
 {
 	static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "newton", "newton_cg"};
 	return names[k];
+}
+
+/* s, a space if s is not empty, and the formatted text */
+static const char *more(Arena *a, const char *s, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	return arena_printf(a, "%s%s%s", s, *s ? " " : "", buf);
+}
+
+const char *optim_constants(Arena *a, const OptimSpec *o)
+{
+	const char *s = "";
+	switch (o->kind) {
+	case OPT_SGD:
+		if (o->momentum != 0)
+			s = more(a, s, "momentum %g", o->momentum);
+		if (o->dampening != 0)
+			s = more(a, s, "dampening %g", o->dampening);
+		if (o->nesterov)
+			s = more(a, s, "nesterov");
+		break;
+	case OPT_ADAM: case OPT_ADAMW:
+		s = more(a, s, "betas %g %g eps %g", o->beta1, o->beta2, o->eps);
+		break;
+	case OPT_RMSPROP:
+		s = more(a, s, "alpha %g eps %g", o->beta2, o->eps);
+		if (o->momentum != 0)
+			s = more(a, s, "momentum %g", o->momentum);
+		break;
+	case OPT_ADAGRAD:
+		s = more(a, s, "eps %g", o->eps);
+		if (o->initial_accumulator != 0)
+			s = more(a, s, "initial_accumulator %g", o->initial_accumulator);
+		break;
+	case OPT_NEWTON: case OPT_NEWTON_CG:
+		return s; /* damping and cg_iters are runtime values of their own */
+	}
+	if (o->weight_decay != 0)
+		s = more(a, s, "weight_decay %g", o->weight_decay);
+	for (int i = 0; i < o->nno_decay; i++)
+		s = more(a, s, "%s%s", i ? "" : "no_decay ", o->no_decay[i]);
+	if (o->clip_norm > 0)
+		s = more(a, s, "clip_norm %g", o->clip_norm);
+	return s;
 }
 
 static NodeId C(Graph *g, double v) { return graph_const(g, v); }

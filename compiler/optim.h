@@ -33,6 +33,13 @@ typedef struct OptimSpec {
 void optim_defaults(OptimSpec *o, OptKind kind);
 const char *optim_name(OptKind k);
 
+/* The optimizer's settings that the training step holds as constants
+ * (everything but lr, which is a runtime value so that --lr and schedules
+ * can change it), as the text the descriptor carries for the trainer's log:
+ * "momentum 0.9 nesterov", "betas 0.9 0.999 eps 1e-08"; settings at zero
+ * are left out. */
+const char *optim_constants(Arena *a, const OptimSpec *o);
+
 /* Append the update of every parameter with a gradient (grads[t] != 0) to
  * the graph as ASSIGN nodes (returned in *updates), adding state tensors. */
 void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **updates, int *nupdates);

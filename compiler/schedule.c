@@ -294,6 +294,30 @@ static void plan_storage(Schedule *s)
 		}
 }
 
+/* A name for forward value x: its DSL name, or, for an unnamed value
+ * whose one consumer in the forward graph has a DSL name, that name and
+ * "_in" (the pre-activation of h is h_in); NULL if neither. */
+static const char *value_name(const Schedule *s, NodeId x, int depth)
+{
+	const Graph *g = s->g;
+	if (NN(s, x)->name)
+		return NN(s, x)->name;
+	if (depth >= 1)
+		return NULL;
+	NodeId c = 0;
+	for (NodeId id = x + 1; id < g->nforward; id++) {
+		const Node *n = NN(s, id);
+		for (int k = 0; k < op_info[n->op].arity; k++)
+			if (n->in[k] == x) {
+				if (c && c != id)
+					return NULL;
+				c = id;
+			}
+	}
+	const char *v = c ? value_name(s, c, depth + 1) : NULL;
+	return v ? arena_printf(s->a, "%s_in", v) : NULL;
+}
+
 static void name_buffers(Schedule *s)
 {
 	Graph *g = s->g;
@@ -329,6 +353,14 @@ static void name_buffers(Schedule *s)
 	for (uint32_t id = 1; id < g->nnodes; id++)
 		if (s->any[id] && s->st[id] == ST_OWN && !s->buf[id] && NN(s, id)->name && !s->inplace[id] && !s->epi[id])
 			s->buf[id] = take_name(s, NN(s, id)->name);
+	/* backward values after the forward value they are the gradient of */
+	for (uint32_t id = 1; id < g->nnodes && id < g->nadjoint; id++) {
+		if (!s->any[id] || s->st[id] != ST_OWN || s->buf[id] || s->inplace[id] || s->epi[id] || !g->adjoint_of[id])
+			continue;
+		const char *v = value_name(s, g->adjoint_of[id], 0);
+		if (v)
+			s->buf[id] = take_name(s, arena_printf(s->a, "d_%s", v));
+	}
 	for (uint32_t id = 1; id < g->nnodes; id++)
 		if (s->any[id] && s->st[id] == ST_OWN && !s->buf[id] && !s->inplace[id] && !s->epi[id])
 			s->buf[id] = take_name(s, arena_printf(s->a, "t%u", id));

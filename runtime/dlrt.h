@@ -128,9 +128,14 @@ typedef struct dlrt_model {
 	int accuracy_output;
 	int accuracy_label;
 
-	/* Defaults from the `train` block; trainer flags override them. */
+	/* Defaults from the `train` block; trainer flags override them.  lr
+	 * is the only optimizer setting that is a runtime value (train_step
+	 * takes it, so --lr and schedules change it); the others are constants
+	 * of the compiled step, listed in optimizer_constants for the log
+	 * ("momentum 0.9", "betas 0.9 0.999 eps 1e-08"; may be NULL). */
 	dlrt_optimizer optimizer;
-	double lr, momentum;
+	double lr;
+	const char *optimizer_constants;
 	int epochs;
 	dlrt_data_spec train_data, test_data;
 	const char *data_dir;      /* default directory for relative data paths */

@@ -1328,8 +1328,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
 		       (long long)param_count(m), (long long)train_ds.rows, (long long)m->batch,
 		       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
-		if (m->optimizer == DLRT_OPT_SGD)
-			printf(" momentum %g", m->momentum);
+		if (m->optimizer_constants && *m->optimizer_constants)
+			printf(" %s", m->optimizer_constants);
 		printf(", ");
 		switch (o.sched) {
 		case DLRT_LR_CONSTANT: break;

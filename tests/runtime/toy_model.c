@@ -248,7 +248,7 @@ const dlrt_model *toy_build(const toy_config *c)
 	model.accuracy_label = c->classifier ? 3 : -1;
 	model.optimizer = DLRT_OPT_SGD;
 	model.lr = 0.1;
-	model.momentum = 0.9;
+	model.optimizer_constants = "momentum 0.9";
 	model.epochs = 1;
 	model.input_scale = c->input_scale;
 	model.rng_key = c->dropout ? &rng_key : NULL;
