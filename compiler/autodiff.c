@@ -1,4 +1,4 @@
-/* autodiff.c - reverse-mode autodiff over the graph, and the optimizer step.
+/* autodiff.c - reverse-mode autodiff over the graph.
  *
  * Nodes are visited in reverse id order (a reverse topological order).  Each
  * node that depends on a trainable parameter and has an adjoint emits its VJP:

@@ -1,17 +1,15 @@
-/* emit_c.c - print the training graph as one C11 file.
+/* emit_c.c - print a scheduled training step as one C11 file.
  *
- * Storage: each node that computes a value gets a static array named after
- * its DSL variable (`h1`), its parameter's gradient (`d_W1`), or its node id
- * (`t12`).  Leaves use their tensor's array; RESHAPE aliases its input's
- * array; BROADCAST is read through strided indexing by elementwise kernels
- * (it is only materialised when another kind of kernel reads it); constants,
- * the learning rate and row counts are inlined as expressions.
- *
- * Kernels: one static function per computing node, in node-id order (a
- * topological order).  The entry points call the kernels their outputs need;
- * the optimizer's assignments run last in train_step, after every read of
- * the old parameter values.  Loops over the batch axis of a reduction, a
- * matmul contraction or a loss stop at n, the rows that hold data. */
+ * Everything about what runs where comes from the schedule (schedule.h):
+ * each stored value's static array (or its place in the arena, memplan.h),
+ * views read through strided indexing, inlined values as locals `v<id>`,
+ * scalars (constants, the learning rate, row counts) as expressions.  This
+ * file turns that into text: one static function per kernel in schedule
+ * order, with a comment naming what it computes; the entry points calling
+ * their kernels (the optimizer's assignments last in train_step, after
+ * every read of the old parameter values); the model descriptor.  Loops over
+ * the batch axis of a reduction, a matmul contraction or a loss stop at n,
+ * the rows that hold data. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
