@@ -37,8 +37,13 @@ Standard library only.  PyTorch runs under /usr/bin/python3 (Debian's
 python3-torch), as a subprocess.  Missing pieces are skipped with a note:
 no torch -> dlc columns only; no OpenBLAS -> no OpenBLAS/peak figures.
 
+Two commits: --baseline REV also builds dlc at REV (git archive, as --rev)
+and runs its trainers and GEMM harnesses as one more system, "dlc@REV",
+alternating with the others; the first tables then give dlc / dlc@REV (new /
+old speed) per workload, and --no-torch leaves PyTorch out.
+
 usage: /usr/bin/python3 bench/run.py [--reps 3] [--quick] [--only mlp,lenet,gemm]
-       (--help for the rest)
+       [--baseline REV [--no-torch]]   (--help for the rest)
 """
 import argparse
 import datetime
@@ -190,7 +195,7 @@ def oneline(text, n=2):
 
 # ---------------------------------------------------------------- machine
 
-def machine_info(python):
+def machine_info(python, torch=True):
     info = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "hostname": platform.node(),
@@ -215,6 +220,10 @@ def machine_info(python):
         if os.path.exists(lib):
             info["system_libblas_so3"] = os.path.realpath(lib)
             break
+    if not torch:
+        info["torch"] = None
+        info["torch_skipped"] = True
+        return info
     r = run_child([python, "-c", "import torch, numpy; print(torch.__version__, numpy.__version__)"],
                   timeout=120)
     if r.get("rc") == 0:
@@ -228,40 +237,63 @@ def machine_info(python):
 
 # ---------------------------------------------------------------- builds
 
-def export_rev(args, info):
-    """--rev REV: a clean copy of that commit to build from (git archive)."""
-    sha = sh(["git", "rev-parse", "--verify", args.rev + "^{commit}"], cwd=ROOT)
+def export_commit(rev, build_dir, flag="--rev"):
+    """A clean copy of commit REV to build from: `git archive` into
+    BUILD_DIR/src-<sha12> (reused when it is already there).  Returns (sha, path)."""
+    sha = sh(["git", "rev-parse", "--verify", rev + "^{commit}"], cwd=ROOT)
     if not sha:
-        sys.exit("bench: --rev %s: not a commit" % args.rev)
-    src = os.path.join(args.build_dir, "src-" + sha[:12])
+        sys.exit("bench: %s %s: not a commit" % (flag, rev))
+    src = os.path.join(build_dir, "src-" + sha[:12])
     if not os.path.exists(os.path.join(src, "CMakeLists.txt")):
-        os.makedirs(src, exist_ok=True)
+        os.makedirs(build_dir, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix="src-" + sha[:12] + ".", dir=build_dir)
         git = subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=ROOT, stdout=subprocess.PIPE)
-        tar = subprocess.run(["tar", "-x", "-C", src], stdin=git.stdout)
+        tar = subprocess.run(["tar", "-x", "-C", tmp], stdin=git.stdout)
         git.stdout.close()
         if git.wait() != 0 or tar.returncode != 0:
-            sys.exit("bench: exporting %s failed" % args.rev)
+            shutil.rmtree(tmp, ignore_errors=True)
+            sys.exit("bench: exporting %s failed" % rev)
+        if os.path.exists(src):
+            shutil.rmtree(src)
+        os.rename(tmp, src)
+    return sha, src
+
+
+def export_rev(args, info):
+    """--rev REV: a clean copy of that commit to build from (git archive)."""
+    sha, src = export_commit(args.rev, args.build_dir)
     info["dlc_commit"] = sha[:12]
     info["dlc_tree_modified_files"] = 0
     info["dlc_source"] = "git archive %s (%s)" % (args.rev, sha)
     return src
 
 
-def build_dlc(args, notes):
-    bdir = os.path.join(args.build_dir, "dlc-" + os.path.basename(args.src)) if args.rev else args.build_dir
-    if not args.skip_build:
-        log("building dlc from %s into %s" % (args.src, bdir))
-        r = run_child(["cmake", "-S", args.src, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release",
-                       "-DDLC_SANITIZE=OFF"], timeout=600)
+def commit_build_dir(build_dir, src):
+    """Where an exported commit's dlc is built: BUILD_DIR/dlc-src-<sha12>."""
+    return os.path.join(build_dir, "dlc-" + os.path.basename(src))
+
+
+def cmake_dlc(src, bdir, skip_build=False, cmake_flags=()):
+    """Configure and build dlc (and its runtime) from SRC into BDIR, CMake
+    Release without sanitizers; returns the path of the dlc executable."""
+    if not skip_build:
+        log("building dlc from %s into %s" % (src, bdir))
+        r = run_child(["cmake", "-S", src, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release",
+                       "-DDLC_SANITIZE=OFF"] + list(cmake_flags), timeout=600)
         if r["rc"] == 0:
             r = run_child(["cmake", "--build", bdir, "-j%d" % (os.cpu_count() or 2),
                            "--target", "dlc", "dlrt"], timeout=1200)
         if r["rc"] != 0:
-            sys.exit("bench: building dlc failed:\n" + tail(r["output"], 30))
+            sys.exit("bench: building dlc from %s failed:\n%s" % (src, tail(r["output"], 30)))
     dlc = os.path.join(bdir, "dlc")
     if not os.path.exists(dlc):
         sys.exit("bench: %s not found (build it, or drop --skip-build)" % dlc)
     return dlc
+
+
+def build_dlc(args, notes):
+    bdir = commit_build_dir(args.build_dir, args.src) if args.rev else args.build_dir
+    return cmake_dlc(args.src, bdir, args.skip_build)
 
 
 def dlc_build(dlc, args, src, out, dims=(), cflags=""):
@@ -313,38 +345,55 @@ def parse_torch(res):
     return None
 
 
+def dlc_variants(args, dlc):
+    """The dlc builds a run compares: the one benchmarked ("dlc": the working
+    tree or --rev) and, with --baseline, the baseline commit's ("dlc@REV")."""
+    vs = [{"system": "dlc", "dlc": dlc, "src": args.src, "suffix": "", "threads_key": "dlc_has_threads"}]
+    if args.baseline:
+        vs.append({"system": args.baseline_label, "dlc": args.baseline_dlc, "src": args.baseline_src,
+                   "suffix": "@" + args.baseline_sha[:12], "threads_key": "baseline_has_threads"})
+    return vs
+
+
 def training(args, dlc, info, notes, records):
     work = os.path.join(args.build_dir, "bench")
     os.makedirs(work, exist_ok=True)
-    have_torch = info.get("torch") is not None
-    if not have_torch:
+    have_torch = info.get("torch") is not None and not args.no_torch
+    if not have_torch and not args.no_torch:
         notes.append("PyTorch not importable by %s (%s): dlc columns only."
                      % (args.python, oneline(info.get("torch_error", "") or "?")))
     plans = {}
-    records["dlc_has_threads"] = False
+    variants = dlc_variants(args, dlc)
+    for v in variants:
+        records[v["threads_key"]] = False
     for key in args.workloads:
         if key not in WORKLOADS:
             continue
         w = WORKLOADS[key]
-        exe = os.path.join(work, key)
-        log("dlc: building the %s trainer" % w["name"])
-        b = dlc_build(dlc, args, os.path.join(args.src, w["dl"]), exe)
-        records["builds"].append({"what": w["name"], "cmd": b["build_cmd"], "rc": b["rc"],
-                                  "wall_s": b.get("wall_s"), "output": tail(b["output"], 20)})
-        dlc_ok = b["rc"] == 0
-        if not dlc_ok:
-            notes.append("%s: dlc failed to build the trainer: %s" % (w["name"], oneline(b["output"], 3)))
-        has_threads = dlc_ok and "--threads" in run_child([exe, "--help"], timeout=60)["output"]
-        records["dlc_has_threads"] = bool(has_threads)
+        built = []  # (variant, exe, has_threads)
+        for v in variants:
+            exe = os.path.join(work, key + v["suffix"])
+            log("%s: building the %s trainer" % (v["system"], w["name"]))
+            b = dlc_build(v["dlc"], args, os.path.join(v["src"], w["dl"]), exe)
+            records["builds"].append({"what": w["name"] + ("" if v["system"] == "dlc" else " (%s)" % v["system"]),
+                                      "cmd": b["build_cmd"], "rc": b["rc"],
+                                      "wall_s": b.get("wall_s"), "output": tail(b["output"], 20)})
+            if b["rc"] != 0:
+                notes.append("%s: %s failed to build the trainer: %s"
+                             % (w["name"], v["system"], oneline(b["output"], 3)))
+                continue
+            has_threads = "--threads" in run_child([exe, "--help"], timeout=60)["output"]
+            records[v["threads_key"]] = bool(has_threads)
+            built.append((v, exe, has_threads))
         runs = []  # one rep's list of (system, threads, setting, cmd, env)
         for t in args.threads:
-            if dlc_ok:
+            for v, exe, has_threads in built:
                 cmd = [exe, "--epochs", str(args.epochs), "--progress", "never", "--seed", str(args.seed)]
                 actual = 1
                 if has_threads:
                     cmd += ["--threads", str(t)]
                     actual = t
-                runs.append(("dlc", t, "threads=%d" % actual if has_threads else "single-threaded",
+                runs.append((v["system"], t, "threads=%d" % actual if has_threads else "single-threaded",
                              cmd, clean_env()))
             if have_torch:
                 script = os.path.join(BENCH, w["torch"])
@@ -361,6 +410,9 @@ def training(args, dlc, info, notes, records):
     if not records["dlc_has_threads"] and max(args.threads) > 1:
         notes.append("dlc has no threading yet (its trainer's --help lists no --threads): "
                      "its 2-thread rows ran single-threaded.")
+    if args.baseline and not records["baseline_has_threads"] and max(args.threads) > 1:
+        notes.append("%s has no threading (its trainer's --help lists no --threads): "
+                     "its 2-thread rows ran single-threaded." % args.baseline_label)
 
     for rep in range(args.reps):
         for key, runs in plans.items():
@@ -371,7 +423,7 @@ def training(args, dlc, info, notes, records):
                 busy0, waited = wait_for_quiet(args, records["quiet"])
                 r = run_child(cmd, env=env, cwd=BENCH if system == "pytorch" else work,
                               timeout=900 * args.epochs)
-                parsed = parse_dlc(r) if system == "dlc" else parse_torch(r)
+                parsed = parse_torch(r) if system == "pytorch" else parse_dlc(r)
                 rec = {"workload": WORKLOADS[key]["name"], "key": key, "system": system,
                        "threads": t, "setting": setting, "rep": rep + 1, "cmd": cmd,
                        "rc": r.get("rc"), "timed_out": r.get("timed_out"), "wall_s": r.get("wall_s"),
@@ -405,7 +457,7 @@ def gemm_threads_used(system, j):
     """The thread count a GEMM program reports it ran with."""
     if not j:
         return None
-    return j.get({"dlc": "threads", "openblas": "openblas_threads", "naive_ikj": "omp_threads"}[system])
+    return j.get({"openblas": "openblas_threads", "naive_ikj": "omp_threads"}.get(system, "threads"))
 
 
 def gemm(args, dlc, info, notes, records):
@@ -443,33 +495,44 @@ def gemm(args, dlc, info, notes, records):
                 log("   AVX-512 %.1f, AVX2 %.1f GFLOP/s" % (j["fma512_gflops"], j["fma256_gflops"]))
 
     # A runtime without a thread pool (an older --rev) builds the harness single-threaded.
-    try:
-        with open(os.path.join(args.src, "runtime", "dlrt.h")) as f:
-            has_threads = "dlrt_set_threads" in f.read()
-    except OSError:
-        has_threads = False
-    records["dlc_gemm_has_threads"] = has_threads
-    if not has_threads and max(args.threads) > 1:
-        notes.append("W-GEMM: dlc's runtime has no dlrt_set_threads: its harness ran single-threaded "
-                     "at every thread count.")
+    variants = dlc_variants(args, dlc)
+    for v in variants:
+        try:
+            with open(os.path.join(v["src"], "runtime", "dlrt.h")) as f:
+                v["gemm_threads"] = "dlrt_set_threads" in f.read()
+        except OSError:
+            v["gemm_threads"] = False
+        if not v["gemm_threads"] and max(args.threads) > 1:
+            notes.append("W-GEMM: %s's runtime has no dlrt_set_threads: its harness ran single-threaded "
+                         "at every thread count." % v["system"])
+    records["dlc_gemm_has_threads"] = variants[0]["gemm_threads"]
+    if args.baseline:
+        records["baseline_gemm_has_threads"] = variants[1]["gemm_threads"]
 
     sizes = args.gemm_sizes
     progs = {}
     for (M, N, K) in sizes:
-        exe = os.path.join(work, "gemm_dlc_%dx%dx%d" % (M, N, K))
-        harness = os.path.join(BENCH, "dlc_gemm_harness.c")
-        cflags = "-DDLC_NO_MAIN -DBENCH_MODEL=gemm_model " + ("" if has_threads else "-DBENCH_NO_THREADS ") + harness
-        log("dlc: building the GEMM harness %dx%dx%d" % (M, N, K))
-        b = dlc_build(dlc, args, os.path.join(BENCH, "gemm.dl"), exe,
-                      dims=["M=%d" % M, "N=%d" % N, "K=%d" % K], cflags=cflags)
-        records["builds"].append({"what": "gemm_dlc %dx%dx%d" % (M, N, K), "cmd": b["build_cmd"],
-                                  "rc": b["rc"], "output": tail(b["output"], 20)})
-        if b["rc"] != 0:
-            notes.append("W-GEMM %dx%dx%d: dlc failed to build the harness: %s" % (M, N, K, oneline(b["output"], 3)))
+        built = []  # (system, exe)
+        for v in variants:
+            exe = os.path.join(work, "gemm_dlc_%dx%dx%d%s" % (M, N, K, v["suffix"]))
+            harness = os.path.join(BENCH, "dlc_gemm_harness.c")
+            cflags = ("-DDLC_NO_MAIN -DBENCH_MODEL=gemm_model " + ("" if v["gemm_threads"] else "-DBENCH_NO_THREADS ")
+                      + harness)
+            log("%s: building the GEMM harness %dx%dx%d" % (v["system"], M, N, K))
+            b = dlc_build(v["dlc"], args, os.path.join(BENCH, "gemm.dl"), exe,
+                          dims=["M=%d" % M, "N=%d" % N, "K=%d" % K], cflags=cflags)
+            what = "gemm_dlc %dx%dx%d" % (M, N, K) + ("" if v["system"] == "dlc" else " (%s)" % v["system"])
+            records["builds"].append({"what": what, "cmd": b["build_cmd"],
+                                      "rc": b["rc"], "output": tail(b["output"], 20)})
+            if b["rc"] != 0:
+                notes.append("W-GEMM %dx%dx%d: %s failed to build the harness: %s"
+                             % (M, N, K, v["system"], oneline(b["output"], 3)))
+            else:
+                built.append((v["system"], exe))
         plan = []  # (system, threads, cmd, env)
         for t in args.threads:
-            if b["rc"] == 0:
-                plan.append(("dlc", t, [exe, "7", str(t)], env_t(1)))
+            for system, exe in built:
+                plan.append((system, t, [exe, "7", str(t)], env_t(1)))
             if have_gb:
                 plan.append(("openblas", t, [gb, "blas", str(M), str(N), str(K), "7"], env_t(t)))
         if have_gb:
@@ -568,6 +631,141 @@ def summarize(records):
     return summary, gemm_summary
 
 
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def compare_baseline(args, records, summary, gemm_summary):
+    """--baseline: dlc (new) against dlc@REV (old), per training workload and
+    thread count and per GEMM size and thread count: the medians, their ratio
+    new / old, and the ratios of the runs paired within each rep."""
+    new, old = "dlc", args.baseline_label
+    out = {"new": new, "old": old, "training": [], "gemm": []}
+    by = {(s["workload"], s["system"], s["threads"]): s for s in summary}
+    for wl in [WORKLOADS[k]["name"] for k in args.workloads if k in WORKLOADS]:
+        for t in args.threads:
+            n, o = by.get((wl, new, t)), by.get((wl, old, t))
+            if not n and not o:
+                continue
+            runs = {}
+            for r in records["training"]:
+                if r["workload"] == wl and r["threads"] == t and r["ok"] and r["system"] in (new, old):
+                    runs.setdefault(r["rep"], {})[r["system"]] = r
+            paired = [ratio(x[new]["images_per_s"], x[old]["images_per_s"])
+                      for _, x in sorted(runs.items()) if new in x and old in x]
+            ni, oi = n and n["images_per_s_median"], o and o["images_per_s_median"]
+            out["training"].append({
+                "workload": wl, "threads": t,
+                "new_setting": n and n["setting"], "old_setting": o and o["setting"],
+                "new_images_per_s_median": ni, "old_images_per_s_median": oi,
+                "ratio_of_medians": ratio(ni, oi), "ratio_per_rep": paired,
+                "new_train_loss_median": n and n["train_loss_median"],
+                "old_train_loss_median": o and o["train_loss_median"],
+                "new_test_acc_median": n and n["test_acc_median"], "old_test_acc_median": o and o["test_acc_median"],
+                "new_maxrss_mib_median": n and n["maxrss_mib_median"],
+                "old_maxrss_mib_median": o and o["maxrss_mib_median"]})
+    g = {(s["M"], s["N"], s["K"], s["system"], s["threads"]): s for s in gemm_summary}
+    for (M, N, K) in args.gemm_sizes:
+        for t in args.threads:
+            n, o = g.get((M, N, K, new, t)), g.get((M, N, K, old, t))
+            if not n and not o:
+                continue
+            runs = {}
+            for r in records["gemm"]:
+                if (r["M"], r["N"], r["K"], r["threads"]) == (M, N, K, t) and r["ok"] and r["system"] in (new, old):
+                    runs.setdefault(r["rep"], {})[r["system"]] = r
+            paired = [ratio(x[new]["result"]["gflops_median"], x[old]["result"]["gflops_median"])
+                      for _, x in sorted(runs.items()) if new in x and old in x]
+            ng, og = n and n["gflops_median"], o and o["gflops_median"]
+            out["gemm"].append({"M": M, "N": N, "K": K, "threads": t,
+                                "new_gflops_median": ng, "old_gflops_median": og,
+                                "ratio_of_medians": ratio(ng, og), "ratio_per_rep": paired})
+    return out
+
+
+def markdown_baseline(args, info, cmp):
+    """The tables of --baseline: new / old speed per workload."""
+    new, old = cmp["new"], cmp["old"]
+    L = []
+
+    def spread(xs):
+        xs = [x for x in xs if x is not None]
+        if not xs:
+            return "—"
+        return "%.3f" % xs[0] if len(xs) == 1 else "%.3f–%.3f" % (min(xs), max(xs))
+
+    if cmp["training"]:
+        L.append("### %s vs %s, training (medians; new / old = %s / %s speed)" % (new, old, new, old))
+        L.append("")
+        L.append("| workload | threads | %s images/s | %s images/s | new / old | new / old per rep | "
+                 "%s loss | %s loss | %s test acc | %s test acc | %s peak RSS | %s peak RSS |"
+                 % (new, old, new, old, new, old, new, old))
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for c in cmp["training"]:
+            tcol = str(c["threads"])
+            for name, st in ((new, c["new_setting"]), (old, c["old_setting"])):
+                if st == "single-threaded" and c["threads"] != 1:
+                    tcol += " (%s: 1)" % name
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                c["workload"], tcol, fmt(c["new_images_per_s_median"]), fmt(c["old_images_per_s_median"]),
+                fmt(c["ratio_of_medians"], "**%.3fx**"), spread(c["ratio_per_rep"]),
+                fmt(c["new_train_loss_median"], "%.5f"), fmt(c["old_train_loss_median"], "%.5f"),
+                fmt(c["new_test_acc_median"] and 100 * c["new_test_acc_median"], "%.2f%%"),
+                fmt(c["old_test_acc_median"] and 100 * c["old_test_acc_median"], "%.2f%%"),
+                fmt(c["new_maxrss_mib_median"], "%.0f MiB"), fmt(c["old_maxrss_mib_median"], "%.0f MiB")))
+        L.append("")
+    if cmp["gemm"]:
+        L.append("### %s vs %s, W-GEMM (GFLOP/s, medians)" % (new, old))
+        L.append("")
+        L.append("| M×N×K | threads | %s | %s | new / old | new / old per rep |" % (new, old))
+        L.append("|---|---|---|---|---|---|")
+        for c in cmp["gemm"]:
+            L.append("| %d×%d×%d | %d | %s | %s | %s | %s |" % (
+                c["M"], c["N"], c["K"], c["threads"], fmt(c["new_gflops_median"], "%.1f"),
+                fmt(c["old_gflops_median"], "%.1f"), fmt(c["ratio_of_medians"], "**%.3fx**"),
+                spread(c["ratio_per_rep"])))
+        L.append("")
+    if L:
+        L.append("new / old above 1 means %s is faster; \"per rep\" is the range of the ratios of the two "
+                 "runs next to each other in each rep." % new)
+        L.append("")
+    return L
+
+
+def markdown_torch(args, wls, by):
+    """The dlc-vs-PyTorch training table (left out with --no-torch)."""
+    L = []
+    if args.no_torch:
+        return L
+    L.append("### Training, 1 epoch of Fashion-MNIST (medians)")
+    L.append("")
+    L.append("| workload | threads | dlc images/s | PyTorch images/s | dlc / PyTorch | "
+             "dlc test acc | PyTorch test acc | dlc loss | PyTorch loss | dlc peak RSS | PyTorch peak RSS |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for wl in wls:
+        for t in args.threads:
+            d = [s for k, s in by.items() if k[0] == wl and k[1] == "dlc" and k[2] == t]
+            p = [s for k, s in by.items() if k[0] == wl and k[1] == "pytorch" and k[2] == t
+                 and s["images_per_s_median"] is not None]
+            d = d[0] if d else None
+            p = max(p, key=lambda s: s["images_per_s_median"]) if p else None
+            di = d and d["images_per_s_median"]
+            pi = p and p["images_per_s_median"]
+            tcol = str(t)
+            if d and d["setting"] == "single-threaded" and t != 1:
+                tcol += " (dlc: 1, no threading yet)"
+            if p and t != 1:
+                tcol += " (PyTorch best: %s)" % p["setting"]
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                wl, tcol, fmt(di), fmt(pi), fmt(di / pi if di and pi else None, "%.2f"),
+                fmt(d and d["test_acc_median"] and 100 * d["test_acc_median"], "%.2f%%"),
+                fmt(p and p["test_acc_median"] and 100 * p["test_acc_median"], "%.2f%%"),
+                fmt(d and d["train_loss_median"], "%.4f"), fmt(p and p["train_loss_median"], "%.4f"),
+                fmt(d and d["maxrss_mib_median"], "%.0f MiB"), fmt(p and p["maxrss_mib_median"], "%.0f MiB")))
+    L.append("")
+    return L
+
+
 def markdown(args, info, notes, records, summary, gemm_summary):
     L = []
     L.append("## dlc benchmark, %s" % info["date_utc"])
@@ -580,38 +778,16 @@ def markdown(args, info, notes, records, summary, gemm_summary):
                 info.get("dlc_commit"),
                 " (+%d modified files)" % info["dlc_tree_modified_files"] if info.get("dlc_tree_modified_files") else "",
                 info.get("dlc_source"),
-                info.get("torch") or "not available", info.get("system_libblas_so3", "?"),
-                args.reps, args.epochs, args.seed))
+                info.get("torch") or ("skipped (--no-torch)" if info.get("torch_skipped") else "not available"),
+                info.get("system_libblas_so3", "?"), args.reps, args.epochs, args.seed))
     L.append("")
+    if args.baseline:
+        L[-2] += " Baseline: %s = %s." % (args.baseline_label, info.get("baseline_source"))
+        L += markdown_baseline(args, info, records["baseline_comparison"])
     by = {(s["workload"], s["system"], s["threads"], s["setting"]): s for s in summary}
     wls = [WORKLOADS[k]["name"] for k in args.workloads if k in WORKLOADS]
     if wls and summary:
-        L.append("### Training, 1 epoch of Fashion-MNIST (medians)")
-        L.append("")
-        L.append("| workload | threads | dlc images/s | PyTorch images/s | dlc / PyTorch | "
-                 "dlc test acc | PyTorch test acc | dlc loss | PyTorch loss | dlc peak RSS | PyTorch peak RSS |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        for wl in wls:
-            for t in args.threads:
-                d = [s for k, s in by.items() if k[0] == wl and k[1] == "dlc" and k[2] == t]
-                p = [s for k, s in by.items() if k[0] == wl and k[1] == "pytorch" and k[2] == t
-                     and s["images_per_s_median"] is not None]
-                d = d[0] if d else None
-                p = max(p, key=lambda s: s["images_per_s_median"]) if p else None
-                di = d and d["images_per_s_median"]
-                pi = p and p["images_per_s_median"]
-                tcol = str(t)
-                if d and d["setting"] == "single-threaded" and t != 1:
-                    tcol += " (dlc: 1, no threading yet)"
-                if p and t != 1:
-                    tcol += " (PyTorch best: %s)" % p["setting"]
-                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    wl, tcol, fmt(di), fmt(pi), fmt(di / pi if di and pi else None, "%.2f"),
-                    fmt(d and d["test_acc_median"] and 100 * d["test_acc_median"], "%.2f%%"),
-                    fmt(p and p["test_acc_median"] and 100 * p["test_acc_median"], "%.2f%%"),
-                    fmt(d and d["train_loss_median"], "%.4f"), fmt(p and p["train_loss_median"], "%.4f"),
-                    fmt(d and d["maxrss_mib_median"], "%.0f MiB"), fmt(p and p["maxrss_mib_median"], "%.0f MiB")))
-        L.append("")
+        L += markdown_torch(args, wls, by)
         L.append("Every configuration (images/s: median [min–max] over the reps; `other CPU`: the largest share "
                  "of the machine's CPU time that other processes used during one of its runs):")
         L.append("")
@@ -670,10 +846,11 @@ def markdown(args, info, notes, records, summary, gemm_summary):
         L.append("| M×N×K | system | threads | threads used | runs ok | GFLOP/s | other CPU |")
         L.append("|---|---|---|---|---|---|---|")
         sizes = list(args.gemm_sizes)
-        systems = ["dlc", "openblas", "naive_ikj"]
+        systems = ["dlc"] + ([args.baseline_label] if args.baseline else []) + ["openblas", "naive_ikj"]
         for s in sorted(gemm_summary, key=lambda s: (sizes.index((s["M"], s["N"], s["K"]))
                                                       if (s["M"], s["N"], s["K"]) in sizes else 9,
-                                                      s["threads"], systems.index(s["system"]))):
+                                                      s["threads"], systems.index(s["system"])
+                                                      if s["system"] in systems else 9)):
             L.append("| %d×%d×%d | %s | %d | %s | %d/%d | %s [%s–%s] | %s |" % (
                 s["M"], s["N"], s["K"], s["system"], s["threads"],
                 ",".join(map(str, s["threads_used"])) or "—", s["ok"], s["runs"],
@@ -718,6 +895,12 @@ def main():
     ap.add_argument("--rev", default=None,
                     help="benchmark this git commit (e.g. HEAD), exported with git archive into BUILD_DIR, "
                          "instead of the working tree; bench/ itself always comes from the working tree")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also build dlc at this git commit (git archive into BUILD_DIR) and run its trainers "
+                         "and GEMM harnesses as the system dlc@REV, alternating with the others; the tables "
+                         "give dlc / dlc@REV (new / old speed)")
+    ap.add_argument("--no-torch", action="store_true",
+                    help="leave PyTorch out (dlc only; with --baseline, a quicker old-vs-new comparison)")
     ap.add_argument("--cc", default=None, help="C compiler dlc uses for the trainers (dlc --cc)")
     ap.add_argument("--cflags", default="", help="extra flags for it (dlc --cflags)")
     ap.add_argument("--torch2", default=None,
@@ -756,7 +939,7 @@ def main():
 
     t0 = time.time()
     notes = []
-    info = machine_info(args.python)
+    info = machine_info(args.python, torch=not args.no_torch)
     if info.get("cpu_count") and max(args.threads) > info["cpu_count"]:
         notes.append("asked for %d threads on %d CPUs." % (max(args.threads), info["cpu_count"]))
     la = info.get("loadavg_start")
@@ -767,7 +950,16 @@ def main():
                "training": [], "gemm": [], "gemm_peak": [], "quiet": {}}
     args.src = export_rev(args, info) if args.rev else ROOT
     info.setdefault("dlc_source", "working tree %s" % ROOT)
+    if args.baseline:
+        args.baseline_sha, args.baseline_src = export_commit(args.baseline, args.build_dir, flag="--baseline")
+        args.baseline_label = "dlc@" + args.baseline
     dlc = build_dlc(args, notes)
+    if args.baseline:
+        args.baseline_dlc = cmake_dlc(args.baseline_src, commit_build_dir(args.build_dir, args.baseline_src),
+                                      args.skip_build)
+        info["baseline_commit"] = args.baseline_sha[:12]
+        info["baseline_source"] = "git archive %s (%s)" % (args.baseline, args.baseline_sha)
+        records["args"].update(baseline_sha=args.baseline_sha, baseline_label=args.baseline_label)
     if args.workloads:
         training(args, dlc, info, notes, records)
     if "gemm" in only:
@@ -786,6 +978,8 @@ def main():
 
     summary, gemm_summary = summarize(records)
     records["summary"], records["gemm_summary"], records["notes"] = summary, gemm_summary, notes
+    if args.baseline:
+        records["baseline_comparison"] = compare_baseline(args, records, summary, gemm_summary)
     md = markdown(args, info, notes, records, summary, gemm_summary)
     md += "\nRaw numbers: `%s`; %.0f s in all.\n" % (os.path.relpath(args.out, ROOT), records["elapsed_s"])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
