@@ -2407,7 +2407,8 @@ static void emit_helpers(Emit *e)
 		plan_conv_copies(e);
 	fprintf(o, "typedef %s dlc_t; /* the element type */\n#define DLC_ESZ %d\n#include \"dlrt_kernels.h\" /* the "
 	           "micro-kernels dlc_* */\n\n", e->T, e->f32 ? 4 : 8);
-	fprintf(o, "/* scratch: the widest tile row is 256 bytes */\n_Static_assert(DLC_NR * sizeof(dlc_t) <= 256, \"tile too wide\");\n");
+	fprintf(o, "/* scratch: the widest tile row is 256 bytes, a tile 6 rows */\n_Static_assert(DLC_NR * sizeof(dlc_t) <= 256, "
+	           "\"tile too wide\");\n_Static_assert(DLC_MR == 6, \"tile height\");\n");
 	if (mm)
 		fprintf(o, "static _Alignas(64) dlc_t dlc_pa[DLC_MAXT][%lld], dlc_pb[DLC_MAXT][%lld]; /* packed panels of A and B, "
 		           "per thread */\n", (long long)pa, (long long)pb);

@@ -10,17 +10,21 @@
  *                             can test: 4 or 8
  *
  * and optionally DLC_NO_VECTORS (plain C11 instead of GNU C vectors).  Every
- * function is static, so each model compiles its own copy for its own element
- * type and target; the kernels call them with constant shapes, which the C
- * compiler specialises.  The helpers are named dlc_* (the LLVM JIT compiles
- * the larger ones once, as a partition shared by all models: do not declare
- * those inline).  Compiled on their own and tested against naive loops by
- * tests/runtime/test_kernels.c.
+ * function is static, so each model compiles its own copy for its element
+ * type and target, and its kernels call them with constant shapes and
+ * strides, which the C compiler inlines and specialises.  The helpers are
+ * named dlc_*: the LLVM JIT may compile the larger ones once, as a partition
+ * that models share (compiler/jit.cpp), so those are not declared inline.
+ * The order of every sum here is part of the results that models promise
+ * (the same bits on any number of threads, JIT or not).  Compiled on their
+ * own and tested against naive loops by tests/runtime/test_kernels.c.
  *
  * What it defines besides the functions: the vector type dlc_v with dlc_ld,
  * dlc_st and dlc_splat; DLC_VL elements to a vector, DLC_NV vectors to a tile
  * row of DLC_NR elements, DLC_MR rows to a tile; DLC_TB, the side of the
- * block that dlc_tr transposes; DLC_UNUSED and DLC_UNROLL. */
+ * block that dlc_tr transposes; DLC_UNUSED and DLC_UNROLL.  The code
+ * generator (compiler/emit_c.c) relies on DLC_MR being 6 and on a tile row
+ * taking at most 256 bytes when it sizes its scratch arrays. */
 #ifndef DLRT_KERNELS_H
 #define DLRT_KERNELS_H
 
