@@ -332,9 +332,9 @@ size_t instructions(const llvm::Function &f)
 	return n;
 }
 
-// The helpers that the generated C defines ahead of the kernels, named
-// dlc_* (the register-tiled micro-kernels dlc_ukr, dlc_cukr, dlc_wukr, the
-// packing routines), are most of the work of compiling a model when every
+// The helpers that the generated C includes ahead of its kernels
+// (runtime/dlrt_kernels.h), named dlc_* (the register-tiled micro-kernels
+// dlc_ukr, dlc_cukr, dlc_wukr, the packing routines), are most of the work of compiling a model when every
 // kernel inlines its own copies.  Those worth compiling once (local, only
 // called, not declared inline, not tiny) go to a partition of their own,
 // which the kernels call, so that it can be cached apart from the model: it

@@ -248,7 +248,8 @@ def t_logreg():
 
 
 def t_warnings():
-    """The generated C of every example is warning-free under strict flags, with gcc and clang."""
+    """The generated C of every example is warning-free under strict flags, with gcc and clang, with GNU C
+    vectors and in plain C11 (-DDLC_NO_VECTORS)."""
     for ex in sorted(os.listdir(EXAMPLES)):
         if not ex.endswith(".dl"):
             continue
@@ -257,8 +258,9 @@ def t_warnings():
         for cc in ("gcc", "clang"):
             if not shutil.which(cc):
                 fail("%s is not installed" % cc)
-            run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I" + os.path.join(ROOT, "runtime"),
-                 "-c", c, "-o", c + "." + cc + ".o"])
+            for vec in ([], ["-DDLC_NO_VECTORS"]):
+                run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I" + os.path.join(ROOT, "runtime")]
+                    + vec + ["-c", c, "-o", c + "." + cc + ".o"])
 
 
 def t_progress_quiet():
