@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "emit_c.h"
+#include "ops.h"
 
 /* ST_INLINE: an elementwise value computed inside its only consumer's loop
  * (a local variable v<id>), never stored. */
@@ -101,11 +102,33 @@ static const char *const reserved[] = {
 	"xt", "yt", "toff", "t0", "nt", "j0", "ni", "nj", "oh0", "ow0", "xs", "ws", "ys", "xr", "yr", "dr", "gr", "t", "v", "xo", "yo", "nvr", "npos", "owp", "wp", "ps", "slack", "ntile",
 };
 
+/* <math.h>: elementwise ops may call any of these (and their f and l forms) */
+static const char *const libm[] = {
+	"acos", "asin", "atan", "atan2", "cos", "sin", "tan", "acosh", "asinh", "atanh", "cosh", "sinh",
+	"tanh", "exp", "exp2", "expm1", "frexp", "ldexp", "log", "log10", "log1p", "log2", "logb", "ilogb",
+	"modf", "scalbn", "scalbln", "cbrt", "fabs", "hypot", "pow", "sqrt", "erf", "erfc", "tgamma", "lgamma",
+	"ceil", "floor", "nearbyint", "rint", "lrint", "llrint", "round", "lround", "llround", "trunc", "fmod",
+	"remainder", "remquo", "copysign", "nan", "nextafter", "nexttoward", "fdim", "fmax", "fmin", "fma",
+};
+
+static int is_libm(const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < sizeof libm / sizeof libm[0]; i++) {
+		size_t k = strlen(libm[i]);
+		if (!strncmp(libm[i], s, k) && (n == k || (n == k + 1 && (s[k] == 'f' || s[k] == 'l'))))
+			return 1;
+	}
+	return 0;
+}
+
 static int name_taken(const Emit *e, const char *s)
 {
 	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
 		if (!strcmp(reserved[i], s))
 			return 1;
+	if (is_libm(s))
+		return 1;
 	if (!strncmp(s, "dlrt_", 5) || !strncmp(s, "DLRT_", 5) || !strncmp(s, "dlc_", 4) || !strncmp(s, "DLC_", 4))
 		return 1;
 	if (s[0] == 'v' && s[1] && strspn(s + 1, "0123456789") == strlen(s + 1))
@@ -130,24 +153,14 @@ static const char *take_name(Emit *e, const char *want)
 
 static const char *lit(Emit *e, double v)
 {
-	if (isinf(v))
-		return v > 0 ? "INFINITY" : "-INFINITY";
-	if (isnan(v))
-		return "NAN";
-	char buf[64];
-	snprintf(buf, sizeof buf, e->f32 ? "%.9g" : "%.17g", v);
-	if (!strpbrk(buf, ".e"))
-		strcat(buf, ".0");
-	if (e->f32)
-		strcat(buf, "f");
-	if (buf[0] == '-')
-		return arena_printf(e->a, "(%s)", buf);
-	return arena_strdup(e->a, buf);
+	CExpr x = {e->a, e->f32, NULL, NULL, 0};
+	return cx_lit(&x, v);
 }
 
 static const char *fn(Emit *e, const char *name)
 {
-	return e->f32 ? arena_printf(e->a, "%sf", name) : name;
+	CExpr x = {e->a, e->f32, NULL, NULL, 0};
+	return cx_fn(&x, name);
 }
 
 /* ---- storage decisions ---- */
@@ -259,7 +272,7 @@ static void plan_inplace(Emit *e)
 	for (int u = 0; u < tg->nupdates; u++) {
 		const Node *a = NN(e, tg->updates[u]);
 		NodeId T = a->in[0], V = a->in[1];
-		if (e->st[V] != ST_OWN || !is_ew(NN(e, V)) || e->result[V] || e->inplace[V] || e->epi_of[V])
+		if (e->st[V] != ST_OWN || !(op_info[NN(e, V)->op].flags & OPF_INPLACE) || e->result[V] || e->inplace[V] || e->epi_of[V])
 			continue;
 		int nr = 0, ok = 1;
 		readers(e, T, rd, &nr, 256);
@@ -306,7 +319,7 @@ static void plan_epilogues(Emit *e)
 		while (e->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
 			c = e->user[c];
 		const Node *cn = NN(e, c);
-		if (!is_ew(cn) || e->st[c] != ST_OWN || e->epi_of[c] || !shape_eq(cn->shape, NN(e, id)->shape))
+		if (!(op_info[cn->op].flags & OPF_EPILOGUE) || e->st[c] != ST_OWN || e->epi_of[c] || !shape_eq(cn->shape, NN(e, id)->shape))
 			continue;
 		e->epi[id] = c;
 		e->epi_of[c] = id;
@@ -1377,35 +1390,11 @@ static const char *const helpers_conv[] = {
 /* The elementwise op n applied to operand expressions a (and b). */
 static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b)
 {
-	Arena *A = e->a;
+	if (op_rules[n->op].c_expr) {
+		CExpr x = {e->a, e->f32, a, b, n->f};
+		return op_rules[n->op].c_expr(&x);
+	}
 	switch ((OpKind)n->op) {
-	case OP_ADD: return arena_printf(A, "%s + %s", a, b);
-	case OP_SUB: return arena_printf(A, "%s - %s", a, b);
-	case OP_MUL: return arena_printf(A, "%s * %s", a, b);
-	case OP_DIV: return arena_printf(A, "%s / %s", a, b);
-	case OP_EQ: return arena_printf(A, "%s == %s ? %s : %s", a, b, lit(e, 1), lit(e, 0));
-	case OP_MAXIMUM: return arena_printf(A, "%s > %s ? %s : %s", a, b, a, b);
-	case OP_NEG: return arena_printf(A, "-%s", a);
-	case OP_EXP: return arena_printf(A, "%s(%s)", fn(e, "exp"), a);
-	case OP_LOG: return arena_printf(A, "%s(%s)", fn(e, "log"), a);
-	case OP_SQRT: return arena_printf(A, "%s(%s)", fn(e, "sqrt"), a);
-	case OP_POWC:
-		if (n->f == 2)
-			return arena_printf(A, "%s * %s", a, a);
-		if (n->f == 3)
-			return arena_printf(A, "%s * %s * %s", a, a, a);
-		if (n->f == 0.5)
-			return arena_printf(A, "%s(%s)", fn(e, "sqrt"), a);
-		if (n->f == -1)
-			return arena_printf(A, "%s / %s", lit(e, 1), a);
-		return arena_printf(A, "%s(%s, %s)", fn(e, "pow"), a, lit(e, n->f));
-	case OP_ABS: return arena_printf(A, "%s(%s)", fn(e, "fabs"), a);
-	case OP_SIGN:
-		return arena_printf(A, "%s > 0 ? %s : %s < 0 ? %s : %s", a, lit(e, 1), a, lit(e, -1), lit(e, 0));
-	case OP_RELU: return arena_printf(A, "%s > 0 ? %s : %s", a, a, lit(e, 0));
-	case OP_STEP: return arena_printf(A, "%s > 0 ? %s : %s", a, lit(e, 1), lit(e, 0));
-	case OP_SIGMOID: return arena_printf(A, "%s / (%s + %s(-%s))", lit(e, 1), lit(e, 1), fn(e, "exp"), a);
-	case OP_TANH: return arena_printf(A, "%s(%s)", fn(e, "tanh"), a);
 	case OP_BROADCAST: case OP_RESHAPE: case OP_ASSIGN:
 		return a;
 	default: break;

@@ -1,0 +1,205 @@
+/* ops_ew.c - the elementwise ops' rows of the op table.
+ *
+ * Each op of ops.def's elementwise section has its three rules here, next to
+ * each other, and one row in op_rules at the end of the file:
+ *
+ *   _c     the C expression of one element, for the element type of the
+ *          generated code (cx_lit, cx_fn: 0.5f and erff, or 0.5 and erf)
+ *   _eval  the same function on doubles, for constant folding
+ *   _vjp   the adjoint of input k from the adjoint gy of the value y, built
+ *          from graph constructors (so it can be differentiated again)
+ *
+ * A rule builds nodes in a fixed order (one constructor per statement where
+ * two could run in either order): node ids name the generated arrays. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "ops.h"
+
+/* ---- writing scalars of the element type ---- */
+
+const char *cx_lit(const CExpr *x, double v)
+{
+	if (isinf(v))
+		return v > 0 ? "INFINITY" : "-INFINITY";
+	if (isnan(v))
+		return "NAN";
+	char buf[64];
+	snprintf(buf, sizeof buf, x->f32 ? "%.9g" : "%.17g", v);
+	if (!strpbrk(buf, ".e"))
+		strcat(buf, ".0");
+	if (x->f32)
+		strcat(buf, "f");
+	if (buf[0] == '-')
+		return arena_printf(x->arena, "(%s)", buf);
+	return arena_strdup(x->arena, buf);
+}
+
+const char *cx_fn(const CExpr *x, const char *name)
+{
+	return x->f32 ? arena_printf(x->arena, "%sf", name) : name;
+}
+
+/* ---- graph constructors for the gradient rules ---- */
+
+static NodeId in0(const VjpCall *v) { return v->n.in[0]; }
+static NodeId in1(const VjpCall *v) { return v->n.in[1]; }
+static NodeId cst(const VjpCall *v, double c) { return graph_const(v->g, c); }
+static NodeId sub(const VjpCall *v, NodeId a, NodeId b) { return graph_binary(v->g, OP_SUB, a, b); }
+static NodeId mul(const VjpCall *v, NodeId a, NodeId b) { return graph_binary(v->g, OP_MUL, a, b); }
+static NodeId dv(const VjpCall *v, NodeId a, NodeId b) { return graph_binary(v->g, OP_DIV, a, b); }
+static NodeId un(const VjpCall *v, OpKind op, NodeId a) { return graph_unary(v->g, op, a); }
+
+/* piecewise constant (sign, step, eq): the gradient is zero */
+static NodeId zero_vjp(const VjpCall *v)
+{
+	(void)v;
+	return 0;
+}
+
+/* ---- binary ---- */
+
+static const char *add_c(const CExpr *x) { return arena_printf(x->arena, "%s + %s", x->a, x->b); }
+static double add_eval(Scalars s) { return s.a + s.b; }
+static NodeId add_vjp(const VjpCall *v) { return v->gy; }
+
+static const char *sub_c(const CExpr *x) { return arena_printf(x->arena, "%s - %s", x->a, x->b); }
+static double sub_eval(Scalars s) { return s.a - s.b; }
+static NodeId sub_vjp(const VjpCall *v) { return v->k == 0 ? v->gy : un(v, OP_NEG, v->gy); }
+
+static const char *mul_c(const CExpr *x) { return arena_printf(x->arena, "%s * %s", x->a, x->b); }
+static double mul_eval(Scalars s) { return s.a * s.b; }
+static NodeId mul_vjp(const VjpCall *v) { return mul(v, v->gy, v->k == 0 ? in1(v) : in0(v)); }
+
+static const char *div_c(const CExpr *x) { return arena_printf(x->arena, "%s / %s", x->a, x->b); }
+static double div_eval(Scalars s) { return s.a / s.b; }
+static NodeId div_vjp(const VjpCall *v)
+{
+	if (v->k == 0)
+		return dv(v, v->gy, in1(v));
+	if (!v->need[1])
+		return 0;
+	return un(v, OP_NEG, dv(v, mul(v, v->gy, v->id), in1(v))); /* -gy a / b^2 = -gy y / b */
+}
+
+static const char *eq_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s == %s ? %s : %s", x->a, x->b, cx_lit(x, 1), cx_lit(x, 0));
+}
+static double eq_eval(Scalars s) { return s.a == s.b; }
+
+static const char *maximum_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > %s ? %s : %s", x->a, x->b, x->a, x->b);
+}
+static double maximum_eval(Scalars s) { return s.a > s.b ? s.a : s.b; }
+
+/* ---- unary ---- */
+
+static const char *neg_c(const CExpr *x) { return arena_printf(x->arena, "-%s", x->a); }
+static double neg_eval(Scalars s) { return -s.a; }
+static NodeId neg_vjp(const VjpCall *v) { return un(v, OP_NEG, v->gy); }
+
+static const char *exp_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "exp"), x->a); }
+static double exp_eval(Scalars s) { return exp(s.a); }
+static NodeId exp_vjp(const VjpCall *v) { return mul(v, v->gy, v->id); }
+
+static const char *log_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "log"), x->a); }
+static double log_eval(Scalars s) { return log(s.a); }
+static NodeId log_vjp(const VjpCall *v) { return dv(v, v->gy, in0(v)); }
+
+static const char *sqrt_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "sqrt"), x->a); }
+static double sqrt_eval(Scalars s) { return sqrt(s.a); }
+static NodeId sqrt_vjp(const VjpCall *v) { return dv(v, v->gy, mul(v, v->id, cst(v, 2))); }
+
+/* pow(x, c): f is the exponent c */
+static const char *pow_c(const CExpr *x)
+{
+	Arena *A = x->arena;
+	if (x->f == 2)
+		return arena_printf(A, "%s * %s", x->a, x->a);
+	if (x->f == 3)
+		return arena_printf(A, "%s * %s * %s", x->a, x->a, x->a);
+	if (x->f == 0.5)
+		return arena_printf(A, "%s(%s)", cx_fn(x, "sqrt"), x->a);
+	if (x->f == -1)
+		return arena_printf(A, "%s / %s", cx_lit(x, 1), x->a);
+	return arena_printf(A, "%s(%s, %s)", cx_fn(x, "pow"), x->a, cx_lit(x, x->f));
+}
+static double pow_eval(Scalars s) { return pow(s.a, s.f); }
+static NodeId pow_vjp(const VjpCall *v)
+{
+	double c = v->n.f;
+	NodeId a = in0(v);
+	NodeId d = c == 2 ? mul(v, a, cst(v, 2)) : mul(v, graph_powc(v->g, a, c - 1), cst(v, c));
+	if (c == 0)
+		return 0;
+	return mul(v, v->gy, d);
+}
+
+static const char *abs_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "fabs"), x->a); }
+static double abs_eval(Scalars s) { return fabs(s.a); }
+static NodeId abs_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_SIGN, in0(v))); }
+
+static const char *sign_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > 0 ? %s : %s < 0 ? %s : %s", x->a, cx_lit(x, 1), x->a, cx_lit(x, -1),
+	                    cx_lit(x, 0));
+}
+static double sign_eval(Scalars s) { return (s.a > 0) - (s.a < 0); }
+
+static const char *relu_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > 0 ? %s : %s", x->a, x->a, cx_lit(x, 0));
+}
+static double relu_eval(Scalars s) { return s.a > 0 ? s.a : 0; }
+/* relu(x) > 0 exactly where x > 0: the mask from the value lets the input
+ * die after the forward pass */
+static NodeId relu_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_STEP, v->id)); }
+
+static const char *step_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > 0 ? %s : %s", x->a, cx_lit(x, 1), cx_lit(x, 0));
+}
+static double step_eval(Scalars s) { return s.a > 0 ? 1 : 0; }
+
+static const char *sigmoid_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s / (%s + %s(-%s))", cx_lit(x, 1), cx_lit(x, 1), cx_fn(x, "exp"), x->a);
+}
+static double sigmoid_eval(Scalars s) { return 1 / (1 + exp(-s.a)); }
+static NodeId sigmoid_vjp(const VjpCall *v) { return mul(v, v->gy, mul(v, v->id, sub(v, cst(v, 1), v->id))); }
+
+static const char *tanh_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "tanh"), x->a); }
+static double tanh_eval(Scalars s) { return tanh(s.a); }
+static NodeId tanh_vjp(const VjpCall *v) { return mul(v, v->gy, sub(v, cst(v, 1), mul(v, v->id, v->id))); }
+
+/* ---- the rows, by ops.def's enum ---- */
+
+const OpRules op_rules[OP_COUNT_] = {
+	[OP_ADD] = {.c_expr = add_c, .eval = add_eval, .vjp = add_vjp},
+	[OP_SUB] = {.c_expr = sub_c, .eval = sub_eval, .vjp = sub_vjp},
+	[OP_MUL] = {.c_expr = mul_c, .eval = mul_eval, .vjp = mul_vjp},
+	[OP_DIV] = {.c_expr = div_c, .eval = div_eval, .vjp = div_vjp},
+	[OP_EQ] = {.c_expr = eq_c, .eval = eq_eval, .vjp = zero_vjp},
+	[OP_MAXIMUM] = {.c_expr = maximum_c, .eval = maximum_eval}, /* no gradient rule (used by the optimizer only) */
+	[OP_NEG] = {.c_expr = neg_c, .eval = neg_eval, .vjp = neg_vjp},
+	[OP_EXP] = {.c_expr = exp_c, .eval = exp_eval, .vjp = exp_vjp},
+	[OP_LOG] = {.c_expr = log_c, .eval = log_eval, .vjp = log_vjp},
+	[OP_SQRT] = {.c_expr = sqrt_c, .eval = sqrt_eval, .vjp = sqrt_vjp},
+	[OP_POWC] = {.c_expr = pow_c, .eval = pow_eval, .vjp = pow_vjp, .attr = "exponent", .attr_default = NAN},
+	[OP_ABS] = {.c_expr = abs_c, .eval = abs_eval, .vjp = abs_vjp},
+	[OP_SIGN] = {.c_expr = sign_c, .eval = sign_eval, .vjp = zero_vjp},
+	[OP_RELU] = {.c_expr = relu_c, .eval = relu_eval, .vjp = relu_vjp},
+	[OP_STEP] = {.c_expr = step_c, .eval = step_eval, .vjp = zero_vjp},
+	[OP_SIGMOID] = {.c_expr = sigmoid_c, .eval = sigmoid_eval, .vjp = sigmoid_vjp},
+	[OP_TANH] = {.c_expr = tanh_c, .eval = tanh_eval, .vjp = tanh_vjp},
+};
+
+int ops_find(const char *name)
+{
+	for (int op = 0; op < OP_COUNT_; op++)
+		if ((op_info[op].flags & OPF_CALL) && !strcmp(op_info[op].name, name))
+			return op;
+	return -1;
+}
