@@ -45,10 +45,13 @@ const char *cx_fn(const CExpr *x, const char *name)
 static NodeId in0(const VjpCall *v) { return v->n.in[0]; }
 static NodeId in1(const VjpCall *v) { return v->n.in[1]; }
 static NodeId cst(const VjpCall *v, double c) { return graph_const(v->g, c); }
+static NodeId add(const VjpCall *v, NodeId a, NodeId b) { return graph_binary(v->g, OP_ADD, a, b); }
 static NodeId sub(const VjpCall *v, NodeId a, NodeId b) { return graph_binary(v->g, OP_SUB, a, b); }
 static NodeId mul(const VjpCall *v, NodeId a, NodeId b) { return graph_binary(v->g, OP_MUL, a, b); }
 static NodeId dv(const VjpCall *v, NodeId a, NodeId b) { return graph_binary(v->g, OP_DIV, a, b); }
 static NodeId un(const VjpCall *v, OpKind op, NodeId a) { return graph_unary(v->g, op, a); }
+static NodeId addc(const VjpCall *v, NodeId a, double c) { return add(v, a, cst(v, c)); }
+static NodeId mulc(const VjpCall *v, NodeId a, double c) { return mul(v, a, cst(v, c)); }
 
 /* piecewise constant (sign, step, eq): the gradient is zero */
 static NodeId zero_vjp(const VjpCall *v)
@@ -174,6 +177,43 @@ static const char *tanh_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s
 static double tanh_eval(Scalars s) { return tanh(s.a); }
 static NodeId tanh_vjp(const VjpCall *v) { return mul(v, v->gy, sub(v, cst(v, 1), mul(v, v->id, v->id))); }
 
+/* erf(x); d/dx = 2 / sqrt(pi) exp(-x^2) */
+static const char *erf_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "erf"), x->a); }
+static double erf_eval(Scalars s) { return erf(s.a); }
+static NodeId erf_vjp(const VjpCall *v)
+{
+	NodeId x = in0(v);
+	NodeId e = un(v, OP_EXP, un(v, OP_NEG, mul(v, x, x)));
+	return mul(v, v->gy, mulc(v, e, 1.1283791670955126)); /* 2 / sqrt(pi) */
+}
+
+/* gelu(x) = x Phi(x) = x (1 + erf(x / sqrt(2))) / 2, the exact form (torch's
+ * default); d/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
+#define SQRT1_2 0.70710678118654752440
+static const char *gelu_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s * %s * (%s + %s(%s * %s))", cx_lit(x, 0.5), x->a, cx_lit(x, 1),
+	                    cx_fn(x, "erf"), x->a, cx_lit(x, SQRT1_2));
+}
+static double gelu_eval(Scalars s) { return 0.5 * s.a * (1 + erf(s.a * SQRT1_2)); }
+static NodeId gelu_vjp(const VjpCall *v)
+{
+	NodeId x = in0(v);
+	NodeId cdf = mulc(v, addc(v, un(v, OP_ERF, mulc(v, x, SQRT1_2)), 1), 0.5);
+	NodeId pdf = mulc(v, un(v, OP_EXP, mulc(v, mul(v, x, x), -0.5)), 0.39894228040143268); /* 1 / sqrt(2 pi) */
+	return mul(v, v->gy, add(v, cdf, mul(v, x, pdf)));
+}
+
+/* softplus(x) = log(1 + e^x), and x itself past x = 20 (torch's defaults
+ * beta = 1, threshold = 20); d/dx = sigmoid(x) */
+static const char *softplus_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > %s ? %s : %s(%s(%s))", x->a, cx_lit(x, 20), x->a, cx_fn(x, "log1p"),
+	                    cx_fn(x, "exp"), x->a);
+}
+static double softplus_eval(Scalars s) { return s.a > 20 ? s.a : log1p(exp(s.a)); }
+static NodeId softplus_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_SIGMOID, in0(v))); }
+
 /* ---- the rows, by ops.def's enum ---- */
 
 const OpRules op_rules[OP_COUNT_] = {
@@ -194,6 +234,9 @@ const OpRules op_rules[OP_COUNT_] = {
 	[OP_STEP] = {.c_expr = step_c, .eval = step_eval, .vjp = zero_vjp},
 	[OP_SIGMOID] = {.c_expr = sigmoid_c, .eval = sigmoid_eval, .vjp = sigmoid_vjp},
 	[OP_TANH] = {.c_expr = tanh_c, .eval = tanh_eval, .vjp = tanh_vjp},
+	[OP_ERF] = {.c_expr = erf_c, .eval = erf_eval, .vjp = erf_vjp},
+	[OP_GELU] = {.c_expr = gelu_c, .eval = gelu_eval, .vjp = gelu_vjp},
+	[OP_SOFTPLUS] = {.c_expr = softplus_c, .eval = softplus_eval, .vjp = softplus_vjp},
 };
 
 int ops_find(const char *name)
