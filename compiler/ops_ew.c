@@ -214,6 +214,20 @@ static const char *softplus_c(const CExpr *x)
 static double softplus_eval(Scalars s) { return s.a > 20 ? s.a : log1p(exp(s.a)); }
 static NodeId softplus_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_SIGMOID, in0(v))); }
 
+/* leaky_relu(x, s) = x where x > 0, else s x (f is the slope s); d/dx = 1
+ * or s.  For s >= 0 the mask comes from the value, as relu's does. */
+static const char *leaky_relu_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > 0 ? %s : %s * %s", x->a, x->a, x->a, cx_lit(x, x->f));
+}
+static double leaky_relu_eval(Scalars s) { return s.a > 0 ? s.a : s.a * s.f; }
+static NodeId leaky_relu_vjp(const VjpCall *v)
+{
+	double s = v->n.f;
+	NodeId m = un(v, OP_STEP, s >= 0 ? v->id : in0(v));
+	return mul(v, v->gy, addc(v, mulc(v, m, 1 - s), s));
+}
+
 /* ---- the rows, by ops.def's enum ---- */
 
 const OpRules op_rules[OP_COUNT_] = {
@@ -237,6 +251,8 @@ const OpRules op_rules[OP_COUNT_] = {
 	[OP_ERF] = {.c_expr = erf_c, .eval = erf_eval, .vjp = erf_vjp},
 	[OP_GELU] = {.c_expr = gelu_c, .eval = gelu_eval, .vjp = gelu_vjp},
 	[OP_SOFTPLUS] = {.c_expr = softplus_c, .eval = softplus_eval, .vjp = softplus_vjp},
+	[OP_LEAKY_RELU] = {.c_expr = leaky_relu_c, .eval = leaky_relu_eval, .vjp = leaky_relu_vjp,
+	                   .attr = "negative_slope", .attr_default = 0.01},
 };
 
 int ops_find(const char *name)

@@ -285,6 +285,11 @@ CASES = [
     ew("softplus", "a[B,5]", "softplus(a)", "B,5", lambda v: F.softplus(v.a), gen={"a": normal(4)}),
     ew("softplus_large", "a[B,4]", "softplus(a)", "B,4", lambda v: F.softplus(v.a), gen={"a": away(21, 60)},
        note="past the threshold 20: x itself, or log1p(exp(x)) for large negative x"),
+    ew("leaky_relu", "a[B,5]", "leaky_relu(a)", "B,5", lambda v: F.leaky_relu(v.a), gen={"a": away(0.1)}),
+    ew("leaky_relu_slope", "a[B,5]", "leaky_relu(a, 0.2)", "B,5", lambda v: F.leaky_relu(v.a, 0.2),
+       gen={"a": away(0.1)}),
+    ew("leaky_relu_negative", "a[B,5]", "leaky_relu(a, negative_slope = -0.5)", "B,5",
+       lambda v: F.leaky_relu(v.a, -0.5), gen={"a": away(0.1)}, note="the mask from the input"),
 
     # -- softmax and log_softmax --
     ew("softmax_large", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1), gen={"a": normal(300)},
