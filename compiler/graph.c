@@ -95,6 +95,7 @@ const char *shape_str(Shape s, char *buf, size_t n)
 
 Graph *graph_new(Arena *a, DType fdtype)
 {
+	ops_check();
 	Graph *g = arena_alloc(a, sizeof *g);
 	g->arena = a;
 	g->fdtype = fdtype;

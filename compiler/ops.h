@@ -64,5 +64,10 @@ extern const OpRules op_rules[OP_COUNT_];
 
 /* The op the language calls `name` (flag OPF_CALL), or -1. */
 int ops_find(const char *name);
+/* Internal error unless the table is consistent: elementwise ops, and only
+ * they, have a C expression and an evaluation; only they are folded, called
+ * by name or have a float attribute (unary ops only); names called by the
+ * language are distinct. */
+void ops_check(void);
 
 #endif

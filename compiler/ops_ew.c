@@ -255,6 +255,24 @@ const OpRules op_rules[OP_COUNT_] = {
 	                   .attr = "negative_slope", .attr_default = 0.01},
 };
 
+void ops_check(void)
+{
+	for (int op = 0; op < OP_COUNT_; op++) {
+		const OpInfo *oi = &op_info[op];
+		const OpRules *r = &op_rules[op];
+		int ew = (oi->flags & OPF_EW) != 0;
+		if (ew != (r->c_expr != NULL) || ew != (r->eval != NULL))
+			DLC_INTERNAL("op table: '%s' is %selementwise but has %s C expression and %s evaluation", oi->name,
+			             ew ? "" : "not ", r->c_expr ? "a" : "no", r->eval ? "an" : "no");
+		if ((oi->flags & (OPF_FOLD | OPF_CALL)) && !ew)
+			DLC_INTERNAL("op table: '%s' is folded or called by name but not elementwise", oi->name);
+		if (r->attr && oi->arity != 1)
+			DLC_INTERNAL("op table: '%s' has a float attribute but not one input", oi->name);
+		if ((oi->flags & OPF_CALL) && ops_find(oi->name) != op)
+			DLC_INTERNAL("op table: two ops are called '%s'", oi->name);
+	}
+}
+
 int ops_find(const char *name)
 {
 	for (int op = 0; op < OP_COUNT_; op++)
