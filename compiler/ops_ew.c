@@ -9,8 +9,9 @@
  *   _vjp   the adjoint of input k from the adjoint gy of the value y, built
  *          from graph constructors (so it can be differentiated again)
  *
- * A rule builds nodes in a fixed order (one constructor per statement where
- * two could run in either order): node ids name the generated arrays. */
+ * Node ids name the generated arrays, so a rule builds its nodes in an
+ * order C fixes: nested calls, or one statement per constructor where two
+ * would be arguments of the same call (C leaves their order open). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,7 +135,13 @@ static NodeId pow_vjp(const VjpCall *v)
 {
 	double c = v->n.f;
 	NodeId a = in0(v);
-	NodeId d = c == 2 ? mul(v, a, cst(v, 2)) : mul(v, graph_powc(v->g, a, c - 1), cst(v, c));
+	NodeId d;
+	if (c == 2) {
+		d = mulc(v, a, 2);
+	} else {
+		NodeId k = cst(v, c);
+		d = mul(v, graph_powc(v->g, a, c - 1), k);
+	}
 	if (c == 0)
 		return 0;
 	return mul(v, v->gy, d);
@@ -175,7 +182,11 @@ static NodeId sigmoid_vjp(const VjpCall *v) { return mul(v, v->gy, mul(v, v->id,
 
 static const char *tanh_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "tanh"), x->a); }
 static double tanh_eval(Scalars s) { return tanh(s.a); }
-static NodeId tanh_vjp(const VjpCall *v) { return mul(v, v->gy, sub(v, cst(v, 1), mul(v, v->id, v->id))); }
+static NodeId tanh_vjp(const VjpCall *v)
+{
+	NodeId y2 = mul(v, v->id, v->id);
+	return mul(v, v->gy, sub(v, cst(v, 1), y2));
+}
 
 /* erf(x); d/dx = 2 / sqrt(pi) exp(-x^2) */
 static const char *erf_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "erf"), x->a); }
