@@ -6,10 +6,13 @@
  * symbolic zero (id 0), never a tensor of zeros; fan-out adjoints are summed.
  * Broadcasting is an explicit node, so only BROADCAST's VJP sums over the
  * broadcast axes.  The fused gradient of softmax + cross-entropy comes from
- * the loss op's own rule, (softmax(z) - onehot(y)) / n. */
+ * the loss op's own rule, (softmax(z) - onehot(y)) / n.  Ops with a gradient
+ * rule in the op table (op_rules[].vjp: the elementwise ops) use it; the
+ * others have a case in vjp() below. */
 #include <stdlib.h>
 #include <string.h>
 #include "autodiff.h"
+#include "ops.h"
 
 typedef struct AD {
 	Graph *g;
@@ -59,35 +62,22 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	const Node n = *graph_node(g, id); /* copy: constructors may grow the array */
 	NodeId a = n.in[0], b = n.in[1];
 	Node na = *graph_node(g, a);
-	switch ((OpKind)n.op) {
-	case OP_ADD: accum(ad, a, gy); accum(ad, b, gy); break;
-	case OP_SUB: accum(ad, a, gy); accum(ad, b, neg(ad, gy)); break;
-	case OP_MUL: accum(ad, a, mul(ad, gy, b)); accum(ad, b, mul(ad, gy, a)); break;
-	case OP_DIV:
-		accum(ad, a, dv(ad, gy, b));
-		if (b < ad->n && ad->needs[b])
-			accum(ad, b, neg(ad, dv(ad, mul(ad, gy, id), b)));
-		break;
-	case OP_NEG: accum(ad, a, neg(ad, gy)); break;
-	case OP_EXP: accum(ad, a, mul(ad, gy, id)); break;
-	case OP_LOG: accum(ad, a, dv(ad, gy, a)); break;
-	case OP_SQRT: accum(ad, a, dv(ad, gy, mul(ad, id, cst(ad, 2)))); break;
-	case OP_POWC: {
-		double c = n.f;
-		NodeId d = c == 2 ? mul(ad, a, cst(ad, 2)) : mul(ad, graph_powc(g, a, c - 1), cst(ad, c));
-		if (c == 0)
-			break;
-		accum(ad, a, mul(ad, gy, d));
-		break;
+	if (op_rules[n.op].vjp) {
+		/* the table's rule, one input at a time, each adjoint summed in
+		 * before the next is built */
+		VjpCall v;
+		memset(&v, 0, sizeof v);
+		v.g = g;
+		v.id = id;
+		v.n = n;
+		v.gy = gy;
+		for (int k = 0; k < op_info[n.op].arity; k++)
+			v.need[k] = n.in[k] < ad->n && ad->needs[n.in[k]];
+		for (v.k = 0; v.k < op_info[n.op].arity; v.k++)
+			accum(ad, n.in[v.k], op_rules[n.op].vjp(&v));
+		return;
 	}
-	case OP_ABS: accum(ad, a, mul(ad, gy, graph_unary(g, OP_SIGN, a))); break;
-	/* relu(x) > 0 exactly where x > 0: the mask from the output lets the
-	 * input die after the forward pass */
-	case OP_RELU: accum(ad, a, mul(ad, gy, graph_unary(g, OP_STEP, id))); break;
-	case OP_SIGMOID: accum(ad, a, mul(ad, gy, mul(ad, id, sub(ad, cst(ad, 1), id)))); break;
-	case OP_TANH: accum(ad, a, mul(ad, gy, sub(ad, cst(ad, 1), mul(ad, id, id)))); break;
-	case OP_SIGN: case OP_STEP: case OP_EQ:
-		break; /* piecewise constant: zero gradient */
+	switch ((OpKind)n.op) {
 	case OP_BROADCAST: accum(ad, a, graph_sumto(g, gy, na.shape)); break;
 	case OP_RESHAPE: accum(ad, a, graph_reshape(g, gy, na.shape)); break;
 	case OP_SUMTO: accum(ad, a, graph_broadcast(g, gy, na.shape)); break;
@@ -184,8 +174,9 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	}
 	case OP_NLL_GRAD:
 		break; /* depends on the labels only */
-	case OP_MAXIMUM: case OP_XENT_HESS: case OP_BCE_HESS: case OP_ASSIGN:
+	case OP_XENT_HESS: case OP_BCE_HESS: case OP_ASSIGN:
 	case OP_COUNT_:
+	default: /* elementwise ops without a rule in op_rules (maximum) */
 		DLC_INTERNAL("no gradient rule for '%s'", op_info[n.op].name);
 	}
 }

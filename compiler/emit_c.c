@@ -15,6 +15,7 @@
 #include <string.h>
 #include "emit_c.h"
 #include "memplan.h"
+#include "ops.h"
 
 typedef struct Emit {
 	FILE *o;
@@ -46,24 +47,14 @@ static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
 
 static const char *lit(Emit *e, double v)
 {
-	if (isinf(v))
-		return v > 0 ? "INFINITY" : "-INFINITY";
-	if (isnan(v))
-		return "NAN";
-	char buf[64];
-	snprintf(buf, sizeof buf, e->f32 ? "%.9g" : "%.17g", v);
-	if (!strpbrk(buf, ".e"))
-		strcat(buf, ".0");
-	if (e->f32)
-		strcat(buf, "f");
-	if (buf[0] == '-')
-		return arena_printf(e->a, "(%s)", buf);
-	return arena_strdup(e->a, buf);
+	CExpr x = {e->a, e->f32, NULL, NULL, 0};
+	return cx_lit(&x, v);
 }
 
 static const char *fn(Emit *e, const char *name)
 {
-	return e->f32 ? arena_printf(e->a, "%sf", name) : name;
+	CExpr x = {e->a, e->f32, NULL, NULL, 0};
+	return cx_fn(&x, name);
 }
 
 /* ---- index expressions ---- */
@@ -189,35 +180,11 @@ static const char *desc_node(Emit *e, NodeId id)
 /* The elementwise op n applied to operand expressions a (and b). */
 static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b)
 {
-	Arena *A = e->a;
+	if (op_rules[n->op].c_expr) {
+		CExpr x = {e->a, e->f32, a, b, n->f};
+		return op_rules[n->op].c_expr(&x);
+	}
 	switch ((OpKind)n->op) {
-	case OP_ADD: return arena_printf(A, "%s + %s", a, b);
-	case OP_SUB: return arena_printf(A, "%s - %s", a, b);
-	case OP_MUL: return arena_printf(A, "%s * %s", a, b);
-	case OP_DIV: return arena_printf(A, "%s / %s", a, b);
-	case OP_EQ: return arena_printf(A, "%s == %s ? %s : %s", a, b, lit(e, 1), lit(e, 0));
-	case OP_MAXIMUM: return arena_printf(A, "%s > %s ? %s : %s", a, b, a, b);
-	case OP_NEG: return arena_printf(A, "-%s", a);
-	case OP_EXP: return arena_printf(A, "%s(%s)", fn(e, "exp"), a);
-	case OP_LOG: return arena_printf(A, "%s(%s)", fn(e, "log"), a);
-	case OP_SQRT: return arena_printf(A, "%s(%s)", fn(e, "sqrt"), a);
-	case OP_POWC:
-		if (n->f == 2)
-			return arena_printf(A, "%s * %s", a, a);
-		if (n->f == 3)
-			return arena_printf(A, "%s * %s * %s", a, a, a);
-		if (n->f == 0.5)
-			return arena_printf(A, "%s(%s)", fn(e, "sqrt"), a);
-		if (n->f == -1)
-			return arena_printf(A, "%s / %s", lit(e, 1), a);
-		return arena_printf(A, "%s(%s, %s)", fn(e, "pow"), a, lit(e, n->f));
-	case OP_ABS: return arena_printf(A, "%s(%s)", fn(e, "fabs"), a);
-	case OP_SIGN:
-		return arena_printf(A, "%s > 0 ? %s : %s < 0 ? %s : %s", a, lit(e, 1), a, lit(e, -1), lit(e, 0));
-	case OP_RELU: return arena_printf(A, "%s > 0 ? %s : %s", a, a, lit(e, 0));
-	case OP_STEP: return arena_printf(A, "%s > 0 ? %s : %s", a, lit(e, 1), lit(e, 0));
-	case OP_SIGMOID: return arena_printf(A, "%s / (%s + %s(-%s))", lit(e, 1), lit(e, 1), fn(e, "exp"), a);
-	case OP_TANH: return arena_printf(A, "%s(%s)", fn(e, "tanh"), a);
 	case OP_BROADCAST: case OP_RESHAPE: case OP_ASSIGN:
 		return a;
 	default: break;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "graph.h"
+#include "ops.h"
 
 const OpInfo op_info[OP_COUNT_] = {
 #define OP(e, name, arity, flags, flops) {name, arity, flags, flops},
@@ -94,6 +95,7 @@ const char *shape_str(Shape s, char *buf, size_t n)
 
 Graph *graph_new(Arena *a, DType fdtype)
 {
+	ops_check();
 	Graph *g = arena_alloc(a, sizeof *g);
 	g->arena = a;
 	g->fdtype = fdtype;
@@ -264,22 +266,15 @@ static int scalar_const(const Graph *g, NodeId id, double *v)
 	return 1;
 }
 
-static double apply_unary(OpKind op, double x, double c)
+/* Constant folding: op on scalar constants, evaluated by the op table's
+ * scalar rule, for ops flagged OPF_FOLD.  Results that are not finite are
+ * left to the generated code, which computes them in the element type. */
+static int fold_scalar(const Graph *g, OpKind op, Scalars s, double *out)
 {
-	switch (op) {
-	case OP_NEG: return -x;
-	case OP_EXP: return exp(x);
-	case OP_LOG: return log(x);
-	case OP_SQRT: return sqrt(x);
-	case OP_POWC: return pow(x, c);
-	case OP_ABS: return fabs(x);
-	case OP_SIGN: return (x > 0) - (x < 0);
-	case OP_RELU: return x > 0 ? x : 0;
-	case OP_STEP: return x > 0 ? 1 : 0;
-	case OP_SIGMOID: return 1 / (1 + exp(-x));
-	case OP_TANH: return tanh(x);
-	default: DLC_INTERNAL("not a unary op: %d", op);
-	}
+	if (!g->fold || !(op_info[op].flags & OPF_FOLD))
+		return 0;
+	*out = op_rules[op].eval(s);
+	return isfinite(*out);
 }
 
 static NodeId unary_node(Graph *g, OpKind op, NodeId a, double c)
@@ -287,17 +282,18 @@ static NodeId unary_node(Graph *g, OpKind op, NodeId a, double c)
 	const Node *na = &g->nodes[a];
 	if (!(op_info[op].flags & OPF_EW) || op_info[op].arity != 1)
 		DLC_INTERNAL("graph_unary: %s", op_info[op].name);
+	Scalars s = {0, 0, c};
 	double v;
 	/* Only scalars are folded; tensors of constants stay broadcast views. */
-	if (g->fold && scalar_const(g, a, &v) && op != OP_LOG && op != OP_SQRT && op != OP_POWC)
-		return graph_const(g, apply_unary(op, v, c));
+	if (scalar_const(g, a, &s.a) && fold_scalar(g, op, s, &v))
+		return graph_const(g, v);
 	if (g->fold && op == OP_NEG && na->op == OP_NEG)
 		return na->in[0];
 	/* log(exp(x)) = x, exactly (and without exp's overflow) */
 	if (g->fold && op == OP_LOG && na->op == OP_EXP)
 		return na->in[0];
 	if (na->op == OP_BROADCAST && g->nodes[na->in[0]].op == OP_CONST && g->fold &&
-	    op != OP_LOG && op != OP_SQRT && op != OP_POWC)
+	    (op_info[op].flags & OPF_FOLD))
 		return graph_broadcast(g, unary_node(g, op, na->in[0], c), na->shape);
 	Node n = blank(op, na->dtype, na->shape, na->bax);
 	n.in[0] = a;
@@ -306,12 +302,13 @@ static NodeId unary_node(Graph *g, OpKind op, NodeId a, double c)
 }
 
 NodeId graph_unary(Graph *g, OpKind op, NodeId a) { return unary_node(g, op, a, 0); }
-NodeId graph_powc(Graph *g, NodeId a, double c)
+NodeId graph_unary_f(Graph *g, OpKind op, NodeId a, double f)
 {
-	if (g->fold && c == 1)
+	if (op == OP_POWC && g->fold && f == 1)
 		return a;
-	return unary_node(g, OP_POWC, a, c);
+	return unary_node(g, op, a, f);
 }
+NodeId graph_powc(Graph *g, NodeId a, double c) { return graph_unary_f(g, OP_POWC, a, c); }
 
 /* Batch axis of `a` once broadcast to rank r. */
 static int bax_in(const Node *a, int r)
@@ -345,16 +342,10 @@ NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
 	Shape s;
 	if (!shape_broadcast(na->shape, nb->shape, &s))
 		DLC_INTERNAL("graph_binary: incompatible shapes");
-	double va, vb;
-	if (g->fold && scalar_const(g, a, &va) && scalar_const(g, b, &vb)) {
-		switch (op) {
-		case OP_ADD: return graph_const(g, va + vb);
-		case OP_SUB: return graph_const(g, va - vb);
-		case OP_MUL: return graph_const(g, va * vb);
-		case OP_DIV: if (vb != 0) return graph_const(g, va / vb); break;
-		default: break;
-		}
-	}
+	Scalars sc = {0, 0, 0};
+	double v;
+	if (scalar_const(g, a, &sc.a) && scalar_const(g, b, &sc.b) && fold_scalar(g, op, sc, &v))
+		return graph_const(g, v);
 	if (g->fold) {
 		if (op == OP_MUL && is_const(g, b, 1))
 			return graph_broadcast(g, a, s);
@@ -373,7 +364,7 @@ NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
 	a = graph_broadcast(g, a, s);
 	b = graph_broadcast(g, b, s);
 	/* commutative ops get a canonical input order, for CSE */
-	if ((op == OP_ADD || op == OP_MUL || op == OP_EQ || op == OP_MAXIMUM) && a > b) {
+	if ((op_info[op].flags & OPF_COMM) && a > b) {
 		NodeId t = a;
 		a = b;
 		b = t;
@@ -802,7 +793,10 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 			if (n->i[0] || n->i[1])
 				fprintf(out, "%s%s", n->i[0] ? " Ta" : "", n->i[1] ? " Tb" : "");
 			break;
-		default: break;
+		default:
+			if (op_rules[n->op].attr)
+				fprintf(out, " %s=%.17g", op_rules[n->op].attr, n->f);
+			break;
 		}
 		fprintf(out, " : %s%s", dtype_name((DType)n->dtype), shape_str(n->shape, buf, sizeof buf));
 		if (n->bax >= 0)

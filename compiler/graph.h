@@ -29,7 +29,11 @@ typedef enum OpKind {
 	OP_COUNT_
 } OpKind;
 
-enum { OPF_LEAF = 1, OPF_EW = 2, OPF_REDUCE = 4, OPF_VIEW = 8, OPF_SINK = 16 };
+enum {
+	OPF_LEAF = 1, OPF_EW = 2, OPF_REDUCE = 4, OPF_VIEW = 8, OPF_SINK = 16,
+	OPF_INPLACE = 32, OPF_EPILOGUE = 64, OPF_FOLD = 128, OPF_COMM = 256, OPF_CALL = 512, OPF_INT = 1024,
+	OPF_MAP = OPF_EW | OPF_INPLACE | OPF_EPILOGUE
+};
 
 typedef struct OpInfo {
 	const char *name;
@@ -128,6 +132,8 @@ NodeId graph_count(Graph *g, int64_t k, int dyn);
  * a bad call here is an internal error. */
 NodeId graph_unary(Graph *g, OpKind op, NodeId a);
 NodeId graph_powc(Graph *g, NodeId a, double c);
+/* a unary elementwise op with its float attribute f (see op_rules.attr) */
+NodeId graph_unary_f(Graph *g, OpKind op, NodeId a, double f);
 /* binary elementwise with numpy broadcasting (inserts BROADCAST views) */
 NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b);
 NodeId graph_broadcast(Graph *g, NodeId a, Shape to);

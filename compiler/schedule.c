@@ -26,11 +26,33 @@ static const char *const reserved[] = {
 	"xt", "yt", "toff", "t0", "nt", "j0", "ni", "nj", "oh0", "ow0", "xs", "ws", "ys", "xr", "yr", "dr", "gr", "t", "v", "xo", "yo", "nvr", "npos", "owp", "wp", "ps", "slack", "ntile",
 };
 
+/* <math.h>: elementwise ops may call any of these (and their f and l forms) */
+static const char *const libm[] = {
+	"acos", "asin", "atan", "atan2", "cos", "sin", "tan", "acosh", "asinh", "atanh", "cosh", "sinh",
+	"tanh", "exp", "exp2", "expm1", "frexp", "ldexp", "log", "log10", "log1p", "log2", "logb", "ilogb",
+	"modf", "scalbn", "scalbln", "cbrt", "fabs", "hypot", "pow", "sqrt", "erf", "erfc", "tgamma", "lgamma",
+	"ceil", "floor", "nearbyint", "rint", "lrint", "llrint", "round", "lround", "llround", "trunc", "fmod",
+	"remainder", "remquo", "copysign", "nan", "nextafter", "nexttoward", "fdim", "fmax", "fmin", "fma",
+};
+
+static int is_libm(const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < sizeof libm / sizeof libm[0]; i++) {
+		size_t k = strlen(libm[i]);
+		if (!strncmp(libm[i], s, k) && (n == k || (n == k + 1 && (s[k] == 'f' || s[k] == 'l'))))
+			return 1;
+	}
+	return 0;
+}
+
 static int name_taken(const Schedule *s, const char *nm)
 {
 	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
 		if (!strcmp(reserved[i], nm))
 			return 1;
+	if (is_libm(nm))
+		return 1;
 	if (!strncmp(nm, "dlrt_", 5) || !strncmp(nm, "DLRT_", 5) || !strncmp(nm, "dlc_", 4) || !strncmp(nm, "DLC_", 4))
 		return 1;
 	if (nm[0] == 'v' && nm[1] && strspn(nm + 1, "0123456789") == strlen(nm + 1))
@@ -158,7 +180,8 @@ static void plan_inplace(Schedule *s)
 	for (int u = 0; u < tg->nupdates; u++) {
 		const Node *a = NN(s, tg->updates[u]);
 		NodeId T = a->in[0], V = a->in[1];
-		if (s->st[V] != ST_OWN || !sched_is_ew(NN(s, V)) || s->result[V] || s->inplace[V] || s->epi_of[V])
+		if (s->st[V] != ST_OWN || !(op_info[NN(s, V)->op].flags & OPF_INPLACE) || s->result[V] || s->inplace[V] ||
+		    s->epi_of[V])
 			continue;
 		int nr = 0, ok = 1;
 		readers(s, T, rd, &nr, 256);
@@ -205,7 +228,8 @@ static void plan_epilogues(Schedule *s)
 		while (s->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
 			c = s->user[c];
 		const Node *cn = NN(s, c);
-		if (!sched_is_ew(cn) || s->st[c] != ST_OWN || s->epi_of[c] || !shape_eq(cn->shape, NN(s, id)->shape))
+		if (!(op_info[cn->op].flags & OPF_EPILOGUE) || s->st[c] != ST_OWN || s->epi_of[c] ||
+		    !shape_eq(cn->shape, NN(s, id)->shape))
 			continue;
 		s->epi[id] = c;
 		s->epi_of[c] = id;

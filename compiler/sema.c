@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sema.h"
+#include "ops.h"
 #include "../runtime/dlrt.h"
 
 typedef enum { V_ERR = 0, V_NODE, V_NUM, V_STR, V_LIST } ValKind;
@@ -87,13 +88,25 @@ static Sym *lookup(Sema *s, const char *name)
 	return NULL;
 }
 
+/* The builtin functions besides the op table's (ops with flag OPF_CALL). */
 static const char *const builtin_names[] = {
-	"relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "pow", "sum", "mean", "max",
-	"softmax", "log_softmax", "transpose", "reshape", "flatten", "matmul", "mse", "bce",
+	"sum", "mean", "max", "softmax", "log_softmax", "transpose", "reshape", "flatten", "matmul", "mse", "bce",
 	"cross_entropy", "nll", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm",
 	"layer_norm", "dropout", "pad", "concat", "slice",
 };
-enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] };
+enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
+
+/* Every builtin function name into c (room for NBUILTINS); returns the count. */
+static int builtins(const char **c)
+{
+	int k = 0;
+	for (int op = 0; op < OP_COUNT_; op++)
+		if (op_info[op].flags & OPF_CALL)
+			c[k++] = op_info[op].name;
+	for (size_t i = 0; i < sizeof builtin_names / sizeof builtin_names[0]; i++)
+		c[k++] = builtin_names[i];
+	return k;
+}
 
 /* "; did you mean 'W1'?" or "" */
 static const char *suggest(Sema *s, const char *name, int with_builtins, const Scope *sc)
@@ -110,8 +123,7 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 		if (s->syms[i].kind == SYM_DIM)
 			c[k++] = s->syms[i].name;
 	if (with_builtins)
-		for (int i = 0; i < NBUILTINS; i++)
-			c[k++] = builtin_names[i];
+		k += builtins(c + k);
 	if (sc)
 		for (int i = 0; i < sc->def->nparams; i++)
 			c[k++] = sc->def->params[i];
@@ -128,8 +140,10 @@ static int define(Sema *s, const char *name, SrcLoc loc, SymKind kind, Sym **out
 			diag_note(s->d, old->loc, "'%s' was defined here", name);
 		return 0;
 	}
-	for (int i = 0; i < NBUILTINS; i++)
-		if (!strcmp(builtin_names[i], name)) {
+	const char *b[NBUILTINS];
+	int nb = builtins(b);
+	for (int i = 0; i < nb; i++)
+		if (!strcmp(b[i], name)) {
 			diag_error(s->d, loc, "'%s' is a builtin function and cannot be redefined", name);
 			return 0;
 		}
@@ -853,6 +867,72 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(acc);
 }
 
+/* A call of an op of the op table (flag OPF_CALL): its tensor operands
+ * (x, or a and b), then its float attribute if it has one (pow's exponent).
+ * On numbers it is a number, computed with the op's own scalar rule. */
+static Val call_op(Sema *s, const AstExpr *e, Scope *sc, OpKind op)
+{
+	const char *fn = e->name;
+	const OpRules *r = &op_rules[op];
+	int ar = op_info[op].arity;
+	const char *pn[3];
+	const AstExpr *args[3];
+	int np = 0;
+	if (ar == 1) {
+		pn[np++] = "x";
+	} else {
+		pn[np++] = "a";
+		pn[np++] = "b";
+	}
+	if (r->attr)
+		pn[np++] = r->attr;
+	if (!bind_args(s, e, fn, pn, np, r->attr && isnan(r->attr_default) ? np : ar, args))
+		return verr();
+	Val v[2] = {verr(), verr()};
+	NodeId in[2] = {0, 0};
+	int nums = 1, ints = 1;
+	for (int k = 0; k < ar; k++) {
+		v[k] = eval(s, args[k], sc);
+		if (v[k].kind == V_ERR)
+			return verr();
+		nums &= v[k].kind == V_NUM;
+		ints &= v[k].kind == V_NUM && v[k].is_int;
+		if (v[k].kind == V_NUM)
+			continue;
+		in[k] = as_node(s, v[k], args[k], arena_printf(s->a, "the argument of '%s'", fn));
+		if (!in[k] || !check_float(s, in[k], args[k], fn))
+			return verr();
+	}
+	Scalars num = {0, 0, r->attr ? r->attr_default : 0};
+	if (r->attr && args[ar]) {
+		Val c = eval(s, args[ar], sc);
+		if (c.kind == V_ERR)
+			return verr();
+		if (c.kind != V_NUM) {
+			diag_error(s->d, args[ar]->loc, "the %s of '%s' must be a constant number", r->attr, fn);
+			return verr();
+		}
+		num.f = c.num;
+	}
+	if (nums) {
+		num.a = v[0].num;
+		num.b = ar > 1 ? v[1].num : 0;
+		return vnum(r->eval(num), ints && (op_info[op].flags & OPF_INT));
+	}
+	for (int k = 0; k < ar; k++)
+		if (!in[k])
+			in[k] = graph_const(s->g, v[k].num);
+	if (ar == 1)
+		return vnode(graph_unary_f(s->g, op, in[0], num.f));
+	Shape out;
+	if (!shape_broadcast(N(s, in[0])->shape, N(s, in[1])->shape, &out)) {
+		diag_error(s->d, e->loc, "shape mismatch in '%s': %s and %s cannot be broadcast together", fn,
+		           shp(s, N(s, in[0])->shape), shp(s, N(s, in[1])->shape));
+		return verr();
+	}
+	return vnode(graph_binary(s->g, op, in[0], in[1]));
+}
+
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 {
 	const char *fn = e->name;
@@ -861,50 +941,12 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 	static const char *const p_x[] = {"x"};
 	static const char *const p_red[] = {"x", "axis", "keepdims"};
 	static const char *const p_sm[] = {"x", "axis"};
-	static const char *const p_pow[] = {"x", "exponent"};
 	static const char *const p_shape[] = {"x", "shape"};
 	static const char *const p_ab[] = {"a", "b"};
 	static const char *const p_loss[] = {"input", "target"};
-	static const struct { const char *name; OpKind op; } unary[] = {
-		{"relu", OP_RELU}, {"sigmoid", OP_SIGMOID}, {"tanh", OP_TANH}, {"exp", OP_EXP},
-		{"log", OP_LOG}, {"sqrt", OP_SQRT}, {"abs", OP_ABS},
-	};
-	for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
-		if (strcmp(fn, unary[i].name))
-			continue;
-		if (!bind_args(s, e, fn, p_x, 1, 1, args))
-			return verr();
-		Val v = eval(s, args[0], sc);
-		if (v.kind == V_NUM && unary[i].op != OP_RELU) {
-			double x = v.num;
-			switch (unary[i].op) {
-			case OP_EXP: return vnum(exp(x), 0);
-			case OP_LOG: return vnum(log(x), 0);
-			case OP_SQRT: return vnum(sqrt(x), 0);
-			case OP_ABS: return vnum(fabs(x), v.is_int);
-			case OP_TANH: return vnum(tanh(x), 0);
-			case OP_SIGMOID: return vnum(1 / (1 + exp(-x)), 0);
-			default: break;
-			}
-		}
-		NodeId a = as_node(s, v, args[0], arena_printf(s->a, "the argument of '%s'", fn));
-		if (!a || !check_float(s, a, args[0], fn))
-			return verr();
-		return vnode(graph_unary(s->g, unary[i].op, a));
-	}
-	if (!strcmp(fn, "pow")) {
-		if (!bind_args(s, e, fn, p_pow, 2, 2, args))
-			return verr();
-		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
-		Val c = eval(s, args[1], sc);
-		if (!a || c.kind == V_ERR)
-			return verr();
-		if (c.kind != V_NUM) {
-			diag_error(s->d, args[1]->loc, "the exponent of 'pow' must be a constant number");
-			return verr();
-		}
-		return vnode(graph_powc(s->g, a, c.num));
-	}
+	int op = ops_find(fn);
+	if (op >= 0)
+		return call_op(s, e, sc, (OpKind)op);
 	if (!strcmp(fn, "sum") || !strcmp(fn, "mean") || !strcmp(fn, "max")) {
 		if (!bind_args(s, e, fn, p_red, 3, 1, args))
 			return verr();
@@ -1209,8 +1251,7 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		const char *best = NULL;
 		int nd = 0;
 		const char **cands = arena_alloc(s->a, sizeof(char *) * (size_t)(s->nsyms + NBUILTINS + 1));
-		for (int i = 0; i < NBUILTINS; i++)
-			cands[nd++] = builtin_names[i];
+		nd += builtins(cands);
 		for (int i = 0; i < s->nsyms; i++)
 			if (s->syms[i].kind == SYM_DEF)
 				cands[nd++] = s->syms[i].name;

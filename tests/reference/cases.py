@@ -278,6 +278,18 @@ CASES = [
     ew("sigmoid_large", "a[B,4]", "sigmoid(a)", "B,4", lambda v: torch.sigmoid(v.a), gen={"a": away(20, 60)},
        note="saturated: no overflow, gradients about 0"),
     ew("tanh_large", "a[B,4]", "tanh(a)", "B,4", lambda v: torch.tanh(v.a), gen={"a": away(10, 400)}),
+    ew("erf", "a[B,5]", "erf(a)", "B,5", lambda v: torch.erf(v.a), gen={"a": normal(1.5)}),
+    ew("gelu", "a[B,5]", "gelu(a)", "B,5", lambda v: F.gelu(v.a), gen={"a": normal(2)}),
+    ew("gelu_matmul", "a[B,4] w[4,3] u[3,2]", "gelu(a @ w) @ u", "B,2", lambda v: F.gelu(v.a @ v.w) @ v.u,
+       note="the gradient's gelu' mask runs in the epilogue of a matrix product"),
+    ew("softplus", "a[B,5]", "softplus(a)", "B,5", lambda v: F.softplus(v.a), gen={"a": normal(4)}),
+    ew("softplus_large", "a[B,4]", "softplus(a)", "B,4", lambda v: F.softplus(v.a), gen={"a": away(21, 60)},
+       note="past the threshold 20: x itself, or log1p(exp(x)) for large negative x"),
+    ew("leaky_relu", "a[B,5]", "leaky_relu(a)", "B,5", lambda v: F.leaky_relu(v.a), gen={"a": away(0.1)}),
+    ew("leaky_relu_slope", "a[B,5]", "leaky_relu(a, 0.2)", "B,5", lambda v: F.leaky_relu(v.a, 0.2),
+       gen={"a": away(0.1)}),
+    ew("leaky_relu_negative", "a[B,5]", "leaky_relu(a, negative_slope = -0.5)", "B,5",
+       lambda v: F.leaky_relu(v.a, -0.5), gen={"a": away(0.1)}, note="the mask from the input"),
 
     # -- softmax and log_softmax --
     ew("softmax_large", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1), gen={"a": normal(300)},
