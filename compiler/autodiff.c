@@ -209,7 +209,7 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 			ad.needs[id] = 1;
 			continue;
 		}
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			if (n->in[k] && ad.needs[n->in[k]])
 				ad.needs[id] = 1;
 	}

@@ -190,7 +190,7 @@ static void count_uses(Emit *e)
 		if (!e->any[id])
 			continue;
 		const Node *n = NN(e, id);
-		for (int k = 0; k < op_info[n->op].arity; k++) {
+		for (int k = 0; k < n->nin; k++) {
 			e->nuse[n->in[k]]++;
 			e->user[n->in[k]] = id;
 		}
@@ -227,7 +227,7 @@ static void readers(const Emit *e, NodeId x, NodeId *out, int *n, int max)
 		if (!e->any[id])
 			continue;
 		const Node *r = NN(e, id);
-		for (int k = 0; k < op_info[r->op].arity; k++) {
+		for (int k = 0; k < r->nin; k++) {
 			if (r->in[k] != x)
 				continue;
 			if ((e->st[id] == ST_VIEW || (e->st[id] == ST_ALIAS && r->op == OP_RESHAPE)) && r->op != OP_ASSIGN)
@@ -277,7 +277,7 @@ static void plan_inplace(Emit *e)
 			NodeId rr = root_of(e, r);
 			if (rr == vroot) {
 				/* inside V's own loop: must read T directly at the same index */
-				for (int k = 0; k < op_info[NN(e, r)->op].arity; k++)
+				for (int k = 0; k < NN(e, r)->nin; k++)
 					if (NN(e, r)->in[k] != T && storage_of(e, NN(e, r)->in[k]) == T)
 						ok = 0;
 				continue;
@@ -330,7 +330,7 @@ static void plan_storage(Emit *e)
 			continue;
 		const Node *n = NN(e, id);
 		int ew = is_ew(n) || n->op == OP_ASSIGN || n->op == OP_SUMTO;
-		for (int k = 0; k < op_info[n->op].arity; k++) {
+		for (int k = 0; k < n->nin; k++) {
 			const Node *in = NN(e, n->in[k]);
 			if (ew)
 				continue;
@@ -533,7 +533,7 @@ static int tree_leaves(const Emit *e, NodeId id, NodeId *out, int n, int max)
 {
 	if (e->st[id] == ST_INLINE) {
 		const Node *x = NN(e, id);
-		for (int k = 0; k < op_info[x->op].arity; k++)
+		for (int k = 0; k < x->nin; k++)
 			n = tree_leaves(e, x->in[k], out, n, max);
 		return n;
 	}
@@ -590,7 +590,7 @@ static void plan_fuse_updates(Emit *e)
 		if (kk->also || kk->entries != ku->entries || !is_ew(kn) || !e->inplace[kk->node] || kn->op == OP_BROADCAST || kn->op == OP_RESHAPE ||
 		    !shape_eq(kn->shape, un->shape) || e->epi_of[kk->node])
 			continue;
-		for (int k = 0; k < op_info[kn->op].arity; k++)
+		for (int k = 0; k < kn->nin; k++)
 			if (needs_nested(e, kn->in[k]))
 				ok = 0;
 		/* nothing between the two kernels reads the updated array or
@@ -604,7 +604,7 @@ static void plan_fuse_updates(Emit *e)
 			if (kj->dst)
 				njl = tree_leaves(e, kj->node, jl, 0, MAXL);
 			else
-				for (int k = 0; k < op_info[jn->op].arity; k++)
+				for (int k = 0; k < jn->nin; k++)
 					njl = tree_leaves(e, jn->in[k], jl, njl, MAXL);
 			if (njl > MAXL)
 				ok = 0;
@@ -632,7 +632,7 @@ static void plan_fuse_updates(Emit *e)
 static void mark_reads(Emit *e, NodeId id, int ki)
 {
 	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++) {
+	for (int k = 0; k < n->nin; k++) {
 		NodeId in = n->in[k];
 		if (e->st[in] == ST_INLINE) {
 			mark_reads(e, in, ki);
@@ -851,7 +851,7 @@ static int needs_nested(const Emit *e, NodeId id)
 	if (e->st[id] != ST_INLINE)
 		return 0;
 	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++)
+	for (int k = 0; k < n->nin; k++)
 		if (needs_nested(e, n->in[k]))
 			return 1;
 	return 0;
@@ -866,7 +866,7 @@ static void inline_defs(Emit *e, NodeId id, int nested, Shape out, int depth)
 	if (e->st[id] != ST_INLINE || e->done[id] == e->kstamp)
 		return;
 	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++)
+	for (int k = 0; k < n->nin; k++)
 		inline_defs(e, n->in[k], nested, out, depth);
 	e->done[id] = e->kstamp;
 	const char *a = ref(e, n->in[0], nested, out);
@@ -880,7 +880,7 @@ static const char *desc_node(Emit *e, NodeId id)
 	const Node *n = NN(e, id);
 	char sb[160];
 	const char *s = arena_printf(e->a, "%%%u = %s(", id, op_info[n->op].name);
-	for (int k = 0; k < op_info[n->op].arity; k++) {
+	for (int k = 0; k < n->nin; k++) {
 		NodeId in = n->in[k];
 		const char *nm = e->buf[in] ? e->buf[in] : NN(e, in)->op == OP_CONST ? lit(e, NN(e, in)->f)
 		                                                                    : arena_printf(e->a, "%%%u", in);
@@ -1489,7 +1489,7 @@ static int tree_shapes(const Emit *e, NodeId id, Shape *out, int n, int max)
 	const Node *x = NN(e, id);
 	switch (e->st[id]) {
 	case ST_INLINE:
-		for (int k = 0; k < op_info[x->op].arity; k++)
+		for (int k = 0; k < x->nin; k++)
 			n = tree_shapes(e, x->in[k], out, n, max);
 		return n;
 	case ST_SCALAR:
@@ -1817,7 +1817,7 @@ static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0,
 	fprintf(o, "%.*sif (pb + 1 == nkb) /* epilogue: %s */\n", IND(d), desc_node(e, c));
 	fprintf(o, "%.*sfor (long i0 = %s; i0 < %s + mr; i0++)\n", IND(d + 1), r0, r0);
 	fprintf(o, "%.*sfor (long i1 = %s; i1 < %s + nr; i1++) {\n", IND(d + 2), c0, c0);
-	for (int k = 0; k < op_info[cn->op].arity; k++)
+	for (int k = 0; k < cn->nin; k++)
 		inline_defs(e, cn->in[k], 1, cn->shape, d + 3);
 	const char *a = ref(e, cn->in[0], 1, cn->shape);
 	const char *b = op_info[cn->op].arity > 1 ? ref(e, cn->in[1], 1, cn->shape) : NULL;
@@ -3271,7 +3271,7 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 static void list_inlined(Emit *e, FILE *out, NodeId id, const char **sep)
 {
 	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++) {
+	for (int k = 0; k < n->nin; k++) {
 		NodeId in = n->in[k];
 		if (e->st[in] == ST_INLINE) {
 			list_inlined(e, out, in, sep);
@@ -3409,7 +3409,7 @@ void emitc_dot(FILE *out, const TrainGraph *tg)
 		if (!e->any[id])
 			continue;
 		const Node *n = NN(e, id);
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			fprintf(out, "  n%u -> n%u%s;\n", n->in[k], id, e->mark[0][id] ? "" : " [color=\"#b03030\"]");
 	}
 	fprintf(out, "}\n");

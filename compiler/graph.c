@@ -116,9 +116,10 @@ static uint64_t node_hash(const Node *n)
 	MIX(n->shape.rank);
 	for (int i = 0; i < n->shape.rank; i++)
 		MIX(n->shape.d[i]);
-	for (int i = 0; i < 3; i++)
+	MIX(n->nin);
+	for (int i = 0; i < n->nin; i++)
 		MIX(n->in[i]);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 2 * MAXRANK; i++)
 		MIX(n->i[i]);
 	uint64_t fb;
 	memcpy(&fb, &n->f, sizeof fb);
@@ -131,7 +132,8 @@ static uint64_t node_hash(const Node *n)
 static int node_same(const Node *a, const Node *b)
 {
 	return a->op == b->op && a->dtype == b->dtype && a->bax == b->bax &&
-	       shape_eq(a->shape, b->shape) && !memcmp(a->in, b->in, sizeof a->in) &&
+	       shape_eq(a->shape, b->shape) && a->nin == b->nin &&
+	       !memcmp(a->in, b->in, a->nin * sizeof *a->in) &&
 	       !memcmp(a->i, b->i, sizeof a->i) && !memcmp(&a->f, &b->f, sizeof a->f) &&
 	       a->sym == b->sym;
 }
@@ -152,9 +154,14 @@ static void rehash(Graph *g)
 	g->hcap = ncap;
 }
 
-/* Return the id of a node equal to *n, adding it if it is new. */
-static NodeId intern(Graph *g, Node *n)
+/* Return the id of a node equal to *n with inputs in[0..nin), adding it if
+ * it is new (its inputs then get their own copy in the arena). */
+static NodeId intern(Graph *g, Node *n, const NodeId *in, int nin)
 {
+	if (nin > UINT16_MAX)
+		DLC_INTERNAL("%d inputs", nin);
+	n->in = (NodeId *)in;
+	n->nin = (uint16_t)nin;
 	/* without CSE only leaves are shared (a tensor has one leaf) */
 	int share = g->cse || (op_info[n->op].flags & OPF_LEAF);
 	if (n->op != OP_ASSIGN && share) {
@@ -169,6 +176,10 @@ static NodeId intern(Graph *g, Node *n)
 		g->nodes = arena_grow(g->arena, g->nodes, g->cap, 2 * (size_t)g->cap, sizeof(Node));
 		g->cap *= 2;
 	}
+	NodeId *own = arena_alloc(g->arena, (size_t)(nin > NODE_MININ ? nin : NODE_MININ) * sizeof(NodeId));
+	if (nin)
+		memcpy(own, in, (size_t)nin * sizeof(NodeId));
+	n->in = own;
 	NodeId id = g->nnodes++;
 	g->nodes[id] = *n;
 	if (n->op != OP_ASSIGN) {
@@ -217,7 +228,7 @@ int graph_add_tensor(Graph *g, const char *name, Role role, DType dt, Shape s, i
 	n.sym = idx;
 	n.name = name;
 	n.loc = loc;
-	t->node = intern(g, &n);
+	t->node = intern(g, &n, NULL, 0);
 	return idx;
 }
 
@@ -225,14 +236,14 @@ NodeId graph_const(Graph *g, double v)
 {
 	Node n = blank(OP_CONST, g->fdtype, shape_scalar(), -1);
 	n.f = v == 0 ? 0.0 * (signbit(v) ? -1 : 1) : v;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 NodeId graph_hyper(Graph *g, Hyper h)
 {
 	Node n = blank(OP_HYPER, g->fdtype, shape_scalar(), -1);
 	n.sym = (int)h;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 NodeId graph_count(Graph *g, int64_t k, int dyn)
@@ -242,7 +253,7 @@ NodeId graph_count(Graph *g, int64_t k, int dyn)
 	Node n = blank(OP_COUNT, g->fdtype, shape_scalar(), -1);
 	n.i[0] = k;
 	n.i[1] = 1;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 static int is_const(const Graph *g, NodeId id, double v)
@@ -300,9 +311,8 @@ static NodeId unary_node(Graph *g, OpKind op, NodeId a, double c)
 	    op != OP_LOG && op != OP_SQRT && op != OP_POWC)
 		return graph_broadcast(g, unary_node(g, op, na->in[0], c), na->shape);
 	Node n = blank(op, na->dtype, na->shape, na->bax);
-	n.in[0] = a;
 	n.f = c;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_unary(Graph *g, OpKind op, NodeId a) { return unary_node(g, op, a, 0); }
@@ -333,8 +343,7 @@ NodeId graph_broadcast(Graph *g, NodeId a, Shape to)
 	if (bax >= 0 && to.d[bax] != na->shape.d[na->bax])
 		bax = -1;
 	Node n = blank(OP_BROADCAST, na->dtype, to, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
@@ -379,9 +388,7 @@ NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
 		b = t;
 	}
 	Node n = blank(op, g->nodes[a].dtype, s, bax);
-	n.in[0] = a;
-	n.in[1] = b;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
 NodeId graph_reshape(Graph *g, NodeId a, Shape to)
@@ -402,8 +409,7 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to)
 	if (na->bax == 0 && to.rank > 0 && to.d[0] == na->shape.d[0])
 		bax = 0;
 	Node n = blank(OP_RESHAPE, na->dtype, to, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_rebatch(Graph *g, NodeId a, int bax)
@@ -412,8 +418,7 @@ NodeId graph_rebatch(Graph *g, NodeId a, int bax)
 	if (na->bax == bax)
 		return a;
 	Node n = blank(OP_RESHAPE, na->dtype, na->shape, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims)
@@ -442,10 +447,9 @@ NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims)
 			bax = -1;
 	}
 	Node n = blank(op, na->dtype, s, bax);
-	n.in[0] = a;
 	n.i[0] = axis;
 	n.i[1] = keepdims;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_sumto(Graph *g, NodeId a, Shape to)
@@ -468,8 +472,7 @@ NodeId graph_sumto(Graph *g, NodeId a, Shape to)
 			bax = ib;
 	}
 	Node n = blank(OP_SUMTO, na->dtype, to, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_transpose(Graph *g, NodeId a)
@@ -482,8 +485,7 @@ NodeId graph_transpose(Graph *g, NodeId a)
 	int64_t d[2] = {na->shape.d[1], na->shape.d[0]};
 	int bax = na->bax < 0 ? -1 : 1 - na->bax;
 	Node n = blank(OP_TRANSPOSE, na->dtype, shape_make(2, d), bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb)
@@ -507,20 +509,17 @@ NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb)
 	else if (nb->bax >= 0 && nb->bax == (tb ? 0 : 1))
 		bax = 1;
 	Node n = blank(OP_MATMUL, na->dtype, shape_make(2, d), bax);
-	n.in[0] = a;
-	n.in[1] = b;
 	n.i[0] = ta;
 	n.i[1] = tb;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
 NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis)
 {
 	const Node *na = &g->nodes[a];
 	Node n = blank(op, na->dtype, na->shape, na->bax);
-	n.in[0] = a;
 	n.i[0] = axis;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b)
@@ -533,24 +532,19 @@ NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b)
 		bax = na->bax;
 	}
 	Node n = blank(op, g->fdtype, s, bax);
-	n.in[0] = a;
-	n.in[1] = b;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
 NodeId graph_nll_grad(Graph *g, NodeId labels, Shape s)
 {
 	Node n = blank(OP_NLL_GRAD, g->fdtype, s, g->nodes[labels].bax >= 0 ? 0 : -1);
-	n.in[0] = labels;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){labels}, 1);
 }
 
 NodeId graph_assign(Graph *g, NodeId target, NodeId value)
 {
 	Node n = blank(OP_ASSIGN, g->nodes[target].dtype, g->nodes[target].shape, -1);
-	n.in[0] = target;
-	n.in[1] = value;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){target, value}, 2);
 }
 
 int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
@@ -571,6 +565,8 @@ static void window_store(Node *n, Window w)
 	n->i[5] = w.dw;
 	n->i[6] = w.groups;
 	n->i[7] = w.count_pad;
+	n->i[8] = w.kh;
+	n->i[9] = w.kw;
 }
 
 Window graph_window(const Graph *g, NodeId id)
@@ -595,9 +591,9 @@ Window graph_window(const Graph *g, NodeId id)
 		w.kh = n->shape.d[2];
 		w.kw = n->shape.d[3];
 		break;
-	default: /* pooling: the window is stored in f as kh * 65536 + kw */
-		w.kh = (int64_t)n->f / 65536;
-		w.kw = (int64_t)n->f % 65536;
+	default: /* pooling */
+		w.kh = n->i[8];
+		w.kw = n->i[9];
 	}
 	return w;
 }
@@ -612,28 +608,22 @@ NodeId graph_conv2d(Graph *g, NodeId x, NodeId k, Window w)
 		DLC_INTERNAL("bad conv2d");
 	int64_t d[4] = {nx->shape.d[0], nk->shape.d[0], oh, ow};
 	Node n = blank(OP_CONV2D, nx->dtype, shape_make(4, d), nx->bax == 0 ? 0 : -1);
-	n.in[0] = x;
-	n.in[1] = k;
 	window_store(&n, w);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x, k}, 2);
 }
 
 NodeId graph_conv2d_dx(Graph *g, NodeId dy, NodeId k, Shape xshape, Window w)
 {
 	Node n = blank(OP_CONV2D_DX, g->nodes[dy].dtype, xshape, g->nodes[dy].bax == 0 ? 0 : -1);
-	n.in[0] = dy;
-	n.in[1] = k;
 	window_store(&n, w);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){dy, k}, 2);
 }
 
 NodeId graph_conv2d_dw(Graph *g, NodeId x, NodeId dy, Shape kshape, Window w)
 {
 	Node n = blank(OP_CONV2D_DW, g->nodes[x].dtype, kshape, -1);
-	n.in[0] = x;
-	n.in[1] = dy;
 	window_store(&n, w);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x, dy}, 2);
 }
 
 NodeId graph_pool(Graph *g, OpKind op, NodeId x, Window w)
@@ -645,29 +635,22 @@ NodeId graph_pool(Graph *g, OpKind op, NodeId x, Window w)
 		DLC_INTERNAL("bad pooling window");
 	int64_t d[4] = {nx->shape.d[0], nx->shape.d[1], oh, ow};
 	Node n = blank(op, nx->dtype, shape_make(4, d), nx->bax == 0 ? 0 : -1);
-	n.in[0] = x;
 	w.dh = w.dw = 1;
 	w.groups = 1;
 	window_store(&n, w);
-	n.f = (double)(w.kh * 65536 + w.kw);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x}, 1);
 }
 
 NodeId graph_pool_grad(Graph *g, OpKind op, NodeId x, NodeId dy, Window w)
 {
 	const Node *nx = &g->nodes[x];
 	Node n = blank(op, nx->dtype, nx->shape, nx->bax);
-	if (op == OP_MAXPOOL_GRAD) {
-		n.in[0] = x;
-		n.in[1] = dy;
-	} else {
-		n.in[0] = dy;
-	}
 	w.dh = w.dw = 1;
 	w.groups = 1;
 	window_store(&n, w);
-	n.f = (double)(w.kh * 65536 + w.kw);
-	return intern(g, &n);
+	if (op == OP_MAXPOOL_GRAD)
+		return intern(g, &n, (NodeId[]){x, dy}, 2);
+	return intern(g, &n, (NodeId[]){dy}, 1);
 }
 
 NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad)
@@ -687,10 +670,9 @@ NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad)
 	if (bax >= 0 && (pad[2 * bax] || pad[2 * bax + 1]))
 		bax = -1;
 	Node n = blank(OP_PAD, nx->dtype, s, bax);
-	n.in[0] = x;
 	for (int k = 0; k < 2 * s.rank; k++)
 		n.i[k] = pad[k];
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x}, 1);
 }
 
 NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end)
@@ -701,11 +683,10 @@ NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end)
 	Shape s = nx->shape;
 	s.d[axis] = end - start;
 	Node n = blank(OP_SLICE, nx->dtype, s, nx->bax == axis ? -1 : nx->bax);
-	n.in[0] = x;
 	n.i[0] = axis;
 	n.i[1] = start;
 	n.i[2] = end;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x}, 1);
 }
 
 NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis)
@@ -717,10 +698,8 @@ NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis)
 	if (bax == axis)
 		bax = -1;
 	Node n = blank(OP_CONCAT, na->dtype, s, bax);
-	n.in[0] = a;
-	n.in[1] = b;
 	n.i[0] = axis;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
 NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)
@@ -728,7 +707,7 @@ NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)
 	Node n = blank(OP_DROPOUT_MASK, g->fdtype, s, bax);
 	n.f = p;
 	n.i[0] = salt;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 int64_t graph_numel(const Graph *g, NodeId id) { return shape_numel(g->nodes[id].shape); }
@@ -764,7 +743,7 @@ void graph_reach(const Graph *g, const NodeId *roots, int nroots, uint8_t *mark)
 		if (!mark[id])
 			continue;
 		const Node *n = &g->nodes[id];
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			if (n->in[k])
 				mark[n->in[k]] = 1;
 	}
@@ -782,7 +761,7 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 			continue;
 		const Node *n = &g->nodes[id];
 		fprintf(out, "%%%u = %s", id, op_info[n->op].name);
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			fprintf(out, "%s%%%u", k ? ", " : " ", n->in[k]);
 		switch (n->op) {
 		case OP_PARAM: case OP_INPUT: case OP_STATE:

@@ -52,13 +52,19 @@ typedef struct Shape {
 	int64_t d[MAXRANK];
 } Shape;
 
+/* The inputs of a node live in the graph's arena: `nin` of them (the op's
+ * arity; concat: any number), in at least NODE_MININ slots whose unused
+ * ones are 0, so in[0..2] can always be read. */
+#define NODE_MININ 3
+
 typedef struct Node {
 	uint16_t op;
 	uint8_t dtype;
 	int8_t bax;         /* batch axis, or -1 */
+	uint16_t nin;       /* number of inputs */
 	Shape shape;
-	NodeId in[3];
-	int64_t i[8];       /* integer attributes (see ops.def) */
+	NodeId *in;
+	int64_t i[2 * MAXRANK]; /* integer attributes (see ops.def) */
 	double f;           /* float attribute */
 	int sym;            /* leaves: tensor index or Hyper */
 	const char *name;   /* DSL name of the value, if it has one */
