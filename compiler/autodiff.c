@@ -163,9 +163,12 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	}
 	case OP_CONCAT: {
 		int axis = (int)n.i[0];
-		int64_t da = na.shape.d[axis];
-		accum(ad, a, graph_slice(g, gy, axis, 0, da));
-		accum(ad, b, graph_slice(g, gy, axis, da, n.shape.d[axis]));
+		int64_t at = 0;
+		for (int k = 0; k < n.nin; k++) {
+			int64_t dk = graph_node(g, n.in[k])->shape.d[axis];
+			accum(ad, n.in[k], graph_slice(g, gy, axis, at, at + dk));
+			at += dk;
+		}
 		break;
 	}
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:

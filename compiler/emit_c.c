@@ -2720,20 +2720,20 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		        (long long)post, e->buf[n->in[0]], (long long)A, (long long)n->i[1], (long long)post);
 		return;
 	}
-	/* concat */
-	int64_t pre, A, post, Aa, Ab, tmp;
+	/* concat: each part copied to its offset along the axis */
+	int64_t pre, A, post, Ak, tmp, at = 0;
 	split(n->shape, (int)n->i[0], &pre, &A, &post);
-	split(NN(e, n->in[0])->shape, (int)n->i[0], &tmp, &Aa, &tmp);
-	Ab = A - Aa;
 	fprintf(o, "\tfor (long p = 0; p < %lld; p++) {\n", (long long)pre);
-	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Aa,
-	        (long long)post);
-	fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
-	        (long long)post, e->buf[n->in[0]], (long long)Aa, (long long)post);
-	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ab,
-	        (long long)post);
-	fprintf(o, "\t\t\t\t%s[(p * %lld + %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n\t}\n", dst,
-	        (long long)A, (long long)Aa, (long long)post, e->buf[n->in[1]], (long long)Ab, (long long)post);
+	for (int j = 0; j < n->nin; j++) {
+		split(NN(e, n->in[j])->shape, (int)n->i[0], &tmp, &Ak, &tmp);
+		const char *off = at ? arena_printf(e->a, " + %lld", (long long)at) : "";
+		fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ak,
+		        (long long)post);
+		fprintf(o, "\t\t\t\t%s[(p * %lld%s + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
+		        off, (long long)post, e->buf[n->in[j]], (long long)Ak, (long long)post);
+		at += Ak;
+	}
+	fprintf(o, "\t}\n");
 }
 
 /* Dropout mask: each element keeps its value with probability 1 - p, drawn

@@ -689,17 +689,27 @@ NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end)
 	return intern(g, &n, (NodeId[]){x}, 1);
 }
 
-NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis)
+NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis)
 {
-	const Node *na = &g->nodes[a], *nb = &g->nodes[b];
-	Shape s = na->shape;
-	s.d[axis] += nb->shape.d[axis];
-	int bax = na->bax >= 0 ? na->bax : nb->bax;
+	if (n == 1)
+		return parts[0];
+	const Node *n0 = &g->nodes[parts[0]];
+	Shape s = n0->shape;
+	int bax = -1;
+	for (int k = 0; k < n; k++) {
+		const Node *nk = &g->nodes[parts[k]];
+		if (nk->shape.rank != s.rank || axis < 0 || axis >= s.rank)
+			DLC_INTERNAL("bad concat");
+		if (k)
+			s.d[axis] += nk->shape.d[axis];
+		if (bax < 0)
+			bax = nk->bax;
+	}
 	if (bax == axis)
 		bax = -1;
-	Node n = blank(OP_CONCAT, na->dtype, s, bax);
-	n.i[0] = axis;
-	return intern(g, &n, (NodeId[]){a, b}, 2);
+	Node nd = blank(OP_CONCAT, n0->dtype, s, bax);
+	nd.i[0] = axis;
+	return intern(g, &nd, parts, n);
 }
 
 NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)

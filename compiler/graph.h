@@ -166,7 +166,8 @@ NodeId graph_pool_grad(Graph *g, OpKind op, NodeId x, NodeId dy, Window w);
 /* pad[2*k], pad[2*k+1]: zeros before and after axis k */
 NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad);
 NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end);
-NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis);
+/* parts[0..n) joined along axis; they agree in every other axis */
+NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis);
 /* 0 or 1/(1-p) per element, drawn from the step's random stream */
 NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt);
 

@@ -808,7 +808,6 @@ static Val call_norm(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 
 static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 {
-	NodeId acc = 0;
 	const AstExpr *axis_e = NULL;
 	int n = 0;
 	for (int i = 0; i < e->nargs; i++) {
@@ -836,9 +835,9 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 	int rank = N(s, parts[0])->shape.rank, axis;
 	if (!axis_arg(s, axis_e, sc, 0, rank, &axis, "concat"))
 		return verr();
-	acc = parts[0];
+	Shape a = N(s, parts[0])->shape;
 	for (int i = 1; i < n; i++) {
-		Shape a = N(s, acc)->shape, b = N(s, parts[i])->shape;
+		Shape b = N(s, parts[i])->shape;
 		int ok = a.rank == b.rank;
 		for (int k = 0; ok && k < a.rank; k++)
 			if (k != axis && a.d[k] != b.d[k])
@@ -848,9 +847,8 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 			           axis, shp(s, a), shp(s, b));
 			return verr();
 		}
-		acc = graph_concat(s->g, acc, parts[i], axis);
 	}
-	return vnode(acc);
+	return vnode(graph_concat(s->g, parts, n, axis));
 }
 
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
