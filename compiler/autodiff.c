@@ -102,7 +102,13 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		accum(ad, a, mul(ad, mask, unreduce(ad, gy, &na, axis)));
 		break;
 	}
-	case OP_TRANSPOSE: accum(ad, a, graph_transpose(g, gy)); break;
+	case OP_TRANSPOSE: {
+		int inv[MAXRANK];
+		for (int k = 0; k < n.shape.rank; k++)
+			inv[n.i[k]] = k;
+		accum(ad, a, graph_permute(g, gy, inv));
+		break;
+	}
 	case OP_MATMUL: {
 		int ta = (int)n.i[0], tb = (int)n.i[1];
 		/* C = A'B' with A' = ta ? A^T : A.  dA' = G B'^T, dB' = A'^T G. */

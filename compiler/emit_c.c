@@ -1787,9 +1787,29 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		par_end(e);
 }
 
+/* A permutation of axes: a loop over the output, reading the input with
+ * the permuted strides.  2-D: the plain transpose. */
 static void kernel_transpose(Emit *e, NodeId id, const char *dst)
 {
 	const Node *n = NN(e, id);
+	int r = n->shape.rank;
+	if (r > 2) {
+		Shape xs = NN(e, n->in[0])->shape;
+		int64_t xst[MAXRANK], st = 1;
+		for (int k = r; k-- > 0;) {
+			xst[k] = st;
+			st *= xs.d[k];
+		}
+		const char *oi = "0", *xi = "0";
+		for (int k = 0; k < r; k++) {
+			fprintf(e->o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)\n", IND(k + 1), k, k, (long long)n->shape.d[k], k);
+			oi = k > 1 ? arena_printf(e->a, "(%s) * %lld + i%d", oi, (long long)n->shape.d[k], k)
+			     : k ? arena_printf(e->a, "i0 * %lld + i1", (long long)n->shape.d[1]) : "i0";
+			xi = arena_printf(e->a, "%s%si%d * %lld", k ? xi : "", k ? " + " : "", k, (long long)xst[n->i[k]]);
+		}
+		fprintf(e->o, "%.*s%s[%s] = %s[%s];\n", IND(r + 1), dst, oi, e->buf[n->in[0]], xi);
+		return;
+	}
 	long long M = (long long)n->shape.d[1], N = (long long)n->shape.d[0];
 	fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\tfor (long j = 0; j < %lld; j++)\n"
 	              "\t\t\t%s[j * %lld + i] = %s[i * %lld + j];\n",

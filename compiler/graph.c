@@ -475,17 +475,61 @@ NodeId graph_sumto(Graph *g, NodeId a, Shape to)
 	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
+NodeId graph_permute(Graph *g, NodeId a, const int *perm)
+{
+	const Node *na = &g->nodes[a];
+	int r = na->shape.rank, seen = 0, ident = 1;
+	for (int k = 0; k < r; k++) {
+		if (perm[k] < 0 || perm[k] >= r || (seen >> perm[k] & 1))
+			DLC_INTERNAL("bad permutation");
+		seen |= 1 << perm[k];
+		ident &= perm[k] == k;
+	}
+	if (ident)
+		return a;
+	if (g->fold && na->op == OP_TRANSPOSE) {
+		/* permute(permute(x, p), q) = permute(x, p[q]) */
+		int pq[MAXRANK];
+		for (int k = 0; k < r; k++)
+			pq[k] = (int)na->i[perm[k]];
+		return graph_permute(g, na->in[0], pq);
+	}
+	Shape s = na->shape;
+	int bax = -1;
+	for (int k = 0; k < r; k++) {
+		s.d[k] = na->shape.d[perm[k]];
+		if (perm[k] == na->bax)
+			bax = k;
+	}
+	Node n = blank(OP_TRANSPOSE, na->dtype, s, bax);
+	for (int k = 0; k < r; k++)
+		n.i[k] = perm[k];
+	return intern(g, &n, (NodeId[]){a}, 1);
+}
+
 NodeId graph_transpose(Graph *g, NodeId a)
 {
 	const Node *na = &g->nodes[a];
-	if (na->shape.rank != 2)
-		DLC_INTERNAL("transpose of rank %d", na->shape.rank);
-	if (g->fold && na->op == OP_TRANSPOSE)
-		return na->in[0];
-	int64_t d[2] = {na->shape.d[1], na->shape.d[0]};
-	int bax = na->bax < 0 ? -1 : 1 - na->bax;
-	Node n = blank(OP_TRANSPOSE, na->dtype, shape_make(2, d), bax);
-	return intern(g, &n, (NodeId[]){a}, 1);
+	int r = na->shape.rank, perm[MAXRANK];
+	if (r < 2)
+		DLC_INTERNAL("transpose of rank %d", r);
+	for (int k = 0; k < r; k++)
+		perm[k] = k;
+	perm[r - 2] = r - 1;
+	perm[r - 1] = r - 2;
+	return graph_permute(g, a, perm);
+}
+
+/* A permutation that swaps the last two axes only (a 2-D transpose). */
+static int swaps_last_two(const Node *n)
+{
+	int r = n->shape.rank;
+	if (n->op != OP_TRANSPOSE || r < 2 || n->i[r - 2] != r - 1 || n->i[r - 1] != r - 2)
+		return 0;
+	for (int k = 0; k < r - 2; k++)
+		if (n->i[k] != k)
+			return 0;
+	return 1;
 }
 
 NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb)
@@ -494,9 +538,9 @@ NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb)
 	if (na->shape.rank != 2 || nb->shape.rank != 2)
 		DLC_INTERNAL("matmul of rank %d and %d", na->shape.rank, nb->shape.rank);
 	/* fold explicit transposes into the flags */
-	if (g->fold && na->op == OP_TRANSPOSE)
+	if (g->fold && swaps_last_two(na))
 		return graph_matmul(g, na->in[0], b, !ta, tb);
-	if (g->fold && nb->op == OP_TRANSPOSE)
+	if (g->fold && swaps_last_two(nb))
 		return graph_matmul(g, a, nb->in[0], ta, !tb);
 	int64_t M = na->shape.d[ta ? 1 : 0], Ka = na->shape.d[ta ? 0 : 1];
 	int64_t Kb = nb->shape.d[tb ? 1 : 0], N = nb->shape.d[tb ? 0 : 1];
@@ -786,6 +830,12 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 			break;
 		case OP_SOFTMAX: case OP_LOG_SOFTMAX:
 			fprintf(out, " axis=%lld", (long long)n->i[0]);
+			break;
+		case OP_TRANSPOSE:
+			if (n->shape.rank > 2)
+				for (int k = 0; k < n->shape.rank; k++)
+					fprintf(out, "%s%lld%s", k ? ", " : " perm=[", (long long)n->i[k],
+					        k + 1 < n->shape.rank ? "" : "]");
 			break;
 		case OP_MATMUL:
 			if (n->i[0] || n->i[1])

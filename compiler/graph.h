@@ -139,6 +139,9 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to);
 NodeId graph_rebatch(Graph *g, NodeId a, int bax);
 NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims);
 NodeId graph_sumto(Graph *g, NodeId a, Shape to);
+/* axes permuted: output axis k is input axis perm[k] */
+NodeId graph_permute(Graph *g, NodeId a, const int *perm);
+/* a 2-D transpose; for rank > 2, the last two axes swapped */
 NodeId graph_transpose(Graph *g, NodeId a);
 NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb);
 NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis);

@@ -89,7 +89,7 @@ static Sym *lookup(Sema *s, const char *name)
 
 static const char *const builtin_names[] = {
 	"relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "pow", "sum", "mean", "max",
-	"softmax", "log_softmax", "transpose", "reshape", "flatten", "matmul", "mse", "bce",
+	"softmax", "log_softmax", "transpose", "permute", "reshape", "flatten", "matmul", "mse", "bce",
 	"cross_entropy", "nll", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm",
 	"layer_norm", "dropout", "pad", "concat", "slice",
 };
@@ -851,6 +851,60 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(graph_concat(s->g, parts, n, axis));
 }
 
+/* transpose(x): a 2-D transpose; transpose(x, a, b): axes a and b swapped;
+ * permute(x, [p0, p1, ...]): output axis k is axis pk of x. */
+static Val call_permute(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const p_tr[] = {"x", "axis0", "axis1"};
+	static const char *const p_pm[] = {"x", "axes"};
+	const AstExpr *args[3];
+	int tr = fn[0] == 't';
+	if (!bind_args(s, e, fn, tr ? p_tr : p_pm, tr ? 3 : 2, tr ? 1 : 2, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+	if (!x)
+		return verr();
+	Shape sh = N(s, x)->shape;
+	int r = sh.rank, perm[MAXRANK];
+	for (int k = 0; k < r; k++)
+		perm[k] = k;
+	if (tr) {
+		if (!args[1] && !args[2]) {
+			if (r != 2) {
+				diag_error(s->d, args[0]->loc, "'transpose' needs a 2-D tensor, got %s", shp(s, sh));
+				return verr();
+			}
+			return vnode(graph_transpose(s->g, x));
+		}
+		if (!args[1] || !args[2]) {
+			diag_error(s->d, e->loc, "'transpose' takes no axes (a 2-D transpose) or two: transpose(x, a, b)");
+			return verr();
+		}
+		int a, b;
+		if (!axis_arg(s, args[1], sc, 0, r, &a, fn) || !axis_arg(s, args[2], sc, 0, r, &b, fn))
+			return verr();
+		perm[a] = b;
+		perm[b] = a;
+		return vnode(graph_permute(s->g, x, perm));
+	}
+	const AstExpr *l = args[1];
+	if (l->kind != AST_LIST || l->nargs != r) {
+		diag_error(s->d, l->loc, "'permute' of a rank-%d tensor %s takes a list of %d axes such as [%s]", r,
+		           shp(s, sh), r, r == 1 ? "0" : r == 2 ? "1, 0" : r == 3 ? "0, 2, 1" : "0, 2, 1, 3");
+		return verr();
+	}
+	int seen[MAXRANK] = {0};
+	for (int k = 0; k < r; k++) {
+		if (!axis_arg(s, l->args[k].value, sc, 0, r, &perm[k], fn))
+			return verr();
+		if (seen[perm[k]]++) {
+			diag_error(s->d, l->args[k].value->loc, "'permute': axis %d appears twice in the permutation", perm[k]);
+			return verr();
+		}
+	}
+	return vnode(graph_permute(s->g, x, perm));
+}
+
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 {
 	const char *fn = e->name;
@@ -934,18 +988,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		}
 		return vnode(graph_softmax(s->g, fn[0] == 's' ? OP_SOFTMAX : OP_LOG_SOFTMAX, a, axis));
 	}
-	if (!strcmp(fn, "transpose")) {
-		if (!bind_args(s, e, fn, p_x, 1, 1, args))
-			return verr();
-		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
-		if (!a)
-			return verr();
-		if (N(s, a)->shape.rank != 2) {
-			diag_error(s->d, args[0]->loc, "'transpose' needs a 2-D tensor, got %s", shp(s, N(s, a)->shape));
-			return verr();
-		}
-		return vnode(graph_transpose(s->g, a));
-	}
+	if (!strcmp(fn, "transpose") || !strcmp(fn, "permute"))
+		return call_permute(s, e, sc, fn);
 	if (!strcmp(fn, "matmul")) {
 		if (!bind_args(s, e, fn, p_ab, 2, 2, args))
 			return verr();
