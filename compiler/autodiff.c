@@ -111,11 +111,15 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	}
 	case OP_MATMUL: {
 		int ta = (int)n.i[0], tb = (int)n.i[1];
-		/* C = A'B' with A' = ta ? A^T : A.  dA' = G B'^T, dB' = A'^T G. */
+		/* C = A'B' with A' = ta ? A^T : A (the last two axes swapped).
+		 * dA' = G B'^T, dB' = A'^T G, product by product; an operand
+		 * broadcast over leading axes gets the sum over them. */
+		Shape sb = graph_node(g, b)->shape;
 		if (a < ad->n && ad->needs[a])
-			accum(ad, a, ta ? graph_matmul(g, b, gy, tb, 1) : graph_matmul(g, gy, b, 0, !tb));
+			accum(ad, a, graph_sumto(g, ta ? graph_matmul(g, b, gy, tb, 1) : graph_matmul(g, gy, b, 0, !tb),
+			                         na.shape));
 		if (b < ad->n && ad->needs[b])
-			accum(ad, b, tb ? graph_matmul(g, gy, a, 1, ta) : graph_matmul(g, a, gy, !ta, 0));
+			accum(ad, b, graph_sumto(g, tb ? graph_matmul(g, gy, a, 1, ta) : graph_matmul(g, a, gy, !ta, 0), sb));
 		break;
 	}
 	case OP_SOFTMAX: {

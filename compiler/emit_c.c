@@ -300,7 +300,8 @@ static void plan_inplace(Emit *e)
 static void plan_epilogues(Emit *e)
 {
 	for (uint32_t id = 1; id < e->g->nnodes; id++) {
-		if (!e->any[id] || NN(e, id)->op != OP_MATMUL || e->result[id] || e->nuse[id] != 1)
+		if (!e->any[id] || NN(e, id)->op != OP_MATMUL || NN(e, id)->shape.rank != 2 || e->result[id] ||
+		    e->nuse[id] != 1)
 			continue;
 		NodeId c = e->user[id];
 		while (e->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
@@ -1845,6 +1846,109 @@ static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0,
 	        IND(d + 2));
 }
 
+/* The blocked loops of one product C = op(A) op(B) at depth d: A(i, k) =
+ * ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj], C(i, j) =
+ * dst[i * N + j], rows [i0, i1) and columns [j0, j1) of C, a contraction of
+ * Kb steps (a C expression: "n" over the rows of a batch). */
+static void gemm_loops(Emit *e, NodeId id, int d, const char *ab, const char *bb, const char *dst, long long N,
+                       const char *Kb, long long sai, long long sak, long long sbk, long long sbj, const char *i0,
+                       const char *i1, const char *j0, const char *j1, const char *pa, const char *pbk)
+{
+	FILE *o = e->o;
+	fprintf(o, "%.*slong kb = %s, nkb = kb > %d ? (kb + %d) / %d : 1;\n", IND(d), Kb, MM_KC, MM_KC - 1, MM_KC);
+	fprintf(o, "%.*sfor (long pb = 0, pc = 0; pb < nkb; pb++) {\n", IND(d));
+	fprintf(o, "%.*slong kc = (kb - pc) / (nkb - pb);\n", IND(d + 1));
+	fprintf(o, "%.*sfor (long jc = %s; jc < %s; jc += %d) {\n", IND(d + 1), j0, j1, MM_NC);
+	fprintf(o, "%.*slong nc = %s - jc < %d ? %s - jc : %d;\n", IND(d + 2), j1, MM_NC, j1, MM_NC);
+	/* B is packed even when its rows could be read in place: rows a power
+	 * of two apart would fight over the same L1 sets */
+	fprintf(o, "%.*sdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, %s);\n", IND(d + 2), bb, sbk, sbj, sbk,
+	        sbj, pbk);
+	fprintf(o, "%.*sfor (long ic = %s; ic < %s; ic += %d) {\n", IND(d + 2), i0, i1, MM_MC);
+	fprintf(o, "%.*slong mc = %s - ic < %d ? %s - ic : %d;\n", IND(d + 3), i1, MM_MC, i1, MM_MC);
+	fprintf(o, "%.*sdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, %s);\n", IND(d + 3), ab, sai, sak, sai,
+	        sak, pa);
+	fprintf(o, "%.*sfor (long jr = 0; jr < nc; jr += DLC_NR)\n", IND(d + 3));
+	fprintf(o, "%.*sfor (long ir = 0; ir < mc; ir += DLC_MR) {\n", IND(d + 4));
+	fprintf(o, "%.*slong mr = mc - ir < DLC_MR ? mc - ir : DLC_MR, nr = nc - jr < DLC_NR ? nc - jr : DLC_NR;\n",
+	        IND(d + 5));
+	fprintf(o, "%.*sdlc_tile(kc, mr, nr, %s + ir * kc, %s + jr * kc, DLC_NR, %s + (ic + ir) * %lld + jc + jr, "
+	           "%lld, pb > 0);\n", IND(d + 5), pa, pbk, dst, N, N);
+	matmul_epilogue(e, id, dst, "ic + ir", "jc + jr", d + 5);
+	fprintf(o, "%.*s}\n%.*s}\n%.*s}\n%.*spc += kc;\n%.*s}\n", IND(d + 4), IND(d + 2), IND(d + 1), IND(d + 1), IND(d));
+}
+
+/* The contraction length of a product: "n" when it runs over the batch. */
+static const char *matmul_k(Emit *e, const Node *n, long long K)
+{
+	const Node *A = NN(e, n->in[0]), *B = NN(e, n->in[1]);
+	int ka = A->shape.rank - (n->i[0] ? 2 : 1), kb = B->shape.rank - (n->i[1] ? 1 : 2);
+	if ((A->bax >= 0 && A->bax == ka) || (B->bax >= 0 && B->bax == kb))
+		return "n";
+	return arena_printf(e->a, "%lld", K);
+}
+
+/* A batch of products [..., M, K] x [..., K, N]: a loop over the leading
+ * axes of C, each product through the same blocked loops as a 2-D one with
+ * its operands' slices (a broadcast operand: the same slice again).  In
+ * parallel, each thread takes whole products. */
+static void kernel_matmul_batched(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id), *A = NN(e, n->in[0]), *B = NN(e, n->in[1]);
+	int ta = (int)n->i[0], tb = (int)n->i[1], r = n->shape.rank, L = r - 2;
+	int ra = A->shape.rank, rb = B->shape.rank;
+	long long M = (long long)n->shape.d[r - 2], N = (long long)n->shape.d[r - 1];
+	long long K = (long long)A->shape.d[ra - (ta ? 2 : 1)];
+	long long nb = (long long)shape_numel(shape_make(L, n->shape.d));
+	const char *ab = e->buf[n->in[0]], *bb = e->buf[n->in[1]];
+	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
+	fprintf(o, "\t/* %s = %s%s @ %s%s: %lld products [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
+	        tb ? "^T" : "", nb, M, K, K, N);
+	int par = nb > 1 && nb * M * N * K >= PAR_MIN_WORK;
+	const char *lo = "0", *hi = arena_printf(e->a, "%lld", nb), *pa = "dlc_pa[0]", *pbk = "dlc_pb[0]";
+	if (par) {
+		par_begin(e, hi, 1, "products");
+		o = e->o;
+		lo = "lo";
+		hi = "hi";
+		pa = "dlc_pa[tid]";
+		pbk = "dlc_pb[tid]";
+	}
+	fprintf(o, "\tfor (long dlc_bi = %s; dlc_bi < %s; dlc_bi++) {\n", lo, hi);
+	/* the product's index along each leading axis of C, and the offsets of
+	 * the operands' slices (broadcast axes: none) */
+	int64_t sta[MAXRANK], stb[MAXRANK], st = 1;
+	for (int k = ra; k-- > 0; st *= A->shape.d[k])
+		sta[k] = st;
+	st = 1;
+	for (int k = rb; k-- > 0; st *= B->shape.d[k])
+		stb[k] = st;
+	const char *offa = NULL, *offb = NULL;
+	fprintf(o, "\t\tlong dlc_r = dlc_bi;\n");
+	for (int j = L; j-- > 0;) {
+		int ja = j - (L - (ra - 2)), jb = j - (L - (rb - 2));
+		int usea = ja >= 0 && A->shape.d[ja] != 1, useb = jb >= 0 && B->shape.d[jb] != 1;
+		long long D = (long long)n->shape.d[j];
+		if (D == 1)
+			continue;
+		fprintf(o, "\t\tlong dlc_b%d = dlc_r %% %lld;\n\t\tdlc_r /= %lld;\n", j, D, D);
+		if (usea)
+			offa = arena_printf(e->a, "dlc_b%d * %lld%s%s", j, (long long)sta[ja], offa ? " + " : "", offa ? offa : "");
+		if (useb)
+			offb = arena_printf(e->a, "dlc_b%d * %lld%s%s", j, (long long)stb[jb], offb ? " + " : "", offb ? offb : "");
+	}
+	fprintf(o, "\t\t(void)dlc_r;\n");
+	fprintf(o, "\t\tconst dlc_t *dlc_a = %s%s%s, *dlc_b = %s%s%s;\n", ab, offa ? " + " : "", offa ? offa : "", bb,
+	        offb ? " + " : "", offb ? offb : "");
+	fprintf(o, "\t\tdlc_t *dlc_c = %s + dlc_bi * %lld;\n", dst, M * N);
+	gemm_loops(e, id, 2, "dlc_a", "dlc_b", "dlc_c", N, matmul_k(e, n, K), sai, sak, sbk, sbj, "0",
+	           arena_printf(e->a, "%lld", M), "0", arena_printf(e->a, "%lld", N), pa, pbk);
+	fprintf(o, "\t}\n");
+	if (par)
+		par_end(e);
+}
+
 /* C = op(A) op(B) through packed panels and the register-tiled micro-kernel
  * dlc_ukr (see the helpers); the transposed variants differ only in the
  * strides the packing reads with.  The contraction is summed in order k = 0,
@@ -1853,10 +1957,14 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
 	const Node *n = NN(e, id), *A = NN(e, n->in[0]);
+	if (n->shape.rank > 2) {
+		kernel_matmul_batched(e, id, dst);
+		return;
+	}
 	int ta = (int)n->i[0], tb = (int)n->i[1];
 	long long M = (long long)n->shape.d[0], N = (long long)n->shape.d[1];
 	long long K = (long long)A->shape.d[ta ? 0 : 1];
-	const char *Kb = A->bax == (ta ? 0 : 1) ? "n" : arena_printf(e->a, "%lld", K);
+	const char *Kb = matmul_k(e, n, K);
 	const char *ab = e->buf[n->in[0]], *bb = e->buf[n->in[1]];
 	/* A(i, k) = ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj] */
 	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
@@ -1891,24 +1999,7 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 		pa = "dlc_pa[tid]";
 		pbk = "dlc_pb[tid]";
 	}
-	fprintf(o, "\tlong kb = %s, nkb = kb > %d ? (kb + %d) / %d : 1;\n", Kb, MM_KC, MM_KC - 1, MM_KC);
-	fprintf(o, "\tfor (long pb = 0, pc = 0; pb < nkb; pb++) {\n");
-	fprintf(o, "\t\tlong kc = (kb - pc) / (nkb - pb);\n");
-	fprintf(o, "\t\tfor (long jc = %s; jc < %s; jc += %d) {\n", j0, j1, MM_NC);
-	fprintf(o, "\t\t\tlong nc = %s - jc < %d ? %s - jc : %d;\n", j1, MM_NC, j1, MM_NC);
-	/* B is packed even when its rows could be read in place: rows a power
-	 * of two apart would fight over the same L1 sets */
-	fprintf(o, "\t\t\tdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, %s);\n", bb, sbk, sbj, sbk, sbj, pbk);
-	fprintf(o, "\t\t\tfor (long ic = %s; ic < %s; ic += %d) {\n", i0, i1, MM_MC);
-	fprintf(o, "\t\t\t\tlong mc = %s - ic < %d ? %s - ic : %d;\n", i1, MM_MC, i1, MM_MC);
-	fprintf(o, "\t\t\t\tdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, %s);\n", ab, sai, sak, sai, sak, pa);
-	fprintf(o, "\t\t\t\tfor (long jr = 0; jr < nc; jr += DLC_NR)\n");
-	fprintf(o, "\t\t\t\t\tfor (long ir = 0; ir < mc; ir += DLC_MR) {\n");
-	fprintf(o, "\t\t\t\t\t\tlong mr = mc - ir < DLC_MR ? mc - ir : DLC_MR, nr = nc - jr < DLC_NR ? nc - jr : DLC_NR;\n");
-	fprintf(o, "\t\t\t\t\t\tdlc_tile(kc, mr, nr, %s + ir * kc, %s + jr * kc, DLC_NR, %s + (ic + ir) * %lld + jc + jr, "
-	           "%lld, pb > 0);\n", pa, pbk, dst, N, N);
-	matmul_epilogue(e, id, dst, "ic + ir", "jc + jr", 6);
-	fprintf(o, "\t\t\t\t\t}\n\t\t\t}\n\t\t}\n\t\tpc += kc;\n\t}\n");
+	gemm_loops(e, id, 1, ab, bb, dst, N, Kb, sai, sak, sbk, sbj, i0, i1, j0, j1, pa, pbk);
 	if (par)
 		par_end(e);
 }
@@ -2887,7 +2978,8 @@ static void emit_helpers(Emit *e)
 		const Node *n = NN(e, k->node);
 		if (n->op == OP_MATMUL) {
 			const Node *A = NN(e, n->in[0]);
-			int64_t M = n->shape.d[0], N = n->shape.d[1], K = A->shape.d[n->i[0] ? 0 : 1];
+			int r = n->shape.rank, ra = A->shape.rank;
+			int64_t M = n->shape.d[r - 2], N = n->shape.d[r - 1], K = A->shape.d[ra - (n->i[0] ? 2 : 1)];
 			int64_t kc = K < MM_KC ? K : MM_KC, mc = M < MM_MC ? M : MM_MC, nc = N < MM_NC ? N : MM_NC;
 			int64_t nr = MM_NRMAX(e);
 			mc = (mc + 5) / 6 * 6;

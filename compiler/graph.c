@@ -535,24 +535,37 @@ static int swaps_last_two(const Node *n)
 NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb)
 {
 	const Node *na = &g->nodes[a], *nb = &g->nodes[b];
-	if (na->shape.rank != 2 || nb->shape.rank != 2)
-		DLC_INTERNAL("matmul of rank %d and %d", na->shape.rank, nb->shape.rank);
+	int ra = na->shape.rank, rb = nb->shape.rank;
+	if (ra < 2 || rb < 2)
+		DLC_INTERNAL("matmul of rank %d and %d", ra, rb);
 	/* fold explicit transposes into the flags */
 	if (g->fold && swaps_last_two(na))
 		return graph_matmul(g, na->in[0], b, !ta, tb);
 	if (g->fold && swaps_last_two(nb))
 		return graph_matmul(g, a, nb->in[0], ta, !tb);
-	int64_t M = na->shape.d[ta ? 1 : 0], Ka = na->shape.d[ta ? 0 : 1];
-	int64_t Kb = nb->shape.d[tb ? 1 : 0], N = nb->shape.d[tb ? 0 : 1];
+	int64_t M = na->shape.d[ra - (ta ? 1 : 2)], Ka = na->shape.d[ra - (ta ? 2 : 1)];
+	int64_t Kb = nb->shape.d[rb - (tb ? 1 : 2)], N = nb->shape.d[rb - (tb ? 2 : 1)];
 	if (Ka != Kb)
 		DLC_INTERNAL("matmul inner dims %lld vs %lld", (long long)Ka, (long long)Kb);
-	int64_t d[2] = {M, N};
+	/* leading (batch) axes broadcast as in numpy */
+	Shape s;
+	if (!shape_broadcast(shape_make(ra - 2, na->shape.d), shape_make(rb - 2, nb->shape.d), &s) ||
+	    s.rank + 2 > MAXRANK)
+		DLC_INTERNAL("matmul leading axes do not broadcast");
+	int r = s.rank + 2;
+	s.d[r - 2] = M;
+	s.d[r - 1] = N;
+	s.rank = r;
 	int bax = -1;
-	if (na->bax >= 0 && na->bax == (ta ? 1 : 0))
-		bax = 0;
-	else if (nb->bax >= 0 && nb->bax == (tb ? 0 : 1))
-		bax = 1;
-	Node n = blank(OP_MATMUL, na->dtype, shape_make(2, d), bax);
+	if (na->bax >= 0 && na->bax == ra - (ta ? 1 : 2))
+		bax = r - 2;
+	else if (nb->bax >= 0 && nb->bax == rb - (tb ? 2 : 1))
+		bax = r - 1;
+	else if (na->bax >= 0 && na->bax < ra - 2)
+		bax = na->bax + r - ra;
+	else if (nb->bax >= 0 && nb->bax < rb - 2)
+		bax = nb->bax + r - rb;
+	Node n = blank(OP_MATMUL, na->dtype, s, bax);
 	n.i[0] = ta;
 	n.i[1] = tb;
 	return intern(g, &n, (NodeId[]){a, b}, 2);
@@ -772,7 +785,7 @@ int64_t graph_flops(const Graph *g, NodeId id)
 	const OpInfo *oi = &op_info[n->op];
 	if (n->op == OP_MATMUL) {
 		const Node *a = &g->nodes[n->in[0]];
-		int64_t K = a->shape.d[n->i[0] ? 0 : 1];
+		int64_t K = a->shape.d[a->shape.rank - (n->i[0] ? 2 : 1)];
 		return 2 * shape_numel(n->shape) * K;
 	}
 	if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {

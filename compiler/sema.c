@@ -282,19 +282,66 @@ static const char *binop_name(int op)
 	return "?";
 }
 
+/* `id` reshaped with a new axis of size 1 at `axis` (insert) or without its
+ * axis `axis` of size 1; the batch axis keeps its place among the others. */
+static NodeId reshape_axis(Sema *s, NodeId id, int axis, int insert)
+{
+	Shape sh = N(s, id)->shape, to;
+	int bax = N(s, id)->bax;
+	memset(&to, 0, sizeof to);
+	for (int k = 0; k < sh.rank; k++) {
+		if (k == axis && insert)
+			to.d[to.rank++] = 1;
+		if (k != axis || insert)
+			to.d[to.rank++] = sh.d[k];
+	}
+	if (insert && axis == sh.rank)
+		to.d[to.rank++] = 1;
+	if (bax >= 0)
+		bax = insert ? bax + (bax >= axis) : bax == axis ? -1 : bax - (bax > axis);
+	return graph_rebatch(s->g, graph_reshape(s->g, id, to), bax);
+}
+
+/* a @ b as torch.matmul: [..., M, K] @ [..., K, N] is [..., M, N], the
+ * leading axes broadcast; a 1-D a is a row [1, K] and a 1-D b a column
+ * [K, 1], whose axis of size 1 the result drops. */
 static Val matmul(Sema *s, NodeId a, NodeId b, SrcLoc loc)
 {
 	Shape sa = N(s, a)->shape, sb = N(s, b)->shape;
-	if (sa.rank != 2 || sb.rank != 2) {
-		diag_error(s->d, loc, "'@' multiplies 2-D matrices, got %s @ %s", shp(s, sa), shp(s, sb));
+	if (sa.rank < 1 || sb.rank < 1) {
+		diag_error(s->d, loc, "'@' multiplies tensors of rank 1 or more, got %s @ %s", shp(s, sa), shp(s, sb));
 		return verr();
 	}
-	if (sa.d[1] != sb.d[0]) {
+	int64_t Ka = sa.d[sa.rank - 1], Kb = sb.d[sb.rank < 2 ? 0 : sb.rank - 2];
+	if (Ka != Kb) {
 		diag_error(s->d, loc, "shape mismatch in '@': %s @ %s (inner dimensions %lld and %lld differ)",
-		           shp(s, sa), shp(s, sb), (long long)sa.d[1], (long long)sb.d[0]);
+		           shp(s, sa), shp(s, sb), (long long)Ka, (long long)Kb);
 		return verr();
 	}
-	return vnode(graph_matmul(s->g, a, b, 0, 0));
+	Shape la = shape_make(sa.rank > 2 ? sa.rank - 2 : 0, sa.d), lb = shape_make(sb.rank > 2 ? sb.rank - 2 : 0, sb.d);
+	Shape lc;
+	if (!shape_broadcast(la, lb, &lc)) {
+		diag_error(s->d, loc, "shape mismatch in '@': %s @ %s (leading axes %s and %s cannot be broadcast together)",
+		           shp(s, sa), shp(s, sb), shp(s, la), shp(s, lb));
+		return verr();
+	}
+	if (lc.rank + 2 > MAXRANK) {
+		diag_error(s->d, loc, "'@' of %s and %s: at most %d dimensions are supported", shp(s, sa), shp(s, sb),
+		           MAXRANK);
+		return verr();
+	}
+	int rowa = sa.rank == 1, colb = sb.rank == 1;
+	if (rowa)
+		a = reshape_axis(s, a, 0, 1);
+	if (colb)
+		b = reshape_axis(s, b, 1, 1);
+	NodeId c = graph_matmul(s->g, a, b, 0, 0);
+	int rc = N(s, c)->shape.rank;
+	if (colb)
+		c = reshape_axis(s, c, rc - 1, 0);
+	if (rowa)
+		c = reshape_axis(s, c, rc - 2, 0);
+	return vnode(c);
 }
 
 static Val binary(Sema *s, const AstExpr *e, Val l, Val r)
