@@ -153,6 +153,14 @@ def red(name, params, expr, ref, gen=None, rows=None, dims="B = 4", inputs="", n
     return Case(name, _program(dims, inputs, params, "B", expr, "o * sum(R + 2)"), full, gen, rows, note)
 
 
+def _attention(v):
+    def heads(z):
+        return z.reshape(-1, 3, 2, 2).permute(0, 2, 1, 3)
+    att = torch.softmax(heads(v.x @ v.Wq) @ heads(v.x @ v.Wk).transpose(-1, -2), -1)
+    o = (att @ heads(v.x @ v.Wv)).permute(0, 2, 1, 3).reshape(-1, 3, 4)
+    return (o.mean(0) * v.C).sum(), {"o": o}
+
+
 def _xent(z, y):
     return F.cross_entropy(z, y.long())
 
@@ -566,6 +574,19 @@ CASES = [
         loss sum(o * C)
         """, lambda v: (((o := torch.exp(v.x).permute(1, 2, 0) @ (torch.exp(v.y) * v.w)) * v.C).sum(), {"o": o}),
         rows=4, note="a batched product that contracts over the batch axis"),
+    case("partial_attention", """
+        dim B = 5
+        dim T = 3
+        input x : f32[B, T, 4]
+        param Wq : [4, 4]
+        param Wk : [4, 4]
+        param Wv : [4, 4]
+        param C : [T, 4]
+        def heads(z) = permute(reshape(z, [B, T, 2, 2]), [0, 2, 1, 3])
+        att = softmax(heads(x @ Wq) @ transpose(heads(x @ Wk), -1, -2))
+        output o = reshape(permute(att @ heads(x @ Wv), [0, 2, 1, 3]), [B, T, 4])
+        loss sum(mean(o, axis = 0) * C)
+        """, lambda v: _attention(v), rows=3, note="two-head self-attention: reshape, permute, batched products"),
     ew("partial_concat3", "c[3]", "concat(exp(x), x * c, x + 1, axis = 1)", "B,9",
        lambda v: torch.cat([torch.exp(v.x), v.x * v.c, v.x + 1], 1), dims="B = 5",
        inputs="input x : f32[B, 3]", rows=3),
