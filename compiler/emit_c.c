@@ -1878,6 +1878,13 @@ static void gemm_loops(Emit *e, NodeId id, int d, const char *ab, const char *bb
 	fprintf(o, "%.*s}\n%.*s}\n%.*s}\n%.*spc += kc;\n%.*s}\n", IND(d + 4), IND(d + 2), IND(d + 1), IND(d + 1), IND(d));
 }
 
+/* A product whose rows can be read as one matrix: 2-D, or [..., M, K] @
+ * [K, N] (the rows of A's matrices follow each other). */
+static int matmul_flat(const Emit *e, const Node *n)
+{
+	return n->shape.rank == 2 || (NN(e, n->in[1])->shape.rank == 2 && !n->i[0]);
+}
+
 /* The contraction length of a product: "n" when it runs over the batch. */
 static const char *matmul_k(Emit *e, const Node *n, long long K)
 {
@@ -1957,13 +1964,14 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
 	const Node *n = NN(e, id), *A = NN(e, n->in[0]);
-	if (n->shape.rank > 2) {
+	if (!matmul_flat(e, n)) {
 		kernel_matmul_batched(e, id, dst);
 		return;
 	}
-	int ta = (int)n->i[0], tb = (int)n->i[1];
-	long long M = (long long)n->shape.d[0], N = (long long)n->shape.d[1];
-	long long K = (long long)A->shape.d[ta ? 0 : 1];
+	/* [..., M, K] @ [K, N] is one product of all rows of A */
+	int ta = (int)n->i[0], tb = (int)n->i[1], r = n->shape.rank;
+	long long N = (long long)n->shape.d[r - 1], M = (long long)shape_numel(n->shape) / N;
+	long long K = (long long)A->shape.d[A->shape.rank - (ta ? 2 : 1)];
 	const char *Kb = matmul_k(e, n, K);
 	const char *ab = e->buf[n->in[0]], *bb = e->buf[n->in[1]];
 	/* A(i, k) = ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj] */
@@ -2979,7 +2987,8 @@ static void emit_helpers(Emit *e)
 		if (n->op == OP_MATMUL) {
 			const Node *A = NN(e, n->in[0]);
 			int r = n->shape.rank, ra = A->shape.rank;
-			int64_t M = n->shape.d[r - 2], N = n->shape.d[r - 1], K = A->shape.d[ra - (n->i[0] ? 2 : 1)];
+			int64_t N = n->shape.d[r - 1], K = A->shape.d[ra - (n->i[0] ? 2 : 1)];
+			int64_t M = matmul_flat(e, n) ? shape_numel(n->shape) / N : n->shape.d[r - 2];
 			int64_t kc = K < MM_KC ? K : MM_KC, mc = M < MM_MC ? M : MM_MC, nc = N < MM_NC ? N : MM_NC;
 			int64_t nr = MM_NRMAX(e);
 			mc = (mc + 5) / 6 * 6;
