@@ -143,6 +143,9 @@ NodeId graph_sumto(Graph *g, NodeId a, Shape to);
 NodeId graph_permute(Graph *g, NodeId a, const int *perm);
 /* a 2-D transpose; for rank > 2, the last two axes swapped */
 NodeId graph_transpose(Graph *g, NodeId a);
+/* op(a) op(b), op = swap the last two axes when ta / tb: a batch of
+ * products [..., M, K] x [..., K, N] whose leading axes broadcast (rank 2
+ * and more; sema turns 1-D operands into rows and columns) */
 NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb);
 NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis);
 NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b);
