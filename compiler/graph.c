@@ -721,8 +721,6 @@ NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad)
 	}
 	if (!any)
 		return x;
-	if (s.rank > 4)
-		DLC_INTERNAL("pad of rank %d", s.rank);
 	int bax = nx->bax;
 	if (bax >= 0 && (pad[2 * bax] || pad[2 * bax + 1]))
 		bax = -1;

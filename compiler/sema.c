@@ -866,8 +866,8 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 			axis_e = e->args[i].value;
 		}
 	}
-	NodeId parts[64];
-	for (int i = 0; i < e->nargs && n < 64; i++) {
+	NodeId *parts = arena_alloc(s->a, ((size_t)e->nargs + 1) * sizeof(NodeId));
+	for (int i = 0; i < e->nargs; i++) {
 		if (e->args[i].name)
 			continue;
 		parts[n] = tensor_arg(s, e->args[i].value, sc, "concat", 1);
@@ -1144,10 +1144,9 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 			return verr();
 		Shape sh = N(s, x)->shape;
 		int64_t pad[2 * MAXRANK];
-		if (args[1]->kind != AST_LIST || args[1]->nargs != 2 * sh.rank || sh.rank > 4) {
+		if (args[1]->kind != AST_LIST || args[1]->nargs != 2 * sh.rank) {
 			diag_error(s->d, args[1]->loc, "'pad' of a rank-%d tensor takes a list of %d widths "
-			           "[before0, after0, before1, after1, ...]%s", sh.rank, 2 * sh.rank,
-			           sh.rank > 4 ? " (up to rank 4)" : "");
+			           "[before0, after0, before1, after1, ...]", sh.rank, 2 * sh.rank);
 			return verr();
 		}
 		for (int i = 0; i < 2 * sh.rank; i++)

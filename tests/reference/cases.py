@@ -261,6 +261,9 @@ CASES = [
     ew("permute_expr", "a[2,3,4] b[4]", "exp(permute(a * b, [1, 2, 0]))", "3,4,2",
        lambda v: torch.exp((v.a * v.b).permute(1, 2, 0))),
 
+    ew("pad_rank5", "a[2,1,2,1,3]", "pad(a, [0, 1, 1, 0, 0, 0, 1, 1, 0, 2])", "3,2,2,3,5",
+       lambda v: F.pad(v.a, (0, 2, 1, 1, 0, 0, 1, 0, 0, 1))),
+
     # -- concat of any number of tensors --
     ew("concat3", "a[B,2] b[B,3] c[B,1]", "concat(a, b, c, axis = 1)", "B,6",
        lambda v: torch.cat([v.a, v.b, v.c], 1)),
