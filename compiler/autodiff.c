@@ -92,14 +92,24 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		accum(ad, a, mul(ad, mask, unreduce(ad, gy, &na, axis)));
 		break;
 	}
-	case OP_TRANSPOSE: accum(ad, a, graph_transpose(g, gy)); break;
+	case OP_TRANSPOSE: {
+		int inv[MAXRANK];
+		for (int k = 0; k < n.shape.rank; k++)
+			inv[n.i[k]] = k;
+		accum(ad, a, graph_permute(g, gy, inv));
+		break;
+	}
 	case OP_MATMUL: {
 		int ta = (int)n.i[0], tb = (int)n.i[1];
-		/* C = A'B' with A' = ta ? A^T : A.  dA' = G B'^T, dB' = A'^T G. */
+		/* C = A'B' with A' = ta ? A^T : A (the last two axes swapped).
+		 * dA' = G B'^T, dB' = A'^T G, product by product; an operand
+		 * broadcast over leading axes gets the sum over them. */
+		Shape sb = graph_node(g, b)->shape;
 		if (a < ad->n && ad->needs[a])
-			accum(ad, a, ta ? graph_matmul(g, b, gy, tb, 1) : graph_matmul(g, gy, b, 0, !tb));
+			accum(ad, a, graph_sumto(g, ta ? graph_matmul(g, b, gy, tb, 1) : graph_matmul(g, gy, b, 0, !tb),
+			                         na.shape));
 		if (b < ad->n && ad->needs[b])
-			accum(ad, b, tb ? graph_matmul(g, gy, a, 1, ta) : graph_matmul(g, a, gy, !ta, 0));
+			accum(ad, b, graph_sumto(g, tb ? graph_matmul(g, gy, a, 1, ta) : graph_matmul(g, a, gy, !ta, 0), sb));
 		break;
 	}
 	case OP_SOFTMAX: {
@@ -153,9 +163,12 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	}
 	case OP_CONCAT: {
 		int axis = (int)n.i[0];
-		int64_t da = na.shape.d[axis];
-		accum(ad, a, graph_slice(g, gy, axis, 0, da));
-		accum(ad, b, graph_slice(g, gy, axis, da, n.shape.d[axis]));
+		int64_t at = 0;
+		for (int k = 0; k < n.nin; k++) {
+			int64_t dk = graph_node(g, n.in[k])->shape.d[axis];
+			accum(ad, n.in[k], graph_slice(g, gy, axis, at, at + dk));
+			at += dk;
+		}
 		break;
 	}
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
@@ -200,7 +213,7 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 			ad.needs[id] = 1;
 			continue;
 		}
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			if (n->in[k] && ad.needs[n->in[k]])
 				ad.needs[id] = 1;
 	}

@@ -152,7 +152,7 @@ static void inline_defs(Emit *e, NodeId id, int nested, Shape out, int depth)
 	if (e->s->st[id] != ST_INLINE || e->done[id] == e->kstamp)
 		return;
 	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++)
+	for (int k = 0; k < n->nin; k++)
 		inline_defs(e, n->in[k], nested, out, depth);
 	e->done[id] = e->kstamp;
 	const char *a = ref(e, n->in[0], nested, out);
@@ -166,7 +166,7 @@ static const char *desc_node(Emit *e, NodeId id)
 	const Node *n = NN(e, id);
 	char sb[160];
 	const char *s = arena_printf(e->a, "%%%u = %s(", id, op_info[n->op].name);
-	for (int k = 0; k < op_info[n->op].arity; k++) {
+	for (int k = 0; k < n->nin; k++) {
 		NodeId in = n->in[k];
 		const char *nm = e->s->buf[in] ? e->s->buf[in] : NN(e, in)->op == OP_CONST ? lit(e, NN(e, in)->f)
 		                                                                    : arena_printf(e->a, "%%%u", in);
@@ -268,7 +268,7 @@ static int tree_shapes(const Emit *e, NodeId id, Shape *out, int n, int max)
 	const Node *x = NN(e, id);
 	switch (e->s->st[id]) {
 	case ST_INLINE:
-		for (int k = 0; k < op_info[x->op].arity; k++)
+		for (int k = 0; k < x->nin; k++)
 			n = tree_shapes(e, x->in[k], out, n, max);
 		return n;
 	case ST_SCALAR:
@@ -566,9 +566,29 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		par_end(e);
 }
 
+/* A permutation of axes: a loop over the output, reading the input with
+ * the permuted strides.  2-D: the plain transpose. */
 static void kernel_transpose(Emit *e, NodeId id, const char *dst)
 {
 	const Node *n = NN(e, id);
+	int r = n->shape.rank;
+	if (r > 2) {
+		Shape xs = NN(e, n->in[0])->shape;
+		int64_t xst[MAXRANK], st = 1;
+		for (int k = r; k-- > 0;) {
+			xst[k] = st;
+			st *= xs.d[k];
+		}
+		const char *oi = "0", *xi = "0";
+		for (int k = 0; k < r; k++) {
+			fprintf(e->o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)\n", IND(k + 1), k, k, (long long)n->shape.d[k], k);
+			oi = k > 1 ? arena_printf(e->a, "(%s) * %lld + i%d", oi, (long long)n->shape.d[k], k)
+			     : k ? arena_printf(e->a, "i0 * %lld + i1", (long long)n->shape.d[1]) : "i0";
+			xi = arena_printf(e->a, "%s%si%d * %lld", k ? xi : "", k ? " + " : "", k, (long long)xst[n->i[k]]);
+		}
+		fprintf(e->o, "%.*s%s[%s] = %s[%s];\n", IND(r + 1), dst, oi, e->s->buf[n->in[0]], xi);
+		return;
+	}
 	long long M = (long long)n->shape.d[1], N = (long long)n->shape.d[0];
 	fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\tfor (long j = 0; j < %lld; j++)\n"
 	              "\t\t\t%s[j * %lld + i] = %s[i * %lld + j];\n",
@@ -587,12 +607,122 @@ static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0,
 	fprintf(o, "%.*sif (pb + 1 == nkb) /* epilogue: %s */\n", IND(d), desc_node(e, c));
 	fprintf(o, "%.*sfor (long i0 = %s; i0 < %s + mr; i0++)\n", IND(d + 1), r0, r0);
 	fprintf(o, "%.*sfor (long i1 = %s; i1 < %s + nr; i1++) {\n", IND(d + 2), c0, c0);
-	for (int k = 0; k < op_info[cn->op].arity; k++)
+	for (int k = 0; k < cn->nin; k++)
 		inline_defs(e, cn->in[k], 1, cn->shape, d + 3);
 	const char *a = ref(e, cn->in[0], 1, cn->shape);
 	const char *b = op_info[cn->op].arity > 1 ? ref(e, cn->in[1], 1, cn->shape) : NULL;
 	fprintf(o, "%.*s%s[%s] = %s;\n%.*s}\n", IND(d + 3), dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b),
 	        IND(d + 2));
+}
+
+/* The blocked loops of one product C = op(A) op(B) at depth d: A(i, k) =
+ * ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj], C(i, j) =
+ * dst[i * N + j], rows [i0, i1) and columns [j0, j1) of C, a contraction of
+ * Kb steps (a C expression: "n" over the rows of a batch). */
+static void gemm_loops(Emit *e, NodeId id, int d, const char *ab, const char *bb, const char *dst, long long N,
+                       const char *Kb, long long sai, long long sak, long long sbk, long long sbj, const char *i0,
+                       const char *i1, const char *j0, const char *j1, const char *pa, const char *pbk)
+{
+	FILE *o = e->o;
+	fprintf(o, "%.*slong kb = %s, nkb = kb > %d ? (kb + %d) / %d : 1;\n", IND(d), Kb, MM_KC, MM_KC - 1, MM_KC);
+	fprintf(o, "%.*sfor (long pb = 0, pc = 0; pb < nkb; pb++) {\n", IND(d));
+	fprintf(o, "%.*slong kc = (kb - pc) / (nkb - pb);\n", IND(d + 1));
+	fprintf(o, "%.*sfor (long jc = %s; jc < %s; jc += %d) {\n", IND(d + 1), j0, j1, MM_NC);
+	fprintf(o, "%.*slong nc = %s - jc < %d ? %s - jc : %d;\n", IND(d + 2), j1, MM_NC, j1, MM_NC);
+	/* B is packed even when its rows could be read in place: rows a power
+	 * of two apart would fight over the same L1 sets */
+	fprintf(o, "%.*sdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, %s);\n", IND(d + 2), bb, sbk, sbj, sbk,
+	        sbj, pbk);
+	fprintf(o, "%.*sfor (long ic = %s; ic < %s; ic += %d) {\n", IND(d + 2), i0, i1, MM_MC);
+	fprintf(o, "%.*slong mc = %s - ic < %d ? %s - ic : %d;\n", IND(d + 3), i1, MM_MC, i1, MM_MC);
+	fprintf(o, "%.*sdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, %s);\n", IND(d + 3), ab, sai, sak, sai,
+	        sak, pa);
+	fprintf(o, "%.*sfor (long jr = 0; jr < nc; jr += DLC_NR)\n", IND(d + 3));
+	fprintf(o, "%.*sfor (long ir = 0; ir < mc; ir += DLC_MR) {\n", IND(d + 4));
+	fprintf(o, "%.*slong mr = mc - ir < DLC_MR ? mc - ir : DLC_MR, nr = nc - jr < DLC_NR ? nc - jr : DLC_NR;\n",
+	        IND(d + 5));
+	fprintf(o, "%.*sdlc_tile(kc, mr, nr, %s + ir * kc, %s + jr * kc, DLC_NR, %s + (ic + ir) * %lld + jc + jr, "
+	           "%lld, pb > 0);\n", IND(d + 5), pa, pbk, dst, N, N);
+	matmul_epilogue(e, id, dst, "ic + ir", "jc + jr", d + 5);
+	fprintf(o, "%.*s}\n%.*s}\n%.*s}\n%.*spc += kc;\n%.*s}\n", IND(d + 4), IND(d + 2), IND(d + 1), IND(d + 1), IND(d));
+}
+
+/* A product whose rows can be read as one matrix: 2-D, or [..., M, K] @
+ * [K, N] (the rows of A's matrices follow each other). */
+static int matmul_flat(const Emit *e, const Node *n)
+{
+	return n->shape.rank == 2 || (NN(e, n->in[1])->shape.rank == 2 && !n->i[0]);
+}
+
+/* The contraction length of a product: "n" when it runs over the batch. */
+static const char *matmul_k(Emit *e, const Node *n, long long K)
+{
+	const Node *A = NN(e, n->in[0]), *B = NN(e, n->in[1]);
+	int ka = A->shape.rank - (n->i[0] ? 2 : 1), kb = B->shape.rank - (n->i[1] ? 1 : 2);
+	if ((A->bax >= 0 && A->bax == ka) || (B->bax >= 0 && B->bax == kb))
+		return "n";
+	return arena_printf(e->a, "%lld", K);
+}
+
+/* A batch of products [..., M, K] x [..., K, N]: a loop over the leading
+ * axes of C, each product through the same blocked loops as a 2-D one with
+ * its operands' slices (a broadcast operand: the same slice again).  In
+ * parallel, each thread takes whole products. */
+static void kernel_matmul_batched(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id), *A = NN(e, n->in[0]), *B = NN(e, n->in[1]);
+	int ta = (int)n->i[0], tb = (int)n->i[1], r = n->shape.rank, L = r - 2;
+	int ra = A->shape.rank, rb = B->shape.rank;
+	long long M = (long long)n->shape.d[r - 2], N = (long long)n->shape.d[r - 1];
+	long long K = (long long)A->shape.d[ra - (ta ? 2 : 1)];
+	long long nb = (long long)shape_numel(shape_make(L, n->shape.d));
+	const char *ab = e->s->buf[n->in[0]], *bb = e->s->buf[n->in[1]];
+	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
+	fprintf(o, "\t/* %s = %s%s @ %s%s: %lld products [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
+	        tb ? "^T" : "", nb, M, K, K, N);
+	int par = nb > 1 && nb * M * N * K >= PAR_MIN_WORK;
+	const char *lo = "0", *hi = arena_printf(e->a, "%lld", nb), *pa = "dlc_pa[0]", *pbk = "dlc_pb[0]";
+	if (par) {
+		par_begin(e, hi, 1, "products");
+		o = e->o;
+		lo = "lo";
+		hi = "hi";
+		pa = "dlc_pa[tid]";
+		pbk = "dlc_pb[tid]";
+	}
+	fprintf(o, "\tfor (long dlc_bi = %s; dlc_bi < %s; dlc_bi++) {\n", lo, hi);
+	/* the product's index along each leading axis of C, and the offsets of
+	 * the operands' slices (broadcast axes: none) */
+	int64_t sta[MAXRANK], stb[MAXRANK], st = 1;
+	for (int k = ra; k-- > 0; st *= A->shape.d[k])
+		sta[k] = st;
+	st = 1;
+	for (int k = rb; k-- > 0; st *= B->shape.d[k])
+		stb[k] = st;
+	const char *offa = NULL, *offb = NULL;
+	fprintf(o, "\t\tlong dlc_r = dlc_bi;\n");
+	for (int j = L; j-- > 0;) {
+		int ja = j - (L - (ra - 2)), jb = j - (L - (rb - 2));
+		int usea = ja >= 0 && A->shape.d[ja] != 1, useb = jb >= 0 && B->shape.d[jb] != 1;
+		long long D = (long long)n->shape.d[j];
+		if (D == 1)
+			continue;
+		fprintf(o, "\t\tlong dlc_b%d = dlc_r %% %lld;\n\t\tdlc_r /= %lld;\n", j, D, D);
+		if (usea)
+			offa = arena_printf(e->a, "dlc_b%d * %lld%s%s", j, (long long)sta[ja], offa ? " + " : "", offa ? offa : "");
+		if (useb)
+			offb = arena_printf(e->a, "dlc_b%d * %lld%s%s", j, (long long)stb[jb], offb ? " + " : "", offb ? offb : "");
+	}
+	fprintf(o, "\t\t(void)dlc_r;\n");
+	fprintf(o, "\t\tconst dlc_t *dlc_a = %s%s%s, *dlc_b = %s%s%s;\n", ab, offa ? " + " : "", offa ? offa : "", bb,
+	        offb ? " + " : "", offb ? offb : "");
+	fprintf(o, "\t\tdlc_t *dlc_c = %s + dlc_bi * %lld;\n", dst, M * N);
+	gemm_loops(e, id, 2, "dlc_a", "dlc_b", "dlc_c", N, matmul_k(e, n, K), sai, sak, sbk, sbj, "0",
+	           arena_printf(e->a, "%lld", M), "0", arena_printf(e->a, "%lld", N), pa, pbk);
+	fprintf(o, "\t}\n");
+	if (par)
+		par_end(e);
 }
 
 /* C = op(A) op(B) through packed panels and the register-tiled micro-kernel
@@ -603,10 +733,15 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
 	const Node *n = NN(e, id), *A = NN(e, n->in[0]);
-	int ta = (int)n->i[0], tb = (int)n->i[1];
-	long long M = (long long)n->shape.d[0], N = (long long)n->shape.d[1];
-	long long K = (long long)A->shape.d[ta ? 0 : 1];
-	const char *Kb = A->bax == (ta ? 0 : 1) ? "n" : arena_printf(e->a, "%lld", K);
+	if (!matmul_flat(e, n)) {
+		kernel_matmul_batched(e, id, dst);
+		return;
+	}
+	/* [..., M, K] @ [K, N] is one product of all rows of A */
+	int ta = (int)n->i[0], tb = (int)n->i[1], r = n->shape.rank;
+	long long N = (long long)n->shape.d[r - 1], M = (long long)shape_numel(n->shape) / N;
+	long long K = (long long)A->shape.d[A->shape.rank - (ta ? 2 : 1)];
+	const char *Kb = matmul_k(e, n, K);
 	const char *ab = e->s->buf[n->in[0]], *bb = e->s->buf[n->in[1]];
 	/* A(i, k) = ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj] */
 	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
@@ -641,24 +776,7 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 		pa = "dlc_pa[tid]";
 		pbk = "dlc_pb[tid]";
 	}
-	fprintf(o, "\tlong kb = %s, nkb = kb > %d ? (kb + %d) / %d : 1;\n", Kb, MM_KC, MM_KC - 1, MM_KC);
-	fprintf(o, "\tfor (long pb = 0, pc = 0; pb < nkb; pb++) {\n");
-	fprintf(o, "\t\tlong kc = (kb - pc) / (nkb - pb);\n");
-	fprintf(o, "\t\tfor (long jc = %s; jc < %s; jc += %d) {\n", j0, j1, MM_NC);
-	fprintf(o, "\t\t\tlong nc = %s - jc < %d ? %s - jc : %d;\n", j1, MM_NC, j1, MM_NC);
-	/* B is packed even when its rows could be read in place: rows a power
-	 * of two apart would fight over the same L1 sets */
-	fprintf(o, "\t\t\tdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, %s);\n", bb, sbk, sbj, sbk, sbj, pbk);
-	fprintf(o, "\t\t\tfor (long ic = %s; ic < %s; ic += %d) {\n", i0, i1, MM_MC);
-	fprintf(o, "\t\t\t\tlong mc = %s - ic < %d ? %s - ic : %d;\n", i1, MM_MC, i1, MM_MC);
-	fprintf(o, "\t\t\t\tdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, %s);\n", ab, sai, sak, sai, sak, pa);
-	fprintf(o, "\t\t\t\tfor (long jr = 0; jr < nc; jr += DLC_NR)\n");
-	fprintf(o, "\t\t\t\t\tfor (long ir = 0; ir < mc; ir += DLC_MR) {\n");
-	fprintf(o, "\t\t\t\t\t\tlong mr = mc - ir < DLC_MR ? mc - ir : DLC_MR, nr = nc - jr < DLC_NR ? nc - jr : DLC_NR;\n");
-	fprintf(o, "\t\t\t\t\t\tdlc_tile(kc, mr, nr, %s + ir * kc, %s + jr * kc, DLC_NR, %s + (ic + ir) * %lld + jc + jr, "
-	           "%lld, pb > 0);\n", pa, pbk, dst, N, N);
-	matmul_epilogue(e, id, dst, "ic + ir", "jc + jr", 6);
-	fprintf(o, "\t\t\t\t\t}\n\t\t\t}\n\t\t}\n\t\tpc += kc;\n\t}\n");
+	gemm_loops(e, id, 1, ab, bb, dst, N, Kb, sai, sak, sbk, sbj, i0, i1, j0, j1, pa, pbk);
 	if (par)
 		par_end(e);
 }
@@ -1338,20 +1456,20 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		        (long long)post, e->s->buf[n->in[0]], (long long)A, (long long)n->i[1], (long long)post);
 		return;
 	}
-	/* concat */
-	int64_t pre, A, post, Aa, Ab, tmp;
+	/* concat: each part copied to its offset along the axis */
+	int64_t pre, A, post, Ak, tmp, at = 0;
 	split(n->shape, (int)n->i[0], &pre, &A, &post);
-	split(NN(e, n->in[0])->shape, (int)n->i[0], &tmp, &Aa, &tmp);
-	Ab = A - Aa;
 	fprintf(o, "\tfor (long p = 0; p < %lld; p++) {\n", (long long)pre);
-	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Aa,
-	        (long long)post);
-	fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
-	        (long long)post, e->s->buf[n->in[0]], (long long)Aa, (long long)post);
-	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ab,
-	        (long long)post);
-	fprintf(o, "\t\t\t\t%s[(p * %lld + %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n\t}\n", dst,
-	        (long long)A, (long long)Aa, (long long)post, e->s->buf[n->in[1]], (long long)Ab, (long long)post);
+	for (int j = 0; j < n->nin; j++) {
+		split(NN(e, n->in[j])->shape, (int)n->i[0], &tmp, &Ak, &tmp);
+		const char *off = at ? arena_printf(e->a, " + %lld", (long long)at) : "";
+		fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ak,
+		        (long long)post);
+		fprintf(o, "\t\t\t\t%s[(p * %lld%s + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
+		        off, (long long)post, e->s->buf[n->in[j]], (long long)Ak, (long long)post);
+		at += Ak;
+	}
+	fprintf(o, "\t}\n");
 }
 
 /* Dropout mask: each element keeps its value with probability 1 - p, drawn
@@ -1391,7 +1509,7 @@ static const char *kernel_name(Emit *e, const Kernel *k)
 static const char *fused_nodes(Emit *e, NodeId id, const char *acc)
 {
 	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++)
+	for (int k = 0; k < n->nin; k++)
 		if (e->s->st[n->in[k]] == ST_INLINE)
 			acc = fused_nodes(e, n->in[k], acc);
 	return arena_printf(e->a, "%s%s%s%s%%%u %s", acc, *acc ? ", " : "", n->name ? n->name : "", n->name ? " = " : "",
@@ -1501,7 +1619,9 @@ static void emit_helpers(Emit *e)
 		const Node *n = NN(e, k->node);
 		if (n->op == OP_MATMUL) {
 			const Node *A = NN(e, n->in[0]);
-			int64_t M = n->shape.d[0], N = n->shape.d[1], K = A->shape.d[n->i[0] ? 0 : 1];
+			int r = n->shape.rank, ra = A->shape.rank;
+			int64_t N = n->shape.d[r - 1], K = A->shape.d[ra - (n->i[0] ? 2 : 1)];
+			int64_t M = matmul_flat(e, n) ? shape_numel(n->shape) / N : n->shape.d[r - 2];
 			int64_t kc = K < MM_KC ? K : MM_KC, mc = M < MM_MC ? M : MM_MC, nc = N < MM_NC ? N : MM_NC;
 			int64_t nr = MM_NRMAX(e);
 			mc = (mc + 5) / 6 * 6;
@@ -1821,7 +1941,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 static void list_inlined(Emit *e, FILE *out, NodeId id, const char **sep)
 {
 	const Node *n = NN(e, id);
-	for (int k = 0; k < op_info[n->op].arity; k++) {
+	for (int k = 0; k < n->nin; k++) {
 		NodeId in = n->in[k];
 		if (e->s->st[in] == ST_INLINE) {
 			list_inlined(e, out, in, sep);
@@ -1959,7 +2079,7 @@ void emitc_dot(FILE *out, const Schedule *s, const MemPlan *mp)
 		if (!e->s->any[id])
 			continue;
 		const Node *n = NN(e, id);
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			fprintf(out, "  n%u -> n%u%s;\n", n->in[k], id, e->s->mark[0][id] ? "" : " [color=\"#b03030\"]");
 	}
 	fprintf(out, "}\n");

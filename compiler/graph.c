@@ -118,9 +118,10 @@ static uint64_t node_hash(const Node *n)
 	MIX(n->shape.rank);
 	for (int i = 0; i < n->shape.rank; i++)
 		MIX(n->shape.d[i]);
-	for (int i = 0; i < 3; i++)
+	MIX(n->nin);
+	for (int i = 0; i < n->nin; i++)
 		MIX(n->in[i]);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 2 * MAXRANK; i++)
 		MIX(n->i[i]);
 	uint64_t fb;
 	memcpy(&fb, &n->f, sizeof fb);
@@ -133,7 +134,8 @@ static uint64_t node_hash(const Node *n)
 static int node_same(const Node *a, const Node *b)
 {
 	return a->op == b->op && a->dtype == b->dtype && a->bax == b->bax &&
-	       shape_eq(a->shape, b->shape) && !memcmp(a->in, b->in, sizeof a->in) &&
+	       shape_eq(a->shape, b->shape) && a->nin == b->nin &&
+	       !memcmp(a->in, b->in, a->nin * sizeof *a->in) &&
 	       !memcmp(a->i, b->i, sizeof a->i) && !memcmp(&a->f, &b->f, sizeof a->f) &&
 	       a->sym == b->sym;
 }
@@ -154,9 +156,14 @@ static void rehash(Graph *g)
 	g->hcap = ncap;
 }
 
-/* Return the id of a node equal to *n, adding it if it is new. */
-static NodeId intern(Graph *g, Node *n)
+/* Return the id of a node equal to *n with inputs in[0..nin), adding it if
+ * it is new (its inputs then get their own copy in the arena). */
+static NodeId intern(Graph *g, Node *n, const NodeId *in, int nin)
 {
+	if (nin > UINT16_MAX)
+		DLC_INTERNAL("%d inputs", nin);
+	n->in = (NodeId *)in;
+	n->nin = (uint16_t)nin;
 	/* without CSE only leaves are shared (a tensor has one leaf) */
 	int share = g->cse || (op_info[n->op].flags & OPF_LEAF);
 	if (n->op != OP_ASSIGN && share) {
@@ -171,6 +178,10 @@ static NodeId intern(Graph *g, Node *n)
 		g->nodes = arena_grow(g->arena, g->nodes, g->cap, 2 * (size_t)g->cap, sizeof(Node));
 		g->cap *= 2;
 	}
+	NodeId *own = arena_alloc(g->arena, (size_t)(nin > NODE_MININ ? nin : NODE_MININ) * sizeof(NodeId));
+	if (nin)
+		memcpy(own, in, (size_t)nin * sizeof(NodeId));
+	n->in = own;
 	NodeId id = g->nnodes++;
 	g->nodes[id] = *n;
 	if (n->op != OP_ASSIGN) {
@@ -219,7 +230,7 @@ int graph_add_tensor(Graph *g, const char *name, Role role, DType dt, Shape s, i
 	n.sym = idx;
 	n.name = name;
 	n.loc = loc;
-	t->node = intern(g, &n);
+	t->node = intern(g, &n, NULL, 0);
 	return idx;
 }
 
@@ -227,14 +238,14 @@ NodeId graph_const(Graph *g, double v)
 {
 	Node n = blank(OP_CONST, g->fdtype, shape_scalar(), -1);
 	n.f = v == 0 ? 0.0 * (signbit(v) ? -1 : 1) : v;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 NodeId graph_hyper(Graph *g, Hyper h)
 {
 	Node n = blank(OP_HYPER, g->fdtype, shape_scalar(), -1);
 	n.sym = (int)h;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 NodeId graph_count(Graph *g, int64_t k, int dyn)
@@ -244,7 +255,7 @@ NodeId graph_count(Graph *g, int64_t k, int dyn)
 	Node n = blank(OP_COUNT, g->fdtype, shape_scalar(), -1);
 	n.i[0] = k;
 	n.i[1] = 1;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 static int is_const(const Graph *g, NodeId id, double v)
@@ -296,9 +307,8 @@ static NodeId unary_node(Graph *g, OpKind op, NodeId a, double c)
 	    (op_info[op].flags & OPF_FOLD))
 		return graph_broadcast(g, unary_node(g, op, na->in[0], c), na->shape);
 	Node n = blank(op, na->dtype, na->shape, na->bax);
-	n.in[0] = a;
 	n.f = c;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_unary(Graph *g, OpKind op, NodeId a) { return unary_node(g, op, a, 0); }
@@ -330,8 +340,7 @@ NodeId graph_broadcast(Graph *g, NodeId a, Shape to)
 	if (bax >= 0 && to.d[bax] != na->shape.d[na->bax])
 		bax = -1;
 	Node n = blank(OP_BROADCAST, na->dtype, to, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
@@ -370,9 +379,7 @@ NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
 		b = t;
 	}
 	Node n = blank(op, g->nodes[a].dtype, s, bax);
-	n.in[0] = a;
-	n.in[1] = b;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
 NodeId graph_reshape(Graph *g, NodeId a, Shape to)
@@ -393,8 +400,7 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to)
 	if (na->bax == 0 && to.rank > 0 && to.d[0] == na->shape.d[0])
 		bax = 0;
 	Node n = blank(OP_RESHAPE, na->dtype, to, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_rebatch(Graph *g, NodeId a, int bax)
@@ -403,8 +409,7 @@ NodeId graph_rebatch(Graph *g, NodeId a, int bax)
 	if (na->bax == bax)
 		return a;
 	Node n = blank(OP_RESHAPE, na->dtype, na->shape, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims)
@@ -433,10 +438,9 @@ NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims)
 			bax = -1;
 	}
 	Node n = blank(op, na->dtype, s, bax);
-	n.in[0] = a;
 	n.i[0] = axis;
 	n.i[1] = keepdims;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_sumto(Graph *g, NodeId a, Shape to)
@@ -459,59 +463,111 @@ NodeId graph_sumto(Graph *g, NodeId a, Shape to)
 			bax = ib;
 	}
 	Node n = blank(OP_SUMTO, na->dtype, to, bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
+}
+
+NodeId graph_permute(Graph *g, NodeId a, const int *perm)
+{
+	const Node *na = &g->nodes[a];
+	int r = na->shape.rank, seen = 0, ident = 1;
+	for (int k = 0; k < r; k++) {
+		if (perm[k] < 0 || perm[k] >= r || (seen >> perm[k] & 1))
+			DLC_INTERNAL("bad permutation");
+		seen |= 1 << perm[k];
+		ident &= perm[k] == k;
+	}
+	if (ident)
+		return a;
+	if (g->fold && na->op == OP_TRANSPOSE) {
+		/* permute(permute(x, p), q) = permute(x, p[q]) */
+		int pq[MAXRANK];
+		for (int k = 0; k < r; k++)
+			pq[k] = (int)na->i[perm[k]];
+		return graph_permute(g, na->in[0], pq);
+	}
+	Shape s = na->shape;
+	int bax = -1;
+	for (int k = 0; k < r; k++) {
+		s.d[k] = na->shape.d[perm[k]];
+		if (perm[k] == na->bax)
+			bax = k;
+	}
+	Node n = blank(OP_TRANSPOSE, na->dtype, s, bax);
+	for (int k = 0; k < r; k++)
+		n.i[k] = perm[k];
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_transpose(Graph *g, NodeId a)
 {
 	const Node *na = &g->nodes[a];
-	if (na->shape.rank != 2)
-		DLC_INTERNAL("transpose of rank %d", na->shape.rank);
-	if (g->fold && na->op == OP_TRANSPOSE)
-		return na->in[0];
-	int64_t d[2] = {na->shape.d[1], na->shape.d[0]};
-	int bax = na->bax < 0 ? -1 : 1 - na->bax;
-	Node n = blank(OP_TRANSPOSE, na->dtype, shape_make(2, d), bax);
-	n.in[0] = a;
-	return intern(g, &n);
+	int r = na->shape.rank, perm[MAXRANK];
+	if (r < 2)
+		DLC_INTERNAL("transpose of rank %d", r);
+	for (int k = 0; k < r; k++)
+		perm[k] = k;
+	perm[r - 2] = r - 1;
+	perm[r - 1] = r - 2;
+	return graph_permute(g, a, perm);
+}
+
+/* A permutation that swaps the last two axes only (a 2-D transpose). */
+static int swaps_last_two(const Node *n)
+{
+	int r = n->shape.rank;
+	if (n->op != OP_TRANSPOSE || r < 2 || n->i[r - 2] != r - 1 || n->i[r - 1] != r - 2)
+		return 0;
+	for (int k = 0; k < r - 2; k++)
+		if (n->i[k] != k)
+			return 0;
+	return 1;
 }
 
 NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb)
 {
 	const Node *na = &g->nodes[a], *nb = &g->nodes[b];
-	if (na->shape.rank != 2 || nb->shape.rank != 2)
-		DLC_INTERNAL("matmul of rank %d and %d", na->shape.rank, nb->shape.rank);
+	int ra = na->shape.rank, rb = nb->shape.rank;
+	if (ra < 2 || rb < 2)
+		DLC_INTERNAL("matmul of rank %d and %d", ra, rb);
 	/* fold explicit transposes into the flags */
-	if (g->fold && na->op == OP_TRANSPOSE)
+	if (g->fold && swaps_last_two(na))
 		return graph_matmul(g, na->in[0], b, !ta, tb);
-	if (g->fold && nb->op == OP_TRANSPOSE)
+	if (g->fold && swaps_last_two(nb))
 		return graph_matmul(g, a, nb->in[0], ta, !tb);
-	int64_t M = na->shape.d[ta ? 1 : 0], Ka = na->shape.d[ta ? 0 : 1];
-	int64_t Kb = nb->shape.d[tb ? 1 : 0], N = nb->shape.d[tb ? 0 : 1];
+	int64_t M = na->shape.d[ra - (ta ? 1 : 2)], Ka = na->shape.d[ra - (ta ? 2 : 1)];
+	int64_t Kb = nb->shape.d[rb - (tb ? 1 : 2)], N = nb->shape.d[rb - (tb ? 2 : 1)];
 	if (Ka != Kb)
 		DLC_INTERNAL("matmul inner dims %lld vs %lld", (long long)Ka, (long long)Kb);
-	int64_t d[2] = {M, N};
+	/* leading (batch) axes broadcast as in numpy */
+	Shape s;
+	if (!shape_broadcast(shape_make(ra - 2, na->shape.d), shape_make(rb - 2, nb->shape.d), &s) ||
+	    s.rank + 2 > MAXRANK)
+		DLC_INTERNAL("matmul leading axes do not broadcast");
+	int r = s.rank + 2;
+	s.d[r - 2] = M;
+	s.d[r - 1] = N;
+	s.rank = r;
 	int bax = -1;
-	if (na->bax >= 0 && na->bax == (ta ? 1 : 0))
-		bax = 0;
-	else if (nb->bax >= 0 && nb->bax == (tb ? 0 : 1))
-		bax = 1;
-	Node n = blank(OP_MATMUL, na->dtype, shape_make(2, d), bax);
-	n.in[0] = a;
-	n.in[1] = b;
+	if (na->bax >= 0 && na->bax == ra - (ta ? 1 : 2))
+		bax = r - 2;
+	else if (nb->bax >= 0 && nb->bax == rb - (tb ? 2 : 1))
+		bax = r - 1;
+	else if (na->bax >= 0 && na->bax < ra - 2)
+		bax = na->bax + r - ra;
+	else if (nb->bax >= 0 && nb->bax < rb - 2)
+		bax = nb->bax + r - rb;
+	Node n = blank(OP_MATMUL, na->dtype, s, bax);
 	n.i[0] = ta;
 	n.i[1] = tb;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
 NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis)
 {
 	const Node *na = &g->nodes[a];
 	Node n = blank(op, na->dtype, na->shape, na->bax);
-	n.in[0] = a;
 	n.i[0] = axis;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
 NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b)
@@ -524,24 +580,19 @@ NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b)
 		bax = na->bax;
 	}
 	Node n = blank(op, g->fdtype, s, bax);
-	n.in[0] = a;
-	n.in[1] = b;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
 NodeId graph_nll_grad(Graph *g, NodeId labels, Shape s)
 {
 	Node n = blank(OP_NLL_GRAD, g->fdtype, s, g->nodes[labels].bax >= 0 ? 0 : -1);
-	n.in[0] = labels;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){labels}, 1);
 }
 
 NodeId graph_assign(Graph *g, NodeId target, NodeId value)
 {
 	Node n = blank(OP_ASSIGN, g->nodes[target].dtype, g->nodes[target].shape, -1);
-	n.in[0] = target;
-	n.in[1] = value;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){target, value}, 2);
 }
 
 int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
@@ -562,6 +613,8 @@ static void window_store(Node *n, Window w)
 	n->i[5] = w.dw;
 	n->i[6] = w.groups;
 	n->i[7] = w.count_pad;
+	n->i[8] = w.kh;
+	n->i[9] = w.kw;
 }
 
 Window graph_window(const Graph *g, NodeId id)
@@ -586,9 +639,9 @@ Window graph_window(const Graph *g, NodeId id)
 		w.kh = n->shape.d[2];
 		w.kw = n->shape.d[3];
 		break;
-	default: /* pooling: the window is stored in f as kh * 65536 + kw */
-		w.kh = (int64_t)n->f / 65536;
-		w.kw = (int64_t)n->f % 65536;
+	default: /* pooling */
+		w.kh = n->i[8];
+		w.kw = n->i[9];
 	}
 	return w;
 }
@@ -603,28 +656,22 @@ NodeId graph_conv2d(Graph *g, NodeId x, NodeId k, Window w)
 		DLC_INTERNAL("bad conv2d");
 	int64_t d[4] = {nx->shape.d[0], nk->shape.d[0], oh, ow};
 	Node n = blank(OP_CONV2D, nx->dtype, shape_make(4, d), nx->bax == 0 ? 0 : -1);
-	n.in[0] = x;
-	n.in[1] = k;
 	window_store(&n, w);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x, k}, 2);
 }
 
 NodeId graph_conv2d_dx(Graph *g, NodeId dy, NodeId k, Shape xshape, Window w)
 {
 	Node n = blank(OP_CONV2D_DX, g->nodes[dy].dtype, xshape, g->nodes[dy].bax == 0 ? 0 : -1);
-	n.in[0] = dy;
-	n.in[1] = k;
 	window_store(&n, w);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){dy, k}, 2);
 }
 
 NodeId graph_conv2d_dw(Graph *g, NodeId x, NodeId dy, Shape kshape, Window w)
 {
 	Node n = blank(OP_CONV2D_DW, g->nodes[x].dtype, kshape, -1);
-	n.in[0] = x;
-	n.in[1] = dy;
 	window_store(&n, w);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x, dy}, 2);
 }
 
 NodeId graph_pool(Graph *g, OpKind op, NodeId x, Window w)
@@ -636,29 +683,22 @@ NodeId graph_pool(Graph *g, OpKind op, NodeId x, Window w)
 		DLC_INTERNAL("bad pooling window");
 	int64_t d[4] = {nx->shape.d[0], nx->shape.d[1], oh, ow};
 	Node n = blank(op, nx->dtype, shape_make(4, d), nx->bax == 0 ? 0 : -1);
-	n.in[0] = x;
 	w.dh = w.dw = 1;
 	w.groups = 1;
 	window_store(&n, w);
-	n.f = (double)(w.kh * 65536 + w.kw);
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x}, 1);
 }
 
 NodeId graph_pool_grad(Graph *g, OpKind op, NodeId x, NodeId dy, Window w)
 {
 	const Node *nx = &g->nodes[x];
 	Node n = blank(op, nx->dtype, nx->shape, nx->bax);
-	if (op == OP_MAXPOOL_GRAD) {
-		n.in[0] = x;
-		n.in[1] = dy;
-	} else {
-		n.in[0] = dy;
-	}
 	w.dh = w.dw = 1;
 	w.groups = 1;
 	window_store(&n, w);
-	n.f = (double)(w.kh * 65536 + w.kw);
-	return intern(g, &n);
+	if (op == OP_MAXPOOL_GRAD)
+		return intern(g, &n, (NodeId[]){x, dy}, 2);
+	return intern(g, &n, (NodeId[]){dy}, 1);
 }
 
 NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad)
@@ -672,16 +712,13 @@ NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad)
 	}
 	if (!any)
 		return x;
-	if (s.rank > 4)
-		DLC_INTERNAL("pad of rank %d", s.rank);
 	int bax = nx->bax;
 	if (bax >= 0 && (pad[2 * bax] || pad[2 * bax + 1]))
 		bax = -1;
 	Node n = blank(OP_PAD, nx->dtype, s, bax);
-	n.in[0] = x;
 	for (int k = 0; k < 2 * s.rank; k++)
 		n.i[k] = pad[k];
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x}, 1);
 }
 
 NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end)
@@ -692,26 +729,33 @@ NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end)
 	Shape s = nx->shape;
 	s.d[axis] = end - start;
 	Node n = blank(OP_SLICE, nx->dtype, s, nx->bax == axis ? -1 : nx->bax);
-	n.in[0] = x;
 	n.i[0] = axis;
 	n.i[1] = start;
 	n.i[2] = end;
-	return intern(g, &n);
+	return intern(g, &n, (NodeId[]){x}, 1);
 }
 
-NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis)
+NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis)
 {
-	const Node *na = &g->nodes[a], *nb = &g->nodes[b];
-	Shape s = na->shape;
-	s.d[axis] += nb->shape.d[axis];
-	int bax = na->bax >= 0 ? na->bax : nb->bax;
+	if (n == 1)
+		return parts[0];
+	const Node *n0 = &g->nodes[parts[0]];
+	Shape s = n0->shape;
+	int bax = -1;
+	for (int k = 0; k < n; k++) {
+		const Node *nk = &g->nodes[parts[k]];
+		if (nk->shape.rank != s.rank || axis < 0 || axis >= s.rank)
+			DLC_INTERNAL("bad concat");
+		if (k)
+			s.d[axis] += nk->shape.d[axis];
+		if (bax < 0)
+			bax = nk->bax;
+	}
 	if (bax == axis)
 		bax = -1;
-	Node n = blank(OP_CONCAT, na->dtype, s, bax);
-	n.in[0] = a;
-	n.in[1] = b;
-	n.i[0] = axis;
-	return intern(g, &n);
+	Node nd = blank(OP_CONCAT, n0->dtype, s, bax);
+	nd.i[0] = axis;
+	return intern(g, &nd, parts, n);
 }
 
 NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)
@@ -719,7 +763,7 @@ NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)
 	Node n = blank(OP_DROPOUT_MASK, g->fdtype, s, bax);
 	n.f = p;
 	n.i[0] = salt;
-	return intern(g, &n);
+	return intern(g, &n, NULL, 0);
 }
 
 int64_t graph_numel(const Graph *g, NodeId id) { return shape_numel(g->nodes[id].shape); }
@@ -730,7 +774,7 @@ int64_t graph_flops(const Graph *g, NodeId id)
 	const OpInfo *oi = &op_info[n->op];
 	if (n->op == OP_MATMUL) {
 		const Node *a = &g->nodes[n->in[0]];
-		int64_t K = a->shape.d[n->i[0] ? 0 : 1];
+		int64_t K = a->shape.d[a->shape.rank - (n->i[0] ? 2 : 1)];
 		return 2 * shape_numel(n->shape) * K;
 	}
 	if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {
@@ -755,7 +799,7 @@ void graph_reach(const Graph *g, const NodeId *roots, int nroots, uint8_t *mark)
 		if (!mark[id])
 			continue;
 		const Node *n = &g->nodes[id];
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			if (n->in[k])
 				mark[n->in[k]] = 1;
 	}
@@ -773,7 +817,7 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 			continue;
 		const Node *n = &g->nodes[id];
 		fprintf(out, "%%%u = %s", id, op_info[n->op].name);
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			fprintf(out, "%s%%%u", k ? ", " : " ", n->in[k]);
 		switch (n->op) {
 		case OP_PARAM: case OP_INPUT: case OP_STATE:
@@ -788,6 +832,12 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 			break;
 		case OP_SOFTMAX: case OP_LOG_SOFTMAX:
 			fprintf(out, " axis=%lld", (long long)n->i[0]);
+			break;
+		case OP_TRANSPOSE:
+			if (n->shape.rank > 2)
+				for (int k = 0; k < n->shape.rank; k++)
+					fprintf(out, "%s%lld%s", k ? ", " : " perm=[", (long long)n->i[k],
+					        k + 1 < n->shape.rank ? "" : "]");
 			break;
 		case OP_MATMUL:
 			if (n->i[0] || n->i[1])

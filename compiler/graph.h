@@ -56,13 +56,19 @@ typedef struct Shape {
 	int64_t d[MAXRANK];
 } Shape;
 
+/* The inputs of a node live in the graph's arena: `nin` of them (the op's
+ * arity; concat: any number), in at least NODE_MININ slots whose unused
+ * ones are 0, so in[0..2] can always be read. */
+#define NODE_MININ 3
+
 typedef struct Node {
 	uint16_t op;
 	uint8_t dtype;
 	int8_t bax;         /* batch axis, or -1 */
+	uint16_t nin;       /* number of inputs */
 	Shape shape;
-	NodeId in[3];
-	int64_t i[8];       /* integer attributes (see ops.def) */
+	NodeId *in;
+	int64_t i[2 * MAXRANK]; /* integer attributes (see ops.def) */
 	double f;           /* float attribute */
 	int sym;            /* leaves: tensor index or Hyper */
 	const char *name;   /* DSL name of the value, if it has one */
@@ -144,7 +150,13 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to);
 NodeId graph_rebatch(Graph *g, NodeId a, int bax);
 NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims);
 NodeId graph_sumto(Graph *g, NodeId a, Shape to);
+/* axes permuted: output axis k is input axis perm[k] */
+NodeId graph_permute(Graph *g, NodeId a, const int *perm);
+/* a 2-D transpose; for rank > 2, the last two axes swapped */
 NodeId graph_transpose(Graph *g, NodeId a);
+/* op(a) op(b), op = swap the last two axes when ta / tb: a batch of
+ * products [..., M, K] x [..., K, N] whose leading axes broadcast (rank 2
+ * and more; sema turns 1-D operands into rows and columns) */
 NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb);
 NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis);
 NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b);
@@ -171,7 +183,8 @@ NodeId graph_pool_grad(Graph *g, OpKind op, NodeId x, NodeId dy, Window w);
 /* pad[2*k], pad[2*k+1]: zeros before and after axis k */
 NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad);
 NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end);
-NodeId graph_concat(Graph *g, NodeId a, NodeId b, int axis);
+/* parts[0..n) joined along axis; they agree in every other axis */
+NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis);
 /* 0 or 1/(1-p) per element, drawn from the step's random stream */
 NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt);
 

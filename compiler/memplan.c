@@ -9,7 +9,7 @@ static const Node *NN(const Schedule *s, NodeId id) { return graph_node(s->g, id
 static void mark_reads(const Schedule *s, MemPlan *p, NodeId id, int ki)
 {
 	const Node *n = NN(s, id);
-	for (int k = 0; k < op_info[n->op].arity; k++) {
+	for (int k = 0; k < n->nin; k++) {
 		NodeId in = n->in[k];
 		if (s->st[in] == ST_INLINE) {
 			mark_reads(s, p, in, ki);

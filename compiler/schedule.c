@@ -111,7 +111,7 @@ static void count_uses(Schedule *s)
 		if (!s->any[id])
 			continue;
 		const Node *n = NN(s, id);
-		for (int k = 0; k < op_info[n->op].arity; k++) {
+		for (int k = 0; k < n->nin; k++) {
 			s->nuse[n->in[k]]++;
 			s->user[n->in[k]] = id;
 		}
@@ -148,7 +148,7 @@ static void readers(const Schedule *s, NodeId x, NodeId *out, int *n, int max)
 		if (!s->any[id])
 			continue;
 		const Node *r = NN(s, id);
-		for (int k = 0; k < op_info[r->op].arity; k++) {
+		for (int k = 0; k < r->nin; k++) {
 			if (r->in[k] != x)
 				continue;
 			if ((s->st[id] == ST_VIEW || (s->st[id] == ST_ALIAS && r->op == OP_RESHAPE)) && r->op != OP_ASSIGN)
@@ -199,7 +199,7 @@ static void plan_inplace(Schedule *s)
 			NodeId rr = root_of(s, r);
 			if (rr == vroot) {
 				/* inside V's own loop: must read T directly at the same index */
-				for (int k = 0; k < op_info[NN(s, r)->op].arity; k++)
+				for (int k = 0; k < NN(s, r)->nin; k++)
 					if (NN(s, r)->in[k] != T && sched_storage_of(s, NN(s, r)->in[k]) == T)
 						ok = 0;
 				continue;
@@ -222,7 +222,8 @@ static void plan_inplace(Schedule *s)
 static void plan_epilogues(Schedule *s)
 {
 	for (uint32_t id = 1; id < s->g->nnodes; id++) {
-		if (!s->any[id] || NN(s, id)->op != OP_MATMUL || s->result[id] || s->nuse[id] != 1)
+		if (!s->any[id] || NN(s, id)->op != OP_MATMUL || NN(s, id)->shape.rank != 2 || s->result[id] ||
+		    s->nuse[id] != 1)
 			continue;
 		NodeId c = s->user[id];
 		while (s->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
@@ -252,7 +253,7 @@ static void plan_storage(Schedule *s)
 			continue;
 		const Node *n = NN(s, id);
 		int ew = sched_is_ew(n) || n->op == OP_ASSIGN || n->op == OP_SUMTO;
-		for (int k = 0; k < op_info[n->op].arity; k++) {
+		for (int k = 0; k < n->nin; k++) {
 			const Node *in = NN(s, n->in[k]);
 			if (ew)
 				continue;
@@ -331,7 +332,7 @@ static const char *value_name(const Schedule *s, NodeId x, int depth)
 	NodeId c = 0;
 	for (NodeId id = x + 1; id < g->nforward; id++) {
 		const Node *n = NN(s, id);
-		for (int k = 0; k < op_info[n->op].arity; k++)
+		for (int k = 0; k < n->nin; k++)
 			if (n->in[k] == x) {
 				if (c && c != id)
 					return NULL;
@@ -479,7 +480,7 @@ static int tree_leaves(const Schedule *s, NodeId id, NodeId *out, int n, int max
 {
 	if (s->st[id] == ST_INLINE) {
 		const Node *x = NN(s, id);
-		for (int k = 0; k < op_info[x->op].arity; k++)
+		for (int k = 0; k < x->nin; k++)
 			n = tree_leaves(s, x->in[k], out, n, max);
 		return n;
 	}
@@ -536,7 +537,7 @@ static void plan_fuse_updates(Schedule *s)
 		if (kk->also || kk->entries != ku->entries || !sched_is_ew(kn) || !s->inplace[kk->node] || kn->op == OP_BROADCAST || kn->op == OP_RESHAPE ||
 		    !shape_eq(kn->shape, un->shape) || s->epi_of[kk->node])
 			continue;
-		for (int k = 0; k < op_info[kn->op].arity; k++)
+		for (int k = 0; k < kn->nin; k++)
 			if (sched_needs_nested(s, kn->in[k]))
 				ok = 0;
 		/* nothing between the two kernels reads the updated array or
@@ -550,7 +551,7 @@ static void plan_fuse_updates(Schedule *s)
 			if (kj->dst)
 				njl = tree_leaves(s, kj->node, jl, 0, MAXL);
 			else
-				for (int k = 0; k < op_info[jn->op].arity; k++)
+				for (int k = 0; k < jn->nin; k++)
 					njl = tree_leaves(s, jn->in[k], jl, njl, MAXL);
 			if (njl > MAXL)
 				ok = 0;
@@ -579,7 +580,7 @@ int sched_needs_nested(const Schedule *s, NodeId id)
 	if (s->st[id] != ST_INLINE)
 		return 0;
 	const Node *n = NN(s, id);
-	for (int k = 0; k < op_info[n->op].arity; k++)
+	for (int k = 0; k < n->nin; k++)
 		if (sched_needs_nested(s, n->in[k]))
 			return 1;
 	return 0;

@@ -90,7 +90,7 @@ static Sym *lookup(Sema *s, const char *name)
 
 /* The builtin functions besides the op table's (ops with flag OPF_CALL). */
 static const char *const builtin_names[] = {
-	"sum", "mean", "max", "softmax", "log_softmax", "transpose", "reshape", "flatten", "matmul", "mse", "bce",
+	"sum", "mean", "max", "softmax", "log_softmax", "transpose", "permute", "reshape", "flatten", "matmul", "mse", "bce",
 	"cross_entropy", "nll", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm",
 	"layer_norm", "dropout", "pad", "concat", "slice",
 };
@@ -296,19 +296,66 @@ static const char *binop_name(int op)
 	return "?";
 }
 
+/* `id` reshaped with a new axis of size 1 at `axis` (insert) or without its
+ * axis `axis` of size 1; the batch axis keeps its place among the others. */
+static NodeId reshape_axis(Sema *s, NodeId id, int axis, int insert)
+{
+	Shape sh = N(s, id)->shape, to;
+	int bax = N(s, id)->bax;
+	memset(&to, 0, sizeof to);
+	for (int k = 0; k < sh.rank; k++) {
+		if (k == axis && insert)
+			to.d[to.rank++] = 1;
+		if (k != axis || insert)
+			to.d[to.rank++] = sh.d[k];
+	}
+	if (insert && axis == sh.rank)
+		to.d[to.rank++] = 1;
+	if (bax >= 0)
+		bax = insert ? bax + (bax >= axis) : bax == axis ? -1 : bax - (bax > axis);
+	return graph_rebatch(s->g, graph_reshape(s->g, id, to), bax);
+}
+
+/* a @ b as torch.matmul: [..., M, K] @ [..., K, N] is [..., M, N], the
+ * leading axes broadcast; a 1-D a is a row [1, K] and a 1-D b a column
+ * [K, 1], whose axis of size 1 the result drops. */
 static Val matmul(Sema *s, NodeId a, NodeId b, SrcLoc loc)
 {
 	Shape sa = N(s, a)->shape, sb = N(s, b)->shape;
-	if (sa.rank != 2 || sb.rank != 2) {
-		diag_error(s->d, loc, "'@' multiplies 2-D matrices, got %s @ %s", shp(s, sa), shp(s, sb));
+	if (sa.rank < 1 || sb.rank < 1) {
+		diag_error(s->d, loc, "'@' multiplies tensors of rank 1 or more, got %s @ %s", shp(s, sa), shp(s, sb));
 		return verr();
 	}
-	if (sa.d[1] != sb.d[0]) {
+	int64_t Ka = sa.d[sa.rank - 1], Kb = sb.d[sb.rank < 2 ? 0 : sb.rank - 2];
+	if (Ka != Kb) {
 		diag_error(s->d, loc, "shape mismatch in '@': %s @ %s (inner dimensions %lld and %lld differ)",
-		           shp(s, sa), shp(s, sb), (long long)sa.d[1], (long long)sb.d[0]);
+		           shp(s, sa), shp(s, sb), (long long)Ka, (long long)Kb);
 		return verr();
 	}
-	return vnode(graph_matmul(s->g, a, b, 0, 0));
+	Shape la = shape_make(sa.rank > 2 ? sa.rank - 2 : 0, sa.d), lb = shape_make(sb.rank > 2 ? sb.rank - 2 : 0, sb.d);
+	Shape lc;
+	if (!shape_broadcast(la, lb, &lc)) {
+		diag_error(s->d, loc, "shape mismatch in '@': %s @ %s (leading axes %s and %s cannot be broadcast together)",
+		           shp(s, sa), shp(s, sb), shp(s, la), shp(s, lb));
+		return verr();
+	}
+	if (lc.rank + 2 > MAXRANK) {
+		diag_error(s->d, loc, "'@' of %s and %s: at most %d dimensions are supported", shp(s, sa), shp(s, sb),
+		           MAXRANK);
+		return verr();
+	}
+	int rowa = sa.rank == 1, colb = sb.rank == 1;
+	if (rowa)
+		a = reshape_axis(s, a, 0, 1);
+	if (colb)
+		b = reshape_axis(s, b, 1, 1);
+	NodeId c = graph_matmul(s->g, a, b, 0, 0);
+	int rc = N(s, c)->shape.rank;
+	if (colb)
+		c = reshape_axis(s, c, rc - 1, 0);
+	if (rowa)
+		c = reshape_axis(s, c, rc - 2, 0);
+	return vnode(c);
 }
 
 static Val binary(Sema *s, const AstExpr *e, Val l, Val r)
@@ -822,7 +869,6 @@ static Val call_norm(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 
 static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 {
-	NodeId acc = 0;
 	const AstExpr *axis_e = NULL;
 	int n = 0;
 	for (int i = 0; i < e->nargs; i++) {
@@ -834,8 +880,8 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 			axis_e = e->args[i].value;
 		}
 	}
-	NodeId parts[64];
-	for (int i = 0; i < e->nargs && n < 64; i++) {
+	NodeId *parts = arena_alloc(s->a, ((size_t)e->nargs + 1) * sizeof(NodeId));
+	for (int i = 0; i < e->nargs; i++) {
 		if (e->args[i].name)
 			continue;
 		parts[n] = tensor_arg(s, e->args[i].value, sc, "concat", 1);
@@ -850,9 +896,9 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 	int rank = N(s, parts[0])->shape.rank, axis;
 	if (!axis_arg(s, axis_e, sc, 0, rank, &axis, "concat"))
 		return verr();
-	acc = parts[0];
+	Shape a = N(s, parts[0])->shape;
 	for (int i = 1; i < n; i++) {
-		Shape a = N(s, acc)->shape, b = N(s, parts[i])->shape;
+		Shape b = N(s, parts[i])->shape;
 		int ok = a.rank == b.rank;
 		for (int k = 0; ok && k < a.rank; k++)
 			if (k != axis && a.d[k] != b.d[k])
@@ -862,9 +908,62 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 			           axis, shp(s, a), shp(s, b));
 			return verr();
 		}
-		acc = graph_concat(s->g, acc, parts[i], axis);
 	}
-	return vnode(acc);
+	return vnode(graph_concat(s->g, parts, n, axis));
+}
+
+/* transpose(x): a 2-D transpose; transpose(x, a, b): axes a and b swapped;
+ * permute(x, [p0, p1, ...]): output axis k is axis pk of x. */
+static Val call_permute(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const p_tr[] = {"x", "axis0", "axis1"};
+	static const char *const p_pm[] = {"x", "axes"};
+	const AstExpr *args[3];
+	int tr = fn[0] == 't';
+	if (!bind_args(s, e, fn, tr ? p_tr : p_pm, tr ? 3 : 2, tr ? 1 : 2, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+	if (!x)
+		return verr();
+	Shape sh = N(s, x)->shape;
+	int r = sh.rank, perm[MAXRANK];
+	for (int k = 0; k < r; k++)
+		perm[k] = k;
+	if (tr) {
+		if (!args[1] && !args[2]) {
+			if (r != 2) {
+				diag_error(s->d, args[0]->loc, "'transpose' needs a 2-D tensor, got %s", shp(s, sh));
+				return verr();
+			}
+			return vnode(graph_transpose(s->g, x));
+		}
+		if (!args[1] || !args[2]) {
+			diag_error(s->d, e->loc, "'transpose' takes no axes (a 2-D transpose) or two: transpose(x, a, b)");
+			return verr();
+		}
+		int a, b;
+		if (!axis_arg(s, args[1], sc, 0, r, &a, fn) || !axis_arg(s, args[2], sc, 0, r, &b, fn))
+			return verr();
+		perm[a] = b;
+		perm[b] = a;
+		return vnode(graph_permute(s->g, x, perm));
+	}
+	const AstExpr *l = args[1];
+	if (l->kind != AST_LIST || l->nargs != r) {
+		diag_error(s->d, l->loc, "'permute' of a rank-%d tensor %s takes a list of %d axes such as [%s]", r,
+		           shp(s, sh), r, r == 1 ? "0" : r == 2 ? "1, 0" : r == 3 ? "0, 2, 1" : "0, 2, 1, 3");
+		return verr();
+	}
+	int seen[MAXRANK] = {0};
+	for (int k = 0; k < r; k++) {
+		if (!axis_arg(s, l->args[k].value, sc, 0, r, &perm[k], fn))
+			return verr();
+		if (seen[perm[k]]++) {
+			diag_error(s->d, l->args[k].value->loc, "'permute': axis %d appears twice in the permutation", perm[k]);
+			return verr();
+		}
+	}
+	return vnode(graph_permute(s->g, x, perm));
 }
 
 /* A call of an op of the op table (flag OPF_CALL): its tensor operands
@@ -978,18 +1077,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		}
 		return vnode(graph_softmax(s->g, fn[0] == 's' ? OP_SOFTMAX : OP_LOG_SOFTMAX, a, axis));
 	}
-	if (!strcmp(fn, "transpose")) {
-		if (!bind_args(s, e, fn, p_x, 1, 1, args))
-			return verr();
-		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
-		if (!a)
-			return verr();
-		if (N(s, a)->shape.rank != 2) {
-			diag_error(s->d, args[0]->loc, "'transpose' needs a 2-D tensor, got %s", shp(s, N(s, a)->shape));
-			return verr();
-		}
-		return vnode(graph_transpose(s->g, a));
-	}
+	if (!strcmp(fn, "transpose") || !strcmp(fn, "permute"))
+		return call_permute(s, e, sc, fn);
 	if (!strcmp(fn, "matmul")) {
 		if (!bind_args(s, e, fn, p_ab, 2, 2, args))
 			return verr();
@@ -1097,10 +1186,9 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 			return verr();
 		Shape sh = N(s, x)->shape;
 		int64_t pad[2 * MAXRANK];
-		if (args[1]->kind != AST_LIST || args[1]->nargs != 2 * sh.rank || sh.rank > 4) {
+		if (args[1]->kind != AST_LIST || args[1]->nargs != 2 * sh.rank) {
 			diag_error(s->d, args[1]->loc, "'pad' of a rank-%d tensor takes a list of %d widths "
-			           "[before0, after0, before1, after1, ...]%s", sh.rank, 2 * sh.rank,
-			           sh.rank > 4 ? " (up to rank 4)" : "");
+			           "[before0, after0, before1, after1, ...]", sh.rank, 2 * sh.rank);
 			return verr();
 		}
 		for (int i = 0; i < 2 * sh.rank; i++)

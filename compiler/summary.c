@@ -107,20 +107,20 @@ void summary_print(FILE *out, const TrainGraph *tg)
 		}
 		case OP_MATMUL: case OP_SUMTO: case OP_SUM: case OP_MAX: case OP_XENT: case OP_NLL: case OP_BCE: {
 			RF a = {0, 0, 1, 1};
-			for (int k = 0; k < op_info[n->op].arity; k++)
+			for (int k = 0; k < n->nin; k++)
 				a = rf_merge(a, rf[n->in[k]]);
 			if (a.h != 0)
 				r.h = r.w = -1;
 			break;
 		}
 		default:
-			for (int k = 0; k < op_info[n->op].arity; k++)
+			for (int k = 0; k < n->nin; k++)
 				r = rf_merge(r, rf[n->in[k]]);
 		}
 		rf[id] = r;
 		if (!fwd[id])
 			continue;
-		for (int k = 0; k < op_info[n->op].arity && !(op_info[n->op].flags & OPF_VIEW); k++) {
+		for (int k = 0; k < n->nin && !(op_info[n->op].flags & OPF_VIEW); k++) {
 			NodeId a = n->in[k];
 			while (op_info[g->nodes[a].op].flags & OPF_VIEW)
 				a = g->nodes[a].in[0];

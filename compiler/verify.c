@@ -66,7 +66,9 @@ static void check_node(Check *c, NodeId id)
 			bad(c, id, "axis %d has size %lld", k, (long long)n->shape.d[k]);
 	if (n->bax < -1 || n->bax >= n->shape.rank)
 		bad(c, id, "batch axis %d of a rank-%d value", n->bax, n->shape.rank);
-	int arity = op_info[n->op].arity;
+	int arity = n->nin;
+	if (arity != op_info[n->op].arity && !(n->op == OP_CONCAT && arity > op_info[n->op].arity))
+		bad(c, id, "%d inputs, the op takes %d", arity, op_info[n->op].arity);
 	for (int k = 0; k < arity; k++) {
 		if (n->in[k] == 0 || n->in[k] >= g->nnodes) {
 			bad(c, id, "input %d is %%%u, not a node", k, n->in[k]);
@@ -124,20 +126,54 @@ static void check_node(Check *c, NodeId id)
 			bad(c, id, "%s does not sum to %s", sh(a->shape, b1), sh(n->shape, b2));
 		break;
 	}
-	case OP_TRANSPOSE:
-		if (a->shape.rank != 2 || n->shape.rank != 2 || a->shape.d[0] != n->shape.d[1] ||
-		    a->shape.d[1] != n->shape.d[0])
-			bad(c, id, "transpose of %s is %s", sh(a->shape, b1), sh(n->shape, b2));
+	case OP_TRANSPOSE: {
+		/* a permutation: output axis k is input axis i[k] */
+		int seen = 0;
+		Shape want = a->shape;
+		for (int k = 0; k < a->shape.rank; k++) {
+			if (n->i[k] < 0 || n->i[k] >= a->shape.rank || (seen >> n->i[k] & 1)) {
+				bad(c, id, "axis %lld in the permutation of a rank-%d value", (long long)n->i[k], a->shape.rank);
+				return;
+			}
+			seen |= 1 << n->i[k];
+			want.d[k] = a->shape.d[n->i[k]];
+		}
+		check_shape(c, id, "the permutation", n->shape, want);
 		break;
+	}
 	case OP_MATMUL: {
-		if (a->shape.rank != 2 || b->shape.rank != 2) {
+		/* [..., M, K] @ [..., K, N], leading axes broadcast; i[0], i[1]:
+		 * the operands' last two axes swapped */
+		int ra = a->shape.rank, rb = b->shape.rank, ta = n->i[0] != 0, tb = n->i[1] != 0;
+		Shape lead;
+		if (ra < 2 || rb < 2 ||
+		    !shape_broadcast(shape_make(ra - 2, a->shape.d), shape_make(rb - 2, b->shape.d), &lead)) {
 			bad(c, id, "a product of %s and %s", sh(a->shape, b1), sh(b->shape, b2));
 			break;
 		}
-		int64_t d[2] = {a->shape.d[n->i[0] ? 1 : 0], b->shape.d[n->i[1] ? 0 : 1]};
-		if (a->shape.d[n->i[0] ? 0 : 1] != b->shape.d[n->i[1] ? 1 : 0])
+		if (a->shape.d[ra - (ta ? 2 : 1)] != b->shape.d[rb - (tb ? 1 : 2)])
 			bad(c, id, "inner sizes of %s and %s differ", sh(a->shape, b1), sh(b->shape, b2));
-		check_shape(c, id, "the product", n->shape, shape_make(2, d));
+		lead.d[lead.rank++] = a->shape.d[ra - (ta ? 1 : 2)];
+		lead.d[lead.rank++] = b->shape.d[rb - (tb ? 2 : 1)];
+		check_shape(c, id, "the product", n->shape, lead);
+		break;
+	}
+	case OP_CONCAT: {
+		int ax = (int)n->i[0];
+		if (ax < 0 || ax >= n->shape.rank) {
+			bad(c, id, "axis %d of a rank-%d value", ax, n->shape.rank);
+			break;
+		}
+		int64_t total = 0;
+		for (int k = 0; k < arity; k++) {
+			Shape p = g->nodes[n->in[k]].shape, q = n->shape;
+			total += p.d[ax];
+			p.d[ax] = q.d[ax] = 1;
+			if (!shape_eq(p, q))
+				bad(c, id, "part %d is %s, the result %s", k, sh(g->nodes[n->in[k]].shape, b1), sh(n->shape, b2));
+		}
+		if (total != n->shape.d[ax])
+			bad(c, id, "parts of %lld along axis %d make %lld", (long long)total, ax, (long long)n->shape.d[ax]);
 		break;
 	}
 	case OP_SOFTMAX: case OP_LOG_SOFTMAX:

@@ -55,12 +55,15 @@ int main(void)
 	expect("roots that exist", graph_verify(g, &loss, 1, "test", sink), 0);
 
 	Node saved;
-#define CORRUPT(what, id, stmt)                     \
-	do {                                            \
-		saved = g->nodes[id];                       \
-		stmt;                                       \
-		expect(what, problems(g), 1);               \
-		g->nodes[id] = saved;                       \
+	NodeId saved_in[8];
+#define CORRUPT(what, id, stmt)                                           \
+	do {                                                                  \
+		saved = g->nodes[id];                                             \
+		memcpy(saved_in, saved.in, sizeof(NodeId) * saved.nin);           \
+		stmt;                                                             \
+		expect(what, problems(g), 1);                                     \
+		g->nodes[id] = saved;                                             \
+		memcpy(g->nodes[id].in, saved_in, sizeof(NodeId) * saved.nin);   \
 	} while (0)
 	CORRUPT("a dangling input", add, g->nodes[add].in[1] = 0);
 	CORRUPT("an input past the end", add, g->nodes[add].in[1] = g->nnodes + 5);

@@ -153,6 +153,14 @@ def red(name, params, expr, ref, gen=None, rows=None, dims="B = 4", inputs="", n
     return Case(name, _program(dims, inputs, params, "B", expr, "o * sum(R + 2)"), full, gen, rows, note)
 
 
+def _attention(v):
+    def heads(z):
+        return z.reshape(-1, 3, 2, 2).permute(0, 2, 1, 3)
+    att = torch.softmax(heads(v.x @ v.Wq) @ heads(v.x @ v.Wk).transpose(-1, -2), -1)
+    o = (att @ heads(v.x @ v.Wv)).permute(0, 2, 1, 3).reshape(-1, 3, 4)
+    return (o.mean(0) * v.C).sum(), {"o": o}
+
+
 def _xent(z, y):
     return F.cross_entropy(z, y.long())
 
@@ -219,6 +227,52 @@ CASES = [
     ew("matmul_ta", "a[5,3] b[5,4]", "transpose(a) @ b", "3,4", lambda v: v.a.t() @ v.b),
     ew("matmul_tb", "a[3,5] b[4,5]", "a @ transpose(b)", "3,4", lambda v: v.a @ v.b.t()),
     ew("matmul_tab", "a[5,3] b[4,5]", "transpose(b @ a)", "3,4", lambda v: (v.b @ v.a).t()),
+
+    # -- batched matmul (leading axes broadcast as torch.matmul), 1-D operands --
+    ew("matmul_batched", "a[B,2,3,4] b[4,5]", "a @ b", "B,2,3,5", lambda v: v.a @ v.b, dims="B = 3"),
+    ew("matmul_batched_both", "a[B,3,4] b[B,4,2]", "a @ b", "B,3,2", lambda v: v.a @ v.b, dims="B = 3"),
+    ew("matmul_bcast_one", "a[B,3,4] b[1,4,5]", "a @ b", "B,3,5", lambda v: v.a @ v.b, dims="B = 3"),
+    ew("matmul_bcast_both", "a[2,1,3,4] b[5,4,2]", "a @ b", "2,5,3,2", lambda v: v.a @ v.b),
+    ew("matmul_bcast_left2d", "a[3,4] b[2,4,5]", "a @ b", "2,3,5", lambda v: v.a @ v.b),
+    ew("matmul_batched_k19", "a[2,5,19] b[2,19,7]", "a @ b", "2,5,7", lambda v: v.a @ v.b),
+    ew("matmul_batched_ta", "a[2,4,3] b[2,4,5]", "transpose(a, 1, 2) @ b", "2,3,5",
+       lambda v: v.a.transpose(1, 2) @ v.b),
+    ew("matmul_batched_tb", "a[3,2,4] b[5,4]", "a @ transpose(b)", "3,2,5", lambda v: v.a @ v.b.t()),
+    ew("matmul_batched_tab", "a[2,4,3] b[2,5,4]", "transpose(a, -1, -2) @ permute(b, [0, 2, 1])", "2,3,5",
+       lambda v: v.a.transpose(1, 2) @ v.b.permute(0, 2, 1)),
+    ew("matmul_batched_gram", "a[2,5,3]", "transpose(a, 1, 2) @ a", "2,3,3", lambda v: v.a.transpose(1, 2) @ v.a),
+    ew("matmul_batched_rows", "a[3,50,30] b[30,70]", "a @ b", "3,50,70", lambda v: v.a @ v.b,
+       note="150 rows of A in one product: more than one block of rows, in parallel"),
+    ew("matmul_batched_par", "a[4,20,30] b[4,30,40]", "a @ b", "4,20,40", lambda v: v.a @ v.b,
+       note="enough work for the products to run in parallel"),
+    ew("matmul_mat_vec", "a[B,3,4] b[4]", "a @ b", "B,3", lambda v: v.a @ v.b),
+    ew("matmul_vec_mat", "a[4] b[B,4,3]", "a @ b", "B,3", lambda v: v.a @ v.b),
+    ew("matmul_vec_2d", "a[4] b[4,3]", "matmul(a, b)", "3", lambda v: v.a @ v.b),
+    red("matmul_dot", "a[5] b[5]", "a @ b", lambda v: v.a @ v.b),
+    ew("matmul_batched_chain", "a[2,3,4] b[4,5] c[2,5,2]", "a @ b @ c", "2,3,2", lambda v: v.a @ v.b @ v.c),
+
+    # -- transpose and permute on any rank --
+    ew("transpose_axes", "a[2,3,4] b[4,3,2]", "transpose(a, 0, 2) * b", "4,3,2", lambda v: v.a.transpose(0, 2) * v.b),
+    ew("transpose_neg_axes", "a[B,3,4]", "transpose(a, -1, -3)", "4,3,B", lambda v: v.a.transpose(-1, -3)),
+    ew("permute3", "a[B,2,3]", "permute(a, [2, 0, 1])", "3,B,2", lambda v: v.a.permute(2, 0, 1)),
+    ew("permute4", "a[2,3,4,5]", "permute(a, [3, 1, 0, 2])", "5,3,2,4", lambda v: v.a.permute(3, 1, 0, 2)),
+    ew("permute_twice", "a[2,3,4] b[3,4,2]", "permute(permute(a, [2, 0, 1]), [2, 0, 1]) * b", "3,4,2",
+       lambda v: v.a.permute(2, 0, 1).permute(2, 0, 1) * v.b),
+    ew("permute_expr", "a[2,3,4] b[4]", "exp(permute(a * b, [1, 2, 0]))", "3,4,2",
+       lambda v: torch.exp((v.a * v.b).permute(1, 2, 0))),
+
+    ew("pad_rank5", "a[2,1,2,1,3]", "pad(a, [0, 1, 1, 0, 0, 0, 1, 1, 0, 2])", "3,2,2,3,5",
+       lambda v: F.pad(v.a, (0, 2, 1, 1, 0, 0, 1, 0, 0, 1))),
+
+    # -- concat of any number of tensors --
+    ew("concat3", "a[B,2] b[B,3] c[B,1]", "concat(a, b, c, axis = 1)", "B,6",
+       lambda v: torch.cat([v.a, v.b, v.c], 1)),
+    ew("concat4_axis0", "a[1,3] b[2,3] c[3,3] d[1,3]", "concat(a, b, c, d)", "7,3",
+       lambda v: torch.cat([v.a, v.b, v.c, v.d], 0)),
+    ew("concat3_rank3_mid", "a[2,1,4] b[2,3,4] c[2,2,4]", "concat(a, b, c, axis = -2)", "2,6,4",
+       lambda v: torch.cat([v.a, v.b, v.c], -2)),
+    ew("concat_repeated", "a[B,2] b[B,3]", "concat(a, b, a * a, axis = 1)", "B,7",
+       lambda v: torch.cat([v.a, v.b, v.a * v.a], 1)),
 
     # -- reshape and flatten --
     ew("reshape", "a[B,6] c[2,1]", "reshape(a, [B, 2, 3]) * c", "B,2,3",
@@ -510,6 +564,57 @@ CASES = [
         output o = log_softmax(x @ W)
         loss sum(o * (R + 2))
         """, lambda v: (((o := F.log_softmax(v.x @ v.W, -1)) * (v.R + 2)).sum(), {"o": o}), rows=2),
+    ew("partial_matmul_batched", "W[4,5] c[5]", "exp(x) @ W + c", "B,3,5",
+       lambda v: torch.exp(v.x) @ v.W + v.c, dims="B = 5", inputs="input x : f32[B, 3, 4]", rows=3),
+    ew("partial_matmul_bcast", "a[1,4,5]", "exp(x) @ a", "B,3,5",
+       lambda v: torch.exp(v.x) @ v.a, dims="B = 5", inputs="input x : f32[B, 3, 4]", rows=2,
+       note="a's gradient sums the batch of products over the valid rows"),
+    ew("partial_matmul_batched_both", "W[4,4]", "(exp(x) @ W) @ transpose(exp(x), 1, 2)", "B,3,3",
+       lambda v: (torch.exp(v.x) @ v.W) @ torch.exp(v.x).transpose(1, 2), dims="B = 4",
+       inputs="input x : f32[B, 3, 4]", rows=3),
+    ew("partial_matmul_vec", "a[4]", "exp(x) @ a", "B,3", lambda v: torch.exp(v.x) @ v.a,
+       dims="B = 5", inputs="input x : f32[B, 3, 4]", rows=4),
+    red("partial_vec_matmul", "c[3]", "sum((sum(exp(x), axis = 1) @ (exp(x) * c)) * c)",
+        lambda v: ((torch.exp(v.x).sum(1) @ (torch.exp(v.x) * v.c)) * v.c).sum(), dims="B = 5",
+        inputs="input x : f32[B, 3]", rows=3, note="a vector over the batch times a matrix: contracts over the batch"),
+    red("partial_permute", "c[3,1,4]", "sum(permute(exp(x), [1, 0, 2]) * c)",
+        lambda v: (torch.exp(v.x).permute(1, 0, 2) * v.c).sum(), dims="B = 5", inputs="input x : f32[B, 3, 4]",
+        rows=3, note="the batch axis moves to axis 1"),
+    red("partial_permute_mean", "c[4] d[4,3]", "sum(mean(permute(exp(x) * c, [2, 0, 1]), axis = 1) * d)",
+        lambda v: ((torch.exp(v.x) * v.c).permute(2, 0, 1).mean(1) * v.d).sum(), dims="B = 5",
+        inputs="input x : f32[B, 3, 4]", rows=2),
+    red("partial_transpose_axes", "c[4,1,1]", "sum(exp(transpose(x, 0, 2)) * c)",
+        lambda v: (torch.exp(v.x.transpose(0, 2)) * v.c).sum(), dims="B = 5", inputs="input x : f32[B, 3, 4]",
+        rows=3),
+    case("partial_permute_matmul", """
+        dim B = 6
+        input x : f32[B, 3, 4]
+        input y : f32[B, 2]
+        param w : [2]
+        param C : [3, 4, 2]
+        output o = permute(exp(x), [1, 2, 0]) @ (exp(y) * w)
+        loss sum(o * C)
+        """, lambda v: (((o := torch.exp(v.x).permute(1, 2, 0) @ (torch.exp(v.y) * v.w)) * v.C).sum(), {"o": o}),
+        rows=4, note="a batched product that contracts over the batch axis"),
+    case("partial_attention", """
+        dim B = 5
+        dim T = 3
+        input x : f32[B, T, 4]
+        param Wq : [4, 4]
+        param Wk : [4, 4]
+        param Wv : [4, 4]
+        param C : [T, 4]
+        def heads(z) = permute(reshape(z, [B, T, 2, 2]), [0, 2, 1, 3])
+        att = softmax(heads(x @ Wq) @ transpose(heads(x @ Wk), -1, -2))
+        output o = reshape(permute(att @ heads(x @ Wv), [0, 2, 1, 3]), [B, T, 4])
+        loss sum(mean(o, axis = 0) * C)
+        """, lambda v: _attention(v), rows=3, note="two-head self-attention: reshape, permute, batched products"),
+    ew("partial_concat3", "c[3]", "concat(exp(x), x * c, x + 1, axis = 1)", "B,9",
+       lambda v: torch.cat([torch.exp(v.x), v.x * v.c, v.x + 1], 1), dims="B = 5",
+       inputs="input x : f32[B, 3]", rows=3),
+    ew("partial_concat3_rank3", "c[2]", "concat(exp(x), x * c, exp(x) * c, axis = -1)", "B,3,6",
+       lambda v: torch.cat([torch.exp(v.x), v.x * v.c, torch.exp(v.x) * v.c], -1), dims="B = 4",
+       inputs="input x : f32[B, 3, 2]", rows=2),
     case("partial_xt_matmul", """
         dim B = 6
         input x : f32[B, 3]
