@@ -1605,6 +1605,14 @@ static void split(Shape s, int axis, int64_t *pre, int64_t *A, int64_t *post)
 		*post *= s.d[i];
 }
 
+/* The entries of x's batch axis that hold data: n, times the slots per
+ * example when the batch axis has several (graph.h). */
+static const char *batch_extent(Emit *e, const Node *x)
+{
+	int64_t k = x->bax >= 0 && e->g->batch > 0 ? x->shape.d[x->bax] / e->g->batch : 1;
+	return k == 1 ? "n" : arena_printf(e->a, "(n * %lld)", (long long)k);
+}
+
 /* Print the pairwise sum (or max) of part[0..15] into `into` (a C lvalue
  * expression, combined with op "=" or "+="). */
 static void lanes_combine(Emit *e, int ismax, const char *into, const char *op, int d)
@@ -1663,7 +1671,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 		bound = arena_printf(e->a, "%lld", (long long)A);
 		if (x->bax >= 0) {
 			split(x->shape, x->bax, &pre, &A, &post);
-			bound = "n";
+			bound = batch_extent(e, x);
 		}
 		/* every p: bound x post contiguous elements */
 		fprintf(o, "\t%s part[16];\n\tfor (long r = 0; r < 16; r++)\n\t\tpart[r] = %s;\n", acct, init);
@@ -1680,7 +1688,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 		return;
 	}
 	split(x->shape, axis, &pre, &A, &post);
-	bound = x->bax == axis ? "n" : arena_printf(e->a, "%lld", (long long)A);
+	bound = x->bax == axis ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)A);
 	const char *upd = ismax ? "if (val > acc)\n%.*sacc = val;" : "acc += val;";
 	int d = 1;
 	if (pre > 1)
@@ -1712,7 +1720,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 
 /* The loops over axes 0..m-1 of s for a sum_to, the parallel axis pax (a
  * kept axis; -1: none) over [lo, hi); returns the depth. */
-static int sumto_loops(Emit *e, const Node *n, Shape s, int off, int bax, int m, int pax)
+static int sumto_loops(Emit *e, const Node *n, Shape s, int off, int bax, const char *nb, int m, int pax)
 {
 	FILE *o = e->o;
 	int d = 1;
@@ -1722,7 +1730,7 @@ static int sumto_loops(Emit *e, const Node *n, Shape s, int off, int bax, int m,
 			continue;
 		}
 		int reduced = k < off || n->shape.d[k - off] == 1;
-		const char *bound = (k == bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
+		const char *bound = (k == bax && reduced) ? nb : arena_printf(e->a, "%lld", (long long)s.d[k]);
 		fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
 	}
 	return d;
@@ -1764,7 +1772,7 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		par_begin(e, arena_printf(e->a, "%lld", (long long)s.d[pax]), grain, arena_printf(e->a, "ranges of axis %d", pax));
 		o = e->o;
 	}
-	int d = sumto_loops(e, n, s, off, x->bax, nl, pax);
+	int d = sumto_loops(e, n, s, off, x->bax, batch_extent(e, x), nl, pax);
 	if (lanes) {
 		fprintf(o, "%.*s{\n", IND(d - 1));
 		fprintf(o, "%.*s%s part[16] = {0};\n", IND(d), e->T);
@@ -1836,7 +1844,10 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	int ta = (int)n->i[0], tb = (int)n->i[1];
 	long long M = (long long)n->shape.d[0], N = (long long)n->shape.d[1];
 	long long K = (long long)A->shape.d[ta ? 0 : 1];
-	const char *Kb = A->bax == (ta ? 0 : 1) ? "n" : arena_printf(e->a, "%lld", K);
+	const Node *Bn = NN(e, n->in[1]);
+	const char *Kb = A->bax == (ta ? 0 : 1)   ? batch_extent(e, A)
+	                 : Bn->bax == (tb ? 1 : 0) ? batch_extent(e, Bn)
+	                                           : arena_printf(e->a, "%lld", K);
 	const char *ab = e->buf[n->in[0]], *bb = e->buf[n->in[1]];
 	/* A(i, k) = ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj] */
 	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
@@ -1902,7 +1913,7 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	const char *xb = e->buf[n->in[0]];
 	const char *xi = pak_index(e, pre, A, post, "k");
 	/* along the batch axis only the rows that hold data take part */
-	const char *bound = x->bax == n->i[0] ? "n" : arena_printf(e->a, "%lld", (long long)A);
+	const char *bound = x->bax == n->i[0] ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)A);
 	int d = 1;
 	if (pre > 1)
 		fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
@@ -1922,14 +1933,15 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "%.*s%s lse = (%s)log(se);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - mx - lse;\n",
 		        IND(d), e->T, e->T, IND(d), (long long)A, IND(d + 1), dst, xi, xb, xi);
 	if (x->bax == n->i[0])
-		fprintf(o, "%.*sfor (long k = n; k < %lld; k++)\n%.*s%s[%s] = 0;\n", IND(d), (long long)A, IND(d + 1), dst, xi);
+		fprintf(o, "%.*sfor (long k = %s; k < %lld; k++)\n%.*s%s[%s] = 0;\n", IND(d), bound, (long long)A, IND(d + 1),
+		        dst, xi);
 	fprintf(o, "%.*s}\n", IND(d - 1));
 }
 
 /* rows of a [N, ...] value that hold data */
 static const char *rows_of(Emit *e, const Node *x)
 {
-	return x->bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)x->shape.d[0]);
+	return x->bax == 0 ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)x->shape.d[0]);
 }
 
 static void kernel_loss(Emit *e, NodeId id, const char *dst)
@@ -1950,8 +1962,8 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		else
 			fprintf(o, "\tdouble inv = 1.0 / %s;\n\tfor (long r = 0; r < %lld; r++) {\n", rows, R);
 		if (n->op == OP_XENT_GRAD && z->bax == 0)
-			fprintf(o, "\t\tif (r >= n) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
-			           "\t\t\tcontinue;\n\t\t}\n", C, dst, C);
+			fprintf(o, "\t\tif (r >= %s) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
+			           "\t\t\tcontinue;\n\t\t}\n", rows, C, dst, C);
 		fprintf(o, "\t\t%s mx = -INFINITY;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tif (%s[r * %lld + c] > mx)\n"
 		           "\t\t\t\tmx = %s[r * %lld + c];\n", T, C, zb, C, zb, C);
 		fprintf(o, "\t\tdouble se = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += %s(%s[r * %lld + c] - mx);\n",
@@ -1973,8 +1985,8 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		const char *rows = rows_of(e, z);
 		fprintf(o, "\tdouble inv = 1.0 / %s;\n\tfor (long r = 0; r < %lld; r++) {\n", rows, R);
 		if (z->bax == 0)
-			fprintf(o, "\t\tif (r >= n) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
-			           "\t\t\tcontinue;\n\t\t}\n", C, dst, C);
+			fprintf(o, "\t\tif (r >= %s) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
+			           "\t\t\tcontinue;\n\t\t}\n", rows, C, dst, C);
 		fprintf(o, "\t\tdouble mx = -INFINITY, se = 0, up = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n"
 		           "\t\t\tif (%s[r * %lld + c] > mx)\n\t\t\t\tmx = %s[r * %lld + c];\n", C, zb, C, zb, C);
 		fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += exp(%s[r * %lld + c] - mx);\n", C, zb, C);
@@ -1988,7 +2000,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		const char *ub = e->buf[n->in[1]];
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
-		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
+		const char *rows = z->bax == 0 ? batch_extent(e, z) : arena_printf(e->a, "%lld", R);
 		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
 		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n\t\tdouble sg = 1 / (1 + exp(-(double)%s[i]));\n", R * per, zb);
 		fprintf(o, "\t\t%s[i] = i < %s * %lld ? (%s)(sg * (1 - sg) * %s[i] / count) : 0;\n\t}\n", dst, rows, per, T, ub);
@@ -2017,7 +2029,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		const char *tb = e->buf[n->in[1]];
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
-		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
+		const char *rows = z->bax == 0 ? batch_extent(e, z) : arena_printf(e->a, "%lld", R);
 		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
 		if (n->op == OP_BCE) {
 			fprintf(o, "\tdouble total = 0;\n\tfor (long i = 0; i < %s * %lld; i++) {\n", rows, per);
@@ -2085,7 +2097,8 @@ static ConvDims conv_dims(Emit *e, Shape x, Shape y, Window w, int x_bax)
 	c.Cog = c.Co / g;
 	c.kh = w.kh;
 	c.kw = w.kw;
-	c.rows = x_bax == 0 ? "n" : arena_printf(e->a, "%lld", c.N);
+	c.rows = x_bax == 0 ? (c.N == e->g->batch ? "n" : arena_printf(e->a, "(n * %lld)", (long long)(c.N / e->g->batch)))
+	                    : arena_printf(e->a, "%lld", c.N);
 	long long nr = MM_NRMAX(e), vl = e->f32 ? 16 : 8;
 	c.NB = (c.N + nr - 1) / nr * nr;
 	c.PT = w.ph;
@@ -2560,7 +2573,8 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 	if (!fwd && (sh != kh || sw != kw))
 		return 0;
 	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
-	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)N);
+	const char *rows = bax == 0 ? (N == e->g->batch ? "n" : arena_printf(e->a, "(n * %lld)", (long long)(N / e->g->batch)))
+	                            : arena_printf(e->a, "%lld", (long long)N);
 	const char *xb = e->buf[n->in[0]];
 	fprintf(o, "\t/* max %lldx%lld window, stride %lldx%lld over [%lld, %lld, %lld, %lld] */\n", kh, kw, sh, sw, N, C, H, W);
 	int par = N * C * H * W >= PAR_MIN_WORK && N * C > 1;
@@ -2611,7 +2625,7 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n\t\tfor (long i = %lld; i < %lld; i++)\n"
 		           "\t\t\t%s[p * %lld + i] = 0;\n", rows, C, OH * kh * W, H * W, dst, H * W);
 	if (bax == 0)
-		fprintf(o, "\tfor (long i = n * %lld; i < %lld; i++)\n\t\t%s[i] = 0;\n", C * H * W, N * C * H * W, dst);
+		fprintf(o, "\tfor (long i = %s * %lld; i < %lld; i++)\n\t\t%s[i] = 0;\n", rows, C * H * W, N * C * H * W, dst);
 	return 1;
 }
 
@@ -2629,7 +2643,9 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 	Shape ys = fwd ? n->shape : NN(e, n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0])->shape;
 	long long C = xs.d[1], H = xs.d[2], W = xs.d[3], OH = ys.d[2], OW = ys.d[3];
 	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
-	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)xs.d[0]);
+	const char *rows = bax == 0 ? (xs.d[0] == e->g->batch ? "n"
+	                                                      : arena_printf(e->a, "(n * %lld)", (long long)(xs.d[0] / e->g->batch)))
+	                            : arena_printf(e->a, "%lld", (long long)xs.d[0]);
 	const char *xb = ismax ? e->buf[n->in[0]] : fwd ? e->buf[n->in[0]] : NULL;
 	const char *yb = fwd ? dst : e->buf[n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0]];
 	fprintf(o, "\t/* %s %lldx%lld window, stride %lldx%lld, padding %lldx%lld over [%lld, %lld, %lld, %lld] */\n",
@@ -2688,7 +2704,9 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 }
 
 /* pad, slice and concat copy blocks: loops over the source shape with an
- * offset into the destination */
+ * offset into the destination.  Along the batch axis the blocks are n * k
+ * rows (k slots per example) at offsets that are multiples of n, so that a
+ * partial batch of n stays packed at the start of the axis. */
 static void kernel_block(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -2699,11 +2717,14 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		Shape s = x->shape;
 		int d = 1;
 		for (int k = 0; k < s.rank; k++)
-			fprintf(o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)\n", IND(d++), k, k, (long long)s.d[k], k);
+			fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k,
+			        k == n->bax ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)s.d[k]), k);
 		const char *oi = NULL;
 		for (int k = 0; k < s.rank; k++) {
-			const char *ax = n->i[2 * k] ? arena_printf(e->a, "(i%d + %lld)", k, (long long)n->i[2 * k])
-			                             : arena_printf(e->a, "i%d", k);
+			const char *ax = !n->i[2 * k] ? arena_printf(e->a, "i%d", k)
+			                 : k == n->bax ? arena_printf(e->a, "(i%d + n * %lld)", k,
+			                                              (long long)(n->i[2 * k] / e->g->batch))
+			                               : arena_printf(e->a, "(i%d + %lld)", k, (long long)n->i[2 * k]);
 			oi = oi ? arena_printf(e->a, "(%s) * %lld + %s", oi, (long long)n->shape.d[k], ax) : ax;
 		}
 		fprintf(o, "%.*s%s[%s] = %s[%s];\n", IND(d), dst, oi ? oi : "0", e->buf[n->in[0]], bcast_index(e, s, s));
@@ -2714,10 +2735,14 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		int64_t pre, A, post;
 		split(x->shape, (int)n->i[0], &pre, &A, &post);
 		long long len = (long long)(n->i[2] - n->i[1]);
-		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long k = 0; k < %lld; k++)\n", (long long)pre, len);
+		int batch = n->bax == (int)n->i[0];
+		const char *rows = batch ? batch_extent(e, n) : arena_printf(e->a, "%lld", len);
+		const char *at = batch ? arena_printf(e->a, "n * %lld", (long long)n->i[1] / e->g->batch)
+		                       : arena_printf(e->a, "%lld", (long long)n->i[1]);
+		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long k = 0; k < %s; k++)\n", (long long)pre, rows);
 		fprintf(o, "\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)post);
-		fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %lld) * %lld + q];\n", dst, len,
-		        (long long)post, e->buf[n->in[0]], (long long)A, (long long)n->i[1], (long long)post);
+		fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %s) * %lld + q];\n", dst, len,
+		        (long long)post, e->buf[n->in[0]], (long long)A, at, (long long)post);
 		return;
 	}
 	/* concat */
@@ -2725,15 +2750,16 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 	split(n->shape, (int)n->i[0], &pre, &A, &post);
 	split(NN(e, n->in[0])->shape, (int)n->i[0], &tmp, &Aa, &tmp);
 	Ab = A - Aa;
+	int batch = n->bax == (int)n->i[0];
+	const char *ra = batch ? batch_extent(e, NN(e, n->in[0])) : arena_printf(e->a, "%lld", (long long)Aa);
+	const char *rb = batch ? batch_extent(e, NN(e, n->in[1])) : arena_printf(e->a, "%lld", (long long)Ab);
 	fprintf(o, "\tfor (long p = 0; p < %lld; p++) {\n", (long long)pre);
-	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Aa,
-	        (long long)post);
+	fprintf(o, "\t\tfor (long k = 0; k < %s; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", ra, (long long)post);
 	fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
 	        (long long)post, e->buf[n->in[0]], (long long)Aa, (long long)post);
-	fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ab,
-	        (long long)post);
-	fprintf(o, "\t\t\t\t%s[(p * %lld + %lld + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n\t}\n", dst,
-	        (long long)A, (long long)Aa, (long long)post, e->buf[n->in[1]], (long long)Ab, (long long)post);
+	fprintf(o, "\t\tfor (long k = 0; k < %s; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", rb, (long long)post);
+	fprintf(o, "\t\t\t\t%s[(p * %lld + %s + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n\t}\n", dst,
+	        (long long)A, ra, (long long)post, e->buf[n->in[1]], (long long)Ab, (long long)post);
 }
 
 /* Dropout mask: each element keeps its value with probability 1 - p, drawn
@@ -3233,8 +3259,11 @@ void emitc_model(FILE *out, const TrainGraph *tg, int with_main)
 		        c_string(e, m->outputs[i].name), dlrt_dtype_c((DType)n->dtype), n->shape.rank);
 		for (int k = 0; k < n->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)n->shape.d[k]);
-		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d},\n", (long long)shape_numel(n->shape),
+		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d", (long long)shape_numel(n->shape),
 		        e->out_buf[i], n->bax == 0 ? 0 : -1);
+		if (n->bax == 0 && graph_batch_slots(g, m->outputs[i].node) > 1)
+			fprintf(out, ", .slots = %lld", (long long)graph_batch_slots(g, m->outputs[i].node));
+		fprintf(out, "},\n");
 		if (i == m->accuracy_output)
 			acc_out = ntd;
 		ntd++;
