@@ -184,6 +184,18 @@ def _merge_regroup(v):
     return (o.reshape(v.x.shape[0], -1) * (v.R + 2)).sum() + o.mean(), {"o": o}
 
 
+def _conv_merge(v):
+    x = v.x.reshape(-1, 3, 5, 5)
+    h = F.max_pool2d(torch.relu(F.conv2d(x, v.K, v.c, padding=1)), 2)
+    g = F.avg_pool2d(h, 2) + h.mean((2, 3)).reshape(-1, 4, 1, 1)
+    return ((g.flatten(1) @ v.W + 1) ** 2).mean()
+
+
+def _bce_mse_concat(v):
+    z = torch.cat([v.x @ v.W, torch.exp(v.x) @ v.W], 0)
+    return _bce(z, torch.cat([v.t, v.u], 0)) + F.mse_loss(z.reshape(-1), torch.cat([v.u, v.t], 0).reshape(-1))
+
+
 def _concat_slice(v):
     o = torch.cat([v.x, torch.exp(v.y), v.x * v.y], 0) @ v.W + v.c
     h = o[v.x.shape[0]:]
@@ -633,6 +645,26 @@ CASES = [
         loss sum(transpose(h) @ h) + mean(o)
         """, lambda v: _concat_slice(v), rows=3,
         note="three parts; a slice at multiples of B; a contraction over 3n rows", smaller="B"),
+    case("partial_conv_merge", """
+        dim B = 4
+        input x : f32[B, 6, 5, 5]
+        param K : [4, 3, 3, 3]
+        param c : [4]
+        param W : [4, 2]
+        h = max_pool2d(relu(conv2d(reshape(x, [-1, 3, 5, 5]), K, c, pad = 1)), 2)
+        g = avg_pool2d(h, 2) + reshape(global_avg_pool(h), [-1, 4, 1, 1])
+        loss mean((flatten(g) @ W + 1) ^ 2)
+        """, lambda v: _conv_merge(v), rows=3, smaller="B",
+        note="[B, 6, 5, 5] to [2B, 3, 5, 5]: convolution and pooling over 2n images"),
+    case("partial_bce_mse_concat", """
+        dim B = 5
+        input x : f32[B, 3]
+        input t : f32[B, 2]
+        input u : f32[B, 2]
+        param W : [3, 2]
+        z = concat(x @ W, exp(x) @ W, axis = 0)
+        loss bce(z, concat(t, u, axis = 0)) + mse(reshape(z, [-1]), reshape(concat(u, t, axis = 0), [-1]))
+        """, lambda v: _bce_mse_concat(v), rows=2, gen={"t": probs(), "u": probs()}, smaller="B"),
 
     # -- small models --
     case("mlp_cross_entropy", """
