@@ -425,9 +425,10 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to)
 		DLC_INTERNAL("bad reshape");
 	if (shape_eq(na->shape, to))
 		return a;
+	/* -1 also where the examples would mix: sema rejects such reshapes of
+	 * values, so this is only the adjoint of a value without a batch axis
+	 * that a product with the batch gave one (a param of B rows) */
 	int bax = graph_reshape_bax(g, a, to);
-	if (na->bax >= 0 && bax < 0 && g->batch > 1)
-		DLC_INTERNAL("reshape mixes the examples of a batch");
 	if (na->op == OP_RESHAPE) {
 		/* one reshape of the source, with this batch axis */
 		NodeId r = graph_reshape(g, na->in[0], to);

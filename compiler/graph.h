@@ -138,7 +138,7 @@ int64_t graph_batch_slots(const Graph *g, NodeId id);
  * hold exactly the ones before a's batch axis and whose following axes hold
  * a whole part of one example.  -1 when `a` has no batch axis, or when such
  * a reshape would mix examples (then a partial batch has no exact value:
- * sema rejects it; with B = 1 it is harmless). */
+ * sema rejects it for values computed from the batch). */
 int graph_reshape_bax(const Graph *g, NodeId a, Shape to);
 NodeId graph_reshape(Graph *g, NodeId a, Shape to);
 /* The same values, with `bax` as their batch axis (a reshape to the same
