@@ -130,7 +130,7 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	case OP_BCE: {
 		accum(ad, a, mul(ad, graph_loss(g, OP_BCE_GRAD, a, b), gy));
 		if (b < ad->n && ad->needs[b]) {
-			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / na.shape.d[na.bax], 1)
+			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / g->batch, 1)
 			                         : cst(ad, (double)graph_numel(g, a));
 			accum(ad, b, mul(ad, dv(ad, neg(ad, a), cnt), gy));
 		}
@@ -179,7 +179,7 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	case OP_BCE_GRAD: {
 		accum(ad, a, graph_loss(g, OP_BCE_HESS, a, gy));
 		if (b < ad->n && ad->needs[b]) {
-			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / na.shape.d[na.bax], 1)
+			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / g->batch, 1)
 			                         : cst(ad, (double)graph_numel(g, a));
 			accum(ad, b, neg(ad, dv(ad, gy, cnt)));
 		}

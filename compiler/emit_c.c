@@ -384,6 +384,14 @@ static void split(Shape s, int axis, int64_t *pre, int64_t *A, int64_t *post)
 		*post *= s.d[i];
 }
 
+/* The entries of x's batch axis that hold data: n, times the slots per
+ * example when the batch axis has several (graph.h). */
+static const char *batch_extent(Emit *e, const Node *x)
+{
+	int64_t k = x->bax >= 0 && e->g->batch > 0 ? x->shape.d[x->bax] / e->g->batch : 1;
+	return k == 1 ? "n" : arena_printf(e->a, "(n * %lld)", (long long)k);
+}
+
 /* Print the pairwise sum (or max) of part[0..15] into `into` (a C lvalue
  * expression, combined with op "=" or "+="). */
 static void lanes_combine(Emit *e, int ismax, const char *into, const char *op, int d)
@@ -442,7 +450,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 		bound = arena_printf(e->a, "%lld", (long long)A);
 		if (x->bax >= 0) {
 			split(x->shape, x->bax, &pre, &A, &post);
-			bound = "n";
+			bound = batch_extent(e, x);
 		}
 		/* every p: bound x post contiguous elements */
 		fprintf(o, "\t%s part[16];\n\tfor (long r = 0; r < 16; r++)\n\t\tpart[r] = %s;\n", acct, init);
@@ -459,7 +467,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 		return;
 	}
 	split(x->shape, axis, &pre, &A, &post);
-	bound = x->bax == axis ? "n" : arena_printf(e->a, "%lld", (long long)A);
+	bound = x->bax == axis ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)A);
 	const char *upd = ismax ? "if (val > acc)\n%.*sacc = val;" : "acc += val;";
 	int d = 1;
 	if (pre > 1)
@@ -491,7 +499,7 @@ static void kernel_reduce(Emit *e, NodeId id, const char *dst)
 
 /* The loops over axes 0..m-1 of s for a sum_to, the parallel axis pax (a
  * kept axis; -1: none) over [lo, hi); returns the depth. */
-static int sumto_loops(Emit *e, const Node *n, Shape s, int off, int bax, int m, int pax)
+static int sumto_loops(Emit *e, const Node *n, Shape s, int off, int bax, const char *nb, int m, int pax)
 {
 	FILE *o = e->o;
 	int d = 1;
@@ -501,7 +509,7 @@ static int sumto_loops(Emit *e, const Node *n, Shape s, int off, int bax, int m,
 			continue;
 		}
 		int reduced = k < off || n->shape.d[k - off] == 1;
-		const char *bound = (k == bax && reduced) ? "n" : arena_printf(e->a, "%lld", (long long)s.d[k]);
+		const char *bound = (k == bax && reduced) ? nb : arena_printf(e->a, "%lld", (long long)s.d[k]);
 		fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k, bound, k);
 	}
 	return d;
@@ -543,7 +551,7 @@ static void kernel_sumto(Emit *e, NodeId id, const char *dst)
 		par_begin(e, arena_printf(e->a, "%lld", (long long)s.d[pax]), grain, arena_printf(e->a, "ranges of axis %d", pax));
 		o = e->o;
 	}
-	int d = sumto_loops(e, n, s, off, x->bax, nl, pax);
+	int d = sumto_loops(e, n, s, off, x->bax, batch_extent(e, x), nl, pax);
 	if (lanes) {
 		fprintf(o, "%.*s{\n", IND(d - 1));
 		fprintf(o, "%.*s%s part[16] = {0};\n", IND(d), e->T);
@@ -659,8 +667,10 @@ static const char *matmul_k(Emit *e, const Node *n, long long K)
 {
 	const Node *A = NN(e, n->in[0]), *B = NN(e, n->in[1]);
 	int ka = A->shape.rank - (n->i[0] ? 2 : 1), kb = B->shape.rank - (n->i[1] ? 1 : 2);
-	if ((A->bax >= 0 && A->bax == ka) || (B->bax >= 0 && B->bax == kb))
-		return "n";
+	if (A->bax >= 0 && A->bax == ka)
+		return batch_extent(e, A);
+	if (B->bax >= 0 && B->bax == kb)
+		return batch_extent(e, B);
 	return arena_printf(e->a, "%lld", K);
 }
 
@@ -790,7 +800,7 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	const char *xb = e->s->buf[n->in[0]];
 	const char *xi = pak_index(e, pre, A, post, "k");
 	/* along the batch axis only the rows that hold data take part */
-	const char *bound = x->bax == n->i[0] ? "n" : arena_printf(e->a, "%lld", (long long)A);
+	const char *bound = x->bax == n->i[0] ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)A);
 	int d = 1;
 	if (pre > 1)
 		fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
@@ -810,14 +820,15 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "%.*s%s lse = (%s)log(se);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - mx - lse;\n",
 		        IND(d), e->T, e->T, IND(d), (long long)A, IND(d + 1), dst, xi, xb, xi);
 	if (x->bax == n->i[0])
-		fprintf(o, "%.*sfor (long k = n; k < %lld; k++)\n%.*s%s[%s] = 0;\n", IND(d), (long long)A, IND(d + 1), dst, xi);
+		fprintf(o, "%.*sfor (long k = %s; k < %lld; k++)\n%.*s%s[%s] = 0;\n", IND(d), bound, (long long)A, IND(d + 1),
+		        dst, xi);
 	fprintf(o, "%.*s}\n", IND(d - 1));
 }
 
 /* rows of a [N, ...] value that hold data */
 static const char *rows_of(Emit *e, const Node *x)
 {
-	return x->bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)x->shape.d[0]);
+	return x->bax == 0 ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)x->shape.d[0]);
 }
 
 static void kernel_loss(Emit *e, NodeId id, const char *dst)
@@ -838,8 +849,8 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		else
 			fprintf(o, "\tdouble inv = 1.0 / %s;\n\tfor (long r = 0; r < %lld; r++) {\n", rows, R);
 		if (n->op == OP_XENT_GRAD && z->bax == 0)
-			fprintf(o, "\t\tif (r >= n) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
-			           "\t\t\tcontinue;\n\t\t}\n", C, dst, C);
+			fprintf(o, "\t\tif (r >= %s) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
+			           "\t\t\tcontinue;\n\t\t}\n", rows, C, dst, C);
 		fprintf(o, "\t\t%s mx = -INFINITY;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tif (%s[r * %lld + c] > mx)\n"
 		           "\t\t\t\tmx = %s[r * %lld + c];\n", T, C, zb, C, zb, C);
 		fprintf(o, "\t\tdouble se = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += %s(%s[r * %lld + c] - mx);\n",
@@ -861,8 +872,8 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		const char *rows = rows_of(e, z);
 		fprintf(o, "\tdouble inv = 1.0 / %s;\n\tfor (long r = 0; r < %lld; r++) {\n", rows, R);
 		if (z->bax == 0)
-			fprintf(o, "\t\tif (r >= n) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
-			           "\t\t\tcontinue;\n\t\t}\n", C, dst, C);
+			fprintf(o, "\t\tif (r >= %s) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
+			           "\t\t\tcontinue;\n\t\t}\n", rows, C, dst, C);
 		fprintf(o, "\t\tdouble mx = -INFINITY, se = 0, up = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n"
 		           "\t\t\tif (%s[r * %lld + c] > mx)\n\t\t\t\tmx = %s[r * %lld + c];\n", C, zb, C, zb, C);
 		fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += exp(%s[r * %lld + c] - mx);\n", C, zb, C);
@@ -876,7 +887,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		const char *ub = e->s->buf[n->in[1]];
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
-		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
+		const char *rows = z->bax == 0 ? batch_extent(e, z) : arena_printf(e->a, "%lld", R);
 		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
 		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n\t\tdouble sg = 1 / (1 + exp(-(double)%s[i]));\n", R * per, zb);
 		fprintf(o, "\t\t%s[i] = i < %s * %lld ? (%s)(sg * (1 - sg) * %s[i] / count) : 0;\n\t}\n", dst, rows, per, T, ub);
@@ -905,7 +916,7 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		const char *tb = e->s->buf[n->in[1]];
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
-		const char *rows = z->bax == 0 ? "n" : arena_printf(e->a, "%lld", R);
+		const char *rows = z->bax == 0 ? batch_extent(e, z) : arena_printf(e->a, "%lld", R);
 		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
 		if (n->op == OP_BCE) {
 			fprintf(o, "\tdouble total = 0;\n\tfor (long i = 0; i < %s * %lld; i++) {\n", rows, per);
@@ -1296,7 +1307,8 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 	if (!fwd && (sh != kh || sw != kw))
 		return 0;
 	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
-	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)N);
+	const char *rows = bax == 0 ? (N == e->g->batch ? "n" : arena_printf(e->a, "(n * %lld)", (long long)(N / e->g->batch)))
+	                            : arena_printf(e->a, "%lld", (long long)N);
 	const char *xb = e->s->buf[n->in[0]];
 	fprintf(o, "\t/* max %lldx%lld window, stride %lldx%lld over [%lld, %lld, %lld, %lld] */\n", kh, kw, sh, sw, N, C, H, W);
 	int par = N * C * H * W >= PAR_MIN_WORK && N * C > 1;
@@ -1347,7 +1359,7 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n\t\tfor (long i = %lld; i < %lld; i++)\n"
 		           "\t\t\t%s[p * %lld + i] = 0;\n", rows, C, OH * kh * W, H * W, dst, H * W);
 	if (bax == 0)
-		fprintf(o, "\tfor (long i = n * %lld; i < %lld; i++)\n\t\t%s[i] = 0;\n", C * H * W, N * C * H * W, dst);
+		fprintf(o, "\tfor (long i = %s * %lld; i < %lld; i++)\n\t\t%s[i] = 0;\n", rows, C * H * W, N * C * H * W, dst);
 	return 1;
 }
 
@@ -1365,7 +1377,9 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 	Shape ys = fwd ? n->shape : NN(e, n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0])->shape;
 	long long C = xs.d[1], H = xs.d[2], W = xs.d[3], OH = ys.d[2], OW = ys.d[3];
 	int bax = fwd ? NN(e, n->in[0])->bax : n->bax;
-	const char *rows = bax == 0 ? "n" : arena_printf(e->a, "%lld", (long long)xs.d[0]);
+	const char *rows = bax == 0 ? (xs.d[0] == e->g->batch ? "n"
+	                                                      : arena_printf(e->a, "(n * %lld)", (long long)(xs.d[0] / e->g->batch)))
+	                            : arena_printf(e->a, "%lld", (long long)xs.d[0]);
 	const char *xb = ismax ? e->s->buf[n->in[0]] : fwd ? e->s->buf[n->in[0]] : NULL;
 	const char *yb = fwd ? dst : e->s->buf[n->op == OP_MAXPOOL_GRAD ? n->in[1] : n->in[0]];
 	fprintf(o, "\t/* %s %lldx%lld window, stride %lldx%lld, padding %lldx%lld over [%lld, %lld, %lld, %lld] */\n",
@@ -1424,7 +1438,9 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 }
 
 /* pad, slice and concat copy blocks: loops over the source shape with an
- * offset into the destination */
+ * offset into the destination.  Along the batch axis the blocks are n * k
+ * rows (k slots per example) at offsets that are multiples of n, so that a
+ * partial batch of n stays packed at the start of the axis. */
 static void kernel_block(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -1435,11 +1451,14 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		Shape s = x->shape;
 		int d = 1;
 		for (int k = 0; k < s.rank; k++)
-			fprintf(o, "%.*sfor (long i%d = 0; i%d < %lld; i%d++)\n", IND(d++), k, k, (long long)s.d[k], k);
+			fprintf(o, "%.*sfor (long i%d = 0; i%d < %s; i%d++)\n", IND(d++), k, k,
+			        k == n->bax ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)s.d[k]), k);
 		const char *oi = NULL;
 		for (int k = 0; k < s.rank; k++) {
-			const char *ax = n->i[2 * k] ? arena_printf(e->a, "(i%d + %lld)", k, (long long)n->i[2 * k])
-			                             : arena_printf(e->a, "i%d", k);
+			const char *ax = !n->i[2 * k] ? arena_printf(e->a, "i%d", k)
+			                 : k == n->bax ? arena_printf(e->a, "(i%d + n * %lld)", k,
+			                                              (long long)(n->i[2 * k] / e->g->batch))
+			                               : arena_printf(e->a, "(i%d + %lld)", k, (long long)n->i[2 * k]);
 			oi = oi ? arena_printf(e->a, "(%s) * %lld + %s", oi, (long long)n->shape.d[k], ax) : ax;
 		}
 		fprintf(o, "%.*s%s[%s] = %s[%s];\n", IND(d), dst, oi ? oi : "0", e->s->buf[n->in[0]], bcast_index(e, s, s));
@@ -1450,24 +1469,34 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		int64_t pre, A, post;
 		split(x->shape, (int)n->i[0], &pre, &A, &post);
 		long long len = (long long)(n->i[2] - n->i[1]);
-		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long k = 0; k < %lld; k++)\n", (long long)pre, len);
+		int batch = n->bax == (int)n->i[0];
+		const char *rows = batch ? batch_extent(e, n) : arena_printf(e->a, "%lld", len);
+		const char *at = batch ? arena_printf(e->a, "n * %lld", (long long)n->i[1] / e->g->batch)
+		                       : arena_printf(e->a, "%lld", (long long)n->i[1]);
+		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long k = 0; k < %s; k++)\n", (long long)pre, rows);
 		fprintf(o, "\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)post);
-		fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %lld) * %lld + q];\n", dst, len,
-		        (long long)post, e->s->buf[n->in[0]], (long long)A, (long long)n->i[1], (long long)post);
+		fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %s) * %lld + q];\n", dst, len,
+		        (long long)post, e->s->buf[n->in[0]], (long long)A, at, (long long)post);
 		return;
 	}
 	/* concat: each part copied to its offset along the axis */
 	int64_t pre, A, post, Ak, tmp, at = 0;
+	const char *at_rows = "";
 	split(n->shape, (int)n->i[0], &pre, &A, &post);
+	int batch = n->bax == (int)n->i[0];
 	fprintf(o, "\tfor (long p = 0; p < %lld; p++) {\n", (long long)pre);
 	for (int j = 0; j < n->nin; j++) {
-		split(NN(e, n->in[j])->shape, (int)n->i[0], &tmp, &Ak, &tmp);
-		const char *off = at ? arena_printf(e->a, " + %lld", (long long)at) : "";
-		fprintf(o, "\t\tfor (long k = 0; k < %lld; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)Ak,
-		        (long long)post);
+		const Node *part = NN(e, n->in[j]);
+		split(part->shape, (int)n->i[0], &tmp, &Ak, &tmp);
+		/* along the batch axis, each part's n * k rows follow the previous part's */
+		const char *rows = batch ? batch_extent(e, part) : arena_printf(e->a, "%lld", (long long)Ak);
+		const char *off = batch ? (j ? arena_printf(e->a, " + %s", at_rows) : "")
+		                        : at ? arena_printf(e->a, " + %lld", (long long)at) : "";
+		fprintf(o, "\t\tfor (long k = 0; k < %s; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", rows, (long long)post);
 		fprintf(o, "\t\t\t\t%s[(p * %lld%s + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
 		        off, (long long)post, e->s->buf[n->in[j]], (long long)Ak, (long long)post);
 		at += Ak;
+		at_rows = j ? arena_printf(e->a, "%s + %s", at_rows, rows) : rows;
 	}
 	fprintf(o, "\t}\n");
 }
@@ -1903,8 +1932,11 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        c_string(e, m->outputs[i].name), dlrt_dtype_c((DType)n->dtype), n->shape.rank);
 		for (int k = 0; k < n->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)n->shape.d[k]);
-		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d},\n", (long long)shape_numel(n->shape),
+		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d", (long long)shape_numel(n->shape),
 		        e->s->out_buf[i], n->bax == 0 ? 0 : -1);
+		if (n->bax == 0 && graph_batch_slots(g, m->outputs[i].node) > 1)
+			fprintf(out, ", .slots = %lld", (long long)graph_batch_slots(g, m->outputs[i].node));
+		fprintf(out, "},\n");
 		if (i == m->accuracy_output)
 			acc_out = ntd;
 		ntd++;

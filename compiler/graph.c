@@ -382,6 +382,40 @@ NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
 	return intern(g, &n, (NodeId[]){a, b}, 2);
 }
 
+int64_t graph_batch_slots(const Graph *g, NodeId id)
+{
+	const Node *n = &g->nodes[id];
+	if (n->bax < 0 || g->batch <= 0)
+		return 0;
+	return n->shape.d[n->bax] / g->batch;
+}
+
+int graph_reshape_bax(const Graph *g, NodeId a, Shape to)
+{
+	const Node *na = &g->nodes[a];
+	if (na->bax < 0 || g->batch <= 0)
+		return -1;
+	/* a is [P, B * Q] as a matrix: P from the axes before its batch axis,
+	 * Q elements of each example in each of the P blocks; the n examples of
+	 * a partial batch fill the first n * Q elements of every block */
+	int64_t P = 1;
+	for (int i = 0; i < na->bax; i++)
+		P *= na->shape.d[i];
+	int64_t Q = shape_numel(na->shape) / P / g->batch;
+	int64_t pre = 1;
+	for (int j = 0; j < to.rank && pre <= P; j++) {
+		if (pre == P) {
+			int64_t T = 1;
+			for (int k = j + 1; k < to.rank; k++)
+				T *= to.d[k];
+			if (T > 0 && Q % T == 0 && to.d[j] == g->batch * (Q / T))
+				return j;
+		}
+		pre *= to.d[j];
+	}
+	return -1;
+}
+
 NodeId graph_reshape(Graph *g, NodeId a, Shape to)
 {
 	const Node *na = &g->nodes[a];
@@ -389,16 +423,20 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to)
 		DLC_INTERNAL("bad reshape");
 	if (shape_eq(na->shape, to))
 		return a;
-	if (na->op == OP_RESHAPE)
-		return graph_reshape(g, na->in[0], to);
+	/* -1 also where the examples would mix: sema rejects such reshapes of
+	 * values, so this is only the adjoint of a value without a batch axis
+	 * that a product with the batch gave one (a param of B rows) */
+	int bax = graph_reshape_bax(g, a, to);
+	if (na->op == OP_RESHAPE) {
+		/* one reshape of the source, with this batch axis */
+		NodeId r = graph_reshape(g, na->in[0], to);
+		return bax >= 0 ? graph_rebatch(g, r, bax) : r;
+	}
 	/* a reshaped scalar constant is that constant broadcast */
 	if (g->fold && na->op == OP_CONST)
 		return graph_broadcast(g, a, to);
 	if (g->fold && na->op == OP_BROADCAST && g->nodes[na->in[0]].op == OP_CONST)
 		return graph_broadcast(g, na->in[0], to);
-	int bax = -1;
-	if (na->bax == 0 && to.rank > 0 && to.d[0] == na->shape.d[0])
-		bax = 0;
 	Node n = blank(OP_RESHAPE, na->dtype, to, bax);
 	return intern(g, &n, (NodeId[]){a}, 1);
 }
@@ -712,8 +750,10 @@ NodeId graph_pad(Graph *g, NodeId x, const int64_t *pad)
 	}
 	if (!any)
 		return x;
+	/* along the batch axis, whole multiples of B stay a batch axis: n * k
+	 * rows of zeros before, then the n * k rows that hold data */
 	int bax = nx->bax;
-	if (bax >= 0 && (pad[2 * bax] || pad[2 * bax + 1]))
+	if (bax >= 0 && (pad[2 * bax] % g->batch || pad[2 * bax + 1] % g->batch))
 		bax = -1;
 	Node n = blank(OP_PAD, nx->dtype, s, bax);
 	for (int k = 0; k < 2 * s.rank; k++)
@@ -728,7 +768,11 @@ NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end)
 		return x;
 	Shape s = nx->shape;
 	s.d[axis] = end - start;
-	Node n = blank(OP_SLICE, nx->dtype, s, nx->bax == axis ? -1 : nx->bax);
+	/* along the batch axis, [B i, B j) is a batch axis of j - i slots: [n i, n j) */
+	int bax = nx->bax;
+	if (bax == axis && (start % g->batch || end % g->batch))
+		bax = -1;
+	Node n = blank(OP_SLICE, nx->dtype, s, bax);
 	n.i[0] = axis;
 	n.i[1] = start;
 	n.i[2] = end;
@@ -741,7 +785,7 @@ NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis)
 		return parts[0];
 	const Node *n0 = &g->nodes[parts[0]];
 	Shape s = n0->shape;
-	int bax = -1;
+	int bax = -1, all = 1;
 	for (int k = 0; k < n; k++) {
 		const Node *nk = &g->nodes[parts[k]];
 		if (nk->shape.rank != s.rank || axis < 0 || axis >= s.rank)
@@ -750,8 +794,10 @@ NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis)
 			s.d[axis] += nk->shape.d[axis];
 		if (bax < 0)
 			bax = nk->bax;
+		all &= nk->bax == axis;
 	}
-	if (bax == axis)
+	/* along the batch axis: each part's n * k rows follow the previous part's */
+	if (bax == axis && !all)
 		bax = -1;
 	Node nd = blank(OP_CONCAT, n0->dtype, s, bax);
 	nd.i[0] = axis;
@@ -851,6 +897,8 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 		fprintf(out, " : %s%s", dtype_name((DType)n->dtype), shape_str(n->shape, buf, sizeof buf));
 		if (n->bax >= 0)
 			fprintf(out, " batch@%d", n->bax);
+		if (n->bax >= 0 && graph_batch_slots(g, id) > 1)
+			fprintf(out, "x%lld", (long long)graph_batch_slots(g, id));
 		if (n->name)
 			fprintf(out, "  # %s", n->name);
 		fputc('\n', out);

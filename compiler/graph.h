@@ -8,8 +8,13 @@
  * inputs always exist before it, id order is a topological order.
  *
  * Every node knows its batch axis (`bax`): the axis that runs over the
- * examples of a minibatch, or -1.  Reductions over that axis only count the
- * rows that hold data (the runtime's `n`), so a last partial batch is exact. */
+ * examples of a minibatch, or -1.  Its size is k times the batch size B,
+ * k >= 1 slots per example (k > 1 once a reshape merges the batch with the
+ * axes after it, or a concat joins values along it).  For a partial batch of
+ * n examples, the first n * k entries along that axis hold exactly what the
+ * program computes for a batch of n; the rest are never counted: reductions,
+ * contractions and losses over the batch axis stop at n * k, and slices,
+ * pads and concats along it place their parts at multiples of n. */
 #ifndef DLC_GRAPH_H
 #define DLC_GRAPH_H
 
@@ -143,6 +148,15 @@ NodeId graph_unary_f(Graph *g, OpKind op, NodeId a, double f);
 /* binary elementwise with numpy broadcasting (inserts BROADCAST views) */
 NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b);
 NodeId graph_broadcast(Graph *g, NodeId a, Shape to);
+/* k, the slots per example of node id's batch axis (its size over B), or 0
+ * without one. */
+int64_t graph_batch_slots(const Graph *g, NodeId id);
+/* The batch axis of `a` reshaped to `to`: the axis j whose preceding axes
+ * hold exactly the ones before a's batch axis and whose following axes hold
+ * a whole part of one example.  -1 when `a` has no batch axis, or when such
+ * a reshape would mix examples (then a partial batch has no exact value:
+ * sema rejects it for values computed from the batch). */
+int graph_reshape_bax(const Graph *g, NodeId a, Shape to);
 NodeId graph_reshape(Graph *g, NodeId a, Shape to);
 /* The same values, with `bax` as their batch axis (a reshape to the same
  * shape): an adjoint that is a broadcast of a scalar still only counts the

@@ -602,7 +602,8 @@ static ConvDims conv_dims(const Schedule *s, Shape x, Shape y, Window w, int x_b
 	c.Cog = c.Co / g;
 	c.kh = w.kh;
 	c.kw = w.kw;
-	c.rows = x_bax == 0 ? "n" : arena_printf(s->a, "%lld", c.N);
+	c.rows = x_bax == 0 ? (c.N == s->g->batch ? "n" : arena_printf(s->a, "(n * %lld)", (long long)(c.N / s->g->batch)))
+	                    : arena_printf(s->a, "%lld", c.N);
 	long long nr = MM_NRMAX(s), vl = s->f32 ? 16 : 8;
 	c.NB = (c.N + nr - 1) / nr * nr;
 	c.PT = w.ph;

@@ -78,6 +78,55 @@ static const char *shp(Sema *s, Shape sh)
 
 static Node *N(Sema *s, NodeId id) { return graph_node(s->g, id); }
 
+/* ---- the batch axis ----
+ * A partial last batch is computed exactly while every value keeps its
+ * examples apart along one batch axis (graph.h).  These report, at compile
+ * time, the operations that would mix examples or lose the batch axis. */
+
+#define PARTIAL "a partial last batch could not be computed"
+
+/* Ops that take axis 0 as the batch (convolution, pooling, losses...). */
+static int batch_leading(Sema *s, NodeId x, SrcLoc loc, const char *fn)
+{
+	const Node *n = N(s, x);
+	if (n->bax <= 0)
+		return 1;
+	diag_error(s->d, loc, "'%s' takes axis 0 as the batch, but the batch axis of %s is axis %d; " PARTIAL, fn,
+	           shp(s, n->shape), n->bax);
+	return 0;
+}
+
+/* A value has one batch axis: a result that would run over the batch along
+ * two axes (an outer product of the batch with itself) is an error. */
+static int one_batch_axis(Sema *s, SrcLoc loc, const char *what, NodeId a, int ba, NodeId b, int bb, Shape out)
+{
+	if (ba < 0 || bb < 0 || ba == bb)
+		return 1;
+	diag_error(s->d, loc, "%s of %s and %s would run over the batch along two axes of %s (%d and %d); " PARTIAL,
+	           what, shp(s, N(s, a)->shape), shp(s, N(s, b)->shape), shp(s, out), ba < bb ? ba : bb,
+	           ba < bb ? bb : ba);
+	return 0;
+}
+
+/* reshape(a, to) keeps the examples apart (graph_reshape_bax); `infer`:
+ * the axis written -1, or -1.  That axis grows with the batch, so the batch
+ * axis cannot come after it (a -1 resolved to 1 before the batch axis). */
+static int reshape_keeps_batch(Sema *s, NodeId a, Shape to, int infer, SrcLoc loc, const char *fn)
+{
+	const Node *n = N(s, a);
+	int j = graph_reshape_bax(s->g, a, to);
+	if (n->bax < 0 || (j >= 0 && (infer < 0 || j <= infer)))
+		return 1;
+	int64_t per = shape_numel(n->shape) / s->g->batch;
+	const char *hint = n->bax == 0 ? arena_printf(s->a, "; e.g. [%lld, -1] keeps it",
+	                                              (long long)n->shape.d[0])
+	                               : "";
+	diag_error(s->d, loc, "'%s' from %s to %s would mix the examples of the batch (%lld elements each), so " PARTIAL
+	           ": the batch axis may only be merged with the axes after it, as their leading factor%s", fn,
+	           shp(s, n->shape), shp(s, to), (long long)per, hint);
+	return 0;
+}
+
 /* ---- symbols ---- */
 
 static Sym *lookup(Sema *s, const char *name)
@@ -349,6 +398,17 @@ static Val matmul(Sema *s, NodeId a, NodeId b, SrcLoc loc)
 		a = reshape_axis(s, a, 0, 1);
 	if (colb)
 		b = reshape_axis(s, b, 1, 1);
+	/* where each operand's batch axis lands in the result (-1: nowhere, or
+	 * contracted, where the product stops at the rows that hold data) */
+	int ra = N(s, a)->shape.rank, rb = N(s, b)->shape.rank, r = lc.rank + 2;
+	int ba = N(s, a)->bax, bb = N(s, b)->bax;
+	ba = ba < 0 || ba == ra - 1 ? -1 : ba == ra - 2 ? r - 2 : ba + r - ra;
+	bb = bb < 0 || bb == rb - 2 ? -1 : bb == rb - 1 ? r - 1 : bb + r - rb;
+	Shape out = lc;
+	out.d[out.rank++] = N(s, a)->shape.d[ra - 2];
+	out.d[out.rank++] = N(s, b)->shape.d[rb - 1];
+	if (!one_batch_axis(s, loc, "'@'", a, ba, b, bb, out))
+		return verr();
 	NodeId c = graph_matmul(s->g, a, b, 0, 0);
 	int rc = N(s, c)->shape.rank;
 	if (colb)
@@ -402,6 +462,11 @@ static Val binary(Sema *s, const AstExpr *e, Val l, Val r)
 		           shp(s, N(s, a)->shape), shp(s, N(s, b)->shape));
 		return verr();
 	}
+	const Node *na = N(s, a), *nb = N(s, b);
+	if (!one_batch_axis(s, e->loc, arena_printf(s->a, "'%s'", opn), a,
+	                    na->bax < 0 ? -1 : na->bax + out.rank - na->shape.rank, b,
+	                    nb->bax < 0 ? -1 : nb->bax + out.rank - nb->shape.rank, out))
+		return verr();
 	OpKind op = e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : e->op == '*' ? OP_MUL : OP_DIV;
 	return vnode(graph_binary(s->g, op, a, b));
 }
@@ -512,11 +577,11 @@ static NodeId reduce_count(Sema *s, NodeId a, int axis)
 	if (axis < 0) {
 		int64_t tot = shape_numel(n->shape);
 		if (n->bax >= 0)
-			return graph_count(s->g, tot / n->shape.d[n->bax], 1);
+			return graph_count(s->g, tot / s->g->batch, 1);
 		return graph_const(s->g, (double)tot);
 	}
 	if (axis == n->bax)
-		return graph_count(s->g, 1, 1);
+		return graph_count(s->g, graph_batch_slots(s->g, a), 1);
 	return graph_const(s->g, (double)n->shape.d[axis]);
 }
 
@@ -542,6 +607,8 @@ static Val call_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn, const
 	if (!a || !b)
 		return verr();
 	Node *na = N(s, a), *nb = N(s, b);
+	if (strcmp(fn, "mse") && (!batch_leading(s, a, args[0]->loc, fn) || !batch_leading(s, b, args[1]->loc, fn)))
+		return verr();
 	if (!strcmp(fn, "cross_entropy") || !strcmp(fn, "nll")) {
 		if (na->shape.rank != 2) {
 			diag_error(s->d, args[0]->loc, "'%s' needs %s of shape [N, C], got %s", fn,
@@ -650,7 +717,8 @@ static Val call_conv2d(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	NodeId x = tensor_arg(s, args[0], sc, "conv2d", 1), k = tensor_arg(s, args[1], sc, "conv2d", 1);
 	NodeId b = args[2] ? tensor_arg(s, args[2], sc, "conv2d", 1) : 0;
-	if (!x || !k || (args[2] && !b) || !need_nchw(s, x, args[0], "conv2d"))
+	if (!x || !k || (args[2] && !b) || !need_nchw(s, x, args[0], "conv2d") ||
+	    !batch_leading(s, x, args[0]->loc, "conv2d"))
 		return verr();
 	Shape xs = N(s, x)->shape, ks = N(s, k)->shape;
 	if (ks.rank != 4) {
@@ -720,7 +788,7 @@ static Val call_pool(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	if (!bind_args(s, e, fn, pn, 6, 2, args))
 		return verr();
 	NodeId x = tensor_arg(s, args[0], sc, fn, 1);
-	if (!x || !need_nchw(s, x, args[0], fn))
+	if (!x || !need_nchw(s, x, args[0], fn) || !batch_leading(s, x, args[0]->loc, fn))
 		return verr();
 	Window w;
 	memset(&w, 0, sizeof w);
@@ -783,6 +851,8 @@ static Val call_norm(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 		           shp(s, xs));
 		return verr();
 	}
+	if (bn && !batch_leading(s, x, args[0]->loc, fn))
+		return verr();
 	int64_t C = xs.d[cax];
 	for (int i = 1; i <= 2; i++) {
 		Shape ps = N(s, i == 1 ? ga : be)->shape;
@@ -833,13 +903,13 @@ static Val call_norm(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	NodeId mean, var, cnt;
 	NodeId xc;
 	if (bn) {
-		int64_t per = shape_numel(xs) / (xs.d[0] * C);
-		cnt = N(s, x)->bax == 0 ? graph_count(g, per, 1) : graph_const(g, (double)(per * xs.d[0]));
+		cnt = N(s, x)->bax == 0 ? graph_count(g, shape_numel(xs) / (g->batch * C), 1)
+		                        : graph_const(g, (double)(shape_numel(xs) / C));
 		mean = graph_binary(g, OP_DIV, graph_sumto(g, x, ps), cnt);
 		xc = graph_binary(g, OP_SUB, x, mean);
 		var = graph_binary(g, OP_DIV, graph_sumto(g, graph_binary(g, OP_MUL, xc, xc), ps), cnt);
 	} else {
-		cnt = graph_const(g, (double)C);
+		cnt = reduce_count(s, x, cax);
 		mean = graph_binary(g, OP_DIV, graph_reduce(g, OP_SUM, x, cax, 1), cnt);
 		xc = graph_binary(g, OP_SUB, x, mean);
 		var = graph_binary(g, OP_DIV, graph_reduce(g, OP_SUM, graph_binary(g, OP_MUL, xc, xc), cax, 1), cnt);
@@ -906,6 +976,17 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 		if (!ok) {
 			diag_error(s->d, e->args[i].value->loc, "'concat' along axis %d: %s and %s differ in another axis",
 			           axis, shp(s, a), shp(s, b));
+			return verr();
+		}
+		int ba = N(s, parts[0])->bax, bb = N(s, parts[i])->bax;
+		Shape out = a;
+		out.d[axis] += b.d[axis];
+		if (!one_batch_axis(s, e->args[i].value->loc, "'concat'", parts[0], ba, parts[i], bb, out))
+			return verr();
+		if ((ba == axis) != (bb == axis)) {
+			diag_error(s->d, e->args[i].value->loc, "'concat' along the batch axis (axis %d) of %s and %s: only "
+			           "one of them runs over the batch, so " PARTIAL "; concatenate values computed from the "
+			           "batch, or along another axis", axis, shp(s, a), shp(s, b));
 			return verr();
 		}
 	}
@@ -1099,6 +1180,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 			return verr();
 		}
 		int64_t d[2] = {sh.d[0], shape_numel(sh) / sh.d[0]};
+		if (!reshape_keeps_batch(s, a, shape_make(2, d), -1, e->loc, fn))
+			return verr();
 		return vnode(graph_reshape(s->g, a, shape_make(2, d)));
 	}
 	if (!strcmp(fn, "reshape")) {
@@ -1137,6 +1220,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 			           shp(s, N(s, a)->shape), (long long)from, shp(s, to), (long long)shape_numel(to));
 			return verr();
 		}
+		if (!reshape_keeps_batch(s, a, to, infer, e->loc, fn))
+			return verr();
 		return vnode(graph_reshape(s->g, a, to));
 	}
 	if (!strcmp(fn, "conv2d"))
@@ -1147,7 +1232,7 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		if (!bind_args(s, e, fn, p_x, 1, 1, args))
 			return verr();
 		NodeId x = tensor_arg(s, args[0], sc, fn, 1);
-		if (!x || !need_nchw(s, x, args[0], fn))
+		if (!x || !need_nchw(s, x, args[0], fn) || !batch_leading(s, x, args[0]->loc, fn))
 			return verr();
 		Shape sh = N(s, x)->shape;
 		int64_t k[4] = {sh.d[0], sh.d[1], 1, 1}, f[2] = {sh.d[0], sh.d[1]};
@@ -1194,6 +1279,12 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		for (int i = 0; i < 2 * sh.rank; i++)
 			if (!eval_dim(s, args[1]->args[i].value, &pad[i]))
 				return verr();
+		int bax = N(s, x)->bax;
+		if (bax >= 0 && (pad[2 * bax] || pad[2 * bax + 1])) {
+			diag_error(s->d, args[1]->loc, "'pad' of the batch axis (axis %d of %s) adds rows that are not "
+			           "examples, so " PARTIAL "; pad the other axes only", bax, shp(s, sh));
+			return verr();
+		}
 		return vnode(graph_pad(s->g, x, pad));
 	}
 	if (!strcmp(fn, "slice")) {
@@ -1216,6 +1307,13 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		if (st < 0 || en > sh.d[axis] || st >= en) {
 			diag_error(s->d, e->loc, "'slice' range [%lld, %lld) is empty or outside axis %d of %s",
 			           (long long)st, (long long)en, axis, shp(s, sh));
+			return verr();
+		}
+		if (axis == N(s, x)->bax && (st % s->g->batch || en % s->g->batch)) {
+			diag_error(s->d, e->loc, "'slice' [%lld, %lld) of the batch axis (axis %d of %s) takes fixed rows, "
+			           "which a partial last batch may not have; slice the batch axis at multiples of the batch size "
+			           "%lld only (e.g. the parts of a concat along it)", (long long)st, (long long)en, axis,
+			           shp(s, sh), (long long)s->g->batch);
 			return verr();
 		}
 		return vnode(graph_slice(s->g, x, axis, st, en));

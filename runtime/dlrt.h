@@ -51,7 +51,10 @@ typedef enum dlrt_role {
 
 /* One named tensor of the model.  Shapes are static.  For inputs, labels and
  * outputs whose leading axis is the batch (`batch_axis == 0`), the runtime
- * fills/reads only the first n rows of a step (n <= batch size). */
+ * fills/reads only the first n rows of a step (n <= batch size); an output
+ * whose batch axis holds `slots` > 1 rows per example (a reshape merged the
+ * batch with the axes after it, or a concat joined values along it) has
+ * n * slots rows of data. */
 typedef struct dlrt_tensor {
 	const char *name;
 	dlrt_role role;
@@ -62,6 +65,7 @@ typedef struct dlrt_tensor {
 	void *data;            /* the value buffer (static storage in the model) */
 	void *grad;            /* DLRT_PARAM: its gradient buffer; else NULL */
 	int batch_axis;        /* 0 if the leading axis is the batch, else -1 */
+	int64_t slots;         /* outputs: rows of the batch axis per example (0: one) */
 	/* DLRT_PARAM: initialiser */
 	dlrt_init init;
 	double init_a, init_b;

@@ -87,7 +87,7 @@ int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out)
 		if (!bufs[i])
 			continue;
 		memcpy(shape, t->shape, sizeof shape);
-		shape[0] = ds->rows;
+		shape[0] = ds->rows * (t->slots > 1 ? t->slots : 1);
 		if (dlrt_save_npy(paths[i], t->dtype, t->rank, shape, bufs[i]))
 			goto done;
 	}

@@ -655,7 +655,7 @@ static int check_numerics(const dlrt_model *m, int64_t n, int64_t step, int64_t 
 			if (t->role != order[k].role || !p)
 				continue;
 			if (t->role == DLRT_OUTPUT && t->batch_axis == 0 && t->rank > 0 && t->shape[0] > 0)
-				count = (n < t->shape[0] ? n : t->shape[0]) * dlrt_row_elems(t);
+				count = (n < t->numel / dlrt_row_elems(t) ? n : t->numel / dlrt_row_elems(t)) * dlrt_row_elems(t);
 			at = first_nonfinite(p, t->dtype, count);
 			if (at < 0)
 				continue;
@@ -997,7 +997,7 @@ static int write_dump(const dlrt_model *m, const char *path, int64_t n, int with
 		t[k].rank = s->rank;
 		memcpy(t[k].shape, s->shape, sizeof t[k].shape);
 		if (s->batch_axis == 0 && s->rank > 0)
-			t[k].shape[0] = n;
+			t[k].shape[0] = n * (s->slots > 1 ? s->slots : 1);
 		t[k].data = s->data;
 		k++;
 	}

@@ -78,7 +78,7 @@ char *dlrt_join_path(const char *dir, const char *file)
 int64_t dlrt_row_elems(const dlrt_tensor *t)
 {
 	if (t->batch_axis == 0 && t->rank > 0 && t->shape[0] > 0)
-		return t->numel / t->shape[0];
+		return t->numel / t->shape[0] * (t->slots > 1 ? t->slots : 1);
 	return t->numel;
 }
 

@@ -98,21 +98,24 @@ def const(value):
 # ---- the table ----
 
 class Case:
-    def __init__(self, name, src, ref, gen=None, rows=None, note=""):
+    def __init__(self, name, src, ref, gen=None, rows=None, note="", reject=None, smaller=None):
         self.name = name
         self.src = textwrap.dedent(src).strip() + "\n"
         self.ref = ref
         self.gen = gen or {}
         self.rows = rows      # batch rows fed; None = the whole batch
         self.note = note
+        self.reject = reject  # a regex: dlc must reject the program with this error
+        self.smaller = smaller  # a dim: -D DIM=rows must give the same numbers
+        self.parts = None     # ew and red: what the program is made of (see routed)
 
     @property
     def seed(self):
         return zlib.crc32(self.name.encode())
 
 
-def case(name, src, ref, gen=None, rows=None, note=""):
-    return Case(name, src, ref, gen, rows, note)
+def case(name, src, ref, gen=None, rows=None, note="", smaller=None):
+    return Case(name, src, ref, gen, rows, note, smaller=smaller)
 
 
 def _params(decls):
@@ -142,7 +145,9 @@ def ew(name, params, expr, out, ref, gen=None, rows=None, dims="B = 4", inputs="
     def full(v):
         o = ref(v)
         return (o * (v.R + 2)).sum(), {"o": o}
-    return Case(name, _program(dims, inputs, params, out, expr, "sum(o * (R + 2))"), full, gen, rows, note)
+    c = Case(name, _program(dims, inputs, params, out, expr, "sum(o * (R + 2))"), full, gen, rows, note)
+    c.parts = dict(scalar=False, params=params, expr=expr, out=out, ref=ref, dims=dims, inputs=inputs)
+    return c
 
 
 def red(name, params, expr, ref, gen=None, rows=None, dims="B = 4", inputs="", note=""):
@@ -150,7 +155,9 @@ def red(name, params, expr, ref, gen=None, rows=None, dims="B = 4", inputs="", n
     def full(v):
         o = ref(v)
         return o * (v.R + 2).sum(), {"o": o}
-    return Case(name, _program(dims, inputs, params, "B", expr, "o * sum(R + 2)"), full, gen, rows, note)
+    c = Case(name, _program(dims, inputs, params, "B", expr, "o * sum(R + 2)"), full, gen, rows, note)
+    c.parts = dict(scalar=True, params=params, expr=expr, out="B", ref=ref, dims=dims, inputs=inputs)
+    return c
 
 
 def _attention(v):
@@ -178,6 +185,29 @@ def _batchnorm_like(v):
     c = u - u.mean(0, keepdim=True)
     o = c / torch.sqrt((c * c).mean(0, keepdim=True) + 0.5) * v.s
     return (o * (v.R + 2)).sum(), {"o": o}
+
+
+def _merge_regroup(v):
+    o = torch.exp(v.x * v.w).reshape(-1, 9)
+    return (o.reshape(v.x.shape[0], -1) * (v.R + 2)).sum() + o.mean(), {"o": o}
+
+
+def _conv_merge(v):
+    x = v.x.reshape(-1, 3, 5, 5)
+    h = F.max_pool2d(torch.relu(F.conv2d(x, v.K, v.c, padding=1)), 2)
+    g = F.avg_pool2d(h, 2) + h.mean((2, 3)).reshape(-1, 4, 1, 1)
+    return ((g.flatten(1) @ v.W + 1) ** 2).mean()
+
+
+def _bce_mse_concat(v):
+    z = torch.cat([v.x @ v.W, torch.exp(v.x) @ v.W], 0)
+    return _bce(z, torch.cat([v.t, v.u], 0)) + F.mse_loss(z.reshape(-1), torch.cat([v.u, v.t], 0).reshape(-1))
+
+
+def _concat_slice(v):
+    o = torch.cat([v.x, torch.exp(v.y), v.x * v.y], 0) @ v.W + v.c
+    h = o[v.x.shape[0]:]
+    return (h.t() @ h).sum() + o.mean(), {"o": o}
 
 
 CASES = [
@@ -276,8 +306,8 @@ CASES = [
 
     # -- reshape and flatten --
     ew("reshape", "a[B,6] c[2,1]", "reshape(a, [B, 2, 3]) * c", "B,2,3",
-       lambda v: v.a.reshape(4, 2, 3) * v.c),
-    ew("reshape_infer_mid", "a[B,6]", "reshape(a, [B, -1, 2])", "B,3,2", lambda v: v.a.reshape(4, -1, 2)),
+       lambda v: v.a.reshape(-1, 2, 3) * v.c),
+    ew("reshape_infer_mid", "a[B,6]", "reshape(a, [B, -1, 2])", "B,3,2", lambda v: v.a.reshape(-1, 3, 2)),
     ew("reshape_infer_first", "a[4,6]", "reshape(a, [-1, 8])", "3,8", lambda v: v.a.reshape(-1, 8)),
     ew("flatten", "a[B,2,3] b[6]", "flatten(a) * b", "B,6", lambda v: v.a.flatten(1) * v.b),
 
@@ -688,6 +718,71 @@ CASES = [
         """, lambda v: (_nll(lp := F.log_softmax(v.x @ v.W, -1), v.y), {"lp": lp}), rows=3,
         gen={"y": labels(4)}),
 
+    # -- partial batches through reshapes and concats of the batch axis --
+    case("partial_reshape_flat_mean", """
+        dtype f64
+        dim B = 4
+        input x : [B, 2]
+        param w : [2]
+        loss mean(reshape(x * w + 1, [-1]))
+        """, lambda v: (v.x * v.w + 1).reshape(-1).mean(), rows=2,
+        note="[B, 2] to [2B]: the batch stays the leading factor, 2n elements hold data", smaller="B"),
+    case("partial_reshape_merge_regroup", """
+        dim B = 4
+        input x : f32[B, 3, 6]
+        input R : f32[B, 18]
+        param w : [6]
+        output o = reshape(exp(x * w), [-1, 9])
+        loss sum(reshape(o, [B, -1]) * (R + 2)) + mean(o)
+        """, lambda v: _merge_regroup(v), rows=3,
+        note="[B, 3, 6] to [2B, 9] and back: 2n rows of 9 hold data", smaller="B"),
+    case("partial_concat_mean", """
+        dtype f64
+        dim B = 4
+        input x : [B, 2]
+        param w : [2]
+        loss mean(concat(x * w + 1, exp(x * w), axis = 0))
+        """, lambda v: torch.cat([v.x * v.w + 1, torch.exp(v.x * v.w)], 0).mean(), rows=2,
+        note="the second part follows the n rows of the first", smaller="B"),
+    case("partial_concat_sum", """
+        dtype f64
+        dim B = 4
+        input x : [B, 2]
+        param w : [2]
+        loss sum(concat(x * w, x * w, axis = 0) + 1)
+        """, lambda v: (torch.cat([v.x * v.w, v.x * v.w], 0) + 1).sum(), rows=2, smaller="B"),
+    case("partial_concat_slice_matmul", """
+        dim B = 5
+        input x : f32[B, 3]
+        input y : f32[B, 3]
+        param W : [3, 2]
+        param c : [2]
+        output o = concat(x, exp(y), x * y, axis = 0) @ W + c
+        h = slice(o, 0, B, 3 * B)
+        loss sum(transpose(h) @ h) + mean(o)
+        """, lambda v: _concat_slice(v), rows=3,
+        note="three parts; a slice at multiples of B; a contraction over 3n rows", smaller="B"),
+    case("partial_conv_merge", """
+        dim B = 4
+        input x : f32[B, 6, 5, 5]
+        param K : [4, 3, 3, 3]
+        param c : [4]
+        param W : [4, 2]
+        h = max_pool2d(relu(conv2d(reshape(x, [-1, 3, 5, 5]), K, c, pad = 1)), 2)
+        g = avg_pool2d(h, 2) + reshape(global_avg_pool(h), [-1, 4, 1, 1])
+        loss mean((flatten(g) @ W + 1) ^ 2)
+        """, lambda v: _conv_merge(v), rows=3, smaller="B",
+        note="[B, 6, 5, 5] to [2B, 3, 5, 5]: convolution and pooling over 2n images"),
+    case("partial_bce_mse_concat", """
+        dim B = 5
+        input x : f32[B, 3]
+        input t : f32[B, 2]
+        input u : f32[B, 2]
+        param W : [3, 2]
+        z = concat(x @ W, exp(x) @ W, axis = 0)
+        loss bce(z, concat(t, u, axis = 0)) + mse(reshape(z, [-1]), reshape(concat(u, t, axis = 0), [-1]))
+        """, lambda v: _bce_mse_concat(v), rows=2, gen={"t": probs(), "u": probs()}, smaller="B"),
+
     # -- small models --
     case("mlp_cross_entropy", """
         dim B = 8
@@ -758,8 +853,139 @@ NEGATIVE = [
 ]
 
 
+# ---- the batch axis through reshapes and concats: every op case again ----
+#
+# routed(c, route) rebuilds an ew/red case so that a partial batch flows
+# through its op after a reshape or concat of the batch axis.  The batch is
+# N examples (N even) and the case's B becomes 2N: each operand [B, ...] that
+# the case declares as a param or input is computed from new inputs,
+#   cat      concat(X_1 * X_s, X_2 * X_s, axis = 0)     X_1, X_2 : [N, ...]
+#   merge    reshape(X_m * X_s, [-1, ...])               X_m : [N, 2, ...]
+# (X_s : [...] a param, so the operand still gets a gradient), and so is R.
+# N / 2 rows are fed.  Then the weighted output o * (R + 2) is summed as it
+# is (cat), after reshape(..., [-1]) (merge), after reshape(..., [-1, 2M])
+# with M its elements per row, which regroups the rows into the examples
+# (regroup, from merged operands), or after reshape(..., [-1, 4M]) (mix, from
+# concatenated ones): rows of two examples' data, which a partial batch has
+# no value for (these two only where the output has a batch axis).  Each case must match PyTorch on the rows fed, or be
+# rejected by dlc with the expected error: mix whenever the output has a
+# batch axis, and the ops whose result would have two batch axes.
+
+ROUTES = ("cat", "merge", "regroup", "mix")
+_TWO_BATCH_AXES = {"sum_keepdims_and_not"}  # [B, 1] * [B]: an outer product of the batch
+
+
+def _decls(text):
+    """'a[B,3] b[3] s[]' -> [(name, ['B', '3']), ...]"""
+    out = []
+    for d in text.split():
+        name, shape = d.rstrip("]").split("[")
+        out.append((name, [x.strip() for x in shape.split(",") if x.strip()]))
+    return out
+
+
+def _input_decls(text):
+    """'input x : f32[B, 3]' lines -> [(name, ['B', '3']), ...]"""
+    import re
+    return [(m.group(1), [x.strip() for x in m.group(2).split(",") if x.strip()])
+            for m in re.finditer(r"input\s+(\w+)\s*:\s*\w*\s*\[([^\]]*)\]", text)]
+
+
+def routed(c, route):
+    p = c.parts
+    dims = [d.strip() for d in p["dims"].split(";")]
+    env = {}
+    for d in dims:
+        k, v = d.split("=")
+        env[k.strip()] = int(eval(v, {"__builtins__": {}}, dict(env)))
+    n = env["B"] + env["B"] % 2
+    env["N"] = n
+    env["B"] = 2 * n
+
+    def num(shape):
+        return tuple(int(eval(x, {"__builtins__": {}}, dict(env))) for x in shape)
+
+    params = _decls(p["params"])
+    operands = [(name, shape[1:], True) for name, shape in params if shape[:1] == ["B"]]
+    operands += [(name, shape[1:], False) for name, shape in _input_decls(p["inputs"]) if shape[:1] == ["B"]]
+    if not operands:
+        return None
+    out = [x.strip() for x in p["out"].split(",") if x.strip()]
+    out_batch = out[:1] == ["B"]
+    if route in ("regroup", "mix") and not out_batch:
+        return None  # the rows of a value without a batch axis
+    if out_batch:
+        operands.append(("R", out[1:], False))
+    pre = "cat" if route in ("cat", "mix") else "merge"
+
+    dl = ["dim N = %d" % n, "dim B = 2 * N"] + ["dim " + d for d in dims if d.split("=")[0].strip() != "B"]
+    values = []
+    gen = dict(c.gen)
+    for name, rest, scaled in operands:
+        shp = ", ".join(["N"] + (["2"] if pre == "merge" else []) + rest)
+        srcs = [name + "_1", name + "_2"] if pre == "cat" else [name + "_m"]
+        for s_ in srcs:
+            dl.append("input %s : f32[%s]" % (s_, shp))
+            if name in gen:
+                gen[s_] = gen[name]
+        scale = " * %s_s" % name if scaled else ""
+        if pre == "cat":
+            values.append("%s = concat(%s_1%s, %s_2%s, axis = 0)" % (name, name, scale, name, scale))
+        else:
+            values.append("%s = reshape(%s_m%s, [%s])" % (name, name, scale, ", ".join(["-1"] + rest)))
+        if scaled:
+            gen[name + "_s"] = pos(0.8, 1.25)
+    for name, shape in params:
+        if shape[:1] != ["B"]:
+            dl.append("param %s : [%s]" % (name, ", ".join(shape)))
+    for name, rest, scaled in operands:
+        if scaled:
+            dl.append("param %s_s : [%s]" % (name, ", ".join(rest)))
+    if not out_batch:
+        dl.append("param R : [%s]" % ", ".join(out))
+    dl += values
+    dl.append("output o = " + p["expr"])
+    w = "(R + 2)" if p["scalar"] else "o * (R + 2)"
+    m = 1
+    for x in num(out[1:]):
+        m *= x
+    post = {"cat": w, "merge": "reshape(%s, [-1])" % w, "regroup": "reshape(%s, [-1, %d])" % (w, 2 * m),
+            "mix": "reshape(%s, [-1, %d])" % (w, 4 * m)}[route]
+    dl.append("loss " + ("o * sum(%s)" if p["scalar"] else "sum(%s)") % post)
+
+    def ref(v):
+        ns = dict(v.__dict__)
+        for name, rest, scaled in operands:
+            s_ = ns[name + "_s"] if scaled else 1
+            if pre == "cat":
+                ns[name] = torch.cat([ns[name + "_1"] * s_, ns[name + "_2"] * s_], 0)
+            else:
+                ns[name] = (ns[name + "_m"] * s_).reshape((-1,) + num(rest))
+        o = p["ref"](_NS(ns))
+        t = (ns["R"] + 2) if p["scalar"] else o * (ns["R"] + 2)
+        if route != "cat":
+            t = t.reshape(-1) if route == "merge" else t.reshape(-1, (2 if route == "regroup" else 4) * m)
+        return (o * t.sum() if p["scalar"] else t.sum()), {"o": o}
+
+    reject = None
+    if c.name in _TWO_BATCH_AXES:
+        reject = r"would run over the batch along two axes"
+    elif route == "mix" and out_batch:
+        reject = r"'reshape' from .* would mix the examples of the batch"
+    return Case("route.%s.%s" % (route, c.name), "\n".join(dl), ref, gen, n // 2,
+                "%s route of %s" % (route, c.name), reject)
+
+
+class _NS:
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+
+ROUTED = [r for c in CASES if c.parts for r in (routed(c, k) for k in ROUTES) if r is not None]
+
+
 def get(name):
-    for c in CASES + NEGATIVE:
+    for c in CASES + NEGATIVE + ROUTED:
         if c.name == name:
             return c
     return None

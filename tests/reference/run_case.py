@@ -2,7 +2,8 @@
 """run_case.py - run one op-level reference case of dlc (see cases.py).
 
     run_case.py CASE --dlc PATH [--dtype f64|f32] [--mode torch|gradcheck] [--via-jit] [--workdir DIR]
-    run_case.py --list
+    run_case.py --list | --list-routed
+    run_case.py --routed ROUTE --dlc PATH [--workdir DIR]
 
 Mode torch: writes CASE's .dl into the work directory, compiles it with
 `dlc --dtype D`, draws the case's params and inputs (seeded by the case
@@ -23,6 +24,17 @@ gradients); passes when the trainer exits 0 and checked every param.
 --via-jit: instead of building a trainer, run the same trainer flags through
 `dlc run [--dtype D] CASE.dl FLAGS` (dlc's in-process LLVM JIT), in either
 mode; the run must say that the LLVM JIT compiled the model.
+
+A case with `smaller = DIM` also builds the program with `-D DIM=ROWS` (a
+batch of exactly the rows fed) and requires the same loss, outputs and
+gradients from it: a partial batch gives the result of a smaller batch.
+
+A case with `reject` (the routed cases of cases.py whose program no partial
+batch has a value for) passes when dlc refuses to compile it: exit status 1
+with a `file:line:col: error:` message matching the pattern, and no internal
+error.  --list-routed lists those generated cases (cases.ROUTED); --routed
+ROUTE runs every routed case of one route (cat, merge, regroup, mix) in f64
+torch mode, in this one process, and fails if any of them fails.
 
 Exit status: 0 pass, 1 fail, 77 skip (PyTorch missing in torch mode; with
 DLC_REQUIRE_TORCH=1 in the environment a missing PyTorch fails instead).
@@ -241,7 +253,50 @@ def torch_available():
         return False
 
 
+def mode_reject(c, args, wd):
+    dl = os.path.join(wd, c.name + ".dl")
+    with open(dl, "w") as f:
+        f.write(c.src)
+    p = run([args.dlc, dl, "-o", os.path.join(wd, c.name), "--dtype", args.dtype] + args.dlc_arg, wd, "dlc")
+    errors = re.findall(r"^\S+:\d+:\d+: error: .*$", p.stdout, re.M)
+    if p.returncode != 1 or "internal error" in p.stdout:
+        raise Failure("%s: dlc should reject the program with an error matching %r, but exited with status %d"
+                      % (c.name, c.reject, p.returncode))
+    if not any(re.search(c.reject, e) for e in errors):
+        raise Failure("%s: no error matches %r" % (c.name, c.reject))
+    print("case %s: rejected at compile time, as it must be (%s)" % (c.name, c.note))
+    return 0
+
+
+def same_as_smaller(c, args, wd, ppath, batch, rows, dumps, rtol):
+    """The program built for a batch of `rows` must give the partial batch's numbers."""
+    sub = os.path.join(wd, "smaller")
+    os.makedirs(sub, exist_ok=True)
+    exe = build(c, args.dlc, args.dtype, sub, args.dlc_arg + ["-D", "%s=%d" % (c.smaller, rows)])
+    paths = {k: os.path.join(sub, k + ".safetensors") for k in dumps}
+    p = run([exe, "--load", ppath, "--batch-from", batch, "--dump-forward", paths["forward"], "--dump-grads",
+             paths["grads"], "--quiet"], sub, "the trainer")
+    if p.returncode != 0:
+        raise Failure("the trainer built with -D %s=%d failed (exit status %d)" % (c.smaller, rows, p.returncode))
+    bad = []
+    for kind, got in dumps.items():
+        small, _ = st.load(paths[kind])
+        for key in sorted(got):
+            label = "%s=%d:%s%s" % (c.smaller, rows, "fwd:" if kind == "forward" else "", key)
+            if key not in small:
+                print("FAIL %-12s missing" % label)
+                bad.append(label)
+                continue
+            ok, line = compare(label, got[key], small[key], rtol)
+            print(("ok   " if ok else "FAIL ") + line)
+            if not ok:
+                bad.append(label)
+    return bad
+
+
 def mode_torch(c, args, wd):
+    if c.reject:
+        return mode_reject(c, args, wd)
     if not torch_available():
         if os.environ.get("DLC_REQUIRE_TORCH", "") not in ("", "0"):
             raise Failure("PyTorch not available (install python3-torch) and DLC_REQUIRE_TORCH is set")
@@ -291,6 +346,8 @@ def mode_torch(c, args, wd):
         print(("ok   " if ok else "FAIL ") + line)
         if not ok:
             bad.append(label)
+    if c.smaller and not args.via_jit:
+        bad += same_as_smaller(c, args, wd, ppath, batch, rows, {"grads": got, "forward": fwd}, rtol)
     extra = sorted(set(got) - set(want))
     if extra:
         print("(not compared: %s)" % ", ".join(extra))
@@ -300,6 +357,8 @@ def mode_torch(c, args, wd):
 
 
 def mode_gradcheck(c, args, wd):
+    if c.reject:
+        return mode_reject(c, args, wd)
     if args.dtype != "f64":
         raise Failure("--mode gradcheck runs in f64 only")
     dims, params, data, outputs = parse_program(c.src)
@@ -320,10 +379,42 @@ def mode_gradcheck(c, args, wd):
     return 0
 
 
+def run_routed(args):
+    if os.sep in args.dlc:
+        args.dlc = os.path.abspath(args.dlc)
+    if not torch_available():
+        print("SKIP: PyTorch not available (install python3-torch)")
+        return 1 if os.environ.get("DLC_REQUIRE_TORCH", "") not in ("", "0") else SKIP
+    base = args.workdir or os.path.join(os.getcwd(), "route-" + args.routed)
+    todo = [c for c in cases.ROUTED if c.name.startswith("route.%s." % args.routed)]
+    failed = []
+    for c in todo:
+        wd = os.path.join(base, c.name)
+        os.makedirs(wd, exist_ok=True)
+        print("==== %s" % c.name, flush=True)
+        try:
+            mode_torch(c, args, wd)
+            print("PASS")
+        except Failure as e:
+            print("FAIL: %s" % e)
+            failed.append(c.name)
+        except Exception:
+            traceback.print_exc()
+            print("FAIL: harness error")
+            failed.append(c.name)
+    print("route %s: %d cases, %d matched PyTorch or were rejected as expected, %d failed%s"
+          % (args.routed, len(todo), len(todo) - len(failed), len(failed),
+             (": " + " ".join(failed)) if failed else ""))
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("case", nargs="?")
     ap.add_argument("--list", action="store_true", help="print the case names, one a line")
+    ap.add_argument("--routed", choices=cases.ROUTES, help="run every routed case of this route")
+    ap.add_argument("--list-routed", action="store_true",
+                    help="print the names of the generated routed cases (cases.ROUTED), one a line")
     ap.add_argument("--dlc", help="the dlc compiler")
     ap.add_argument("--dtype", choices=["f64", "f32"], default="f64")
     ap.add_argument("--mode", choices=["torch", "gradcheck"], default="torch")
@@ -340,8 +431,8 @@ def main():
                     help="exit 0 if PyTorch imports, else 77 (1 with DLC_REQUIRE_TORCH=1)")
     args = ap.parse_args()
 
-    if args.list:
-        for c in cases.CASES:
+    if args.list or args.list_routed:
+        for c in (cases.CASES if args.list else cases.ROUTED):
             print(c.name)
         return 0
     if args.check_torch:
@@ -354,6 +445,8 @@ def main():
             return 1
         print("SKIP: PyTorch not available (install python3-torch)")
         return SKIP
+    if args.routed and args.dlc:
+        return run_routed(args)
     if not args.case or not args.dlc:
         ap.error("give a CASE and --dlc (or --list)")
     c = cases.get(args.case)

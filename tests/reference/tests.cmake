@@ -60,6 +60,16 @@ foreach(c ${dlc_ref_cases})
   set_tests_properties(grad.${c} PROPERTIES LABELS "gradcheck;quick" TIMEOUT 60)
 endforeach()
 
+# The batch axis through reshapes and concats: route.ROUTE runs every case
+# of cases.ROUTED for that route (each op case fed a partial batch through a
+# concat or a reshape of the batch axis) in one process: each must match
+# PyTorch in f64, or be rejected by dlc with the error it expects.  One case
+# by hand: run_case.py route.cat.mul_outer --dlc build/dlc
+foreach(r cat merge regroup mix)
+  dlc_ref_torch_test(route.${r} ${dlc_ref_run} --routed ${r})
+  set_tests_properties(route.${r} PROPERTIES LABELS "torch;quick;route" TIMEOUT 900)
+endforeach()
+
 # The same f64 gradient checks through `dlc run` (its in-process LLVM JIT),
 # when this dlc has one: jit.grad.CASE [llvm, gradcheck].  They share one
 # JIT cache in the build tree.
