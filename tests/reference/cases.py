@@ -911,6 +911,8 @@ def routed(c, route):
     if not operands:
         return None
     out = [x.strip() for x in p["out"].split(",") if x.strip()]
+    if "B" in out[1:]:
+        return None  # the routes weight and regroup outputs whose batch axis is the first
     out_batch = out[:1] == ["B"]
     if route in ("regroup", "mix") and not out_batch:
         return None  # the rows of a value without a batch axis
