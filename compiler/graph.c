@@ -135,7 +135,7 @@ static int node_same(const Node *a, const Node *b)
 {
 	return a->op == b->op && a->dtype == b->dtype && a->bax == b->bax &&
 	       shape_eq(a->shape, b->shape) && a->nin == b->nin &&
-	       !memcmp(a->in, b->in, a->nin * sizeof *a->in) &&
+	       (a->nin == 0 || !memcmp(a->in, b->in, a->nin * sizeof *a->in)) &&
 	       !memcmp(a->i, b->i, sizeof a->i) && !memcmp(&a->f, &b->f, sizeof a->f) &&
 	       a->sym == b->sym;
 }
