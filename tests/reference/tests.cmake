@@ -63,11 +63,13 @@ endforeach()
 # The batch axis through reshapes and concats: route.ROUTE runs every case
 # of cases.ROUTED for that route (each op case fed a partial batch through a
 # concat or a reshape of the batch axis) in one process: each must match
-# PyTorch in f64, or be rejected by dlc with the error it expects.  One case
-# by hand: run_case.py route.cat.mul_outer --dlc build/dlc
+# PyTorch in f64, or be rejected by dlc with the error it expects.  Each
+# compiles about a hundred trainers, so they are labelled slow (out of the
+# quick subset and of the sanitizer run).  One case by hand:
+# run_case.py route.cat.mul_outer --dlc build/dlc
 foreach(r cat merge regroup mix)
   dlc_ref_torch_test(route.${r} ${dlc_ref_run} --routed ${r})
-  set_tests_properties(route.${r} PROPERTIES LABELS "torch;quick;route" TIMEOUT 900)
+  set_tests_properties(route.${r} PROPERTIES LABELS "torch;slow;route" TIMEOUT 900)
 endforeach()
 
 # The same f64 gradient checks through `dlc run` (its in-process LLVM JIT),
