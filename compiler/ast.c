@@ -57,6 +57,7 @@ struct Parser {
 	int unmatched_close; /* the last ')' or ']' closed nothing */
 
 	int too_deep_reported; /* in the current statement */
+	int file_id;           /* SrcLoc.file of this source */
 };
 
 struct AstExprList {
@@ -100,6 +101,7 @@ void lex_step(Parser *p, SrcLoc *loc, const char *text, int len)
 {
 	loc->line = p->line;
 	loc->col = p->col;
+	loc->file = p->file_id;
 	if (!strchr(" \t\r\f\v#\n", text[0])) {
 		p->prev_pos = p->tok_pos;
 		p->prev_len = p->tok_len;
@@ -108,7 +110,7 @@ void lex_step(Parser *p, SrcLoc *loc, const char *text, int len)
 	}
 	for (int i = 0; i < len; i++) {
 		if (text[i] == '\n') {
-			p->last_newline = (SrcLoc){p->line, p->col};
+			p->last_newline = (SrcLoc){p->line, p->col, p->file_id};
 			p->line++;
 			p->col = 1;
 		} else if (!is_continuation_byte(text[i])) {
@@ -246,7 +248,7 @@ int lex_string(Parser *p, YYSTYPE *val, const char *text, int len, SrcLoc loc)
 			else if (e == 't')
 				c = '\t';
 			else {
-				SrcLoc at = {loc.line, col};
+				SrcLoc at = {loc.line, col, loc.file};
 				if (isprint((unsigned char)e))
 					lex_complain(p, at, "unknown escape sequence '\\%c' in string", e);
 				else
@@ -290,7 +292,7 @@ int lex_eof(Parser *p, SrcLoc *loc)
 	if (p->col == 1 && p->line > 1)
 		*loc = p->last_newline;
 	else
-		*loc = (SrcLoc){p->line, p->col};
+		*loc = (SrcLoc){p->line, p->col, p->file_id};
 	p->prev_pos = p->tok_pos;
 	p->prev_len = p->tok_len;
 	p->tok_pos = p->pos;
@@ -348,20 +350,68 @@ AstExpr *ast_binary(Parser *p, int op, SrcLoc loc, AstExpr *lhs, AstExpr *rhs)
 	return e;
 }
 
-AstExpr *ast_call(Parser *p, const char *name, SrcLoc loc, AstArgList *args)
+static int max_arg_depth(const AstArg *args, int n)
 {
 	int depth = 0;
-	for (int i = 0; args && i < args->n; i++)
-		if (depth_of(args->v[i].value) > depth)
-			depth = depth_of(args->v[i].value);
+	for (int i = 0; i < n; i++)
+		if (depth_of(args[i].value) > depth)
+			depth = depth_of(args[i].value);
+	return depth;
+}
+
+AstExpr *ast_call(Parser *p, AstExpr *callee, SrcLoc loc, AstArgList *args)
+{
+	(void)loc;
+	int named = callee->kind == AST_NAME;
+	int depth = max_arg_depth(args ? args->v : NULL, args ? args->n : 0);
+	if (!named && depth_of(callee) > depth)
+		depth = depth_of(callee);
 	if (++depth > AST_MAX_DEPTH)
-		return too_deep(p, loc);
-	AstExpr *e = new_expr(p, AST_CALL, loc, depth);
-	e->name = name;
+		return too_deep(p, callee->loc);
+	AstExpr *e = new_expr(p, named ? AST_CALL : AST_APPLY, callee->loc, depth);
+	if (named)
+		e->name = callee->name;
+	else
+		e->lhs = callee;
 	if (args) {
 		e->args = args->v;
 		e->nargs = args->n;
 	}
+	return e;
+}
+
+AstExpr *ast_index(Parser *p, AstExpr *lhs, SrcLoc loc, AstExpr *index)
+{
+	(void)loc;
+	int dl = depth_of(lhs), dr = depth_of(index);
+	int depth = (dl > dr ? dl : dr) + 1;
+	if (depth > AST_MAX_DEPTH)
+		return too_deep(p, lhs->loc);
+	AstExpr *e = new_expr(p, AST_INDEX, lhs->loc, depth);
+	e->lhs = lhs;
+	e->rhs = index;
+	return e;
+}
+
+AstExpr *ast_field(Parser *p, AstExpr *lhs, SrcLoc loc, const char *name)
+{
+	int depth = depth_of(lhs) + 1;
+	if (depth > AST_MAX_DEPTH)
+		return too_deep(p, loc);
+	AstExpr *e = new_expr(p, AST_FIELD, lhs->loc, depth);
+	e->lhs = lhs;
+	e->name = name;
+	return e;
+}
+
+AstExpr *ast_tuple(Parser *p, SrcLoc loc, AstExpr *first, AstExprList *rest)
+{
+	AstExprList *all = ast_exprs(p, NULL, first);
+	for (int i = 0; rest && i < rest->n; i++)
+		all = ast_exprs(p, all, rest->v[i]);
+	AstExpr *e = ast_list(p, loc, all);
+	if (e->kind == AST_LIST)
+		e->kind = AST_TUPLE;
 	return e;
 }
 
@@ -416,6 +466,14 @@ AstArgList *ast_args(Parser *p, AstArgList *list, AstArg arg)
 AstArgList *ast_items(Parser *p, AstArgList *list, AstArg item)
 {
 	return push_arg(p, list, item);
+}
+
+AstArgList *ast_params(Parser *p, AstArgList *list, AstArg param)
+{
+	if (!param.value && list && list->n > 0 && list->v[list->n - 1].value)
+		diag_error(p->diag, param.name_loc, "parameter '%s' without a default follows parameter '%s', which has one",
+		           param.name, list->v[list->n - 1].name);
+	return push_arg(p, list, param);
 }
 
 AstExprList *ast_exprs(Parser *p, AstExprList *list, AstExpr *e)
@@ -492,16 +550,105 @@ AstStmt *ast_typed(Parser *p, AstStmtKind kind, SrcLoc loc, const char *name,
 	return s;
 }
 
+static void end_statement(Parser *p);
+
+static void set_params(Parser *p, AstStmt *s, AstArgList *params)
+{
+	if (!params)
+		return;
+	int n = params->n;
+	s->nparams = n;
+	s->params = arena_alloc(p->arena, (size_t)n * sizeof *s->params);
+	s->param_locs = arena_alloc(p->arena, (size_t)n * sizeof *s->param_locs);
+	s->param_defaults = arena_alloc(p->arena, (size_t)n * sizeof *s->param_defaults);
+	for (int i = 0; i < n; i++) {
+		s->params[i] = params->v[i].name;
+		s->param_locs[i] = params->v[i].name_loc;
+		s->param_defaults[i] = params->v[i].value;
+	}
+}
+
 AstStmt *ast_def(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
-                 AstNameList *params, AstExpr *value)
+                 AstArgList *params, AstExpr *value, AstBlock *body)
 {
 	AstStmt *s = new_stmt(p, ST_DEF, loc, name, name_loc, value);
-	if (params) {
-		s->params = params->v;
-		s->param_locs = params->locs;
-		s->nparams = params->n;
-	}
+	set_params(p, s, params);
+	s->body = body;
 	return s;
+}
+
+AstStmt *ast_layer(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                   AstArgList *params, AstBlock *body)
+{
+	AstStmt *s = new_stmt(p, ST_LAYER, loc, name, name_loc, NULL);
+	set_params(p, s, params);
+	s->body = body;
+	return s;
+}
+
+static void set_names(Parser *p, AstStmt *s, const char *name, SrcLoc name_loc, AstNameList *rest)
+{
+	int n = 1 + (rest ? rest->n : 0);
+	s->nnames = n;
+	s->names = arena_alloc(p->arena, (size_t)n * sizeof *s->names);
+	s->name_locs = arena_alloc(p->arena, (size_t)n * sizeof *s->name_locs);
+	s->names[0] = name;
+	s->name_locs[0] = name_loc;
+	for (int i = 1; i < n; i++) {
+		s->names[i] = rest->v[i - 1];
+		s->name_locs[i] = rest->locs[i - 1];
+	}
+}
+
+AstStmt *ast_rebind(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                    AstNameList *rest, AstExpr *value)
+{
+	AstStmt *s = new_stmt(p, ST_REBIND, loc, name, name_loc, value);
+	set_names(p, s, name, name_loc, rest);
+	return s;
+}
+
+AstStmt *ast_multi(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                   AstNameList *rest, AstExpr *value, int rebind)
+{
+	if (rebind)
+		return ast_rebind(p, loc, name, name_loc, rest, value);
+	AstStmt *s = new_stmt(p, ST_MULTI, loc, name, name_loc, value);
+	set_names(p, s, name, name_loc, rest);
+	return s;
+}
+
+AstStmt *ast_array(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                   AstExpr *count, AstExpr *value)
+{
+	AstStmt *s = new_stmt(p, ST_ARRAY, loc, name, name_loc, value);
+	s->count = count;
+	return s;
+}
+
+AstStmt *ast_for(Parser *p, SrcLoc loc, const char *var, SrcLoc var_loc,
+                 AstExpr *lo, AstExpr *hi, AstBlock *body)
+{
+	AstStmt *s = new_stmt(p, ST_FOR, loc, var, var_loc, lo);
+	s->hi = hi;
+	s->body = body;
+	return s;
+}
+
+AstBlock *ast_block(Parser *p, AstBlock *list, AstStmt *s)
+{
+	if (!list)
+		list = arena_alloc(p->arena, sizeof *list);
+	if (s) {
+		if (list->n == list->cap) {
+			int cap = grow_cap(list->cap);
+			list->stmts = arena_grow(p->arena, list->stmts, (size_t)list->n, (size_t)cap, sizeof *list->stmts);
+			list->cap = cap;
+		}
+		list->stmts[list->n++] = s;
+		end_statement(p);
+	}
+	return list;
 }
 
 AstStmt *ast_train(Parser *p, SrcLoc loc, AstArgList *items)
@@ -549,6 +696,7 @@ static int is_keyword(int tok)
 	switch (tok) {
 	case DIM: case DTYPE: case INPUT: case LABEL: case PARAM:
 	case DEF: case OUTPUT: case LOSS: case TRAIN:
+	case LAYER: case FOR: case IN: case RETURN:
 		return 1;
 	default:
 		return 0;
@@ -568,6 +716,13 @@ static const char *token_spelling(int tok)
 	case OUTPUT: return "output";
 	case LOSS: return "loss";
 	case TRAIN: return "train";
+	case LAYER: return "layer";
+	case FOR: return "for";
+	case IN: return "in";
+	case RETURN: return "return";
+	case COLONEQ: return ":=";
+	case DOTDOT: return "..";
+	case DOT: return ".";
 	case PLUS: return "+";
 	case MINUS: return "-";
 	case STAR: return "*";
@@ -589,7 +744,7 @@ static const char *token_spelling(int tok)
 }
 
 #define NTOKEN_SLOTS 64
-_Static_assert(SEMI < NTOKEN_SLOTS, "token kinds must fit the table in describe_expected");
+_Static_assert(DOT < NTOKEN_SLOTS && SEMI < NTOKEN_SLOTS, "token kinds must fit the table in describe_expected");
 
 static int is_keyword_text(const char *s, int len)
 {
@@ -639,7 +794,7 @@ static void describe_token(const Parser *p, int tok, char *buf, size_t size)
 
 /* The order in which single tokens are listed after the groups. */
 static const int listed_tokens[] = {
-	EQUALS, COLON, COMMA, RPAREN, RBRACK, LBRACE, RBRACE, LBRACK, LPAREN,
+	EQUALS, COLONEQ, COLON, DOTDOT, COMMA, RPAREN, RBRACK, LBRACE, RBRACE, LBRACK, LPAREN,
 	NAME, NUM, STR, NEWLINE, SEMI, YYEOF,
 };
 
@@ -661,8 +816,8 @@ static void describe_expected(const int *expected, int n, char *buf, size_t size
 	const char *items[24];
 	int nitems = 0;
 	if (has[DIM]) {
-		items[nitems++] = "a statement (dim, dtype, input, label, param, def, "
-		                  "output, loss, train, or NAME = expr)";
+		items[nitems++] = "a statement (dim, dtype, input, label, param, def, layer, "
+		                  "output, loss, train, for, return, or NAME = expr)";
 		has[NAME] = has[NEWLINE] = has[SEMI] = has[YYEOF] = 0;
 		for (int t = 0; t < NTOKEN_SLOTS; t++)
 			if (is_keyword(t))
@@ -684,7 +839,9 @@ static void describe_expected(const int *expected, int n, char *buf, size_t size
 	if (operators) {
 		/* after a name: '(' would make a call and '=' a named argument */
 		has[PLUS] = has[MINUS] = has[STAR] = has[SLASH] = has[AT] = has[CARET] = 0;
-		has[LPAREN] = has[EQUALS] = 0;
+		has[LPAREN] = has[EQUALS] = has[DOT] = 0;
+		if (has[RBRACK] || has[COMMA] || has[RPAREN] || has[DOTDOT] || has[NEWLINE])
+			has[LBRACK] = 0; /* indexing, s[i] */
 		if (has[RPAREN] || has[RBRACK] || has[COMMA])
 			operators = 0; /* inside brackets, name the bracket instead */
 	}
@@ -778,13 +935,18 @@ void yyerror(const SrcLoc *loc, yyscan_t scanner, Parser *p, const char *msg)
 
 AstProgram *parse_program(Arena *a, Diag *d, const char *file, const char *src)
 {
-	Parser p = {.arena = a, .diag = d, .src = src ? src : "", .line = 1, .col = 1};
+	return parse_source(a, d, file, src, 0);
+}
+
+AstProgram *parse_source(Arena *a, Diag *d, const char *file, const char *src, int file_id)
+{
+	Parser p = {.arena = a, .diag = d, .src = src ? src : "", .line = 1, .col = 1, .file_id = file_id};
 	p.prog = arena_alloc(a, sizeof *p.prog);
 	p.prog->file = arena_strdup(a, file ? file : "<input>");
 
 	size_t len = strlen(p.src);
 	if (len > INT_MAX / 2) {
-		diag_error(d, (SrcLoc){0, 0}, "file is too large");
+		diag_error(d, (SrcLoc){0, 0, 0}, "file is too large");
 		return p.prog;
 	}
 	yyscan_t scanner;
@@ -882,11 +1044,27 @@ static void dump_expr(FILE *out, const AstExpr *e)
 		dump_expr(out, e->rhs);
 		fputc(')', out);
 		break;
+	case AST_INDEX:
+		fputs("(index ", out);
+		dump_expr(out, e->lhs);
+		fputc(' ', out);
+		dump_expr(out, e->rhs);
+		fputc(')', out);
+		break;
+	case AST_FIELD:
+		fputs("(field ", out);
+		dump_expr(out, e->lhs);
+		fprintf(out, " %s)", e->name);
+		break;
 	case AST_CALL:
+	case AST_APPLY:
 	case AST_LIST:
-		fputs(e->kind == AST_CALL ? "(call " : "(list", out);
+	case AST_TUPLE:
+		fputs(e->kind == AST_CALL ? "(call " : e->kind == AST_APPLY ? "(apply " : e->kind == AST_LIST ? "(list" : "(tuple", out);
 		if (e->kind == AST_CALL)
 			fputs(e->name, out);
+		if (e->kind == AST_APPLY)
+			dump_expr(out, e->lhs);
 		for (int i = 0; i < e->nargs; i++) {
 			const AstArg *a = &e->args[i];
 			fputc(' ', out);
@@ -914,9 +1092,40 @@ static void dump_type(FILE *out, const AstType *t)
 	fputc(']', out);
 }
 
-static void dump_stmt(FILE *out, const AstStmt *s)
+static void dump_stmt(FILE *out, const AstStmt *s, int indent);
+
+static void dump_params(FILE *out, const AstStmt *s)
 {
-	fputs("  (", out);
+	fputc('(', out);
+	for (int i = 0; i < s->nparams; i++) {
+		fprintf(out, i ? " %s" : "%s", s->params[i]);
+		if (s->param_defaults && s->param_defaults[i]) {
+			fputc('=', out);
+			dump_expr(out, s->param_defaults[i]);
+		}
+	}
+	fputs(") ", out);
+}
+
+static void dump_block(FILE *out, const AstBlock *b, int indent)
+{
+	fputs("{", out);
+	for (int i = 0; b && i < b->n; i++) {
+		fputc('\n', out);
+		dump_stmt(out, b->stmts[i], indent + 2);
+	}
+	fputs("}", out);
+}
+
+static void dump_names(FILE *out, const AstStmt *s)
+{
+	for (int i = 0; i < s->nnames; i++)
+		fprintf(out, i ? " %s" : "%s", s->names[i]);
+}
+
+static void dump_stmt(FILE *out, const AstStmt *s, int indent)
+{
+	fprintf(out, "%*s(", indent, "");
 	switch (s->kind) {
 	case ST_DIM:
 		fprintf(out, "dim %s ", s->name);
@@ -938,10 +1147,41 @@ static void dump_stmt(FILE *out, const AstStmt *s)
 		}
 		break;
 	case ST_DEF:
-		fprintf(out, "def %s (", s->name);
-		for (int i = 0; i < s->nparams; i++)
-			fprintf(out, i ? " %s" : "%s", s->params[i]);
-		fputs(") ", out);
+		fprintf(out, "def %s ", s->name ? s->name : "()");
+		dump_params(out, s);
+		if (s->body)
+			dump_block(out, s->body, indent);
+		else
+			dump_expr(out, s->value);
+		break;
+	case ST_LAYER:
+		fprintf(out, "layer %s ", s->name);
+		dump_params(out, s);
+		dump_block(out, s->body, indent);
+		break;
+	case ST_REBIND:
+	case ST_MULTI:
+		fputs(s->kind == ST_REBIND ? "rebind " : "let ", out);
+		dump_names(out, s);
+		fputc(' ', out);
+		dump_expr(out, s->value);
+		break;
+	case ST_ARRAY:
+		fprintf(out, "array %s ", s->name);
+		dump_expr(out, s->count);
+		fputc(' ', out);
+		dump_expr(out, s->value);
+		break;
+	case ST_FOR:
+		fprintf(out, "for %s ", s->name);
+		dump_expr(out, s->value);
+		fputc(' ', out);
+		dump_expr(out, s->hi);
+		fputc(' ', out);
+		dump_block(out, s->body, indent);
+		break;
+	case ST_RETURN:
+		fputs("return ", out);
 		dump_expr(out, s->value);
 		break;
 	case ST_LET:
@@ -973,7 +1213,7 @@ void ast_dump(FILE *out, const AstProgram *p)
 	dump_string(out, p->file);
 	for (int i = 0; i < p->nstmts; i++) {
 		fputc('\n', out);
-		dump_stmt(out, p->stmts[i]);
+		dump_stmt(out, p->stmts[i], 2);
 	}
 	fputs(")\n", out);
 }

@@ -11,6 +11,13 @@
 #include "diag.h"
 
 typedef struct AstExpr AstExpr;
+typedef struct AstStmt AstStmt;
+
+/* The statements of a { } body, in order. */
+typedef struct AstBlock {
+	AstStmt **stmts;
+	int n, cap;
+} AstBlock;
 
 typedef enum AstExprKind {
 	AST_NUM,    /* num, is_int                          12  0.05  1e-3 */
@@ -20,6 +27,10 @@ typedef enum AstExprKind {
 	AST_BINARY, /* op ('+','-','*','/','@','^'), lhs, rhs               */
 	AST_CALL,   /* name (callee), args, nargs           f(a, axis=1)   */
 	AST_LIST,   /* args, nargs (positional)             [1, 2, 3]      */
+	AST_TUPLE,  /* args, nargs: several results         (h, c)         */
+	AST_INDEX,  /* lhs[rhs]                             s[i]           */
+	AST_FIELD,  /* lhs.name                             enc.W          */
+	AST_APPLY,  /* lhs(args): a call of a value         s[i](z)        */
 } AstExprKind;
 
 /* A call argument: positional (name == NULL) or named (`axis = 1`). */
@@ -54,6 +65,12 @@ typedef enum AstStmtKind {
 	ST_OUTPUT,  /* output NAME                  (an existing value)        */
 	ST_LOSS,    /* loss value                                              */
 	ST_TRAIN,   /* train { key = value ... }    items, nitems              */
+	ST_LAYER,   /* layer NAME(params) { body }                             */
+	ST_REBIND,  /* NAME := value  /  a, b := value   (names, nnames)       */
+	ST_MULTI,   /* a, b = value                      (names, nnames)       */
+	ST_ARRAY,   /* NAME[count] = value               (count)               */
+	ST_FOR,     /* for NAME in value..hi { body }                          */
+	ST_RETURN,  /* return value  (a tuple for several results)             */
 } AstStmtKind;
 
 /* `f32[B, 784]`, `[784, 512]`, `i32[B]`; dtype is NULL when omitted. */
@@ -65,20 +82,27 @@ typedef struct AstType {
 	SrcLoc loc;
 } AstType;
 
-typedef struct AstStmt {
+struct AstStmt {
 	AstStmtKind kind;
 	SrcLoc loc;         /* the statement's first token */
 	const char *name;
 	SrcLoc name_loc;
 	AstExpr *value;
 	AstType type;
-	const char **params;   /* ST_DEF parameter names */
+	const char **params;   /* ST_DEF, ST_LAYER parameter names */
 	SrcLoc *param_locs;
+	AstExpr **param_defaults; /* NULL where a parameter has no default */
 	int nparams;
+	AstBlock *body;        /* ST_DEF with a { } body, ST_LAYER, ST_FOR */
+	const char **names;    /* ST_MULTI, ST_REBIND: the names bound */
+	SrcLoc *name_locs;
+	int nnames;
+	AstExpr *count;        /* ST_ARRAY */
+	AstExpr *hi;           /* ST_FOR: the end of the range (value: its start) */
 	int is_output;         /* ST_LET written as `output NAME = ...` */
 	AstArg *items;         /* ST_TRAIN: `key = value` pairs (name = key) */
 	int nitems;
-} AstStmt;
+};
 
 typedef struct AstProgram {
 	const char *file;
@@ -90,6 +114,8 @@ typedef struct AstProgram {
  * run: the parser resynchronises at the next statement).  Returns the
  * program, possibly partial; check d->nerrors. */
 AstProgram *parse_program(Arena *a, Diag *d, const char *file, const char *src);
+/* The same for a source whose locations carry SrcLoc.file = file_id. */
+AstProgram *parse_source(Arena *a, Diag *d, const char *file, const char *src, int file_id);
 
 /* --emit=ast: a stable, indented text dump of the tree. */
 void ast_dump(FILE *out, const AstProgram *p);

@@ -52,12 +52,18 @@ int lex_eof(Parser *p, SrcLoc *loc);
 AstExpr *ast_name(Parser *p, const char *name, SrcLoc loc);
 AstExpr *ast_unary(Parser *p, int op, SrcLoc loc, AstExpr *operand);
 AstExpr *ast_binary(Parser *p, int op, SrcLoc loc, AstExpr *lhs, AstExpr *rhs);
-AstExpr *ast_call(Parser *p, const char *name, SrcLoc loc, AstArgList *args);
+/* callee(args): a call by name (AST_CALL) or of any other value (AST_APPLY) */
+AstExpr *ast_call(Parser *p, AstExpr *callee, SrcLoc loc, AstArgList *args);
+AstExpr *ast_index(Parser *p, AstExpr *lhs, SrcLoc loc, AstExpr *index);
+AstExpr *ast_field(Parser *p, AstExpr *lhs, SrcLoc loc, const char *name);
+/* (first, rest...) */
+AstExpr *ast_tuple(Parser *p, SrcLoc loc, AstExpr *first, AstExprList *rest);
 AstExpr *ast_list(Parser *p, SrcLoc loc, AstExprList *items);
 
 AstArg ast_arg(const char *name, SrcLoc name_loc, AstExpr *value);
 AstArgList *ast_args(Parser *p, AstArgList *list, AstArg arg);   /* call arguments */
 AstArgList *ast_items(Parser *p, AstArgList *list, AstArg item); /* train settings */
+AstArgList *ast_params(Parser *p, AstArgList *list, AstArg param); /* def/layer parameters */
 AstExprList *ast_exprs(Parser *p, AstExprList *list, AstExpr *e);
 AstNameList *ast_names(Parser *p, AstNameList *list, const char *name, SrcLoc loc);
 AstType ast_type(Parser *p, SrcLoc loc, const char *dtype, AstExprList *dims);
@@ -70,8 +76,22 @@ AstStmt *ast_output_let(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc
 /* input, label, param (value: the initializer, or NULL). */
 AstStmt *ast_typed(Parser *p, AstStmtKind kind, SrcLoc loc, const char *name,
                    SrcLoc name_loc, AstType type, AstExpr *value);
+/* def with `= value` or a { } body; name NULL: a layer's call */
 AstStmt *ast_def(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
-                 AstNameList *params, AstExpr *value);
+                 AstArgList *params, AstExpr *value, AstBlock *body);
+AstStmt *ast_layer(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                   AstArgList *params, AstBlock *body);
+/* NAME := value (rest NULL), and the several-name forms a, b = / := value */
+AstStmt *ast_rebind(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                    AstNameList *rest, AstExpr *value);
+AstStmt *ast_multi(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                   AstNameList *rest, AstExpr *value, int rebind);
+AstStmt *ast_array(Parser *p, SrcLoc loc, const char *name, SrcLoc name_loc,
+                   AstExpr *count, AstExpr *value);
+AstStmt *ast_for(Parser *p, SrcLoc loc, const char *var, SrcLoc var_loc,
+                 AstExpr *lo, AstExpr *hi, AstBlock *body);
+/* a block with s appended (list NULL: a new, empty block; s NULL: none) */
+AstBlock *ast_block(Parser *p, AstBlock *list, AstStmt *s);
 AstStmt *ast_train(Parser *p, SrcLoc loc, AstArgList *items);
 
 void ast_add_stmt(Parser *p, AstStmt *s);

@@ -172,7 +172,7 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		break;
 	}
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
-	case OP_DROPOUT_MASK:
+	case OP_DROPOUT_MASK: case OP_RANDOM:
 		break;
 	case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
 	case OP_XENT_GRAD: accum(ad, a, graph_loss(g, OP_XENT_HESS, a, gy)); break;

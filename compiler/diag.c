@@ -43,7 +43,7 @@ static int is_continuation_byte(char c)
 /* Print line `loc.line` of the source and a caret under column `loc.col`. */
 static void quote_source(const Diag *d, SrcLoc loc)
 {
-	const char *s = d->src;
+	const char *s = loc.file ? d->prelude_src : d->src;
 	for (int line = 1; line < loc.line; line++) {
 		s = strchr(s, '\n');
 		if (!s)
@@ -74,13 +74,14 @@ static void quote_source(const Diag *d, SrcLoc loc)
 
 static void report(Diag *d, SrcLoc loc, const char *kind, const char *fmt, va_list ap)
 {
+	const char *file = loc.file && d->prelude_file ? d->prelude_file : d->file;
 	if (loc.line > 0)
-		fprintf(d->out, "%s:%d:%d: %s: ", d->file, loc.line, loc.col, kind);
+		fprintf(d->out, "%s:%d:%d: %s: ", file, loc.line, loc.col, kind);
 	else
-		fprintf(d->out, "%s: %s: ", d->file, kind);
+		fprintf(d->out, "%s: %s: ", file, kind);
 	vfprintf(d->out, fmt, ap);
 	fputc('\n', d->out);
-	if (loc.line > 0 && d->src)
+	if (loc.line > 0 && (loc.file ? d->prelude_src : d->src))
 		quote_source(d, loc);
 }
 

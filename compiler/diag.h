@@ -13,12 +13,14 @@
 typedef struct SrcLoc {
 	int line; /* 1-based; 0 means "no location" */
 	int col;  /* 1-based */
+	int file; /* 0: the program; 1: the prelude (the standard layers) */
 } SrcLoc;
 
 typedef struct Diag {
 	FILE *out;          /* where messages go (stderr, or a test's buffer) */
 	const char *file;   /* file name as the user gave it */
 	const char *src;    /* whole source text, for quoting lines; may be NULL */
+	const char *prelude_file, *prelude_src; /* the same for locations in the prelude */
 	int nerrors;
 	int max_errors;     /* stop printing after this many (0 = 20) */
 } Diag;

@@ -1521,6 +1521,32 @@ static void kernel_dropout(Emit *e, NodeId id, const char *dst)
 	        lit(e, 1.0 / (1.0 - p)));
 }
 
+/* A random tensor: uniform in [0, 1) or N(0, 1) (Box-Muller on two
+ * uniforms), from the same counter-based hash as dropout masks; or, when
+ * the trainer was given values for it (--noise NAME=FILE), those. */
+static void kernel_random(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	long long count = (long long)shape_numel(n->shape);
+	fprintf(o, "\tif (%s_noise[%lld].src) { /* values from a file */\n", e->m->name, (long long)n->i[2]);
+	fprintf(o, "\t\tconst %s *src = %s_noise[%lld].src;\n", e->T, e->m->name, (long long)n->i[2]);
+	fprintf(o, "\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t%s[i] = src[i];\n\t\treturn;\n\t}\n", count, dst);
+	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", count);
+	fprintf(o, "\t\tdouble u[2];\n\t\tfor (int k = 0; k < 2; k++) {\n");
+	fprintf(o, "\t\t\tuint64_t hk = rng_key ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)(2 * i + k) * UINT64_C(0xD1B54A32D192ED03));\n",
+	        (long long)n->i[0]);
+	fprintf(o, "\t\t\thk = (hk ^ (hk >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
+	fprintf(o, "\t\t\thk = (hk ^ (hk >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
+	fprintf(o, "\t\t\thk ^= hk >> 31;\n");
+	fprintf(o, "\t\t\tu[k] = (double)(hk >> 11) * (1.0 / 9007199254740992.0);\n\t\t}\n");
+	if (n->i[1])
+		fprintf(o, "\t\t%s[i] = (%s)(sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]));\n\t}\n", dst,
+		        e->T);
+	else
+		fprintf(o, "\t\t%s[i] = (%s)u[0];\n\t}\n", dst, e->T);
+}
+
 static const char *kernel_name(Emit *e, const Kernel *k)
 {
 	const Node *n = NN(e, k->node);
@@ -1606,6 +1632,7 @@ static void emit_kernel(Emit *e, const Kernel *k)
 			break;
 		case OP_PAD: case OP_SLICE: case OP_CONCAT: kernel_block(e, k->node, dst); break;
 		case OP_DROPOUT_MASK: kernel_dropout(e, k->node, dst); break;
+		case OP_RANDOM: kernel_random(e, k->node, dst); break;
 		default: DLC_INTERNAL("no lowering for '%s'", op_info[n->op].name);
 		}
 	}
@@ -1870,7 +1897,25 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			emit_array(e, e->s->k[i].dst, (DType)NN(e, e->s->k[i].node)->dtype, NN(e, e->s->k[i].node)->shape, "copy");
 	fprintf(out, "static %s lr; /* learning rate of the current step */\n", e->T);
 	if (m->uses_rng)
-		fprintf(out, "static uint64_t rng_key; /* random key of the current step (dropout) */\n");
+		fprintf(out, "static uint64_t rng_key; /* random key of the current step (dropout, random tensors) */\n");
+	if (m->nrandom) {
+		/* the random tensors, which the trainer may feed from files */
+		fprintf(out, "static dlrt_noise %s_noise[] = {\n", m->name);
+		for (int k = 0; k < m->nrandom; k++) {
+			const Node *r = NULL;
+			for (NodeId id = 1; id < g->nnodes && !r; id++)
+				if (NN(e, id)->op == OP_RANDOM && NN(e, id)->i[2] == k)
+					r = NN(e, id);
+			if (!r)
+				DLC_INTERNAL("random tensor %d has no node", k);
+			fprintf(out, "\t{.name = %s, .rank = %d, .shape = {",
+			        c_string(e, r->name ? r->name : arena_printf(e->a, "random%d", k + 1)), r->shape.rank);
+			for (int j = 0; j < r->shape.rank; j++)
+				fprintf(out, "%s%lld", j ? ", " : "", (long long)r->shape.d[j]);
+			fprintf(out, "%s}, .numel = %lld},\n", r->shape.rank ? "" : "0", (long long)shape_numel(r->shape));
+		}
+		fprintf(out, "};\n");
+	}
 	fprintf(out, "\n");
 
 	/* kernels */
@@ -1895,7 +1940,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	/* descriptor */
 	fprintf(out, "/* ---- the model descriptor the runtime drives ---- */\n");
 	fprintf(out, "static dlrt_tensor %s_tensors[] = {\n", m->name);
-	int ntd = 0, acc_out = -1, acc_label = -1;
+	int ntd = 0, acc_out = -1, acc_label = -1, pos = 0;
 	for (int t = 0; t < nt; t++) {
 		const Tensor *T = &g->tensors[t];
 		static const char *const roles[] = {"DLRT_PARAM", "DLRT_INPUT", "DLRT_LABEL", "DLRT_STATE", "DLRT_DIRECTION"};
@@ -1910,9 +1955,10 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		if (T->role == ROLE_STATE && T->init)
 			fprintf(out, ", .init = %s, .init_a = %s", init_c(T->init), lit(e, T->init_a));
 		if (T->role == ROLE_PARAM)
-			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld",
+			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld, "
+			        ".init_stream = %d",
 			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
-			        (long long)T->fan_out);
+			        (long long)T->fan_out, pos++);
 		if (T->classes)
 			fprintf(out, ", .classes = %lld", (long long)T->classes);
 		fprintf(out, "},\n");
@@ -1961,6 +2007,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
 	fprintf(out, "\t.input_scale = %.17g,\n", m->byte_scale);
 	fprintf(out, "\t.rng_key = %s,\n", m->uses_rng ? "&rng_key" : "NULL");
+	if (m->nrandom)
+		fprintf(out, "\t.noise = %s_noise,\n\t.nnoise = %d,\n", m->name, m->nrandom);
 	fprintf(out, "\t.declared_outputs = %d,\n\t.max_threads = DLC_MAXT,\n};\n", ndeclared);
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"

@@ -812,6 +812,15 @@ NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)
 	return intern(g, &n, NULL, 0);
 }
 
+NodeId graph_random(Graph *g, Shape s, int bax, int normal, int64_t salt, int64_t index)
+{
+	Node n = blank(OP_RANDOM, g->fdtype, s, bax);
+	n.i[0] = salt;
+	n.i[1] = normal;
+	n.i[2] = index;
+	return intern(g, &n, NULL, 0);
+}
+
 int64_t graph_numel(const Graph *g, NodeId id) { return shape_numel(g->nodes[id].shape); }
 
 int64_t graph_flops(const Graph *g, NodeId id)

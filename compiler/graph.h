@@ -201,6 +201,10 @@ NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end);
 NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis);
 /* 0 or 1/(1-p) per element, drawn from the step's random stream */
 NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt);
+/* Random numbers from the step's random stream: uniform in [0, 1), or
+ * N(0, 1) when `normal`; index: the tensor's number among the model's
+ * random tensors (the trainer may feed it from a file instead). */
+NodeId graph_random(Graph *g, Shape s, int bax, int normal, int64_t salt, int64_t index);
 
 /* Elements of node id's output; flops of one evaluation (n = batch). */
 int64_t graph_numel(const Graph *g, NodeId id);

@@ -43,7 +43,8 @@ typedef struct Model {
 	 * statistics): ASSIGN nodes. */
 	NodeId *state_updates;
 	int nstate_updates;
-	int uses_rng;           /* dropout: the step needs a random key */
+	int uses_rng;           /* dropout, random tensors: the step needs a random key */
+	int nrandom;            /* random tensors (OP_RANDOM nodes' index i[2] runs over them) */
 	int accuracy_output;    /* index into outputs, or -1 */
 	int accuracy_label;     /* tensor index, or -1 */
 	/* dims, for the generated file's header */

@@ -167,6 +167,11 @@ static double relu_eval(Scalars s) { return s.a > 0 ? s.a : 0; }
  * die after the forward pass */
 static NodeId relu_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_STEP, v->id)); }
 
+/* stop_gradient(x) = x; its adjoint is zero, so nothing before it learns
+ * from what comes after it */
+static const char *stop_gradient_c(const CExpr *x) { return x->a; }
+static double stop_gradient_eval(Scalars s) { return s.a; }
+
 static const char *step_c(const CExpr *x)
 {
 	return arena_printf(x->arena, "%s > 0 ? %s : %s", x->a, cx_lit(x, 1), cx_lit(x, 0));
@@ -255,6 +260,7 @@ const OpRules op_rules[OP_COUNT_] = {
 	[OP_POWC] = {.c_expr = pow_c, .eval = pow_eval, .vjp = pow_vjp, .attr = "exponent", .attr_default = NAN},
 	[OP_ABS] = {.c_expr = abs_c, .eval = abs_eval, .vjp = abs_vjp},
 	[OP_SIGN] = {.c_expr = sign_c, .eval = sign_eval, .vjp = zero_vjp},
+	[OP_STOP_GRADIENT] = {.c_expr = stop_gradient_c, .eval = stop_gradient_eval, .vjp = zero_vjp},
 	[OP_RELU] = {.c_expr = relu_c, .eval = relu_eval, .vjp = relu_vjp},
 	[OP_STEP] = {.c_expr = step_c, .eval = step_eval, .vjp = zero_vjp},
 	[OP_SIGMOID] = {.c_expr = sigmoid_c, .eval = sigmoid_eval, .vjp = sigmoid_vjp},

@@ -63,8 +63,22 @@ static int name_taken(const Schedule *s, const char *nm)
 	return 0;
 }
 
+/* A C identifier for a DSL name: the '.' of a layer's names (enc.W) becomes
+ * '_' (enc_W); take_name keeps the result distinct from every other name. */
+static const char *c_ident(Schedule *s, const char *name)
+{
+	if (!strchr(name, '.'))
+		return name;
+	char *c = arena_printf(s->a, "%s", name);
+	for (char *p = c; *p; p++)
+		if (*p == '.')
+			*p = '_';
+	return c;
+}
+
 static const char *take_name(Schedule *s, const char *want)
 {
+	want = c_ident(s, want);
 	const char *nm = want;
 	for (int k = 2; name_taken(s, nm); k++)
 		nm = arena_printf(s->a, "%s_%d", want, k);

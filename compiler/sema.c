@@ -16,8 +16,15 @@
 #include "ops.h"
 #include "../runtime/dlrt.h"
 
-typedef enum { V_ERR = 0, V_NODE, V_NUM, V_STR, V_LIST } ValKind;
+extern const char dlc_prelude[]; /* compiler/prelude.dl */
 
+typedef enum { V_ERR = 0, V_NODE, V_NUM, V_STR, V_LIST, V_TUPLE, V_LAYER, V_INIT } ValKind;
+
+typedef struct Instance Instance;
+
+/* What an expression evaluates to.  V_LIST: [a, b] (or an array of layer
+ * instances); V_TUPLE: the several results of a function; V_LAYER: a layer
+ * instance; V_INIT: an initialiser (str: its name, items: its arguments). */
 typedef struct Val {
 	ValKind kind;
 	NodeId id;
@@ -26,27 +33,57 @@ typedef struct Val {
 	const char *str;
 	struct Val *items;
 	int nitems;
+	Instance *inst;
+	SrcLoc loc;           /* V_INIT: where it was written */
+	const AstExpr *expr;  /* V_INIT: the name or call, */
+	struct Scope *env;    /* and the scope its arguments are evaluated in */
 } Val;
 
-typedef enum { SYM_DIM, SYM_TENSOR, SYM_VALUE, SYM_DEF } SymKind;
+typedef enum { SYM_DIM, SYM_TENSOR, SYM_VALUE, SYM_DEF, SYM_LAYER } SymKind;
 
+/* A name of the program's top level. */
 typedef struct Sym {
 	const char *name;
 	SymKind kind;
 	SrcLoc loc;
 	int64_t dim;          /* SYM_DIM */
-	NodeId id;            /* SYM_TENSOR, SYM_VALUE */
+	NodeId id;            /* SYM_TENSOR, SYM_VALUE (a tensor) */
+	Val val;              /* SYM_VALUE: any value (layer instances too) */
 	int tensor;           /* SYM_TENSOR */
-	const AstStmt *def;   /* SYM_DEF */
+	const AstStmt *def;   /* SYM_DEF, SYM_LAYER */
+	int prelude;          /* defined by the prelude: a program may define it again */
 } Sym;
 
-/* A def's parameters bound to values while its body is inlined. */
+/* A name bound inside a scope. */
+typedef struct Bind {
+	const char *name;
+	SrcLoc loc;
+	Val v;
+} Bind;
+
+/* The names of a function call being inlined, a loop iteration or a layer
+ * instance.  Scopes nest lexically: a function's `up` is the scope it was
+ * defined in (NULL for the top level, whose names are the Syms), a loop
+ * body's the scope around the loop. */
 typedef struct Scope {
-	const AstStmt *def;
-	Val *vals;
+	Bind *b;
+	int nb, cap;
+	const AstStmt *def;   /* the function whose body this is, or NULL */
+	Instance *self;       /* the layer instance this body or method belongs to */
+	int loop;             /* a loop iteration */
 	SrcLoc call_loc;
 	struct Scope *up;
+	int returned;         /* a function body: its `return` ran */
+	Val ret;
 } Scope;
+
+/* A layer instantiated: `enc = Dense(784, 400)`.  Its scope holds the
+ * layer's arguments and members (params, sub-layers, values). */
+struct Instance {
+	const AstStmt *layer;
+	const char *path;     /* "enc", "s.3.l1": the prefix of its params' names */
+	Scope *scope;
+};
 
 typedef struct Sema {
 	Arena *a;
@@ -64,6 +101,9 @@ typedef struct Sema {
 	int mode_dependent;      /* the program has dropout or batch norm */
 	int nstate;              /* batch norms seen in this pass */
 	int ndropout;
+	int nrandom;             /* random tensors seen in this pass */
+	Scope *cur;              /* the scope being executed (dims inside layers and functions) */
+	const char *prefix;      /* the instance whose body is executing: its params' names' prefix */
 } Sema;
 
 static Val verr(void) { Val v; memset(&v, 0, sizeof v); return v; }
@@ -141,7 +181,7 @@ static Sym *lookup(Sema *s, const char *name)
 static const char *const builtin_names[] = {
 	"sum", "mean", "max", "softmax", "log_softmax", "transpose", "permute", "reshape", "flatten", "matmul", "mse", "bce",
 	"cross_entropy", "nll", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm",
-	"layer_norm", "dropout", "pad", "concat", "slice",
+	"layer_norm", "dropout", "pad", "concat", "slice", "randn", "rand", "randn_like", "rand_like", "bernoulli",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -162,9 +202,12 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 {
 	int n = s->nsyms + (with_builtins ? NBUILTINS : 0);
 	for (const Scope *k = sc; k; k = k->up)
-		n += k->def->nparams;
+		n += k->nb;
 	const char **c = arena_alloc(s->a, sizeof(char *) * (size_t)(n + 1));
 	int k = 0;
+	for (const Scope *q = sc; q; q = q->up)
+		for (int i = 0; i < q->nb; i++)
+			c[k++] = q->b[i].name;
 	for (int i = 0; i < s->nsyms; i++)
 		if (s->syms[i].kind != SYM_DIM)
 			c[k++] = s->syms[i].name;
@@ -173,9 +216,6 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 			c[k++] = s->syms[i].name;
 	if (with_builtins)
 		k += builtins(c + k);
-	if (sc)
-		for (int i = 0; i < sc->def->nparams; i++)
-			c[k++] = sc->def->params[i];
 	const char *best = diag_closest(name, c, k);
 	return best ? arena_printf(s->a, "; did you mean '%s'?", best) : "";
 }
@@ -183,6 +223,10 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 static int define(Sema *s, const char *name, SrcLoc loc, SymKind kind, Sym **out)
 {
 	Sym *old = lookup(s, name);
+	if (old && old->prelude) {
+		old->name = ""; /* the program's own definition replaces the prelude's */
+		old = NULL;
+	}
 	if (old) {
 		diag_error(s->d, loc, "'%s' is already defined", name);
 		if (old->loc.line)
@@ -210,6 +254,67 @@ static int define(Sema *s, const char *name, SrcLoc loc, SymKind kind, Sym **out
 	return 1;
 }
 
+/* ---- scopes ---- */
+
+/* The binding of `name` in sc or the scopes around it; *where: its scope. */
+static Bind *scope_find(Scope *sc, const char *name, Scope **where)
+{
+	for (Scope *k = sc; k; k = k->up)
+		for (int i = k->nb; i-- > 0;)
+			if (!strcmp(k->b[i].name, name)) {
+				if (where)
+					*where = k;
+				return &k->b[i];
+			}
+	return NULL;
+}
+
+static Bind *scope_add(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v)
+{
+	if (sc->nb == sc->cap) {
+		int ncap = sc->cap ? 2 * sc->cap : 8;
+		sc->b = arena_grow(s->a, sc->b, (size_t)sc->cap, (size_t)ncap, sizeof(Bind));
+		sc->cap = ncap;
+	}
+	Bind *b = &sc->b[sc->nb++];
+	b->name = name;
+	b->loc = loc;
+	b->v = v;
+	return b;
+}
+
+static Scope *scope_new(Sema *s, Scope *up, Instance *self)
+{
+	Scope *sc = arena_alloc(s->a, sizeof *sc);
+	sc->up = up;
+	sc->self = self;
+	return sc;
+}
+
+/* The layer instance whose body or method sc is part of, or NULL. */
+static Instance *scope_self(const Scope *sc)
+{
+	for (; sc; sc = sc->up)
+		if (sc->self)
+			return sc->self;
+	return NULL;
+}
+
+static const char *val_kind(Val v)
+{
+	switch (v.kind) {
+	case V_NODE: return "tensor";
+	case V_NUM: return "number";
+	case V_STR: return "string";
+	case V_LIST: return "list";
+	case V_TUPLE: return "group of results";
+	case V_LAYER: return "layer instance";
+	case V_INIT: return "initialiser";
+	case V_ERR: break;
+	}
+	return "value";
+}
+
 /* ---- dims: integer expressions over dims and literals ---- */
 
 static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
@@ -224,9 +329,21 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 		*out = (int64_t)e->num;
 		return 1;
 	case AST_NAME: {
+		Bind *bd = scope_find(s->cur, e->name, NULL);
+		if (bd) {
+			if (bd->v.kind == V_ERR)
+				return 0;
+			if (bd->v.kind != V_NUM || !bd->v.is_int || bd->v.num < 0) {
+				diag_error(s->d, e->loc, "'%s' is a %s here, not a dimension (a non-negative integer)", e->name,
+				           val_kind(bd->v));
+				return 0;
+			}
+			*out = (int64_t)bd->v.num;
+			return 1;
+		}
 		Sym *y = lookup(s, e->name);
 		if (!y) {
-			diag_error(s->d, e->loc, "unknown dim '%s'%s", e->name, suggest(s, e->name, 0, NULL));
+			diag_error(s->d, e->loc, "unknown dim '%s'%s", e->name, suggest(s, e->name, 0, s->cur));
 			return 0;
 		}
 		if (y->kind != SYM_DIM) {
@@ -314,8 +431,7 @@ static NodeId as_node(Sema *s, Val v, const AstExpr *e, const char *what)
 	case V_NUM: return graph_const(s->g, v.num);
 	case V_ERR: return 0;
 	default:
-		diag_error(s->d, e->loc, "%s must be a tensor or a number, not a %s", what,
-		           v.kind == V_STR ? "string" : "list");
+		diag_error(s->d, e->loc, "%s must be a tensor or a number, not a %s", what, val_kind(v));
 		return 0;
 	}
 }
@@ -552,7 +668,7 @@ static int axis_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int rank
 		return 1;
 	}
 	if (ax < -rank || ax >= rank) {
-		diag_error(s->d, e ? e->loc : (SrcLoc){0, 0}, "axis %lld is out of range for '%s' of a rank-%d tensor",
+		diag_error(s->d, e ? e->loc : (SrcLoc){0, 0, 0}, "axis %lld is out of range for '%s' of a rank-%d tensor",
 		           (long long)ax, fn, rank);
 		return 0;
 	}
@@ -1113,6 +1229,58 @@ static Val call_op(Sema *s, const AstExpr *e, Scope *sc, OpKind op)
 	return vnode(graph_binary(s->g, op, in[0], in[1]));
 }
 
+/* randn(shape), rand(shape), randn_like(x), rand_like(x), bernoulli(p):
+ * random tensors drawn anew at every step from the trainer's seed (the
+ * same draws in the evaluation-mode graph).  A shape whose first axis is
+ * the batch size has one row per example. */
+static Val call_random(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const p_shape[] = {"shape"}, *const p_x[] = {"x"}, *const p_p[] = {"p"};
+	const AstExpr *args[1];
+	int like = strstr(fn, "_like") != NULL, bern = fn[0] == 'b';
+	if (!bind_args(s, e, fn, like ? p_x : bern ? p_p : p_shape, 1, 1, args))
+		return verr();
+	Shape sh;
+	int bax = -1;
+	NodeId p = 0;
+	if (like || bern) {
+		p = tensor_arg(s, args[0], sc, fn, 1);
+		if (!p)
+			return verr();
+		sh = N(s, p)->shape;
+		bax = N(s, p)->bax;
+	} else {
+		if (args[0]->kind != AST_LIST) {
+			diag_error(s->d, args[0]->loc, "the shape of '%s' must be a list of dims such as [B, 20]", fn);
+			return verr();
+		}
+		if (args[0]->nargs > MAXRANK) {
+			diag_error(s->d, args[0]->loc, "at most %d dimensions are supported", MAXRANK);
+			return verr();
+		}
+		memset(&sh, 0, sizeof sh);
+		sh.rank = args[0]->nargs;
+		for (int i = 0; i < sh.rank; i++) {
+			if (!eval_dim(s, args[0]->args[i].value, &sh.d[i]))
+				return verr();
+			if (sh.d[i] < 1) {
+				diag_error(s->d, args[0]->args[i].value->loc, "a dimension must be at least 1");
+				return verr();
+			}
+		}
+		if (sh.rank > 0 && s->have_batch && sh.d[0] == s->g->batch)
+			bax = 0;
+	}
+	s->m->uses_rng = 1;
+	int index = s->nrandom++;
+	if (s->m->nrandom < s->nrandom)
+		s->m->nrandom = s->nrandom;
+	NodeId r = graph_random(s->g, sh, bax, fn[4] == 'n' || !strcmp(fn, "randn_like"), 1000 + index, index);
+	if (bern) /* 1 where u < p */
+		r = graph_unary(s->g, OP_STEP, graph_binary(s->g, OP_SUB, p, r));
+	return vnode(r);
+}
+
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 {
 	const char *fn = e->name;
@@ -1325,41 +1493,128 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 			return verr();
 		return call_loss(s, e, sc, fn, args);
 	}
+	if (!strcmp(fn, "randn") || !strcmp(fn, "rand") || !strcmp(fn, "randn_like") || !strcmp(fn, "rand_like") ||
+	    !strcmp(fn, "bernoulli"))
+		return call_random(s, e, sc, fn);
 	*found = 0;
 	return verr();
 }
 
-static Val call_def(Sema *s, const AstExpr *e, Scope *sc, const AstStmt *def)
+/* ---- functions and layers ---- */
+
+static int exec_block(Sema *s, const AstBlock *b, Scope *sc);
+static Val instantiate(Sema *s, const AstStmt *layer, const AstExpr *call, Scope *caller, const char *path);
+
+/* The number of parameters a def or layer needs (those without a default). */
+static int required_params(const AstStmt *d)
+{
+	int n = 0;
+	while (n < d->nparams && !(d->param_defaults && d->param_defaults[n]))
+		n++;
+	return n;
+}
+
+/* The method `name` of a layer (NULL: its call, `def (x) = ...`), or NULL. */
+static const AstStmt *layer_method(const AstStmt *layer, const char *name)
+{
+	for (int i = 0; layer->body && i < layer->body->n; i++) {
+		const AstStmt *st = layer->body->stmts[i];
+		if (st->kind == ST_DEF && (name ? st->name && !strcmp(st->name, name) : !st->name))
+			return st;
+	}
+	return NULL;
+}
+
+static const Sym *find_layer(Sema *s, const char *name)
+{
+	const Sym *y = lookup(s, name);
+	return y && y->kind == SYM_LAYER ? y : NULL;
+}
+
+/* Inline a call of `def`: its parameters bound to the arguments (evaluated
+ * in the caller's scope; defaults in the function's own), then its value or
+ * its body up to `return`.  `up` is the scope the def was written in (its
+ * instance's, for a method) and fname the name errors use. */
+static Val invoke(Sema *s, const AstStmt *def, const AstExpr *e, Scope *sc, Scope *up, Instance *self,
+                  const char *fname)
 {
 	const AstExpr *args[64];
 	if (def->nparams > 64) {
-		diag_error(s->d, e->loc, "'%s' has too many parameters", def->name);
+		diag_error(s->d, e->loc, "'%s' has too many parameters", fname);
 		return verr();
 	}
 	if (s->depth >= 64) {
-		diag_error(s->d, e->loc, "calls nested too deeply (is '%s' recursive?)", def->name);
+		diag_error(s->d, e->loc, "calls nested too deeply (is '%s' recursive?)", fname);
 		return verr();
 	}
-	if (!bind_args(s, e, def->name, def->params, def->nparams, def->nparams, args))
+	if (!bind_args(s, e, fname, def->params, def->nparams, required_params(def), args))
 		return verr();
-	Scope inner;
-	inner.def = def;
-	inner.up = sc;
-	inner.call_loc = e->loc;
-	inner.vals = arena_alloc(s->a, sizeof(Val) * (size_t)(def->nparams + 1));
+	Scope *fs = scope_new(s, up, self);
+	fs->def = def;
+	fs->call_loc = e->loc;
 	for (int i = 0; i < def->nparams; i++) {
-		inner.vals[i] = eval(s, args[i], sc);
-		if (inner.vals[i].kind == V_ERR)
+		Val v = args[i] ? eval(s, args[i], sc) : eval(s, def->param_defaults[i], fs);
+		if (v.kind == V_ERR)
 			return verr();
+		scope_add(s, fs, def->params[i], def->param_locs[i], v);
 	}
 	int before = s->d->nerrors;
+	Scope *saved = s->cur;
+	const char *saved_prefix = s->prefix;
+	s->cur = fs;
+	s->prefix = self ? self->path : NULL;
 	s->depth++;
-	Val v = eval(s, def->value, &inner);
+	Val v;
+	if (def->body) {
+		exec_block(s, def->body, fs);
+		v = fs->ret;
+		if (!fs->returned && s->d->nerrors == before) {
+			diag_error(s->d, def->loc, "'%s' ends without a 'return'", fname);
+			v = verr();
+		}
+	} else {
+		v = eval(s, def->value, fs);
+	}
 	s->depth--;
+	s->cur = saved;
+	s->prefix = saved_prefix;
 	if (s->d->nerrors > before)
-		diag_note(s->d, e->loc, "in this call to '%s'", def->name);
+		diag_note(s->d, e->loc, "in this call to '%s'", fname);
 	return v;
 }
+
+/* inst(args): the layer's `def (...)`. */
+static Val call_instance(Sema *s, const AstExpr *e, Scope *sc, Instance *inst)
+{
+	const AstStmt *def = layer_method(inst->layer, NULL);
+	if (!def) {
+		diag_error(s->d, e->loc, "layer '%s' has no 'def (...)', so its instance '%s' cannot be called; "
+		           "call one of its methods", inst->layer->name, inst->path);
+		return verr();
+	}
+	return invoke(s, def, e, sc, inst->scope, inst, inst->path);
+}
+
+/* A member of an instance: a param, a sub-layer or a value of its body. */
+static Val member(Sema *s, Instance *inst, const char *name, SrcLoc loc)
+{
+	for (int i = inst->scope->nb; i-- > 0;)
+		if (!strcmp(inst->scope->b[i].name, name))
+			return inst->scope->b[i].v;
+	if (layer_method(inst->layer, name)) {
+		diag_error(s->d, loc, "'%s' is a method of '%s'; call it as %s.%s(...)", name, inst->path, inst->path, name);
+		return verr();
+	}
+	const char **c = arena_alloc(s->a, sizeof(char *) * (size_t)(inst->scope->nb + 1));
+	for (int i = 0; i < inst->scope->nb; i++)
+		c[i] = inst->scope->b[i].name;
+	const char *best = diag_closest(name, c, inst->scope->nb);
+	diag_error(s->d, loc, "'%s' (a %s) has no member '%s'%s", inst->path, inst->layer->name, name,
+	           best ? arena_printf(s->a, "; did you mean '%s'?", best) : "");
+	return verr();
+}
+
+static const char *init_name_of(const char *name);
 
 static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 {
@@ -1372,31 +1627,50 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		v.str = e->str;
 		return v;
 	}
-	case AST_LIST: {
+	case AST_LIST:
+	case AST_TUPLE: {
 		Val v = verr();
-		v.kind = V_LIST;
+		v.kind = e->kind == AST_LIST ? V_LIST : V_TUPLE;
 		v.nitems = e->nargs;
 		v.items = arena_alloc(s->a, sizeof(Val) * (size_t)(e->nargs + 1));
-		for (int i = 0; i < e->nargs; i++)
+		for (int i = 0; i < e->nargs; i++) {
 			v.items[i] = eval(s, e->args[i].value, sc);
+			if (e->kind == AST_TUPLE && v.items[i].kind == V_ERR)
+				return verr();
+		}
 		return v;
 	}
 	case AST_NAME: {
-		if (sc)
-			for (int i = 0; i < sc->def->nparams; i++)
-				if (!strcmp(sc->def->params[i], e->name))
-					return sc->vals[i];
+		Bind *b = scope_find(sc, e->name, NULL);
+		if (b)
+			return b->v;
 		Sym *y = lookup(s, e->name);
 		if (!y) {
+			if (init_name_of(e->name)) {
+				Val v = verr();
+				v.kind = V_INIT;
+				v.str = e->name;
+				v.loc = e->loc;
+				v.expr = e;
+				v.env = sc;
+				return v;
+			}
 			diag_error(s->d, e->loc, "unknown name '%s'%s", e->name, suggest(s, e->name, 0, sc));
 			return verr();
 		}
 		switch (y->kind) {
 		case SYM_DIM: return vnum((double)y->dim, 1);
 		case SYM_TENSOR:
-		case SYM_VALUE: return y->id ? vnode(y->id) : verr(); /* 0: its definition had an error */
+		case SYM_VALUE:
+			if (y->val.kind != V_ERR && y->val.kind != V_NODE)
+				return y->val;
+			return y->id ? vnode(y->id) : verr(); /* 0: its definition had an error */
 		case SYM_DEF:
 			diag_error(s->d, e->loc, "'%s' is a function; call it as %s(...)", e->name, e->name);
+			return verr();
+		case SYM_LAYER:
+			diag_error(s->d, e->loc, "'%s' is a layer; make an instance with `name = %s(...)` and use the name",
+			           e->name, e->name);
 			return verr();
 		}
 		return verr();
@@ -1415,17 +1689,80 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		Val r = eval(s, e->rhs, sc);
 		return binary(s, e, l, r);
 	}
+	case AST_INDEX: {
+		Val l = eval(s, e->lhs, sc);
+		Val k = eval(s, e->rhs, sc);
+		if (l.kind == V_ERR || k.kind == V_ERR)
+			return verr();
+		if (l.kind != V_LIST && l.kind != V_TUPLE) {
+			diag_error(s->d, e->loc, "only arrays of layers and lists can be indexed with [ ], not a %s%s",
+			           val_kind(l), l.kind == V_NODE ? " (take rows of a tensor with slice(...))" : "");
+			return verr();
+		}
+		if (k.kind != V_NUM || !k.is_int) {
+			diag_error(s->d, e->rhs->loc, "an index must be a compile-time integer, such as a loop variable");
+			return verr();
+		}
+		int64_t i = (int64_t)k.num;
+		if (i < -l.nitems || i >= l.nitems) {
+			diag_error(s->d, e->rhs->loc, "index %lld is out of range for %d items", (long long)i, l.nitems);
+			return verr();
+		}
+		return l.items[i < 0 ? i + l.nitems : i];
+	}
+	case AST_FIELD: {
+		Val l = eval(s, e->lhs, sc);
+		if (l.kind == V_ERR)
+			return verr();
+		if (l.kind != V_LAYER) {
+			diag_error(s->d, e->loc, "only layer instances have members ('.%s'), not a %s", e->name, val_kind(l));
+			return verr();
+		}
+		return member(s, l.inst, e->name, e->loc);
+	}
+	case AST_APPLY: {
+		if (e->lhs->kind == AST_FIELD) { /* vae.encode(x): a method */
+			Val o = eval(s, e->lhs->lhs, sc);
+			if (o.kind == V_ERR)
+				return verr();
+			const AstStmt *m = o.kind == V_LAYER ? layer_method(o.inst->layer, e->lhs->name) : NULL;
+			if (m)
+				return invoke(s, m, e, sc, o.inst->scope, o.inst,
+				              arena_printf(s->a, "%s.%s", o.inst->path, e->lhs->name));
+		}
+		Val f = eval(s, e->lhs, sc);
+		if (f.kind == V_ERR)
+			return verr();
+		if (f.kind != V_LAYER) {
+			diag_error(s->d, e->loc, "only functions and layer instances can be called, not a %s", val_kind(f));
+			return verr();
+		}
+		return call_instance(s, e, sc, f.inst);
+	}
 	case AST_CALL: {
-		if (sc)
-			for (int i = 0; i < sc->def->nparams; i++)
-				if (!strcmp(sc->def->params[i], e->name)) {
-					diag_error(s->d, e->loc, "'%s' is a parameter of '%s', not a function", e->name,
-					           sc->def->name);
-					return verr();
-				}
+		Bind *b = scope_find(sc, e->name, NULL);
+		if (b) {
+			if (b->v.kind == V_LAYER)
+				return call_instance(s, e, sc, b->v.inst);
+			if (b->v.kind == V_ERR)
+				return verr();
+			diag_error(s->d, e->loc, "'%s' is a %s here, not a function", e->name, val_kind(b->v));
+			return verr();
+		}
+		Instance *self = scope_self(sc);
+		const AstStmt *m = self ? layer_method(self->layer, e->name) : NULL;
+		if (m)
+			return invoke(s, m, e, sc, self->scope, self, arena_printf(s->a, "%s.%s", self->path, e->name));
 		Sym *y = lookup(s, e->name);
 		if (y && y->kind == SYM_DEF)
-			return call_def(s, e, sc, y->def);
+			return invoke(s, y->def, e, sc, NULL, NULL, y->def->name);
+		if (y && y->kind == SYM_VALUE && y->val.kind == V_LAYER)
+			return call_instance(s, e, sc, y->val.inst);
+		if (y && y->kind == SYM_LAYER) {
+			diag_error(s->d, e->loc, "layer '%s' makes an instance in a statement of its own, `name = %s(...)`; "
+			           "then call it by that name", e->name, e->name);
+			return verr();
+		}
 		if (y) {
 			diag_error(s->d, e->loc, "'%s' is not a function", e->name);
 			return verr();
@@ -1434,12 +1771,21 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		Val v = call_builtin(s, e, sc, &found);
 		if (found)
 			return v;
+		if (init_name_of(e->name)) { /* normal(0, 0.01): evaluated where a param uses it */
+			Val iv = verr();
+			iv.kind = V_INIT;
+			iv.str = e->name;
+			iv.loc = e->loc;
+			iv.expr = e;
+			iv.env = sc;
+			return iv;
+		}
 		const char *best = NULL;
 		int nd = 0;
 		const char **cands = arena_alloc(s->a, sizeof(char *) * (size_t)(s->nsyms + NBUILTINS + 1));
 		nd += builtins(cands);
 		for (int i = 0; i < s->nsyms; i++)
-			if (s->syms[i].kind == SYM_DEF)
+			if (s->syms[i].kind == SYM_DEF || s->syms[i].kind == SYM_LAYER)
 				cands[nd++] = s->syms[i].name;
 		best = diag_closest(e->name, cands, nd);
 		diag_error(s->d, e->loc, "unknown function '%s'%s", e->name,
@@ -1461,8 +1807,36 @@ static const struct { const char *name; int init; int nargs; } inits[] = {
 	{"he_normal", DLRT_INIT_HE_NORMAL, 1}, {"kaiming_normal", DLRT_INIT_HE_NORMAL, 1},
 };
 
-static void param_init(Sema *s, Tensor *t, const AstExpr *e)
+static const char *init_name_of(const char *name)
 {
+	for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++)
+		if (!strcmp(inits[i].name, name))
+			return inits[i].name;
+	return NULL;
+}
+
+/* t's initialiser, written `e` in scope sc: a name (he_uniform), a call
+ * (normal(0, 0.01)), a number, or a name bound to one of those (a layer's
+ * argument `weight = he_uniform`). */
+static void param_init(Sema *s, Tensor *t, const AstExpr *e, Scope *sc)
+{
+	if (e && e->kind == AST_NAME && !init_name_of(e->name) && (scope_find(sc, e->name, NULL) || lookup(s, e->name))) {
+		Val v = eval(s, e, sc);
+		if (v.kind == V_ERR)
+			return;
+		if (v.kind == V_INIT) {
+			e = v.expr;
+			sc = v.env;
+		} else if (v.kind == V_NUM) {
+			e = arena_alloc(s->a, sizeof(AstExpr));
+			((AstExpr *)e)->kind = AST_NUM;
+			((AstExpr *)e)->num = v.num;
+		} else {
+			diag_error(s->d, e->loc, "'%s' is a %s, not an initialiser such as he_uniform or normal(0, 0.01)",
+			           e->name, val_kind(v));
+			return;
+		}
+	}
 	t->init = DLRT_INIT_ZEROS;
 	t->init_a = 0;
 	t->init_b = 0;
@@ -1525,7 +1899,7 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e)
 		for (int i = 0; i < inits[k].nargs; i++) {
 			if (!args[i])
 				continue;
-			Val v = eval(s, args[i], NULL);
+			Val v = eval(s, args[i], sc);
 			if (v.kind == V_ERR)
 				return;
 			if (v.kind != V_NUM) {
@@ -1560,12 +1934,26 @@ static DType decl_dtype(Sema *s, const AstStmt *st, int is_label)
 	return s->g->fdtype;
 }
 
-static void stmt_tensor(Sema *s, const AstStmt *st)
+/* input, label or param: a tensor of the model.  In a layer's body (sc),
+ * a param is named after its instance (enc.W) and bound in sc. */
+static void stmt_tensor(Sema *s, const AstStmt *st, Scope *sc)
 {
 	Shape sh;
-	Sym *y;
+	Sym *y = NULL;
+	const char *name = sc ? arena_printf(s->a, "%s.%s", s->prefix, st->name) : st->name;
+	if (sc) {
+		for (int i = 0; i < sc->nb; i++)
+			if (!strcmp(sc->b[i].name, st->name)) {
+				diag_error(s->d, st->name_loc, "'%s' is already defined in layer '%s'", st->name,
+				           sc->self->layer->name);
+				return;
+			}
+	}
 	if (!eval_type(s, &st->type, &sh)) {
-		define(s, st->name, st->name_loc, SYM_TENSOR, &y); /* later uses stay quiet */
+		if (sc)
+			scope_add(s, sc, st->name, st->name_loc, verr());
+		else
+			define(s, st->name, st->name_loc, SYM_TENSOR, &y); /* later uses stay quiet */
 		return;
 	}
 	Role role = st->kind == ST_PARAM ? ROLE_PARAM : st->kind == ST_LABEL ? ROLE_LABEL : ROLE_INPUT;
@@ -1591,13 +1979,17 @@ static void stmt_tensor(Sema *s, const AstStmt *st)
 		}
 		bax = 0;
 	}
-	if (!define(s, st->name, st->name_loc, SYM_TENSOR, &y))
+	if (!sc && !define(s, st->name, st->name_loc, SYM_TENSOR, &y))
 		return;
-	int ti = graph_add_tensor(s->g, st->name, role, dt, sh, bax, st->name_loc);
+	int ti = graph_add_tensor(s->g, name, role, dt, sh, bax, st->name_loc);
 	Tensor *t = &s->g->tensors[ti];
 	t->trainable = role == ROLE_PARAM;
 	if (role == ROLE_PARAM)
-		param_init(s, t, st->value);
+		param_init(s, t, st->value, sc);
+	if (sc) {
+		scope_add(s, sc, st->name, st->name_loc, vnode(t->node));
+		return;
+	}
 	y->tensor = ti;
 	y->id = t->node;
 }
@@ -1605,7 +1997,7 @@ static void stmt_tensor(Sema *s, const AstStmt *st)
 static void name_node(Sema *s, NodeId id, const char *name)
 {
 	Node *n = N(s, id);
-	if (!n->name && !(op_info[n->op].flags & OPF_LEAF))
+	if (!n->name && (!(op_info[n->op].flags & OPF_LEAF) || n->op == OP_RANDOM))
 		n->name = name;
 }
 
@@ -1617,6 +2009,405 @@ static void add_output(Sema *s, const char *name, NodeId id, int hidden)
 	o->name = name;
 	o->node = id;
 	o->hidden = hidden;
+}
+
+/* ---- statements in blocks: bodies of functions, layers and loops ---- */
+
+/* Is sc (or a scope around it, up to its function or layer) a loop body? */
+static int in_loop(const Scope *sc)
+{
+	for (; sc; sc = sc->up) {
+		if (sc->loop)
+			return 1;
+		if (sc->def || sc->self)
+			return 0;
+	}
+	return 0;
+}
+
+/* A DSL name for the values bound inside a layer: enc.h */
+static const char *value_name(Sema *s, const char *name)
+{
+	return s->prefix ? arena_printf(s->a, "%s.%s", s->prefix, name) : name;
+}
+
+/* `name = v`: a new name in sc, or at the top level (sc NULL). */
+static void bind_value(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v, int is_output)
+{
+	if (v.kind == V_TUPLE) {
+		diag_error(s->d, loc, "this value is %d results; bind them with `%s, ... = ...`", v.nitems, name);
+		v = verr();
+	}
+	if (!sc) {
+		Sym *y = lookup(s, name);
+		if (s->eval_mode) { /* the evaluation-mode pass: the names exist */
+			if (y && y->kind == SYM_VALUE && v.kind != V_ERR) {
+				y->val = v;
+				y->id = v.kind == V_NODE ? v.id : v.kind == V_NUM ? as_node(s, v, NULL, "") : y->id;
+				if (v.kind == V_NODE)
+					name_node(s, v.id, name);
+			}
+			return;
+		}
+		if (!define(s, name, loc, SYM_VALUE, &y))
+			return;
+		if (v.kind == V_NUM)
+			v = vnode(graph_const(s->g, v.num));
+		y->val = v;
+		if (v.kind == V_NODE) {
+			y->id = v.id;
+			name_node(s, v.id, name);
+			if (is_output)
+				add_output(s, name, v.id, 0);
+		} else if (v.kind != V_ERR && is_output) {
+			diag_error(s->d, loc, "output '%s' must be a tensor, not a %s", name, val_kind(v));
+		}
+		return;
+	}
+	for (int i = 0; i < sc->nb; i++)
+		if (!strcmp(sc->b[i].name, name)) {
+			diag_error(s->d, loc, "'%s' is already defined%s", name,
+			           in_loop(sc) ? "; rebind it with `:=`" : "");
+			diag_note(s->d, sc->b[i].loc, "'%s' was defined here", name);
+			return;
+		}
+	if (sc->loop) {
+		Scope *where = NULL;
+		int outer = scope_find(sc->up, name, &where) != NULL;
+		if (!outer && !scope_self(sc) && !sc->def) {
+			const Sym *y = lookup(s, name);
+			outer = y && y->kind == SYM_VALUE;
+		}
+		if (outer && in_loop(sc)) {
+			diag_error(s->d, loc, "'%s' is already defined outside the loop; rebind it with `%s := ...`", name,
+			           name);
+			return;
+		}
+	}
+	if (v.kind == V_NODE)
+		name_node(s, v.id, value_name(s, name));
+	scope_add(s, sc, name, loc, v);
+}
+
+/* `name := v` in a loop body: the nearest binding of name, up to the
+ * function around the loop (or the top level), takes the new value. */
+static void rebind(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v)
+{
+	if (!in_loop(sc)) {
+		diag_error(s->d, loc, "`%s := ...` rebinds a name, which only a loop body does; define it with `%s = ...`",
+		           name, name);
+		return;
+	}
+	if (v.kind == V_TUPLE) {
+		diag_error(s->d, loc, "this value is %d results; rebind them with `%s, ... := ...`", v.nitems, name);
+		return;
+	}
+	for (Scope *k = sc; k; k = k->up) {
+		for (int i = k->nb; i-- > 0;)
+			if (!strcmp(k->b[i].name, name)) {
+				if (k->self && !k->def && !k->loop) {
+					diag_error(s->d, loc, "'%s' is a member of layer '%s' and cannot be rebound", name,
+					           k->self->layer->name);
+					return;
+				}
+				if (v.kind == V_NODE)
+					name_node(s, v.id, value_name(s, name));
+				if (v.kind != V_ERR)
+					k->b[i].v = v;
+				return;
+			}
+		if (k->def || k->self)
+			break;
+		if (!k->up) { /* a loop at the top level: the program's names */
+			Sym *y = lookup(s, name);
+			if (y && y->kind == SYM_VALUE) {
+				if (v.kind == V_NUM)
+					v = vnode(graph_const(s->g, v.num));
+				if (v.kind == V_NODE) {
+					name_node(s, v.id, name);
+					y->id = v.id;
+				}
+				if (v.kind != V_ERR)
+					y->val = v;
+				return;
+			}
+			if (y) {
+				diag_error(s->d, loc, "'%s' is not a value and cannot be rebound", name);
+				return;
+			}
+		}
+	}
+	diag_error(s->d, loc, "`%s := ...` rebinds a name, but '%s' is not defined before the loop%s", name, name,
+	           suggest(s, name, 0, sc));
+}
+
+/* The value of `a, b = v`: v must be exactly n results. */
+static int several(Sema *s, const AstStmt *st, Val v)
+{
+	if (v.kind == V_ERR)
+		return 0;
+	if (v.kind != V_TUPLE) {
+		diag_error(s->d, st->value->loc, "%d names are bound, but the value is one %s", st->nnames, val_kind(v));
+		return 0;
+	}
+	if (v.nitems != st->nnames) {
+		diag_error(s->d, st->value->loc, "%d names are bound, but the value has %d results", st->nnames,
+		           v.nitems);
+		return 0;
+	}
+	return 1;
+}
+
+static int loop_bound(Sema *s, const AstExpr *e, Scope *sc, int64_t *out)
+{
+	Val v = eval(s, e, sc);
+	if (v.kind == V_ERR)
+		return 0;
+	if (v.kind != V_NUM || !v.is_int) {
+		diag_error(s->d, e->loc, "a loop bound must be a compile-time integer (a number, dim or loop variable), "
+		           "not a %s", v.kind == V_NUM ? "fraction" : val_kind(v));
+		return 0;
+	}
+	*out = (int64_t)v.num;
+	return 1;
+}
+
+static const char *stmt_word(AstStmtKind k)
+{
+	switch (k) {
+	case ST_DIM: return "dim";
+	case ST_DTYPE: return "dtype";
+	case ST_INPUT: return "input";
+	case ST_LABEL: return "label";
+	case ST_PARAM: return "param";
+	case ST_DEF: return "def";
+	case ST_OUTPUT: return "output";
+	case ST_LOSS: return "loss";
+	case ST_TRAIN: return "train";
+	case ST_LAYER: return "layer";
+	case ST_RETURN: return "return";
+	default: return "this statement";
+	}
+}
+
+/* One statement in a body (sc) or at the top level (sc NULL). */
+static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
+{
+	int layer_body = sc && sc->self && !sc->def && !sc->loop;
+	switch (st->kind) {
+	case ST_LET: {
+		const AstExpr *v = st->value;
+		const Sym *ly = v->kind == AST_CALL ? find_layer(s, v->name) : NULL;
+		if (ly && (!sc || !scope_find(sc, v->name, NULL))) {
+			if (s->eval_mode && !sc)
+				return; /* made in the first pass */
+			if (sc && !layer_body) {
+				diag_error(s->d, st->loc, "layer instances are made at the top level or in a layer's body, "
+				           "not in a function or loop");
+				return;
+			}
+			Val inst = instantiate(s, ly->def, v, sc, s->prefix ? arena_printf(s->a, "%s.%s", s->prefix, st->name)
+			                                                     : st->name);
+			if (st->is_output && inst.kind != V_ERR)
+				diag_error(s->d, st->loc, "output '%s' must be a tensor, not a layer instance", st->name);
+			bind_value(s, sc, st->name, st->name_loc, inst, 0);
+			return;
+		}
+		bind_value(s, sc, st->name, st->name_loc, eval(s, v, sc), st->is_output);
+		return;
+	}
+	case ST_MULTI: {
+		Val v = eval(s, st->value, sc);
+		int ok = several(s, st, v);
+		for (int i = 0; i < st->nnames; i++)
+			bind_value(s, sc, st->names[i], st->name_locs[i], ok ? v.items[i] : verr(), 0);
+		return;
+	}
+	case ST_REBIND: {
+		Val v = eval(s, st->value, sc);
+		if (st->nnames == 1) {
+			rebind(s, sc, st->name, st->name_loc, v);
+			return;
+		}
+		if (!several(s, st, v))
+			return;
+		for (int i = 0; i < st->nnames; i++)
+			rebind(s, sc, st->names[i], st->name_locs[i], v.items[i]);
+		return;
+	}
+	case ST_ARRAY: {
+		const AstExpr *v = st->value;
+		const Sym *ly = v->kind == AST_CALL ? find_layer(s, v->name) : NULL;
+		if (!ly) {
+			diag_error(s->d, v->loc, "an array `%s[n] = ...` holds n instances of a layer, such as "
+			           "`s[6] = MLP(2, 256, 2)`", st->name);
+			return;
+		}
+		if (s->eval_mode && !sc)
+			return;
+		if (sc && !layer_body) {
+			diag_error(s->d, st->loc, "layer instances are made at the top level or in a layer's body, "
+			           "not in a function or loop");
+			return;
+		}
+		int64_t n;
+		if (!loop_bound(s, st->count, sc, &n))
+			return;
+		if (n < 1 || n > 100000) {
+			diag_error(s->d, st->count->loc, "an array holds 1 to 100000 instances, got %lld", (long long)n);
+			return;
+		}
+		Val arr = verr();
+		arr.kind = V_LIST;
+		arr.nitems = (int)n;
+		arr.items = arena_alloc(s->a, sizeof(Val) * (size_t)n);
+		const char *base = s->prefix ? arena_printf(s->a, "%s.%s", s->prefix, st->name) : st->name;
+		for (int64_t i = 0; i < n; i++) {
+			arr.items[i] = instantiate(s, ly->def, v, sc, arena_printf(s->a, "%s.%lld", base, (long long)i));
+			if (arr.items[i].kind == V_ERR) {
+				arr = verr();
+				break;
+			}
+		}
+		bind_value(s, sc, st->name, st->name_loc, arr, 0);
+		return;
+	}
+	case ST_FOR: {
+		int64_t lo, hi;
+		int ok = loop_bound(s, st->value, sc, &lo);
+		ok &= loop_bound(s, st->hi, sc, &hi);
+		if (!ok)
+			return;
+		if (hi - lo > 100000) {
+			diag_error(s->d, st->loc, "a loop runs at most 100000 times (it is unrolled), got %lld",
+			           (long long)(hi - lo));
+			return;
+		}
+		for (int64_t i = lo; i < hi; i++) {
+			Scope *it = scope_new(s, sc, NULL);
+			it->loop = 1;
+			scope_add(s, it, st->name, st->name_loc, vnum((double)i, 1));
+			int before = s->d->nerrors;
+			exec_block(s, st->body, it);
+			if (s->d->nerrors > before) {
+				diag_note(s->d, st->loc, "in the iteration %s = %lld of this loop", st->name, (long long)i);
+				break;
+			}
+		}
+		return;
+	}
+	case ST_RETURN:
+		if (!sc || !sc->def) {
+			diag_error(s->d, st->loc, sc && in_loop(sc) ? "'return' inside a loop; return after the loop"
+			                                            : "'return' is only allowed in the body of a def");
+			return;
+		}
+		sc->ret = eval(s, st->value, sc);
+		sc->returned = 1;
+		return;
+	case ST_PARAM:
+		if (layer_body) {
+			stmt_tensor(s, st, sc);
+			return;
+		}
+		break;
+	case ST_DEF:
+		if (layer_body)
+			return; /* a method: inlined where it is called */
+		break;
+	default:
+		break;
+	}
+	diag_error(s->d, st->loc, "'%s' belongs at the top level of the program%s", stmt_word(st->kind),
+	           st->kind == ST_PARAM || st->kind == ST_DEF ? " or in a layer's body" : "");
+}
+
+/* The statements of a body, in order; returns 0 after an error. */
+static int exec_block(Sema *s, const AstBlock *b, Scope *sc)
+{
+	int before = s->d->nerrors;
+	Scope *saved = s->cur;
+	s->cur = sc;
+	for (int i = 0; b && i < b->n; i++) {
+		if (sc->returned) {
+			diag_error(s->d, b->stmts[i]->loc, "this statement comes after 'return' and would never run");
+			break;
+		}
+		exec_stmt(s, b->stmts[i], sc);
+	}
+	s->cur = saved;
+	return s->d->nerrors == before;
+}
+
+/* `path = layer(args)`: the layer's body runs once with its parameters
+ * bound to the arguments; its params become the model's tensors path.NAME. */
+static Val instantiate(Sema *s, const AstStmt *layer, const AstExpr *call, Scope *caller, const char *path)
+{
+	const AstExpr *args[64];
+	if (layer->nparams > 64) {
+		diag_error(s->d, call->loc, "'%s' has too many parameters", layer->name);
+		return verr();
+	}
+	if (s->depth >= 64) {
+		diag_error(s->d, call->loc, "layers nested too deeply (does '%s' contain itself?)", layer->name);
+		return verr();
+	}
+	if (!bind_args(s, call, layer->name, layer->params, layer->nparams, required_params(layer), args))
+		return verr();
+	Instance *inst = arena_alloc(s->a, sizeof *inst);
+	inst->layer = layer;
+	inst->path = path;
+	Scope *is = scope_new(s, NULL, inst);
+	inst->scope = is;
+	for (int i = 0; i < layer->nparams; i++) {
+		Val v = args[i] ? eval(s, args[i], caller) : eval(s, layer->param_defaults[i], is);
+		if (v.kind == V_ERR)
+			return verr();
+		scope_add(s, is, layer->params[i], layer->param_locs[i], v);
+	}
+	int before = s->d->nerrors;
+	const char *saved_prefix = s->prefix;
+	s->prefix = path;
+	s->depth++;
+	exec_block(s, layer->body, is);
+	s->depth--;
+	s->prefix = saved_prefix;
+	if (s->d->nerrors > before) {
+		diag_note(s->d, call->loc, "in this instance of layer '%s'", layer->name);
+		return verr();
+	}
+	Val v = verr();
+	v.kind = V_LAYER;
+	v.inst = inst;
+	return v;
+}
+
+/* `layer NAME(params) { body }` */
+static void stmt_layer(Sema *s, const AstStmt *st, int prelude)
+{
+	for (int k = 0; k < st->nparams; k++)
+		for (int j = 0; j < k; j++)
+			if (!strcmp(st->params[k], st->params[j]))
+				diag_error(s->d, st->param_locs[k], "parameter '%s' appears twice", st->params[k]);
+	int ncall = 0;
+	for (int i = 0; st->body && i < st->body->n; i++) {
+		const AstStmt *d = st->body->stmts[i];
+		if (d->kind != ST_DEF)
+			continue;
+		if (!d->name && ++ncall > 1)
+			diag_error(s->d, d->loc, "layer '%s' has two 'def (...)'; name the others (def encode(x) = ...)",
+			           st->name);
+		for (int j = 0; d->name && j < i; j++) {
+			const AstStmt *o = st->body->stmts[j];
+			if (o->kind == ST_DEF && o->name && !strcmp(o->name, d->name))
+				diag_error(s->d, d->name_loc, "method '%s' is defined twice in layer '%s'", d->name, st->name);
+		}
+	}
+	Sym *y;
+	if (define(s, st->name, st->name_loc, SYM_LAYER, &y)) {
+		y->def = st;
+		y->prelude = prelude;
+	}
 }
 
 /* ---- the train block ---- */
@@ -1859,27 +2650,16 @@ static void eval_pass(Sema *s, const AstProgram *p)
 	s->eval_mode = 1;
 	s->nstate = 0;
 	s->ndropout = 0;
-	int nout = 0;
+	s->nrandom = 0;
 	for (int i = 0; i < p->nstmts; i++) {
 		const AstStmt *st = p->stmts[i];
-		Sym *y = st->name ? lookup(s, st->name) : NULL;
 		switch (st->kind) {
-		case ST_LET: {
-			Val v = eval(s, st->value, NULL);
-			NodeId id = v.kind == V_NODE || v.kind == V_NUM ? as_node(s, v, st->value, "a value") : 0;
-			if (y && id) {
-				y->id = id;
-				name_node(s, id, st->name);
-			}
-			if (st->is_output && nout < m->noutputs) {
-				m->eval_outputs[nout] = id ? id : m->outputs[nout].node;
-				nout++;
-			}
-			break;
-		}
-		case ST_OUTPUT:
-			if (y && nout < m->noutputs)
-				m->eval_outputs[nout++] = y->id;
+		case ST_LET:
+		case ST_MULTI:
+		case ST_REBIND:
+		case ST_ARRAY:
+		case ST_FOR:
+			exec_stmt(s, st, NULL);
 			break;
 		case ST_LOSS: {
 			Val v = eval(s, st->value, NULL);
@@ -1895,6 +2675,11 @@ static void eval_pass(Sema *s, const AstProgram *p)
 		default:
 			break;
 		}
+	}
+	for (int i = 0; i < m->noutputs; i++) {
+		const Sym *y = m->outputs[i].hidden ? NULL : lookup(s, m->outputs[i].name);
+		if (y && y->id)
+			m->eval_outputs[i] = y->id;
 	}
 	s->d = saved;
 	s->eval_mode = 0;
@@ -1937,6 +2722,14 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 	s.g->cse = cse;
 	m->g = s.g;
 
+	/* the standard layers, which the program's own definitions replace */
+	d->prelude_file = "prelude.dl";
+	d->prelude_src = dlc_prelude;
+	const AstProgram *pre = parse_source(a, d, "prelude.dl", dlc_prelude, 1);
+	for (int i = 0; i < pre->nstmts; i++)
+		if (pre->stmts[i]->kind == ST_LAYER)
+			stmt_layer(&s, pre->stmts[i], 1);
+
 	for (int i = 0; i < p->nstmts; i++) {
 		const AstStmt *st = p->stmts[i];
 		Sym *y;
@@ -1968,33 +2761,32 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 		case ST_INPUT:
 		case ST_LABEL:
 		case ST_PARAM:
-			stmt_tensor(&s, st);
+			stmt_tensor(&s, st, NULL);
 			break;
 		case ST_DEF: {
 			for (int k = 0; k < st->nparams; k++)
 				for (int j = 0; j < k; j++)
 					if (!strcmp(st->params[k], st->params[j]))
 						diag_error(d, st->param_locs[k], "parameter '%s' appears twice", st->params[k]);
+			if (!st->name) {
+				diag_error(d, st->loc, "a 'def' without a name is the call of a layer and belongs in a layer's body");
+				break;
+			}
 			if (define(&s, st->name, st->name_loc, SYM_DEF, &y))
 				y->def = st;
 			break;
 		}
-		case ST_LET: {
-			Val v = eval(&s, st->value, NULL);
-			NodeId id = 0;
-			if (v.kind == V_NODE || v.kind == V_NUM)
-				id = as_node(&s, v, st->value, "a value");
-			else if (v.kind != V_ERR)
-				diag_error(d, st->value->loc, "'%s' must be a tensor or a number, not a %s", st->name,
-				           v.kind == V_STR ? "string" : "list");
-			if (!define(&s, st->name, st->name_loc, SYM_VALUE, &y) || !id)
-				break;
-			y->id = id;
-			name_node(&s, id, st->name);
-			if (st->is_output)
-				add_output(&s, st->name, id, 0);
+		case ST_LAYER:
+			stmt_layer(&s, st, 0);
 			break;
-		}
+		case ST_LET:
+		case ST_MULTI:
+		case ST_REBIND:
+		case ST_ARRAY:
+		case ST_FOR:
+		case ST_RETURN:
+			exec_stmt(&s, st, NULL);
+			break;
 		case ST_OUTPUT: {
 			Sym *o = lookup(&s, st->name);
 			if (!o || (o->kind != SYM_VALUE && o->kind != SYM_TENSOR)) {
@@ -2058,7 +2850,7 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 			for (int j = 0; j < m->ndims; j++)
 				c[j] = m->dim_names[j];
 			const char *best = diag_closest(defs[k].name, c, m->ndims);
-			diag_error(d, (SrcLoc){0, 0}, "-D %s: the program has no dim named '%s'%s", defs[k].name,
+			diag_error(d, (SrcLoc){0, 0, 0}, "-D %s: the program has no dim named '%s'%s", defs[k].name,
 			           defs[k].name, best ? arena_printf(a, "; did you mean '%s'?", best) : "");
 		}
 	return m;

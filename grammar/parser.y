@@ -30,6 +30,7 @@
 
 %union {
 	const char *name;
+	AstBlock *block;
 	AstExpr *expr;
 	AstStmt *stmt;
 	AstArg arg;
@@ -46,17 +47,21 @@
 
 %token DIM "dim" DTYPE "dtype" INPUT "input" LABEL "label" PARAM "param"
 %token DEF "def" OUTPUT "output" LOSS "loss" TRAIN "train"
+%token LAYER "layer" FOR "for" IN "in" RETURN "return"
 
 %token PLUS "+" MINUS "-" STAR "*" SLASH "/" AT "@" CARET "^"
 %token LPAREN "(" RPAREN ")" LBRACK "[" RBRACK "]" LBRACE "{" RBRACE "}"
 %token COMMA "," COLON ":" EQUALS "=" SEMI ";"
+%token COLONEQ ":=" DOTDOT ".." DOT "."
 
 %type <stmt> stmt
 %type <expr> expr term unary power primary
 %type <arg> arg item
-%type <args> args arglist items
+%type <args> args arglist items params plist
+%type <arg> pitem
+%type <block> block bstmts
 %type <exprs> exprs exprs_opt
-%type <names> params names
+%type <names> names
 %type <type> type
 
 %%
@@ -81,8 +86,19 @@ stmt:
 |	"label" NAME ":" type                   { $$ = ast_typed(p, ST_LABEL, @1, $2, @2, $4, NULL); }
 |	"param" NAME ":" type                   { $$ = ast_typed(p, ST_PARAM, @1, $2, @2, $4, NULL); }
 |	"param" NAME ":" type "=" expr          { $$ = ast_typed(p, ST_PARAM, @1, $2, @2, $4, $6); }
-|	"def" NAME "(" params ")" "=" expr      { $$ = ast_def(p, @1, $2, @2, $4, $7); }
+|	"def" NAME "(" params ")" "=" expr      { $$ = ast_def(p, @1, $2, @2, $4, $7, NULL); }
+|	"def" NAME "(" params ")" block         { $$ = ast_def(p, @1, $2, @2, $4, NULL, $6); }
+|	"def" "(" params ")" "=" expr           { $$ = ast_def(p, @1, NULL, @1, $3, $6, NULL); }
+|	"def" "(" params ")" block              { $$ = ast_def(p, @1, NULL, @1, $3, NULL, $5); }
+|	"layer" NAME "(" params ")" block       { $$ = ast_layer(p, @1, $2, @2, $4, $6); }
 |	NAME "=" expr                           { $$ = ast_stmt(p, ST_LET, @1, $1, @1, $3); }
+|	NAME ":=" expr                          { $$ = ast_rebind(p, @1, $1, @1, NULL, $3); }
+|	NAME "," names "=" expr                 { $$ = ast_multi(p, @1, $1, @1, $3, $5, 0); }
+|	NAME "," names ":=" expr                { $$ = ast_multi(p, @1, $1, @1, $3, $5, 1); }
+|	NAME "[" expr "]" "=" expr              { $$ = ast_array(p, @1, $1, @1, $3, $6); }
+|	"for" NAME "in" expr ".." expr block    { $$ = ast_for(p, @1, $2, @2, $4, $6, $7); }
+|	"return" expr                           { $$ = ast_stmt(p, ST_RETURN, @1, NULL, @1, $2); }
+|	"return" expr "," exprs                 { $$ = ast_stmt(p, ST_RETURN, @1, NULL, @1, ast_tuple(p, @2, $2, $4)); }
 |	"output" NAME "=" expr                  { $$ = ast_output_let(p, @1, $2, @2, $4); }
 |	"output" NAME                           { $$ = ast_stmt(p, ST_OUTPUT, @1, $2, @2, NULL); }
 |	"loss" expr                             { $$ = ast_stmt(p, ST_LOSS, @1, NULL, @1, $2); }
@@ -91,6 +107,20 @@ stmt:
 ;
 
 newlines: %empty | newlines NEWLINE ;
+
+/* { statements }: the body of a def, a layer or a loop.  Statements are
+ * separated as at the top level; the last one may end at the '}'. */
+block:
+	"{" bstmts "}"                          { $$ = $2; }
+|	"{" bstmts stmt "}"                     { $$ = ast_block(p, $2, $3); }
+;
+
+bstmts:
+	%empty                                  { $$ = ast_block(p, NULL, NULL); }
+|	bstmts end                              { $$ = $1; }
+|	bstmts stmt end                         { $$ = ast_block(p, $1, $2); }
+|	bstmts error end                        { $$ = $1; ast_recovered(p); yyerrok; }
+;
 
 /* train { optimizer = sgd(lr = 0.05)  epochs = 5 }: settings separated by
  * newlines, ';', ',' or nothing at all.  A broken setting is skipped up to
@@ -112,9 +142,21 @@ type:
 |	NAME "[" exprs_opt "]"                  { $$ = ast_type(p, @1, $1, $3); }
 ;
 
+/* def f(x, W, b)   layer Conv2d(cin, cout, k, stride = 1): parameters,
+ * the ones with a default value last. */
 params:
 	%empty                                  { $$ = NULL; }
-|	names
+|	plist
+;
+
+plist:
+	pitem                                   { $$ = ast_params(p, NULL, $1); }
+|	plist "," pitem                         { $$ = ast_params(p, $1, $3); }
+;
+
+pitem:
+	NAME                                    { $$ = ast_arg($1, @1, NULL); }
+|	NAME "=" expr                           { $$ = ast_arg($1, @1, $3); }
 ;
 
 names:
@@ -145,12 +187,16 @@ power:
 |	primary "^" unary                       { $$ = ast_binary(p, '^', @2, $1, $3); }
 ;
 
+/* Calls, indexing and fields bind tightest: s[i](z), vae.encode(x), enc.W */
 primary:
 	NUM
 |	STR
 |	NAME                                    { $$ = ast_name(p, $1, @1); }
-|	NAME "(" args ")"                       { $$ = ast_call(p, $1, @1, $3); }
+|	primary "(" args ")"                    { $$ = ast_call(p, $1, @2, $3); }
+|	primary "[" expr "]"                    { $$ = ast_index(p, $1, @2, $3); }
+|	primary "." NAME                        { $$ = ast_field(p, $1, @3, $3); }
 |	"(" expr ")"                            { $$ = $2; }
+|	"(" expr "," exprs ")"                  { $$ = ast_tuple(p, @1, $2, $4); }
 |	"[" exprs_opt "]"                       { $$ = ast_list(p, @1, $2); }
 ;
 

@@ -70,9 +70,20 @@ typedef struct dlrt_tensor {
 	dlrt_init init;
 	double init_a, init_b;
 	int64_t fan_in, fan_out;
+	int64_t init_stream;   /* its random stream: the param's position among the params */
 	/* DLRT_LABEL with i32 dtype: number of classes (0 if unknown) */
 	int64_t classes;
 } dlrt_tensor;
+
+/* A random tensor of the model: its name and shape, and values that
+ * replace its draws while src is not NULL. */
+typedef struct dlrt_noise {
+	const char *name;
+	int rank;
+	int64_t shape[DLRT_MAX_RANK];
+	int64_t numel;
+	const void *src;
+} dlrt_noise;
 
 /* Where a dataset comes from (the `train { data = ... }` block). */
 typedef enum dlrt_data_kind {
@@ -148,6 +159,11 @@ typedef struct dlrt_model {
 	 * sets it from the seed and the step number before each step.  NULL
 	 * when the model draws no random numbers. */
 	uint64_t *rng_key;
+	/* The random tensors (randn, rand, bernoulli), which draw from rng_key
+	 * unless the trainer sets their src to values of their shape in the
+	 * model's element type (--noise NAME=FILE). */
+	dlrt_noise *noise;
+	int nnoise;
 	/* How many of the DLRT_OUTPUT tensors, the first ones in tensors[]
 	 * order, the program declared with `output`; those after them are the
 	 * compiler's own (such as the logits that accuracy is taken from).

@@ -118,4 +118,10 @@ int dlrt_log_close(dlrt_log *lg);
  * the others to out-stem.NAME.npy).  Returns an exit status (0 or 1). */
 int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out);
 
+/* --noise NAME=FILE.npy: random tensor NAME takes its values from FILE
+ * (noise.c); returns -1 after printing why not.  dlrt_noise_step points
+ * the fed tensors at the draw of `step`. */
+int dlrt_noise_load(const dlrt_model *m, const char *spec);
+void dlrt_noise_step(const dlrt_model *m, int64_t step);
+
 #endif

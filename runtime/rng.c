@@ -7,8 +7,10 @@
  * generator state stays two words).
  *
  * dlrt_init_params gives every parameter its own stream, derived from the
- * seed and a hash of the parameter's name: adding, removing or reordering
- * parameters leaves the values of the others unchanged. */
+ * seed and the parameter's position among the model's params (init_stream):
+ * as in PyTorch, where modules draw their initial values in the order they
+ * are built, a model starts from the same values however it is written,
+ * flat or with layers, whatever its params are called. */
 #include "dlrt_internal.h"
 
 #include <math.h>
@@ -70,16 +72,6 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-static uint64_t hash_name(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-	for (; s && *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 static void fill_uniform(dlrt_rng *r, const dlrt_tensor *t, double lo, double hi)
 {
 	for (int64_t i = 0; i < t->numel; i++)
@@ -100,7 +92,7 @@ static void fill_const(const dlrt_tensor *t, double v)
 
 static void init_param(const dlrt_tensor *t, uint64_t seed)
 {
-	uint64_t h = hash_name(t->name);
+	uint64_t h = mix64((uint64_t)t->init_stream ^ 0x5a17ULL);
 	double gain = t->init_a != 0 ? t->init_a : 1.0;
 	double fi = t->fan_in > 0 ? (double)t->fan_in : 1.0;
 	double fo = t->fan_out > 0 ? (double)t->fan_out : 1.0;

@@ -71,6 +71,8 @@ typedef struct opts {
 	int64_t step_size, warmup;
 	double gamma, lr_min;
 	int have_step_size, have_gamma, have_lr_min;
+	const char *noise[16];    /* --noise NAME=FILE */
+	int nnoise;
 } opts;
 
 /* A comma-separated file list turned into a data spec (owns its strings). */
@@ -122,6 +124,8 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         to PATH's stem + .NAME.npy\n"
 	        "  --threads N            worker threads (default: one per CPU this process may\n"
 	        "                         use); results are the same bits for any N\n"
+	        "  --noise NAME=FILE      random tensor NAME takes its values from FILE (.npy): one draw\n"
+	        "                         of its shape for every step, or [S, ...]: draw k mod S at step k\n"
 	        "  --quiet                print only the final results\n"
 	        "  --progress WHEN        live progress line: auto (default), always, never\n"
 	        "  --batch-from F[,F...]  one batch from files (one per input/label, rows <= %lld)\n"
@@ -171,7 +175,7 @@ enum flag_id {
 	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL,
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
-	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS,
+	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE,
 };
 
 static const struct flag {
@@ -188,7 +192,7 @@ static const struct flag {
 	{"lr-step-size", F_STEP_SIZE, 1}, {"lr-gamma", F_GAMMA, 1}, {"lr-min", F_LR_MIN, 1},
 	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
 	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
-	{"threads", F_THREADS, 1},
+	{"threads", F_THREADS, 1}, {"noise", F_NOISE, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -296,6 +300,11 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_CHECK_NUMERICS: o->check_numerics = 1; break;
 	case F_PREDICT: o->predict = v; break;
 	case F_PREDICT_OUT: o->predict_out = v; break;
+	case F_NOISE:
+		if (o->nnoise == 16)
+			return bad_value(f->name, v, "at most 16 --noise files");
+		o->noise[o->nnoise++] = v;
+		break;
 	}
 	return 0;
 }
@@ -800,6 +809,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 				dlrt_prefetch_rows(a->ds, perm + start + B, rows - start - B < B ? rows - start - B : B);
 			if (m->rng_key)
 				*m->rng_key = dlrt_step_key(a->seed, (uint64_t)step);
+			dlrt_noise_step(m, step);
 			lr = dlrt_schedule_lr(&a->sched, step, ep);
 			if (second_order) {
 				/* newton, newton_cg: train_step only computes gradients;
@@ -1178,6 +1188,7 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 	}
 	if (m->rng_key)
 		*m->rng_key = dlrt_step_key(o->seed, 0);
+	dlrt_noise_step(m, 0);
 	if (o->dump_forward) {
 		m->forward(n);
 		if (write_dump(m, o->dump_forward, n, 0, o->seed))
@@ -1230,6 +1241,9 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	}
 	if (check_model(m))
 		return 1;
+	for (int i = 0; i < o.nnoise; i++)
+		if (dlrt_noise_load(m, o.noise[i]))
+			return 2;
 	{
 		int want = o.threads ? (int)o.threads : dlrt_default_threads();
 		int cap = m->max_threads > 0 ? m->max_threads : 1;

@@ -32,9 +32,9 @@ static Graph *model(Arena *a, NodeId *mm, NodeId *add, NodeId *loss, int *tw)
 {
 	Graph *g = graph_new(a, DT_F64);
 	int64_t dx[2] = {4, 3}, dw[2] = {3, 2}, db[1] = {2};
-	int tx = graph_add_tensor(g, "x", ROLE_INPUT, DT_F64, shape_make(2, dx), 0, (SrcLoc){0, 0});
-	*tw = graph_add_tensor(g, "W", ROLE_PARAM, DT_F64, shape_make(2, dw), -1, (SrcLoc){0, 0});
-	int tb = graph_add_tensor(g, "b", ROLE_PARAM, DT_F64, shape_make(1, db), -1, (SrcLoc){0, 0});
+	int tx = graph_add_tensor(g, "x", ROLE_INPUT, DT_F64, shape_make(2, dx), 0, (SrcLoc){0, 0, 0});
+	*tw = graph_add_tensor(g, "W", ROLE_PARAM, DT_F64, shape_make(2, dw), -1, (SrcLoc){0, 0, 0});
+	int tb = graph_add_tensor(g, "b", ROLE_PARAM, DT_F64, shape_make(1, db), -1, (SrcLoc){0, 0, 0});
 	g->batch = 4;
 	*mm = graph_matmul(g, g->tensors[tx].node, g->tensors[*tw].node, 0, 0);
 	*add = graph_binary(g, OP_ADD, *mm, g->tensors[tb].node);

@@ -506,6 +506,33 @@ def t_newton():
         fail("Newton did not reach a gradient norm below 1e-8 in 10 steps")
 
 
+def t_layers_same_bits():
+    """examples/mlp.dl and lenet5.dl, written with layers, train to the same bits as the same
+    networks written with one param per tensor (tests/e2e/flat/), and their checkpoints name
+    the params after the layers (l1.W, c1.K)."""
+    need_fmnist()
+    for name, params in (("mlp", ["l1.W", "l1.b", "l2.W", "l2.b", "l3.W", "l3.b"]),
+                         ("lenet5", ["c1.K", "c1.b", "c2.K", "c2.b", "f3.W", "f3.b"])):
+        ckpt = {}
+        for kind, src in (("layers", os.path.join(EXAMPLES, name + ".dl")),
+                          ("flat", os.path.join(HERE, "flat", name + ".dl"))):
+            exe = build(src, "%s_%s" % (name, kind))
+            path = os.path.join(args.workdir, "%s_%s.safetensors" % (name, kind))
+            run([exe, "--steps", "25", "--seed", "7", "--save", path, "--progress", "never"])
+            ckpt[kind] = read_safetensors(path)[1]
+        lay, flat = ckpt["layers"], ckpt["flat"]
+        for p in params:
+            if p not in lay:
+                fail("%s: no param '%s' in the checkpoint (has %s)" % (name, p, sorted(lay)))
+        a, b = list(lay.values()), list(flat.values())  # in the models' declaration order
+        if len(a) != len(b):
+            fail("%s: %d tensors with layers, %d without" % (name, len(a), len(b)))
+        for x, y in zip(a, b):
+            if x != y:
+                fail("%s: the checkpoints differ" % name)
+        print("%s: %d tensors, the same bits after 25 steps" % (name, len(a)))
+
+
 TESTS = {k[2:]: v for k, v in globals().items() if k.startswith("t_")}
 
 if __name__ == "__main__":
