@@ -1775,7 +1775,8 @@ static void emit_array(Emit *e, const char *name, DType dt, Shape s, const char 
 
 static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 {
-	static const char *const kinds[] = {"DLRT_DATA_NONE", "DLRT_DATA_IDX", "DLRT_DATA_CSV", "DLRT_DATA_NPY"};
+	static const char *const kinds[] = {"DLRT_DATA_NONE", "DLRT_DATA_IDX", "DLRT_DATA_CSV", "DLRT_DATA_NPY",
+	                                    "DLRT_DATA_SPLIT", "DLRT_DATA_GEN"};
 	fprintf(e->o, "\t.%s = {.kind = %s, .nfiles = %d", field, kinds[ds->kind], ds->nfiles);
 	if (ds->nfiles) {
 		fprintf(e->o, ", .files = {");
@@ -1783,7 +1784,18 @@ static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 			fprintf(e->o, "%s%s", i ? ", " : "", c_string(e, ds->files[i]));
 		fprintf(e->o, "}");
 	}
-	fprintf(e->o, ", .csv_header = %d},\n", ds->csv_header);
+	fprintf(e->o, ", .csv_header = %d", ds->csv_header);
+	if (ds->standardize)
+		fprintf(e->o, ", .standardize = 1");
+	if (ds->kind == DATA_SPLIT)
+		fprintf(e->o, ", .split = %.17g, .split_seed = %lldu", ds->split, (long long)ds->split_seed);
+	if (ds->kind == DATA_GEN)
+		fprintf(e->o, ",\n\t\t.gen = {.kind = DLRT_GEN_%s, .n = %lld, .k = %lld, .noise = %.17g, "
+		        ".factor = %.17g, .radius = %.17g, .std = %.17g, .turns = %.17g}",
+		        ds->gen == GEN_MOONS ? "MOONS" : ds->gen == GEN_CIRCLES ? "CIRCLES" :
+		        ds->gen == GEN_GAUSSIANS ? "GAUSSIANS" : ds->gen == GEN_SPIRAL ? "SPIRAL" : "CHECKERBOARD", (long long)ds->gen_n, (long long)ds->gen_k, ds->gen_noise, ds->gen_factor,
+		        ds->gen_radius, ds->gen_std, ds->gen_turns);
+	fprintf(e->o, "},\n");
 }
 
 /* The printer's state for one schedule. */
@@ -2004,6 +2016,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	        opt_c[m->opt.kind], m->opt.lr, c_string(e, optim_constants(e->a, &m->opt)), m->epochs);
 	emit_data_spec(e, "train_data", &m->train_data);
 	emit_data_spec(e, "test_data", &m->test_data);
+	if (m->valid_data.kind != DATA_NONE)
+		emit_data_spec(e, "valid_data", &m->valid_data);
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
 	fprintf(out, "\t.input_scale = %.17g,\n", m->byte_scale);
 	fprintf(out, "\t.rng_key = %s,\n", m->uses_rng ? "&rng_key" : "NULL");

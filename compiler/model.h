@@ -11,13 +11,22 @@
 #include "graph.h"
 #include "optim.h"
 
-typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY } DataKind;
+typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY, DATA_SPLIT, DATA_GEN } DataKind;
+
+/* 2-D generators, numbered as the runtime's dlrt_generator. */
+typedef enum GenKind { GEN_MOONS = 1, GEN_CIRCLES, GEN_GAUSSIANS, GEN_SPIRAL, GEN_CHECKERBOARD } GenKind;
 
 typedef struct DataSpec {
 	DataKind kind;
 	int nfiles;
 	const char *files[8];
 	int csv_header;
+	int standardize;        /* data only: standardise the input features */
+	double split;           /* DATA_SPLIT: the fraction held out */
+	int64_t split_seed;
+	GenKind gen;            /* DATA_GEN and its parameters */
+	int64_t gen_n, gen_k;
+	double gen_noise, gen_factor, gen_radius, gen_std, gen_turns;
 } DataSpec;
 
 typedef struct Output {
@@ -54,7 +63,7 @@ typedef struct Model {
 	/* the train block */
 	OptimSpec opt;
 	int epochs;
-	DataSpec train_data, test_data;
+	DataSpec train_data, test_data, valid_data;
 	const char *data_dir;
 	double byte_scale;
 } Model;

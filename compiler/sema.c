@@ -2412,12 +2412,105 @@ static void stmt_layer(Sema *s, const AstStmt *st, int prelude)
 
 /* ---- the train block ---- */
 
-static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds)
+/* key: "data", "test" or "valid", the train setting the dataset is for. */
+static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 {
+	static const char *const gens[] = {"moons", "circles", "gaussians", "spiral", "checkerboard"};
+	int gen = -1;
 	memset(ds, 0, sizeof *ds);
+	for (int i = 0; i < 5; i++)
+		if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, gens[i]))
+			gen = i;
+	/* split(fraction, seed = 0): rows of the training set held out. */
+	if (e->kind == AST_CALL && !strcmp(e->name, "split")) {
+		static const char *const pn[] = {"fraction", "seed"};
+		const AstExpr *args[2];
+		if (!strcmp(key, "data")) {
+			diag_error(s->d, e->loc, "split(...) holds rows of the training set out for 'test' or "
+			           "'valid'; 'data' needs a dataset of its own");
+			return 0;
+		}
+		if (!bind_args(s, e, "split", pn, 2, 1, args))
+			return 0;
+		Val f = eval(s, args[0], NULL);
+		if (f.kind != V_NUM || !(f.num > 0 && f.num < 1)) {
+			if (f.kind != V_ERR)
+				diag_error(s->d, args[0]->loc, "the fraction of 'split' must be a number in (0, 1)");
+			return 0;
+		}
+		ds->kind = DATA_SPLIT;
+		ds->split = f.num;
+		if (args[1]) {
+			Val sd = eval(s, args[1], NULL);
+			if (sd.kind != V_NUM || !sd.is_int || sd.num < 0 || sd.num > 9e15) {
+				if (sd.kind != V_ERR)
+					diag_error(s->d, args[1]->loc, "the seed of 'split' must be a non-negative integer");
+				return 0;
+			}
+			ds->split_seed = (int64_t)sd.num;
+		}
+		return 1;
+	}
+	/* The 2-D generators; each parameter is checked against what it can be. */
+	if (gen >= 0) {
+		static const char *const pn[5][4] = {
+			{"n", "noise", NULL, NULL},
+			{"n", "noise", "factor", NULL},
+			{"n", "k", "radius", "std"},
+			{"n", "turns", "noise", NULL},
+			{"n", NULL, NULL, NULL},
+		};
+		const AstExpr *args[4] = {NULL, NULL, NULL, NULL};
+		int np = 0, ok = 1;
+		while (np < 4 && pn[gen][np])
+			np++;
+		if (e->kind == AST_CALL && !bind_args(s, e, gens[gen], pn[gen], np, 0, args))
+			return 0;
+		ds->kind = DATA_GEN;
+		ds->gen = (GenKind)(gen + 1);
+		ds->gen_n = 1000;
+		ds->gen_noise = gen == 1 ? 0.05 : 0.1;
+		ds->gen_factor = 0.5;
+		ds->gen_k = 8;
+		ds->gen_radius = 2.0;
+		ds->gen_std = 0.2;
+		ds->gen_turns = 1.5;
+		for (int j = 0; j < np; j++) {
+			const char *p = pn[gen][j];
+			if (!args[j])
+				continue;
+			Val x = eval(s, args[j], NULL);
+			if (x.kind == V_ERR) {
+				ok = 0;
+				continue;
+			}
+			int is_count = !strcmp(p, "n") || !strcmp(p, "k");
+			int bad = x.kind != V_NUM || (is_count && (!x.is_int || x.num < 1 || x.num > 1e9)) ||
+			          (!strcmp(p, "noise") && !(x.num >= 0)) || (!strcmp(p, "std") && !(x.num >= 0)) ||
+			          (!strcmp(p, "factor") && !(x.num > 0 && x.num < 1)) ||
+			          ((!strcmp(p, "radius") || !strcmp(p, "turns")) && !(x.num > 0));
+			if (bad) {
+				diag_error(s->d, args[j]->loc, "%s of '%s' must be %s", p, gens[gen],
+				           is_count ? "a positive integer" :
+				           !strcmp(p, "factor") ? "a number in (0, 1) (the inner circle's radius over the outer's)" :
+				           !strcmp(p, "radius") || !strcmp(p, "turns") ? "a number > 0" : "a number >= 0");
+				ok = 0;
+				continue;
+			}
+			if (!strcmp(p, "n")) ds->gen_n = (int64_t)x.num;
+			else if (!strcmp(p, "k")) ds->gen_k = (int64_t)x.num;
+			else if (!strcmp(p, "noise")) ds->gen_noise = x.num;
+			else if (!strcmp(p, "factor")) ds->gen_factor = x.num;
+			else if (!strcmp(p, "radius")) ds->gen_radius = x.num;
+			else if (!strcmp(p, "std")) ds->gen_std = x.num;
+			else ds->gen_turns = x.num;
+		}
+		return ok;
+	}
 	if (e->kind != AST_CALL || (strcmp(e->name, "idx") && strcmp(e->name, "csv") && strcmp(e->name, "npy"))) {
-		diag_error(s->d, e->loc, "a dataset is idx(\"images\", \"labels\"), csv(\"file.csv\") or "
-		           "npy(\"x.npy\", \"y.npy\")");
+		diag_error(s->d, e->loc, "a dataset is idx(\"images\", \"labels\"), csv(\"file.csv\"), "
+		           "npy(\"x.npy\", \"y.npy\"), a generator (moons, circles, gaussians, spiral, "
+		           "checkerboard)%s", strcmp(key, "data") ? " or split(fraction)" : "");
 		return 0;
 	}
 	ds->kind = e->name[0] == 'i' ? DATA_IDX : e->name[0] == 'c' ? DATA_CSV : DATA_NPY;
@@ -2426,6 +2519,15 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds)
 		if (a->name) {
 			if (ds->kind == DATA_CSV && !strcmp(a->name, "header") && a->value->kind == AST_NUM) {
 				ds->csv_header = a->value->num != 0;
+				continue;
+			}
+			if (!strcmp(a->name, "standardize") && a->value->kind == AST_NUM) {
+				if (strcmp(key, "data")) {
+					diag_error(s->d, a->name_loc, "standardize belongs to 'data': the %s set is "
+					           "standardised with the training set's statistics", key);
+					return 0;
+				}
+				ds->standardize = a->value->num != 0;
 				continue;
 			}
 			diag_error(s->d, a->name_loc, "'%s' has no argument named '%s'", e->name, a->name);
@@ -2542,12 +2644,12 @@ static void stmt_train(Sema *s, const AstStmt *st)
 {
 	Model *m = s->m;
 	static const char *const keys[] = {"optimizer", "epochs", "data", "test", "data_dir", "byte_scale",
-	                                   "clip_norm", "no_weight_decay"};
+	                                   "clip_norm", "no_weight_decay", "valid"};
 	for (int i = 0; i < st->nitems; i++) {
 		const AstArg *it = &st->items[i];
 		const AstExpr *v = it->value;
 		int k = -1;
-		for (int j = 0; j < 8; j++)
+		for (int j = 0; j < 9; j++)
 			if (!strcmp(keys[j], it->name))
 				k = j;
 		switch (k) {
@@ -2564,8 +2666,9 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			m->epochs = (int)x.num;
 			break;
 		}
-		case 2: data_spec(s, v, &m->train_data); break;
-		case 3: data_spec(s, v, &m->test_data); break;
+		case 2: data_spec(s, v, &m->train_data, "data"); break;
+		case 3: data_spec(s, v, &m->test_data, "test"); break;
+		case 8: data_spec(s, v, &m->valid_data, "valid"); break;
 		case 4:
 			if (v->kind != AST_STR)
 				diag_error(s->d, v->loc, "data_dir must be a string");
@@ -2607,14 +2710,24 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			break;
 		}
 		default: {
-			const char *best = diag_closest(it->name, keys, 8);
+			const char *best = diag_closest(it->name, keys, 9);
 			diag_error(s->d, it->name_loc, "unknown train setting '%s'%s", it->name,
 			           best ? arena_printf(s->a, "; did you mean '%s'?", best)
-			                : " (settings: optimizer, epochs, data, test, data_dir, byte_scale, clip_norm, "
-			                  "no_weight_decay)");
+			                : " (settings: optimizer, epochs, data, test, valid, data_dir, byte_scale, "
+			                  "clip_norm, no_weight_decay)");
 		}
 		}
 	}
+	/* A split holds rows out of a training set read from files. */
+	if (m->train_data.kind == DATA_GEN)
+		for (int i = 0; i < st->nitems; i++) {
+			const AstArg *it = &st->items[i];
+			if ((!strcmp(it->name, "test") || !strcmp(it->name, "valid")) &&
+			    it->value->kind == AST_CALL && !strcmp(it->value->name, "split"))
+				diag_error(s->d, it->value->loc, "split(...) holds out rows of data read from files; "
+				           "a generator draws new points every epoch: give '%s' a generator of its own",
+				           it->name);
+		}
 }
 
 static const char *model_name(Arena *a, const char *file)

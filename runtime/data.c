@@ -508,6 +508,11 @@ static int load_columns(const dlrt_model *m, const dlrt_data_spec *spec, const c
 		           inputs_only ? "" : " or labels");
 		return -1;
 	}
+	if (spec->kind == DLRT_DATA_SPLIT || spec->kind == DLRT_DATA_GEN) {
+		dlrt_error("model %s: a %s is not a set of files to load", m->name,
+		           spec->kind == DLRT_DATA_SPLIT ? "split" : "generator");
+		return -1;
+	}
 	if (spec->kind == DLRT_DATA_NONE || spec->nfiles < 1) {
 		dlrt_error("no data files given for model %s", m->name);
 		return -1;
@@ -721,4 +726,314 @@ void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds, const int64_
 			memset((char *)t->data + (size_t)(brows * te) * dsz, 0,
 			       (size_t)(t->numel - brows * te) * dsz);
 	}
+}
+
+/* ---- splits ---- */
+
+int dlrt_split_dataset(dlrt_dataset *ds, double frac, uint64_t seed, uint64_t stream,
+                       const char *what, dlrt_dataset *held)
+{
+	int64_t rows = ds->rows, h = (int64_t)floor(frac * (double)rows + 0.5), *perm = NULL;
+	unsigned char *out = NULL;
+	dlrt_rng r;
+	int rc = -1;
+	memset(held, 0, sizeof *held);
+	if (!(frac > 0 && frac < 1) || h < 1 || h >= rows) {
+		dlrt_error("%s = split(%g): expected a fraction that leaves at least one row on each side "
+		           "of %lld rows, found %lld held out", what, frac, (long long)rows, (long long)h);
+		return -1;
+	}
+	perm = malloc((size_t)rows * sizeof *perm);
+	out = calloc((size_t)rows, 1);
+	if (!perm || !out) {
+		dlrt_error("out of memory");
+		goto done;
+	}
+	for (int64_t i = 0; i < rows; i++)
+		perm[i] = i;
+	dlrt_rng_seed(&r, seed, stream);
+	for (int64_t i = rows - 1; i > 0; i--) {
+		int64_t j = i < UINT32_MAX ? (int64_t)dlrt_rng_below(&r, (uint32_t)(i + 1))
+		                           : (int64_t)(((uint64_t)dlrt_rng_u32(&r) << 32 |
+		                                        dlrt_rng_u32(&r)) % (uint64_t)(i + 1));
+		int64_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (int64_t i = 0; i < h; i++)
+		out[perm[i]] = 1;
+	held->ncols = ds->ncols;
+	held->rows = h;
+	for (int k = 0; k < ds->ncols; k++) {
+		dlrt_column *c = &ds->cols[k], *hc = &held->cols[k];
+		size_t row = (size_t)c->row_elems * dlrt_dtype_size(c->dtype);
+		int64_t a = 0, b = 0;
+		hc->dtype = c->dtype;
+		hc->row_elems = c->row_elems;
+		hc->data = malloc(row * (size_t)h + 1);
+		if (!hc->data) {
+			dlrt_error("out of memory");
+			goto done;
+		}
+		/* Compact in place: kept rows move down, never past where they were. */
+		for (int64_t i = 0; i < rows; i++) {
+			const char *src = (const char *)c->data + (size_t)i * row;
+			if (out[i])
+				memcpy((char *)hc->data + (size_t)(a++) * row, src, row);
+			else
+				memmove((char *)c->data + (size_t)(b++) * row, src, row);
+		}
+	}
+	ds->rows = rows - h;
+	rc = 0;
+done:
+	if (rc)
+		dlrt_free_dataset(held);
+	free(perm);
+	free(out);
+	return rc;
+}
+
+/* ---- 2-D generators ----
+ *
+ * Each draw is n points from one generator, in that order; a point takes
+ * its random numbers in the order written here.  N is a standard normal
+ * (dlrt_rng_normal), U uniform in [0, 1), pi = 3.14159...
+ *
+ *   moons        scikit-learn's make_moons: n/2 (rounded down) points of the
+ *                upper moon (cos t, sin t), t = linspace(0, pi), class 0,
+ *                then the rest on the lower one (1 - cos t, 0.5 - sin t),
+ *                class 1; each coordinate plus noise * N
+ *   circles      make_circles: n/2 points on the unit circle at angles
+ *                linspace(0, 2 pi) without the end point, class 0, the
+ *                rest on the circle of radius factor, class 1; plus
+ *                noise * N
+ *   gaussians    the flow tutorials' mixture: component c = a uniform
+ *                integer below k, the point radius (cos a, sin a) + std N
+ *                with a = 2 pi c / k; class c
+ *   spiral       two arms (FFJORD's 2spirals without its uniform jitter):
+ *                t = sqrt(U) turns 2 pi, the point (-t cos t, t sin t) / 3
+ *                for the first n/2 points (class 0), its negation for the
+ *                rest (class 1); plus noise * N
+ *   checkerboard FFJORD's: x1 = 4 U - 2, x2 = U - 2 b + (floor(x1) mod 2)
+ *                with b a uniform integer below 2, the point 2 (x1, x2):
+ *                the dark squares of a 4 x 4 board on [-4, 4]^2; no
+ *                classes */
+
+const char *dlrt_generator_name(dlrt_generator g)
+{
+	switch (g) {
+	case DLRT_GEN_MOONS: return "moons";
+	case DLRT_GEN_CIRCLES: return "circles";
+	case DLRT_GEN_GAUSSIANS: return "gaussians";
+	case DLRT_GEN_SPIRAL: return "spiral";
+	case DLRT_GEN_CHECKERBOARD: return "checkerboard";
+	}
+	return "?";
+}
+
+static int64_t gen_classes(const dlrt_gen_spec *g)
+{
+	switch (g->kind) {
+	case DLRT_GEN_MOONS:
+	case DLRT_GEN_CIRCLES:
+	case DLRT_GEN_SPIRAL: return 2;
+	case DLRT_GEN_GAUSSIANS: return g->k;
+	case DLRT_GEN_CHECKERBOARD: return 0;
+	}
+	return 0;
+}
+
+static void gen_point(const dlrt_gen_spec *g, dlrt_rng *r, int64_t i, double *x, double *y,
+                      int64_t *cls)
+{
+	const double pi = 3.14159265358979323846;
+	int64_t n = g->n, half = n / 2;
+	switch (g->kind) {
+	case DLRT_GEN_MOONS: {
+		int64_t j = i < half ? i : i - half, m = i < half ? half : n - half;
+		double t = m > 1 ? pi * (double)j / (double)(m - 1) : 0.0;
+		*cls = i >= half;
+		*x = i < half ? cos(t) : 1.0 - cos(t);
+		*y = i < half ? sin(t) : 0.5 - sin(t);
+		*x += g->noise * dlrt_rng_normal(r);
+		*y += g->noise * dlrt_rng_normal(r);
+		return;
+	}
+	case DLRT_GEN_CIRCLES: {
+		int64_t j = i < half ? i : i - half, m = i < half ? half : n - half;
+		double t = 2.0 * pi * (double)j / (double)m, s = i < half ? 1.0 : g->factor;
+		*cls = i >= half;
+		*x = s * cos(t) + g->noise * dlrt_rng_normal(r);
+		*y = s * sin(t) + g->noise * dlrt_rng_normal(r);
+		return;
+	}
+	case DLRT_GEN_GAUSSIANS: {
+		int64_t c = (int64_t)dlrt_rng_below(r, (uint32_t)g->k);
+		double a = 2.0 * pi * (double)c / (double)g->k;
+		*cls = c;
+		*x = g->radius * cos(a) + g->std * dlrt_rng_normal(r);
+		*y = g->radius * sin(a) + g->std * dlrt_rng_normal(r);
+		return;
+	}
+	case DLRT_GEN_SPIRAL: {
+		double t = sqrt(dlrt_rng_uniform(r)) * g->turns * 2.0 * pi, sgn = i < half ? 1.0 : -1.0;
+		*cls = i >= half;
+		*x = sgn * (-t * cos(t)) / 3.0 + g->noise * dlrt_rng_normal(r);
+		*y = sgn * (t * sin(t)) / 3.0 + g->noise * dlrt_rng_normal(r);
+		return;
+	}
+	case DLRT_GEN_CHECKERBOARD: {
+		double x1 = 4.0 * dlrt_rng_uniform(r) - 2.0, u = dlrt_rng_uniform(r);
+		double b = (double)dlrt_rng_below(r, 2), f = floor(x1);
+		*cls = 0;
+		*x = 2.0 * x1;
+		*y = 2.0 * (u - 2.0 * b + (f - 2.0 * floor(f / 2.0)));
+		return;
+	}
+	}
+	*x = *y = 0;
+	*cls = 0;
+}
+
+int dlrt_generate(const dlrt_model *m, const dlrt_gen_spec *g, uint64_t seed, uint64_t stream,
+                  dlrt_dataset *out)
+{
+	const dlrt_tensor *ts[DLRT_MAX_FILES];
+	const char *name = dlrt_generator_name(g->kind);
+	int nt = data_tensors(m, ts, 0);
+	int64_t classes = gen_classes(g);
+	dlrt_rng r;
+	if (nt < 0)
+		return -1;
+	if (g->n < 1) {
+		dlrt_error("%s: expected n >= 1 points, found %lld", name, (long long)g->n);
+		return -1;
+	}
+	if (nt < 1 || ts[0]->role != DLRT_INPUT || dlrt_row_elems(ts[0]) != 2 || nt > 2 ||
+	    (nt == 2 && ts[1]->role != DLRT_LABEL)) {
+		dlrt_error("%s draws 2-D points%s: expected a model with one input of 2 values per example "
+		           "%s, found %d inputs and labels (the first %s with %lld values)", name,
+		           classes ? " and their classes" : "",
+		           classes ? "and at most one label" : "and no label", nt,
+		           nt > 0 ? ts[0]->name : "-", nt > 0 ? (long long)dlrt_row_elems(ts[0]) : 0LL);
+		return -1;
+	}
+	if (nt == 2) {
+		const dlrt_tensor *lab = ts[1];
+		if (!classes) {
+			dlrt_error("%s draws points without classes: expected a model without a label, found "
+			           "label '%s'", name, lab->name);
+			return -1;
+		}
+		if (dlrt_row_elems(lab) != 1) {
+			dlrt_error("%s: expected label '%s' to hold one class per example, found %lld values",
+			           name, lab->name, (long long)dlrt_row_elems(lab));
+			return -1;
+		}
+		if (lab->dtype == DLRT_I32 && lab->classes > 0 && lab->classes < classes) {
+			dlrt_error("%s: draws %lld classes, but label '%s' has %lld", name, (long long)classes,
+			           lab->name, (long long)lab->classes);
+			return -1;
+		}
+	}
+	if (out->rows != g->n || out->ncols != nt) {
+		dlrt_free_dataset(out);
+		out->ncols = nt;
+		out->rows = g->n;
+		for (int i = 0; i < nt; i++) {
+			dlrt_column *c = &out->cols[i];
+			c->dtype = i == 0 || ts[i]->dtype != DLRT_I32 ? DLRT_F64 : DLRT_I32;
+			c->row_elems = i == 0 ? 2 : 1;
+			c->data = malloc((size_t)(g->n * c->row_elems) * dlrt_dtype_size(c->dtype));
+			if (!c->data) {
+				dlrt_error("%s: out of memory for %lld points", name, (long long)g->n);
+				dlrt_free_dataset(out);
+				return -1;
+			}
+		}
+	}
+	dlrt_rng_seed(&r, seed, stream);
+	for (int64_t i = 0; i < g->n; i++) {
+		double x, y;
+		int64_t cls;
+		gen_point(g, &r, i, &x, &y, &cls);
+		((double *)out->cols[0].data)[2 * i] = x;
+		((double *)out->cols[0].data)[2 * i + 1] = y;
+		if (nt == 2)
+			dlrt_set(out->cols[1].data, out->cols[1].dtype, i, (double)cls);
+	}
+	return 0;
+}
+
+/* ---- standardisation ---- */
+
+int dlrt_standardize(const dlrt_model *m, dlrt_dataset *train, dlrt_dataset *const *others, int n)
+{
+	const dlrt_tensor *ts[DLRT_MAX_FILES];
+	int nt = data_tensors(m, ts, 0);
+	dlrt_dtype ft = m->dtype == DLRT_F64 ? DLRT_F64 : DLRT_F32;
+	int ninputs = 0, ki = -1;
+	if (nt < 0)
+		return -1;
+	for (int k = 0; k < nt; k++)
+		ninputs += ts[k]->role == DLRT_INPUT;
+	for (int k = 0; k < nt && k < train->ncols; k++) {
+		dlrt_column *c = &train->cols[k];
+		int64_t e = c->row_elems;
+		double *mean, *scale;
+		if (ts[k]->role != DLRT_INPUT)
+			continue;
+		ki++;
+		mean = calloc((size_t)e, sizeof *mean);
+		scale = calloc((size_t)e, sizeof *scale);
+		if (!mean || !scale) {
+			free(mean);
+			free(scale);
+			dlrt_error("out of memory");
+			return -1;
+		}
+		for (int64_t i = 0; i < train->rows; i++)
+			for (int64_t j = 0; j < e; j++)
+				mean[j] += dlrt_get(c->data, c->dtype, i * e + j);
+		for (int64_t j = 0; j < e; j++)
+			mean[j] /= (double)train->rows;
+		for (int64_t i = 0; i < train->rows; i++)
+			for (int64_t j = 0; j < e; j++) {
+				double d = dlrt_get(c->data, c->dtype, i * e + j) - mean[j];
+				scale[j] += d * d;
+			}
+		for (int64_t j = 0; j < e; j++) {
+			scale[j] = sqrt(scale[j] / (double)train->rows);
+			if (!(scale[j] > 0))
+				scale[j] = 1.0;
+		}
+		for (int d = -1; d < n; d++) {
+			dlrt_dataset *ds = d < 0 ? train : others[d];
+			dlrt_column *col;
+			void *nd;
+			/* A dataset of inputs only (prediction) has one column per input. */
+			int kk = ds && ds->ncols == ninputs && ninputs < nt ? ki : k;
+			if (!ds || kk >= ds->ncols || !ds->cols[kk].data)
+				continue;
+			col = &ds->cols[kk];
+			nd = malloc((size_t)(ds->rows * e) * dlrt_dtype_size(ft) + 1);
+			if (!nd) {
+				free(mean);
+				free(scale);
+				dlrt_error("out of memory");
+				return -1;
+			}
+			for (int64_t i = 0; i < ds->rows; i++)
+				for (int64_t j = 0; j < e; j++)
+					dlrt_set(nd, ft, i * e + j,
+					         (dlrt_get(col->data, col->dtype, i * e + j) - mean[j]) / scale[j]);
+			free(col->data);
+			col->data = nd;
+			col->dtype = ft;
+		}
+		free(mean);
+		free(scale);
+	}
+	return 0;
 }

@@ -91,7 +91,28 @@ typedef enum dlrt_data_kind {
 	DLRT_DATA_IDX,   /* one IDX file (optionally .gz) per input/label, in order */
 	DLRT_DATA_CSV,   /* one CSV file: columns fill inputs then labels, in order */
 	DLRT_DATA_NPY,   /* one .npy file per input/label, in order */
+	DLRT_DATA_SPLIT, /* test and valid: rows held out of the training set */
+	DLRT_DATA_GEN,   /* points drawn by a 2-D generator (dlrt_generate) */
 } dlrt_data_kind;
+
+/* The 2-D generators (data.c has their formulas). */
+typedef enum dlrt_generator {
+	DLRT_GEN_MOONS = 1,
+	DLRT_GEN_CIRCLES,
+	DLRT_GEN_GAUSSIANS,
+	DLRT_GEN_SPIRAL,
+	DLRT_GEN_CHECKERBOARD,
+} dlrt_generator;
+
+typedef struct dlrt_gen_spec {
+	dlrt_generator kind;
+	int64_t n;             /* points per draw */
+	int64_t k;             /* gaussians: components */
+	double noise;          /* moons, circles, spiral: std of Gaussian noise */
+	double factor;         /* circles: inner radius / outer radius */
+	double radius, std;    /* gaussians: radius of the centres, std of each */
+	double turns;          /* spiral: turns of each arm */
+} dlrt_gen_spec;
 
 #define DLRT_MAX_FILES 8
 typedef struct dlrt_data_spec {
@@ -99,6 +120,17 @@ typedef struct dlrt_data_spec {
 	int nfiles;
 	const char *files[DLRT_MAX_FILES];
 	int csv_header;        /* CSV: skip the first line */
+	/* The training set's spec only: standardise every input feature with
+	 * the mean and standard deviation of the training rows (after any
+	 * test and valid rows are held out); test and valid sets get the same
+	 * transformation. */
+	int standardize;
+	/* DLRT_DATA_SPLIT: hold out round(split * rows) rows, chosen by a
+	 * permutation seeded with split_seed (dlrt_split_dataset). */
+	double split;
+	uint64_t split_seed;
+	/* DLRT_DATA_GEN */
+	dlrt_gen_spec gen;
 } dlrt_data_spec;
 
 typedef enum dlrt_optimizer {
@@ -172,6 +204,9 @@ typedef struct dlrt_model {
 	/* How many threads the model's parallel kernels have scratch for; the
 	 * trainer runs at most that many (0: one). */
 	int max_threads;
+	/* The validation set of the `train` block (valid = ...): evaluated after
+	 * every epoch, and what --early-stop watches.  DLRT_DATA_NONE: none. */
+	dlrt_data_spec valid_data;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,
@@ -225,6 +260,30 @@ int dlrt_load_dataset(const dlrt_model *m, const dlrt_data_spec *spec,
 int dlrt_load_inputs(const dlrt_model *m, const dlrt_data_spec *spec,
                      const char *dir, dlrt_dataset *out);
 void dlrt_free_dataset(dlrt_dataset *ds);
+/* Move round(frac * rows) rows of ds into *held (both keep file order).  The
+ * held-out rows are the first ones of a Fisher-Yates permutation of
+ * 0..rows-1 drawn from dlrt_rng_seed(seed, stream): for i = rows-1 down to
+ * 1, swap entries i and dlrt_rng_below(i + 1).  Returns 0, or -1 (message
+ * printed) when either part would be empty.  `what` names the split in
+ * messages. */
+int dlrt_split_dataset(dlrt_dataset *ds, double frac, uint64_t seed, uint64_t stream,
+                       const char *what, dlrt_dataset *held);
+/* Draw spec->gen.n points of a 2-D generator into *out (allocated on the
+ * first call, reused after), from dlrt_rng_seed(seed, stream): the model's
+ * first input gets the points ([n, 2]), its first label (if any) the class
+ * of each point.  Returns 0, or -1 (message printed) when the model's
+ * inputs and labels do not fit the generator. */
+int dlrt_generate(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_t seed,
+                  uint64_t stream, dlrt_dataset *out);
+const char *dlrt_generator_name(dlrt_generator g);
+/* Standardise the input columns of `train` (per feature: subtract the mean,
+ * divide by the standard deviation, both over its rows, the population
+ * std as sklearn's StandardScaler; a constant feature is only centred), and
+ * the same columns of the n datasets in others (NULL entries skipped; a
+ * dataset of inputs only, from dlrt_load_inputs, too) with train's
+ * statistics.  Input columns become the model's float type. */
+int dlrt_standardize(const dlrt_model *m, dlrt_dataset *train, dlrt_dataset *const *others,
+                     int n);
 /* Copy rows idx[0..n) of ds into the model's input/label buffers,
  * converting element types (u8 -> float times input_scale).  A dataset
  * from dlrt_load_inputs (one column per input) zero-fills the labels. */

@@ -47,6 +47,15 @@
 #define STREAM_SHUFFLE 0x5348554646ULL
 #define STREAM_BATCH 0x4241544348ULL
 #define STREAM_GRADCHECK 0x4743484bULL
+/* Held-out rows (test = split(...), valid = split(...)): seeded with the
+ * split's own seed, not --seed, so the split is fixed. */
+#define STREAM_SPLIT_TEST 0x54455354ULL
+#define STREAM_SPLIT_VALID 0x56414c4944ULL
+/* Generated data: the training set of epoch k from dlrt_step_key(seed, k),
+ * the test and validation sets once from dlrt_step_key(seed, 0). */
+#define STREAM_GEN_TRAIN 0x47454e5452ULL
+#define STREAM_GEN_TEST 0x47454e5445ULL
+#define STREAM_GEN_VALID 0x47454e5641ULL
 
 enum { PROGRESS_AUTO, PROGRESS_ALWAYS, PROGRESS_NEVER };
 
@@ -58,7 +67,8 @@ typedef struct opts {
 	int have_seed;
 	int64_t steps;            /* -1: no limit */
 	const char *data_dir;
-	const char *train, *test, *batch_from;
+	const char *train, *test, *valid, *batch_from;
+	int64_t early_stop;       /* 0: off; else the patience in epochs */
 	const char *save, *load, *dump_grads, *dump_forward;
 	const char *log, *predict, *predict_out;
 	int64_t log_every;        /* 0: about 1% of the run, at most 50 */
@@ -106,6 +116,10 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --train F[,F...]       training data: one file per input/label in order\n"
 	        "                         (.npy, or IDX, optionally .gz), or one .csv file\n"
 	        "  --test F[,F...]        test data, likewise\n"
+	        "  --valid F[,F...]       validation data, likewise: its loss is printed after\n"
+	        "                         every epoch\n"
+	        "  --early-stop N         stop when the validation loss has not improved for N\n"
+	        "                         epochs, and end with the parameters of the best epoch\n"
 	        "  --save PATH            write a safetensors checkpoint after every epoch\n"
 	        "  --load PATH            start from a checkpoint instead of the initialisers; a\n"
 	        "                         training run continues where it stopped (--epochs and\n"
@@ -175,7 +189,7 @@ enum flag_id {
 	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL,
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
-	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE,
+	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP,
 };
 
 static const struct flag {
@@ -192,7 +206,7 @@ static const struct flag {
 	{"lr-step-size", F_STEP_SIZE, 1}, {"lr-gamma", F_GAMMA, 1}, {"lr-min", F_LR_MIN, 1},
 	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
 	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
-	{"threads", F_THREADS, 1}, {"noise", F_NOISE, 1},
+	{"threads", F_THREADS, 1}, {"noise", F_NOISE, 1}, {"valid", F_VALID, 1}, {"early-stop", F_EARLY_STOP, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -286,6 +300,11 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_DATA: o->data_dir = v; break;
 	case F_TRAIN: o->train = v; break;
 	case F_TEST: o->test = v; break;
+	case F_VALID: o->valid = v; break;
+	case F_EARLY_STOP:
+		if (parse_i64(v, 1, &o->early_stop))
+			return bad_value(f->name, v, "a whole number >= 1 (epochs without improvement)");
+		break;
 	case F_SAVE: o->save = v; break;
 	case F_LOAD: o->load = v; break;
 	case F_BATCH_FROM: o->batch_from = v; break;
@@ -372,6 +391,9 @@ static int parse_flags(opts *o, int argc, char **argv)
 		return need("--log-every", "--log");
 	if (o->predict_out && !o->predict)
 		return need("--predict-out", "--predict");
+	if (o->early_stop && (o->eval || o->predict || o->batch_from || o->dump_grads ||
+	                      o->dump_forward || o->gradcheck || o->hvpcheck))
+		return need("--early-stop", "training runs");
 	if (o->predict && (o->eval || o->batch_from || o->dump_grads || o->dump_forward ||
 	                   o->gradcheck || o->hvpcheck)) {
 		dlrt_error("--predict goes alone: not with --eval, --dump-*, --gradcheck, --hvpcheck "
@@ -595,13 +617,18 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 	return 0;
 }
 
+/* The validation loss with the digits of the epoch lines and --early-stop's
+ * report, so that they can be compared. */
 static void print_eval(const eval_result *r, const char *what)
 {
+	int prec = strcmp(what, "valid") ? 5 : 9;
+	char loss[48];
+	snprintf(loss, sizeof loss, prec == 5 ? "%.5f" : "%.9g", r->loss);
 	if (r->has_acc)
-		printf("%s: loss %.5f, accuracy %.2f%% (%lld images)\n", what, r->loss,
+		printf("%s: loss %s, accuracy %.2f%% (%lld images)\n", what, loss,
 		       100.0 * (double)r->correct / (double)r->rows, (long long)r->rows);
 	else
-		printf("%s: loss %.5f (%lld images)\n", what, r->loss, (long long)r->rows);
+		printf("%s: loss %s (%lld images)\n", what, loss, (long long)r->rows);
 	fflush(stdout);
 }
 
@@ -745,13 +772,71 @@ static int save_ckpt(const dlrt_model *m, const opts *o, int64_t epochs_done, in
 
 /* The run's settings that train() needs beside the flags. */
 typedef struct train_args {
-	const dlrt_dataset *ds, *test;   /* test: NULL when there is none */
+	dlrt_dataset *ds;
+	const dlrt_dataset *test, *valid; /* NULL when there is none */
+	const dlrt_gen_spec *gen;        /* training data drawn anew each epoch; or NULL */
 	dlrt_lr_schedule sched;
 	int epochs;
 	uint64_t seed;
 	run_plan plan;
 	eval_result last_test;           /* out: the last test evaluation (--log) */
+	int64_t end_step;                /* out: the step the parameters are at */
 } train_args;
+
+/* --early-stop: the best epoch so far and a copy of the parameters and
+ * state it ended with. */
+typedef struct best_epoch {
+	double loss;
+	int64_t epoch, step, bad;   /* bad: epochs since the last improvement */
+	void **copy;                /* per tensor; NULL for those not kept */
+} best_epoch;
+
+static int keeps(const dlrt_tensor *t)
+{
+	return t->role == DLRT_PARAM || t->role == DLRT_STATE;
+}
+
+static int best_alloc(const dlrt_model *m, best_epoch *b)
+{
+	memset(b, 0, sizeof *b);
+	b->epoch = -1;
+	b->copy = calloc((size_t)m->ntensors + 1, sizeof *b->copy);
+	if (!b->copy)
+		return -1;
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if (!keeps(t))
+			continue;
+		b->copy[i] = malloc((size_t)t->numel * dlrt_dtype_size(t->dtype) + 1);
+		if (!b->copy[i])
+			return -1;
+	}
+	return 0;
+}
+
+static void best_free(const dlrt_model *m, best_epoch *b)
+{
+	if (b->copy)
+		for (int i = 0; i < m->ntensors; i++)
+			free(b->copy[i]);
+	free(b->copy);
+	b->copy = NULL;
+}
+
+/* Copy the model's parameters and state into b (to 0) or back (to 1). */
+static void best_copy(const dlrt_model *m, best_epoch *b, int to_model)
+{
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		size_t bytes = (size_t)t->numel * dlrt_dtype_size(t->dtype);
+		if (!b->copy[i])
+			continue;
+		if (to_model)
+			memcpy(t->data, b->copy[i], bytes);
+		else
+			memcpy(b->copy[i], t->data, bytes);
+	}
+}
 
 static int train(const dlrt_model *m, const opts *o, train_args *a)
 {
@@ -760,6 +845,9 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	int64_t step = p->start, done = 0, images = 0, saved_at = -1, every = o->log_every;
 	int64_t epochs_done = p->first_epoch;   /* complete epochs, for checkpoints */
 	int64_t *perm = malloc((size_t)rows * sizeof *perm), ep;
+	best_epoch best = {0, -1, 0, 0, NULL};
+	eval_result vres;
+	int stopped_early = 0;
 	double train_time = 0, last_loss = 0, lr = a->sched.lr;
 	int rc = 0, epochs = a->epochs, epochs_run = 0, has_acc;
 	int second_order = m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG;
@@ -770,8 +858,10 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	/* the log's window since its previous row */
 	double win_loss = 0, win_t0;
 	int64_t win_n = 0;
-	if (!perm) {
+	if (!perm || (o->early_stop && best_alloc(m, &best))) {
 		dlrt_error("out of memory for %lld row indices", (long long)rows);
+		free(perm);
+		best_free(m, &best);
 		return 1;
 	}
 	has_acc = accuracy_tensors(m, &acc_out, &acc_lab);
@@ -800,6 +890,11 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		int64_t seen = 0, correct = 0, s = ep == p->first_epoch ? p->offset : 0;
 		pr.last = t0;
 		shuffle(perm, rows, &shuf);
+		if (a->gen && dlrt_generate(m, a->gen, dlrt_step_key(a->seed, (uint64_t)ep), STREAM_GEN_TRAIN,
+		                            a->ds)) {
+			rc = 1;
+			goto out;
+		}
 		for (; s < spe && step < total; s++) {
 			int64_t start = s * B, n = rows - start < B ? rows - start : B;
 			double loss;
@@ -894,10 +989,24 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		progress_clear(&pr);
 		/* Without a terminal, many short epochs print at most one line per
 		 * 10 seconds (and the last one). */
+		/* The validation set after every complete epoch: its loss is printed
+		 * with the epoch and is what --early-stop watches. */
+		if (a->valid && s == spe) {
+			if (eval_set(m, a->valid, &vres)) {
+				rc = 1;
+				goto out;
+			}
+		}
 		if (!o->quiet && (tty || epochs <= 20 || ep == p->first_epoch || ep + 1 == epochs ||
-		                  step >= total || dlrt_now() - last_epoch_line >= 10.0)) {
-			printf("epoch %lld/%d: train loss %.5f, %.0f images/s, %.2f s\n", (long long)ep + 1,
-			       epochs, last_loss, dt > 0 ? (double)seen / dt : 0.0, dt);
+		                  step >= total || (a->valid && s == spe) ||
+		                  dlrt_now() - last_epoch_line >= 10.0)) {
+			printf("epoch %lld/%d: train loss %.5f", (long long)ep + 1, epochs, last_loss);
+			if (a->valid && s == spe) {
+				printf(", valid loss %.9g", vres.loss);
+				if (vres.has_acc)
+					printf(" accuracy %.2f%%", 100.0 * (double)vres.correct / (double)vres.rows);
+			}
+			printf(", %.0f images/s, %.2f s\n", dt > 0 ? (double)seen / dt : 0.0, dt);
 			fflush(stdout);
 			last_epoch_line = dlrt_now();
 		}
@@ -928,6 +1037,24 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		}
 		if (s == spe)
 			epochs_done = ep + 1;
+		if (o->early_stop && a->valid && s == spe) {
+			if (best.epoch < 0 || vres.loss < best.loss) {
+				best.loss = vres.loss;
+				best.epoch = ep + 1;
+				best.step = step;
+				best.bad = 0;
+				best_copy(m, &best, 0);
+			} else if (++best.bad >= o->early_stop) {
+				stopped_early = 1;
+			}
+		}
+		if (stopped_early) {
+			if (!o->quiet)
+				printf("early stop after epoch %lld: the valid loss has not improved for %lld "
+				       "epoch%s\n", (long long)ep + 1, (long long)best.bad,
+				       best.bad == 1 ? "" : "s");
+			break;
+		}
 		if (o->save) {
 			if (save_ckpt(m, o, epochs_done, step, a->seed)) {
 				rc = 1;
@@ -940,6 +1067,21 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		printf("train: %d epoch%s, %lld steps, %lld images in %.2f s, %.0f images/s, final loss %.5f\n",
 		       epochs_run, epochs_run == 1 ? "" : "s", (long long)done, (long long)images,
 		       train_time, train_time > 0 ? (double)images / train_time : 0.0, last_loss);
+	/* --early-stop ends with the best epoch's parameters and state; the
+	 * checkpoint says that epoch and step, so a run resumed from it goes on
+	 * from there. */
+	if (o->early_stop && best.epoch >= 0) {
+		int restored = best.step != step;
+		if (restored) {
+			best_copy(m, &best, 1);
+			epochs_done = best.epoch;
+			step = best.step;
+			saved_at = -1;
+		}
+		if (!o->quiet)
+			printf("best epoch %lld: valid loss %.9g%s\n", (long long)best.epoch, best.loss,
+			       restored ? "; restored its parameters" : " (the last one)");
+	}
 	if (o->save && saved_at != step) {
 		if (save_ckpt(m, o, epochs_done, step, a->seed)) {
 			rc = 1;
@@ -954,6 +1096,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 out:
 	if (dlrt_log_close(&lg))
 		rc = 1;
+	a->end_step = step;
+	best_free(m, &best);
 	free(perm);
 	return rc;
 }
@@ -1214,20 +1358,126 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 	return rc;
 }
 
+/* ---- the run's datasets ---- */
+
+typedef struct data_sets {
+	dlrt_dataset train, test, valid;
+	int have_train, have_test, have_valid;
+	/* generated sets (NULL: read from files or held out) */
+	const dlrt_gen_spec *gen_train, *gen_test, *gen_valid;
+} data_sets;
+
+/* One set, from a flag's files or else the model's spec: 0 loaded (or
+ * drawn), 1 none, 2 a split of the training set still to take, -1 error. */
+static int load_set(const dlrt_model *m, const opts *o, const char *flag, const char *list,
+                    const dlrt_data_spec *spec, uint64_t stream, dlrt_dataset *ds,
+                    const dlrt_gen_spec **gen)
+{
+	*gen = NULL;
+	if (!list && spec && spec->kind == DLRT_DATA_SPLIT)
+		return 2;
+	if (!list && spec && spec->kind == DLRT_DATA_GEN) {
+		*gen = &spec->gen;
+		return dlrt_generate(m, *gen, dlrt_step_key(o->seed, 0), stream, ds) ? -1 : 0;
+	}
+	return load_data(m, o, flag, list, spec, ds);
+}
+
+/* The sets a run needs: for training all of them; for --eval the test and
+ * validation sets, and the training set when there is no test set, when
+ * a set is a split of it or when it gives the standardisation; for
+ * --predict (predict != NULL) only what the standardisation of the inputs
+ * needs.  Test rows are held out first, then validation rows. */
+static int load_sets(const dlrt_model *m, const opts *o, data_sets *S, dlrt_dataset *predict)
+{
+	int rt, rv, rtr, std = m->train_data.standardize;
+	if (predict) {
+		if (!std)
+			return 0;
+		rt = !o->test && m->test_data.kind == DLRT_DATA_SPLIT ? 2 : 1;
+		rv = !o->valid && m->valid_data.kind == DLRT_DATA_SPLIT ? 2 : 1;
+	} else {
+		rt = load_set(m, o, "test", o->test, &m->test_data, STREAM_GEN_TEST, &S->test, &S->gen_test);
+		if (rt < 0)
+			return -1;
+		rv = load_set(m, o, "valid", o->valid, &m->valid_data, STREAM_GEN_VALID, &S->valid,
+		              &S->gen_valid);
+		if (rv < 0)
+			return -1;
+		if (o->eval && rt == 0 && rv != 2 && !std) {
+			S->have_test = 1;
+			S->have_valid = rv == 0;
+			return 0;
+		}
+	}
+	rtr = load_set(m, o, "train", o->train, &m->train_data, STREAM_GEN_TRAIN, &S->train,
+	               &S->gen_train);
+	if (rtr < 0)
+		return -1;
+	if (rtr != 0) {
+		dlrt_error("model %s has no training data%s; give it with --train FILES", m->name,
+		           predict ? " (its inputs are standardised with the statistics of the training "
+		                     "set)" : rt == 2 || rv == 2 ? " to hold rows out of" : "");
+		return -1;
+	}
+	if ((rt == 2 || rv == 2) && S->gen_train) {
+		dlrt_error("model %s: a split holds out rows of a training set read from files; a "
+		           "generator draws new points every epoch (give a generator as the %s set)",
+		           m->name, rt == 2 ? "test" : "valid");
+		return -1;
+	}
+	if (rt == 2 && dlrt_split_dataset(&S->train, m->test_data.split, m->test_data.split_seed,
+	                                  STREAM_SPLIT_TEST, "test", &S->test))
+		return -1;
+	if (rv == 2 && dlrt_split_dataset(&S->train, m->valid_data.split, m->valid_data.split_seed,
+	                                  STREAM_SPLIT_VALID, "valid", &S->valid))
+		return -1;
+	if (std) {
+		dlrt_dataset *others[3];
+		others[0] = rt == 1 ? NULL : &S->test;
+		others[1] = rv == 1 ? NULL : &S->valid;
+		others[2] = predict;
+		if (dlrt_standardize(m, &S->train, others, 3))
+			return -1;
+	}
+	S->have_train = 1;
+	S->have_test = rt != 1 && !predict;
+	S->have_valid = rv != 1 && !predict;
+	return 0;
+}
+
+/* Generated test and validation sets drawn with the run's seed (which a
+ * resumed run takes from its checkpoint). */
+static int redraw_sets(const dlrt_model *m, data_sets *S, uint64_t seed)
+{
+	if (S->gen_test && dlrt_generate(m, S->gen_test, dlrt_step_key(seed, 0), STREAM_GEN_TEST,
+	                                 &S->test))
+		return -1;
+	if (S->gen_valid && dlrt_generate(m, S->gen_valid, dlrt_step_key(seed, 0), STREAM_GEN_VALID,
+	                                  &S->valid))
+		return -1;
+	if (S->gen_train && dlrt_generate(m, S->gen_train, dlrt_step_key(seed, 0), STREAM_GEN_TRAIN,
+	                                  &S->train))
+		return -1;
+	return 0;
+}
+
 /* ---- main ---- */
 
 int dlrt_main(const dlrt_model *m, int argc, char **argv)
 {
 	const char *prog = argc > 0 && argv[0] ? argv[0] : (m->name ? m->name : "model");
-	dlrt_dataset train_ds, test_ds;
-	int have_train = 0, have_test = 0, rc = 1, r, epochs;
+	dlrt_dataset pred_ds;
+	data_sets S;
+	int rc = 1, r, epochs;
+	uint64_t run_seed;
 	int batch_mode;
 	dlrt_ckpt_meta loaded = {0, 0, 0};
 	train_args ta;
 	opts o;
 
-	memset(&train_ds, 0, sizeof train_ds);
-	memset(&test_ds, 0, sizeof test_ds);
+	memset(&pred_ds, 0, sizeof pred_ds);
+	memset(&S, 0, sizeof S);
 	memset(&ta, 0, sizeof ta);
 	if (strrchr(prog, '/'))
 		prog = strrchr(prog, '/') + 1;
@@ -1265,25 +1515,17 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 			free(fl.buf);
 			goto done;
 		}
-		r = dlrt_load_inputs(m, &fl.spec, o.data_dir, &train_ds);
+		r = dlrt_load_inputs(m, &fl.spec, o.data_dir, &pred_ds);
 		free(fl.buf);
-		if (r)
+		if (r || load_sets(m, &o, &S, &pred_ds))
 			goto done;
 	} else if (!batch_mode) {
-		r = load_data(m, &o, "test", o.test, &m->test_data, &test_ds);
-		if (r < 0)
+		if (load_sets(m, &o, &S, NULL))
 			goto done;
-		have_test = r == 0;
-		if (!o.eval || !have_test) {
-			r = load_data(m, &o, "train", o.train, &m->train_data, &train_ds);
-			if (r < 0)
-				goto done;
-			have_train = r == 0;
-			if (!have_train) {
-				dlrt_error("model %s has no %s data; give it with --train FILES", m->name,
-				           o.eval ? "test or training" : "training");
-				goto done;
-			}
+		if (o.early_stop && !S.have_valid) {
+			dlrt_error("--early-stop needs a validation set: valid = split(0.1) (or another "
+			           "dataset) in the train block, or --valid FILES");
+			goto done;
 		}
 	}
 
@@ -1301,8 +1543,13 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		dlrt_init_params(m, o.seed);
 	}
 
+	/* The seed of the run: a resumed run's is its checkpoint's, unless
+	 * --seed says otherwise. */
+	run_seed = (loaded.step > 0 || loaded.epoch > 0) && !o.have_seed ? loaded.seed : o.seed;
+	if (run_seed != o.seed && redraw_sets(m, &S, run_seed))
+		goto done;
 	if (o.predict) {
-		rc = dlrt_predict(m, &train_ds, o.predict_out ? o.predict_out : "predictions.npy");
+		rc = dlrt_predict(m, &pred_ds, o.predict_out ? o.predict_out : "predictions.npy");
 		goto done;
 	}
 	if (batch_mode) {
@@ -1310,24 +1557,26 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		goto done;
 	}
 	if (o.eval) {
-		rc = evaluate(m, have_test ? &test_ds : &train_ds, have_test ? "test" : "train");
+		rc = evaluate(m, S.have_test ? &S.test : &S.train, S.have_test ? "test" : "train");
+		if (rc == 0 && S.have_valid)
+			rc = evaluate(m, &S.valid, "valid");
 		goto done;
 	}
 
 	/* A resumed run shuffles and draws dropout keys with the seed it was
 	 * started with, unless told otherwise. */
-	ta.seed = o.seed;
+	ta.seed = run_seed;
 	if (loaded.step > 0 || loaded.epoch > 0) {
-		if (!o.have_seed)
-			ta.seed = loaded.seed;
-		else if (o.seed != loaded.seed)
+		if (o.have_seed && o.seed != loaded.seed)
 			fprintf(stderr, "dlrt: note: --seed %llu differs from the seed of %s (%llu): the "
 			        "order of examples and dropout masks will differ from an uninterrupted run\n",
 			        (unsigned long long)o.seed, o.load, (unsigned long long)loaded.seed);
 	}
-	plan_run(&ta.plan, m, &o, train_ds.rows, epochs, &loaded);
-	ta.ds = &train_ds;
-	ta.test = have_test ? &test_ds : NULL;
+	plan_run(&ta.plan, m, &o, S.train.rows, epochs, &loaded);
+	ta.ds = &S.train;
+	ta.test = S.have_test ? &S.test : NULL;
+	ta.valid = S.have_valid ? &S.valid : NULL;
+	ta.gen = S.gen_train;
 	ta.epochs = epochs;
 	ta.sched.kind = o.sched;
 	ta.sched.lr = o.have_lr ? o.lr : m->lr;
@@ -1340,7 +1589,7 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	ta.sched.total_steps = ta.plan.planned;
 	if (!o.quiet) {
 		printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
-		       (long long)param_count(m), (long long)train_ds.rows, (long long)m->batch,
+		       (long long)param_count(m), (long long)S.train.rows, (long long)m->batch,
 		       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
 		if (m->optimizer_constants && *m->optimizer_constants)
 			printf(" %s", m->optimizer_constants);
@@ -1362,6 +1611,14 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 			printf("warm-up %lld steps, ", (long long)o.warmup);
 		printf("%d epoch%s, seed %llu\n", epochs, epochs == 1 ? "" : "s",
 		       (unsigned long long)ta.seed);
+		if (ta.valid)
+		{
+			if (o.early_stop)
+				printf("validation set: %lld examples; early stop after %lld epochs without "
+				       "improvement\n", (long long)ta.valid->rows, (long long)o.early_stop);
+			else
+				printf("validation set: %lld examples\n", (long long)ta.valid->rows);
+		}
 		if (ta.plan.resumed && ta.plan.start < ta.plan.total)
 			printf("resuming at epoch %lld, step %lld of %lld\n",
 			       (long long)(ta.plan.first_epoch + 1), (long long)ta.plan.start + 1,
@@ -1373,15 +1630,17 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		fflush(stdout);
 	}
 	rc = train(m, &o, &ta);
-	if (rc == 0 && have_test) {
-		if (ta.last_test.valid && ta.last_test.step == ta.plan.total)
+	if (rc == 0 && S.have_test) {
+		if (ta.last_test.valid && ta.last_test.step == ta.end_step && ta.end_step == ta.plan.total)
 			print_eval(&ta.last_test, "test");
 		else
-			rc = evaluate(m, &test_ds, "test");
+			rc = evaluate(m, &S.test, "test");
 	}
 done:
-	dlrt_free_dataset(&train_ds);
-	dlrt_free_dataset(&test_ds);
+	dlrt_free_dataset(&S.train);
+	dlrt_free_dataset(&S.test);
+	dlrt_free_dataset(&S.valid);
+	dlrt_free_dataset(&pred_ds);
 	dlrt_set_threads(1);
 	fflush(stdout);
 	return rc;

@@ -1,0 +1,13 @@
+# Data features: validation splits and --early-stop, split(...), the 2-D
+# generators, and the scikit-learn examples (short runs; the PyTorch twin's
+# full comparison is slow).
+set(DATA_PY ${CMAKE_CURRENT_LIST_DIR}/data.py)
+foreach(t early_stop split generators moons sklearn_examples)
+  add_test(NAME data.${t} COMMAND ${SYSTEM_PYTHON} ${DATA_PY} ${t} --dlc $<TARGET_FILE:dlc>
+           --workdir ${CMAKE_BINARY_DIR}/tests/data/${t})
+  set_tests_properties(data.${t} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
+endforeach()
+# dlc and PyTorch trained side by side, 20 seeds each: within 1 accuracy point.
+add_test(NAME data.sklearn_twin COMMAND ${SYSTEM_PYTHON} ${CMAKE_SOURCE_DIR}/bench/sklearn_twin.py
+         --dlc $<TARGET_FILE:dlc> --seeds 20 --max-gap 1)
+set_tests_properties(data.sklearn_twin PROPERTIES LABELS "torch;slow" SKIP_RETURN_CODE 77 TIMEOUT 1800)
