@@ -692,8 +692,6 @@ int main(int argc, char **argv)
 	Model *m = sema_build(&arena, &diag, prog, defs, ndefs, dtype, force_dtype, f_fold, f_cse);
 	if (!diag.nerrors && !m->loss)
 		diag_error(&diag, (SrcLoc){0, 0}, "the model has no 'loss' statement; dlc needs a loss to train");
-	if (!diag.nerrors && m->g->batch == 0)
-		diag_error(&diag, (SrcLoc){0, 0}, "the model declares no input or label; add e.g. `input x : f32[B, 784]`");
 	if (diag.nerrors) {
 		arena_free(&arena);
 		free(src);

@@ -1944,7 +1944,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "};\n\n");
 	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
 	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
-	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)g->batch);
+	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)(g->batch ? g->batch : 1));
 	fprintf(out, "\t.ntensors = %d,\n\t.tensors = %s_tensors,\n\t.loss = %s,\n", ntd, m->name, e->s->loss_buf);
 	fprintf(out, "\t.forward = %s_forward,\n\t.gradients = %s_gradients,\n\t.train_step = %s_train_step,\n",
 	        m->name, m->name, m->name);
@@ -1961,7 +1961,10 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
 	fprintf(out, "\t.input_scale = %.17g,\n", m->byte_scale);
 	fprintf(out, "\t.rng_key = %s,\n", m->uses_rng ? "&rng_key" : "NULL");
-	fprintf(out, "\t.declared_outputs = %d,\n\t.max_threads = DLC_MAXT,\n};\n", ndeclared);
+	fprintf(out, "\t.declared_outputs = %d,\n\t.max_threads = DLC_MAXT,\n", ndeclared);
+	if (m->steps)
+		fprintf(out, "\t.steps = %lld,\n", (long long)m->steps);
+	fprintf(out, "};\n");
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);

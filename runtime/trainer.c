@@ -71,6 +71,9 @@ typedef struct opts {
 	int64_t step_size, warmup;
 	double gamma, lr_min;
 	int have_step_size, have_gamma, have_lr_min;
+	/* teaching tools (teach.c) */
+	const char *trace, *dot;
+	int grad_numeric, grad_sweep;
 } opts;
 
 /* A comma-separated file list turned into a data spec (owns its strings). */
@@ -132,13 +135,20 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --hvpcheck             second-order models: compare Hessian-vector products\n"
 	        "                         with differences of the gradient\n"
 	        "  --tol X                relative tolerance of --gradcheck (default 1e-4; f32: 5e-2)\n"
+	        "  --trace PATH           CSV of the loss and the parameters (first %d elements of\n"
+	        "                         each) before every step, and after the last\n"
+	        "  --grad numeric         train on central-difference gradients (plain sgd models)\n"
+	        "  --grad-sweep           print the error of forward and central differences\n"
+	        "                         against the gradient for h = 1e-1 ... 1e-12\n"
+	        "  --dot PATH             run one step's gradients and write the graph with every\n"
+	        "                         value and gradient (models compiled with dlc --probe)\n"
 	        "  --help                 show this help\n"
 	        "\n"
 	        "Flags take their value as '--flag value' or '--flag=value'.\n",
 	        prog, m->name ? m->name : "?", m->source ? " (from " : "", m->source ? m->source : "",
 	        m->source ? ")" : "", m->epochs > 0 ? m->epochs : 1, m->lr,
 	        m->data_dir ? " (default " : "", m->data_dir ? m->data_dir : "",
-	        m->data_dir ? ")" : "", (long long)m->batch);
+	        m->data_dir ? ")" : "", (long long)m->batch, 8);
 }
 
 /* ---- flags ---- */
@@ -172,6 +182,7 @@ enum flag_id {
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS,
+	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
 };
 
 static const struct flag {
@@ -189,6 +200,7 @@ static const struct flag {
 	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
 	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
 	{"threads", F_THREADS, 1},
+	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -296,6 +308,15 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_CHECK_NUMERICS: o->check_numerics = 1; break;
 	case F_PREDICT: o->predict = v; break;
 	case F_PREDICT_OUT: o->predict_out = v; break;
+	case F_TRACE: o->trace = v; break;
+	case F_DOT: o->dot = v; break;
+	case F_GRAD_SWEEP: o->grad_sweep = 1; break;
+	case F_GRAD:
+		if (!strcmp(v, "numeric"))
+			o->grad_numeric = 1;
+		else if (strcmp(v, "compiled"))
+			return bad_value(f->name, v, "numeric or compiled");
+		break;
 	}
 	return 0;
 }
@@ -340,8 +361,10 @@ static int parse_flags(opts *o, int argc, char **argv)
 		if (set_flag(o, f, val))
 			return -1;
 	}
-	if (o->batch_from && !o->dump_grads && !o->dump_forward && !o->gradcheck && !o->hvpcheck) {
-		dlrt_error("--batch-from is for --dump-grads, --dump-forward, --gradcheck or --hvpcheck");
+	if (o->batch_from && !o->dump_grads && !o->dump_forward && !o->gradcheck && !o->hvpcheck &&
+	    !o->grad_sweep && !o->dot) {
+		dlrt_error("--batch-from is for --dump-grads, --dump-forward, --gradcheck, --hvpcheck, --grad-sweep "
+		           "or --dot");
 		return -1;
 	}
 	/* Flags that only mean something beside another one. */
@@ -757,6 +780,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	const dlrt_tensor *acc_out = NULL, *acc_lab = NULL;
 	dlrt_rng shuf;
 	dlrt_log lg = {NULL, NULL};
+	dlrt_trace tr = {NULL, NULL, NULL, 0, 0};
 	progress pr = {0, 0, 0};
 	/* the log's window since its previous row */
 	double win_loss = 0, win_t0;
@@ -767,6 +791,11 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	}
 	has_acc = accuracy_tensors(m, &acc_out, &acc_lab);
 	if (o->log && dlrt_log_open(&lg, o->log, p->resumed ? p->start : 0)) {
+		free(perm);
+		return 1;
+	}
+	if (o->trace && dlrt_trace_open(&tr, m, o->trace)) {
+		dlrt_log_close(&lg);
 		free(perm);
 		return 1;
 	}
@@ -801,7 +830,14 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 			if (m->rng_key)
 				*m->rng_key = dlrt_step_key(a->seed, (uint64_t)step);
 			lr = dlrt_schedule_lr(&a->sched, step, ep);
-			if (second_order) {
+			if (tr.f)
+				dlrt_trace_snapshot(&tr, m);
+			if (o->grad_numeric) {
+				if (dlrt_numeric_step(m, n, lr)) {
+					rc = 1;
+					goto out;
+				}
+			} else if (second_order) {
 				/* newton, newton_cg: train_step only computes gradients;
 				 * the step is solved here from Hessian-vector products. */
 				double gnorm;
@@ -819,6 +855,10 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 				}
 			} else {
 				m->train_step(n, lr);
+			}
+			if (tr.f && dlrt_trace_row(&tr, step, 1, loss_of(m))) {
+				rc = 1;
+				goto out;
 			}
 			step++;
 			done++;
@@ -942,6 +982,17 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		printf("log: %s\n", o->log);
 	fflush(stdout);
 out:
+	if (tr.f && rc == 0) {
+		/* the point the last step arrived at; its loss where a program
+		 * without data can compute it */
+		dlrt_trace_snapshot(&tr, m);
+		if (dlrt_no_data(m))
+			m->forward(1);
+		if (dlrt_trace_row(&tr, step, dlrt_no_data(m), loss_of(m)))
+			rc = 1;
+	}
+	if (tr.f && dlrt_trace_close(&tr))
+		rc = 1;
 	if (dlrt_log_close(&lg))
 		rc = 1;
 	free(perm);
@@ -1199,6 +1250,10 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 		rc = gradcheck(m, o, n);
 	if (o->hvpcheck && rc == 0)
 		rc = dlrt_hvp_check(m, n, o->seed);
+	if (o->grad_sweep && rc == 0)
+		rc = dlrt_grad_sweep(m, n) ? 1 : 0;
+	if (o->dot && rc == 0)
+		rc = dlrt_write_dot(m, n, o->dot) ? 1 : 0;
 	fflush(stdout);
 	return rc;
 }
@@ -1241,7 +1296,14 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		}
 		dlrt_set_threads(want);
 	}
-	batch_mode = o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck || o.hvpcheck;
+	batch_mode = o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck || o.hvpcheck ||
+	             o.grad_sweep || o.dot;
+	if (o.grad_numeric && (batch_mode || m->optimizer == DLRT_OPT_NEWTON ||
+	                       m->optimizer == DLRT_OPT_NEWTON_CG || dlrt_numeric_check(m))) {
+		if (batch_mode || m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG)
+			dlrt_error("--grad numeric is for training with plain sgd steps");
+		goto done;
+	}
 	epochs = o.have_epochs ? o.epochs : m->epochs > 0 ? m->epochs : 1;
 
 	/* Data first: a bad file should fail before anything slow happens. */
@@ -1255,6 +1317,23 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		free(fl.buf);
 		if (r)
 			goto done;
+	} else if (!batch_mode && dlrt_no_data(m)) {
+		/* A program without data: one epoch of `steps` steps, each a run
+		 * of the whole program (an empty dataset of that many rows). */
+		int64_t steps = o.steps >= 0 ? o.steps : m->steps;
+		if (o.have_epochs || o.train || o.test) {
+			dlrt_error("model %s has no data: no --epochs, --train or --test; say how many steps to train "
+			           "with --steps N", m->name);
+			goto done;
+		}
+		if (steps < 1 && !o.eval) {
+			dlrt_error("model %s has no data: say how many steps to train with --steps N (or `steps = N` "
+			           "in its train block)", m->name);
+			goto done;
+		}
+		epochs = 1;
+		train_ds.rows = o.eval ? 1 : steps;
+		have_train = 1;
 	} else if (!batch_mode) {
 		r = load_data(m, &o, "test", o.test, &m->test_data, &test_ds);
 		if (r < 0)
@@ -1325,9 +1404,13 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	 * resumed follows the curve of one that was not. */
 	ta.sched.total_steps = ta.plan.planned;
 	if (!o.quiet) {
-		printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
-		       (long long)param_count(m), (long long)train_ds.rows, (long long)m->batch,
-		       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
+		if (dlrt_no_data(m))
+			printf("%s: %lld parameters, no data, %s lr %g", m->name, (long long)param_count(m),
+			       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
+		else
+			printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
+			       (long long)param_count(m), (long long)train_ds.rows, (long long)m->batch,
+			       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
 		if (m->optimizer_constants && *m->optimizer_constants)
 			printf(" %s", m->optimizer_constants);
 		printf(", ");
@@ -1346,8 +1429,12 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		}
 		if (o.warmup > 0)
 			printf("warm-up %lld steps, ", (long long)o.warmup);
-		printf("%d epoch%s, seed %llu\n", epochs, epochs == 1 ? "" : "s",
-		       (unsigned long long)ta.seed);
+		if (dlrt_no_data(m))
+			printf("%lld steps%s, seed %llu\n", (long long)ta.plan.total,
+			       o.grad_numeric ? ", numeric gradients" : "", (unsigned long long)ta.seed);
+		else
+			printf("%d epoch%s%s, seed %llu\n", epochs, epochs == 1 ? "" : "s",
+			       o.grad_numeric ? ", numeric gradients" : "", (unsigned long long)ta.seed);
 		if (ta.plan.resumed && ta.plan.start < ta.plan.total)
 			printf("resuming at epoch %lld, step %lld of %lld\n",
 			       (long long)(ta.plan.first_epoch + 1), (long long)ta.plan.start + 1,
@@ -1359,6 +1446,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		fflush(stdout);
 	}
 	rc = train(m, &o, &ta);
+	if (rc == 0 && dlrt_no_data(m) && !o.quiet)
+		dlrt_print_point(m, ta.plan.total);
 	if (rc == 0 && have_test) {
 		if (ta.last_test.valid && ta.last_test.step == ta.plan.total)
 			print_eval(&ta.last_test, "test");
