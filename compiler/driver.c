@@ -60,6 +60,8 @@ static void usage(FILE *f)
 	        "  -fno-PASS, -fPASS switch one pass off or on: fold, cse, fuse, inplace, memplan\n"
 	        "  -fcheck-memory    poison planned arrays once they are dead (a test of the plan)\n"
 	        "  --stats           print node counts, kernels and memory to stderr\n"
+	        "  --probe           keep every value and gradient of the forward graph for the\n"
+	        "                    trainer's --dot (no fusion, no shared memory)\n"
 	        "  --cc CC           C compiler used to build executables (default: $CC or cc)\n"
 	        "  --cflags FLAGS    extra flags for that compiler (and for dlc run's LLVM JIT)\n"
 	        "  --cc-jit          dlc run: build with the system C compiler into a shared\n"
@@ -542,6 +544,12 @@ int main(int argc, char **argv)
 	/* -f[no-]PASS: -1 = as the -O level says */
 	int f_fold = -1, f_cse = -1, f_fuse = -1, f_inplace = -1, f_memplan = -1, f_check_memory = 0, stats = 0;
 	DType dtype = DT_F32;
+	/* --probe: keep every forward value and its gradient for the trainer's
+	 * --dot (dlc run turns it on when the trainer flags ask for --dot) */
+	int probe = 0;
+	for (int i = 1; targv && i < targc; i++)
+		if (!strcmp(targv[i], "--dot") || !strncmp(targv[i], "--dot=", 6))
+			probe = 1;
 	DimDefine defs[64];
 	static char dnames[64][128];
 	int ndefs = 0;
@@ -591,6 +599,8 @@ int main(int argc, char **argv)
 			*flag = on;
 		} else if (!strcmp(a, "--stats")) {
 			stats = 1;
+		} else if (!strcmp(a, "--probe")) {
+			probe = 1;
 		} else if (TAKE("-o")) {
 			output = val;
 		} else if (TAKE("--emit")) {
@@ -711,8 +721,10 @@ int main(int argc, char **argv)
 	}
 	Graph *g = m->g;
 	uint32_t fwd_nodes = g->nnodes;
+	if (probe) /* every value in an array of its own, kept to the end of the step */
+		f_fuse = f_inplace = f_memplan = 0;
 	StepOptions sopt = {.fuse = f_fuse, .inplace = f_inplace, .memplan = f_memplan,
-	                    .check_memory = f_check_memory};
+	                    .check_memory = f_check_memory, .probe = probe};
 	int verify = verify_enabled();
 	if (verify)
 		check_stage(graph_verify(g, NULL, 0, "sema", stderr));

@@ -348,6 +348,16 @@ static int is_leaf(const dlrt_node *d)
 	return d->nin == 0;
 }
 
+/* The course's pictures write arithmetic as its symbol. */
+static const char *op_label(const char *op)
+{
+	static const char *const sym[][2] = {{"add", "+"}, {"sub", "-"}, {"mul", "*"}, {"div", "/"}};
+	for (size_t i = 0; i < sizeof sym / sizeof sym[0]; i++)
+		if (!strcmp(op, sym[i][0]))
+			return sym[i][1];
+	return op;
+}
+
 int dlrt_write_dot(const dlrt_model *m, int64_t n, const char *path)
 {
 	FILE *f;
@@ -382,7 +392,7 @@ int dlrt_write_dot(const dlrt_model *m, int64_t n, const char *path)
 			        d->name ? d->name : d->op, d->rank ? "\\n" : "", d->rank ? sh : "",
 			        !strcmp(d->op, "param") ? "#ffe9b3" : "#d6ecff");
 		else
-			fprintf(f, "  n%d [label=\"%s%s%s%s%s\", shape=ellipse];\n", i, d->op, d->name ? "\\n" : "",
+			fprintf(f, "  n%d [label=\"%s%s%s%s%s\", shape=ellipse];\n", i, op_label(d->op), d->name ? "\\n" : "",
 			        d->name ? d->name : "", d->rank ? "\\n" : "", d->rank ? sh : "");
 	}
 	/* each edge carries the value that flows along it and, below it, the

@@ -1224,6 +1224,19 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 		dlrt_gather_batch(m, &ds, idx, n);
 		free(idx);
 		dlrt_free_dataset(&ds);
+	} else if (o->dot && !dlrt_no_data(m) && (o->train || m->train_data.nfiles > 0)) {
+		/* --dot: the first batch of the training set */
+		dlrt_dataset ds;
+		int64_t idx[1024];
+		if (load_data(m, o, "train", o->train, &m->train_data, &ds) != 0)
+			return 1;
+		n = ds.rows < m->batch ? ds.rows : m->batch;
+		if (n > 1024)
+			n = 1024;
+		for (int64_t i = 0; i < n; i++)
+			idx[i] = i;
+		dlrt_gather_batch(m, &ds, idx, n);
+		dlrt_free_dataset(&ds);
 	} else {
 		random_batch(m, o->seed);
 	}
