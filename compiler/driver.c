@@ -260,6 +260,51 @@ static const char *mib(double b, char *buf)
 }
 
 /* --stats: what each pass did, on stderr. */
+/* Expression swell: the loss and the parameters' gradients as graphs
+ * (each value computed once, shared by every use) against the same
+ * expressions written out in full, as symbolic differentiation that never
+ * names a subexpression would: a tree with one copy of a value per path
+ * through the graph, size(v) = 1 + sum of size(input), each tensor op one
+ * symbol.  Counted in doubles, never built. */
+static void print_swell(const TrainGraph *tg)
+{
+	const Graph *g = tg->m->g;
+	uint32_t nn = g->nnodes;
+	double *tree = calloc(nn + 1, sizeof *tree);
+	uint8_t *reach = calloc(nn + 1, 1);
+	NodeId *roots = calloc((size_t)g->ntensors + 1, sizeof *roots);
+	if (!tree || !reach || !roots) {
+		free(tree), free(reach), free(roots);
+		return;
+	}
+	for (uint32_t id = 1; id < nn; id++) {
+		const Node *n = graph_node(g, id);
+		tree[id] = 1;
+		for (int k = 0; k < n->nin; k++)
+			tree[id] += tree[n->in[k]];
+	}
+	int nr = 0;
+	double gtree = 0;
+	for (int t = 0; t < g->ntensors; t++)
+		if (tg->grads[t]) {
+			roots[nr++] = tg->grads[t];
+			gtree += tree[tg->grads[t]];
+		}
+	NodeId loss = tg->m->loss;
+	graph_reach(g, &loss, 1, reach);
+	uint32_t lnodes = 0, gnodes = 0;
+	for (uint32_t id = 1; id < nn; id++)
+		lnodes += reach[id];
+	memset(reach, 0, nn + 1);
+	graph_reach(g, roots, nr, reach);
+	for (uint32_t id = 1; id < nn; id++)
+		gnodes += reach[id];
+	fprintf(stderr, "  expression swell:            loss %u nodes, %.4g as a tree; gradients of %d parameters %u "
+	        "nodes, %.4g as trees (%.3gx)\n", lnodes, tree[loss], nr, gnodes, gtree,
+	        gnodes ? gtree / (double)gnodes : 0.0);
+	free(tree), free(reach), free(roots);
+}
+
 static void print_stats(const TrainGraph *tg, const char *input, const char *src, const AstProgram *prog,
                         DimDefine *defs, int ndefs, DType dtype, int force_dtype)
 {
@@ -296,6 +341,7 @@ static void print_stats(const TrainGraph *tg, const char *input, const char *src
 	        mem0.intermediate ? 100.0 * (double)(mem.arena + mem.intermediate - mem.planned) / (double)mem0.intermediate : 0.0);
 	fprintf(stderr, "  parameters %s, gradients %s, optimizer and norm state %s\n", mib((double)mem.params, b1),
 	        mib((double)mem.grads, b2), mib((double)mem.state, b5));
+	print_swell(tg);
 	if (devnull)
 		fclose(devnull);
 	arena_free(&a0);
