@@ -1311,6 +1311,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	}
 	batch_mode = o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck || o.hvpcheck ||
 	             o.grad_sweep || o.dot;
+	if (o.steps < 0 && m->steps > 0) /* `steps = N` in the train block */
+		o.steps = m->steps;
 	if (o.grad_numeric && (batch_mode || m->optimizer == DLRT_OPT_NEWTON ||
 	                       m->optimizer == DLRT_OPT_NEWTON_CG || dlrt_numeric_check(m))) {
 		if (batch_mode || m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG)

@@ -58,6 +58,11 @@ fxyz_steps)
 	[ "$(wc -l <t.csv)" -eq 5 ] || fail "expected 5 lines in t.csv"
 	./fxyz --quiet >q.txt
 	grep -q 'train: 1 epoch, 10 steps' q.txt || fail "$(cat q.txt)"
+	# with data, `steps = N` is the default of --steps
+	sed "s/^  epochs = 100/  epochs = 100\n  steps = 7/; s#data/logreg.csv#$ex/data/logreg.csv#" "$ex/logreg.dl" >lr.dl
+	"$dlc" lr.dl -o lr
+	./lr --quiet >lr.txt
+	grep -q 'train: 7 epochs, 7 steps' lr.txt || fail "$(cat lr.txt)"
 	if ./fxyz --epochs 3 2>err.txt; then fail "--epochs accepted"; fi
 	grep -q 'has no data: no --epochs' err.txt || fail "$(cat err.txt)"
 	;;
