@@ -240,6 +240,10 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 		g->nadjoint = (uint32_t)nof;
 		g->nforward = ad.n;
 	}
+	if (!g->adjoint) {
+		g->adjoint = arena_alloc(g->arena, sizeof(NodeId) * ad.n);
+		memcpy(g->adjoint, ad.adj, sizeof(NodeId) * ad.n);
+	}
 	for (int t = 0; t < g->ntensors; t++) {
 		const Tensor *T = &g->tensors[t];
 		if (T->role == ROLE_PARAM && T->trainable) {

@@ -60,6 +60,8 @@ static void usage(FILE *f)
 	        "  -fno-PASS, -fPASS switch one pass off or on: fold, cse, fuse, inplace, memplan\n"
 	        "  -fcheck-memory    poison planned arrays once they are dead (a test of the plan)\n"
 	        "  --stats           print node counts, kernels and memory to stderr\n"
+	        "  --probe           keep every value and gradient of the forward graph for the\n"
+	        "                    trainer's --dot (no fusion, no shared memory)\n"
 	        "  --cc CC           C compiler used to build executables (default: $CC or cc)\n"
 	        "  --cflags FLAGS    extra flags for that compiler (and for dlc run's LLVM JIT)\n"
 	        "  --cc-jit          dlc run: build with the system C compiler into a shared\n"
@@ -258,6 +260,51 @@ static const char *mib(double b, char *buf)
 }
 
 /* --stats: what each pass did, on stderr. */
+/* Expression swell: the loss and the parameters' gradients as graphs
+ * (each value computed once, shared by every use) against the same
+ * expressions written out in full, as symbolic differentiation that never
+ * names a subexpression would: a tree with one copy of a value per path
+ * through the graph, size(v) = 1 + sum of size(input), each tensor op one
+ * symbol.  Counted in doubles, never built. */
+static void print_swell(const TrainGraph *tg)
+{
+	const Graph *g = tg->m->g;
+	uint32_t nn = g->nnodes;
+	double *tree = calloc(nn + 1, sizeof *tree);
+	uint8_t *reach = calloc(nn + 1, 1);
+	NodeId *roots = calloc((size_t)g->ntensors + 1, sizeof *roots);
+	if (!tree || !reach || !roots) {
+		free(tree), free(reach), free(roots);
+		return;
+	}
+	for (uint32_t id = 1; id < nn; id++) {
+		const Node *n = graph_node(g, id);
+		tree[id] = 1;
+		for (int k = 0; k < n->nin; k++)
+			tree[id] += tree[n->in[k]];
+	}
+	int nr = 0;
+	double gtree = 0;
+	for (int t = 0; t < g->ntensors; t++)
+		if (tg->grads[t]) {
+			roots[nr++] = tg->grads[t];
+			gtree += tree[tg->grads[t]];
+		}
+	NodeId loss = tg->m->loss;
+	graph_reach(g, &loss, 1, reach);
+	uint32_t lnodes = 0, gnodes = 0;
+	for (uint32_t id = 1; id < nn; id++)
+		lnodes += reach[id];
+	memset(reach, 0, nn + 1);
+	graph_reach(g, roots, nr, reach);
+	for (uint32_t id = 1; id < nn; id++)
+		gnodes += reach[id];
+	fprintf(stderr, "  expression swell:            loss %u nodes, %.4g as a tree; gradients of %d parameters %u "
+	        "nodes, %.4g as trees (%.3gx)\n", lnodes, tree[loss], nr, gnodes, gtree,
+	        gnodes ? gtree / (double)gnodes : 0.0);
+	free(tree), free(reach), free(roots);
+}
+
 static void print_stats(const TrainGraph *tg, const char *input, const char *src, const AstProgram *prog,
                         DimDefine *defs, int ndefs, DType dtype, int force_dtype)
 {
@@ -294,6 +341,7 @@ static void print_stats(const TrainGraph *tg, const char *input, const char *src
 	        mem0.intermediate ? 100.0 * (double)(mem.arena + mem.intermediate - mem.planned) / (double)mem0.intermediate : 0.0);
 	fprintf(stderr, "  parameters %s, gradients %s, optimizer and norm state %s\n", mib((double)mem.params, b1),
 	        mib((double)mem.grads, b2), mib((double)mem.state, b5));
+	print_swell(tg);
 	if (devnull)
 		fclose(devnull);
 	arena_free(&a0);
@@ -542,6 +590,12 @@ int main(int argc, char **argv)
 	/* -f[no-]PASS: -1 = as the -O level says */
 	int f_fold = -1, f_cse = -1, f_fuse = -1, f_inplace = -1, f_memplan = -1, f_check_memory = 0, stats = 0;
 	DType dtype = DT_F32;
+	/* --probe: keep every forward value and its gradient for the trainer's
+	 * --dot (dlc run turns it on when the trainer flags ask for --dot) */
+	int probe = 0;
+	for (int i = 1; targv && i < targc; i++)
+		if (!strcmp(targv[i], "--dot") || !strncmp(targv[i], "--dot=", 6))
+			probe = 1;
 	DimDefine defs[64];
 	static char dnames[64][128];
 	int ndefs = 0;
@@ -591,6 +645,8 @@ int main(int argc, char **argv)
 			*flag = on;
 		} else if (!strcmp(a, "--stats")) {
 			stats = 1;
+		} else if (!strcmp(a, "--probe")) {
+			probe = 1;
 		} else if (TAKE("-o")) {
 			output = val;
 		} else if (TAKE("--emit")) {
@@ -692,8 +748,6 @@ int main(int argc, char **argv)
 	Model *m = sema_build(&arena, &diag, prog, defs, ndefs, dtype, force_dtype, f_fold, f_cse);
 	if (!diag.nerrors && !m->loss)
 		diag_error(&diag, (SrcLoc){0, 0, 0}, "the model has no 'loss' statement; dlc needs a loss to train");
-	if (!diag.nerrors && m->g->batch == 0)
-		diag_error(&diag, (SrcLoc){0, 0, 0}, "the model declares no input or label; add e.g. `input x : f32[B, 784]`");
 	if (diag.nerrors) {
 		arena_free(&arena);
 		free(src);
@@ -713,8 +767,10 @@ int main(int argc, char **argv)
 	}
 	Graph *g = m->g;
 	uint32_t fwd_nodes = g->nnodes;
+	if (probe) /* every value in an array of its own, kept to the end of the step */
+		f_fuse = f_inplace = f_memplan = 0;
 	StepOptions sopt = {.fuse = f_fuse, .inplace = f_inplace, .memplan = f_memplan,
-	                    .check_memory = f_check_memory};
+	                    .check_memory = f_check_memory, .probe = probe};
 	int verify = verify_enabled();
 	if (verify)
 		check_stage(graph_verify(g, NULL, 0, "sema", stderr));

@@ -42,6 +42,7 @@ typedef struct Emit {
 } Emit;
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
+static void emit_probe_table(Emit *e);
 
 /* ---- literals and math ---- */
 
@@ -1960,6 +1961,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        roles[T->role], dlrt_dtype_c(T->dtype), T->shape.rank);
 		for (int k = 0; k < T->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)T->shape.d[k]);
+		if (T->shape.rank == 0) /* a scalar: ISO C has no empty braces */
+			fprintf(out, "0");
 		fprintf(out, "}, .numel = %lld, .data = %s, .grad = %s, .batch_axis = %d", (long long)shape_numel(T->shape),
 		        e->s->buf[T->node],
 		        e->s->grad_buf[t] ? e->s->grad_buf[t]
@@ -1990,6 +1993,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        c_string(e, m->outputs[i].name), dlrt_dtype_c((DType)n->dtype), n->shape.rank);
 		for (int k = 0; k < n->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)n->shape.d[k]);
+		if (n->shape.rank == 0)
+			fprintf(out, "0");
 		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d", (long long)shape_numel(n->shape),
 		        e->s->out_buf[i], n->bax == 0 ? 0 : -1);
 		if (n->bax == 0 && graph_batch_slots(g, m->outputs[i].node) > 1)
@@ -2000,9 +2005,11 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		ntd++;
 	}
 	fprintf(out, "};\n\n");
+	if (e->tg->nprobe)
+		emit_probe_table(e);
 	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
 	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
-	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)g->batch);
+	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)(g->batch ? g->batch : 1));
 	fprintf(out, "\t.ntensors = %d,\n\t.tensors = %s_tensors,\n\t.loss = %s,\n", ntd, m->name, e->s->loss_buf);
 	fprintf(out, "\t.forward = %s_forward,\n\t.gradients = %s_gradients,\n\t.train_step = %s_train_step,\n",
 	        m->name, m->name, m->name);
@@ -2023,11 +2030,59 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "\t.rng_key = %s,\n", m->uses_rng ? "&rng_key" : "NULL");
 	if (m->nrandom)
 		fprintf(out, "\t.noise = %s_noise,\n\t.nnoise = %d,\n", m->name, m->nrandom);
-	fprintf(out, "\t.declared_outputs = %d,\n\t.max_threads = DLC_MAXT,\n};\n", ndeclared);
+	fprintf(out, "\t.declared_outputs = %d,\n\t.max_threads = DLC_MAXT,\n", ndeclared);
+	if (m->steps)
+		fprintf(out, "\t.steps = %lld,\n", (long long)m->steps);
+	if (e->tg->nprobe)
+		fprintf(out, "\t.nnodes = %d,\n\t.nodes = %s_nodes,\n\t.node_inputs = %s_node_inputs,\n", e->tg->nprobe,
+		        m->name, m->name);
+	fprintf(out, "};\n");
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);
 	arena_free(&arena);
+}
+
+/* dlc --probe: the forward graph for the runtime's --dot, each node with
+ * the arrays of its value and gradient after gradients(). */
+static void emit_probe_table(Emit *e)
+{
+	FILE *out = e->o;
+	const TrainGraph *tg = e->tg;
+	const Graph *g = e->g;
+	int *index = arena_alloc(e->a, sizeof(int) * (g->nnodes + 1));
+	int nin = 0;
+	for (int i = 0; i < tg->nprobe; i++) {
+		NodeId gx = g->adjoint[tg->probe[i]];
+		index[tg->probe[i]] = i;
+		if (e->s->probe_grad[i] && gx && NN(e, gx)->op == OP_CONST && NN(e, tg->probe[i])->op != OP_PARAM)
+			fprintf(out, "static %s %s[1] = {%s};\n", e->T, e->s->probe_grad[i], lit(e, NN(e, gx)->f));
+	}
+	fprintf(out, "static const int %s_node_inputs[] = {", e->m->name);
+	for (int i = 0; i < tg->nprobe; i++) {
+		const Node *n = NN(e, tg->probe[i]);
+		for (int k = 0; k < n->nin; k++)
+			fprintf(out, "%s%d", nin++ ? ", " : "", index[n->in[k]]);
+	}
+	fprintf(out, "%s};\n", nin ? "" : "0");
+	fprintf(out, "static const dlrt_node %s_nodes[] = {\n", e->m->name);
+	nin = 0;
+	for (int i = 0; i < tg->nprobe; i++) {
+		const Node *n = NN(e, tg->probe[i]);
+		int leaf = n->op == OP_PARAM || n->op == OP_INPUT || n->op == OP_STATE;
+		const char *name = leaf ? g->tensors[n->sym].name : n->name;
+		double c = n->op == OP_CONST ? n->f : n->op == OP_COUNT ? (double)n->i[0] * (double)g->batch : 0;
+		fprintf(out, "\t{.op = \"%s\", .name = %s, .dtype = %s, .rank = %d, .shape = {", op_info[n->op].name,
+		        name ? c_string(e, name) : "NULL", dlrt_dtype_c((DType)n->dtype), n->shape.rank);
+		for (int k = 0; k < n->shape.rank; k++)
+			fprintf(out, "%s%lld", k ? ", " : "", (long long)n->shape.d[k]);
+		fprintf(out, "%s}, .batch_axis = %d, .first_in = %d, .nin = %d, .value = %s, .grad = %s, .c = %s},\n",
+		        n->shape.rank ? "" : "0", n->bax == 0 ? 0 : -1, nin, n->nin,
+		        e->s->probe_val[i] ? e->s->probe_val[i] : "NULL", e->s->probe_grad[i] ? e->s->probe_grad[i] : "NULL",
+		        lit(e, c));
+		nin += n->nin;
+	}
+	fprintf(out, "};\n\n");
 }
 
 /* ---- plan dumps: --emit=kernels and --emit=dot ---- */

@@ -115,6 +115,9 @@ typedef struct Graph {
 	 * none), for nodes a < nadjoint.  Names backward arrays (d_h1). */
 	uint32_t nforward, nadjoint;
 	NodeId *adjoint_of;
+	/* The same differentiation the other way: adjoint[x] is the adjoint of
+	 * forward node x < nforward (0: none, a symbolic zero). */
+	NodeId *adjoint;
 	int fold;              /* apply algebraic identities in constructors */
 	int cse;               /* return the existing node for an equal one */
 } Graph;

@@ -66,6 +66,7 @@ typedef struct Model {
 	DataSpec train_data, test_data, valid_data;
 	const char *data_dir;
 	double byte_scale;
+	int64_t steps;          /* `steps = N`: the trainer's default --steps (0: none) */
 } Model;
 
 #endif

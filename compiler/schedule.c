@@ -114,6 +114,12 @@ static void mark_results(Schedule *s)
 		if (s->tg->hv && s->tg->hv[t])
 			s->result[s->tg->hv[t]] = 1;
 	}
+	for (int i = 0; i < s->tg->nprobe; i++) {
+		NodeId x = s->tg->probe[i];
+		s->result[x] = 1;
+		if (s->g->adjoint[x])
+			s->result[s->g->adjoint[x]] = 1;
+	}
 }
 
 static void count_uses(Schedule *s)
@@ -448,6 +454,40 @@ static const char *result_array(Schedule *s, NodeId train, NodeId eval, const ch
 	return dst;
 }
 
+/* dlc --probe: an array for each probed value and gradient, filled by the
+ * entry points that compute gradients: the node's own array, or a copy. */
+static const char *probe_array(Schedule *s, NodeId id, const char *want)
+{
+	const Node *n = NN(s, id);
+	if (n->op == OP_CONST || n->op == OP_HYPER || n->op == OP_COUNT)
+		return NULL;
+	if (n->op == OP_PARAM || n->op == OP_INPUT || n->op == OP_STATE)
+		return s->buf[id];
+	if (s->st[id] == ST_OWN || (s->st[id] == ST_ALIAS && n->op != OP_RESHAPE))
+		return s->buf[id];
+	const char *dst = take_name(s, want);
+	add_kernel(s, id, dst, 14, 1);
+	return dst;
+}
+
+static void plan_probes(Schedule *s)
+{
+	const TrainGraph *tg = s->tg;
+	s->probe_val = arena_alloc(s->a, sizeof(char *) * (size_t)(tg->nprobe + 1));
+	s->probe_grad = arena_alloc(s->a, sizeof(char *) * (size_t)(tg->nprobe + 1));
+	for (int i = 0; i < tg->nprobe; i++) {
+		NodeId x = tg->probe[i], gx = s->g->adjoint[x];
+		const Node *n = NN(s, x);
+		s->probe_val[i] = probe_array(s, x, arena_printf(s->a, "probe_v%u", x));
+		if (n->op == OP_PARAM)
+			s->probe_grad[i] = s->grad_buf[n->sym];
+		else if (gx && NN(s, gx)->op == OP_CONST && NN(s, x)->shape.rank == 0)
+			s->probe_grad[i] = take_name(s, arena_printf(s->a, "probe_g%u", x)); /* a constant: emit_c */
+		else if (gx && shape_eq(NN(s, gx)->shape, n->shape))
+			s->probe_grad[i] = probe_array(s, gx, arena_printf(s->a, "probe_g%u", x));
+	}
+}
+
 static void plan_kernels(Schedule *s)
 {
 	Graph *g = s->g;
@@ -487,6 +527,7 @@ static void plan_kernels(Schedule *s)
 	for (int i = 0; i < s->tg->nupdates; i++)
 		if (!s->inplace[NN(s, s->tg->updates[i])->in[1]])
 			add_kernel(s, s->tg->updates[i], NULL, 4, 0);
+	plan_probes(s);
 }
 
 /* the arrays and scalars the inlined tree of id reads */

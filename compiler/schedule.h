@@ -57,6 +57,9 @@ typedef struct Schedule {
 	const char **grad_buf;    /* per tensor */
 	const char **hv_buf;      /* per tensor: Hessian-vector products */
 	const char **out_buf;     /* per output */
+	/* dlc --probe: per probed node (tg->probe), the arrays of its value and
+	 * its gradient (NULL: a constant, or no gradient) */
+	const char **probe_val, **probe_grad;
 	uint8_t *result;     /* node is read by the runtime (loss, output, gradient) */
 	int *nuse;           /* consumers among the nodes computed */
 	NodeId *user;        /* the last consumer seen (the only one when nuse == 1) */

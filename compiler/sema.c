@@ -2644,12 +2644,12 @@ static void stmt_train(Sema *s, const AstStmt *st)
 {
 	Model *m = s->m;
 	static const char *const keys[] = {"optimizer", "epochs", "data", "test", "data_dir", "byte_scale",
-	                                   "clip_norm", "no_weight_decay", "valid"};
+	                                   "clip_norm", "no_weight_decay", "valid", "steps"};
 	for (int i = 0; i < st->nitems; i++) {
 		const AstArg *it = &st->items[i];
 		const AstExpr *v = it->value;
 		int k = -1;
-		for (int j = 0; j < 9; j++)
+		for (int j = 0; j < 10; j++)
 			if (!strcmp(keys[j], it->name))
 				k = j;
 		switch (k) {
@@ -2709,12 +2709,24 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			}
 			break;
 		}
+		case 9: {
+			/* the default of the trainer's --steps; a program without data
+			 * trains for this many steps */
+			Val x = eval(s, v, NULL);
+			if (x.kind != V_NUM || !x.is_int || x.num < 1 || x.num > 1e12) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "steps must be a positive integer");
+				break;
+			}
+			m->steps = (int64_t)x.num;
+			break;
+		}
 		default: {
-			const char *best = diag_closest(it->name, keys, 9);
+			const char *best = diag_closest(it->name, keys, 10);
 			diag_error(s->d, it->name_loc, "unknown train setting '%s'%s", it->name,
 			           best ? arena_printf(s->a, "; did you mean '%s'?", best)
 			                : " (settings: optimizer, epochs, data, test, valid, data_dir, byte_scale, "
-			                  "clip_norm, no_weight_decay)");
+			                  "clip_norm, no_weight_decay, steps)");
 		}
 		}
 	}
@@ -2957,6 +2969,28 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 		m->eval_outputs[i] = m->outputs[i].node;
 	if (s.mode_dependent && d->nerrors == 0)
 		eval_pass(&s, p);
+	/* A program without data (params and a loss only) trains for `steps`
+	 * steps of the whole program; epochs and data sets have no meaning. */
+	if (d->nerrors == 0 && s.g->batch == 0) {
+		int has_data_tensor = 0;
+		for (int t = 0; t < s.g->ntensors; t++)
+			has_data_tensor |= s.g->tensors[t].role == ROLE_INPUT || s.g->tensors[t].role == ROLE_LABEL;
+		for (int i = 0; i < p->nstmts && !has_data_tensor; i++) {
+			const AstStmt *st = p->stmts[i];
+			if (st->kind != ST_TRAIN)
+				continue;
+			for (int j = 0; j < st->nitems; j++) {
+				const char *k = st->items[j].name;
+				if (!strcmp(k, "epochs"))
+					diag_error(d, st->items[j].name_loc, "a program without data has no epochs; say how many "
+					           "steps to train with `steps = N`");
+				else if (!strcmp(k, "data") || !strcmp(k, "test") || !strcmp(k, "data_dir") ||
+				         !strcmp(k, "byte_scale"))
+					diag_error(d, st->items[j].name_loc, "'%s' is for programs with data; this one declares "
+					           "no input or label", k);
+			}
+		}
+	}
 	for (int k = 0; k < ndefs; k++)
 		if (!defs[k].used) {
 			const char **c = arena_alloc(a, sizeof(char *) * (size_t)(m->ndims + 1));

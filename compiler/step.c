@@ -33,7 +33,24 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 	}
 	int nt = g->ntensors;
 
-	tg->roots = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2));
+	/* dlc --probe: the forward nodes that the loss reads, and their
+	 * gradients, become results of gradients() (roots after the gradients) */
+	if (opt->probe) {
+		uint8_t *need = arena_alloc(a, g->nforward + 1);
+		need[m->loss] = 1;
+		for (NodeId id = m->loss; id >= 1; id--) {
+			const Node *n = graph_node(g, id);
+			if (need[id])
+				for (int k = 0; k < n->nin; k++)
+					need[n->in[k]] = 1;
+		}
+		tg->probe = arena_alloc(a, sizeof(NodeId) * (size_t)(m->loss + 1));
+		for (NodeId id = 1; id <= m->loss; id++)
+			if (need[id])
+				tg->probe[tg->nprobe++] = id;
+	}
+
+	tg->roots = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + nt + tg->nupdates + 2 * tg->nprobe + 2));
 	int nr = 0;
 	tg->roots[nr++] = m->loss;
 	for (int i = 0; i < m->noutputs; i++)
@@ -42,6 +59,11 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 	for (int t = 0; t < nt; t++)
 		if (tg->grads[t])
 			tg->roots[nr++] = tg->grads[t];
+	for (int i = 0; i < tg->nprobe; i++) {
+		tg->roots[nr++] = tg->probe[i];
+		if (g->adjoint[tg->probe[i]])
+			tg->roots[nr++] = g->adjoint[tg->probe[i]];
+	}
 	tg->ngrad = nr;
 	for (int i = 0; i < tg->nupdates; i++)
 		tg->roots[nr++] = tg->updates[i];

@@ -24,6 +24,7 @@ typedef struct StepOptions {
 	int memplan;          /* intermediate arrays share one arena */
 	int check_memory;     /* poison arena arrays once dead (testing the plan) */
 	int hvp;              /* build Hessian-vector products even without a Newton optimizer */
+	int probe;            /* every forward value and its gradient as results of gradients() */
 } StepOptions;
 
 typedef struct TrainGraph {
@@ -37,6 +38,10 @@ typedef struct TrainGraph {
 	NodeId *roots, *eval_roots, *hv_roots;
 	int nfwd, ngrad, nroots, neval, nhv;
 	StepOptions opt;
+	/* opt.probe: the forward nodes the loss depends on, in id order (the
+	 * loss last); their gradients are g->adjoint[] (params: grads[]) */
+	NodeId *probe;
+	int nprobe;
 } TrainGraph;
 
 /* Build the training step of m (whose graph it extends), allocated in a. */

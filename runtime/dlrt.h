@@ -145,6 +145,24 @@ typedef enum dlrt_optimizer {
 /* "sgd", "adam", ... */
 const char *dlrt_optimizer_name(dlrt_optimizer o);
 
+/* One node of the forward graph of a model compiled with value probes
+ * (dlc --probe): after gradients(n), `value` holds the node's value in the
+ * training step and `grad` the gradient of the loss with respect to it
+ * (NULL where it has none: the loss does not depend on a parameter through
+ * it).  Constants have their value in `c` and value NULL.  Inputs are the
+ * nodes node_inputs[first_in .. first_in + nin). */
+typedef struct dlrt_node {
+	const char *op;        /* the op's name: "add", "matmul", "param", ... */
+	const char *name;      /* the program's name for the value, or NULL */
+	dlrt_dtype dtype;
+	int rank;
+	int64_t shape[DLRT_MAX_RANK];
+	int batch_axis;        /* 0 when the leading axis is the batch, else -1 */
+	int first_in, nin;
+	const void *value, *grad;
+	double c;
+} dlrt_node;
+
 typedef struct dlrt_model {
 	const char *name;          /* model name (the .dl file's stem) */
 	const char *source;        /* path of the .dl file it came from */
@@ -207,6 +225,16 @@ typedef struct dlrt_model {
 	/* The validation set of the `train` block (valid = ...): evaluated after
 	 * every epoch, and what --early-stop watches.  DLRT_DATA_NONE: none. */
 	dlrt_data_spec valid_data;
+	/* `steps = N` in the train block: the default of --steps (0: none).  A
+	 * model without inputs and labels (a program of params and a loss)
+	 * has no data: it trains for that many steps, each a full step of the
+	 * program (n = 1), as one epoch. */
+	int64_t steps;
+	/* dlc --probe: the forward graph (in topological order, the loss
+	 * last) with buffers for every value and gradient; 0 and NULL without. */
+	int nnodes;
+	const dlrt_node *nodes;
+	const int *node_inputs;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,

@@ -124,4 +124,38 @@ int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out);
 int dlrt_noise_load(const dlrt_model *m, const char *spec);
 void dlrt_noise_step(const dlrt_model *m, int64_t step);
 
+/* ---- teaching tools (teach.c) ---- */
+
+/* The model has no inputs and labels: a program of params and a loss. */
+int dlrt_no_data(const dlrt_model *m);
+
+/* --trace: a CSV of the loss and the parameters (each one's first few
+ * elements) step by step; a snapshot of the parameters is taken before a
+ * step and written with the loss that step computed at them. */
+typedef struct dlrt_trace {
+	FILE *f;
+	const char *path;
+	double *snap;
+	int64_t ncols;
+	int digits;            /* significant digits that read back exactly */
+} dlrt_trace;
+int dlrt_trace_open(dlrt_trace *tr, const dlrt_model *m, const char *path);
+void dlrt_trace_snapshot(dlrt_trace *tr, const dlrt_model *m);
+int dlrt_trace_row(dlrt_trace *tr, int64_t step, int have_loss, double loss);
+int dlrt_trace_close(dlrt_trace *tr);
+/* forward(1) and print the loss and the parameters (no-data programs). */
+void dlrt_print_point(const dlrt_model *m, int64_t steps);
+
+/* --grad numeric: whether the model's optimizer allows it (0, or -1 with a
+ * message), and one step w -= lr g on central-difference gradients (which
+ * also land in the gradient buffers). */
+int dlrt_numeric_check(const dlrt_model *m);
+int dlrt_numeric_step(const dlrt_model *m, int64_t n, double lr);
+/* --grad-sweep: the error of forward and central differences against the
+ * compiled gradient for h = 1e-1 ... 1e-12, as CSV on stdout. */
+int dlrt_grad_sweep(const dlrt_model *m, int64_t n);
+/* --dot: gradients(n) once, then the forward graph with each edge's value
+ * and gradient as Graphviz (models compiled with dlc --probe). */
+int dlrt_write_dot(const dlrt_model *m, int64_t n, const char *path);
+
 #endif

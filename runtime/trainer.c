@@ -83,6 +83,9 @@ typedef struct opts {
 	int have_step_size, have_gamma, have_lr_min;
 	const char *noise[16];    /* --noise NAME=FILE */
 	int nnoise;
+	/* teaching tools (teach.c) */
+	const char *trace, *dot;
+	int grad_numeric, grad_sweep;
 } opts;
 
 /* A comma-separated file list turned into a data spec (owns its strings). */
@@ -137,7 +140,12 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --predict-out PATH     where: the first output (default predictions.npy), others\n"
 	        "                         to PATH's stem + .NAME.npy\n"
 	        "  --threads N            worker threads (default: one per CPU this process may\n"
-	        "                         use); results are the same bits for any N\n"
+	        "                         use); results are the same bits for any N\n",
+	        prog, m->name ? m->name : "?", m->source ? " (from " : "", m->source ? m->source : "",
+	        m->source ? ")" : "", m->epochs > 0 ? m->epochs : 1, m->lr,
+	        m->data_dir ? " (default " : "", m->data_dir ? m->data_dir : "",
+	        m->data_dir ? ")" : "");
+	fprintf(out,
 	        "  --noise NAME=FILE      random tensor NAME takes its values from FILE (.npy): one draw\n"
 	        "                         of its shape for every step, or [S, ...]: draw k mod S at step k\n"
 	        "  --quiet                print only the final results\n"
@@ -150,13 +158,17 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --hvpcheck             second-order models: compare Hessian-vector products\n"
 	        "                         with differences of the gradient\n"
 	        "  --tol X                relative tolerance of --gradcheck (default 1e-4; f32: 5e-2)\n"
+	        "  --trace PATH           CSV of the loss and the parameters (first %d elements of\n"
+	        "                         each) before every step, and after the last\n"
+	        "  --grad numeric         train on central-difference gradients (plain sgd models)\n"
+	        "  --grad-sweep           print the error of forward and central differences\n"
+	        "                         against the gradient for h = 1e-1 ... 1e-12\n"
+	        "  --dot PATH             run one step's gradients and write the graph with every\n"
+	        "                         value and gradient (models compiled with dlc --probe)\n"
 	        "  --help                 show this help\n"
 	        "\n"
 	        "Flags take their value as '--flag value' or '--flag=value'.\n",
-	        prog, m->name ? m->name : "?", m->source ? " (from " : "", m->source ? m->source : "",
-	        m->source ? ")" : "", m->epochs > 0 ? m->epochs : 1, m->lr,
-	        m->data_dir ? " (default " : "", m->data_dir ? m->data_dir : "",
-	        m->data_dir ? ")" : "", (long long)m->batch);
+	        (long long)m->batch, 8);
 }
 
 /* ---- flags ---- */
@@ -190,6 +202,7 @@ enum flag_id {
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP,
+	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
 };
 
 static const struct flag {
@@ -207,6 +220,7 @@ static const struct flag {
 	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
 	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
 	{"threads", F_THREADS, 1}, {"noise", F_NOISE, 1}, {"valid", F_VALID, 1}, {"early-stop", F_EARLY_STOP, 1},
+	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -324,6 +338,15 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 			return bad_value(f->name, v, "at most 16 --noise files");
 		o->noise[o->nnoise++] = v;
 		break;
+	case F_TRACE: o->trace = v; break;
+	case F_DOT: o->dot = v; break;
+	case F_GRAD_SWEEP: o->grad_sweep = 1; break;
+	case F_GRAD:
+		if (!strcmp(v, "numeric"))
+			o->grad_numeric = 1;
+		else if (strcmp(v, "compiled"))
+			return bad_value(f->name, v, "numeric or compiled");
+		break;
 	}
 	return 0;
 }
@@ -368,8 +391,10 @@ static int parse_flags(opts *o, int argc, char **argv)
 		if (set_flag(o, f, val))
 			return -1;
 	}
-	if (o->batch_from && !o->dump_grads && !o->dump_forward && !o->gradcheck && !o->hvpcheck) {
-		dlrt_error("--batch-from is for --dump-grads, --dump-forward, --gradcheck or --hvpcheck");
+	if (o->batch_from && !o->dump_grads && !o->dump_forward && !o->gradcheck && !o->hvpcheck &&
+	    !o->grad_sweep && !o->dot) {
+		dlrt_error("--batch-from is for --dump-grads, --dump-forward, --gradcheck, --hvpcheck, --grad-sweep "
+		           "or --dot");
 		return -1;
 	}
 	/* Flags that only mean something beside another one. */
@@ -854,6 +879,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	const dlrt_tensor *acc_out = NULL, *acc_lab = NULL;
 	dlrt_rng shuf;
 	dlrt_log lg = {NULL, NULL};
+	dlrt_trace tr = {NULL, NULL, NULL, 0, 0};
 	progress pr = {0, 0, 0};
 	/* the log's window since its previous row */
 	double win_loss = 0, win_t0;
@@ -866,6 +892,11 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	}
 	has_acc = accuracy_tensors(m, &acc_out, &acc_lab);
 	if (o->log && dlrt_log_open(&lg, o->log, p->resumed ? p->start : 0)) {
+		free(perm);
+		return 1;
+	}
+	if (o->trace && dlrt_trace_open(&tr, m, o->trace)) {
+		dlrt_log_close(&lg);
 		free(perm);
 		return 1;
 	}
@@ -906,7 +937,14 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 				*m->rng_key = dlrt_step_key(a->seed, (uint64_t)step);
 			dlrt_noise_step(m, step);
 			lr = dlrt_schedule_lr(&a->sched, step, ep);
-			if (second_order) {
+			if (tr.f)
+				dlrt_trace_snapshot(&tr, m);
+			if (o->grad_numeric) {
+				if (dlrt_numeric_step(m, n, lr)) {
+					rc = 1;
+					goto out;
+				}
+			} else if (second_order) {
 				/* newton, newton_cg: train_step only computes gradients;
 				 * the step is solved here from Hessian-vector products. */
 				double gnorm;
@@ -924,6 +962,10 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 				}
 			} else {
 				m->train_step(n, lr);
+			}
+			if (tr.f && dlrt_trace_row(&tr, step, 1, loss_of(m))) {
+				rc = 1;
+				goto out;
 			}
 			step++;
 			done++;
@@ -1094,6 +1136,17 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		printf("log: %s\n", o->log);
 	fflush(stdout);
 out:
+	if (tr.f && rc == 0) {
+		/* the point the last step arrived at; its loss where a program
+		 * without data can compute it */
+		dlrt_trace_snapshot(&tr, m);
+		if (dlrt_no_data(m))
+			m->forward(1);
+		if (dlrt_trace_row(&tr, step, dlrt_no_data(m), loss_of(m)))
+			rc = 1;
+	}
+	if (tr.f && dlrt_trace_close(&tr))
+		rc = 1;
 	if (dlrt_log_close(&lg))
 		rc = 1;
 	a->end_step = step;
@@ -1327,6 +1380,19 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 		dlrt_gather_batch(m, &ds, idx, n);
 		free(idx);
 		dlrt_free_dataset(&ds);
+	} else if (o->dot && !dlrt_no_data(m) && (o->train || m->train_data.nfiles > 0)) {
+		/* --dot: the first batch of the training set */
+		dlrt_dataset ds;
+		int64_t idx[1024];
+		if (load_data(m, o, "train", o->train, &m->train_data, &ds) != 0)
+			return 1;
+		n = ds.rows < m->batch ? ds.rows : m->batch;
+		if (n > 1024)
+			n = 1024;
+		for (int64_t i = 0; i < n; i++)
+			idx[i] = i;
+		dlrt_gather_batch(m, &ds, idx, n);
+		dlrt_free_dataset(&ds);
 	} else {
 		random_batch(m, o->seed);
 	}
@@ -1354,6 +1420,10 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 		rc = gradcheck(m, o, n);
 	if (o->hvpcheck && rc == 0)
 		rc = dlrt_hvp_check(m, n, o->seed);
+	if (o->grad_sweep && rc == 0)
+		rc = dlrt_grad_sweep(m, n) ? 1 : 0;
+	if (o->dot && rc == 0)
+		rc = dlrt_write_dot(m, n, o->dot) ? 1 : 0;
 	fflush(stdout);
 	return rc;
 }
@@ -1505,7 +1575,16 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		}
 		dlrt_set_threads(want);
 	}
-	batch_mode = o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck || o.hvpcheck;
+	batch_mode = o.batch_from || o.dump_grads || o.dump_forward || o.gradcheck || o.hvpcheck ||
+	             o.grad_sweep || o.dot;
+	if (o.steps < 0 && m->steps > 0) /* `steps = N` in the train block */
+		o.steps = m->steps;
+	if (o.grad_numeric && (batch_mode || m->optimizer == DLRT_OPT_NEWTON ||
+	                       m->optimizer == DLRT_OPT_NEWTON_CG || dlrt_numeric_check(m))) {
+		if (batch_mode || m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG)
+			dlrt_error("--grad numeric is for training with plain sgd steps");
+		goto done;
+	}
 	epochs = o.have_epochs ? o.epochs : m->epochs > 0 ? m->epochs : 1;
 
 	/* Data first: a bad file should fail before anything slow happens. */
@@ -1519,6 +1598,23 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		free(fl.buf);
 		if (r || load_sets(m, &o, &S, &pred_ds))
 			goto done;
+	} else if (!batch_mode && dlrt_no_data(m)) {
+		/* A program without data: one epoch of `steps` steps, each a run
+		 * of the whole program (an empty dataset of that many rows). */
+		int64_t steps = o.steps >= 0 ? o.steps : m->steps;
+		if (o.have_epochs || o.train || o.test) {
+			dlrt_error("model %s has no data: no --epochs, --train or --test; say how many steps to train "
+			           "with --steps N", m->name);
+			goto done;
+		}
+		if (steps < 1 && !o.eval) {
+			dlrt_error("model %s has no data: say how many steps to train with --steps N (or `steps = N` "
+			           "in its train block)", m->name);
+			goto done;
+		}
+		epochs = 1;
+		S.train.rows = o.eval ? 1 : steps;
+		S.have_train = 1;
 	} else if (!batch_mode) {
 		if (load_sets(m, &o, &S, NULL))
 			goto done;
@@ -1588,9 +1684,13 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	 * resumed follows the curve of one that was not. */
 	ta.sched.total_steps = ta.plan.planned;
 	if (!o.quiet) {
-		printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
-		       (long long)param_count(m), (long long)S.train.rows, (long long)m->batch,
-		       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
+		if (dlrt_no_data(m))
+			printf("%s: %lld parameters, no data, %s lr %g", m->name, (long long)param_count(m),
+			       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
+		else
+			printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
+			       (long long)param_count(m), (long long)S.train.rows, (long long)m->batch,
+			       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
 		if (m->optimizer_constants && *m->optimizer_constants)
 			printf(" %s", m->optimizer_constants);
 		printf(", ");
@@ -1609,8 +1709,12 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		}
 		if (o.warmup > 0)
 			printf("warm-up %lld steps, ", (long long)o.warmup);
-		printf("%d epoch%s, seed %llu\n", epochs, epochs == 1 ? "" : "s",
-		       (unsigned long long)ta.seed);
+		if (dlrt_no_data(m))
+			printf("%lld steps%s, seed %llu\n", (long long)ta.plan.total,
+			       o.grad_numeric ? ", numeric gradients" : "", (unsigned long long)ta.seed);
+		else
+			printf("%d epoch%s%s, seed %llu\n", epochs, epochs == 1 ? "" : "s",
+			       o.grad_numeric ? ", numeric gradients" : "", (unsigned long long)ta.seed);
 		if (ta.valid)
 		{
 			if (o.early_stop)
@@ -1630,6 +1734,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		fflush(stdout);
 	}
 	rc = train(m, &o, &ta);
+	if (rc == 0 && dlrt_no_data(m) && !o.quiet)
+		dlrt_print_point(m, ta.plan.total);
 	if (rc == 0 && S.have_test) {
 		if (ta.last_test.valid && ta.last_test.step == ta.end_step && ta.end_step == ta.plan.total)
 			print_eval(&ta.last_test, "test");

@@ -5,14 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# gnuplot-nox: scripts/plot_log.sh (PNG training curves)
+# gnuplot-nox: scripts/plot_log.sh (PNG training curves), scripts/rosenbrock_paths.sh,
+# scripts/grad_sweep.sh; graphviz: scripts/dot_values.sh (the graph of one step)
 # python3-sklearn: the CSVs of examples/iris.dl, wine.dl, breast_cancer.dl and
 # digits.dl (/usr/lib/python3/dist-packages/sklearn/datasets/data)
 # llvm-14-dev, libclang-14-dev, libclang-cpp14-dev (with clang-14, which clang
 # pulls in): the LLVM JIT of `dlc run`; without them dlc builds without it
 packages=(build-essential cmake flex bison zlib1g-dev clang python3 python3-numpy python3-torch
           dataset-fashion-mnist llvm-14-dev libclang-14-dev libclang-cpp14-dev libopenblas-dev gnuplot-nox
-          python3-sklearn)
+          python3-sklearn graphviz)
 
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
