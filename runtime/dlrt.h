@@ -72,6 +72,9 @@ typedef struct dlrt_tensor {
 	int64_t fan_in, fan_out;
 	/* DLRT_LABEL with i32 dtype: number of classes (0 if unknown) */
 	int64_t classes;
+	/* and a label outside [0, classes) that the loss ignores, if has_ignore */
+	int has_ignore;
+	int64_t ignore_label;
 } dlrt_tensor;
 
 /* Where a dataset comes from (the `train { data = ... }` block). */
