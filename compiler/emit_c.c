@@ -1804,9 +1804,9 @@ static const char *init_c(int init)
 	static const char *const names[] = {
 		"DLRT_INIT_NONE", "DLRT_INIT_ZEROS", "DLRT_INIT_ONES", "DLRT_INIT_CONST", "DLRT_INIT_UNIFORM",
 		"DLRT_INIT_NORMAL", "DLRT_INIT_XAVIER_UNIFORM", "DLRT_INIT_XAVIER_NORMAL", "DLRT_INIT_HE_UNIFORM",
-		"DLRT_INIT_HE_NORMAL",
+		"DLRT_INIT_HE_NORMAL", "DLRT_INIT_ORTHOGONAL", "DLRT_INIT_TRUNC_NORMAL", "DLRT_INIT_TORCH_DEFAULT",
 	};
-	return init >= 0 && init < 10 ? names[init] : "DLRT_INIT_NONE";
+	return init >= 0 && init < (int)(sizeof names / sizeof names[0]) ? names[init] : "DLRT_INIT_NONE";
 }
 
 static const char *c_string(Emit *e, const char *s)
@@ -2006,6 +2006,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld",
 			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
 			        (long long)T->fan_out);
+		if (T->role == ROLE_PARAM && T->init_c != 0)
+			fprintf(out, ", .init_c = %s", lit(e, T->init_c));
 		if (T->classes)
 			fprintf(out, ", .classes = %lld", (long long)T->classes);
 		if (T->has_ignore)

@@ -91,6 +91,7 @@ typedef struct Tensor {
 	/* params */
 	int init;           /* dlrt_init value */
 	double init_a, init_b;
+	double init_c;      /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int trainable;
 	/* labels with i32 dtype: number of classes, once a loss says so */

@@ -1748,13 +1748,22 @@ static const struct { const char *name; int init; int nargs; } inits[] = {
 	{"xavier_normal", DLRT_INIT_XAVIER_NORMAL, 1}, {"glorot_normal", DLRT_INIT_XAVIER_NORMAL, 1},
 	{"he_uniform", DLRT_INIT_HE_UNIFORM, 1}, {"kaiming_uniform", DLRT_INIT_HE_UNIFORM, 1},
 	{"he_normal", DLRT_INIT_HE_NORMAL, 1}, {"kaiming_normal", DLRT_INIT_HE_NORMAL, 1},
+	{"orthogonal", DLRT_INIT_ORTHOGONAL, 1}, {"trunc_normal", DLRT_INIT_TRUNC_NORMAL, 3},
+	{"torch_default", DLRT_INIT_TORCH_DEFAULT, 1},
 };
+
+/* The probability of N(0, 1) in [lo, hi]. */
+static double std_normal_mass(double lo, double hi)
+{
+	return 0.5 * (erfc(-hi / sqrt(2.0)) - erfc(-lo / sqrt(2.0)));
+}
 
 static void param_init(Sema *s, Tensor *t, const AstExpr *e)
 {
 	t->init = DLRT_INIT_ZEROS;
 	t->init_a = 0;
 	t->init_b = 0;
+	t->init_c = 0;
 	Shape sh = t->shape;
 	if (sh.rank == 0) {
 		t->fan_in = t->fan_out = 1;
@@ -1794,23 +1803,28 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e)
 		return;
 	}
 	t->init = inits[k].init;
-	double a = 0, b = 0;
+	double a = 0, b = 0, c = 0;
 	switch (t->init) {
 	case DLRT_INIT_NORMAL: b = 1; break;
 	case DLRT_INIT_UNIFORM: b = 1; break;
 	case DLRT_INIT_CONST: a = 0; break;
+	case DLRT_INIT_TRUNC_NORMAL: a = 1, b = -2, c = 2; break; /* std, a, b */
+	case DLRT_INIT_TORCH_DEFAULT: a = 0; break;               /* fan_in: from the shape */
 	default: a = 1; break; /* gain */
 	}
+	static const char *const pn_normal[] = {"mean", "std"}, *const pn_uniform[] = {"low", "high"},
+	                         *const pn_gain[] = {"gain"}, *const pn_const[] = {"value"},
+	                         *const pn_trunc[] = {"std", "a", "b"}, *const pn_fan[] = {"fan_in"};
+	const char *const *pn = t->init == DLRT_INIT_NORMAL ? pn_normal
+	                        : t->init == DLRT_INIT_UNIFORM ? pn_uniform
+	                        : t->init == DLRT_INIT_CONST ? pn_const
+	                        : t->init == DLRT_INIT_TRUNC_NORMAL ? pn_trunc
+	                        : t->init == DLRT_INIT_TORCH_DEFAULT ? pn_fan : pn_gain;
 	if (e->kind == AST_CALL) {
-		static const char *const pn_normal[] = {"mean", "std"}, *const pn_uniform[] = {"low", "high"},
-		                         *const pn_gain[] = {"gain"}, *const pn_const[] = {"value"};
-		const char *const *pn = t->init == DLRT_INIT_NORMAL ? pn_normal
-		                        : t->init == DLRT_INIT_UNIFORM ? pn_uniform
-		                        : t->init == DLRT_INIT_CONST ? pn_const : pn_gain;
-		const AstExpr *args[2];
+		const AstExpr *args[3];
 		if (!bind_args(s, e, e->name, pn, inits[k].nargs, 0, args))
 			return;
-		double *dst[2] = {&a, &b};
+		double *dst[3] = {&a, &b, &c};
 		for (int i = 0; i < inits[k].nargs; i++) {
 			if (!args[i])
 				continue;
@@ -1828,8 +1842,35 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e)
 		diag_error(s->d, e->loc, "invalid range for '%s'", e->name);
 		return;
 	}
+	if (t->init == DLRT_INIT_ORTHOGONAL && sh.rank < 2) {
+		diag_error(s->d, e->loc, "'orthogonal' initialises a parameter of rank 2 or more (rows along its first "
+		           "axis), not %s", shp(s, sh));
+		return;
+	}
+	if (t->init == DLRT_INIT_TRUNC_NORMAL) {
+		/* rejection sampling: the interval must hold a fair share of N(0, std) */
+		double share = std_normal_mass(b / a, c / a);
+		if (!(a > 0) || !(b < c) || share < 1e-3) {
+			diag_error(s->d, e->loc, "'trunc_normal' needs std > 0 and a < b with [a, b] holding at least 0.1%% of "
+			           "N(0, std); got std = %g, [%g, %g]", a, b, c);
+			return;
+		}
+	}
+	if (t->init == DLRT_INIT_TORCH_DEFAULT) {
+		if (a != 0 && (a < 1 || a != floor(a))) {
+			diag_error(s->d, e->loc, "the fan-in of 'torch_default' must be a positive integer, got %g", a);
+			return;
+		}
+		if (a == 0 && sh.rank < 2) {
+			diag_error(s->d, e->loc, "'torch_default' of a parameter of shape %s needs its layer's fan-in, "
+			           "e.g. torch_default(%lld) (PyTorch's bias bound is 1/sqrt(fan_in))", shp(s, sh),
+			           (long long)(sh.rank ? sh.d[0] : 1));
+			return;
+		}
+	}
 	t->init_a = a;
 	t->init_b = b;
+	t->init_c = c;
 }
 
 static DType decl_dtype(Sema *s, const AstStmt *st, int is_label)
