@@ -717,13 +717,17 @@ static Val class_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn, cons
 	}
 	Shape rows = shape_make(na->shape.rank - 1, na->shape.d);
 	if (nb->dtype != DT_I32 || !shape_eq(nb->shape, rows)) {
-		if (nb->dtype == DT_I32 && nb->shape.rank >= 1 && nb->shape.rank == rows.rank)
+		if (nb->dtype == DT_I32 && rows.rank == 1 && nb->shape.rank == 1)
+			diag_error(s->d, e->loc, "shape mismatch in '%s': %s scores for %s labels (%lld vs %lld rows)", fn,
+			           shp(s, na->shape), shp(s, nb->shape), (long long)na->shape.d[0], (long long)nb->shape.d[0]);
+		else if (nb->dtype == DT_I32 && nb->shape.rank == rows.rank)
 			diag_error(s->d, e->loc, "shape mismatch in '%s': %s scores for %s labels (the labels have the "
 			           "scores' shape without the class axis, %s)", fn, shp(s, na->shape), shp(s, nb->shape),
 			           shp(s, rows));
 		else
-			diag_error(s->d, args[1]->loc, "'%s' needs integer class labels i32%s as its target, got %s%s", fn,
-			           shp(s, rows), dtype_name((DType)nb->dtype), shp(s, nb->shape));
+			diag_error(s->d, args[1]->loc, "'%s' needs integer class labels %s as its target, got %s%s", fn,
+			           rows.rank == 1 ? "i32[N]" : arena_printf(s->a, "i32%s", shp(s, rows)),
+			           dtype_name((DType)nb->dtype), shp(s, nb->shape));
 		return verr();
 	}
 	int64_t C = na->shape.d[na->shape.rank - 1];
@@ -1863,8 +1867,8 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e)
 		}
 		if (a == 0 && sh.rank < 2) {
 			diag_error(s->d, e->loc, "'torch_default' of a parameter of shape %s needs its layer's fan-in, "
-			           "e.g. torch_default(%lld) (PyTorch's bias bound is 1/sqrt(fan_in))", shp(s, sh),
-			           (long long)(sh.rank ? sh.d[0] : 1));
+			           "e.g. torch_default(784) for a layer of 784 inputs (PyTorch's bias bound is "
+			           "1/sqrt(fan_in))", shp(s, sh));
 			return;
 		}
 	}
