@@ -862,6 +862,8 @@ static void kernel_loss_ex(Emit *e, NodeId id, const char *dst)
 	/* the denominator: the weights of the rows that count, or 1 */
 	if (n->i[0])
 		fprintf(o, "\tdouble den = 1;\n");
+	else if (!n->i[1] && !wb)
+		fprintf(o, "\tdouble den = (double)%s;\n", rows);
 	else
 		fprintf(o, "\tdouble den = 0;\n\tfor (long r = 0; r < %s; r++) {\n\t\tint yi = %s[r];\n\t\tif (!(%s))\n"
 		           "\t\t\tden += %s;\n\t}\n", rows, yb, skip, w_y);
@@ -893,7 +895,9 @@ static void kernel_loss_ex(Emit *e, NodeId id, const char *dst)
 	}
 	/* XENT_GRAD (z, y) and XENT_HESS (z, u, y): per row, Q = sum_c q_c */
 	fprintf(o, "\tdouble wsum = 0;\n\tfor (long c = 0; c < %lld; c++)\n\t\twsum += %s;\n", C, w_c);
-	fprintf(o, "\tfor (long r = 0; r < %lld; r++) {\n\t\tint yi = %s[r];\n", R, yb);
+	fprintf(o, "\tfor (long r = 0; r < %lld; r++) {\n", R);
+	if (op == OP_XENT_GRAD || n->i[1] || wb)
+		fprintf(o, "\t\tint yi = %s[r];\n", yb);
 	fprintf(o, "\t\tif (r >= %s || %s) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
 	           "\t\t\tcontinue;\n\t\t}\n", rows, skip, C, dst, C);
 	fprintf(o, "\t\tdouble q = %s * %s + %s * wsum;\n", lit(e, 1 - eps), w_y, lit(e, eps / (double)C));
