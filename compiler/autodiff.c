@@ -125,14 +125,26 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		accum(ad, a, sub(ad, gy, mul(ad, p, s)));
 		break;
 	}
-	case OP_XENT: accum(ad, a, mul(ad, graph_loss(g, OP_XENT_GRAD, a, b), gy)); break;
-	case OP_NLL: accum(ad, a, mul(ad, graph_nll_grad(g, b, na.shape), gy)); break;
+	case OP_XENT: { /* the class weights (options) get no gradient, as in PyTorch */
+		LossOpts o;
+		graph_loss_opts(g, id, &o);
+		accum(ad, a, mul(ad, graph_loss_ex(g, OP_XENT_GRAD, a, b, &o), gy));
+		break;
+	}
+	case OP_NLL: {
+		LossOpts o;
+		graph_loss_opts(g, id, &o);
+		accum(ad, a, mul(ad, graph_nll_grad_ex(g, b, na.shape, &o), gy));
+		break;
+	}
 	case OP_BCE: {
-		accum(ad, a, mul(ad, graph_loss(g, OP_BCE_GRAD, a, b), gy));
+		LossOpts o;
+		graph_loss_opts(g, id, &o);
+		accum(ad, a, mul(ad, graph_loss_ex(g, OP_BCE_GRAD, a, b, &o), gy));
 		if (b < ad->n && ad->needs[b]) {
-			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / g->batch, 1)
-			                         : cst(ad, (double)graph_numel(g, a));
-			accum(ad, b, mul(ad, dv(ad, neg(ad, a), cnt), gy));
+			NodeId cnt = o.sum ? 0 : na.bax >= 0 ? graph_count(g, graph_numel(g, a) / g->batch, 1)
+			                                     : cst(ad, (double)graph_numel(g, a));
+			accum(ad, b, mul(ad, cnt ? dv(ad, neg(ad, a), cnt) : neg(ad, a), gy));
 		}
 		break;
 	}
@@ -175,13 +187,21 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	case OP_DROPOUT_MASK: case OP_RANDOM:
 		break;
 	case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
-	case OP_XENT_GRAD: accum(ad, a, graph_loss(g, OP_XENT_HESS, a, gy)); break;
+	case OP_XENT_GRAD: {
+		LossOpts o;
+		graph_loss_opts(g, id, &o);
+		o.labels = b;
+		accum(ad, a, graph_loss_ex(g, OP_XENT_HESS, a, gy, &o));
+		break;
+	}
 	case OP_BCE_GRAD: {
-		accum(ad, a, graph_loss(g, OP_BCE_HESS, a, gy));
+		LossOpts o;
+		graph_loss_opts(g, id, &o);
+		accum(ad, a, graph_loss_ex(g, OP_BCE_HESS, a, gy, &o));
 		if (b < ad->n && ad->needs[b]) {
-			NodeId cnt = na.bax >= 0 ? graph_count(g, graph_numel(g, a) / g->batch, 1)
-			                         : cst(ad, (double)graph_numel(g, a));
-			accum(ad, b, neg(ad, dv(ad, gy, cnt)));
+			NodeId cnt = o.sum ? 0 : na.bax >= 0 ? graph_count(g, graph_numel(g, a) / g->batch, 1)
+			                                     : cst(ad, (double)graph_numel(g, a));
+			accum(ad, b, neg(ad, cnt ? dv(ad, gy, cnt) : gy));
 		}
 		break;
 	}

@@ -832,6 +832,92 @@ static const char *rows_of(Emit *e, const Node *x)
 	return x->bax == 0 ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)x->shape.d[0]);
 }
 
+/* The cross-entropy family with options (graph_loss_ex): class weights w,
+ * an ignored label, label smoothing eps, the sum instead of the mean.  Row
+ * r with label y (not ignored) has the target distribution q_c = (1 - eps)
+ * w_y [c = y] + eps / C w_c and loses -sum_c q_c log p_c; the mean divides
+ * the total by the sum of w_y over the rows that count (PyTorch's weighted
+ * mean).  Its gradient is (sum_c q_c) p - q, its Hessian (sum_c q_c) times
+ * softmax's Jacobian. */
+static void kernel_loss_ex(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	const char *T = e->T;
+	OpKind op = (OpKind)n->op;
+	const Node *z = NN(e, n->in[0]); /* NLL_GRAD: the labels */
+	NodeId yid = op == OP_NLL_GRAD ? n->in[0] : op == OP_XENT_HESS ? n->in[2] : n->in[1];
+	const Node *y = NN(e, yid);
+	const char *yb = e->s->buf[yid];
+	const char *zb = e->s->buf[n->in[0]];
+	const char *wb = n->i[3] ? e->s->buf[n->in[n->nin - 1]] : NULL;
+	long long C = (long long)n->shape.d[n->shape.rank - 1];
+	if (op == OP_XENT || op == OP_NLL)
+		C = (long long)z->shape.d[1];
+	long long R = (long long)y->shape.d[0];
+	const char *rows = rows_of(e, y);
+	double eps = n->f;
+	const char *w_y = wb ? arena_printf(e->a, "(double)%s[yi]", wb) : "1.0";
+	const char *w_c = wb ? arena_printf(e->a, "(double)%s[c]", wb) : "1.0";
+	const char *skip = n->i[1] ? arena_printf(e->a, "yi == %lld", (long long)n->i[2]) : "0";
+	/* the denominator: the weights of the rows that count, or 1 */
+	if (n->i[0])
+		fprintf(o, "\tdouble den = 1;\n");
+	else if (!n->i[1] && !wb)
+		fprintf(o, "\tdouble den = (double)%s;\n", rows);
+	else
+		fprintf(o, "\tdouble den = 0;\n\tfor (long r = 0; r < %s; r++) {\n\t\tint yi = %s[r];\n\t\tif (!(%s))\n"
+		           "\t\t\tden += %s;\n\t}\n", rows, yb, skip, w_y);
+	if (op == OP_XENT || op == OP_NLL) {
+		fprintf(o, "\tdouble total = 0;\n\tfor (long r = 0; r < %s; r++) {\n\t\tint yi = %s[r];\n\t\tif (%s)\n"
+		           "\t\t\tcontinue;\n", rows, yb, skip);
+		if (op == OP_XENT) {
+			fprintf(o, "\t\tdouble mx = -INFINITY, se = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n"
+			           "\t\t\tif (%s[r * %lld + c] > mx)\n\t\t\t\tmx = %s[r * %lld + c];\n", C, zb, C, zb, C);
+			fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += exp(%s[r * %lld + c] - mx);\n", C, zb, C);
+			fprintf(o, "\t\tdouble lse = mx + log(se);\n");
+		} else {
+			fprintf(o, "\t\tdouble lse = 0;\n");
+		}
+		fprintf(o, "\t\ttotal += %s * %s * (lse - %s[r * %lld + yi]);\n", lit(e, 1 - eps), w_y, zb, C);
+		if (eps != 0) {
+			fprintf(o, "\t\tdouble sm = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tsm += %s * (lse - %s[r * %lld + c]);\n",
+			        C, w_c, zb, C);
+			fprintf(o, "\t\ttotal += %s * sm;\n", lit(e, eps / (double)C));
+		}
+		fprintf(o, "\t}\n\t%s[0] = (%s)(total / den);\n", dst, T);
+		return;
+	}
+	if (op == OP_NLL_GRAD) {
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = 0;\n", R * C, dst);
+		fprintf(o, "\tfor (long r = 0; r < %s; r++) {\n\t\tint yi = %s[r];\n\t\tif (!(%s))\n"
+		           "\t\t\t%s[r * %lld + yi] = (%s)(-%s / den);\n\t}\n", rows, yb, skip, dst, C, T, w_y);
+		return;
+	}
+	/* XENT_GRAD (z, y) and XENT_HESS (z, u, y): per row, Q = sum_c q_c */
+	fprintf(o, "\tdouble wsum = 0;\n\tfor (long c = 0; c < %lld; c++)\n\t\twsum += %s;\n", C, w_c);
+	fprintf(o, "\tfor (long r = 0; r < %lld; r++) {\n", R);
+	if (op == OP_XENT_GRAD || n->i[1] || wb)
+		fprintf(o, "\t\tint yi = %s[r];\n", yb);
+	fprintf(o, "\t\tif (r >= %s || %s) {\n\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t%s[r * %lld + c] = 0;\n"
+	           "\t\t\tcontinue;\n\t\t}\n", rows, skip, C, dst, C);
+	fprintf(o, "\t\tdouble q = %s * %s + %s * wsum;\n", lit(e, 1 - eps), w_y, lit(e, eps / (double)C));
+	fprintf(o, "\t\tdouble mx = -INFINITY, se = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n"
+	           "\t\t\tif (%s[r * %lld + c] > mx)\n\t\t\t\tmx = %s[r * %lld + c];\n", C, zb, C, zb, C);
+	fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tse += exp(%s[r * %lld + c] - mx);\n", C, zb, C);
+	if (op == OP_XENT_GRAD) {
+		fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t%s[r * %lld + c] = (%s)((q * (exp(%s[r * %lld + c] - mx) / se)"
+		           " - %s * %s) / den);\n", C, dst, C, T, zb, C, lit(e, eps / (double)C), w_c);
+		fprintf(o, "\t\t%s[r * %lld + yi] -= (%s)(%s * %s / den);\n\t}\n", dst, C, T, lit(e, 1 - eps), w_y);
+		return;
+	}
+	const char *ub = e->s->buf[n->in[1]];
+	fprintf(o, "\t\tdouble up = 0;\n\t\tfor (long c = 0; c < %lld; c++)\n"
+	           "\t\t\tup += %s[r * %lld + c] * (exp(%s[r * %lld + c] - mx) / se);\n", C, ub, C, zb, C);
+	fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t%s[r * %lld + c] = (%s)(q * exp(%s[r * %lld + c] - mx) / se * "
+	           "(%s[r * %lld + c] - up) / den);\n\t}\n", C, dst, C, T, zb, C, ub, C);
+}
+
 static void kernel_loss(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -839,6 +925,11 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 	const Node *z = NN(e, n->in[0]);
 	const char *zb = e->s->buf[n->in[0]];
 	const char *T = e->T;
+	if ((n->op == OP_XENT || n->op == OP_XENT_GRAD || n->op == OP_XENT_HESS || n->op == OP_NLL ||
+	     n->op == OP_NLL_GRAD) && (n->i[0] || n->i[1] || n->i[3] || n->f != 0)) {
+		kernel_loss_ex(e, id, dst);
+		return;
+	}
 	switch ((OpKind)n->op) {
 	case OP_XENT:
 	case OP_XENT_GRAD: {
@@ -889,7 +980,10 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
 		const char *rows = z->bax == 0 ? batch_extent(e, z) : arena_printf(e->a, "%lld", R);
-		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
+		if (n->i[0])
+			fprintf(o, "\tdouble count = 1;\n");
+		else
+			fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
 		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n\t\tdouble sg = 1 / (1 + exp(-(double)%s[i]));\n", R * per, zb);
 		fprintf(o, "\t\t%s[i] = i < %s * %lld ? (%s)(sg * (1 - sg) * %s[i] / count) : 0;\n\t}\n", dst, rows, per, T, ub);
 		return;
@@ -918,7 +1012,10 @@ static void kernel_loss(Emit *e, NodeId id, const char *dst)
 		long long R = z->shape.rank ? (long long)z->shape.d[0] : 1;
 		long long per = (long long)(shape_numel(z->shape) / (R ? R : 1));
 		const char *rows = z->bax == 0 ? batch_extent(e, z) : arena_printf(e->a, "%lld", R);
-		fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
+		if (n->i[0])
+			fprintf(o, "\tdouble count = 1;\n");
+		else
+			fprintf(o, "\tdouble count = (double)%s * %lld;\n", rows, per);
 		if (n->op == OP_BCE) {
 			fprintf(o, "\tdouble total = 0;\n\tfor (long i = 0; i < %s * %lld; i++) {\n", rows, per);
 			fprintf(o, "\t\tdouble za = %s[i], tb = %s[i];\n", zb, tb);
@@ -1739,9 +1836,9 @@ static const char *init_c(int init)
 	static const char *const names[] = {
 		"DLRT_INIT_NONE", "DLRT_INIT_ZEROS", "DLRT_INIT_ONES", "DLRT_INIT_CONST", "DLRT_INIT_UNIFORM",
 		"DLRT_INIT_NORMAL", "DLRT_INIT_XAVIER_UNIFORM", "DLRT_INIT_XAVIER_NORMAL", "DLRT_INIT_HE_UNIFORM",
-		"DLRT_INIT_HE_NORMAL",
+		"DLRT_INIT_HE_NORMAL", "DLRT_INIT_ORTHOGONAL", "DLRT_INIT_TRUNC_NORMAL", "DLRT_INIT_TORCH_DEFAULT",
 	};
-	return init >= 0 && init < 10 ? names[init] : "DLRT_INIT_NONE";
+	return init >= 0 && init < (int)(sizeof names / sizeof names[0]) ? names[init] : "DLRT_INIT_NONE";
 }
 
 static const char *c_string(Emit *e, const char *s)
@@ -1974,8 +2071,12 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			        ".init_stream = %d",
 			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
 			        (long long)T->fan_out, pos++);
+		if (T->role == ROLE_PARAM && T->init_c != 0)
+			fprintf(out, ", .init_c = %s", lit(e, T->init_c));
 		if (T->classes)
 			fprintf(out, ", .classes = %lld", (long long)T->classes);
+		if (T->has_ignore)
+			fprintf(out, ", .has_ignore = 1, .ignore_label = %lld", (long long)T->ignore_label);
 		fprintf(out, "},\n");
 		if (t == m->accuracy_label)
 			acc_label = ntd;

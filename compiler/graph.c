@@ -627,6 +627,69 @@ NodeId graph_nll_grad(Graph *g, NodeId labels, Shape s)
 	return intern(g, &n, (NodeId[]){labels}, 1);
 }
 
+/* Loss options live in i[0] (sum), i[1] (ignore), i[2] (ignore_index),
+ * i[3] (class weights given), f (label smoothing); the weights are the
+ * last input, after the labels where the op has none of its own (HESS). */
+static int loss_plain(const LossOpts *o)
+{
+	return !o->sum && !o->ignore && !o->weight && o->smoothing == 0;
+}
+
+static void loss_attrs(Node *n, const LossOpts *o)
+{
+	n->i[0] = o->sum;
+	n->i[1] = o->ignore;
+	n->i[2] = o->ignore ? o->ignore_index : 0;
+	n->i[3] = o->weight != 0;
+	n->f = o->smoothing;
+}
+
+NodeId graph_loss_ex(Graph *g, OpKind op, NodeId a, NodeId b, const LossOpts *o)
+{
+	if (loss_plain(o))
+		return graph_loss(g, op, a, b);
+	const Node *na = &g->nodes[a];
+	int grad = op == OP_XENT_GRAD || op == OP_BCE_GRAD || op == OP_XENT_HESS || op == OP_BCE_HESS;
+	Node n = blank(op, g->fdtype, grad ? na->shape : shape_scalar(), grad ? na->bax : -1);
+	if (op == OP_BCE || op == OP_BCE_GRAD || op == OP_BCE_HESS) {
+		n.i[0] = o->sum;
+		return intern(g, &n, (NodeId[]){a, b}, 2);
+	}
+	loss_attrs(&n, o);
+	NodeId in[4] = {a, b, 0, 0};
+	int nin = 2;
+	if (op == OP_XENT_HESS)
+		in[nin++] = o->labels;
+	if (o->weight)
+		in[nin++] = o->weight;
+	return intern(g, &n, in, nin);
+}
+
+NodeId graph_nll_grad_ex(Graph *g, NodeId labels, Shape s, const LossOpts *o)
+{
+	if (loss_plain(o))
+		return graph_nll_grad(g, labels, s);
+	Node n = blank(OP_NLL_GRAD, g->fdtype, s, g->nodes[labels].bax >= 0 ? 0 : -1);
+	loss_attrs(&n, o);
+	return intern(g, &n, (NodeId[]){labels, o->weight}, o->weight ? 2 : 1);
+}
+
+void graph_loss_opts(const Graph *g, NodeId id, LossOpts *o)
+{
+	const Node *n = &g->nodes[id];
+	memset(o, 0, sizeof *o);
+	o->sum = (int)n->i[0];
+	if (n->op == OP_BCE || n->op == OP_BCE_GRAD || n->op == OP_BCE_HESS)
+		return;
+	o->ignore = (int)n->i[1];
+	o->ignore_index = n->i[2];
+	o->smoothing = n->f;
+	if (n->i[3])
+		o->weight = n->in[n->nin - 1];
+	if (n->op == OP_XENT_HESS && n->nin > 2)
+		o->labels = n->in[2];
+}
+
 NodeId graph_assign(Graph *g, NodeId target, NodeId value)
 {
 	Node n = blank(OP_ASSIGN, g->nodes[target].dtype, g->nodes[target].shape, -1);

@@ -91,6 +91,7 @@ typedef struct Tensor {
 	/* params */
 	int init;           /* dlrt_init value */
 	double init_a, init_b;
+	double init_c;      /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int trainable;
 	/* labels with i32 dtype: number of classes, once a loss says so */
@@ -98,6 +99,9 @@ typedef struct Tensor {
 	/* state: the param it belongs to */
 	int of_param;
 	SrcLoc loc;
+	/* i32 labels: a value outside [0, classes) that a loss ignores */
+	int has_ignore;
+	int64_t ignore_label;
 } Tensor;
 
 typedef struct Graph {
@@ -178,6 +182,23 @@ NodeId graph_matmul(Graph *g, NodeId a, NodeId b, int ta, int tb);
 NodeId graph_softmax(Graph *g, OpKind op, NodeId a, int axis);
 NodeId graph_loss(Graph *g, OpKind op, NodeId a, NodeId b);
 NodeId graph_nll_grad(Graph *g, NodeId labels, Shape s);
+/* The options of a loss (ops.def: the cross-entropy family and bce).  All
+ * zero is the plain loss that graph_loss builds: a mean over the valid rows. */
+typedef struct LossOpts {
+	int sum;              /* reduction "sum" instead of the mean */
+	int ignore;           /* rows whose label is ignore_index count nowhere */
+	int64_t ignore_index;
+	double smoothing;     /* label smoothing (cross_entropy) */
+	NodeId weight;        /* class weights [C], or 0 */
+	NodeId labels;        /* cross_entropy_hess with options: the labels */
+} LossOpts;
+/* op over (a, b) with options: XENT, XENT_GRAD, NLL, BCE, BCE_GRAD and
+ * BCE_HESS take (a, b) as graph_loss does; XENT_HESS takes (z, u) and
+ * o->labels. */
+NodeId graph_loss_ex(Graph *g, OpKind op, NodeId a, NodeId b, const LossOpts *o);
+NodeId graph_nll_grad_ex(Graph *g, NodeId labels, Shape s, const LossOpts *o);
+/* The options of a loss node (its attributes and extra inputs). */
+void graph_loss_opts(const Graph *g, NodeId id, LossOpts *o);
 NodeId graph_assign(Graph *g, NodeId target, NodeId value);
 
 /* Convolution and pooling windows over NCHW tensors. */

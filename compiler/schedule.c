@@ -21,6 +21,7 @@ static const char *const reserved[] = {
 	"i3", "i4", "i5", "i6", "i7", "nb", "co", "gi", "oh", "ow", "ci", "ih", "iw", "aik", "part", "mx",
 	"se", "lse", "acc", "val", "inv", "total", "count", "plane", "out", "h0", "w0", "at", "gs", "dy", "hk",
 	"za", "tb", "up", "sg",
+	"yi", "den", "sm", "wsum", /* the losses with options */
 	/* locals of the tiled matmul and convolution kernels */
 	"kb", "nkb", "pb", "pc", "kc", "jc", "nc", "ic", "mc", "jr", "ir", "mr", "nr", "g", "blk", "col", "ncol",
 	"xt", "yt", "toff", "t0", "nt", "j0", "ni", "nj", "oh0", "ow0", "xs", "ws", "ys", "xr", "yr", "dr", "gr", "t", "v", "xo", "yo", "nvr", "npos", "owp", "wp", "ps", "slack", "ntile",

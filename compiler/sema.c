@@ -182,6 +182,7 @@ static const char *const builtin_names[] = {
 	"sum", "mean", "max", "softmax", "log_softmax", "transpose", "permute", "reshape", "flatten", "matmul", "mse", "bce",
 	"cross_entropy", "nll", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm",
 	"layer_norm", "dropout", "pad", "concat", "slice", "randn", "rand", "randn_like", "rand_like", "bernoulli",
+	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -701,12 +702,19 @@ static NodeId reduce_count(Sema *s, NodeId a, int axis)
 	return graph_const(s->g, (double)n->shape.d[axis]);
 }
 
+/* The labels' tensor behind reshapes (cross_entropy over [N, ..., C]). */
+static Tensor *label_tensor(Sema *s, NodeId y)
+{
+	while (N(s, y)->op == OP_RESHAPE)
+		y = N(s, y)->in[0];
+	return N(s, y)->op == OP_INPUT ? &s->g->tensors[N(s, y)->sym] : NULL;
+}
+
 static void label_classes(Sema *s, NodeId y, int64_t classes, SrcLoc loc)
 {
-	Node *n = N(s, y);
-	if (n->op != OP_INPUT)
+	Tensor *t = label_tensor(s, y);
+	if (!t)
 		return;
-	Tensor *t = &s->g->tensors[n->sym];
 	if (t->classes && t->classes != classes) {
 		diag_error(s->d, loc, "label '%s' is used with %lld classes here but %lld elsewhere", t->name,
 		           (long long)classes, (long long)t->classes);
@@ -715,35 +723,241 @@ static void label_classes(Sema *s, NodeId y, int64_t classes, SrcLoc loc)
 	t->classes = classes;
 }
 
-static Val call_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn, const AstExpr **args)
+enum { RED_MEAN, RED_SUM, RED_NONE, RED_BATCHMEAN };
+
+/* reduction = "mean" | "sum" | "none" (| "batchmean" for kl_div) */
+static int reduction_arg(Sema *s, const AstExpr *e, Scope *sc, const char *fn, int none_ok, int batchmean_ok,
+                         int *out)
 {
+	*out = RED_MEAN;
+	if (!e)
+		return 1;
+	Val v = eval(s, e, sc);
+	if (v.kind == V_ERR)
+		return 0;
+	static const char *const names[] = {"mean", "sum", "none", "batchmean"};
+	if (v.kind == V_STR)
+		for (int k = 0; k < 4; k++)
+			if (!strcmp(v.str, names[k]) && (k < 3 || batchmean_ok)) {
+				*out = k;
+				if (k == RED_NONE && !none_ok) {
+					diag_error(s->d, e->loc, "'%s' supports reduction \"mean\" and \"sum\", not \"none\" "
+					           "(its value is one number per batch)", fn);
+					return 0;
+				}
+				return 1;
+			}
+	const char *best = v.kind == V_STR ? diag_closest(v.str, names, batchmean_ok ? 4 : 3) : NULL;
+	diag_error(s->d, e->loc, "unknown reduction%s%s%s for '%s': expected \"mean\", \"sum\"%s%s%s",
+	           v.kind == V_STR ? " \"" : "", v.kind == V_STR ? v.str : "", v.kind == V_STR ? "\"" : "", fn,
+	           none_ok ? ", \"none\"" : "", batchmean_ok ? " or \"batchmean\"" : "",
+	           best ? arena_printf(s->a, "; did you mean \"%s\"?", best) : "");
+	return 0;
+}
+
+/* A number argument (`dflt` if absent). */
+static int num_arg(Sema *s, const AstExpr *e, Scope *sc, double dflt, double *out, const char *what, const char *fn)
+{
+	*out = dflt;
+	if (!e)
+		return 1;
+	Val v = eval(s, e, sc);
+	if (v.kind == V_ERR)
+		return 0;
+	if (v.kind != V_NUM) {
+		diag_error(s->d, e->loc, "'%s' of '%s' must be a number", what, fn);
+		return 0;
+	}
+	*out = v.num;
+	return 1;
+}
+
+/* An elementwise loss reduced: the mean over the valid elements, their
+ * sum, the elements themselves, or the sum over the rows of axis 0. */
+static NodeId reduce_loss(Sema *s, NodeId x, int red)
+{
+	if (red == RED_NONE)
+		return x;
+	NodeId sum = graph_reduce(s->g, OP_SUM, x, -1, 0);
+	if (red == RED_SUM)
+		return sum;
+	if (red == RED_BATCHMEAN) {
+		const Node *n = N(s, x);
+		NodeId rows = n->bax == 0 ? graph_count(s->g, graph_batch_slots(s->g, x), 1)
+		                          : graph_const(s->g, (double)n->shape.d[0]);
+		return graph_binary(s->g, OP_DIV, sum, rows);
+	}
+	return graph_binary(s->g, OP_DIV, sum, reduce_count(s, x, -1));
+}
+
+/* Whether a value depends on a trainable parameter. */
+static int on_trainable(Sema *s, NodeId id)
+{
+	uint8_t *seen = calloc(s->g->nnodes, 1);
+	NodeId *stack = malloc(sizeof(NodeId) * s->g->nnodes);
+	if (!seen || !stack)
+		DLC_INTERNAL("out of memory");
+	int sp = 0, found = 0;
+	stack[sp++] = id;
+	seen[id] = 1;
+	while (sp && !found) {
+		const Node *n = N(s, stack[--sp]);
+		if (n->op == OP_PARAM && s->g->tensors[n->sym].trainable)
+			found = 1;
+		for (int k = 0; k < n->nin; k++)
+			if (!seen[n->in[k]]) {
+				seen[n->in[k]] = 1;
+				stack[sp++] = n->in[k];
+			}
+	}
+	free(seen);
+	free(stack);
+	return found;
+}
+
+static NodeId cst(Sema *s, double v) { return graph_const(s->g, v); }
+static NodeId bin(Sema *s, OpKind op, NodeId a, NodeId b) { return graph_binary(s->g, op, a, b); }
+
+/* cross_entropy and nll: scores [N, ..., C], labels i32 [N, ...]; the
+ * axes between are flattened into the rows ([N k, C], k slots per example). */
+static Val class_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn, const AstExpr **args, NodeId a,
+                      NodeId b)
+{
+	int xent = fn[0] == 'c';
+	Node *na = N(s, a), *nb = N(s, b);
+	const char *what = xent ? "logits" : "log-probabilities";
+	if (na->shape.rank < 2) {
+		diag_error(s->d, args[0]->loc, "'%s' needs %s of shape [N, C] or [N, ..., C], got %s", fn, what,
+		           shp(s, na->shape));
+		return verr();
+	}
+	Shape rows = shape_make(na->shape.rank - 1, na->shape.d);
+	if (nb->dtype != DT_I32 || !shape_eq(nb->shape, rows)) {
+		if (nb->dtype == DT_I32 && rows.rank == 1 && nb->shape.rank == 1)
+			diag_error(s->d, e->loc, "shape mismatch in '%s': %s scores for %s labels (%lld vs %lld rows)", fn,
+			           shp(s, na->shape), shp(s, nb->shape), (long long)na->shape.d[0], (long long)nb->shape.d[0]);
+		else if (nb->dtype == DT_I32 && nb->shape.rank == rows.rank)
+			diag_error(s->d, e->loc, "shape mismatch in '%s': %s scores for %s labels (the labels have the "
+			           "scores' shape without the class axis, %s)", fn, shp(s, na->shape), shp(s, nb->shape),
+			           shp(s, rows));
+		else
+			diag_error(s->d, args[1]->loc, "'%s' needs integer class labels %s as its target, got %s%s", fn,
+			           rows.rank == 1 ? "i32[N]" : arena_printf(s->a, "i32%s", shp(s, rows)),
+			           dtype_name((DType)nb->dtype), shp(s, nb->shape));
+		return verr();
+	}
+	int64_t C = na->shape.d[na->shape.rank - 1];
+	LossOpts o;
+	memset(&o, 0, sizeof o);
+	int red;
+	if (!reduction_arg(s, args[4], sc, fn, 0, 0, &red))
+		return verr();
+	o.sum = red == RED_SUM;
+	if (args[3]) {
+		int64_t ig;
+		if (!int_arg(s, args[3], sc, -100, &ig, "ignore_index"))
+			return verr();
+		if (ig < INT32_MIN || ig > INT32_MAX) {
+			diag_error(s->d, args[3]->loc, "ignore_index %lld is not an i32 label", (long long)ig);
+			return verr();
+		}
+		o.ignore = 1;
+		o.ignore_index = ig;
+	}
+	if (xent && !num_arg(s, args[5], sc, 0, &o.smoothing, "label_smoothing", fn))
+		return verr();
+	if (o.smoothing < 0 || o.smoothing >= 1) {
+		diag_error(s->d, args[5]->loc, "label_smoothing of '%s' must be in [0, 1), got %g", fn, o.smoothing);
+		return verr();
+	}
+	if (args[2]) {
+		NodeId w = tensor_arg(s, args[2], sc, fn, 1);
+		if (!w)
+			return verr();
+		Shape ws = N(s, w)->shape;
+		if (ws.rank != 1 || ws.d[0] != C || N(s, w)->bax >= 0) {
+			diag_error(s->d, args[2]->loc, "the class weights of '%s' must have shape [%lld] (one per class, "
+			           "not per example), got %s", fn, (long long)C, shp(s, ws));
+			return verr();
+		}
+		if (N(s, w)->op == OP_PARAM) {
+			/* a buffer, as nn.CrossEntropyLoss's weight: never trained */
+			s->g->tensors[N(s, w)->sym].trainable = 0;
+		} else if (on_trainable(s, w)) {
+			diag_error(s->d, args[2]->loc, "the class weights of '%s' get no gradient (as in PyTorch), so they "
+			           "cannot be computed from trainable parameters; pass a param, which then keeps its "
+			           "initial value", fn);
+			return verr();
+		}
+		o.weight = w;
+	}
+	label_classes(s, b, C, args[1]->loc);
+	Tensor *lt = label_tensor(s, b);
+	if (o.ignore && lt && (o.ignore_index < 0 || o.ignore_index >= C)) {
+		if (lt->has_ignore && lt->ignore_label != o.ignore_index) {
+			diag_error(s->d, args[3]->loc, "label '%s' ignores %lld here but %lld elsewhere", lt->name,
+			           (long long)o.ignore_index, (long long)lt->ignore_label);
+			return verr();
+		}
+		lt->has_ignore = 1;
+		lt->ignore_label = o.ignore_index;
+	}
+	if (na->shape.rank > 2) {
+		/* [N, ..., C] -> [N k, C], [N, ...] -> [N k] */
+		int64_t k = shape_numel(rows);
+		Shape z2 = shape_make(2, (int64_t[]){k, C}), y1 = shape_make(1, (int64_t[]){k});
+		if (!reshape_keeps_batch(s, a, z2, -1, e->loc, fn) || !reshape_keeps_batch(s, b, y1, -1, e->loc, fn))
+			return verr();
+		a = graph_reshape(s->g, a, z2);
+		b = graph_reshape(s->g, b, y1);
+	}
+	return vnode(graph_loss_ex(s->g, xent ? OP_XENT : OP_NLL, a, b, &o));
+}
+
+static const struct {
+	const char *name;
+	int nparams, nrequired;
+	const char *params[6];
+} loss_fns[] = {
+	{"mse", 3, 2, {"input", "target", "reduction"}},
+	{"l1", 3, 2, {"input", "target", "reduction"}},
+	{"bce", 3, 2, {"input", "target", "reduction"}},
+	{"cross_entropy", 6, 2, {"input", "target", "weight", "ignore_index", "reduction", "label_smoothing"}},
+	{"nll", 5, 2, {"input", "target", "weight", "ignore_index", "reduction"}},
+	{"smooth_l1", 4, 2, {"input", "target", "reduction", "beta"}},
+	{"huber", 4, 2, {"input", "target", "reduction", "delta"}},
+	{"kl_div", 4, 2, {"input", "target", "reduction", "log_target"}},
+	{"gaussian_nll", 6, 3, {"input", "target", "var", "full", "eps", "reduction"}},
+};
+
+static int is_loss(const char *fn)
+{
+	for (size_t k = 0; k < sizeof loss_fns / sizeof loss_fns[0]; k++)
+		if (!strcmp(fn, loss_fns[k].name))
+			return 1;
+	return 0;
+}
+
+static Val call_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	int L = 0;
+	while (strcmp(loss_fns[L].name, fn))
+		L++;
+	const AstExpr *args[6];
+	if (!bind_args(s, e, fn, loss_fns[L].params, loss_fns[L].nparams, loss_fns[L].nrequired, args))
+		return verr();
 	NodeId a = tensor_arg(s, args[0], sc, fn, 1);
 	Val vb = eval(s, args[1], sc);
 	NodeId b = as_node(s, vb, args[1], arena_printf(s->a, "the target of '%s'", fn));
 	if (!a || !b)
 		return verr();
 	Node *na = N(s, a), *nb = N(s, b);
-	if (strcmp(fn, "mse") && (!batch_leading(s, a, args[0]->loc, fn) || !batch_leading(s, b, args[1]->loc, fn)))
+	int classes = !strcmp(fn, "cross_entropy") || !strcmp(fn, "nll");
+	if ((classes || !strcmp(fn, "bce")) &&
+	    (!batch_leading(s, a, args[0]->loc, fn) || !batch_leading(s, b, args[1]->loc, fn)))
 		return verr();
-	if (!strcmp(fn, "cross_entropy") || !strcmp(fn, "nll")) {
-		if (na->shape.rank != 2) {
-			diag_error(s->d, args[0]->loc, "'%s' needs %s of shape [N, C], got %s", fn,
-			           fn[0] == 'c' ? "logits" : "log-probabilities", shp(s, na->shape));
-			return verr();
-		}
-		if (nb->dtype != DT_I32 || nb->shape.rank != 1) {
-			diag_error(s->d, args[1]->loc, "'%s' needs integer class labels i32[N] as its target, got %s%s", fn,
-			           dtype_name((DType)nb->dtype), shp(s, nb->shape));
-			return verr();
-		}
-		if (nb->shape.d[0] != na->shape.d[0]) {
-			diag_error(s->d, e->loc, "shape mismatch in '%s': %s scores for %s labels (%lld vs %lld rows)", fn,
-			           shp(s, na->shape), shp(s, nb->shape), (long long)na->shape.d[0], (long long)nb->shape.d[0]);
-			return verr();
-		}
-		label_classes(s, b, na->shape.d[1], args[1]->loc);
-		return vnode(graph_loss(s->g, fn[0] == 'c' ? OP_XENT : OP_NLL, a, b));
-	}
+	if (classes)
+		return class_loss(s, e, sc, fn, args, a, b);
 	if (!check_float(s, b, args[1], fn))
 		return verr();
 	if (!shape_eq(na->shape, nb->shape)) {
@@ -751,12 +965,95 @@ static Val call_loss(Sema *s, const AstExpr *e, Scope *sc, const char *fn, const
 		           fn, shp(s, na->shape), shp(s, nb->shape));
 		return verr();
 	}
-	if (!strcmp(fn, "bce"))
-		return vnode(graph_loss(s->g, OP_BCE, a, b));
-	/* mse: mean((a - b)^2) over all elements */
-	NodeId d2 = graph_powc(s->g, graph_binary(s->g, OP_SUB, a, b), 2);
-	NodeId sum = graph_reduce(s->g, OP_SUM, d2, -1, 0);
-	return vnode(graph_binary(s->g, OP_DIV, sum, reduce_count(s, d2, -1)));
+	int red, gauss = !strcmp(fn, "gaussian_nll"), kl = !strcmp(fn, "kl_div");
+	int ri = gauss ? 5 : 2;
+	if (!reduction_arg(s, args[ri], sc, fn, strcmp(fn, "bce") != 0, kl, &red))
+		return verr();
+	if (!strcmp(fn, "bce")) {
+		LossOpts o;
+		memset(&o, 0, sizeof o);
+		o.sum = red == RED_SUM;
+		return vnode(graph_loss_ex(s->g, OP_BCE, a, b, &o));
+	}
+	NodeId d = bin(s, OP_SUB, a, b);
+	if (!strcmp(fn, "mse")) /* mean((a - b)^2) over all elements */
+		return vnode(reduce_loss(s, graph_powc(s->g, d, 2), red));
+	NodeId ad = graph_unary(s->g, OP_ABS, d);
+	if (!strcmp(fn, "l1"))
+		return vnode(reduce_loss(s, ad, red));
+	if (!strcmp(fn, "smooth_l1") || !strcmp(fn, "huber")) {
+		/* with r = relu(|d| - beta) and c = |d| - r (|d| clamped to beta):
+		 * smooth_l1 = c^2 / (2 beta) + r, huber = c^2 / 2 + delta r */
+		int hub = fn[0] == 'h';
+		const char *pn = hub ? "delta" : "beta";
+		double beta;
+		if (!num_arg(s, args[3], sc, 1.0, &beta, pn, fn))
+			return verr();
+		if (beta < 0 || (hub && beta == 0)) {
+			diag_error(s->d, args[3]->loc, "'%s' of '%s' must be %s, got %g", pn, fn,
+			           hub ? "positive" : "non-negative", beta);
+			return verr();
+		}
+		if (beta == 0)
+			return vnode(reduce_loss(s, ad, red));
+		NodeId r = graph_unary(s->g, OP_RELU, bin(s, OP_SUB, ad, cst(s, beta)));
+		NodeId c = bin(s, OP_SUB, ad, r);
+		NodeId q = bin(s, OP_MUL, bin(s, OP_MUL, c, c), cst(s, hub ? 0.5 : 0.5 / beta));
+		return vnode(reduce_loss(s, bin(s, OP_ADD, q, hub ? bin(s, OP_MUL, r, cst(s, beta)) : r), red));
+	}
+	if (kl) {
+		/* input: log-probabilities; target: probabilities, or their logs */
+		int64_t lt;
+		if (!int_arg(s, args[3], sc, 0, &lt, "log_target"))
+			return verr();
+		NodeId x;
+		if (lt)
+			x = bin(s, OP_MUL, graph_unary(s->g, OP_EXP, b), bin(s, OP_SUB, b, a));
+		else /* xlogy(t, t) - t a, with 0 log 0 = 0 */
+			x = bin(s, OP_SUB,
+			        bin(s, OP_MUL, b, graph_unary(s->g, OP_LOG, bin(s, OP_ADD, b, bin(s, OP_EQ, b, cst(s, 0))))),
+			        bin(s, OP_MUL, b, a));
+		if (red == RED_BATCHMEAN && na->shape.rank == 0)
+			red = RED_SUM;
+		return vnode(reduce_loss(s, x, red));
+	}
+	/* gaussian_nll: var of the input's shape, or without its last axis, or
+	 * with 1 there; clamped below at eps */
+	NodeId v = tensor_arg(s, args[2], sc, fn, 1);
+	if (!v)
+		return verr();
+	Shape vs = N(s, v)->shape, xs = na->shape;
+	int r = xs.rank;
+	Shape lead = shape_make(r > 0 ? r - 1 : 0, xs.d);
+	int ok = shape_eq(vs, xs);
+	if (!ok && r > 0 && shape_eq(vs, lead)) {
+		v = reshape_axis(s, v, r - 1, 1);
+		ok = 1;
+	} else if (!ok && r > 0 && vs.rank == r && vs.d[r - 1] == 1 && shape_eq(shape_make(r - 1, vs.d), lead)) {
+		ok = 1;
+	}
+	if (!ok) {
+		diag_error(s->d, args[2]->loc, "the variance of 'gaussian_nll' must have the input's shape %s, or that "
+		           "shape without its last axis or with 1 there, got %s", shp(s, xs), shp(s, vs));
+		return verr();
+	}
+	const Node *nv = N(s, v);
+	if (!one_batch_axis(s, e->loc, "'gaussian_nll'", a, na->bax, v, nv->bax, xs))
+		return verr();
+	double eps;
+	int64_t full;
+	if (!int_arg(s, args[3], sc, 0, &full, "full") || !num_arg(s, args[4], sc, 1e-6, &eps, "eps", fn))
+		return verr();
+	if (eps <= 0) {
+		diag_error(s->d, args[4]->loc, "'eps' of 'gaussian_nll' must be positive, got %g", eps);
+		return verr();
+	}
+	NodeId vc = bin(s, OP_ADD, v, graph_unary(s->g, OP_RELU, bin(s, OP_SUB, cst(s, eps), v)));
+	NodeId x = bin(s, OP_MUL, bin(s, OP_ADD, graph_unary(s->g, OP_LOG, vc), bin(s, OP_DIV, graph_powc(s->g, d, 2), vc)),
+	               cst(s, 0.5));
+	if (full)
+		x = bin(s, OP_ADD, x, cst(s, 0.5 * log(2 * 3.14159265358979323846)));
+	return vnode(reduce_loss(s, x, red));
 }
 
 
@@ -1291,7 +1588,6 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 	static const char *const p_sm[] = {"x", "axis"};
 	static const char *const p_shape[] = {"x", "shape"};
 	static const char *const p_ab[] = {"a", "b"};
-	static const char *const p_loss[] = {"input", "target"};
 	int op = ops_find(fn);
 	if (op >= 0)
 		return call_op(s, e, sc, (OpKind)op);
@@ -1488,11 +1784,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 	}
 	if (!strcmp(fn, "concat"))
 		return call_concat(s, e, sc);
-	if (!strcmp(fn, "mse") || !strcmp(fn, "bce") || !strcmp(fn, "cross_entropy") || !strcmp(fn, "nll")) {
-		if (!bind_args(s, e, fn, p_loss, 2, 2, args))
-			return verr();
-		return call_loss(s, e, sc, fn, args);
-	}
+	if (is_loss(fn))
+		return call_loss(s, e, sc, fn);
 	if (!strcmp(fn, "randn") || !strcmp(fn, "rand") || !strcmp(fn, "randn_like") || !strcmp(fn, "rand_like") ||
 	    !strcmp(fn, "bernoulli"))
 		return call_random(s, e, sc, fn);
@@ -1805,7 +2098,15 @@ static const struct { const char *name; int init; int nargs; } inits[] = {
 	{"xavier_normal", DLRT_INIT_XAVIER_NORMAL, 1}, {"glorot_normal", DLRT_INIT_XAVIER_NORMAL, 1},
 	{"he_uniform", DLRT_INIT_HE_UNIFORM, 1}, {"kaiming_uniform", DLRT_INIT_HE_UNIFORM, 1},
 	{"he_normal", DLRT_INIT_HE_NORMAL, 1}, {"kaiming_normal", DLRT_INIT_HE_NORMAL, 1},
+	{"orthogonal", DLRT_INIT_ORTHOGONAL, 1}, {"trunc_normal", DLRT_INIT_TRUNC_NORMAL, 3},
+	{"torch_default", DLRT_INIT_TORCH_DEFAULT, 1},
 };
+
+/* The probability of N(0, 1) in [lo, hi]. */
+static double std_normal_mass(double lo, double hi)
+{
+	return 0.5 * (erfc(-hi / sqrt(2.0)) - erfc(-lo / sqrt(2.0)));
+}
 
 static const char *init_name_of(const char *name)
 {
@@ -1840,6 +2141,7 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e, Scope *sc)
 	t->init = DLRT_INIT_ZEROS;
 	t->init_a = 0;
 	t->init_b = 0;
+	t->init_c = 0;
 	Shape sh = t->shape;
 	if (sh.rank == 0) {
 		t->fan_in = t->fan_out = 1;
@@ -1879,23 +2181,28 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e, Scope *sc)
 		return;
 	}
 	t->init = inits[k].init;
-	double a = 0, b = 0;
+	double a = 0, b = 0, c = 0;
 	switch (t->init) {
 	case DLRT_INIT_NORMAL: b = 1; break;
 	case DLRT_INIT_UNIFORM: b = 1; break;
 	case DLRT_INIT_CONST: a = 0; break;
+	case DLRT_INIT_TRUNC_NORMAL: a = 1, b = -2, c = 2; break; /* std, a, b */
+	case DLRT_INIT_TORCH_DEFAULT: a = 0; break;               /* fan_in: from the shape */
 	default: a = 1; break; /* gain */
 	}
+	static const char *const pn_normal[] = {"mean", "std"}, *const pn_uniform[] = {"low", "high"},
+	                         *const pn_gain[] = {"gain"}, *const pn_const[] = {"value"},
+	                         *const pn_trunc[] = {"std", "a", "b"}, *const pn_fan[] = {"fan_in"};
+	const char *const *pn = t->init == DLRT_INIT_NORMAL ? pn_normal
+	                        : t->init == DLRT_INIT_UNIFORM ? pn_uniform
+	                        : t->init == DLRT_INIT_CONST ? pn_const
+	                        : t->init == DLRT_INIT_TRUNC_NORMAL ? pn_trunc
+	                        : t->init == DLRT_INIT_TORCH_DEFAULT ? pn_fan : pn_gain;
 	if (e->kind == AST_CALL) {
-		static const char *const pn_normal[] = {"mean", "std"}, *const pn_uniform[] = {"low", "high"},
-		                         *const pn_gain[] = {"gain"}, *const pn_const[] = {"value"};
-		const char *const *pn = t->init == DLRT_INIT_NORMAL ? pn_normal
-		                        : t->init == DLRT_INIT_UNIFORM ? pn_uniform
-		                        : t->init == DLRT_INIT_CONST ? pn_const : pn_gain;
-		const AstExpr *args[2];
+		const AstExpr *args[3];
 		if (!bind_args(s, e, e->name, pn, inits[k].nargs, 0, args))
 			return;
-		double *dst[2] = {&a, &b};
+		double *dst[3] = {&a, &b, &c};
 		for (int i = 0; i < inits[k].nargs; i++) {
 			if (!args[i])
 				continue;
@@ -1913,8 +2220,35 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e, Scope *sc)
 		diag_error(s->d, e->loc, "invalid range for '%s'", e->name);
 		return;
 	}
+	if (t->init == DLRT_INIT_ORTHOGONAL && sh.rank < 2) {
+		diag_error(s->d, e->loc, "'orthogonal' initialises a parameter of rank 2 or more (rows along its first "
+		           "axis), not %s", shp(s, sh));
+		return;
+	}
+	if (t->init == DLRT_INIT_TRUNC_NORMAL) {
+		/* rejection sampling: the interval must hold a fair share of N(0, std) */
+		double share = std_normal_mass(b / a, c / a);
+		if (!(a > 0) || !(b < c) || share < 1e-3) {
+			diag_error(s->d, e->loc, "'trunc_normal' needs std > 0 and a < b with [a, b] holding at least 0.1%% of "
+			           "N(0, std); got std = %g, [%g, %g]", a, b, c);
+			return;
+		}
+	}
+	if (t->init == DLRT_INIT_TORCH_DEFAULT) {
+		if (a != 0 && (a < 1 || a != floor(a))) {
+			diag_error(s->d, e->loc, "the fan-in of 'torch_default' must be a positive integer, got %g", a);
+			return;
+		}
+		if (a == 0 && sh.rank < 2) {
+			diag_error(s->d, e->loc, "'torch_default' of a parameter of shape %s needs its layer's fan-in, "
+			           "e.g. torch_default(784) for a layer of 784 inputs (PyTorch's bias bound is "
+			           "1/sqrt(fan_in))", shp(s, sh));
+			return;
+		}
+	}
 	t->init_a = a;
 	t->init_b = b;
+	t->init_c = c;
 }
 
 static DType decl_dtype(Sema *s, const AstStmt *st, int is_label)
@@ -2792,7 +3126,7 @@ static void eval_pass(Sema *s, const AstProgram *p)
 				m->eval_loss = v.id;
 				const Node *ln = N(s, v.id);
 				if (m->accuracy_output >= 0 && m->outputs[m->accuracy_output].hidden &&
-				    (ln->op == OP_XENT || ln->op == OP_NLL))
+				    (ln->op == OP_XENT || ln->op == OP_NLL) && !ln->i[1])
 					m->eval_outputs[m->accuracy_output] = ln->in[0];
 			}
 			break;
@@ -2942,7 +3276,7 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 			m->loss = id;
 			/* accuracy: the argmax of a classification loss's scores */
 			const Node *ln = N(&s, id);
-			if ((ln->op == OP_XENT || ln->op == OP_NLL) && N(&s, ln->in[1])->op == OP_INPUT) {
+			if ((ln->op == OP_XENT || ln->op == OP_NLL) && N(&s, ln->in[1])->op == OP_INPUT && !ln->i[1]) {
 				NodeId z = ln->in[0];
 				int k = -1;
 				for (int j = 0; j < m->noutputs; j++)

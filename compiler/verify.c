@@ -67,7 +67,11 @@ static void check_node(Check *c, NodeId id)
 	if (n->bax < -1 || n->bax >= n->shape.rank)
 		bad(c, id, "batch axis %d of a rank-%d value", n->bax, n->shape.rank);
 	int arity = n->nin;
-	if (arity != op_info[n->op].arity && !(n->op == OP_CONCAT && arity > op_info[n->op].arity))
+	/* losses with options: the labels (cross_entropy_hess) and class weights follow */
+	int extra = n->op == OP_XENT || n->op == OP_XENT_GRAD || n->op == OP_NLL || n->op == OP_NLL_GRAD ? 1
+	            : n->op == OP_XENT_HESS ? 2 : 0;
+	if (arity != op_info[n->op].arity && !(n->op == OP_CONCAT && arity > op_info[n->op].arity) &&
+	    !(arity > op_info[n->op].arity && arity <= op_info[n->op].arity + extra))
 		bad(c, id, "%d inputs, the op takes %d", arity, op_info[n->op].arity);
 	for (int k = 0; k < arity; k++) {
 		if (n->in[k] == 0 || n->in[k] >= g->nnodes) {

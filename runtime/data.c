@@ -249,13 +249,14 @@ static int label_ok(const dlrt_tensor *t, double v)
 {
 	if (!(v == floor(v)) || v < INT32_MIN || v > INT32_MAX)
 		return 0;
-	return t->classes <= 0 || (v >= 0 && v < (double)t->classes);
+	return t->classes <= 0 || (v >= 0 && v < (double)t->classes) || (t->has_ignore && v == (double)t->ignore_label);
 }
 
 static void label_expect(const dlrt_tensor *t, char *buf, size_t size)
 {
 	if (t->classes > 0)
-		snprintf(buf, size, "a class label in [0, %lld) for '%s'", (long long)t->classes, t->name);
+		snprintf(buf, size, "a class label in [0, %lld)%s for '%s'", (long long)t->classes,
+		         t->has_ignore ? " or the ignored label" : "", t->name);
 	else
 		snprintf(buf, size, "an integer label for '%s'", t->name);
 }

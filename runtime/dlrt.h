@@ -37,6 +37,9 @@ typedef enum dlrt_init {
 	DLRT_INIT_XAVIER_NORMAL,  /* N(0, a*sqrt(2/(fan_in+fan_out)))           */
 	DLRT_INIT_HE_UNIFORM,     /* U(+-a*sqrt(6/fan_in))                      */
 	DLRT_INIT_HE_NORMAL,      /* N(0, a*sqrt(2/fan_in))                     */
+	DLRT_INIT_ORTHOGONAL,     /* a * Q of a normal matrix [d0, rest] (QR)   */
+	DLRT_INIT_TRUNC_NORMAL,   /* N(0, std a) truncated to [b, c]            */
+	DLRT_INIT_TORCH_DEFAULT,  /* U(+-1/sqrt(fan_in)), fan_in = a if a > 0   */
 } dlrt_init;
 
 typedef enum dlrt_role {
@@ -69,10 +72,14 @@ typedef struct dlrt_tensor {
 	/* DLRT_PARAM: initialiser */
 	dlrt_init init;
 	double init_a, init_b;
+	double init_c;         /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int64_t init_stream;   /* its random stream: the param's position among the params */
 	/* DLRT_LABEL with i32 dtype: number of classes (0 if unknown) */
 	int64_t classes;
+	/* and a label outside [0, classes) that the loss ignores, if has_ignore */
+	int has_ignore;
+	int64_t ignore_label;
 } dlrt_tensor;
 
 /* A random tensor of the model: its name and shape, and values that

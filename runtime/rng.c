@@ -14,6 +14,7 @@
 #include "dlrt_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const double two_pi = 6.283185307179586476925286766559;
@@ -90,6 +91,66 @@ static void fill_const(const dlrt_tensor *t, double v)
 		dlrt_set(t->data, t->dtype, i, v);
 }
 
+/* torch.nn.init.orthogonal_: the [rows, cols] matrix (the first axis
+ * against the others) of a normal matrix's QR factor Q, with the signs that
+ * make R's diagonal positive, times gain.  Gram-Schmidt gives that Q
+ * directly (orthogonalised twice, for columns orthonormal to rounding). */
+static void fill_orthogonal(dlrt_rng *r, const dlrt_tensor *t, double gain)
+{
+	int64_t rows = t->rank > 0 ? t->shape[0] : 1, cols = rows ? t->numel / rows : 0;
+	int tall = rows >= cols;
+	int64_t m = tall ? rows : cols, k = tall ? cols : rows; /* m x k, m >= k, column-major */
+	double *a = malloc(sizeof(double) * (size_t)(m * k > 0 ? m * k : 1));
+	if (!a) {
+		dlrt_error("out of memory initialising '%s'", t->name);
+		exit(1);
+	}
+	/* the normal draws in the row-major order of the [rows, cols] matrix */
+	for (int64_t i = 0; i < rows; i++)
+		for (int64_t j = 0; j < cols; j++) {
+			double v = dlrt_rng_normal(r);
+			if (tall)
+				a[j * m + i] = v;
+			else
+				a[i * m + j] = v;
+		}
+	for (int64_t j = 0; j < k; j++) {
+		double *q = a + j * m;
+		for (int pass = 0; pass < 2; pass++)
+			for (int64_t p = 0; p < j; p++) {
+				const double *u = a + p * m;
+				double d = 0;
+				for (int64_t i = 0; i < m; i++)
+					d += u[i] * q[i];
+				for (int64_t i = 0; i < m; i++)
+					q[i] -= d * u[i];
+			}
+		double nrm = 0;
+		for (int64_t i = 0; i < m; i++)
+			nrm += q[i] * q[i];
+		nrm = sqrt(nrm);
+		for (int64_t i = 0; i < m; i++)
+			q[i] = nrm > 0 ? q[i] / nrm : 0;
+	}
+	for (int64_t i = 0; i < rows; i++)
+		for (int64_t j = 0; j < cols; j++)
+			dlrt_set(t->data, t->dtype, i * cols + j, gain * (tall ? a[j * m + i] : a[i * m + j]));
+	free(a);
+}
+
+/* N(0, std) truncated to [lo, hi] by rejection (the compiler checks that
+ * the interval holds a fair share of the distribution). */
+static void fill_trunc_normal(dlrt_rng *r, const dlrt_tensor *t, double std, double lo, double hi)
+{
+	for (int64_t i = 0; i < t->numel; i++) {
+		double v;
+		do
+			v = std * dlrt_rng_normal(r);
+		while (v < lo || v > hi);
+		dlrt_set(t->data, t->dtype, i, v);
+	}
+}
+
 static void init_param(const dlrt_tensor *t, uint64_t seed)
 {
 	uint64_t h = mix64((uint64_t)t->init_stream ^ 0x5a17ULL);
@@ -132,6 +193,17 @@ static void init_param(const dlrt_tensor *t, uint64_t seed)
 	case DLRT_INIT_HE_NORMAL:
 		fill_normal(&r, t, 0.0, gain * sqrt(2.0 / fi));
 		break;
+	case DLRT_INIT_ORTHOGONAL:
+		fill_orthogonal(&r, t, gain);
+		break;
+	case DLRT_INIT_TRUNC_NORMAL:
+		fill_trunc_normal(&r, t, t->init_a, t->init_b, t->init_c);
+		break;
+	case DLRT_INIT_TORCH_DEFAULT: {
+		double a = 1.0 / sqrt(t->init_a > 0 ? t->init_a : fi);
+		fill_uniform(&r, t, -a, a);
+		break;
+	}
 	}
 }
 

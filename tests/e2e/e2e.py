@@ -509,10 +509,10 @@ def t_newton():
 def t_layers_same_bits():
     """examples/mlp.dl and lenet5.dl, written with layers, train to the same bits as the same
     networks written with one param per tensor (tests/e2e/flat/), and their checkpoints name
-    the params after the layers (l1.W, c1.K)."""
+    the params after the layers (fc1.W, conv1.K)."""
     need_fmnist()
-    for name, params in (("mlp", ["l1.W", "l1.b", "l2.W", "l2.b", "l3.W", "l3.b"]),
-                         ("lenet5", ["c1.K", "c1.b", "c2.K", "c2.b", "f3.W", "f3.b"])):
+    for name, params in (("mlp", ["fc1.W", "fc1.b", "fc2.W", "fc2.b", "fc3.W", "fc3.b"]),
+                         ("lenet5", ["conv1.K", "conv1.b", "conv2.K", "conv2.b", "fc1.W", "fc3.b"])):
         ckpt = {}
         for kind, src in (("layers", os.path.join(EXAMPLES, name + ".dl")),
                           ("flat", os.path.join(HERE, "flat", name + ".dl"))):

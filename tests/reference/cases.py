@@ -95,6 +95,20 @@ def const(value):
     return lambda rng, shape: np.full(shape, float(value))
 
 
+def labels_ignoring(classes, ignore, frac=0.3):
+    """Labels in [0, classes), about `frac` of them the ignored label."""
+    def gen(rng, shape):
+        y = rng.integers(0, classes, shape)
+        return np.where(rng.uniform(0, 1, shape) < frac, ignore, y).astype(np.int32)
+    return gen
+
+
+def frozen(c, *names):
+    """The params `names` get no gradient (class weights become buffers)."""
+    c.frozen = names
+    return c
+
+
 # ---- the table ----
 
 class Case:
@@ -485,6 +499,60 @@ CASES = [
         param z : [B, 3]
         loss nll(z * z, y)
         """, lambda v: _nll(v.z * v.z, v.y), gen={"y": labels(3)}),
+
+    # -- loss options: cross_entropy over [N, ..., C] with class weights, an
+    # ignored label and label smoothing; reduction "sum"; the regression,
+    # KL and Gaussian losses (partial batches: the mean over the rows fed) --
+    frozen(case("cross_entropy_nd_options", """
+        dim B = 5
+        input x : f32[B, 3, 2]
+        label y : i32[B, 3]
+        param W : [2, 4]
+        param w : [4]
+        loss cross_entropy(exp(x) @ W, y, weight = w, ignore_index = 2, label_smoothing = 0.1)
+        """, lambda v: F.cross_entropy((torch.exp(v.x) @ v.W).permute(0, 2, 1), v.y, weight=v.w.detach(),
+                                       ignore_index=2, label_smoothing=0.1),
+        rows=3, gen={"y": labels(4), "w": pos()}), "w"),
+    frozen(case("cross_entropy_ignore_sum", """
+        dim B = 6
+        input x : f32[B, 3]
+        label y : i32[B]
+        param W : [3, 5]
+        param w : [5]
+        z = x @ W + 1
+        loss cross_entropy(z, y, ignore_index = -100, reduction = "sum") + nll(log_softmax(z), y, w, -100) + cross_entropy(z, y, ignore_index = -100, label_smoothing = 0.2, reduction = "sum", weight = w)
+        """, lambda v: (F.cross_entropy(z := v.x @ v.W + 1, v.y, reduction="sum")
+                        + F.nll_loss(F.log_softmax(z, -1), v.y, v.w.detach())
+                        + F.cross_entropy(z, v.y, v.w.detach(), label_smoothing=0.2, reduction="sum")),
+        rows=4, gen={"y": labels_ignoring(5, -100), "w": pos()}), "w"),
+    case("regression_losses", """
+        dim B = 5
+        input x : f32[B, 3]
+        input t : f32[B, 3]
+        param W : [3, 3]
+        param c : [3]
+        p = x @ W + c
+        loss l1(p, t) + smooth_l1(p, t, beta = 0.5) + huber(p, t, delta = 0.7, reduction = "sum") + smooth_l1(p, t) + mse(p, t, reduction = "sum") + bce(p, sigmoid(t), reduction = "sum")
+        """, lambda v: (F.l1_loss(p := v.x @ v.W + v.c, v.t) + F.smooth_l1_loss(p, v.t, beta=0.5)
+                        + F.huber_loss(p, v.t, delta=0.7, reduction="sum") + F.smooth_l1_loss(p, v.t)
+                        + F.mse_loss(p, v.t, reduction="sum")
+                        + F.binary_cross_entropy_with_logits(p, torch.sigmoid(v.t), reduction="sum")),
+        rows=3, gen={"t": normal(2)}),
+    case("kl_div_gaussian_nll", """
+        dim B = 6
+        input x : f32[B, 4]
+        input t : f32[B, 4]
+        param W : [4, 4]
+        param V : [4, 4]
+        param U : [4, 4]
+        param u : [4]
+        lp = log_softmax(x @ W)
+        loss kl_div(lp, softmax(x @ V), reduction = "batchmean") + kl_div(lp, log_softmax(t), log_target = 1) + gaussian_nll(x @ W, t, exp(x @ U), full = 1) + gaussian_nll(x @ V, t, exp(x @ u), reduction = "sum")
+        """, lambda v: (F.kl_div(lp := F.log_softmax(v.x @ v.W, -1), F.softmax(v.x @ v.V, -1), reduction="batchmean")
+                        + F.kl_div(lp, F.log_softmax(v.t, -1), log_target=True, reduction="mean")
+                        + F.gaussian_nll_loss(v.x @ v.W, v.t, torch.exp(v.x @ v.U), full=True)
+                        + F.gaussian_nll_loss(v.x @ v.V, v.t, torch.exp(v.x @ v.u), reduction="sum")),
+        rows=4),
 
     # -- partial batches: fewer rows than B; reductions count only those --
     ew("partial_mul_bcast", "a[3] b[1,3]", "x * a - b", "B,3", lambda v: v.x * v.a - v.b,

@@ -457,6 +457,90 @@ static void test_rng(void)
 	CHECK(dlrt_rng_u32(&r) != dlrt_rng_u32(&s), "another stream, other numbers");
 }
 
+/* orthogonal, trunc_normal and torch_default: orthonormal rows or columns,
+ * bounds, moments and spread. */
+static void test_init_torch(void)
+{
+	static float W[20 * 50], K[60 * 3 * 2 * 2], B[400];
+	static double TN[20000], TA[20000], L[784 * 10];
+	dlrt_tensor t[6];
+	dlrt_model m;
+	memset(t, 0, sizeof t);
+#define TT(i, nm, dt, n, buf, in, a, b_, c_)                                                  \
+	(t[i].name = nm, t[i].role = DLRT_PARAM, t[i].dtype = dt, t[i].rank = 1, t[i].shape[0] = n, \
+	 t[i].numel = n, t[i].data = buf, t[i].batch_axis = -1, t[i].init = in, t[i].init_a = a,    \
+	 t[i].init_b = b_, t[i].init_c = c_)
+	TT(0, "W", DLRT_F32, 20 * 50, W, DLRT_INIT_ORTHOGONAL, 1.5, 0, 0);
+	t[0].rank = 2, t[0].shape[0] = 20, t[0].shape[1] = 50;
+	TT(1, "K", DLRT_F32, 60 * 12, K, DLRT_INIT_ORTHOGONAL, 1, 0, 0);
+	t[1].rank = 4, t[1].shape[0] = 60, t[1].shape[1] = 3, t[1].shape[2] = 2, t[1].shape[3] = 2;
+	TT(2, "TN", DLRT_F64, 20000, TN, DLRT_INIT_TRUNC_NORMAL, 1, -2, 2);
+	TT(3, "TA", DLRT_F64, 20000, TA, DLRT_INIT_TRUNC_NORMAL, 2, 0, 3);
+	TT(4, "L", DLRT_F64, 784 * 10, L, DLRT_INIT_TORCH_DEFAULT, 0, 0, 0);
+	t[4].rank = 2, t[4].shape[0] = 784, t[4].shape[1] = 10, t[4].fan_in = 784, t[4].fan_out = 10;
+	TT(5, "B", DLRT_F32, 400, B, DLRT_INIT_TORCH_DEFAULT, 784, 0, 0);
+	t[5].fan_in = t[5].fan_out = 400;
+#undef TT
+	memset(&m, 0, sizeof m);
+	m.name = "init_torch";
+	m.ntensors = 6;
+	m.tensors = t;
+	dlrt_init_params(&m, 7);
+	/* W [20, 50]: W W^T = gain^2 I (rows orthonormal) */
+	double worst = 0;
+	for (int i = 0; i < 20; i++)
+		for (int j = 0; j < 20; j++) {
+			double d = 0;
+			for (int k = 0; k < 50; k++)
+				d += (double)W[i * 50 + k] * W[j * 50 + k];
+			worst = fmax(worst, fabs(d - (i == j ? 2.25 : 0)));
+		}
+	CHECK(worst < 1e-5, "orthogonal [20, 50]: |W W^T - 2.25 I| = %g", worst);
+	/* K [60, 3, 2, 2] as [60, 12]: K^T K = I (columns orthonormal) */
+	worst = 0;
+	for (int i = 0; i < 12; i++)
+		for (int j = 0; j < 12; j++) {
+			double d = 0;
+			for (int k = 0; k < 60; k++)
+				d += (double)K[k * 12 + i] * K[k * 12 + j];
+			worst = fmax(worst, fabs(d - (i == j)));
+		}
+	CHECK(worst < 1e-5, "orthogonal [60, 12]: |K^T K - I| = %g", worst);
+	/* trunc_normal(1, -2, 2): in [-2, 2], mean 0, std of N(0, 1) truncated
+	 * at +-2: sqrt(1 - 4 phi(2) / (Phi(2) - Phi(-2))) = 0.8796 */
+	double sum = 0, sum2 = 0, lo = 1e9, hi = -1e9;
+	for (int i = 0; i < 20000; i++) {
+		sum += TN[i], sum2 += TN[i] * TN[i];
+		lo = fmin(lo, TN[i]), hi = fmax(hi, TN[i]);
+	}
+	CHECK(lo >= -2 && hi <= 2 && lo < -1.95 && hi > 1.95, "trunc_normal range [%g, %g]", lo, hi);
+	CHECK(fabs(sum / 20000) < 0.02, "trunc_normal mean %g", sum / 20000);
+	CHECK(fabs(sqrt(sum2 / 20000) - 0.8796) < 0.015, "trunc_normal std %g", sqrt(sum2 / 20000));
+	/* trunc_normal(2, 0, 3): in [0, 3], mean 2 (phi(0) - phi(1.5)) / (Phi(1.5) - 1/2) = 1.2439 */
+	sum = 0, lo = 1e9, hi = -1e9;
+	for (int i = 0; i < 20000; i++)
+		sum += TA[i], lo = fmin(lo, TA[i]), hi = fmax(hi, TA[i]);
+	CHECK(lo >= 0 && hi <= 3, "trunc_normal(2, 0, 3) range [%g, %g]", lo, hi);
+	CHECK(fabs(sum / 20000 - 1.2439) < 0.03, "trunc_normal(2, 0, 3) mean %g", sum / 20000);
+	/* torch_default: U(+-1/sqrt(784)) from the shape's fan-in, and the same
+	 * from the argument for a bias whose own shape says 400 */
+	double bound = 1 / sqrt(784.0), mx = 0;
+	sum2 = 0;
+	for (int i = 0; i < 7840; i++) {
+		CHECK(fabs(L[i]) <= bound, "torch_default %g beyond %g", L[i], bound);
+		mx = fmax(mx, fabs(L[i]));
+		sum2 += L[i] * L[i];
+	}
+	CHECK(mx > 0.99 * bound, "torch_default spread %g of %g", mx, bound);
+	CHECK(fabs(sqrt(sum2 / 7840) - bound / sqrt(3.0)) < 0.02 * bound, "torch_default std %g", sqrt(sum2 / 7840));
+	mx = 0;
+	for (int i = 0; i < 400; i++) {
+		CHECK(fabsf(B[i]) <= bound, "torch_default(784) bias %g beyond %g", B[i], bound);
+		mx = fmax(mx, fabs(B[i]));
+	}
+	CHECK(mx > 0.95 * bound, "torch_default(784) bias spread %g of %g", mx, bound);
+}
+
 static void test_init(void)
 {
 	enum { NA = 100 * 50, NN = 4000 };
@@ -2288,6 +2372,7 @@ static const struct {
 } tests[] = {
 	{"rng", test_rng},
 	{"init", test_init},
+	{"init_torch", test_init_torch},
 	{"npy", test_npy},
 	{"idx", test_idx},
 	{"csv", test_csv},

@@ -16,7 +16,7 @@ target_compile_options(dlrt_tests PRIVATE ${DLC_WARN})
 target_compile_definitions(dlrt_tests PRIVATE _POSIX_C_SOURCE=200809L
   DLRT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 
-foreach(t rng init npy idx csv gather safetensors flags train checkpoint dump gradcheck classifier
+foreach(t rng init init_torch npy idx csv gather safetensors flags train checkpoint dump gradcheck classifier
           mutations log schedule numerics predict resume threads)
   add_test(NAME runtime.${t} COMMAND dlrt_tests ${t})
   set_tests_properties(runtime.${t} PROPERTIES LABELS quick TIMEOUT 120)
