@@ -201,6 +201,15 @@ NodeId graph_slice(Graph *g, NodeId x, int axis, int64_t start, int64_t end);
 NodeId graph_concat(Graph *g, const NodeId *parts, int n, int axis);
 /* 0 or 1/(1-p) per element, drawn from the step's random stream */
 NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt);
+/* Rows of `table` [V, ...] selected by the i32 tensor `ids` (any shape):
+ * ids.shape + table.shape[1:], with the batch axis of ids. */
+NodeId graph_take(Graph *g, NodeId table, NodeId ids);
+/* Its adjoint: dy's rows added into a table of shape `tshape`. */
+NodeId graph_take_grad(Graph *g, NodeId dy, NodeId ids, Shape tshape);
+/* Nearest-neighbour upsampling of NCHW by sh x sw, and its adjoint (the
+ * sum of each sh x sw block of dy). */
+NodeId graph_upsample(Graph *g, NodeId x, int64_t sh, int64_t sw);
+NodeId graph_upsample_grad(Graph *g, NodeId dy, int64_t sh, int64_t sw);
 
 /* Elements of node id's output; flops of one evaluation (n = batch). */
 int64_t graph_numel(const Graph *g, NodeId id);
