@@ -93,7 +93,8 @@ typedef struct Tensor {
 	double init_a, init_b;
 	int64_t fan_in, fan_out;
 	int trainable;
-	/* labels with i32 dtype: number of classes, once a loss says so */
+	/* i32 labels: number of classes, once a loss says so; i32 ids: the
+	 * fewest rows of the tables they select (take) */
 	int64_t classes;
 	/* state: the param it belongs to */
 	int of_param;

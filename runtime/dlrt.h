@@ -70,7 +70,8 @@ typedef struct dlrt_tensor {
 	dlrt_init init;
 	double init_a, init_b;
 	int64_t fan_in, fan_out;
-	/* DLRT_LABEL with i32 dtype: number of classes (0 if unknown) */
+	/* i32 labels: the number of classes; i32 inputs: the rows of the
+	 * tables their ids select (0 if unknown); loaded values are checked */
 	int64_t classes;
 } dlrt_tensor;
 
