@@ -257,7 +257,7 @@ static int label_ok(const dlrt_tensor *t, double v)
 static void label_expect(const dlrt_tensor *t, char *buf, size_t size)
 {
 	if (t->classes > 0 && t->role == DLRT_INPUT)
-		snprintf(buf, size, "an id in [0, %lld) for '%s' (a row of its table)", (long long)t->classes, t->name);
+		snprintf(buf, size, "an id in [0, %lld) for '%s'", (long long)t->classes, t->name);
 	else if (t->classes > 0)
 		snprintf(buf, size, "a class label in [0, %lld) for '%s'", (long long)t->classes, t->name);
 	else

@@ -549,8 +549,8 @@ def t_token_ids():
     print("final training loss %.4f" % loss)
     if not loss < 0.3:
         fail("the token model did not learn (loss %g)" % loss)
-    for bad, want in (("6", "tok.csv:3: column 2: expected an id in [0, 6) for 'tok' (a row of its table), found 6"),
-                      ("1.5", "tok.csv:3: column 2: expected an id in [0, 6) for 'tok' (a row of its table), found 1.5")):
+    for bad, want in (("6", "tok.csv:3: column 2: expected an id in [0, 6) for 'tok', found 6"),
+                      ("1.5", "tok.csv:3: column 2: expected an id in [0, 6) for 'tok', found 1.5")):
         lines = [",".join(map(str, r)) for r in rows]
         lines[2] = "0,%s,1,0" % bad
         with open(csv, "w") as f:
