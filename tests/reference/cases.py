@@ -792,7 +792,7 @@ CASES = [
         output o = take(E, tok)
         loss sum(o * (R + 2))
         """, lambda v: (((o := v.E[v.tok]) * (v.R + 2)).sum(), {"o": o}), rows=3, gen={"tok": labels(6)},
-        note="9 ids of 6 rows: duplicates accumulate; rows past n (ids 0) must add nothing"),
+        smaller="B", note="9 ids of 6 rows: duplicates accumulate; rows past n (ids 0) must add nothing"),
     case("embedding_label_const", """
         dim B = 6
         input x : f32[B, 3]
