@@ -321,7 +321,7 @@ static NodeId as_node(Sema *s, Val v, const AstExpr *e, const char *what)
 	}
 }
 
-/* Reject integer label tensors where float arithmetic is asked for. */
+/* Reject integer tensors (class labels, ids) where float arithmetic is asked for. */
 static int check_float(Sema *s, NodeId id, const AstExpr *e, const char *op)
 {
 	if (N(s, id)->dtype == DT_I32 && N(s, id)->op == OP_INPUT && s->g->tensors[N(s, id)->sym].role == ROLE_INPUT) {
