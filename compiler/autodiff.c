@@ -156,6 +156,27 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 			accum(ad, b, graph_conv2d_dw(g, a, gy, graph_node(g, b)->shape, w));
 		break;
 	}
+	case OP_CONV2D_DX: {
+		/* linear in each operand: conv_transpose2d(dy, k) is its forward use */
+		Window w = graph_window(g, id);
+		if (a < ad->n && ad->needs[a])
+			accum(ad, a, graph_conv2d(g, gy, b, w));
+		if (b < ad->n && ad->needs[b])
+			accum(ad, b, graph_conv2d_dw(g, gy, a, graph_node(g, b)->shape, w));
+		break;
+	}
+	case OP_CONV2D_DW: {
+		Window w = graph_window(g, id);
+		if (a < ad->n && ad->needs[a])
+			accum(ad, a, graph_conv2d_dx(g, b, gy, na.shape, w));
+		if (b < ad->n && ad->needs[b])
+			accum(ad, b, graph_conv2d(g, a, gy, w));
+		break;
+	}
+	case OP_TAKE: accum(ad, a, graph_take_grad(g, gy, b, na.shape)); break;
+	case OP_TAKE_GRAD: accum(ad, a, graph_take(g, gy, b)); break;
+	case OP_UPSAMPLE: accum(ad, a, graph_upsample_grad(g, gy, n.i[0], n.i[1])); break;
+	case OP_UPSAMPLE_GRAD: accum(ad, a, graph_upsample(g, gy, n.i[0], n.i[1])); break;
 	case OP_MAXPOOL: accum(ad, a, graph_pool_grad(g, OP_MAXPOOL_GRAD, a, gy, graph_window(g, id))); break;
 	case OP_AVGPOOL: accum(ad, a, graph_pool_grad(g, OP_AVGPOOL_GRAD, a, gy, graph_window(g, id))); break;
 	case OP_PAD: {
@@ -186,7 +207,7 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
 	case OP_DROPOUT_MASK: case OP_RANDOM:
 		break;
-	case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
+	case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
 	case OP_XENT_GRAD: {
 		LossOpts o;
 		graph_loss_opts(g, id, &o);

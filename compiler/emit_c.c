@@ -1645,6 +1645,103 @@ static void kernel_random(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t\t%s[i] = (%s)u[0];\n\t}\n", dst, e->T);
 }
 
+/* ---- gathers and upsampling ---- */
+
+/* take: the rows of a [V, D] table that the ids select, in parallel over
+ * the ids; an id outside [0, V) selects a row of zeros (the trainer checks
+ * the ids it loads, so only ids computed otherwise can be out of range). */
+static void kernel_take(Emit *e, NodeId id, const char *dst)
+{
+	const Node *n = NN(e, id), *tab = NN(e, n->in[0]), *ids = NN(e, n->in[1]);
+	long long V = (long long)tab->shape.d[0], D = (long long)(shape_numel(tab->shape) / V);
+	long long P = (long long)shape_numel(ids->shape);
+	const char *tb = e->s->buf[n->in[0]], *ib = e->s->buf[n->in[1]];
+	fprintf(e->o, "\t/* rows of a [%lld, %lld] table; an id outside [0, %lld) selects zeros */\n", V, D, V);
+	int par = P * D >= PAR_MIN_WORK && P > 1;
+	if (par)
+		par_begin(e, arena_printf(e->a, "%lld", P), 1, "ids");
+	FILE *o = e->o;
+	fprintf(o, "\tfor (long i = %s; i < %s; i++) {\n", par ? "lo" : "0", par ? "hi" : arena_printf(e->a, "%lld", P));
+	fprintf(o, "\t\tlong r = %s[i];\n", ib);
+	fprintf(o, "\t\tif (r >= 0 && r < %lld)\n\t\t\tfor (long j = 0; j < %lld; j++)\n"
+	           "\t\t\t\t%s[i * %lld + j] = %s[r * %lld + j];\n", V, D, dst, D, tb, D);
+	fprintf(o, "\t\telse\n\t\t\tfor (long j = 0; j < %lld; j++)\n\t\t\t\t%s[i * %lld + j] = 0;\n\t}\n", D, dst, D);
+	if (par)
+		par_end(e);
+}
+
+/* take's adjoint: dy's rows added into the table rows the ids select, in
+ * the order of the ids, so duplicate ids accumulate in the same order on
+ * any number of threads: the threads split the table's rows, and each one
+ * scans every id for the rows it owns.  Along the ids' batch axis only the
+ * rows that hold data count. */
+static void kernel_take_grad(Emit *e, NodeId id, const char *dst)
+{
+	const Node *n = NN(e, id), *ids = NN(e, n->in[1]);
+	long long V = (long long)n->shape.d[0], D = (long long)(shape_numel(n->shape) / V);
+	long long P = (long long)shape_numel(ids->shape);
+	const char *yb = e->s->buf[n->in[0]], *ib = e->s->buf[n->in[1]];
+	fprintf(e->o, "\t/* dy's rows added into a [%lld, %lld] table, in the order of the ids (duplicates accumulate; "
+	              "an id outside [0, %lld) adds nothing) */\n", V, D, V);
+	int par = P * D >= PAR_MIN_WORK && V > 1;
+	if (par)
+		par_begin(e, arena_printf(e->a, "%lld", V), 1, "rows of the table");
+	else
+		fprintf(e->o, "\tlong lo = 0, hi = %lld;\n", V);
+	FILE *o = e->o;
+	fprintf(o, "\tfor (long i = lo * %lld; i < hi * %lld; i++)\n\t\t%s[i] = 0;\n", D, D, dst);
+	int d;
+	if (ids->bax >= 0) {
+		int64_t pre, A, post;
+		split(ids->shape, ids->bax, &pre, &A, &post);
+		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long b = 0; b < %s; b++)\n"
+		           "\t\t\tfor (long q = 0; q < %lld; q++) {\n", (long long)pre, batch_extent(e, ids), (long long)post);
+		fprintf(o, "\t\t\t\tlong i = (p * %lld + b) * %lld + q;\n", (long long)A, (long long)post);
+		d = 4;
+	} else {
+		fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", P);
+		d = 2;
+	}
+	fprintf(o, "%.*slong r = %s[i];\n", IND(d), ib);
+	fprintf(o, "%.*sif (r >= lo && r < hi)\n%.*sfor (long j = 0; j < %lld; j++)\n%.*s%s[r * %lld + j] += %s[i * %lld + j];\n",
+	        IND(d), IND(d + 1), D, IND(d + 2), dst, D, yb, D);
+	fprintf(o, "%.*s}\n", IND(d - 1));
+	if (par)
+		par_end(e);
+}
+
+/* Nearest-neighbour upsampling of NCHW planes and its adjoint, the sum of
+ * each block; in parallel over the planes. */
+static void kernel_upsample(Emit *e, NodeId id, const char *dst)
+{
+	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
+	int up = n->op == OP_UPSAMPLE;
+	const Node *small = up ? x : n, *large = up ? n : x;
+	long long sh = (long long)n->i[0], sw = (long long)n->i[1];
+	long long planes = (long long)(small->shape.d[0] * small->shape.d[1]);
+	long long H = (long long)small->shape.d[2], W = (long long)small->shape.d[3];
+	long long OH = (long long)large->shape.d[2], OW = (long long)large->shape.d[3];
+	const char *xb = e->s->buf[n->in[0]];
+	int par = planes * OH * OW >= PAR_MIN_WORK && planes > 1;
+	if (par)
+		par_begin(e, arena_printf(e->a, "%lld", planes), 1, "planes");
+	FILE *o = e->o;
+	fprintf(o, "\tfor (long p = %s; p < %s; p++)\n", par ? "lo" : "0", par ? "hi" : arena_printf(e->a, "%lld", planes));
+	if (up) {
+		fprintf(o, "\t\tfor (long oh = 0; oh < %lld; oh++)\n\t\t\tfor (long ow = 0; ow < %lld; ow++)\n", OH, OW);
+		fprintf(o, "\t\t\t\t%s[(p * %lld + oh) * %lld + ow] = %s[(p * %lld + oh / %lld) * %lld + ow / %lld];\n", dst, OH,
+		        OW, xb, H, sh, W, sw);
+	} else {
+		fprintf(o, "\t\tfor (long h = 0; h < %lld; h++)\n\t\t\tfor (long w = 0; w < %lld; w++) {\n", H, W);
+		fprintf(o, "\t\t\t\t%s acc = 0;\n", e->T);
+		fprintf(o, "\t\t\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t\t\tfor (long j = 0; j < %lld; j++)\n", sh, sw);
+		fprintf(o, "\t\t\t\t\t\tacc += %s[(p * %lld + h * %lld + i) * %lld + w * %lld + j];\n", xb, OH, sh, OW, sw);
+		fprintf(o, "\t\t\t\t%s[(p * %lld + h) * %lld + w] = acc;\n\t\t\t}\n", dst, H, W);
+	}
+	if (par)
+		par_end(e);
+}
+
 static const char *kernel_name(Emit *e, const Kernel *k)
 {
 	const Node *n = NN(e, k->node);
@@ -1731,6 +1828,9 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		case OP_PAD: case OP_SLICE: case OP_CONCAT: kernel_block(e, k->node, dst); break;
 		case OP_DROPOUT_MASK: kernel_dropout(e, k->node, dst); break;
 		case OP_RANDOM: kernel_random(e, k->node, dst); break;
+		case OP_TAKE: kernel_take(e, k->node, dst); break;
+		case OP_TAKE_GRAD: kernel_take_grad(e, k->node, dst); break;
+		case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD: kernel_upsample(e, k->node, dst); break;
 		default: DLC_INTERNAL("no lowering for '%s'", op_info[n->op].name);
 		}
 	}

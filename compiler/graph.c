@@ -884,6 +884,51 @@ NodeId graph_random(Graph *g, Shape s, int bax, int normal, int64_t salt, int64_
 	return intern(g, &n, NULL, 0);
 }
 
+NodeId graph_take(Graph *g, NodeId table, NodeId ids)
+{
+	const Node *nt = &g->nodes[table], *ni = &g->nodes[ids];
+	if (ni->dtype != DT_I32 || nt->dtype == DT_I32 || nt->shape.rank < 1 ||
+	    ni->shape.rank + nt->shape.rank - 1 > MAXRANK)
+		DLC_INTERNAL("bad take");
+	Shape s = ni->shape;
+	for (int k = 1; k < nt->shape.rank; k++)
+		s.d[s.rank++] = nt->shape.d[k];
+	Node n = blank(OP_TAKE, nt->dtype, s, ni->bax);
+	return intern(g, &n, (NodeId[]){table, ids}, 2);
+}
+
+NodeId graph_take_grad(Graph *g, NodeId dy, NodeId ids, Shape tshape)
+{
+	const Node *ny = &g->nodes[dy], *ni = &g->nodes[ids];
+	if (ni->dtype != DT_I32 || tshape.rank < 1 || ny->shape.rank != ni->shape.rank + tshape.rank - 1)
+		DLC_INTERNAL("bad take_grad");
+	Node n = blank(OP_TAKE_GRAD, ny->dtype, tshape, -1);
+	return intern(g, &n, (NodeId[]){dy, ids}, 2);
+}
+
+static NodeId upsample_node(Graph *g, OpKind op, NodeId x, int64_t sh, int64_t sw)
+{
+	const Node *nx = &g->nodes[x];
+	if (nx->shape.rank != 4 || sh < 1 || sw < 1 ||
+	    (op == OP_UPSAMPLE_GRAD && (nx->shape.d[2] % sh || nx->shape.d[3] % sw)))
+		DLC_INTERNAL("bad %s", op_info[op].name);
+	if (sh == 1 && sw == 1)
+		return x;
+	Shape s = nx->shape;
+	s.d[2] = op == OP_UPSAMPLE ? s.d[2] * sh : s.d[2] / sh;
+	s.d[3] = op == OP_UPSAMPLE ? s.d[3] * sw : s.d[3] / sw;
+	Node n = blank(op, nx->dtype, s, nx->bax);
+	n.i[0] = sh;
+	n.i[1] = sw;
+	return intern(g, &n, (NodeId[]){x}, 1);
+}
+
+NodeId graph_upsample(Graph *g, NodeId x, int64_t sh, int64_t sw) { return upsample_node(g, OP_UPSAMPLE, x, sh, sw); }
+NodeId graph_upsample_grad(Graph *g, NodeId dy, int64_t sh, int64_t sw)
+{
+	return upsample_node(g, OP_UPSAMPLE_GRAD, dy, sh, sw);
+}
+
 int64_t graph_numel(const Graph *g, NodeId id) { return shape_numel(g->nodes[id].shape); }
 
 int64_t graph_flops(const Graph *g, NodeId id)
@@ -956,6 +1001,9 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 				for (int k = 0; k < n->shape.rank; k++)
 					fprintf(out, "%s%lld%s", k ? ", " : " perm=[", (long long)n->i[k],
 					        k + 1 < n->shape.rank ? "" : "]");
+			break;
+		case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD:
+			fprintf(out, " scale=%lldx%lld", (long long)n->i[0], (long long)n->i[1]);
 			break;
 		case OP_MATMUL:
 			if (n->i[0] || n->i[1])

@@ -94,7 +94,8 @@ typedef struct Tensor {
 	double init_c;      /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int trainable;
-	/* labels with i32 dtype: number of classes, once a loss says so */
+	/* i32 labels: number of classes, once a loss says so; i32 ids: the
+	 * fewest rows of the tables they select (take) */
 	int64_t classes;
 	/* state: the param it belongs to */
 	int of_param;
@@ -229,6 +230,15 @@ NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt);
  * N(0, 1) when `normal`; index: the tensor's number among the model's
  * random tensors (the trainer may feed it from a file instead). */
 NodeId graph_random(Graph *g, Shape s, int bax, int normal, int64_t salt, int64_t index);
+/* Rows of `table` [V, ...] selected by the i32 tensor `ids` (any shape):
+ * ids.shape + table.shape[1:], with the batch axis of ids. */
+NodeId graph_take(Graph *g, NodeId table, NodeId ids);
+/* Its adjoint: dy's rows added into a table of shape `tshape`. */
+NodeId graph_take_grad(Graph *g, NodeId dy, NodeId ids, Shape tshape);
+/* Nearest-neighbour upsampling of NCHW by sh x sw, and its adjoint (the
+ * sum of each sh x sw block of dy). */
+NodeId graph_upsample(Graph *g, NodeId x, int64_t sh, int64_t sw);
+NodeId graph_upsample_grad(Graph *g, NodeId dy, int64_t sh, int64_t sw);
 
 /* Elements of node id's output; flops of one evaluation (n = batch). */
 int64_t graph_numel(const Graph *g, NodeId id);

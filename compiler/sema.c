@@ -183,6 +183,7 @@ static const char *const builtin_names[] = {
 	"cross_entropy", "nll", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "batch_norm",
 	"layer_norm", "dropout", "pad", "concat", "slice", "randn", "rand", "randn_like", "rand_like", "bernoulli",
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
+	"take", "embedding", "conv_transpose2d", "upsample",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -437,9 +438,14 @@ static NodeId as_node(Sema *s, Val v, const AstExpr *e, const char *what)
 	}
 }
 
-/* Reject integer label tensors where float arithmetic is asked for. */
+/* Reject integer tensors (class labels, ids) where float arithmetic is asked for. */
 static int check_float(Sema *s, NodeId id, const AstExpr *e, const char *op)
 {
+	if (N(s, id)->dtype == DT_I32 && N(s, id)->op == OP_INPUT && s->g->tensors[N(s, id)->sym].role == ROLE_INPUT) {
+		diag_error(s->d, e->loc, "'%s' holds integer ids (i32); '%s' needs float values (integer inputs can only "
+		           "select rows with take or embedding)", N(s, id)->name, op);
+		return 0;
+	}
 	if (N(s, id)->dtype == DT_I32) {
 		const char *nm = N(s, id)->name ? N(s, id)->name : "this value";
 		diag_error(s->d, e->loc, "'%s' holds integer class labels (i32); '%s' needs float values "
@@ -1578,6 +1584,186 @@ static Val call_random(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	return vnode(r);
 }
 
+/* ---- gathers, transposed convolution, upsampling ---- */
+
+/* take(table, ids) with ids known at compile time: an integer (one row,
+ * table.shape[1:]) or a list of integers ([len, ...]); slices of the table. */
+static Val take_const(Sema *s, NodeId table, Val v, const AstExpr *ie, const char *fn)
+{
+	Shape ts = N(s, table)->shape;
+	int nid = v.kind == V_LIST ? v.nitems : 1;
+	if (nid == 0) {
+		diag_error(s->d, ie->loc, "the ids of '%s' are an empty list", fn);
+		return verr();
+	}
+	NodeId *rows = arena_alloc(s->a, sizeof(NodeId) * (size_t)nid);
+	for (int k = 0; k < nid; k++) {
+		Val it = v.kind == V_LIST ? v.items[k] : v;
+		SrcLoc loc = v.kind == V_LIST && ie->kind == AST_LIST ? ie->args[k].value->loc : ie->loc;
+		if (it.kind == V_ERR)
+			return verr();
+		if (it.kind != V_NUM || !it.is_int) {
+			diag_error(s->d, loc, "the ids of '%s' must be integers: an i32 tensor, an integer or a list of "
+			           "integers", fn);
+			return verr();
+		}
+		if (it.num < 0 || it.num >= (double)ts.d[0]) {
+			diag_error(s->d, loc, "'%s': id %.17g is out of range for a table of %lld rows %s (ids are in [0, %lld))",
+			           fn, it.num, (long long)ts.d[0], shp(s, ts), (long long)ts.d[0]);
+			return verr();
+		}
+		rows[k] = graph_slice(s->g, table, 0, (int64_t)it.num, (int64_t)it.num + 1);
+	}
+	if (v.kind == V_LIST)
+		return vnode(graph_concat(s->g, rows, nid, 0));
+	return vnode(graph_reshape(s->g, rows[0], shape_make(ts.rank - 1, ts.d + 1)));
+}
+
+/* take(table, ids), embedding(ids, table): the rows of table selected by
+ * integer ids of any shape, ids.shape + table.shape[1:]. */
+static Val call_take(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const p_take[] = {"table", "ids"}, *const p_emb[] = {"ids", "table"};
+	const AstExpr *args[2];
+	int emb = fn[0] == 'e';
+	if (!bind_args(s, e, fn, emb ? p_emb : p_take, 2, 2, args))
+		return verr();
+	const AstExpr *te = args[emb], *ie = args[!emb];
+	NodeId table = tensor_arg(s, te, sc, fn, 0);
+	Val iv = eval(s, ie, sc);
+	if (!table || iv.kind == V_ERR)
+		return verr();
+	Shape ts = N(s, table)->shape;
+	if (N(s, table)->dtype == DT_I32) {
+		diag_error(s->d, te->loc, "the table of '%s' must hold float values, got the integers i32%s", fn,
+		           shp(s, ts));
+		return verr();
+	}
+	if (ts.rank < 1) {
+		diag_error(s->d, te->loc, "the table of '%s' must have its rows along axis 0, got a scalar", fn);
+		return verr();
+	}
+	if (N(s, table)->bax >= 0) {
+		diag_error(s->d, te->loc, "'%s' selects rows of a table that runs over the batch (axis %d of %s), so "
+		           PARTIAL "; take rows of a table that does not depend on the batch", fn, N(s, table)->bax,
+		           shp(s, ts));
+		return verr();
+	}
+	if (iv.kind == V_NUM || iv.kind == V_LIST)
+		return take_const(s, table, iv, ie, fn);
+	NodeId ids = as_node(s, iv, ie, arena_printf(s->a, "the ids of '%s'", fn));
+	if (!ids)
+		return verr();
+	const Node *ni = N(s, ids);
+	if (ni->dtype != DT_I32) {
+		diag_error(s->d, ie->loc, "the ids of '%s' must be integers (i32), got %s%s; declare them as "
+		           "`input NAME : i32[...]`", fn, dtype_name((DType)ni->dtype), shp(s, ni->shape));
+		return verr();
+	}
+	if (ni->shape.rank + ts.rank - 1 > MAXRANK) {
+		diag_error(s->d, e->loc, "'%s' of a table %s by ids %s: at most %d dimensions are supported", fn,
+		           shp(s, ts), shp(s, ni->shape), MAXRANK);
+		return verr();
+	}
+	if (ni->op == OP_INPUT) {
+		/* the trainer checks that the ids it loads are rows of every table */
+		Tensor *t = &s->g->tensors[ni->sym];
+		if (t->role == ROLE_LABEL && t->classes > ts.d[0]) {
+			diag_error(s->d, ie->loc, "label '%s' holds %lld classes, but the table of '%s' has %lld rows %s",
+			           t->name, (long long)t->classes, fn, (long long)ts.d[0], shp(s, ts));
+			return verr();
+		}
+		if (!t->classes || t->classes > ts.d[0])
+			t->classes = ts.d[0];
+	}
+	return vnode(graph_take(s->g, table, ids));
+}
+
+/* conv_transpose2d(x, kernel [C_in, C_out, kh, kw], ...): the adjoint of a
+ * convolution with that kernel, as torch.nn.functional.conv_transpose2d. */
+static Val call_conv_transpose2d(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"x", "kernel", "bias", "stride", "pad", "output_padding", "dilation"};
+	const char *fn = "conv_transpose2d";
+	const AstExpr *args[7];
+	if (!bind_args(s, e, fn, pn, 7, 2, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, fn, 1), k = tensor_arg(s, args[1], sc, fn, 1);
+	NodeId b = args[2] ? tensor_arg(s, args[2], sc, fn, 1) : 0;
+	if (!x || !k || (args[2] && !b) || !need_nchw(s, x, args[0], fn) || !batch_leading(s, x, args[0]->loc, fn))
+		return verr();
+	Shape xs = N(s, x)->shape, ks = N(s, k)->shape;
+	if (ks.rank != 4) {
+		diag_error(s->d, args[1]->loc, "the kernel of '%s' must be [C_in, C_out, kh, kw], got %s", fn, shp(s, ks));
+		return verr();
+	}
+	int64_t st[2], pd[2], op[2], dl[2];
+	if (!pair_arg(s, args[3], sc, 1, st, "stride", 1) || !pair_arg(s, args[4], sc, 0, pd, "pad", 0) ||
+	    !pair_arg(s, args[5], sc, 0, op, "output_padding", 0) || !pair_arg(s, args[6], sc, 1, dl, "dilation", 1))
+		return verr();
+	if (ks.d[0] != xs.d[1]) {
+		diag_error(s->d, e->loc, "'%s': channel mismatch: input %s has %lld channels, the kernel %s expects %lld "
+		           "(kernel shape is [C_in, C_out, kh, kw])", fn, shp(s, xs), (long long)xs.d[1], shp(s, ks),
+		           (long long)ks.d[0]);
+		return verr();
+	}
+	if (op[0] >= st[0] || op[1] >= st[1]) {
+		diag_error(s->d, args[5]->loc, "'%s': output_padding %lldx%lld must be smaller than the stride %lldx%lld", fn,
+		           (long long)op[0], (long long)op[1], (long long)st[0], (long long)st[1]);
+		return verr();
+	}
+	int64_t d[4] = {xs.d[0], ks.d[1], 0, 0};
+	for (int i = 0; i < 2; i++) {
+		d[2 + i] = (xs.d[2 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (ks.d[2 + i] - 1) + op[i] + 1;
+		if (d[2 + i] < 1) {
+			diag_error(s->d, e->loc, "'%s': the output %s would be %lld: (%lld - 1) * %lld - 2 * %lld + %lld * (%lld - 1) "
+			           "+ %lld + 1, that is (in - 1) stride - 2 pad + dilation (kernel - 1) + output_padding + 1", fn,
+			           i ? "width" : "height", (long long)d[2 + i], (long long)xs.d[2 + i], (long long)st[i],
+			           (long long)pd[i], (long long)dl[i], (long long)ks.d[2 + i], (long long)op[i]);
+			return verr();
+		}
+	}
+	Window w;
+	memset(&w, 0, sizeof w);
+	w.kh = ks.d[2];
+	w.kw = ks.d[3];
+	w.sh = st[0];
+	w.sw = st[1];
+	w.ph = pd[0];
+	w.pw = pd[1];
+	w.dh = dl[0];
+	w.dw = dl[1];
+	w.groups = 1;
+	NodeId y = graph_conv2d_dx(s->g, x, k, shape_make(4, d), w);
+	if (b) {
+		Shape bs = N(s, b)->shape;
+		if (bs.rank != 1 || bs.d[0] != ks.d[1]) {
+			diag_error(s->d, args[2]->loc, "the bias of '%s' must be [%lld] (one per output channel), got %s", fn,
+			           (long long)ks.d[1], shp(s, bs));
+			return verr();
+		}
+		int64_t bd[3] = {ks.d[1], 1, 1};
+		y = graph_binary(s->g, OP_ADD, y, graph_reshape(s->g, b, shape_make(3, bd)));
+	}
+	return vnode(y);
+}
+
+/* upsample(x, scale): nearest-neighbour, each pixel repeated scale x scale
+ * times (F.interpolate(x, scale_factor = scale, mode = "nearest")). */
+static Val call_upsample(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"x", "scale"};
+	const AstExpr *args[2];
+	if (!bind_args(s, e, "upsample", pn, 2, 2, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, "upsample", 1);
+	int64_t f[2];
+	if (!x || !need_nchw(s, x, args[0], "upsample") || !batch_leading(s, x, args[0]->loc, "upsample") ||
+	    !pair_arg(s, args[1], sc, 1, f, "the scale of 'upsample'", 1))
+		return verr();
+	return vnode(graph_upsample(s->g, x, f[0], f[1]));
+}
+
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 {
 	const char *fn = e->name;
@@ -1782,6 +1968,12 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		}
 		return vnode(graph_slice(s->g, x, axis, st, en));
 	}
+	if (!strcmp(fn, "take") || !strcmp(fn, "embedding"))
+		return call_take(s, e, sc, fn);
+	if (!strcmp(fn, "conv_transpose2d"))
+		return call_conv_transpose2d(s, e, sc);
+	if (!strcmp(fn, "upsample"))
+		return call_upsample(s, e, sc);
 	if (!strcmp(fn, "concat"))
 		return call_concat(s, e, sc);
 	if (is_loss(fn))
@@ -2259,9 +2451,11 @@ static DType decl_dtype(Sema *s, const AstStmt *st, int is_label)
 	if (!strcmp(dt, "f32") || !strcmp(dt, "f64"))
 		return s->g->fdtype;
 	if (!strcmp(dt, "i32")) {
-		if (!is_label)
-			diag_error(s->d, st->type.dtype_loc, "only labels can be integers (i32); inputs and "
-			           "parameters are f32 or f64");
+		if (st->kind == ST_PARAM) {
+			diag_error(s->d, st->type.dtype_loc, "only inputs and labels can be integers (i32); parameters "
+			           "are f32 or f64");
+			return s->g->fdtype;
+		}
 		return DT_I32;
 	}
 	diag_error(s->d, st->type.dtype_loc, "unknown element type '%s' (expected f32, f64 or i32)", dt);

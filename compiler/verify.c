@@ -192,6 +192,38 @@ static void check_node(Check *c, NodeId id)
 	case OP_XENT_GRAD: case OP_BCE_GRAD: case OP_XENT_HESS: case OP_BCE_HESS:
 		check_shape(c, id, "the gradient", n->shape, a->shape);
 		break;
+	case OP_TAKE: case OP_TAKE_GRAD: {
+		/* ids i32 [...]; the table [V, ...] and the rows ids.shape + [...] */
+		const Node *tab = n->op == OP_TAKE ? a : n, *rows = n->op == OP_TAKE ? n : a;
+		if (b->dtype != DT_I32 || tab->dtype == DT_I32 || rows->dtype != tab->dtype) {
+			bad(c, id, "ids of type %s, a table of type %s", dtype_name((DType)b->dtype), dtype_name((DType)tab->dtype));
+			break;
+		}
+		Shape want = b->shape;
+		if (tab->shape.rank < 1 || b->shape.rank + tab->shape.rank - 1 > MAXRANK) {
+			bad(c, id, "a table %s indexed by ids %s", sh(tab->shape, b1), sh(b->shape, b2));
+			break;
+		}
+		for (int k = 1; k < tab->shape.rank; k++)
+			want.d[want.rank++] = tab->shape.d[k];
+		check_shape(c, id, n->op == OP_TAKE ? "the result" : "the adjoint", rows->shape, want);
+		if (n->op == OP_TAKE && n->bax != b->bax)
+			bad(c, id, "batch axis %d of rows indexed by ids with batch axis %d", n->bax, b->bax);
+		break;
+	}
+	case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD: {
+		/* NCHW; the large side is the small one times i[0] x i[1] */
+		const Node *small = n->op == OP_UPSAMPLE ? a : n, *large = n->op == OP_UPSAMPLE ? n : a;
+		Shape want = small->shape;
+		if (small->shape.rank != 4 || n->i[0] < 1 || n->i[1] < 1) {
+			bad(c, id, "upsampling of %s by %lldx%lld", sh(a->shape, b1), (long long)n->i[0], (long long)n->i[1]);
+			break;
+		}
+		want.d[2] *= n->i[0];
+		want.d[3] *= n->i[1];
+		check_shape(c, id, n->op == OP_UPSAMPLE ? "the result" : "the adjoint", large->shape, want);
+		break;
+	}
 	case OP_ASSIGN:
 		if (a->op != OP_PARAM && a->op != OP_STATE)
 			bad(c, id, "assigns to a %s, not to a parameter or state", op_info[a->op].name);

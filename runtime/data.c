@@ -244,7 +244,9 @@ static int load_npy_col(const char *path, const dlrt_tensor *t, dlrt_column *col
 
 /* ---- labels ---- */
 
-/* An i32 label must hold an integer, in [0, classes) when classes are known. */
+/* An i32 label or input must hold an integer, in [0, classes) when classes
+ * are known (a label's classes, or the rows of the tables an input's ids
+ * select). */
 static int label_ok(const dlrt_tensor *t, double v)
 {
 	if (!(v == floor(v)) || v < INT32_MIN || v > INT32_MAX)
@@ -254,11 +256,13 @@ static int label_ok(const dlrt_tensor *t, double v)
 
 static void label_expect(const dlrt_tensor *t, char *buf, size_t size)
 {
-	if (t->classes > 0)
+	if (t->classes > 0 && t->role == DLRT_INPUT)
+		snprintf(buf, size, "an id in [0, %lld) for '%s'", (long long)t->classes, t->name);
+	else if (t->classes > 0)
 		snprintf(buf, size, "a class label in [0, %lld)%s for '%s'", (long long)t->classes,
 		         t->has_ignore ? " or the ignored label" : "", t->name);
 	else
-		snprintf(buf, size, "an integer label for '%s'", t->name);
+		snprintf(buf, size, "an integer %s for '%s'", t->role == DLRT_INPUT ? "id" : "label", t->name);
 }
 
 static int check_labels(const dlrt_tensor *t, const dlrt_column *c, int64_t rows,
@@ -266,7 +270,7 @@ static int check_labels(const dlrt_tensor *t, const dlrt_column *c, int64_t rows
 {
 	int64_t n = rows * c->row_elems;
 	char exp[96];
-	if (t->role != DLRT_LABEL || t->dtype != DLRT_I32)
+	if ((t->role != DLRT_LABEL && t->role != DLRT_INPUT) || t->dtype != DLRT_I32)
 		return 0;
 	for (int64_t i = 0; i < n; i++) {
 		double v = dlrt_get(c->data, c->dtype, i);
@@ -450,13 +454,9 @@ static int load_csv(const char *path, const dlrt_tensor **ts, int nt, int header
 			for (int64_t j = 0; j < c->row_elems; j++, k++) {
 				double v = vals[k];
 				if (c->dtype == DLRT_I32) {
-					if (ts[i]->role == DLRT_LABEL ? !label_ok(ts[i], v) :
-					    !(v == floor(v) && v >= INT32_MIN && v <= INT32_MAX)) {
+					if (!label_ok(ts[i], v)) {
 						char exp[96];
-						if (ts[i]->role == DLRT_LABEL)
-							label_expect(ts[i], exp, sizeof exp);
-						else
-							snprintf(exp, sizeof exp, "an integer for '%s'", ts[i]->name);
+						label_expect(ts[i], exp, sizeof exp);
 						dlrt_error("%s:%ld: column %d: expected %s, found %.17g", path, lineno,
 						           k + 1, exp, v);
 						goto done;

@@ -75,7 +75,8 @@ typedef struct dlrt_tensor {
 	double init_c;         /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int64_t init_stream;   /* its random stream: the param's position among the params */
-	/* DLRT_LABEL with i32 dtype: number of classes (0 if unknown) */
+	/* i32 labels: the number of classes; i32 inputs: the rows of the
+	 * tables their ids select (0 if unknown); loaded values are checked */
 	int64_t classes;
 	/* and a label outside [0, classes) that the loss ignores, if has_ignore */
 	int has_ignore;

@@ -1168,7 +1168,7 @@ static void random_batch(const dlrt_model *m, uint64_t seed)
 		for (int64_t k = 0; k < t->numel; k++) {
 			double v;
 			if (t->dtype == DLRT_I32)
-				v = t->role == DLRT_LABEL && t->classes > 0
+				v = t->classes > 0
 				        ? (double)dlrt_rng_below(&r, (uint32_t)t->classes) : 0.0;
 			else if (t->role == DLRT_INPUT)
 				v = 2.0 * dlrt_rng_uniform(&r) - 1.0;

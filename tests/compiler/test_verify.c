@@ -2,7 +2,8 @@
  * a well-formed graph passes; each corruption (a dangling input, an input
  * that comes after its node, a wrong elementwise shape, a bad reduction, an
  * inner-size mismatch, a batch axis out of range, a leaf that lost its
- * tensor, an assignment to a computed value) is reported; and a memory plan
+ * tensor, an assignment to a computed value, float ids, a gather, scatter
+ * or upsampling of the wrong shape) is reported; and a memory plan
  * that puts two live arrays in the same place is caught. */
 #include <stdio.h>
 #include <string.h>
@@ -112,8 +113,31 @@ int main(void)
 	off[add] = 28; /* 8 elements from 28 end past the 32-element arena */
 	expect("an array past the arena's end", memplan_verify(&s, &p, sink), 1);
 
+	/* gathers and upsampling: ids i32 [4, 2] into a table [5, 3]; x [4, 2, 3, 3] by 2 x 3 */
+	Arena a3 = {0};
+	g = graph_new(&a3, DT_F64);
+	int64_t di[2] = {4, 2}, dt[2] = {5, 3}, dx4[4] = {4, 2, 3, 3};
+	int ti = graph_add_tensor(g, "tok", ROLE_INPUT, DT_I32, shape_make(2, di), 0, (SrcLoc){0, 0, 0});
+	int te = graph_add_tensor(g, "E", ROLE_PARAM, DT_F64, shape_make(2, dt), -1, (SrcLoc){0, 0, 0});
+	int tx4 = graph_add_tensor(g, "x", ROLE_INPUT, DT_F64, shape_make(4, dx4), 0, (SrcLoc){0, 0, 0});
+	g->batch = 4;
+	NodeId tok = g->tensors[ti].node, tab = g->tensors[te].node;
+	NodeId tk = graph_take(g, tab, tok);
+	NodeId tg = graph_take_grad(g, tk, tok, g->tensors[te].shape);
+	NodeId up = graph_upsample(g, g->tensors[tx4].node, 2, 3);
+	NodeId ug = graph_upsample_grad(g, up, 2, 3);
+	expect("gathers and upsampling", problems(g), 0);
+	CORRUPT("float ids", tk, g->nodes[tk].in[1] = tab);
+	CORRUPT("rows of the wrong width", tk, g->nodes[tk].shape.d[2] = 4);
+	CORRUPT("a gather that lost the batch axis of its ids", tk, g->nodes[tk].bax = -1);
+	CORRUPT("a scatter into a table of the wrong width", tg, g->nodes[tg].shape.d[1] = 2);
+	CORRUPT("an upsampled size", up, g->nodes[up].shape.d[3] = 6);
+	CORRUPT("a block sum's size", ug, g->nodes[ug].i[0] = 3);
+	expect("still well-formed after those corruptions are undone", problems(g), 0);
+
 	arena_free(&a);
 	arena_free(&a2);
+	arena_free(&a3);
 	if (sink != stderr)
 		fclose(sink);
 	printf("%d failure%s\n", failures, failures == 1 ? "" : "s");

@@ -533,6 +533,67 @@ def t_layers_same_bits():
         print("%s: %d tensors, the same bits after 25 steps" % (name, len(a)))
 
 
+TOKENS_DL = """
+dim B = 8
+dim V = 6
+input tok : i32[B, 3]
+label y : i32[B]
+param E : [V, 4] = normal(0, 1)
+param W : [4, 2] = xavier_uniform
+loss cross_entropy(mean(embedding(tok, E), axis = 1) @ W, y)
+"""
+
+DECODER_DL = """
+dim B = 4
+input tok : i32[B, 2]
+input x : f32[B, 2, 3, 3]
+input t : f32[B, 1, 10, 10]
+param E : [5, 2]
+param K : [2, 1, 2, 2]
+h = x * reshape(mean(embedding(tok, E), axis = 1), [B, 2, 1, 1])
+loss mse(upsample(conv_transpose2d(h, K, stride = 2, pad = 1, output_padding = 1), 2), t)
+train { optimizer = newton(damping = 0.1) }
+"""
+
+
+def t_token_ids():
+    """Integer inputs: token ids train from CSV, a bad id stops the trainer with its line, column and value;
+    Hessian-vector products through embedding, conv_transpose2d and upsample match finite differences."""
+    w = args.workdir
+    model = os.path.join(w, "tokens.dl")
+    with open(model, "w") as f:
+        f.write(TOKENS_DL)
+    exe = build(model, "tokens")
+    rows = []
+    for i in range(48):
+        tok = [(i * 7 + 3 * k + i // 5) % 6 for k in range(3)]
+        rows.append(tok + [1 if 5 in tok else 0])
+    csv = os.path.join(w, "tok.csv")
+    with open(csv, "w") as f:
+        f.write("".join(",".join(map(str, r)) + "\n" for r in rows))
+    out = run([exe, "--train", csv, "--epochs", "60", "--lr", "0.5", "--progress", "never"])
+    loss = final_train_loss(out)
+    print("final training loss %.4f" % loss)
+    if not loss < 0.3:
+        fail("the token model did not learn (loss %g)" % loss)
+    for bad, want in (("6", "tok.csv:3: column 2: expected an id in [0, 6) for 'tok', found 6"),
+                      ("1.5", "tok.csv:3: column 2: expected an id in [0, 6) for 'tok', found 1.5")):
+        lines = [",".join(map(str, r)) for r in rows]
+        lines[2] = "0,%s,1,0" % bad
+        with open(csv, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        out = run([exe, "--train", csv, "--epochs", "1", "--progress", "never"], expect_rc=1)
+        if want not in out:
+            fail("the message for id %s should say: %s" % (bad, want))
+    model = os.path.join(w, "decoder.dl")
+    with open(model, "w") as f:
+        f.write(DECODER_DL)
+    exe = build(model, "decoder", "--dtype", "f64")
+    out = run([exe, "--hvpcheck"])
+    if "hvpcheck:" not in out:
+        fail("no hvpcheck line")
+
+
 TESTS = {k[2:]: v for k, v in globals().items() if k.startswith("t_")}
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 #    pass does on small graphs (UPDATE_GOLDEN=1 ctest -R '^opt\.passes' rewrites).
 #  - opt.equal.*: every example gives the same parameters and loss at -O0, -O2
 #    and -O2 -fcheck-memory (dead arena arrays poisoned with NaN) after training.
-#  - opt.threads.*: the same bits on 1, 2 and 3 threads (threads_equal.py).
+#  - opt.threads.*: the same bits on 1, 2 and 3 threads (threads_equal.py;
+#    threads_batch.py for one batch of a model without a dataset).
 file(GLOB dlc_opt_cases CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/passes/*.dl)
 foreach(dlc_case ${dlc_opt_cases})
   get_filename_component(dlc_case_name ${dlc_case} NAME_WE)
@@ -36,3 +37,9 @@ foreach(ex mlp lenet5 convnet_bn)
            --workdir ${CMAKE_BINARY_DIR}/tests/opt/threads_${ex})
   set_tests_properties(opt.threads.${ex} PROPERTIES LABELS "opt;quick" SKIP_RETURN_CODE 77 TIMEOUT 600)
 endforeach()
+# The same bits on 1, 2 and 3 threads for one batch of a model without a
+# dataset: gathers with duplicate ids, upsampling, transposed convolution.
+add_test(NAME opt.threads.gather COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/threads_batch.py
+         --dlc $<TARGET_FILE:dlc> --model ${CMAKE_CURRENT_LIST_DIR}/threads_gather.dl
+         --workdir ${CMAKE_BINARY_DIR}/tests/opt/threads_gather)
+set_tests_properties(opt.threads.gather PROPERTIES LABELS "opt;quick" TIMEOUT 600)

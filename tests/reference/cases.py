@@ -851,6 +851,59 @@ CASES = [
         loss bce(z, concat(t, u, axis = 0)) + mse(reshape(z, [-1]), reshape(concat(u, t, axis = 0), [-1]))
         """, lambda v: _bce_mse_concat(v), rows=2, gen={"t": probs(), "u": probs()}, smaller="B"),
 
+    # -- gathers (integer ids), transposed convolution, upsampling --
+    case("take_ids", """
+        dim B = 5
+        input tok : i32[B, 3]
+        input R : f32[B, 3, 4]
+        param E : [6, 4]
+        output o = take(E, tok)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := v.E[v.tok]) * (v.R + 2)).sum(), {"o": o}), rows=3, gen={"tok": labels(6)},
+        smaller="B", note="9 ids of 6 rows: duplicates accumulate; rows past n (ids 0) must add nothing"),
+    case("embedding_label_const", """
+        dim B = 6
+        input x : f32[B, 3]
+        label y : i32[B]
+        param E : [4, 3]
+        param W : [3, 3]
+        param C : [3, 3]
+        output o = x * embedding(y, tanh(E @ W)) + take(E, 2)
+        loss mean(o ^ 2) + sum(take(E, [1, 1, 3]) * C)
+        """, lambda v: (((o := v.x * torch.tanh(v.E @ v.W)[v.y] + v.E[2]) ** 2).mean()
+                        + (v.E[[1, 1, 3]] * v.C).sum(), {"o": o}), rows=4, gen={"y": labels(4)},
+        note="label ids into a computed table; ids known at compile time are slices"),
+    case("conv_transpose2d", """
+        dim B = 3
+        input x : f32[B, 2, 4, 5]
+        input R : f32[B, 3, 8, 10]
+        param a : [2, 1, 1]
+        param K : [2, 3, 3, 3]
+        param c : [3]
+        output o = conv_transpose2d(x * a + 1, K, c, stride = 2, pad = 1, output_padding = 1)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := F.conv_transpose2d(v.x * v.a + 1, v.K, v.c, stride=2, padding=1, output_padding=1))
+                         * (v.R + 2)).sum(), {"o": o}), rows=2),
+    case("conv_transpose2d_dilated", """
+        dim B = 2
+        input x : f32[B, 3, 3, 17]
+        input R : f32[B, 2, 7, 19]
+        param a : [3, 1, 1]
+        param K : [3, 2, 2, 3]
+        output o = conv_transpose2d(tanh(x * a), K, stride = [2, 1], pad = [0, 1], dilation = 2)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := F.conv_transpose2d(torch.tanh(v.x * v.a), v.K, stride=(2, 1), padding=(0, 1),
+                                                  dilation=2)) * (v.R + 2)).sum(), {"o": o})),
+    case("upsample", """
+        dim B = 3
+        input x : f32[B, 2, 3, 4]
+        input R : f32[B, 2, 6, 12]
+        param a : [2, 1, 1]
+        output o = upsample(x * a + 1, [2, 3])
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := F.interpolate(v.x * v.a + 1, scale_factor=(2, 3), mode="nearest")) * (v.R + 2)).sum(),
+                        {"o": o}), rows=2),
+
     # -- small models --
     case("mlp_cross_entropy", """
         dim B = 8
