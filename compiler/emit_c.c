@@ -1903,6 +1903,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        roles[T->role], dlrt_dtype_c(T->dtype), T->shape.rank);
 		for (int k = 0; k < T->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)T->shape.d[k]);
+		if (T->shape.rank == 0)
+			fprintf(out, "0"); /* {} is not ISO C */
 		fprintf(out, "}, .numel = %lld, .data = %s, .grad = %s, .batch_axis = %d", (long long)shape_numel(T->shape),
 		        e->s->buf[T->node],
 		        e->s->grad_buf[t] ? e->s->grad_buf[t]
@@ -1932,6 +1934,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        c_string(e, m->outputs[i].name), dlrt_dtype_c((DType)n->dtype), n->shape.rank);
 		for (int k = 0; k < n->shape.rank; k++)
 			fprintf(out, "%s%lld", k ? ", " : "", (long long)n->shape.d[k]);
+		if (n->shape.rank == 0)
+			fprintf(out, "0");
 		fprintf(out, "}, .numel = %lld, .data = %s, .batch_axis = %d", (long long)shape_numel(n->shape),
 		        e->s->out_buf[i], n->bax == 0 ? 0 : -1);
 		if (n->bax == 0 && graph_batch_slots(g, m->outputs[i].node) > 1)
