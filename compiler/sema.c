@@ -325,8 +325,8 @@ static NodeId as_node(Sema *s, Val v, const AstExpr *e, const char *what)
 static int check_float(Sema *s, NodeId id, const AstExpr *e, const char *op)
 {
 	if (N(s, id)->dtype == DT_I32 && N(s, id)->op != OP_INPUT) {
-		const char *nm = N(s, id)->name ? N(s, id)->name : "this value";
-		diag_error(s->d, e->loc, "'%s' holds integer indices (i32, from argmax); '%s' needs float values "
+		const char *nm = N(s, id)->name ? arena_printf(s->a, "'%s'", N(s, id)->name) : "this value";
+		diag_error(s->d, e->loc, "%s holds integer indices (i32, from argmax); '%s' needs float values "
 		           "(one_hot(...) turns indices into floats)", nm, op);
 		return 0;
 	}
