@@ -103,9 +103,9 @@ static NodeId maximum_vjp(const VjpCall *v)
 	NodeId x = v->k == 0 ? in0(v) : in1(v), o = v->k == 0 ? in1(v) : in0(v);
 	NodeId half = mulc(v, v->gy, 0.5);
 	NodeId eq = graph_binary(v->g, OP_EQ, x, o);
-	NodeId win = graph_where(v->g, graph_binary(v->g, v->n.op == OP_MAXIMUM ? OP_GT : OP_LT, x, o), v->gy,
-	                         cst(v, 0));
-	return graph_where(v->g, eq, half, win);
+	NodeId wins = graph_binary(v->g, v->n.op == OP_MAXIMUM ? OP_GT : OP_LT, x, o);
+	NodeId z = cst(v, 0);
+	return graph_where(v->g, eq, half, graph_where(v->g, wins, v->gy, z));
 }
 
 static const char *minimum_c(const CExpr *x)

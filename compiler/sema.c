@@ -1215,14 +1215,16 @@ static Val call_reduce(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 		return vnode(reduce_axes(s, OP_SUM, a, axes, nax, k));
 	if (!strcmp(fn, "max"))
 		return vnode(reduce_axes(s, OP_MAX, a, axes, nax, k));
-	if (!strcmp(fn, "mean"))
-		return vnode(graph_binary(s->g, OP_DIV, reduce_axes(s, OP_SUM, a, axes, nax, k),
-		                          reduce_count_axes(s, a, axes, nax)));
+	if (!strcmp(fn, "mean")) {
+		NodeId sum = reduce_axes(s, OP_SUM, a, axes, nax, k);
+		return vnode(graph_binary(s->g, OP_DIV, sum, reduce_count_axes(s, a, axes, nax)));
+	}
 	if (!strcmp(fn, "logsumexp")) {
 		/* m + log(sum(exp(x - m))), m the maximum (0 where it is infinite,
 		 * as torch: a row of -inf gives -inf, not NaN) */
 		NodeId m = reduce_axes(s, OP_MAX, a, axes, nax, 1);
-		NodeId inf = graph_binary(s->g, OP_EQ, graph_unary(s->g, OP_ABS, m), graph_const(s->g, INFINITY));
+		NodeId am = graph_unary(s->g, OP_ABS, m);
+		NodeId inf = graph_binary(s->g, OP_EQ, am, graph_const(s->g, INFINITY));
 		m = graph_where(s->g, inf, graph_const(s->g, 0), m);
 		NodeId ex = graph_unary(s->g, OP_EXP, graph_binary(s->g, OP_SUB, a, m));
 		NodeId l = graph_unary(s->g, OP_LOG, reduce_axes(s, OP_SUM, ex, axes, nax, k));
@@ -1260,8 +1262,9 @@ static Val call_reduce(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	}
 	NodeId mean = graph_binary(s->g, OP_DIV, reduce_axes(s, OP_SUM, a, axes, nax, 1), cnt);
 	NodeId d2 = graph_powc(s->g, graph_binary(s->g, OP_SUB, a, mean), 2);
-	NodeId v = graph_binary(s->g, OP_DIV, reduce_axes(s, OP_SUM, d2, axes, nax, k),
-	                        graph_binary(s->g, OP_SUB, cnt, graph_const(s->g, cv.num)));
+	NodeId ss = reduce_axes(s, OP_SUM, d2, axes, nax, k);
+	NodeId dof = graph_binary(s->g, OP_SUB, cnt, graph_const(s->g, cv.num));
+	NodeId v = graph_binary(s->g, OP_DIV, ss, dof);
 	return vnode(fn[0] == 's' ? graph_unary(s->g, OP_SQRT, v) : v);
 }
 
