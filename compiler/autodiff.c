@@ -228,6 +228,8 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	}
 	case OP_NLL_GRAD:
 		break; /* depends on the labels only */
+	case OP_ARGMAX: case OP_ONE_HOT:
+		break; /* integers, and floats computed from integers: no gradient */
 	case OP_XENT_HESS: case OP_BCE_HESS: case OP_ASSIGN:
 	case OP_COUNT_:
 	default: /* elementwise ops without a rule in op_rules (maximum) */

@@ -48,13 +48,13 @@ static void emit_probe_table(Emit *e);
 
 static const char *lit(Emit *e, double v)
 {
-	CExpr x = {e->a, e->f32, NULL, NULL, 0};
+	CExpr x = {e->a, e->f32, NULL, NULL, 0, NULL};
 	return cx_lit(&x, v);
 }
 
 static const char *fn(Emit *e, const char *name)
 {
-	CExpr x = {e->a, e->f32, NULL, NULL, 0};
+	CExpr x = {e->a, e->f32, NULL, NULL, 0, NULL};
 	return cx_fn(&x, name);
 }
 
@@ -144,7 +144,7 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 	DLC_INTERNAL("no value for node %u", id);
 }
 
-static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b);
+static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b, const char *c);
 
 /* Print `T v<id> = ...;` for the inlined values under id, each once per
  * kernel, inputs first. */
@@ -158,8 +158,9 @@ static void inline_defs(Emit *e, NodeId id, int nested, Shape out, int depth)
 	e->done[id] = e->kstamp;
 	const char *a = ref(e, n->in[0], nested, out);
 	const char *b = op_info[n->op].arity > 1 ? ref(e, n->in[1], nested, out) : NULL;
+	const char *c = op_info[n->op].arity > 2 ? ref(e, n->in[2], nested, out) : NULL;
 	fprintf(e->o, "%.*s%s v%u = %s; /* %s */\n", depth, "\t\t\t\t\t\t\t\t\t\t\t\t", e->T, id,
-	        ew_apply(e, n, a, b), n->name ? n->name : op_info[n->op].name);
+	        ew_apply(e, n, a, b, c), n->name ? n->name : op_info[n->op].name);
 }
 
 static const char *desc_node(Emit *e, NodeId id)
@@ -178,11 +179,11 @@ static const char *desc_node(Emit *e, NodeId id)
 
 /* ---- kernels ---- */
 
-/* The elementwise op n applied to operand expressions a (and b). */
-static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b)
+/* The elementwise op n applied to operand expressions a (and b, c). */
+static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b, const char *c)
 {
 	if (op_rules[n->op].c_expr) {
-		CExpr x = {e->a, e->f32, a, b, n->f};
+		CExpr x = {e->a, e->f32, a, b, n->f, c};
 		return op_rules[n->op].c_expr(&x);
 	}
 	switch ((OpKind)n->op) {
@@ -359,8 +360,9 @@ static void kernel_ew(Emit *e, const char *dst, Shape shape, NodeId id, int copy
 		inline_defs(e, in[k], nested, shape, d);
 	const char *a = ref(e, in[0], nested, shape);
 	const char *b = nin > 1 ? ref(e, in[1], nested, shape) : NULL;
+	const char *c = nin > 2 ? ref(e, in[2], nested, shape) : NULL;
 	fprintf(o, "%.*s%s[%s] = %s;\n", IND(d), dst, nested ? bcast_index(e, shape, shape) : "i",
-	        copy ? a : ew_apply(e, n, a, b));
+	        copy ? a : ew_apply(e, n, a, b, c));
 	if (e->also) {
 		const Node *un = NN(e, e->also);
 		inline_defs(e, un->in[1], 0, shape, d);
@@ -620,7 +622,8 @@ static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0,
 		inline_defs(e, cn->in[k], 1, cn->shape, d + 3);
 	const char *a = ref(e, cn->in[0], 1, cn->shape);
 	const char *b = op_info[cn->op].arity > 1 ? ref(e, cn->in[1], 1, cn->shape) : NULL;
-	fprintf(o, "%.*s%s[%s] = %s;\n%.*s}\n", IND(d + 3), dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b),
+	const char *c3 = op_info[cn->op].arity > 2 ? ref(e, cn->in[2], 1, cn->shape) : NULL;
+	fprintf(o, "%.*s%s[%s] = %s;\n%.*s}\n", IND(d + 3), dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b, c3),
 	        IND(d + 2));
 }
 
@@ -790,6 +793,47 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	gemm_loops(e, id, 1, ab, bb, dst, N, Kb, sai, sak, sbk, sbj, i0, i1, j0, j1, pa, pbk);
 	if (par)
 		par_end(e);
+}
+
+/* argmax along an axis: the first index of the largest value (a NaN counts
+ * as the largest, as in torch), over the rows that hold data along the
+ * batch axis */
+static void kernel_argmax(Emit *e, NodeId id, const char *dst)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id), *x = NN(e, n->in[0]);
+	int64_t pre, A, post;
+	split(x->shape, (int)n->i[0], &pre, &A, &post);
+	const char *xb = e->s->buf[n->in[0]];
+	const char *bound = x->bax == n->i[0] ? batch_extent(e, x) : arena_printf(e->a, "%lld", (long long)A);
+	int d = 1;
+	if (pre > 1)
+		fprintf(o, "%.*sfor (long p = 0; p < %lld; p++)\n", IND(d++), (long long)pre);
+	if (post > 1)
+		fprintf(o, "%.*sfor (long q = 0; q < %lld; q++)\n", IND(d++), (long long)post);
+	fprintf(o, "%.*s{\n", IND(d - 1));
+	fprintf(o, "%.*s%s best = %s[%s];\n%.*sint32_t at = 0;\n", IND(d), e->T, xb, pak_index(e, pre, A, post, "0"),
+	        IND(d));
+	fprintf(o, "%.*sfor (long k = 1; k < %s; k++) {\n", IND(d), bound);
+	fprintf(o, "%.*s%s v = %s[%s];\n", IND(d + 1), e->T, xb, pak_index(e, pre, A, post, "k"));
+	fprintf(o, "%.*sif (v > best || (v != v && best == best)) {\n%.*sbest = v;\n%.*sat = (int32_t)k;\n%.*s}\n",
+	        IND(d + 1), IND(d + 2), IND(d + 2), IND(d + 1));
+	fprintf(o, "%.*s}\n", IND(d));
+	const char *oi = pre > 1 && post > 1 ? arena_printf(e->a, "p * %lld + q", (long long)post)
+	                 : pre > 1 ? "p" : post > 1 ? "q" : "0";
+	fprintf(o, "%.*s%s[%s] = at;\n", IND(d), dst, oi);
+	fprintf(o, "%.*s}\n", IND(d - 1));
+}
+
+/* one_hot: row i of the result is 1 at column y[i] and 0 elsewhere (all 0
+ * for a value outside [0, C)) */
+static void kernel_one_hot(Emit *e, NodeId id, const char *dst)
+{
+	const Node *n = NN(e, id);
+	long long C = (long long)n->i[0], rows = (long long)graph_numel(e->g, n->in[0]);
+	fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\tfor (long c = 0; c < %lld; c++)\n", rows, C);
+	fprintf(e->o, "\t\t\t%s[i * %lld + c] = %s[i] == c ? %s : %s;\n", dst, C, e->s->buf[n->in[0]], lit(e, 1),
+	        lit(e, 0));
 }
 
 static void kernel_softmax(Emit *e, NodeId id, const char *dst)
@@ -1817,6 +1861,8 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		case OP_TRANSPOSE: kernel_transpose(e, k->node, dst); break;
 		case OP_MATMUL: kernel_matmul(e, k->node, dst); break;
 		case OP_SOFTMAX: case OP_LOG_SOFTMAX: kernel_softmax(e, k->node, dst); break;
+		case OP_ARGMAX: kernel_argmax(e, k->node, dst); break;
+		case OP_ONE_HOT: kernel_one_hot(e, k->node, dst); break;
 		case OP_XENT: case OP_XENT_GRAD: case OP_NLL: case OP_NLL_GRAD: case OP_BCE: case OP_BCE_GRAD:
 		case OP_XENT_HESS: case OP_BCE_HESS:
 			kernel_loss(e, k->node, dst);

@@ -293,7 +293,7 @@ static NodeId unary_node(Graph *g, OpKind op, NodeId a, double c)
 	const Node *na = &g->nodes[a];
 	if (!(op_info[op].flags & OPF_EW) || op_info[op].arity != 1)
 		DLC_INTERNAL("graph_unary: %s", op_info[op].name);
-	Scalars s = {0, 0, c};
+	Scalars s = {0, 0, c, 0};
 	double v;
 	/* Only scalars are folded; tensors of constants stay broadcast views. */
 	if (scalar_const(g, a, &s.a) && fold_scalar(g, op, s, &v))
@@ -351,7 +351,7 @@ NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
 	Shape s;
 	if (!shape_broadcast(na->shape, nb->shape, &s))
 		DLC_INTERNAL("graph_binary: incompatible shapes");
-	Scalars sc = {0, 0, 0};
+	Scalars sc = {0, 0, 0, 0};
 	double v;
 	if (scalar_const(g, a, &sc.a) && scalar_const(g, b, &sc.b) && fold_scalar(g, op, sc, &v))
 		return graph_const(g, v);
@@ -380,6 +380,30 @@ NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b)
 	}
 	Node n = blank(op, g->nodes[a].dtype, s, bax);
 	return intern(g, &n, (NodeId[]){a, b}, 2);
+}
+
+NodeId graph_where(Graph *g, NodeId cond, NodeId a, NodeId b)
+{
+	const Node *nc = &g->nodes[cond], *na = &g->nodes[a], *nb = &g->nodes[b];
+	Shape s, s2;
+	if (!shape_broadcast(na->shape, nb->shape, &s2) || !shape_broadcast(nc->shape, s2, &s))
+		DLC_INTERNAL("graph_where: incompatible shapes");
+	int bax = bax_in(nc, s.rank);
+	if (bax < 0)
+		bax = bax_in(na, s.rank);
+	if (bax < 0)
+		bax = bax_in(nb, s.rank);
+	double c;
+	if (g->fold && (scalar_const(g, cond, &c) ||
+	                (nc->op == OP_BROADCAST && scalar_const(g, nc->in[0], &c))))
+		return graph_broadcast(g, c != 0 ? a : b, s);
+	if (g->fold && a == b)
+		return graph_broadcast(g, a, s);
+	cond = graph_broadcast(g, cond, s);
+	a = graph_broadcast(g, a, s);
+	b = graph_broadcast(g, b, s);
+	Node n = blank(OP_WHERE, g->nodes[a].dtype, s, bax);
+	return intern(g, &n, (NodeId[]){cond, a, b}, 3);
 }
 
 int64_t graph_batch_slots(const Graph *g, NodeId id)
@@ -501,6 +525,39 @@ NodeId graph_sumto(Graph *g, NodeId a, Shape to)
 			bax = ib;
 	}
 	Node n = blank(OP_SUMTO, na->dtype, to, bax);
+	return intern(g, &n, (NodeId[]){a}, 1);
+}
+
+NodeId graph_argmax(Graph *g, NodeId a, int axis, int keepdims)
+{
+	const Node *na = &g->nodes[a];
+	if (axis < 0 || axis >= na->shape.rank)
+		DLC_INTERNAL("bad argmax axis");
+	Shape s;
+	memset(&s, 0, sizeof s);
+	int bax = -1;
+	for (int i = 0; i < na->shape.rank; i++) {
+		if (i == axis && !keepdims)
+			continue;
+		if (i == na->bax && i != axis)
+			bax = s.rank;
+		s.d[s.rank++] = i == axis ? 1 : na->shape.d[i];
+	}
+	Node n = blank(OP_ARGMAX, DT_I32, s, bax);
+	n.i[0] = axis;
+	n.i[1] = keepdims;
+	return intern(g, &n, (NodeId[]){a}, 1);
+}
+
+NodeId graph_one_hot(Graph *g, NodeId a, int64_t classes)
+{
+	const Node *na = &g->nodes[a];
+	if (na->dtype != DT_I32 || classes < 1 || na->shape.rank >= MAXRANK)
+		DLC_INTERNAL("bad one_hot");
+	Shape s = na->shape;
+	s.d[s.rank++] = classes;
+	Node n = blank(OP_ONE_HOT, g->fdtype, s, na->bax);
+	n.i[0] = classes;
 	return intern(g, &n, (NodeId[]){a}, 1);
 }
 
@@ -990,9 +1047,10 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 		case OP_HYPER: fprintf(out, " lr"); break;
 		case OP_COUNT: fprintf(out, " %lld*n", (long long)n->i[0]); break;
 		case OP_POWC: fprintf(out, " ^%.17g", n->f); break;
-		case OP_SUM: case OP_MAX:
+		case OP_SUM: case OP_MAX: case OP_ARGMAX:
 			fprintf(out, " axis=%lld%s", (long long)n->i[0], n->i[1] ? " keepdims" : "");
 			break;
+		case OP_ONE_HOT: fprintf(out, " classes=%lld", (long long)n->i[0]); break;
 		case OP_SOFTMAX: case OP_LOG_SOFTMAX:
 			fprintf(out, " axis=%lld", (long long)n->i[0]);
 			break;

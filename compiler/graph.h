@@ -156,6 +156,8 @@ NodeId graph_unary_f(Graph *g, OpKind op, NodeId a, double f);
 /* binary elementwise with numpy broadcasting (inserts BROADCAST views) */
 NodeId graph_binary(Graph *g, OpKind op, NodeId a, NodeId b);
 NodeId graph_broadcast(Graph *g, NodeId a, Shape to);
+/* where(cond, a, b): a where cond != 0, else b; the three broadcast together */
+NodeId graph_where(Graph *g, NodeId cond, NodeId a, NodeId b);
 /* k, the slots per example of node id's batch axis (its size over B), or 0
  * without one. */
 int64_t graph_batch_slots(const Graph *g, NodeId id);
@@ -172,6 +174,10 @@ NodeId graph_reshape(Graph *g, NodeId a, Shape to);
 NodeId graph_rebatch(Graph *g, NodeId a, int bax);
 NodeId graph_reduce(Graph *g, OpKind op, NodeId a, int axis, int keepdims);
 NodeId graph_sumto(Graph *g, NodeId a, Shape to);
+/* i32: the index of the first maximum of `a` along `axis` */
+NodeId graph_argmax(Graph *g, NodeId a, int axis, int keepdims);
+/* an i32 tensor [...] to floats [..., classes]: 1 at its value, else 0 */
+NodeId graph_one_hot(Graph *g, NodeId a, int64_t classes);
 /* axes permuted: output axis k is input axis perm[k] */
 NodeId graph_permute(Graph *g, NodeId a, const int *perm);
 /* a 2-D transpose; for rank > 2, the last two axes swapped */

@@ -30,6 +30,7 @@ typedef struct CExpr {
 	int f32;
 	const char *a, *b;  /* operand expressions (b: binary ops) */
 	double f;           /* the node's float attribute */
+	const char *c;      /* the third operand (where) */
 } CExpr;
 /* A literal: "1.0f", "(-2.0)", "INFINITY". */
 const char *cx_lit(const CExpr *x, double v);
@@ -40,6 +41,7 @@ const char *cx_fn(const CExpr *x, const char *name);
 typedef struct Scalars {
 	double a, b;        /* b: binary ops */
 	double f;           /* the node's float attribute */
+	double c;           /* the third operand (where) */
 } Scalars;
 
 /* One call of a gradient rule (OpRules.vjp): the adjoint of input k. */

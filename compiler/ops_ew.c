@@ -54,7 +54,7 @@ static NodeId un(const VjpCall *v, OpKind op, NodeId a) { return graph_unary(v->
 static NodeId addc(const VjpCall *v, NodeId a, double c) { return add(v, a, cst(v, c)); }
 static NodeId mulc(const VjpCall *v, NodeId a, double c) { return mul(v, a, cst(v, c)); }
 
-/* piecewise constant (sign, step, eq): the gradient is zero */
+/* piecewise constant (sign, step, eq, comparisons): the gradient is zero */
 static NodeId zero_vjp(const VjpCall *v)
 {
 	(void)v;
@@ -97,6 +97,52 @@ static const char *maximum_c(const CExpr *x)
 	return arena_printf(x->arena, "%s > %s ? %s : %s", x->a, x->b, x->a, x->b);
 }
 static double maximum_eval(Scalars s) { return s.a > s.b ? s.a : s.b; }
+/* where the operands tie, each gets half of the adjoint (as in torch) */
+static NodeId maximum_vjp(const VjpCall *v)
+{
+	NodeId x = v->k == 0 ? in0(v) : in1(v), o = v->k == 0 ? in1(v) : in0(v);
+	NodeId half = mulc(v, v->gy, 0.5);
+	NodeId eq = graph_binary(v->g, OP_EQ, x, o);
+	NodeId wins = graph_binary(v->g, v->n.op == OP_MAXIMUM ? OP_GT : OP_LT, x, o);
+	NodeId z = cst(v, 0);
+	return graph_where(v->g, eq, half, graph_where(v->g, wins, v->gy, z));
+}
+
+static const char *minimum_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s < %s ? %s : %s", x->a, x->b, x->a, x->b);
+}
+static double minimum_eval(Scalars s) { return s.a < s.b ? s.a : s.b; }
+
+/* comparisons: 1 where true, else 0; the gradient is zero */
+static const char *cmp_c(const CExpr *x, const char *op)
+{
+	return arena_printf(x->arena, "%s %s %s ? %s : %s", x->a, op, x->b, cx_lit(x, 1), cx_lit(x, 0));
+}
+static const char *gt_c(const CExpr *x) { return cmp_c(x, ">"); }
+static const char *lt_c(const CExpr *x) { return cmp_c(x, "<"); }
+static const char *ge_c(const CExpr *x) { return cmp_c(x, ">="); }
+static const char *le_c(const CExpr *x) { return cmp_c(x, "<="); }
+static double gt_eval(Scalars s) { return s.a > s.b; }
+static double lt_eval(Scalars s) { return s.a < s.b; }
+static double ge_eval(Scalars s) { return s.a >= s.b; }
+static double le_eval(Scalars s) { return s.a <= s.b; }
+
+/* where(cond, a, b): a where cond != 0, else b.  The adjoint goes to the
+ * operand chosen, through the same selection (never a product with a mask,
+ * so an infinite adjoint or operand elsewhere leaves no NaN). */
+static const char *where_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s != 0 ? %s : %s", x->a, x->b, x->c);
+}
+static double where_eval(Scalars s) { return s.a != 0 ? s.b : s.c; }
+static NodeId where_vjp(const VjpCall *v)
+{
+	if (v->k == 0)
+		return 0;
+	NodeId z = cst(v, 0);
+	return v->k == 1 ? graph_where(v->g, in0(v), v->gy, z) : graph_where(v->g, in0(v), z, v->gy);
+}
 
 /* ---- unary ---- */
 
@@ -244,6 +290,55 @@ static NodeId leaky_relu_vjp(const VjpCall *v)
 	return mul(v, v->gy, addc(v, mulc(v, m, 1 - s), s));
 }
 
+/* clamp_min(x, lo) = max(x, lo), clamp_max(x, hi) = min(x, hi) (f is the
+ * bound); the adjoint passes where x >= lo (x <= hi), bounds included, as
+ * torch's clamp.  clamp(x, lo, hi) is clamp_max(clamp_min(x, lo), hi). */
+static const char *clamp_min_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s < %s ? %s : %s", x->a, cx_lit(x, x->f), cx_lit(x, x->f), x->a);
+}
+static double clamp_min_eval(Scalars s) { return s.a < s.f ? s.f : s.a; }
+static NodeId clamp_min_vjp(const VjpCall *v)
+{
+	NodeId m = graph_binary(v->g, OP_GE, in0(v), cst(v, v->n.f));
+	return graph_where(v->g, m, v->gy, cst(v, 0));
+}
+static const char *clamp_max_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > %s ? %s : %s", x->a, cx_lit(x, x->f), cx_lit(x, x->f), x->a);
+}
+static double clamp_max_eval(Scalars s) { return s.a > s.f ? s.f : s.a; }
+static NodeId clamp_max_vjp(const VjpCall *v)
+{
+	NodeId m = graph_binary(v->g, OP_LE, in0(v), cst(v, v->n.f));
+	return graph_where(v->g, m, v->gy, cst(v, 0));
+}
+
+/* elu(x, alpha) = x where x > 0, else alpha (e^x - 1) (f is alpha); d/dx =
+ * 1 or alpha e^x, the exponential of min(x, 0) so that no branch overflows */
+static const char *elu_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s > 0 ? %s : %s * %s(%s)", x->a, x->a, cx_lit(x, x->f), cx_fn(x, "expm1"), x->a);
+}
+static double elu_eval(Scalars s) { return s.a > 0 ? s.a : s.f * expm1(s.a); }
+static NodeId elu_vjp(const VjpCall *v)
+{
+	NodeId x = in0(v);
+	NodeId m = graph_binary(v->g, OP_GT, x, cst(v, 0));
+	NodeId e = mulc(v, un(v, OP_EXP, graph_unary_f(v->g, OP_CLAMP_MAX, x, 0)), v->n.f);
+	return graph_where(v->g, m, v->gy, mul(v, v->gy, e));
+}
+
+/* log_sigmoid(x) = log(1 / (1 + e^-x)) = min(x, 0) - log1p(e^-|x|), which
+ * neither overflows nor loses the small values; d/dx = sigmoid(-x) */
+static const char *log_sigmoid_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "(%s < 0 ? %s : %s) - %s(%s(-%s(%s)))", x->a, x->a, cx_lit(x, 0),
+	                    cx_fn(x, "log1p"), cx_fn(x, "exp"), cx_fn(x, "fabs"), x->a);
+}
+static double log_sigmoid_eval(Scalars s) { return (s.a < 0 ? s.a : 0) - log1p(exp(-fabs(s.a))); }
+static NodeId log_sigmoid_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_SIGMOID, un(v, OP_NEG, in0(v)))); }
+
 /* ---- the rows, by ops.def's enum ---- */
 
 const OpRules op_rules[OP_COUNT_] = {
@@ -252,7 +347,7 @@ const OpRules op_rules[OP_COUNT_] = {
 	[OP_MUL] = {.c_expr = mul_c, .eval = mul_eval, .vjp = mul_vjp},
 	[OP_DIV] = {.c_expr = div_c, .eval = div_eval, .vjp = div_vjp},
 	[OP_EQ] = {.c_expr = eq_c, .eval = eq_eval, .vjp = zero_vjp},
-	[OP_MAXIMUM] = {.c_expr = maximum_c, .eval = maximum_eval}, /* no gradient rule (used by the optimizer only) */
+	[OP_MAXIMUM] = {.c_expr = maximum_c, .eval = maximum_eval, .vjp = maximum_vjp},
 	[OP_NEG] = {.c_expr = neg_c, .eval = neg_eval, .vjp = neg_vjp},
 	[OP_EXP] = {.c_expr = exp_c, .eval = exp_eval, .vjp = exp_vjp},
 	[OP_LOG] = {.c_expr = log_c, .eval = log_eval, .vjp = log_vjp},
@@ -270,6 +365,18 @@ const OpRules op_rules[OP_COUNT_] = {
 	[OP_SOFTPLUS] = {.c_expr = softplus_c, .eval = softplus_eval, .vjp = softplus_vjp},
 	[OP_LEAKY_RELU] = {.c_expr = leaky_relu_c, .eval = leaky_relu_eval, .vjp = leaky_relu_vjp,
 	                   .attr = "negative_slope", .attr_default = 0.01},
+	[OP_MINIMUM] = {.c_expr = minimum_c, .eval = minimum_eval, .vjp = maximum_vjp},
+	[OP_GT] = {.c_expr = gt_c, .eval = gt_eval, .vjp = zero_vjp},
+	[OP_LT] = {.c_expr = lt_c, .eval = lt_eval, .vjp = zero_vjp},
+	[OP_GE] = {.c_expr = ge_c, .eval = ge_eval, .vjp = zero_vjp},
+	[OP_LE] = {.c_expr = le_c, .eval = le_eval, .vjp = zero_vjp},
+	[OP_WHERE] = {.c_expr = where_c, .eval = where_eval, .vjp = where_vjp},
+	[OP_CLAMP_MIN] = {.c_expr = clamp_min_c, .eval = clamp_min_eval, .vjp = clamp_min_vjp, .attr = "min",
+	                  .attr_default = NAN},
+	[OP_CLAMP_MAX] = {.c_expr = clamp_max_c, .eval = clamp_max_eval, .vjp = clamp_max_vjp, .attr = "max",
+	                  .attr_default = NAN},
+	[OP_ELU] = {.c_expr = elu_c, .eval = elu_eval, .vjp = elu_vjp, .attr = "alpha", .attr_default = 1.0},
+	[OP_LOG_SIGMOID] = {.c_expr = log_sigmoid_c, .eval = log_sigmoid_eval, .vjp = log_sigmoid_vjp},
 };
 
 void ops_check(void)

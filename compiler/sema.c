@@ -184,6 +184,7 @@ static const char *const builtin_names[] = {
 	"layer_norm", "dropout", "pad", "concat", "slice", "randn", "rand", "randn_like", "rand_like", "bernoulli",
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 	"take", "embedding", "conv_transpose2d", "upsample",
+	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -444,6 +445,12 @@ static int check_float(Sema *s, NodeId id, const AstExpr *e, const char *op)
 	if (N(s, id)->dtype == DT_I32 && N(s, id)->op == OP_INPUT && s->g->tensors[N(s, id)->sym].role == ROLE_INPUT) {
 		diag_error(s->d, e->loc, "'%s' holds integer ids (i32); '%s' needs float values (integer inputs can only "
 		           "select rows with take or embedding)", N(s, id)->name, op);
+		return 0;
+	}
+	if (N(s, id)->dtype == DT_I32 && N(s, id)->op != OP_INPUT) {
+		const char *nm = N(s, id)->name ? arena_printf(s->a, "'%s'", N(s, id)->name) : "this value";
+		diag_error(s->d, e->loc, "%s holds integer indices (i32, from argmax); '%s' needs float values "
+		           "(one_hot(...) turns indices into floats)", nm, op);
 		return 0;
 	}
 	if (N(s, id)->dtype == DT_I32) {
@@ -1502,7 +1509,7 @@ static Val call_op(Sema *s, const AstExpr *e, Scope *sc, OpKind op)
 		if (!in[k] || !check_float(s, in[k], args[k], fn))
 			return verr();
 	}
-	Scalars num = {0, 0, r->attr ? r->attr_default : 0};
+	Scalars num = {0, 0, r->attr ? r->attr_default : 0, 0};
 	if (r->attr && args[ar]) {
 		Val c = eval(s, args[ar], sc);
 		if (c.kind == V_ERR)
@@ -1764,37 +1771,313 @@ static Val call_upsample(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(graph_upsample(s->g, x, f[0], f[1]));
 }
 
+/* ---- reductions over axes; where, clamp, argmax, one_hot ---- */
+
+/* The axes of a reduction: none given (all axes: *nax = 0), one, or a list
+ * [a, b, ...] of distinct axes in range, sorted. */
+static int axes_arg(Sema *s, const AstExpr *e, Scope *sc, int rank, int *axes, int *nax, const char *fn)
+{
+	*nax = 0;
+	if (!e)
+		return 1;
+	if (e->kind != AST_LIST) {
+		*nax = 1;
+		return axis_arg(s, e, sc, 0, rank, &axes[0], fn);
+	}
+	if (e->nargs == 0) {
+		diag_error(s->d, e->loc, "the axis list of '%s' is empty; leave out axis to reduce over every axis", fn);
+		return 0;
+	}
+	int seen[MAXRANK] = {0};
+	for (int i = 0; i < e->nargs; i++) {
+		int ax;
+		if (!axis_arg(s, e->args[i].value, sc, 0, rank, &ax, fn))
+			return 0;
+		if (seen[ax]++) {
+			diag_error(s->d, e->args[i].value->loc, "'%s': axis %d appears twice in the axis list", fn, ax);
+			return 0;
+		}
+	}
+	for (int k = 0; k < rank; k++)
+		if (seen[k])
+			axes[(*nax)++] = k;
+	return 1;
+}
+
+/* `op` (sum or max) of `a` over axes[0..nax) (nax = 0 or every axis: all
+ * axes, one reduction), with their axes kept as size 1 or dropped. */
+static NodeId reduce_axes(Sema *s, OpKind op, NodeId a, const int *axes, int nax, int keep)
+{
+	int rank = N(s, a)->shape.rank;
+	if (nax == 0 || nax == rank)
+		return graph_reduce(s->g, op, a, -1, keep);
+	if (nax == 1)
+		return graph_reduce(s->g, op, a, axes[0], keep);
+	NodeId r = a;
+	for (int i = nax; i-- > 0;)
+		r = graph_reduce(s->g, op, r, axes[i], 1);
+	for (int i = nax; !keep && i-- > 0;)
+		r = reshape_axis(s, r, axes[i], 0);
+	return r;
+}
+
+/* A reduction's result `r` computed with its axes kept (size 1), as the
+ * call asked: kept, or dropped. */
+static NodeId kept_as(Sema *s, NodeId r, const int *axes, int nax, int keep)
+{
+	if (keep)
+		return r;
+	if (nax == 0 || nax == N(s, r)->shape.rank)
+		return graph_reshape(s->g, r, shape_scalar());
+	for (int i = nax; i-- > 0;)
+		r = reshape_axis(s, r, axes[i], 0);
+	return r;
+}
+
+/* The number of valid elements over the axes (reduce_count's product). */
+static NodeId reduce_count_axes(Sema *s, NodeId a, const int *axes, int nax)
+{
+	if (nax == 0 || nax == N(s, a)->shape.rank)
+		return reduce_count(s, a, -1);
+	NodeId c = reduce_count(s, a, axes[0]);
+	for (int i = 1; i < nax; i++)
+		c = graph_binary(s->g, OP_MUL, c, reduce_count(s, a, axes[i]));
+	return c;
+}
+
+/* sum, mean, max, logsumexp, var, std over no axis (all), one or a list */
+static Val call_reduce(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const pn[] = {"x", "axis", "keepdims", "correction"};
+	int stat = !strcmp(fn, "var") || !strcmp(fn, "std");
+	const AstExpr *args[4];
+	if (!bind_args(s, e, fn, pn, stat ? 4 : 3, 1, args))
+		return verr();
+	NodeId a = tensor_arg(s, args[0], sc, fn, 1);
+	if (!a)
+		return verr();
+	int axes[MAXRANK], nax;
+	int64_t keep;
+	if (!axes_arg(s, args[1], sc, N(s, a)->shape.rank, axes, &nax, fn) ||
+	    !int_arg(s, args[2], sc, 0, &keep, "keepdims"))
+		return verr();
+	int k = keep != 0;
+	if (!strcmp(fn, "sum"))
+		return vnode(reduce_axes(s, OP_SUM, a, axes, nax, k));
+	if (!strcmp(fn, "max"))
+		return vnode(reduce_axes(s, OP_MAX, a, axes, nax, k));
+	if (!strcmp(fn, "mean")) {
+		NodeId sum = reduce_axes(s, OP_SUM, a, axes, nax, k);
+		return vnode(graph_binary(s->g, OP_DIV, sum, reduce_count_axes(s, a, axes, nax)));
+	}
+	if (!strcmp(fn, "logsumexp")) {
+		/* m + log(sum(exp(x - m))), m the maximum (0 where it is infinite,
+		 * as torch: a row of -inf gives -inf, not NaN) */
+		NodeId m = reduce_axes(s, OP_MAX, a, axes, nax, 1);
+		NodeId am = graph_unary(s->g, OP_ABS, m);
+		NodeId inf = graph_binary(s->g, OP_EQ, am, graph_const(s->g, INFINITY));
+		m = graph_where(s->g, inf, graph_const(s->g, 0), m);
+		NodeId ex = graph_unary(s->g, OP_EXP, graph_binary(s->g, OP_SUB, a, m));
+		NodeId l = graph_unary(s->g, OP_LOG, reduce_axes(s, OP_SUM, ex, axes, nax, k));
+		return vnode(graph_binary(s->g, OP_ADD, l, kept_as(s, m, axes, nax, k)));
+	}
+	/* var, std: the mean of the squared deviations from the mean (two
+	 * passes), divided by count - correction */
+	Val cv = vnum(1, 1);
+	if (args[3]) {
+		cv = eval(s, args[3], sc);
+		if (cv.kind == V_ERR)
+			return verr();
+		if (cv.kind != V_NUM || cv.num < 0) {
+			diag_error(s->d, args[3]->loc, "the correction of '%s' must be a non-negative number "
+			           "(1: the unbiased estimate, 0: the mean of the squares)", fn);
+			return verr();
+		}
+	}
+	NodeId cnt = reduce_count_axes(s, a, axes, nax);
+	int64_t fixed = 1;
+	int batch = 0;
+	for (int i = 0; i < N(s, a)->shape.rank; i++) {
+		int in = nax == 0;
+		for (int j = 0; j < nax; j++)
+			in |= axes[j] == i;
+		if (in && i == N(s, a)->bax)
+			batch = 1;
+		else if (in)
+			fixed *= N(s, a)->shape.d[i];
+	}
+	if (!batch && (double)fixed <= cv.num) {
+		diag_error(s->d, e->loc, "'%s' over %lld element%s with correction %g divides by %g", fn, (long long)fixed,
+		           fixed == 1 ? "" : "s", cv.num, (double)fixed - cv.num);
+		return verr();
+	}
+	NodeId mean = graph_binary(s->g, OP_DIV, reduce_axes(s, OP_SUM, a, axes, nax, 1), cnt);
+	NodeId d2 = graph_powc(s->g, graph_binary(s->g, OP_SUB, a, mean), 2);
+	NodeId ss = reduce_axes(s, OP_SUM, d2, axes, nax, k);
+	NodeId dof = graph_binary(s->g, OP_SUB, cnt, graph_const(s->g, cv.num));
+	NodeId v = graph_binary(s->g, OP_DIV, ss, dof);
+	return vnode(fn[0] == 's' ? graph_unary(s->g, OP_SQRT, v) : v);
+}
+
+/* where(cond, a, b): a where cond != 0, else b, broadcast together */
+static Val call_where(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"cond", "a", "b"};
+	const AstExpr *args[3];
+	if (!bind_args(s, e, "where", pn, 3, 3, args))
+		return verr();
+	Val v[3];
+	int nums = 1;
+	for (int k = 0; k < 3; k++) {
+		v[k] = eval(s, args[k], sc);
+		if (v[k].kind == V_ERR)
+			return verr();
+		nums &= v[k].kind == V_NUM;
+	}
+	if (nums)
+		return v[0].num != 0 ? v[1] : v[2];
+	NodeId in[3];
+	for (int k = 0; k < 3; k++) {
+		in[k] = as_node(s, v[k], args[k], "an argument of 'where'");
+		if (!in[k] || !check_float(s, in[k], args[k], "where"))
+			return verr();
+	}
+	Shape ab, out;
+	if (!shape_broadcast(N(s, in[1])->shape, N(s, in[2])->shape, &ab) ||
+	    !shape_broadcast(N(s, in[0])->shape, ab, &out)) {
+		diag_error(s->d, e->loc, "shape mismatch in 'where': %s, %s and %s cannot be broadcast together",
+		           shp(s, N(s, in[0])->shape), shp(s, N(s, in[1])->shape), shp(s, N(s, in[2])->shape));
+		return verr();
+	}
+	int bx[3];
+	for (int k = 0; k < 3; k++) {
+		const Node *n = N(s, in[k]);
+		bx[k] = n->bax < 0 ? -1 : n->bax + out.rank - n->shape.rank;
+	}
+	for (int k = 0; k < 3; k++)
+		for (int j = k + 1; j < 3; j++)
+			if (!one_batch_axis(s, e->loc, "'where'", in[k], bx[k], in[j], bx[j], out))
+				return verr();
+	return vnode(graph_where(s->g, in[0], in[1], in[2]));
+}
+
+/* clamp(x, min, max): either bound may be left out, not both */
+static Val call_clamp(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"x", "min", "max"};
+	const AstExpr *args[3];
+	if (!bind_args(s, e, "clamp", pn, 3, 1, args))
+		return verr();
+	if (!args[1] && !args[2]) {
+		diag_error(s->d, e->loc, "'clamp' needs a bound: min, max or both, as in clamp(x, min = 0, max = 1)");
+		return verr();
+	}
+	Val x = eval(s, args[0], sc);
+	if (x.kind == V_ERR)
+		return verr();
+	double b[2] = {0, 0};
+	for (int k = 0; k < 2; k++) {
+		if (!args[k + 1])
+			continue;
+		Val c = eval(s, args[k + 1], sc);
+		if (c.kind == V_ERR)
+			return verr();
+		if (c.kind != V_NUM) {
+			diag_error(s->d, args[k + 1]->loc, "the %s of 'clamp' must be a constant number (for a tensor "
+			           "bound, use %s(x, bound))", pn[k + 1], k ? "minimum" : "maximum");
+			return verr();
+		}
+		b[k] = c.num;
+	}
+	if (x.kind == V_NUM) {
+		double r = x.num;
+		if (args[1] && r < b[0])
+			r = b[0];
+		if (args[2] && r > b[1])
+			r = b[1];
+		return vnum(r, x.is_int && (!args[1] || b[0] == floor(b[0])) && (!args[2] || b[1] == floor(b[1])));
+	}
+	NodeId id = as_node(s, x, args[0], "the argument of 'clamp'");
+	if (!id || !check_float(s, id, args[0], "clamp"))
+		return verr();
+	if (args[1])
+		id = graph_unary_f(s->g, OP_CLAMP_MIN, id, b[0]);
+	if (args[2])
+		id = graph_unary_f(s->g, OP_CLAMP_MAX, id, b[1]);
+	return vnode(id);
+}
+
+/* argmax(x, axis, keepdims): i32 indices, without a gradient */
+static Val call_argmax(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"x", "axis", "keepdims"};
+	const AstExpr *args[3];
+	if (!bind_args(s, e, "argmax", pn, 3, 2, args))
+		return verr();
+	NodeId a = tensor_arg(s, args[0], sc, "argmax", 1);
+	if (!a)
+		return verr();
+	int axis;
+	int64_t keep;
+	if (!axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, "argmax") ||
+	    !int_arg(s, args[2], sc, 0, &keep, "keepdims"))
+		return verr();
+	return vnode(graph_argmax(s->g, a, axis, keep != 0));
+}
+
+/* one_hot(y, classes): i32 class indices [...] to floats [..., classes] */
+static Val call_one_hot(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"y", "classes"};
+	const AstExpr *args[2];
+	if (!bind_args(s, e, "one_hot", pn, 2, 2, args))
+		return verr();
+	Val v = eval(s, args[0], sc);
+	NodeId y = as_node(s, v, args[0], "the argument of 'one_hot'");
+	int64_t c;
+	if (!y || !int_arg(s, args[1], sc, 0, &c, "the number of classes of 'one_hot'"))
+		return verr();
+	const Node *n = N(s, y);
+	if (n->dtype != DT_I32) {
+		diag_error(s->d, args[0]->loc, "'one_hot' needs integer class indices (i32), got %s%s", dtype_name((DType)n->dtype),
+		           shp(s, n->shape));
+		return verr();
+	}
+	if (c < 1) {
+		diag_error(s->d, args[1]->loc, "'one_hot' needs 1 or more classes, got %lld", (long long)c);
+		return verr();
+	}
+	if (n->shape.rank >= MAXRANK) {
+		diag_error(s->d, e->loc, "'one_hot' of %s: at most %d dimensions are supported", shp(s, n->shape), MAXRANK);
+		return verr();
+	}
+	label_classes(s, y, c, args[0]->loc);
+	return vnode(graph_one_hot(s->g, y, c));
+}
+
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 {
 	const char *fn = e->name;
 	const AstExpr *args[4];
 	*found = 1;
 	static const char *const p_x[] = {"x"};
-	static const char *const p_red[] = {"x", "axis", "keepdims"};
 	static const char *const p_sm[] = {"x", "axis"};
 	static const char *const p_shape[] = {"x", "shape"};
 	static const char *const p_ab[] = {"a", "b"};
 	int op = ops_find(fn);
 	if (op >= 0)
 		return call_op(s, e, sc, (OpKind)op);
-	if (!strcmp(fn, "sum") || !strcmp(fn, "mean") || !strcmp(fn, "max")) {
-		if (!bind_args(s, e, fn, p_red, 3, 1, args))
-			return verr();
-		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
-		if (!a)
-			return verr();
-		int axis;
-		int64_t keep;
-		if (!axis_arg(s, args[1], sc, INT64_MIN, N(s, a)->shape.rank, &axis, fn) ||
-		    !int_arg(s, args[2], sc, 0, &keep, "keepdims"))
-			return verr();
-		if (fn[1] == 'a') /* max */
-			return vnode(graph_reduce(s->g, OP_MAX, a, axis, (int)keep));
-		NodeId r = graph_reduce(s->g, OP_SUM, a, axis, (int)keep);
-		if (fn[0] == 'm')
-			r = graph_binary(s->g, OP_DIV, r, reduce_count(s, a, axis));
-		return vnode(r);
-	}
+	if (!strcmp(fn, "sum") || !strcmp(fn, "mean") || !strcmp(fn, "max") || !strcmp(fn, "logsumexp") ||
+	    !strcmp(fn, "var") || !strcmp(fn, "std"))
+		return call_reduce(s, e, sc, fn);
+	if (!strcmp(fn, "where"))
+		return call_where(s, e, sc);
+	if (!strcmp(fn, "clamp"))
+		return call_clamp(s, e, sc);
+	if (!strcmp(fn, "argmax"))
+		return call_argmax(s, e, sc);
+	if (!strcmp(fn, "one_hot"))
+		return call_one_hot(s, e, sc);
 	if (!strcmp(fn, "softmax") || !strcmp(fn, "log_softmax")) {
 		if (!bind_args(s, e, fn, p_sm, 2, 1, args))
 			return verr();
@@ -3462,6 +3745,10 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 				diag_error(d, st->value->loc, "the loss is a constant; it must depend on the parameters");
 			if (!id)
 				break;
+			if (N(&s, id)->dtype == DT_I32) {
+				diag_error(d, st->value->loc, "the loss must be a float value, got integer indices (i32)");
+				break;
+			}
 			if (N(&s, id)->shape.rank != 0) {
 				diag_error(d, st->value->loc, "the loss must be a scalar, got a tensor of shape %s "
 				           "(reduce it with mean(...) or sum(...))", shp(&s, N(&s, id)->shape));

@@ -124,6 +124,24 @@ static void check_node(Check *c, NodeId id)
 		else
 			check_shape(c, id, "the reduction", n->shape, reduced(a->shape, n->i[0], n->i[1]));
 		break;
+	case OP_ARGMAX:
+		if (n->dtype != DT_I32)
+			bad(c, id, "an argmax of element type %s", dtype_name((DType)n->dtype));
+		if (n->i[0] < 0 || n->i[0] >= a->shape.rank)
+			bad(c, id, "axis %lld of a rank-%d value", (long long)n->i[0], a->shape.rank);
+		else
+			check_shape(c, id, "the argmax", n->shape, reduced(a->shape, n->i[0], n->i[1]));
+		break;
+	case OP_ONE_HOT: {
+		Shape s = a->shape;
+		if (a->dtype != DT_I32 || n->dtype == DT_I32 || s.rank >= MAXRANK) {
+			bad(c, id, "a one_hot of %s to %s", dtype_name((DType)a->dtype), dtype_name((DType)n->dtype));
+			break;
+		}
+		s.d[s.rank++] = n->i[0];
+		check_shape(c, id, "the one_hot", n->shape, s);
+		break;
+	}
 	case OP_SUMTO: {
 		Shape s;
 		if (!shape_broadcast(n->shape, a->shape, &s) || !shape_eq(s, a->shape))

@@ -224,6 +224,14 @@ def _concat_slice(v):
     return (h.t() @ h).sum() + o.mean(), {"o": o}
 
 
+def _argmax_one_hot(v):
+    z = v.x @ v.W
+    pred, col = z.argmax(1), z.argmax(0)
+    h = F.one_hot(pred, 3).double() + F.one_hot(v.y, 3).double() * 2
+    loss = _xent(z, v.y) + (F.one_hot(pred, 3) * z).sum() + (F.one_hot(col, v.x.shape[0]) * z.t()).sum()
+    return loss, {"pred": pred, "col": col, "h": h}
+
+
 CASES = [
     # -- elementwise binary ops, numpy broadcasting both ways --
     ew("add_same", "a[B,3] b[B,3]", "a + b", "B,3", lambda v: v.a + v.b),
@@ -405,6 +413,92 @@ CASES = [
     ew("log_softmax_axis0", "a[B,5]", "log_softmax(a, axis=0)", "B,5", lambda v: F.log_softmax(v.a, 0)),
     ew("log_softmax_rank3_neg2", "a[B,3,4]", "log_softmax(a, axis=-2)", "B,3,4",
        lambda v: F.log_softmax(v.a, -2), dims="B = 2"),
+
+    # -- comparisons, selection, bounds --
+    ew("where", "c[B,4] a[B,4] b[4]", "where(greater(c, 0), a, exp(b))", "B,4",
+       lambda v: torch.where(v.c > 0, v.a, torch.exp(v.b)), gen={"c": away()}),
+    ew("compare", "a[B,4] b[B,4]", "where(less(a, b), a * 2, b) + greater_equal(a, b) * a + less_equal(a, 0.5)",
+       "B,4", lambda v: torch.where(v.a < v.b, v.a * 2, v.b) + (v.a >= v.b) * v.a + (v.a <= 0.5),
+       gen={"a": distinct(), "b": lambda r, s: distinct()(r, s) + 0.01}),
+    ew("partial_where_matmul", "W[5,3] b[3]", "where(c, x @ W, b)", "B,3",
+       lambda v: torch.where(v.c != 0, v.x @ v.W, v.b), dims="B = 5",
+       inputs="input x : f32[B, 5]\ninput c : f32[B, 3]", rows=3,
+       gen={"c": lambda r, s: r.integers(0, 2, s).astype(np.float64)},
+       note="the selection runs in the product's epilogue; rows past n would add b"),
+    ew("maximum_minimum", "a[B,4] b[4]", "maximum(a, b) - minimum(a, 2 * b)", "B,4",
+       lambda v: torch.maximum(v.a, v.b) - torch.minimum(v.a, 2 * v.b), gen={"a": distinct(), "b": distinct(0.7)}),
+    ew("maximum_tie", "a[B,3] b[B,3]", "maximum(a, b) * 2 + minimum(a, b)", "B,3",
+       lambda v: torch.maximum(v.a, v.b) * 2 + torch.minimum(v.a, v.b), gen={"a": const(0.5), "b": const(0.5)},
+       note="equal operands: each gets half of the gradient, as in torch"),
+    ew("clamp", "a[B,5]", "clamp(a, min = -0.5, max = 0.8) + clamp(a, max = 0) * clamp(a, min = 0.3)", "B,5",
+       lambda v: torch.clamp(v.a, -0.5, 0.8) + torch.clamp(v.a, max=0) * torch.clamp(v.a, min=0.3)),
+    ew("sign", "a[B,4] b[B,4]", "sign(a) * b", "B,4", lambda v: torch.sign(v.a) * v.b, gen={"a": away()}),
+    ew("elu", "a[B,5]", "elu(a) + elu(a, alpha = 0.5) * a", "B,5", lambda v: F.elu(v.a) + F.elu(v.a, 0.5) * v.a,
+       gen={"a": normal(2)}),
+    ew("elu_large", "a[B,4]", "elu(a, 2)", "B,4", lambda v: F.elu(v.a, 2.0), gen={"a": away(30, 800)},
+       note="e^x overflows past 88 (f32) or 709 (f64): not in the gradient of the positive side"),
+    ew("log_sigmoid", "a[B,5]", "log_sigmoid(a)", "B,5", lambda v: F.logsigmoid(v.a), gen={"a": normal(3)}),
+    ew("log_sigmoid_large", "a[B,4]", "log_sigmoid(a)", "B,4", lambda v: F.logsigmoid(v.a), gen={"a": away(30, 800)},
+       note="log(sigmoid(x)) would be log(0) for large negative x"),
+
+    # -- logsumexp, var, std; reductions over several axes --
+    ew("logsumexp", "a[B,5]", "logsumexp(a, axis = 1)", "B", lambda v: torch.logsumexp(v.a, 1),
+       gen={"a": normal(300)}, note="max-shifted: exp overflows past 88 (f32) or 709 (f64)"),
+    ew("logsumexp_axes", "a[B,3,4]", "logsumexp(a, [0, 2], keepdims = 1) + logsumexp(a)", "1,3,1",
+       lambda v: torch.logsumexp(v.a, (0, 2), keepdim=True) + torch.logsumexp(v.a, (0, 1, 2)), dims="B = 3"),
+    ew("var_std", "a[B,5]", "var(a, 1) + std(a, axis = 1, correction = 0) * var(a, -1, correction = 2)", "B",
+       lambda v: v.a.var(1) + v.a.std(1, unbiased=False) * v.a.var(-1, correction=2)),
+    ew("var_std_axes", "a[B,3,4]", "var(a, [0, 2], keepdims = 1) + std(a, axis = [2, 1], keepdims = 1)", "B,3,1",
+       lambda v: v.a.var((0, 2), keepdim=True) + v.a.std((1, 2), keepdim=True), dims="B = 3"),
+    ew("reduce_axes", "a[B,3,4]", "sum(a, [0, 2]) + mean(a, axis = [2, 0]) * max(a, [-1, 0])", "3",
+       lambda v: v.a.sum((0, 2)) + v.a.mean((0, 2)) * torch.amax(v.a, (0, 2)), gen={"a": distinct()}, dims="B = 3"),
+    ew("reduce_axes_keepdims", "a[B,3,4]", "a - mean(a, [1, 2], keepdims = 1) + max(a, [1, 2], keepdims = 1)",
+       "B,3,4", lambda v: v.a - v.a.mean((1, 2), keepdim=True) + torch.amax(v.a, (1, 2), keepdim=True),
+       gen={"a": distinct()}),
+    case("partial_logsumexp_axis0", """
+        dim B = 6
+        input x : f32[B, 4]
+        param a : [4]
+        param c : [4]
+        output o = logsumexp(x * a - 3, axis = 0)
+        loss sum(o * c)
+        """, lambda v: (((o := torch.logsumexp(v.x * v.a - 3, 0)) * v.c).sum(), {"o": o}), rows=3,
+        gen={"a": pos(0.5, 1.5)}, note="rows past n would add exp(-3 - max) each"),
+    case("partial_var_std_axes", """
+        dim B = 5
+        input x : f32[B, 3, 4]
+        param a : [3, 4]
+        param c : [3]
+        output o = var(x * a, axis = [0, 2]) + std(exp(x) * a, axis = [2, 0])
+        loss sum(o * c)
+        """, lambda v: (((o := (v.x * v.a).var((0, 2)) + (torch.exp(v.x) * v.a).std((0, 2))) * v.c).sum(), {"o": o}),
+        rows=3, note="the count is 4 n; the deviations of rows past n are not summed"),
+    case("partial_reduce_axes", """
+        dim B = 5
+        input x : f32[B, 3, 4]
+        param a : [3, 4]
+        param c : [3]
+        output o = sum(exp(x) * a, [0, 2]) + max(x * a, axis = [2, 0]) - mean(x * a, [2, 0])
+        loss sum(o * c)
+        """, lambda v: (((o := (torch.exp(v.x) * v.a).sum((0, 2)) + torch.amax(v.x * v.a, (0, 2))
+                          - (v.x * v.a).mean((0, 2))) * v.c).sum(), {"o": o}), rows=2,
+        gen={"x": lambda r, s: distinct()(r, s) - 3, "a": pos(0.5, 1.5)},
+        note="every value present is negative, so a padding row of zeros would win the max"),
+
+    # -- argmax and one_hot: integers, no gradient --
+    case("argmax_one_hot", """
+        dim B = 5
+        input x : f32[B, 4]
+        label y : i32[B]
+        param W : [4, 3]
+        z = x @ W
+        output pred = argmax(z, 1)
+        output col = argmax(z, axis = 0)
+        output h = one_hot(pred, 3) + one_hot(y, 3) * 2
+        loss cross_entropy(z, y) + sum(one_hot(pred, 3) * z) + sum(one_hot(col, B) * transpose(z))
+        """, lambda v: _argmax_one_hot(v), rows=3,
+        gen={"x": lambda r, s: r.normal(-3, 1, s), "W": pos(0.5, 1.5), "y": labels(3)},
+        note="argmax along the batch axis stops at n: padding rows of zeros would win"),
 
     # -- losses --
     case("mse", """
@@ -960,8 +1054,8 @@ CASES = [
         param s : [3]
         u = x * g
         c = u - mean(u, axis=0, keepdims=1)
-        var = mean(c * c, axis=0, keepdims=1)
-        output o = c / sqrt(var + 0.5) * s
+        v = mean(c * c, axis=0, keepdims=1)
+        output o = c / sqrt(v + 0.5) * s
         loss sum(o * (R + 2))
         """, lambda v: _batchnorm_like(v), rows=4),
 ]

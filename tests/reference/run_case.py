@@ -342,9 +342,11 @@ def mode_torch(c, args, wd):
             print("FAIL %-12s missing from %s" % (label, path))
             continue
         ok, line = compare(label, dump[key], want[key], rtol)
-        if dump[key].dtype != np.dtype(fdtype):
+        # integer results (argmax) are stored as int32
+        want_dt = np.dtype(np.int32) if want[key].dtype.kind in "iu" else np.dtype(fdtype)
+        if dump[key].dtype != want_dt:
             ok = False
-            line += "\n    stored as %s, expected %s" % (dump[key].dtype, np.dtype(fdtype))
+            line += "\n    stored as %s, expected %s" % (dump[key].dtype, want_dt)
         print(("ok   " if ok else "FAIL ") + line)
         if not ok:
             bad.append(label)
