@@ -393,12 +393,18 @@ NodeId graph_where(Graph *g, NodeId cond, NodeId a, NodeId b)
 		bax = bax_in(na, s.rank);
 	if (bax < 0)
 		bax = bax_in(nb, s.rank);
+	/* a constant condition, or one operand: that operand, still with the
+	 * batch axis of the others (a sum over it counts the valid rows only) */
 	double c;
-	if (g->fold && (scalar_const(g, cond, &c) ||
-	                (nc->op == OP_BROADCAST && scalar_const(g, nc->in[0], &c))))
-		return graph_broadcast(g, c != 0 ? a : b, s);
-	if (g->fold && a == b)
-		return graph_broadcast(g, a, s);
+	NodeId pick = 0;
+	if (g->fold && (scalar_const(g, cond, &c) || (nc->op == OP_BROADCAST && scalar_const(g, nc->in[0], &c))))
+		pick = c != 0 ? a : b;
+	else if (g->fold && a == b)
+		pick = a;
+	if (pick) {
+		NodeId r = graph_broadcast(g, pick, s);
+		return bax >= 0 ? graph_rebatch(g, r, bax) : r;
+	}
 	cond = graph_broadcast(g, cond, s);
 	a = graph_broadcast(g, a, s);
 	b = graph_broadcast(g, b, s);
