@@ -696,7 +696,7 @@ static int is_keyword(int tok)
 	switch (tok) {
 	case DIM: case DTYPE: case INPUT: case LABEL: case PARAM:
 	case DEF: case OUTPUT: case LOSS: case TRAIN:
-	case LAYER: case FOR: case IN: case RETURN:
+	case LAYER: case FOR: case IN: case RETURN: case CONST:
 		return 1;
 	default:
 		return 0;
@@ -720,6 +720,7 @@ static const char *token_spelling(int tok)
 	case FOR: return "for";
 	case IN: return "in";
 	case RETURN: return "return";
+	case CONST: return "const";
 	case COLONEQ: return ":=";
 	case DOTDOT: return "..";
 	case DOT: return ".";
@@ -816,7 +817,7 @@ static void describe_expected(const int *expected, int n, char *buf, size_t size
 	const char *items[24];
 	int nitems = 0;
 	if (has[DIM]) {
-		items[nitems++] = "a statement (dim, dtype, input, label, param, def, layer, "
+		items[nitems++] = "a statement (dim, dtype, input, label, param, const, def, layer, "
 		                  "output, loss, train, for, return, or NAME = expr)";
 		has[NAME] = has[NEWLINE] = has[SEMI] = has[YYEOF] = 0;
 		for (int t = 0; t < NTOKEN_SLOTS; t++)
@@ -1158,6 +1159,12 @@ static void dump_stmt(FILE *out, const AstStmt *s, int indent)
 		fprintf(out, "layer %s ", s->name);
 		dump_params(out, s);
 		dump_block(out, s->body, indent);
+		break;
+	case ST_CONST:
+		fprintf(out, "const %s", s->name);
+		dump_type(out, &s->type);
+		fputc(' ', out);
+		dump_expr(out, s->value);
 		break;
 	case ST_REBIND:
 	case ST_MULTI:

@@ -66,6 +66,7 @@ typedef enum AstStmtKind {
 	ST_LOSS,    /* loss value                                              */
 	ST_TRAIN,   /* train { key = value ... }    items, nitems              */
 	ST_LAYER,   /* layer NAME(params) { body }                             */
+	ST_CONST,   /* const NAME : type = value                               */
 	ST_REBIND,  /* NAME := value  /  a, b := value   (names, nnames)       */
 	ST_MULTI,   /* a, b = value                      (names, nnames)       */
 	ST_ARRAY,   /* NAME[count] = value               (count)               */

@@ -1983,6 +1983,7 @@ static const char *init_c(int init)
 		"DLRT_INIT_NONE", "DLRT_INIT_ZEROS", "DLRT_INIT_ONES", "DLRT_INIT_CONST", "DLRT_INIT_UNIFORM",
 		"DLRT_INIT_NORMAL", "DLRT_INIT_XAVIER_UNIFORM", "DLRT_INIT_XAVIER_NORMAL", "DLRT_INIT_HE_UNIFORM",
 		"DLRT_INIT_HE_NORMAL", "DLRT_INIT_ORTHOGONAL", "DLRT_INIT_TRUNC_NORMAL", "DLRT_INIT_TORCH_DEFAULT",
+		"DLRT_INIT_DATA",
 	};
 	return init >= 0 && init < (int)(sizeof names / sizeof names[0]) ? names[init] : "DLRT_INIT_NONE";
 }
@@ -2195,6 +2196,16 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 
 	/* descriptor */
 	fprintf(out, "/* ---- the model descriptor the runtime drives ---- */\n");
+	for (int t = 0; t < nt; t++) { /* the values of `const` tensors */
+		const Tensor *T = &g->tensors[t];
+		if (!T->data)
+			continue;
+		int64_t cn = shape_numel(T->shape);
+		fprintf(out, "static const double dlc_const_%d[%lld] = { /* %s */", t, (long long)cn, T->name);
+		for (int64_t i = 0; i < cn; i++)
+			fprintf(out, "%s%.17g", i % 6 ? ", " : i ? ",\n\t" : "\n\t", T->data[i]);
+		fprintf(out, "\n};\n");
+	}
 	fprintf(out, "static dlrt_tensor %s_tensors[] = {\n", m->name);
 	int ntd = 0, acc_out = -1, acc_label = -1, pos = 0;
 	for (int t = 0; t < nt; t++) {
@@ -2216,9 +2227,11 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld, "
 			        ".init_stream = %d",
 			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
-			        (long long)T->fan_out, pos++);
+			        (long long)T->fan_out, T->data ? 0 : pos++);
 		if (T->role == ROLE_PARAM && T->init_c != 0)
 			fprintf(out, ", .init_c = %s", lit(e, T->init_c));
+		if (T->data)
+			fprintf(out, ", .init_data = dlc_const_%d", t);
 		if (T->classes)
 			fprintf(out, ", .classes = %lld", (long long)T->classes);
 		if (T->has_ignore)

@@ -94,6 +94,7 @@ typedef struct Tensor {
 	double init_c;      /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int trainable;
+	const double *data; /* a `const` tensor's values (trainable 0), or NULL */
 	/* i32 labels: number of classes, once a loss says so; i32 ids: the
 	 * fewest rows of the tables they select (take) */
 	int64_t classes;

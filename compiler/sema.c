@@ -391,7 +391,11 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 		diag_error(s->d, e->loc, "'%c' is not allowed in a dimension", e->op);
 		return 0;
 	default:
-		diag_error(s->d, e->loc, "a dimension must be an integer expression of dims and numbers");
+		if (e->kind == AST_CALL)
+			diag_error(s->d, e->loc, "a dimension must be an integer expression of dims and numbers, known when "
+			           "compiling; '%s(...)' is a value of the running model", e->name);
+		else
+			diag_error(s->d, e->loc, "a dimension must be an integer expression of dims and numbers");
 		return 0;
 	}
 }
@@ -2822,6 +2826,124 @@ static void add_output(Sema *s, const char *name, NodeId id, int hidden)
 	o->hidden = hidden;
 }
 
+/* The values of a constant's literal, nested lists matching shape sh from
+ * axis k on, into out[*at...]. */
+static int literal_values(Sema *s, const AstStmt *st, Val v, const AstExpr *e, Shape sh, int k, double *out,
+                          int64_t *at)
+{
+	if (k == sh.rank) {
+		if (v.kind != V_NUM) {
+			diag_error(s->d, e->loc, "the literal of '%s' must hold numbers, not a %s", st->name, val_kind(v));
+			return 0;
+		}
+		out[(*at)++] = v.num;
+		return 1;
+	}
+	if (v.kind != V_LIST || v.nitems != sh.d[k]) {
+		diag_error(s->d, e->loc, "the literal of '%s' does not match its type %s: axis %d has %lld items, but %s "
+		           "%s here", st->name, shp(s, sh), k, (long long)sh.d[k],
+		           v.kind == V_LIST ? "the list has" : "this is", v.kind == V_LIST
+		           ? arena_printf(s->a, "%d", v.nitems) : arena_printf(s->a, "a %s", val_kind(v)));
+		return 0;
+	}
+	for (int i = 0; i < v.nitems; i++)
+		if (!literal_values(s, st, v.items[i], e->kind == AST_LIST && i < e->nargs ? e->args[i].value : e, sh, k + 1,
+		                    out, at))
+			return 0;
+	return 1;
+}
+
+/* `const NAME : [dims] = literal | number | npy("file.npy")`: a tensor of
+ * fixed values, written into the generated C and never trained (saved in
+ * checkpoints like a param).  A file's path is relative to the program's
+ * directory. */
+static void stmt_const(Sema *s, const AstStmt *st, Scope *sc)
+{
+	Shape sh;
+	Sym *y = NULL;
+	if (sc) {
+		for (int i = 0; i < sc->nb; i++)
+			if (!strcmp(sc->b[i].name, st->name)) {
+				diag_error(s->d, st->name_loc, "'%s' is already defined in layer '%s'", st->name,
+				           sc->self->layer->name);
+				return;
+			}
+	} else if (!define(s, st->name, st->name_loc, SYM_TENSOR, &y)) {
+		return;
+	}
+	if (!eval_type(s, &st->type, &sh))
+		return;
+	if (st->type.dtype && strcmp(st->type.dtype, "f32") && strcmp(st->type.dtype, "f64")) {
+		diag_error(s->d, st->type.dtype_loc, "a constant holds floats (f32 or f64), not '%s'", st->type.dtype);
+		return;
+	}
+	int64_t n = shape_numel(sh);
+	double *vals = arena_alloc(s->a, sizeof(double) * (size_t)(n ? n : 1));
+	const AstExpr *e = st->value;
+	if (e->kind == AST_CALL && !strcmp(e->name, "npy")) {
+		if (e->nargs != 1 || e->args[0].name || e->args[0].value->kind != AST_STR) {
+			diag_error(s->d, e->loc, "npy takes one file name, such as npy(\"weights.npy\")");
+			return;
+		}
+		const char *file = e->args[0].value->str;
+		const char *slash = strrchr(s->m->source ? s->m->source : "", '/');
+		const char *path = file[0] == '/' || !slash ? file
+		                   : arena_printf(s->a, "%.*s/%s", (int)(slash - s->m->source), s->m->source, file);
+		dlrt_dtype dt;
+		int rank;
+		int64_t fs[DLRT_MAX_RANK];
+		void *raw = NULL;
+		if (dlrt_load_npy(path, &dt, &rank, fs, &raw)) {
+			diag_error(s->d, e->args[0].value->loc, "cannot read '%s' as a .npy file (the message above says why)",
+			           path);
+			return;
+		}
+		Shape got = shape_make(rank, fs);
+		if (!shape_eq(got, sh) || (dt != DLRT_F32 && dt != DLRT_F64 && dt != DLRT_I32)) {
+			diag_error(s->d, e->args[0].value->loc, "'%s' holds %s values of shape %s, but '%s' is declared %s",
+			           path, dt == DLRT_F32 ? "f32" : dt == DLRT_F64 ? "f64" : dt == DLRT_I32 ? "i32" : "byte",
+			           shp(s, got), st->name, shp(s, sh));
+			free(raw);
+			return;
+		}
+		for (int64_t i = 0; i < n; i++) {
+			vals[i] = dt == DLRT_F32 ? ((const float *)raw)[i] : dt == DLRT_F64 ? ((const double *)raw)[i]
+			                                                                   : ((const int32_t *)raw)[i];
+			if (!isfinite(vals[i])) {
+				diag_error(s->d, e->args[0].value->loc, "'%s' holds a non-finite value at element %lld", path,
+				           (long long)i);
+				free(raw);
+				return;
+			}
+		}
+		free(raw);
+	} else {
+		Val v = eval(s, e, sc);
+		if (v.kind == V_ERR)
+			return;
+		int64_t at = 0;
+		if (v.kind == V_NUM) { /* every element the same */
+			for (int64_t i = 0; i < n; i++)
+				vals[i] = v.num;
+		} else if (!literal_values(s, st, v, e, sh, 0, vals, &at)) {
+			return;
+		}
+	}
+	const char *name = sc ? arena_printf(s->a, "%s.%s", s->prefix, st->name) : st->name;
+	int ti = graph_add_tensor(s->g, name, ROLE_PARAM, s->g->fdtype, sh, -1, st->name_loc);
+	Tensor *t = &s->g->tensors[ti];
+	t->trainable = 0;
+	t->init = DLRT_INIT_DATA;
+	t->data = vals;
+	t->fan_in = t->fan_out = 1;
+	if (sc) {
+		scope_add(s, sc, st->name, st->name_loc, vnode(t->node));
+		return;
+	}
+	y->tensor = ti;
+	y->id = t->node;
+}
+
 /* ---- statements in blocks: bodies of functions, layers and loops ---- */
 
 /* Is sc (or a scope around it, up to its function or layer) a loop body? */
@@ -2997,6 +3119,7 @@ static const char *stmt_word(AstStmtKind k)
 	case ST_TRAIN: return "train";
 	case ST_LAYER: return "layer";
 	case ST_RETURN: return "return";
+	case ST_CONST: return "const";
 	default: return "this statement";
 	}
 }
@@ -3117,8 +3240,12 @@ static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
 		sc->returned = 1;
 		return;
 	case ST_PARAM:
+	case ST_CONST:
 		if (layer_body) {
-			stmt_tensor(s, st, sc);
+			if (st->kind == ST_PARAM)
+				stmt_tensor(s, st, sc);
+			else
+				stmt_const(s, st, sc);
 			return;
 		}
 		break;
@@ -3129,6 +3256,8 @@ static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
 	default:
 		break;
 	}
+	if (layer_body)
+		return; /* reported with the layer's definition */
 	diag_error(s->d, st->loc, "'%s' belongs at the top level of the program%s", stmt_word(st->kind),
 	           st->kind == ST_PARAM || st->kind == ST_DEF ? " or in a layer's body" : "");
 }
@@ -3213,6 +3342,13 @@ static void stmt_layer(Sema *s, const AstStmt *st, int prelude)
 			if (o->kind == ST_DEF && o->name && !strcmp(o->name, d->name))
 				diag_error(s->d, d->name_loc, "method '%s' is defined twice in layer '%s'", d->name, st->name);
 		}
+	}
+	for (int i = 0; st->body && i < st->body->n; i++) {
+		const AstStmt *b = st->body->stmts[i];
+		if (b->kind != ST_PARAM && b->kind != ST_CONST && b->kind != ST_DEF && b->kind != ST_LET && b->kind != ST_MULTI &&
+		    b->kind != ST_ARRAY && b->kind != ST_FOR)
+			diag_error(s->d, b->loc, "'%s' belongs at the top level of the program, not in layer '%s'",
+			           stmt_word(b->kind), st->name);
 	}
 	Sym *y;
 	if (define(s, st->name, st->name_loc, SYM_LAYER, &y)) {
@@ -3714,6 +3850,9 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 		}
 		case ST_LAYER:
 			stmt_layer(&s, st, 0);
+			break;
+		case ST_CONST:
+			stmt_const(&s, st, NULL);
 			break;
 		case ST_LET:
 		case ST_MULTI:

@@ -40,6 +40,7 @@ typedef enum dlrt_init {
 	DLRT_INIT_ORTHOGONAL,     /* a * Q of a normal matrix [d0, rest] (QR)   */
 	DLRT_INIT_TRUNC_NORMAL,   /* N(0, std a) truncated to [b, c]            */
 	DLRT_INIT_TORCH_DEFAULT,  /* U(+-1/sqrt(fan_in)), fan_in = a if a > 0   */
+	DLRT_INIT_DATA,           /* the values init_data (a `const` tensor)    */
 } dlrt_init;
 
 typedef enum dlrt_role {
@@ -75,6 +76,7 @@ typedef struct dlrt_tensor {
 	double init_c;         /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int64_t init_stream;   /* its random stream: the param's position among the params */
+	const double *init_data; /* DLRT_INIT_DATA: its numel values */
 	/* i32 labels: the number of classes; i32 inputs: the rows of the
 	 * tables their ids select (0 if unknown); loaded values are checked */
 	int64_t classes;

@@ -199,6 +199,10 @@ static void init_param(const dlrt_tensor *t, uint64_t seed)
 	case DLRT_INIT_TRUNC_NORMAL:
 		fill_trunc_normal(&r, t, t->init_a, t->init_b, t->init_c);
 		break;
+	case DLRT_INIT_DATA:
+		for (int64_t i = 0; i < t->numel; i++)
+			dlrt_set(t->data, t->dtype, i, t->init_data ? t->init_data[i] : 0.0);
+		break;
 	case DLRT_INIT_TORCH_DEFAULT: {
 		double a = 1.0 / sqrt(t->init_a > 0 ? t->init_a : fi);
 		fill_uniform(&r, t, -a, a);

@@ -109,6 +109,21 @@ def frozen(c, *names):
     return c
 
 
+def no_gradcheck(c, why):
+    """A case whose gradient is by design not the derivative of its loss (it
+    stops gradients): no grad.* test, only the torch references."""
+    c.no_gradcheck = why
+    return c
+
+
+def noisy(c, **noise):
+    """The case's random tensors by name: NAME=("normal" | "uniform", shape).
+    The same values go to the trainer (--noise) and, as v.NAME, to the torch
+    function."""
+    c.noise = noise
+    return c
+
+
 # ---- the table ----
 
 class Case:
@@ -1001,6 +1016,44 @@ CASES = [
         """, lambda v: (((o := F.interpolate(v.x * v.a + 1, scale_factor=(2, 3), mode="nearest")) * (v.R + 2)).sum(),
                         {"o": o}), rows=2),
 
+    # -- random tensors, fed from files (--noise), and stop_gradient --
+    noisy(case("randn_reparam", """
+        dim B = 4
+        input x : f32[B, 3]
+        param mu : [3]
+        param lv : [3]
+        eps = randn([B, 3])
+        output o = (x + mu) + exp(0.5 * lv) * eps
+        loss sum(o * o) + sum(exp(lv) - lv)
+        """, lambda v: (lambda o: ((o * o).sum() + (v.lv.exp() - v.lv).sum(), {"o": o}))(
+            (v.x + v.mu) + torch.exp(0.5 * v.lv) * v.eps[:v.x.shape[0]]), rows=3,
+        note="the reparameterisation trick; one row of noise per example"),
+        eps=("normal", (4, 3))),
+    noisy(case("rand_bernoulli", """
+        dim B = 4
+        input x : f32[B, 3]
+        param a : [3]
+        u = rand([B, 3])
+        keep = bernoulli(sigmoid(a) + 0 * x)
+        output o = (x + a) * keep + u * a
+        loss sum(o * (x + 2))
+        """, lambda v: (lambda o: ((o * (v.x + 2)).sum(), {"o": o}))(
+            (v.x + v.a) * (v.random2[:v.x.shape[0]] < torch.sigmoid(v.a)).double()
+            + v.u[:v.x.shape[0]] * v.a), rows=3,
+        note="bernoulli(p) is 1 where a uniform draw is below p; no gradient through the draw"),
+        u=("uniform", (4, 3)), random2=("uniform", (4, 3))),
+    no_gradcheck(case("stop_gradient", """
+        dim B = 4
+        input x : f32[B, 3]
+        param a : [3]
+        param w : [3, 3]
+        h = tanh(x @ w + a)
+        output o = h * stop_gradient(h) + stop_gradient(a) * a
+        loss sum(o * (x + 2))
+        """, lambda v: (lambda h: (lambda o: ((o * (v.x + 2)).sum(), {"o": o}))(
+            h * h.detach() + v.a.detach() * v.a))(torch.tanh(v.x @ v.w + v.a)), rows=3,
+        note="stop_gradient is torch's detach"),
+        "finite differences see through stop_gradient; the torch references check it"),
     # -- small models --
     case("mlp_cross_entropy", """
         dim B = 8

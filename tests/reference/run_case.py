@@ -133,6 +133,26 @@ def draw(c, params, data, fdtype):
     return pv, dv, rows
 
 
+def draw_noise(c, fdtype):
+    """Values for the case's random tensors (cases.noisy), which the trainer
+    takes with --noise NAME=FILE and the torch reference finds by NAME."""
+    rng = np.random.default_rng(c.seed + 1)
+    out = {}
+    for name, (kind, shape) in sorted(getattr(c, "noise", {}).items()):
+        a = rng.standard_normal(shape) if kind == "normal" else rng.uniform(0.0, 1.0, shape)
+        out[name] = a.astype(fdtype)
+    return out
+
+
+def noise_flags(nv, wd):
+    flags = []
+    for name, a in nv.items():
+        path = os.path.join(wd, "noise_%s.npy" % name)
+        np.save(path, a)
+        flags += ["--noise", "%s=%s" % (name, path)]
+    return flags
+
+
 class NS:
     def __init__(self, d):
         self.__dict__.update(d)
@@ -308,7 +328,8 @@ def mode_torch(c, args, wd):
     rtol = TOL[args.dtype]
     dims, params, data, outputs = parse_program(c.src)
     pv, dv, rows = draw(c, params, data, fdtype)
-    want = torch_reference(c, pv, dv, params, outputs)
+    nv = draw_noise(c, fdtype)
+    want = torch_reference(c, pv, {**dv, **nv}, params, outputs)
     if args.perturb:
         factor, _, key = args.perturb.partition(":")
         for k in want:
@@ -324,7 +345,7 @@ def mode_torch(c, args, wd):
         if os.path.exists(path):
             os.remove(path)
     p = trainer.run(["--load", ppath, "--batch-from", batch, "--dump-forward", fpath, "--dump-grads", gpath,
-                     "--quiet"], wd)
+                     "--quiet"] + noise_flags(nv, wd), wd)
     if p.returncode != 0:
         raise Failure("%s failed (exit status %d)" % (trainer.what, p.returncode))
     got, _ = st.load(gpath)
@@ -363,13 +384,16 @@ def mode_torch(c, args, wd):
 def mode_gradcheck(c, args, wd):
     if c.reject:
         return mode_reject(c, args, wd)
+    if getattr(c, "no_gradcheck", None):
+        raise Failure("case %s has no gradient check: %s" % (c.name, c.no_gradcheck))
     if args.dtype != "f64":
         raise Failure("--mode gradcheck runs in f64 only")
     dims, params, data, outputs = parse_program(c.src)
     pv, dv, rows = draw(c, params, data, np.float64)
     trainer = Trainer(c, args, "f64", wd)
     ppath, batch = write_inputs(c, pv, dv, data, wd)
-    p = trainer.run(["--load", ppath, "--batch-from", batch, "--gradcheck", "--quiet"], wd)
+    p = trainer.run(["--load", ppath, "--batch-from", batch, "--gradcheck", "--quiet"]
+                    + noise_flags(draw_noise(c, np.float64), wd), wd)
     checked = set(re.findall(r"^gradcheck (\w+):", p.stdout, re.M))
     if p.returncode == 1 and "gradcheck failed" in p.stdout:
         raise Failure("%s: the trainer's gradient check failed" % c.name, mismatch=True)
@@ -416,6 +440,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("case", nargs="?")
     ap.add_argument("--list", action="store_true", help="print the case names, one a line")
+    ap.add_argument("--list-gradcheck", action="store_true",
+                    help="print the names of the cases that have a gradient check, one a line")
     ap.add_argument("--routed", choices=cases.ROUTES, help="run every routed case of this route")
     ap.add_argument("--list-routed", action="store_true",
                     help="print the names of the generated routed cases (cases.ROUTED), one a line")
@@ -438,6 +464,11 @@ def main():
     if args.list or args.list_routed:
         for c in (cases.CASES if args.list else cases.ROUTED):
             print(c.name)
+        return 0
+    if args.list_gradcheck:
+        for c in cases.CASES:
+            if not getattr(c, "no_gradcheck", None):
+                print(c.name)
         return 0
     if args.check_torch:
         if torch_available():

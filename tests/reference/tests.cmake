@@ -55,6 +55,12 @@ endfunction()
 foreach(c ${dlc_ref_cases})
   dlc_ref_torch_test(ref.f64.${c} ${dlc_ref_run} ${c} --dtype f64 --mode torch)
   dlc_ref_torch_test(ref.f32.${c} ${dlc_ref_run} ${c} --dtype f32 --mode torch)
+endforeach()
+# every case but those whose gradient stops by design (cases.no_gradcheck)
+execute_process(COMMAND ${SYSTEM_PYTHON} ${dlc_ref_dir}/run_case.py --list-gradcheck
+  OUTPUT_VARIABLE dlc_ref_glist RESULT_VARIABLE dlc_ref_grc)
+string(REGEX MATCHALL "[A-Za-z0-9_]+" dlc_ref_grad_cases "${dlc_ref_glist}")
+foreach(c ${dlc_ref_grad_cases})
   add_test(NAME grad.${c} COMMAND ${SYSTEM_PYTHON} ${dlc_ref_run} ${c} --dtype f64 --mode gradcheck
     --workdir ${dlc_ref_work}/grad.${c})
   set_tests_properties(grad.${c} PROPERTIES LABELS "gradcheck;quick" TIMEOUT 60)
@@ -76,7 +82,7 @@ endforeach()
 # when this dlc has one: jit.grad.CASE [llvm, gradcheck].  They share one
 # JIT cache in the build tree.
 if(DLC_JIT_STATUS MATCHES "^on")
-  foreach(c ${dlc_ref_cases})
+  foreach(c ${dlc_ref_grad_cases})
     add_test(NAME jit.grad.${c} COMMAND ${SYSTEM_PYTHON} ${dlc_ref_run} ${c} --dtype f64 --mode gradcheck --via-jit
       --workdir ${dlc_ref_work}/jit.grad.${c})
     set_tests_properties(jit.grad.${c} PROPERTIES LABELS "llvm;gradcheck" TIMEOUT 120
