@@ -2598,6 +2598,8 @@ static const char *init_name_of(const char *name)
 /* t's initialiser, written `e` in scope sc: a name (he_uniform), a call
  * (normal(0, 0.01)), a number, or a name bound to one of those (a layer's
  * argument `weight = he_uniform`). */
+static int npy_values(Sema *s, const char *name, const AstExpr *e, Shape sh, double *vals);
+
 static void param_init(Sema *s, Tensor *t, const AstExpr *e, Scope *sc)
 {
 	if (e && e->kind == AST_NAME && !init_name_of(e->name) && (scope_find(sc, e->name, NULL) || lookup(s, e->name))) {
@@ -2639,6 +2641,14 @@ static void param_init(Sema *s, Tensor *t, const AstExpr *e, Scope *sc)
 	if (e->kind == AST_NUM || (e->kind == AST_UNARY && e->lhs->kind == AST_NUM)) {
 		t->init = DLRT_INIT_CONST;
 		t->init_a = e->kind == AST_NUM ? e->num : -e->lhs->num;
+		return;
+	}
+	if (e->kind == AST_CALL && !strcmp(e->name, "npy")) { /* starting values from a file */
+		double *vals = arena_alloc(s->a, sizeof(double) * (size_t)(shape_numel(sh) ? shape_numel(sh) : 1));
+		if (npy_values(s, t->name, e, sh, vals)) {
+			t->init = DLRT_INIT_DATA;
+			t->data = vals;
+		}
 		return;
 	}
 	if (e->kind != AST_NAME && e->kind != AST_CALL) {
@@ -2853,6 +2863,50 @@ static int literal_values(Sema *s, const AstStmt *st, Val v, const AstExpr *e, S
 	return 1;
 }
 
+/* The values of npy("file.npy") for a tensor `name` of shape sh, into
+ * vals (numel of sh); the path is relative to the program's directory. */
+static int npy_values(Sema *s, const char *name, const AstExpr *e, Shape sh, double *vals)
+{
+	int64_t n = shape_numel(sh);
+	if (e->nargs != 1 || e->args[0].name || e->args[0].value->kind != AST_STR) {
+		diag_error(s->d, e->loc, "npy takes one file name, such as npy(\"weights.npy\")");
+		return 0;
+	}
+	const char *file = e->args[0].value->str;
+	const char *slash = strrchr(s->m->source ? s->m->source : "", '/');
+	const char *path = file[0] == '/' || !slash ? file
+	                   : arena_printf(s->a, "%.*s/%s", (int)(slash - s->m->source), s->m->source, file);
+	dlrt_dtype dt;
+	int rank;
+	int64_t fs[DLRT_MAX_RANK];
+	void *raw = NULL;
+	if (dlrt_load_npy(path, &dt, &rank, fs, &raw)) {
+		diag_error(s->d, e->args[0].value->loc, "cannot read '%s' as a .npy file (the message above says why)",
+		           path);
+		return 0;
+	}
+	Shape got = shape_make(rank, fs);
+	if (!shape_eq(got, sh) || (dt != DLRT_F32 && dt != DLRT_F64 && dt != DLRT_I32)) {
+		diag_error(s->d, e->args[0].value->loc, "'%s' holds %s values of shape %s, but '%s' is declared %s",
+		           path, dt == DLRT_F32 ? "f32" : dt == DLRT_F64 ? "f64" : dt == DLRT_I32 ? "i32" : "byte",
+		           shp(s, got), name, shp(s, sh));
+		free(raw);
+		return 0;
+	}
+	for (int64_t i = 0; i < n; i++) {
+		vals[i] = dt == DLRT_F32 ? ((const float *)raw)[i] : dt == DLRT_F64 ? ((const double *)raw)[i]
+		                                                                   : ((const int32_t *)raw)[i];
+		if (!isfinite(vals[i])) {
+			diag_error(s->d, e->args[0].value->loc, "'%s' holds a non-finite value at element %lld", path,
+			           (long long)i);
+			free(raw);
+			return 0;
+		}
+	}
+	free(raw);
+	return 1;
+}
+
 /* `const NAME : [dims] = literal | number | npy("file.npy")`: a tensor of
  * fixed values, written into the generated C and never trained (saved in
  * checkpoints like a param).  A file's path is relative to the program's
@@ -2881,42 +2935,8 @@ static void stmt_const(Sema *s, const AstStmt *st, Scope *sc)
 	double *vals = arena_alloc(s->a, sizeof(double) * (size_t)(n ? n : 1));
 	const AstExpr *e = st->value;
 	if (e->kind == AST_CALL && !strcmp(e->name, "npy")) {
-		if (e->nargs != 1 || e->args[0].name || e->args[0].value->kind != AST_STR) {
-			diag_error(s->d, e->loc, "npy takes one file name, such as npy(\"weights.npy\")");
+		if (!npy_values(s, st->name, e, sh, vals))
 			return;
-		}
-		const char *file = e->args[0].value->str;
-		const char *slash = strrchr(s->m->source ? s->m->source : "", '/');
-		const char *path = file[0] == '/' || !slash ? file
-		                   : arena_printf(s->a, "%.*s/%s", (int)(slash - s->m->source), s->m->source, file);
-		dlrt_dtype dt;
-		int rank;
-		int64_t fs[DLRT_MAX_RANK];
-		void *raw = NULL;
-		if (dlrt_load_npy(path, &dt, &rank, fs, &raw)) {
-			diag_error(s->d, e->args[0].value->loc, "cannot read '%s' as a .npy file (the message above says why)",
-			           path);
-			return;
-		}
-		Shape got = shape_make(rank, fs);
-		if (!shape_eq(got, sh) || (dt != DLRT_F32 && dt != DLRT_F64 && dt != DLRT_I32)) {
-			diag_error(s->d, e->args[0].value->loc, "'%s' holds %s values of shape %s, but '%s' is declared %s",
-			           path, dt == DLRT_F32 ? "f32" : dt == DLRT_F64 ? "f64" : dt == DLRT_I32 ? "i32" : "byte",
-			           shp(s, got), st->name, shp(s, sh));
-			free(raw);
-			return;
-		}
-		for (int64_t i = 0; i < n; i++) {
-			vals[i] = dt == DLRT_F32 ? ((const float *)raw)[i] : dt == DLRT_F64 ? ((const double *)raw)[i]
-			                                                                   : ((const int32_t *)raw)[i];
-			if (!isfinite(vals[i])) {
-				diag_error(s->d, e->args[0].value->loc, "'%s' holds a non-finite value at element %lld", path,
-				           (long long)i);
-				free(raw);
-				return;
-			}
-		}
-		free(raw);
 	} else {
 		Val v = eval(s, e, sc);
 		if (v.kind == V_ERR)
