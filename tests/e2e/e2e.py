@@ -126,7 +126,7 @@ def t_checkpoint():
         if ta[k] != tb[k]:
             fail("tensor %s differs after save/load/save" % k)
     names = set(ta)
-    for want in ("W1", "b1", "W3", "v_W1"):
+    for want in ("fc1.W", "fc1.b", "fc3.W", "v_fc1.W"):
         if want not in names:
             fail("checkpoint lacks %s" % want)
     if any(f.startswith("a.safetensors.") or f.startswith(".a.safetensors") for f in os.listdir(args.workdir)):
