@@ -3,11 +3,23 @@
  *
  * Statements are processed in order, so a name must be defined before it is
  * used.  An expression evaluates to a Val: a graph node (a tensor), a
- * compile-time number, a string or a list.  Numbers fold at compile time and
- * become constant nodes when they meet a tensor.  User functions (`def`) are
- * inlined at each call: their parameters are bound to the argument values in
- * a fresh scope.  Builtin functions are described by one table (name,
- * parameter names, what they build). */
+ * compile-time number, a string, a list, the several results of a function,
+ * a layer instance or an initialiser.  Numbers fold at compile time and
+ * become constant nodes when they meet a tensor.
+ *
+ * The program is executed at compile time, once:
+ *   - user functions (`def`) are inlined at each call, their parameters
+ *     and local names bound in a fresh Scope whose parent is the scope the
+ *     def was written in (the top level, whose names are the Syms, or a
+ *     layer instance);
+ *   - `for` loops are unrolled, one Scope per iteration; `:=` rebinds a
+ *     name of an enclosing scope;
+ *   - `name = Layer(args)` runs the layer's body once in the instance's own
+ *     Scope: its params become the model's tensors `name.W`, its sub-layers
+ *     instances `name.sub`, and `name(x)` inlines its `def (x)`.
+ * The prelude's layers (compiler/prelude.dl) are defined before the program.
+ * Builtin functions are described by tables (name, parameter names, what
+ * they build), the elementwise ones by the op table (ops.h). */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 /* sema.h - semantic analysis: from the AST to the model's forward graph.
  *
- * Resolves names (dims, tensors, values, user functions), evaluates dims,
- * inlines user functions, checks shapes (numpy broadcasting), element types
+ * Resolves names (dims, tensors, values, user functions, layers), evaluates
+ * dims, inlines user functions, instantiates layers (their params named
+ * after the instance: enc.W), unrolls loops, checks shapes (numpy broadcasting), element types
  * and call signatures, and builds the forward graph: the loss, the declared
  * outputs and the model's tensors.  Every user mistake is reported through
  * the Diag with its location; analysis goes on after an error so that one
