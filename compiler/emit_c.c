@@ -2259,6 +2259,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        e->s->out_buf[i], n->bax == 0 ? 0 : -1);
 		if (n->bax == 0 && graph_batch_slots(g, m->outputs[i].node) > 1)
 			fprintf(out, ", .slots = %lld", (long long)graph_batch_slots(g, m->outputs[i].node));
+		if (m->outputs[i].data_free)
+			fprintf(out, ", .data_free = 1");
 		fprintf(out, "},\n");
 		if (i == m->accuracy_output)
 			acc_out = ntd;

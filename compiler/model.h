@@ -33,6 +33,8 @@ typedef struct Output {
 	const char *name;
 	NodeId node;
 	int hidden;          /* not declared; kept for accuracy */
+	int data_free;       /* computed from params and random draws alone (samples):
+	                        not computed by a training step; the trainer's --sample */
 } Output;
 
 typedef struct Model {

@@ -440,10 +440,10 @@ static int entries_of(const Schedule *s, NodeId id)
 /* The array holding a result that has a training-mode node and an
  * evaluation-mode node: the training node's own array when it has one, else
  * a new array filled by a copy; the evaluation entry copies its node there. */
-static const char *result_array(Schedule *s, NodeId train, NodeId eval, const char *want)
+static const char *result_array(Schedule *s, NodeId train, NodeId eval, const char *want, int in_step)
 {
 	const char *dst;
-	int train_entries = 14 | (train == eval ? 1 : 0);
+	int train_entries = (in_step ? 14 : 10) | (train == eval ? 1 : 0);
 	if (s->st[train] == ST_OWN || (s->st[train] == ST_ALIAS && NN(s, train)->op != OP_RESHAPE)) {
 		dst = s->buf[train];
 	} else {
@@ -501,7 +501,7 @@ static void plan_kernels(Schedule *s)
 	}
 	/* copies for results that have no array of their own */
 	if (!s->loss_buf || m->eval_loss != m->loss)
-		s->loss_buf = result_array(s, m->loss, m->eval_loss, s->loss_buf ? s->loss_buf : "loss_value");
+		s->loss_buf = result_array(s, m->loss, m->eval_loss, s->loss_buf ? s->loss_buf : "loss_value", 1);
 	for (int t = 0; t < g->ntensors; t++) {
 		NodeId gid = s->tg->grads[t];
 		if (!gid || s->grad_buf[t])
@@ -512,7 +512,7 @@ static void plan_kernels(Schedule *s)
 	s->out_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(m->noutputs + 1));
 	for (int i = 0; i < m->noutputs; i++)
 		s->out_buf[i] = result_array(s, m->outputs[i].node, m->eval_outputs[i],
-		                             arena_printf(s->a, "%s_out", m->outputs[i].name));
+		                             arena_printf(s->a, "%s_out", m->outputs[i].name), !m->outputs[i].data_free);
 	s->hv_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(g->ntensors + 1));
 	for (int t = 0; s->tg->hv && t < g->ntensors; t++) {
 		NodeId h = s->tg->hv[t];
@@ -783,7 +783,7 @@ Schedule *schedule_build(Arena *a, const TrainGraph *tg)
 	s->any = arena_alloc(a, g->nnodes);
 	graph_reach(g, tg->eval_roots, tg->neval, s->mark[0]);
 	graph_reach(g, tg->roots, tg->ngrad, s->mark[1]);
-	graph_reach(g, tg->roots, tg->nroots, s->mark[2]);
+	graph_reach(g, tg->step_roots, tg->nstep, s->mark[2]);
 	if (tg->hv)
 		graph_reach(g, tg->hv_roots, tg->nhv, s->mark[3]);
 	for (uint32_t id = 0; id < g->nnodes; id++)

@@ -69,6 +69,25 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 		tg->roots[nr++] = tg->updates[i];
 	tg->nroots = nr;
 
+	/* outputs that read no input or label (samples of a generative model)
+	 * are left out of train_step */
+	uint8_t *seen = arena_alloc(a, g->nnodes);
+	int has_data = 0;
+	for (int t = 0; t < nt; t++)
+		has_data |= g->tensors[t].role == ROLE_INPUT || g->tensors[t].role == ROLE_LABEL;
+	for (int i = 0; has_data && i < m->noutputs; i++) {
+		memset(seen, 0, g->nnodes);
+		graph_reach(g, &m->outputs[i].node, 1, seen);
+		int data = 0;
+		for (int t = 0; t < nt && !data; t++)
+			data = (g->tensors[t].role == ROLE_INPUT || g->tensors[t].role == ROLE_LABEL) && seen[g->tensors[t].node];
+		m->outputs[i].data_free = !data && !m->outputs[i].hidden;
+	}
+	tg->step_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(nr + 1));
+	for (int i = 0; i < nr; i++)
+		if (i == 0 || i >= tg->nfwd || !m->outputs[i - 1].data_free)
+			tg->step_roots[tg->nstep++] = tg->roots[i];
+
 	tg->eval_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));
 	tg->eval_roots[tg->neval++] = m->eval_loss;
 	for (int i = 0; i < m->noutputs; i++)

@@ -37,6 +37,9 @@ typedef struct TrainGraph {
 	 * updates [ngrad, nroots); eval_roots: evaluation loss and outputs */
 	NodeId *roots, *eval_roots, *hv_roots;
 	int nfwd, ngrad, nroots, neval, nhv;
+	/* what train_step computes: roots without the data-free outputs */
+	NodeId *step_roots;
+	int nstep;
 	StepOptions opt;
 	/* opt.probe: the forward nodes the loss depends on, in id order (the
 	 * loss last); their gradients are g->adjoint[] (params: grads[]) */

@@ -70,6 +70,8 @@ typedef struct dlrt_tensor {
 	void *grad;            /* DLRT_PARAM: its gradient buffer; else NULL */
 	int batch_axis;        /* 0 if the leading axis is the batch, else -1 */
 	int64_t slots;         /* outputs: rows of the batch axis per example (0: one) */
+	int data_free;         /* outputs: computed from params and random draws alone (samples
+	                          of a generative model): --sample writes them; train_step skips them */
 	/* DLRT_PARAM: initialiser */
 	dlrt_init init;
 	double init_a, init_b;

@@ -117,6 +117,8 @@ int dlrt_log_close(dlrt_log *lg);
  * declared outputs with a batch axis written as .npy (the first to `out`,
  * the others to out-stem.NAME.npy).  Returns an exit status (0 or 1). */
 int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out);
+/* --sample ROWS: the data-free outputs (predict.c). */
+int dlrt_sample(const dlrt_model *m, int64_t rows, const char *out, uint64_t seed);
 
 /* --noise NAME=FILE.npy: random tensor NAME takes its values from FILE
  * (noise.c); returns -1 after printing why not.  dlrt_noise_step points

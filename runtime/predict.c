@@ -33,6 +33,82 @@ static char *output_path(const char *out, const char *name, int first)
 	return p;
 }
 
+/* --sample ROWS: the data-free outputs (computed from params and random
+ * draws alone, such as a decoder run on randn) for ROWS rows, batch after
+ * batch of forward() in evaluation mode, each batch with its own random key
+ * from the seed; written like --predict's outputs. */
+int dlrt_sample(const dlrt_model *m, int64_t rows, const char *out, uint64_t seed)
+{
+	int nout = 0, rc = 1;
+	int64_t B = m->batch > 0 ? m->batch : 1;
+	void **bufs = calloc((size_t)(m->ntensors + 1), sizeof *bufs);
+	char **paths = calloc((size_t)(m->ntensors + 1), sizeof *paths);
+	if (!bufs || !paths)
+		goto oom;
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		int64_t bytes;
+		if (t->role != DLRT_OUTPUT || !t->data_free || t->batch_axis != 0 || t->rank < 1)
+			continue;
+		if (dlrt_mul_ok(rows, dlrt_row_elems(t), &bytes) ||
+		    dlrt_mul_ok(bytes, (int64_t)dlrt_dtype_size(t->dtype), &bytes)) {
+			dlrt_error("output '%s': %lld rows are too many", t->name, (long long)rows);
+			goto done;
+		}
+		paths[i] = output_path(out, t->name, nout == 0);
+		bufs[i] = malloc(bytes > 0 ? (size_t)bytes : 1);
+		if (!paths[i] || !bufs[i])
+			goto oom;
+		nout++;
+	}
+	if (nout == 0) {
+		dlrt_error("model %s has no output computed from its params and random draws alone, with a batch "
+		           "axis (such as `output samples = sigmoid(dec(randn([B, 20])))`); nothing to sample", m->name);
+		goto done;
+	}
+	for (int64_t start = 0, k = 0; start < rows; start += B, k++) {
+		int64_t n = rows - start < B ? rows - start : B;
+		if (m->rng_key)
+			*m->rng_key = dlrt_step_key(seed, (uint64_t)k);
+		dlrt_noise_step(m, k);
+		m->forward(n);
+		for (int i = 0; i < m->ntensors; i++) {
+			const dlrt_tensor *t = &m->tensors[i];
+			size_t row = (size_t)dlrt_row_elems(t) * dlrt_dtype_size(t->dtype);
+			if (bufs[i])
+				memcpy((char *)bufs[i] + (size_t)start * row, t->data, (size_t)n * row);
+		}
+	}
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		int64_t shape[DLRT_MAX_RANK];
+		if (!bufs[i])
+			continue;
+		memcpy(shape, t->shape, sizeof shape);
+		shape[0] = rows * (t->slots > 1 ? t->slots : 1);
+		if (dlrt_save_npy(paths[i], t->dtype, t->rank, shape, bufs[i]))
+			goto done;
+	}
+	printf("sample: %lld rows ->", (long long)rows);
+	for (int i = 0, k = 0; i < m->ntensors; i++)
+		if (paths[i])
+			printf("%s %s", k++ ? "," : "", paths[i]);
+	printf("\n");
+	fflush(stdout);
+	rc = 0;
+	goto done;
+oom:
+	dlrt_error("out of memory");
+done:
+	for (int i = 0; bufs && paths && i < m->ntensors; i++) {
+		free(bufs[i]);
+		free(paths[i]);
+	}
+	free(bufs);
+	free(paths);
+	return rc;
+}
+
 int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out)
 {
 	int nout = 0, rc = 1;

@@ -69,6 +69,8 @@ typedef struct opts {
 	const char *data_dir;
 	const char *train, *test, *valid, *batch_from;
 	int64_t early_stop;       /* 0: off; else the patience in epochs */
+	int64_t sample;           /* --sample ROWS (0: off) */
+	const char *sample_out;
 	const char *save, *load, *dump_grads, *dump_forward;
 	const char *log, *predict, *predict_out;
 	int64_t log_every;        /* 0: about 1% of the run, at most 50 */
@@ -139,6 +141,9 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         per input, or one .csv; no labels) and save its outputs\n"
 	        "  --predict-out PATH     where: the first output (default predictions.npy), others\n"
 	        "                         to PATH's stem + .NAME.npy\n"
+	        "  --sample N             only sample: N rows of the outputs computed from the params\n"
+	        "                         and random draws alone (a decoder on randn), to --sample-out\n"
+	        "                         PATH (default samples.npy; others to PATH's stem + .NAME.npy)\n"
 	        "  --threads N            worker threads (default: one per CPU this process may\n"
 	        "                         use); results are the same bits for any N\n",
 	        prog, m->name ? m->name : "?", m->source ? " (from " : "", m->source ? m->source : "",
@@ -201,7 +206,7 @@ enum flag_id {
 	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL,
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
-	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP,
+	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
 };
 
@@ -220,6 +225,7 @@ static const struct flag {
 	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
 	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
 	{"threads", F_THREADS, 1}, {"noise", F_NOISE, 1}, {"valid", F_VALID, 1}, {"early-stop", F_EARLY_STOP, 1},
+	{"sample", F_SAMPLE, 1}, {"sample-out", F_SAMPLE_OUT, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 };
 
@@ -286,6 +292,12 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 			return bad_value(f->name, v, "constant, step, exp or cosine");
 		break;
 	}
+	case F_SAMPLE:
+		if (parse_i64(v, 1, &k))
+			return bad_value(f->name, v, "a whole number >= 1");
+		o->sample = k;
+		break;
+	case F_SAMPLE_OUT: o->sample_out = v; break;
 	case F_STEPS:
 		if (parse_i64(v, 0, &k))
 			return bad_value(f->name, v, "a whole number >= 0");
@@ -416,6 +428,14 @@ static int parse_flags(opts *o, int argc, char **argv)
 		return need("--log-every", "--log");
 	if (o->predict_out && !o->predict)
 		return need("--predict-out", "--predict");
+	if (o->sample_out && !o->sample)
+		return need("--sample-out", "--sample");
+	if (o->sample && (o->predict || o->eval || o->batch_from || o->dump_grads || o->dump_forward ||
+	                  o->gradcheck || o->hvpcheck || o->early_stop)) {
+		dlrt_error("--sample goes alone (with --load and --seed): not with --predict, --eval, --dump-*, "
+		           "--gradcheck, --hvpcheck, --early-stop or --batch-from");
+		return -1;
+	}
 	if (o->early_stop && (o->eval || o->predict || o->batch_from || o->dump_grads ||
 	                      o->dump_forward || o->gradcheck || o->hvpcheck))
 		return need("--early-stop", "training runs");
@@ -1598,6 +1618,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		free(fl.buf);
 		if (r || load_sets(m, &o, &S, &pred_ds))
 			goto done;
+	} else if (o.sample) {
+		/* no data: the sampled outputs read no input */
 	} else if (!batch_mode && dlrt_no_data(m)) {
 		/* A program without data: one epoch of `steps` steps, each a run
 		 * of the whole program (an empty dataset of that many rows). */
@@ -1633,9 +1655,9 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 			printf("loaded %s (epoch %lld, step %lld)\n", o.load, (long long)loaded.epoch,
 			       (long long)loaded.step);
 	} else {
-		if (o.predict)
-			fprintf(stderr, "dlrt: note: no --load: predicting with freshly initialised "
-			        "parameters\n");
+		if (o.predict || o.sample)
+			fprintf(stderr, "dlrt: note: no --load: %s with freshly initialised parameters\n",
+			        o.predict ? "predicting" : "sampling");
 		dlrt_init_params(m, o.seed);
 	}
 
@@ -1646,6 +1668,10 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		goto done;
 	if (o.predict) {
 		rc = dlrt_predict(m, &pred_ds, o.predict_out ? o.predict_out : "predictions.npy");
+		goto done;
+	}
+	if (o.sample) {
+		rc = dlrt_sample(m, o.sample, o.sample_out ? o.sample_out : "samples.npy", run_seed);
 		goto done;
 	}
 	if (batch_mode) {

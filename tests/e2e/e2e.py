@@ -594,6 +594,66 @@ def t_token_ids():
         fail("no hvpcheck line")
 
 
+SAMPLER_DL = """
+dim B = 8
+input x : f32[B, 4]
+enc = Linear(4, 2)
+dec = Linear(2, 4)
+output recon = dec(tanh(enc(x)))
+output samples = dec(randn([B, 2]))     # reads no input: --sample writes it
+loss mean((recon - x) ^ 2)
+train {
+  optimizer = adam(lr = 0.01)
+  epochs = 2
+  data = csv("x.csv")
+}
+"""
+
+
+def t_sample():
+    """--sample N writes the outputs computed from params and random draws alone: N rows, the
+    same for the same seed, different for another; train_step does not compute them; a
+    checkpoint of another model or size is refused with the mismatch named."""
+    wd = args.workdir
+    with open(os.path.join(wd, "x.csv"), "w") as f:
+        for i in range(40):
+            f.write(",".join("%.3f" % (((i * 7 + j * 3) % 11) / 11.0) for j in range(4)) + "\n")
+    src = os.path.join(wd, "sampler.dl")
+    with open(src, "w") as f:
+        f.write(SAMPLER_DL)
+    kernels = run([args.dlc, "--emit=kernels", src])
+    line = [l for l in kernels.splitlines() if "-> samples" in l]
+    if not line or "S" in line[0].split("[")[1].split("]")[0]:
+        fail("the samples kernel should run in forward and gradients only: %s" % line)
+    exe = build(src, "sampler")
+    ck = os.path.join(wd, "s.safetensors")
+    run([exe, "--save", ck, "--progress", "never"])
+    outs = []
+    for seed, name in ((1, "a.npy"), (1, "b.npy"), (2, "c.npy")):
+        path = os.path.join(wd, name)
+        out = run([exe, "--load", ck, "--sample", "20", "--seed", str(seed), "--sample-out", path])
+        if "sample: 20 rows" not in out:
+            fail("no 'sample: 20 rows' line")
+        with open(path, "rb") as f:
+            outs.append(f.read())
+    if b"(20, 4)" not in outs[0][:128]:
+        fail("samples.npy is not [20, 4]: %r" % outs[0][:128])
+    if outs[0] != outs[1] or outs[0] == outs[2]:
+        fail("samples must repeat with the seed and change with it")
+    other = build(os.path.join(EXAMPLES, "mlp.dl"), "mlp_for_sample")
+    out = run([other, "--load", ck, "--sample", "4"], expect_rc=1)
+    if "unknown tensor" not in out:
+        fail("a checkpoint of another model was not refused by name")
+    with open(os.path.join(wd, "wide.dl"), "w") as f:
+        f.write(SAMPLER_DL.replace("Linear(2, 4)", "Linear(3, 4)").replace("Linear(4, 2)", "Linear(4, 3)")
+                .replace("[B, 2]", "[B, 3]"))
+    wide = build(os.path.join(wd, "wide.dl"), "wide")
+    out = run([wide, "--load", ck, "--sample", "4"], expect_rc=1)
+    if "expected" not in out or "found" not in out:
+        fail("a checkpoint of another size was not refused with the shapes")
+    print("samples: 20 rows, reproducible from the seed; other models and sizes refused")
+
+
 TESTS = {k[2:]: v for k, v in globals().items() if k.startswith("t_")}
 
 if __name__ == "__main__":
