@@ -20,6 +20,10 @@ whether the two checkpoints are identical; for a difference it parses the
 safetensors headers and names the first differing tensor (in file order), its
 largest absolute difference, and how many tensors differ.
 
+Since parameters draw their initial values from streams numbered by declaration order
+(instead of by name) and examples/mlp.dl and lenet5.dl use layers, older revisions start
+from other values and name their params differently: compare revisions from that change on.
+
 Exit status: 0 when every pair is identical, 1 when any differs, 2 when a
 build or a run failed.
 
