@@ -1272,7 +1272,7 @@ static void index_str(char *buf, size_t size, const dlrt_tensor *t, int64_t i)
 static int gradcheck(const dlrt_model *m, const opts *o, int64_t n)
 {
 	int f64 = m->dtype == DLRT_F64, nparams = 0, nfailed = 0, rc = 1;
-	double eps = f64 ? 1e-6 : 1e-3, atol = f64 ? 1e-6 : 1e-3;
+	double eps = f64 ? 1e-7 : 1e-3, atol = f64 ? 1e-6 : 1e-3;
 	double rtol = o->have_tol ? o->tol : f64 ? 1e-4 : 5e-2;
 	void **ana = calloc((size_t)(m->ntensors + 1), sizeof *ana);
 	dlrt_rng r;
