@@ -8,17 +8,21 @@ steps of batch 128 on Fashion-MNIST at one thread, then its test loss on the
 10,000 test images must lie below a bound that an untrained or broken model
 does not reach (untrained: MSE 0.169, -ELBO 549; after 300 steps: about
 0.019, 0.021 and 269).  For the VAE, --sample and --predict then write
-decoded prior draws and reconstructions of the right shape, in [0, 1].
+decoded prior draws and reconstructions of the right shape, in [0, 1], and
+scripts/ae_pictures.sh draws both as PNGs (when gnuplot is installed).
 Exit 77 when Fashion-MNIST is not installed.
 """
 import argparse
 import os
 import re
+import shutil
+import struct
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(HERE, "..", "..", "examples")
+PICTURES = os.path.join(HERE, "..", "..", "scripts", "ae_pictures.sh")
 DATA = "/usr/share/datasets/fashion-mnist"
 BOUND = {"ae": 0.025, "dae": 0.027, "vae": 285.0}
 STEPS = 300
@@ -63,6 +67,20 @@ def main():
                 print("FAIL: %s: shape %s, range [%g, %g], std %g" % (path, v.shape, v.min(), v.max(), v.std()))
                 return 1
         print("samples %s and reconstructions %s in [0, 1]" % (np.load(s).shape, np.load(p).shape))
+        if shutil.which("gnuplot"):
+            for mode, size in (("recon", (476, 476)), ("samples", (476, 476))):
+                png = os.path.join(d, mode + ".png")
+                if os.path.exists(png):
+                    os.remove(png)
+                subprocess.run([PICTURES, mode, exe, ck, png], check=True)
+                with open(png, "rb") as f:
+                    head = f.read(24)
+                got = struct.unpack(">II", head[16:24]) if head[:8] == b"\x89PNG\r\n\x1a\n" else None
+                if got != size:
+                    print("FAIL: %s: not a %dx%d PNG (%r)" % (png, size[0], size[1], got))
+                    return 1
+        else:
+            print("gnuplot not installed: scripts/ae_pictures.sh not run")
     print("PASS: test loss %g < %g after %d steps" % (loss, BOUND[a.model], STEPS))
     return 0
 
