@@ -3,11 +3,12 @@
 
 usage: train_short.py MODEL --dlc DLC --workdir DIR
 
-MODEL is ae, dae or vae (examples/MODEL_fmnist.dl).  The trainer runs 300
+MODEL is ae, dae or vae (examples/MODEL_fmnist.dl).  The trainer runs 200
 steps of batch 128 on Fashion-MNIST at one thread, then its test loss on the
 10,000 test images must lie below a bound that an untrained or broken model
-does not reach (untrained: MSE 0.169, -ELBO 549; after 300 steps: about
-0.019, 0.021 and 269).  For the VAE, --sample and --predict then write
+does not reach (after 200 steps: about 0.022, 0.023 and 273; untrained: MSE
+0.169, -ELBO 549; the training set's mean image as every reconstruction:
+MSE 0.087, -ELBO 385).  For the VAE, --sample and --predict then write
 decoded prior draws and reconstructions of the right shape, in [0, 1], and
 scripts/ae_pictures.sh draws both as PNGs (when gnuplot is installed).
 Exit 77 when Fashion-MNIST is not installed.
@@ -24,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(HERE, "..", "..", "examples")
 PICTURES = os.path.join(HERE, "..", "..", "scripts", "ae_pictures.sh")
 DATA = "/usr/share/datasets/fashion-mnist"
-BOUND = {"ae": 0.025, "dae": 0.027, "vae": 285.0}
-STEPS = 300
+BOUND = {"ae": 0.028, "dae": 0.030, "vae": 290.0}
+STEPS = 200
 
 
 def main():
