@@ -8,7 +8,8 @@
 # draws) and plots them with gnuplot (gnuplot-nox; scripts/setup.sh installs it) over
 # 2000 points of the data (make_moons, noise 0.05).  Prints the test NLL and the
 # fraction of the samples within 0.15 of the moons' arcs.  DLC (default build/dlc) is
-# the compiler; the system Python's numpy converts the .npy files.
+# the compiler, DLC_CFLAGS extra flags for the C compiler; the system Python's numpy
+# converts the .npy files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-docs/img/realnvp_moons.png}
@@ -19,7 +20,7 @@ command -v gnuplot >/dev/null || { echo "flow_pictures.sh: needs gnuplot (apt-ge
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$dlc" examples/realnvp_moons.dl -o "$tmp/flow"
+"$dlc" ${DLC_CFLAGS:+--cflags "$DLC_CFLAGS"} examples/realnvp_moons.dl -o "$tmp/flow"
 "$tmp/flow" --quiet --threads 1 --seed 1 --epochs "$steps" --save "$tmp/ck.safetensors" | grep '^test:' || true
 "$tmp/flow" --load "$tmp/ck.safetensors" --seed 2 --sample 2000 --sample-out "$tmp/samples.npy" >/dev/null
 PYTHONPATH=bench "$py" - "$tmp" <<'PY'

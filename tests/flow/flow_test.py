@@ -9,6 +9,7 @@ usage: flow_test.py --dlc DLC --workdir DIR MODE
   gradcheck  f64, -D B=16 -D H=16: the trainer's --gradcheck (central differences) passes
   inverse    f64, the full model after 5 training steps: x -> z (--predict) -> x (--sample
              with the draws `eps` fed from z) gives x back within 1e-10, while z is far from x
+  picture    scripts/flow_pictures.sh with 30 steps writes a PNG (exit 77 without gnuplot)
   train      f32, the full model: 300 steps, the test NLL on 10,000 moons falls below 0.9
              nats/point (2.3 at the start; about 0.65 reached)
 """
@@ -153,11 +154,31 @@ def mode_train(a, w):
     return 0 if ok else 1
 
 
+def mode_picture(a, w):
+    import shutil
+    if not shutil.which("gnuplot"):
+        print("SKIP: gnuplot not installed (scripts/setup.sh installs gnuplot-nox)")
+        return 77
+    png = os.path.join(w, "realnvp_moons.png")
+    if os.path.exists(png):
+        os.remove(png)
+    env = dict(os.environ, DLC=a.dlc, STEPS="30", DLC_CFLAGS="-O1")
+    p = subprocess.run([os.path.join(ROOT, "scripts", "flow_pictures.sh"), png], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    head = b""
+    if os.path.exists(png):
+        with open(png, "rb") as f:
+            head = f.read(8)
+    ok = p.returncode == 0 and head == b"\x89PNG\r\n\x1a\n" and "within 0.15 of the arcs" in p.stdout
+    print("%s picture: %s" % ("ok  " if ok else "FAIL", png) + ("" if ok else "\n" + p.stdout))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("mode", choices=["torch", "gradcheck", "inverse", "train"])
+    ap.add_argument("mode", choices=["torch", "gradcheck", "inverse", "picture", "train"])
     a = ap.parse_args()
     a.dlc = os.path.abspath(a.dlc)
     w = os.path.join(os.path.abspath(a.workdir), a.mode)
