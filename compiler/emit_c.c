@@ -895,9 +895,9 @@ static void kernel_loss_ex(Emit *e, NodeId id, const char *dst)
 	const char *yb = e->s->buf[yid];
 	const char *zb = e->s->buf[n->in[0]];
 	const char *wb = n->i[3] ? e->s->buf[n->in[n->nin - 1]] : NULL;
-	long long C = (long long)n->shape.d[n->shape.rank - 1];
-	if (op == OP_XENT || op == OP_NLL)
-		C = (long long)z->shape.d[1];
+	/* classes: the scores' last axis (the losses themselves are scalars) */
+	long long C = op == OP_XENT || op == OP_NLL ? (long long)z->shape.d[1]
+	                                            : (long long)n->shape.d[n->shape.rank - 1];
 	long long R = (long long)y->shape.d[0];
 	const char *rows = rows_of(e, y);
 	double eps = n->f;
