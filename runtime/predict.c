@@ -33,6 +33,29 @@ static char *output_path(const char *out, const char *name, int first)
 	return p;
 }
 
+/* Write the collected outputs (bufs[i] non-NULL), `rows` examples each, to
+ * paths[i] as .npy and say where they went. */
+static int save_outputs(const dlrt_model *m, void **bufs, char **paths, int64_t rows, const char *what)
+{
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		int64_t shape[DLRT_MAX_RANK];
+		if (!bufs[i])
+			continue;
+		memcpy(shape, t->shape, sizeof shape);
+		shape[0] = rows * (t->slots > 1 ? t->slots : 1);
+		if (dlrt_save_npy(paths[i], t->dtype, t->rank, shape, bufs[i]))
+			return -1;
+	}
+	printf("%s: %lld rows ->", what, (long long)rows);
+	for (int i = 0, k = 0; i < m->ntensors; i++)
+		if (paths[i])
+			printf("%s %s", k++ ? "," : "", paths[i]);
+	printf("\n");
+	fflush(stdout);
+	return 0;
+}
+
 /* --sample ROWS: the data-free outputs (computed from params and random
  * draws alone, such as a decoder run on randn) for ROWS rows, batch after
  * batch of forward() in evaluation mode, each batch with its own random key
@@ -79,22 +102,8 @@ int dlrt_sample(const dlrt_model *m, int64_t rows, const char *out, uint64_t see
 				memcpy((char *)bufs[i] + (size_t)start * row, t->data, (size_t)n * row);
 		}
 	}
-	for (int i = 0; i < m->ntensors; i++) {
-		const dlrt_tensor *t = &m->tensors[i];
-		int64_t shape[DLRT_MAX_RANK];
-		if (!bufs[i])
-			continue;
-		memcpy(shape, t->shape, sizeof shape);
-		shape[0] = rows * (t->slots > 1 ? t->slots : 1);
-		if (dlrt_save_npy(paths[i], t->dtype, t->rank, shape, bufs[i]))
-			goto done;
-	}
-	printf("sample: %lld rows ->", (long long)rows);
-	for (int i = 0, k = 0; i < m->ntensors; i++)
-		if (paths[i])
-			printf("%s %s", k++ ? "," : "", paths[i]);
-	printf("\n");
-	fflush(stdout);
+	if (save_outputs(m, bufs, paths, rows, "sample"))
+		goto done;
 	rc = 0;
 	goto done;
 oom:
@@ -157,22 +166,8 @@ int dlrt_predict(const dlrt_model *m, const dlrt_dataset *ds, const char *out)
 				memcpy((char *)bufs[i] + (size_t)start * row, t->data, (size_t)n * row);
 		}
 	}
-	for (int i = 0; i < m->ntensors; i++) {
-		const dlrt_tensor *t = &m->tensors[i];
-		int64_t shape[DLRT_MAX_RANK];
-		if (!bufs[i])
-			continue;
-		memcpy(shape, t->shape, sizeof shape);
-		shape[0] = ds->rows * (t->slots > 1 ? t->slots : 1);
-		if (dlrt_save_npy(paths[i], t->dtype, t->rank, shape, bufs[i]))
-			goto done;
-	}
-	printf("predict: %lld rows ->", (long long)ds->rows);
-	for (int i = 0, k = 0; i < m->ntensors; i++)
-		if (paths[i])
-			printf("%s %s", k++ ? "," : "", paths[i]);
-	printf("\n");
-	fflush(stdout);
+	if (save_outputs(m, bufs, paths, ds->rows, "predict"))
+		goto done;
 	rc = 0;
 	goto done;
 oom:
