@@ -19,6 +19,8 @@ typedef struct AD {
 	NodeId *adj;      /* adjoint per original node, 0 = symbolic zero */
 	uint8_t *needs;   /* depends on a trainable param */
 	uint32_t n;       /* original node count */
+	uint8_t *loop_done; /* loops whose outputs' adjoints are handled */
+	int nloop_done;
 } AD;
 
 static void accum(AD *ad, NodeId x, NodeId gx)
@@ -54,6 +56,221 @@ static NodeId unreduce(AD *ad, NodeId gy, const Node *x, int axis)
 {
 	NodeId k = graph_reshape(ad->g, gy, kept_shape(x->shape, axis));
 	return graph_broadcast(ad->g, k, x->shape);
+}
+
+static void vjp(AD *ad, NodeId id, NodeId gy);
+
+/* zeros of node x's shape and batch axis */
+static NodeId zeros_like(Graph *g, NodeId x)
+{
+	Node n = *graph_node(g, x);
+	NodeId z = graph_broadcast(g, graph_const(g, 0), n.shape);
+	return n.bax >= 0 ? graph_rebatch(g, z, n.bax) : z;
+}
+
+/* The adjoint of a loop (graph.h: Loop) is a loop over the same steps the
+ * other way.  Its body recomputes the forward body from the carries the
+ * forward loop stacked (a clone of the body that reads the new loop's
+ * variables), then runs the body's reverse sweep: the adjoint of each carry
+ * is a carry of the new loop, the adjoints of the sequences' slices are
+ * stacked, and the adjoints of loop-invariant values (the parameters) are
+ * summed over the steps in carries of their own. */
+static void vjp_loop(AD *ad, int L)
+{
+	Graph *g = ad->g;
+	if (L < ad->nloop_done && ad->loop_done[L])
+		return;
+	if (L >= ad->nloop_done) {
+		ad->loop_done = realloc(ad->loop_done, (size_t)g->nloops);
+		if (!ad->loop_done)
+			DLC_INTERNAL("out of memory");
+		memset(ad->loop_done + ad->nloop_done, 0, (size_t)(g->nloops - ad->nloop_done));
+		ad->nloop_done = g->nloops;
+	}
+	ad->loop_done[L] = 1;
+	Loop l = g->loops[L]; /* copy: new loops grow the array */
+	int any = 0;
+	for (int o = 0; o < l.nout; o++)
+		any |= l.out[o].node < ad->n && ad->adj[l.out[o].node] != 0;
+	if (!any)
+		return;
+	/* the carries before each step: their stacked next values, shifted */
+	NodeId *stack_of = calloc((size_t)l.nslot, sizeof(NodeId));
+	if (!stack_of)
+		DLC_INTERNAL("out of memory");
+	for (int o = 0; o < l.nout; o++)
+		for (int k = 0; k < l.nslot; k++)
+			if (l.out[o].kind == LOUT_STACK && l.slot[k].kind == SLOT_CARRY && l.out[o].body == l.slot[k].next &&
+			    !stack_of[k])
+				stack_of[k] = l.out[o].node;
+	for (int k = 0; k < l.nslot; k++)
+		if (l.slot[k].kind == SLOT_CARRY && !stack_of[k])
+			DLC_INTERNAL("loop %d: carry %d is not stacked", L, k);
+	int L2 = graph_loop_new(g, l.T, !l.reverse);
+	uint32_t n0 = g->nnodes;
+	NodeId *map = calloc(n0, sizeof(NodeId));
+	uint8_t *body = malloc(n0);
+	if (!map || !body)
+		DLC_INTERNAL("out of memory");
+	graph_loop_body(g, L, body);
+	int dir = l.reverse ? -1 : 1;
+	for (int k = 0; k < l.nslot; k++) {
+		const LoopSlot *sl = &l.slot[k];
+		if (sl->kind == SLOT_CARRY)
+			map[sl->var] = graph_loop_seq(g, L2, stack_of[k], dir, sl->src);
+		else
+			map[sl->var] = graph_loop_seq(g, L2, sl->src, sl->shift, sl->first);
+	}
+	/* the forward body again, reading L2's variables */
+	NodeId lo = n0;
+	for (uint32_t id = 1; id < n0; id++)
+		if (body[id] && graph_node(g, id)->op != OP_LOOP_VAR) {
+			Node n = *graph_node(g, id);
+			NodeId in[64], *pin = n.nin <= 64 ? in : malloc(sizeof(NodeId) * n.nin);
+			for (int k = 0; k < n.nin; k++)
+				pin[k] = map[n.in[k]] ? map[n.in[k]] : n.in[k];
+			map[id] = graph_clone(g, id, pin);
+			if (pin != in)
+				free(pin);
+			if (map[id] < lo)
+				lo = map[id];
+		}
+	/* seeds: each output's adjoint at the step, and the carries' adjoints
+	 * from the step after */
+	AD in;
+	memset(&in, 0, sizeof in);
+	in.g = g;
+	NodeId *seed_node = calloc((size_t)(2 * l.nslot + l.nout + 1), sizeof(NodeId));
+	NodeId *seed_val = calloc((size_t)(2 * l.nslot + l.nout + 1), sizeof(NodeId));
+	NodeId *dcarry = calloc((size_t)l.nslot, sizeof(NodeId));
+	int nseed = 0;
+	if (!seed_node || !seed_val || !dcarry)
+		DLC_INTERNAL("out of memory");
+	for (int k = 0; k < l.nslot; k++) {
+		const LoopSlot *sl = &l.slot[k];
+		if (sl->kind != SLOT_CARRY)
+			continue;
+		NodeId init = 0;
+		for (int o = 0; o < l.nout; o++)
+			if (l.out[o].kind == LOUT_LAST && l.out[o].carry == k && l.out[o].node < ad->n && ad->adj[l.out[o].node])
+				init = init ? graph_binary(g, OP_ADD, init, ad->adj[l.out[o].node]) : ad->adj[l.out[o].node];
+		dcarry[k] = graph_loop_carry(g, L2, init ? init : zeros_like(g, sl->var));
+		seed_node[nseed] = map[sl->next] ? map[sl->next] : sl->next;
+		seed_val[nseed++] = dcarry[k];
+	}
+	for (int o = 0; o < l.nout; o++) {
+		const LoopOut *lo2 = &l.out[o];
+		if (lo2->kind != LOUT_STACK || lo2->node >= ad->n || !ad->adj[lo2->node])
+			continue;
+		seed_node[nseed] = map[lo2->body] ? map[lo2->body] : lo2->body;
+		seed_val[nseed++] = graph_loop_seq(g, L2, ad->adj[lo2->node], 0, 0);
+	}
+	/* the reverse sweep over the cloned body */
+	in.n = g->nnodes;
+	in.adj = calloc(in.n, sizeof(NodeId));
+	in.needs = calloc(in.n, 1);
+	if (!in.adj || !in.needs)
+		DLC_INTERNAL("out of memory");
+	for (uint32_t id = 1; id < n0; id++)
+		in.needs[id] = id < ad->n && ad->needs[id];
+	for (int k = 0; k < l.nslot; k++)
+		in.needs[map[l.slot[k].var]] = 1;
+	for (uint32_t id = lo; id < in.n; id++) {
+		const Node *n = graph_node(g, id);
+		for (int k = 0; k < n->nin && !in.needs[id]; k++)
+			in.needs[id] = in.needs[n->in[k]];
+	}
+	for (int i = 0; i < nseed; i++)
+		if (seed_node[i] < in.n && in.needs[seed_node[i]])
+			in.adj[seed_node[i]] = in.adj[seed_node[i]] ? graph_binary(g, OP_ADD, in.adj[seed_node[i]], seed_val[i])
+			                                              : seed_val[i];
+	uint8_t *clone = calloc(in.n, 1);
+	if (!clone)
+		DLC_INTERNAL("out of memory");
+	for (uint32_t id = 1; id < n0; id++)
+		if (body[id] && map[id])
+			clone[map[id]] = 1;
+	for (uint32_t id = in.n; id-- > lo;)
+		if (clone[id] && in.adj[id] && in.needs[id] && graph_node(g, id)->op != OP_LOOP_VAR)
+			vjp(&in, id, in.adj[id]);
+	/* the new loop's carries and outputs */
+	for (int k = 0; k < l.nslot; k++)
+		if (l.slot[k].kind == SLOT_CARRY) {
+			NodeId d = in.adj[map[l.slot[k].var]];
+			graph_loop_next(g, L2, dcarry[k], d ? d : zeros_like(g, dcarry[k]));
+		}
+	/* loop-invariant values the body reads: their adjoints summed over steps */
+	NodeId *acc = calloc(n0, sizeof(NodeId));
+	if (!acc)
+		DLC_INTERNAL("out of memory");
+	for (uint32_t id = 1; id < n0; id++)
+		if (!body[id] && id < ad->n && ad->needs[id] && in.adj[id] && graph_node(g, id)->op != OP_LOOP_VAR) {
+			NodeId z = zeros_like(g, id);
+			const Node *ga = graph_node(g, in.adj[id]);
+			if (graph_node(g, z)->bax < 0 && ga->bax >= 0)
+				z = graph_rebatch(g, z, ga->bax); /* rows past n hold no data: its sum_to stops at n */
+			NodeId a = graph_loop_carry(g, L2, z);
+			graph_loop_next(g, L2, a, graph_binary(g, OP_ADD, a, in.adj[id]));
+			acc[id] = a;
+		}
+	int *out_of = malloc(sizeof(int) * (size_t)(l.nslot + n0));
+	if (!out_of)
+		DLC_INTERNAL("out of memory");
+	for (int k = 0; k < l.nslot; k++) {
+		out_of[k] = -1;
+		if (l.slot[k].kind == SLOT_CARRY)
+			out_of[k] = graph_loop_last(g, L2, dcarry[k]);
+		else if (in.adj[map[l.slot[k].var]] && l.slot[k].src < ad->n && ad->needs[l.slot[k].src])
+			out_of[k] = graph_loop_stack(g, L2, in.adj[map[l.slot[k].var]]);
+	}
+	for (uint32_t id = 1; id < n0; id++)
+		out_of[l.nslot + id] = acc[id] ? graph_loop_last(g, L2, acc[id]) : -1;
+	NodeId *outs = malloc(sizeof(NodeId) * (size_t)(g->loops[L2].nout + 1));
+	if (!outs)
+		DLC_INTERNAL("out of memory");
+	graph_loop_close(g, L2, outs);
+	for (int k = 0; k < l.nslot; k++) {
+		const LoopSlot *sl = &l.slot[k];
+		if (out_of[k] < 0)
+			continue;
+		NodeId d = outs[out_of[k]];
+		if (sl->kind == SLOT_CARRY) {
+			accum(ad, sl->src, d);
+		} else if (!sl->shift) {
+			accum(ad, sl->src, d);
+		} else {
+			/* the step t read src[t - shift]: d_src[j] = d[j + shift] */
+			int64_t T = l.T, pad[2 * MAXRANK] = {0};
+			int sh = sl->shift;
+			NodeId part = sh > 0 ? graph_slice(g, d, 0, sh, T) : graph_slice(g, d, 0, 0, T + sh);
+			pad[sh > 0 ? 1 : 0] = sh > 0 ? sh : -sh;
+			accum(ad, sl->src, graph_pad(g, part, pad));
+			if (sl->first && sl->first < ad->n && ad->needs[sl->first]) {
+				NodeId f = zeros_like(g, sl->first);
+				for (int64_t t = 0; t < T; t++)
+					if (t - sh < 0 || t - sh >= T)
+						f = graph_binary(g, OP_ADD, f,
+						                 graph_reshape(g, graph_slice(g, d, 0, t, t + 1), graph_node(g, sl->first)->shape));
+				accum(ad, sl->first, f);
+			}
+		}
+	}
+	for (uint32_t id = 1; id < n0; id++)
+		if (out_of[l.nslot + id] >= 0)
+			accum(ad, id, outs[out_of[l.nslot + id]]);
+	free(outs);
+	free(out_of);
+	free(acc);
+	free(clone);
+	free(in.adj);
+	free(in.needs);
+	free(in.loop_done);
+	free(seed_node);
+	free(seed_val);
+	free(dcarry);
+	free(map);
+	free(body);
+	free(stack_of);
 }
 
 static void vjp(AD *ad, NodeId id, NodeId gy)
@@ -204,8 +421,9 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		}
 		break;
 	}
+	case OP_SCAN: vjp_loop(ad, (int)n.i[0]); break;
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
-	case OP_DROPOUT_MASK: case OP_RANDOM:
+	case OP_DROPOUT_MASK: case OP_RANDOM: case OP_LOOP_VAR:
 		break;
 	case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
 	case OP_XENT_GRAD: {
@@ -248,6 +466,8 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 	ad.n = g->nnodes;
 	ad.adj = calloc(ad.n, sizeof(NodeId));
 	ad.needs = calloc(ad.n, 1);
+	ad.loop_done = NULL;
+	ad.nloop_done = 0;
 	if (!ad.adj || !ad.needs)
 		DLC_INTERNAL("out of memory");
 	for (uint32_t id = 1; id < ad.n; id++) {
@@ -297,6 +517,7 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 	}
 	free(ad.adj);
 	free(ad.needs);
+	free(ad.loop_done);
 }
 
 void ad_hvp(Graph *g, const NodeId *grads, NodeId *dirs, NodeId *hv)

@@ -43,6 +43,8 @@ typedef struct Emit {
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
 static void emit_probe_table(Emit *e);
+struct Kernel;
+static const char *kernel_name(Emit *e, const Kernel *k);
 
 /* ---- literals and math ---- */
 
@@ -1786,6 +1788,84 @@ static void kernel_upsample(Emit *e, NodeId id, const char *dst)
 		par_end(e);
 }
 
+/* ---- loops ---- */
+
+static const char *ctype(DType dt) { return dt == DT_I32 ? "int32_t" : dt == DT_F64 ? "double" : "float"; }
+
+/* dst[0..numel) = the values of node src (an array, or a scalar) */
+static void copy_values(Emit *e, const char *ind, const char *dst, NodeId src)
+{
+	const Node *n = NN(e, src);
+	long long numel = (long long)shape_numel(n->shape);
+	Storage st = e->s->st[src];
+	const char *from = st == ST_SCALAR ? ref(e, src, 0, n->shape)
+	                   : (st == ST_OWN || st == ST_ALIAS) ? arena_printf(e->a, "%s[i]", e->s->buf[src]) : NULL;
+	if (!from)
+		DLC_INTERNAL("loop value %%%u has no array", src);
+	fprintf(e->o, "%sfor (int64_t i = 0; i < %lld; i++)\n%s\t%s[i] = %s;\n", ind, numel, ind, dst, from);
+}
+
+/* The kernel of a loop (graph.h: Loop): the carries start from their
+ * initial values, then every step points the sequences' variables at the
+ * step's slices, runs the body's kernels, stores the stacked outputs and
+ * copies the next state into the carries. */
+static void kernel_loop(Emit *e, NodeId id)
+{
+	FILE *o = e->o;
+	int L = (int)NN(e, id)->i[0];
+	const Loop *l = &e->g->loops[L];
+	const Schedule *s = e->s;
+	long long T = (long long)l->T;
+	for (int k = 0; k < l->nslot; k++) {
+		const LoopSlot *sl = &l->slot[k];
+		if (sl->kind == SLOT_CARRY && s->any[sl->var])
+			copy_values(e, "\t", s->buf[sl->var], sl->src);
+	}
+	if (l->reverse)
+		fprintf(o, "\tfor (int64_t t = %lld; t >= 0; t--) {\n", T - 1);
+	else
+		fprintf(o, "\tfor (int64_t t = 0; t < %lld; t++) {\n", T);
+	for (int k = 0; k < l->nslot; k++) {
+		const LoopSlot *sl = &l->slot[k];
+		if (sl->kind != SLOT_SEQ || !s->any[sl->var])
+			continue;
+		long long sz = (long long)shape_numel(NN(e, sl->var)->shape);
+		const char *src = s->buf[sched_storage_of(s, sl->src)];
+		if (!src)
+			DLC_INTERNAL("loop sequence %%%u has no array", sl->src);
+		if (!sl->shift) {
+			fprintf(o, "\t\t%s = %s + t * %lld;\n", s->buf[sl->var], src, sz);
+		} else {
+			const char *first = s->buf[sched_storage_of(s, sl->first)];
+			if (!first)
+				DLC_INTERNAL("loop value %%%u has no array", sl->first);
+			fprintf(o, "\t\t%s = t - %d >= 0 && t - %d < %lld ? %s + (t - %d) * %lld : %s;\n", s->buf[sl->var],
+			        sl->shift, sl->shift, T, src, sl->shift, sz, first);
+		}
+	}
+	for (int ki = 0; ki < s->nk; ki++)
+		if (s->k[ki].loop == L + 1)
+			fprintf(o, "\t\t%s(n);\n", kernel_name(e, &s->k[ki]));
+	for (int oi = 0; oi < l->nout; oi++) {
+		const LoopOut *lo = &l->out[oi];
+		if (lo->kind != LOUT_STACK || !s->any[lo->node])
+			continue;
+		long long sz = (long long)shape_numel(NN(e, lo->body)->shape);
+		copy_values(e, "\t\t", arena_printf(e->a, "(%s + t * %lld)", s->buf[lo->node], sz), lo->body);
+	}
+	for (int k = 0; k < l->nslot; k++) {
+		const LoopSlot *sl = &l->slot[k];
+		if (sl->kind == SLOT_CARRY && s->any[sl->var])
+			copy_values(e, "\t\t", s->buf[sl->var], sl->next);
+	}
+	fprintf(o, "\t}\n");
+	for (int oi = 0; oi < l->nout; oi++) {
+		const LoopOut *lo = &l->out[oi];
+		if (lo->kind == LOUT_LAST && s->any[lo->node])
+			copy_values(e, "\t", s->buf[lo->node], l->slot[lo->carry].var);
+	}
+}
+
 static const char *kernel_name(Emit *e, const Kernel *k)
 {
 	const Node *n = NN(e, k->node);
@@ -1877,6 +1957,7 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		case OP_TAKE: kernel_take(e, k->node, dst); break;
 		case OP_TAKE_GRAD: kernel_take_grad(e, k->node, dst); break;
 		case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD: kernel_upsample(e, k->node, dst); break;
+		case OP_SCAN: kernel_loop(e, k->node); break;
 		default: DLC_INTERNAL("no lowering for '%s'", op_info[n->op].name);
 		}
 	}
@@ -2152,6 +2233,23 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	for (int i = 0; i < e->s->nk; i++)
 		if (e->s->k[i].dst && e->s->k[i].declare)
 			emit_array(e, e->s->k[i].dst, (DType)NN(e, e->s->k[i].node)->dtype, NN(e, e->s->k[i].node)->shape, "copy");
+	for (int L = 0; L < g->nloops; L++) {
+		const Loop *l = &g->loops[L];
+		for (int k = 0; k < l->nslot; k++) {
+			const LoopSlot *sl = &l->slot[k];
+			const Node *v = NN(e, sl->var);
+			char sb[160];
+			if (!e->s->any[sl->var])
+				continue;
+			if (sl->kind == SLOT_CARRY)
+				emit_array(e, e->s->buf[sl->var], (DType)v->dtype, v->shape,
+				           arena_printf(&arena, "loop %d: the state carried from step to step,", L));
+			else
+				fprintf(out, "static %s *%s; /* loop %d: the step's slice %s of %s */\n", ctype((DType)v->dtype),
+				        e->s->buf[sl->var], L, shape_str(v->shape, sb, sizeof sb),
+				        e->s->buf[sched_storage_of(e->s, sl->src)]);
+		}
+	}
 	fprintf(out, "static %s lr; /* learning rate of the current step */\n", e->T);
 	if (m->uses_rng)
 		fprintf(out, "static uint64_t rng_key; /* random key of the current step (dropout, random tensors) */\n");
@@ -2189,7 +2287,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		else
 			fprintf(out, "static void %s_%s(int64_t n)\n{\n", m->name, entry[en]);
 		for (int i = 0; i < e->s->nk; i++)
-			if (e->s->k[i].entries & (1 << en))
+			if ((e->s->k[i].entries & (1 << en)) && !e->s->k[i].loop)
 				fprintf(out, "\t%s(n);\n", kernel_name(e, &e->s->k[i]));
 		fprintf(out, "}\n\n");
 	}

@@ -1051,6 +1051,27 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 			break;
 		case OP_CONST: fprintf(out, " %.17g", n->f); break;
 		case OP_HYPER: fprintf(out, " lr"); break;
+		case OP_LOOP_VAR: {
+			const LoopSlot *sl = &g->loops[n->i[0]].slot[n->i[1]];
+			if (sl->kind == SLOT_CARRY)
+				fprintf(out, " loop%lld carry: %%%u, then %%%u", (long long)n->i[0], sl->src, sl->next);
+			else if (sl->shift)
+				fprintf(out, " loop%lld step of %%%u shifted by %d (else %%%u)", (long long)n->i[0], sl->src, sl->shift,
+				        sl->first);
+			else
+				fprintf(out, " loop%lld step of %%%u", (long long)n->i[0], sl->src);
+			break;
+		}
+		case OP_SCAN: {
+			const Loop *l = &g->loops[n->i[0]];
+			const LoopOut *lo = &l->out[n->i[1]];
+			fprintf(out, " loop%lld (%lld steps%s) ", (long long)n->i[0], (long long)l->T, l->reverse ? ", reversed" : "");
+			if (lo->kind == LOUT_STACK)
+				fprintf(out, "stacks %%%u", lo->body);
+			else
+				fprintf(out, "last %%%u", l->slot[lo->carry].var);
+			break;
+		}
 		case OP_COUNT: fprintf(out, " %lld*n", (long long)n->i[0]); break;
 		case OP_POWC: fprintf(out, " ^%.17g", n->f); break;
 		case OP_SUM: case OP_MAX: case OP_ARGMAX:
@@ -1088,4 +1109,174 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 		fputc('\n', out);
 	}
 	free(mark);
+}
+
+/* ---- loops ---- */
+
+static Loop *loop_at(Graph *g, int L)
+{
+	if (L < 0 || L >= g->nloops || g->loops[L].closed)
+		DLC_INTERNAL("loop %d is not open", L);
+	return &g->loops[L];
+}
+
+int graph_loop_new(Graph *g, int64_t T, int reverse)
+{
+	g->loops = arena_grow(g->arena, g->loops, (size_t)g->nloops, (size_t)g->nloops + 1, sizeof(Loop));
+	Loop *l = &g->loops[g->nloops];
+	memset(l, 0, sizeof *l);
+	l->T = T;
+	l->reverse = reverse;
+	return g->nloops++;
+}
+
+static NodeId loop_slot(Graph *g, int L, LoopSlot sl, Shape s, int bax, DType dt)
+{
+	Loop *l = loop_at(g, L);
+	l->slot = arena_grow(g->arena, l->slot, (size_t)l->nslot, (size_t)l->nslot + 1, sizeof(LoopSlot));
+	Node n = blank(OP_LOOP_VAR, dt, s, bax);
+	n.i[0] = L;
+	n.i[1] = l->nslot;
+	sl.var = intern(g, &n, NULL, 0);
+	l = &g->loops[L];
+	l->slot[l->nslot++] = sl;
+	return sl.var;
+}
+
+NodeId graph_loop_carry(Graph *g, int L, NodeId init)
+{
+	LoopSlot sl = {SLOT_CARRY, 0, init, 0, 0, 0};
+	const Node *i = graph_node(g, init);
+	return loop_slot(g, L, sl, i->shape, i->bax, (DType)i->dtype);
+}
+
+NodeId graph_loop_seq(Graph *g, int L, NodeId src, int shift, NodeId first)
+{
+	const Node *sn = graph_node(g, src);
+	Loop *l = loop_at(g, L);
+	if (sn->shape.rank < 1 || sn->shape.d[0] != l->T || sn->bax == 0 || (shift && !first))
+		DLC_INTERNAL("bad sequence for loop %d", L);
+	Shape s = sn->shape;
+	for (int k = 1; k < s.rank; k++)
+		s.d[k - 1] = s.d[k];
+	s.rank--;
+	if (first && !shape_eq(graph_node(g, first)->shape, s))
+		DLC_INTERNAL("first value of a shifted sequence: wrong shape");
+	LoopSlot sl = {SLOT_SEQ, 0, src, 0, shift, first};
+	return loop_slot(g, L, sl, s, sn->bax > 0 ? sn->bax - 1 : -1, (DType)sn->dtype);
+}
+
+static LoopSlot *slot_of(Graph *g, int L, NodeId var)
+{
+	const Node *v = graph_node(g, var);
+	if (v->op != OP_LOOP_VAR || v->i[0] != L)
+		DLC_INTERNAL("node %u is no variable of loop %d", var, L);
+	return &g->loops[L].slot[v->i[1]];
+}
+
+void graph_loop_next(Graph *g, int L, NodeId var, NodeId next)
+{
+	loop_at(g, L);
+	LoopSlot *sl = slot_of(g, L, var);
+	const Node *v = graph_node(g, var), *x = graph_node(g, next);
+	if (sl->kind != SLOT_CARRY || !shape_eq(v->shape, x->shape) || v->dtype != x->dtype)
+		DLC_INTERNAL("bad next value for loop %d", L);
+	sl->next = next;
+}
+
+static int loop_out(Graph *g, int L, LoopOut o)
+{
+	Loop *l = loop_at(g, L);
+	l->out = arena_grow(g->arena, l->out, (size_t)l->nout, (size_t)l->nout + 1, sizeof(LoopOut));
+	l->out[l->nout] = o;
+	return l->nout++;
+}
+
+int graph_loop_stack(Graph *g, int L, NodeId body)
+{
+	LoopOut o = {LOUT_STACK, body, -1, 0};
+	return loop_out(g, L, o);
+}
+
+int graph_loop_last(Graph *g, int L, NodeId var)
+{
+	LoopSlot *sl = slot_of(g, L, var);
+	if (sl->kind != SLOT_CARRY)
+		DLC_INTERNAL("the last value of a sequence slot");
+	LoopOut o = {LOUT_LAST, 0, (int)graph_node(g, var)->i[1], 0};
+	return loop_out(g, L, o);
+}
+
+void graph_loop_close(Graph *g, int L, NodeId *outs)
+{
+	Loop *l = loop_at(g, L);
+	int max = 4 * l->nslot + l->nout + 1, nin = 0;
+	NodeId *in = arena_alloc(g->arena, sizeof(NodeId) * (size_t)max);
+	for (int k = 0; k < l->nslot; k++) {
+		LoopSlot *sl = &l->slot[k];
+		if (sl->kind == SLOT_CARRY && !sl->next)
+			DLC_INTERNAL("carry %d of loop %d has no next value", k, L);
+		in[nin++] = sl->src;
+		if (sl->next)
+			in[nin++] = sl->next;
+		if (sl->first)
+			in[nin++] = sl->first;
+	}
+	for (int o = 0; o < l->nout; o++)
+		if (l->out[o].kind == LOUT_STACK)
+			in[nin++] = l->out[o].body;
+	for (int o = 0; o < l->nout; o++) {
+		l = &g->loops[L];
+		const LoopOut *lo = &l->out[o];
+		Node n;
+		if (lo->kind == LOUT_STACK) {
+			const Node *b = graph_node(g, lo->body);
+			Shape s = b->shape;
+			if (s.rank >= MAXRANK)
+				DLC_INTERNAL("a stacked loop output of rank %d", s.rank + 1);
+			for (int k = s.rank; k > 0; k--)
+				s.d[k] = s.d[k - 1];
+			s.d[0] = l->T;
+			s.rank++;
+			n = blank(OP_SCAN, (DType)b->dtype, s, b->bax >= 0 ? b->bax + 1 : -1);
+		} else {
+			const Node *v = graph_node(g, l->slot[lo->carry].var);
+			n = blank(OP_SCAN, (DType)v->dtype, v->shape, v->bax);
+		}
+		n.i[0] = L;
+		n.i[1] = o;
+		NodeId id = intern(g, &n, in, nin);
+		g->loops[L].out[o].node = id;
+		if (outs)
+			outs[o] = id;
+	}
+	g->loops[L].closed = 1;
+}
+
+void graph_loop_body(const Graph *g, int L, uint8_t *mark)
+{
+	memset(mark, 0, g->nnodes);
+	const Loop *l = &g->loops[L];
+	NodeId lo = g->nnodes;
+	for (int k = 0; k < l->nslot; k++) {
+		mark[l->slot[k].var] = 1;
+		if (l->slot[k].var < lo)
+			lo = l->slot[k].var;
+	}
+	for (NodeId id = lo; id < g->nnodes; id++) {
+		const Node *n = &g->nodes[id];
+		if (n->op == OP_SCAN || mark[id])
+			continue;
+		for (int k = 0; k < n->nin; k++)
+			if (mark[n->in[k]]) {
+				mark[id] = 1;
+				break;
+			}
+	}
+}
+
+NodeId graph_clone(Graph *g, NodeId id, const NodeId *in)
+{
+	Node n = g->nodes[id];
+	return intern(g, &n, in, n.nin);
 }

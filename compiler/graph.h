@@ -106,6 +106,41 @@ typedef struct Tensor {
 	int64_t ignore_label;
 } Tensor;
 
+/* A loop: T steps (in reverse order, T-1 down to 0, when `reverse`) of a body
+ * made of ordinary nodes that read the loop's variables (OP_LOOP_VAR, one per
+ * slot).  A carry slot's variable holds `init` before the first step and the
+ * body's `next` before every later one; a sequence slot's variable holds
+ * src[t - shift] of the time-major sequence `src` [T, ...], or `first` where
+ * t - shift falls outside [0, T).  Each output is one OP_SCAN node: the body
+ * value `body` at every step, stacked in step order t (LOUT_STACK, [T, ...]),
+ * or carry slot `carry` after the last step (LOUT_LAST).  Nodes that read no
+ * variable of the loop are computed once, before it (loop-invariant). */
+typedef enum { SLOT_CARRY, SLOT_SEQ } SlotKind;
+typedef enum { LOUT_STACK, LOUT_LAST } LoopOutKind;
+typedef struct LoopSlot {
+	SlotKind kind;
+	NodeId var;        /* its OP_LOOP_VAR */
+	NodeId src;        /* carry: init; sequence: the time-major sequence */
+	NodeId next;       /* carry: its value after a step (0 until set) */
+	int shift;         /* sequence: the step t reads src[t - shift] */
+	NodeId first;      /* sequence with a shift: the value outside [0, T) */
+} LoopSlot;
+typedef struct LoopOut {
+	LoopOutKind kind;
+	NodeId body;       /* LOUT_STACK */
+	int carry;         /* LOUT_LAST: the slot */
+	NodeId node;       /* its OP_SCAN node, once the loop is closed */
+} LoopOut;
+typedef struct Loop {
+	int64_t T;
+	int reverse;
+	LoopSlot *slot;
+	int nslot;
+	LoopOut *out;
+	int nout;
+	int closed;
+} Loop;
+
 typedef struct Graph {
 	Arena *arena;
 	DType fdtype;          /* element type of float values: f32 or f64 */
@@ -124,6 +159,8 @@ typedef struct Graph {
 	/* The same differentiation the other way: adjoint[x] is the adjoint of
 	 * forward node x < nforward (0: none, a symbolic zero). */
 	NodeId *adjoint;
+	Loop *loops;
+	int nloops;
 	int fold;              /* apply algebraic identities in constructors */
 	int cse;               /* return the existing node for an equal one */
 } Graph;
@@ -246,6 +283,24 @@ NodeId graph_take_grad(Graph *g, NodeId dy, NodeId ids, Shape tshape);
  * sum of each sh x sw block of dy). */
 NodeId graph_upsample(Graph *g, NodeId x, int64_t sh, int64_t sw);
 NodeId graph_upsample_grad(Graph *g, NodeId dy, int64_t sh, int64_t sw);
+
+/* Loops (see Loop): open one, add its slots and outputs, then close it,
+ * which builds its OP_SCAN nodes (consecutive ids) into outs[0..nout). */
+int graph_loop_new(Graph *g, int64_t T, int reverse);
+/* a carry slot starting from init; returns its variable */
+NodeId graph_loop_carry(Graph *g, int L, NodeId init);
+void graph_loop_next(Graph *g, int L, NodeId var, NodeId next);
+/* a sequence slot reading src[t - shift] (time-major), `first` outside */
+NodeId graph_loop_seq(Graph *g, int L, NodeId src, int shift, NodeId first);
+/* outputs: returns the output's index */
+int graph_loop_stack(Graph *g, int L, NodeId body);
+int graph_loop_last(Graph *g, int L, NodeId var);
+void graph_loop_close(Graph *g, int L, NodeId *outs);
+/* mark[id] = 1 for every node that reads a variable of loop L (the body),
+ * for ids in [1, g->nnodes) */
+void graph_loop_body(const Graph *g, int L, uint8_t *mark);
+/* node id again with inputs in[] (same op, attributes, shape and type) */
+NodeId graph_clone(Graph *g, NodeId id, const NodeId *in);
 
 /* Elements of node id's output; flops of one evaluation (n = batch). */
 int64_t graph_numel(const Graph *g, NodeId id);

@@ -50,10 +50,21 @@ MemPlan *memplan_build(Arena *a, const Schedule *s)
 		p->first[id] = -1;
 		p->last[id] = -1;
 	}
-	for (int ki = 0; ki < s->nk; ki++) {
-		const Kernel *k = &s->k[ki];
+	/* a loop body's kernels run at the loop's kernel */
+	int *at = arena_alloc(a, sizeof(int) * (size_t)(s->nk + 1));
+	for (int ki = 0; ki < s->nk; ki++)
+		at[ki] = s->k[ki].loop ? sched_loop_kernel(s, s->k[ki].loop - 1) : ki;
+	for (int ki0 = 0; ki0 < s->nk; ki0++) {
+		const Kernel *k = &s->k[ki0];
+		int ki = at[ki0];
 		if (k->dst)
 			continue;
+		if (NN(s, k->node)->op == OP_SCAN) { /* it writes every output of its loop */
+			const Loop *l = &s->g->loops[NN(s, k->node)->i[0]];
+			for (int o = 0; o < l->nout; o++)
+				if (p->first[l->out[o].node] < 0)
+					p->first[l->out[o].node] = ki;
+		}
 		NodeId w = NN(s, k->node)->op == OP_ASSIGN ? 0 : k->node;
 		if (w) {
 			NodeId owner = s->epi[w] ? s->epi[w] : w;
@@ -61,8 +72,9 @@ MemPlan *memplan_build(Arena *a, const Schedule *s)
 				p->first[owner] = ki;
 		}
 	}
-	for (int ki = 0; ki < s->nk; ki++) {
-		const Kernel *k = &s->k[ki];
+	for (int ki0 = 0; ki0 < s->nk; ki0++) {
+		const Kernel *k = &s->k[ki0];
+		int ki = at[ki0];
 		if (k->dst) {
 			mark_copy_read(s, p, k->node, ki);
 			continue;

@@ -157,7 +157,7 @@ static void plan_inline(Schedule *s)
 		int ok = (sched_is_ew(c) || c->op == OP_ASSIGN || c->op == OP_SUMTO) && shape_eq(n->shape, c->shape);
 		if (c->op == OP_SUMTO)
 			ok = 1; /* reads its input at every index of the input's own shape */
-		if (ok && s->st[s->user[id]] != ST_VIEW)
+		if (ok && s->st[s->user[id]] != ST_VIEW && s->region[id] == s->region[s->user[id]])
 			s->st[id] = ST_INLINE;
 	}
 }
@@ -251,7 +251,7 @@ static void plan_epilogues(Schedule *s)
 			c = s->user[c];
 		const Node *cn = NN(s, c);
 		if (!(op_info[cn->op].flags & OPF_EPILOGUE) || s->st[c] != ST_OWN || s->epi_of[c] ||
-		    !shape_eq(cn->shape, NN(s, id)->shape))
+		    !shape_eq(cn->shape, NN(s, id)->shape) || s->region[c] != s->region[id])
 			continue;
 		s->epi[id] = c;
 		s->epi_of[c] = id;
@@ -315,6 +315,9 @@ static void plan_storage(Schedule *s)
 		case OP_ASSIGN:
 			s->st[id] = ST_NONE;
 			break;
+		case OP_LOOP_VAR:
+			s->st[id] = ST_ALIAS; /* named below */
+			break;
 		default:
 			s->st[id] = ST_OWN;
 		}
@@ -370,6 +373,22 @@ static void name_buffers(Schedule *s)
 	const TrainGraph *tg = s->tg;
 	for (int t = 0; t < g->ntensors; t++)
 		s->buf[g->tensors[t].node] = take_name(s, g->tensors[t].name);
+	/* loop variables: the step's slice of a sequence, the carried state */
+	for (int L = 0; L < g->nloops; L++)
+		for (int k = 0; k < g->loops[L].nslot; k++) {
+			const LoopSlot *sl = &g->loops[L].slot[k];
+			if (!s->any[sl->var])
+				continue;
+			const Node *src = NN(s, sl->src);
+			const char *base = src->name ? src->name : NULL;
+			if (!base && sl->kind == SLOT_SEQ && NN(s, sl->src)->op == OP_TRANSPOSE)
+				base = NN(s, NN(s, sl->src)->in[0])->name;
+			if (sl->kind == SLOT_CARRY)
+				s->buf[sl->var] = take_name(s, arena_printf(s->a, "loop%d_state%d", L, k));
+			else
+				s->buf[sl->var] = take_name(s, arena_printf(s->a, "%s_%s", base ? base : arena_printf(s->a, "loop%d_in%d", L, k),
+				                                            sl->shift ? "prev" : "t"));
+		}
 	/* the loss */
 	NodeId L = s->m->loss;
 	if (s->st[L] == ST_OWN && !NN(s, L)->name && !s->epi[L]) {
@@ -428,6 +447,8 @@ static void add_kernel(Schedule *s, NodeId node, const char *dst, int entries, i
 	s->k[s->nk].dst = dst;
 	s->k[s->nk].entries = entries;
 	s->k[s->nk].declare = declare;
+	s->k[s->nk].loop = 0;
+	s->k[s->nk].also = 0;
 	s->nk++;
 }
 
@@ -493,11 +514,25 @@ static void plan_kernels(Schedule *s)
 {
 	Graph *g = s->g;
 	const Model *m = s->m;
+	uint8_t *loop_seen = arena_alloc(s->a, (size_t)g->nloops + 1);
 	for (uint32_t id = 1; id < g->nnodes; id++) {
 		if (!s->any[id] || s->st[id] != ST_OWN || NN(s, id)->op == OP_ASSIGN || s->epi[id])
 			continue;
+		if (NN(s, id)->op == OP_SCAN) {
+			/* one kernel runs the loop, for all its outputs */
+			int L = (int)NN(s, id)->i[0], en = 0;
+			if (loop_seen[L])
+				continue;
+			loop_seen[L] = 1;
+			for (int o = 0; o < g->loops[L].nout; o++)
+				if (s->any[g->loops[L].out[o].node])
+					en |= entries_of(s, g->loops[L].out[o].node);
+			add_kernel(s, id, NULL, en, 0);
+			continue;
+		}
 		/* a fused product runs where its consumer would */
 		add_kernel(s, s->epi_of[id] ? s->epi_of[id] : id, NULL, entries_of(s, id), 0);
+		s->k[s->nk - 1].loop = s->region[id];
 	}
 	/* copies for results that have no array of their own */
 	if (!s->loss_buf || m->eval_loss != m->loss)
@@ -759,6 +794,14 @@ static void plan_conv_copies(Schedule *s)
 	}
 }
 
+int sched_loop_kernel(const Schedule *s, int L)
+{
+	for (int k = 0; k < s->nk; k++)
+		if (!s->k[k].dst && NN(s, s->k[k].node)->op == OP_SCAN && NN(s, s->k[k].node)->i[0] == L)
+			return k;
+	return -1;
+}
+
 int sched_kernel_index(const Schedule *s, NodeId id)
 {
 	int k = sched_kernel_of_node(s, id);
@@ -789,6 +832,17 @@ Schedule *schedule_build(Arena *a, const TrainGraph *tg)
 	for (uint32_t id = 0; id < g->nnodes; id++)
 		s->any[id] = s->mark[0][id] | s->mark[2][id] | s->mark[3][id];
 
+	/* loop bodies */
+	s->region = arena_alloc(a, sizeof(int) * g->nnodes);
+	if (g->nloops) {
+		uint8_t *body = arena_alloc(a, g->nnodes);
+		for (int L = 0; L < g->nloops; L++) {
+			graph_loop_body(g, L, body);
+			for (uint32_t id = 1; id < g->nnodes; id++)
+				if (body[id])
+					s->region[id] = L + 1;
+		}
+	}
 	plan_storage(s);
 	name_buffers(s);
 	plan_kernels(s);

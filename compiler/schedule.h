@@ -37,6 +37,9 @@ typedef struct Kernel {
 	int entries;         /* ENTRY_* bits */
 	int declare;         /* copy kernels: dst is an array of its own */
 	NodeId also;         /* an optimizer update computed in the same loop */
+	int loop;            /* 1 + the loop (graph.h) whose body it belongs to: the
+	                        loop's kernel calls it at every step; 0: an entry
+	                        point calls it */
 } Kernel;
 
 typedef struct Schedule {
@@ -70,6 +73,11 @@ typedef struct Schedule {
 	 * of the output gradient (2 ki + 1) kernel ki reads, or -1; which copies
 	 * kernel ki keeps for a later one (bit 0 input, bit 1 output gradient) */
 	int *conv_src, *conv_keep;
+	/* loops: per node, 1 + the loop whose body computes it (0: none).  A
+	 * loop runs as one kernel, at its first OP_SCAN node, that calls its
+	 * body's kernels at every step; a loop variable's array is a pointer
+	 * into its sequence, or the carry's own array. */
+	int *region;
 } Schedule;
 
 /* The schedule of a training step, allocated in `a`. */
@@ -83,6 +91,8 @@ int sched_needs_nested(const Schedule *s, NodeId id);
 int sched_kernel_of_node(const Schedule *s, NodeId id);
 int sched_kernel_index(const Schedule *s, NodeId id);
 int sched_is_ew(const Node *n);
+/* the kernel that runs loop L, or -1 */
+int sched_loop_kernel(const Schedule *s, int L);
 int sched_is_scalar_leaf(const Node *n);
 
 /* Blocking of the tiled matrix product (elements): the contraction runs in

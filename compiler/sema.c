@@ -116,6 +116,7 @@ typedef struct Sema {
 	int nrandom;             /* random tensors seen in this pass */
 	Scope *cur;              /* the scope being executed (dims inside layers and functions) */
 	const char *prefix;      /* the instance whose body is executing: its params' names' prefix */
+	int in_scan;             /* evaluating the body of a scan */
 } Sema;
 
 static Val verr(void) { Val v; memset(&v, 0, sizeof v); return v; }
@@ -196,7 +197,7 @@ static const char *const builtin_names[] = {
 	"layer_norm", "dropout", "pad", "concat", "slice", "randn", "rand", "randn_like", "rand_like", "bernoulli",
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 	"take", "embedding", "conv_transpose2d", "upsample",
-	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot",
+	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -2071,6 +2072,287 @@ static Val call_one_hot(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(graph_one_hot(s->g, y, c));
 }
 
+/* ---- recurrences ---- */
+
+static const AstStmt *layer_method(const AstStmt *layer, const char *name);
+
+/* A function value: the first argument of scan, a def's name, a method of
+ * the instance being defined or of a named one (`rnn.step`), or a layer
+ * instance (its call). */
+typedef struct FnRef {
+	const AstStmt *def;
+	Scope *up;
+	Instance *self;
+	const char *name;
+} FnRef;
+
+static int fn_ref(Sema *s, const AstExpr *e, Scope *sc, FnRef *f)
+{
+	memset(f, 0, sizeof *f);
+	if (e->kind == AST_FIELD) {
+		Val o = eval(s, e->lhs, sc);
+		if (o.kind == V_ERR)
+			return 0;
+		const AstStmt *m = o.kind == V_LAYER ? layer_method(o.inst->layer, e->name) : NULL;
+		if (!m) {
+			diag_error(s->d, e->loc, "the body of 'scan' must be a function: '%s' is no method of %s", e->name,
+			           o.kind == V_LAYER ? o.inst->path : val_kind(o));
+			return 0;
+		}
+		f->def = m;
+		f->up = o.inst->scope;
+		f->self = o.inst;
+		f->name = arena_printf(s->a, "%s.%s", o.inst->path, e->name);
+		return 1;
+	}
+	if (e->kind == AST_NAME) {
+		Bind *b = scope_find(sc, e->name, NULL);
+		Instance *self = scope_self(sc);
+		const AstStmt *m = !b && self ? layer_method(self->layer, e->name) : NULL;
+		Sym *y = b || m ? NULL : lookup(s, e->name);
+		Val v = b ? b->v : y && y->kind == SYM_VALUE ? y->val : verr();
+		if (m) {
+			f->def = m;
+			f->up = self->scope;
+			f->self = self;
+			f->name = arena_printf(s->a, "%s.%s", self->path, e->name);
+			return 1;
+		}
+		if (y && y->kind == SYM_DEF) {
+			f->def = y->def;
+			f->name = y->def->name;
+			return 1;
+		}
+		if (v.kind == V_LAYER && layer_method(v.inst->layer, NULL)) {
+			f->def = layer_method(v.inst->layer, NULL);
+			f->up = v.inst->scope;
+			f->self = v.inst;
+			f->name = v.inst->path;
+			return 1;
+		}
+	}
+	diag_error(s->d, e->loc, "the body of 'scan' must be a function (a def, a method or a layer instance) "
+	           "taking the carried state and the step's input");
+	return 0;
+}
+
+/* The leaves of a value that is a tensor or a group of tensors, in order. */
+static int flatten_val(Sema *s, Val v, const AstExpr *e, NodeId *out, int max, const char *what)
+{
+	if (v.kind == V_TUPLE || v.kind == V_LIST) {
+		int n = 0;
+		for (int i = 0; i < v.nitems; i++) {
+			if (v.items[i].kind == V_TUPLE || v.items[i].kind == V_LIST) {
+				diag_error(s->d, e->loc, "%s: nested groups are not supported; use one flat group (a, b, c)", what);
+				return -1;
+			}
+			if (n >= max) {
+				diag_error(s->d, e->loc, "%s: at most %d tensors", what, max);
+				return -1;
+			}
+			NodeId id = as_node(s, v.items[i], e, what);
+			if (!id)
+				return -1;
+			out[n++] = id;
+		}
+		if (!n) {
+			diag_error(s->d, e->loc, "%s: an empty group", what);
+			return -1;
+		}
+		return n;
+	}
+	NodeId id = as_node(s, v, e, what);
+	if (!id)
+		return -1;
+	out[0] = id;
+	return 1;
+}
+
+static Val group_val(Sema *s, const NodeId *ids, int n, int tuple)
+{
+	if (!tuple)
+		return vnode(ids[0]);
+	Val v = verr();
+	v.kind = V_TUPLE;
+	v.nitems = n;
+	v.items = arena_alloc(s->a, sizeof(Val) * (size_t)(n + 1));
+	for (int i = 0; i < n; i++)
+		v.items[i] = vnode(ids[i]);
+	return v;
+}
+
+static Val invoke_vals(Sema *s, const FnRef *f, SrcLoc loc, const Val *args, int nargs);
+
+/* Axis `axis` of x moved to the front (to = 1) or the front axis moved to
+ * `axis` (to = 0). */
+static NodeId time_axis(Sema *s, NodeId x, int axis, int front)
+{
+	int r = N(s, x)->shape.rank, perm[MAXRANK], k = 0;
+	if (axis == 0)
+		return x;
+	if (front) {
+		perm[k++] = axis;
+		for (int i = 0; i < r; i++)
+			if (i != axis)
+				perm[k++] = i;
+	} else {
+		for (int i = 1; i <= axis; i++)
+			perm[k++] = i;
+		perm[k++] = 0;
+		for (int i = axis + 1; i < r; i++)
+			perm[k++] = i;
+	}
+	return graph_permute(s->g, x, perm);
+}
+
+/* scan(f, xs, init = h0, axis = 1, mask = m, reverse = 0): the carried state
+ * h_t = f(h_{t-1}, x_t) at every step t of the sequences xs along `axis`,
+ * stacked along that axis.  A tuple init carries several tensors, a tuple xs
+ * gives several per-step inputs; where mask[b, t] is 0 the state is held. */
+static Val call_scan(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const p[] = {"f", "xs", "init", "axis", "mask", "reverse"};
+	const AstExpr *args[6];
+	enum { MAXC = 16 };
+	if (!bind_args(s, e, "scan", p, 6, 3, args))
+		return verr();
+	if (s->in_scan) {
+		diag_error(s->d, e->loc, "a 'scan' inside the body of another 'scan' is not supported; "
+		           "stack the recurrences one after the other instead");
+		return verr();
+	}
+	FnRef f;
+	if (!fn_ref(s, args[0], sc, &f))
+		return verr();
+	Val xv = eval(s, args[1], sc), iv = eval(s, args[2], sc);
+	if (xv.kind == V_ERR || iv.kind == V_ERR)
+		return verr();
+	NodeId xs[MAXC], init[MAXC];
+	int nx = flatten_val(s, xv, args[1], xs, MAXC, "the sequences of 'scan'");
+	int nc = flatten_val(s, iv, args[2], init, MAXC, "the initial state of 'scan'");
+	if (nx < 0 || nc < 0)
+		return verr();
+	int64_t ax, rev;
+	if (!int_arg(s, args[3], sc, 1, &ax, "axis") || !int_arg(s, args[5], sc, 0, &rev, "reverse"))
+		return verr();
+	const AstExpr *ae = args[3] ? args[3] : args[1];
+	int64_t T = 0;
+	int axis = 0;
+	for (int i = 0; i < nx; i++) {
+		const Node *x = N(s, xs[i]);
+		int r = x->shape.rank;
+		char b1[96];
+		if (ax < -r || ax >= r) {
+			diag_error(s->d, ae->loc, "'scan' runs along axis %lld, but the sequence %s has no such axis "
+			           "(its shape is %s)", (long long)ax, nx > 1 ? arena_printf(s->a, "%d", i + 1) : "",
+			           shape_str(x->shape, b1, sizeof b1));
+			return verr();
+		}
+		int a = (int)(ax < 0 ? ax + r : ax);
+		if (x->bax == a) {
+			diag_error(s->d, ae->loc, "'scan' runs along axis %d, which is the batch axis of its sequence %s; "
+			           "the steps must run along another axis", a, shape_str(x->shape, b1, sizeof b1));
+			return verr();
+		}
+		if (i && x->shape.d[a] != T) {
+			diag_error(s->d, args[1]->loc, "the sequences of 'scan' have %lld and %lld steps along axis %d",
+			           (long long)T, (long long)x->shape.d[a], a);
+			return verr();
+		}
+		T = x->shape.d[a];
+		axis = i ? axis : a;
+		if (i && a != axis) {
+			diag_error(s->d, args[1]->loc, "the sequences of 'scan' have different ranks; give them the same axis");
+			return verr();
+		}
+	}
+	NodeId mask = 0;
+	if (args[4]) {
+		mask = tensor_arg(s, args[4], sc, "scan", 1);
+		if (!mask)
+			return verr();
+		const Node *m = N(s, mask), *x0 = N(s, xs[0]);
+		char b1[96], b2[96];
+		if (m->shape.rank != 2 || axis != 1 || m->shape.d[1] != T || m->shape.d[0] != x0->shape.d[0]) {
+			diag_error(s->d, args[4]->loc, "the mask of 'scan' must be [batch, steps] = [%lld, %lld] (axis 1), "
+			           "got %s", (long long)x0->shape.d[0], (long long)T, shape_str(m->shape, b1, sizeof b1));
+			(void)b2;
+			return verr();
+		}
+	}
+	Graph *g = s->g;
+	int L = graph_loop_new(g, T, rev != 0);
+	NodeId var[MAXC], xt[MAXC + 1];
+	int batched = 0;
+	for (int i = 0; i < nx; i++)
+		batched |= N(s, xs[i])->bax >= 0;
+	for (int k = 0; k < nc; k++) {
+		NodeId i0 = init[k];
+		const Node *n = N(s, i0);
+		if (batched && n->bax < 0 && n->shape.rank > 0 && s->have_batch && n->shape.d[0] == g->batch)
+			i0 = graph_rebatch(g, i0, 0);
+		init[k] = i0;
+		var[k] = graph_loop_carry(g, L, i0);
+	}
+	for (int i = 0; i < nx; i++)
+		xt[i] = graph_loop_seq(g, L, time_axis(s, xs[i], axis, 1), 0, 0);
+	NodeId mt = mask ? graph_loop_seq(g, L, time_axis(s, mask, 1, 1), 0, 0) : 0;
+	Val a2[2];
+	a2[0] = group_val(s, var, nc, iv.kind == V_TUPLE || iv.kind == V_LIST);
+	a2[1] = group_val(s, xt, nx, xv.kind == V_TUPLE || xv.kind == V_LIST);
+	s->in_scan++;
+	Val r = invoke_vals(s, &f, e->loc, a2, 2);
+	s->in_scan--;
+	if (r.kind == V_ERR)
+		return verr();
+	NodeId next[MAXC];
+	int nr = flatten_val(s, r, e, next, MAXC, arena_printf(s->a, "the result of '%s'", f.name));
+	if (nr < 0)
+		return verr();
+	if (nr != nc) {
+		diag_error(s->d, e->loc, "'%s' returns %d tensor%s, but the state of 'scan' has %d: the body must return "
+		           "the next state, one tensor per tensor of init", f.name, nr, nr == 1 ? "" : "s", nc);
+		return verr();
+	}
+	NodeId outs[MAXC];
+	for (int k = 0; k < nc; k++) {
+		const Node *v = N(s, var[k]), *x = N(s, next[k]);
+		char b1[96], b2[96];
+		if (!shape_eq(v->shape, x->shape) || v->dtype != x->dtype) {
+			diag_error(s->d, e->loc, "the body of 'scan' changes its state%s: %s %s in, %s %s out; the next state "
+			           "must have the shape and type of the initial one",
+			           nc > 1 ? arena_printf(s->a, " %d", k + 1) : "", dtype_name((DType)v->dtype),
+			           shape_str(v->shape, b1, sizeof b1), dtype_name((DType)x->dtype),
+			           shape_str(x->shape, b2, sizeof b2));
+			return verr();
+		}
+		NodeId nk = next[k];
+		if (x->bax != v->bax) {
+			if (x->bax >= 0 && v->bax < 0) {
+				diag_error(s->d, args[2]->loc, "the state of 'scan' runs over the batch (it depends on the "
+				           "inputs), so its initial value must too: give init the batch as its first axis");
+				return verr();
+			}
+			nk = graph_rebatch(g, nk, v->bax);
+		}
+		if (mt) { /* h = m h' + (1 - m) h, m broadcast over the state's other axes */
+			Shape ms = N(s, mt)->shape;
+			Shape ks = v->shape;
+			for (int d = 1; d < ks.rank; d++)
+				ms.d[d] = 1;
+			ms.rank = ks.rank;
+			NodeId mb = graph_reshape(g, mt, ms);
+			nk = graph_binary(g, OP_ADD, var[k], graph_binary(g, OP_MUL, mb, graph_binary(g, OP_SUB, nk, var[k])));
+		}
+		graph_loop_next(g, L, var[k], nk);
+		graph_loop_stack(g, L, nk);
+	}
+	graph_loop_close(g, L, outs);
+	for (int k = 0; k < nc; k++)
+		outs[k] = time_axis(s, outs[k], axis, 0);
+	return group_val(s, outs, nc, iv.kind == V_TUPLE || iv.kind == V_LIST);
+}
+
 static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 {
 	const char *fn = e->name;
@@ -2083,6 +2365,31 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 	int op = ops_find(fn);
 	if (op >= 0)
 		return call_op(s, e, sc, (OpKind)op);
+	if (!strcmp(fn, "scan"))
+		return call_scan(s, e, sc);
+	if ((!strcmp(fn, "zeros") || !strcmp(fn, "ones")) && e->nargs == 1 && !e->args[0].name &&
+	    e->args[0].value->kind == AST_LIST) {
+		const AstExpr *l = e->args[0].value;
+		Shape sh;
+		memset(&sh, 0, sizeof sh);
+		if (l->nargs > MAXRANK) {
+			diag_error(s->d, l->loc, "at most %d dimensions are supported", MAXRANK);
+			return verr();
+		}
+		sh.rank = l->nargs;
+		for (int i = 0; i < sh.rank; i++) {
+			if (!eval_dim(s, l->args[i].value, &sh.d[i]))
+				return verr();
+			if (sh.d[i] < 1) {
+				diag_error(s->d, l->args[i].value->loc, "a dimension must be at least 1");
+				return verr();
+			}
+		}
+		NodeId z = graph_broadcast(s->g, graph_const(s->g, fn[0] == 'o' ? 1 : 0), sh);
+		if (sh.rank > 0 && s->have_batch && sh.d[0] == s->g->batch)
+			z = graph_rebatch(s->g, z, 0);
+		return vnode(z);
+	}
 	if (!strcmp(fn, "sum") || !strcmp(fn, "mean") || !strcmp(fn, "max") || !strcmp(fn, "logsumexp") ||
 	    !strcmp(fn, "var") || !strcmp(fn, "std"))
 		return call_reduce(s, e, sc, fn);
@@ -2377,6 +2684,53 @@ static Val call_instance(Sema *s, const AstExpr *e, Scope *sc, Instance *inst)
 		return verr();
 	}
 	return invoke(s, def, e, sc, inst->scope, inst, inst->path);
+}
+
+/* A call of function f with arguments already evaluated (scan's body). */
+static Val invoke_vals(Sema *s, const FnRef *f, SrcLoc loc, const Val *args, int nargs)
+{
+	const AstStmt *def = f->def;
+	if (nargs > def->nparams || nargs < required_params(def)) {
+		diag_error(s->d, loc, "'%s' is called with %d argument%s (the state and the step's input), but takes %d",
+		           f->name, nargs, nargs == 1 ? "" : "s", def->nparams);
+		return verr();
+	}
+	if (s->depth >= 64) {
+		diag_error(s->d, loc, "calls nested too deeply (is '%s' recursive?)", f->name);
+		return verr();
+	}
+	Scope *fs = scope_new(s, f->up, f->self);
+	fs->def = def;
+	fs->call_loc = loc;
+	for (int i = 0; i < def->nparams; i++) {
+		Val v = i < nargs ? args[i] : eval(s, def->param_defaults[i], fs);
+		if (v.kind == V_ERR)
+			return verr();
+		scope_add(s, fs, def->params[i], def->param_locs[i], v);
+	}
+	int before = s->d->nerrors;
+	Scope *saved = s->cur;
+	const char *saved_prefix = s->prefix;
+	s->cur = fs;
+	s->prefix = f->self ? f->self->path : NULL;
+	s->depth++;
+	Val v;
+	if (def->body) {
+		exec_block(s, def->body, fs);
+		v = fs->ret;
+		if (!fs->returned && s->d->nerrors == before) {
+			diag_error(s->d, def->loc, "'%s' ends without a 'return'", f->name);
+			v = verr();
+		}
+	} else {
+		v = eval(s, def->value, fs);
+	}
+	s->depth--;
+	s->cur = saved;
+	s->prefix = saved_prefix;
+	if (s->d->nerrors > before)
+		diag_note(s->d, loc, "in the body of this 'scan' ('%s')", f->name);
+	return v;
 }
 
 /* A member of an instance: a param, a sub-layer or a value of its body. */

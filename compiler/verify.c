@@ -70,7 +70,7 @@ static void check_node(Check *c, NodeId id)
 	/* losses with options: the labels (cross_entropy_hess) and class weights follow */
 	int extra = n->op == OP_XENT || n->op == OP_XENT_GRAD || n->op == OP_NLL || n->op == OP_NLL_GRAD ? 1
 	            : n->op == OP_XENT_HESS ? 2 : 0;
-	if (arity != op_info[n->op].arity && !(n->op == OP_CONCAT && arity > op_info[n->op].arity) &&
+	if (arity != op_info[n->op].arity && !((n->op == OP_CONCAT || n->op == OP_SCAN) && arity > op_info[n->op].arity) &&
 	    !(arity > op_info[n->op].arity && arity <= op_info[n->op].arity + extra))
 		bad(c, id, "%d inputs, the op takes %d", arity, op_info[n->op].arity);
 	for (int k = 0; k < arity; k++) {
@@ -103,6 +103,27 @@ static void check_node(Check *c, NodeId id)
 		if (g->tensors[n->sym].node != id)
 			bad(c, id, "tensor %s has leaf %%%u", g->tensors[n->sym].name, g->tensors[n->sym].node);
 		check_shape(c, id, "the leaf", n->shape, g->tensors[n->sym].shape);
+		break;
+	case OP_LOOP_VAR: {
+		if (n->i[0] < 0 || n->i[0] >= g->nloops || n->i[1] < 0 || n->i[1] >= g->loops[n->i[0]].nslot ||
+		    g->loops[n->i[0]].slot[n->i[1]].var != id) {
+			bad(c, id, "a variable of no loop");
+			break;
+		}
+		const LoopSlot *sl = &g->loops[n->i[0]].slot[n->i[1]];
+		if (sl->kind == SLOT_CARRY) {
+			check_shape(c, id, "the carry's initial value", g->nodes[sl->src].shape, n->shape);
+			check_shape(c, id, "the carry's next value", g->nodes[sl->next].shape, n->shape);
+		} else if (g->nodes[sl->src].shape.d[0] != g->loops[n->i[0]].T) {
+			bad(c, id, "a sequence of %lld steps in a loop of %lld", (long long)g->nodes[sl->src].shape.d[0],
+			    (long long)g->loops[n->i[0]].T);
+		}
+		break;
+	}
+	case OP_SCAN:
+		if (n->i[0] < 0 || n->i[0] >= g->nloops || n->i[1] < 0 || n->i[1] >= g->loops[n->i[0]].nout ||
+		    g->loops[n->i[0]].out[n->i[1]].node != id)
+			bad(c, id, "an output of no loop");
 		break;
 	case OP_CONST: case OP_HYPER: case OP_COUNT:
 		if (n->shape.rank != 0)
