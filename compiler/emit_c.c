@@ -308,15 +308,28 @@ static void plan_merge(Emit *e, Shape shape, const NodeId *in, int nin)
 	e->corig = shape;
 	e->cgrp[0] = 0;
 	int g = 0;
-	for (int k = 1; k < shape.rank; k++) {
-		int merge = 1;
-		for (int j = 0; j < ns && merge; j++) {
+	/* per array, what the current group does with it: 0 nothing yet (axes
+	 * of size 1 go with anything), 1 reads it whole, 2 broadcasts it */
+	int how[MAXS];
+	for (int j = 0; j < ns; j++)
+		how[j] = 0;
+	for (int k = 0; k < shape.rank; k++) {
+		int merge = k > 0, st[MAXS];
+		for (int j = 0; j < ns; j++) {
 			int off = shape.rank - srcs[j].rank;
-			int64_t a = k - 1 >= off ? srcs[j].d[k - 1 - off] : 1, b = k >= off ? srcs[j].d[k - off] : 1;
-			merge = (a == shape.d[k - 1] && b == shape.d[k]) || (a == 1 && b == 1);
+			int64_t b = k >= off ? srcs[j].d[k - off] : 1;
+			st[j] = shape.d[k] == 1 ? 0 : b == shape.d[k] ? 1 : 2;
+			if (st[j] && how[j] && st[j] != how[j])
+				merge = 0;
 		}
-		if (!merge)
+		if (k > 0 && !merge) {
 			e->cgrp[++g] = k;
+			for (int j = 0; j < ns; j++)
+				how[j] = 0;
+		}
+		for (int j = 0; j < ns; j++)
+			if (st[j])
+				how[j] = st[j];
 	}
 	e->cgrp[++g] = shape.rank;
 	e->ncg = g;

@@ -197,7 +197,7 @@ static const char *const builtin_names[] = {
 	"layer_norm", "dropout", "pad", "concat", "slice", "randn", "rand", "randn_like", "rand_like", "bernoulli",
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 	"take", "embedding", "conv_transpose2d", "upsample",
-	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan",
+	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -333,6 +333,8 @@ static const char *val_kind(Val v)
 
 /* ---- dims: integer expressions over dims and literals ---- */
 
+static Val eval(Sema *s, const AstExpr *e, Scope *sc);
+
 static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 {
 	int64_t a, b;
@@ -404,6 +406,13 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 		diag_error(s->d, e->loc, "'%c' is not allowed in a dimension", e->op);
 		return 0;
 	default:
+		if (e->kind == AST_CALL && !strcmp(e->name, "size")) { /* size(x, axis): known when compiling */
+			Val v = eval(s, e, s->cur);
+			if (v.kind != V_NUM)
+				return 0;
+			*out = (int64_t)v.num;
+			return 1;
+		}
 		if (e->kind == AST_CALL)
 			diag_error(s->d, e->loc, "a dimension must be an integer expression of dims and numbers, known when "
 			           "compiling; '%s(...)' is a value of the running model", e->name);
@@ -2267,8 +2276,11 @@ static Val call_scan(Sema *s, const AstExpr *e, Scope *sc)
 		}
 	}
 	NodeId mask = 0;
-	if (args[4]) {
-		mask = tensor_arg(s, args[4], sc, "scan", 1);
+	Val mv = args[4] ? eval(s, args[4], sc) : verr();
+	if (args[4] && mv.kind == V_ERR)
+		return verr();
+	if (args[4] && !(mv.kind == V_NUM && mv.num == 1)) { /* mask = 1: every step counts */
+		mask = as_node(s, mv, args[4], "the mask of 'scan'");
 		if (!mask)
 			return verr();
 		const Node *m = N(s, mask), *x0 = N(s, xs[0]);
@@ -2367,6 +2379,20 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		return call_op(s, e, sc, (OpKind)op);
 	if (!strcmp(fn, "scan"))
 		return call_scan(s, e, sc);
+	if (!strcmp(fn, "size")) { /* the size of an axis of a tensor: a number */
+		static const char *const p_sz[] = {"x", "axis"};
+		if (!bind_args(s, e, fn, p_sz, 2, 2, args))
+			return verr();
+		NodeId a = tensor_arg(s, args[0], sc, fn, 0);
+		int axis;
+		if (!a || !axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, fn))
+			return verr();
+		if (axis < 0) {
+			diag_error(s->d, args[1]->loc, "'size' needs one axis");
+			return verr();
+		}
+		return vnum((double)N(s, a)->shape.d[axis], 1);
+	}
 	if ((!strcmp(fn, "zeros") || !strcmp(fn, "ones")) && e->nargs == 1 && !e->args[0].name &&
 	    e->args[0].value->kind == AST_LIST) {
 		const AstExpr *l = e->args[0].value;
@@ -2595,6 +2621,7 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 
 static int exec_block(Sema *s, const AstBlock *b, Scope *sc);
 static Val instantiate(Sema *s, const AstStmt *layer, const AstExpr *call, Scope *caller, const char *path);
+static Val eval(Sema *s, const AstExpr *e, Scope *sc);
 
 /* The number of parameters a def or layer needs (those without a default). */
 static int required_params(const AstStmt *d)

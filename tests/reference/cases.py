@@ -247,7 +247,120 @@ def _argmax_one_hot(v):
     return loss, {"pred": pred, "col": col, "h": h}
 
 
+# ---- recurrences: scan, and the prelude's cells against torch.nn ----
+
+def prefix_mask(lo=1):
+    """[B, T] masks of ones then zeros: each row a sequence of length >= lo."""
+    def gen(rng, shape):
+        b, t = shape
+        lens = rng.integers(lo, t + 1, b)
+        return (np.arange(t)[None, :] < lens[:, None]).astype(np.float64)
+    return gen
+
+
+def rnn_layer(c, kind, name, i, h):
+    """The params of a prelude recurrent layer instance `name` (kind rnn, gru
+    or lstm with i inputs and h units), which the program does not declare."""
+    g = {"rnn": 1, "gru": 3, "lstm": 4}[kind] * h
+    c.layer_params = getattr(c, "layer_params", []) + [
+        (name + ".weight_ih_l0", (g, i)), (name + ".weight_hh_l0", (g, h)),
+        (name + ".bias_ih_l0", (g,)), (name + ".bias_hh_l0", (g,))]
+    return c
+
+
+def _torch_rnn(kind, v, prefix, x, h0=None, mask=None):
+    """torch.nn.RNN/GRU/LSTM (batch_first) with v's weights PREFIX.weight_ih_l0 ...:
+    every step's h, or with a mask the final states of the packed sequences."""
+    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    w = [getattr(v, prefix + "." + k) for k in names]
+    mod = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[kind](
+        x.shape[2], w[1].shape[1], batch_first=True).double()
+    mod._flat_weights = w  # the module's forward reads its weights from this list
+    if mask is not None:
+        lens = mask.sum(1).long().cpu()
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
+        return mod(packed)[1]
+    out = mod(x) if h0 is None else mod(x, h0)
+    return out[0]
+
+
+def _unrolled(v):
+    """The scan case by hand: two carries, two sequences, in reverse."""
+    h, c = torch.zeros(v.x.shape[0], 3, dtype=torch.float64), v.c0.expand(v.x.shape[0], 3)
+    hs = [None] * v.x.shape[1]
+    for t in reversed(range(v.x.shape[1])):
+        h, c = torch.tanh(v.x[:, t] @ v.U + h @ v.W + c * v.s[:, t:t + 1]), c * 0.5 + h
+        hs[t] = h
+    o = torch.stack(hs, 1)
+    return (o * (v.R + 2)).sum() + (c * v.K).sum(), {"o": o}
+
+
 CASES = [
+    ew("bcast_unit_axis", "K[3]", "x * K", "B,1,3", lambda v: v.x * v.K, inputs="input x : f32[B, 1, 3]", rows=3,
+       note="a broadcast over an axis next to one of size 1: the loops over [B, 1, 3] merge B with 1, not with 3"),
+    case("scan_unrolled", """
+        dim B = 5
+        dim T = 4
+        input x : f32[B, T, 2]
+        input s : f32[B, T]
+        input R : f32[B, T, 3]
+        param U : [2, 3]
+        param W : [3, 3]
+        param c0 : [3]
+        param K : [3]
+        def cell(state, inp) {
+          h, c = state
+          xt, st = inp
+          return (tanh(xt @ U + h @ W + c * reshape(st, [B, 1])), c * 0.5 + h)
+        }
+        hs, cs = scan(cell, (x, s), init = (zeros([B, 3]), zeros([B, 3]) + c0), reverse = 1)
+        output o = hs
+        loss sum(o * (R + 2)) + sum(slice(cs, 1, 0, 1) * K)
+        """, _unrolled, rows=3,
+        note="scan with two carries and two sequences, in reverse, against the same loop unrolled"),
+    rnn_layer(case("scan_rnn_torch", """
+        dim B = 5
+        input x : f32[B, 4, 3]
+        input R : f32[B, 4, 5]
+        rnn = RNN(3, 5)
+        output o = rnn(x)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := _torch_rnn("rnn", v, "rnn", v.x)) * (v.R + 2)).sum(), {"o": o}), rows=3,
+        note="the prelude's RNN against torch.nn.RNN with the same weights"), "rnn", "rnn", 3, 5),
+    rnn_layer(case("scan_gru_torch", """
+        dim B = 4
+        input x : f32[B, 5, 3]
+        input R : f32[B, 5, 4]
+        param h0 : [B, 4]
+        gru = GRU(3, 4)
+        output o = gru(x, h0)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := _torch_rnn("gru", v, "gru", v.x, v.h0[None, :v.x.shape[0]])) * (v.R + 2)).sum(), {"o": o}),
+        note="the prelude's GRU from a given state against torch.nn.GRU"), "gru", "gru", 3, 4),
+    rnn_layer(case("scan_lstm_torch", """
+        dim B = 5
+        input x : f32[B, 4, 3]
+        input R : f32[B, 4, 4]
+        lstm = LSTM(3, 4)
+        output o = lstm(x)
+        loss sum(o * (R + 2))
+        """, lambda v: (((o := _torch_rnn("lstm", v, "lstm", v.x)) * (v.R + 2)).sum(), {"o": o}), rows=2,
+        note="the prelude's LSTM against torch.nn.LSTM with the same weights"), "lstm", "lstm", 3, 4),
+    rnn_layer(case("scan_lstm_mask_torch", """
+        dim B = 5
+        dim T = 6
+        input x : f32[B, T, 3]
+        input m : f32[B, T]
+        param K : [4]
+        param C : [4]
+        lstm = LSTM(3, 4)
+        hs, cs = lstm.states(x, mask = m)
+        loss sum(reshape(slice(hs, 1, T - 1, T), [B, 4]) * exp(K)) + sum(reshape(slice(cs, 1, T - 1, T), [B, 4]) * C)
+        """, lambda v: (lambda hc: (hc[0][0] * torch.exp(v.K)).sum() + (hc[1][0] * v.C).sum())(
+            _torch_rnn("lstm", v, "lstm", v.x, mask=v.m)),
+        gen={"m": prefix_mask()}, rows=4,
+        note="sequences of different lengths: the mask holds the state, as packed sequences do"),
+        "lstm", "lstm", 3, 4),
     # -- elementwise binary ops, numpy broadcasting both ways --
     ew("add_same", "a[B,3] b[B,3]", "a + b", "B,3", lambda v: v.a + v.b),
     ew("add_row_rhs", "a[B,3] b[3]", "a + b", "B,3", lambda v: v.a + v.b),

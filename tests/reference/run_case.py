@@ -327,6 +327,7 @@ def mode_torch(c, args, wd):
     fdtype = np.float64 if args.dtype == "f64" else np.float32
     rtol = TOL[args.dtype]
     dims, params, data, outputs = parse_program(c.src)
+    params += getattr(c, "layer_params", [])
     pv, dv, rows = draw(c, params, data, fdtype)
     nv = draw_noise(c, fdtype)
     want = torch_reference(c, pv, {**dv, **nv}, params, outputs)
@@ -389,12 +390,13 @@ def mode_gradcheck(c, args, wd):
     if args.dtype != "f64":
         raise Failure("--mode gradcheck runs in f64 only")
     dims, params, data, outputs = parse_program(c.src)
+    params += getattr(c, "layer_params", [])
     pv, dv, rows = draw(c, params, data, np.float64)
     trainer = Trainer(c, args, "f64", wd)
     ppath, batch = write_inputs(c, pv, dv, data, wd)
     p = trainer.run(["--load", ppath, "--batch-from", batch, "--gradcheck", "--quiet"]
                     + noise_flags(draw_noise(c, np.float64), wd), wd)
-    checked = set(re.findall(r"^gradcheck (\w+):", p.stdout, re.M))
+    checked = set(re.findall(r"^gradcheck ([\w.]+):", p.stdout, re.M))
     if p.returncode == 1 and "gradcheck failed" in p.stdout:
         raise Failure("%s: the trainer's gradient check failed" % c.name, mismatch=True)
     if p.returncode != 0:
