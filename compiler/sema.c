@@ -3972,7 +3972,12 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 			int ok = st->value->kind == AST_CALL && !strcmp(st->value->name, "vocab") ? vocab_dim(&s, st->value, &v)
 			                                                                         : eval_dim(&s, st->value, &v);
 			for (int k = 0; k < ndefs; k++)
-				if (!strcmp(defs[k].name, st->name)) {
+				if (!strcmp(defs[k].name, st->name) && st->value->kind == AST_CALL &&
+				    !strcmp(st->value->name, "vocab")) {
+					diag_error(d, (SrcLoc){0, 0, 0}, "-D %s: '%s' is the size of a vocabulary, which its "
+					           "corpus gives", defs[k].name, defs[k].name);
+					defs[k].used = 1;
+				} else if (!strcmp(defs[k].name, st->name)) {
 					v = defs[k].value;
 					defs[k].used = 1;
 					ok = 1;

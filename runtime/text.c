@@ -255,6 +255,14 @@ int dlrt_load_text(const dlrt_model *m, const dlrt_data_spec *spec, double test_
 			return -1;
 		}
 	}
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if ((t->role == DLRT_INPUT || t->role == DLRT_LABEL) && t->classes > 0 && t->classes < m->nvocab) {
+			dlrt_error("model %s: '%s' holds ids in [0, %lld), fewer than the %d characters of its "
+			           "vocabulary", m->name, t->name, (long long)t->classes, m->nvocab);
+			return -1;
+		}
+	}
 	if (nin != 1 || nlab != 1 || m->nvocab < 1 || spec->seq < 1) {
 		dlrt_error("model %s: text data needs one input, one label and the vocabulary of "
 		           "`dim V = vocab(...)`", m->name);

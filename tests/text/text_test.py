@@ -10,8 +10,8 @@ TEST is one of:
   fortunes  the same model, one short run on Debian's fortunes (skipped without them)
   twin      the corpus rules and batches against a PyTorch twin (f64): every step's loss of an
             epoch, then the validation and test losses (skipped without PyTorch)
-  errors    a missing, empty or too short corpus, a byte outside the vocabulary, and a
-            checkpoint of another vocabulary
+  errors    a missing, empty or too short corpus, a byte outside the vocabulary, a table with
+            fewer rows than the vocabulary, and a checkpoint of another vocabulary
 Exits 0 (pass), 1 (fail) or 77 (skip).
 """
 import argparse
@@ -295,6 +295,10 @@ def test_errors():
     write(os.path.join(c, "b.txt"), "abc")
     exe = build(d, ERR % ("corpus/*.txt", "corpus/*.txt"), "m")
     run([exe, "--epochs", "1", "--save", "m.st"], cwd=d)
+    # an embedding table with fewer rows than the vocabulary has characters
+    exe3 = build(d, ERR.replace("param E : [V, V]", "param E : [4, V]") % ("corpus/*.txt", "corpus/*.txt"),
+                 "small")
+    expect_error(exe3, d, r"'x' holds ids in \[0, 4\), fewer than the \d+ characters of its vocabulary")
     # a byte outside the vocabulary: its file, offset and value
     write(os.path.join(c, "b.txt"), "abc#")
     expect_error(exe, d, r"corpus/b\.txt: offset 3: byte 0x23 \('#'\) is not in the model's vocabulary")
