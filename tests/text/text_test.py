@@ -157,6 +157,15 @@ def test_train():
     if not last < bound:
         fail("valid bits per character %.4f is not below %.4f" % (last, bound))
     bpc_line(out, "test")
+    # a run stopped mid-epoch and resumed goes on with the next batch: the same first epoch
+    one = run([exe, "--epochs", "1"], cwd=d)
+    run([exe, "--epochs", "1", "--steps", "150", "--save", "half.st"], cwd=d)
+    rest = run([exe, "--epochs", "1", "--load", "half.st"], cwd=d)
+    v1 = re.search(r"valid loss ([0-9.eE+-]+)", one).group(1)
+    v2 = re.search(r"valid loss ([0-9.eE+-]+)", rest).group(1)
+    print("valid loss after one epoch: %s; stopped at step 150 and resumed: %s" % (v1, v2))
+    if v1 != v2:
+        fail("the resumed epoch differs from the uninterrupted one")
     # --eval of the checkpoint: the same figures
     ev = run([exe, "--load", "bigram.st", "--eval"], cwd=d)
     _, vb = bpc_line(ev, "valid")
