@@ -171,6 +171,14 @@ def test_train():
     _, vb = bpc_line(ev, "valid")
     if abs(vb - last) > 1e-3:
         fail("--eval gives valid bits per character %.4f, training printed %.4f" % (vb, last))
+    # a test set of its own: text(...) read whole, batchified with the same B and T
+    src2 = src.replace("test = split(0.1)", 'test = text("corpus/a.txt", seq = T)')
+    exe2 = build(d, src2, "bigram_test")
+    ev = run([exe2, "--load", "bigram.st", "--eval"], cwd=d)
+    chars = int(re.search(r"^test: .*\((\d+) characters\)", ev, re.M).group(1))
+    want = sum(len(x) * len(x[0]) for x, _ in batchify(list(range(12000)), 8, 16))
+    if chars != want:
+        fail("the test set of corpus/a.txt has %d characters in its batches, expected %d" % (chars, want))
     print("PASS")
 
 
