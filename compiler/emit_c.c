@@ -2115,7 +2115,7 @@ static void emit_array(Emit *e, const char *name, DType dt, Shape s, const char 
 static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 {
 	static const char *const kinds[] = {"DLRT_DATA_NONE", "DLRT_DATA_IDX", "DLRT_DATA_CSV", "DLRT_DATA_NPY",
-	                                    "DLRT_DATA_SPLIT", "DLRT_DATA_GEN"};
+	                                    "DLRT_DATA_SPLIT", "DLRT_DATA_GEN", "DLRT_DATA_TEXT"};
 	fprintf(e->o, "\t.%s = {.kind = %s, .nfiles = %d", field, kinds[ds->kind], ds->nfiles);
 	if (ds->nfiles) {
 		fprintf(e->o, ", .files = {");
@@ -2128,6 +2128,8 @@ static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 		fprintf(e->o, ", .standardize = 1");
 	if (ds->kind == DATA_SPLIT)
 		fprintf(e->o, ", .split = %.17g, .split_seed = %lldu", ds->split, (long long)ds->split_seed);
+	if (ds->kind == DATA_TEXT)
+		fprintf(e->o, ", .seq = %lld", (long long)ds->seq);
 	if (ds->kind == DATA_GEN)
 		fprintf(e->o, ",\n\t\t.gen = {.kind = DLRT_GEN_%s, .n = %lld, .k = %lld, .noise = %.17g, "
 		        ".factor = %.17g, .radius = %.17g, .std = %.17g, .turns = %.17g}",
@@ -2380,6 +2382,13 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "};\n\n");
 	if (e->tg->nprobe)
 		emit_probe_table(e);
+	/* the vocabulary of a character-level model, byte i having id i */
+	if (m->nvocab) {
+		fprintf(out, "static const unsigned char %s_vocab[%d] = {", m->name, m->nvocab);
+		for (int i = 0; i < m->nvocab; i++)
+			fprintf(out, "%s%d", i % 16 ? ", " : i ? ",\n\t" : "\n\t", m->vocab[i]);
+		fprintf(out, "\n};\n\n");
+	}
 	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
 	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
 	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)(g->batch ? g->batch : 1));
@@ -2409,6 +2418,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	if (e->tg->nprobe)
 		fprintf(out, "\t.nnodes = %d,\n\t.nodes = %s_nodes,\n\t.node_inputs = %s_node_inputs,\n", e->tg->nprobe,
 		        m->name, m->name);
+	if (m->nvocab)
+		fprintf(out, "\t.vocab = %s_vocab,\n\t.nvocab = %d,\n", m->name, m->nvocab);
 	fprintf(out, "};\n");
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"

@@ -11,7 +11,7 @@
 #include "graph.h"
 #include "optim.h"
 
-typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY, DATA_SPLIT, DATA_GEN } DataKind;
+typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY, DATA_SPLIT, DATA_GEN, DATA_TEXT } DataKind;
 
 /* 2-D generators, numbered as the runtime's dlrt_generator. */
 typedef enum GenKind { GEN_MOONS = 1, GEN_CIRCLES, GEN_GAUSSIANS, GEN_SPIRAL, GEN_CHECKERBOARD } GenKind;
@@ -27,6 +27,8 @@ typedef struct DataSpec {
 	GenKind gen;            /* DATA_GEN and its parameters */
 	int64_t gen_n, gen_k;
 	double gen_noise, gen_factor, gen_radius, gen_std, gen_turns;
+	int64_t seq;            /* DATA_TEXT: characters per sequence; files[0] is its glob */
+	SrcLoc loc;             /* DATA_TEXT: the text(...) call */
 } DataSpec;
 
 typedef struct Output {
@@ -69,6 +71,10 @@ typedef struct Model {
 	const char *data_dir;
 	double byte_scale;
 	int64_t steps;          /* `steps = N`: the trainer's default --steps (0: none) */
+	/* `dim V = vocab("glob")`: the distinct bytes of the corpus, increasing
+	 * (byte vocab[i] has id i); nvocab 0 without */
+	const unsigned char *vocab;
+	int nvocab;
 } Model;
 
 #endif

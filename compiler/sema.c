@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "sema.h"
 #include "ops.h"
 #include "../runtime/dlrt.h"
@@ -3772,6 +3773,8 @@ static void stmt_layer(Sema *s, const AstStmt *st, int prelude)
 
 /* ---- the train block ---- */
 
+static int text_spec(Sema *s, const AstExpr *e, DataSpec *ds);
+
 /* key: "data", "test" or "valid", the train setting the dataset is for. */
 static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 {
@@ -3867,10 +3870,12 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 		}
 		return ok;
 	}
+	if (e->kind == AST_CALL && !strcmp(e->name, "text"))
+		return text_spec(s, e, ds);
 	if (e->kind != AST_CALL || (strcmp(e->name, "idx") && strcmp(e->name, "csv") && strcmp(e->name, "npy"))) {
 		diag_error(s->d, e->loc, "a dataset is idx(\"images\", \"labels\"), csv(\"file.csv\"), "
-		           "npy(\"x.npy\", \"y.npy\"), a generator (moons, circles, gaussians, spiral, "
-		           "checkerboard)%s", strcmp(key, "data") ? " or split(fraction)" : "");
+		           "npy(\"x.npy\", \"y.npy\"), text(\"files*\", seq = T), a generator (moons, circles, "
+		           "gaussians, spiral, checkerboard)%s", strcmp(key, "data") ? " or split(fraction)" : "");
 		return 0;
 	}
 	ds->kind = e->name[0] == 'i' ? DATA_IDX : e->name[0] == 'c' ? DATA_CSV : DATA_NPY;
@@ -3912,6 +3917,128 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 		return 0;
 	}
 	return 1;
+}
+
+/* ---- character-level text: vocab("glob") and text("glob", seq = T) ---- */
+
+/* A file name of the program as the compiler opens it: relative to the
+ * program's directory.  With `absolute`, a relative result is prefixed with
+ * the working directory (a path the trainer opens wherever it runs). */
+static const char *program_path(Sema *s, const char *file, int absolute)
+{
+	const char *src = s->m->source ? s->m->source : "";
+	const char *slash = strrchr(src, '/');
+	const char *rel = file[0] == '/' || !slash ? file
+	                  : arena_printf(s->a, "%.*s/%s", (int)(slash - src), src, file);
+	char cwd[4096];
+	if (absolute && rel[0] != '/' && getcwd(cwd, sizeof cwd))
+		return arena_printf(s->a, "%s/%s", cwd, rel);
+	return rel;
+}
+
+/* `dim V = vocab("glob")`: the number of distinct bytes of the corpus (the
+ * files the glob matches: runtime/text.c's rules); the bytes become the
+ * model's vocabulary. */
+static int vocab_dim(Sema *s, const AstExpr *e, int64_t *out)
+{
+	if (e->nargs != 1 || e->args[0].name || e->args[0].value->kind != AST_STR) {
+		diag_error(s->d, e->loc, "vocab takes one glob of text files, such as vocab(\"corpus/*.txt\")");
+		return 0;
+	}
+	const AstExpr *a = e->args[0].value;
+	const char *path = program_path(s, a->str, 0);
+	dlrt_corpus c;
+	char err[1024];
+	unsigned char v[256];
+	if (dlrt_read_corpus(path, &c, err, sizeof err)) {
+		diag_error(s->d, a->loc, "vocab: %s", err);
+		return 0;
+	}
+	int n = dlrt_corpus_vocab(&c, v), nf = c.nfiles;
+	dlrt_free_corpus(&c);
+	if (n == 0) {
+		diag_error(s->d, a->loc, "vocab: the files of '%s' hold no text (%s)", path,
+		           nf ? "they are empty" : "each is binary, holding a NUL byte, or not a regular file");
+		return 0;
+	}
+	if (s->m->nvocab && (s->m->nvocab != n || memcmp(s->m->vocab, v, (size_t)n))) {
+		diag_error(s->d, a->loc, "a model has one vocabulary, and '%s' gives another one (%d bytes) than "
+		           "the first vocab(...) (%d bytes)", path, n, s->m->nvocab);
+		return 0;
+	}
+	unsigned char *keep = arena_alloc(s->a, (size_t)n);
+	memcpy(keep, v, (size_t)n);
+	s->m->vocab = keep;
+	s->m->nvocab = n;
+	*out = n;
+	return 1;
+}
+
+/* text("glob", seq = T): the corpus as next-character sequences of T. */
+static int text_spec(Sema *s, const AstExpr *e, DataSpec *ds)
+{
+	static const char *const pn[] = {"files", "seq"};
+	const AstExpr *args[2];
+	if (!bind_args(s, e, "text", pn, 2, 2, args))
+		return 0;
+	if (args[0]->kind != AST_STR) {
+		diag_error(s->d, args[0]->loc, "'text' takes a glob of text files as a string, such as "
+		           "\"/usr/share/games/fortunes/*\"");
+		return 0;
+	}
+	Val t = eval(s, args[1], NULL);
+	if (t.kind != V_NUM || !t.is_int || t.num < 1 || t.num > 1e9) {
+		if (t.kind != V_ERR)
+			diag_error(s->d, args[1]->loc, "seq of 'text' must be a positive integer (characters per sequence)");
+		return 0;
+	}
+	ds->kind = DATA_TEXT;
+	ds->nfiles = 1;
+	ds->files[0] = program_path(s, args[0]->str, 1);
+	ds->seq = (int64_t)t.num;
+	ds->loc = e->loc;
+	return 1;
+}
+
+/* After the program: text data fills one i32 input and one i32 label of
+ * shape [B, seq] with ids of the model's vocabulary. */
+static void text_check(Sema *s)
+{
+	Model *m = s->m;
+	const DataSpec *sets[3] = {&m->train_data, &m->test_data, &m->valid_data};
+	for (int i = 0; i < 3; i++) {
+		const DataSpec *ds = sets[i];
+		if (ds->kind != DATA_TEXT)
+			continue;
+		if (i > 0 && m->train_data.kind != DATA_TEXT) {
+			diag_error(s->d, ds->loc, "a text %s set needs text training data (data = text(...))",
+			           i == 1 ? "test" : "validation");
+			continue;
+		}
+		if (!m->nvocab) {
+			diag_error(s->d, ds->loc, "text(...) gives the ids of characters in the model's vocabulary; "
+			           "declare it with `dim V = vocab(\"...\")`");
+			continue;
+		}
+		int nin = 0, nlab = 0;
+		for (int t = 0; t < s->g->ntensors; t++) {
+			const Tensor *T = &s->g->tensors[t];
+			if (T->role != ROLE_INPUT && T->role != ROLE_LABEL)
+				continue;
+			nin += T->role == ROLE_INPUT;
+			nlab += T->role == ROLE_LABEL;
+			if (T->dtype != DT_I32 || T->shape.rank != 2 || T->bax != 0 || T->shape.d[1] != ds->seq) {
+				diag_error(s->d, ds->loc, "text(..., seq = %lld) fills an i32 input and label of shape "
+				           "[B, %lld]; '%s' is %s %s", (long long)ds->seq, (long long)ds->seq, T->name,
+				           T->dtype == DT_I32 ? "i32" : "a float", shp(s, T->shape));
+				return;
+			}
+		}
+		if (nin != 1 || nlab != 1)
+			diag_error(s->d, ds->loc, "text(...) fills one input (the characters) and one label (the next "
+			           "characters); the model declares %d input%s and %d label%s", nin, nin == 1 ? "" : "s",
+			           nlab, nlab == 1 ? "" : "s");
+	}
 }
 
 /* optimizer = sgd(...) | adam(...) | adamw(...) | rmsprop(...) | adagrad(...) */
@@ -4223,9 +4350,15 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 			break;
 		case ST_DIM: {
 			int64_t v = 0;
-			int ok = eval_dim(&s, st->value, &v);
+			int ok = st->value->kind == AST_CALL && !strcmp(st->value->name, "vocab") ? vocab_dim(&s, st->value, &v)
+			                                                                         : eval_dim(&s, st->value, &v);
 			for (int k = 0; k < ndefs; k++)
-				if (!strcmp(defs[k].name, st->name)) {
+				if (!strcmp(defs[k].name, st->name) && st->value->kind == AST_CALL &&
+				    !strcmp(st->value->name, "vocab")) {
+					diag_error(d, (SrcLoc){0, 0, 0}, "-D %s: '%s' is the size of a vocabulary, which its "
+					           "corpus gives", defs[k].name, defs[k].name);
+					defs[k].used = 1;
+				} else if (!strcmp(defs[k].name, st->name)) {
 					v = defs[k].value;
 					defs[k].used = 1;
 					ok = 1;
@@ -4336,6 +4469,8 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 		m->eval_outputs[i] = m->outputs[i].node;
 	if (s.mode_dependent && d->nerrors == 0)
 		eval_pass(&s, p);
+	if (d->nerrors == 0)
+		text_check(&s);
 	/* A program without data (params and a loss only) trains for `steps`
 	 * steps of the whole program; epochs and data sets have no meaning. */
 	if (d->nerrors == 0 && s.g->batch == 0) {

@@ -514,6 +514,11 @@ static int load_columns(const dlrt_model *m, const dlrt_data_spec *spec, const c
 		           spec->kind == DLRT_DATA_SPLIT ? "split" : "generator");
 		return -1;
 	}
+	if (spec->kind == DLRT_DATA_TEXT) {
+		dlrt_error("model %s: text data comes in batches of sequences (dlrt_load_text), not rows of "
+		           "files", m->name);
+		return -1;
+	}
 	if (spec->kind == DLRT_DATA_NONE || spec->nfiles < 1) {
 		dlrt_error("no data files given for model %s", m->name);
 		return -1;

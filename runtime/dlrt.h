@@ -105,6 +105,7 @@ typedef enum dlrt_data_kind {
 	DLRT_DATA_NPY,   /* one .npy file per input/label, in order */
 	DLRT_DATA_SPLIT, /* test and valid: rows held out of the training set */
 	DLRT_DATA_GEN,   /* points drawn by a 2-D generator (dlrt_generate) */
+	DLRT_DATA_TEXT,  /* files[0] a glob of text files: next-character batches (dlrt_load_text) */
 } dlrt_data_kind;
 
 /* The 2-D generators (data.c has their formulas). */
@@ -143,6 +144,8 @@ typedef struct dlrt_data_spec {
 	uint64_t split_seed;
 	/* DLRT_DATA_GEN */
 	dlrt_gen_spec gen;
+	/* DLRT_DATA_TEXT: characters per sequence (the T of the [B, T] input) */
+	int64_t seq;
 } dlrt_data_spec;
 
 typedef enum dlrt_optimizer {
@@ -247,6 +250,11 @@ typedef struct dlrt_model {
 	int nnodes;
 	const dlrt_node *nodes;
 	const int *node_inputs;
+	/* A character-level model (`dim V = vocab("glob")`): its vocabulary, the
+	 * distinct bytes of the corpus in increasing order; byte vocab[i] has id
+	 * i.  Checkpoints store it.  NULL and 0 without one. */
+	const unsigned char *vocab;
+	int nvocab;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,
@@ -332,6 +340,36 @@ void dlrt_gather_batch(const dlrt_model *m, const dlrt_dataset *ds,
 /* Ask the memory system for rows idx[0..n) of ds ahead of their gather
  * (the next batch, while this one trains); changes nothing else. */
 void dlrt_prefetch_rows(const dlrt_dataset *ds, const int64_t *idx, int64_t n);
+
+/* Character-level text (text.c).  A corpus: the regular files a glob
+ * matches, sorted by name (strcmp), read whole and concatenated; a file
+ * holding a NUL byte (binary, such as fortune's .dat index files) is
+ * skipped, and so is one that is the same file (device and inode) as one
+ * already read (symlinks).  files[i] starts at offset starts[i]. */
+typedef struct dlrt_corpus {
+	unsigned char *bytes;
+	int64_t len;
+	int nfiles;
+	char **files;
+	int64_t *starts;
+} dlrt_corpus;
+/* 0, or -1 with the reason in err (no file matches, a read error). */
+int dlrt_read_corpus(const char *pattern, dlrt_corpus *c, char *err, size_t errsize);
+void dlrt_free_corpus(dlrt_corpus *c);
+/* The sorted distinct bytes of a corpus into vocab; returns how many. */
+int dlrt_corpus_vocab(const dlrt_corpus *c, unsigned char vocab[256]);
+/* The model's training data is text. */
+int dlrt_text_model(const dlrt_model *m);
+/* A DLRT_DATA_TEXT spec's corpus as ids of the model's vocabulary, the last
+ * test_frac of it into *test and the valid_frac before that into *valid
+ * (by position; NULL: none), the rest into *train, each cut into batches
+ * as PyTorch's word_language_model batchify does (text.c says how): row
+ * k * batch + b of a set is row b of its batch k, inputs in column 0 and
+ * next-character labels in column 1.  An epoch takes the rows in order.
+ * Returns 0, or -1 with a message (no file, an empty corpus, a byte
+ * outside the vocabulary, a part shorter than one batch). */
+int dlrt_load_text(const dlrt_model *m, const dlrt_data_spec *spec, double test_frac,
+                   double valid_frac, dlrt_dataset *train, dlrt_dataset *test, dlrt_dataset *valid);
 
 /* Checkpoints: safetensors files.  Save writes every param and state tensor
  * (and "__metadata__" with the model name, epoch and step) to a temporary file

@@ -258,9 +258,17 @@ static void meta_json(sbuf *b, const dlrt_model *m, const dlrt_ckpt_meta *meta)
 {
 	sb_put(b, "{\"format\":\"dlc\",\"model\":", 24);
 	sb_json_str(b, m->name ? m->name : "");
-	sb_printf(b, ",\"epoch\":\"%lld\",\"step\":\"%lld\",\"seed\":\"%llu\"}",
+	sb_printf(b, ",\"epoch\":\"%lld\",\"step\":\"%lld\",\"seed\":\"%llu\"",
 	          (long long)(meta ? meta->epoch : 0), (long long)(meta ? meta->step : 0),
 	          (unsigned long long)(meta ? meta->seed : 0));
+	/* a character-level model's vocabulary: its bytes in hex, id order */
+	if (m->nvocab > 0) {
+		sb_put(b, ",\"vocab\":\"", 10);
+		for (int i = 0; i < m->nvocab; i++)
+			sb_printf(b, "%02x", m->vocab[i]);
+		sb_put(b, "\"", 1);
+	}
+	sb_put(b, "}", 1);
 }
 
 int dlrt_save_checkpoint(const dlrt_model *m, const char *path, const dlrt_ckpt_meta *meta)
@@ -314,6 +322,7 @@ typedef struct st_file {
 	st_entry *e;
 	int n, cap;
 	dlrt_ckpt_meta meta;
+	char *vocab;             /* the metadata's "vocab" (hex), or NULL */
 } st_file;
 
 typedef struct json {
@@ -604,6 +613,10 @@ static int parse_meta(json *j, st_file *st)
 				st->meta.step = strtoll(val, NULL, 10);
 			else if (!strcmp(key, "seed"))
 				st->meta.seed = strtoull(val, NULL, 10);
+			if (!strcmp(key, "vocab") && !st->vocab) {
+				st->vocab = val;
+				val = NULL;
+			}
 			free(val);
 		} else if (j_skip(j, 1)) {
 			free(key);
@@ -790,6 +803,8 @@ static void st_close(st_file *st)
 	free(st->e);
 	st->e = NULL;
 	st->n = st->cap = 0;
+	free(st->vocab);
+	st->vocab = NULL;
 	if (st->f)
 		fclose(st->f);
 	st->f = NULL;
@@ -921,6 +936,52 @@ static int same_shape(const st_entry *e, const dlrt_tensor *t)
 	return 1;
 }
 
+static void byte_str(char *buf, size_t size, int b)
+{
+	if (b < 0)
+		snprintf(buf, size, "nothing (it ends there)");
+	else if (b >= 0x20 && b < 0x7f)
+		snprintf(buf, size, "0x%02x '%c'", b, b);
+	else
+		snprintf(buf, size, "0x%02x", b);
+}
+
+/* A character-level model's vocabulary against the checkpoint's: 0 equal,
+ * -1 (message printed) when it has none or another one. */
+static int check_vocab(const dlrt_model *m, const st_file *st, const char *path)
+{
+	size_t hex = st->vocab ? strlen(st->vocab) : 0;
+	int n = (int)(hex / 2);
+	char a[40], b[40];
+	if (m->nvocab <= 0)
+		return 0;
+	if (!st->vocab) {
+		dlrt_error("%s has no vocabulary, but model %s reads text with a vocabulary of %d characters",
+		           path, m->name, m->nvocab);
+		return -1;
+	}
+	if (hex % 2 || hex > 512 || strspn(st->vocab, "0123456789abcdefABCDEF") != hex) {
+		dlrt_error("%s: the vocabulary in its metadata is not the hex of at most 256 bytes", path);
+		return -1;
+	}
+	for (int i = 0; i < n || i < m->nvocab; i++) {
+		int c = -1, w = i < m->nvocab ? m->vocab[i] : -1;
+		if (i < n) {
+			char h[3] = {st->vocab[2 * i], st->vocab[2 * i + 1], 0};
+			c = (int)strtol(h, NULL, 16);
+		}
+		if (c == w)
+			continue;
+		byte_str(a, sizeof a, c);
+		byte_str(b, sizeof b, w);
+		dlrt_error("%s: its vocabulary (%d characters) differs from model %s's (%d characters): "
+		           "id %d is %s in the checkpoint and %s in the model", path, n, m->name, m->nvocab, i,
+		           a, b);
+		return -1;
+	}
+	return 0;
+}
+
 int dlrt_load_checkpoint(const dlrt_model *m, const char *path, dlrt_ckpt_meta *meta)
 {
 	st_file st;
@@ -928,6 +989,8 @@ int dlrt_load_checkpoint(const dlrt_model *m, const char *path, dlrt_ckpt_meta *
 	int nmissing = 0;
 	if (st_open(&st, path))
 		return -1;
+	if (check_vocab(m, &st, path))
+		goto fail;
 	/* Every entry must be a param or state tensor of this model. */
 	for (int i = 0; i < st.n; i++) {
 		const dlrt_tensor *t = NULL;

@@ -628,6 +628,7 @@ static int64_t count_correct(const dlrt_tensor *out, const dlrt_tensor *lab, int
 
 typedef struct eval_result {
 	int valid, has_acc;
+	int64_t chars;        /* text models: the characters predicted (else 0) */
 	double loss;          /* mean over the rows */
 	int64_t correct, rows;
 	int64_t step;         /* the global step it was taken after */
@@ -657,6 +658,8 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 	}
 	r->rows = ds->rows;
 	r->loss = loss_sum / (double)ds->rows;
+	if (dlrt_text_model(m) && ds->ncols > 0)
+		r->chars = ds->rows * ds->cols[0].row_elems;
 	r->valid = 1;
 	free(idx);
 	return 0;
@@ -669,7 +672,11 @@ static void print_eval(const eval_result *r, const char *what)
 	int prec = strcmp(what, "valid") ? 5 : 9;
 	char loss[48];
 	snprintf(loss, sizeof loss, prec == 5 ? "%.5f" : "%.9g", r->loss);
-	if (r->has_acc)
+	/* a character-level model: bits per character and perplexity */
+	if (r->chars)
+		printf("%s: loss %s, %.4f bits per character, perplexity %.4f (%lld characters)\n", what, loss,
+		       r->loss / log(2.0), exp(r->loss), (long long)r->chars);
+	else if (r->has_acc)
 		printf("%s: loss %s, accuracy %.2f%% (%lld images)\n", what, loss,
 		       100.0 * (double)r->correct / (double)r->rows, (long long)r->rows);
 	else
@@ -896,6 +903,9 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	double train_time = 0, last_loss = 0, lr = a->sched.lr;
 	int rc = 0, epochs = a->epochs, epochs_run = 0, has_acc;
 	int second_order = m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG;
+	/* text: the batches in order, each row continuing the text of the
+	 * same row of the batch before */
+	int ordered = dlrt_text_model(m);
 	const dlrt_tensor *acc_out = NULL, *acc_lab = NULL;
 	dlrt_rng shuf;
 	dlrt_log lg = {NULL, NULL};
@@ -928,7 +938,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		perm[i] = i;
 	dlrt_rng_seed(&shuf, a->seed, STREAM_SHUFFLE);
 	/* A resumed run: the orders of the epochs already done. */
-	for (ep = 0; ep < p->first_epoch; ep++)
+	for (ep = 0; ep < p->first_epoch && !ordered; ep++)
 		shuffle(perm, rows, &shuf);
 	int tty = isatty(fileno(stdout));
 	double last_epoch_line = dlrt_now();
@@ -940,7 +950,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		double t0 = dlrt_now(), loss_sum = 0, dt;
 		int64_t seen = 0, correct = 0, s = ep == p->first_epoch ? p->offset : 0;
 		pr.last = t0;
-		shuffle(perm, rows, &shuf);
+		if (!ordered)
+			shuffle(perm, rows, &shuf);
 		if (a->gen && dlrt_generate(m, a->gen, dlrt_step_key(a->seed, (uint64_t)ep), STREAM_GEN_TRAIN,
 		                            a->ds)) {
 			rc = 1;
@@ -1065,6 +1076,9 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 			printf("epoch %lld/%d: train loss %.5f", (long long)ep + 1, epochs, last_loss);
 			if (a->valid && s == spe) {
 				printf(", valid loss %.9g", vres.loss);
+				if (vres.chars)
+					printf(" (%.4f bits per character, perplexity %.4f)", vres.loss / log(2.0),
+					       exp(vres.loss));
 				if (vres.has_acc)
 					printf(" accuracy %.2f%%", 100.0 * (double)vres.correct / (double)vres.rows);
 			}
@@ -1488,9 +1502,13 @@ static int load_set(const dlrt_model *m, const opts *o, const char *flag, const 
  * a set is a split of it or when it gives the standardisation; for
  * --predict (predict != NULL) only what the standardisation of the inputs
  * needs.  Test rows are held out first, then validation rows. */
+static int load_text_sets(const dlrt_model *m, const opts *o, data_sets *S);
+
 static int load_sets(const dlrt_model *m, const opts *o, data_sets *S, dlrt_dataset *predict)
 {
 	int rt, rv, rtr, std = m->train_data.standardize;
+	if (dlrt_text_model(m) && !predict)
+		return load_text_sets(m, o, S);
 	if (predict) {
 		if (!std)
 			return 0;
@@ -1543,6 +1561,31 @@ static int load_sets(const dlrt_model *m, const opts *o, data_sets *S, dlrt_data
 	S->have_train = 1;
 	S->have_test = rt != 1 && !predict;
 	S->have_valid = rv != 1 && !predict;
+	return 0;
+}
+
+/* A text model's sets (text.c): the training corpus, with the test and
+ * validation sets held out of its end (split) or read from a text(...) of
+ * their own. */
+static int load_text_sets(const dlrt_model *m, const opts *o, data_sets *S)
+{
+	const dlrt_data_spec *ts = &m->test_data, *vs = &m->valid_data;
+	int tsplit = ts->kind == DLRT_DATA_SPLIT, vsplit = vs->kind == DLRT_DATA_SPLIT;
+	if (o->train || o->test || o->valid) {
+		dlrt_error("model %s reads text(...): its data comes from the train block, not --train, "
+		           "--test or --valid", m->name);
+		return -1;
+	}
+	if (dlrt_load_text(m, &m->train_data, tsplit ? ts->split : 0, vsplit ? vs->split : 0, &S->train,
+	                   tsplit ? &S->test : NULL, vsplit ? &S->valid : NULL))
+		return -1;
+	if (ts->kind == DLRT_DATA_TEXT && dlrt_load_text(m, ts, 0, 0, &S->test, NULL, NULL))
+		return -1;
+	if (vs->kind == DLRT_DATA_TEXT && dlrt_load_text(m, vs, 0, 0, &S->valid, NULL, NULL))
+		return -1;
+	S->have_train = 1;
+	S->have_test = tsplit || ts->kind == DLRT_DATA_TEXT;
+	S->have_valid = vsplit || vs->kind == DLRT_DATA_TEXT;
 	return 0;
 }
 
