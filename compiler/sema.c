@@ -2253,8 +2253,8 @@ static Val call_scan(Sema *s, const AstExpr *e, Scope *sc)
 		int r = x->shape.rank;
 		char b1[96];
 		if (ax < -r || ax >= r) {
-			diag_error(s->d, ae->loc, "'scan' runs along axis %lld, but the sequence %s has no such axis "
-			           "(its shape is %s)", (long long)ax, nx > 1 ? arena_printf(s->a, "%d", i + 1) : "",
+			diag_error(s->d, ae->loc, "'scan' runs along axis %lld, but the sequence%s has no such axis "
+			           "(its shape is %s)", (long long)ax, nx > 1 ? arena_printf(s->a, " %d", i + 1) : "",
 			           shape_str(x->shape, b1, sizeof b1));
 			return verr();
 		}
@@ -4078,6 +4078,11 @@ static void optimizer_spec(Sema *s, const AstExpr *v)
 	const char **keep_nd = o->no_decay;
 	int keep_nnd = o->nno_decay;
 	double keep_clip = o->clip_norm;
+	if ((opts[k].kind == OPT_NEWTON || opts[k].kind == OPT_NEWTON_CG) && s->g->nloops) {
+		diag_error(s->d, v->loc, "'%s' needs second derivatives, and the model has a 'scan', which is "
+		           "differentiated once only; use a first-order optimizer such as adam", opts[k].name);
+		return;
+	}
 	optim_defaults(o, opts[k].kind);
 	o->no_decay = keep_nd;
 	o->nno_decay = keep_nnd;
