@@ -29,7 +29,7 @@ typedef struct DataSpec {
 	double gen_noise, gen_factor, gen_radius, gen_std, gen_turns;
 	/* parens(...): bracket kinds, string lengths, near-miss fraction; and
 	 * where the call is, for the check against the model's inputs */
-	int64_t gen_pairs, gen_min_len, gen_max_len;
+	int64_t gen_pairs, gen_min_len, gen_max_len, gen_near_miss;
 	double gen_negatives;
 	SrcLoc gen_loc;
 } DataSpec;

@@ -3391,16 +3391,16 @@ static void stmt_layer(Sema *s, const AstStmt *st, int prelude)
 
 /* ---- the train block ---- */
 
-/* parens(n, pairs, min_len, max_len, len, negatives): bracket strings
+/* parens(n, pairs, min_len, max_len, len, negatives, near_miss): bracket strings
  * (runtime/parens.c); each parameter is checked against what it can be.
  * Whether the strings fit the model's inputs is checked once the whole
  * program is read (parens_fits). */
 static int parens_spec(Sema *s, const AstExpr *e, DataSpec *ds)
 {
-	static const char *const pn[] = {"n", "pairs", "min_len", "max_len", "len", "negatives"};
-	const AstExpr *args[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+	static const char *const pn[] = {"n", "pairs", "min_len", "max_len", "len", "negatives", "near_miss"};
+	const AstExpr *args[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	int ok = 1;
-	if (e->kind == AST_CALL && !bind_args(s, e, "parens", pn, 6, 0, args))
+	if (e->kind == AST_CALL && !bind_args(s, e, "parens", pn, 7, 0, args))
 		return 0;
 	ds->kind = DATA_GEN;
 	ds->gen = GEN_PARENS;
@@ -3410,12 +3410,23 @@ static int parens_spec(Sema *s, const AstExpr *e, DataSpec *ds)
 	ds->gen_min_len = 4;
 	ds->gen_max_len = 20;
 	ds->gen_negatives = 0.5;
-	for (int j = 0; j < 6; j++) {
+	ds->gen_near_miss = 1;
+	for (int j = 0; j < 7; j++) {
 		if (!args[j])
 			continue;
 		Val x = eval(s, args[j], NULL);
 		if (x.kind == V_ERR) {
 			ok = 0;
+			continue;
+		}
+		if (j == 6) {
+			if (x.kind != V_NUM || (x.num != 0 && x.num != 1)) {
+				diag_error(s->d, args[j]->loc, "near_miss of 'parens' must be 1 (negatives one corruption "
+				           "away from a well-formed string) or 0 (random strings)");
+				ok = 0;
+			} else {
+				ds->gen_near_miss = (int64_t)x.num;
+			}
 			continue;
 		}
 		if (j == 5) {

@@ -126,9 +126,10 @@ typedef struct dlrt_gen_spec {
 	double radius, std;    /* gaussians: radius of the centres, std of each */
 	double turns;          /* spiral: turns of each arm */
 	/* parens: bracket kinds, the even string lengths drawn, the fraction
-	 * of near-miss negatives */
+	 * of negatives, and whether they are near misses (else random strings) */
 	int64_t pairs, min_len, max_len;
 	double negatives;
+	int64_t near_miss;
 } dlrt_gen_spec;
 
 #define DLRT_MAX_FILES 8

@@ -19,7 +19,10 @@
  *        1  p = below(len), bracket p turns round (opening <-> closing)
  *        2  p = below(len - 1), symbols p and p + 1 swap
  *      tried on the well-formed string again until the result is not
- *      well-formed.
+ *      well-formed;
+ *    with near_miss = 0 they are random strings instead: after step 1,
+ *    every symbol below(2 pairs), the whole string drawn again until it is
+ *    not well-formed (steps 2 to 4 left out).
  * below(n) is dlrt_rng_below on one generator seeded (seed, stream) for
  * the whole draw. */
 #include "dlrt_internal.h"
@@ -46,6 +49,13 @@ static int64_t draw_string(const dlrt_gen_spec *g, dlrt_rng *r, int negative, un
 	int64_t span = (g->max_len - g->min_len) / 2 + 1;
 	int64_t len = g->min_len + 2 * (int64_t)dlrt_rng_below(r, (uint32_t)span), h = 0;
 	uint32_t pairs = (uint32_t)g->pairs;
+	if (negative && !g->near_miss) {
+		do
+			for (int64_t t = 0; t < len; t++)
+				s[t] = (unsigned char)dlrt_rng_below(r, 2 * pairs);
+		while (well_formed(s, len, stack));
+		return len;
+	}
 	for (int64_t t = 0; t < len; t++) {
 		int64_t k = len - t, u = (k - h) / 2;
 		int open = (int64_t)dlrt_rng_below(r, (uint32_t)(k * (h + 1))) < u * (h + 2);
