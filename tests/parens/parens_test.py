@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """parens(...) against its documented definition: the strings, masks and labels that the
 trainer draws (dumped with --dump-data) equal bench/parens_data.py's, set by set and seed by
-seed, and the training set is drawn anew each epoch as documented.
+seed, and the training set is drawn anew each epoch as documented; examples/parens_counts.dl
+learns what symbol counts can tell.
 
 usage: parens_test.py --dlc PATH --workdir DIR     (exit 0 pass, 1 fail)
 Standard library only."""
@@ -177,6 +178,34 @@ def t_uniform():
     print("14 shapes of length 8, counts %d..%d of %d" % (min(counts.values()), max(counts.values()), N))
 
 
+def t_counts():
+    """examples/parens_counts.dl end to end: an MLP on the symbol counts, trained 10 epochs,
+    reaches the best accuracy that counts allow on the near-miss test set (every well-formed
+    string, and the negatives whose counts of each kind do not balance, computed here from the
+    Python draws of that set), within a point, and accepts the well-formed validation set."""
+    exe = os.path.join(args.workdir, "parens_counts")
+    run([args.dlc, os.path.join(ROOT, "examples", "parens_counts.dl"), "-o", exe])
+    for seed in (1, 2):
+        out = run([exe, "--seed", str(seed), "--progress", "never"])
+        m = re.findall(r"^test: loss [0-9.]+, accuracy ([0-9.]+)%", out, re.M)
+        v = re.findall(r"^epoch 10/10: .*valid loss [0-9.]+ accuracy ([0-9.]+)%", out, re.M)
+        st = pd.test_set(seed, n=2000, len=20)
+
+        def balanced(s):
+            c = [0] * 5
+            for k in s:
+                c[k // 2] += 1 if k % 2 == 0 else -1
+            return not any(c)
+        best = 100.0 * sum(1 for s, lab in st if lab == 1 or not balanced(s)) / len(st)
+        if not m or abs(float(m[-1]) - best) > 1.0:
+            fail("seed %d: test accuracy %s%%, expected %.2f%% (what the counts can tell) +- 1" % (
+                seed, m[-1] if m else "?", best))
+        if not v or float(v[-1]) < 99.5:
+            fail("seed %d: last valid accuracy %s%% on well-formed strings, expected >= 99.5%%" % (
+                seed, v[-1] if v else "?"))
+        print("seed %d: test accuracy %s%%, the counts allow %.2f%%" % (seed, m[-1], best))
+
+
 def main():
     global args
     ap = argparse.ArgumentParser()
@@ -186,6 +215,7 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     t_uniform()
     t_draws()
+    t_counts()
     print("PASS")
 
 
