@@ -3432,7 +3432,7 @@ static int parens_spec(Sema *s, const AstExpr *e, DataSpec *ds)
 		if (j == 5) {
 			if (x.kind != V_NUM || !(x.num >= 0 && x.num <= 1)) {
 				diag_error(s->d, args[j]->loc, "negatives of 'parens' must be a number in [0, 1] "
-				           "(the fraction of near-miss strings that are not well-formed)");
+				           "(the fraction of strings that are not well-formed)");
 				ok = 0;
 			} else {
 				ds->gen_negatives = x.num;
