@@ -19,7 +19,7 @@ default initialisations (torch.manual_seed(seed), the cell built first); Adam lr
 Accuracy: argmax of the two scores against the label.
 
 usage: /usr/bin/python3 bench/torch_parens.py --cell elman|gru|lstm [--seed 1] [--steps 3000]
-       [--threads 1] [--train-negatives random|near_miss] [--json OUT]
+       [--threads 1] [--train-negatives random|near_miss] [--check-mask] [--json OUT]
 """
 import argparse
 import json
@@ -55,6 +55,50 @@ class Net(nn.Module):
         return self.out(last)
 
 
+def masked_last(net, x, m):
+    """The same scores from the cell's equations run over every position of the padded batch
+    with the masked update h = m h_new + (1 - m) h (c likewise for the LSTM), PyTorch's gate
+    order and weights: the form dlc's scan with a mask computes."""
+    r = net.rnn
+    wi, wh, bi, bh = r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
+    B, L, H = x.shape[0], x.shape[1], r.hidden_size
+    h = torch.zeros(B, H, dtype=x.dtype)
+    c = torch.zeros(B, H, dtype=x.dtype)
+    for t in range(L):
+        gi, gh = x[:, t] @ wi.t() + bi, h @ wh.t() + bh
+        if isinstance(r, nn.LSTM):
+            i, f, g, o = (gi + gh).chunk(4, 1)
+            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h_new = torch.sigmoid(o) * torch.tanh(c_new)
+            c = m[:, t:t + 1] * c_new + (1 - m[:, t:t + 1]) * c
+        elif isinstance(r, nn.GRU):
+            ir, iz, in_ = gi.chunk(3, 1)
+            hr, hz, hn = gh.chunk(3, 1)
+            rr, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+            h_new = (1 - z) * torch.tanh(in_ + rr * hn) + z * h
+        else:
+            h_new = torch.tanh(gi + gh)
+        h = m[:, t:t + 1] * h_new + (1 - m[:, t:t + 1]) * h
+    return net.out(h)
+
+
+def check_mask(net, strings):
+    """The output read at each string's end equals the masked recurrence's (f64)."""
+    x, m, _ = pd.to_arrays(strings, 40, PAIRS)
+    x, m = torch.from_numpy(x).double(), torch.from_numpy(m).double()
+    net64 = Net.__new__(Net)
+    nn.Module.__init__(net64)
+    net64.rnn, net64.out = net.rnn.double(), net.out.double()
+    with torch.no_grad():
+        a = net64(x, m.sum(1).long())
+        b = masked_last(net64, x, m)
+    net.rnn.float(), net.out.float()
+    err = float((a - b).abs().max())
+    if err > 1e-10:
+        raise SystemExit("masked recurrence differs from the output at the string's end: %g" % err)
+    return err
+
+
 def tensors(strings, L):
     x, m, y = pd.to_arrays(strings, L, PAIRS)
     return torch.from_numpy(x), torch.from_numpy(m.sum(1).astype(np.int64)), torch.from_numpy(y)
@@ -77,6 +121,8 @@ def main():
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-negatives", choices=["random", "near_miss"], default="random")
+    ap.add_argument("--check-mask", action="store_true",
+                    help="check the end-of-string read-out against the masked recurrence (f64)")
     ap.add_argument("--json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -123,6 +169,8 @@ def main():
            "torch": torch.__version__, "train_s": round(train_s, 1)}
     for name, st in sets.items():
         res[name] = accuracy(net, st, 40)
+    if a.check_mask:
+        res["mask_check_max_err"] = check_mask(net, sets["nearmiss40"][:200] + sets["nearmiss20"][:200])
     print(json.dumps(res))
     if a.json:
         with open(a.json, "a") as f:
