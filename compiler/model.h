@@ -14,7 +14,7 @@
 typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY, DATA_SPLIT, DATA_GEN, DATA_TEXT } DataKind;
 
 /* 2-D generators, numbered as the runtime's dlrt_generator. */
-typedef enum GenKind { GEN_MOONS = 1, GEN_CIRCLES, GEN_GAUSSIANS, GEN_SPIRAL, GEN_CHECKERBOARD } GenKind;
+typedef enum GenKind { GEN_MOONS = 1, GEN_CIRCLES, GEN_GAUSSIANS, GEN_SPIRAL, GEN_CHECKERBOARD, GEN_PARENS } GenKind;
 
 typedef struct DataSpec {
 	DataKind kind;
@@ -29,6 +29,11 @@ typedef struct DataSpec {
 	double gen_noise, gen_factor, gen_radius, gen_std, gen_turns;
 	int64_t seq;            /* DATA_TEXT: characters per sequence; files[0] is its glob */
 	SrcLoc loc;             /* DATA_TEXT: the text(...) call */
+	/* parens(...): bracket kinds, string lengths, near-miss fraction; and
+	 * where the call is, for the check against the model's inputs */
+	int64_t gen_pairs, gen_min_len, gen_max_len, gen_near_miss;
+	double gen_negatives;
+	SrcLoc gen_loc;
 } DataSpec;
 
 typedef struct Output {

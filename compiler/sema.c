@@ -3774,6 +3774,134 @@ static void stmt_layer(Sema *s, const AstStmt *st, int prelude)
 /* ---- the train block ---- */
 
 static int text_spec(Sema *s, const AstExpr *e, DataSpec *ds);
+/* parens(n, pairs, min_len, max_len, len, negatives, near_miss): bracket strings
+ * (runtime/parens.c); each parameter is checked against what it can be.
+ * Whether the strings fit the model's inputs is checked once the whole
+ * program is read (parens_fits). */
+static int parens_spec(Sema *s, const AstExpr *e, DataSpec *ds)
+{
+	static const char *const pn[] = {"n", "pairs", "min_len", "max_len", "len", "negatives", "near_miss"};
+	const AstExpr *args[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	int ok = 1;
+	if (e->kind == AST_CALL && !bind_args(s, e, "parens", pn, 7, 0, args))
+		return 0;
+	ds->kind = DATA_GEN;
+	ds->gen = GEN_PARENS;
+	ds->gen_loc = e->loc;
+	ds->gen_n = 1000;
+	ds->gen_pairs = 5;
+	ds->gen_min_len = 4;
+	ds->gen_max_len = 20;
+	ds->gen_negatives = 0.5;
+	ds->gen_near_miss = 1;
+	for (int j = 0; j < 7; j++) {
+		if (!args[j])
+			continue;
+		Val x = eval(s, args[j], NULL);
+		if (x.kind == V_ERR) {
+			ok = 0;
+			continue;
+		}
+		if (j == 6) {
+			if (x.kind != V_NUM || (x.num != 0 && x.num != 1)) {
+				diag_error(s->d, args[j]->loc, "near_miss of 'parens' must be 1 (negatives one corruption "
+				           "away from a well-formed string) or 0 (random strings)");
+				ok = 0;
+			} else {
+				ds->gen_near_miss = (int64_t)x.num;
+			}
+			continue;
+		}
+		if (j == 5) {
+			if (x.kind != V_NUM || !(x.num >= 0 && x.num <= 1)) {
+				diag_error(s->d, args[j]->loc, "negatives of 'parens' must be a number in [0, 1] "
+				           "(the fraction of strings that are not well-formed)");
+				ok = 0;
+			} else {
+				ds->gen_negatives = x.num;
+			}
+			continue;
+		}
+		int is_len = j >= 2;
+		double hi = j == 1 ? 64 : is_len ? 100000 : 1e9;
+		if (x.kind != V_NUM || !x.is_int || x.num < (is_len ? 2 : 1) || x.num > hi ||
+		    (is_len && fmod(x.num, 2) != 0)) {
+			diag_error(s->d, args[j]->loc, "%s of 'parens' must be %s", pn[j],
+			           j == 0 ? "a positive integer" : j == 1 ? "an integer from 1 to 64 (bracket kinds)" :
+			           "an even integer >= 2 (a well-formed string has even length)");
+			ok = 0;
+			continue;
+		}
+		int64_t v = (int64_t)x.num;
+		if (j == 0) ds->gen_n = v;
+		else if (j == 1) ds->gen_pairs = v;
+		else if (j == 2) ds->gen_min_len = v;
+		else if (j == 3) ds->gen_max_len = v;
+		else ds->gen_min_len = ds->gen_max_len = v;
+	}
+	if (ok && args[4] && (args[2] || args[3])) {
+		diag_error(s->d, args[4]->loc, "'len' gives every string the same length; drop %s or 'len'",
+		           args[2] ? "'min_len'" : "'max_len'");
+		return 0;
+	}
+	if (ok && ds->gen_min_len > ds->gen_max_len) {
+		diag_error(s->d, (args[2] ? args[2] : args[3])->loc, "min_len of 'parens' (%lld) must be at most max_len (%lld)",
+		           (long long)ds->gen_min_len, (long long)ds->gen_max_len);
+		return 0;
+	}
+	return ok;
+}
+
+/* A parens(...) dataset fills the model's first input x : f32[B, L, 2 pairs]
+ * (one-hot symbols), a second input m : f32[B, L] if there is one (the
+ * mask) and its one label (1 well-formed, 0 not): strings must fit in L. */
+static void parens_fits(Sema *s, const DataSpec *ds, const char *key)
+{
+	const Tensor *x = NULL, *mask = NULL, *lab = NULL;
+	int ninputs = 0, nlabels = 0;
+	int64_t V = 2 * ds->gen_pairs;
+	if (ds->kind != DATA_GEN || ds->gen != GEN_PARENS)
+		return;
+	for (int t = 0; t < s->g->ntensors; t++) {
+		const Tensor *T = &s->g->tensors[t];
+		if (T->role == ROLE_INPUT) {
+			ninputs++;
+			if (!x)
+				x = T;
+			else if (!mask)
+				mask = T;
+		} else if (T->role == ROLE_LABEL) {
+			nlabels++;
+			lab = T;
+		}
+	}
+	if (!x || ninputs > 2 || nlabels != 1 || x->dtype == DT_I32 || x->shape.rank != 3 || x->bax != 0 ||
+	    x->shape.d[2] != V) {
+		diag_error(s->d, ds->gen_loc, "%s = parens(...) draws one-hot strings of %lld symbols (pairs = %lld): "
+		           "it fills an input x : f32[B, L, %lld], optionally a mask m : f32[B, L], and one label "
+		           "y : i32[B]; this program has %d input%s (the first %s) and %d label%s",
+		           key, (long long)V, (long long)ds->gen_pairs, (long long)V, ninputs, ninputs == 1 ? "" : "s",
+		           x ? arena_printf(s->a, "'%s' : %s", x->name, shp(s, x->shape)) : "none",
+		           nlabels, nlabels == 1 ? "" : "s");
+		return;
+	}
+	int64_t L = x->shape.d[1];
+	if (mask && (mask->dtype == DT_I32 || mask->shape.rank != 2 || mask->bax != 0 || mask->shape.d[1] != L)) {
+		diag_error(s->d, ds->gen_loc, "%s = parens(...): the second input '%s' is the mask of the string "
+		           "positions, f32[B, %lld] for x's %lld positions; it is %s", key, mask->name,
+		           (long long)L, (long long)L, shp(s, mask->shape));
+		return;
+	}
+	if (lab->shape.rank != 1 || lab->bax != 0) {
+		diag_error(s->d, ds->gen_loc, "%s = parens(...): label '%s' holds one class per string, [B]; it is %s",
+		           key, lab->name, shp(s, lab->shape));
+		return;
+	}
+	if (ds->gen_max_len > L)
+		diag_error(s->d, ds->gen_loc, "%s = parens(...) draws strings of up to %lld symbols, longer than "
+		           "the %lld positions of input '%s' : %s", key, (long long)ds->gen_max_len, (long long)L,
+		           x->name, shp(s, x->shape));
+}
 
 /* key: "data", "test" or "valid", the train setting the dataset is for. */
 static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
@@ -3784,6 +3912,8 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 	for (int i = 0; i < 5; i++)
 		if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, gens[i]))
 			gen = i;
+	if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, "parens"))
+		return parens_spec(s, e, ds);
 	/* split(fraction, seed = 0): rows of the training set held out. */
 	if (e->kind == AST_CALL && !strcmp(e->name, "split")) {
 		static const char *const pn[] = {"fraction", "seed"};
@@ -3875,7 +4005,7 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 	if (e->kind != AST_CALL || (strcmp(e->name, "idx") && strcmp(e->name, "csv") && strcmp(e->name, "npy"))) {
 		diag_error(s->d, e->loc, "a dataset is idx(\"images\", \"labels\"), csv(\"file.csv\"), "
 		           "npy(\"x.npy\", \"y.npy\"), text(\"files*\", seq = T), a generator (moons, circles, "
-		           "gaussians, spiral, checkerboard)%s", strcmp(key, "data") ? " or split(fraction)" : "");
+		           "gaussians, spiral, checkerboard, parens)%s", strcmp(key, "data") ? " or split(fraction)" : "");
 		return 0;
 	}
 	ds->kind = e->name[0] == 'i' ? DATA_IDX : e->name[0] == 'c' ? DATA_CSV : DATA_NPY;
@@ -4497,6 +4627,11 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 					           "no input or label", k);
 			}
 		}
+	}
+	if (d->nerrors == 0) {
+		parens_fits(&s, &m->train_data, "data");
+		parens_fits(&s, &m->test_data, "test");
+		parens_fits(&s, &m->valid_data, "valid");
 	}
 	for (int k = 0; k < ndefs; k++)
 		if (!defs[k].used) {

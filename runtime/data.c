@@ -834,6 +834,7 @@ const char *dlrt_generator_name(dlrt_generator g)
 	case DLRT_GEN_GAUSSIANS: return "gaussians";
 	case DLRT_GEN_SPIRAL: return "spiral";
 	case DLRT_GEN_CHECKERBOARD: return "checkerboard";
+	case DLRT_GEN_PARENS: return "parens";
 	}
 	return "?";
 }
@@ -846,6 +847,7 @@ static int64_t gen_classes(const dlrt_gen_spec *g)
 	case DLRT_GEN_SPIRAL: return 2;
 	case DLRT_GEN_GAUSSIANS: return g->k;
 	case DLRT_GEN_CHECKERBOARD: return 0;
+	case DLRT_GEN_PARENS: return 2;
 	}
 	return 0;
 }
@@ -897,6 +899,7 @@ static void gen_point(const dlrt_gen_spec *g, dlrt_rng *r, int64_t i, double *x,
 		*y = 2.0 * (u - 2.0 * b + (f - 2.0 * floor(f / 2.0)));
 		return;
 	}
+	case DLRT_GEN_PARENS: break;
 	}
 	*x = *y = 0;
 	*cls = 0;
@@ -910,6 +913,8 @@ int dlrt_generate(const dlrt_model *m, const dlrt_gen_spec *g, uint64_t seed, ui
 	int nt = data_tensors(m, ts, 0);
 	int64_t classes = gen_classes(g);
 	dlrt_rng r;
+	if (g->kind == DLRT_GEN_PARENS)
+		return dlrt_generate_parens(m, g, seed, stream, out);
 	if (nt < 0)
 		return -1;
 	if (g->n < 1) {

@@ -115,6 +115,7 @@ typedef enum dlrt_generator {
 	DLRT_GEN_GAUSSIANS,
 	DLRT_GEN_SPIRAL,
 	DLRT_GEN_CHECKERBOARD,
+	DLRT_GEN_PARENS,       /* bracket strings, well-formed or not (parens.c) */
 } dlrt_generator;
 
 typedef struct dlrt_gen_spec {
@@ -125,6 +126,11 @@ typedef struct dlrt_gen_spec {
 	double factor;         /* circles: inner radius / outer radius */
 	double radius, std;    /* gaussians: radius of the centres, std of each */
 	double turns;          /* spiral: turns of each arm */
+	/* parens: bracket kinds, the even string lengths drawn, the fraction
+	 * of negatives, and whether they are near misses (else random strings) */
+	int64_t pairs, min_len, max_len;
+	double negatives;
+	int64_t near_miss;
 } dlrt_gen_spec;
 
 #define DLRT_MAX_FILES 8
@@ -324,6 +330,11 @@ int dlrt_split_dataset(dlrt_dataset *ds, double frac, uint64_t seed, uint64_t st
 int dlrt_generate(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_t seed,
                   uint64_t stream, dlrt_dataset *out);
 const char *dlrt_generator_name(dlrt_generator g);
+/* dlrt_generate's parens(...): n strings of brackets, one-hot, into the
+ * model's first input ([n, L, 2 pairs]), the second input if it has one
+ * (the mask, [n, L]) and its label (1 well-formed, 0 not). */
+int dlrt_generate_parens(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_t seed,
+                         uint64_t stream, dlrt_dataset *out);
 /* Standardise the input columns of `train` (per feature: subtract the mean,
  * divide by the standard deviation, both over its rows, the population
  * std as sklearn's StandardScaler; a constant feature is only centred), and

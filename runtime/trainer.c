@@ -88,6 +88,7 @@ typedef struct opts {
 	/* teaching tools (teach.c) */
 	const char *trace, *dot;
 	int grad_numeric, grad_sweep;
+	const char *dump_data;    /* --dump-data PATH */
 } opts;
 
 /* A comma-separated file list turned into a data spec (owns its strings). */
@@ -170,6 +171,9 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         against the gradient for h = 1e-1 ... 1e-12\n"
 	        "  --dot PATH             run one step's gradients and write the graph with every\n"
 	        "                         value and gradient (models compiled with dlc --probe)\n"
+	        "  --dump-data PATH       no training: write the data sets as the run loads them (the\n"
+	        "                         training set as its first epoch has it) to a safetensors\n"
+	        "                         file, as SET.NAME (train.x, test.y, ...)\n"
 	        "  --help                 show this help\n"
 	        "\n"
 	        "Flags take their value as '--flag value' or '--flag=value'.\n",
@@ -208,6 +212,7 @@ enum flag_id {
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
+	F_DUMP_DATA,
 };
 
 static const struct flag {
@@ -227,6 +232,7 @@ static const struct flag {
 	{"threads", F_THREADS, 1}, {"noise", F_NOISE, 1}, {"valid", F_VALID, 1}, {"early-stop", F_EARLY_STOP, 1},
 	{"sample", F_SAMPLE, 1}, {"sample-out", F_SAMPLE_OUT, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
+	{"dump-data", F_DUMP_DATA, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -352,6 +358,7 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		break;
 	case F_TRACE: o->trace = v; break;
 	case F_DOT: o->dot = v; break;
+	case F_DUMP_DATA: o->dump_data = v; break;
 	case F_GRAD_SWEEP: o->grad_sweep = 1; break;
 	case F_GRAD:
 		if (!strcmp(v, "numeric"))
@@ -439,6 +446,14 @@ static int parse_flags(opts *o, int argc, char **argv)
 	if (o->early_stop && (o->eval || o->predict || o->batch_from || o->dump_grads ||
 	                      o->dump_forward || o->gradcheck || o->hvpcheck))
 		return need("--early-stop", "training runs");
+	if (o->dump_data && (o->eval || o->predict || o->sample || o->batch_from || o->dump_grads ||
+	                     o->dump_forward || o->gradcheck || o->hvpcheck || o->grad_sweep || o->dot ||
+	                     o->load || o->early_stop)) {
+		dlrt_error("--dump-data goes alone (with --seed and the data flags): not with --eval, "
+		           "--predict, --sample, --load, --early-stop, --batch-from, --dump-*, --gradcheck, "
+		           "--hvpcheck, --grad-sweep or --dot");
+		return -1;
+	}
 	if (o->predict && (o->eval || o->batch_from || o->dump_grads || o->dump_forward ||
 	                   o->gradcheck || o->hvpcheck)) {
 		dlrt_error("--predict goes alone: not with --eval, --dump-*, --gradcheck, --hvpcheck "
@@ -1605,6 +1620,56 @@ static int redraw_sets(const dlrt_model *m, data_sets *S, uint64_t seed)
 	return 0;
 }
 
+/* --dump-data: every column of the run's sets, as SET.NAME with the shape
+ * [rows, the tensor's example shape] and the element type they are held in. */
+static int dump_data(const dlrt_model *m, const data_sets *S, const char *path, int quiet)
+{
+	dlrt_named t[3 * DLRT_MAX_FILES];
+	char names[3 * DLRT_MAX_FILES][128];
+	const char *set_names[3] = {"train", "test", "valid"};
+	const dlrt_dataset *sets[3] = {S->have_train ? &S->train : NULL, S->have_test ? &S->test : NULL,
+	                               S->have_valid ? &S->valid : NULL};
+	int k = 0;
+	if (dlrt_no_data(m)) {
+		dlrt_error("--dump-data: model %s has no inputs or labels", m->name);
+		return 1;
+	}
+	for (int d = 0; d < 3; d++) {
+		int col = 0;
+		if (!sets[d])
+			continue;
+		for (int i = 0; i < m->ntensors && col < sets[d]->ncols; i++) {
+			const dlrt_tensor *x = &m->tensors[i];
+			const dlrt_column *c = &sets[d]->cols[col];
+			int64_t per = 1;
+			if (x->role != DLRT_INPUT && x->role != DLRT_LABEL)
+				continue;
+			col++;
+			snprintf(names[k], sizeof names[k], "%s.%s", set_names[d], x->name);
+			t[k].name = names[k];
+			t[k].dtype = c->dtype;
+			t[k].data = c->data;
+			t[k].shape[0] = sets[d]->rows;
+			for (int a = 1; a < x->rank; a++)
+				per *= x->shape[a];
+			if (x->batch_axis == 0 && per == c->row_elems) {
+				t[k].rank = x->rank > 0 ? x->rank : 1;
+				for (int a = 1; a < x->rank; a++)
+					t[k].shape[a] = x->shape[a];
+			} else {
+				t[k].rank = 2;
+				t[k].shape[1] = c->row_elems;
+			}
+			k++;
+		}
+	}
+	if (dlrt_write_safetensors(path, t, k, NULL))
+		return 1;
+	if (!quiet)
+		printf("data: %d tensors -> %s\n", k, path);
+	return 0;
+}
+
 /* ---- main ---- */
 
 int dlrt_main(const dlrt_model *m, int argc, char **argv)
@@ -1700,6 +1765,10 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		}
 	}
 
+	if (o.dump_data) {
+		rc = dump_data(m, &S, o.dump_data, o.quiet);
+		goto done;
+	}
 	if (o.load) {
 		zero_grads(m);
 		if (dlrt_load_checkpoint(m, o.load, &loaded))
