@@ -1160,6 +1160,10 @@ static void dump_stmt(FILE *out, const AstStmt *s, int indent)
 		dump_params(out, s);
 		dump_block(out, s->body, indent);
 		break;
+	case ST_CARRY:
+		fprintf(out, "carry %s", s->name);
+		dump_type(out, &s->type);
+		break;
 	case ST_CONST:
 		fprintf(out, "const %s", s->name);
 		dump_type(out, &s->type);

@@ -2328,6 +2328,12 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	}
 	fprintf(out, "static dlrt_tensor %s_tensors[] = {\n", m->name);
 	int ntd = 0, acc_out = -1, acc_label = -1, pos = 0;
+	/* where each output lands in tensors[]: declared ones first */
+	int *out_at = arena_alloc(e->a, sizeof(int) * (size_t)(m->noutputs + 1));
+	for (int pass = 0, k = nt; pass < 2; pass++)
+		for (int i = 0; i < m->noutputs; i++)
+			if (m->outputs[i].hidden == pass)
+				out_at[i] = k++;
 	for (int t = 0; t < nt; t++) {
 		const Tensor *T = &g->tensors[t];
 		static const char *const roles[] = {"DLRT_PARAM", "DLRT_INPUT", "DLRT_LABEL", "DLRT_STATE", "DLRT_DIRECTION"};
@@ -2356,6 +2362,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			fprintf(out, ", .classes = %lld", (long long)T->classes);
 		if (T->has_ignore)
 			fprintf(out, ", .has_ignore = 1, .ignore_label = %lld", (long long)T->ignore_label);
+		if (T->carry_out)
+			fprintf(out, ", .carry_from = %d", 1 + out_at[T->carry_out - 1]);
 		fprintf(out, "},\n");
 		if (t == m->accuracy_label)
 			acc_label = ntd;

@@ -94,6 +94,9 @@ typedef struct Tensor {
 	double init_c;      /* a third argument (trunc_normal's upper bound) */
 	int64_t fan_in, fan_out;
 	int trainable;
+	/* a `carry` state: 1 + the model output that holds its value for the
+	 * next batch (0: none, or not a carry) */
+	int carry, carry_out;
 	const double *data; /* a `const` tensor's values (trainable 0), or NULL */
 	/* i32 labels: number of classes, once a loss says so; i32 ids: the
 	 * fewest rows of the tables they select (take) */

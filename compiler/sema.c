@@ -3175,10 +3175,13 @@ static void stmt_tensor(Sema *s, const AstStmt *st, Scope *sc)
 			define(s, st->name, st->name_loc, SYM_TENSOR, &y); /* later uses stay quiet */
 		return;
 	}
-	Role role = st->kind == ST_PARAM ? ROLE_PARAM : st->kind == ST_LABEL ? ROLE_LABEL : ROLE_INPUT;
+	Role role = st->kind == ST_PARAM ? ROLE_PARAM : st->kind == ST_LABEL ? ROLE_LABEL
+	            : st->kind == ST_CARRY ? ROLE_STATE : ROLE_INPUT;
 	DType dt = decl_dtype(s, st, role == ROLE_LABEL);
 	int bax = -1;
-	if (role != ROLE_PARAM) {
+	if (role == ROLE_STATE && sh.rank > 0 && s->have_batch && sh.d[0] == s->g->batch)
+		bax = 0;
+	if (role != ROLE_PARAM && role != ROLE_STATE) {
 		if (sh.rank == 0) {
 			diag_error(s->d, st->type.loc, "%s '%s' needs a batch dimension first, e.g. [B, ...]",
 			           role == ROLE_LABEL ? "label" : "input", st->name);
@@ -3203,6 +3206,8 @@ static void stmt_tensor(Sema *s, const AstStmt *st, Scope *sc)
 	int ti = graph_add_tensor(s->g, name, role, dt, sh, bax, st->name_loc);
 	Tensor *t = &s->g->tensors[ti];
 	t->trainable = role == ROLE_PARAM;
+	t->carry = role == ROLE_STATE;
+	t->of_param = -1;
 	if (role == ROLE_PARAM)
 		param_init(s, t, st->value, sc);
 	if (sc) {
@@ -3438,8 +3443,50 @@ static void bind_value(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v, 
 
 /* `name := v` in a loop body: the nearest binding of name, up to the
  * function around the loop (or the top level), takes the new value. */
+static void add_output(Sema *s, const char *name, NodeId id, int hidden);
+
+/* `h := value` at the top level, for `carry h`: the value h takes for the
+ * next batch (an output of the model that the trainer copies into h). */
+static int carry_update(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v)
+{
+	Sym *y = sc ? NULL : lookup(s, name);
+	if (!y || y->kind != SYM_TENSOR || !y->id || !s->g->tensors[y->tensor].carry)
+		return 0;
+	Tensor *t = &s->g->tensors[y->tensor];
+	const char *oname = arena_printf(s->a, "%s.next", name);
+	if (v.kind == V_ERR)
+		return 1;
+	if (v.kind != V_NODE) {
+		diag_error(s->d, loc, "the next value of carry '%s' must be a tensor, not a %s", name, val_kind(v));
+		return 1;
+	}
+	NodeId id = v.id;
+	const Node *n = N(s, id);
+	char b1[96], b2[96];
+	if (!shape_eq(n->shape, t->shape) || n->dtype != t->dtype) {
+		diag_error(s->d, loc, "carry '%s' is %s %s, but its next value is %s %s", name, dtype_name(t->dtype),
+		           shape_str(t->shape, b1, sizeof b1), dtype_name((DType)n->dtype), shape_str(n->shape, b2, sizeof b2));
+		return 1;
+	}
+	if (s->eval_mode) {
+		for (int i = 0; i < s->m->noutputs; i++)
+			if (!strcmp(s->m->outputs[i].name, oname))
+				s->m->eval_outputs[i] = id;
+		return 1;
+	}
+	if (t->carry_out) {
+		diag_error(s->d, loc, "carry '%s' gets its next value twice", name);
+		return 1;
+	}
+	add_output(s, oname, id, 1);
+	t->carry_out = s->m->noutputs;
+	return 1;
+}
+
 static void rebind(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v)
 {
+	if (carry_update(s, sc, name, loc, v))
+		return;
 	if (!in_loop(sc)) {
 		diag_error(s->d, loc, "`%s := ...` rebinds a name, which only a loop body does; define it with `%s = ...`",
 		           name, name);
@@ -3533,6 +3580,7 @@ static const char *stmt_word(AstStmtKind k)
 	case ST_TRAIN: return "train";
 	case ST_LAYER: return "layer";
 	case ST_RETURN: return "return";
+	case ST_CARRY: return "carry";
 	case ST_CONST: return "const";
 	default: return "this statement";
 	}
@@ -3644,6 +3692,12 @@ static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
 		}
 		return;
 	}
+	case ST_CARRY:
+		if (sc) {
+			diag_error(s->d, st->loc, "a 'carry' is declared at the top level of the program");
+			return;
+		}
+		break;
 	case ST_RETURN:
 		if (!sc || !sc->def) {
 			diag_error(s->d, st->loc, sc && in_loop(sc) ? "'return' inside a loop; return after the loop"
@@ -4514,6 +4568,7 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 		case ST_INPUT:
 		case ST_LABEL:
 		case ST_PARAM:
+		case ST_CARRY:
 			stmt_tensor(&s, st, NULL);
 			break;
 		case ST_DEF: {

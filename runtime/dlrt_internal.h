@@ -160,4 +160,15 @@ int dlrt_grad_sweep(const dlrt_model *m, int64_t n);
  * and gradient as Graphviz (models compiled with dlc --probe). */
 int dlrt_write_dot(const dlrt_model *m, int64_t n, const char *path);
 
+/* Carried states (`carry h` in the program, runtime/carry.c): after a
+ * batch, each takes the value its output holds for the next one
+ * (truncated backpropagation through time); a saved copy of all of them,
+ * for an evaluation that starts them at zero and must leave the training
+ * run's where they were. */
+int dlrt_has_carry(const dlrt_model *m);
+void dlrt_carry_advance(const dlrt_model *m);
+void dlrt_carry_zero(const dlrt_model *m);
+void *dlrt_carry_save(const dlrt_model *m);
+void dlrt_carry_restore(const dlrt_model *m, void *saved);
+
 #endif

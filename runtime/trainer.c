@@ -661,12 +661,18 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 		return 1;
 	}
 	r->has_acc = accuracy_tensors(m, &out, &lab);
+	/* carried states run through the set from zero, in its order; the
+	 * training run's are put back after */
+	void *carried = dlrt_has_carry(m) ? dlrt_carry_save(m) : NULL;
+	if (carried)
+		dlrt_carry_zero(m);
 	for (int64_t start = 0; start < ds->rows; start += B) {
 		int64_t n = ds->rows - start < B ? ds->rows - start : B;
 		for (int64_t i = 0; i < n; i++)
 			idx[i] = start + i;
 		dlrt_gather_batch(m, ds, idx, n);
 		m->forward(n);
+		dlrt_carry_advance(m);
 		loss_sum += loss_of(m) * (double)n;
 		if (r->has_acc)
 			r->correct += count_correct(out, lab, n);
@@ -677,6 +683,7 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 		r->chars = ds->rows * ds->cols[0].row_elems;
 	r->valid = 1;
 	free(idx);
+	dlrt_carry_restore(m, carried);
 	return 0;
 }
 
@@ -1008,6 +1015,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 				}
 			} else {
 				m->train_step(n, lr);
+				dlrt_carry_advance(m);
 			}
 			if (tr.f && dlrt_trace_row(&tr, step, 1, loss_of(m))) {
 				rc = 1;
