@@ -223,6 +223,63 @@ static int build_executable(const char *csrc, const char *out, const char *cc, c
 	return 0;
 }
 
+/* A character model (`dim V = vocab(...)` and an i32 input [B, T] whose
+ * dims are named) gets a generator: the same program for B = 1 and T = 1,
+ * printed into the same file with its names prefixed (its carried states
+ * hold the context from one character to the next).  NULL when the model
+ * is no such model, or when the program does not compile that way. */
+static Schedule *build_generator(Arena *a, const AstProgram *prog, Model *m, const DimDefine *defs, int ndefs,
+                                 DType dtype, int force_dtype, int fold, int cse, const StepOptions *sopt)
+{
+	if (!m->nvocab)
+		return NULL;
+	const AstType *ty = NULL;
+	for (int i = 0; i < prog->nstmts && !ty; i++) {
+		const AstStmt *st = prog->stmts[i];
+		if (st->kind == ST_INPUT && st->type.ndims == 2 && st->type.dims[0]->kind == AST_NAME &&
+		    st->type.dims[1]->kind == AST_NAME)
+			ty = &st->type;
+	}
+	if (!ty)
+		return NULL;
+	DimDefine *d = arena_alloc(a, sizeof(DimDefine) * (size_t)(ndefs + 2));
+	int nd = 0;
+	for (int i = 0; i < ndefs; i++)
+		if (strcmp(defs[i].name, ty->dims[0]->name) && strcmp(defs[i].name, ty->dims[1]->name))
+			d[nd++] = defs[i];
+	d[nd].name = ty->dims[0]->name;
+	d[nd++].value = 1;
+	d[nd].name = ty->dims[1]->name;
+	d[nd++].value = 1;
+	FILE *devnull = fopen("/dev/null", "w");
+	if (!devnull)
+		return NULL;
+	Diag quiet;
+	diag_init(&quiet, devnull, prog->file, "");
+	Model *g = sema_build(a, &quiet, prog, d, nd, dtype, force_dtype, fold, cse);
+	fclose(devnull);
+	if (quiet.nerrors || !g->loss)
+		return NULL;
+	g->name = arena_printf(a, "%s_gen", m->name);
+	g->name_prefix = "gen_";
+	g->data_dir = m->data_dir;
+	StepOptions o = *sopt;
+	o.probe = 0;
+	TrainGraph *tg = step_build(a, g, &o);
+	m->generator = g->name;
+	return schedule_build(a, tg);
+}
+
+/* The C file: the model, then its generator if it has one. */
+static Schedule *gen_sched;
+static MemPlan *gen_mp;
+static void emit_file(FILE *f, const Schedule *sched, const MemPlan *mp, int with_main)
+{
+	emitc_model(f, sched, mp, with_main);
+	if (gen_sched)
+		emitc_second_model(f, gen_sched, gen_mp);
+}
+
 static uint32_t count_reached(const Graph *g, const NodeId *roots, int n)
 {
 	uint8_t *mark = malloc(g->nnodes);
@@ -426,7 +483,7 @@ static int run_llvm_jit(const Schedule *sched, const MemPlan *mp, const char *cf
 		fprintf(stderr, "dlc run: out of memory\n");
 		return 1;
 	}
-	emitc_model(f, sched, mp, 0);
+	emit_file(f, sched, mp, 0);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "dlc run: out of memory\n");
 		free(csrc);
@@ -499,7 +556,7 @@ static int run_in_process(const Schedule *sched, const MemPlan *mp, const char *
 		fprintf(stderr, "dlc run: cannot create a temporary file: %s\n", strerror(errno));
 		return 1;
 	}
-	emitc_model(f, sched, mp, 0);
+	emit_file(f, sched, mp, 0);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "dlc run: cannot write '%s': %s\n", csrc, strerror(errno));
 		remove(csrc);
@@ -777,6 +834,18 @@ int main(int argc, char **argv)
 	TrainGraph *step = step_build(&arena, m, &sopt);
 	if (verify)
 		check_stage(graph_verify(g, NULL, 0, "step", stderr));
+	/* dlc run builds the generator only when the run asks for text */
+	int want_gen = !probe;
+	if (run_mode) {
+		want_gen = 0;
+		for (int i = 0; i < targc; i++)
+			if (!strcmp(targv[i], "--prime") || !strcmp(targv[i], "--sample"))
+				want_gen = !probe;
+	}
+	if (want_gen && (!emit || !strcmp(emit, "c"))) {
+		gen_sched = build_generator(&arena, prog, m, defs, ndefs, dtype, force_dtype, f_fold, f_cse, &sopt);
+		gen_mp = gen_sched ? memplan_build(&arena, gen_sched) : NULL;
+	}
 	Schedule *sched = schedule_build(&arena, step);
 	MemPlan *mp = memplan_build(&arena, sched);
 	if (verify)
@@ -817,7 +886,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (emit && !strcmp(emit, "c")) {
-		emitc_model(stdout, sched, mp, 1);
+		emit_file(stdout, sched, mp, 1);
 		arena_free(&arena);
 		free(src);
 		return fflush(stdout) ? 1 : 0;
@@ -854,7 +923,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dlc: cannot write '%s': %s\n", output, strerror(errno));
 			rc = 1;
 		} else {
-			emitc_model(f, sched, mp, 1);
+			emit_file(f, sched, mp, 1);
 			if (fclose(f) != 0 || rename(tmp, output) != 0) {
 				fprintf(stderr, "dlc: cannot write '%s': %s\n", output, strerror(errno));
 				remove(tmp);
@@ -869,7 +938,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dlc: cannot create a temporary file: %s\n", strerror(errno));
 			rc = 1;
 		} else {
-			emitc_model(f, sched, mp, 1);
+			emit_file(f, sched, mp, 1);
 			if (fclose(f) != 0) {
 				fprintf(stderr, "dlc: cannot write '%s': %s\n", tmp, strerror(errno));
 				rc = 1;

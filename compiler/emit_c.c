@@ -19,6 +19,7 @@
 
 typedef struct Emit {
 	FILE *o;
+	const char *lr, *key;  /* the learning rate's and the random key's variables */
 	const TrainGraph *tg;
 	const Model *m;
 	Graph *g;
@@ -123,7 +124,7 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 		if (n->op == OP_CONST)
 			return lit(e, n->f);
 		if (n->op == OP_HYPER)
-			return "lr";
+			return e->lr;
 		if (n->op == OP_COUNT)
 			return arena_printf(e->a, "(%s)(n * %lld)", e->T, (long long)n->i[0]);
 		break;
@@ -1669,7 +1670,7 @@ static void kernel_dropout(Emit *e, NodeId id, const char *dst)
 	long long rows = n->shape.rank ? (long long)n->shape.d[0] : 1;
 	long long per = (long long)shape_numel(n->shape) / (rows ? rows : 1);
 	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", rows * per);
-	fprintf(o, "\t\tuint64_t hk = rng_key ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)i * UINT64_C(0xD1B54A32D192ED03));\n",
+	fprintf(o, "\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)i * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
 	        (long long)n->i[0]);
 	fprintf(o, "\t\thk = (hk ^ (hk >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
 	fprintf(o, "\t\thk = (hk ^ (hk >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
@@ -1691,7 +1692,7 @@ static void kernel_random(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t%s[i] = src[i];\n\t\treturn;\n\t}\n", count, dst);
 	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", count);
 	fprintf(o, "\t\tdouble u[2];\n\t\tfor (int k = 0; k < 2; k++) {\n");
-	fprintf(o, "\t\t\tuint64_t hk = rng_key ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)(2 * i + k) * UINT64_C(0xD1B54A32D192ED03));\n",
+	fprintf(o, "\t\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)(2 * i + k) * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
 	        (long long)n->i[0]);
 	fprintf(o, "\t\t\thk = (hk ^ (hk >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
 	fprintf(o, "\t\t\thk = (hk ^ (hk >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
@@ -2159,6 +2160,9 @@ static void setup(Emit *e, const Schedule *s, const MemPlan *mp, Arena *a)
 	e->s = s;
 	e->mp = mp;
 	e->done = arena_alloc(a, sizeof(int) * e->g->nnodes);
+	const char *p = e->m->name_prefix ? e->m->name_prefix : "";
+	e->lr = arena_printf(a, "%slr", p);
+	e->key = arena_printf(a, "%srng_key", p);
 }
 
 void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
@@ -2272,9 +2276,9 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 				        e->s->buf[sched_storage_of(e->s, sl->src)]);
 		}
 	}
-	fprintf(out, "static %s lr; /* learning rate of the current step */\n", e->T);
+	fprintf(out, "static %s %s; /* learning rate of the current step */\n", e->T, e->lr);
 	if (m->uses_rng)
-		fprintf(out, "static uint64_t rng_key; /* random key of the current step (dropout, random tensors) */\n");
+		fprintf(out, "static uint64_t %s; /* random key of the current step (dropout, random tensors) */\n", e->key);
 	if (m->nrandom) {
 		/* the random tensors, which the trainer may feed from files */
 		fprintf(out, "static dlrt_noise %s_noise[] = {\n", m->name);
@@ -2304,8 +2308,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	static const char *const entry[4] = {"forward", "gradients", "train_step", "hvp"};
 	for (int en = 0; en < (e->tg->hv ? 4 : 3); en++) {
 		if (en == 2)
-			fprintf(out, "static void %s_%s(int64_t n, double learning_rate)\n{\n\tlr = (%s)learning_rate;\n",
-			        m->name, entry[en], e->T);
+			fprintf(out, "static void %s_%s(int64_t n, double learning_rate)\n{\n\t%s = (%s)learning_rate;\n",
+			        m->name, entry[en], e->lr, e->T);
 		else
 			fprintf(out, "static void %s_%s(int64_t n)\n{\n", m->name, entry[en]);
 		for (int i = 0; i < e->s->nk; i++)
@@ -2321,7 +2325,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		if (!T->data)
 			continue;
 		int64_t cn = shape_numel(T->shape);
-		fprintf(out, "static const double dlc_const_%d[%lld] = { /* %s */", t, (long long)cn, T->name);
+		fprintf(out, "static const double %s_const_%d[%lld] = { /* %s */", m->name, t, (long long)cn, T->name);
 		for (int64_t i = 0; i < cn; i++)
 			fprintf(out, "%s%.17g", i % 6 ? ", " : i ? ",\n\t" : "\n\t", T->data[i]);
 		fprintf(out, "\n};\n");
@@ -2357,7 +2361,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		if (T->role == ROLE_PARAM && T->init_c != 0)
 			fprintf(out, ", .init_c = %s", lit(e, T->init_c));
 		if (T->data)
-			fprintf(out, ", .init_data = dlc_const_%d", t);
+			fprintf(out, ", .init_data = %s_const_%d", m->name, t);
 		if (T->classes)
 			fprintf(out, ", .classes = %lld", (long long)T->classes);
 		if (T->has_ignore)
@@ -2404,6 +2408,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			fprintf(out, "%s%d", i % 16 ? ", " : i ? ",\n\t" : "\n\t", m->vocab[i]);
 		fprintf(out, "\n};\n\n");
 	}
+	if (m->generator)
+		fprintf(out, "extern const dlrt_model %s_model; /* its generator: below */\n", m->generator);
 	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
 	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
 	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)(g->batch ? g->batch : 1));
@@ -2424,7 +2430,9 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		emit_data_spec(e, "valid_data", &m->valid_data);
 	fprintf(out, "\t.data_dir = %s,\n", m->data_dir ? c_string(e, m->data_dir) : "NULL");
 	fprintf(out, "\t.input_scale = %.17g,\n", m->byte_scale);
-	fprintf(out, "\t.rng_key = %s,\n", m->uses_rng ? "&rng_key" : "NULL");
+	fprintf(out, "\t.rng_key = %s%s,\n", m->uses_rng ? "&" : "", m->uses_rng ? e->key : "NULL");
+	if (m->generator)
+		fprintf(out, "\t.generator = &%s_model,\n", m->generator);
 	if (m->nrandom)
 		fprintf(out, "\t.noise = %s_noise,\n\t.nnoise = %d,\n", m->name, m->nrandom);
 	fprintf(out, "\t.declared_outputs = %d,\n\t.max_threads = DLC_MAXT,\n", ndeclared);
@@ -2632,4 +2640,27 @@ void emitc_dot(FILE *out, const Schedule *s, const MemPlan *mp)
 	}
 	fprintf(out, "}\n");
 	arena_free(&arena);
+}
+
+/* The file-scope names every model's C uses, renamed for a second model in
+ * the same file (its own arena, scratch and step variables). */
+static const char *const shared_names[] = {"arena", "dlc_pa", "dlc_pb", "dlc_cs", "dlc_cw"};
+
+void emitc_second_model(FILE *out, const Schedule *s, const MemPlan *mp)
+{
+	const char *p = s->m->name_prefix;
+	size_t n = sizeof shared_names / sizeof shared_names[0];
+	fprintf(out, "\n/* ======== the model %s, in the same file: its file-scope names take the prefix %s ======== */\n",
+	        s->m->name, p);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "#define %s %s%s\n", shared_names[i], p, shared_names[i]);
+	for (int k = 0; k < s->nk; k++)
+		if (s->conv_keep && s->conv_keep[k])
+			fprintf(out, "#define dlc_bx%d %sdlc_bx%d\n#define dlc_by%d %sdlc_by%d\n", k, p, k, k, p, k);
+	emitc_model(out, s, mp, 0);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "#undef %s\n", shared_names[i]);
+	for (int k = 0; k < s->nk; k++)
+		if (s->conv_keep && s->conv_keep[k])
+			fprintf(out, "#undef dlc_bx%d\n#undef dlc_by%d\n", k, k);
 }

@@ -23,5 +23,8 @@ void emitc_dot(FILE *out, const Schedule *s, const MemPlan *mp);
 
 /* with_main: also define main() calling dlrt_main. */
 void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main);
+/* A second model after the first in the same file (s->m->name_prefix set):
+ * the names every model's C uses are renamed with that prefix. */
+void emitc_second_model(FILE *out, const Schedule *s, const MemPlan *mp);
 
 #endif

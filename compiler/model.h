@@ -46,6 +46,12 @@ typedef struct Output {
 
 typedef struct Model {
 	const char *name;       /* C identifier derived from the file name */
+	/* A second model printed into the same C file (a character model's
+	 * generator, compiled again for batch 1 and one step): the prefix of
+	 * its array and kernel names; and, in the first model, the name of
+	 * that model (its descriptor is NAME_model), or NULL */
+	const char *name_prefix;
+	const char *generator;
 	const char *source;
 	Graph *g;
 	NodeId loss;            /* 0 if the program has no loss */

@@ -79,6 +79,8 @@ static const char *c_ident(Schedule *s, const char *name)
 
 static const char *take_name(Schedule *s, const char *want)
 {
+	if (s->m->name_prefix)
+		want = arena_printf(s->a, "%s%s", s->m->name_prefix, want);
 	want = c_ident(s, want);
 	const char *nm = want;
 	for (int k = 2; name_taken(s, nm); k++)

@@ -190,6 +190,10 @@ typedef struct dlrt_node {
 
 typedef struct dlrt_model {
 	const char *name;          /* model name (the .dl file's stem) */
+	/* A character-level model's generator: the same program compiled for
+	 * batch 1 and one step, whose carried states hold the context (the
+	 * trainer's --sample with --prime); NULL if none. */
+	const struct dlrt_model *generator;
 	const char *source;        /* path of the .dl file it came from */
 	dlrt_dtype dtype;          /* f32 or f64: element type of float tensors */
 	int64_t batch;             /* static batch size (the B dim) */

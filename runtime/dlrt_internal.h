@@ -166,6 +166,12 @@ int dlrt_write_dot(const dlrt_model *m, int64_t n, const char *path);
  * for an evaluation that starts them at zero and must leave the training
  * run's where they were. */
 int dlrt_has_carry(const dlrt_model *m);
+/* --sample N --prime TEXT: a character model writes N characters after
+ * TEXT through its generator (runtime/write_text.c), drawn from the next
+ * character's probabilities to the power 1/temperature among the top_k
+ * most likely (0: all), to out. */
+int dlrt_write_text(const dlrt_model *m, int64_t count, const char *prime, double temperature, int top_k,
+                  uint64_t seed, FILE *out);
 void dlrt_carry_advance(const dlrt_model *m);
 void dlrt_carry_zero(const dlrt_model *m);
 void *dlrt_carry_save(const dlrt_model *m);

@@ -71,6 +71,9 @@ typedef struct opts {
 	int64_t early_stop;       /* 0: off; else the patience in epochs */
 	int64_t sample;           /* --sample ROWS (0: off) */
 	const char *sample_out;
+	const char *prime;        /* character models: --prime TEXT, --temperature, --top-k */
+	double temperature;
+	int64_t top_k;
 	const char *save, *load, *dump_grads, *dump_forward;
 	const char *log, *predict, *predict_out;
 	int64_t log_every;        /* 0: about 1% of the run, at most 50 */
@@ -144,7 +147,12 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         to PATH's stem + .NAME.npy\n"
 	        "  --sample N             only sample: N rows of the outputs computed from the params\n"
 	        "                         and random draws alone (a decoder on randn), to --sample-out\n"
-	        "                         PATH (default samples.npy; others to PATH's stem + .NAME.npy)\n"
+	        "                         PATH (default samples.npy; others to PATH's stem + .NAME.npy);\n"
+	        "                         a character model writes N characters (to stdout, or to\n"
+	        "                         --sample-out PATH)\n"
+	        "  --prime TEXT           character models: the text the sample continues\n"
+	        "  --temperature X        draw from the probabilities to the power 1/X (default 1)\n"
+	        "  --top-k K              only among the K most likely characters (default: all)\n"
 	        "  --threads N            worker threads (default: one per CPU this process may\n"
 	        "                         use); results are the same bits for any N\n",
 	        prog, m->name ? m->name : "?", m->source ? " (from " : "", m->source ? m->source : "",
@@ -210,7 +218,7 @@ enum flag_id {
 	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL,
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
-	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT,
+	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
 	F_DUMP_DATA,
 };
@@ -230,7 +238,8 @@ static const struct flag {
 	{"warmup", F_WARMUP, 1}, {"check-numerics", F_CHECK_NUMERICS, 0},
 	{"predict", F_PREDICT, 1}, {"predict-out", F_PREDICT_OUT, 1}, {"hvpcheck", F_HVPCHECK, 0},
 	{"threads", F_THREADS, 1}, {"noise", F_NOISE, 1}, {"valid", F_VALID, 1}, {"early-stop", F_EARLY_STOP, 1},
-	{"sample", F_SAMPLE, 1}, {"sample-out", F_SAMPLE_OUT, 1},
+	{"sample", F_SAMPLE, 1}, {"sample-out", F_SAMPLE_OUT, 1}, {"prime", F_PRIME, 1},
+	{"temperature", F_TEMPERATURE, 1}, {"top-k", F_TOP_K, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 	{"dump-data", F_DUMP_DATA, 1},
 };
@@ -304,6 +313,15 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		o->sample = k;
 		break;
 	case F_SAMPLE_OUT: o->sample_out = v; break;
+	case F_PRIME: o->prime = v; break;
+	case F_TEMPERATURE:
+		if (parse_f64(v, &o->temperature) || !(o->temperature > 0) || o->temperature > 1e6)
+			return bad_value(f->name, v, "a number > 0");
+		break;
+	case F_TOP_K:
+		if (parse_i64(v, 1, &o->top_k))
+			return bad_value(f->name, v, "a whole number >= 1");
+		break;
 	case F_STEPS:
 		if (parse_i64(v, 0, &k))
 			return bad_value(f->name, v, "a whole number >= 0");
@@ -437,6 +455,12 @@ static int parse_flags(opts *o, int argc, char **argv)
 		return need("--predict-out", "--predict");
 	if (o->sample_out && !o->sample)
 		return need("--sample-out", "--sample");
+	if (o->prime && !o->sample)
+		return need("--prime", "--sample");
+	if (o->temperature > 0 && !o->sample)
+		return need("--temperature", "--sample");
+	if (o->top_k && !o->sample)
+		return need("--top-k", "--sample");
 	if (o->sample && (o->predict || o->eval || o->batch_from || o->dump_grads || o->dump_forward ||
 	                  o->gradcheck || o->hvpcheck || o->early_stop)) {
 		dlrt_error("--sample goes alone (with --load and --seed): not with --predict, --eval, --dump-*, "
@@ -1798,6 +1822,22 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		goto done;
 	if (o.predict) {
 		rc = dlrt_predict(m, &pred_ds, o.predict_out ? o.predict_out : "predictions.npy");
+		goto done;
+	}
+	if (o.sample && m->nvocab) { /* a character model writes text */
+		FILE *f = o.sample_out ? fopen(o.sample_out, "w") : stdout;
+		if (!f) {
+			dlrt_error("cannot write '%s': %s", o.sample_out, strerror(errno));
+			goto done;
+		}
+		rc = dlrt_write_text(m, o.sample, o.prime, o.temperature > 0 ? o.temperature : 1.0, (int)o.top_k, run_seed, f);
+		if (f != stdout && fclose(f) != 0)
+			rc = 1;
+		goto done;
+	}
+	if (o.sample && (o.prime || o.temperature > 0 || o.top_k)) {
+		dlrt_error("--prime, --temperature and --top-k are for character models (`dim V = vocab(...)`); "
+		           "model %s samples outputs", m->name);
 		goto done;
 	}
 	if (o.sample) {
