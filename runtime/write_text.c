@@ -104,9 +104,11 @@ int dlrt_write_text(const dlrt_model *m, int64_t count, const char *prime, doubl
 	for (size_t i = 0; i < np; i++)
 		if (ids[(unsigned char)prime[i]] < 0) {
 			unsigned char c = (unsigned char)prime[i];
-			dlrt_error("--prime: character %zu (byte 0x%02x%s%c%s) is not in the vocabulary of %s (%d characters "
-			           "of its corpus)", i + 1, c, c >= 32 && c < 127 ? ", '" : "", c >= 32 && c < 127 ? c : ' ',
-			           c >= 32 && c < 127 ? "'" : "", m->name, V);
+			char shown[8] = "";
+			if (c >= 32 && c < 127)
+				snprintf(shown, sizeof shown, " '%c'", c);
+			dlrt_error("--prime: character %zu (byte 0x%02x%s) is not in the vocabulary of %s (%d characters "
+			           "of its corpus)", i + 1, c, shown, m->name, V);
 			return 1;
 		}
 	double *w = malloc(sizeof(double) * (size_t)V);
