@@ -27,13 +27,13 @@ def fail(msg):
     sys.exit(1)
 
 
-def run(cmd):
+def run(cmd, expect_rc=0):
     print("$ " + " ".join(cmd))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        cwd=args.workdir, timeout=300)
     sys.stdout.write(p.stdout)
-    if p.returncode != 0:
-        fail("exit status %d" % p.returncode)
+    if p.returncode != expect_rc:
+        fail("exit status %d, expected %d" % (p.returncode, expect_rc))
     return p.stdout
 
 
@@ -146,6 +146,10 @@ def t_draws():
                     "%s seed %d test" % (name, seed))
             compare(decode(t, "valid", L, V, with_mask, ldt), pd.valid_set(seed, n=64, **va),
                     "%s seed %d valid" % (name, seed))
+        if name == "default":
+            out = run([exe, "--dump-data", "d.safetensors", "--eval"], expect_rc=2)
+            if "--dump-data goes alone" not in out:
+                fail("expected --dump-data with --eval to be refused")
         # Epochs draw anew: with lr 0 an epoch's loss is mean(m) over its strings (a = 0),
         # plus log 2 for the cross-entropy at W = 0 (the f32 label's mse: mean(y^2)).
         out = run([exe, "--seed", "3", "--epochs", "3"])
