@@ -147,6 +147,7 @@ def t_draws():
             compare(decode(t, "valid", L, V, with_mask, ldt), pd.valid_set(seed, n=64, **va),
                     "%s seed %d valid" % (name, seed))
         if name == "default":
+            t_batches(exe, L)
             out = run([exe, "--dump-data", "d.safetensors", "--eval"], expect_rc=2)
             if "--dump-data goes alone" not in out:
                 fail("expected --dump-data with --eval to be refused")
@@ -163,6 +164,22 @@ def t_draws():
         if len(got) != 3 or any(abs(g - w) > 2e-5 for g, w in zip(got, want)):
             fail("%s: epoch losses %s, expected %s" % (name, got, want))
         print("%s: epoch losses %s as defined" % (name, got))
+
+
+def t_batches(exe, L):
+    """The batches are parens_data.batches': with lr 0, the loss of each step (--log-every 1) is
+    log 2 + mean(m) over the rows of that batch of that epoch's strings."""
+    log = os.path.join(args.workdir, "steps.csv")
+    run([exe, "--seed", "5", "--epochs", "3", "--log", log, "--log-every", "1", "--quiet"])
+    with open(log) as f:
+        rows = [r.split(",") for r in f.read().split("\n")[1:] if r]
+    got = [float(r[2]) for r in rows if r[3] != ""]
+    sets = [pd.train_set(5, ep, n=256) for ep in range(3)]
+    want = [0.6931471805599453 + sum(len(sets[ep][i][0]) for i in idx) / (len(idx) * float(L))
+            for ep, idx in pd.batches(5, 256, 64, 3)]
+    if len(got) != len(want) or any(abs(g - w) > 1e-6 for g, w in zip(got, want)):
+        fail("step losses %s, expected %s (the batches of parens_data.batches)" % (got, want))
+    print("%d steps: each batch's rows as parens_data.batches has them" % len(got))
 
 
 def t_uniform():
