@@ -19,10 +19,12 @@ and detached (truncated BPTT), or `--zero-state` for a zero state every batch.
 Validation: bits per character, the mean cross-entropy over every position of the validation
 part batchified the same way (state carried from zero, through all its batches) / ln 2.
 Speed: training tokens/s (B T per step) in windows of --window steps, evaluation excluded; the
-median of the windows is reported.
+median of the windows is reported.  `--threads 1,2` alternates the windows between the thread
+counts (torch.set_num_threads before each), so that both see the same machine load, and reports
+each count's median.
 
 usage: /usr/bin/python3 bench/torch_char_lstm.py [--steps 1500] [--eval-at 500,1000,1500]
-       [--threads 1] [--seed 1] [--zero-state] [--window 100] [--json OUT]
+       [--threads 1 | --threads 1,2] [--seed 1] [--zero-state] [--window 100] [--json OUT]
 """
 import argparse
 import glob
@@ -97,13 +99,14 @@ def main():
     ap.add_argument("--corpus", default="/usr/share/games/fortunes/*")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--eval-at", default="500,1000,1500")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default="1")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--zero-state", action="store_true")
     ap.add_argument("--window", type=int, default=100)
     ap.add_argument("--json")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    counts = [int(v) for v in a.threads.split(",")]
+    torch.set_num_threads(counts[0])
     corpus, files = load_corpus(a.corpus)
     vocab = sorted(set(corpus))
     lut = torch.zeros(256, dtype=torch.long)
@@ -119,11 +122,11 @@ def main():
     net = Net(len(vocab))
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     eval_at = {int(s) for s in a.eval_at.split(",") if s}
-    res = {"threads": a.threads, "seed": a.seed, "zero_state": a.zero_state, "steps": a.steps,
+    res = {"threads": counts, "seed": a.seed, "zero_state": a.zero_state, "steps": a.steps,
            "torch": torch.__version__, "vocab": len(vocab), "corpus_bytes": len(corpus),
-           "bpc": {}, "tokens_per_s": []}
+           "bpc": {}, "tokens_per_s": {str(c): [] for c in counts}}
     state = zero_state()
-    t_win, n_win, loss_win = 0.0, 0, 0.0
+    t_win, n_win, loss_win, win = 0.0, 0, 0.0, 0
     for step in range(1, a.steps + 1):
         k = (step - 1) % nb
         if k == 0 or a.zero_state:
@@ -141,17 +144,18 @@ def main():
         n_win += 1
         loss_win += float(loss)
         if n_win == a.window:
-            res["tokens_per_s"].append(B * T * n_win / t_win)
-            print("step %d: train loss %.4f, %.0f tokens/s" % (step, loss_win / n_win,
-                                                              B * T * n_win / t_win), flush=True)
-            t_win, n_win, loss_win = 0.0, 0, 0.0
+            c = counts[win % len(counts)]
+            res["tokens_per_s"][str(c)].append(B * T * n_win / t_win)
+            print("step %d: train loss %.4f, %.0f tokens/s (%d thread%s)" % (
+                step, loss_win / n_win, B * T * n_win / t_win, c, "" if c == 1 else "s"), flush=True)
+            t_win, n_win, loss_win, win = 0.0, 0, 0.0, win + 1
+            torch.set_num_threads(counts[win % len(counts)])
         if step in eval_at:
             bpc = evaluate(net, valid)
             res["bpc"][str(step)] = round(bpc, 4)
             print("step %d: validation %.4f bits per character" % (step, bpc), flush=True)
-    if res["tokens_per_s"]:
-        res["tokens_per_s_median"] = round(statistics.median(res["tokens_per_s"]))
-        res["tokens_per_s"] = [round(v) for v in res["tokens_per_s"]]
+    res["tokens_per_s_median"] = {c: round(statistics.median(v)) for c, v in res["tokens_per_s"].items() if v}
+    res["tokens_per_s"] = {c: [round(x) for x in v] for c, v in res["tokens_per_s"].items()}
     print(json.dumps(res))
     if a.json:
         with open(a.json, "a") as f:

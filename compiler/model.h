@@ -29,7 +29,8 @@ typedef struct DataSpec {
 	double gen_noise, gen_factor, gen_radius, gen_std, gen_turns;
 	int64_t seq;            /* DATA_TEXT: characters per sequence; files[0] is its glob */
 	SrcLoc loc;             /* DATA_TEXT: the text(...) call */
-	/* parens(...): bracket kinds, string lengths, near-miss fraction; and
+	/* parens(...): bracket kinds, string lengths, the fraction of negatives
+	 * and whether they are near misses (1) or random strings (0); and
 	 * where the call is, for the check against the model's inputs */
 	int64_t gen_pairs, gen_min_len, gen_max_len, gen_near_miss;
 	double gen_negatives;

@@ -21,8 +21,9 @@
  *      tried on the well-formed string again until the result is not
  *      well-formed;
  *    with near_miss = 0 they are random strings instead: after step 1,
- *    every symbol below(2 pairs), the whole string drawn again until it is
- *    not well-formed (steps 2 to 4 left out).
+ *    every symbol below(2 pairs), left to right, all of them drawn again
+ *    (the length kept) until the string is not well-formed; steps 2 to 4
+ *    are left out.
  * below(n) is dlrt_rng_below on one generator seeded (seed, stream) for
  * the whole draw. */
 #include "dlrt_internal.h"

@@ -27,13 +27,13 @@ def fail(msg):
     sys.exit(1)
 
 
-def run(cmd):
+def run(cmd, expect_rc=0):
     print("$ " + " ".join(cmd))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        cwd=args.workdir, timeout=300)
     sys.stdout.write(p.stdout)
-    if p.returncode != 0:
-        fail("exit status %d" % p.returncode)
+    if p.returncode != expect_rc:
+        fail("exit status %d, expected %d" % (p.returncode, expect_rc))
     return p.stdout
 
 
@@ -146,6 +146,11 @@ def t_draws():
                     "%s seed %d test" % (name, seed))
             compare(decode(t, "valid", L, V, with_mask, ldt), pd.valid_set(seed, n=64, **va),
                     "%s seed %d valid" % (name, seed))
+        if name == "default":
+            t_batches(exe, L)
+            out = run([exe, "--dump-data", "d.safetensors", "--eval"], expect_rc=2)
+            if "--dump-data goes alone" not in out:
+                fail("expected --dump-data with --eval to be refused")
         # Epochs draw anew: with lr 0 an epoch's loss is mean(m) over its strings (a = 0),
         # plus log 2 for the cross-entropy at W = 0 (the f32 label's mse: mean(y^2)).
         out = run([exe, "--seed", "3", "--epochs", "3"])
@@ -159,6 +164,22 @@ def t_draws():
         if len(got) != 3 or any(abs(g - w) > 2e-5 for g, w in zip(got, want)):
             fail("%s: epoch losses %s, expected %s" % (name, got, want))
         print("%s: epoch losses %s as defined" % (name, got))
+
+
+def t_batches(exe, L):
+    """The batches are parens_data.batches': with lr 0, the loss of each step (--log-every 1) is
+    log 2 + mean(m) over the rows of that batch of that epoch's strings."""
+    log = os.path.join(args.workdir, "steps.csv")
+    run([exe, "--seed", "5", "--epochs", "3", "--log", log, "--log-every", "1", "--quiet"])
+    with open(log) as f:
+        rows = [r.split(",") for r in f.read().split("\n")[1:] if r]
+    got = [float(r[2]) for r in rows if r[3] != ""]
+    sets = [pd.train_set(5, ep, n=256) for ep in range(3)]
+    want = [0.6931471805599453 + sum(len(sets[ep][i][0]) for i in idx) / (len(idx) * float(L))
+            for ep, idx in pd.batches(5, 256, 64, 3)]
+    if len(got) != len(want) or any(abs(g - w) > 1e-6 for g, w in zip(got, want)):
+        fail("step losses %s, expected %s (the batches of parens_data.batches)" % (got, want))
+    print("%d steps: each batch's rows as parens_data.batches has them" % len(got))
 
 
 def t_uniform():
