@@ -198,7 +198,7 @@ static const char *const builtin_names[] = {
 	"layer_norm", "dropout", "pad", "concat", "slice", "randn", "rand", "randn_like", "rand_like", "bernoulli",
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 	"take", "embedding", "conv_transpose2d", "upsample",
-	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size",
+	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size", "choose",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -2082,6 +2082,30 @@ static Val call_one_hot(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(graph_one_hot(s->g, y, c));
 }
 
+/* choose(k, e0, e1, ...): the expression e_k, k an integer known when
+ * compiling (a dim: -D K=2 picks another); the others are not evaluated. */
+static const AstExpr *chosen(Sema *s, const AstExpr *e, Scope *sc)
+{
+	if (e->nargs < 2) {
+		diag_error(s->d, e->loc, "'choose' takes an index and the expressions to choose from: choose(K, a, b, ...)");
+		return NULL;
+	}
+	for (int i = 0; i < e->nargs; i++)
+		if (e->args[i].name) {
+			diag_error(s->d, e->args[i].name_loc, "the arguments of 'choose' are positional");
+			return NULL;
+		}
+	int64_t k;
+	if (!int_arg(s, e->args[0].value, sc, 0, &k, "the index of 'choose'"))
+		return NULL;
+	if (k < 0 || k >= e->nargs - 1) {
+		diag_error(s->d, e->args[0].value->loc, "'choose' has %d expressions to choose from (0 to %d), not %lld",
+		           e->nargs - 1, e->nargs - 2, (long long)k);
+		return NULL;
+	}
+	return e->args[k + 1].value;
+}
+
 /* ---- recurrences ---- */
 
 static const AstStmt *layer_method(const AstStmt *layer, const char *name);
@@ -2380,6 +2404,10 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		return call_op(s, e, sc, (OpKind)op);
 	if (!strcmp(fn, "scan"))
 		return call_scan(s, e, sc);
+	if (!strcmp(fn, "choose")) {
+		const AstExpr *c = chosen(s, e, sc);
+		return c ? eval(s, c, sc) : verr();
+	}
 	if (!strcmp(fn, "size")) { /* the size of an axis of a tensor: a number */
 		static const char *const p_sz[] = {"x", "axis"};
 		if (!bind_args(s, e, fn, p_sz, 2, 2, args))
@@ -3593,6 +3621,11 @@ static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
 	switch (st->kind) {
 	case ST_LET: {
 		const AstExpr *v = st->value;
+		if (v->kind == AST_CALL && !strcmp(v->name, "choose") && !lookup(s, "choose")) {
+			v = chosen(s, v, sc); /* `cell = choose(K, RNN(...), GRU(...))` makes one instance */
+			if (!v)
+				return;
+		}
 		const Sym *ly = v->kind == AST_CALL ? find_layer(s, v->name) : NULL;
 		if (ly && (!sc || !scope_find(sc, v->name, NULL))) {
 			if (s->eval_mode && !sc)
@@ -3963,6 +3996,11 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 	static const char *const gens[] = {"moons", "circles", "gaussians", "spiral", "checkerboard"};
 	int gen = -1;
 	memset(ds, 0, sizeof *ds);
+	if (e->kind == AST_CALL && !strcmp(e->name, "choose")) { /* test = choose(K, set0, set1, ...) */
+		e = chosen(s, e, NULL);
+		if (!e)
+			return 0;
+	}
 	for (int i = 0; i < 5; i++)
 		if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, gens[i]))
 			gen = i;
