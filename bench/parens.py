@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CELLS = {"elman": 0, "gru": 1, "lstm": 2}
+CELLS = {"elman": 1, "gru": 2, "lstm": 3}
 
 
 def run(cmd, cwd=None):
@@ -40,7 +40,7 @@ def acc(out, what):
 def dlc_run(a, cell, seed, wd):
     ex = os.path.join(ROOT, "examples", "parens_rnn.dl")
     exe = []
-    for test in (0, 1):
+    for test in (1, 2):
         e = os.path.join(wd, "parens_%s_%d" % (cell, test))
         run([a.dlc, ex, "-D", "CELL=%d" % CELLS[cell], "-D", "TEST=%d" % test, "-o", e])
         exe.append(e)

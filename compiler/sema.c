@@ -3623,8 +3623,10 @@ static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
 		const AstExpr *v = st->value;
 		if (v->kind == AST_CALL && !strcmp(v->name, "choose") && !lookup(s, "choose")) {
 			v = chosen(s, v, sc); /* `cell = choose(K, RNN(...), GRU(...))` makes one instance */
-			if (!v)
+			if (!v) {
+				bind_value(s, sc, st->name, st->name_loc, verr(), 0); /* later uses stay quiet */
 				return;
+			}
 		}
 		const Sym *ly = v->kind == AST_CALL ? find_layer(s, v->name) : NULL;
 		if (ly && (!sc || !scope_find(sc, v->name, NULL))) {
