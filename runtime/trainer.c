@@ -141,6 +141,7 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         the outputs, the gradients, the parameters or the state\n"
 	        "  --eval                 only evaluate: the test set, or the training set if\n"
 	        "                         there is none\n"
+	        "  --eval-valid           only evaluate the validation set\n"
 	        "  --predict F[,F...]     only predict: run the model on the inputs in the files (one\n"
 	        "                         per input, or one .csv; no labels) and save its outputs\n"
 	        "  --predict-out PATH     where: the first output (default predictions.npy), others\n"
@@ -215,7 +216,7 @@ static int parse_f64(const char *s, double *out)
 }
 
 enum flag_id {
-	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL,
+	F_EPOCHS, F_LR, F_SEED, F_DATA, F_TRAIN, F_TEST, F_STEPS, F_SAVE, F_LOAD, F_EVAL, F_EVAL_VALID,
 	F_QUIET, F_PROGRESS, F_HELP, F_BATCH_FROM, F_DUMP_GRADS, F_DUMP_FORWARD, F_GRADCHECK,
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
@@ -229,7 +230,7 @@ static const struct flag {
 } flags[] = {
 	{"epochs", F_EPOCHS, 1}, {"lr", F_LR, 1}, {"seed", F_SEED, 1}, {"data", F_DATA, 1},
 	{"train", F_TRAIN, 1}, {"test", F_TEST, 1}, {"steps", F_STEPS, 1}, {"save", F_SAVE, 1},
-	{"load", F_LOAD, 1}, {"eval", F_EVAL, 0}, {"quiet", F_QUIET, 0},
+	{"load", F_LOAD, 1}, {"eval", F_EVAL, 0}, {"eval-valid", F_EVAL_VALID, 0}, {"quiet", F_QUIET, 0},
 	{"progress", F_PROGRESS, 1}, {"help", F_HELP, 0}, {"batch-from", F_BATCH_FROM, 1},
 	{"dump-grads", F_DUMP_GRADS, 1}, {"dump-forward", F_DUMP_FORWARD, 1},
 	{"gradcheck", F_GRADCHECK, 0}, {"tol", F_TOL, 1}, {"log", F_LOG, 1},
@@ -361,6 +362,7 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_DUMP_GRADS: o->dump_grads = v; break;
 	case F_DUMP_FORWARD: o->dump_forward = v; break;
 	case F_EVAL: o->eval = 1; break;
+	case F_EVAL_VALID: o->eval = 2; break;
 	case F_QUIET: o->quiet = 1; break;
 	case F_HELP: o->help = 1; break;
 	case F_GRADCHECK: o->gradcheck = 1; break;
@@ -1846,6 +1848,15 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	}
 	if (batch_mode) {
 		rc = batch_tools(m, &o);
+		goto done;
+	}
+	if (o.eval == 2) {
+		if (!S.have_valid) {
+			dlrt_error("--eval-valid: model %s has no validation set (valid = ... in its train block, or --valid FILES)",
+			           m->name);
+			goto done;
+		}
+		rc = evaluate(m, &S.valid, "valid");
 		goto done;
 	}
 	if (o.eval) {
