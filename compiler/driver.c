@@ -838,7 +838,7 @@ int main(int argc, char **argv)
 	int want_gen = !probe;
 	if (run_mode) {
 		want_gen = 0;
-		for (int i = 0; i < targc; i++)
+		for (int i = 1; targv && i < targc; i++)
 			if (!strcmp(targv[i], "--prime") || !strcmp(targv[i], "--sample"))
 				want_gen = !probe;
 	}
