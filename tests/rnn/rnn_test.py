@@ -9,6 +9,8 @@
               torch.nn.LSTM with the state detached between batches (f64, the
               same starting weights): every step's loss of an epoch, and the
               validation loss with the state carried through the set from zero
+  parens      examples/parens_rnn.dl (LSTM) trained 400 steps: at least 90% of all-well-
+              formed strings of length 20 classified right (a broken model stays near 50%)
   generate    --sample with --prime, --temperature and --top-k: the text
               continues the prime, the same seed gives the same text, and an
               unknown character in the prime is an error
@@ -198,14 +200,26 @@ def generate(a):
     print("PASS")
 
 
+def parens(a):
+    exe = os.path.join(a.workdir, "parens_rnn")
+    run([a.dlc, os.path.join(ROOT, "examples", "parens_rnn.dl"), "-o", exe])
+    ck = os.path.join(a.workdir, "ck.safetensors")
+    run([exe, "--epochs", "4", "--save", ck, "--quiet"])
+    out = run([exe, "--load", ck, "--eval"])
+    m = re.search(r"^test: loss [0-9.eE+-]+, accuracy ([0-9.]+)%", out, re.M)
+    if not m or float(m.group(1)) < 90:
+        sys.exit("FAIL: accuracy on well-formed strings %s, expected >= 90%%" % (m.group(1) if m else "missing"))
+    print("PASS")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("test", choices=["char_lstm", "code_size", "tbptt", "generate"])
+    ap.add_argument("test", choices=["char_lstm", "code_size", "tbptt", "generate", "parens"])
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    {"char_lstm": char_lstm, "code_size": code_size, "tbptt": tbptt, "generate": generate}[a.test](a)
+    {"char_lstm": char_lstm, "code_size": code_size, "tbptt": tbptt, "generate": generate, "parens": parens}[a.test](a)
 
 
 if __name__ == "__main__":
