@@ -231,7 +231,10 @@ static const char *sigmoid_c(const CExpr *x)
 static double sigmoid_eval(Scalars s) { return 1 / (1 + exp(-s.a)); }
 static NodeId sigmoid_vjp(const VjpCall *v) { return mul(v, v->gy, mul(v, v->id, sub(v, cst(v, 1), v->id))); }
 
-static const char *tanh_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "tanh"), x->a); }
+static const char *tanh_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s(%s)", x->f32 ? "dlrt_tanhf" : "tanh", x->a); /* dlrt.h */
+}
 static double tanh_eval(Scalars s) { return tanh(s.a); }
 static NodeId tanh_vjp(const VjpCall *v)
 {

@@ -444,4 +444,27 @@ int dlrt_default_threads(void); /* the CPUs this process may run on */
 /* Monotonic wall clock in seconds. */
 double dlrt_now(void);
 
+/* tanh for f32 kernels: a rational function of x (odd: x p(x^2) / q(x^2),
+ * the coefficients of Eigen's float tanh) with x clamped to +-7.9, within 7
+ * units in the last place of tanh over all floats, and without a call or a
+ * branch, so that the loops around it vectorize (tanhf is a call). */
+static inline float dlrt_tanhf(float x)
+{
+	float c = x > 7.90531110763549805f ? 7.90531110763549805f : x < -7.90531110763549805f ? -7.90531110763549805f : x;
+	float x2 = c * c;
+	float p = -2.76076847742355e-16f;
+	p = p * x2 + 2.00018790482477e-13f;
+	p = p * x2 + -8.60467152213735e-11f;
+	p = p * x2 + 5.12229709037114e-08f;
+	p = p * x2 + 1.48572235717979e-05f;
+	p = p * x2 + 6.37261928875436e-04f;
+	p = p * x2 + 4.89352455891786e-03f;
+	float q = 1.19825839466702e-06f;
+	q = q * x2 + 1.18534705686654e-04f;
+	q = q * x2 + 2.26843463243900e-03f;
+	q = q * x2 + 4.89352518554385e-03f;
+	float r = c * p / q;
+	return (x < 0.0004f && x > -0.0004f) ? x : r;
+}
+
 #endif
