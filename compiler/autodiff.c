@@ -199,12 +199,41 @@ static void vjp_loop(AD *ad, int L)
 			NodeId d = in.adj[map[l.slot[k].var]];
 			graph_loop_next(g, L2, dcarry[k], d ? d : zeros_like(g, dcarry[k]));
 		}
-	/* loop-invariant values the body reads: their adjoints summed over steps */
+	/* Loop-invariant values the body reads: their adjoints summed over the
+	 * steps.  A product contracted over the batch rows (a weight's
+	 * gradient, h_{t-1}^T d_t) becomes one product after the loop, of its
+	 * operands stacked over the steps, contracted over steps and rows
+	 * together; a value with a batch axis (a broadcast bias), the sum over
+	 * the steps of its stack.  Stacks hold zeros in the rows past n (the
+	 * loop stores them so), so the rows that hold no data add nothing.  The
+	 * others are summed in a carry. */
 	NodeId *acc = calloc(n0, sizeof(NodeId));
-	if (!acc)
+	int *hm = malloc(sizeof(int) * 2 * n0), *hs = malloc(sizeof(int) * n0);
+	uint8_t *r2 = malloc(g->nnodes);
+	if (!acc || !hm || !hs || !r2)
 		DLC_INTERNAL("out of memory");
-	for (uint32_t id = 1; id < n0; id++)
-		if (!body[id] && id < ad->n && ad->needs[id] && in.adj[id] && graph_node(g, id)->op != OP_LOOP_VAR) {
+	graph_loop_body(g, L2, r2);
+	for (uint32_t id = 0; id < n0; id++)
+		hm[2 * id] = hm[2 * id + 1] = hs[id] = -1;
+	for (uint32_t id = 1; id < n0; id++) {
+		if (body[id] || id >= ad->n || !ad->needs[id] || !in.adj[id] || graph_node(g, id)->op == OP_LOOP_VAR)
+			continue;
+		NodeId p = in.adj[id];
+		Node pn = *graph_node(g, p), xn = *graph_node(g, id);
+		if (p < g->nnodes && r2[p] && pn.op == OP_MATMUL && pn.i[0] == 1 && pn.i[1] == 0 && pn.shape.rank == 2 &&
+		    shape_eq(pn.shape, xn.shape) && xn.bax < 0) {
+			const Node *a = graph_node(g, pn.in[0]), *b = graph_node(g, pn.in[1]);
+			if (a->shape.rank == 2 && b->shape.rank == 2 && a->bax == 0 && b->bax == 0 && r2[pn.in[0]] && r2[pn.in[1]]) {
+				hm[2 * id] = graph_loop_stack(g, L2, pn.in[0]);
+				hm[2 * id + 1] = graph_loop_stack(g, L2, pn.in[1]);
+				continue;
+			}
+		}
+		if (p < g->nnodes && r2[p] && pn.bax == 0 && shape_eq(pn.shape, xn.shape)) {
+			hs[id] = graph_loop_stack(g, L2, p);
+			continue;
+		}
+		{
 			NodeId z = zeros_like(g, id);
 			const Node *ga = graph_node(g, in.adj[id]);
 			if (graph_node(g, z)->bax < 0 && ga->bax >= 0)
@@ -213,6 +242,7 @@ static void vjp_loop(AD *ad, int L)
 			graph_loop_next(g, L2, a, graph_binary(g, OP_ADD, a, in.adj[id]));
 			acc[id] = a;
 		}
+	}
 	int *out_of = malloc(sizeof(int) * (size_t)(l.nslot + n0));
 	if (!out_of)
 		DLC_INTERNAL("out of memory");
@@ -255,12 +285,25 @@ static void vjp_loop(AD *ad, int L)
 			}
 		}
 	}
-	for (uint32_t id = 1; id < n0; id++)
+	for (uint32_t id = 1; id < n0; id++) {
 		if (out_of[l.nslot + id] >= 0)
 			accum(ad, id, outs[out_of[l.nslot + id]]);
+		if (hm[2 * id] >= 0) {
+			NodeId sa = outs[hm[2 * id]], sb = outs[hm[2 * id + 1]];
+			Shape as = graph_node(g, sa)->shape, bs = graph_node(g, sb)->shape;
+			int64_t da[2] = {as.d[0] * as.d[1], as.d[2]}, db[2] = {bs.d[0] * bs.d[1], bs.d[2]};
+			accum(ad, id, graph_matmul(g, graph_reshape(g, sa, shape_make(2, da)), graph_reshape(g, sb, shape_make(2, db)),
+			                           1, 0));
+		}
+		if (hs[id] >= 0)
+			accum(ad, id, graph_reduce(g, OP_SUM, outs[hs[id]], 0, 0));
+	}
 	free(outs);
 	free(out_of);
 	free(acc);
+	free(hm);
+	free(hs);
+	free(r2);
 	free(clone);
 	free(in.adj);
 	free(in.needs);

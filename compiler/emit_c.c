@@ -1864,8 +1864,19 @@ static void kernel_loop(Emit *e, NodeId id)
 		const LoopOut *lo = &l->out[oi];
 		if (lo->kind != LOUT_STACK || !s->any[lo->node])
 			continue;
-		long long sz = (long long)shape_numel(NN(e, lo->body)->shape);
-		copy_values(e, "\t\t", arena_printf(e->a, "(%s + t * %lld)", s->buf[lo->node], sz), lo->body);
+		const Node *b = NN(e, lo->body);
+		long long sz = (long long)shape_numel(b->shape);
+		const char *at = arena_printf(e->a, "(%s + t * %lld)", s->buf[lo->node], sz);
+		if (b->bax == 0 && s->st[lo->body] != ST_SCALAR) {
+			/* the rows that hold data, then zeros: a product over the
+			 * stacked steps and rows adds nothing from the others */
+			long long row = sz / (long long)b->shape.d[0], k = (long long)graph_batch_slots(e->g, lo->body);
+			fprintf(o, "\t\tfor (int64_t i = 0; i < n * %lld; i++)\n\t\t\t%s[i] = %s[i];\n", k * row, at,
+			        s->buf[lo->body]);
+			fprintf(o, "\t\tfor (int64_t i = n * %lld; i < %lld; i++)\n\t\t\t%s[i] = 0;\n", k * row, sz, at);
+		} else {
+			copy_values(e, "\t\t", at, lo->body);
+		}
 	}
 	for (int k = 0; k < l->nslot; k++) {
 		const LoopSlot *sl = &l->slot[k];

@@ -1194,6 +1194,10 @@ static int loop_out(Graph *g, int L, LoopOut o)
 
 int graph_loop_stack(Graph *g, int L, NodeId body)
 {
+	const Loop *l = loop_at(g, L);
+	for (int o = 0; o < l->nout; o++)
+		if (l->out[o].kind == LOUT_STACK && l->out[o].body == body)
+			return o;
 	LoopOut o = {LOUT_STACK, body, -1, 0};
 	return loop_out(g, L, o);
 }

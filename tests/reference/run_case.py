@@ -183,7 +183,7 @@ def torch_reference(c, pv, dv, params, outputs):
     return want
 
 
-def compare(key, got, want, rtol):
+def compare(key, got, want, rtol, atol_fraction=ATOL_FRACTION):
     """Returns (ok, message line)."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
@@ -192,7 +192,7 @@ def compare(key, got, want, rtol):
     if got.size == 0:
         return True, "%-12s empty" % key
     scale = max(1.0, float(np.max(np.abs(want))))
-    atol = rtol * ATOL_FRACTION * scale
+    atol = rtol * atol_fraction * scale
     err = np.abs(got - want)
     bound = atol + rtol * np.abs(want)
     ratio = np.where(np.isfinite(got), err / bound, np.inf)
@@ -363,7 +363,8 @@ def mode_torch(c, args, wd):
             bad.append(label)
             print("FAIL %-12s missing from %s" % (label, path))
             continue
-        ok, line = compare(label, dump[key], want[key], rtol)
+        ok, line = compare(label, dump[key], want[key], rtol,
+                           ATOL_FRACTION * (getattr(c, "f32_atol", 1) if args.dtype == "f32" else 1))
         # integer results (argmax) are stored as int32
         want_dt = np.dtype(np.int32) if want[key].dtype.kind in "iu" else np.dtype(fdtype)
         if dump[key].dtype != want_dt:
