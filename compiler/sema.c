@@ -2678,6 +2678,36 @@ static const Sym *find_layer(Sema *s, const char *name)
 	return y && y->kind == SYM_LAYER ? y : NULL;
 }
 
+/* The body (or value) of def, its parameters bound in fs; `note` (with the
+ * function's name) follows any error it reports. */
+static Val run_def(Sema *s, const AstStmt *def, Scope *fs, SrcLoc loc, Instance *self, const char *fname,
+                   const char *note)
+{
+	int before = s->d->nerrors;
+	Scope *saved = s->cur;
+	const char *saved_prefix = s->prefix;
+	s->cur = fs;
+	s->prefix = self ? self->path : NULL;
+	s->depth++;
+	Val v;
+	if (def->body) {
+		exec_block(s, def->body, fs);
+		v = fs->ret;
+		if (!fs->returned && s->d->nerrors == before) {
+			diag_error(s->d, def->loc, "'%s' ends without a 'return'", fname);
+			v = verr();
+		}
+	} else {
+		v = eval(s, def->value, fs);
+	}
+	s->depth--;
+	s->cur = saved;
+	s->prefix = saved_prefix;
+	if (s->d->nerrors > before)
+		diag_note(s->d, loc, note, fname);
+	return v;
+}
+
 /* Inline a call of `def`: its parameters bound to the arguments (evaluated
  * in the caller's scope; defaults in the function's own), then its value or
  * its body up to `return`.  `up` is the scope the def was written in (its
@@ -2705,29 +2735,7 @@ static Val invoke(Sema *s, const AstStmt *def, const AstExpr *e, Scope *sc, Scop
 			return verr();
 		scope_add(s, fs, def->params[i], def->param_locs[i], v);
 	}
-	int before = s->d->nerrors;
-	Scope *saved = s->cur;
-	const char *saved_prefix = s->prefix;
-	s->cur = fs;
-	s->prefix = self ? self->path : NULL;
-	s->depth++;
-	Val v;
-	if (def->body) {
-		exec_block(s, def->body, fs);
-		v = fs->ret;
-		if (!fs->returned && s->d->nerrors == before) {
-			diag_error(s->d, def->loc, "'%s' ends without a 'return'", fname);
-			v = verr();
-		}
-	} else {
-		v = eval(s, def->value, fs);
-	}
-	s->depth--;
-	s->cur = saved;
-	s->prefix = saved_prefix;
-	if (s->d->nerrors > before)
-		diag_note(s->d, e->loc, "in this call to '%s'", fname);
-	return v;
+	return run_def(s, def, fs, e->loc, self, fname, "in this call to '%s'");
 }
 
 /* inst(args): the layer's `def (...)`. */
@@ -2764,29 +2772,7 @@ static Val invoke_vals(Sema *s, const FnRef *f, SrcLoc loc, const Val *args, int
 			return verr();
 		scope_add(s, fs, def->params[i], def->param_locs[i], v);
 	}
-	int before = s->d->nerrors;
-	Scope *saved = s->cur;
-	const char *saved_prefix = s->prefix;
-	s->cur = fs;
-	s->prefix = f->self ? f->self->path : NULL;
-	s->depth++;
-	Val v;
-	if (def->body) {
-		exec_block(s, def->body, fs);
-		v = fs->ret;
-		if (!fs->returned && s->d->nerrors == before) {
-			diag_error(s->d, def->loc, "'%s' ends without a 'return'", f->name);
-			v = verr();
-		}
-	} else {
-		v = eval(s, def->value, fs);
-	}
-	s->depth--;
-	s->cur = saved;
-	s->prefix = saved_prefix;
-	if (s->d->nerrors > before)
-		diag_note(s->d, loc, "in the body of this 'scan' ('%s')", f->name);
-	return v;
+	return run_def(s, def, fs, loc, f->self, f->name, "in the body of this 'scan' ('%s')");
 }
 
 /* A member of an instance: a param, a sub-layer or a value of its body. */
