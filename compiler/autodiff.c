@@ -121,7 +121,14 @@ static void vjp_loop(AD *ad, int L)
 		else
 			map[sl->var] = graph_loop_seq(g, L2, sl->src, sl->shift, sl->first);
 	}
-	/* the forward body again, reading L2's variables */
+	/* The forward body again, reading L2's variables; but its products are
+	 * kept by the forward loop, stacked, and read back at each step (a
+	 * variable of L2), so that only the elementwise rest is computed again.
+	 * A product's clone stays for its adjoint rule (which reads its
+	 * operands, not its value): `kept` maps it to the variable whose
+	 * adjoint it takes. */
+	NodeId *kept = NULL;
+	size_t nkept = 0;
 	NodeId lo = n0;
 	for (uint32_t id = 1; id < n0; id++)
 		if (body[id] && graph_node(g, id)->op != OP_LOOP_VAR) {
@@ -129,11 +136,25 @@ static void vjp_loop(AD *ad, int L)
 			NodeId in[64], *pin = n.nin <= 64 ? in : malloc(sizeof(NodeId) * n.nin);
 			for (int k = 0; k < n.nin; k++)
 				pin[k] = map[n.in[k]] ? map[n.in[k]] : n.in[k];
-			map[id] = graph_clone(g, id, pin);
+			NodeId c = graph_clone(g, id, pin);
 			if (pin != in)
 				free(pin);
-			if (map[id] < lo)
-				lo = map[id];
+			if (c < lo)
+				lo = c;
+			map[id] = c;
+			if (n.op == OP_MATMUL) {
+				NodeId v = graph_loop_seq(g, L2, graph_loop_add_stack(g, L, id), 0, 0);
+				if (c >= nkept) {
+					size_t m = (size_t)g->nnodes + 64;
+					kept = realloc(kept, sizeof(NodeId) * m);
+					if (!kept)
+						DLC_INTERNAL("out of memory");
+					memset(kept + nkept, 0, sizeof(NodeId) * (m - nkept));
+					nkept = m;
+				}
+				kept[c] = v;
+				map[id] = v;
+			}
 		}
 	/* seeds: each output's adjoint at the step, and the carries' adjoints
 	 * from the step after */
@@ -175,6 +196,9 @@ static void vjp_loop(AD *ad, int L)
 		in.needs[id] = id < ad->n && ad->needs[id];
 	for (int k = 0; k < l.nslot; k++)
 		in.needs[map[l.slot[k].var]] = 1;
+	for (size_t id = 0; id < nkept && id < in.n; id++)
+		if (kept[id])
+			in.needs[kept[id]] = 1;
 	for (uint32_t id = lo; id < in.n; id++) {
 		const Node *n = graph_node(g, id);
 		for (int k = 0; k < n->nin && !in.needs[id]; k++)
@@ -190,9 +214,15 @@ static void vjp_loop(AD *ad, int L)
 	for (uint32_t id = 1; id < n0; id++)
 		if (body[id] && map[id])
 			clone[map[id]] = 1;
-	for (uint32_t id = in.n; id-- > lo;)
+	for (uint32_t id = lo; id < in.n && id < nkept; id++)
+		if (kept[id])
+			clone[id] = 1;
+	for (uint32_t id = in.n; id-- > lo;) {
+		if (id < nkept && kept[id]) /* a kept product: its variable's adjoint */
+			in.adj[id] = in.adj[kept[id]];
 		if (clone[id] && in.adj[id] && in.needs[id] && graph_node(g, id)->op != OP_LOOP_VAR)
 			vjp(&in, id, in.adj[id]);
+	}
 	/* the new loop's carries and outputs */
 	for (int k = 0; k < l.nslot; k++)
 		if (l.slot[k].kind == SLOT_CARRY) {
@@ -298,6 +328,7 @@ static void vjp_loop(AD *ad, int L)
 		if (hs[id] >= 0)
 			accum(ad, id, graph_reduce(g, OP_SUM, outs[hs[id]], 0, 0));
 	}
+	free(kept);
 	free(outs);
 	free(out_of);
 	free(acc);

@@ -1257,6 +1257,38 @@ void graph_loop_close(Graph *g, int L, NodeId *outs)
 	g->loops[L].closed = 1;
 }
 
+NodeId graph_loop_add_stack(Graph *g, int L, NodeId body)
+{
+	Loop *l = &g->loops[L];
+	if (!l->closed || !l->nout)
+		DLC_INTERNAL("loop %d is not closed", L);
+	for (int o = 0; o < l->nout; o++)
+		if (l->out[o].kind == LOUT_STACK && l->out[o].body == body)
+			return l->out[o].node;
+	const Node *first = &g->nodes[l->out[0].node];
+	int nin = first->nin;
+	NodeId *in = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(nin + 1));
+	memcpy(in, first->in, sizeof(NodeId) * (size_t)nin);
+	in[nin++] = body;
+	l->out = arena_grow(g->arena, l->out, (size_t)l->nout, (size_t)l->nout + 1, sizeof(LoopOut));
+	LoopOut lo = {LOUT_STACK, body, -1, 0};
+	l->out[l->nout] = lo;
+	const Node *b = &g->nodes[body];
+	Shape s = b->shape;
+	if (s.rank >= MAXRANK)
+		DLC_INTERNAL("a stacked loop output of rank %d", s.rank + 1);
+	for (int k = s.rank; k > 0; k--)
+		s.d[k] = s.d[k - 1];
+	s.d[0] = l->T;
+	s.rank++;
+	Node n = blank(OP_SCAN, (DType)b->dtype, s, b->bax >= 0 ? b->bax + 1 : -1);
+	n.i[0] = L;
+	n.i[1] = l->nout;
+	NodeId id = intern(g, &n, in, nin);
+	g->loops[L].out[g->loops[L].nout++].node = id;
+	return id;
+}
+
 void graph_loop_body(const Graph *g, int L, uint8_t *mark)
 {
 	memset(mark, 0, g->nnodes);

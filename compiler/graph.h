@@ -299,6 +299,9 @@ NodeId graph_loop_seq(Graph *g, int L, NodeId src, int shift, NodeId first);
 int graph_loop_stack(Graph *g, int L, NodeId body);
 int graph_loop_last(Graph *g, int L, NodeId var);
 void graph_loop_close(Graph *g, int L, NodeId *outs);
+/* one more stacked output of a closed loop: its OP_SCAN node (the value at
+ * every step kept for its adjoint, which then need not compute it again) */
+NodeId graph_loop_add_stack(Graph *g, int L, NodeId body);
 /* mark[id] = 1 for every node that reads a variable of loop L (the body),
  * for ids in [1, g->nnodes) */
 void graph_loop_body(const Graph *g, int L, uint8_t *mark);
