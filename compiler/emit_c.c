@@ -1832,8 +1832,15 @@ static void kernel_loop(Emit *e, NodeId id)
 	long long T = (long long)l->T;
 	for (int k = 0; k < l->nslot; k++) {
 		const LoopSlot *sl = &l->slot[k];
-		if (sl->kind == SLOT_CARRY && s->any[sl->var])
+		if (sl->kind != SLOT_CARRY || !s->any[sl->var])
+			continue;
+		if (s->carry_ptr[sl->var]) {
+			const char *ib = arena_printf(e->a, "%s_init", s->buf[sl->var]);
+			copy_values(e, "\t", ib, sl->src);
+			fprintf(o, "\t%s = %s;\n", s->buf[sl->var], ib);
+		} else {
 			copy_values(e, "\t", s->buf[sl->var], sl->src);
+		}
 	}
 	if (l->reverse)
 		fprintf(o, "\tfor (int64_t t = %lld; t >= 0; t--) {\n", T - 1);
@@ -1857,6 +1864,12 @@ static void kernel_loop(Emit *e, NodeId id)
 			        sl->shift, sl->shift, T, src, sl->shift, sz, first);
 		}
 	}
+	for (int oi = 0; oi < l->nout; oi++) { /* values written into their slots */
+		const LoopOut *lo = &l->out[oi];
+		if (lo->kind == LOUT_STACK && s->any[lo->node] && s->slot[lo->body] == lo->node)
+			fprintf(o, "\t\t%s = %s + t * %lld;\n", s->buf[lo->body], s->buf[lo->node],
+			        (long long)shape_numel(NN(e, lo->body)->shape));
+	}
 	for (int ki = 0; ki < s->nk; ki++)
 		if (s->k[ki].loop == L + 1)
 			fprintf(o, "\t\t%s(n);\n", kernel_name(e, &s->k[ki]));
@@ -1867,7 +1880,14 @@ static void kernel_loop(Emit *e, NodeId id)
 		const Node *b = NN(e, lo->body);
 		long long sz = (long long)shape_numel(b->shape);
 		const char *at = arena_printf(e->a, "(%s + t * %lld)", s->buf[lo->node], sz);
-		if (b->bax == 0 && s->st[lo->body] != ST_SCALAR) {
+		if (s->slot[lo->body] == lo->node) {
+			/* written in place: zeros in the rows past n */
+			if (b->bax == 0) {
+				long long row = sz / (long long)b->shape.d[0], k = (long long)graph_batch_slots(e->g, lo->body);
+				fprintf(o, "\t\tfor (int64_t i = n * %lld; i < %lld; i++)\n\t\t\t%s[i] = 0;\n", k * row, sz,
+				        s->buf[lo->body]);
+			}
+		} else if (b->bax == 0 && s->st[lo->body] != ST_SCALAR) {
 			/* the rows that hold data, then zeros: a product over the
 			 * stacked steps and rows adds nothing from the others */
 			long long row = sz / (long long)b->shape.d[0], k = (long long)graph_batch_slots(e->g, lo->body);
@@ -1880,7 +1900,11 @@ static void kernel_loop(Emit *e, NodeId id)
 	}
 	for (int k = 0; k < l->nslot; k++) {
 		const LoopSlot *sl = &l->slot[k];
-		if (sl->kind == SLOT_CARRY && s->any[sl->var])
+		if (sl->kind != SLOT_CARRY || !s->any[sl->var])
+			continue;
+		if (s->carry_ptr[sl->var])
+			fprintf(o, "\t\t%s = %s;\n", s->buf[sl->var], s->buf[sl->next]);
+		else
 			copy_values(e, "\t\t", s->buf[sl->var], sl->next);
 	}
 	fprintf(o, "\t}\n");
@@ -2245,7 +2269,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 				           arena_printf(&arena, "gradient of %s", g->tensors[t].name));
 		}
 	for (uint32_t id = 1; id < g->nnodes; id++) {
-		if (!e->s->any[id] || e->s->st[id] != ST_OWN || e->s->inplace[id] || e->s->epi[id] || e->mp->off[id] >= 0)
+		if (!e->s->any[id] || e->s->st[id] != ST_OWN || e->s->inplace[id] || e->s->epi[id] || e->mp->off[id] >= 0 ||
+		    e->s->slot[id])
 			continue;
 		const char *what = op_info[NN(e, id)->op].name;
 		for (int t = 0; t < nt; t++)
@@ -2278,7 +2303,12 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			char sb[160];
 			if (!e->s->any[sl->var])
 				continue;
-			if (sl->kind == SLOT_CARRY)
+			if (sl->kind == SLOT_CARRY && e->s->carry_ptr[sl->var]) {
+				emit_array(e, arena_printf(&arena, "%s_init", e->s->buf[sl->var]), (DType)v->dtype, v->shape,
+				           arena_printf(&arena, "loop %d: the state before the first step,", L));
+				fprintf(out, "static %s *%s; /* loop %d: the state, the previous step's slot of its stack */\n",
+				        ctype((DType)v->dtype), e->s->buf[sl->var], L);
+			} else if (sl->kind == SLOT_CARRY)
 				emit_array(e, e->s->buf[sl->var], (DType)v->dtype, v->shape,
 				           arena_printf(&arena, "loop %d: the state carried from step to step,", L));
 			else
@@ -2287,6 +2317,13 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 				        e->s->buf[sched_storage_of(e->s, sl->src)]);
 		}
 	}
+	for (uint32_t id = 1; id < g->nnodes; id++)
+		if (e->s->any[id] && e->s->slot[id]) {
+			char sb[160];
+			fprintf(out, "static %s *%s; /* loop %lld: %s %s, written into its step's slot of %s */\n",
+			        ctype((DType)NN(e, id)->dtype), e->s->buf[id], (long long)NN(e, e->s->slot[id])->i[0],
+			        op_info[NN(e, id)->op].name, shape_str(NN(e, id)->shape, sb, sizeof sb), e->s->buf[e->s->slot[id]]);
+		}
 	fprintf(out, "static %s %s; /* learning rate of the current step */\n", e->T, e->lr);
 	if (m->uses_rng)
 		fprintf(out, "static uint64_t %s; /* random key of the current step (dropout, random tensors) */\n", e->key);

@@ -88,7 +88,7 @@ MemPlan *memplan_build(Arena *a, const Schedule *s)
 	int nc = 0;
 	int64_t elems = 0;
 	for (uint32_t id = 1; id < nn; id++) {
-		if (!s->any[id] || s->st[id] != ST_OWN || s->inplace[id] || s->epi[id] || p->first[id] < 0)
+		if (!s->any[id] || s->st[id] != ST_OWN || s->inplace[id] || s->epi[id] || p->first[id] < 0 || s->slot[id])
 			continue;
 		int64_t sz = shape_numel(NN(s, id)->shape);
 		elems += sz;

@@ -345,6 +345,31 @@ static void plan_storage(Schedule *s)
 		}
 }
 
+/* Body values written straight into their stacked output (see Schedule.slot). */
+static void plan_slots(Schedule *s)
+{
+	Graph *g = s->g;
+	s->slot = arena_alloc(s->a, sizeof(NodeId) * g->nnodes);
+	s->carry_ptr = arena_alloc(s->a, g->nnodes);
+	for (int L = 0; L < g->nloops; L++) {
+		const Loop *l = &g->loops[L];
+		for (int o = 0; o < l->nout; o++) {
+			const LoopOut *lo = &l->out[o];
+			NodeId b = lo->body, out = lo->node;
+			if (lo->kind != LOUT_STACK || !s->any[out] || !s->any[b] || s->region[b] != L + 1 || s->st[b] != ST_OWN ||
+			    s->st[out] != ST_OWN || s->epi[b] || s->inplace[b] || s->result[b] || s->slot[b] ||
+			    NN(s, b)->dtype != NN(s, out)->dtype)
+				continue;
+			s->slot[b] = out;
+		}
+		for (int k = 0; k < l->nslot; k++) {
+			const LoopSlot *sl = &l->slot[k];
+			if (sl->kind == SLOT_CARRY && s->any[sl->var] && s->slot[sl->next])
+				s->carry_ptr[sl->var] = 1;
+		}
+	}
+}
+
 /* A name for forward value x: its DSL name, or, for an unnamed value
  * whose one consumer in the forward graph has a DSL name, that name and
  * "_in" (the pre-activation of h is h_in); NULL if neither. */
@@ -846,6 +871,7 @@ Schedule *schedule_build(Arena *a, const TrainGraph *tg)
 		}
 	}
 	plan_storage(s);
+	plan_slots(s);
 	name_buffers(s);
 	plan_kernels(s);
 	if (tg->opt.fuse)

@@ -78,6 +78,12 @@ typedef struct Schedule {
 	 * body's kernels at every step; a loop variable's array is a pointer
 	 * into its sequence, or the carry's own array. */
 	int *region;
+	/* a body value stored straight into the step's slot of its loop's
+	 * stacked output: that OP_SCAN node (0: none); its array is a pointer
+	 * the loop moves from step to step.  A carry whose next value is such
+	 * a value reads the previous step's slot (carry_ptr: 1). */
+	NodeId *slot;
+	uint8_t *carry_ptr;
 } Schedule;
 
 /* The schedule of a training step, allocated in `a`. */
