@@ -647,6 +647,30 @@ static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0,
  * ab[i * sai + k * sak], B(k, j) = bb[k * sbk + j * sbj], C(i, j) =
  * dst[i * N + j], rows [i0, i1) and columns [j0, j1) of C, a contraction of
  * Kb steps (a C expression: "n" over the rows of a batch). */
+static int matmul_flat(const Emit *e, const Node *n);
+
+/* N columns rounded up to whole panels (a C expression) */
+static const char *npad_expr(Emit *e, long long N)
+{
+	return arena_printf(e->a, "((%lld + DLC_NR - 1) / DLC_NR * DLC_NR)", N);
+}
+
+/* The product `id` runs in a loop's body and its B is loop-invariant, with
+ * a contraction of fixed length: its B is packed once, before the loop, into
+ * the array named here (NULL: packed at every call). */
+static const char *prepacked(Emit *e, NodeId id)
+{
+	const Node *n = NN(e, id);
+	if (n->op != OP_MATMUL || !e->s->region[id] || e->s->region[n->in[1]] || !matmul_flat(e, n) ||
+	    !e->s->buf[n->in[1]])
+		return NULL;
+	const Node *A = NN(e, n->in[0]);
+	int ka = A->shape.rank - (n->i[0] ? 2 : 1);
+	if (A->bax >= 0 && A->bax == ka)
+		return NULL; /* contracted over the batch: its length is n */
+	return arena_printf(e->a, "%s_packed%u", e->s->buf[n->in[1]], id);
+}
+
 static void gemm_loops(Emit *e, NodeId id, int d, const char *ab, const char *bb, const char *dst, long long N,
                        const char *Kb, long long sai, long long sak, long long sbk, long long sbj, const char *i0,
                        const char *i1, const char *j0, const char *j1, const char *pa, const char *pbk)
@@ -658,9 +682,13 @@ static void gemm_loops(Emit *e, NodeId id, int d, const char *ab, const char *bb
 	fprintf(o, "%.*sfor (long jc = %s; jc < %s; jc += %d) {\n", IND(d + 1), j0, j1, MM_NC);
 	fprintf(o, "%.*slong nc = %s - jc < %d ? %s - jc : %d;\n", IND(d + 2), j1, MM_NC, j1, MM_NC);
 	/* B is packed even when its rows could be read in place: rows a power
-	 * of two apart would fight over the same L1 sets */
-	fprintf(o, "%.*sdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, %s);\n", IND(d + 2), bb, sbk, sbj, sbk,
-	        sbj, pbk);
+	 * of two apart would fight over the same L1 sets; a loop-invariant B of
+	 * a loop's body is packed once, before the loop (prepacked) */
+	if (pbk[0] == '=')
+		pbk = arena_printf(e->a, "(%s + pc * %s + jc * kc)", pbk + 1, npad_expr(e, N));
+	else
+		fprintf(o, "%.*sdlc_pack_b(kc, nc, %s + pc * %lld + jc * %lld, %lld, %lld, %s);\n", IND(d + 2), bb, sbk, sbj,
+		        sbk, sbj, pbk);
 	fprintf(o, "%.*sfor (long ic = %s; ic < %s; ic += %d) {\n", IND(d + 2), i0, i1, MM_MC);
 	fprintf(o, "%.*slong mc = %s - ic < %d ? %s - ic : %d;\n", IND(d + 3), i1, MM_MC, i1, MM_MC);
 	fprintf(o, "%.*sdlc_pack_a(kc, mc, %s + ic * %lld + pc * %lld, %lld, %lld, %s);\n", IND(d + 3), ab, sai, sak, sai,
@@ -806,6 +834,9 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 		pa = "dlc_pa[tid]";
 		pbk = "dlc_pb[tid]";
 	}
+	const char *pk = prepacked(e, id);
+	if (pk)
+		pbk = arena_printf(e->a, "=%s", pk);
 	gemm_loops(e, id, 1, ab, bb, dst, N, Kb, sai, sak, sbk, sbj, i0, i1, j0, j1, pa, pbk);
 	if (par)
 		par_end(e);
@@ -1842,6 +1873,27 @@ static void kernel_loop(Emit *e, NodeId id)
 			copy_values(e, "\t", s->buf[sl->var], sl->src);
 		}
 	}
+	/* loop-invariant operands B of the body's products, packed once */
+	for (int ki = 0; ki < s->nk; ki++) {
+		const Kernel *k = &s->k[ki];
+		if (k->loop != L + 1 || k->dst)
+			continue;
+		NodeId mm = NN(e, k->node)->op == OP_MATMUL ? k->node : 0;
+		const char *pk = mm ? prepacked(e, mm) : NULL;
+		if (!pk)
+			continue;
+		const Node *n = NN(e, mm), *A = NN(e, n->in[0]);
+		int tb = (int)n->i[1], r = n->shape.rank;
+		long long N = (long long)n->shape.d[r - 1], K = (long long)A->shape.d[A->shape.rank - (n->i[0] ? 2 : 1)];
+		long long sbk = tb ? 1 : N, sbj = tb ? K : 1;
+		fprintf(o, "\tfor (long kb = %lld, nkb = kb > %d ? (kb + %d) / %d : 1, pb = 0, pc = 0; pb < nkb; pb++) { /* %s */\n",
+		        K, MM_KC, MM_KC - 1, MM_KC, pk);
+		fprintf(o, "\t\tlong kc = (kb - pc) / (nkb - pb);\n");
+		fprintf(o, "\t\tfor (long jc = 0; jc < %lld; jc += %d)\n", N, MM_NC);
+		fprintf(o, "\t\t\tdlc_pack_b(kc, %lld - jc < %d ? %lld - jc : %d, %s + pc * %lld + jc * %lld, %lld, %lld, %s + pc * %s + jc * kc);\n",
+		        N, MM_NC, N, MM_NC, s->buf[n->in[1]], sbk, sbj, sbk, sbj, pk, npad_expr(e, N));
+		fprintf(o, "\t\tpc += kc;\n\t}\n");
+	}
 	if (l->reverse)
 		fprintf(o, "\tfor (int64_t t = %lld; t >= 0; t--) {\n", T - 1);
 	else
@@ -2316,6 +2368,17 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 				        e->s->buf[sl->var], L, shape_str(v->shape, sb, sizeof sb),
 				        e->s->buf[sched_storage_of(e->s, sl->src)]);
 		}
+	}
+	for (int ki = 0; ki < e->s->nk; ki++) {
+		const Kernel *k = &e->s->k[ki];
+		const char *pk = !k->dst && k->loop ? prepacked(e, k->node) : NULL;
+		if (!pk)
+			continue;
+		const Node *n = NN(e, k->node), *A = NN(e, n->in[0]);
+		long long N = (long long)n->shape.d[n->shape.rank - 1], K = (long long)A->shape.d[A->shape.rank - (n->i[0] ? 2 : 1)];
+		long long nr = MM_NRMAX(e);
+		fprintf(out, "static _Alignas(64) dlc_t %s[%lld]; /* loop %d: %s packed once for its products */\n", pk,
+		        K * ((N + nr - 1) / nr * nr), k->loop - 1, e->s->buf[n->in[1]]);
 	}
 	for (uint32_t id = 1; id < g->nnodes; id++)
 		if (e->s->any[id] && e->s->slot[id]) {
