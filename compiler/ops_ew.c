@@ -226,7 +226,8 @@ static double step_eval(Scalars s) { return s.a > 0 ? 1 : 0; }
 
 static const char *sigmoid_c(const CExpr *x)
 {
-	return arena_printf(x->arena, "%s / (%s + %s(-%s))", cx_lit(x, 1), cx_lit(x, 1), cx_fn(x, "exp"), x->a);
+	return arena_printf(x->arena, "%s / (%s + %s(-%s))", cx_lit(x, 1), cx_lit(x, 1), x->f32 ? "dlrt_expf" : "exp",
+	                    x->a); /* dlrt.h */
 }
 static double sigmoid_eval(Scalars s) { return 1 / (1 + exp(-s.a)); }
 static NodeId sigmoid_vjp(const VjpCall *v) { return mul(v, v->gy, mul(v, v->id, sub(v, cst(v, 1), v->id))); }
