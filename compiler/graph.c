@@ -1257,6 +1257,96 @@ void graph_loop_close(Graph *g, int L, NodeId *outs)
 	g->loops[L].closed = 1;
 }
 
+int graph_loop_hoist(Graph *g, int L, NodeId *roots, int nroots)
+{
+	loop_at(g, L);
+	uint32_t n0 = g->nnodes;
+	uint8_t *body = malloc(n0), *carry = calloc(n0, 1), *mm = calloc(n0, 1), *front = calloc(n0, 1);
+	NodeId *full = calloc(n0, sizeof(NodeId)), *map = calloc(n0, sizeof(NodeId));
+	if (!body || !carry || !mm || !front || !full || !map)
+		DLC_INTERNAL("out of memory");
+	graph_loop_body(g, L, body);
+	for (int k = 0; k < g->loops[L].nslot; k++) {
+		const LoopSlot *sl = &g->loops[L].slot[k];
+		if (sl->kind == SLOT_CARRY)
+			carry[sl->var] = 1;
+		else if (!sl->shift)
+			full[sl->var] = sl->src;
+	}
+	/* the step-parallel values and their whole-sequence versions */
+	for (NodeId id = 1; id < n0; id++) {
+		if (!body[id] || g->nodes[id].op == OP_LOOP_VAR)
+			continue;
+		Node n = g->nodes[id];
+		for (int k = 0; k < n.nin; k++)
+			carry[id] |= carry[n.in[k]];
+		if (carry[id])
+			continue;
+		NodeId f[2] = {0, 0};
+		int ok = n.nin <= 2;
+		for (int k = 0; k < n.nin && ok; k++) {
+			f[k] = body[n.in[k]] ? full[n.in[k]] : n.in[k];
+			ok = f[k] != 0;
+			mm[id] |= mm[n.in[k]];
+		}
+		if (!ok)
+			continue;
+		if ((op_info[n.op].flags & OPF_EW) && n.nin == 1)
+			full[id] = graph_unary_f(g, (OpKind)n.op, f[0], n.f);
+		else if ((op_info[n.op].flags & OPF_EW) && n.nin == 2)
+			full[id] = graph_binary(g, (OpKind)n.op, f[0], f[1]);
+		else if (n.op == OP_MATMUL && !n.i[0] && body[n.in[0]] && !body[n.in[1]] &&
+		         g->nodes[n.in[1]].shape.rank == 2) {
+			full[id] = graph_matmul(g, f[0], n.in[1], 0, (int)n.i[1]);
+			mm[id] = 1;
+		}
+	}
+	/* the values to move: step-parallel with a product, read by the rest */
+	int moved = 0;
+	for (NodeId id = 1; id < n0; id++) {
+		if (!body[id] || !carry[id])
+			continue;
+		const Node *n = &g->nodes[id];
+		for (int k = 0; k < n->nin; k++)
+			if (body[n->in[k]] && full[n->in[k]] && mm[n->in[k]] && g->nodes[n->in[k]].op != OP_LOOP_VAR)
+				front[n->in[k]] = 1;
+	}
+	for (int i = 0; i < nroots; i++)
+		if (roots[i] < n0 && body[roots[i]] && full[roots[i]] && mm[roots[i]])
+			front[roots[i]] = 1;
+	for (NodeId id = 1; id < n0; id++)
+		if (front[id]) {
+			map[id] = graph_loop_seq(g, L, full[id], 0, 0);
+			moved++;
+		}
+	/* the rest of the body again, reading the moved values' slices */
+	for (NodeId id = 1; moved && id < n0; id++) {
+		if (!body[id] || map[id] || g->nodes[id].op == OP_LOOP_VAR)
+			continue;
+		Node n = g->nodes[id];
+		NodeId in[64], *pin = n.nin <= 64 ? in : malloc(sizeof(NodeId) * n.nin);
+		int changed = 0;
+		for (int k = 0; k < n.nin; k++) {
+			pin[k] = n.in[k] < n0 && map[n.in[k]] ? map[n.in[k]] : n.in[k];
+			changed |= pin[k] != n.in[k];
+		}
+		if (changed)
+			map[id] = graph_clone(g, id, pin);
+		if (pin != in)
+			free(pin);
+	}
+	for (int i = 0; i < nroots; i++)
+		if (roots[i] < n0 && map[roots[i]])
+			roots[i] = map[roots[i]];
+	free(body);
+	free(carry);
+	free(mm);
+	free(front);
+	free(full);
+	free(map);
+	return moved;
+}
+
 NodeId graph_loop_add_stack(Graph *g, int L, NodeId body)
 {
 	Loop *l = &g->loops[L];

@@ -299,6 +299,12 @@ NodeId graph_loop_seq(Graph *g, int L, NodeId src, int shift, NodeId first);
 int graph_loop_stack(Graph *g, int L, NodeId body);
 int graph_loop_last(Graph *g, int L, NodeId var);
 void graph_loop_close(Graph *g, int L, NodeId *outs);
+/* Before closing: the parts of loop L's body that read its sequences but no
+ * carry and hold a matrix product (a step's input projection x_t W + b) are
+ * computed once over the whole sequence, before the loop, and the body
+ * reads their step's slice; roots[0..n) (the body's results) become the
+ * rebuilt nodes.  Returns how many parts moved. */
+int graph_loop_hoist(Graph *g, int L, NodeId *roots, int nroots);
 /* one more stacked output of a closed loop: its OP_SCAN node (the value at
  * every step kept for its adjoint, which then need not compute it again) */
 NodeId graph_loop_add_stack(Graph *g, int L, NodeId body);

@@ -2381,8 +2381,12 @@ static Val call_scan(Sema *s, const AstExpr *e, Scope *sc)
 			NodeId mb = graph_reshape(g, mt, ms);
 			nk = graph_binary(g, OP_ADD, var[k], graph_binary(g, OP_MUL, mb, graph_binary(g, OP_SUB, nk, var[k])));
 		}
-		graph_loop_next(g, L, var[k], nk);
-		graph_loop_stack(g, L, nk);
+		next[k] = nk;
+	}
+	graph_loop_hoist(g, L, next, nc);
+	for (int k = 0; k < nc; k++) {
+		graph_loop_next(g, L, var[k], next[k]);
+		graph_loop_stack(g, L, next[k]);
 	}
 	graph_loop_close(g, L, outs);
 	for (int k = 0; k < nc; k++)
