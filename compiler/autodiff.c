@@ -396,10 +396,23 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		 * dA' = G B'^T, dB' = A'^T G, product by product; an operand
 		 * broadcast over leading axes gets the sum over them. */
 		Shape sb = graph_node(g, b)->shape;
+		int b_done = 0;
+		if (b < ad->n && ad->needs[b] && !ta && sb.rank == 2 && na.shape.rank >= 3 && na.bax <= 0 &&
+		    graph_node(g, gy)->bax == na.bax) {
+			/* [..., M, K] @ [K, N]: B's adjoint is one product over all the
+			 * rows of A, [rows, K]^T [rows, N] (the batch axis first, so a
+			 * partial batch's rows stay a prefix) */
+			int64_t K = na.shape.d[na.shape.rank - 1], N = n.shape.d[n.shape.rank - 1];
+			int64_t rows = shape_numel(na.shape) / K;
+			int64_t da[2] = {rows, K}, dg[2] = {rows, N};
+			NodeId a2 = graph_reshape(g, a, shape_make(2, da)), g2 = graph_reshape(g, gy, shape_make(2, dg));
+			accum(ad, b, tb ? graph_matmul(g, g2, a2, 1, 0) : graph_matmul(g, a2, g2, 1, 0));
+			b_done = 1;
+		}
 		if (a < ad->n && ad->needs[a])
 			accum(ad, a, graph_sumto(g, ta ? graph_matmul(g, b, gy, tb, 1) : graph_matmul(g, gy, b, 0, !tb),
 			                         na.shape));
-		if (b < ad->n && ad->needs[b])
+		if (b < ad->n && ad->needs[b] && !b_done)
 			accum(ad, b, graph_sumto(g, tb ? graph_matmul(g, gy, a, 1, ta) : graph_matmul(g, a, gy, !ta, 0), sb));
 		break;
 	}
