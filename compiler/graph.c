@@ -1211,6 +1211,20 @@ int graph_loop_last(Graph *g, int L, NodeId var)
 	return loop_out(g, L, o);
 }
 
+/* The OP_SCAN node of body value `body` stacked over T steps: [T, ...] */
+static Node stacked_node(const Graph *g, int64_t T, NodeId body)
+{
+	const Node *b = &g->nodes[body];
+	Shape s = b->shape;
+	if (s.rank >= MAXRANK)
+		DLC_INTERNAL("a stacked loop output of rank %d", s.rank + 1);
+	for (int k = s.rank; k > 0; k--)
+		s.d[k] = s.d[k - 1];
+	s.d[0] = T;
+	s.rank++;
+	return blank(OP_SCAN, (DType)b->dtype, s, b->bax >= 0 ? b->bax + 1 : -1);
+}
+
 void graph_loop_close(Graph *g, int L, NodeId *outs)
 {
 	Loop *l = loop_at(g, L);
@@ -1234,15 +1248,7 @@ void graph_loop_close(Graph *g, int L, NodeId *outs)
 		const LoopOut *lo = &l->out[o];
 		Node n;
 		if (lo->kind == LOUT_STACK) {
-			const Node *b = graph_node(g, lo->body);
-			Shape s = b->shape;
-			if (s.rank >= MAXRANK)
-				DLC_INTERNAL("a stacked loop output of rank %d", s.rank + 1);
-			for (int k = s.rank; k > 0; k--)
-				s.d[k] = s.d[k - 1];
-			s.d[0] = l->T;
-			s.rank++;
-			n = blank(OP_SCAN, (DType)b->dtype, s, b->bax >= 0 ? b->bax + 1 : -1);
+			n = stacked_node(g, l->T, lo->body);
 		} else {
 			const Node *v = graph_node(g, l->slot[lo->carry].var);
 			n = blank(OP_SCAN, (DType)v->dtype, v->shape, v->bax);
@@ -1363,15 +1369,7 @@ NodeId graph_loop_add_stack(Graph *g, int L, NodeId body)
 	l->out = arena_grow(g->arena, l->out, (size_t)l->nout, (size_t)l->nout + 1, sizeof(LoopOut));
 	LoopOut lo = {LOUT_STACK, body, -1, 0};
 	l->out[l->nout] = lo;
-	const Node *b = &g->nodes[body];
-	Shape s = b->shape;
-	if (s.rank >= MAXRANK)
-		DLC_INTERNAL("a stacked loop output of rank %d", s.rank + 1);
-	for (int k = s.rank; k > 0; k--)
-		s.d[k] = s.d[k - 1];
-	s.d[0] = l->T;
-	s.rank++;
-	Node n = blank(OP_SCAN, (DType)b->dtype, s, b->bax >= 0 ? b->bax + 1 : -1);
+	Node n = stacked_node(g, l->T, body);
 	n.i[0] = L;
 	n.i[1] = l->nout;
 	NodeId id = intern(g, &n, in, nin);
