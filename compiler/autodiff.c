@@ -510,7 +510,7 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	}
 	case OP_SCAN: vjp_loop(ad, (int)n.i[0]); break;
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
-	case OP_DROPOUT_MASK: case OP_RANDOM: case OP_LOOP_VAR:
+	case OP_DROPOUT_MASK: case OP_RANDOM: case OP_ARANGE: case OP_LOOP_VAR:
 		break;
 	case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
 	case OP_XENT_GRAD: {

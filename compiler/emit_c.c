@@ -902,14 +902,16 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "%.*s%s mx = -INFINITY;\n", IND(d), e->T);
 	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sif (%s[%s] > mx)\n%.*smx = %s[%s];\n", IND(d),
 	        bound, IND(d + 1), xb, xi, IND(d + 2), xb, xi);
+	/* a row with every score -inf (masked) has no weight anywhere: 0, and -inf for log_softmax */
+	fprintf(o, "%.*sif (mx == -INFINITY)\n%.*smx = 0;\n", IND(d), IND(d + 1));
 	fprintf(o, "%.*sdouble se = 0;\n", IND(d));
 	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sse += %s(%s[%s] - mx);\n", IND(d), bound, IND(d + 1),
 	        fn(e, "exp"), xb, xi);
 	if (n->op == OP_SOFTMAX)
-		fprintf(o, "%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = (%s)(%s(%s[%s] - mx) / se);\n", IND(d),
+		fprintf(o, "%.*sdouble inv = se > 0 ? 1 / se : 0;\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = (%s)(%s(%s[%s] - mx) * inv);\n", IND(d), IND(d),
 		        (long long)A, IND(d + 1), dst, xi, e->T, fn(e, "exp"), xb, xi);
 	else
-		fprintf(o, "%.*s%s lse = (%s)log(se);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - mx - lse;\n",
+		fprintf(o, "%.*s%s lse = (%s)(se > 0 ? log(se) : 0);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - mx - lse;\n",
 		        IND(d), e->T, e->T, IND(d), (long long)A, IND(d + 1), dst, xi, xb, xi);
 	if (x->bax == n->i[0])
 		fprintf(o, "%.*sfor (long k = %s; k < %lld; k++)\n%.*s%s[%s] = 0;\n", IND(d), bound, (long long)A, IND(d + 1),
@@ -2055,6 +2057,10 @@ static void emit_kernel(Emit *e, const Kernel *k)
 		case OP_PAD: case OP_SLICE: case OP_CONCAT: kernel_block(e, k->node, dst); break;
 		case OP_DROPOUT_MASK: kernel_dropout(e, k->node, dst); break;
 		case OP_RANDOM: kernel_random(e, k->node, dst); break;
+		case OP_ARANGE:
+			fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = (%s)i;\n",
+			        (long long)NN(e, k->node)->shape.d[0], dst, e->T);
+			break;
 		case OP_TAKE: kernel_take(e, k->node, dst); break;
 		case OP_TAKE_GRAD: kernel_take_grad(e, k->node, dst); break;
 		case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD: kernel_upsample(e, k->node, dst); break;

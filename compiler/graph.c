@@ -938,6 +938,12 @@ NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt)
 	return intern(g, &n, NULL, 0);
 }
 
+NodeId graph_arange(Graph *g, int64_t count)
+{
+	Node n = blank(OP_ARANGE, g->fdtype, shape_make(1, (int64_t[]){count}), -1);
+	return intern(g, &n, NULL, 0);
+}
+
 NodeId graph_random(Graph *g, Shape s, int bax, int normal, int64_t salt, int64_t index)
 {
 	Node n = blank(OP_RANDOM, g->fdtype, s, bax);

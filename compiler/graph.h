@@ -276,6 +276,7 @@ NodeId graph_dropout_mask(Graph *g, Shape s, int bax, double p, int64_t salt);
 /* Random numbers from the step's random stream: uniform in [0, 1), or
  * N(0, 1) when `normal`; index: the tensor's number among the model's
  * random tensors (the trainer may feed it from a file instead). */
+NodeId graph_arange(Graph *g, int64_t count); /* [count]: 0, 1, ..., count - 1 */
 NodeId graph_random(Graph *g, Shape s, int bax, int normal, int64_t salt, int64_t index);
 /* Rows of `table` [V, ...] selected by the i32 tensor `ids` (any shape):
  * ids.shape + table.shape[1:], with the batch axis of ids. */

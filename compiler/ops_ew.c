@@ -253,6 +253,14 @@ static NodeId erf_vjp(const VjpCall *v)
 	return mul(v, v->gy, mulc(v, e, 1.1283791670955126)); /* 2 / sqrt(pi) */
 }
 
+/* sin and cos: each the other's derivative (up to sign) */
+static const char *sin_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "sin"), x->a); }
+static double sin_eval(Scalars s) { return sin(s.a); }
+static NodeId sin_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_COS, in0(v))); }
+static const char *cos_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "cos"), x->a); }
+static double cos_eval(Scalars s) { return cos(s.a); }
+static NodeId cos_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_NEG, un(v, OP_SIN, in0(v)))); }
+
 /* gelu(x) = x Phi(x) = x (1 + erf(x / sqrt(2))) / 2, the exact form (torch's
  * default); d/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
 #define SQRT1_2 0.70710678118654752440
@@ -365,6 +373,8 @@ const OpRules op_rules[OP_COUNT_] = {
 	[OP_SIGMOID] = {.c_expr = sigmoid_c, .eval = sigmoid_eval, .vjp = sigmoid_vjp},
 	[OP_TANH] = {.c_expr = tanh_c, .eval = tanh_eval, .vjp = tanh_vjp},
 	[OP_ERF] = {.c_expr = erf_c, .eval = erf_eval, .vjp = erf_vjp},
+	[OP_SIN] = {.c_expr = sin_c, .eval = sin_eval, .vjp = sin_vjp},
+	[OP_COS] = {.c_expr = cos_c, .eval = cos_eval, .vjp = cos_vjp},
 	[OP_GELU] = {.c_expr = gelu_c, .eval = gelu_eval, .vjp = gelu_vjp},
 	[OP_SOFTPLUS] = {.c_expr = softplus_c, .eval = softplus_eval, .vjp = softplus_vjp},
 	[OP_LEAKY_RELU] = {.c_expr = leaky_relu_c, .eval = leaky_relu_eval, .vjp = leaky_relu_vjp,

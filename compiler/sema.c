@@ -199,6 +199,7 @@ static const char *const builtin_names[] = {
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 	"take", "embedding", "conv_transpose2d", "upsample",
 	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size", "choose",
+	"arange", "heads", "merge_heads", "attention",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -237,6 +238,18 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 	return best ? arena_printf(s->a, "; did you mean '%s'?", best) : "";
 }
 
+/* Builtins that came after programs could have used their names: a
+ * program's own function of that name replaces the builtin in its code (the
+ * prelude's code still calls the builtin). */
+static int redefinable(const char *name)
+{
+	static const char *const names[] = {"arange", "heads", "merge_heads", "attention"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(names[i], name))
+			return 1;
+	return 0;
+}
+
 static int define(Sema *s, const char *name, SrcLoc loc, SymKind kind, Sym **out)
 {
 	Sym *old = lookup(s, name);
@@ -253,7 +266,7 @@ static int define(Sema *s, const char *name, SrcLoc loc, SymKind kind, Sym **out
 	const char *b[NBUILTINS];
 	int nb = builtins(b);
 	for (int i = 0; i < nb; i++)
-		if (!strcmp(b[i], name)) {
+		if (!strcmp(b[i], name) && !redefinable(name)) {
 			diag_error(s->d, loc, "'%s' is a builtin function and cannot be redefined", name);
 			return 0;
 		}
@@ -1946,6 +1959,141 @@ static Val call_reduce(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	return vnode(fn[0] == 's' ? graph_unary(s->g, OP_SQRT, v) : v);
 }
 
+/* ---- attention ---- */
+
+/* heads(x, nh): [..., T, D] -> [..., nh, T, D / nh], the last axis cut into
+ * nh heads of D / nh features; merge_heads(x): [..., nh, T, E] -> [..., T,
+ * nh E], the inverse. */
+static Val call_heads(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const pn[] = {"x", "nh"};
+	const AstExpr *args[2];
+	int split = !strcmp(fn, "heads");
+	if (!bind_args(s, e, fn, pn, split ? 2 : 1, split ? 2 : 1, args))
+		return verr();
+	NodeId x = tensor_arg(s, args[0], sc, fn, 1);
+	if (!x)
+		return verr();
+	Shape sh = N(s, x)->shape;
+	int r = sh.rank;
+	if (r < 2 || (!split && r < 3) || (split && r + 1 > MAXRANK)) {
+		diag_error(s->d, args[0]->loc, "'%s' needs a tensor %s, got %s", fn,
+		           split ? "[..., T, D] of rank 2 or more" : "[..., heads, T, E] of rank 3 or more", shp(s, sh));
+		return verr();
+	}
+	Shape to = sh;
+	int perm[MAXRANK];
+	for (int k = 0; k < MAXRANK; k++)
+		perm[k] = k;
+	if (split) {
+		int64_t nh;
+		if (!eval_dim(s, args[1], &nh))
+			return verr();
+		if (nh < 1 || sh.d[r - 1] % nh) {
+			diag_error(s->d, args[1]->loc, "'heads': %lld heads do not divide the width %lld of %s",
+			           (long long)nh, (long long)sh.d[r - 1], shp(s, sh));
+			return verr();
+		}
+		/* [..., T, nh, E], then the heads before the tokens */
+		to.rank = r + 1;
+		to.d[r - 1] = nh;
+		to.d[r] = sh.d[r - 1] / nh;
+		if (!reshape_keeps_batch(s, x, to, -1, e->loc, fn))
+			return verr();
+		perm[r - 2] = r - 1;
+		perm[r - 1] = r - 2;
+		return vnode(graph_permute(s->g, graph_reshape(s->g, x, to), perm));
+	}
+	/* the tokens before the heads, then [..., T, nh E] */
+	perm[r - 3] = r - 2;
+	perm[r - 2] = r - 3;
+	NodeId p = graph_permute(s->g, x, perm);
+	to = N(s, p)->shape;
+	to.d[r - 2] *= to.d[r - 1];
+	to.rank = r - 1;
+	if (!reshape_keeps_batch(s, p, to, -1, e->loc, fn))
+		return verr();
+	return vnode(graph_reshape(s->g, p, to));
+}
+
+/* attention(q, k, v, mask = 1, dropout = 0, scale = 1 / sqrt(E)): q [..., T,
+ * E], k [..., S, E], v [..., S, F] -> softmax(q k^T scale, masked) v [..., T,
+ * F].  Where the mask (broadcast to the scores [..., T, S]) is 0 the score
+ * is -inf: those keys get no weight, and a row with no key left is all zero
+ * (not NaN).  Dropout acts on the weights, as torch.nn.MultiheadAttention. */
+static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"q", "k", "v", "mask", "dropout", "scale"};
+	const AstExpr *args[6];
+	if (!bind_args(s, e, "attention", pn, 6, 3, args))
+		return verr();
+	NodeId q = tensor_arg(s, args[0], sc, "attention", 1), k = tensor_arg(s, args[1], sc, "attention", 1),
+	       v = tensor_arg(s, args[2], sc, "attention", 1);
+	if (!q || !k || !v)
+		return verr();
+	Shape sq = N(s, q)->shape, sk = N(s, k)->shape, sv = N(s, v)->shape;
+	if (sq.rank < 2 || sk.rank < 2 || sv.rank < 2 || sq.d[sq.rank - 1] != sk.d[sk.rank - 1] ||
+	    sk.d[sk.rank - 2] != sv.d[sv.rank - 2]) {
+		diag_error(s->d, e->loc, "'attention' needs q [..., T, E], k [..., S, E] and v [..., S, F], got %s, %s "
+		           "and %s", shp(s, sq), shp(s, sk), shp(s, sv));
+		return verr();
+	}
+	double scale = 1 / sqrt((double)sq.d[sq.rank - 1]), p = 0;
+	for (int i = 4; i < 6; i++) {
+		if (!args[i])
+			continue;
+		Val c = eval(s, args[i], sc);
+		if (c.kind == V_ERR)
+			return verr();
+		if (c.kind != V_NUM || (i == 4 && (c.num < 0 || c.num >= 1))) {
+			diag_error(s->d, args[i]->loc, i == 4 ? "the dropout of 'attention' must be a number in [0, 1)"
+			                                      : "the scale of 'attention' must be a number");
+			return verr();
+		}
+		*(i == 4 ? &p : &scale) = c.num;
+	}
+	int perm[MAXRANK];
+	for (int j = 0; j < MAXRANK; j++)
+		perm[j] = j;
+	perm[sk.rank - 1] = sk.rank - 2;
+	perm[sk.rank - 2] = sk.rank - 1;
+	Val sv2 = matmul(s, q, graph_permute(s->g, k, perm), e->loc);
+	if (sv2.kind == V_ERR)
+		return verr();
+	NodeId sc2 = graph_binary(s->g, OP_MUL, sv2.id, graph_const(s->g, scale));
+	if (args[3]) {
+		Val m = eval(s, args[3], sc);
+		if (m.kind == V_ERR)
+			return verr();
+		if (m.kind != V_NUM || m.num == 0) {
+			NodeId mn = as_node(s, m, args[3], "the mask of 'attention'");
+			if (!mn || !check_float(s, mn, args[3], "attention"))
+				return verr();
+			Shape ss = N(s, sc2)->shape, out;
+			if (!shape_broadcast(N(s, mn)->shape, ss, &out) || !shape_eq(out, ss)) {
+				diag_error(s->d, args[3]->loc, "the mask %s of 'attention' does not broadcast to the scores %s "
+				           "(queries by keys)", shp(s, N(s, mn)->shape), shp(s, ss));
+				return verr();
+			}
+			const Node *nm = N(s, mn), *ns = N(s, sc2);
+			int bm = nm->bax < 0 ? -1 : nm->bax + ss.rank - nm->shape.rank;
+			if (!one_batch_axis(s, args[3]->loc, "the mask of 'attention'", mn, bm, sc2, ns->bax, ss))
+				return verr();
+			sc2 = graph_where(s->g, mn, sc2, graph_const(s->g, -INFINITY));
+		}
+	}
+	NodeId w = graph_softmax(s->g, OP_SOFTMAX, sc2, N(s, sc2)->shape.rank - 1);
+	if (args[4]) {
+		s->mode_dependent = 1;
+		int salt = ++s->ndropout;
+		if (!s->eval_mode && p > 0) {
+			s->m->uses_rng = 1;
+			w = graph_binary(s->g, OP_MUL, w, graph_dropout_mask(s->g, N(s, w)->shape, N(s, w)->bax, p, salt));
+		}
+	}
+	return matmul(s, w, v, e->loc);
+}
+
 /* where(cond, a, b): a where cond != 0, else b, broadcast together */
 static Val call_where(Sema *s, const AstExpr *e, Scope *sc)
 {
@@ -2454,6 +2602,21 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		return call_reduce(s, e, sc, fn);
 	if (!strcmp(fn, "where"))
 		return call_where(s, e, sc);
+	if (!strcmp(fn, "heads") || !strcmp(fn, "merge_heads"))
+		return call_heads(s, e, sc, fn);
+	if (!strcmp(fn, "attention"))
+		return call_attention(s, e, sc);
+	if (!strcmp(fn, "arange")) {
+		static const char *const pn[] = {"n"};
+		int64_t n;
+		if (!bind_args(s, e, fn, pn, 1, 1, args) || !eval_dim(s, args[0], &n))
+			return verr();
+		if (n < 1) {
+			diag_error(s->d, args[0]->loc, "'arange' needs at least 1 element, got %lld", (long long)n);
+			return verr();
+		}
+		return vnode(graph_arange(s->g, n));
+	}
 	if (!strcmp(fn, "clamp"))
 		return call_clamp(s, e, sc);
 	if (!strcmp(fn, "argmax"))
@@ -2839,6 +3002,8 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 				v.env = sc;
 				return v;
 			}
+			if (!strcmp(e->name, "inf"))
+				return vnum(INFINITY, 0);
 			diag_error(s->d, e->loc, "unknown name '%s'%s", e->name, suggest(s, e->name, 0, sc));
 			return verr();
 		}
@@ -2938,6 +3103,8 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		if (m)
 			return invoke(s, m, e, sc, self->scope, self, arena_printf(s->a, "%s.%s", self->path, e->name));
 		Sym *y = lookup(s, e->name);
+		if (y && y->kind == SYM_DEF && !y->prelude && e->loc.file == 1 && redefinable(e->name))
+			y = NULL;
 		if (y && y->kind == SYM_DEF)
 			return invoke(s, y->def, e, sc, NULL, NULL, y->def->name);
 		if (y && y->kind == SYM_VALUE && y->val.kind == V_LAYER)
@@ -4557,9 +4724,16 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 	d->prelude_file = "prelude.dl";
 	d->prelude_src = dlc_prelude;
 	const AstProgram *pre = parse_source(a, d, "prelude.dl", dlc_prelude, 1);
-	for (int i = 0; i < pre->nstmts; i++)
-		if (pre->stmts[i]->kind == ST_LAYER)
-			stmt_layer(&s, pre->stmts[i], 1);
+	for (int i = 0; i < pre->nstmts; i++) {
+		const AstStmt *st = pre->stmts[i];
+		Sym *y;
+		if (st->kind == ST_LAYER) {
+			stmt_layer(&s, st, 1);
+		} else if (st->kind == ST_DEF && define(&s, st->name, st->name_loc, SYM_DEF, &y)) {
+			y->def = st;
+			y->prelude = 1;
+		}
+	}
 
 	for (int i = 0; i < p->nstmts; i++) {
 		const AstStmt *st = p->stmts[i];

@@ -292,6 +292,79 @@ def _torch_rnn(kind, v, prefix, x, h0=None, mask=None):
     return out[0]
 
 
+def torch_params(c, *groups):
+    """The params of prelude layer instances, which the program does not
+    declare: groups of (kind, name, sizes...), kind "mha" (d), "block" (d, ff)
+    or "linear" (i, o, PyTorch's layout)."""
+    ps = []
+    for kind, name, *n in groups:
+        if kind == "linear":
+            ps += [(name + ".weight", (n[1], n[0])), (name + ".bias", (n[1],))]
+        elif kind == "mha":
+            d = n[0]
+            ps += [(name + ".in_proj_weight", (3 * d, d)), (name + ".in_proj_bias", (3 * d,)),
+                   (name + ".out_proj.weight", (d, d)), (name + ".out_proj.bias", (d,))]
+        elif kind == "block":
+            d, ff = n
+            ps += [(name + ".self_attn.in_proj_weight", (3 * d, d)), (name + ".self_attn.in_proj_bias", (3 * d,)),
+                   (name + ".self_attn.out_proj.weight", (d, d)), (name + ".self_attn.out_proj.bias", (d,)),
+                   (name + ".linear1.weight", (ff, d)), (name + ".linear1.bias", (ff,)),
+                   (name + ".linear2.weight", (d, ff)), (name + ".linear2.bias", (d,)),
+                   (name + ".norm1.weight", (d,)), (name + ".norm1.bias", (d,)),
+                   (name + ".norm2.weight", (d,)), (name + ".norm2.bias", (d,))]
+    c.layer_params = getattr(c, "layer_params", []) + ps
+    return c
+
+
+def _with_weights(mod, v, prefix):
+    """A torch module (float64, training mode) whose parameters are v's
+    tensors PREFIX.NAME (the state dict's keys), so gradients reach them."""
+    mod = mod.double().train()
+    for key, _ in list(mod.named_parameters()):
+        *path, leaf = key.split(".")
+        owner = mod
+        for part in path:
+            owner = getattr(owner, part)
+        delattr(owner, leaf)
+        setattr(owner, leaf, getattr(v, prefix + "." + key))
+    return mod
+
+
+def _attn_masks(v, t):
+    """torch's masks for dlc's causal(t) and padding mask v.m [n, t] (1 = a
+    token): attn_mask True where a query may not look, key_padding_mask True
+    at padding."""
+    causal = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
+    return causal, v.m < 0.5
+
+
+def _torch_mha(v, prefix, x, nh):
+    mod = _with_weights(torch.nn.MultiheadAttention(x.shape[2], nh, batch_first=True), v, prefix)
+    causal, pad = _attn_masks(v, x.shape[1])
+    return mod(x, x, x, attn_mask=causal, key_padding_mask=pad, need_weights=False)[0]
+
+
+def _torch_block(v, prefix, x, nh, ff):
+    mod = _with_weights(torch.nn.TransformerEncoderLayer(x.shape[2], nh, ff, dropout=0.0, activation="gelu",
+                                                         batch_first=True, norm_first=True), v, prefix)
+    causal, pad = _attn_masks(v, x.shape[1])
+    return mod(x, src_mask=causal, src_key_padding_mask=pad)
+
+
+def _composed_attention(v, nh):
+    """softmax(q k^T / sqrt(e) masked) v by hand, heads split and merged."""
+    n, t, d = v.x.shape
+    def split(z):
+        return z.reshape(n, t, nh, d // nh).transpose(1, 2)
+    q, k, w = split(v.x @ v.Wq), split(v.x @ v.Wk), split(v.x @ v.Wv)
+    causal, pad = _attn_masks(v, t)
+    bad = causal[None, None] | pad[:, None, None, :]
+    s = (q @ k.transpose(-1, -2) / (d // nh) ** 0.5).masked_fill(bad, float("-inf"))
+    p = torch.softmax(s, -1)
+    o = (p @ w).transpose(1, 2).reshape(n, t, d)
+    return ((o * (v.R + 2)).sum(), {"o": o, "p": p})
+
+
 def _unrolled(v):
     """The scan case by hand: two carries, two sequences, in reverse."""
     h, c = torch.zeros(v.x.shape[0], 3, dtype=torch.float64), v.c0.expand(v.x.shape[0], 3)
@@ -369,6 +442,85 @@ CASES = [
         gen={"m": prefix_mask()}, rows=4,
         note="sequences of different lengths: the mask holds the state, as packed sequences do"),
         "lstm", "lstm", 3, 4)),
+    # -- attention and transformer blocks --
+    case("attention_composed", """
+        dim B = 5
+        dim T = 6
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        param Wq : [D, D]
+        param Wk : [D, D]
+        param Wv : [D, D]
+        mask = causal(T) * reshape(m, [B, 1, 1, T])
+        s = heads(x @ Wq, 2) @ transpose(heads(x @ Wk, 2), -1, -2) / sqrt(D / 2)
+        output p = softmax(where(mask, s, -inf))
+        output o = merge_heads(p @ heads(x @ Wv, 2))
+        loss sum(o * (R + 2))
+        """, lambda v: _composed_attention(v, 2), gen={"m": prefix_mask()}, rows=3,
+        note="attention written out: heads, q k^T, causal and padding masks with -inf, softmax, merge"),
+    case("attention_builtin", """
+        dim B = 5
+        dim T = 6
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        param Wq : [D, D]
+        param Wk : [D, D]
+        param Wv : [D, D]
+        output o = merge_heads(attention(heads(x @ Wq, 2), heads(x @ Wk, 2), heads(x @ Wv, 2),
+                                         causal(T) * reshape(m, [B, 1, 1, T])))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda r: (r[0], {"o": r[1]["o"]}))(_composed_attention(v, 2)),
+        gen={"m": prefix_mask()}, rows=3,
+        note="attention(q, k, v, mask) against the same attention written out in torch"),
+    case("attention_masked_rows", """
+        dim B = 4
+        input x : f32[B, 3, 4]
+        input R : f32[B, 3, 4]
+        param Wq : [4, 4]
+        param V : [3, 4]
+        M = less(reshape(arange(3), [1, 3]), reshape(arange(3), [3, 1]))   # keys before the query
+        output o = attention(x @ Wq, x, x + V, M)
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda o: ((o * (v.R + 2)).sum(), {"o": o}))(torch.nan_to_num(
+            torch.softmax((v.x @ v.Wq @ v.x.transpose(-1, -2) / 2).masked_fill(
+                torch.tensor([[1, 1, 1], [0, 1, 1], [0, 0, 1]], dtype=torch.bool), float("-inf")), -1)) @ (v.x + v.V)),
+        rows=3, note="a query with every key masked gets zeros, not NaN (torch's NaN set to 0)"),
+    torch_params(case("mha_torch", """
+        dim B = 5
+        dim T = 6
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        attn = MultiheadAttention(D, 2)
+        output o = attn(x, causal(T) * reshape(m, [B, 1, 1, T]))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda o: ((o * (v.R + 2)).sum(), {"o": o}))(_torch_mha(v, "attn", v.x, 2)),
+        gen={"m": prefix_mask()}, rows=3,
+        note="the prelude's MultiheadAttention against torch.nn.MultiheadAttention, causal and padding masks"),
+        ("mha", "attn", 8)),
+    torch_params(case("transformer_block_torch", """
+        dim B = 4
+        dim T = 5
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        blk = TransformerBlock(D, 4, 12)
+        output o = blk(x, causal(T) * reshape(m, [B, 1, 1, T]))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda o: ((o * (v.R + 2)).sum(), {"o": o}))(_torch_block(v, "blk", v.x, 4, 12)),
+        gen={"m": prefix_mask()}, rows=3,
+        note="the prelude's TransformerBlock against torch.nn.TransformerEncoderLayer(norm_first=True, gelu)"),
+        ("block", "blk", 8, 12)),
+    ew("sinusoidal", "a[6,8]", "a * sinusoidal(6, 8)", "6,8",
+       lambda v: v.a * torch.stack([torch.sin(torch.arange(6.)[:, None] * 10000 ** (-torch.arange(0, 8, 2.) / 8)),
+                                    torch.cos(torch.arange(6.)[:, None] * 10000 ** (-torch.arange(0, 8, 2.) / 8))],
+                                   -1).reshape(6, 8).double()),
     # -- elementwise binary ops, numpy broadcasting both ways --
     ew("add_same", "a[B,3] b[B,3]", "a + b", "B,3", lambda v: v.a + v.b),
     ew("add_row_rhs", "a[B,3] b[3]", "a + b", "B,3", lambda v: v.a + v.b),
@@ -521,6 +673,8 @@ CASES = [
        note="saturated: no overflow, gradients about 0"),
     ew("tanh_large", "a[B,4]", "tanh(a)", "B,4", lambda v: torch.tanh(v.a), gen={"a": away(10, 400)}),
     ew("erf", "a[B,5]", "erf(a)", "B,5", lambda v: torch.erf(v.a), gen={"a": normal(1.5)}),
+    ew("sin", "a[B,5]", "sin(a)", "B,5", lambda v: torch.sin(v.a), gen={"a": normal(3)}),
+    ew("cos", "a[B,5]", "cos(a)", "B,5", lambda v: torch.cos(v.a), gen={"a": normal(3)}),
     ew("gelu", "a[B,5]", "gelu(a)", "B,5", lambda v: F.gelu(v.a), gen={"a": normal(2)}),
     ew("gelu_matmul", "a[B,4] w[4,3] u[3,2]", "gelu(a @ w) @ u", "B,2", lambda v: F.gelu(v.a @ v.w) @ v.u,
        note="the gradient's gelu' mask runs in the epilogue of a matrix product"),
