@@ -68,6 +68,8 @@ static void usage(FILE *f)
 	        "                    object instead of the LLVM JIT (implied by --cc)\n"
 	        "  --no-jit-cache    dlc run: neither use nor fill the LLVM JIT's cache of compiled\n"
 	        "                    code (also DLC_JIT_CACHE=0; see docs/cli.md)\n"
+	        "  --no-kv-cache     a transformer's text generator reruns its whole context for\n"
+	        "                    each character instead of caching keys and values\n"
 	        "  --target=T        native (default): code for this machine (-march=native);\n"
 	        "                    portable: code that runs on any CPU of this architecture\n"
 	        "  --help            show this help\n"
@@ -224,10 +226,14 @@ static int build_executable(const char *csrc, const char *out, const char *cc, c
 }
 
 /* A character model (`dim V = vocab(...)` and an i32 input [B, T] whose
- * dims are named) gets a generator: the same program for B = 1 and T = 1,
- * printed into the same file with its names prefixed (its carried states
- * hold the context from one character to the next).  NULL when the model
- * is no such model, or when the program does not compile that way. */
+ * dims are named) gets a generator, printed into the same file with its
+ * names prefixed: the same program for B = 1 and T = 1 when it carries state
+ * (its carried states hold the context from one character to the next),
+ * else for B = 1 and the whole context T (a transformer: it reads the last T
+ * characters and predicts from the last position).  NULL when the model is
+ * no such model, or when the program does not compile that way. */
+static int no_kv_cache; /* --no-kv-cache: a transformer's generator reruns the whole context */
+
 static Schedule *build_generator(Arena *a, const AstProgram *prog, Model *m, const DimDefine *defs, int ndefs,
                                  DType dtype, int force_dtype, int fold, int cse, const StepOptions *sopt)
 {
@@ -242,21 +248,42 @@ static Schedule *build_generator(Arena *a, const AstProgram *prog, Model *m, con
 	}
 	if (!ty)
 		return NULL;
+	int carries = 0;
+	const Tensor *x = NULL;
+	for (int i = 0; i < m->g->ntensors; i++) {
+		const Tensor *t = &m->g->tensors[i];
+		carries |= t->carry != 0;
+		if (!x && t->role == ROLE_INPUT && t->dtype == DT_I32 && t->shape.rank == 2)
+			x = t;
+	}
 	DimDefine *d = arena_alloc(a, sizeof(DimDefine) * (size_t)(ndefs + 2));
 	int nd = 0;
 	for (int i = 0; i < ndefs; i++)
-		if (strcmp(defs[i].name, ty->dims[0]->name) && strcmp(defs[i].name, ty->dims[1]->name))
+		if (strcmp(defs[i].name, ty->dims[0]->name) && (!carries || strcmp(defs[i].name, ty->dims[1]->name)))
 			d[nd++] = defs[i];
 	d[nd].name = ty->dims[0]->name;
 	d[nd++].value = 1;
-	d[nd].name = ty->dims[1]->name;
-	d[nd++].value = 1;
+	if (carries) {
+		d[nd].name = ty->dims[1]->name;
+		d[nd++].value = 1;
+	}
 	FILE *devnull = fopen("/dev/null", "w");
 	if (!devnull)
 		return NULL;
 	Diag quiet;
 	diag_init(&quiet, devnull, prog->file, "");
-	Model *g = sema_build(a, &quiet, prog, d, nd, dtype, force_dtype, fold, cse);
+	Model *g = NULL;
+	if (!carries && !no_kv_cache && x && x->shape.d[1] > 1) {
+		/* a transformer with causal attention: one token at a time, the keys
+		 * and values of the context cached; the whole context otherwise */
+		g = sema_build_cached(a, &quiet, prog, d, nd, dtype, force_dtype, fold, cse, x->shape.d[1]);
+		if (quiet.nerrors || !g->loss) {
+			quiet.nerrors = 0;
+			g = NULL;
+		}
+	}
+	if (!g)
+		g = sema_build(a, &quiet, prog, d, nd, dtype, force_dtype, fold, cse);
 	fclose(devnull);
 	if (quiet.nerrors || !g->loss)
 		return NULL;
@@ -684,6 +711,8 @@ int main(int argc, char **argv)
 			cc_jit = 1; /* dlc run: the system C compiler, not the LLVM JIT */
 		} else if (!strcmp(a, "--no-jit-cache")) {
 			no_jit_cache = 1;
+		} else if (!strcmp(a, "--no-kv-cache")) {
+			no_kv_cache = 1;
 		} else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) {
 			opt = a[2] - '0';
 		} else if (!strncmp(a, "-f", 2) && a[2]) {

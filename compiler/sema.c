@@ -118,6 +118,13 @@ typedef struct Sema {
 	Scope *cur;              /* the scope being executed (dims inside layers and functions) */
 	const char *prefix;      /* the instance whose body is executing: its params' names' prefix */
 	int in_scan;             /* evaluating the body of a scan */
+	/* A cached generator (sema_build_cached): the program for one new token
+	 * at a time; each causal attention keeps its keys and values of the
+	 * last kv_ctx tokens in carried states, and positions come from the
+	 * input kv.position. */
+	int64_t kv_ctx;
+	int nkv;                 /* attentions seen in this pass */
+	int kv_pos;              /* the tensor kv.position, + 1 */
 } Sema;
 
 static Val verr(void) { Val v; memset(&v, 0, sizeof v); return v; }
@@ -199,7 +206,7 @@ static const char *const builtin_names[] = {
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 	"take", "embedding", "conv_transpose2d", "upsample",
 	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size", "choose",
-	"arange", "heads", "merge_heads", "attention",
+	"arange", "heads", "merge_heads", "attention", "positions", "position_rows",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -243,7 +250,8 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
  * prelude's code still calls the builtin). */
 static int redefinable(const char *name)
 {
-	static const char *const names[] = {"arange", "heads", "merge_heads", "attention"};
+	static const char *const names[] = {"arange", "heads", "merge_heads", "attention", "positions",
+	                                    "position_rows"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(names[i], name))
 			return 1;
@@ -2016,6 +2024,105 @@ static Val call_heads(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	return vnode(graph_reshape(s->g, p, to));
 }
 
+/* The position of the new token in a cached generator: its input
+ * kv.position [1] (floats), made on first use. */
+static NodeId kv_position(Sema *s, SrcLoc loc)
+{
+	if (!s->kv_pos) {
+		int ti = graph_add_tensor(s->g, "kv.position", ROLE_INPUT, s->g->fdtype, shape_make(1, (int64_t[]){1}), -1,
+		                          loc);
+		s->g->tensors[ti].of_param = -1;
+		s->kv_pos = ti + 1;
+	}
+	return s->g->tensors[s->kv_pos - 1].node;
+}
+
+/* positions(t): the positions of the t tokens, [t] floats: 0, 1, ..., t - 1;
+ * in a cached generator (t = 1) the new token's.  position_rows(table, t):
+ * the rows of a position table [n, ...] for those positions, [t, ...]. */
+static Val call_positions(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	static const char *const pn[] = {"table", "t"};
+	const AstExpr *args[2];
+	int rows = !strcmp(fn, "position_rows");
+	if (!bind_args(s, e, fn, rows ? pn : pn + 1, rows ? 2 : 1, rows ? 2 : 1, args))
+		return verr();
+	NodeId table = rows ? tensor_arg(s, args[0], sc, fn, 1) : 0;
+	int64_t t;
+	if ((rows && !table) || !eval_dim(s, args[rows], &t))
+		return verr();
+	if (t < 1) {
+		diag_error(s->d, args[rows]->loc, "'%s' needs at least 1 position, got %lld", fn, (long long)t);
+		return verr();
+	}
+	Shape ts = rows ? N(s, table)->shape : shape_scalar();
+	if (rows && (ts.rank < 1 || N(s, table)->bax >= 0)) {
+		diag_error(s->d, args[0]->loc, "'position_rows' needs a table [positions, ...] (a param), got %s",
+		           shp(s, ts));
+		return verr();
+	}
+	if (rows && t > ts.d[0]) {
+		diag_error(s->d, e->loc, "a context of %lld positions is longer than the position table %s (%lld rows)",
+		           (long long)t, shp(s, ts), (long long)ts.d[0]);
+		return verr();
+	}
+	if (!s->kv_ctx)
+		return vnode(rows ? graph_slice(s->g, table, 0, 0, t) : graph_arange(s->g, t));
+	if (t != 1) {
+		diag_error(s->d, e->loc, "a cached generator runs one token at a time, but '%s' asks for %lld positions",
+		           fn, (long long)t);
+		return verr();
+	}
+	NodeId p = kv_position(s, e->loc);
+	if (!rows)
+		return vnode(p);
+	/* the row at p: the table's rows weighted by (row == p), summed */
+	int64_t n = ts.d[0];
+	NodeId hit = graph_binary(s->g, OP_EQ, graph_reshape(s->g, graph_arange(s->g, n), shape_make(2, (int64_t[]){1, n})),
+	                          graph_reshape(s->g, p, shape_make(2, (int64_t[]){1, 1})));
+	Shape row = ts;
+	row.d[0] = 1;
+	NodeId flat = graph_reshape(s->g, table, shape_make(2, (int64_t[]){n, shape_numel(ts) / n}));
+	Val r = matmul(s, hit, flat, e->loc);
+	if (r.kind == V_ERR)
+		return r;
+	return vnode(graph_reshape(s->g, r.id, row));
+}
+
+/* The carried state kv.cacheN.NAME of a cached generator's attention N, of
+ * shape sh (made on the first pass, found again on the evaluation pass),
+ * and its next value. */
+static NodeId kv_state(Sema *s, const char *what, Shape sh, SrcLoc loc)
+{
+	const char *name = arena_printf(s->a, "kv.cache%d.%s", s->nkv, what);
+	for (int i = 0; i < s->g->ntensors; i++)
+		if (!strcmp(s->g->tensors[i].name, name))
+			return s->g->tensors[i].node;
+	int ti = graph_add_tensor(s->g, name, ROLE_STATE, s->g->fdtype, sh, 0, loc);
+	s->g->tensors[ti].carry = 1;
+	s->g->tensors[ti].of_param = -1;
+	return s->g->tensors[ti].node;
+}
+
+static void add_output(Sema *s, const char *name, NodeId id, int hidden);
+
+static void kv_next(Sema *s, const char *what, NodeId id)
+{
+	const char *oname = arena_printf(s->a, "kv.cache%d.%s.next", s->nkv, what);
+	if (s->eval_mode) {
+		for (int i = 0; i < s->m->noutputs; i++)
+			if (!strcmp(s->m->outputs[i].name, oname))
+				s->m->eval_outputs[i] = id;
+		return;
+	}
+	const char *name = arena_printf(s->a, "kv.cache%d.%s", s->nkv, what);
+	for (int i = 0; i < s->g->ntensors; i++)
+		if (!strcmp(s->g->tensors[i].name, name)) {
+			add_output(s, oname, id, 1);
+			s->g->tensors[i].carry_out = s->m->noutputs;
+		}
+}
+
 /* attention(q, k, v, mask = 1, dropout = 0, scale = 1 / sqrt(E)): q [..., T,
  * E], k [..., S, E], v [..., S, F] -> softmax(q k^T scale, masked) v [..., T,
  * F].  Where the mask (broadcast to the scores [..., T, S]) is 0 the score
@@ -2023,9 +2130,9 @@ static Val call_heads(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
  * (not NaN).  Dropout acts on the weights, as torch.nn.MultiheadAttention. */
 static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 {
-	static const char *const pn[] = {"q", "k", "v", "mask", "dropout", "scale"};
-	const AstExpr *args[6];
-	if (!bind_args(s, e, "attention", pn, 6, 3, args))
+	static const char *const pn[] = {"q", "k", "v", "mask", "dropout", "scale", "causal"};
+	const AstExpr *args[7];
+	if (!bind_args(s, e, "attention", pn, 7, 3, args))
 		return verr();
 	NodeId q = tensor_arg(s, args[0], sc, "attention", 1), k = tensor_arg(s, args[1], sc, "attention", 1),
 	       v = tensor_arg(s, args[2], sc, "attention", 1);
@@ -2038,20 +2145,47 @@ static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 		           "and %s", shp(s, sq), shp(s, sk), shp(s, sv));
 		return verr();
 	}
-	double scale = 1 / sqrt((double)sq.d[sq.rank - 1]), p = 0;
-	for (int i = 4; i < 6; i++) {
+	double scale = 1 / sqrt((double)sq.d[sq.rank - 1]), p = 0, causal = 0;
+	for (int i = 4; i < 7; i++) {
 		if (!args[i])
 			continue;
 		Val c = eval(s, args[i], sc);
 		if (c.kind == V_ERR)
 			return verr();
-		if (c.kind != V_NUM || (i == 4 && (c.num < 0 || c.num >= 1))) {
-			diag_error(s->d, args[i]->loc, i == 4 ? "the dropout of 'attention' must be a number in [0, 1)"
-			                                      : "the scale of 'attention' must be a number");
+		if (c.kind != V_NUM || (i == 4 && (c.num < 0 || c.num >= 1)) || (i == 6 && c.num != 0 && c.num != 1)) {
+			diag_error(s->d, args[i]->loc, i == 4   ? "the dropout of 'attention' must be a number in [0, 1)"
+			                               : i == 5 ? "the scale of 'attention' must be a number"
+			                                        : "'causal' of 'attention' is 0 or 1");
 			return verr();
 		}
-		*(i == 4 ? &p : &scale) = c.num;
+		*(i == 4 ? &p : i == 5 ? &scale : &causal) = c.num;
 	}
+	int64_t T = sq.d[sq.rank - 2], S = sk.d[sk.rank - 2];
+	if (s->kv_ctx) {
+		/* one new token: its key and value join the cached ones of the
+		 * tokens before it (the oldest leaves), and the scores see the
+		 * slots that hold a token, position p's key in the last one */
+		if (!causal || T != 1 || S != 1) {
+			diag_error(s->d, e->loc, "a cached generator needs causal self-attention of one new token "
+			           "(causal = 1), got q %s and k %s", shp(s, sq), shp(s, sk));
+			return verr();
+		}
+		s->nkv++;
+		NodeId kv[2] = {k, v};
+		for (int j = 0; j < 2; j++) {
+			Shape cs = N(s, kv[j])->shape;
+			cs.d[cs.rank - 2] = s->kv_ctx;
+			NodeId old = kv_state(s, j ? "v" : "k", cs, e->loc);
+			NodeId parts[2] = {graph_slice(s->g, old, cs.rank - 2, 1, s->kv_ctx), kv[j]};
+			kv[j] = graph_concat(s->g, parts, 2, cs.rank - 2);
+			kv_next(s, j ? "v" : "k", kv[j]);
+		}
+		k = kv[0];
+		v = kv[1];
+		S = s->kv_ctx;
+		sk = N(s, k)->shape;
+	}
+
 	int perm[MAXRANK];
 	for (int j = 0; j < MAXRANK; j++)
 		perm[j] = j;
@@ -2061,7 +2195,7 @@ static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 	if (sv2.kind == V_ERR)
 		return verr();
 	NodeId sc2 = graph_binary(s->g, OP_MUL, sv2.id, graph_const(s->g, scale));
-	if (args[3]) {
+	if (args[3] && !s->kv_ctx) { /* a cached generator's tokens see those before them, as in training */
 		Val m = eval(s, args[3], sc);
 		if (m.kind == V_ERR)
 			return verr();
@@ -2081,6 +2215,26 @@ static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 				return verr();
 			sc2 = graph_where(s->g, mn, sc2, graph_const(s->g, -INFINITY));
 		}
+	}
+	if (causal) {
+		/* key j sees query i when j <= i + S - T; in a cached generator,
+		 * slot j holds a token when j >= S - 1 - p */
+		int64_t rs[2] = {1, S}, cs[2] = {T, 1};
+		NodeId keys = graph_reshape(s->g, graph_arange(s->g, S), shape_make(2, rs)), ok;
+		if (s->kv_ctx) {
+			NodeId first = graph_binary(s->g, OP_SUB, graph_const(s->g, (double)(S - 1)),
+			                            graph_reshape(s->g, kv_position(s, e->loc), shape_make(2, cs)));
+			ok = graph_binary(s->g, OP_GE, keys, first);
+		} else {
+			NodeId last = graph_binary(s->g, OP_ADD, graph_reshape(s->g, graph_arange(s->g, T), shape_make(2, cs)),
+			                           graph_const(s->g, (double)(S - T)));
+			ok = graph_binary(s->g, OP_LE, keys, last);
+		}
+		Shape ss = N(s, sc2)->shape;
+		int64_t full[MAXRANK];
+		for (int j = 0; j < ss.rank; j++)
+			full[j] = j < ss.rank - 2 ? 1 : ss.d[j];
+		sc2 = graph_where(s->g, graph_reshape(s->g, ok, shape_make(ss.rank, full)), sc2, graph_const(s->g, -INFINITY));
 	}
 	NodeId w = graph_softmax(s->g, OP_SOFTMAX, sc2, N(s, sc2)->shape.rank - 1);
 	if (args[4]) {
@@ -2606,6 +2760,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		return call_heads(s, e, sc, fn);
 	if (!strcmp(fn, "attention"))
 		return call_attention(s, e, sc);
+	if (!strcmp(fn, "positions") || !strcmp(fn, "position_rows"))
+		return call_positions(s, e, sc, fn);
 	if (!strcmp(fn, "arange")) {
 		static const char *const pn[] = {"n"};
 		int64_t n;
@@ -3364,6 +3520,8 @@ static void stmt_tensor(Sema *s, const AstStmt *st, Scope *sc)
 	            : st->kind == ST_CARRY ? ROLE_STATE : ROLE_INPUT;
 	DType dt = decl_dtype(s, st, role == ROLE_LABEL);
 	int bax = -1;
+	if (s->kv_ctx && (role == ROLE_INPUT || role == ROLE_LABEL) && sh.rank == 2)
+		sh.d[1] = 1; /* a cached generator: one token; the dims keep their values */
 	if (role == ROLE_STATE && sh.rank > 0 && s->have_batch && sh.d[0] == s->g->batch)
 		bax = 0;
 	if (role != ROLE_PARAM && role != ROLE_STATE) {
@@ -4387,7 +4545,7 @@ static void text_check(Sema *s)
 {
 	Model *m = s->m;
 	const DataSpec *sets[3] = {&m->train_data, &m->test_data, &m->valid_data};
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3 && !s->kv_ctx; i++) { /* a cached generator reads no data */
 		const DataSpec *ds = sets[i];
 		if (ds->kind != DATA_TEXT)
 			continue;
@@ -4404,7 +4562,7 @@ static void text_check(Sema *s)
 		int nin = 0, nlab = 0;
 		for (int t = 0; t < s->g->ntensors; t++) {
 			const Tensor *T = &s->g->tensors[t];
-			if (T->role != ROLE_INPUT && T->role != ROLE_LABEL)
+			if ((T->role != ROLE_INPUT && T->role != ROLE_LABEL) || t + 1 == s->kv_pos)
 				continue;
 			nin += T->role == ROLE_INPUT;
 			nlab += T->role == ROLE_LABEL;
@@ -4647,6 +4805,7 @@ static void eval_pass(Sema *s, const AstProgram *p)
 	s->d = &quiet;
 	s->eval_mode = 1;
 	s->nstate = 0;
+	s->nkv = 0;
 	s->ndropout = 0;
 	s->nrandom = 0;
 	for (int i = 0; i < p->nstmts; i++) {
@@ -4684,11 +4843,27 @@ static void eval_pass(Sema *s, const AstProgram *p)
 	fclose(devnull);
 }
 
+static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs, DType dtype, int force_dtype,
+                    int fold, int cse, int64_t kv_ctx);
+
 Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs, DType dtype,
                   int force_dtype, int fold, int cse)
 {
+	return build(a, d, p, defs, ndefs, dtype, force_dtype, fold, cse, 0);
+}
+
+Model *sema_build_cached(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs, DType dtype,
+                         int force_dtype, int fold, int cse, int64_t context)
+{
+	return build(a, d, p, defs, ndefs, dtype, force_dtype, fold, cse, context);
+}
+
+static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs, DType dtype, int force_dtype,
+                    int fold, int cse, int64_t kv_ctx)
+{
 	Sema s;
 	memset(&s, 0, sizeof s);
+	s.kv_ctx = kv_ctx;
 	s.a = a;
 	s.d = d;
 	s.defs = defs;

@@ -25,4 +25,13 @@ typedef struct DimDefine {
 Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs,
                   DType dtype, int force_dtype, int fold, int cse);
 
+/* The program as a cached generator (a transformer that writes text): one
+ * new token per run, the batch and the token axis 1 (set by defs); each
+ * causal attention keeps the keys and values of the last `context` tokens
+ * in carried states (kv.cacheN.k, kv.cacheN.v), and positions(1) and
+ * position_rows(table, 1) are the input kv.position's.  Attention that is
+ * not causal is an error. */
+Model *sema_build_cached(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int ndefs,
+                         DType dtype, int force_dtype, int fold, int cse, int64_t context);
+
 #endif
