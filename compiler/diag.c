@@ -28,6 +28,8 @@ void diag_init(Diag *d, FILE *out, const char *file, const char *src)
 	d->src = src;
 	d->nerrors = 0;
 	d->max_errors = DIAG_DEFAULT_MAX_ERRORS;
+	d->last[0] = 0;
+	d->last_line = d->last_file = 0;
 }
 
 static int max_errors(const Diag *d)
@@ -93,7 +95,16 @@ void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
 			fprintf(d->out, "%s: error: too many errors, stopping\n", d->file);
 		return;
 	}
+	char msg[sizeof d->last];
 	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (loc.file && loc.line > 0 && loc.line == d->last_line && loc.file == d->last_file && !strcmp(msg, d->last))
+		return;
+	memcpy(d->last, msg, sizeof msg);
+	d->last_line = loc.line;
+	d->last_file = loc.file;
 	va_start(ap, fmt);
 	report(d, loc, "error", fmt, ap);
 	va_end(ap);

@@ -23,6 +23,10 @@ typedef struct Diag {
 	const char *prelude_file, *prelude_src; /* the same for locations in the prelude */
 	int nerrors;
 	int max_errors;     /* stop printing after this many (0 = 20) */
+	/* the last error printed: the same message again on the same line (one
+	 * mistake met by several calls on a line of the prelude) is not repeated */
+	char last[256];
+	int last_line, last_file;
 } Diag;
 
 void diag_init(Diag *d, FILE *out, const char *file, const char *src);
