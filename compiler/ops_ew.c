@@ -244,7 +244,10 @@ static NodeId tanh_vjp(const VjpCall *v)
 }
 
 /* erf(x); d/dx = 2 / sqrt(pi) exp(-x^2) */
-static const char *erf_c(const CExpr *x) { return arena_printf(x->arena, "%s(%s)", cx_fn(x, "erf"), x->a); }
+static const char *erf_c(const CExpr *x)
+{
+	return arena_printf(x->arena, "%s(%s)", x->f32 ? "dlrt_erff" : "erf", x->a); /* dlrt.h */
+}
 static double erf_eval(Scalars s) { return erf(s.a); }
 static NodeId erf_vjp(const VjpCall *v)
 {
@@ -267,7 +270,7 @@ static NodeId cos_vjp(const VjpCall *v) { return mul(v, v->gy, un(v, OP_NEG, un(
 static const char *gelu_c(const CExpr *x)
 {
 	return arena_printf(x->arena, "%s * %s * (%s + %s(%s * %s))", cx_lit(x, 0.5), x->a, cx_lit(x, 1),
-	                    cx_fn(x, "erf"), x->a, cx_lit(x, SQRT1_2));
+	                    x->f32 ? "dlrt_erff" : "erf", x->a, cx_lit(x, SQRT1_2)); /* dlrt.h */
 }
 static double gelu_eval(Scalars s) { return 0.5 * s.a * (1 + erf(s.a * SQRT1_2)); }
 static NodeId gelu_vjp(const VjpCall *v)

@@ -469,6 +469,29 @@ static inline float dlrt_tanhf(float x)
 	return (x < 0.0004f && x > -0.0004f) ? x : r;
 }
 
+/* erf for f32 kernels (erf and gelu): a rational function of x (odd: x
+ * p(x^2) / q(x^2), the coefficients of Eigen's float erf) with x clamped to
+ * +-4, where erf is 1 in f32; without a call or a branch, so that the
+ * loops around it vectorize (erff is a call). */
+static inline float dlrt_erff(float x)
+{
+	float c = x > 4.0f ? 4.0f : x < -4.0f ? -4.0f : x;
+	float x2 = c * c;
+	float p = -2.72614225801306e-10f;
+	p = p * x2 + 2.77068142495902e-08f;
+	p = p * x2 + -2.10102402082508e-06f;
+	p = p * x2 + -5.69250639462346e-05f;
+	p = p * x2 + -7.34990630326855e-04f;
+	p = p * x2 + -2.95459980854025e-03f;
+	p = p * x2 + -1.60960333262415e-02f;
+	float q = -1.45660718464996e-05f;
+	q = q * x2 + -2.13374055278905e-04f;
+	q = q * x2 + -1.68282697438203e-03f;
+	q = q * x2 + -7.37332916720468e-03f;
+	q = q * x2 + -1.42647390514189e-02f;
+	return c * (p / q);
+}
+
 /* e^x for f32 kernels (the sigmoid): Cephes' expf, a polynomial on the
  * reduced argument times 2^n put together from its bits, with x clamped to
  * [-87.3, 88.38]; within 2 units in the last place of e^x there, and
