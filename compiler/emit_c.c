@@ -722,6 +722,51 @@ static const char *matmul_k(Emit *e, const Node *n, long long K)
 	return arena_printf(e->a, "%lld", K);
 }
 
+/* A product of a row or two (a generator's one token): packing B would cost
+ * more than the product, so each element is summed straight from the
+ * operands: in order k = 0, 1, ..., eight columns at a time, or, when both
+ * operands are contiguous along k, as a dot product in eight partial sums
+ * (the same bits on any number of threads either way: the path depends on
+ * the shapes only). */
+static int few_rows(Emit *e, NodeId id, long long M, long long K, const char *Kb)
+{
+	return M <= 2 && !e->s->epi[id] && !strcmp(Kb, arena_printf(e->a, "%lld", K));
+}
+
+static void few_rows_product(Emit *e, int d, const char *ab, const char *bb, const char *dst, long long M,
+                             long long N, long long K, long long sai, long long sak, long long sbk, long long sbj)
+{
+	FILE *o = e->o;
+	if (sak == 1 && sbk == 1) {
+		/* rows of A against rows of B (B read transposed): dot products of
+		 * contiguous rows, in eight partial sums k mod 8 added in a fixed
+		 * order */
+		fprintf(o, "%.*sfor (long i = 0; i < %lld; i++)\n%.*sfor (long j = 0; j < %lld; j++) {\n", IND(d), M,
+		        IND(d + 1), N);
+		fprintf(o, "%.*sconst %s *a = %s + i * %lld, *b = %s + j * %lld;\n%.*s%s acc[8] = {0};\n%.*slong k = 0;\n",
+		        IND(d + 2), e->T, ab, sai, bb, sbj, IND(d + 2), e->T, IND(d + 2));
+		fprintf(o, "%.*sfor (; k + 8 <= %lld; k += 8)\n%.*sfor (int u = 0; u < 8; u++)\n%.*sacc[u] += a[k + u] * "
+		           "b[k + u];\n", IND(d + 2), K, IND(d + 3), IND(d + 4));
+		fprintf(o, "%.*sfor (; k < %lld; k++)\n%.*sacc[0] += a[k] * b[k];\n", IND(d + 2), K, IND(d + 3));
+		fprintf(o, "%.*s%s[i * %lld + j] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + "
+		           "acc[7]));\n%.*s}\n", IND(d + 2), dst, N, IND(d + 1));
+		return;
+	}
+	fprintf(o, "%.*sfor (long i = 0; i < %lld; i++) {\n%.*slong j = 0;\n", IND(d), M, IND(d + 1));
+	fprintf(o, "%.*sfor (; j + 8 <= %lld; j += 8) {\n%.*s%s acc[8] = {0};\n", IND(d + 1), N, IND(d + 2), e->T);
+	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++) {\n%.*s%s a = %s[i * %lld + k * %lld];\n", IND(d + 2), K,
+	        IND(d + 3), e->T, ab, sai, sak);
+	fprintf(o, "%.*sfor (int u = 0; u < 8; u++)\n%.*sacc[u] += a * %s[k * %lld + (j + u) * %lld];\n%.*s}\n",
+	        IND(d + 3), IND(d + 4), bb, sbk, sbj, IND(d + 2));
+	fprintf(o, "%.*sfor (int u = 0; u < 8; u++)\n%.*s%s[i * %lld + j + u] = acc[u];\n%.*s}\n", IND(d + 2),
+	        IND(d + 3), dst, N, IND(d + 1));
+	fprintf(o, "%.*sfor (; j < %lld; j++) {\n%.*s%s acc = 0;\n%.*sfor (long k = 0; k < %lld; k++)\n", IND(d + 1), N,
+	        IND(d + 2), e->T, IND(d + 2), K);
+	fprintf(o, "%.*sacc += %s[i * %lld + k * %lld] * %s[k * %lld + j * %lld];\n%.*s%s[i * %lld + j] = acc;\n",
+	        IND(d + 3), ab, sai, sak, bb, sbk, sbj, IND(d + 2), dst, N);
+	fprintf(o, "%.*s}\n%.*s}\n", IND(d + 1), IND(d));
+}
+
 /* A batch of products [..., M, K] x [..., K, N]: a loop over the leading
  * axes of C, each product through the same blocked loops as a 2-D one with
  * its operands' slices (a broadcast operand: the same slice again).  In
@@ -739,7 +784,8 @@ static void kernel_matmul_batched(Emit *e, NodeId id, const char *dst)
 	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
 	fprintf(o, "\t/* %s = %s%s @ %s%s: %lld products [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
 	        tb ? "^T" : "", nb, M, K, K, N);
-	int par = nb > 1 && nb * M * N * K >= PAR_MIN_WORK;
+	int small = few_rows(e, id, M, K, matmul_k(e, n, K));
+	int par = nb > 1 && nb * M * N * K >= PAR_MIN_WORK && !(small && nb * N * K <= (1 << 20));
 	const char *lo = "0", *hi = arena_printf(e->a, "%lld", nb), *pa = "dlc_pa[0]", *pbk = "dlc_pb[0]";
 	if (par) {
 		par_begin(e, hi, 1, "products");
@@ -776,8 +822,11 @@ static void kernel_matmul_batched(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\t\tconst dlc_t *dlc_a = %s%s%s, *dlc_b = %s%s%s;\n", ab, offa ? " + " : "", offa ? offa : "", bb,
 	        offb ? " + " : "", offb ? offb : "");
 	fprintf(o, "\t\tdlc_t *dlc_c = %s + dlc_bi * %lld;\n", dst, M * N);
-	gemm_loops(e, id, 2, "dlc_a", "dlc_b", "dlc_c", N, matmul_k(e, n, K), sai, sak, sbk, sbj, "0",
-	           arena_printf(e->a, "%lld", M), "0", arena_printf(e->a, "%lld", N), pa, pbk);
+	if (small)
+		few_rows_product(e, 2, "dlc_a", "dlc_b", "dlc_c", M, N, K, sai, sak, sbk, sbj);
+	else
+		gemm_loops(e, id, 2, "dlc_a", "dlc_b", "dlc_c", N, matmul_k(e, n, K), sai, sak, sbk, sbj, "0",
+		           arena_printf(e->a, "%lld", M), "0", arena_printf(e->a, "%lld", N), pa, pbk);
 	fprintf(o, "\t}\n");
 	if (par)
 		par_end(e);
@@ -812,7 +861,8 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	 * loop. */
 	long long nrmax = MM_NRMAX(e);
 	long long ncols = (N + nrmax - 1) / nrmax, nrows = (M + 5) / 6;
-	int par = M * N * K >= PAR_MIN_WORK && (ncols > 1 || nrows > 1);
+	int small = few_rows(e, id, M, K, Kb) && N * K <= (1 << 20) && !prepacked(e, id);
+	int par = !small && M * N * K >= PAR_MIN_WORK && (ncols > 1 || nrows > 1);
 	int bycol = ncols > 1 && (M <= N || nrows < 2);
 	const char *i0 = "0", *i1 = arena_printf(e->a, "%lld", M), *j0 = "0", *j1 = arena_printf(e->a, "%lld", N);
 	const char *pa = "dlc_pa[0]", *pbk = "dlc_pb[0]";
@@ -837,6 +887,10 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 	const char *pk = prepacked(e, id);
 	if (pk)
 		pbk = arena_printf(e->a, "=%s", pk);
+	if (small) {
+		few_rows_product(e, 1, ab, bb, dst, M, N, K, sai, sak, sbk, sbj);
+		return;
+	}
 	gemm_loops(e, id, 1, ab, bb, dst, N, Kb, sai, sak, sbk, sbj, i0, i1, j0, j1, pa, pbk);
 	if (par)
 		par_end(e);

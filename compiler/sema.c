@@ -4875,7 +4875,7 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 	m->accuracy_output = -1;
 	m->accuracy_label = -1;
 	optim_defaults(&m->opt, OPT_SGD);
-	m->epochs = 1;
+	m->epochs = 0; /* not given: one, or as many as `steps` takes */
 	m->byte_scale = 1.0 / 255.0;
 
 	/* the element type comes first: every float tensor uses it */

@@ -1875,6 +1875,13 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 			        "order of examples and dropout masks will differ from an uninterrupted run\n",
 			        (unsigned long long)o.seed, o.load, (unsigned long long)loaded.seed);
 	}
+	/* `steps = N` or --steps N past one epoch, and no epoch count given: as
+	 * many epochs as the steps take */
+	if (!o.have_epochs && m->epochs <= 0 && o.steps > 0 && S.train.rows > 0) {
+		int64_t spe = (S.train.rows + m->batch - 1) / m->batch;
+		if (o.steps > spe)
+			epochs = (int)((o.steps + spe - 1) / spe);
+	}
 	plan_run(&ta.plan, m, &o, S.train.rows, epochs, &loaded);
 	ta.ds = &S.train;
 	ta.test = S.have_test ? &S.test : NULL;
