@@ -7,8 +7,11 @@ bpc     validation bits per character after 500 / 1,000 / 1,500 steps: dlc train
         (--steps, --save, --load: a resumed run carries on with the next batch), the twin in
         one run
 sample  500 characters after "Q: " at temperature 0.8 from dlc's 1,500-step checkpoint
+cache   seconds to write those 500 characters with the key/value cache and without it (dlc
+        --no-kv-cache: the last 64 characters run again for each one), both on one thread,
+        taking turns, medians of --windows runs, from the 1,500-step checkpoint
 
-usage: /usr/bin/python3 bench/char_gpt.py [--dlc build/dlc] [--what speed,bpc,sample]
+usage: /usr/bin/python3 bench/char_gpt.py [--dlc build/dlc] [--what speed,bpc,sample,cache]
        [--windows 4] [--window 20] [--no-torch] [--workdir DIR]
 """
 import argparse
@@ -18,6 +21,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -47,7 +51,7 @@ def torch_tokens_per_s(threads, steps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dlc", default=os.path.join(ROOT, "build", "dlc"))
-    ap.add_argument("--what", default="speed,bpc,sample")
+    ap.add_argument("--what", default="speed,bpc,sample,cache")
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--window", type=int, default=20)
     ap.add_argument("--no-torch", action="store_true")
@@ -83,6 +87,19 @@ def main():
             out = run(["/usr/bin/python3", os.path.join(HERE, "torch_char_gpt.py"), "--steps", "1500"])
             res = json.loads(out.strip().split("\n")[-1])
             print("PyTorch: validation bits per character %s" % res["bpc"], flush=True)
+    if "cache" in what and os.path.exists(ck):
+        rerun = os.path.join(a.workdir, "char_gpt_rerun")
+        run([a.dlc, "--no-kv-cache", os.path.join(ROOT, "examples", "char_gpt.dl"), "-o", rerun])
+        times = {exe: [] for exe in (exe, rerun)}
+        for _ in range(a.windows):
+            for e in times:
+                t0 = time.perf_counter()
+                run([e, "--load", ck, "--sample", "500", "--prime", "Q: ", "--temperature", "0.8", "--seed", "1",
+                     "--threads", "1", "--quiet"])
+                times[e].append(time.perf_counter() - t0)
+        mc, mr = statistics.median(times[exe]), statistics.median(times[rerun])
+        print("500 characters: %.2f s with the key/value cache, %.2f s without, %.1fx" % (mc, mr, mr / mc),
+              flush=True)
     if "sample" in what and os.path.exists(ck):
         print(run([exe, "--load", ck, "--sample", "500", "--prime", "Q: ", "--temperature", "0.8", "--seed", "1",
                    "--quiet"]))
