@@ -4632,6 +4632,24 @@ static const char *model_name(Arena *a, const char *file)
 	return id;
 }
 
+/* The scores z and the label input y of a classification loss, whose
+ * accuracy the trainer reports: cross_entropy(z, y) (or nll) of z [N, C] and
+ * an input y [N], or of z [N, ..., C] and y [N, ...], which the loss
+ * flattens to a class per position. */
+static int loss_classes(Sema *s, const Node *ln, NodeId *z, NodeId *y)
+{
+	if ((ln->op != OP_XENT && ln->op != OP_NLL) || ln->i[1])
+		return 0;
+	*z = ln->in[0];
+	*y = ln->in[1];
+	if (N(s, *y)->op == OP_RESHAPE && N(s, *z)->op == OP_RESHAPE && N(s, N(s, *y)->in[0])->op == OP_INPUT &&
+	    N(s, N(s, *z)->in[0])->shape.rank > 2) {
+		*z = N(s, *z)->in[0];
+		*y = N(s, *y)->in[0];
+	}
+	return N(s, *y)->op == OP_INPUT;
+}
+
 /* Build the evaluation-mode values: every named value, output and the loss
  * again, with dropout off and batch norm on its running statistics.  Nodes
  * that do not depend on the mode are shared with the training graph. */
@@ -4663,10 +4681,10 @@ static void eval_pass(Sema *s, const AstProgram *p)
 			Val v = eval(s, st->value, NULL);
 			if (v.kind == V_NODE) {
 				m->eval_loss = v.id;
-				const Node *ln = N(s, v.id);
+				NodeId z, yl;
 				if (m->accuracy_output >= 0 && m->outputs[m->accuracy_output].hidden &&
-				    (ln->op == OP_XENT || ln->op == OP_NLL) && !ln->i[1])
-					m->eval_outputs[m->accuracy_output] = ln->in[0];
+				    loss_classes(s, N(s, v.id), &z, &yl))
+					m->eval_outputs[m->accuracy_output] = z;
 			}
 			break;
 		}
@@ -4836,8 +4854,8 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 			m->loss = id;
 			/* accuracy: the argmax of a classification loss's scores */
 			const Node *ln = N(&s, id);
-			if ((ln->op == OP_XENT || ln->op == OP_NLL) && N(&s, ln->in[1])->op == OP_INPUT && !ln->i[1]) {
-				NodeId z = ln->in[0];
+			NodeId z, yl;
+			if (loss_classes(&s, ln, &z, &yl)) {
 				int k = -1;
 				for (int j = 0; j < m->noutputs; j++)
 					if (m->outputs[j].node == z)
@@ -4848,7 +4866,7 @@ Model *sema_build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int n
 					k = m->noutputs - 1;
 				}
 				m->accuracy_output = k;
-				m->accuracy_label = N(&s, ln->in[1])->sym;
+				m->accuracy_label = N(&s, yl)->sym;
 			}
 			break;
 		}
