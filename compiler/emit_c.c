@@ -2283,12 +2283,15 @@ static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 		        ".factor = %.17g, .radius = %.17g, .std = %.17g, .turns = %.17g",
 		        ds->gen == GEN_MOONS ? "MOONS" : ds->gen == GEN_CIRCLES ? "CIRCLES" :
 		        ds->gen == GEN_GAUSSIANS ? "GAUSSIANS" : ds->gen == GEN_SPIRAL ? "SPIRAL" :
-		        ds->gen == GEN_PARENS ? "PARENS" : "CHECKERBOARD", (long long)ds->gen_n, (long long)ds->gen_k, ds->gen_noise, ds->gen_factor,
+		        ds->gen == GEN_PARENS ? "PARENS" : ds->gen == GEN_HIST ? "HIST" : "CHECKERBOARD", (long long)ds->gen_n, (long long)ds->gen_k, ds->gen_noise, ds->gen_factor,
 		        ds->gen_radius, ds->gen_std, ds->gen_turns);
 	if (ds->kind == DATA_GEN && ds->gen == GEN_PARENS)
 		fprintf(e->o, ",\n\t\t        .pairs = %lld, .min_len = %lld, .max_len = %lld, .negatives = %.17g, .near_miss = %lld",
 		        (long long)ds->gen_pairs, (long long)ds->gen_min_len, (long long)ds->gen_max_len,
 		        ds->gen_negatives, (long long)ds->gen_near_miss);
+	if (ds->kind == DATA_GEN && ds->gen == GEN_HIST)
+		fprintf(e->o, ",\n\t\t        .vocab = %lld, .min_len = %lld, .max_len = %lld", (long long)ds->gen_vocab,
+		        (long long)ds->gen_max_len, (long long)ds->gen_max_len);
 	if (ds->kind == DATA_GEN)
 		fprintf(e->o, "}");
 	fprintf(e->o, "},\n");

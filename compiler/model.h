@@ -14,7 +14,8 @@
 typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY, DATA_SPLIT, DATA_GEN, DATA_TEXT } DataKind;
 
 /* 2-D generators, numbered as the runtime's dlrt_generator. */
-typedef enum GenKind { GEN_MOONS = 1, GEN_CIRCLES, GEN_GAUSSIANS, GEN_SPIRAL, GEN_CHECKERBOARD, GEN_PARENS } GenKind;
+typedef enum GenKind { GEN_MOONS = 1, GEN_CIRCLES, GEN_GAUSSIANS, GEN_SPIRAL, GEN_CHECKERBOARD, GEN_PARENS,
+                       GEN_HIST } GenKind;
 
 typedef struct DataSpec {
 	DataKind kind;
@@ -35,6 +36,9 @@ typedef struct DataSpec {
 	int64_t gen_pairs, gen_min_len, gen_max_len, gen_near_miss;
 	double gen_negatives;
 	SrcLoc gen_loc;
+	/* hist(...): the tokens' vocabulary (gen_max_len is the length, 0 for
+	 * the input's until it is resolved) */
+	int64_t gen_vocab;
 } DataSpec;
 
 typedef struct Output {

@@ -4307,6 +4307,93 @@ static void parens_fits(Sema *s, const DataSpec *ds, const char *key)
 		           x->name, shp(s, x->shape));
 }
 
+/* hist(n, vocab, len): token sequences labelled with each token's count
+ * (runtime/hist.c); len 0 (left out) is the input's length, resolved with
+ * the check against the model's tensors (hist_fits). */
+static int hist_spec(Sema *s, const AstExpr *e, DataSpec *ds)
+{
+	static const char *const pn[] = {"n", "vocab", "len"};
+	static const double hi[] = {1e9, 1000000, 100000};
+	const AstExpr *args[3] = {NULL, NULL, NULL};
+	int ok = 1;
+	if (e->kind == AST_CALL && !bind_args(s, e, "hist", pn, 3, 0, args))
+		return 0;
+	ds->kind = DATA_GEN;
+	ds->gen = GEN_HIST;
+	ds->gen_loc = e->loc;
+	ds->gen_n = 1000;
+	ds->gen_vocab = 10;
+	ds->gen_max_len = 0;
+	for (int j = 0; j < 3; j++) {
+		if (!args[j])
+			continue;
+		Val x = eval(s, args[j], NULL);
+		if (x.kind == V_ERR) {
+			ok = 0;
+			continue;
+		}
+		if (x.kind != V_NUM || !x.is_int || x.num < 1 || x.num > hi[j]) {
+			diag_error(s->d, args[j]->loc, "%s of 'hist' must be %s", pn[j],
+			           j == 0 ? "a positive integer" : j == 1 ? "an integer from 1 to 1000000 (token kinds)" :
+			           "an integer from 1 to 100000 (tokens per sequence)");
+			ok = 0;
+			continue;
+		}
+		if (j == 0) ds->gen_n = (int64_t)x.num;
+		else if (j == 1) ds->gen_vocab = (int64_t)x.num;
+		else ds->gen_min_len = ds->gen_max_len = (int64_t)x.num;
+	}
+	return ok;
+}
+
+/* A hist(...) dataset fills the model's one input x : i32[B, T] (the
+ * tokens) and its one label y : [B, T] (the counts): len must be T. */
+static void hist_fits(Sema *s, DataSpec *ds, const char *key)
+{
+	const Tensor *x = NULL, *lab = NULL;
+	int ninputs = 0, nlabels = 0;
+	if (ds->kind != DATA_GEN || ds->gen != GEN_HIST)
+		return;
+	for (int t = 0; t < s->g->ntensors; t++) {
+		const Tensor *T = &s->g->tensors[t];
+		if (T->role == ROLE_INPUT && ninputs++ == 0)
+			x = T;
+		else if (T->role == ROLE_LABEL && nlabels++ == 0)
+			lab = T;
+	}
+	if (ninputs != 1 || nlabels != 1 || x->dtype != DT_I32 || x->shape.rank != 2 || x->bax != 0) {
+		diag_error(s->d, ds->gen_loc, "%s = hist(...) draws sequences of tokens: it fills one input "
+		           "x : i32[B, T] (the tokens) and one label y : i32[B, T] (their counts); this program has %d input%s (the first %s) "
+		           "and %d label%s", key, ninputs, ninputs == 1 ? "" : "s",
+		           x ? arena_printf(s->a, "'%s' : %s%s", x->name, x->dtype == DT_I32 ? "i32" : "f32",
+		                            shp(s, x->shape)) : "none",
+		           nlabels, nlabels == 1 ? "" : "s");
+		return;
+	}
+	int64_t T = x->shape.d[1];
+	if (lab->shape.rank != 2 || lab->bax != 0 || lab->shape.d[1] != T) {
+		diag_error(s->d, ds->gen_loc, "%s = hist(...): label '%s' holds the count of the token at each "
+		           "of x's %lld positions, [B, %lld]; it is %s", key, lab->name, (long long)T, (long long)T,
+		           shp(s, lab->shape));
+		return;
+	}
+	if (ds->gen_max_len && ds->gen_max_len != T) {
+		diag_error(s->d, ds->gen_loc, "%s = hist(...) draws sequences of %lld tokens, but input '%s' : %s "
+		           "has %lld positions (leave 'len' out to take them)", key, (long long)ds->gen_max_len,
+		           x->name, shp(s, x->shape), (long long)T);
+		return;
+	}
+	ds->gen_min_len = ds->gen_max_len = T;
+	if (x->classes > 0 && ds->gen_vocab > x->classes)
+		diag_error(s->d, ds->gen_loc, "%s = hist(...) draws tokens 0..%lld (vocab = %lld), but the ids of "
+		           "input '%s' index a table of %lld rows", key, (long long)ds->gen_vocab - 1,
+		           (long long)ds->gen_vocab, x->name, (long long)x->classes);
+	else if (lab->dtype == DT_I32 && lab->classes > 0 && lab->classes <= T)
+		diag_error(s->d, ds->gen_loc, "%s = hist(...) labels each position with its token's count, 1..%lld: "
+		           "label '%s' has %lld classes, it needs %lld (class 0 never occurs)", key, (long long)T,
+		           lab->name, (long long)lab->classes, (long long)T + 1);
+}
+
 /* key: "data", "test" or "valid", the train setting the dataset is for. */
 static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 {
@@ -4323,6 +4410,8 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 			gen = i;
 	if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, "parens"))
 		return parens_spec(s, e, ds);
+	if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, "hist"))
+		return hist_spec(s, e, ds);
 	/* split(fraction, seed = 0): rows of the training set held out. */
 	if (e->kind == AST_CALL && !strcmp(e->name, "split")) {
 		static const char *const pn[] = {"fraction", "seed"};
@@ -4414,7 +4503,7 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 	if (e->kind != AST_CALL || (strcmp(e->name, "idx") && strcmp(e->name, "csv") && strcmp(e->name, "npy"))) {
 		diag_error(s->d, e->loc, "a dataset is idx(\"images\", \"labels\"), csv(\"file.csv\"), "
 		           "npy(\"x.npy\", \"y.npy\"), text(\"files*\", seq = T), a generator (moons, circles, "
-		           "gaussians, spiral, checkerboard, parens)%s", strcmp(key, "data") ? " or split(fraction)" : "");
+		           "gaussians, spiral, checkerboard, parens, hist)%s", strcmp(key, "data") ? " or split(fraction)" : "");
 		return 0;
 	}
 	ds->kind = e->name[0] == 'i' ? DATA_IDX : e->name[0] == 'c' ? DATA_CSV : DATA_NPY;
@@ -4790,6 +4879,24 @@ static const char *model_name(Arena *a, const char *file)
 	return id;
 }
 
+/* The scores z and the label input y of a classification loss, whose
+ * accuracy the trainer reports: cross_entropy(z, y) (or nll) of z [N, C] and
+ * an input y [N], or of z [N, ..., C] and y [N, ...], which the loss
+ * flattens to a class per position. */
+static int loss_classes(Sema *s, const Node *ln, NodeId *z, NodeId *y)
+{
+	if ((ln->op != OP_XENT && ln->op != OP_NLL) || ln->i[1])
+		return 0;
+	*z = ln->in[0];
+	*y = ln->in[1];
+	if (N(s, *y)->op == OP_RESHAPE && N(s, *z)->op == OP_RESHAPE && N(s, N(s, *y)->in[0])->op == OP_INPUT &&
+	    N(s, N(s, *z)->in[0])->shape.rank > 2) {
+		*z = N(s, *z)->in[0];
+		*y = N(s, *y)->in[0];
+	}
+	return N(s, *y)->op == OP_INPUT;
+}
+
 /* Build the evaluation-mode values: every named value, output and the loss
  * again, with dropout off and batch norm on its running statistics.  Nodes
  * that do not depend on the mode are shared with the training graph. */
@@ -4822,10 +4929,10 @@ static void eval_pass(Sema *s, const AstProgram *p)
 			Val v = eval(s, st->value, NULL);
 			if (v.kind == V_NODE) {
 				m->eval_loss = v.id;
-				const Node *ln = N(s, v.id);
+				NodeId z, yl;
 				if (m->accuracy_output >= 0 && m->outputs[m->accuracy_output].hidden &&
-				    (ln->op == OP_XENT || ln->op == OP_NLL) && !ln->i[1])
-					m->eval_outputs[m->accuracy_output] = ln->in[0];
+				    loss_classes(s, N(s, v.id), &z, &yl))
+					m->eval_outputs[m->accuracy_output] = z;
 			}
 			break;
 		}
@@ -5011,8 +5118,8 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 			m->loss = id;
 			/* accuracy: the argmax of a classification loss's scores */
 			const Node *ln = N(&s, id);
-			if ((ln->op == OP_XENT || ln->op == OP_NLL) && N(&s, ln->in[1])->op == OP_INPUT && !ln->i[1]) {
-				NodeId z = ln->in[0];
+			NodeId z, yl;
+			if (loss_classes(&s, ln, &z, &yl)) {
 				int k = -1;
 				for (int j = 0; j < m->noutputs; j++)
 					if (m->outputs[j].node == z)
@@ -5023,7 +5130,7 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 					k = m->noutputs - 1;
 				}
 				m->accuracy_output = k;
-				m->accuracy_label = N(&s, ln->in[1])->sym;
+				m->accuracy_label = N(&s, yl)->sym;
 			}
 			break;
 		}
@@ -5066,6 +5173,9 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 		parens_fits(&s, &m->train_data, "data");
 		parens_fits(&s, &m->test_data, "test");
 		parens_fits(&s, &m->valid_data, "valid");
+		hist_fits(&s, &m->train_data, "data");
+		hist_fits(&s, &m->test_data, "test");
+		hist_fits(&s, &m->valid_data, "valid");
 	}
 	for (int k = 0; k < ndefs; k++)
 		if (!defs[k].used) {

@@ -835,6 +835,7 @@ const char *dlrt_generator_name(dlrt_generator g)
 	case DLRT_GEN_SPIRAL: return "spiral";
 	case DLRT_GEN_CHECKERBOARD: return "checkerboard";
 	case DLRT_GEN_PARENS: return "parens";
+	case DLRT_GEN_HIST: return "hist";
 	}
 	return "?";
 }
@@ -848,6 +849,7 @@ static int64_t gen_classes(const dlrt_gen_spec *g)
 	case DLRT_GEN_GAUSSIANS: return g->k;
 	case DLRT_GEN_CHECKERBOARD: return 0;
 	case DLRT_GEN_PARENS: return 2;
+	case DLRT_GEN_HIST: return g->max_len;
 	}
 	return 0;
 }
@@ -900,6 +902,7 @@ static void gen_point(const dlrt_gen_spec *g, dlrt_rng *r, int64_t i, double *x,
 		return;
 	}
 	case DLRT_GEN_PARENS: break;
+	case DLRT_GEN_HIST: break;
 	}
 	*x = *y = 0;
 	*cls = 0;
@@ -915,6 +918,8 @@ int dlrt_generate(const dlrt_model *m, const dlrt_gen_spec *g, uint64_t seed, ui
 	dlrt_rng r;
 	if (g->kind == DLRT_GEN_PARENS)
 		return dlrt_generate_parens(m, g, seed, stream, out);
+	if (g->kind == DLRT_GEN_HIST)
+		return dlrt_generate_hist(m, g, seed, stream, out);
 	if (nt < 0)
 		return -1;
 	if (g->n < 1) {

@@ -122,6 +122,7 @@ typedef enum dlrt_generator {
 	DLRT_GEN_SPIRAL,
 	DLRT_GEN_CHECKERBOARD,
 	DLRT_GEN_PARENS,       /* bracket strings, well-formed or not (parens.c) */
+	DLRT_GEN_HIST,         /* token sequences labelled with each token's count (hist.c) */
 } dlrt_generator;
 
 typedef struct dlrt_gen_spec {
@@ -137,6 +138,8 @@ typedef struct dlrt_gen_spec {
 	int64_t pairs, min_len, max_len;
 	double negatives;
 	int64_t near_miss;
+	/* hist: the tokens' vocabulary (the length is max_len) */
+	int64_t vocab;
 } dlrt_gen_spec;
 
 #define DLRT_MAX_FILES 8
@@ -345,6 +348,11 @@ const char *dlrt_generator_name(dlrt_generator g);
  * (the mask, [n, L]) and its label (1 well-formed, 0 not). */
 int dlrt_generate_parens(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_t seed,
                          uint64_t stream, dlrt_dataset *out);
+/* dlrt_generate's hist(...): n sequences of max_len tokens below vocab into
+ * the model's input ([n, len] i32) and its label ([n, len]: how many times
+ * the token at each position occurs in its sequence). */
+int dlrt_generate_hist(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_t seed,
+                       uint64_t stream, dlrt_dataset *out);
 /* Standardise the input columns of `train` (per feature: subtract the mean,
  * divide by the standard deviation, both over its rows, the population
  * std as sklearn's StandardScaler; a constant feature is only centred), and

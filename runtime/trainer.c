@@ -655,12 +655,21 @@ static int accuracy_tensors(const dlrt_model *m, const dlrt_tensor **out, const 
 	return 1;
 }
 
-/* Rows of the current batch (the first n) whose predicted class is right. */
+/* The classes each row holds: 1, or with a label of L > 1 per row (a class
+ * at each position, scores [B, L, C]) L. */
+static int64_t acc_positions(const dlrt_tensor *out, const dlrt_tensor *lab)
+{
+	int64_t L = dlrt_row_elems(lab), k = dlrt_row_elems(out);
+	return L > 1 && k > L && k % L == 0 ? L : 1;
+}
+
+/* Classes of the current batch (the first n rows, acc_positions each) whose
+ * predicted class is right. */
 static int64_t count_correct(const dlrt_tensor *out, const dlrt_tensor *lab, int64_t n)
 {
-	int64_t k = dlrt_row_elems(out), correct = 0;
-	for (int64_t i = 0; i < n; i++) {
-		double y = dlrt_get(lab->data, lab->dtype, i * dlrt_row_elems(lab));
+	int64_t L = acc_positions(out, lab), k = dlrt_row_elems(out) / L, correct = 0;
+	for (int64_t i = 0; i < n * L; i++) {
+		double y = dlrt_get(lab->data, lab->dtype, L > 1 ? i : i * dlrt_row_elems(lab));
 		if ((double)argmax_row(out->data, out->dtype, i * k, k) == y)
 			correct++;
 	}
@@ -672,6 +681,7 @@ typedef struct eval_result {
 	int64_t chars;        /* text models: the characters predicted (else 0) */
 	double loss;          /* mean over the rows */
 	int64_t correct, rows;
+	int64_t scored;       /* the classes the accuracy is over: rows, or rows x positions */
 	int64_t step;         /* the global step it was taken after */
 } eval_result;
 
@@ -704,6 +714,7 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 			r->correct += count_correct(out, lab, n);
 	}
 	r->rows = ds->rows;
+	r->scored = r->has_acc ? ds->rows * acc_positions(out, lab) : ds->rows;
 	r->loss = loss_sum / (double)ds->rows;
 	if (dlrt_text_model(m) && ds->ncols > 0)
 		r->chars = ds->rows * ds->cols[0].row_elems;
@@ -724,6 +735,9 @@ static void print_eval(const eval_result *r, const char *what)
 	if (r->chars)
 		printf("%s: loss %s, %.4f bits per character, perplexity %.4f (%lld characters)\n", what, loss,
 		       r->loss / log(2.0), exp(r->loss), (long long)r->chars);
+	else if (r->has_acc && r->scored != r->rows)
+		printf("%s: loss %s, accuracy %.2f%% (%lld positions of %lld images)\n", what, loss,
+		       100.0 * (double)r->correct / (double)r->scored, (long long)r->scored, (long long)r->rows);
 	else if (r->has_acc)
 		printf("%s: loss %s, accuracy %.2f%% (%lld images)\n", what, loss,
 		       100.0 * (double)r->correct / (double)r->rows, (long long)r->rows);
@@ -1129,7 +1143,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 					printf(" (%.4f bits per character, perplexity %.4f)", vres.loss / log(2.0),
 					       exp(vres.loss));
 				if (vres.has_acc)
-					printf(" accuracy %.2f%%", 100.0 * (double)vres.correct / (double)vres.rows);
+					printf(" accuracy %.2f%%", 100.0 * (double)vres.correct / (double)vres.scored);
 			}
 			printf(", %.0f images/s, %.2f s\n", dt > 0 ? (double)seen / dt : 0.0, dt);
 			fflush(stdout);
@@ -1143,7 +1157,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 			                     dt > 0 ? (double)seen / dt : 0};
 			if (has_acc) {
 				v.have |= DLRT_LOG_TRAIN_ACC;
-				v.train_acc = (double)correct / (double)seen;
+				v.train_acc = (double)correct / (double)(seen * acc_positions(acc_out, acc_lab));
 				if (a->test) {
 					if (eval_set(m, a->test, &a->last_test)) {
 						rc = 1;
@@ -1151,7 +1165,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 					}
 					a->last_test.step = step;
 					v.have |= DLRT_LOG_TEST_ACC;
-					v.test_acc = (double)a->last_test.correct / (double)a->last_test.rows;
+					v.test_acc = (double)a->last_test.correct / (double)a->last_test.scored;
 				}
 			}
 			if (dlrt_log_row(&lg, &v)) {
