@@ -14,83 +14,20 @@ cache   seconds to write those 500 characters with the key/value cache and witho
 usage: /usr/bin/python3 bench/char_gpt.py [--dlc build/dlc] [--what speed,bpc,sample,cache]
        [--windows 4] [--window 20] [--no-torch] [--workdir DIR]
 """
-import argparse
-import json
 import os
-import re
 import statistics
-import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-TOKENS = 32 * 64
-
-
-def run(cmd):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if p.returncode:
-        sys.exit("%s failed (%d):\n%s" % (" ".join(cmd), p.returncode, p.stdout))
-    return p.stdout
-
-
-def dlc_tokens_per_s(exe, threads, steps):
-    out = run([exe, "--steps", str(steps), "--threads", str(threads), "--quiet"])
-    m = re.search(r"in ([0-9.]+) s", out)
-    return TOKENS * steps / float(m.group(1))
-
-
-def torch_tokens_per_s(threads, steps):
-    out = run(["/usr/bin/python3", os.path.join(HERE, "torch_char_gpt.py"), "--steps", str(steps), "--window",
-               str(steps), "--eval-at", "0", "--threads", str(threads)])
-    res = json.loads(out.strip().split("\n")[-1])
-    return float(res["tokens_per_s_median"][str(threads)])
+from char_lstm import ROOT, arguments, compare, run
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dlc", default=os.path.join(ROOT, "build", "dlc"))
-    ap.add_argument("--what", default="speed,bpc,sample,cache")
-    ap.add_argument("--windows", type=int, default=4)
-    ap.add_argument("--window", type=int, default=20)
-    ap.add_argument("--no-torch", action="store_true")
-    ap.add_argument("--workdir", default="/tmp/dlc-char-gpt")
-    a = ap.parse_args()
-    os.makedirs(a.workdir, exist_ok=True)
-    exe = os.path.join(a.workdir, "char_gpt")
-    run([a.dlc, os.path.join(ROOT, "examples", "char_gpt.dl"), "-o", exe])
-    what = a.what.split(",")
-    if "speed" in what:
-        for threads in (1, 2):
-            d, t = [], []
-            for _ in range(a.windows):
-                d.append(dlc_tokens_per_s(exe, threads, a.window))
-                if not a.no_torch:
-                    t.append(torch_tokens_per_s(threads, a.window))
-            md = statistics.median(d)
-            line = "%d thread%s: dlc %.0f tokens/s" % (threads, "" if threads == 1 else "s", md)
-            if t:
-                mt = statistics.median(t)
-                line += ", PyTorch %.0f tokens/s, ratio %.2fx" % (mt, md / mt)
-            print(line, flush=True)
-    ck = os.path.join(a.workdir, "ck.safetensors")
-    if "bpc" in what:
-        prev = None
-        for steps in (500, 1000, 1500):
-            run([exe, "--steps", str(steps), "--save", ck, "--quiet"] + (["--load", ck] if prev else []))
-            out = run([exe, "--load", ck, "--eval-valid"])
-            m = re.search(r"^valid: loss [0-9.eE+-]+, ([0-9.]+) bits per character", out, re.M)
-            print("dlc: %d steps, validation %s bits per character" % (steps, m.group(1)), flush=True)
-            prev = steps
-        if not a.no_torch:
-            out = run(["/usr/bin/python3", os.path.join(HERE, "torch_char_gpt.py"), "--steps", "1500"])
-            res = json.loads(out.strip().split("\n")[-1])
-            print("PyTorch: validation bits per character %s" % res["bpc"], flush=True)
-    if "cache" in what and os.path.exists(ck):
+    a = arguments("char_gpt", "speed,bpc,sample,cache")
+    exe, ck = compare(a, "char_gpt", "torch_char_gpt.py")
+    if "cache" in a.what.split(",") and os.path.exists(ck):
         rerun = os.path.join(a.workdir, "char_gpt_rerun")
         run([a.dlc, "--no-kv-cache", os.path.join(ROOT, "examples", "char_gpt.dl"), "-o", rerun])
-        times = {exe: [] for exe in (exe, rerun)}
+        times = {exe: [], rerun: []}
         for _ in range(a.windows):
             for e in times:
                 t0 = time.perf_counter()
@@ -100,9 +37,6 @@ def main():
         mc, mr = statistics.median(times[exe]), statistics.median(times[rerun])
         print("500 characters: %.2f s with the key/value cache, %.2f s without, %.1fx" % (mc, mr, mr / mc),
               flush=True)
-    if "sample" in what and os.path.exists(ck):
-        print(run([exe, "--load", ck, "--sample", "500", "--prime", "Q: ", "--temperature", "0.8", "--seed", "1",
-                   "--quiet"]))
 
 
 if __name__ == "__main__":

@@ -37,25 +37,31 @@ def dlc_tokens_per_s(exe, threads, steps):
     return TOKENS * steps / float(m.group(1))
 
 
-def torch_tokens_per_s(threads, steps):
-    out = run(["/usr/bin/python3", os.path.join(HERE, "torch_char_lstm.py"), "--steps", str(steps), "--window",
+def torch_tokens_per_s(threads, steps, twin="torch_char_lstm.py"):
+    out = run(["/usr/bin/python3", os.path.join(HERE, twin), "--steps", str(steps), "--window",
                str(steps), "--eval-at", "0", "--threads", str(threads)])
     res = json.loads(out.strip().split("\n")[-1])
     return float(res["tokens_per_s_median"][str(threads)])
 
 
-def main():
+def arguments(name, what):
     ap = argparse.ArgumentParser()
     ap.add_argument("--dlc", default=os.path.join(ROOT, "build", "dlc"))
-    ap.add_argument("--what", default="speed,bpc,sample")
+    ap.add_argument("--what", default=what)
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--window", type=int, default=20)
     ap.add_argument("--no-torch", action="store_true")
-    ap.add_argument("--workdir", default="/tmp/dlc-char-lstm")
+    ap.add_argument("--workdir", default="/tmp/dlc-" + name.replace("_", "-"))
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    exe = os.path.join(a.workdir, "char_lstm")
-    run([a.dlc, os.path.join(ROOT, "examples", "char_lstm.dl"), "-o", exe])
+    return a
+
+
+def compare(a, name, twin):
+    """examples/NAME.dl next to the twin: speed, bpc and sample as a.what asks;
+    returns the trainer and its 1,500-step checkpoint."""
+    exe = os.path.join(a.workdir, name)
+    run([a.dlc, os.path.join(ROOT, "examples", name + ".dl"), "-o", exe])
     what = a.what.split(",")
     if "speed" in what:
         for threads in (1, 2):
@@ -63,7 +69,7 @@ def main():
             for _ in range(a.windows):
                 d.append(dlc_tokens_per_s(exe, threads, a.window))
                 if not a.no_torch:
-                    t.append(torch_tokens_per_s(threads, a.window))
+                    t.append(torch_tokens_per_s(threads, a.window, twin))
             md = statistics.median(d)
             line = "%d thread%s: dlc %.0f tokens/s" % (threads, "" if threads == 1 else "s", md)
             if t:
@@ -80,13 +86,14 @@ def main():
             print("dlc: %d steps, validation %s bits per character" % (steps, m.group(1)), flush=True)
             prev = steps
         if not a.no_torch:
-            out = run(["/usr/bin/python3", os.path.join(HERE, "torch_char_lstm.py"), "--steps", "1500"])
+            out = run(["/usr/bin/python3", os.path.join(HERE, twin), "--steps", "1500"])
             res = json.loads(out.strip().split("\n")[-1])
             print("PyTorch: validation bits per character %s" % res["bpc"], flush=True)
     if "sample" in what and os.path.exists(ck):
         print(run([exe, "--load", ck, "--sample", "500", "--prime", "Q: ", "--temperature", "0.8", "--seed", "1",
                    "--quiet"]))
+    return exe, ck
 
 
 if __name__ == "__main__":
-    main()
+    compare(arguments("char_lstm", "speed,bpc,sample"), "char_lstm", "torch_char_lstm.py")

@@ -18,42 +18,17 @@ usage: /usr/bin/python3 bench/torch_char_gpt.py [--steps 1500] [--eval-at 500,10
        [--threads 1 | --threads 1,2] [--seed 1] [--window 100] [--json OUT]
 """
 import argparse
-import glob
 import json
 import math
-import os
 import statistics
 import time
 
 import torch
 import torch.nn as nn
 
+from torch_char_lstm import get_batch, load_tracks  # the same corpus and batches
+
 B, T, D, NH = 32, 64, 128, 4
-
-
-def load_corpus(pattern):
-    seen, parts, files = set(), [], []
-    for p in sorted(glob.glob(pattern)):
-        st = os.stat(p)
-        if not os.path.isfile(p) or (st.st_dev, st.st_ino) in seen:
-            continue
-        with open(p, "rb") as f:
-            data = f.read()
-        if b"\0" in data:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        parts.append(data)
-        files.append(p)
-    return b"".join(parts), files
-
-
-def batchify(ids, bsz):
-    L = ids.numel() // bsz
-    return ids[:L * bsz].view(bsz, L)        # [B, L]: track b is row b
-
-
-def get_batch(tracks, k):
-    return tracks[:, k * T:k * T + T], tracks[:, k * T + 1:k * T + T + 1]
 
 
 class Net(nn.Module):
@@ -102,23 +77,13 @@ def main():
     a = ap.parse_args()
     counts = [int(v) for v in a.threads.split(",")]
     torch.set_num_threads(counts[0])
-    corpus, files = load_corpus(a.corpus)
-    vocab = sorted(set(corpus))
-    lut = torch.zeros(256, dtype=torch.long)
-    lut[torch.tensor(vocab)] = torch.arange(len(vocab))
-    ids = lut[torch.tensor(list(corpus), dtype=torch.long)]
-    nval = len(corpus) // 10
-    train, valid = batchify(ids[:len(corpus) - nval], B), batchify(ids[len(corpus) - nval:], B)
-    nb = (train.shape[1] - 1) // T
-    print("corpus: %d files, %d bytes, vocabulary %d; training %d bytes (%d batches), "
-          "validation %d bytes" % (len(files), len(corpus), len(vocab), len(corpus) - nval, nb, nval),
-          flush=True)
+    train, valid, nvocab, nb, nbytes = load_tracks(a.corpus)
     torch.manual_seed(a.seed)
-    net = Net(len(vocab))
+    net = Net(nvocab)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     eval_at = {int(s) for s in a.eval_at.split(",") if s}
     res = {"threads": counts, "seed": a.seed, "steps": a.steps,
-           "torch": torch.__version__, "vocab": len(vocab), "corpus_bytes": len(corpus),
+           "torch": torch.__version__, "vocab": nvocab, "corpus_bytes": nbytes,
            "bpc": {}, "tokens_per_s": {str(c): [] for c in counts}}
     t_win, n_win, loss_win, win = 0.0, 0, 0.0, 0
     for step in range(1, a.steps + 1):

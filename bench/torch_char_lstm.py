@@ -65,6 +65,23 @@ def get_batch(tracks, k):
     return tracks[:, k * T:k * T + T], tracks[:, k * T + 1:k * T + T + 1]
 
 
+def load_tracks(pattern):
+    """The training and validation parts of the corpus as ids, batchified:
+    (train [B, L], valid [B, L'], vocabulary size, batches per pass)."""
+    corpus, files = load_corpus(pattern)
+    vocab = sorted(set(corpus))
+    lut = torch.zeros(256, dtype=torch.long)
+    lut[torch.tensor(vocab)] = torch.arange(len(vocab))
+    ids = lut[torch.tensor(list(corpus), dtype=torch.long)]
+    nval = len(corpus) // 10
+    train, valid = batchify(ids[:len(corpus) - nval], B), batchify(ids[len(corpus) - nval:], B)
+    nb = (train.shape[1] - 1) // T
+    print("corpus: %d files, %d bytes, vocabulary %d; training %d bytes (%d batches), "
+          "validation %d bytes" % (len(files), len(corpus), len(vocab), len(corpus) - nval, nb, nval),
+          flush=True)
+    return train, valid, len(vocab), nb, len(corpus)
+
+
 class Net(nn.Module):
     def __init__(self, V):
         super().__init__()
@@ -107,23 +124,13 @@ def main():
     a = ap.parse_args()
     counts = [int(v) for v in a.threads.split(",")]
     torch.set_num_threads(counts[0])
-    corpus, files = load_corpus(a.corpus)
-    vocab = sorted(set(corpus))
-    lut = torch.zeros(256, dtype=torch.long)
-    lut[torch.tensor(vocab)] = torch.arange(len(vocab))
-    ids = lut[torch.tensor(list(corpus), dtype=torch.long)]
-    nval = len(corpus) // 10
-    train, valid = batchify(ids[:len(corpus) - nval], B), batchify(ids[len(corpus) - nval:], B)
-    nb = (train.shape[1] - 1) // T
-    print("corpus: %d files, %d bytes, vocabulary %d; training %d bytes (%d batches), "
-          "validation %d bytes" % (len(files), len(corpus), len(vocab), len(corpus) - nval, nb, nval),
-          flush=True)
+    train, valid, nvocab, nb, nbytes = load_tracks(a.corpus)
     torch.manual_seed(a.seed)
-    net = Net(len(vocab))
+    net = Net(nvocab)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     eval_at = {int(s) for s in a.eval_at.split(",") if s}
     res = {"threads": counts, "seed": a.seed, "zero_state": a.zero_state, "steps": a.steps,
-           "torch": torch.__version__, "vocab": len(vocab), "corpus_bytes": len(corpus),
+           "torch": torch.__version__, "vocab": nvocab, "corpus_bytes": nbytes,
            "bpc": {}, "tokens_per_s": {str(c): [] for c in counts}}
     state = zero_state()
     t_win, n_win, loss_win, win = 0.0, 0, 0.0, 0
