@@ -743,22 +743,22 @@ static void few_rows_product(Emit *e, int d, const char *ab, const char *bb, con
 		 * order */
 		fprintf(o, "%.*sfor (long i = 0; i < %lld; i++)\n%.*sfor (long j = 0; j < %lld; j++) {\n", IND(d), M,
 		        IND(d + 1), N);
-		fprintf(o, "%.*sconst %s *a = %s + i * %lld, *b = %s + j * %lld;\n%.*s%s acc[8] = {0};\n%.*slong k = 0;\n",
+		fprintf(o, "%.*sconst %s *dlc_ra = %s + i * %lld, *dlc_rb = %s + j * %lld;\n%.*s%s acc[8] = {0};\n%.*slong k = 0;\n",
 		        IND(d + 2), e->T, ab, sai, bb, sbj, IND(d + 2), e->T, IND(d + 2));
-		fprintf(o, "%.*sfor (; k + 8 <= %lld; k += 8)\n%.*sfor (int u = 0; u < 8; u++)\n%.*sacc[u] += a[k + u] * "
-		           "b[k + u];\n", IND(d + 2), K, IND(d + 3), IND(d + 4));
-		fprintf(o, "%.*sfor (; k < %lld; k++)\n%.*sacc[0] += a[k] * b[k];\n", IND(d + 2), K, IND(d + 3));
+		fprintf(o, "%.*sfor (; k + 8 <= %lld; k += 8)\n%.*sfor (int dlc_u = 0; dlc_u < 8; dlc_u++)\n%.*sacc[dlc_u] += "
+		           "dlc_ra[k + dlc_u] * dlc_rb[k + dlc_u];\n", IND(d + 2), K, IND(d + 3), IND(d + 4));
+		fprintf(o, "%.*sfor (; k < %lld; k++)\n%.*sacc[0] += dlc_ra[k] * dlc_rb[k];\n", IND(d + 2), K, IND(d + 3));
 		fprintf(o, "%.*s%s[i * %lld + j] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + "
 		           "acc[7]));\n%.*s}\n", IND(d + 2), dst, N, IND(d + 1));
 		return;
 	}
 	fprintf(o, "%.*sfor (long i = 0; i < %lld; i++) {\n%.*slong j = 0;\n", IND(d), M, IND(d + 1));
 	fprintf(o, "%.*sfor (; j + 8 <= %lld; j += 8) {\n%.*s%s acc[8] = {0};\n", IND(d + 1), N, IND(d + 2), e->T);
-	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++) {\n%.*s%s a = %s[i * %lld + k * %lld];\n", IND(d + 2), K,
+	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++) {\n%.*s%s dlc_x = %s[i * %lld + k * %lld];\n", IND(d + 2), K,
 	        IND(d + 3), e->T, ab, sai, sak);
-	fprintf(o, "%.*sfor (int u = 0; u < 8; u++)\n%.*sacc[u] += a * %s[k * %lld + (j + u) * %lld];\n%.*s}\n",
+	fprintf(o, "%.*sfor (int dlc_u = 0; dlc_u < 8; dlc_u++)\n%.*sacc[dlc_u] += dlc_x * %s[k * %lld + (j + dlc_u) * %lld];\n%.*s}\n",
 	        IND(d + 3), IND(d + 4), bb, sbk, sbj, IND(d + 2));
-	fprintf(o, "%.*sfor (int u = 0; u < 8; u++)\n%.*s%s[i * %lld + j + u] = acc[u];\n%.*s}\n", IND(d + 2),
+	fprintf(o, "%.*sfor (int dlc_u = 0; dlc_u < 8; dlc_u++)\n%.*s%s[i * %lld + j + dlc_u] = acc[dlc_u];\n%.*s}\n", IND(d + 2),
 	        IND(d + 3), dst, N, IND(d + 1));
 	fprintf(o, "%.*sfor (; j < %lld; j++) {\n%.*s%s acc = 0;\n%.*sfor (long k = 0; k < %lld; k++)\n", IND(d + 1), N,
 	        IND(d + 2), e->T, IND(d + 2), K);

@@ -46,7 +46,7 @@ endif()
 # A per-test helper: torch tests skip with 77 and may require torch.
 function(dlc_ref_torch_test name)
   add_test(NAME ${name} COMMAND ${SYSTEM_PYTHON} ${ARGN} --workdir ${dlc_ref_work}/${name})
-  set_tests_properties(${name} PROPERTIES LABELS "torch;quick" SKIP_RETURN_CODE 77 TIMEOUT 60)
+  set_tests_properties(${name} PROPERTIES LABELS "torch;quick" SKIP_RETURN_CODE 77 TIMEOUT 120)
   if(dlc_ref_env)
     set_tests_properties(${name} PROPERTIES ENVIRONMENT ${dlc_ref_env})
   endif()
