@@ -959,12 +959,18 @@ static void kernel_softmax(Emit *e, NodeId id, const char *dst)
 	/* a row with every score -inf (masked) has no weight anywhere: 0, and -inf for log_softmax */
 	fprintf(o, "%.*sif (mx == -INFINITY)\n%.*smx = 0;\n", IND(d), IND(d + 1));
 	fprintf(o, "%.*sdouble se = 0;\n", IND(d));
-	fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sse += %s(%s[%s] - mx);\n", IND(d), bound, IND(d + 1),
-	        fn(e, "exp"), xb, xi);
-	if (n->op == OP_SOFTMAX)
-		fprintf(o, "%.*sdouble inv = se > 0 ? 1 / se : 0;\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = (%s)(%s(%s[%s] - mx) * inv);\n", IND(d), IND(d),
-		        (long long)A, IND(d + 1), dst, xi, e->T, fn(e, "exp"), xb, xi);
-	else
+	if (n->op == OP_SOFTMAX) {
+		/* each e^(x - mx) once: kept in the result, then scaled */
+		fprintf(o, "%.*sfor (long k = 0; k < %s; k++) {\n%.*s%s v = %s(%s[%s] - mx);\n%.*s%s[%s] = v;\n%.*sse += v;\n"
+		           "%.*s}\n", IND(d), bound, IND(d + 1), e->T, fn(e, "exp"), xb, xi, IND(d + 1), dst, xi, IND(d + 1),
+		        IND(d));
+		fprintf(o, "%.*sdouble inv = se > 0 ? 1 / se : 0;\n%.*sfor (long k = 0; k < %s; k++)\n%.*s%s[%s] = (%s)(%s[%s] * inv);\n",
+		        IND(d), IND(d), bound, IND(d + 1), dst, xi, e->T, dst, xi);
+	} else {
+		fprintf(o, "%.*sfor (long k = 0; k < %s; k++)\n%.*sse += %s(%s[%s] - mx);\n", IND(d), bound, IND(d + 1),
+		        fn(e, "exp"), xb, xi);
+	}
+	if (n->op == OP_LOG_SOFTMAX)
 		fprintf(o, "%.*s%s lse = (%s)(se > 0 ? log(se) : 0);\n%.*sfor (long k = 0; k < %lld; k++)\n%.*s%s[%s] = %s[%s] - mx - lse;\n",
 		        IND(d), e->T, e->T, IND(d), (long long)A, IND(d + 1), dst, xi, xb, xi);
 	if (x->bax == n->i[0])
