@@ -2089,38 +2089,36 @@ static Val call_positions(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	return vnode(graph_reshape(s->g, r.id, row));
 }
 
-/* The carried state kv.cacheN.NAME of a cached generator's attention N, of
- * shape sh (made on the first pass, found again on the evaluation pass),
- * and its next value. */
-static NodeId kv_state(Sema *s, const char *what, Shape sh, SrcLoc loc)
-{
-	const char *name = arena_printf(s->a, "kv.cache%d.%s", s->nkv, what);
-	for (int i = 0; i < s->g->ntensors; i++)
-		if (!strcmp(s->g->tensors[i].name, name))
-			return s->g->tensors[i].node;
-	int ti = graph_add_tensor(s->g, name, ROLE_STATE, s->g->fdtype, sh, 0, loc);
-	s->g->tensors[ti].carry = 1;
-	s->g->tensors[ti].of_param = -1;
-	return s->g->tensors[ti].node;
-}
-
 static void add_output(Sema *s, const char *name, NodeId id, int hidden);
 
-static void kv_next(Sema *s, const char *what, NodeId id)
+/* The value carried state ti takes for the next run: the hidden output
+ * oname, which the runtime copies into it (in the evaluation pass, that
+ * output's evaluation-mode node). */
+static void carry_next(Sema *s, int ti, const char *oname, NodeId id)
 {
-	const char *oname = arena_printf(s->a, "kv.cache%d.%s.next", s->nkv, what);
 	if (s->eval_mode) {
 		for (int i = 0; i < s->m->noutputs; i++)
 			if (!strcmp(s->m->outputs[i].name, oname))
 				s->m->eval_outputs[i] = id;
 		return;
 	}
+	add_output(s, oname, id, 1);
+	s->g->tensors[ti].carry_out = s->m->noutputs;
+}
+
+/* The carried state kv.cacheN.NAME of a cached generator's attention N, of
+ * shape sh (made on the first pass, found again on the evaluation pass):
+ * its tensor's index. */
+static int kv_state(Sema *s, const char *what, Shape sh, SrcLoc loc)
+{
 	const char *name = arena_printf(s->a, "kv.cache%d.%s", s->nkv, what);
 	for (int i = 0; i < s->g->ntensors; i++)
-		if (!strcmp(s->g->tensors[i].name, name)) {
-			add_output(s, oname, id, 1);
-			s->g->tensors[i].carry_out = s->m->noutputs;
-		}
+		if (!strcmp(s->g->tensors[i].name, name))
+			return i;
+	int ti = graph_add_tensor(s->g, name, ROLE_STATE, s->g->fdtype, sh, 0, loc);
+	s->g->tensors[ti].carry = 1;
+	s->g->tensors[ti].of_param = -1;
+	return ti;
 }
 
 /* attention(q, k, v, mask = 1, dropout = 0, scale = 1 / sqrt(E)): q [..., T,
@@ -2175,10 +2173,10 @@ static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 		for (int j = 0; j < 2; j++) {
 			Shape cs = N(s, kv[j])->shape;
 			cs.d[cs.rank - 2] = s->kv_ctx;
-			NodeId old = kv_state(s, j ? "v" : "k", cs, e->loc);
-			NodeId parts[2] = {graph_slice(s->g, old, cs.rank - 2, 1, s->kv_ctx), kv[j]};
+			int ti = kv_state(s, j ? "v" : "k", cs, e->loc);
+			NodeId parts[2] = {graph_slice(s->g, s->g->tensors[ti].node, cs.rank - 2, 1, s->kv_ctx), kv[j]};
 			kv[j] = graph_concat(s->g, parts, 2, cs.rank - 2);
-			kv_next(s, j ? "v" : "k", kv[j]);
+			carry_next(s, ti, arena_printf(s->a, "%s.next", s->g->tensors[ti].name), kv[j]);
 		}
 		k = kv[0];
 		v = kv[1];
@@ -3786,7 +3784,6 @@ static void bind_value(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v, 
 
 /* `name := v` in a loop body: the nearest binding of name, up to the
  * function around the loop (or the top level), takes the new value. */
-static void add_output(Sema *s, const char *name, NodeId id, int hidden);
 
 /* `h := value` at the top level, for `carry h`: the value h takes for the
  * next batch (an output of the model that the trainer copies into h). */
@@ -3811,18 +3808,11 @@ static int carry_update(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v)
 		           shape_str(t->shape, b1, sizeof b1), dtype_name((DType)n->dtype), shape_str(n->shape, b2, sizeof b2));
 		return 1;
 	}
-	if (s->eval_mode) {
-		for (int i = 0; i < s->m->noutputs; i++)
-			if (!strcmp(s->m->outputs[i].name, oname))
-				s->m->eval_outputs[i] = id;
-		return 1;
-	}
-	if (t->carry_out) {
+	if (!s->eval_mode && t->carry_out) {
 		diag_error(s->d, loc, "carry '%s' gets its next value twice", name);
 		return 1;
 	}
-	add_output(s, oname, id, 1);
-	t->carry_out = s->m->noutputs;
+	carry_next(s, y->tensor, oname, id);
 	return 1;
 }
 
