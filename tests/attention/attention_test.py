@@ -12,22 +12,13 @@
 """
 import argparse
 import os
-import re
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "rnn"))
+from rnn_test import CORPUS, run, train_bpc  # noqa: E402
+
 EXAMPLE = os.path.join(ROOT, "examples", "char_gpt.dl")
-CORPUS = "/usr/share/games/fortunes"
-
-
-def run(cmd, **kw):
-    print("$ " + " ".join(cmd), flush=True)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    print(p.stdout, end="")
-    if p.returncode:
-        sys.exit("FAIL: exit %d" % p.returncode)
-    return p.stdout
 
 
 def need_corpus():
@@ -37,20 +28,7 @@ def need_corpus():
 
 
 def char_gpt(a):
-    need_corpus()
-    exe = os.path.join(a.workdir, "char_gpt")
-    run([a.dlc, EXAMPLE, "-D", "T=32", "-D", "D=64", "-o", exe])
-    ck = os.path.join(a.workdir, "ck.safetensors")
-    run([exe, "--steps", "150", "--save", ck, "--quiet"])
-    out = run([exe, "--load", ck, "--eval-valid"])
-    m = re.search(r"valid.*?([0-9.]+) bits per character", out)
-    if not m:
-        sys.exit("FAIL: --eval-valid printed no bits per character")
-    bpc = float(m.group(1))
-    print("validation: %.3f bits per character after 150 steps" % bpc)
-    if not bpc < 4.3:
-        sys.exit("FAIL: %.3f bits per character, expected < 4.3 (unigram entropy 4.8)" % bpc)
-    print("PASS")
+    train_bpc(a, EXAMPLE, ["T=32", "D=64"], "--eval-valid")
 
 
 def generate(a):
