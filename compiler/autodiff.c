@@ -512,7 +512,28 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
 	case OP_DROPOUT_MASK: case OP_RANDOM: case OP_ARANGE: case OP_LOOP_VAR:
 		break;
-	case OP_MAXPOOL_GRAD: case OP_AVGPOOL_GRAD:
+	case OP_AVGPOOL_GRAD: /* linear in dy: its adjoint is the pooling itself */
+		accum(ad, a, graph_pool(g, OP_AVGPOOL, gy, graph_window(g, id)));
+		break;
+	case OP_MAXPOOL_GRAD: {
+		/* linear in dy (b), piecewise constant in x: the adjoint of dy at
+		 * a window is gy at the window's first maximum.  Windows that do
+		 * not overlap each hold one maximum, so it is the sum over the
+		 * window of gy times the indicator of the maxima, the max pooling
+		 * gradient of x for a dy of ones. */
+		Window w = graph_window(g, id);
+		if (!(b < ad->n && ad->needs[b]))
+			break;
+		if (w.sh < w.kh || w.sw < w.kw)
+			DLC_INTERNAL("no second derivative for max_pool2d with overlapping windows (stride below the window)");
+		NodeId ones = graph_broadcast(g, cst(ad, 1), graph_node(g, b)->shape);
+		if (graph_node(g, b)->bax >= 0)
+			ones = graph_rebatch(g, ones, graph_node(g, b)->bax);
+		NodeId at_max = mul(ad, gy, graph_pool_grad(g, OP_MAXPOOL_GRAD, a, ones, w));
+		w.count_pad = 1;
+		accum(ad, b, mul(ad, graph_pool(g, OP_AVGPOOL, at_max, w), cst(ad, (double)(w.kh * w.kw))));
+		break;
+	}
 	case OP_XENT_GRAD: {
 		LossOpts o;
 		graph_loss_opts(g, id, &o);
@@ -542,6 +563,52 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 	}
 }
 
+/* The reverse sweep from `out` (seeded with 1) over the nodes that depend
+ * on a node `from` marks: every node's adjoint in ad->adj.  The first
+ * sweep of the loss (record) notes whose adjoint each new node is. */
+static void sweep(AD *ad, Graph *g, NodeId out, int record)
+{
+	ad->g = g;
+	ad->n = g->nnodes;
+	ad->adj = calloc(ad->n, sizeof(NodeId));
+	ad->loop_done = NULL;
+	ad->nloop_done = 0;
+	if (!ad->adj)
+		DLC_INTERNAL("out of memory");
+	for (uint32_t id = 1; id < ad->n; id++) {
+		const Node *n = graph_node(g, id);
+		for (int k = 0; k < n->nin && !ad->needs[id]; k++)
+			if (n->in[k] && ad->needs[n->in[k]])
+				ad->needs[id] = 1;
+	}
+	ad->adj[out] = graph_const(g, 1.0);
+	NodeId *of = NULL;
+	size_t nof = 0;
+	for (uint32_t id = out; id >= 1; id--) {
+		if (!ad->adj[id] || !ad->needs[id])
+			continue;
+		if (record && ad->adj[id] >= ad->n) {
+			if (ad->adj[id] >= nof) {
+				size_t m = (size_t)g->nnodes + 64;
+				of = arena_grow(g->arena, of, nof, m, sizeof(NodeId));
+				nof = m;
+			}
+			if (!of[ad->adj[id]])
+				of[ad->adj[id]] = id;
+		}
+		vjp(ad, id, ad->adj[id]);
+	}
+	if (record && of) {
+		g->adjoint_of = of;
+		g->nadjoint = (uint32_t)nof;
+		g->nforward = ad->n;
+	}
+	if (record && !g->adjoint) {
+		g->adjoint = arena_alloc(g->arena, sizeof(NodeId) * ad->n);
+		memcpy(g->adjoint, ad->adj, sizeof(NodeId) * ad->n);
+	}
+}
+
 void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 {
 	for (int t = 0; t < g->ntensors; t++)
@@ -549,51 +616,15 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 	if (!loss)
 		return;
 	AD ad;
-	ad.g = g;
-	ad.n = g->nnodes;
-	ad.adj = calloc(ad.n, sizeof(NodeId));
-	ad.needs = calloc(ad.n, 1);
-	ad.loop_done = NULL;
-	ad.nloop_done = 0;
-	if (!ad.adj || !ad.needs)
+	ad.needs = calloc(g->nnodes, 1);
+	if (!ad.needs)
 		DLC_INTERNAL("out of memory");
-	for (uint32_t id = 1; id < ad.n; id++) {
+	for (uint32_t id = 1; id < g->nnodes; id++) {
 		const Node *n = graph_node(g, id);
-		if (n->op == OP_PARAM && g->tensors[n->sym].trainable) {
+		if (n->op == OP_PARAM && g->tensors[n->sym].trainable)
 			ad.needs[id] = 1;
-			continue;
-		}
-		for (int k = 0; k < n->nin; k++)
-			if (n->in[k] && ad.needs[n->in[k]])
-				ad.needs[id] = 1;
 	}
-	ad.adj[loss] = graph_const(g, 1.0);
-	/* the first differentiation records whose adjoint each new node is */
-	NodeId *of = NULL;
-	size_t nof = 0;
-	for (uint32_t id = loss; id >= 1; id--) {
-		if (!ad.adj[id] || !ad.needs[id])
-			continue;
-		if (!g->adjoint_of && ad.adj[id] >= ad.n) {
-			if (ad.adj[id] >= nof) {
-				size_t m = (size_t)g->nnodes + 64;
-				of = arena_grow(g->arena, of, nof, m, sizeof(NodeId));
-				nof = m;
-			}
-			if (!of[ad.adj[id]])
-				of[ad.adj[id]] = id;
-		}
-		vjp(&ad, id, ad.adj[id]);
-	}
-	if (!g->adjoint_of && of) {
-		g->adjoint_of = of;
-		g->nadjoint = (uint32_t)nof;
-		g->nforward = ad.n;
-	}
-	if (!g->adjoint) {
-		g->adjoint = arena_alloc(g->arena, sizeof(NodeId) * ad.n);
-		memcpy(g->adjoint, ad.adj, sizeof(NodeId) * ad.n);
-	}
+	sweep(&ad, g, loss, !g->adjoint_of);
 	for (int t = 0; t < g->ntensors; t++) {
 		const Tensor *T = &g->tensors[t];
 		if (T->role == ROLE_PARAM && T->trainable) {
@@ -605,6 +636,32 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 	free(ad.adj);
 	free(ad.needs);
 	free(ad.loop_done);
+}
+
+NodeId ad_grad(Graph *g, NodeId f, NodeId wrt, int *depends)
+{
+	*depends = 0;
+	if (!f || !wrt || wrt > f)
+		return 0;
+	AD ad;
+	ad.needs = calloc(g->nnodes, 1);
+	if (!ad.needs)
+		DLC_INTERNAL("out of memory");
+	ad.needs[wrt] = 1;
+	sweep(&ad, g, f, 0);
+	*depends = ad.needs[f];
+	NodeId gx = ad.adj[wrt];
+	free(ad.adj);
+	free(ad.needs);
+	free(ad.loop_done);
+	if (!gx)
+		return 0;
+	const Node *nx = graph_node(g, wrt);
+	if (!shape_eq(graph_node(g, gx)->shape, nx->shape))
+		gx = graph_broadcast(g, gx, nx->shape);
+	if (nx->bax >= 0 && graph_node(g, gx)->bax != nx->bax)
+		gx = graph_rebatch(g, gx, nx->bax);
+	return gx;
 }
 
 void ad_hvp(Graph *g, const NodeId *grads, NodeId *dirs, NodeId *hv)

@@ -13,6 +13,14 @@
 /* grads[t] = gradient node of tensor t (params only; 0 where none). */
 void ad_gradients(Graph *g, NodeId loss, NodeId *grads);
 
+/* The gradient of the scalar f with respect to the value wrt, as nodes of
+ * the same graph (so they can be differentiated again): a node of wrt's
+ * shape and batch axis, or 0 where it is zero; *depends says whether f
+ * depends on wrt at all (through ops with no gradient, such as sign, it
+ * does, and the gradient is still 0).  It leaves the graph's record of the
+ * loss's differentiation (adjoint, adjoint_of) alone. */
+NodeId ad_grad(Graph *g, NodeId f, NodeId wrt, int *depends);
+
 /* Hessian-vector products by differentiating <gradient, v> again: adds a
  * direction tensor dir_<param> per param with a gradient (dirs[t]) and sets
  * hv[t] to the node of (H v) for that param.  Arrays sized ntensors. */

@@ -110,6 +110,16 @@ void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
 	va_end(ap);
 }
 
+void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...)
+{
+	if (d->nerrors > max_errors(d))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	report(d, loc, "warning", fmt, ap);
+	va_end(ap);
+}
+
 void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...)
 {
 	if (d->nerrors > max_errors(d))

@@ -32,6 +32,10 @@ typedef struct Diag {
 void diag_init(Diag *d, FILE *out, const char *file, const char *src);
 void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* "file:line:col: warning: ...": reported like an error, not counted as
+ * one (the program still compiles). */
+void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* A "note:" attached to the previous error (e.g. "did you mean 'W1'?"). */
 void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include "sema.h"
 #include "ops.h"
+#include "autodiff.h"
 #include "../runtime/dlrt.h"
 
 extern const char dlc_prelude[]; /* compiler/prelude.dl */
@@ -206,7 +207,7 @@ static const char *const builtin_names[] = {
 	"l1", "smooth_l1", "huber", "kl_div", "gaussian_nll",
 	"take", "embedding", "conv_transpose2d", "upsample",
 	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size", "choose",
-	"arange", "heads", "merge_heads", "attention", "positions", "position_rows",
+	"arange", "heads", "merge_heads", "attention", "positions", "position_rows", "grad", "accuracy",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -251,7 +252,7 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 static int redefinable(const char *name)
 {
 	static const char *const names[] = {"arange", "heads", "merge_heads", "attention", "positions",
-	                                    "position_rows"};
+	                                    "position_rows", "grad", "accuracy"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(names[i], name))
 			return 1;
@@ -2352,6 +2353,77 @@ static Val call_argmax(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(graph_argmax(s->g, a, axis, keep != 0));
 }
 
+/* grad(f, x): the gradient of the scalar f with respect to the value x (an
+ * input, a param or any value computed before f), x's shape; its nodes are
+ * ordinary nodes, so the loss's differentiation goes through them again. */
+static Val call_grad(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"f", "wrt"};
+	const AstExpr *args[2];
+	if (!bind_args(s, e, "grad", pn, 2, 2, args))
+		return verr();
+	NodeId f = tensor_arg(s, args[0], sc, "grad", 1), x = tensor_arg(s, args[1], sc, "grad", 1);
+	if (!f || !x)
+		return verr();
+	const Node *nf = N(s, f), *nx = N(s, x);
+	if (shape_numel(nf->shape) != 1 || nf->bax >= 0) {
+		diag_error(s->d, args[0]->loc, "'grad' differentiates a scalar, got %s%s: sum or mean it first",
+		           nf->bax >= 0 ? "a value of the batch " : "", shp(s, nf->shape));
+		return verr();
+	}
+	if (op_info[nx->op].flags & OPF_LEAF && nx->op != OP_PARAM && nx->op != OP_INPUT && nx->op != OP_STATE) {
+		diag_error(s->d, args[1]->loc, "'grad' is taken with respect to a value of the program (an input, a "
+		           "param or a value computed from them), not a number or a random draw");
+		return verr();
+	}
+	int depends;
+	NodeId gx = ad_grad(s->g, f, x, &depends);
+	if (!depends)
+		diag_warning(s->d, args[1]->loc, "the differentiated value does not depend on %s%s%s; its gradient is zero",
+		             nx->name ? "'" : "this value", nx->name ? nx->name : "", nx->name ? "'" : "");
+	if (!gx) {
+		gx = graph_broadcast(s->g, cst(s, 0), nx->shape);
+		if (nx->bax >= 0)
+			gx = graph_rebatch(s->g, gx, nx->bax);
+	}
+	return vnode(gx);
+}
+
+/* accuracy(scores, y): the fraction of rows whose largest score (the
+ * first, on ties) is at the class y, over the valid rows; no gradient */
+static Val call_accuracy(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"scores", "y"};
+	const AstExpr *args[2];
+	if (!bind_args(s, e, "accuracy", pn, 2, 2, args))
+		return verr();
+	NodeId z = tensor_arg(s, args[0], sc, "accuracy", 1);
+	Val v = eval(s, args[1], sc);
+	NodeId y = as_node(s, v, args[1], "the labels of 'accuracy'");
+	if (!z || !y)
+		return verr();
+	const Node *nz = N(s, z), *ny = N(s, y);
+	if (ny->dtype != DT_I32) {
+		diag_error(s->d, args[1]->loc, "'accuracy' needs integer class labels (i32), got %s%s",
+		           dtype_name((DType)ny->dtype), shp(s, ny->shape));
+		return verr();
+	}
+	Shape want = nz->shape;
+	want.rank--;
+	if (nz->shape.rank < 1 || !shape_eq(want, ny->shape)) {
+		diag_error(s->d, e->loc, "'accuracy' needs scores [..., C] and labels [...] of the same rows, got %s and %s",
+		           shp(s, nz->shape), shp(s, ny->shape));
+		return verr();
+	}
+	int64_t c = nz->shape.d[nz->shape.rank - 1];
+	label_classes(s, y, c, args[1]->loc);
+	NodeId hit = graph_reduce(s->g, OP_SUM,
+	                          bin(s, OP_MUL, graph_one_hot(s->g, graph_argmax(s->g, z, nz->shape.rank - 1, 0), c),
+	                              graph_one_hot(s->g, y, c)),
+	                          -1, 0);
+	return vnode(bin(s, OP_DIV, hit, reduce_count(s, graph_one_hot(s->g, y, 1), -1)));
+}
+
 /* one_hot(y, classes): i32 class indices [...] to floats [..., classes] */
 static Val call_one_hot(Sema *s, const AstExpr *e, Scope *sc)
 {
@@ -2773,6 +2845,10 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 	}
 	if (!strcmp(fn, "clamp"))
 		return call_clamp(s, e, sc);
+	if (!strcmp(fn, "grad"))
+		return call_grad(s, e, sc);
+	if (!strcmp(fn, "accuracy"))
+		return call_accuracy(s, e, sc);
 	if (!strcmp(fn, "argmax"))
 		return call_argmax(s, e, sc);
 	if (!strcmp(fn, "one_hot"))

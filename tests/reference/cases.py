@@ -200,6 +200,48 @@ def _attention(v):
 def _xent(z, y):
     return F.cross_entropy(z, y.long())
 
+def _input_grad(f, x):
+    """torch.autograd.grad of the scalar f(x) with respect to x, kept in the
+    graph (create_graph) so that a loss can differentiate it again."""
+    x = x.detach().clone().requires_grad_()
+    return torch.autograd.grad(f(x), x, create_graph=True)[0]
+
+
+def _grad_mlp(v):
+    def net(u):
+        return torch.tanh(u @ v.W1 + v.b1) @ v.W2
+    gx = _input_grad(lambda u: _xent(net(u), v.y), v.x)
+    return (gx * (v.R + 2)).sum() + _xent(net(v.x), v.y), {"gx": gx}
+
+
+def _grad_hidden(v):
+    h = torch.tanh(v.x @ v.W1 + v.b1)
+    gh = torch.autograd.grad(((h @ v.W2) ** 2).sum(), h, create_graph=True)[0]
+    return (gh * (v.R + 2)).sum(), {"gh": gh}
+
+
+def _gradient_penalty(v):
+    def D(u):
+        return F.leaky_relu(u @ v.W1 + v.b1, 0.2) @ v.W2 + v.b2
+    g = _input_grad(lambda u: D(u).sum(), v.a * v.x + (1 - v.a) * v.z)
+    gp = ((g.pow(2).sum(1).sqrt() - 1) ** 2).mean()
+    return D(v.z).mean() - D(v.x).mean() + 10 * gp, {"gp": gp}
+
+
+def _grad_conv_pool(v):
+    def net(u):
+        return F.avg_pool2d(F.max_pool2d(torch.tanh(F.conv2d(u, v.K)), 2), 2).flatten(1) @ v.W
+    gx = _input_grad(lambda u: _xent(net(u), v.y), v.x)
+    return _xent(net(v.x), v.y) + (gx ** 2).sum(), {"gx": gx}
+
+
+def _fgsm(v):
+    def net(u):
+        return torch.tanh(u @ v.W1 + v.b1) @ v.W2
+    xa = (v.x + 0.1 * torch.sign(_input_grad(lambda u: _xent(net(u), v.y), v.x))).detach()
+    return _xent(net(xa), v.y), {"xa": xa}
+
+
 
 def _nll(z, y):
     return F.nll_loss(z, y.long())
@@ -1389,6 +1431,69 @@ CASES = [
         output o = c / sqrt(v + 0.5) * s
         loss sum(o * (R + 2))
         """, lambda v: _batchnorm_like(v), rows=4),
+    # -- grad(f, x): gradients as values, differentiated again by the loss --
+    case("grad_input", """
+        dim B = 5
+        input x : f32[B, 4]
+        label y : i32[B]
+        input R : f32[B, 4]
+        param W1 : [4, 6]
+        param b1 : [6]
+        param W2 : [6, 3]
+        def net(u) = tanh(u @ W1 + b1) @ W2
+        output gx = grad(cross_entropy(net(x), y), x)
+        loss sum(gx * (R + 2)) + cross_entropy(net(x), y)
+        """, _grad_mlp, rows=3, gen={"y": labels(3)},
+        note="torch.autograd.grad with create_graph=True, and the loss's gradient through it"),
+    case("grad_hidden", """
+        dim B = 4
+        input x : f32[B, 3]
+        input R : f32[B, 5]
+        param W1 : [3, 5]
+        param b1 : [5]
+        param W2 : [5, 2]
+        h = tanh(x @ W1 + b1)
+        output gh = grad(sum((h @ W2) ^ 2), h)
+        loss sum(gh * (R + 2))
+        """, _grad_hidden, rows=3, note="with respect to a value computed in the program"),
+    case("grad_penalty", """
+        dim B = 6
+        input x : f32[B, 2]
+        input z : f32[B, 2]
+        input a : f32[B, 1]
+        param W1 : [2, 8]
+        param b1 : [8]
+        param W2 : [8, 1]
+        param b2 : [1]
+        def D(u) = leaky_relu(u @ W1 + b1, 0.2) @ W2 + b2
+        xh = a * x + (1 - a) * z
+        g = grad(sum(D(xh)), xh)
+        output gp = mean((sqrt(sum(g ^ 2, axis = 1)) - 1) ^ 2)
+        loss mean(D(z)) - mean(D(x)) + 10 * gp
+        """, _gradient_penalty, rows=4, gen={"a": pos(0, 1)},
+        note="WGAN-GP's gradient penalty (create_graph=True in PyTorch)"),
+    case("grad_conv_pool", """
+        dim B = 3
+        input x : f32[B, 1, 6, 6]
+        label y : i32[B]
+        param K : [2, 1, 3, 3]
+        param W : [2, 3]
+        def net(u) = flatten(avg_pool2d(max_pool2d(tanh(conv2d(u, K)), 2), 2)) @ W
+        output gx = grad(cross_entropy(net(x), y), x)
+        loss cross_entropy(net(x), y) + sum(gx ^ 2)
+        """, _grad_conv_pool, rows=2, gen={"y": labels(3), "x": distinct()},
+        note="second order through convolution, max and average pooling"),
+    case("grad_fgsm", """
+        dim B = 5
+        input x : f32[B, 4]
+        label y : i32[B]
+        param W1 : [4, 6]
+        param b1 : [6]
+        param W2 : [6, 3]
+        def net(u) = tanh(u @ W1 + b1) @ W2
+        output xa = x + 0.1 * sign(grad(cross_entropy(net(x), y), x))
+        loss cross_entropy(net(xa), y)
+        """, _fgsm, rows=4, gen={"y": labels(3)}, note="FGSM: sign has no gradient, so none flows through the attack"),
 ]
 
 
