@@ -1164,6 +1164,10 @@ static void dump_stmt(FILE *out, const AstStmt *s, int indent)
 		fprintf(out, "carry %s", s->name);
 		dump_type(out, &s->type);
 		break;
+	case ST_HYPER:
+		fprintf(out, "hyper %s ", s->name);
+		dump_expr(out, s->value);
+		break;
 	case ST_CONST:
 		fprintf(out, "const %s", s->name);
 		dump_type(out, &s->type);

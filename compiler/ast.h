@@ -73,6 +73,7 @@ typedef enum AstStmtKind {
 	ST_FOR,     /* for NAME in value..hi { body }                          */
 	ST_RETURN,  /* return value  (a tuple for several results)             */
 	ST_CARRY,   /* carry NAME : type   (a state kept from batch to batch)  */
+	ST_HYPER,   /* hyper NAME = value  (a scalar set when running: --set)  */
 } AstStmtKind;
 
 /* `f32[B, 784]`, `[784, 512]`, `i32[B]`; dtype is NULL when omitted. */

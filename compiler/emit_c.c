@@ -2375,6 +2375,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		if (T->role == ROLE_STATE)
 			what = T->of_param >= 0 ? arena_printf(&arena, "optimizer state of %s", g->tensors[T->of_param].name)
 			                        : "state";
+		if (T->role == ROLE_HYPER)
+			what = arena_printf(&arena, "hyper-parameter, %s by default (--set %s=VALUE)", lit(e, T->init_a), T->name);
 		if (T->role == ROLE_DIR)
 			what = arena_printf(&arena, "direction v for the Hessian-vector product of %s",
 			                    g->tensors[T->of_param].name);
@@ -2520,7 +2522,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 				out_at[i] = k++;
 	for (int t = 0; t < nt; t++) {
 		const Tensor *T = &g->tensors[t];
-		static const char *const roles[] = {"DLRT_PARAM", "DLRT_INPUT", "DLRT_LABEL", "DLRT_STATE", "DLRT_DIRECTION"};
+		static const char *const roles[] = {"DLRT_PARAM", "DLRT_INPUT", "DLRT_LABEL", "DLRT_STATE", "DLRT_DIRECTION",
+		                                     "DLRT_HYPER"};
 		fprintf(out, "\t{.name = %s, .role = %s, .dtype = %s, .rank = %d, .shape = {", c_string(e, T->name),
 		        roles[T->role], dlrt_dtype_c(T->dtype), T->shape.rank);
 		for (int k = 0; k < T->shape.rank; k++)
@@ -2531,7 +2534,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        e->s->buf[T->node],
 		        e->s->grad_buf[t] ? e->s->grad_buf[t]
 		        : T->role == ROLE_DIR && e->s->hv_buf[T->of_param] ? e->s->hv_buf[T->of_param] : "NULL", T->bax);
-		if (T->role == ROLE_STATE && T->init)
+		if ((T->role == ROLE_STATE || T->role == ROLE_HYPER) && T->init)
 			fprintf(out, ", .init = %s, .init_a = %s", init_c(T->init), lit(e, T->init_a));
 		if (T->role == ROLE_PARAM)
 			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld, "

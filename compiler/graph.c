@@ -225,7 +225,7 @@ int graph_add_tensor(Graph *g, const char *name, Role role, DType dt, Shape s, i
 	t->bax = bax;
 	t->loc = loc;
 	t->of_param = -1;
-	OpKind op = role == ROLE_PARAM ? OP_PARAM : role == ROLE_STATE ? OP_STATE : OP_INPUT;
+	OpKind op = role == ROLE_PARAM ? OP_PARAM : role == ROLE_STATE || role == ROLE_HYPER ? OP_STATE : OP_INPUT;
 	Node n = blank(op, dt, s, bax);
 	n.sym = idx;
 	n.name = name;

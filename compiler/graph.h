@@ -52,7 +52,9 @@ typedef enum DType { DT_F32 = 0, DT_F64 = 1, DT_I32 = 2 } DType;
 const char *dtype_name(DType t);
 
 /* ROLE_DIR: a direction v for Hessian-vector products (one per param) */
-typedef enum Role { ROLE_PARAM, ROLE_INPUT, ROLE_LABEL, ROLE_STATE, ROLE_DIR } Role;
+/* ROLE_HYPER: a scalar the program reads and the trainer sets (`hyper eps =
+ * 0.1`, --set eps=0.05): neither trained nor checkpointed */
+typedef enum Role { ROLE_PARAM, ROLE_INPUT, ROLE_LABEL, ROLE_STATE, ROLE_DIR, ROLE_HYPER } Role;
 
 typedef enum { HYPER_LR = 0, HYPER_COUNT_ } Hyper;
 

@@ -47,6 +47,8 @@ typedef struct Output {
 	int hidden;          /* not declared; kept for accuracy */
 	int data_free;       /* computed from params and random draws alone (samples):
 	                        not computed by a training step; the trainer's --sample */
+	int eval_only;       /* one number per batch (accuracy under attack): not
+	                        computed by a training step; --eval averages it */
 } Output;
 
 typedef struct Model {

@@ -574,7 +574,8 @@ static void plan_kernels(Schedule *s)
 	s->out_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(m->noutputs + 1));
 	for (int i = 0; i < m->noutputs; i++)
 		s->out_buf[i] = result_array(s, m->outputs[i].node, m->eval_outputs[i],
-		                             arena_printf(s->a, "%s_out", m->outputs[i].name), !m->outputs[i].data_free);
+		                             arena_printf(s->a, "%s_out", m->outputs[i].name),
+		                             !m->outputs[i].data_free && !m->outputs[i].eval_only);
 	s->hv_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(g->ntensors + 1));
 	for (int t = 0; s->tg->hv && t < g->ntensors; t++) {
 		NodeId h = s->tg->hv[t];

@@ -3635,6 +3635,24 @@ static void stmt_tensor(Sema *s, const AstStmt *st, Scope *sc)
 	y->id = t->node;
 }
 
+/* hyper NAME = value: a scalar of the model that the trainer sets when it
+ * runs (--set NAME=VALUE), value by default; never trained or saved */
+static void stmt_hyper(Sema *s, const AstStmt *st)
+{
+	Sym *y = NULL;
+	Val v = eval(s, st->value, NULL);
+	if (v.kind != V_NUM && v.kind != V_ERR)
+		diag_error(s->d, st->value->loc, "a hyper-parameter's default is a number, got %s", val_kind(v));
+	if (!define(s, st->name, st->name_loc, SYM_TENSOR, &y) || v.kind != V_NUM)
+		return;
+	int ti = graph_add_tensor(s->g, st->name, ROLE_HYPER, s->g->fdtype, shape_scalar(), -1, st->name_loc);
+	Tensor *t = &s->g->tensors[ti];
+	t->init = DLRT_INIT_CONST;
+	t->init_a = v.num;
+	y->tensor = ti;
+	y->id = t->node;
+}
+
 static void name_node(Sema *s, NodeId id, const char *name)
 {
 	Node *n = N(s, id);
@@ -3991,6 +4009,7 @@ static const char *stmt_word(AstStmtKind k)
 	case ST_RETURN: return "return";
 	case ST_CARRY: return "carry";
 	case ST_CONST: return "const";
+	case ST_HYPER: return "hyper";
 	default: return "this statement";
 	}
 }
@@ -5141,6 +5160,9 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 			break;
 		case ST_CONST:
 			stmt_const(&s, st, NULL);
+			break;
+		case ST_HYPER:
+			stmt_hyper(&s, st);
 			break;
 		case ST_LET:
 		case ST_MULTI:

@@ -83,9 +83,20 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 			data = (g->tensors[t].role == ROLE_INPUT || g->tensors[t].role == ROLE_LABEL) && seen[g->tensors[t].node];
 		m->outputs[i].data_free = !data && !m->outputs[i].hidden;
 	}
+	/* declared outputs that are one number per batch (an accuracy, a loss
+	 * term) are evaluation's: train_step leaves them out too, unless a
+	 * carried state reads them */
+	for (int i = 0; i < m->noutputs; i++) {
+		const Node *n = graph_node(g, m->outputs[i].node);
+		int carried = 0;
+		for (int t = 0; t < nt; t++)
+			carried |= g->tensors[t].carry_out == i + 1;
+		m->outputs[i].eval_only = !m->outputs[i].hidden && !m->outputs[i].data_free && !carried && n->bax < 0 &&
+		                          shape_numel(n->shape) == 1 && n->dtype != DT_I32;
+	}
 	tg->step_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(nr + 1));
 	for (int i = 0; i < nr; i++)
-		if (i == 0 || i >= tg->nfwd || !m->outputs[i - 1].data_free)
+		if (i == 0 || i >= tg->nfwd || (!m->outputs[i - 1].data_free && !m->outputs[i - 1].eval_only))
 			tg->step_roots[tg->nstep++] = tg->roots[i];
 
 	tg->eval_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));

@@ -47,7 +47,7 @@
 
 %token DIM "dim" DTYPE "dtype" INPUT "input" LABEL "label" PARAM "param"
 %token DEF "def" OUTPUT "output" LOSS "loss" TRAIN "train"
-%token LAYER "layer" FOR "for" IN "in" RETURN "return" CONST "const" CARRY "carry"
+%token LAYER "layer" FOR "for" IN "in" RETURN "return" CONST "const" CARRY "carry" HYPER "hyper"
 
 %token PLUS "+" MINUS "-" STAR "*" SLASH "/" AT "@" CARET "^"
 %token LPAREN "(" RPAREN ")" LBRACK "[" RBRACK "]" LBRACE "{" RBRACE "}"
@@ -93,6 +93,7 @@ stmt:
 |	"layer" NAME "(" params ")" block       { $$ = ast_layer(p, @1, $2, @2, $4, $6); }
 |	"const" NAME ":" type "=" expr          { $$ = ast_typed(p, ST_CONST, @1, $2, @2, $4, $6); }
 |	"carry" NAME ":" type                   { $$ = ast_typed(p, ST_CARRY, @1, $2, @2, $4, NULL); }
+|	"hyper" NAME "=" expr                   { $$ = ast_stmt(p, ST_HYPER, @1, $2, @2, $4); }
 |	NAME "=" expr                           { $$ = ast_stmt(p, ST_LET, @1, $1, @1, $3); }
 |	NAME ":=" expr                          { $$ = ast_rebind(p, @1, $1, @1, NULL, $3); }
 |	NAME "," names "=" expr                 { $$ = ast_multi(p, @1, $1, @1, $3, $5, 0); }

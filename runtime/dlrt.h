@@ -53,6 +53,9 @@ typedef enum dlrt_role {
 	DLRT_STATE,      /* optimizer state (e.g. momentum), checkpointed  */
 	DLRT_DIRECTION,  /* a direction v for hvp(); its grad buffer receives
 	                    H v; one per param with a gradient, in order   */
+	DLRT_HYPER,      /* a scalar the program reads (`hyper eps = 0.1`):
+	                    init_a by default, --set NAME=VALUE; neither
+	                    trained nor checkpointed                       */
 } dlrt_role;
 
 /* One named tensor of the model.  Shapes are static.  For inputs, labels and

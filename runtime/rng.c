@@ -233,7 +233,7 @@ void dlrt_init_params(const dlrt_model *m, uint64_t seed)
 				init_param(t, seed);
 			if (t->grad)
 				memset(t->grad, 0, bytes);
-		} else if (t->role == DLRT_STATE && t->data) {
+		} else if ((t->role == DLRT_STATE || t->role == DLRT_HYPER) && t->data) {
 			memset(t->data, 0, bytes);
 			if (t->init == DLRT_INIT_ONES || t->init == DLRT_INIT_CONST)
 				init_param(t, seed);

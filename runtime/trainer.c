@@ -88,6 +88,8 @@ typedef struct opts {
 	int have_step_size, have_gamma, have_lr_min;
 	const char *noise[16];    /* --noise NAME=FILE */
 	int nnoise;
+	const char *set[16];      /* --set NAME=VALUE */
+	int nset;
 	/* teaching tools (teach.c) */
 	const char *trace, *dot;
 	int grad_numeric, grad_sweep;
@@ -161,6 +163,8 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        m->data_dir ? " (default " : "", m->data_dir ? m->data_dir : "",
 	        m->data_dir ? ")" : "");
 	fprintf(out,
+	        "  --set NAME=VALUE       hyper-parameter NAME (`hyper NAME = ...` in the program) is\n"
+	        "                         VALUE instead of its default\n"
 	        "  --noise NAME=FILE      random tensor NAME takes its values from FILE (.npy): one draw\n"
 	        "                         of its shape for every step, or [S, ...]: draw k mod S at step k\n"
 	        "  --quiet                print only the final results\n"
@@ -221,7 +225,7 @@ enum flag_id {
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
-	F_DUMP_DATA,
+	F_DUMP_DATA, F_SET,
 };
 
 static const struct flag {
@@ -242,7 +246,7 @@ static const struct flag {
 	{"sample", F_SAMPLE, 1}, {"sample-out", F_SAMPLE_OUT, 1}, {"prime", F_PRIME, 1},
 	{"temperature", F_TEMPERATURE, 1}, {"top-k", F_TOP_K, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
-	{"dump-data", F_DUMP_DATA, 1},
+	{"dump-data", F_DUMP_DATA, 1}, {"set", F_SET, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -375,6 +379,11 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		if (o->nnoise == 16)
 			return bad_value(f->name, v, "at most 16 --noise files");
 		o->noise[o->nnoise++] = v;
+		break;
+	case F_SET:
+		if (o->nset == 16)
+			return bad_value(f->name, v, "at most 16 --set values");
+		o->set[o->nset++] = v;
 		break;
 	case F_TRACE: o->trace = v; break;
 	case F_DOT: o->dot = v; break;
@@ -683,7 +692,26 @@ typedef struct eval_result {
 	int64_t correct, rows;
 	int64_t scored;       /* the classes the accuracy is over: rows, or rows x positions */
 	int64_t step;         /* the global step it was taken after */
+	/* the scalar outputs (accuracy under attack, a loss term): their mean
+	 * over the set, each batch weighted by its rows */
+	const dlrt_model *model;
+	int nscalar;
+	int scalar[16];       /* their indices in tensors[] */
+	double scalar_mean[16];
 } eval_result;
+
+/* The declared outputs that are one number per batch. */
+static int scalar_outputs(const dlrt_model *m, int *idx, int max)
+{
+	int k = 0;
+	for (int i = 0; i < m->ntensors && k < max; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if (t->role == DLRT_OUTPUT && t->numel == 1 && t->batch_axis < 0 && !t->data_free &&
+		    i != m->accuracy_output && t->dtype != DLRT_I32)
+			idx[k++] = i;
+	}
+	return k;
+}
 
 static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 {
@@ -697,6 +725,8 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 		return 1;
 	}
 	r->has_acc = accuracy_tensors(m, &out, &lab);
+	r->model = m;
+	r->nscalar = scalar_outputs(m, r->scalar, 16);
 	/* carried states run through the set from zero, in its order; the
 	 * training run's are put back after */
 	void *carried = dlrt_has_carry(m) ? dlrt_carry_save(m) : NULL;
@@ -710,12 +740,16 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 		m->forward(n);
 		dlrt_carry_advance(m);
 		loss_sum += loss_of(m) * (double)n;
+		for (int k = 0; k < r->nscalar; k++)
+			r->scalar_mean[k] += dlrt_get(m->tensors[r->scalar[k]].data, m->tensors[r->scalar[k]].dtype, 0) * (double)n;
 		if (r->has_acc)
 			r->correct += count_correct(out, lab, n);
 	}
 	r->rows = ds->rows;
 	r->scored = r->has_acc ? ds->rows * acc_positions(out, lab) : ds->rows;
 	r->loss = loss_sum / (double)ds->rows;
+	for (int k = 0; k < r->nscalar; k++)
+		r->scalar_mean[k] /= (double)ds->rows;
 	if (dlrt_text_model(m) && ds->ncols > 0)
 		r->chars = ds->rows * ds->cols[0].row_elems;
 	r->valid = 1;
@@ -743,6 +777,13 @@ static void print_eval(const eval_result *r, const char *what)
 		       100.0 * (double)r->correct / (double)r->rows, (long long)r->rows);
 	else
 		printf("%s: loss %s (%lld images)\n", what, loss, (long long)r->rows);
+	/* one line for the scalar outputs, their means over the set */
+	if (r->nscalar && r->rows > 0 && r->model) {
+		printf("%s:", what);
+		for (int k = 0; k < r->nscalar; k++)
+			printf("%s %s %.6g", k ? "," : "", r->model->tensors[r->scalar[k]].name, r->scalar_mean[k]);
+		printf("\n");
+	}
 	fflush(stdout);
 }
 
@@ -1718,6 +1759,65 @@ static int dump_data(const dlrt_model *m, const data_sets *S, const char *path, 
 	return 0;
 }
 
+/* ---- hyper-parameters: `hyper eps = 0.1` in the program, --set eps=0.05 ---- */
+
+/* The hyper-parameter of a --set NAME=VALUE and its value, or an error that
+ * says what NAME is instead. */
+static const dlrt_tensor *find_hyper(const dlrt_model *m, const char *arg, double *value)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg) {
+		dlrt_error("--set %s: expected NAME=VALUE", arg);
+		return NULL;
+	}
+	size_t len = (size_t)(eq - arg);
+	const dlrt_tensor *found = NULL;
+	for (int i = 0; i < m->ntensors && !found; i++)
+		if (strlen(m->tensors[i].name) == len && !strncmp(m->tensors[i].name, arg, len))
+			found = &m->tensors[i];
+	if (found && found->role != DLRT_HYPER) {
+		static const char *const what[] = {"param", "input", "label", "output", "state", "direction"};
+		dlrt_error("--set %s: '%.*s' is %s %s, not a hyper-parameter (declare one with `hyper NAME = VALUE`)", arg,
+		           (int)len, arg, found->role == DLRT_INPUT ? "an" : "a",
+		           (unsigned)found->role < 6 ? what[found->role] : "tensor");
+		return NULL;
+	}
+	if (!found) {
+		char names[512];
+		size_t k = 0;
+		names[0] = 0;
+		for (int i = 0; i < m->ntensors; i++)
+			if (m->tensors[i].role == DLRT_HYPER && k < sizeof names - 64)
+				k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", k ? ", " : "", m->tensors[i].name);
+		dlrt_error("--set %s: model %s has no hyper-parameter '%.*s'; %s%s", arg, m->name, (int)len, arg,
+		           k ? "it has " : "it declares none (`hyper NAME = VALUE`)", names);
+		return NULL;
+	}
+	if (parse_f64(eq + 1, value)) {
+		dlrt_error("--set %s: '%s' is not a number", arg, eq + 1);
+		return NULL;
+	}
+	return found;
+}
+
+/* Every hyper-parameter at its default, then the --set values. */
+static int set_hypers(const dlrt_model *m, const opts *o)
+{
+	for (int i = 0; i < m->ntensors; i++)
+		if (m->tensors[i].role == DLRT_HYPER)
+			dlrt_set(m->tensors[i].data, m->tensors[i].dtype, 0, m->tensors[i].init_a);
+	for (int k = 0; k < o->nset; k++) {
+		double v;
+		const dlrt_tensor *t = find_hyper(m, o->set[k], &v);
+		if (!t)
+			return 1;
+		dlrt_set(t->data, t->dtype, 0, v);
+		if (!o->quiet)
+			printf("%s = %.9g\n", t->name, v);
+	}
+	return 0;
+}
+
 /* ---- main ---- */
 
 int dlrt_main(const dlrt_model *m, int argc, char **argv)
@@ -1750,6 +1850,11 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	for (int i = 0; i < o.nnoise; i++)
 		if (dlrt_noise_load(m, o.noise[i]))
 			return 2;
+	for (int i = 0; i < o.nset; i++) {
+		double v;
+		if (!find_hyper(m, o.set[i], &v))
+			return 2;
+	}
 	{
 		int want = o.threads ? (int)o.threads : dlrt_default_threads();
 		int cap = m->max_threads > 0 ? m->max_threads : 1;
@@ -1830,6 +1935,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 			        o.predict ? "predicting" : "sampling");
 		dlrt_init_params(m, o.seed);
 	}
+	if (set_hypers(m, &o))
+		goto done;
 
 	/* The seed of the run: a resumed run's is its checkpoint's, unless
 	 * --seed says otherwise. */
