@@ -1,0 +1,15 @@
+# Adversarial examples (examples/fgsm_lenet.dl, advtrain_lenet.dl): `hyper`
+# and --set, FGSM and PGD-10 accuracies against PyTorch on the same
+# parameters, and short trainings with bounds.
+add_test(NAME adv.flags COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/adv_test.py flags
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/flags)
+set_tests_properties(adv.flags PROPERTIES LABELS "e2e;quick" TIMEOUT 120)
+add_test(NAME adv.torch COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/adv_test.py torch
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/torch)
+set_tests_properties(adv.torch PROPERTIES LABELS "torch;e2e;slow" SKIP_RETURN_CODE 77 TIMEOUT 600)
+add_test(NAME adv.train COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/adv_test.py train
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/train)
+set_tests_properties(adv.train PROPERTIES LABELS "e2e;slow" SKIP_RETURN_CODE 77 TIMEOUT 600)
+if(DLC_REQUIRE_TORCH)
+  set_tests_properties(adv.torch PROPERTIES ENVIRONMENT DLC_REQUIRE_TORCH=1)
+endif()
