@@ -47,8 +47,9 @@ typedef struct Output {
 	int hidden;          /* not declared; kept for accuracy */
 	int data_free;       /* computed from params and random draws alone (samples):
 	                        not computed by a training step; the trainer's --sample */
-	int eval_only;       /* one number per batch (accuracy under attack): not
-	                        computed by a training step; --eval averages it */
+	int eval_only;       /* not needed by training (not the training accuracy's,
+	                        not a carry's next value): not computed by a training
+	                        step; forward() and gradients() compute it */
 } Output;
 
 typedef struct Model {

@@ -83,16 +83,15 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 			data = (g->tensors[t].role == ROLE_INPUT || g->tensors[t].role == ROLE_LABEL) && seen[g->tensors[t].node];
 		m->outputs[i].data_free = !data && !m->outputs[i].hidden;
 	}
-	/* declared outputs that are one number per batch (an accuracy, a loss
-	 * term) are evaluation's: train_step leaves them out too, unless a
-	 * carried state reads them */
+	/* the other declared outputs (predictions, an accuracy under attack)
+	 * are evaluation's too, but for the one the training accuracy is
+	 * counted from and those a carried state takes its next value from */
 	for (int i = 0; i < m->noutputs; i++) {
-		const Node *n = graph_node(g, m->outputs[i].node);
 		int carried = 0;
 		for (int t = 0; t < nt; t++)
 			carried |= g->tensors[t].carry_out == i + 1;
-		m->outputs[i].eval_only = !m->outputs[i].hidden && !m->outputs[i].data_free && !carried && n->bax < 0 &&
-		                          shape_numel(n->shape) == 1 && n->dtype != DT_I32;
+		m->outputs[i].eval_only = !m->outputs[i].hidden && !m->outputs[i].data_free && !carried &&
+		                          i != m->accuracy_output;
 	}
 	tg->step_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(nr + 1));
 	for (int i = 0; i < nr; i++)
