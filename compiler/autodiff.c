@@ -609,7 +609,9 @@ static void sweep(AD *ad, Graph *g, NodeId out, int record)
 	}
 }
 
-void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
+void ad_gradients(Graph *g, NodeId loss, NodeId *grads) { ad_gradients_of(g, loss, NULL, grads); }
+
+void ad_gradients_of(Graph *g, NodeId loss, const uint8_t *params, NodeId *grads)
 {
 	for (int t = 0; t < g->ntensors; t++)
 		grads[t] = 0;
@@ -621,13 +623,13 @@ void ad_gradients(Graph *g, NodeId loss, NodeId *grads)
 		DLC_INTERNAL("out of memory");
 	for (uint32_t id = 1; id < g->nnodes; id++) {
 		const Node *n = graph_node(g, id);
-		if (n->op == OP_PARAM && g->tensors[n->sym].trainable)
+		if (n->op == OP_PARAM && g->tensors[n->sym].trainable && (!params || params[n->sym]))
 			ad.needs[id] = 1;
 	}
 	sweep(&ad, g, loss, !g->adjoint_of);
 	for (int t = 0; t < g->ntensors; t++) {
 		const Tensor *T = &g->tensors[t];
-		if (T->role == ROLE_PARAM && T->trainable) {
+		if (T->role == ROLE_PARAM && T->trainable && (!params || params[t])) {
 			NodeId gt = ad.adj[T->node];
 			/* a parameter the loss does not depend on has a zero gradient */
 			grads[t] = gt ? graph_broadcast(g, gt, T->shape) : graph_broadcast(g, graph_const(g, 0), T->shape);

@@ -12,6 +12,8 @@
 
 /* grads[t] = gradient node of tensor t (params only; 0 where none). */
 void ad_gradients(Graph *g, NodeId loss, NodeId *grads);
+/* The same for the params marked in params[t] only (a step clause's). */
+void ad_gradients_of(Graph *g, NodeId loss, const uint8_t *params, NodeId *grads);
 
 /* The gradient of the scalar f with respect to the value wrt, as nodes of
  * the same graph (so they can be differentiated again): a node of wrt's

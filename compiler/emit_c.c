@@ -149,6 +149,15 @@ static const char *ref(Emit *e, NodeId id, int nested, Shape out)
 
 static const char *ew_apply(Emit *e, const Node *n, const char *a, const char *b, const char *c);
 
+/* the parameters a step clause trains */
+static int sc_count(const Graph *g, const StepClause *sc)
+{
+	int k = 0;
+	for (int t = 0; t < g->ntensors; t++)
+		k += sc->params[t] != 0;
+	return k;
+}
+
 /* Print `T v<id> = ...;` for the inlined values under id, each once per
  * kernel, inputs first. */
 static void inline_defs(Emit *e, NodeId id, int nested, Shape out, int depth)
@@ -2489,6 +2498,27 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	/* entry points */
 	static const char *const entry[4] = {"forward", "gradients", "train_step", "hvp"};
 	for (int en = 0; en < (e->tg->hv ? 4 : 3); en++) {
+		if (en == 2 && m->nclauses) {
+			/* each step clause's entry point, and train_step: every clause
+			 * once, each at its own rate relative to the first's */
+			for (int c = 0; c < m->nclauses; c++) {
+				const StepClause *sc = &m->clauses[c];
+				fprintf(out, "/* step clause %s: its loss, the gradients of its %d parameter%s and its %s update */\n",
+				        sc->name, sc_count(g, sc), sc_count(g, sc) == 1 ? "" : "s", optim_name(sc->opt.kind));
+				fprintf(out, "static void %s_step_%s(int64_t n, double learning_rate)\n{\n\t%s = (%s)learning_rate;\n",
+				        m->name, sc->name, e->lr, e->T);
+				for (int i = 0; i < e->s->nk; i++)
+					if ((e->s->k[i].entries & (ENTRY_CLAUSE << c)) && !e->s->k[i].loop)
+						fprintf(out, "\t%s(n);\n", kernel_name(e, &e->s->k[i]));
+				fprintf(out, "}\n\n");
+			}
+			fprintf(out, "static void %s_train_step(int64_t n, double learning_rate)\n{\n", m->name);
+			for (int c = 0; c < m->nclauses; c++)
+				fprintf(out, "\t%s_step_%s(n, learning_rate * %s);\n", m->name, m->clauses[c].name,
+				        lit(e, m->clauses[0].opt.lr > 0 ? m->clauses[c].opt.lr / m->clauses[0].opt.lr : 1.0));
+			fprintf(out, "}\n\n");
+			continue;
+		}
 		if (en == 2)
 			fprintf(out, "static void %s_%s(int64_t n, double learning_rate)\n{\n\t%s = (%s)learning_rate;\n",
 			        m->name, entry[en], e->lr, e->T);
@@ -2593,6 +2623,19 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	}
 	if (m->generator)
 		fprintf(out, "extern const dlrt_model %s_model; /* its generator: below */\n", m->generator);
+	if (m->nclauses) {
+		static const char *const oc[] = {"DLRT_OPT_SGD", "DLRT_OPT_ADAM", "DLRT_OPT_ADAMW", "DLRT_OPT_RMSPROP",
+		                                 "DLRT_OPT_ADAGRAD", "DLRT_OPT_NEWTON", "DLRT_OPT_NEWTON_CG"};
+		fprintf(out, "static const dlrt_clause %s_clauses[] = {\n", m->name);
+		for (int c = 0; c < m->nclauses; c++) {
+			const StepClause *sc = &m->clauses[c];
+			fprintf(out, "\t{.name = %s, .step = %s_step_%s, .loss = %s, .optimizer = %s, .lr = %.17g,\n"
+			             "\t .optimizer_constants = %s, .every = %d},\n",
+			        c_string(e, sc->name), m->name, sc->name, e->s->clause_loss_buf[c], oc[sc->opt.kind], sc->opt.lr,
+			        c_string(e, optim_constants(e->a, &sc->opt)), sc->every);
+		}
+		fprintf(out, "};\n");
+	}
 	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
 	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
 	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)(g->batch ? g->batch : 1));
@@ -2602,6 +2645,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	if (e->tg->hv)
 		fprintf(out, "\t.hvp = %s_hvp,\n\t.damping = %.17g,\n\t.cg_iters = %d,\n", m->name, m->opt.damping,
 		        m->opt.cg_iters);
+	if (m->nclauses)
+		fprintf(out, "\t.nclauses = %d,\n\t.clauses = %s_clauses,\n", m->nclauses, m->name);
 	fprintf(out, "\t.accuracy_output = %d,\n\t.accuracy_label = %d,\n", acc_out, acc_label);
 	static const char *const opt_c[] = {"DLRT_OPT_SGD", "DLRT_OPT_ADAM", "DLRT_OPT_ADAMW", "DLRT_OPT_RMSPROP",
 	                                    "DLRT_OPT_ADAGRAD", "DLRT_OPT_NEWTON", "DLRT_OPT_NEWTON_CG"};

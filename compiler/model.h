@@ -52,6 +52,19 @@ typedef struct Output {
 	                        step; forward() and gradients() compute it */
 } Output;
 
+/* One `name = step(loss, params = [...], optimizer = ..., every = K)` of the
+ * train block: its own loss, parameters, optimizer (and optimizer state,
+ * named NAME.m_W...) and entry point; a training round runs the steps in
+ * order, each every K-th round. */
+typedef struct StepClause {
+	const char *name;
+	NodeId loss;
+	uint8_t *params;        /* per tensor: this step trains it */
+	OptimSpec opt;
+	int every;
+	SrcLoc loc;
+} StepClause;
+
 typedef struct Model {
 	const char *name;       /* C identifier derived from the file name */
 	/* A second model printed into the same C file (a character model's
@@ -90,6 +103,10 @@ typedef struct Model {
 	const char *data_dir;
 	double byte_scale;
 	int64_t steps;          /* `steps = N`: the trainer's default --steps (0: none) */
+	/* step clauses (0: one loss, one optimizer: `loss` and `optimizer`);
+	 * with them, loss and opt are the first clause's */
+	StepClause *clauses;
+	int nclauses;
 	/* `dim V = vocab("glob")`: the distinct bytes of the corpus, increasing
 	 * (byte vocab[i] has id i); nvocab 0 without */
 	const unsigned char *vocab;

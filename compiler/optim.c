@@ -97,16 +97,24 @@ static NodeId sub(Graph *g, NodeId a, NodeId b) { return graph_binary(g, OP_SUB,
 static NodeId mul(Graph *g, NodeId a, NodeId b) { return graph_binary(g, OP_MUL, a, b); }
 static NodeId dv(Graph *g, NodeId a, NodeId b) { return graph_binary(g, OP_DIV, a, b); }
 
-static NodeId state(Graph *g, const char *prefix, int param, Shape s, int init)
+/* a state tensor's name: NAME, or PREFIX.NAME for a step clause's */
+static const char *state_name(Graph *g, const char *prefix, const char *name)
+{
+	return prefix ? arena_printf(g->arena, "%s.%s", prefix, name) : name;
+}
+
+static NodeId state(Graph *g, const char *clause, const char *prefix, int param, Shape s, int init)
 {
 	Tensor T = g->tensors[param];
-	int t = graph_add_tensor(g, arena_printf(g->arena, "%s_%s", prefix, T.name), ROLE_STATE, T.dtype, s, -1, T.loc);
+	int t = graph_add_tensor(g, state_name(g, clause, arena_printf(g->arena, "%s_%s", prefix, T.name)), ROLE_STATE,
+	                         T.dtype, s, -1, T.loc);
 	g->tensors[t].of_param = param;
 	g->tensors[t].init = init;
 	return g->tensors[t].node;
 }
 
-void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **updates, int *nupdates)
+void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, const char *clause, NodeId **updates,
+                 int *nupdates)
 {
 	int nt = g->ntensors;
 	NodeId *up = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(4 * nt + 2));
@@ -141,7 +149,7 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **upd
 			if (grads[t])
 				first = t;
 		if (first >= 0) {
-			int ti = graph_add_tensor(g, "optimizer_step", ROLE_STATE, g->fdtype, shape_make(1, one), -1,
+			int ti = graph_add_tensor(g, state_name(g, clause, "optimizer_step"), ROLE_STATE, g->fdtype, shape_make(1, one), -1,
 			                          g->tensors[first].loc);
 			NodeId told = g->tensors[ti].node;
 			tnew = add(g, told, C(g, 1));
@@ -166,7 +174,7 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **upd
 		case OPT_SGD: {
 			NodeId step = gr;
 			if (o->momentum > 0) {
-				NodeId b = state(g, "v", t, T.shape, 0);
+				NodeId b = state(g, clause, "v", t, T.shape, 0);
 				NodeId gd = gr;
 				if (o->dampening != 0) {
 					/* torch starts the buffer at the first gradient, undamped:
@@ -183,7 +191,7 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **upd
 		}
 		case OPT_ADAM:
 		case OPT_ADAMW: {
-			NodeId m = state(g, "m", t, T.shape, 0), v = state(g, "v", t, T.shape, 0);
+			NodeId m = state(g, clause, "m", t, T.shape, 0), v = state(g, clause, "v", t, T.shape, 0);
 			NodeId mnew = add(g, mul(g, m, C(g, o->beta1)), mul(g, gr, C(g, 1 - o->beta1)));
 			NodeId vnew = add(g, mul(g, v, C(g, o->beta2)), mul(g, mul(g, gr, gr), C(g, 1 - o->beta2)));
 			up[k++] = graph_assign(g, m, mnew);
@@ -202,12 +210,12 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **upd
 		}
 		case OPT_RMSPROP: {
 			double a = o->beta2;
-			NodeId v = state(g, "v", t, T.shape, 0);
+			NodeId v = state(g, clause, "v", t, T.shape, 0);
 			NodeId vnew = add(g, mul(g, v, C(g, a)), mul(g, mul(g, gr, gr), C(g, 1 - a)));
 			up[k++] = graph_assign(g, v, vnew);
 			NodeId d = dv(g, gr, add(g, graph_unary(g, OP_SQRT, vnew), C(g, o->eps)));
 			if (o->momentum > 0) {
-				NodeId b = state(g, "b", t, T.shape, 0);
+				NodeId b = state(g, clause, "b", t, T.shape, 0);
 				NodeId bnew = add(g, mul(g, b, C(g, o->momentum)), d);
 				up[k++] = graph_assign(g, b, bnew);
 				d = bnew;
@@ -216,7 +224,7 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **upd
 			break;
 		}
 		case OPT_ADAGRAD: {
-			NodeId s = state(g, "sum", t, T.shape, o->initial_accumulator != 0 ? DLRT_INIT_CONST : 0);
+			NodeId s = state(g, clause, "sum", t, T.shape, o->initial_accumulator != 0 ? DLRT_INIT_CONST : 0);
 			if (o->initial_accumulator != 0) {
 				for (int i = 0; i < g->ntensors; i++)
 					if (g->tensors[i].node == s)

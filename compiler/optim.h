@@ -41,7 +41,10 @@ const char *optim_name(OptKind k);
 const char *optim_constants(Arena *a, const OptimSpec *o);
 
 /* Append the update of every parameter with a gradient (grads[t] != 0) to
- * the graph as ASSIGN nodes (returned in *updates), adding state tensors. */
-void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, NodeId **updates, int *nupdates);
+ * the graph as ASSIGN nodes (returned in *updates), adding state tensors:
+ * m_W1, optimizer_step, or for a step clause (clause not NULL) critic.m_W1,
+ * critic.optimizer_step. */
+void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, const char *clause, NodeId **updates,
+                 int *nupdates);
 
 #endif

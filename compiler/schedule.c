@@ -111,6 +111,8 @@ static void mark_results(Schedule *s)
 	s->result[m->loss] = s->result[m->eval_loss] = 1;
 	for (int i = 0; i < m->noutputs; i++)
 		s->result[m->outputs[i].node] = s->result[m->eval_outputs[i]] = 1;
+	for (int c = 0; c < m->nclauses; c++)
+		s->result[m->clauses[c].loss] = 1;
 	for (int t = 0; t < s->g->ntensors; t++) {
 		if (s->tg->grads[t])
 			s->result[s->tg->grads[t]] = 1;
@@ -481,8 +483,17 @@ static void add_kernel(Schedule *s, NodeId node, const char *dst, int entries, i
 
 static int entries_of(const Schedule *s, NodeId id)
 {
-	return (s->mark[0][id] ? 1 : 0) | (s->mark[1][id] ? 2 : 0) | (s->mark[2][id] ? 4 : 0) |
-	       (s->mark[3][id] ? 8 : 0);
+	int e = (s->mark[0][id] ? 1 : 0) | (s->mark[1][id] ? 2 : 0) | (s->mark[2][id] ? 4 : 0) | (s->mark[3][id] ? 8 : 0);
+	for (int c = 0; c < s->m->nclauses; c++)
+		if (s->cmark[c][id])
+			e |= ENTRY_CLAUSE << c;
+	return e;
+}
+
+/* the training entry points (train_step, the step clauses') that need id */
+static int train_entries_of(const Schedule *s, NodeId id)
+{
+	return entries_of(s, id) & ~(ENTRY_FORWARD | ENTRY_GRADIENTS | ENTRY_HVP);
 }
 
 /* The array holding a result that has a training-mode node and an
@@ -491,7 +502,8 @@ static int entries_of(const Schedule *s, NodeId id)
 static const char *result_array(Schedule *s, NodeId train, NodeId eval, const char *want, int in_step)
 {
 	const char *dst;
-	int train_entries = (in_step ? 14 : 10) | (train == eval ? 1 : 0);
+	int train_entries = ENTRY_GRADIENTS | ENTRY_HVP | (in_step ? train_entries_of(s, train) : 0) |
+	                    (train == eval ? ENTRY_FORWARD : 0);
 	if (s->st[train] == ST_OWN || (s->st[train] == ST_ALIAS && NN(s, train)->op != OP_RESHAPE)) {
 		dst = s->buf[train];
 	} else {
@@ -564,12 +576,26 @@ static void plan_kernels(Schedule *s)
 	/* copies for results that have no array of their own */
 	if (!s->loss_buf || m->eval_loss != m->loss)
 		s->loss_buf = result_array(s, m->loss, m->eval_loss, s->loss_buf ? s->loss_buf : "loss_value", 1);
+	/* each step clause's loss, for the trainer's log (the first is the loss) */
+	s->clause_loss_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(m->nclauses + 1));
+	for (int c = 0; c < m->nclauses; c++) {
+		NodeId l = m->clauses[c].loss;
+		if (c == 0 || l == m->loss)
+			s->clause_loss_buf[c] = s->loss_buf;
+		else if (s->st[l] == ST_OWN || (s->st[l] == ST_ALIAS && NN(s, l)->op != OP_RESHAPE))
+			s->clause_loss_buf[c] = s->buf[l];
+		else {
+			s->clause_loss_buf[c] = take_name(s, arena_printf(s->a, "%s_loss", m->clauses[c].name));
+			add_kernel(s, l, s->clause_loss_buf[c], ENTRY_GRADIENTS | train_entries_of(s, l), 1);
+		}
+	}
 	for (int t = 0; t < g->ntensors; t++) {
 		NodeId gid = s->tg->grads[t];
 		if (!gid || s->grad_buf[t])
 			continue;
 		s->grad_buf[t] = take_name(s, arena_printf(s->a, "d_%s", g->tensors[t].name));
-		add_kernel(s, gid, s->grad_buf[t], 14, 0); /* declared with the gradients */
+		add_kernel(s, gid, s->grad_buf[t], ENTRY_GRADIENTS | ENTRY_HVP | train_entries_of(s, gid),
+		           0); /* declared with the gradients */
 	}
 	s->out_buf = arena_alloc(s->a, sizeof(char *) * (size_t)(m->noutputs + 1));
 	for (int i = 0; i < m->noutputs; i++)
@@ -590,7 +616,7 @@ static void plan_kernels(Schedule *s)
 	}
 	for (int i = 0; i < s->tg->nupdates; i++)
 		if (!s->inplace[NN(s, s->tg->updates[i])->in[1]])
-			add_kernel(s, s->tg->updates[i], NULL, 4, 0);
+			add_kernel(s, s->tg->updates[i], NULL, train_entries_of(s, s->tg->updates[i]), 0);
 	plan_probes(s);
 }
 
@@ -859,6 +885,15 @@ Schedule *schedule_build(Arena *a, const TrainGraph *tg)
 		graph_reach(g, tg->hv_roots, tg->nhv, s->mark[3]);
 	for (uint32_t id = 0; id < g->nnodes; id++)
 		s->any[id] = s->mark[0][id] | s->mark[2][id] | s->mark[3][id];
+	if (s->m->nclauses > MAX_CLAUSES)
+		DLC_INTERNAL("more than %d step clauses", MAX_CLAUSES);
+	s->cmark = arena_alloc(a, sizeof(uint8_t *) * (size_t)(s->m->nclauses + 1));
+	for (int c = 0; c < s->m->nclauses; c++) {
+		s->cmark[c] = arena_alloc(a, g->nnodes);
+		graph_reach(g, tg->clause_roots[c], tg->nclause_roots[c], s->cmark[c]);
+		for (uint32_t id = 0; id < g->nnodes; id++)
+			s->any[id] |= s->cmark[c][id];
+	}
 
 	/* loop bodies */
 	s->region = arena_alloc(a, sizeof(int) * g->nnodes);

@@ -28,8 +28,10 @@
  * (a local variable v<id>), never stored. */
 typedef enum { ST_NONE, ST_SCALAR, ST_VIEW, ST_ALIAS, ST_OWN, ST_INLINE } Storage;
 
-/* Entry points, as bits of Kernel.entries. */
-enum { ENTRY_FORWARD = 1, ENTRY_GRADIENTS = 2, ENTRY_TRAIN_STEP = 4, ENTRY_HVP = 8 };
+/* Entry points, as bits of Kernel.entries; step clause c's is
+ * ENTRY_CLAUSE << c (at most MAX_CLAUSES of them). */
+enum { ENTRY_FORWARD = 1, ENTRY_GRADIENTS = 2, ENTRY_TRAIN_STEP = 4, ENTRY_HVP = 8, ENTRY_CLAUSE = 16 };
+#define MAX_CLAUSES 16
 
 typedef struct Kernel {
 	NodeId node;         /* computing node, or source of a copy */
@@ -51,6 +53,8 @@ typedef struct Schedule {
 	Storage *st;         /* per node */
 	const char **buf;    /* array name per node (after alias resolution) */
 	uint8_t *mark[4];    /* nodes each entry point needs */
+	uint8_t **cmark;     /* the same for each step clause's entry point */
+	const char **clause_loss_buf; /* per step clause: the array of its loss */
 	uint8_t *any;        /* nodes any entry point needs */
 	Kernel *k;           /* the kernels in the order they run */
 	int nk;

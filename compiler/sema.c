@@ -4755,7 +4755,10 @@ static void text_check(Sema *s)
 }
 
 /* optimizer = sgd(...) | adam(...) | adamw(...) | rmsprop(...) | adagrad(...) */
-static void optimizer_spec(Sema *s, const AstExpr *v)
+static void optimizer_spec_to(Sema *s, const AstExpr *v, OptimSpec *o);
+static void optimizer_spec(Sema *s, const AstExpr *v) { optimizer_spec_to(s, v, &s->m->opt); }
+
+static void optimizer_spec_to(Sema *s, const AstExpr *v, OptimSpec *o)
 {
 	static const struct {
 		const char *name;
@@ -4787,7 +4790,6 @@ static void optimizer_spec(Sema *s, const AstExpr *v)
 		           best ? arena_printf(s->a, " (did you mean '%s'?)", best) : "");
 		return;
 	}
-	OptimSpec *o = &s->m->opt;
 	const char **keep_nd = o->no_decay;
 	int keep_nnd = o->nno_decay;
 	double keep_clip = o->clip_norm;
@@ -4845,6 +4847,102 @@ static void optimizer_spec(Sema *s, const AstExpr *v)
 		diag_error(s->d, v->loc, "nesterov momentum needs momentum > 0 and dampening 0 (as in torch.optim.SGD)");
 }
 
+/* The params of a step clause's `params`: layer instances (all their
+ * params), arrays of them, or params, into the per-tensor mark `on`. */
+static void clause_params(Sema *s, Val v, const AstExpr *e, uint8_t *on, const char *name)
+{
+	if (v.kind == V_LIST) {
+		for (int i = 0; i < v.nitems; i++)
+			clause_params(s, v.items[i], e->kind == AST_LIST && i < e->nargs ? e->args[i].value : e, on, name);
+		return;
+	}
+	if (v.kind == V_LAYER && v.inst) {
+		size_t n = strlen(v.inst->path);
+		int any = 0;
+		for (int t = 0; t < s->g->ntensors; t++) {
+			const Tensor *T = &s->g->tensors[t];
+			if (T->role == ROLE_PARAM && T->trainable && !strncmp(T->name, v.inst->path, n) && T->name[n] == '.')
+				on[t] = 1, any = 1;
+		}
+		if (!any)
+			diag_error(s->d, e->loc, "layer instance '%s' has no trained parameter for step '%s'", v.inst->path,
+			           name);
+		return;
+	}
+	if (v.kind == V_NODE && N(s, v.id)->op == OP_PARAM && s->g->tensors[N(s, v.id)->sym].trainable) {
+		on[N(s, v.id)->sym] = 1;
+		return;
+	}
+	if (v.kind != V_ERR)
+		diag_error(s->d, e->loc, "the params of step '%s' are layer instances and params, e.g. params = [G] or "
+		           "params = [W1, b1]; got %s", name, val_kind(v));
+}
+
+/* NAME = step(loss, params = [...], optimizer = adam(...), every = K,
+ * overlap = 0): a step clause of the train block. */
+static void step_clause(Sema *s, const AstArg *it)
+{
+	static const char *const pn[] = {"loss", "params", "optimizer", "every", "overlap"};
+	const AstExpr *args[5];
+	Model *m = s->m;
+	if (!bind_args(s, it->value, "step", pn, 5, 2, args))
+		return;
+	for (int k = 0; k < m->nclauses; k++)
+		if (!strcmp(m->clauses[k].name, it->name)) {
+			diag_error(s->d, it->name_loc, "a second step named '%s'", it->name);
+			return;
+		}
+	StepClause c;
+	memset(&c, 0, sizeof c);
+	c.name = it->name;
+	c.loc = it->name_loc;
+	c.every = 1;
+	c.params = arena_alloc(s->a, (size_t)s->g->ntensors + 1);
+	Val lv = eval(s, args[0], NULL);
+	NodeId l = as_node(s, lv, args[0], "the loss of a step");
+	if (l && (N(s, l)->dtype == DT_I32 || shape_numel(N(s, l)->shape) != 1 || N(s, l)->bax >= 0)) {
+		diag_error(s->d, args[0]->loc, "the loss of step '%s' must be a float scalar, got %s%s", c.name,
+		           dtype_name((DType)N(s, l)->dtype), shp(s, N(s, l)->shape));
+		l = 0;
+	}
+	c.loss = l;
+	clause_params(s, eval(s, args[1], NULL), args[1], c.params, c.name);
+	optim_defaults(&c.opt, OPT_SGD);
+	if (args[2]) {
+		optimizer_spec_to(s, args[2], &c.opt);
+		if (c.opt.kind == OPT_NEWTON || c.opt.kind == OPT_NEWTON_CG)
+			diag_error(s->d, args[2]->loc, "step '%s': Newton's methods train a model with one loss, not step "
+			           "clauses", c.name);
+	}
+	int64_t every = 1, overlap = 0;
+	if (!int_arg(s, args[3], NULL, 1, &every, "every") || !int_arg(s, args[4], NULL, 0, &overlap, "overlap"))
+		return;
+	if (every < 1 || every > 1000000) {
+		diag_error(s->d, args[3]->loc, "every must be a positive integer (the step runs every K-th round)");
+		return;
+	}
+	c.every = (int)every;
+	int any = 0;
+	for (int t = 0; t < s->g->ntensors; t++)
+		any |= c.params[t];
+	if (!any) {
+		if (s->d->nerrors == 0)
+			diag_error(s->d, it->name_loc, "step '%s' trains no parameter", c.name);
+		return;
+	}
+	for (int k = 0; k < m->nclauses && !overlap; k++)
+		for (int t = 0; t < s->g->ntensors; t++)
+			if (c.params[t] && m->clauses[k].params[t]) {
+				diag_error(s->d, args[1]->loc, "'%s' is trained by step '%s' too; say overlap = 1 if both "
+				           "steps should train it", s->g->tensors[t].name, m->clauses[k].name);
+				return;
+			}
+	if (!c.loss)
+		return;
+	m->clauses = arena_grow(s->a, m->clauses, (size_t)m->nclauses, (size_t)m->nclauses + 1, sizeof c);
+	m->clauses[m->nclauses++] = c;
+}
+
 static void stmt_train(Sema *s, const AstStmt *st)
 {
 	Model *m = s->m;
@@ -4857,6 +4955,10 @@ static void stmt_train(Sema *s, const AstStmt *st)
 		for (int j = 0; j < 10; j++)
 			if (!strcmp(keys[j], it->name))
 				k = j;
+		if (v->kind == AST_CALL && !strcmp(v->name, "step")) {
+			step_clause(s, it);
+			continue;
+		}
 		switch (k) {
 		case 0:
 			optimizer_spec(s, v);
@@ -4933,6 +5035,26 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			                : " (settings: optimizer, epochs, data, test, valid, data_dir, byte_scale, "
 			                  "clip_norm, no_weight_decay, steps)");
 		}
+		}
+	}
+	if (m->nclauses) {
+		for (int i = 0; i < st->nitems; i++)
+			if (!strcmp(st->items[i].name, "optimizer"))
+				diag_error(s->d, st->items[i].name_loc, "with step clauses, each step has its own optimizer "
+				           "(step(loss, params = [...], optimizer = ...))");
+		for (int k = 0; k < m->nclauses; k++) {
+			m->clauses[k].opt.clip_norm = m->opt.clip_norm;
+			m->clauses[k].opt.no_decay = m->opt.no_decay;
+			m->clauses[k].opt.nno_decay = m->opt.nno_decay;
+		}
+		int64_t warned = 0;
+		for (int t = 0; t < s->g->ntensors; t++) {
+			const Tensor *T = &s->g->tensors[t];
+			int on = 0;
+			for (int k = 0; k < m->nclauses; k++)
+				on |= m->clauses[k].params[t];
+			if (T->role == ROLE_PARAM && T->trainable && !on && warned++ < 8)
+				diag_warning(s->d, T->loc, "'%s' is in no step's params: it keeps its initial value", T->name);
 		}
 	}
 	/* A split holds rows out of a training set read from files. */
@@ -5226,6 +5348,14 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 			stmt_train(&s, st);
 			break;
 		}
+	}
+	if (m->nclauses) {
+		if (m->loss)
+			diag_error(d, m->loss_loc, "a program with step clauses names each step's loss in its clause, "
+			           "not with 'loss'");
+		m->loss = m->clauses[0].loss;
+		m->loss_loc = m->clauses[0].loc;
+		m->opt = m->clauses[0].opt;
 	}
 	m->eval_loss = m->loss;
 	m->eval_outputs = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));

@@ -13,8 +13,42 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 	tg->opt = *opt;
 	int np = g->ntensors;
 	NodeId *grads = arena_alloc(a, sizeof(NodeId) * (size_t)(np + 1));
-	ad_gradients(g, m->loss, grads);
-	optim_build(g, &m->opt, grads, &tg->updates, &tg->nupdates);
+	NodeId **cgrads = NULL, **cupdates = NULL;
+	int *ncupdates = NULL;
+	if (m->nclauses) {
+		/* every clause's gradients, then every clause's updates, so that an
+		 * update comes after all the reads of its param; a param trained
+		 * by several clauses (overlap) keeps the first one's gradient in
+		 * grads[] (gradients(), --dump-grads) */
+		cgrads = arena_alloc(a, sizeof(NodeId *) * (size_t)m->nclauses);
+		cupdates = arena_alloc(a, sizeof(NodeId *) * (size_t)m->nclauses);
+		ncupdates = arena_alloc(a, sizeof(int) * (size_t)m->nclauses);
+		for (int t = 0; t < np; t++)
+			grads[t] = 0;
+		for (int c = 0; c < m->nclauses; c++) {
+			/* room for the state tensors the clauses before add (optim_build
+			 * reads an entry for every tensor there is when it runs) */
+			size_t room = (size_t)np * 4 * (size_t)m->nclauses + 16;
+			cgrads[c] = arena_alloc(a, sizeof(NodeId) * room);
+			memset(cgrads[c], 0, sizeof(NodeId) * room);
+			ad_gradients_of(g, m->clauses[c].loss, m->clauses[c].params, cgrads[c]);
+			for (int t = 0; t < np; t++)
+				if (cgrads[c][t] && !grads[t])
+					grads[t] = cgrads[c][t];
+		}
+		int total = 0;
+		for (int c = 0; c < m->nclauses; c++) {
+			optim_build(g, &m->clauses[c].opt, cgrads[c], m->clauses[c].name, &cupdates[c], &ncupdates[c]);
+			total += ncupdates[c];
+		}
+		tg->updates = arena_alloc(a, sizeof(NodeId) * (size_t)(total + 1));
+		for (int c = 0; c < m->nclauses; c++)
+			for (int i = 0; i < ncupdates[c]; i++)
+				tg->updates[tg->nupdates++] = cupdates[c][i];
+	} else {
+		ad_gradients(g, m->loss, grads);
+		optim_build(g, &m->opt, grads, NULL, &tg->updates, &tg->nupdates);
+	}
 	if (m->nstate_updates) {
 		NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates));
 		memcpy(all, tg->updates, sizeof(NodeId) * (size_t)tg->nupdates);
@@ -94,9 +128,40 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 		                          i != m->accuracy_output;
 	}
 	tg->step_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(nr + 1));
-	for (int i = 0; i < nr; i++)
+	for (int i = 0; i < nr && !m->nclauses; i++)
 		if (i == 0 || i >= tg->nfwd || (!m->outputs[i - 1].data_free && !m->outputs[i - 1].eval_only))
 			tg->step_roots[tg->nstep++] = tg->roots[i];
+	if (m->nclauses) {
+		/* gradients() computes every clause's loss too */
+		NodeId *r = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nroots + m->nclauses));
+		memcpy(r, tg->roots, sizeof(NodeId) * (size_t)tg->ngrad);
+		int k = tg->ngrad;
+		for (int c = 1; c < m->nclauses; c++)
+			r[k++] = m->clauses[c].loss;
+		memcpy(r + k, tg->roots + tg->ngrad, sizeof(NodeId) * (size_t)(tg->nroots - tg->ngrad));
+		tg->roots = r;
+		tg->ngrad = k;
+		tg->nroots = k + tg->nupdates;
+		tg->clause_roots = arena_alloc(a, sizeof(NodeId *) * (size_t)m->nclauses);
+		tg->nclause_roots = arena_alloc(a, sizeof(int) * (size_t)m->nclauses);
+		for (int c = 0; c < m->nclauses; c++) {
+			NodeId *cr = arena_alloc(a, sizeof(NodeId) * (size_t)(np + ncupdates[c] + m->nstate_updates + m->noutputs + 2));
+			int n = 0;
+			cr[n++] = m->clauses[c].loss;
+			for (int i = 0; c == 0 && i < m->noutputs; i++)
+				if (!m->outputs[i].data_free && !m->outputs[i].eval_only)
+					cr[n++] = m->outputs[i].node;
+			for (int t = 0; t < np; t++)
+				if (cgrads[c][t])
+					cr[n++] = cgrads[c][t];
+			for (int i = 0; i < ncupdates[c]; i++)
+				cr[n++] = cupdates[c][i];
+			for (int i = 0; c == 0 && i < m->nstate_updates; i++) /* batch norm's running statistics */
+				cr[n++] = m->state_updates[i];
+			tg->clause_roots[c] = cr;
+			tg->nclause_roots[c] = n;
+		}
+	}
 
 	tg->eval_roots = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));
 	tg->eval_roots[tg->neval++] = m->eval_loss;

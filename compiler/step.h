@@ -10,6 +10,9 @@
  *   gradients  the training-mode loss, outputs and every parameter gradient
  *   train_step those and the updates
  *   hvp        the gradients and every H v
+ * and, for a program with step clauses (model.h: StepClause), one entry
+ * point per clause: its loss, its params' gradients and its updates, in
+ * place of train_step.
  * The later stages (schedule.h, memplan.h, emit_c.h) read the step and its
  * model description (model.h) only. */
 #ifndef DLC_STEP_H
@@ -45,6 +48,11 @@ typedef struct TrainGraph {
 	 * loss last); their gradients are g->adjoint[] (params: grads[]) */
 	NodeId *probe;
 	int nprobe;
+	/* step clauses (m->nclauses): what each clause's entry point computes
+	 * (its loss, its params' gradients, its updates; train_step computes
+	 * nothing then) */
+	NodeId **clause_roots;
+	int *nclause_roots;
 } TrainGraph;
 
 /* Build the training step of m (whose graph it extends), allocated in a. */

@@ -196,6 +196,18 @@ typedef struct dlrt_node {
 	double c;
 } dlrt_node;
 
+/* A step clause of a model with several objectives (a GAN's critic and
+ * generator): its own loss, parameters, optimizer and entry point. */
+typedef struct dlrt_clause {
+	const char *name;
+	void (*step)(int64_t n, double lr);  /* its loss, its gradients, its update */
+	void *loss;                /* its scalar loss after its step (dtype) */
+	dlrt_optimizer optimizer;
+	double lr;                 /* its learning rate (the train block's) */
+	const char *optimizer_constants;
+	int every;                 /* it runs in rounds 0, every, 2 every, ... */
+} dlrt_clause;
+
 typedef struct dlrt_model {
 	const char *name;          /* model name (the .dl file's stem) */
 	/* A character-level model's generator: the same program compiled for
@@ -277,6 +289,13 @@ typedef struct dlrt_model {
 	 * i.  Checkpoints store it.  NULL and 0 without one. */
 	const unsigned char *vocab;
 	int nvocab;
+	/* Step clauses (`critic = step(d_loss, params = [D], optimizer = ...)`
+	 * in the train block): a training step is a round that runs them in
+	 * order, each in the rounds whose number is a multiple of its every;
+	 * loss is the first's, lr and optimizer are the first's, and
+	 * train_step runs every clause once.  0 and NULL without. */
+	int nclauses;
+	const dlrt_clause *clauses;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,

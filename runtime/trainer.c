@@ -90,6 +90,7 @@ typedef struct opts {
 	int nnoise;
 	const char *set[16];      /* --set NAME=VALUE */
 	int nset;
+	int no_shuffle;           /* --no-shuffle: the training rows in file order */
 	/* teaching tools (teach.c) */
 	const char *trace, *dot;
 	int grad_numeric, grad_sweep;
@@ -163,6 +164,8 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        m->data_dir ? " (default " : "", m->data_dir ? m->data_dir : "",
 	        m->data_dir ? ")" : "");
 	fprintf(out,
+	        "  --no-shuffle           the training rows in their order, every epoch (to compare\n"
+	        "                         with another framework step by step)\n"
 	        "  --set NAME=VALUE       hyper-parameter NAME (`hyper NAME = ...` in the program) is\n"
 	        "                         VALUE instead of its default\n"
 	        "  --noise NAME=FILE      random tensor NAME takes its values from FILE (.npy): one draw\n"
@@ -225,7 +228,7 @@ enum flag_id {
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
-	F_DUMP_DATA, F_SET,
+	F_DUMP_DATA, F_SET, F_NO_SHUFFLE,
 };
 
 static const struct flag {
@@ -246,7 +249,7 @@ static const struct flag {
 	{"sample", F_SAMPLE, 1}, {"sample-out", F_SAMPLE_OUT, 1}, {"prime", F_PRIME, 1},
 	{"temperature", F_TEMPERATURE, 1}, {"top-k", F_TOP_K, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
-	{"dump-data", F_DUMP_DATA, 1}, {"set", F_SET, 1},
+	{"dump-data", F_DUMP_DATA, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -379,6 +382,9 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		if (o->nnoise == 16)
 			return bad_value(f->name, v, "at most 16 --noise files");
 		o->noise[o->nnoise++] = v;
+		break;
+	case F_NO_SHUFFLE:
+		o->no_shuffle = 1;
 		break;
 	case F_SET:
 		if (o->nset == 16)
@@ -609,7 +615,15 @@ static int check_model(const dlrt_model *m)
 			dlrt_error("model %s: tensor '%s' has no buffer", m->name, m->tensors[i].name);
 			return -1;
 		}
+	if (m->nclauses < 0 || m->nclauses > 16 || (m->nclauses && (!m->clauses || m->lr <= 0)))
+		goto bad_clauses;
+	for (int c = 0; c < m->nclauses; c++)
+		if (!m->clauses[c].step || !m->clauses[c].loss || m->clauses[c].every < 1)
+			goto bad_clauses;
 	return 0;
+bad_clauses:
+	dlrt_error("model %s: bad step clauses in its descriptor", m->name);
+	return -1;
 }
 
 /* ---- progress ---- */
@@ -1008,7 +1022,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	int second_order = m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG;
 	/* text: the batches in order, each row continuing the text of the
 	 * same row of the batch before */
-	int ordered = dlrt_text_model(m);
+	int ordered = dlrt_text_model(m) || o->no_shuffle;
 	const dlrt_tensor *acc_out = NULL, *acc_lab = NULL;
 	dlrt_rng shuf;
 	dlrt_log lg = {NULL, NULL};
@@ -1052,6 +1066,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	for (ep = p->first_epoch; ep < epochs && step < total; ep++) {
 		double t0 = dlrt_now(), loss_sum = 0, dt;
 		int64_t seen = 0, correct = 0, s = ep == p->first_epoch ? p->offset : 0;
+		double closs[16] = {0};   /* step clauses: each one's loss, summed over its rows */
+		int64_t cseen[16] = {0};
 		pr.last = t0;
 		if (!ordered)
 			shuffle(perm, rows, &shuf);
@@ -1094,6 +1110,17 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 					printf("step %lld: loss %.10g, gradient norm %.3e\n", (long long)step + 1,
 					       loss_of(m), gnorm);
 				}
+			} else if (m->nclauses) {
+				/* a round: each step clause in order, when the round is its turn */
+				for (int c = 0; c < m->nclauses; c++) {
+					const dlrt_clause *cl = &m->clauses[c];
+					if (step % cl->every)
+						continue;
+					cl->step(n, lr * (cl->lr / m->lr));
+					closs[c] += dlrt_get(cl->loss, m->dtype, 0) * (double)n;
+					cseen[c] += n;
+				}
+				dlrt_carry_advance(m);
 			} else {
 				m->train_step(n, lr);
 				dlrt_carry_advance(m);
@@ -1178,6 +1205,9 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		                  step >= total || (a->valid && s == spe) ||
 		                  dlrt_now() - last_epoch_line >= 10.0)) {
 			printf("epoch %lld/%d: train loss %.5f", (long long)ep + 1, epochs, last_loss);
+			for (int c = 0; c < m->nclauses && c < 16; c++)
+				printf("%s%s %.5f%s", c ? ", " : " (", m->clauses[c].name,
+				       cseen[c] ? closs[c] / (double)cseen[c] : 0.0, c + 1 == m->nclauses ? ")" : "");
 			if (a->valid && s == spe) {
 				printf(", valid loss %.9g", vres.loss);
 				if (vres.chars)
@@ -2020,14 +2050,26 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	ta.sched.total_steps = ta.plan.planned;
 	if (!o.quiet) {
 		if (dlrt_no_data(m))
-			printf("%s: %lld parameters, no data, %s lr %g", m->name, (long long)param_count(m),
-			       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
+			printf("%s: %lld parameters, no data", m->name, (long long)param_count(m));
 		else
-			printf("%s: %lld parameters, %lld training images, batch %lld, %s lr %g", m->name,
-			       (long long)param_count(m), (long long)S.train.rows, (long long)m->batch,
-			       dlrt_optimizer_name(m->optimizer), ta.sched.lr);
-		if (m->optimizer_constants && *m->optimizer_constants)
-			printf(" %s", m->optimizer_constants);
+			printf("%s: %lld parameters, %lld training images, batch %lld", m->name, (long long)param_count(m),
+			       (long long)S.train.rows, (long long)m->batch);
+		if (!m->nclauses) {
+			printf(", %s lr %g", dlrt_optimizer_name(m->optimizer), ta.sched.lr);
+			if (m->optimizer_constants && *m->optimizer_constants)
+				printf(" %s", m->optimizer_constants);
+		}
+		/* step clauses: each one's optimizer, and how often it runs */
+		for (int c = 0; c < m->nclauses; c++) {
+			const dlrt_clause *cl = &m->clauses[c];
+			printf("%s %s (%s lr %g", c ? ";" : ", steps", cl->name, dlrt_optimizer_name(cl->optimizer),
+			       cl->lr * (ta.sched.lr / m->lr));
+			if (cl->optimizer_constants && *cl->optimizer_constants)
+				printf(" %s", cl->optimizer_constants);
+			if (cl->every > 1)
+				printf(", every %d rounds", cl->every);
+			printf(")");
+		}
 		printf(", ");
 		switch (o.sched) {
 		case DLRT_LR_CONSTANT: break;
