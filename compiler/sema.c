@@ -4906,6 +4906,7 @@ static void step_clause(Sema *s, const AstArg *it)
 		l = 0;
 	}
 	c.loss = l;
+	int before = s->d->nerrors;
 	clause_params(s, eval(s, args[1], NULL), args[1], c.params, c.name);
 	optim_defaults(&c.opt, OPT_SGD);
 	if (args[2]) {
@@ -4922,12 +4923,13 @@ static void step_clause(Sema *s, const AstArg *it)
 		return;
 	}
 	c.every = (int)every;
+	if (!c.loss || s->d->nerrors > before)
+		return;
 	int any = 0;
 	for (int t = 0; t < s->g->ntensors; t++)
 		any |= c.params[t];
 	if (!any) {
-		if (s->d->nerrors == 0)
-			diag_error(s->d, it->name_loc, "step '%s' trains no parameter", c.name);
+		diag_error(s->d, args[1]->loc, "step '%s' trains no parameter", c.name);
 		return;
 	}
 	for (int k = 0; k < m->nclauses && !overlap; k++)
@@ -4937,8 +4939,6 @@ static void step_clause(Sema *s, const AstArg *it)
 				           "steps should train it", s->g->tensors[t].name, m->clauses[k].name);
 				return;
 			}
-	if (!c.loss)
-		return;
 	m->clauses = arena_grow(s->a, m->clauses, (size_t)m->nclauses, (size_t)m->nclauses + 1, sizeof c);
 	m->clauses[m->nclauses++] = c;
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""The GAN of examples/gan_moons.dl: step clauses against PyTorch, and a training run.
+
+usage: gan_test.py rounds|train --dlc DLC --workdir DIR
+
+rounds  the example compiled in f64 starts from PyTorch's initial parameters
+        (nn.Linear's default initialisation) and runs 10 rounds, each a critic
+        step then a generator step, on the same 10 batches of points
+        (--no-shuffle) and the same noise z (--noise z=...): every parameter
+        and every Adam moment must equal PyTorch's (torch.optim.Adam, the
+        generator's loss backpropagated through the updated critic) to 1e-10.
+        Then a checkpoint without the generator's Adam state loads with a
+        note that names what starts from its initial value.
+train   the example trains its 300 epochs at one thread (a few seconds) and
+        --sample draws 2,000 points: most must lie near the moons' arcs and
+        both moons must be covered (bench/gan_metrics.py's measures).
+Exit 77 without PyTorch (rounds) unless DLC_REQUIRE_TORCH=1.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+EXAMPLE = os.path.join(ROOT, "examples", "gan_moons.dl")
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+B, Z, ROUNDS = 50, 32, 10
+
+
+def run(cmd, stderr=False):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout + r.stderr)
+        raise SystemExit("FAIL: %s exited with %d" % (" ".join(cmd), r.returncode))
+    return r.stderr if stderr else r.stdout
+
+
+def rounds(a):
+    try:
+        import numpy as np
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        msg = "PyTorch not available (install python3-torch)"
+        if os.environ.get("DLC_REQUIRE_TORCH") == "1":
+            print("FAIL: " + msg)
+            return 1
+        print("SKIP: " + msg)
+        return 77
+    import st
+    d = a.workdir
+    torch.manual_seed(7)
+    nn = torch.nn
+    G = nn.Sequential(nn.Linear(Z, 128), nn.ReLU(), nn.Linear(128, 2)).double()
+    D = nn.Sequential(nn.Linear(2, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1)).double()
+    names = {"G.l1": G[0], "G.l2": G[2], "D.l1": D[0], "D.l2": D[2]}
+    params = {}
+    for k, mod in names.items():
+        params[k + ".W"] = mod.weight.detach().numpy().T.copy()   # dlc's W is [in, out]
+        params[k + ".b"] = mod.bias.detach().numpy().copy()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((ROUNDS * B, 2)) * 0.5 + 0.5
+    z = rng.standard_normal((ROUNDS, B, Z))
+    p0, xs, zs, p1 = (os.path.join(d, f) for f in ("init.safetensors", "x.npy", "z.npy", "out.safetensors"))
+    st.save(p0, params)
+    np.save(xs, x)
+    np.save(zs, z)
+
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-3)
+    opt_g = torch.optim.Adam(G.parameters(), lr=1e-3)
+    X, ZZ = torch.from_numpy(x), torch.from_numpy(z)
+    for k in range(ROUNDS):
+        xb, zb = X[k * B:(k + 1) * B], ZZ[k]
+        fake = G(zb)
+        d_loss = F.softplus(-D(xb)).mean() + F.softplus(D(fake.detach())).mean()
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.softplus(-D(fake)).mean()
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+
+    exe = os.path.join(d, "gan64")
+    run([a.dlc, "--dtype", "f64", EXAMPLE, "-o", exe])
+    print(run([exe, "--load", p0, "--train", xs, "--no-shuffle", "--epochs", "1", "--noise", "z=" + zs,
+               "--save", p1, "--threads", "1"]).strip())
+    got, _ = st.load(p1)
+    ok = True
+    worst = 0.0
+    for k, mod in names.items():
+        clause = "critic" if k[0] == "D" else "generator"
+        opt = opt_d if k[0] == "D" else opt_g
+        for p, ref in (("W", mod.weight), ("b", mod.bias)):
+            r = ref.detach().numpy()
+            state = opt.state[ref]
+            for name, want in ((k + "." + p, r), ("%s.m_%s.%s" % (clause, k, p), state["exp_avg"].numpy()),
+                               ("%s.v_%s.%s" % (clause, k, p), state["exp_avg_sq"].numpy())):
+                if p == "W":
+                    want = want.T
+                if name not in got:
+                    print("FAIL: %s missing from the checkpoint (has %s)" % (name, sorted(got)))
+                    ok = False
+                    continue
+                err = float(np.max(np.abs(got[name] - want)) / max(float(np.max(np.abs(want))), 1e-300))
+                worst = max(worst, err)
+                if not err <= 1e-10:
+                    print("FAIL: %s: max |dlc - torch| / max |torch| = %.3e" % (name, err))
+                    ok = False
+    for clause in ("critic", "generator"):
+        n = got.get(clause + ".optimizer_step")
+        if n is None or float(n.reshape(-1)[0]) != ROUNDS:
+            print("FAIL: %s.optimizer_step is %s, expected %d" % (clause, n, ROUNDS))
+            ok = False
+    print("%d rounds: parameters and Adam moments agree with PyTorch to %.2e (relative to the largest entry)"
+          % (ROUNDS, worst))
+    p2 = os.path.join(d, "no_generator_state.safetensors")
+    st.save(p2, {k: v for k, v in got.items() if not k.startswith("generator.")})
+    note = run([exe, "--load", p2, "--eval", "--quiet"], stderr=True)
+    print(note.strip())
+    if "generator.m_G.l1.W" not in note or "generator.optimizer_step" not in note or "critic." in note:
+        print("FAIL: expected a note naming the generator's optimizer state (and nothing of the critic's)")
+        ok = False
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def train(a):
+    import gan_metrics
+    import numpy as np
+    d = a.workdir
+    exe, ck, s = (os.path.join(d, f) for f in ("gan", "gan.safetensors", "samples.npy"))
+    run([a.dlc, EXAMPLE, "-o", exe])
+    print(run([exe, "--threads", "1", "--quiet", "--save", ck]).strip())
+    run([exe, "--load", ck, "--sample", "2000", "--sample-out", s])
+    m = gan_metrics.metrics(np.load(s))
+    print(m)
+    ok = m["near_arcs"] >= 0.6 and 0.25 <= m["second_moon"] <= 0.75 and m["mmd2"] <= 0.05
+    print("PASS" if ok else "FAIL: expected >= 60%% of the samples near the arcs, 25-75%% on the second moon, "
+          "MMD^2 <= 0.05")
+    return 0 if ok else 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["rounds", "train"])
+    ap.add_argument("--dlc", required=True)
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    return rounds(a) if a.what == "rounds" else train(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
