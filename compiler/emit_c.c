@@ -2566,6 +2566,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        : T->role == ROLE_DIR && e->s->hv_buf[T->of_param] ? e->s->hv_buf[T->of_param] : "NULL", T->bax);
 		if ((T->role == ROLE_STATE || T->role == ROLE_HYPER) && T->init)
 			fprintf(out, ", .init = %s, .init_a = %s", init_c(T->init), lit(e, T->init_a));
+		if (T->role == ROLE_STATE && !strcmp(init_c(T->init), "DLRT_INIT_NORMAL")) /* spectral_norm's vectors: a stream of their own */
+			fprintf(out, ", .init_b = %s, .init_stream = %d", lit(e, T->init_b), 1000000 + t);
 		if (T->role == ROLE_PARAM)
 			fprintf(out, ",\n\t .init = %s, .init_a = %s, .init_b = %s, .fan_in = %lld, .fan_out = %lld, "
 			        ".init_stream = %d",

@@ -208,6 +208,7 @@ static const char *const builtin_names[] = {
 	"take", "embedding", "conv_transpose2d", "upsample",
 	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size", "choose",
 	"arange", "heads", "merge_heads", "attention", "positions", "position_rows", "grad", "accuracy",
+	"spectral_norm",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -252,7 +253,8 @@ static const char *suggest(Sema *s, const char *name, int with_builtins, const S
 static int redefinable(const char *name)
 {
 	static const char *const names[] = {"arange", "heads", "merge_heads", "attention", "positions",
-	                                    "position_rows", "grad", "accuracy"};
+	                                    "position_rows", "grad", "accuracy",
+	                                    "spectral_norm"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(names[i], name))
 			return 1;
@@ -2389,6 +2391,78 @@ static Val call_grad(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(gx);
 }
 
+/* x / max(|x|, 1e-12), x a vector [n, 1] */
+static NodeId unit_vector(Sema *s, NodeId x)
+{
+	NodeId norm = graph_unary(s->g, OP_SQRT, graph_reduce(s->g, OP_SUM, bin(s, OP_MUL, x, x), -1, 0));
+	return bin(s, OP_DIV, x, graph_binary(s->g, OP_MAXIMUM, norm, cst(s, 1e-12)));
+}
+
+/* spectral_norm(W, axis): W divided by its largest singular value sigma,
+ * estimated as torch.nn.utils.spectral_norm does: W as the matrix Wm
+ * [W's size along axis, the rest] (axis: 0, or 1 for a Linear's [in, out]
+ * W, whose torch weight is its transpose), vectors u and v kept in state
+ * tensors W_sn_u, W_sn_v (normal draws at first), one power iteration per
+ * training step (v = normalize(Wm^T u), u = normalize(Wm v), constants for
+ * the gradient), sigma = u^T Wm v; evaluation uses the stored u and v. */
+static Val call_spectral_norm(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"W", "axis"};
+	const AstExpr *args[2];
+	Graph *g = s->g;
+	if (!bind_args(s, e, "spectral_norm", pn, 2, 1, args))
+		return verr();
+	NodeId w = tensor_arg(s, args[0], sc, "spectral_norm", 1);
+	if (!w)
+		return verr();
+	Shape ws = N(s, w)->shape;
+	if (ws.rank < 2 || N(s, w)->bax >= 0) {
+		diag_error(s->d, args[0]->loc, "'spectral_norm' takes a weight of rank 2 or more (not of the batch), got %s",
+		           shp(s, ws));
+		return verr();
+	}
+	int axis;
+	if (!axis_arg(s, args[1], sc, ws.rank == 2 ? 1 : 0, ws.rank, &axis, "spectral_norm"))
+		return verr();
+	if (axis != 0 && !(ws.rank == 2 && axis == 1)) {
+		diag_error(s->d, args[1] ? args[1]->loc : e->loc, "'spectral_norm' runs its vector u along axis 0, or "
+		           "along axis 1 of a matrix; got axis %d of %s", axis, shp(s, ws));
+		return verr();
+	}
+	int64_t p = ws.d[axis], q = shape_numel(ws) / p;
+	NodeId wm = axis == 1 ? graph_transpose(g, w) : graph_reshape(g, w, shape_make(2, (int64_t[]){p, q}));
+	const char *wname = N(s, w)->op == OP_PARAM ? g->tensors[N(s, w)->sym].name
+	                                            : arena_printf(s->a, "sn%d", s->nstate + 1);
+	s->nstate++;
+	s->mode_dependent = 1;
+	const char *un = arena_printf(s->a, "%s_sn_u", wname), *vn = arena_printf(s->a, "%s_sn_v", wname);
+	int ut = -1, vt = -1;
+	for (int t = 0; t < g->ntensors; t++) {
+		if (!strcmp(g->tensors[t].name, un))
+			ut = t;
+		if (!strcmp(g->tensors[t].name, vn))
+			vt = t;
+	}
+	if (ut < 0 || vt < 0) {
+		ut = graph_add_tensor(g, un, ROLE_STATE, g->fdtype, shape_make(2, (int64_t[]){p, 1}), -1, e->loc);
+		vt = graph_add_tensor(g, vn, ROLE_STATE, g->fdtype, shape_make(2, (int64_t[]){q, 1}), -1, e->loc);
+		g->tensors[ut].init = g->tensors[vt].init = DLRT_INIT_NORMAL;
+		g->tensors[ut].init_b = g->tensors[vt].init_b = 1;
+	}
+	NodeId u = g->tensors[ut].node, v = g->tensors[vt].node;
+	if (!s->eval_mode) {
+		v = graph_unary(g, OP_STOP_GRADIENT, unit_vector(s, graph_matmul(g, wm, u, 1, 0)));
+		u = graph_unary(g, OP_STOP_GRADIENT, unit_vector(s, graph_matmul(g, wm, v, 0, 0)));
+		Model *m = s->m;
+		m->state_updates = arena_grow(s->a, m->state_updates, (size_t)m->nstate_updates,
+		                              (size_t)m->nstate_updates + 2, sizeof(NodeId));
+		m->state_updates[m->nstate_updates++] = graph_assign(g, g->tensors[ut].node, u);
+		m->state_updates[m->nstate_updates++] = graph_assign(g, g->tensors[vt].node, v);
+	}
+	NodeId sigma = graph_reshape(g, graph_matmul(g, u, graph_matmul(g, wm, v, 0, 0), 1, 0), shape_scalar());
+	return vnode(bin(s, OP_DIV, w, sigma));
+}
+
 /* accuracy(scores, y): the fraction of rows whose largest score (the
  * first, on ties) is at the class y, over the valid rows; no gradient */
 static Val call_accuracy(Sema *s, const AstExpr *e, Scope *sc)
@@ -2849,6 +2923,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		return call_grad(s, e, sc);
 	if (!strcmp(fn, "accuracy"))
 		return call_accuracy(s, e, sc);
+	if (!strcmp(fn, "spectral_norm"))
+		return call_spectral_norm(s, e, sc);
 	if (!strcmp(fn, "argmax"))
 		return call_argmax(s, e, sc);
 	if (!strcmp(fn, "one_hot"))

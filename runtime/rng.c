@@ -216,7 +216,8 @@ void dlrt_init_tensor(const dlrt_tensor *t, uint64_t seed)
 	size_t bytes = (size_t)t->numel * dlrt_dtype_size(t->dtype);
 	if (!t->data)
 		return;
-	if (t->role == DLRT_PARAM || t->init == DLRT_INIT_ONES || t->init == DLRT_INIT_CONST) {
+	if (t->role == DLRT_PARAM || t->init == DLRT_INIT_ONES || t->init == DLRT_INIT_CONST ||
+	    t->init == DLRT_INIT_NORMAL) {
 		init_param(t, seed);
 		return;
 	}
@@ -235,7 +236,7 @@ void dlrt_init_params(const dlrt_model *m, uint64_t seed)
 				memset(t->grad, 0, bytes);
 		} else if ((t->role == DLRT_STATE || t->role == DLRT_HYPER) && t->data) {
 			memset(t->data, 0, bytes);
-			if (t->init == DLRT_INIT_ONES || t->init == DLRT_INIT_CONST)
+			if (t->init == DLRT_INIT_ONES || t->init == DLRT_INIT_CONST || t->init == DLRT_INIT_NORMAL)
 				init_param(t, seed);
 		}
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The GAN of examples/gan_moons.dl: step clauses against PyTorch, and a training run.
 
-usage: gan_test.py rounds|train --dlc DLC --workdir DIR
+usage: gan_test.py rounds|train|sn --dlc DLC --workdir DIR
 
 rounds  the example compiled in f64 starts from PyTorch's initial parameters
         (nn.Linear's default initialisation) and runs 10 rounds, each a critic
@@ -14,7 +14,11 @@ rounds  the example compiled in f64 starts from PyTorch's initial parameters
 train   the example trains its 300 epochs at one thread (a few seconds) and
         --sample draws 2,000 points: most must lie near the moons' arcs and
         both moons must be covered (bench/gan_metrics.py's measures).
-Exit 77 without PyTorch (rounds) unless DLC_REQUIRE_TORCH=1.
+sn      spectral_norm(W) against torch.nn.utils.spectral_norm (f64): from the
+        same weights and power-iteration vectors u and v, three SGD steps give
+        the same weights, bias, u and v; then --predict (evaluation: no power
+        iteration) gives torch's outputs in eval mode.
+Exit 77 without PyTorch (rounds, sn) unless DLC_REQUIRE_TORCH=1.
 """
 import argparse
 import os
@@ -127,6 +131,75 @@ def rounds(a):
     return 0 if ok else 1
 
 
+SN = """
+dim B = 8
+input x : f32[B, 3]
+label t : f32[B, 2]
+param W : [3, 2] = uniform(-1, 1)
+param b : [2]
+output o = x @ spectral_norm(W) + b
+loss mean((o - t) ^ 2)
+train { optimizer = sgd(lr = 0.1) }
+"""
+
+
+def sn(a):
+    try:
+        import numpy as np
+        import torch
+    except ImportError:
+        msg = "PyTorch not available (install python3-torch)"
+        if os.environ.get("DLC_REQUIRE_TORCH") == "1":
+            print("FAIL: " + msg)
+            return 1
+        print("SKIP: " + msg)
+        return 77
+    import st
+    d = a.workdir
+    torch.manual_seed(5)
+    lin = torch.nn.utils.spectral_norm(torch.nn.Linear(3, 2).double())
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((24, 3))
+    t = rng.standard_normal((24, 2))
+    W0 = lin.weight_orig.detach().numpy().T.copy()
+    init = {"W": W0, "b": lin.bias.detach().numpy().copy(),
+            "W_sn_u": lin.weight_u.detach().numpy().reshape(2, 1).copy(),
+            "W_sn_v": lin.weight_v.detach().numpy().reshape(3, 1).copy()}
+    p0, p1, xs, ts, src, exe = (os.path.join(d, f) for f in ("sn0.safetensors", "sn1.safetensors", "x.npy", "t.npy",
+                                                             "sn.dl", "sn"))
+    st.save(p0, init)
+    np.save(xs, x)
+    np.save(ts, t)
+    with open(src, "w") as f:
+        f.write(SN)
+    opt = torch.optim.SGD([lin.weight_orig, lin.bias], lr=0.1)
+    X, T = torch.from_numpy(x), torch.from_numpy(t)
+    for k in range(3):
+        loss = ((lin(X[8 * k:8 * k + 8]) - T[8 * k:8 * k + 8]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    run([a.dlc, "--dtype", "f64", src, "-o", exe])
+    run([exe, "--load", p0, "--train", xs + "," + ts, "--no-shuffle", "--epochs", "1", "--save", p1, "--quiet"])
+    got, _ = st.load(p1)
+    ok = True
+    for name, want in (("W", lin.weight_orig.detach().numpy().T), ("b", lin.bias.detach().numpy()),
+                       ("W_sn_u", lin.weight_u.numpy().reshape(2, 1)), ("W_sn_v", lin.weight_v.numpy().reshape(3, 1))):
+        err = float(np.max(np.abs(got[name] - want)))
+        print("%-7s max |dlc - torch| = %.2e" % (name, err))
+        ok &= err <= 1e-12
+    lin.eval()
+    with torch.no_grad():
+        want = lin(X[:8]).numpy()
+    out = os.path.join(d, "o.npy")
+    run([exe, "--load", p1, "--predict", xs, "--predict-out", out])
+    err = float(np.max(np.abs(np.load(out)[:8] - want)))
+    print("eval    max |dlc - torch| = %.2e" % err)
+    ok &= err <= 1e-12
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
 def train(a):
     import gan_metrics
     import numpy as np
@@ -145,12 +218,12 @@ def train(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["rounds", "train"])
+    ap.add_argument("what", choices=["rounds", "train", "sn"])
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    return rounds(a) if a.what == "rounds" else train(a)
+    return {"rounds": rounds, "train": train, "sn": sn}[a.what](a)
 
 
 if __name__ == "__main__":
