@@ -91,6 +91,7 @@ typedef struct opts {
 	const char *set[16];      /* --set NAME=VALUE */
 	int nset;
 	int no_shuffle;           /* --no-shuffle: the training rows in file order */
+	int lipschitz;            /* --lipschitz: the report, no training */
 	/* teaching tools (teach.c) */
 	const char *trace, *dot;
 	int grad_numeric, grad_sweep;
@@ -164,6 +165,10 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        m->data_dir ? " (default " : "", m->data_dir ? m->data_dir : "",
 	        m->data_dir ? ")" : "");
 	fprintf(out,
+	        "  --lipschitz            no training: each weight's spectral norm and their product\n"
+	        "                         (a bound on the Lipschitz constant of a chain of layers),\n"
+	        "                         and the largest value over the test set of each output\n"
+	        "                         of one number per example (a gradient's norm)\n"
 	        "  --no-shuffle           the training rows in their order, every epoch (to compare\n"
 	        "                         with another framework step by step)\n"
 	        "  --set NAME=VALUE       hyper-parameter NAME (`hyper NAME = ...` in the program) is\n"
@@ -228,7 +233,7 @@ enum flag_id {
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
-	F_DUMP_DATA, F_SET, F_NO_SHUFFLE,
+	F_DUMP_DATA, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ,
 };
 
 static const struct flag {
@@ -250,6 +255,7 @@ static const struct flag {
 	{"temperature", F_TEMPERATURE, 1}, {"top-k", F_TOP_K, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 	{"dump-data", F_DUMP_DATA, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
+	{"lipschitz", F_LIPSCHITZ, 0},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -385,6 +391,9 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		break;
 	case F_NO_SHUFFLE:
 		o->no_shuffle = 1;
+		break;
+	case F_LIPSCHITZ:
+		o->lipschitz = 1;
 		break;
 	case F_SET:
 		if (o->nset == 16)
@@ -1789,6 +1798,127 @@ static int dump_data(const dlrt_model *m, const data_sets *S, const char *path, 
 	return 0;
 }
 
+/* ---- --lipschitz ---- */
+
+/* The largest singular value of the rows x cols matrix a (row-major), by
+ * power iteration on a^T a from a fixed start, to 1e-10 relative. */
+static double spectral_norm(const dlrt_tensor *t, int64_t rows, int64_t cols)
+{
+	double *v = malloc(sizeof(double) * (size_t)cols), *u = malloc(sizeof(double) * (size_t)rows), sigma = 0;
+	if (!u || !v) {
+		free(u);
+		free(v);
+		return NAN;
+	}
+	for (int64_t j = 0; j < cols; j++)
+		v[j] = 1.0 + 0.01 * (double)(j % 7);
+	for (int it = 0; it < 1000; it++) {
+		double nu = 0, nv = 0;
+		for (int64_t i = 0; i < rows; i++) {
+			double s = 0;
+			for (int64_t j = 0; j < cols; j++)
+				s += dlrt_get(t->data, t->dtype, i * cols + j) * v[j];
+			u[i] = s;
+			nu += s * s;
+		}
+		nu = sqrt(nu);
+		if (nu == 0)
+			break;
+		for (int64_t j = 0; j < cols; j++) {
+			double s = 0;
+			for (int64_t i = 0; i < rows; i++)
+				s += dlrt_get(t->data, t->dtype, i * cols + j) * u[i] / nu;
+			v[j] = s;
+			nv += s * s;
+		}
+		nv = sqrt(nv); /* |a^T u| with |u| = 1: sigma once converged */
+		for (int64_t j = 0; j < cols; j++)
+			v[j] /= nv;
+		if (fabs(nv - sigma) <= 1e-10 * nv) {
+			sigma = nv;
+			break;
+		}
+		sigma = nv;
+	}
+	free(u);
+	free(v);
+	return sigma;
+}
+
+/* Each weight of rank 2 ([in, out], as x @ W) or 4 (a convolution kernel
+ * [cout, cin, kh, kw]: sqrt(kh kw) |K as [cout, cin kh kw]|, a bound on the
+ * operator norm of the convolution for any stride and padding) with its
+ * spectral norm, and their product: the Lipschitz constant of a network
+ * that chains these layers with 1-Lipschitz activations (ReLU, tanh,
+ * leaky ReLU, max pooling) is at most that.  Then each declared output of
+ * one number per example, its largest value over the set. */
+static int lipschitz_report(const dlrt_model *m, const dlrt_dataset *ds, const char *what)
+{
+	double product = 1;
+	int n = 0;
+	printf("spectral norms (largest singular values) of the weights:\n");
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if (t->role != DLRT_PARAM || (t->rank != 2 && t->rank != 4))
+			continue;
+		int64_t rows = t->shape[0], cols = t->numel / t->shape[0];
+		double s = spectral_norm(t, rows, cols), k = t->rank == 4 ? sqrt((double)(t->shape[2] * t->shape[3])) : 1;
+		if (t->rank == 4)
+			printf("  %-24s %12.6g  (x %g: a %lldx%lld convolution)\n", t->name, s, k, (long long)t->shape[2],
+			       (long long)t->shape[3]);
+		else
+			printf("  %-24s %12.6g\n", t->name, s);
+		product *= s * k;
+		n++;
+	}
+	if (!n)
+		printf("  (none: the model has no weight of rank 2 or 4)\n");
+	else
+		printf("layer-wise upper bound (their product): %.6g\n", product);
+	int64_t B = m->batch;
+	int idx[16], nr = 0, kout = 0;
+	for (int i = 0; i < m->ntensors && nr < 16; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if (t->role != DLRT_OUTPUT)
+			continue;
+		int declared = m->declared_outputs <= 0 || kout++ < m->declared_outputs;
+		if (declared && t->batch_axis == 0 && t->numel == B && t->dtype != DLRT_I32 && !t->data_free)
+			idx[nr++] = i;
+	}
+	if (!nr) {
+		printf("no output of one number per example: declare one to have its largest value over the %s set "
+		       "(output grad_norm = sqrt(sum(grad(loss_of(x), x) ^ 2, axis = 1)))\n", what);
+		return 0;
+	}
+	double best[16];
+	int64_t at[16];
+	for (int k = 0; k < nr; k++)
+		best[k] = -INFINITY, at[k] = -1;
+	int64_t *rowsel = malloc((size_t)B * sizeof *rowsel);
+	if (!rowsel) {
+		dlrt_error("out of memory");
+		return 1;
+	}
+	for (int64_t start = 0; start < ds->rows; start += B) {
+		int64_t nb = ds->rows - start < B ? ds->rows - start : B;
+		for (int64_t r = 0; r < nb; r++)
+			rowsel[r] = start + r;
+		dlrt_gather_batch(m, ds, rowsel, nb);
+		m->forward(nb);
+		for (int k = 0; k < nr; k++)
+			for (int64_t r = 0; r < nb; r++) {
+				double v = dlrt_get(m->tensors[idx[k]].data, m->tensors[idx[k]].dtype, r);
+				if (v > best[k] || (v != v && best[k] == best[k]))
+					best[k] = v, at[k] = start + r;
+			}
+	}
+	free(rowsel);
+	for (int k = 0; k < nr; k++)
+		printf("largest %s over the %s set: %.6g (row %lld of %lld)\n", m->tensors[idx[k]].name, what, best[k],
+		       (long long)at[k], (long long)ds->rows);
+	return 0;
+}
+
 /* ---- hyper-parameters: `hyper eps = 0.1` in the program, --set eps=0.05 ---- */
 
 /* The hyper-parameter of a --set NAME=VALUE and its value, or an error that
@@ -2008,6 +2138,10 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 			goto done;
 		}
 		rc = evaluate(m, &S.valid, "valid");
+		goto done;
+	}
+	if (o.lipschitz) {
+		rc = lipschitz_report(m, S.have_test ? &S.test : &S.train, S.have_test ? "test" : "training");
 		goto done;
 	}
 	if (o.eval) {

@@ -6,7 +6,9 @@ usage: adv_test.py flags|torch|train --dlc DLC --workdir DIR
 flags  a small model with `hyper eps`: --set changes what the program computes
        (eps = 0 makes the attacked accuracy the clean one), and a --set of an
        unknown name, of a param or of something that is not a number is an
-       error that says so, before any data is read.
+       error that says so, before any data is read.  --lipschitz gives the
+       weight's spectral norm and the largest gradient norm over a test set
+       as NumPy computes them.
 torch  examples/fgsm_lenet.dl compiled in f64 trains 150 steps; PyTorch loads
        its parameters and attacks the first 500 test images with FGSM
        (torch.autograd.grad) and PGD-10 at eps 0.05 and 0.1: the accuracies
@@ -42,6 +44,7 @@ hyper eps = 0.5
 def net(u) = u @ W
 output acc = accuracy(net(x), y)
 output acc_fgsm = accuracy(net(x + eps * sign(grad(cross_entropy(net(x), y), x))), y)
+output gn = sqrt(sum(grad(cross_entropy(net(x), y, reduction = "sum"), x) ^ 2, axis = 1))
 loss cross_entropy(net(x), y)
 train {
   optimizer = sgd(lr = 0.5)
@@ -89,6 +92,28 @@ def flags(a):
     ok = s0["acc_fgsm"] == s0["acc"] and s1["acc_fgsm"] < s1["acc"] and s2["acc_fgsm"] < s1["acc_fgsm"]
     if not ok:
         print("FAIL: --set eps does not change the attacked accuracy as it should")
+    import numpy as np
+    import st
+    W = st.load(ck)[0]["W"].astype(np.float64)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((20, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 20).astype(np.int32)
+    xs, ys = os.path.join(d, "x.npy"), os.path.join(d, "y.npy")
+    np.save(xs, x)
+    np.save(ys, y)
+    out = run([exe, "--load", ck, "--lipschitz", "--test", xs + "," + ys]).stdout
+    print(out.strip())
+    z = x.astype(np.float64) @ W
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(20), y] -= 1
+    gn = np.sqrt(((p @ W.T) ** 2).sum(1)).max()
+    sv = np.linalg.svd(W, compute_uv=False)[0]
+    m1 = re.search(r"^  W +([0-9.eE+-]+)$", out, re.M)
+    m2 = re.search(r"^largest gn over the test set: ([0-9.eE+-]+)", out, re.M)
+    if not m1 or not m2 or abs(float(m1.group(1)) - sv) > 1e-5 * sv or abs(float(m2.group(1)) - gn) > 1e-4 * gn:
+        print("FAIL: --lipschitz: expected |W| = %.6g and largest gn %.6g" % (sv, gn))
+        ok = False
     for arg, want in (("epz=1", "has no hyper-parameter 'epz'; it has eps"),
                       ("W=1", "'W' is a param, not a hyper-parameter"),
                       ("eps=abc", "'abc' is not a number"),
