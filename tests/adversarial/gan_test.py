@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The GAN of examples/gan_moons.dl: step clauses against PyTorch, and a training run.
 
-usage: gan_test.py rounds|train|sn --dlc DLC --workdir DIR
+usage: gan_test.py rounds|train|sn|equal --dlc DLC --workdir DIR
 
 rounds  the example compiled in f64 starts from PyTorch's initial parameters
         (nn.Linear's default initialisation) and runs 10 rounds, each a critic
@@ -18,6 +18,11 @@ sn      spectral_norm(W) against torch.nn.utils.spectral_norm (f64): from the
         same weights and power-iteration vectors u and v, three SGD steps give
         the same weights, bias, u and v; then --predict (evaluation: no power
         iteration) gives torch's outputs in eval mode.
+equal   examples/wgan_gp_moons.dl (a gradient penalty, a generator every 5 rounds)
+        trains 3 epochs: the same bits on 1, 2 and 3 threads, and at -O0 and at
+        -O2 -fno-cse in f64 (common subexpressions change
+        float results legitimately here: D(x) and D(fake) share the broadcast of
+        D's bias, whose gradient is then summed in one piece instead of two).
 Exit 77 without PyTorch (rounds, sn) unless DLC_REQUIRE_TORCH=1.
 """
 import argparse
@@ -200,6 +205,30 @@ def sn(a):
     return 0 if ok else 1
 
 
+def equal(a):
+    import numpy as np
+    import st
+    d = a.workdir
+    src = os.path.join(ROOT, "examples", "wgan_gp_moons.dl")
+    got = {}
+    for tag, flags, threads in (("O2-t1", [], 1), ("O2-t2", [], 2), ("O2-t3", [], 3),
+                                ("f64-O0", ["--dtype", "f64", "-O0"], 1),
+                                ("f64-O2-nocse", ["--dtype", "f64", "-O2", "-fno-cse"], 2)):
+        exe = os.path.join(d, "wgan_" + tag.split("-t")[0])
+        if not os.path.exists(exe):
+            run([a.dlc] + flags + ["--cflags", "-ffp-contract=off", src, "-o", exe])
+        ck = os.path.join(d, tag + ".safetensors")
+        run([exe, "--epochs", "3", "--seed", "3", "--threads", str(threads), "--quiet", "--save", ck])
+        got[tag] = st.load(ck)[0]
+    ok = True
+    for x, y in (("O2-t1", "O2-t2"), ("O2-t1", "O2-t3"), ("f64-O0", "f64-O2-nocse")):
+        diff = [k for k in got[x] if not np.array_equal(got[x][k], got[y][k])]
+        print("%-7s vs %-13s %s" % (x, y, "the same bits" if not diff else "differ in " + ", ".join(diff)))
+        ok &= not diff
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
 def train(a):
     import gan_metrics
     import numpy as np
@@ -218,12 +247,12 @@ def train(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["rounds", "train", "sn"])
+    ap.add_argument("what", choices=["rounds", "train", "sn", "equal"])
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    return {"rounds": rounds, "train": train, "sn": sn}[a.what](a)
+    return {"rounds": rounds, "train": train, "sn": sn, "equal": equal}[a.what](a)
 
 
 if __name__ == "__main__":

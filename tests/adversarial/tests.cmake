@@ -19,3 +19,17 @@ endif()
 add_test(NAME adv.pictures COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/pictures_test.py
          --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/pictures)
 set_tests_properties(adv.pictures PROPERTIES LABELS "e2e;slow" SKIP_RETURN_CODE 77 TIMEOUT 120)
+# Step clauses and spectral_norm (gan_test.py): 10 GAN rounds and three
+# spectral-norm steps against PyTorch, and the same bits across threads and
+# optimization levels.
+foreach(what rounds sn)
+  add_test(NAME adv.gan_${what} COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gan_test.py ${what}
+           --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/gan_${what})
+  set_tests_properties(adv.gan_${what} PROPERTIES LABELS "torch;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
+  if(DLC_REQUIRE_TORCH)
+    set_tests_properties(adv.gan_${what} PROPERTIES ENVIRONMENT DLC_REQUIRE_TORCH=1)
+  endif()
+endforeach()
+add_test(NAME adv.gan_equal COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gan_test.py equal
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/gan_equal)
+set_tests_properties(adv.gan_equal PROPERTIES LABELS "opt;slow" TIMEOUT 600)
