@@ -2746,11 +2746,18 @@ void emitc_kernels(FILE *out, const Schedule *s, const MemPlan *mp)
 	setup(e, s, mp, &arena);
 	static const char *const en[16] = {"-", "F", "G", "FG", "S", "FS", "GS", "FGS",
 	                                   "H", "FH", "GH", "FGH", "SH", "FSH", "GSH", "FGSH"};
-	fprintf(out, "# kernels of %s: entry points F forward, G gradients, S train_step, H hvp\n", e->m->name);
+	fprintf(out, "# kernels of %s: entry points F forward, G gradients, S train_step, H hvp", e->m->name);
+	for (int c = 0; c < e->m->nclauses; c++)
+		fprintf(out, ", %d step %s", c + 1, e->m->clauses[c].name);
+	fprintf(out, "\n");
 	for (int ki = 0; ki < e->s->nk; ki++) {
 		const Kernel *k = &e->s->k[ki];
 		const Node *n = NN(e, k->node);
-		fprintf(out, "k%d %s [%s]: ", ki, kernel_name(e, k), en[k->entries & 15]);
+		fprintf(out, "k%d %s [%s", ki, kernel_name(e, k), en[k->entries & 15]);
+		for (int c = 0; c < e->m->nclauses; c++)
+			if (k->entries & (ENTRY_CLAUSE << c))
+				fprintf(out, "%d", c + 1);
+		fprintf(out, "]: ");
 		if (k->dst) {
 			fprintf(out, "copy %%%u -> %s\n", k->node, k->dst);
 			continue;

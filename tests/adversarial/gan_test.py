@@ -20,7 +20,7 @@ sn      spectral_norm(W) against torch.nn.utils.spectral_norm (f64): from the
         iteration) gives torch's outputs in eval mode.
 equal   examples/wgan_gp_moons.dl (a gradient penalty, a generator every 5 rounds)
         trains 3 epochs: the same bits on 1, 2 and 3 threads, and at -O0 and at
-        -O2 -fno-cse in f64 (common subexpressions change
+        -O2 -fno-cse -fcheck-memory in f64 (common subexpressions change
         float results legitimately here: D(x) and D(fake) share the broadcast of
         D's bias, whose gradient is then summed in one piece instead of two).
 Exit 77 without PyTorch (rounds, sn) unless DLC_REQUIRE_TORCH=1.
@@ -213,7 +213,7 @@ def equal(a):
     got = {}
     for tag, flags, threads in (("O2-t1", [], 1), ("O2-t2", [], 2), ("O2-t3", [], 3),
                                 ("f64-O0", ["--dtype", "f64", "-O0"], 1),
-                                ("f64-O2-nocse", ["--dtype", "f64", "-O2", "-fno-cse"], 2)):
+                                ("f64-O2-nocse", ["--dtype", "f64", "-O2", "-fno-cse", "-fcheck-memory"], 2)):
         exe = os.path.join(d, "wgan_" + tag.split("-t")[0])
         if not os.path.exists(exe):
             run([a.dlc] + flags + ["--cflags", "-ffp-contract=off", src, "-o", exe])
