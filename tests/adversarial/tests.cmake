@@ -33,3 +33,9 @@ endforeach()
 add_test(NAME adv.gan_equal COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gan_test.py equal
          --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/gan_equal)
 set_tests_properties(adv.gan_equal PROPERTIES LABELS "opt;slow" TIMEOUT 600)
+# scripts/gan_pictures.sh: gan_moons.dl and cgan_moons.dl drawn after 5 and 10
+# epochs, a PNG of two panels each, and the chunked training's checkpoint equal
+# to one run's (about 4 s of CPU, most of it compiling the C at -O1).
+add_test(NAME adv.gan_pictures COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gan_pictures_test.py
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/gan_pictures)
+set_tests_properties(adv.gan_pictures PROPERTIES LABELS "e2e;slow" SKIP_RETURN_CODE 77 TIMEOUT 120)
