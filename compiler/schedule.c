@@ -884,7 +884,7 @@ Schedule *schedule_build(Arena *a, const TrainGraph *tg)
 	if (tg->hv)
 		graph_reach(g, tg->hv_roots, tg->nhv, s->mark[3]);
 	for (uint32_t id = 0; id < g->nnodes; id++)
-		s->any[id] = s->mark[0][id] | s->mark[2][id] | s->mark[3][id];
+		s->any[id] = s->mark[0][id] | s->mark[1][id] | s->mark[2][id] | s->mark[3][id];
 	if (s->m->nclauses > MAX_CLAUSES)
 		DLC_INTERNAL("more than %d step clauses", MAX_CLAUSES);
 	s->cmark = arena_alloc(a, sizeof(uint8_t *) * (size_t)(s->m->nclauses + 1));
