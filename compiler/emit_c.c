@@ -154,7 +154,7 @@ static int sc_count(const Graph *g, const StepClause *sc)
 {
 	int k = 0;
 	for (int t = 0; t < g->ntensors; t++)
-		k += sc->params[t] != 0;
+		k += g->tensors[t].role == ROLE_PARAM && sc->params[t]; /* params[] has an entry per param */
 	return k;
 }
 
@@ -2362,10 +2362,21 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	}
 	fprintf(out, " * Training step: %d kernels, %.3f MFLOP per step (%.3f per example).\n", e->s->nk, flops / 1e6,
 	        g->batch ? flops / 1e6 / (double)g->batch : 0.0);
-	fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
-	             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
-	        m->name, m->name, m->name, optim_name(m->opt.kind));
-	if (m->opt.kind != OPT_NEWTON && m->opt.kind != OPT_NEWTON_CG) {
+	if (m->nclauses) {
+		fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
+		             " * parameter's gradient d_NAME), one per step clause, each its loss, its\n"
+		             " * parameters' gradients and its update:", m->name, m->name);
+		for (int c = 0; c < m->nclauses; c++)
+			fprintf(out, "%s %s_step_%s (%s)", c ? "," : "", m->name, m->clauses[c].name,
+			        optim_name(m->clauses[c].opt.kind));
+		fprintf(out, ";\n * and %s_train_step, every clause once.\n */\n", m->name);
+		fprintf(out, "/* lr is a runtime value (each clause's argument); the optimizers' other\n"
+		             " * settings are constants of this file. */\n");
+	} else
+		fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
+		             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
+		        m->name, m->name, m->name, optim_name(m->opt.kind));
+	if (!m->nclauses && m->opt.kind != OPT_NEWTON && m->opt.kind != OPT_NEWTON_CG) {
 		const char *k = optim_constants(e->a, &m->opt);
 		fprintf(out, "/* The %s update: lr is a runtime value (train_step's argument: --lr and\n"
 		             " * schedules change it)%s%s%s. */\n", optim_name(m->opt.kind),
