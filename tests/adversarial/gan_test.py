@@ -12,8 +12,11 @@ rounds  the example compiled in f64 starts from PyTorch's initial parameters
         Then a checkpoint without the generator's Adam state loads with a
         note that names what starts from its initial value.
 train   the example trains its 300 epochs at one thread (a few seconds) and
-        --sample draws 2,000 points: most must lie near the moons' arcs and
-        both moons must be covered (bench/gan_metrics.py's measures).
+        --sample draws 2,000 points: at least 80% within 0.15 of the moons'
+        arcs, 35-65% on the second moon and an MMD^2 to real points of at most
+        0.01 (bench/gan_metrics.py's measures; seeds 1-3 give 88-90%, 0.48-0.52
+        and 0.0025-0.0044; 300 epochs of 1,000 points instead of 5,000 give
+        about 50%).
 sn      spectral_norm(W) against torch.nn.utils.spectral_norm (f64): from the
         same weights and power-iteration vectors u and v, three SGD steps give
         the same weights, bias, u and v; then --predict (evaluation: no power
@@ -239,9 +242,9 @@ def train(a):
     run([exe, "--load", ck, "--sample", "2000", "--sample-out", s])
     m = gan_metrics.metrics(np.load(s))
     print(m)
-    ok = m["near_arcs"] >= 0.6 and 0.25 <= m["second_moon"] <= 0.75 and m["mmd2"] <= 0.05
-    print("PASS" if ok else "FAIL: expected >= 60%% of the samples near the arcs, 25-75%% on the second moon, "
-          "MMD^2 <= 0.05")
+    ok = m["near_arcs"] >= 0.8 and 0.35 <= m["second_moon"] <= 0.65 and m["mmd2"] <= 0.01
+    print("PASS" if ok else "FAIL: expected >= 80%% of the samples near the arcs, 35-65%% on the second moon, "
+          "MMD^2 <= 0.01")
     return 0 if ok else 1
 
 
