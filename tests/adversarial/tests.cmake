@@ -39,3 +39,8 @@ set_tests_properties(adv.gan_equal PROPERTIES LABELS "opt;slow" TIMEOUT 600)
 add_test(NAME adv.gan_pictures COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gan_pictures_test.py
          --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/gan_pictures)
 set_tests_properties(adv.gan_pictures PROPERTIES LABELS "e2e;slow" SKIP_RETURN_CODE 77 TIMEOUT 120)
+# The GAN's full training (300 epochs of 5,000 points, 20 s at one thread),
+# scored with bench/gan_metrics.py.
+add_test(NAME adv.gan_train COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gan_test.py train
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/gan_train)
+set_tests_properties(adv.gan_train PROPERTIES LABELS "e2e;slow" TIMEOUT 900)
