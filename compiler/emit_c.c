@@ -2584,6 +2584,11 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			        ".init_stream = %d",
 			        init_c(T->init), lit(e, T->init_a), lit(e, T->init_b), (long long)T->fan_in,
 			        (long long)T->fan_out, T->data ? 0 : pos++);
+		for (int c = 0; T->role == ROLE_PARAM && c < m->nclauses; c++)
+			if (m->clauses[c].params[t]) {
+				fprintf(out, ", .clause = %d", c + 1);
+				break;
+			}
 		if (T->role == ROLE_PARAM && T->init_c != 0)
 			fprintf(out, ", .init_c = %s", lit(e, T->init_c));
 		if (T->data)

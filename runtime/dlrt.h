@@ -88,6 +88,9 @@ typedef struct dlrt_tensor {
 	int64_t fan_in, fan_out;
 	int64_t init_stream;   /* its random stream: the param's position among the params */
 	const double *init_data; /* DLRT_INIT_DATA: its numel values */
+	/* DLRT_PARAM of a model with step clauses: 1 + the clause whose loss its
+	 * gradient (grad) is of (0: none) */
+	int clause;
 	/* i32 labels: the number of classes; i32 inputs: the rows of the
 	 * tables their ids select (0 if unknown); loaded values are checked */
 	int64_t classes;

@@ -1426,6 +1426,14 @@ static void index_str(char *buf, size_t size, const dlrt_tensor *t, int64_t i)
 	dlrt_shape_str(buf, size, t->rank, idx);
 }
 
+/* The loss a param's gradient is of: its step clause's, or the model's. */
+static double param_loss(const dlrt_model *m, const dlrt_tensor *t)
+{
+	if (t->clause > 0 && t->clause <= m->nclauses)
+		return dlrt_get(m->clauses[t->clause - 1].loss, m->dtype, 0);
+	return loss_of(m);
+}
+
 static int gradcheck(const dlrt_model *m, const opts *o, int64_t n)
 {
 	int f64 = m->dtype == DLRT_F64, nparams = 0, nfailed = 0, rc = 1;
@@ -1493,11 +1501,11 @@ static int gradcheck(const dlrt_model *m, const opts *o, int64_t n)
 				dlrt_set(t->data, t->dtype, i, x + h);
 				xp = dlrt_get(t->data, t->dtype, i);
 				m->gradients(n);
-				lp = loss_of(m);
+				lp = param_loss(m, t);
 				dlrt_set(t->data, t->dtype, i, x - h);
 				xm = dlrt_get(t->data, t->dtype, i);
 				m->gradients(n);
-				lm = loss_of(m);
+				lm = param_loss(m, t);
 				memcpy((char *)t->data + (size_t)i * esz, orig, esz);
 				num = (lp - lm) / (xp - xm);
 				err = fabs(a - num);
