@@ -56,10 +56,13 @@ def fgsm(model, x, y, eps):
     return torch.clamp(x + eps * torch.sign(input_grad(model, x, y)), 0.0, 1.0)
 
 
-def pgd(model, x, y, eps, steps=PGD_STEPS, step=None):
-    a = eps / 4 if step is None else step
+def pgd(model, x, y, eps, steps=PGD_STEPS, step_frac=0.25, start_gen=None):
+    a = eps * step_frac
     lo, hi = x - eps, x + eps
     xk = x
+    if start_gen is not None:
+        noise = torch.rand(x.shape, generator=start_gen) * (2 * eps) - eps
+        xk = torch.clamp(x + noise, 0.0, 1.0)
     for _ in range(steps):
         xk = xk + a * torch.sign(input_grad(model, xk, y))
         xk = torch.clamp(torch.min(torch.max(xk, lo), hi), 0.0, 1.0)
@@ -119,8 +122,17 @@ def main():
     ap.add_argument("--adv-eps", type=float, default=0.1)
     ap.add_argument("--time", action="store_true",
                     help="time one FGSM evaluation of the test set at eps 0.1 (median of 3)")
+    ap.add_argument("--pgd-step", type=float, default=0.25,
+                    help="PGD step as a fraction of eps (the contract: 0.25)")
+    ap.add_argument("--pgd-random-start", action="store_true",
+                    help="start PGD at x + U(-eps, eps), clamped to [0, 1] (the contract: no)")
+    ap.add_argument("--save", metavar="PATH", help="save the trained model's state_dict")
+    ap.add_argument("--load", metavar="PATH",
+                    help="evaluate the state_dict at PATH instead of training")
     ap.add_argument("--data", default=DEFAULT_DATA)
     args = ap.parse_args()
+    if args.load:
+        args.epochs = 0
     torch.set_num_threads(args.threads)
 
     xtr, ytr, xte, yte = load_fmnist(args.data)
@@ -134,6 +146,8 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     gen = torch.Generator().manual_seed(args.seed)
 
+    if args.load:
+        model.load_state_dict(torch.load(args.load))
     adv_eps = args.adv_eps if args.adv_train else None
     epoch_times, epoch_losses = [], []
     for _ in range(args.epochs):
@@ -141,6 +155,9 @@ def main():
         perm = torch.randperm(xtr.shape[0], generator=gen)
         epoch_losses.append(train_epoch(model, opt, xtr, ytr, perm, args.batch, adv_eps))
         epoch_times.append(time.perf_counter() - t0)
+
+    if args.save:
+        torch.save(model.state_dict(), args.save)
 
     t_eval0 = time.perf_counter()
     b = args.batch
@@ -156,6 +173,9 @@ def main():
         "init": args.init,
         "adv_train": args.adv_train,
         "adv_eps": args.adv_eps if args.adv_train else None,
+        "loaded": args.load,
+        "pgd_step": args.pgd_step,
+        "pgd_random_start": args.pgd_random_start,
         "train_loss": round(epoch_losses[-1], 5) if epoch_losses else None,
         "epoch_train_losses": [round(v, 5) for v in epoch_losses],
         "clean_acc": accuracy(model, xte, yte, b),
@@ -163,9 +183,11 @@ def main():
     for eps in FGSM_EPS:
         out["fgsm_%g" % eps] = accuracy(model, xte, yte, b,
                                         lambda m, x, y, e=eps: fgsm(m, x, y, e))
+    start_gen = torch.Generator().manual_seed(args.seed) if args.pgd_random_start else None
     for eps in PGD_EPS:
-        out["pgd%d_%g" % (PGD_STEPS, eps)] = accuracy(model, xte, yte, b,
-                                                       lambda m, x, y, e=eps: pgd(m, x, y, e))
+        out["pgd%d_%g" % (PGD_STEPS, eps)] = accuracy(
+            model, xte, yte, b,
+            lambda m, x, y, e=eps: pgd(m, x, y, e, step_frac=args.pgd_step, start_gen=start_gen))
     out["eval_time_s"] = round(time.perf_counter() - t_eval0, 3)
     out["epoch_times_s"] = [round(t, 4) for t in epoch_times]
     if args.time:
