@@ -24,6 +24,10 @@ Prints one JSON line.
 
 usage: /usr/bin/python3 bench/torch_fgsm.py [--seed S] [--threads 1] [--epochs 3]
                                              [--init default|he] [--adv-train] [--time]
+                                             [--save PATH | --load PATH]
+                                             [--pgd-step F] [--pgd-random-start]
+  --save/--load keep a trained model and attack it again without training;
+  --pgd-step and --pgd-random-start change the PGD attack (not the contract) for comparisons.
 """
 import argparse
 import json
