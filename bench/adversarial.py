@@ -97,11 +97,17 @@ def figures(args, work):
             print("torch seed %d: %s | %s" % (seed, json.dumps(a), json.dumps(b)), flush=True)
     keys = ["clean"] + ["fgsm_%g" % e for e in FGSM_EPS] + ["pgd_%g" % e for e in PGD_EPS] + ["adv_clean", "adv_fgsm_0.1"]
     mean = {k: statistics.mean(r[k] for r in rows["dlc"]) for k in keys}
-    print("\n| figure | dlc (mean of %d seeds) |" % len(args.seeds))
-    print("|---|---|")
+    tmean = {}
+    if rows.get("torch"):
+        tk = {"clean": ("plain", "clean_acc"), "adv_clean": ("adv", "clean_acc"), "adv_fgsm_0.1": ("adv", "fgsm_0.1")}
+        for k in keys:
+            part, key = tk.get(k, ("plain", k.replace("pgd_", "pgd10_")))
+            tmean[k] = statistics.mean(r[part][key] for r in rows["torch"])
+    print("\n| figure | dlc (mean of %d seeds) | PyTorch twin |" % len(args.seeds))
+    print("|---|---|---|")
     for k in keys:
-        print("| %s | %.1f%% |" % (k, 100 * mean[k]))
-    return {"dlc": rows.get("dlc"), "torch": rows.get("torch"), "dlc_mean": mean}
+        print("| %s | %.1f%% | %s |" % (k, 100 * mean[k], "%.1f%%" % (100 * tmean[k]) if k in tmean else "-"))
+    return {"dlc": rows.get("dlc"), "torch": rows.get("torch"), "dlc_mean": mean, "torch_mean": tmean}
 
 
 def gan(args, work):
