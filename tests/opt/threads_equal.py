@@ -17,20 +17,9 @@ Standard library only.
 import argparse
 import os
 import random
-import struct
 import sys
 
-from opt_equal import run
-
-
-def write_npy(path, descr, shape, values, fmt):
-    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
-        descr, ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else ""))
-    pad = 64 - (10 + len(header) + 1) % 64
-    header = header + " " * pad + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
-        f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
+from opt_equal import run, write_npy
 
 
 def main():
