@@ -5,7 +5,7 @@ usage: threads_equal.py --dlc DLC --model M.dl --workdir DIR
 
 Builds the model the way a user does (default flags: -O2, FMA contraction
 on), in f32 and in f64, and for --threads 1, 2 and 3:
-  - trains 20 steps from the same seed, saves a checkpoint and evaluates
+  - trains 5 steps from the same seed, saves a checkpoint and evaluates
     the batch below as its test set (not the 10000 test images, which
     would cost most of the run);
   - dumps the loss, outputs and gradients of one batch of 37 rows, fewer
@@ -51,7 +51,7 @@ def main():
             for f in (ck, dump):
                 if os.path.exists(f):
                     os.remove(f)
-            out = run([exe, "--threads", t, "--steps", "20", "--seed", "3", "--progress", "never",
+            out = run([exe, "--threads", t, "--steps", "5", "--seed", "3", "--progress", "never",
                        "--test", x + "," + y, "--save", ck], a.workdir)
             run([exe, "--threads", t, "--seed", "3", "--batch-from", x + "," + y, "--dump-grads", dump], a.workdir)
             test_line = [l for l in out.splitlines() if l.startswith("test: ")]
@@ -65,7 +65,7 @@ def main():
                 ref = got
                 continue
             if got[0] != ref[0]:
-                print("FAIL: %s: the checkpoint after 20 steps on %s threads differs from 1 thread" % (dt, t))
+                print("FAIL: %s: the checkpoint after 5 steps on %s threads differs from 1 thread" % (dt, t))
                 failures += 1
             if got[1] != ref[1]:
                 print("FAIL: %s: the gradients of a %d-row batch on %s threads differ from 1 thread" % (dt, rows, t))
