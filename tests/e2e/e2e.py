@@ -358,14 +358,15 @@ def t_jit():
                                                       "within %.3g relative" % worst))
     # the trainer's gradient check (central differences, f64) through JIT-compiled code, every example
     # (a batch of 4 where the example has a dim B: with hundreds of ReLU units over a batch of
-    # 128, central differences straddle kinks too often to check the larger models; and the
-    # recurrent ones with 8 steps of 16 units, which keeps their compile and check short)
+    # 128, central differences straddle kinks too often to check the larger models; the
+    # recurrent ones with 8 steps of 16 units, and the transformers 16 wide, which keeps their
+    # compile and check short)
     for ex in sorted(os.listdir(EXAMPLES)):
         if ex.endswith(".dl"):
             with open(os.path.join(EXAMPLES, ex)) as f:
                 text = f.read()
             small = []
-            for dim, value in (("B", 4), ("T", 8), ("H", 16)):
+            for dim, value in (("B", 4), ("T", 8), ("H", 16), ("D", 16)):
                 if re.search(r"^dim %s\b" % dim, text, re.M):
                     small += ["-D", "%s=%d" % (dim, value)]
             out = run([args.dlc, "run", "--dtype", "f64"] + small + [os.path.join(EXAMPLES, ex), "--gradcheck",

@@ -14,7 +14,9 @@ once where -O0 rounds twice.  Standard library only.
 """
 import argparse
 import os
+import random
 import re
+import struct
 import subprocess
 import sys
 
@@ -25,6 +27,16 @@ import safetensors_raw  # noqa: E402
 def read_safetensors(path):
     _, tensors = safetensors_raw.read(path)
     return {k: (raw, safetensors_raw.values(raw, dt)) for k, (dt, _shape, raw) in tensors.items()}
+
+
+def write_npy(path, descr, shape, values, fmt):
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
+        descr, ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else ""))
+    pad = 64 - (10 + len(header) + 1) % 64
+    header = header + " " * pad + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
 
 
 def run(cmd, cwd):
@@ -45,7 +57,18 @@ def equal_runs(a):
         sys.exit(77)
     # small batches keep the convolutional models quick
     defs = ["-D", "B=16"] if name in ("lenet5", "convnet_bn") else []
-    steps = "100"
+    # and 37 random rows as the test set, not the 10000 test images: their evaluation
+    # would take longer than the training (most of all at -O0 in f64)
+    test = []
+    if name in ("mlp", "lenet5", "convnet_bn"):
+        rows, rng = 37, random.Random(5)
+        x = os.path.join(a.workdir, "test_x.npy")
+        y = os.path.join(a.workdir, "test_y.npy")
+        write_npy(x, "<f4", (rows, 1, 28, 28) if name != "mlp" else (rows, 784),
+                  [rng.random() for _ in range(rows * 784)], "f")
+        write_npy(y, "<i4", (rows,), [rng.randrange(10) for _ in range(rows)], "i")
+        test = ["--test", x + "," + y]
+    steps = "30"
     variants = [("f32", "-O0", []), ("f32", "-O2", []), ("f32", "-O2", ["-fcheck-memory"]),
                 ("f64", "-O0", []), ("f64", "-O2", []), ("f64", "-O2", ["-fcheck-memory"])]
     results = {}
@@ -59,19 +82,22 @@ def equal_runs(a):
         ck = exe + ".safetensors"
         if os.path.exists(ck):
             os.remove(ck)
-        out = run([exe, "--steps", steps, "--seed", "3", "--progress", "never", "--save", ck], a.workdir)
+        out = run([exe, "--steps", steps, "--seed", "3", "--progress", "never", "--save", ck] + test, a.workdir)
         m = re.findall(r"final loss ([0-9.eE+-]+|nan|inf)", out)
         if not m:
             print(out)
             print("FAIL: no final loss")
             sys.exit(1)
-        results[tag] = (float(m[-1]), read_safetensors(ck))
+        results[tag] = (float(m[-1]), read_safetensors(ck), re.findall(r"^test: .*", out, re.M))
         print("%-16s final loss %s, %d tensors" % (tag, m[-1], len(results[tag][1])))
     failures = 0
     for dt in ("f32", "f64"):
         ref = results[dt + "-O0"]
         for tag in (dt + "-O2", dt + "-O2-check"):
-            loss, tensors = results[tag]
+            loss, tensors, test_line = results[tag]
+            if dt == "f64" and test_line != ref[2]:
+                print("FAIL: %s: test line %r vs %r at -O0" % (tag, test_line, ref[2]))
+                failures += 1
             if sorted(tensors) != sorted(ref[1]):
                 print("FAIL: %s: tensor names differ" % tag)
                 failures += 1

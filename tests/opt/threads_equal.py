@@ -5,29 +5,21 @@ usage: threads_equal.py --dlc DLC --model M.dl --workdir DIR
 
 Builds the model the way a user does (default flags: -O2, FMA contraction
 on), in f32 and in f64, and for --threads 1, 2 and 3:
-  - trains 20 steps from the same seed and saves a checkpoint;
+  - trains 5 steps from the same seed, saves a checkpoint and evaluates
+    the batch below as its test set (not the 10000 test images, which
+    would cost most of the run);
   - dumps the loss, outputs and gradients of one batch of 37 rows, fewer
     than the batch size, so the kernels' partial-batch paths run in parallel.
-The checkpoints and the dumps must be byte-identical across thread counts.
+The checkpoints and the dumps must be byte-identical across thread counts,
+and the test lines equal.
 Standard library only.
 """
 import argparse
 import os
 import random
-import struct
 import sys
 
-from opt_equal import run
-
-
-def write_npy(path, descr, shape, values, fmt):
-    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
-        descr, ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else ""))
-    pad = 64 - (10 + len(header) + 1) % 64
-    header = header + " " * pad + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
-        f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
+from opt_equal import run, write_npy
 
 
 def main():
@@ -59,18 +51,27 @@ def main():
             for f in (ck, dump):
                 if os.path.exists(f):
                     os.remove(f)
-            run([exe, "--threads", t, "--steps", "20", "--seed", "3", "--progress", "never", "--save", ck], a.workdir)
+            out = run([exe, "--threads", t, "--steps", "5", "--seed", "3", "--progress", "never",
+                       "--test", x + "," + y, "--save", ck], a.workdir)
             run([exe, "--threads", t, "--seed", "3", "--batch-from", x + "," + y, "--dump-grads", dump], a.workdir)
-            got = (open(ck, "rb").read(), open(dump, "rb").read())
-            print("%s --threads %s: checkpoint %d bytes, gradients %d bytes" % (dt, t, len(got[0]), len(got[1])))
+            test_line = [l for l in out.splitlines() if l.startswith("test: ")]
+            got = (open(ck, "rb").read(), open(dump, "rb").read(), test_line)
+            print("%s --threads %s: checkpoint %d bytes, gradients %d bytes, %s" % (
+                dt, t, len(got[0]), len(got[1]), test_line[0] if test_line else "no test line"))
+            if not test_line:
+                print("FAIL: %s: no test line after training on %s threads" % (dt, t))
+                failures += 1
             if ref is None:
                 ref = got
                 continue
             if got[0] != ref[0]:
-                print("FAIL: %s: the checkpoint after 20 steps on %s threads differs from 1 thread" % (dt, t))
+                print("FAIL: %s: the checkpoint after 5 steps on %s threads differs from 1 thread" % (dt, t))
                 failures += 1
             if got[1] != ref[1]:
                 print("FAIL: %s: the gradients of a %d-row batch on %s threads differ from 1 thread" % (dt, rows, t))
+                failures += 1
+            if got[2] != ref[2]:
+                print("FAIL: %s: the test loss of the %d rows on %s threads differs from 1 thread" % (dt, rows, t))
                 failures += 1
     if failures:
         sys.exit(1)

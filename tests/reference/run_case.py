@@ -2,8 +2,10 @@
 """run_case.py - run one op-level reference case of dlc (see cases.py).
 
     run_case.py CASE --dlc PATH [--dtype f64|f32] [--mode torch|gradcheck] [--via-jit] [--workdir DIR]
+                [--torch-refs DIR]
     run_case.py --list | --list-routed
     run_case.py --routed ROUTE --dlc PATH [--workdir DIR]
+    run_case.py --write-torch-refs DIR
 
 Mode torch: writes CASE's .dl into the work directory, compiles it with
 `dlc --dtype D`, draws the case's params and inputs (seeded by the case
@@ -24,6 +26,15 @@ gradients); passes when the trainer exits 0 and checked every param.
 --via-jit: instead of building a trainer, run the same trainer flags through
 `dlc run [--dtype D] CASE.dl FLAGS` (dlc's in-process LLVM JIT), in either
 mode; the run must say that the LLVM JIT compiled the model.
+
+--write-torch-refs DIR computes the PyTorch side of mode torch for every
+case, f64 and f32, in one process (PyTorch is imported once, not once a case)
+and writes DIR/DTYPE/CASE.npz; --torch-refs DIR then takes a case's reference
+from there instead of importing PyTorch.  A file is used only when its key,
+a hash of this harness, cases.py, the case, the dtype and the numbers drawn
+for it, is the key of the run; otherwise the case computes its reference
+itself, as without --torch-refs.  CTest writes them once per run (the fixture
+ref.torch_refs) for the ref.* tests.
 
 A case with `smaller = DIM` also builds the program with `-D DIM=ROWS` (a
 batch of exactly the rows fed) and requires the same loss, outputs and
@@ -46,7 +57,9 @@ exits 1; anything else (it passed, dlc did not compile, the trainer crashed)
 exits 0, so that such a test cannot pass by breaking.
 """
 import argparse
+import hashlib
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -181,6 +194,85 @@ def torch_reference(c, pv, dv, params, outputs):
         g = tp[name].grad
         want["d_" + name] = np.zeros(shape) if g is None else g.numpy().copy()
     return want
+
+
+HARNESS_FILES = [os.path.abspath(__file__), os.path.abspath(cases.__file__)]
+
+
+def ref_inputs(c, dtype):
+    """What the PyTorch reference of case c in dtype is computed from:
+    (params, params + layer params, inputs and labels, noise, outputs)."""
+    fdtype = np.float64 if dtype == "f64" else np.float32
+    dims, params, data, outputs = parse_program(c.src)
+    params += getattr(c, "layer_params", [])
+    pv, dv, rows = draw(c, params, data, fdtype)
+    nv = draw_noise(c, fdtype)
+    return params, data, pv, dv, rows, nv, outputs
+
+
+def ref_key(c, dtype, pv, dv, nv):
+    """The key of a stored reference: this harness and cases.py, the case,
+    the dtype and every number drawn for it."""
+    h = hashlib.sha256()
+    for path in HARNESS_FILES:
+        with open(path, "rb") as f:
+            h.update(f.read())
+    h.update(("%s\0%s\0" % (c.name, dtype)).encode())
+    for group in (pv, dv, nv):
+        for k in sorted(group):
+            a = np.ascontiguousarray(group[k])
+            h.update(("%s %s %s\0" % (k, a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def stored_reference(c, dtype, refs_dir, key):
+    """The reference written by --write-torch-refs, or None (no file, or
+    written for other code or other numbers)."""
+    path = os.path.join(refs_dir, dtype, c.name + ".npz")
+    if not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["_key"]) != key:
+            print("note: %s was written for other code or numbers; computing the reference here" % path)
+            return None
+        want = {k[len("want_"):]: z[k] for k in z.files if k.startswith("want_")}
+    print("torch reference: %s (written by run_case.py --write-torch-refs)" % path)
+    return want
+
+
+def write_torch_refs(refs_dir):
+    """Every case's PyTorch reference in f64 and f32, one file each."""
+    if not torch_available():
+        print("PyTorch not available (install python3-torch): no references written; "
+              "the ref.* tests compute their own (and skip, or fail with DLC_REQUIRE_TORCH=1)")
+        return 0
+    import torch
+    if os.path.isdir(refs_dir):
+        shutil.rmtree(refs_dir)
+    written, failed = 0, []
+    for dtype in ("f64", "f32"):
+        os.makedirs(os.path.join(refs_dir, dtype))
+        for c in cases.CASES:
+            if c.reject:
+                continue
+            try:
+                params, data, pv, dv, rows, nv, outputs = ref_inputs(c, dtype)
+                want = torch_reference(c, pv, {**dv, **nv}, params, outputs)
+                arrays = {"want_" + k: v for k, v in want.items()}
+                arrays["_key"] = np.array(ref_key(c, dtype, pv, dv, nv))
+                path = os.path.join(refs_dir, dtype, c.name + ".npz")
+                np.savez(path + ".tmp.npz", **arrays)
+                os.replace(path + ".tmp.npz", path)
+                written += 1
+            except Exception:
+                traceback.print_exc()
+                failed.append("%s %s" % (dtype, c.name))
+    print("PyTorch %s: %d references written to %s" % (torch.__version__, written, refs_dir))
+    if failed:
+        # those cases compute the reference themselves and fail with its error
+        print("not written (the reference raised): %s" % ", ".join(failed))
+    return 0
 
 
 def compare(key, got, want, rtol, atol_fraction=ATOL_FRACTION):
@@ -319,18 +411,19 @@ def same_as_smaller(c, args, wd, ppath, batch, rows, dumps, rtol):
 def mode_torch(c, args, wd):
     if c.reject:
         return mode_reject(c, args, wd)
-    if not torch_available():
-        if os.environ.get("DLC_REQUIRE_TORCH", "") not in ("", "0"):
-            raise Failure("PyTorch not available (install python3-torch) and DLC_REQUIRE_TORCH is set")
-        print("SKIP: PyTorch not available (install python3-torch)")
-        return SKIP
     fdtype = np.float64 if args.dtype == "f64" else np.float32
     rtol = TOL[args.dtype]
-    dims, params, data, outputs = parse_program(c.src)
-    params += getattr(c, "layer_params", [])
-    pv, dv, rows = draw(c, params, data, fdtype)
-    nv = draw_noise(c, fdtype)
-    want = torch_reference(c, pv, {**dv, **nv}, params, outputs)
+    params, data, pv, dv, rows, nv, outputs = ref_inputs(c, args.dtype)
+    want = None
+    if args.torch_refs:
+        want = stored_reference(c, args.dtype, args.torch_refs, ref_key(c, args.dtype, pv, dv, nv))
+    if want is None:
+        if not torch_available():
+            if os.environ.get("DLC_REQUIRE_TORCH", "") not in ("", "0"):
+                raise Failure("PyTorch not available (install python3-torch) and DLC_REQUIRE_TORCH is set")
+            print("SKIP: PyTorch not available (install python3-torch)")
+            return SKIP
+        want = torch_reference(c, pv, {**dv, **nv}, params, outputs)
     if args.perturb:
         factor, _, key = args.perturb.partition(":")
         for k in want:
@@ -462,6 +555,10 @@ def main():
                     help="expect a mismatch: exit 1 only if one is found, else 0 (for WILL_FAIL tests)")
     ap.add_argument("--check-torch", action="store_true",
                     help="exit 0 if PyTorch imports, else 77 (1 with DLC_REQUIRE_TORCH=1)")
+    ap.add_argument("--torch-refs", metavar="DIR",
+                    help="mode torch: take the PyTorch reference from DIR (see --write-torch-refs) when it is there")
+    ap.add_argument("--write-torch-refs", metavar="DIR",
+                    help="compute every case's PyTorch reference (f64 and f32) and write them to DIR")
     args = ap.parse_args()
 
     if args.list or args.list_routed:
@@ -483,6 +580,8 @@ def main():
             return 1
         print("SKIP: PyTorch not available (install python3-torch)")
         return SKIP
+    if args.write_torch_refs:
+        return write_torch_refs(args.write_torch_refs)
     if args.routed and args.dlc:
         return run_routed(args)
     if not args.case or not args.dlc:
