@@ -111,6 +111,11 @@ def rounds(a):
                 if not err <= 1e-9:
                     print("FAIL: %s: max |dlc - torch| / max |torch| = %.3e" % (name, err))
                     ok = False
+    for clause in ("critic", "generator"):
+        n = got.get(clause + ".optimizer_step")
+        if n is None or float(n.reshape(-1)[0]) != ROUNDS:
+            print("FAIL: %s.optimizer_step is %s, expected %d" % (clause, n, ROUNDS))
+            ok = False
     print("%d rounds: parameters and Adam moments agree with PyTorch to %.2e (relative to the largest entry)"
           % (ROUNDS, worst))
     print("PASS" if ok else "FAIL")
