@@ -44,3 +44,14 @@ set_tests_properties(adv.gan_pictures PROPERTIES LABELS "e2e;slow" SKIP_RETURN_C
 add_test(NAME adv.gan_train COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/gan_test.py train
          --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/gan_train)
 set_tests_properties(adv.gan_train PROPERTIES LABELS "e2e;slow" TIMEOUT 900)
+# examples/dcgan_fmnist.dl: three rounds against PyTorch (f64, batch 4), and
+# 20 training steps with samples of the right shape and range.
+add_test(NAME adv.dcgan_rounds COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/dcgan_test.py rounds
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/dcgan_rounds)
+set_tests_properties(adv.dcgan_rounds PROPERTIES LABELS "torch;gradcheck;quick" SKIP_RETURN_CODE 77 TIMEOUT 120)
+add_test(NAME adv.dcgan_train COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/dcgan_test.py train
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/adversarial/dcgan_train)
+set_tests_properties(adv.dcgan_train PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 120)
+if(DLC_REQUIRE_TORCH)
+  set_tests_properties(adv.dcgan_rounds PROPERTIES ENVIRONMENT DLC_REQUIRE_TORCH=1)
+endif()
