@@ -2624,6 +2624,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			fprintf(out, ", .slots = %lld", (long long)graph_batch_slots(g, m->outputs[i].node));
 		if (m->outputs[i].data_free)
 			fprintf(out, ", .data_free = 1");
+		if (m->outputs[i].eval_only)
+			fprintf(out, ", .eval_only = 1");
 		fprintf(out, "},\n");
 		if (i == m->accuracy_output)
 			acc_out = ntd;

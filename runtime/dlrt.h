@@ -77,6 +77,8 @@ typedef struct dlrt_tensor {
 	int64_t slots;         /* outputs: rows of the batch axis per example (0: one) */
 	int data_free;         /* outputs: computed from params and random draws alone (samples
 	                          of a generative model): --sample writes them; train_step skips them */
+	int eval_only;         /* outputs: not needed by training (predictions, an accuracy under
+	                          attack): forward() and gradients() compute them, train_step does not */
 	/* DLRT_STATE declared `carry h`: 1 + the index in tensors[] of the
 	 * output that holds its value for the next batch, which the trainer
 	 * copies into it after each batch (0: none) */

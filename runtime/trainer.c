@@ -866,8 +866,8 @@ static int check_numerics(const dlrt_model *m, int64_t n, int64_t step, int64_t 
 			const void *p = order[k].grad ? t->grad : t->data;
 			int64_t count = t->numel, at;
 			char ix[192] = "";
-			if (t->role != order[k].role || !p)
-				continue;
+			if (t->role != order[k].role || !p || (t->role == DLRT_OUTPUT && (t->data_free || t->eval_only)))
+				continue; /* outputs a training step does not compute */
 			if (t->role == DLRT_OUTPUT && t->batch_axis == 0 && t->rank > 0 && t->shape[0] > 0)
 				count = (n < t->numel / dlrt_row_elems(t) ? n : t->numel / dlrt_row_elems(t)) * dlrt_row_elems(t);
 			at = first_nonfinite(p, t->dtype, count);
