@@ -16,7 +16,6 @@ Exit 77 without PyTorch (rounds) unless DLC_REQUIRE_TORCH=1, or without Fashion-
 import argparse
 import os
 import re
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,28 +26,18 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 B, Z, ROUNDS = 4, 64, 3
 
+from gan_test import run, torch_missing  # noqa: E402  (the same directory)
 
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        print(r.stdout + r.stderr)
-        raise SystemExit("FAIL: %s exited with %d" % (" ".join(cmd), r.returncode))
-    return r.stdout
 
 
 def rounds(a):
-    try:
-        import numpy as np
-        import torch
-        import torch.nn.functional as F
-        from torch_dcgan import Discriminator, Generator
-    except ImportError:
-        msg = "PyTorch not available (install python3-torch)"
-        if os.environ.get("DLC_REQUIRE_TORCH") == "1":
-            print("FAIL: " + msg)
-            return 1
-        print("SKIP: " + msg)
-        return 77
+    status = torch_missing()
+    if status:
+        return status
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch_dcgan import Discriminator, Generator
     import st
     d = a.workdir
     torch.manual_seed(7)

@@ -49,11 +49,11 @@ def run(cmd, stderr=False):
     return r.stderr if stderr else r.stdout
 
 
-def rounds(a):
+def torch_missing():
+    """0 when PyTorch imports; else the test's exit status, having said why:
+    77 (skipped), or 1 when DLC_REQUIRE_TORCH=1 says it must run."""
     try:
-        import numpy as np
-        import torch
-        import torch.nn.functional as F
+        import torch  # noqa: F401
     except ImportError:
         msg = "PyTorch not available (install python3-torch)"
         if os.environ.get("DLC_REQUIRE_TORCH") == "1":
@@ -61,6 +61,16 @@ def rounds(a):
             return 1
         print("SKIP: " + msg)
         return 77
+    return 0
+
+
+def rounds(a):
+    status = torch_missing()
+    if status:
+        return status
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
     import st
     d = a.workdir
     torch.manual_seed(7)
@@ -152,16 +162,11 @@ train { optimizer = sgd(lr = 0.1) }
 
 
 def sn(a):
-    try:
-        import numpy as np
-        import torch
-    except ImportError:
-        msg = "PyTorch not available (install python3-torch)"
-        if os.environ.get("DLC_REQUIRE_TORCH") == "1":
-            print("FAIL: " + msg)
-            return 1
-        print("SKIP: " + msg)
-        return 77
+    status = torch_missing()
+    if status:
+        return status
+    import numpy as np
+    import torch
     import st
     d = a.workdir
     torch.manual_seed(5)
