@@ -113,10 +113,10 @@ static NodeId state(Graph *g, const char *clause, const char *prefix, int param,
 	return g->tensors[t].node;
 }
 
-void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, const char *clause, NodeId **updates,
-                 int *nupdates)
+void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, int ngrads, const char *clause,
+                 NodeId **updates, int *nupdates)
 {
-	int nt = g->ntensors;
+	int nt = ngrads;
 	NodeId *up = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(4 * nt + 2));
 	int k = 0;
 	*updates = up;

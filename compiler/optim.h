@@ -40,11 +40,12 @@ const char *optim_name(OptKind k);
  * are left out. */
 const char *optim_constants(Arena *a, const OptimSpec *o);
 
-/* Append the update of every parameter with a gradient (grads[t] != 0) to
- * the graph as ASSIGN nodes (returned in *updates), adding state tensors:
+/* Append the update of every parameter with a gradient (grads[t] != 0, for
+ * the tensors t < ngrads) to the graph as ASSIGN nodes (returned in
+ * *updates), adding state tensors:
  * m_W1, optimizer_step, or for a step clause (clause not NULL) critic.m_W1,
  * critic.optimizer_step. */
-void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, const char *clause, NodeId **updates,
-                 int *nupdates);
+void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, int ngrads, const char *clause,
+                 NodeId **updates, int *nupdates);
 
 #endif

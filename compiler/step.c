@@ -26,11 +26,7 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 		for (int t = 0; t < np; t++)
 			grads[t] = 0;
 		for (int c = 0; c < m->nclauses; c++) {
-			/* room for the state tensors the clauses before add (optim_build
-			 * reads an entry for every tensor there is when it runs) */
-			size_t room = (size_t)np * 4 * (size_t)m->nclauses + 16;
-			cgrads[c] = arena_alloc(a, sizeof(NodeId) * room);
-			memset(cgrads[c], 0, sizeof(NodeId) * room);
+			cgrads[c] = arena_alloc(a, sizeof(NodeId) * (size_t)(np + 1));
 			ad_gradients_of(g, m->clauses[c].loss, m->clauses[c].params, cgrads[c]);
 			for (int t = 0; t < np; t++)
 				if (cgrads[c][t] && !grads[t])
@@ -38,7 +34,7 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 		}
 		int total = 0;
 		for (int c = 0; c < m->nclauses; c++) {
-			optim_build(g, &m->clauses[c].opt, cgrads[c], m->clauses[c].name, &cupdates[c], &ncupdates[c]);
+			optim_build(g, &m->clauses[c].opt, cgrads[c], np, m->clauses[c].name, &cupdates[c], &ncupdates[c]);
 			total += ncupdates[c];
 		}
 		tg->updates = arena_alloc(a, sizeof(NodeId) * (size_t)(total + 1));
@@ -47,7 +43,7 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 				tg->updates[tg->nupdates++] = cupdates[c][i];
 	} else {
 		ad_gradients(g, m->loss, grads);
-		optim_build(g, &m->opt, grads, NULL, &tg->updates, &tg->nupdates);
+		optim_build(g, &m->opt, grads, np, NULL, &tg->updates, &tg->nupdates);
 	}
 	if (m->nstate_updates) {
 		NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates));
