@@ -297,14 +297,78 @@ static Schedule *build_generator(Arena *a, const AstProgram *prog, Model *m, con
 	return schedule_build(a, tg);
 }
 
+/* An RL model's policy: the program compiled again for one observation (its
+ * batch dim, the first of the observation's type, set to 1), computing the
+ * policy's action alone.  The runtime calls it at every environment step.
+ * Reports an error and returns NULL when the batch dim is not named. */
+static Schedule *build_policy(Arena *a, Diag *d, const AstProgram *prog, Model *m, const DimDefine *defs,
+                              int ndefs, DType dtype, int force_dtype, int fold, int cse, const StepOptions *sopt)
+{
+	const char *obs = m->g->tensors[m->rl.obs].name;
+	const AstStmt *decl = NULL;
+	for (int i = 0; i < prog->nstmts && !decl; i++) {
+		const AstStmt *st = prog->stmts[i];
+		if ((st->kind == ST_INPUT || st->kind == ST_LABEL) && !strcmp(st->name, obs))
+			decl = st;
+	}
+	if (!decl || decl->type.ndims < 1 || decl->type.dims[0]->kind != AST_NAME) {
+		diag_error(d, decl ? decl->loc : m->rl.loc, "the policy is compiled again for one observation: give "
+		           "the batch of '%s' a named dim (dim T = 500, input %s : f32[T, ...])", obs, obs);
+		return NULL;
+	}
+	const char *bdim = decl->type.dims[0]->name;
+	DimDefine *dd = arena_alloc(a, sizeof(DimDefine) * (size_t)(ndefs + 1));
+	int nd = 0;
+	for (int i = 0; i < ndefs; i++)
+		if (strcmp(defs[i].name, bdim))
+			dd[nd++] = defs[i];
+	dd[nd].name = bdim;
+	dd[nd++].value = 1;
+	Model *g = sema_build(a, d, prog, dd, nd, dtype, force_dtype, fold, cse);
+	if (d->nerrors || !g->rl.rollout || g->rl.policy < 0)
+		return NULL;
+	/* the action, in both modes, and a scalar of its scores as the "loss" */
+	int k = g->rl.policy;
+	Output out = g->outputs[k];
+	NodeId ev = g->eval_outputs[k];
+	const Node *pn = graph_node(g->g, out.node), *en = graph_node(g->g, ev);
+	if (pn->op != OP_ARGMAX || en->op != OP_ARGMAX) {
+		diag_error(d, m->rl.loc, "the policy '%s' must choose its action with categorical, epsilon_greedy or "
+		           "argmax", out.name);
+		return NULL;
+	}
+	g->outputs = arena_alloc(a, sizeof(Output));
+	g->outputs[0] = out;
+	g->eval_outputs = arena_alloc(a, sizeof(NodeId));
+	g->eval_outputs[0] = ev;
+	g->noutputs = 1;
+	g->rl.policy = 0;
+	g->accuracy_output = -1;
+	g->accuracy_label = -1;
+	g->nstate_updates = 0;
+	g->loss = graph_reduce(g->g, OP_SUM, pn->in[0], -1, 0);
+	g->eval_loss = graph_reduce(g->g, OP_SUM, en->in[0], -1, 0);
+	g->policy_only = 1;
+	g->name = arena_printf(a, "%s_policy", m->name);
+	g->name_prefix = "policy_";
+	g->data_dir = m->data_dir;
+	StepOptions o = *sopt;
+	o.probe = 0;
+	TrainGraph *tg = step_build(a, g, &o);
+	m->policy = g->name;
+	return schedule_build(a, tg);
+}
+
 /* The C file: the model, then its generator if it has one. */
-static Schedule *gen_sched;
-static MemPlan *gen_mp;
+static Schedule *gen_sched, *pol_sched;
+static MemPlan *gen_mp, *pol_mp;
 static void emit_file(FILE *f, const Schedule *sched, const MemPlan *mp, int with_main)
 {
 	emitc_model(f, sched, mp, with_main);
 	if (gen_sched)
 		emitc_second_model(f, gen_sched, gen_mp);
+	if (pol_sched)
+		emitc_second_model(f, pol_sched, pol_mp);
 }
 
 static uint32_t count_reached(const Graph *g, const NodeId *roots, int n)
@@ -851,6 +915,37 @@ int main(int argc, char **argv)
 			free(abs);
 		}
 	}
+	/* a user environment's C file, relative to the model file's directory */
+	if (m->rl.env_file) {
+		const char *f = m->rl.env_file;
+		char *abs = f[0] == '/' ? realpath(f, NULL) : NULL;
+		if (f[0] != '/') {
+			char *dir = realpath(input, NULL);
+			if (dir) {
+				*strrchr(dir, '/') = 0;
+				abs = realpath(arena_printf(&arena, "%s/%s", *dir ? dir : "", f), NULL);
+				free(dir);
+			}
+		}
+		if (!abs || !file_exists(abs)) {
+			diag_error(&diag, m->rl.loc, "cannot open the environment file '%s'%s: %s", f,
+			           f[0] == '/' ? "" : " (relative to the model's directory)", strerror(errno ? errno : ENOENT));
+			free(abs);
+			arena_free(&arena);
+			free(src);
+			return 1;
+		}
+		m->rl.env_file = arena_strdup(&arena, abs);
+		free(abs);
+		for (const char *c = m->rl.env_file; *c; c++)
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
+				diag_error(&diag, m->rl.loc, "the environment file's path '%s' holds a quote, a backslash or a "
+				           "control character", m->rl.env_file);
+				arena_free(&arena);
+				free(src);
+				return 1;
+			}
+	}
 	Graph *g = m->g;
 	uint32_t fwd_nodes = g->nnodes;
 	if (probe) /* every value in an array of its own, kept to the end of the step */
@@ -874,6 +969,15 @@ int main(int argc, char **argv)
 	if (want_gen && (!emit || !strcmp(emit, "c"))) {
 		gen_sched = build_generator(&arena, prog, m, defs, ndefs, dtype, force_dtype, f_fold, f_cse, &sopt);
 		gen_mp = gen_sched ? memplan_build(&arena, gen_sched) : NULL;
+	}
+	if (m->rl.rollout && !probe) {
+		pol_sched = build_policy(&arena, &diag, prog, m, defs, ndefs, dtype, force_dtype, f_fold, f_cse, &sopt);
+		if (!pol_sched) {
+			arena_free(&arena);
+			free(src);
+			return 1;
+		}
+		pol_mp = memplan_build(&arena, pol_sched);
 	}
 	Schedule *sched = schedule_build(&arena, step);
 	MemPlan *mp = memplan_build(&arena, sched);

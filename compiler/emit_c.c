@@ -20,6 +20,7 @@
 typedef struct Emit {
 	FILE *o;
 	const char *lr, *key;  /* the learning rate's and the random key's variables */
+	const char *row0;      /* a policy model's: the episode's row of its one row */
 	const TrainGraph *tg;
 	const Model *m;
 	Graph *g;
@@ -44,6 +45,7 @@ typedef struct Emit {
 
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
 static void emit_probe_table(Emit *e);
+static void emit_rl(Emit *e);
 struct Kernel;
 static const char *kernel_name(Emit *e, const Kernel *k);
 
@@ -1771,9 +1773,11 @@ static void kernel_dropout(Emit *e, NodeId id, const char *dst)
 	double p = n->f;
 	long long rows = n->shape.rank ? (long long)n->shape.d[0] : 1;
 	long long per = (long long)shape_numel(n->shape) / (rows ? rows : 1);
+	if (e->m->policy_only) /* the episode's row this one stands for */
+		fprintf(o, "\tconst uint64_t row_base = (uint64_t)%s * UINT64_C(%lld);\n", e->row0, per);
 	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", rows * per);
-	fprintf(o, "\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)i * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
-	        (long long)n->i[0]);
+	fprintf(o, "\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)%s * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
+	        (long long)n->i[0], e->m->policy_only ? "(i + row_base)" : "i");
 	fprintf(o, "\t\thk = (hk ^ (hk >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
 	fprintf(o, "\t\thk = (hk ^ (hk >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
 	fprintf(o, "\t\thk ^= hk >> 31;\n");
@@ -1792,10 +1796,12 @@ static void kernel_random(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\tif (%s_noise[%lld].src) { /* values from a file */\n", e->m->name, (long long)n->i[2]);
 	fprintf(o, "\t\tconst %s *src = %s_noise[%lld].src;\n", e->T, e->m->name, (long long)n->i[2]);
 	fprintf(o, "\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t%s[i] = src[i];\n\t\treturn;\n\t}\n", count, dst);
+	if (e->m->policy_only) /* the episode's row this one stands for */
+		fprintf(o, "\tconst uint64_t row_base = (uint64_t)%s * UINT64_C(%lld);\n", e->row0, count);
 	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", count);
 	fprintf(o, "\t\tdouble u[2];\n\t\tfor (int k = 0; k < 2; k++) {\n");
-	fprintf(o, "\t\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)(2 * i + k) * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
-	        (long long)n->i[0]);
+	fprintf(o, "\t\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)(2 * %s + k) * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
+	        (long long)n->i[0], e->m->policy_only ? "(i + row_base)" : "i");
 	fprintf(o, "\t\t\thk = (hk ^ (hk >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
 	fprintf(o, "\t\t\thk = (hk ^ (hk >> 27)) * UINT64_C(0x94D049BB133111EB);\n");
 	fprintf(o, "\t\t\thk ^= hk >> 31;\n");
@@ -2328,6 +2334,7 @@ static void setup(Emit *e, const Schedule *s, const MemPlan *mp, Arena *a)
 	const char *p = e->m->name_prefix ? e->m->name_prefix : "";
 	e->lr = arena_printf(a, "%slr", p);
 	e->key = arena_printf(a, "%srng_key", p);
+	e->row0 = arena_printf(a, "%srow0", p);
 }
 
 void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
@@ -2383,6 +2390,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        *k ? "; its other settings (" : "", k, *k ? ") are constants of this file" : "");
 	}
 	fprintf(out, "#include <math.h>\n#include <stdint.h>\n#include \"dlrt.h\"\n\n");
+	if (m->rl.env == ENV_USER && !m->name_prefix)
+		fprintf(out, "/* the environment: dlrt_user_env (runtime/dlrt_env.h) */\n#include \"%s\"\n\n", m->rl.env_file);
 	fprintf(out, "/* the most threads the parallel kernels have scratch for */\n#ifndef DLC_MAXT\n#define DLC_MAXT 16\n#endif\n\n");
 	emit_helpers(e);
 
@@ -2481,6 +2490,9 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "static %s %s; /* learning rate of the current step */\n", e->T, e->lr);
 	if (m->uses_rng)
 		fprintf(out, "static uint64_t %s; /* random key of the current step (dropout, random tensors) */\n", e->key);
+	if (m->policy_only)
+		fprintf(out, "static int64_t %s; /* the row of the episode that row 0 stands for (random draws) */\n",
+		        e->row0);
 	if (m->nrandom) {
 		/* the random tensors, which the trainer may feed from files */
 		fprintf(out, "static dlrt_noise %s_noise[] = {\n", m->name);
@@ -2656,6 +2668,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		}
 		fprintf(out, "};\n");
 	}
+	if (m->rl.rollout && !m->policy_only)
+		emit_rl(e);
 	fprintf(out, "const dlrt_model %s_model = {\n", m->name);
 	fprintf(out, "\t.name = %s,\n\t.source = %s,\n\t.dtype = %s,\n\t.batch = %lld,\n", c_string(e, m->name),
 	        c_string(e, m->source), dlrt_dtype_c(g->fdtype), (long long)(g->batch ? g->batch : 1));
@@ -2691,11 +2705,64 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		        m->name, m->name);
 	if (m->nvocab)
 		fprintf(out, "\t.vocab = %s_vocab,\n\t.nvocab = %d,\n", m->name, m->nvocab);
+	if (m->rl.rollout && !m->policy_only)
+		fprintf(out, "\t.rl = &%s_rl,\n", m->name);
+	if (m->policy_only)
+		fprintf(out, "\t.row0 = &%s,\n", e->row0);
 	fprintf(out, "};\n");
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);
 	arena_free(&arena);
+}
+
+/* Training in an environment: the dlrt_rl descriptor (dlrt.h). */
+static void emit_rl(Emit *e)
+{
+	FILE *out = e->o;
+	const Model *m = e->m;
+	const RLSpec *rl = &m->rl;
+	static const char *const envs[] = {"NULL", "&dlrt_env_cartpole", "&dlrt_env_gridworld", "&dlrt_user_env"};
+	if (m->policy)
+		fprintf(out, "extern const dlrt_model %s_model; /* its policy: below */\n", m->policy);
+	if (rl->ntargets) {
+		fprintf(out, "static const int %s_target_dst[] = {", m->name);
+		for (int i = 0; i < rl->ntargets; i++)
+			fprintf(out, "%s%d", i ? ", " : "", rl->target_dst[i]);
+		fprintf(out, "};\nstatic const int %s_target_src[] = {", m->name);
+		for (int i = 0; i < rl->ntargets; i++)
+			fprintf(out, "%s%d", i ? ", " : "", rl->target_src[i]);
+		fprintf(out, "};\n");
+	}
+	if (rl->nschedules) {
+		fprintf(out, "static const dlrt_schedule %s_schedules[] = {\n", m->name);
+		for (int i = 0; i < rl->nschedules; i++) {
+			const HyperSchedule *h = &rl->schedules[i];
+			fprintf(out, "\t{.tensor = %d, .linear = %d, .start = %.17g, .end = %.17g, .steps = %.17g}, /* %s */\n",
+			        h->tensor, h->linear, h->start, h->end, h->steps, e->g->tensors[h->tensor].name);
+		}
+		fprintf(out, "};\n");
+	}
+	fprintf(out, "static const dlrt_rl %s_rl = {\n", m->name);
+	fprintf(out, "\t.rollout = %s,\n\t.env = %s,\n", rl->rollout == ROLLOUT_EPISODE ? "DLRT_ROLLOUT_EPISODE"
+	                                                    : "DLRT_ROLLOUT_REPLAY", envs[rl->env]);
+	fprintf(out, "\t.config = {.map = %s, .slip = %.17g, .max_steps = %lld},\n", rl->map ? c_string(e, rl->map) : "NULL",
+	        rl->slip, (long long)rl->max_steps);
+	fprintf(out, "\t.env_name = %s,\n", c_string(e, rl->env == ENV_CARTPOLE ? "cartpole"
+	                                                 : rl->env == ENV_GRIDWORLD ? "gridworld" : rl->env_file));
+	if (m->policy)
+		fprintf(out, "\t.policy = &%s_model,\n\t.policy_output = -1,\n", m->policy);
+	fprintf(out, "\t.obs = %d, .action = %d, .returns = %d, .reward = %d, .next_obs = %d, .done = %d,\n", rl->obs,
+	        rl->action, rl->returns, rl->reward, rl->next_obs, rl->done);
+	fprintf(out, "\t.gamma = %.17g,\n\t.normalize = %d,\n\t.capacity = %lld,\n\t.start = %lld,\n\t.episodes = %lld,\n",
+	        rl->gamma, rl->normalize, (long long)rl->capacity, (long long)rl->start, (long long)rl->episodes);
+	if (rl->ntargets)
+		fprintf(out, "\t.ntargets = %d,\n\t.target_dst = %s_target_dst,\n\t.target_src = %s_target_src,\n"
+		             "\t.tau = %.17g,\n\t.target_every = %lld,\n",
+		        rl->ntargets, m->name, m->name, rl->tau, (long long)rl->target_every);
+	if (rl->nschedules)
+		fprintf(out, "\t.nschedules = %d,\n\t.schedules = %s_schedules,\n", rl->nschedules, m->name);
+	fprintf(out, "};\n");
 }
 
 /* dlc --probe: the forward graph for the runtime's --dot, each node with

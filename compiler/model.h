@@ -65,6 +65,48 @@ typedef struct StepClause {
 	SrcLoc loc;
 } StepClause;
 
+/* Reinforcement learning (`env = ...` in the train block): the environment,
+ * how its experience becomes training batches, and the policy.  Tensor
+ * indices are -1 where a role is not bound. */
+typedef enum RolloutKind { ROLLOUT_NONE = 0, ROLLOUT_EPISODE, ROLLOUT_REPLAY } RolloutKind;
+typedef enum EnvKind { ENV_NONE = 0, ENV_CARTPOLE, ENV_GRIDWORLD, ENV_USER } EnvKind;
+/* A hyper-parameter that follows a schedule over environment steps t:
+ * exponential end + (start - end) exp(-t / steps), or linear from start to
+ * end over steps, then end. */
+typedef struct HyperSchedule {
+	int tensor;             /* the hyper's tensor */
+	int linear;
+	double start, end, steps;
+} HyperSchedule;
+typedef struct RLSpec {
+	EnvKind env;
+	const char *env_file;   /* ENV_USER: the C file, an absolute path */
+	const char *map;        /* gridworld */
+	double slip;
+	int64_t max_steps;      /* 0: the environment's own limit */
+	RolloutKind rollout;
+	/* the model's tensors each role fills: observations and actions
+	 * (both kinds), discounted returns (episode), rewards, next
+	 * observations and terminations (replay) */
+	int obs, action, returns, reward, next_obs, done;
+	int policy;             /* index into outputs: the action output */
+	double gamma;
+	int normalize;          /* episode: returns standardised per episode */
+	int64_t capacity;       /* replay: transitions kept */
+	int64_t start;          /* replay: transitions gathered before the first update */
+	int64_t episodes;
+	/* target networks: dst[i]'s params follow src[i]'s (tensor indices, in
+	 * pairs), by Polyak averaging with tau after every update, or copied
+	 * every `every` updates (tau 1) */
+	int ntargets;
+	int *target_dst, *target_src;
+	double tau;
+	int64_t target_every;
+	HyperSchedule *schedules;
+	int nschedules;
+	SrcLoc loc;
+} RLSpec;
+
 typedef struct Model {
 	const char *name;       /* C identifier derived from the file name */
 	/* A second model printed into the same C file (a character model's
@@ -111,6 +153,14 @@ typedef struct Model {
 	 * (byte vocab[i] has id i); nvocab 0 without */
 	const unsigned char *vocab;
 	int nvocab;
+	RLSpec rl;
+	/* The policy of an RL model: the program compiled again for batch 1
+	 * (its descriptor is NAME_model); in that model, policy_only is set:
+	 * its entry points compute the action output alone, gradients() in
+	 * training mode (dropout, sampling) and forward() in evaluation mode
+	 * (the greedy action). */
+	const char *policy;
+	int policy_only;
 } Model;
 
 #endif

@@ -208,7 +208,7 @@ static const char *const builtin_names[] = {
 	"take", "embedding", "conv_transpose2d", "upsample",
 	"logsumexp", "var", "std", "where", "clamp", "argmax", "one_hot", "scan", "size", "choose",
 	"arange", "heads", "merge_heads", "attention", "positions", "position_rows", "grad", "accuracy",
-	"spectral_norm",
+	"spectral_norm", "categorical", "epsilon_greedy",
 };
 enum { NBUILTINS = sizeof builtin_names / sizeof builtin_names[0] + OP_COUNT_ };
 
@@ -254,7 +254,7 @@ static int redefinable(const char *name)
 {
 	static const char *const names[] = {"arange", "heads", "merge_heads", "attention", "positions",
 	                                    "position_rows", "grad", "accuracy",
-	                                    "spectral_norm"};
+	                                    "spectral_norm", "categorical", "epsilon_greedy"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (!strcmp(names[i], name))
 			return 1;
@@ -2355,6 +2355,87 @@ static Val call_argmax(Sema *s, const AstExpr *e, Scope *sc)
 	return vnode(graph_argmax(s->g, a, axis, keep != 0));
 }
 
+/* A uniform random tensor of shape sh (the batch axis bax), drawn in both
+ * modes so that the random tensors after it keep their numbers. */
+static NodeId uniform_draw(Sema *s, Shape sh, int bax)
+{
+	s->m->uses_rng = 1;
+	int index = s->nrandom++;
+	if (s->m->nrandom < s->nrandom)
+		s->m->nrandom = s->nrandom;
+	return graph_random(s->g, sh, bax, 0, 1000 + index, index);
+}
+
+/* The scores [..., A] of a sampling op and the shape of its draws. */
+static NodeId scores_arg(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
+{
+	NodeId z = tensor_arg(s, e, sc, fn, 1);
+	if (z && N(s, z)->shape.rank < 1) {
+		diag_error(s->d, e->loc, "'%s' takes scores with the actions along the last axis, such as [B, A]; "
+		           "this is a scalar", fn);
+		return 0;
+	}
+	return z;
+}
+
+/* categorical(logits): an action drawn from softmax(logits) along the last
+ * axis, i32 without a gradient.  Training mode draws with the Gumbel-max
+ * trick, argmax(logits - log(-log(u))) for u uniform, which picks action a
+ * with probability softmax(logits)[a]; evaluation mode takes the most
+ * likely action (the greedy policy). */
+static Val call_categorical(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"logits"};
+	const AstExpr *args[1];
+	if (!bind_args(s, e, "categorical", pn, 1, 1, args))
+		return verr();
+	NodeId z = scores_arg(s, args[0], sc, "categorical");
+	if (!z)
+		return verr();
+	const Node *n = N(s, z);
+	int axis = n->shape.rank - 1;
+	s->mode_dependent = 1;
+	NodeId u = uniform_draw(s, n->shape, n->bax);
+	if (s->eval_mode)
+		return vnode(graph_argmax(s->g, z, axis, 0));
+	NodeId gumbel = graph_unary(s->g, OP_NEG, graph_unary(s->g, OP_LOG, graph_unary(s->g, OP_NEG,
+	                                                                                  graph_unary(s->g, OP_LOG, u))));
+	return vnode(graph_argmax(s->g, graph_binary(s->g, OP_ADD, graph_unary(s->g, OP_STOP_GRADIENT, z), gumbel),
+	                          axis, 0));
+}
+
+/* epsilon_greedy(q, eps): per row, with probability eps an action drawn
+ * uniformly, else the one of the largest q (along the last axis); i32
+ * without a gradient.  Evaluation mode is greedy.  eps is a number or a
+ * scalar such as a hyper that a schedule moves. */
+static Val call_epsilon_greedy(Sema *s, const AstExpr *e, Scope *sc)
+{
+	static const char *const pn[] = {"q", "eps"};
+	const AstExpr *args[2];
+	if (!bind_args(s, e, "epsilon_greedy", pn, 2, 2, args))
+		return verr();
+	NodeId q = scores_arg(s, args[0], sc, "epsilon_greedy");
+	NodeId eps = tensor_arg(s, args[1], sc, "epsilon_greedy", 1);
+	if (!q || !eps)
+		return verr();
+	if (shape_numel(N(s, eps)->shape) != 1) {
+		diag_error(s->d, args[1]->loc, "the eps of 'epsilon_greedy' is one probability (a number or a scalar "
+		           "hyper), not %s", shp(s, N(s, eps)->shape));
+		return verr();
+	}
+	const Node *n = N(s, q);
+	int axis = n->shape.rank - 1;
+	Shape rows = n->shape;
+	rows.d[axis] = 1;
+	s->mode_dependent = 1;
+	NodeId coin = uniform_draw(s, rows, n->bax), noise = uniform_draw(s, n->shape, n->bax);
+	if (s->eval_mode)
+		return vnode(graph_argmax(s->g, q, axis, 0));
+	NodeId explore = graph_binary(s->g, OP_LT, coin, eps);
+	return vnode(graph_argmax(s->g, graph_where(s->g, explore, noise, graph_unary(s->g, OP_STOP_GRADIENT, q)),
+	                          axis, 0));
+}
+
 /* grad(f, x): the gradient of the scalar f with respect to the value x (an
  * input, a param or any value computed before f), x's shape; its nodes are
  * ordinary nodes, so the loss's differentiation goes through them again. */
@@ -2927,6 +3008,10 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		return call_spectral_norm(s, e, sc);
 	if (!strcmp(fn, "argmax"))
 		return call_argmax(s, e, sc);
+	if (!strcmp(fn, "categorical"))
+		return call_categorical(s, e, sc);
+	if (!strcmp(fn, "epsilon_greedy"))
+		return call_epsilon_greedy(s, e, sc);
 	if (!strcmp(fn, "one_hot"))
 		return call_one_hot(s, e, sc);
 	if (!strcmp(fn, "softmax") || !strcmp(fn, "log_softmax")) {
@@ -5019,20 +5104,389 @@ static void step_clause(Sema *s, const AstArg *it)
 	m->clauses[m->nclauses++] = c;
 }
 
+/* ---- reinforcement learning: the environment, rollouts, targets ---- */
+
+/* env = cartpole(max_steps = N) | gridworld(map = "...", slip = p, max_steps = N)
+ *     | c("my_env.c", max_steps = N) */
+static void rl_env(Sema *s, const AstExpr *v)
+{
+	RLSpec *rl = &s->m->rl;
+	static const char *const kinds[] = {"cartpole", "gridworld", "c"};
+	int k = -1;
+	for (int i = 0; i < 3; i++)
+		if ((v->kind == AST_CALL || v->kind == AST_NAME) && !strcmp(v->name, kinds[i]))
+			k = i;
+	if (k < 0) {
+		diag_error(s->d, v->loc, "env takes an environment: cartpole(), gridworld(map = \"...\", slip = p) or "
+		           "c(\"my_env.c\") (a C file that defines dlrt_user_env, see docs/rl.md)");
+		return;
+	}
+	rl->loc = v->loc;
+	static const char *const p_cart[] = {"max_steps"}, *const p_grid[] = {"map", "slip", "max_steps"},
+	                         *const p_c[] = {"file", "max_steps"};
+	const AstExpr *args[3] = {NULL, NULL, NULL};
+	const AstExpr *steps = NULL;
+	if (k == 0) {
+		if (v->kind == AST_CALL && !bind_args(s, v, "cartpole", p_cart, 1, 0, args))
+			return;
+		rl->env = ENV_CARTPOLE;
+		steps = args[0];
+	} else if (k == 1) {
+		if (v->kind == AST_CALL && !bind_args(s, v, "gridworld", p_grid, 3, 0, args))
+			return;
+		rl->env = ENV_GRIDWORLD;
+		if (args[0]) {
+			if (args[0]->kind != AST_STR) {
+				diag_error(s->d, args[0]->loc, "the map of 'gridworld' is a string of rows separated by '/', "
+				           "such as \"S..#/...G\"");
+				return;
+			}
+			rl->map = args[0]->str;
+		}
+		if (!num_arg(s, args[1], NULL, 0, &rl->slip, "slip", "gridworld"))
+			return;
+		if (!(rl->slip >= 0 && rl->slip < 1)) {
+			diag_error(s->d, args[1]->loc, "the slip of 'gridworld' is a probability in [0, 1)");
+			return;
+		}
+		steps = args[2];
+	} else {
+		if (v->kind != AST_CALL || !bind_args(s, v, "c", p_c, 2, 1, args))
+			return;
+		if (args[0]->kind != AST_STR || !args[0]->str[0]) {
+			diag_error(s->d, args[0]->loc, "c(...) takes the path of a C file that defines the environment, "
+			           "such as c(\"my_env.c\")");
+			return;
+		}
+		for (const char *c = args[0]->str; *c; c++)
+			if (*c == '"' || *c == '\\' || *c == '\n' || (unsigned char)*c < 0x20) {
+				diag_error(s->d, args[0]->loc, "the path of an environment file cannot hold quotes, backslashes "
+				           "or control characters");
+				return;
+			}
+		rl->env = ENV_USER;
+		rl->env_file = args[0]->str;
+		steps = args[1];
+	}
+	int64_t ms = 0;
+	if (!int_arg(s, steps, NULL, 0, &ms, "max_steps"))
+		return;
+	if (ms < 0 || ms > 100000000) {
+		diag_error(s->d, steps->loc, "max_steps must be a positive number of steps");
+		return;
+	}
+	rl->max_steps = ms;
+}
+
+/* The model tensor a rollout argument names: an input or label. */
+static int rl_tensor(Sema *s, const AstExpr *e, const char *role, int want_i32, int want_rows)
+{
+	if (!e)
+		return -1;
+	Sym *y = e->kind == AST_NAME ? lookup(s, e->name) : NULL;
+	if (!y || y->kind != SYM_TENSOR ||
+	    (s->g->tensors[y->tensor].role != ROLE_INPUT && s->g->tensors[y->tensor].role != ROLE_LABEL)) {
+		diag_error(s->d, e->loc, "%s names an input or label of the model%s", role,
+		           e->kind == AST_NAME ? arena_printf(s->a, "; '%s' is not one", e->name) : "");
+		return -2;
+	}
+	const Tensor *t = &s->g->tensors[y->tensor];
+	if (want_i32 >= 0 && (t->dtype == DT_I32) != want_i32) {
+		diag_error(s->d, e->loc, "%s '%s' must be %s, not %s", role, t->name,
+		           want_i32 ? "integers (i32): an action per row" : "floats", dtype_name(t->dtype));
+		return -2;
+	}
+	if (want_rows && shape_numel(t->shape) != t->shape.d[0]) {
+		diag_error(s->d, e->loc, "%s '%s' holds one number per step: [%lld], not %s", role, t->name,
+		           (long long)t->shape.d[0], shp(s, t->shape));
+		return -2;
+	}
+	return y->tensor;
+}
+
+/* data = rollout(observation = o, action = a, returns = r, gamma = 0.99,
+ *                normalize = 1, policy = out)
+ * data = replay(observation = o, action = a, reward = r, next_observation = o2,
+ *               done = d, capacity = N, start = K, policy = out) */
+static void rl_rollout(Sema *s, const AstExpr *v)
+{
+	RLSpec *rl = &s->m->rl;
+	int replay = !strcmp(v->name, "replay");
+	static const char *const p_ep[] = {"observation", "action", "returns", "gamma", "normalize", "policy"};
+	static const char *const p_rp[] = {"observation", "action", "reward", "next_observation", "done",
+	                                   "gamma", "capacity", "start", "policy"};
+	const AstExpr *a[9];
+	if (v->kind != AST_CALL || !bind_args(s, v, v->name, replay ? p_rp : p_ep, replay ? 9 : 6, replay ? 5 : 3, a))
+		return;
+	rl->rollout = replay ? ROLLOUT_REPLAY : ROLLOUT_EPISODE;
+	rl->obs = rl_tensor(s, a[0], "observation", -1, 0);
+	rl->action = rl_tensor(s, a[1], "action", 1, 1);
+	rl->returns = rl->reward = rl->next_obs = rl->done = -1;
+	const AstExpr *gamma = replay ? a[5] : a[3], *policy = replay ? a[8] : a[5];
+	if (replay) {
+		rl->reward = rl_tensor(s, a[2], "reward", 0, 1);
+		rl->next_obs = rl_tensor(s, a[3], "next_observation", -1, 0);
+		rl->done = rl_tensor(s, a[4], "done", 0, 1);
+	} else {
+		rl->returns = rl_tensor(s, a[2], "returns", 0, 1);
+	}
+	if (rl->obs < -1 || rl->action < -1 || rl->returns < -1 || rl->reward < -1 || rl->next_obs < -1 || rl->done < -1)
+		return;
+	const Tensor *o = &s->g->tensors[rl->obs];
+	if (rl->next_obs >= 0) {
+		const Tensor *o2 = &s->g->tensors[rl->next_obs];
+		if (o2->dtype != o->dtype || !shape_eq(o2->shape, o->shape)) {
+			diag_error(s->d, a[3]->loc, "next_observation '%s' %s %s must be like observation '%s' %s %s",
+			           o2->name, dtype_name(o2->dtype), shp(s, o2->shape), o->name, dtype_name(o->dtype),
+			           shp(s, o->shape));
+			return;
+		}
+	}
+	int bound[6] = {rl->obs, rl->action, rl->returns, rl->reward, rl->next_obs, rl->done};
+	for (int i = 0; i < 6; i++)
+		for (int j = 0; j < i; j++)
+			if (bound[i] >= 0 && bound[i] == bound[j]) {
+				diag_error(s->d, v->loc, "'%s' is given two roles in %s(...)", s->g->tensors[bound[i]].name,
+				           v->name);
+				return;
+			}
+	for (int t = 0; t < s->g->ntensors; t++) {
+		const Tensor *T = &s->g->tensors[t];
+		int is_bound = 0;
+		for (int i = 0; i < 6; i++)
+			is_bound |= bound[i] == t;
+		if ((T->role == ROLE_INPUT || T->role == ROLE_LABEL) && !is_bound) {
+			diag_error(s->d, v->loc, "%s(...) fills the model's inputs from the environment, but gives '%s' no "
+			           "role (%s)", v->name, T->name,
+			           replay ? "observation, action, reward, next_observation, done"
+			                  : "observation, action, returns");
+			return;
+		}
+	}
+	rl->gamma = 0.99;
+	if (!num_arg(s, gamma, NULL, 0.99, &rl->gamma, "gamma", v->name))
+		return;
+	if (!(rl->gamma >= 0 && rl->gamma <= 1)) {
+		diag_error(s->d, gamma->loc, "gamma, the discount, is a number in [0, 1]");
+		return;
+	}
+	if (!replay) {
+		int64_t norm = 0;
+		if (!int_arg(s, a[4], NULL, 0, &norm, "normalize"))
+			return;
+		rl->normalize = norm != 0;
+	} else {
+		int64_t cap = 10000, start = -1;
+		if (!int_arg(s, a[6], NULL, 10000, &cap, "capacity") || !int_arg(s, a[7], NULL, -1, &start, "start"))
+			return;
+		int64_t B = o->shape.d[0];
+		if (cap < B || cap > ((int64_t)1 << 32)) {
+			diag_error(s->d, a[6] ? a[6]->loc : v->loc, "the replay memory's capacity (%lld) must hold at least a "
+			           "batch (%lld transitions)", (long long)cap, (long long)B);
+			return;
+		}
+		if (start < 0)
+			start = B;
+		if (start < B || start > cap) {
+			diag_error(s->d, a[7]->loc, "start, the transitions gathered before the first update, must be "
+			           "between the batch (%lld) and the capacity (%lld)", (long long)B, (long long)cap);
+			return;
+		}
+		rl->capacity = cap;
+		rl->start = start;
+	}
+	/* the policy: the output named, or the one declared integer output */
+	Model *m = s->m;
+	rl->policy = -1;
+	if (policy) {
+		for (int i = 0; i < m->noutputs; i++)
+			if (policy->kind == AST_NAME && !m->outputs[i].hidden && !strcmp(m->outputs[i].name, policy->name))
+				rl->policy = i;
+		if (rl->policy < 0) {
+			diag_error(s->d, policy->loc, "policy names an output of the model (the action it takes, such as "
+			           "`output action = categorical(logits)`)");
+			return;
+		}
+	} else {
+		int n = 0;
+		for (int i = 0; i < m->noutputs; i++)
+			if (!m->outputs[i].hidden && N(s, m->outputs[i].node)->dtype == DT_I32) {
+				rl->policy = i;
+				n++;
+			}
+		if (n != 1) {
+			diag_error(s->d, v->loc, "%s: which output is the policy? %s; say policy = NAME", v->name,
+			           n ? "the model has several integer outputs"
+			             : "the model has no integer output (an action per row, such as "
+			               "`output action = categorical(logits)`)");
+			rl->policy = -1;
+			return;
+		}
+	}
+	const Node *pn = N(s, m->outputs[rl->policy].node);
+	if (pn->dtype != DT_I32 || shape_numel(pn->shape) != o->shape.d[0] || pn->bax != 0) {
+		diag_error(s->d, policy ? policy->loc : v->loc, "the policy '%s' %s %s must give one action (i32) per "
+		           "observation: [%lld]", m->outputs[rl->policy].name, dtype_name(pn->dtype), shp(s, pn->shape),
+		           (long long)o->shape.d[0]);
+		rl->policy = -1;
+		return;
+	}
+	/* it acts on the observation alone */
+	uint8_t *seen = calloc(s->g->nnodes, 1);
+	if (!seen)
+		return;
+	graph_reach(s->g, &m->outputs[rl->policy].node, 1, seen);
+	for (int t = 0; t < s->g->ntensors; t++) {
+		const Tensor *T = &s->g->tensors[t];
+		if ((T->role == ROLE_INPUT || T->role == ROLE_LABEL) && t != rl->obs && seen[T->node]) {
+			diag_error(s->d, policy ? policy->loc : v->loc, "the policy '%s' reads '%s', which the environment "
+			           "gives only after the action; it may read the observation '%s' alone",
+			           m->outputs[rl->policy].name, T->name, o->name);
+			break;
+		}
+	}
+	free(seen);
+}
+
+/* Qt = target(Q, tau = 0.005) | target(Q, every = 1000): the params of layer
+ * instance Qt follow those of Q (same names after the instance's, same
+ * shapes); Qt is not trained. */
+static void rl_target(Sema *s, const AstArg *it)
+{
+	RLSpec *rl = &s->m->rl;
+	const AstExpr *v = it->value;
+	static const char *const pn[] = {"source", "tau", "every"};
+	const AstExpr *a[3];
+	if (!bind_args(s, v, "target", pn, 3, 1, a))
+		return;
+	Sym *dst = lookup(s, it->name);
+	Sym *src = a[0]->kind == AST_NAME ? lookup(s, a[0]->name) : NULL;
+	if (!dst || dst->kind != SYM_VALUE || dst->val.kind != V_LAYER) {
+		diag_error(s->d, it->name_loc, "'%s = target(...)' makes the layer '%s' a target network; '%s' is not a "
+		           "layer of the program", it->name, it->name, it->name);
+		return;
+	}
+	if (!src || src->kind != SYM_VALUE || src->val.kind != V_LAYER) {
+		diag_error(s->d, a[0]->loc, "target(...) follows a layer of the program (the network it copies)");
+		return;
+	}
+	if (a[1] && a[2]) {
+		diag_error(s->d, a[2]->loc, "a target network follows by Polyak averaging (tau) or by copies (every), "
+		           "not both");
+		return;
+	}
+	double tau = 1;
+	int64_t every = 1;
+	if (!num_arg(s, a[1], NULL, 1, &tau, "tau", "target") || !int_arg(s, a[2], NULL, 1, &every, "every"))
+		return;
+	if (!(tau > 0 && tau <= 1)) {
+		diag_error(s->d, a[1]->loc, "tau, the weight of the new values in the average, is in (0, 1]");
+		return;
+	}
+	if (every < 1) {
+		diag_error(s->d, a[2]->loc, "every must be a positive number of updates");
+		return;
+	}
+	if (rl->ntargets && (rl->tau != tau || rl->target_every != every)) {
+		diag_error(s->d, v->loc, "every target network of a program follows with the same tau and every");
+		return;
+	}
+	rl->tau = tau;
+	rl->target_every = every;
+	const char *dp = dst->val.inst->path, *sp = src->val.inst->path;
+	size_t dn = strlen(dp);
+	int pairs = 0;
+	for (int t = 0; t < s->g->ntensors; t++) {
+		Tensor *T = &s->g->tensors[t];
+		if (T->role != ROLE_PARAM || strncmp(T->name, dp, dn) || T->name[dn] != '.')
+			continue;
+		const char *want = arena_printf(s->a, "%s%s", sp, T->name + dn);
+		int match = -1;
+		for (int u = 0; u < s->g->ntensors; u++)
+			if (s->g->tensors[u].role == ROLE_PARAM && !strcmp(s->g->tensors[u].name, want))
+				match = u;
+		if (match < 0 || !shape_eq(s->g->tensors[match].shape, T->shape)) {
+			diag_error(s->d, v->loc, "'%s' %s has no counterpart in '%s' (%s%s)", T->name, shp(s, T->shape), sp,
+			           want, match < 0 ? " does not exist" : arena_printf(s->a, " is %s", shp(s, s->g->tensors[match].shape)));
+			return;
+		}
+		T->trainable = 0;
+		rl->target_dst = arena_grow(s->a, rl->target_dst, (size_t)rl->ntargets, (size_t)rl->ntargets + 1, sizeof(int));
+		rl->target_src = arena_grow(s->a, rl->target_src, (size_t)rl->ntargets, (size_t)rl->ntargets + 1, sizeof(int));
+		rl->target_dst[rl->ntargets] = t;
+		rl->target_src[rl->ntargets++] = match;
+		pairs++;
+	}
+	if (!pairs)
+		diag_error(s->d, it->name_loc, "the layer '%s' has no parameters to follow '%s' with", it->name, sp);
+}
+
+/* eps = exp_decay(start, end, steps) | linear_decay(start, end, steps): the
+ * hyper eps follows a schedule over environment steps. */
+static void rl_schedule(Sema *s, const AstArg *it, int tensor)
+{
+	const AstExpr *v = it->value;
+	static const char *const pn[] = {"start", "end", "steps"};
+	const AstExpr *a[3];
+	if (!bind_args(s, v, v->name, pn, 3, 3, a))
+		return;
+	HyperSchedule h = {.tensor = tensor, .linear = !strcmp(v->name, "linear_decay")};
+	if (!num_arg(s, a[0], NULL, 0, &h.start, "start", v->name) || !num_arg(s, a[1], NULL, 0, &h.end, "end", v->name) ||
+	    !num_arg(s, a[2], NULL, 0, &h.steps, "steps", v->name))
+		return;
+	if (!(h.steps > 0)) {
+		diag_error(s->d, a[2]->loc, "steps, the schedule's length in environment steps, must be positive");
+		return;
+	}
+	RLSpec *rl = &s->m->rl;
+	rl->schedules = arena_grow(s->a, rl->schedules, (size_t)rl->nschedules, (size_t)rl->nschedules + 1, sizeof h);
+	rl->schedules[rl->nschedules++] = h;
+}
+
+/* The train block's RL items other than env and data: targets and
+ * schedules.  Returns 1 when `it` was one. */
+static int rl_item(Sema *s, const AstArg *it)
+{
+	const AstExpr *v = it->value;
+	if (v->kind != AST_CALL)
+		return 0;
+	if (!strcmp(v->name, "target")) {
+		rl_target(s, it);
+		return 1;
+	}
+	if (!strcmp(v->name, "exp_decay") || !strcmp(v->name, "linear_decay")) {
+		Sym *y = lookup(s, it->name);
+		if (!y || y->kind != SYM_TENSOR || s->g->tensors[y->tensor].role != ROLE_HYPER) {
+			diag_error(s->d, it->name_loc, "a schedule moves a hyper-parameter; declare `hyper %s = ...` first",
+			           it->name);
+			return 1;
+		}
+		rl_schedule(s, it, y->tensor);
+		return 1;
+	}
+	return 0;
+}
+
 static void stmt_train(Sema *s, const AstStmt *st)
 {
 	Model *m = s->m;
 	static const char *const keys[] = {"optimizer", "epochs", "data", "test", "data_dir", "byte_scale",
-	                                   "clip_norm", "no_weight_decay", "valid", "steps"};
+	                                   "clip_norm", "no_weight_decay", "valid", "steps", "env", "episodes"};
 	for (int i = 0; i < st->nitems; i++) {
 		const AstArg *it = &st->items[i];
 		const AstExpr *v = it->value;
 		int k = -1;
-		for (int j = 0; j < 10; j++)
+		for (int j = 0; j < 12; j++)
 			if (!strcmp(keys[j], it->name))
 				k = j;
 		if (v->kind == AST_CALL && !strcmp(v->name, "step")) {
 			step_clause(s, it);
+			continue;
+		}
+		if (k < 0 && rl_item(s, it))
+			continue;
+		if (k == 2 && v->kind == AST_CALL && (!strcmp(v->name, "rollout") || !strcmp(v->name, "replay"))) {
+			rl_rollout(s, v);
 			continue;
 		}
 		switch (k) {
@@ -5104,12 +5558,23 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			m->steps = (int64_t)x.num;
 			break;
 		}
+		case 10: rl_env(s, v); break;
+		case 11: {
+			Val x = eval(s, v, NULL);
+			if (x.kind != V_NUM || !x.is_int || x.num < 1 || x.num > 1e9) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "episodes must be a positive integer");
+				break;
+			}
+			m->rl.episodes = (int64_t)x.num;
+			break;
+		}
 		default: {
-			const char *best = diag_closest(it->name, keys, 10);
+			const char *best = diag_closest(it->name, keys, 12);
 			diag_error(s->d, it->name_loc, "unknown train setting '%s'%s", it->name,
 			           best ? arena_printf(s->a, "; did you mean '%s'?", best)
 			                : " (settings: optimizer, epochs, data, test, valid, data_dir, byte_scale, "
-			                  "clip_norm, no_weight_decay, steps)");
+			                  "clip_norm, no_weight_decay, steps, env, episodes)");
 		}
 		}
 	}
@@ -5132,6 +5597,25 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			if (T->role == ROLE_PARAM && T->trainable && !on && warned++ < 8)
 				diag_warning(s->d, T->loc, "'%s' is in no step's params: it keeps its initial value", T->name);
 		}
+	}
+	/* an environment and its rollout come together */
+	if (m->rl.env && !m->rl.rollout)
+		diag_error(s->d, m->rl.loc, "an environment needs a rollout that turns its experience into batches: "
+		           "data = rollout(observation = ..., action = ..., returns = ...) or data = replay(...)");
+	for (int i = 0; i < st->nitems && !m->rl.env && m->rl.rollout; i++)
+		if (!strcmp(st->items[i].name, "data"))
+			diag_error(s->d, st->items[i].value->loc, "%s(...) gathers experience from an environment; say which: "
+			           "env = cartpole(), gridworld(...) or c(\"my_env.c\")", st->items[i].value->name);
+	if ((m->rl.ntargets || m->rl.nschedules) && !m->rl.rollout)
+		diag_error(s->d, st->loc, "target networks and schedules belong to training in an environment (env = ...)");
+	if (m->rl.rollout) {
+		if (m->test_data.kind || m->valid_data.kind)
+			diag_error(s->d, st->loc, "a model trained in an environment is evaluated there (--eval-episodes), "
+			           "not on test or valid data");
+		if (m->nclauses)
+			diag_error(s->d, st->loc, "a model trained in an environment has one loss and one optimizer");
+		if (!m->rl.episodes)
+			m->rl.episodes = 1000;
 	}
 	/* A split holds rows out of a training set read from files. */
 	if (m->train_data.kind == DATA_GEN)

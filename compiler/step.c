@@ -41,11 +41,16 @@ TrainGraph *step_build(Arena *a, Model *m, const StepOptions *opt)
 		for (int c = 0; c < m->nclauses; c++)
 			for (int i = 0; i < ncupdates[c]; i++)
 				tg->updates[tg->nupdates++] = cupdates[c][i];
+	} else if (m->policy_only) {
+		/* an RL model's policy: its action and nothing else */
+		for (int t = 0; t < np; t++)
+			grads[t] = 0;
+		tg->updates = arena_alloc(a, sizeof(NodeId));
 	} else {
 		ad_gradients(g, m->loss, grads);
 		optim_build(g, &m->opt, grads, np, NULL, &tg->updates, &tg->nupdates);
 	}
-	if (m->nstate_updates) {
+	if (m->nstate_updates && !m->policy_only) {
 		NodeId *all = arena_alloc(a, sizeof(NodeId) * (size_t)(tg->nupdates + m->nstate_updates));
 		memcpy(all, tg->updates, sizeof(NodeId) * (size_t)tg->nupdates);
 		memcpy(all + tg->nupdates, m->state_updates, sizeof(NodeId) * (size_t)m->nstate_updates);

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dlrt_env.h"
+
 #define DLRT_MAX_RANK 8
 
 typedef enum dlrt_dtype {
@@ -213,6 +215,54 @@ typedef struct dlrt_clause {
 	int every;                 /* it runs in rounds 0, every, 2 every, ... */
 } dlrt_clause;
 
+/* Training in an environment (`env = ...` in the train block; rl.c).
+ * Episode rollouts (REINFORCE, actor-critic): every episode becomes one
+ * batch of its steps (n = its length) with each step's discounted return;
+ * one update per episode.  Replay (DQN, Q-learning): every environment step
+ * adds a transition to a replay memory and, once it holds `start`
+ * transitions, one update on a batch drawn from it uniformly. */
+typedef enum dlrt_rollout {
+	DLRT_ROLLOUT_NONE = 0,
+	DLRT_ROLLOUT_EPISODE,
+	DLRT_ROLLOUT_REPLAY,
+} dlrt_rollout;
+
+/* A hyper-parameter that follows a schedule over environment steps t:
+ * end + (start - end) exp(-t / steps), or (linear) from start to end over
+ * steps, then end. */
+typedef struct dlrt_schedule {
+	int tensor;                /* the DLRT_HYPER tensor */
+	int linear;
+	double start, end, steps;
+} dlrt_schedule;
+
+typedef struct dlrt_rl {
+	dlrt_rollout rollout;
+	const dlrt_env_class *env;
+	dlrt_env_config config;
+	const char *env_name;      /* "cartpole", "gridworld" or the user file's path */
+	/* the policy: the program compiled for one observation, whose
+	 * gradients() computes the action in training mode (sampling, dropout)
+	 * and forward() the greedy one; policy_output indexes its tensors */
+	const struct dlrt_model *policy;
+	int policy_output;
+	/* indices in tensors[] of what each role fills (-1: none) */
+	int obs, action, returns, reward, next_obs, done;
+	double gamma;
+	int normalize;             /* episode: returns standardised per episode */
+	int64_t capacity, start;   /* replay: memory size, transitions before the first update */
+	int64_t episodes;          /* the default of --episodes */
+	/* target networks: param target_dst[i] follows param target_src[i]
+	 * (tensor indices): after every update, dst = tau src + (1 - tau) dst,
+	 * or, with tau 1, dst = src every target_every updates */
+	int ntargets;
+	const int *target_dst, *target_src;
+	double tau;
+	int64_t target_every;
+	int nschedules;
+	const dlrt_schedule *schedules;
+} dlrt_rl;
+
 typedef struct dlrt_model {
 	const char *name;          /* model name (the .dl file's stem) */
 	/* A character-level model's generator: the same program compiled for
@@ -301,6 +351,13 @@ typedef struct dlrt_model {
 	 * train_step runs every clause once.  0 and NULL without. */
 	int nclauses;
 	const dlrt_clause *clauses;
+	/* Training in an environment: NULL for a model trained on data. */
+	const dlrt_rl *rl;
+	/* A policy model (dlrt_rl.policy): the row of the episode its one row
+	 * stands for, which its random draws (dropout masks, samples) are
+	 * keyed by, so that the training step's row t draws what the policy
+	 * drew at step t.  NULL in other models (their row 0 is row 0). */
+	int64_t *row0;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,

@@ -92,6 +92,9 @@ typedef struct opts {
 	int nset;
 	int no_shuffle;           /* --no-shuffle: the training rows in file order */
 	int lipschitz;            /* --lipschitz: the report, no training */
+	int64_t episodes;         /* models trained in an environment: --episodes (-1: the model's) */
+	int64_t eval_episodes;    /* --eval-episodes N */
+	int value_iteration;      /* --value-iteration */
 	/* teaching tools (teach.c) */
 	const char *trace, *dot;
 	int grad_numeric, grad_sweep;
@@ -233,7 +236,7 @@ enum flag_id {
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
-	F_DUMP_DATA, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ,
+	F_DUMP_DATA, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ, F_EPISODES, F_EVAL_EPISODES, F_VALUE_ITERATION,
 };
 
 static const struct flag {
@@ -255,7 +258,8 @@ static const struct flag {
 	{"temperature", F_TEMPERATURE, 1}, {"top-k", F_TOP_K, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 	{"dump-data", F_DUMP_DATA, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
-	{"lipschitz", F_LIPSCHITZ, 0},
+	{"lipschitz", F_LIPSCHITZ, 0}, {"episodes", F_EPISODES, 1}, {"eval-episodes", F_EVAL_EPISODES, 1},
+	{"value-iteration", F_VALUE_ITERATION, 0},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -395,6 +399,15 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_LIPSCHITZ:
 		o->lipschitz = 1;
 		break;
+	case F_EPISODES:
+		if (parse_i64(v, 0, &o->episodes) || o->episodes > 1000000000)
+			return bad_value(f->name, v, "a whole number >= 0");
+		break;
+	case F_EVAL_EPISODES:
+		if (parse_i64(v, 1, &o->eval_episodes) || o->eval_episodes > 100000000)
+			return bad_value(f->name, v, "a whole number >= 1");
+		break;
+	case F_VALUE_ITERATION: o->value_iteration = 1; break;
 	case F_SET:
 		if (o->nset == 16)
 			return bad_value(f->name, v, "at most 16 --set values");
@@ -419,6 +432,7 @@ static int parse_flags(opts *o, int argc, char **argv)
 	memset(o, 0, sizeof *o);
 	o->seed = 1;
 	o->steps = -1;
+	o->episodes = -1;
 	o->gamma = 0.1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *name, *eq, *val = NULL;
@@ -1356,10 +1370,10 @@ static void random_batch(const dlrt_model *m, uint64_t seed)
 	}
 }
 
-static int write_dump(const dlrt_model *m, const char *path, int64_t n, int with_grads,
-                      uint64_t seed)
+int dlrt_write_dump(const dlrt_model *m, const char *path, int64_t n, int with_grads, uint64_t seed,
+                    int with_data)
 {
-	dlrt_named *t = calloc((size_t)(2 * m->ntensors + 1), sizeof *t);
+	dlrt_named *t = calloc((size_t)(3 * m->ntensors + 1), sizeof *t);
 	char **names = calloc((size_t)(m->ntensors + 1), sizeof *names);
 	char meta[512];
 	int k = 0, rc = -1, nn = 0;
@@ -1382,6 +1396,19 @@ static int write_dump(const dlrt_model *m, const char *path, int64_t n, int with
 		memcpy(t[k].shape, s->shape, sizeof t[k].shape);
 		if (s->batch_axis == 0 && s->rank > 0)
 			t[k].shape[0] = n * (s->slots > 1 ? s->slots : 1);
+		t[k].data = s->data;
+		k++;
+	}
+	for (int i = 0; with_data && i < m->ntensors; i++) {
+		const dlrt_tensor *s = &m->tensors[i];
+		if (s->role != DLRT_INPUT && s->role != DLRT_LABEL && s->role != DLRT_PARAM)
+			continue;
+		t[k].name = s->name;
+		t[k].dtype = s->dtype;
+		t[k].rank = s->rank;
+		memcpy(t[k].shape, s->shape, sizeof t[k].shape);
+		if (s->role != DLRT_PARAM && s->batch_axis == 0 && s->rank > 0)
+			t[k].shape[0] = n;
 		t[k].data = s->data;
 		k++;
 	}
@@ -1596,7 +1623,7 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 	dlrt_noise_step(m, 0);
 	if (o->dump_forward) {
 		m->forward(n);
-		if (write_dump(m, o->dump_forward, n, 0, o->seed))
+		if (dlrt_write_dump(m, o->dump_forward, n, 0, o->seed, 0))
 			return 1;
 		if (!o->quiet)
 			printf("forward: loss %.10g (%lld rows) -> %s\n", loss_of(m), (long long)n,
@@ -1605,7 +1632,7 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 	if (o->dump_grads) {
 		zero_grads(m);
 		m->gradients(n);
-		if (write_dump(m, o->dump_grads, n, 1, o->seed))
+		if (dlrt_write_dump(m, o->dump_grads, n, 1, o->seed, 0))
 			return 1;
 		if (!o->quiet)
 			printf("gradients: loss %.10g (%lld rows) -> %s\n", loss_of(m), (long long)n,
@@ -1988,6 +2015,46 @@ static int set_hypers(const dlrt_model *m, const opts *o)
 
 /* ---- main ---- */
 
+/* A model trained in an environment (rl.c): the flags that apply. */
+static int rl_main(const dlrt_model *m, const opts *o)
+{
+	static const struct { int set; const char *flag; } no[] = {
+		{0, "--epochs (use --episodes)"}, {0, "--train"}, {0, "--test"}, {0, "--valid"}, {0, "--predict"},
+		{0, "--sample"}, {0, "--batch-from"}, {0, "--gradcheck"}, {0, "--steps"}, {0, "--lr-schedule"},
+		{0, "--eval (use --eval-episodes)"}, {0, "--early-stop"},
+	};
+	int set[] = {o->have_epochs, o->train != NULL, o->test != NULL, o->valid != NULL, o->predict != NULL,
+	             o->sample > 0, o->batch_from != NULL, o->gradcheck || o->hvpcheck, o->steps >= 0 && !m->steps,
+	             o->sched != DLRT_LR_CONSTANT, o->eval != 0, o->early_stop > 0};
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (set[i]) {
+			dlrt_error("model %s trains in an environment: %s does not apply", m->name, no[i].flag);
+			return 2;
+		}
+	dlrt_ckpt_meta loaded = {0, 0, 0};
+	if (o->load) {
+		zero_grads(m);
+		if (dlrt_load_checkpoint(m, o->load, &loaded))
+			return 1;
+		if (!o->quiet)
+			printf("loaded %s (episode %lld, update %lld)\n", o->load, (long long)loaded.epoch,
+			       (long long)loaded.step);
+	} else {
+		dlrt_init_params(m, o->seed);
+	}
+	if (set_hypers(m, o))
+		return 2;
+	dlrt_rl_opts ro = {
+		.seed = o->seed, .episodes = o->episodes, .eval_episodes = o->eval_episodes,
+		.lr = o->have_lr ? o->lr : m->lr, .save = o->save, .log = o->log, .dump_grads = o->dump_grads,
+		.loaded = o->load != NULL, .log_every = o->log_every, .quiet = o->quiet,
+		.value_iteration = o->value_iteration, .nparams = param_count(m),
+	};
+	if (o->load && o->episodes < 0 && (o->eval_episodes || o->value_iteration))
+		ro.episodes = 0; /* --load with an evaluation only evaluates */
+	return dlrt_rl_main(m, &ro);
+}
+
 int dlrt_main(const dlrt_model *m, int argc, char **argv)
 {
 	const char *prog = argc > 0 && argv[0] ? argv[0] : (m->name ? m->name : "model");
@@ -2045,6 +2112,17 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		goto done;
 	}
 	epochs = o.have_epochs ? o.epochs : m->epochs > 0 ? m->epochs : 1;
+
+	if (m->rl) {
+		rc = rl_main(m, &o);
+		goto done;
+	}
+	if (o.episodes >= 0 || o.eval_episodes || o.value_iteration) {
+		dlrt_error("--episodes, --eval-episodes and --value-iteration are for models trained in an environment "
+		           "(env = ... in the train block)");
+		rc = 2;
+		goto done;
+	}
 
 	/* Data first: a bad file should fail before anything slow happens. */
 	if (o.predict) {
