@@ -7,14 +7,17 @@
  *            g = nesterov ? g + mu b : b;  p -= lr g
  *   adam     g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
  *            p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *            amsgrad: vmax = max(vmax, v), and sqrt(vmax) in place of sqrt(v)
  *   adamw    p *= 1 - lr wd, then adam without the L2 term
  *   rmsprop  g += wd p;  v = a v + (1-a) g^2;  d = g / (sqrt(v) + eps);
  *            b = mu b + d (if mu > 0);  p -= lr (mu > 0 ? b : d)
  *   adagrad  g += wd p;  s += g^2;  p -= lr g / (sqrt(s) + eps)
  *
  * t, the step count, is a state tensor incremented by each step.  Gradient
- * clipping by global norm scales every gradient by
- * min(1, max_norm / (norm + 1e-6)) first, like clip_grad_norm_. */
+ * clipping comes first: by value, every element clamped to [-V, V] like
+ * clip_grad_value_; then by global norm, every gradient scaled by
+ * min(1, max_norm / (norm + 1e-6)) like clip_grad_norm_ (with both, the
+ * norm is that of the clamped gradients). */
 #include <math.h>
 #include <string.h>
 #include <stdarg.h>
@@ -68,6 +71,8 @@ const char *optim_constants(Arena *a, const OptimSpec *o)
 		break;
 	case OPT_ADAM: case OPT_ADAMW:
 		s = more(a, s, "betas %g %g eps %g", o->beta1, o->beta2, o->eps);
+		if (o->amsgrad)
+			s = more(a, s, "amsgrad");
 		break;
 	case OPT_RMSPROP:
 		s = more(a, s, "alpha %g eps %g", o->beta2, o->eps);
@@ -86,6 +91,8 @@ const char *optim_constants(Arena *a, const OptimSpec *o)
 		s = more(a, s, "weight_decay %g", o->weight_decay);
 	for (int i = 0; i < o->nno_decay; i++)
 		s = more(a, s, "%s%s", i ? "" : "no_decay ", o->no_decay[i]);
+	if (o->clip_value > 0)
+		s = more(a, s, "clip_value %g", o->clip_value);
 	if (o->clip_norm > 0)
 		s = more(a, s, "clip_norm %g", o->clip_norm);
 	return s;
@@ -124,6 +131,15 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, int ngrads, 
 	if (o->kind == OPT_NEWTON || o->kind == OPT_NEWTON_CG)
 		return;
 	NodeId lr = graph_hyper(g, HYPER_LR);
+	if (o->clip_value > 0) {
+		/* clamp(g, -V, V), before the norm is taken */
+		NodeId *cg = arena_alloc(g->arena, sizeof(NodeId) * (size_t)(nt + 1));
+		for (int t = 0; t < nt; t++)
+			cg[t] = grads[t] ? graph_unary_f(g, OP_CLAMP_MAX, graph_unary_f(g, OP_CLAMP_MIN, grads[t], -o->clip_value),
+			                                 o->clip_value)
+			                 : 0;
+		grads = cg;
+	}
 	NodeId scale = 0;
 	if (o->clip_norm > 0) {
 		NodeId sq = 0;
@@ -201,7 +217,13 @@ void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, int ngrads, 
 			NodeId bc1 = sub(g, C(g, 1), graph_unary(g, OP_EXP, mul(g, ts, C(g, log(o->beta1)))));
 			NodeId bc2 = sub(g, C(g, 1), graph_unary(g, OP_EXP, mul(g, ts, C(g, log(o->beta2)))));
 			NodeId step_size = dv(g, lr, bc1);
-			NodeId denom = add(g, dv(g, graph_unary(g, OP_SQRT, vnew), graph_unary(g, OP_SQRT, bc2)), C(g, o->eps));
+			NodeId vden = vnew;
+			if (o->amsgrad) {
+				NodeId vmax = state(g, clause, "vmax", t, T.shape, 0);
+				vden = graph_binary(g, OP_MAXIMUM, vmax, vnew);
+				up[k++] = graph_assign(g, vmax, vden);
+			}
+			NodeId denom = add(g, dv(g, graph_unary(g, OP_SQRT, vden), graph_unary(g, OP_SQRT, bc2)), C(g, o->eps));
 			NodeId base = p;
 			if (o->kind == OPT_ADAMW && wd != 0)
 				base = mul(g, p, sub(g, C(g, 1), mul(g, lr, C(g, wd))));

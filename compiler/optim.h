@@ -22,8 +22,10 @@ typedef struct OptimSpec {
 	int nesterov;                 /* sgd */
 	double weight_decay;          /* all: L2 added to the gradient; adamw: decoupled */
 	double beta1, beta2, eps;     /* adam, adamw; rmsprop: alpha = beta2; adagrad: eps */
+	int amsgrad;                  /* adam, adamw: normalise by the largest second moment so far */
 	double initial_accumulator;   /* adagrad */
-	double clip_norm;             /* > 0: scale gradients to this global norm at most */
+	double clip_value;            /* > 0: clamp every gradient element to [-clip_value, clip_value] */
+	double clip_norm;             /* > 0: then scale gradients to this global norm at most */
 	double damping;               /* newton: (H + damping I) d = g */
 	int cg_iters;                 /* newton_cg: conjugate-gradient iterations at most */
 	const char **no_decay;        /* parameters exempt from weight decay */
@@ -36,15 +38,15 @@ const char *optim_name(OptKind k);
 /* The optimizer's settings that the training step holds as constants
  * (everything but lr, which is a runtime value so that --lr and schedules
  * can change it), as the text the descriptor carries for the trainer's log:
- * "momentum 0.9 nesterov", "betas 0.9 0.999 eps 1e-08"; settings at zero
- * are left out. */
+ * "momentum 0.9 nesterov", "betas 0.9 0.999 eps 1e-08 amsgrad"; settings
+ * at zero are left out. */
 const char *optim_constants(Arena *a, const OptimSpec *o);
 
 /* Append the update of every parameter with a gradient (grads[t] != 0, for
  * the tensors t < ngrads) to the graph as ASSIGN nodes (returned in
  * *updates), adding state tensors:
- * m_W1, optimizer_step, or for a step clause (clause not NULL) critic.m_W1,
- * critic.optimizer_step. */
+ * m_W1, vmax_W1 (amsgrad), optimizer_step, or for a step clause (clause not
+ * NULL) critic.m_W1, critic.optimizer_step. */
 void optim_build(Graph *g, const OptimSpec *o, const NodeId *grads, int ngrads, const char *clause,
                  NodeId **updates, int *nupdates);
 

@@ -4924,11 +4924,11 @@ static void optimizer_spec_to(Sema *s, const AstExpr *v, OptimSpec *o)
 	static const struct {
 		const char *name;
 		OptKind kind;
-		const char *params[6];
+		const char *params[7];
 	} opts[] = {
 		{"sgd", OPT_SGD, {"lr", "momentum", "dampening", "nesterov", "weight_decay", NULL}},
-		{"adam", OPT_ADAM, {"lr", "beta1", "beta2", "eps", "weight_decay", NULL}},
-		{"adamw", OPT_ADAMW, {"lr", "beta1", "beta2", "eps", "weight_decay", NULL}},
+		{"adam", OPT_ADAM, {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", NULL}},
+		{"adamw", OPT_ADAMW, {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", NULL}},
 		{"rmsprop", OPT_RMSPROP, {"lr", "alpha", "eps", "momentum", "weight_decay", NULL}},
 		{"adagrad", OPT_ADAGRAD, {"lr", "eps", "weight_decay", "initial_accumulator", NULL, NULL}},
 		{"newton", OPT_NEWTON, {"damping", "lr", NULL, NULL, NULL, NULL}},
@@ -4953,7 +4953,7 @@ static void optimizer_spec_to(Sema *s, const AstExpr *v, OptimSpec *o)
 	}
 	const char **keep_nd = o->no_decay;
 	int keep_nnd = o->nno_decay;
-	double keep_clip = o->clip_norm;
+	double keep_clip = o->clip_norm, keep_clipv = o->clip_value;
 	if ((opts[k].kind == OPT_NEWTON || opts[k].kind == OPT_NEWTON_CG) && s->g->nloops) {
 		diag_error(s->d, v->loc, "'%s' needs second derivatives, and the model has a 'scan', which is "
 		           "differentiated once only; use a first-order optimizer such as adam", opts[k].name);
@@ -4963,12 +4963,13 @@ static void optimizer_spec_to(Sema *s, const AstExpr *v, OptimSpec *o)
 	o->no_decay = keep_nd;
 	o->nno_decay = keep_nnd;
 	o->clip_norm = keep_clip;
+	o->clip_value = keep_clipv;
 	if (v->kind == AST_NAME)
 		return;
 	int np = 0;
-	while (np < 6 && opts[k].params[np])
+	while (np < 7 && opts[k].params[np])
 		np++;
-	const AstExpr *args[6];
+	const AstExpr *args[7];
 	if (!bind_args(s, v, opts[k].name, opts[k].params, np, 0, args))
 		return;
 	for (int j = 0; j < np; j++) {
@@ -4978,6 +4979,13 @@ static void optimizer_spec_to(Sema *s, const AstExpr *v, OptimSpec *o)
 		Val x = eval(s, args[j], NULL);
 		if (x.kind == V_ERR)
 			continue;
+		if (!strcmp(pn, "amsgrad")) {
+			if (x.kind != V_NUM || (x.num != 0 && x.num != 1))
+				diag_error(s->d, args[j]->loc, "amsgrad of '%s' must be 0 or 1", opts[k].name);
+			else
+				o->amsgrad = x.num != 0;
+			continue;
+		}
 		int unit = !strcmp(pn, "momentum") || !strcmp(pn, "dampening") || !strcmp(pn, "beta1") ||
 		           !strcmp(pn, "beta2") || !strcmp(pn, "alpha");
 		if (x.kind != V_NUM || x.num < 0 || (unit && x.num >= 1) || (!strcmp(pn, "eps") && x.num <= 0)) {
@@ -5471,12 +5479,13 @@ static void stmt_train(Sema *s, const AstStmt *st)
 {
 	Model *m = s->m;
 	static const char *const keys[] = {"optimizer", "epochs", "data", "test", "data_dir", "byte_scale",
-	                                   "clip_norm", "no_weight_decay", "valid", "steps", "env", "episodes"};
+	                                   "clip_norm", "no_weight_decay", "valid", "steps", "env", "episodes",
+	                                   "clip_value"};
 	for (int i = 0; i < st->nitems; i++) {
 		const AstArg *it = &st->items[i];
 		const AstExpr *v = it->value;
 		int k = -1;
-		for (int j = 0; j < 12; j++)
+		for (int j = 0; j < 13; j++)
 			if (!strcmp(keys[j], it->name))
 				k = j;
 		if (v->kind == AST_CALL && !strcmp(v->name, "step")) {
@@ -5528,6 +5537,17 @@ static void stmt_train(Sema *s, const AstStmt *st)
 				m->opt.clip_norm = x.num;
 			break;
 		}
+		case 12: {
+			/* clip_grad_value_: applied before clip_norm when both are given */
+			Val x = eval(s, v, NULL);
+			if (x.kind != V_NUM || x.num <= 0) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "clip_value must be a positive number (every gradient element "
+					           "is clamped to [-clip_value, clip_value])");
+			} else
+				m->opt.clip_value = x.num;
+			break;
+		}
 		case 7: {
 			if (v->kind != AST_LIST) {
 				diag_error(s->d, v->loc, "no_weight_decay is a list of parameters, e.g. [b1, b2]");
@@ -5570,11 +5590,11 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			break;
 		}
 		default: {
-			const char *best = diag_closest(it->name, keys, 12);
+			const char *best = diag_closest(it->name, keys, 13);
 			diag_error(s->d, it->name_loc, "unknown train setting '%s'%s", it->name,
 			           best ? arena_printf(s->a, "; did you mean '%s'?", best)
 			                : " (settings: optimizer, epochs, data, test, valid, data_dir, byte_scale, "
-			                  "clip_norm, no_weight_decay, steps, env, episodes)");
+			                  "clip_norm, clip_value, no_weight_decay, steps, env, episodes)");
 		}
 		}
 	}
@@ -5585,6 +5605,7 @@ static void stmt_train(Sema *s, const AstStmt *st)
 				           "(step(loss, params = [...], optimizer = ...))");
 		for (int k = 0; k < m->nclauses; k++) {
 			m->clauses[k].opt.clip_norm = m->opt.clip_norm;
+			m->clauses[k].opt.clip_value = m->opt.clip_value;
 			m->clauses[k].opt.no_decay = m->opt.no_decay;
 			m->clauses[k].opt.nno_decay = m->opt.nno_decay;
 		}
