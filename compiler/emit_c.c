@@ -1766,6 +1766,19 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 /* Dropout mask: each element keeps its value with probability 1 - p, drawn
  * from a counter-based hash of the step's random key, the dropout site and
  * the element index, so a step is reproducible from the seed. */
+/* The elements of a random draw that rows 0..n-1 of the batch read: a
+ * tensor whose leading axis is the batch draws those rows only (the
+ * others are never read: reductions and contractions over the batch stop
+ * at n); `count` (all of them) otherwise. */
+static const char *batch_rows(Emit *e, NodeId id, long long count)
+{
+	const Node *n = NN(e, id);
+	long long B = (long long)e->g->batch;
+	if (n->bax != 0 || B <= 0 || n->shape.rank < 1 || n->shape.d[0] % B)
+		return arena_printf(e->a, "%lld", count);
+	return arena_printf(e->a, "n * %lld", count / B);
+}
+
 static void kernel_dropout(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
@@ -1775,7 +1788,7 @@ static void kernel_dropout(Emit *e, NodeId id, const char *dst)
 	long long per = (long long)shape_numel(n->shape) / (rows ? rows : 1);
 	if (e->m->policy_only) /* the episode's row this one stands for */
 		fprintf(o, "\tconst uint64_t row_base = (uint64_t)%s * UINT64_C(%lld);\n", e->row0, per);
-	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", rows * per);
+	fprintf(o, "\tfor (long i = 0; i < %s; i++) {\n", batch_rows(e, id, rows * per));
 	fprintf(o, "\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)%s * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
 	        (long long)n->i[0], e->m->policy_only ? "(i + row_base)" : "i");
 	fprintf(o, "\t\thk = (hk ^ (hk >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);\n");
@@ -1798,7 +1811,7 @@ static void kernel_random(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t%s[i] = src[i];\n\t\treturn;\n\t}\n", count, dst);
 	if (e->m->policy_only) /* the episode's row this one stands for */
 		fprintf(o, "\tconst uint64_t row_base = (uint64_t)%s * UINT64_C(%lld);\n", e->row0, count);
-	fprintf(o, "\tfor (long i = 0; i < %lld; i++) {\n", count);
+	fprintf(o, "\tfor (long i = 0; i < %s; i++) {\n", batch_rows(e, id, count));
 	fprintf(o, "\t\tdouble u[2];\n\t\tfor (int k = 0; k < 2; k++) {\n");
 	fprintf(o, "\t\t\tuint64_t hk = %s ^ (UINT64_C(%lld) * UINT64_C(0x9E3779B97F4A7C15)) ^ ((uint64_t)(2 * %s + k) * UINT64_C(0xD1B54A32D192ED03));\n", e->key,
 	        (long long)n->i[0], e->m->policy_only ? "(i + row_base)" : "i");
