@@ -622,6 +622,91 @@ static int dump_episode(rl_run *r)
 	return 0;
 }
 
+/* --speed: (a) environment steps per second with the policy in the loop
+ * (training mode, no update), over `steps` steps, best and median of 3
+ * runs; (b) one update's time, median of 50: for episode rollouts an
+ * episode of `len` steps played by the policy (the environment reset when
+ * it ends), for replay a batch from a memory of `start` transitions. */
+static int speed(rl_run *r, int64_t steps, int64_t len)
+{
+	const dlrt_model *m = r->m;
+	const dlrt_rl *rl = r->rl;
+	double best = 0, runs[3];
+	for (int k = 0; k < 3; k++) {
+		uint64_t ep = 0;
+		rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, ep++), r->obs);
+		int64_t t = 0;
+		double t0 = dlrt_now();
+		for (int64_t i = 0; i < steps; i++) {
+			int64_t a = act(r, r->obs, 0, 0, 0);
+			if (a < 0)
+				return 1;
+			int term = 0;
+			rl->env->step(r->env, a, r->obs, &term);
+			if (term || ++t >= r->max_steps) {
+				rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, ep++), r->obs);
+				t = 0;
+			}
+		}
+		runs[k] = (double)steps / (dlrt_now() - t0);
+		best = runs[k] > best ? runs[k] : best;
+	}
+	qsort(runs, 3, sizeof(double), cmp_double);
+	double times[50];
+	if (rl->rollout == DLRT_ROLLOUT_EPISODE) {
+		if (len > m->batch)
+			len = m->batch;
+		rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, 99), r->obs);
+		for (int64_t i = 0; i < len; i++) {
+			int64_t a = act(r, r->obs, i, 0, 0);
+			if (a < 0)
+				return 1;
+			put_obs(r, T(m, rl->obs), i, r->obs);
+			dlrt_set(T(m, rl->action)->data, T(m, rl->action)->dtype, i, (double)a);
+			int term = 0;
+			r->rewards[i] = rl->env->step(r->env, a, r->obs, &term);
+			if (term)
+				rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, 100 + (uint64_t)i), r->obs);
+		}
+		for (int k = 0; k < 50; k++) {
+			double t0 = dlrt_now();
+			put_returns(r, len);
+			m->train_step(len, r->o->lr);
+			times[k] = dlrt_now() - t0;
+		}
+	} else {
+		len = m->batch;
+		int64_t os = r->info.obs_size, fill = rl->start;
+		rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, 99), r->obs);
+		for (int64_t j = 0; j < fill; j++) {
+			int64_t a = act(r, r->obs, 0, 0, 0);
+			if (a < 0)
+				return 1;
+			int term = 0;
+			memcpy(r->mem_obs + j * os, r->obs, sizeof(double) * (size_t)os);
+			r->mem_rew[j] = rl->env->step(r->env, a, r->obs, &term);
+			memcpy(r->mem_next + j * os, r->obs, sizeof(double) * (size_t)os);
+			r->mem_act[j] = (int32_t)a;
+			r->mem_done[j] = (uint8_t)(term != 0);
+			if (term)
+				rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, 100 + (uint64_t)j), r->obs);
+		}
+		r->mem_size = fill;
+		for (int k = 0; k < 50; k++) {
+			double t0 = dlrt_now();
+			draw_distinct(&r->replay_rng, r->mem_size, len, r->pick);
+			gather_replay(r, len);
+			m->train_step(len, r->o->lr);
+			times[k] = dlrt_now() - t0;
+		}
+	}
+	qsort(times, 50, sizeof(double), cmp_double);
+	printf("{\"model\": \"%s\", \"env_steps_per_s_best\": %.1f, \"env_steps_per_s_median\": %.1f, "
+	       "\"update_ms_median\": %.5f, \"update_rows\": %lld, \"threads\": %d}\n", m->name, best, runs[1],
+	       1e3 * times[25], (long long)len, dlrt_threads());
+	return 0;
+}
+
 int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o)
 {
 	const dlrt_rl *rl = m->rl;
@@ -639,6 +724,10 @@ int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o)
 	}
 	if (setup(&r))
 		goto done;
+	if (o->speed_steps > 0) {
+		rc = speed(&r, o->speed_steps, o->speed_len);
+		goto done;
+	}
 	if (o->dump_grads) {
 		if (rl->rollout != DLRT_ROLLOUT_EPISODE) {
 			dlrt_error("--dump-grads plays one episode: for models trained on episode rollouts");

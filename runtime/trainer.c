@@ -95,6 +95,7 @@ typedef struct opts {
 	int64_t episodes;         /* models trained in an environment: --episodes (-1: the model's) */
 	int64_t eval_episodes;    /* --eval-episodes N */
 	int value_iteration;      /* --value-iteration */
+	int64_t speed;            /* --speed STEPS */
 	/* teaching tools (teach.c) */
 	const char *trace, *dot;
 	int grad_numeric, grad_sweep;
@@ -236,7 +237,7 @@ enum flag_id {
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
-	F_DUMP_DATA, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ, F_EPISODES, F_EVAL_EPISODES, F_VALUE_ITERATION,
+	F_DUMP_DATA, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ, F_EPISODES, F_EVAL_EPISODES, F_VALUE_ITERATION, F_SPEED,
 };
 
 static const struct flag {
@@ -259,7 +260,7 @@ static const struct flag {
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 	{"dump-data", F_DUMP_DATA, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
 	{"lipschitz", F_LIPSCHITZ, 0}, {"episodes", F_EPISODES, 1}, {"eval-episodes", F_EVAL_EPISODES, 1},
-	{"value-iteration", F_VALUE_ITERATION, 0},
+	{"value-iteration", F_VALUE_ITERATION, 0}, {"speed", F_SPEED, 1},
 };
 
 static int bad_value(const char *flag, const char *v, const char *want)
@@ -408,6 +409,10 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 			return bad_value(f->name, v, "a whole number >= 1");
 		break;
 	case F_VALUE_ITERATION: o->value_iteration = 1; break;
+	case F_SPEED:
+		if (parse_i64(v, 1, &o->speed) || o->speed > 1000000000)
+			return bad_value(f->name, v, "a whole number of steps >= 1");
+		break;
 	case F_SET:
 		if (o->nset == 16)
 			return bad_value(f->name, v, "at most 16 --set values");
@@ -2049,6 +2054,7 @@ static int rl_main(const dlrt_model *m, const opts *o)
 		.lr = o->have_lr ? o->lr : m->lr, .save = o->save, .log = o->log, .dump_grads = o->dump_grads,
 		.loaded = o->load != NULL, .log_every = o->log_every, .quiet = o->quiet,
 		.value_iteration = o->value_iteration, .nparams = param_count(m),
+		.speed_steps = o->speed, .speed_len = 200,
 	};
 	if (o->load && o->episodes < 0 && (o->eval_episodes || o->value_iteration))
 		ro.episodes = 0; /* --load with an evaluation only evaluates */
@@ -2117,8 +2123,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		rc = rl_main(m, &o);
 		goto done;
 	}
-	if (o.episodes >= 0 || o.eval_episodes || o.value_iteration) {
-		dlrt_error("--episodes, --eval-episodes and --value-iteration are for models trained in an environment "
+	if (o.episodes >= 0 || o.eval_episodes || o.value_iteration || o.speed) {
+		dlrt_error("--episodes, --eval-episodes, --value-iteration and --speed are for models trained in an environment "
 		           "(env = ... in the train block)");
 		rc = 2;
 		goto done;

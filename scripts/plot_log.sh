@@ -8,6 +8,10 @@
 #
 # The log's columns: step,epoch,loss,lr,train_acc,test_acc,images_per_s; an
 # epoch row is one whose lr field is empty (docs/cli.md, "Training logs").
+#
+# A model trained in an environment logs a row per episode
+# (episode,steps,return,running_reward,loss,env_steps,updates,seconds): its
+# plot is the return of each episode with the running reward, and the loss.
 set -eu
 
 prog=${0##*/}
@@ -30,6 +34,31 @@ if [ ! -r "$log" ]; then
 	exit 1
 fi
 header=$(head -n 1 "$log")
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+if [ "$header" = "episode,steps,return,running_reward,loss,env_steps,updates,seconds" ]; then
+	if [ "$(wc -l < "$log")" -lt 2 ]; then
+		echo "$prog: $log: no episodes to plot yet" >&2
+		exit 1
+	fi
+	{
+		echo "set terminal pngcairo size 900,800 font 'sans,10'"
+		echo "set output $(q "$out")"
+		echo "set datafile separator ','"
+		echo "set key bottom right box opaque"
+		echo "set grid"
+		echo "set multiplot layout 2,1 title $(q "$(basename "$log")")"
+		echo "set xlabel 'episode'"
+		echo "set ylabel 'return'"
+		echo "plot $(q "$log") every ::1 using 1:3 with points pt 7 ps 0.3 lc rgb '#9999cc' title 'episode return', \\"
+		echo "     '' every ::1 using 1:4 with lines lw 2 lc rgb '#cc3333' title 'running reward (0.05 r + 0.95 running)'"
+		echo "set ylabel 'loss (the episode''s last update)'"
+		echo "unset key"
+		echo "plot $(q "$log") every ::1 using 1:5 with lines lw 1"
+		echo "unset multiplot"
+	} | gnuplot
+	echo "$prog: $out"
+	exit 0
+fi
 if [ "$header" != "step,epoch,loss,lr,train_acc,test_acc,images_per_s" ]; then
 	echo "$prog: $log: expected a training log (header step,epoch,loss,lr,...), found '$header'" >&2
 	exit 1
