@@ -741,7 +741,7 @@ static const char *matmul_k(Emit *e, const Node *n, long long K)
  * the shapes only). */
 static int few_rows(Emit *e, NodeId id, long long M, long long K, const char *Kb)
 {
-	return M <= 2 && !e->s->epi[id] && !strcmp(Kb, arena_printf(e->a, "%lld", K));
+	return M <= 2 && !strcmp(Kb, arena_printf(e->a, "%lld", K));
 }
 
 static void few_rows_product(Emit *e, int d, const char *ab, const char *bb, const char *dst, long long M,
@@ -795,7 +795,7 @@ static void kernel_matmul_batched(Emit *e, NodeId id, const char *dst)
 	long long sai = ta ? 1 : K, sak = ta ? M : 1, sbk = tb ? 1 : N, sbj = tb ? K : 1;
 	fprintf(o, "\t/* %s = %s%s @ %s%s: %lld products [%lld, %lld] x [%lld, %lld] */\n", dst, ab, ta ? "^T" : "", bb,
 	        tb ? "^T" : "", nb, M, K, K, N);
-	int small = few_rows(e, id, M, K, matmul_k(e, n, K));
+	int small = few_rows(e, id, M, K, matmul_k(e, n, K)) && !e->s->epi[id];
 	int par = nb > 1 && nb * M * N * K >= PAR_MIN_WORK && !(small && nb * N * K <= (1 << 20));
 	const char *lo = "0", *hi = arena_printf(e->a, "%lld", nb), *pa = "dlc_pa[0]", *pbk = "dlc_pb[0]";
 	if (par) {
@@ -900,6 +900,11 @@ static void kernel_matmul(Emit *e, NodeId id, const char *dst)
 		pbk = arena_printf(e->a, "=%s", pk);
 	if (small) {
 		few_rows_product(e, 1, ab, bb, dst, M, N, K, sai, sak, sbk, sbj);
+		if (e->s->epi[id]) { /* the fused consumer, over the whole product */
+			fprintf(o, "\t{\n\t\tconst long pb = 0, nkb = 1, mr = %lld, nr = %lld;\n", M, N);
+			matmul_epilogue(e, id, dst, "0", "0", 2);
+			fprintf(o, "\t}\n");
+		}
 		return;
 	}
 	gemm_loops(e, id, 1, ab, bb, dst, N, Kb, sai, sak, sbk, sbj, i0, i1, j0, j1, pa, pbk);
@@ -2198,6 +2203,9 @@ static void emit_helpers(Emit *e)
 			int r = n->shape.rank, ra = A->shape.rank;
 			int64_t N = n->shape.d[r - 1], K = A->shape.d[ra - (n->i[0] ? 2 : 1)];
 			int64_t M = matmul_flat(e, n) ? shape_numel(n->shape) / N : n->shape.d[r - 2];
+			if (matmul_flat(e, n) && few_rows(e, k->node, M, K, matmul_k(e, n, K)) && N * K <= (1 << 20) &&
+			    !prepacked(e, k->node))
+				continue; /* summed straight from the operands: nothing packed */
 			int64_t kc = K < MM_KC ? K : MM_KC, mc = M < MM_MC ? M : MM_MC, nc = N < MM_NC ? N : MM_NC;
 			int64_t nr = MM_NRMAX(e);
 			mc = (mc + 5) / 6 * 6;
@@ -2392,11 +2400,17 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		fprintf(out, ";\n * and %s_train_step, every clause once.\n */\n", m->name);
 		fprintf(out, "/* lr is a runtime value (each clause's argument); the optimizers' other\n"
 		             " * settings are constants of this file. */\n");
+	} else if (m->policy_only) {
+		fprintf(out, " * The policy of an agent, for one observation: %s_gradients chooses its\n"
+		             " * action in training mode (sampling, dropout), %s_forward in evaluation mode\n"
+		             " * (the greedy action); neither computes a gradient, and %s_train_step is\n"
+		             " * %s_gradients.  The runtime copies the model's params into it.\n */\n",
+		        m->name, m->name, m->name, m->name);
 	} else
 		fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
 		             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
 		        m->name, m->name, m->name, optim_name(m->opt.kind));
-	if (!m->nclauses && m->opt.kind != OPT_NEWTON && m->opt.kind != OPT_NEWTON_CG) {
+	if (!m->nclauses && !m->policy_only && m->opt.kind != OPT_NEWTON && m->opt.kind != OPT_NEWTON_CG) {
 		const char *k = optim_constants(e->a, &m->opt);
 		fprintf(out, "/* The %s update: lr is a runtime value (train_step's argument: --lr and\n"
 		             " * schedules change it)%s%s%s. */\n", optim_name(m->opt.kind),
