@@ -46,6 +46,7 @@ typedef struct Emit {
 static const Node *NN(const Emit *e, NodeId id) { return graph_node(e->g, id); }
 static void emit_probe_table(Emit *e);
 static void emit_rl(Emit *e);
+static uint64_t file_hash(const char *path);
 struct Kernel;
 static const char *kernel_name(Emit *e, const Kernel *k);
 
@@ -2418,7 +2419,9 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	}
 	fprintf(out, "#include <math.h>\n#include <stdint.h>\n#include \"dlrt.h\"\n\n");
 	if (m->rl.env == ENV_USER && !m->name_prefix)
-		fprintf(out, "/* the environment: dlrt_user_env (runtime/dlrt_env.h) */\n#include \"%s\"\n\n", m->rl.env_file);
+		fprintf(out, "/* the environment: dlrt_user_env (runtime/dlrt_env.h); the file's FNV-1a hash %016llx\n"
+		             " * (a cache of compiled code keyed by this text sees a change to it) */\n#include \"%s\"\n\n",
+		        (unsigned long long)file_hash(m->rl.env_file), m->rl.env_file);
 	fprintf(out, "/* the most threads the parallel kernels have scratch for */\n#ifndef DLC_MAXT\n#define DLC_MAXT 16\n#endif\n\n");
 	emit_helpers(e);
 
@@ -2741,6 +2744,20 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
 		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);
 	arena_free(&arena);
+}
+
+/* FNV-1a of a file's bytes (0 if it cannot be read). */
+static uint64_t file_hash(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int c;
+	if (!f)
+		return 0;
+	while ((c = getc(f)) != EOF)
+		h = (h ^ (uint64_t)(unsigned char)c) * 0x100000001b3ULL;
+	fclose(f);
+	return h;
 }
 
 /* Training in an environment: the dlrt_rl descriptor (dlrt.h). */

@@ -434,7 +434,11 @@ static int compare_value_iteration(rl_run *r)
 	int sweeps = dlrt_value_iteration(rl->env, r->env, &r->info, rl->gamma, 1e-12, 100000, V, Q);
 	int64_t states = 0, agree = 0;
 	dlrt_env_outcome oc[16];
-	printf("value iteration (gamma %g, %d sweeps): V(start) = %.6f\n", rl->gamma, sweeps, V[0]);
+	double first;
+	rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, 0), &first);
+	int64_t s0 = (int64_t)first;
+	printf("value iteration (gamma %g, %d sweeps): V(%lld) = %.6f at the first episode's start\n", rl->gamma, sweeps,
+	       (long long)s0, s0 >= 0 && s0 < S ? V[s0] : NAN);
 	printf("state  learned  optimal  V*\n");
 	for (int64_t s = 0; s < S; s++) {
 		int any = 0;
