@@ -112,7 +112,7 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 {
 	fprintf(out,
 	        "usage: %s [flags]\n"
-	        "Trains model '%s'%s%s%s, then evaluates it on its test set.\n"
+	        "Trains model '%s'%s%s%s, %s%s%s.\n"
 	        "\n"
 	        "  --epochs N             epochs to train (default %d)\n"
 	        "  --lr X                 learning rate (default %g)\n"
@@ -165,7 +165,9 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --threads N            worker threads (default: one per CPU this process may\n"
 	        "                         use); results are the same bits for any N\n",
 	        prog, m->name ? m->name : "?", m->source ? " (from " : "", m->source ? m->source : "",
-	        m->source ? ")" : "", m->epochs > 0 ? m->epochs : 1, m->lr,
+	        m->source ? ")" : "", m->rl ? "by acting in its environment, " : "then evaluates it on its test set",
+	        m->rl ? m->rl->env_name : "", m->rl ? " (--episodes, --eval-episodes: below)" : "",
+	        m->epochs > 0 ? m->epochs : 1, m->lr,
 	        m->data_dir ? " (default " : "", m->data_dir ? m->data_dir : "",
 	        m->data_dir ? ")" : "");
 	fprintf(out,
@@ -196,6 +198,12 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         against the gradient for h = 1e-1 ... 1e-12\n"
 	        "  --dot PATH             run one step's gradients and write the graph with every\n"
 	        "                         value and gradient (models compiled with dlc --probe)\n"
+	        "  --episodes N           models trained in an environment: episodes to play\n"
+	        "  --eval-episodes N      and afterwards, N episodes of the greedy policy\n"
+	        "  --value-iteration      tabular environments: the greedy policy next to value\n"
+	        "                         iteration's, state by state\n"
+	        "  --speed STEPS          no training: environment steps per second with the policy\n"
+	        "                         in the loop, and the time of one update (JSON)\n"
 	        "  --dump-data PATH       no training: write the data sets as the run loads them (the\n"
 	        "                         training set as its first epoch has it) to a safetensors\n"
 	        "                         file, as SET.NAME (train.x, test.y, ...)\n"
