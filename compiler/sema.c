@@ -5339,11 +5339,25 @@ static void rl_rollout(Sema *s, const AstExpr *v)
 		rl->policy = -1;
 		return;
 	}
-	/* it acts on the observation alone */
+	/* it acts on the observation alone, one row at a time */
 	uint8_t *seen = calloc(s->g->nnodes, 1);
 	if (!seen)
 		return;
 	graph_reach(s->g, &m->outputs[rl->policy].node, 1, seen);
+	for (NodeId id = 1; id < s->g->nnodes; id++) {
+		const Node *n = N(s, id);
+		if (!seen[id] || n->bax >= 0 || n->op == OP_COUNT)
+			continue;
+		for (int k = 0; k < n->nin; k++)
+			if (N(s, n->in[k])->bax >= 0) {
+				diag_error(s->d, policy ? policy->loc : v->loc, "the policy '%s' mixes the rows of a batch "
+				           "(%s of a value along its batch axis, such as batch_norm's statistics in training or a "
+				           "mean over the batch): it acts on one observation at a time, so each row must be "
+				           "computed alone", m->outputs[rl->policy].name, op_info[n->op].name);
+				free(seen);
+				return;
+			}
+	}
 	for (int t = 0; t < s->g->ntensors; t++) {
 		const Tensor *T = &s->g->tensors[t];
 		if ((T->role == ROLE_INPUT || T->role == ROLE_LABEL) && t != rl->obs && seen[T->node]) {
@@ -5623,7 +5637,10 @@ static void stmt_train(Sema *s, const AstStmt *st)
 	if (m->rl.env && !m->rl.rollout)
 		diag_error(s->d, m->rl.loc, "an environment needs a rollout that turns its experience into batches: "
 		           "data = rollout(observation = ..., action = ..., returns = ...) or data = replay(...)");
-	for (int i = 0; i < st->nitems && !m->rl.env && m->rl.rollout; i++)
+	int env_item = 0;
+	for (int i = 0; i < st->nitems; i++)
+		env_item |= !strcmp(st->items[i].name, "env");
+	for (int i = 0; i < st->nitems && !m->rl.env && !env_item && m->rl.rollout; i++)
 		if (!strcmp(st->items[i].name, "data"))
 			diag_error(s->d, st->items[i].value->loc, "%s(...) gathers experience from an environment; say which: "
 			           "env = cartpole(), gridworld(...) or c(\"my_env.c\")", st->items[i].value->name);

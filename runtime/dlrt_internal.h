@@ -16,29 +16,6 @@
 #define DLRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define DLRT_PRINTF(f, a)
-/* Training in an environment (rl.c): the trainer's settings that apply. */
-typedef struct dlrt_rl_opts {
-	uint64_t seed;
-	int64_t episodes;          /* -1: the model's */
-	int64_t eval_episodes;     /* after training: greedy episodes to evaluate (0: none) */
-	double lr;
-	const char *save, *log, *dump_grads;
-	int loaded;                /* the parameters come from a checkpoint */
-	int64_t log_every;         /* episodes between progress lines (0: 10, or 50 from 1000 episodes) */
-	int quiet;
-	int value_iteration;       /* tabular environments: compare with value iteration */
-	int64_t speed_steps;       /* --speed: steps of the policy in the loop (0: no) */
-	int64_t speed_len;         /* and the episode length of the timed update */
-	int64_t nparams;
-} dlrt_rl_opts;
-int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o);
-
-/* --dump-grads and --dump-forward: the loss, the outputs and (with_grads)
- * every gradient d_NAME of the first n rows to a safetensors file; with_data
- * adds the inputs, labels and parameters (the batch an episode made). */
-int dlrt_write_dump(const dlrt_model *m, const char *path, int64_t n, int with_grads, uint64_t seed,
-                    int with_data);
-
 #endif
 
 /* "dlrt: " + message + newline on stderr. */

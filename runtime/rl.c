@@ -52,6 +52,7 @@ typedef struct rl_run {
 	const dlrt_model *m, *p;          /* the model and its policy */
 	const dlrt_rl *rl;
 	const dlrt_rl_opts *o;
+	const char *name;                 /* the environment's, for messages */
 	void *env;
 	dlrt_env_info info;
 	const dlrt_tensor *pobs, *pact;   /* the policy's observation and action */
@@ -137,13 +138,13 @@ static int check_obs(rl_run *r, const double *obs, int64_t episode, int64_t step
 	for (int64_t i = 0; i < n; i++)
 		if (!isfinite(obs[i])) {
 			dlrt_error("%s: episode %lld, step %lld: the environment returned a non-finite observation "
-			           "(element %lld is %s); stopping", r->rl->env_name, (long long)episode + 1, (long long)step,
+			           "(element %lld is %s); stopping", r->name, (long long)episode + 1, (long long)step,
 			           (long long)i, isnan(obs[i]) ? "NaN" : "Inf");
 			return -1;
 		}
 	if (r->info.obs_states > 0 && (obs[0] < 0 || obs[0] >= (double)r->info.obs_states || obs[0] != floor(obs[0]))) {
 		dlrt_error("%s: episode %lld, step %lld: the environment returned state %g, outside [0, %lld)",
-		           r->rl->env_name, (long long)episode + 1, (long long)step, obs[0], (long long)r->info.obs_states);
+		           r->name, (long long)episode + 1, (long long)step, obs[0], (long long)r->info.obs_states);
 		return -1;
 	}
 	return 0;
@@ -167,7 +168,7 @@ static int64_t act(rl_run *r, const double *obs, int64_t row, int greedy, int64_
 	if (a < 0 || a >= r->info.nactions) {
 		dlrt_error("episode %lld, step %lld: the policy '%s' chose action %lld, but %s has %lld actions "
 		           "(0..%lld)", (long long)episode + 1, (long long)row, r->pact->name, (long long)a,
-		           r->rl->env_name, (long long)r->info.nactions, (long long)r->info.nactions - 1);
+		           r->name, (long long)r->info.nactions, (long long)r->info.nactions - 1);
 		return -1;
 	}
 	return a;
@@ -196,7 +197,7 @@ static int after_update(rl_run *r, int64_t episode)
 	r->last_loss = model_loss(m);
 	if (!isfinite(r->last_loss)) {
 		dlrt_error("episode %lld, update %lld: the loss is %s; stopping", (long long)episode + 1,
-		           (long long)r->updates, isnan(r->last_loss) ? "NaN" : "Inf");
+		           (long long)r->updates + 1, isnan(r->last_loss) ? "NaN" : "Inf");
 		return -1;
 	}
 	r->updates++;
@@ -277,7 +278,7 @@ static int64_t play(rl_run *r, uint64_t seed, int greedy, int record, int64_t ep
 		double rew = rl->env->step(r->env, a, r->obs, &term);
 		if (!isfinite(rew)) {
 			dlrt_error("%s: episode %lld, step %lld: the environment returned a reward of %s; stopping",
-			           rl->env_name, (long long)episode + 1, (long long)n + 1, isnan(rew) ? "NaN" : "Inf");
+			           r->name, (long long)episode + 1, (long long)n + 1, isnan(rew) ? "NaN" : "Inf");
 			return -1;
 		}
 		if (check_obs(r, r->obs, episode, n + 1))
@@ -346,7 +347,7 @@ static int64_t replay_episode(rl_run *r, uint64_t seed, int64_t episode, double 
 		double rew = rl->env->step(r->env, a, r->next, &term);
 		if (!isfinite(rew)) {
 			dlrt_error("%s: episode %lld, step %lld: the environment returned a reward of %s; stopping",
-			           rl->env_name, (long long)episode + 1, (long long)n + 1, isnan(rew) ? "NaN" : "Inf");
+			           r->name, (long long)episode + 1, (long long)n + 1, isnan(rew) ? "NaN" : "Inf");
 			return -1;
 		}
 		if (check_obs(r, r->next, episode, n + 1))
@@ -483,29 +484,34 @@ static int check_fit(rl_run *r)
 			r->one_hot = 1;
 		else {
 			dlrt_error("%s observes one of %lld states: observation '%s' must be i32[%lld] (the state id) or "
-			           "floats [%lld, %lld] (one-hot), not %s with %lld numbers a row", rl->env_name,
+			           "floats [%lld, %lld] (one-hot), not %s with %lld numbers a row", r->name,
 			           (long long)r->info.obs_states, o->name, (long long)rows, (long long)rows,
 			           (long long)r->info.obs_states, dlrt_dtype_name(o->dtype), (long long)elems);
 			return -1;
 		}
 	} else if (o->dtype == DLRT_I32 || elems != r->info.obs_size) {
-		dlrt_error("%s observes %lld number%s a step, but observation '%s' holds %lld %s a row", rl->env_name,
+		dlrt_error("%s observes %lld number%s a step, but observation '%s' holds %lld %s a row", r->name,
 		           (long long)r->info.obs_size, r->info.obs_size == 1 ? "" : "s", o->name, (long long)elems,
 		           o->dtype == DLRT_I32 ? "integer" : elems == 1 ? "number" : "numbers");
 		return -1;
 	}
 	const dlrt_tensor *a = T(m, rl->action);
 	if (a->classes > 0 && a->classes != r->info.nactions) {
-		dlrt_error("%s has %lld actions, but the model uses action '%s' as one of %lld", rl->env_name,
+		dlrt_error("%s has %lld actions, but the model uses action '%s' as one of %lld", r->name,
 		           (long long)r->info.nactions, a->name, (long long)a->classes);
 		return -1;
 	}
 	r->max_steps = rl->config.max_steps > 0 ? rl->config.max_steps : r->info.max_steps;
 	if (rl->rollout == DLRT_ROLLOUT_EPISODE) {
 		if (r->max_steps <= 0 || r->max_steps > m->batch) {
-			dlrt_error("an episode of %s lasts up to %s%lld steps, but the batch (the first dim of '%s') holds %lld: "
-			           "make it at least that, or limit episodes with max_steps", rl->env_name,
-			           r->max_steps > 0 ? "" : "(no limit) ", (long long)r->max_steps, o->name, (long long)m->batch);
+			if (r->max_steps <= 0)
+				dlrt_error("%s sets no limit on an episode's steps, but an episode must fit the batch (the first "
+				           "dim of '%s', %lld): limit episodes with max_steps = %lld", r->name, o->name,
+				           (long long)m->batch, (long long)m->batch);
+			else
+				dlrt_error("an episode of %s lasts up to %lld steps, but the batch (the first dim of '%s') holds "
+				           "%lld: make it at least that, or limit episodes with max_steps", r->name,
+				           (long long)r->max_steps, o->name, (long long)m->batch);
 			return -1;
 		}
 	} else if (r->max_steps <= 0) {
@@ -521,12 +527,12 @@ static int setup(rl_run *r)
 	char err[512] = "";
 	r->env = rl->env->create(&rl->config, &r->info, err, sizeof err);
 	if (!r->env) {
-		dlrt_error("%s: %s", rl->env_name, err[0] ? err : "the environment could not be created");
+		dlrt_error("%s: %s", r->name, err[0] ? err : "the environment could not be created");
 		return -1;
 	}
 	if (r->info.obs_size < 1 || r->info.nactions < 1 || r->info.obs_size > (1 << 24)) {
 		dlrt_error("%s: an environment needs at least one number per observation and one action (it says %lld "
-		           "and %lld)", rl->env_name, (long long)r->info.obs_size, (long long)r->info.nactions);
+		           "and %lld)", r->name, (long long)r->info.obs_size, (long long)r->info.nactions);
 		return -1;
 	}
 	if (check_fit(r))
@@ -716,6 +722,7 @@ int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o)
 	const dlrt_rl *rl = m->rl;
 	rl_run r;
 	memset(&r, 0, sizeof r);
+	r.name = rl->env && rl->env->name && rl->env->name[0] ? rl->env->name : rl->env_name;
 	r.m = m;
 	r.p = rl->policy;
 	r.rl = rl;
@@ -744,7 +751,7 @@ int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o)
 	const char *kind = rl->rollout == DLRT_ROLLOUT_EPISODE ? "episode rollouts" : "replay";
 	if (!o->quiet && episodes > 0) {
 		printf("%s: %lld parameters, %s (%lld observation%s, %lld actions, up to %lld steps), %s, %s lr %g",
-		       m->name, (long long)o->nparams, rl->env_name, (long long)r.info.obs_size,
+		       m->name, (long long)o->nparams, r.name, (long long)r.info.obs_size,
 		       r.info.obs_size == 1 ? "" : "s", (long long)r.info.nactions,
 		       (long long)r.max_steps, kind, dlrt_optimizer_name(m->optimizer), o->lr);
 		if (m->optimizer_constants && *m->optimizer_constants)
