@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Training in an environment (runtime/rl.c, the train block's env and rollout).
 
-usage: rl_train_test.py grads|train|same|errors|walk --dlc DLC --workdir DIR
+usage: rl_train_test.py WHAT --dlc DLC --workdir DIR
 
 grads   the policy gradient against PyTorch's, in f64: reinforce_nodrop.dl
         (examples/reinforce_cartpole.dl without dropout) and actor_critic.dl
         (a value head as baseline, smooth_l1 on the returns) each play one
         episode with --dump-grads, from their initial parameters and from
-        parameters trained 150 episodes (a 500-step, truncated episode).
+        parameters trained 150 episodes (up to a 500-step, truncated episode).
         PyTorch rebuilds the network from the dumped parameters and
         differentiates the loss on the dumped rows: the loss and every
         gradient agree to 1e-5 (relative, floor 1e-10).  Independently of
@@ -20,17 +20,32 @@ grads   the policy gradient against PyTorch's, in f64: reinforce_nodrop.dl
 train   examples/reinforce_cartpole.dl, 300 episodes, seed 0: the mean return
         of the last 100 episodes is above 50 (a random policy's is about 22;
         this run gives about 92).  With --lr 0 the same bound fails.
-same    the same run twice gives the same lines (the timings aside), and
-        --threads 1 and --threads 2 give the same lines.
+same    the same run twice gives the same lines and log rows (the timings
+        aside), and --threads 1 and --threads 2 give the same.
 errors  runtime and build errors, each with its exit status and message: a
-        user environment that does not compile, one whose observation does
-        not fit the model, a policy that chooses an action outside the
-        action space, a NaN observation, a missing environment file, an
-        RL model given --epochs, and --episodes -1.
-walk    a user environment (walk_env.c, the corridor of docs/rl-environments.md
-        with a start of its own and a step cost) compiled into a REINFORCE
-        model: 200 episodes reach the optimal return, and the greedy policy
-        is value iteration's in every state.
+        user environment that does not compile, a missing environment file,
+        an observation that does not fit the model, actions taken as one of
+        3 on CartPole's 2, a batch shorter than an episode, a policy that
+        chooses an action outside the action space, a NaN observation,
+        --epochs and --episodes -1, --dump-grads with replay.
+walk    a user environment (walk_env.c, a corridor of 10 cells with a step
+        cost) compiled into a REINFORCE model: after 200 episodes the greedy
+        policy reaches the goal on the shortest path and is value iteration's
+        in every state; with --lr 0 it is not.
+short   cartpole(max_steps = 100) with a batch of 100: episodes stop at 100
+        steps, and REINFORCE still learns (last 100 episodes above 50).
+qlearn  tabular Q-learning (qlearn_start.dl, replay of one transition) on a
+        small deterministic map: the saved table equals Q* to 1e-3.
+vstart  value iteration's summary on that map, whose start is cell 1: the
+        "V(start)" it prints is the start's value, 0.95.
+flags   trainer flags that an RL run does not carry out (--dump-forward,
+        --dump-data, --trace, --dot, --lipschitz, --grad-sweep, --warmup,
+        --check-numerics, --noise) are refused or done, not ignored.
+batchstats  a policy that reads statistics over the batch (batch norm in
+        training mode, a mean over axis 0) acts on one observation, where
+        they make the action independent of it: dlc refuses such a policy.
+resume  150 episodes, then --load to 300 in all: the resumed run plays
+        episodes 151..300 of the uninterrupted run (steps, returns, losses).
 Exit 77 without PyTorch (grads) unless DLC_REQUIRE_TORCH=1.
 """
 import argparse
@@ -287,6 +302,11 @@ def errors(a):
     e = build(a, src("classes3_model.dl"), "classes3")
     expect_fail("action classes", [e, "--episodes", "1"], 1,
                 r"cartpole has 2 actions, but the model uses action 'act' as one of 3")
+    # a batch of 100 rows for episodes of up to 500 steps
+    e = build(a, src("cartpole_batch100.dl"), "batch100")
+    expect_fail("batch shorter than an episode", [e, "--episodes", "1"], 1,
+                r"an episode of cartpole lasts up to 500 steps, but the batch \(the first dim of 'obs'\) holds 100: "
+                r"make it at least that, or limit episodes with max_steps")
     # a policy that always chooses action 2 of CartPole's 2
     e = build(a, src("action2_model.dl"), "action2")
     expect_fail("action outside the space", [e, "--episodes", "3"], 1,
@@ -369,8 +389,11 @@ def flags(a):
     """Trainer flags that do nothing in an environment are refused, not
     ignored: each either stops with 'does not apply' (exit 2) or does
     what it says (writes its file)."""
+    import numpy as np
     e = build(a, EXAMPLE, "reinforce_cartpole")
     d = a.workdir
+    noise = os.path.join(d, "u.npy")
+    np.save(noise, np.full((500, 2), 0.5))  # the Gumbel draws of categorical: its greedy action
     cases = [
         (["--dump-forward", os.path.join(d, "fwd.st")], os.path.join(d, "fwd.st")),
         (["--dump-data", os.path.join(d, "data.st")], os.path.join(d, "data.st")),
@@ -380,6 +403,7 @@ def flags(a):
         (["--grad-sweep"], None),
         (["--warmup", "5"], None),
         (["--check-numerics"], None),
+        (["--noise", "random1=" + noise], None),
     ]
     bad = []
     for extra, path in cases:
@@ -399,16 +423,132 @@ def flags(a):
     return 0
 
 
+def short(a):
+    """Episodes truncated at cartpole(max_steps = 100), in a batch of 100."""
+    e = build(a, os.path.join(HERE, "cartpole_short.dl"), "cartpole_short")
+    log = os.path.join(a.workdir, "short.csv")
+    k, last = last_mean(run([e, "--seed", "1", "--log", log]))
+    with open(log) as f:
+        steps = [int(line.split(",")[1]) for line in f.read().splitlines()[1:]]
+    full = sum(n == 100 for n in steps)
+    print("cartpole_short: %d episodes, the longest %d steps, %d of them truncated at 100; mean return of the "
+          "last %d %.2f" % (len(steps), max(steps), full, k, last))
+    if len(steps) != 200 or max(steps) != 100 or full < 20 or not last > 50:
+        raise SystemExit("FAIL: 200 episodes of at most 100 steps, at least 20 truncated, the last 100 above 50")
+    print("PASS")
+    return 0
+
+
+def qlearn_q(cells, cols, gamma):
+    """Q* of a deterministic gridworld (value iteration on the map)."""
+    rows = len(cells) // cols
+    moves = ((0, -1), (1, 0), (0, 1), (-1, 0))  # left, down, right, up
+
+    def nxt(s, act):
+        r, c = divmod(s, cols)
+        r2, c2 = r + moves[act][0], c + moves[act][1]
+        if not (0 <= r2 < rows and 0 <= c2 < cols) or cells[r2 * cols + c2] == "#":
+            return s
+        return r2 * cols + c2
+    V = [0.0] * len(cells)
+    for _ in range(1000):
+        Q = [[0.0] * 4 for _ in cells]
+        for s, ch in enumerate(cells):
+            if ch in "#GH":
+                continue
+            for act in range(4):
+                s2 = nxt(s, act)
+                end = cells[s2] in "GH"
+                Q[s][act] = (1.0 if cells[s2] == "G" else 0.0) + (0.0 if end else gamma * V[s2])
+        V = [max(q) for q in Q]
+    return Q
+
+
+def qlearn(a):
+    """Tabular Q-learning's table converges to Q*: the TD target, terminal
+    cells (no bootstrap), walls and edges."""
+    import st
+    e = build(a, os.path.join(HERE, "qlearn_start.dl"), "qlearn_start")
+    ckpt = os.path.join(a.workdir, "q.st")
+    run([e, "--seed", "0", "--save", ckpt])
+    t, meta = st.load(ckpt)
+    want = qlearn_q("#S...G", 3, 0.95)
+    err = max(abs(t["Q"][s][act] - want[s][act]) for s in range(6) for act in range(4))
+    print("qlearn_start: 300 episodes, %s updates: Q within %.2g of Q*" % (meta.get("step"), err))
+    if err > 1e-3:
+        print(t["Q"])
+        raise SystemExit("FAIL: the learned Q should be Q* to 1e-3")
+    print("PASS")
+    return 0
+
+
+def batchstats(a):
+    """A policy that reads statistics over the batch (batch norm in training
+    mode, a mean over axis 0) acts on one observation, where they make its
+    action independent of the observation: dlc refuses it."""
+    bad = []
+    for name in ("policy_batch_norm.dl", "policy_batch_mean.dl"):
+        exe = os.path.join(a.workdir, name[:-3])
+        r = subprocess.run([a.dlc, os.path.join(HERE, name), "-o", exe], capture_output=True, text=True)
+        out = r.stdout + r.stderr
+        if r.returncode == 1 and re.search(r"%s:\d+:\d+: error: .*policy" % re.escape(name), out):
+            print("%s: %s" % (name, next(line for line in out.splitlines() if "error" in line)))
+            continue
+        if r.returncode == 0:
+            k, last = last_mean(run([exe, "--seed", "0"]))
+            print("%s: compiled; 300 episodes give a mean return of %.2f over the last %d (a random policy: "
+                  "about 22)" % (name, last, k))
+        else:
+            print(out)
+        bad.append(name)
+    if bad:
+        raise SystemExit("FAIL: dlc should refuse a policy that reads batch statistics: %s" % ", ".join(bad))
+    print("PASS")
+    return 0
+
+
+def resume(a):
+    """--load continues a run: 150 episodes, then --load to 300 in all,
+    plays episodes 151..300 of the uninterrupted run (the same steps,
+    returns and losses)."""
+    e = build(a, EXAMPLE, "reinforce_cartpole")
+    d = a.workdir
+    logs = {k: os.path.join(d, k + ".csv") for k in ("full", "first", "rest")}
+    ckpt = os.path.join(d, "half.st")
+    run([e, "--episodes", "300", "--seed", "2", "--log", logs["full"]])
+    run([e, "--episodes", "150", "--seed", "2", "--log", logs["first"], "--save", ckpt])
+    run([e, "--episodes", "300", "--seed", "2", "--log", logs["rest"], "--load", ckpt])
+
+    def rows(path):  # episode, steps, return, loss
+        with open(path) as f:
+            return [[x[0], x[1], x[2], x[4]] for x in (line.split(",") for line in f.read().splitlines()[1:])]
+    full, first, rest = rows(logs["full"]), rows(logs["first"]), rows(logs["rest"])
+    if first != full[:150]:
+        raise SystemExit("FAIL: the first 150 episodes differ from the full run's")
+    print("resumed run: %d episodes, the first numbered %s" % (len(rest), rest[0][0] if rest else "-"))
+    if rest != full[150:]:
+        for i, (x, y) in enumerate(zip(full[150:], rest)):
+            if x != y:
+                raise SystemExit("FAIL: the resumed run's episode %d is %s (episode, steps, return, loss); the "
+                                 "uninterrupted run's is %s" % (i + 1, y, x))
+        raise SystemExit("FAIL: the resumed run has %d episodes, the rest of the full run %d"
+                         % (len(rest), len(full) - 150))
+    print("PASS")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["grads", "train", "same", "errors", "walk", "vstart", "flags"])
+    ap.add_argument("what", choices=sorted(TESTS))
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    return {"grads": grads, "train": train, "same": same, "errors": errors, "walk": walk, "vstart": vstart,
-            "flags": flags}[a.what](a)
+    return TESTS[a.what](a)
 
+
+TESTS = {"grads": grads, "train": train, "same": same, "errors": errors, "walk": walk, "short": short,
+         "qlearn": qlearn, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
 
 if __name__ == "__main__":
     sys.exit(main())

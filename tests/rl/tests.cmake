@@ -23,9 +23,10 @@ set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 # Training in an environment (runtime/rl.c, rl_train_test.py): the policy
 # gradient of one episode against PyTorch's (f64, REINFORCE and a value
 # baseline), REINFORCE on CartPole above a bound that --lr 0 misses, the same
-# lines on a second run and on 2 threads, runtime and build errors, and a
-# user environment trained to its optimum.
-foreach(what grads train same errors walk)
+# lines on a second run and on 2 threads, runtime and build errors, a user
+# environment trained to its optimum, truncated CartPole episodes, and
+# tabular Q-learning's table against Q*.
+foreach(what grads train same errors walk short qlearn)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
