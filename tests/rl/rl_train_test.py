@@ -36,6 +36,15 @@ short   cartpole(max_steps = 100) with a batch of 100: episodes stop at 100
         steps, and REINFORCE still learns (last 100 episodes above 50).
 qlearn  tabular Q-learning (qlearn_start.dl, replay of one transition) on a
         small deterministic map: the saved table equals Q* to 1e-3.
+targets a target network following by Polyak averaging (tau 0.3) and one
+        copied every 3 updates, on a one-state environment whose episodes
+        are truncated (loop_env.c) or terminate (end_env.c): Q and its target
+        after 100 updates equal the recurrence worked out by hand to 1e-12
+        (f64), so a truncated step bootstraps and a terminal one does not.
+schedules  exp_decay (end + (start - end) exp(-t / steps)) and linear_decay
+        (start + (end - start) t / steps until t = steps) of a hyper, set
+        before environment step t: a one-state table that regresses on the
+        hyper records every value, equal by hand to 1e-12 (f64).
 vstart  value iteration's summary on that map, whose start is cell 1: the
         "V(start)" it prints is the start's value, 0.95.
 flags   trainer flags that an RL run does not carry out (--dump-forward,
@@ -364,6 +373,56 @@ def walk(a):
     return 0
 
 
+def targets(a):
+    """Target networks and the done flag, against the recurrence worked out
+    by hand: one state, one action, reward 1 a step, each step trained on
+    its own transition (capacity 1, batch 1) with SGD, in f64."""
+    import st
+    cases = (("target_polyak.dl", False, 0.3, 1), ("target_every.dl", True, 1.0, 3))
+    for src, end, tau, every in cases:
+        exe = build(a, os.path.join(HERE, src), src[:-3], "--dtype", "f64")
+        ckpt = os.path.join(a.workdir, src[:-3] + ".st")
+        run([exe, "--seed", "0", "--save", ckpt])
+        t, meta = st.load(ckpt)
+        q = qt = 0.0
+        for i in range(100):  # 20 episodes of 5 steps
+            done = end and i % 5 == 4
+            q += 0.1 * (1 + (0 if done else 0.9 * qt) - q)
+            if tau < 1:
+                qt = tau * q + (1 - tau) * qt
+            elif (i + 1) % every == 0:
+                qt = q
+        got_q, got_qt = float(t["Q.W"].ravel()[0]), float(t["Qt.W"].ravel()[0])
+        print("%s: %s updates: Q %.15g (by hand %.15g), Qt %.15g (by hand %.15g)"
+              % (src, meta.get("step"), got_q, q, got_qt, qt))
+        if meta.get("step") != "100" or abs(got_q - q) > 1e-12 * q or abs(got_qt - qt) > 1e-12 * qt:
+            raise SystemExit("FAIL: %s: Q and its target should follow the recurrence" % src)
+    print("PASS")
+    return 0
+
+
+def schedules(a):
+    """exp_decay and linear_decay move a hyper before every environment
+    step: Q += lr (eps_t - Q) over 100 steps records every eps_t."""
+    import st
+    cases = (("schedule_exp.dl", lambda t: 0.1 + 0.9 * math.exp(-t / 30)),
+             ("schedule_linear.dl", lambda t: 0.2 if t >= 40 else 1 + (0.2 - 1) * t / 40))
+    for src, eps in cases:
+        exe = build(a, os.path.join(HERE, src), src[:-3], "--dtype", "f64")
+        ckpt = os.path.join(a.workdir, src[:-3] + ".st")
+        run([exe, "--seed", "0", "--save", ckpt])
+        t, _ = st.load(ckpt)
+        q = 0.0
+        for i in range(100):
+            q += 0.1 * (eps(i) - q)
+        got = float(t["W"].ravel()[0])
+        print("%s: Q %.15g, by hand %.15g" % (src, got, q))
+        if abs(got - q) > 1e-12 * q:
+            raise SystemExit("FAIL: %s: the schedule's values differ from its formula" % src)
+    print("PASS")
+    return 0
+
+
 def vstart(a):
     e = build(a, os.path.join(HERE, "qlearn_start.dl"), "qlearn_start")
     out = run([e, "--seed", "0", "--eval-episodes", "10", "--value-iteration"])
@@ -548,7 +607,7 @@ def main():
 
 
 TESTS = {"grads": grads, "train": train, "same": same, "errors": errors, "walk": walk, "short": short,
-         "qlearn": qlearn, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
+         "qlearn": qlearn, "targets": targets, "schedules": schedules, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,8 +25,9 @@ set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 # baseline), REINFORCE on CartPole above a bound that --lr 0 misses, the same
 # lines on a second run and on 2 threads, runtime and build errors, a user
 # environment trained to its optimum, truncated CartPole episodes, and
-# tabular Q-learning's table against Q*.
-foreach(what grads train same errors walk short qlearn)
+# tabular Q-learning's table against Q*, target networks and done against
+# a recurrence worked out by hand, and hyper schedules against their formulas.
+foreach(what grads train same errors walk short qlearn targets schedules)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
