@@ -1,6 +1,8 @@
 /* nan_env.c - an environment whose observation turns NaN at its fourth
  * step (rl_train_test.py errors): the trainer stops there and names the
- * episode and the step.  Observations are 4 numbers; reward 1 a step. */
+ * episode and the step.  Observations are 4 numbers; reward 1 a step.
+ * With NAN_REWARD defined (nan_reward_env.c) the observation stays finite
+ * and the fourth step's reward is NaN instead. */
 #include "dlrt_env.h"
 
 #include <math.h>
@@ -41,10 +43,14 @@ static double step(void *env, int64_t action, double *obs, int *terminated)
 	e->t++;
 	for (int i = 0; i < 4; i++)
 		obs[i] = 0.01 * (e->t + i + action);
+	*terminated = 0;
+#ifdef NAN_REWARD
+	return e->t == 4 ? NAN : 1;
+#else
 	if (e->t == 4)
 		obs[1] = NAN;
-	*terminated = 0;
 	return 1;
+#endif
 }
 
 const dlrt_env_class dlrt_user_env = {"nan_obs", create, destroy, reset, step, NULL};

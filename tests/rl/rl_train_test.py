@@ -26,8 +26,9 @@ errors  runtime and build errors, each with its exit status and message: a
         user environment that does not compile, a missing environment file,
         an observation that does not fit the model, actions taken as one of
         3 on CartPole's 2, a batch shorter than an episode, a policy that
-        chooses an action outside the action space, a NaN observation,
-        --epochs and --episodes -1, --dump-grads with replay.
+        chooses an action outside the action space, a NaN observation, a
+        NaN reward, a NaN loss, --epochs and --episodes -1, --dump-grads with
+        replay.
 walk    a user environment (walk_env.c, a corridor of 10 cells with a step
         cost) compiled into a REINFORCE model: after 200 episodes the greedy
         policy reaches the goal on the shortest path and is value iteration's
@@ -325,6 +326,12 @@ def errors(a):
     expect_fail("NaN observation", [e, "--episodes", "3"], 1,
                 r"nan_env\.c: episode 1, step 4: the environment returned a non-finite observation "
                 r"\(element 1 is NaN\); stopping")
+    # a NaN reward at the fourth step, and a loss that is NaN
+    e = build(a, src("nan_reward_model.dl"), "nan_reward")
+    expect_fail("NaN reward", [e, "--episodes", "3"], 1,
+                r"nan_reward_env\.c: episode 1, step 4: the environment returned a reward of NaN; stopping")
+    e = build(a, src("nan_loss.dl"), "nan_loss")
+    expect_fail("NaN loss", [e, "--episodes", "3"], 1, r"episode 1, update \d+: the loss is NaN; stopping")
     # the trainer's flags
     e = build(a, EXAMPLE, "reinforce_cartpole")
     expect_fail("--epochs", [e, "--epochs", "3"], 2, r"--epochs.*does not apply")
