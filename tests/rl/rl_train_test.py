@@ -21,7 +21,9 @@ train   examples/reinforce_cartpole.dl, 300 episodes, seed 0: the mean return
         of the last 100 episodes is above 50 (a random policy's is about 22;
         this run gives about 92).  With --lr 0 the same bound fails.
 same    the same run twice gives the same lines and log rows (the timings
-        aside), and --threads 1 and --threads 2 give the same.
+        aside), and --threads 1 and --threads 2 give the same:
+        reinforce_cartpole 200 episodes, dqn_cartpole 40 (about 550 updates
+        on batches of 128).
 errors  runtime and build errors, each with its exit status and message: a
         user environment that does not compile, a missing environment file,
         an observation that does not fit the model, actions taken as one of
@@ -252,26 +254,32 @@ def stable_lines(out):
 
 
 def same(a):
-    exe = build(a, EXAMPLE, "reinforce_cartpole")
-    runs = {}
-    for name, threads in (("first", "1"), ("again", "1"), ("threads 2", "2")):
-        log = os.path.join(a.workdir, "log_%s.csv" % name.replace(" ", "_"))
-        out = run([exe, "--episodes", "200", "--seed", "4", "--threads", threads, "--log", log, "--log-every", "1"])
-        with open(log) as f:
-            rows = [line.rsplit(",", 1)[0] for line in f.read().splitlines()]  # without the seconds
-        runs[name] = (stable_lines(out), rows)
-    ref, ref_rows = runs["first"]
-    if len(ref_rows) != 201 or sum(line.startswith("episode ") for line in ref) != 200:
-        raise SystemExit("FAIL: expected a line and a log row per episode")
-    for name in ("again", "threads 2"):
-        lines, rows = runs[name]
-        for what, x, y in (("output", ref, lines), ("log", ref_rows, rows)):
-            if x != y:
-                for i, (u, v) in enumerate(zip(x, y)):
-                    if u != v:
-                        raise SystemExit("FAIL: %s: %s line %d differs:\n  %s\n  %s" % (name, what, i + 1, u, v))
-                raise SystemExit("FAIL: %s: %d %s lines, the first run %d" % (name, len(y), what, len(x)))
-        print("%s: the same %d lines and %d log rows" % (name, len(lines), len(rows)))
+    cases = (("reinforce_cartpole", "200"), ("dqn_cartpole", "40"))
+    for name, episodes in cases:
+        exe = build(a, os.path.join(ROOT, "examples", name + ".dl"), name)
+        runs = {}
+        for run_name, threads in (("first", "1"), ("again", "1"), ("threads 2", "2")):
+            log = os.path.join(a.workdir, "%s_%s.csv" % (name, run_name.replace(" ", "_")))
+            out = run([exe, "--episodes", episodes, "--seed", "4", "--threads", threads, "--log", log,
+                       "--log-every", "1"])
+            with open(log) as f:
+                rows = [line.rsplit(",", 1)[0] for line in f.read().splitlines()]  # without the seconds
+            runs[run_name] = (stable_lines(out), rows)
+        ref, ref_rows = runs["first"]
+        n = int(episodes)
+        if len(ref_rows) != n + 1 or sum(line.startswith("episode ") for line in ref) != n:
+            raise SystemExit("FAIL: %s: expected a line and a log row per episode" % name)
+        for run_name in ("again", "threads 2"):
+            lines, rows = runs[run_name]
+            for what, x, y in (("output", ref, lines), ("log", ref_rows, rows)):
+                if x != y:
+                    for i, (u, v) in enumerate(zip(x, y)):
+                        if u != v:
+                            raise SystemExit("FAIL: %s, %s: %s line %d differs:\n  %s\n  %s"
+                                             % (name, run_name, what, i + 1, u, v))
+                    raise SystemExit("FAIL: %s, %s: %d %s lines, the first run %d"
+                                     % (name, run_name, len(y), what, len(x)))
+            print("%s, %s: the same %d lines and %d log rows" % (name, run_name, len(lines), len(rows)))
     print("PASS")
     return 0
 
