@@ -5,7 +5,8 @@ usage: rl_train_test.py WHAT --dlc DLC --workdir DIR
 
 grads   the policy gradient against PyTorch's, in f64: reinforce_nodrop.dl
         (examples/reinforce_cartpole.dl without dropout) and actor_critic.dl
-        (a value head as baseline, smooth_l1 on the returns) each play one
+        (a value head as baseline, smooth_l1 on the returns) and
+        reinforce_raw.dl (plain returns, gamma 0.9) each play one
         episode with --dump-grads, from their initial parameters and from
         parameters trained 150 episodes (up to a 500-step, truncated episode).
         PyTorch rebuilds the network from the dumped parameters and
@@ -15,8 +16,8 @@ grads   the policy gradient against PyTorch's, in f64: reinforce_nodrop.dl
         steps each observation with the action taken into the next, and the
         episode ends where it terminates or at 500 steps), the model's own
         action draw at each row equals the one the policy took there, and
-        the returns are the normalised discounted returns of a reward of 1
-        per step (gamma 0.99, sample std, eps 2^-23) to 1e-9.
+        the returns are the discounted returns of a reward of 1 per step
+        (normalised: sample std, eps 2^-23) to 1e-9.
 train   examples/reinforce_cartpole.dl, 300 episodes, seed 0: the mean return
         of the last 100 episodes is above 50 (a random policy's is about 22;
         this run gives about 92).  With --lr 0 the same bound fails.
@@ -108,19 +109,21 @@ def build(a, src, name, *flags):
 
 # ---- grads ----
 
-def normalised_returns(n):
-    """G_t = sum_{k >= t} gamma^(k - t) for a reward of 1 per step,
-    standardised with the sample std and eps 2^-23."""
+def discounted_returns(n, gamma, normalize):
+    """G_t = sum_{k >= t} gamma^(k - t) for a reward of 1 per step; with
+    normalize, standardised with the sample std and eps 2^-23."""
     g, out = 0.0, [0.0] * n
     for t in range(n - 1, -1, -1):
-        g = 1.0 + GAMMA * g
+        g = 1.0 + gamma * g
         out[t] = g
+    if not normalize:
+        return out
     mean = sum(out) / n
     sd = math.sqrt(sum((x - mean) ** 2 for x in out) / (n - 1)) if n > 1 else 0.0
     return [(x - mean) / (sd + EPS) for x in out]
 
 
-def check_episode(t, label):
+def check_episode(t, label, gamma, normalize):
     """The dumped episode is CartPole's, its actions are the model's draws
     and its returns the normalised discounted returns."""
     from rl_envs import CartPole
@@ -147,10 +150,11 @@ def check_episode(t, label):
     if (t["action"] != act).any():
         bad = [i for i in range(n) if t["action"][i] != act[i]]
         raise SystemExit("FAIL: %s: the model's action draw differs from the policy's at rows %s" % (label, bad[:10]))
-    want = normalised_returns(n)
+    want = discounted_returns(n, gamma, normalize)
     err = max(abs(x - y) for x, y in zip(ret, want))
     if err > 1e-9:
-        raise SystemExit("FAIL: %s: returns differ from the normalised discounted returns by %.3g" % (label, err))
+        raise SystemExit("FAIL: %s: returns differ from the %sdiscounted returns (gamma %g) by %.3g"
+                         % (label, "normalised " if normalize else "", gamma, err))
     return n
 
 
@@ -175,12 +179,12 @@ def torch_loss(kind, p, t):
     import torch.nn.functional as F
     obs, act, ret = (torch.from_numpy(t[k]) for k in ("obs", "act", "ret"))
     h = torch.relu(obs @ p["fc1.W"] + p["fc1.b"])
-    if kind == "reinforce":
+    if kind != "actor_critic":
         logits = h @ p["fc2.W"] + p["fc2.b"]
     else:
         logits = h @ p["actor.W"] + p["actor.b"]
     logp = F.log_softmax(logits, dim=1).gather(1, act.long().unsqueeze(1)).squeeze(1)
-    if kind == "reinforce":
+    if kind != "actor_critic":
         return -(ret * logp).sum()
     v = (h @ p["critic.W"] + p["critic.b"]).reshape(-1)
     return (-(ret - v.detach()) * logp).sum() + F.smooth_l1_loss(v, ret, reduction="sum")
@@ -192,8 +196,9 @@ def grads(a):
         return status
     import torch
     import st
-    cases = (("reinforce", "reinforce_nodrop.dl"), ("actor_critic", "actor_critic.dl"))
-    for kind, src in cases:
+    cases = (("reinforce", "reinforce_nodrop.dl", GAMMA, True), ("actor_critic", "actor_critic.dl", GAMMA, True),
+             ("reinforce_raw", "reinforce_raw.dl", 0.9, False))
+    for kind, src, gamma, normalize in cases:
         exe = build(a, os.path.join(HERE, src), kind, "--dtype", "f64")
         ckpt = os.path.join(a.workdir, kind + "_trained.st")
         run([exe, "--episodes", "150", "--seed", "1", "--save", ckpt, "--quiet"])
@@ -202,7 +207,7 @@ def grads(a):
             run([exe, "--dump-grads", dump, "--seed", "3"] + extra)
             t, meta = st.load(dump)
             label = "%s (%s parameters)" % (src, when)
-            n = check_episode(t, label)
+            n = check_episode(t, label, gamma, normalize)
             if meta.get("rows") != str(n):
                 raise SystemExit("FAIL: %s: metadata rows %r, episode of %d rows" % (label, meta.get("rows"), n))
             pnames = [k[2:] for k in t if k.startswith("d_")]
