@@ -21,18 +21,20 @@ add_test(NAME rl.doc_example COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/doc_exa
 set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 
 # Training in an environment (runtime/rl.c, rl_train_test.py): the policy
-# gradient of one episode against PyTorch's (f64, REINFORCE and a value
-# baseline), REINFORCE on CartPole above a bound that --lr 0 misses, the same
-# lines on a second run and on 2 threads, runtime and build errors, a user
-# environment trained to its optimum, truncated CartPole episodes, and
-# tabular Q-learning's table against Q*, target networks and done against
-# a recurrence worked out by hand, and hyper schedules against their formulas.
-foreach(what grads train same errors walk short qlearn targets schedules)
+# gradient of one episode against PyTorch's (f64: REINFORCE, a value
+# baseline, plain returns), REINFORCE and DQN on CartPole above a bound that
+# --lr 0 misses (DQN: 10-20 s, slow), the same lines on a second run and on
+# 2 threads, runtime and build errors, a user environment trained to its
+# optimum, truncated CartPole episodes, tabular Q-learning's table against
+# Q*, and target networks, done and hyper schedules against recurrences
+# worked out by hand.
+foreach(what grads train dqn same errors walk short qlearn targets schedules)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
 set_tests_properties(rl.grads PROPERTIES LABELS "torch;e2e;quick")
+set_tests_properties(rl.dqn PROPERTIES LABELS "e2e;slow")
 if(DLC_REQUIRE_TORCH)
   set_tests_properties(rl.grads PROPERTIES ENVIRONMENT DLC_REQUIRE_TORCH=1)
 endif()
