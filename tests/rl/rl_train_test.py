@@ -51,6 +51,10 @@ schedules  exp_decay (end + (start - end) exp(-t / steps)) and linear_decay
         (start + (end - start) t / steps until t = steps) of a hyper, set
         before environment step t: a one-state table that regresses on the
         hyper records every value, equal by hand to 1e-12 (f64).
+draws   categorical and epsilon_greedy draw each step's action with the
+        policy's probabilities (count_env.c counts them): mean and variance
+        over 100 episodes of 100 steps as a binomial's; greedy evaluation
+        takes the most likely action.
 vstart  value iteration's summary on that map, whose start is cell 1: the
         "V(start)" it prints is the start's value, 0.95.
 flags   trainer flags that an RL run does not carry out (--dump-forward,
@@ -367,6 +371,16 @@ def errors(a):
 
 # ---- walk ----
 
+def greedy_eval(out, episodes):
+    """The eval line's mean return, std and min."""
+    m = re.search(r"^eval: %d greedy episodes?: mean return ([0-9.eE+-]+) \(std ([0-9.eE+-]+), min ([0-9.eE+-]+)"
+                  % episodes, out, re.M)
+    if not m:
+        print(out)
+        raise SystemExit("FAIL: no eval line")
+    return float(m.group(1)), float(m.group(2)), float(m.group(3))
+
+
 def greedy_summary(out, episodes):
     """The eval line's mean return and value iteration's agreement."""
     m = re.search(r"^eval: %d greedy episodes: mean return ([0-9.eE+-]+) " % episodes, out, re.M)
@@ -447,6 +461,36 @@ def schedules(a):
         print("%s: Q %.15g, by hand %.15g" % (src, got, q))
         if abs(got - q) > 1e-12 * q:
             raise SystemExit("FAIL: %s: the schedule's values differ from its formula" % src)
+    print("PASS")
+    return 0
+
+
+def draws(a):
+    """The policy's action draws in training: categorical picks action 1
+    with probability softmax(logits)[1] = 0.8, epsilon_greedy (eps 0.3,
+    action 0 the greedy one) with eps / 2 = 0.15, independently at every
+    step, in episode rollouts and (epsilon_greedy) in replay: over 100
+    episodes of 100 steps (count_env.c: the return counts the actions 1)
+    the mean return is 100 p within 5 standard errors and its variance
+    across episodes 100 p (1 - p) within a factor [0.4, 1.7]; the greedy
+    evaluation always takes the most likely action."""
+    import statistics
+    for src, p, greedy in (("draw_categorical.dl", 0.8, 100), ("draw_epsilon.dl", 0.15, 0),
+                           ("draw_epsilon_replay.dl", 0.15, 0)):
+        exe = build(a, os.path.join(HERE, src), src[:-3])
+        log = os.path.join(a.workdir, src[:-3] + ".csv")
+        out = run([exe, "--episodes", "100", "--seed", "0", "--log", log, "--eval-episodes", "5"])
+        with open(log) as f:
+            r = [float(line.split(",")[2]) for line in f.read().splitlines()[1:]]
+        mean, var = statistics.mean(r), statistics.variance(r)
+        ev, _, _ = greedy_eval(out, 5)
+        want, want_var = 100 * p, 100 * p * (1 - p)
+        print("%s: mean return %.2f (binomial %.1f), variance %.2f (%.2f); greedy %.0f"
+              % (src, mean, want, var, want_var, ev))
+        if len(r) != 100 or abs(mean - want) > 5 * math.sqrt(want_var / 100) or not 0.4 < var / want_var < 1.7:
+            raise SystemExit("FAIL: %s: the draws do not follow the policy's probabilities" % src)
+        if ev != greedy:
+            raise SystemExit("FAIL: %s: the greedy policy's return should be %d" % (src, greedy))
     print("PASS")
     return 0
 
@@ -635,7 +679,7 @@ def main():
 
 
 TESTS = {"grads": grads, "train": train, "dqn": train, "same": same, "errors": errors, "walk": walk, "short": short,
-         "qlearn": qlearn, "targets": targets, "schedules": schedules, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
+         "qlearn": qlearn, "targets": targets, "schedules": schedules, "draws": draws, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
 
 if __name__ == "__main__":
     sys.exit(main())

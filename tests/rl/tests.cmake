@@ -27,8 +27,9 @@ set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 # 2 threads, runtime and build errors, a user environment trained to its
 # optimum, truncated CartPole episodes, tabular Q-learning's table against
 # Q*, and target networks, done and hyper schedules against recurrences
-# worked out by hand.
-foreach(what grads train dqn same errors walk short qlearn targets schedules)
+# worked out by hand, and the policy's action draws against their
+# probabilities.
+foreach(what grads train dqn same errors walk short qlearn targets schedules draws)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
