@@ -17,7 +17,9 @@ grads   the policy gradient against PyTorch's, in f64: reinforce_nodrop.dl
         episode ends where it terminates or at 500 steps), the model's own
         action draw at each row equals the one the policy took there, and
         the returns are the discounted returns of a reward of 1 per step
-        (normalised: sample std, eps 2^-23) to 1e-9.
+        (normalised: sample std, eps 2^-23) to 1e-9.  The example itself,
+        with dropout, passes the same episode checks: the training step's
+        rows draw the policy's dropout masks, so the same actions.
 train   examples/reinforce_cartpole.dl, 300 episodes, seed 0: the mean return
         of the last 100 episodes is above 50 (a random policy's is about 22;
         this run gives about 92).  With --lr 0 the same bound fails.
@@ -29,6 +31,7 @@ same    the same run twice gives the same lines and log rows (the timings
         on batches of 128).
 errors  runtime and build errors, each with its exit status and message: a
         user environment that does not compile, a missing environment file,
+        one that refuses its settings,
         an observation that does not fit the model, actions taken as one of
         3 on CartPole's 2, a batch shorter than an episode, a policy that
         chooses an action outside the action space, a NaN observation, a
@@ -63,6 +66,9 @@ flags   trainer flags that an RL run does not carry out (--dump-forward,
 batchstats  a policy that reads statistics over the batch (batch norm in
         training mode, a mean over axis 0) acts on one observation, where
         they make the action independent of it: dlc refuses such a policy.
+messages  an episode rollout in an environment without a step limit is
+        refused with a message that names max_steps and no "0 steps"; an RL
+        program's --help lists --episodes, --eval-episodes, --value-iteration.
 resume  150 episodes, then --load to 300 in all: the resumed run plays
         episodes 151..300 of the uninterrupted run (steps, returns, losses).
 Exit 77 without PyTorch (grads) unless DLC_REQUIRE_TORCH=1.
@@ -225,6 +231,18 @@ def grads(a):
                 worst = max(worst, compare(label, "d_" + k, t["d_" + k], p[k].grad.numpy()))
             print("%s: %d steps, loss %.6f, %d gradients equal PyTorch's (largest relative difference %.2g)"
                   % (label, n, float(t["loss"]), len(pnames), worst))
+    # with dropout: the training step's row t draws the mask the policy drew
+    # at step t, so the model's own action draws are the policy's again
+    exe = build(a, EXAMPLE, "reinforce_dropout", "--dtype", "f64")
+    ckpt = os.path.join(a.workdir, "dropout_trained.st")
+    run([exe, "--episodes", "150", "--seed", "1", "--save", ckpt, "--quiet"])
+    for seed, extra in (("3", []), ("4", []), ("5", []), ("3", ["--load", ckpt]), ("4", ["--load", ckpt])):
+        label = "reinforce_cartpole.dl (dropout 0.6, %s parameters), seed %s" % ("trained" if extra else "initial", seed)
+        dump = os.path.join(a.workdir, "dropout.st")
+        run([exe, "--dump-grads", dump, "--seed", seed] + extra)
+        t, _ = st.load(dump)
+        n = check_episode(t, label, GAMMA, True)
+        print("%s: %d steps, the model's draws are the policy's" % (label, n))
     print("PASS")
     return 0
 
@@ -329,6 +347,10 @@ def errors(a):
     # a missing environment file: dlc's message at the c("...") argument
     expect_fail("missing env file", [a.dlc, src("missing_env_model.dl"), "-o", exe], 1,
                 r"missing_env_model\.dl:17:9: error: cannot open the environment file 'no_such_env\.c'")
+    # an environment that refuses its settings: its reason
+    e = build(a, src("refuse_model.dl"), "refuse")
+    expect_fail("create refuses", [e, "--episodes", "1"], 1,
+                r"refuse_env\.c: refuse: max_steps 10 is not a multiple of 7$")
     # observations of 3 numbers for a model that reads 4
     e = build(a, src("obs3_model.dl"), "obs3")
     expect_fail("observation size", [e, "--episodes", "1"], 1,
@@ -491,6 +513,31 @@ def draws(a):
             raise SystemExit("FAIL: %s: the draws do not follow the policy's probabilities" % src)
         if ev != greedy:
             raise SystemExit("FAIL: %s: the greedy policy's return should be %d" % (src, greedy))
+    print("PASS")
+    return 0
+
+
+def messages(a):
+    """What an RL program says about itself: a batch for an environment
+    without a step limit names the missing limit (not "up to (no limit) 0
+    steps"), and --help lists the flags of training in an environment."""
+    bad = []
+    e = build(a, os.path.join(HERE, "nolimit_model.dl"), "nolimit")
+    r = subprocess.run([e, "--episodes", "1"], capture_output=True, text=True)
+    said = (r.stdout + r.stderr).strip()
+    print("no step limit: exit %d: %s" % (r.returncode, said))
+    if r.returncode != 1 or "max_steps" not in said or re.search(r"\b0 steps", said):
+        bad.append("the message for an environment without a step limit")
+    e = build(a, EXAMPLE, "reinforce_cartpole")
+    r = subprocess.run([e, "--help"], capture_output=True, text=True)
+    out = r.stdout + r.stderr
+    missing = [f for f in ("--episodes", "--eval-episodes", "--value-iteration") if f not in out]
+    print("--help: exit %d, %s" % (r.returncode, "lists " + ", ".join(missing) + " not" if missing else
+                                   "lists the RL flags"))
+    if missing:
+        bad.append("--help without %s" % ", ".join(missing))
+    if bad:
+        raise SystemExit("FAIL: " + "; ".join(bad))
     print("PASS")
     return 0
 
@@ -679,7 +726,7 @@ def main():
 
 
 TESTS = {"grads": grads, "train": train, "dqn": train, "same": same, "errors": errors, "walk": walk, "short": short,
-         "qlearn": qlearn, "targets": targets, "schedules": schedules, "draws": draws, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
+         "qlearn": qlearn, "targets": targets, "schedules": schedules, "draws": draws, "messages": messages, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
 
 if __name__ == "__main__":
     sys.exit(main())
