@@ -44,8 +44,9 @@ endif()
 # (rl.c compare_value_iteration); trainer flags an RL run silently ignores
 # (trainer.c rl_main); policies that read batch statistics compiled for one
 # observation (sema.c rl_rollout); --load restarting an RL run at episode 1
-# (rl.c dlrt_rl_main).
-foreach(what vstart flags batchstats resume)
+# (rl.c dlrt_rl_main); "up to (no limit) 0 steps" (rl.c check_fit) and an
+# RL program's --help without its flags (trainer.c usage).
+foreach(what vstart flags batchstats resume messages)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" TIMEOUT 300)
