@@ -31,7 +31,7 @@ same    the same run twice gives the same lines and log rows (the timings
         on batches of 128).
 errors  runtime and build errors, each with its exit status and message: a
         user environment that does not compile, a missing environment file,
-        one that refuses its settings,
+        one that refuses its settings, a gridworld map with an unknown cell,
         an observation that does not fit the model, actions taken as one of
         3 on CartPole's 2, a batch shorter than an episode, a policy that
         chooses an action outside the action space, a NaN observation, a
@@ -351,6 +351,9 @@ def errors(a):
     e = build(a, src("refuse_model.dl"), "refuse")
     expect_fail("create refuses", [e, "--episodes", "1"], 1,
                 r"refuse_env\.c: refuse: max_steps 10 is not a multiple of 7$")
+    # a gridworld map with a cell it does not know
+    e = build(a, src("bad_map.dl"), "bad_map")
+    expect_fail("gridworld map", [e, "--episodes", "1"], 1, r"unknown character 'X' at row 2, column 2")
     # observations of 3 numbers for a model that reads 4
     e = build(a, src("obs3_model.dl"), "obs3")
     expect_fail("observation size", [e, "--episodes", "1"], 1,
