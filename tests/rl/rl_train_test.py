@@ -35,6 +35,7 @@ errors  runtime and build errors, each with its exit status and message: a
         an observation that does not fit the model, actions taken as one of
         3 on CartPole's 2, a batch shorter than an episode, a policy that
         chooses an action outside the action space, a NaN observation, a
+        state id outside the states, a
         NaN reward, a NaN loss, --epochs and --episodes -1, --dump-grads with
         replay.
 walk    a user environment (walk_env.c, a corridor of 10 cells with a step
@@ -376,6 +377,10 @@ def errors(a):
     expect_fail("NaN observation", [e, "--episodes", "3"], 1,
                 r"nan_env\.c: episode 1, step 4: the environment returned a non-finite observation "
                 r"\(element 1 is NaN\); stopping")
+    # a state id outside the environment's states
+    e = build(a, src("bad_state_model.dl"), "bad_state")
+    expect_fail("state outside the states", [e, "--episodes", "2"], 1,
+                r"bad_state_env\.c: episode 1, step 3: the environment returned state 3, outside \[0, 3\)")
     # a NaN reward at the fourth step, and a loss that is NaN
     e = build(a, src("nan_reward_model.dl"), "nan_reward")
     expect_fail("NaN reward", [e, "--episodes", "3"], 1,
