@@ -22,31 +22,29 @@ set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 
 # Training in an environment (runtime/rl.c, rl_train_test.py): the policy
 # gradient of one episode against PyTorch's (f64: REINFORCE, a value
-# baseline, plain returns), REINFORCE and DQN on CartPole above a bound that
-# --lr 0 misses (DQN: 10-20 s, slow), the same lines on a second run and on
-# 2 threads, runtime and build errors, a user environment trained to its
-# optimum, truncated CartPole episodes, tabular Q-learning's table against
-# Q*, and target networks, done and hyper schedules against recurrences
-# worked out by hand, and the policy's action draws against their
-# probabilities.
-foreach(what grads train dqn same errors walk short qlearn targets schedules draws)
+# baseline, plain returns), REINFORCE on CartPole above a bound that --lr 0
+# misses, the same lines on a second run and on 2 threads (tests/rltrain
+# trains DQN and actor-critic), runtime and build errors, a user environment
+# trained to its optimum, truncated CartPole episodes, tabular Q-learning's
+# table against Q* and value iteration's summary of its map, target
+# networks, done and hyper schedules against recurrences worked out by hand,
+# and the policy's action draws against their probabilities.
+foreach(what grads train same errors walk short qlearn vstart targets schedules draws)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
 set_tests_properties(rl.grads PROPERTIES LABELS "torch;e2e;quick")
-set_tests_properties(rl.dqn PROPERTIES LABELS "e2e;slow")
 if(DLC_REQUIRE_TORCH)
   set_tests_properties(rl.grads PROPERTIES ENVIRONMENT DLC_REQUIRE_TORCH=1)
 endif()
 # Defects of the RL runtime and compiler these tests catch (they fail until
-# fixed): value iteration's summary prints V of cell 0 as V(start)
-# (rl.c compare_value_iteration); trainer flags an RL run silently ignores
-# (trainer.c rl_main); policies that read batch statistics compiled for one
-# observation (sema.c rl_rollout); --load restarting an RL run at episode 1
-# (rl.c dlrt_rl_main); "up to (no limit) 0 steps" (rl.c check_fit) and an
-# RL program's --help without its flags (trainer.c usage).
-foreach(what vstart flags batchstats resume messages)
+# fixed): trainer flags an RL run silently ignores (trainer.c rl_main);
+# policies that read batch statistics compiled for one observation (sema.c
+# rl_rollout); --load restarting an RL run at episode 1 (rl.c
+# dlrt_rl_main); "up to (no limit) 0 steps" (rl.c check_fit) and an RL
+# program's --help without its flags (trainer.c usage).
+foreach(what flags batchstats resume messages)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" TIMEOUT 300)
