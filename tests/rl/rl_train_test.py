@@ -4,8 +4,9 @@
 usage: rl_train_test.py WHAT --dlc DLC --workdir DIR
 
 grads   the policy gradient against PyTorch's, in f64: reinforce_nodrop.dl
-        (examples/reinforce_cartpole.dl without dropout) and actor_critic.dl
-        (a value head as baseline, smooth_l1 on the returns) and
+        (examples/reinforce_cartpole.dl without dropout),
+        examples/actor_critic_cartpole.dl (a value head as baseline,
+        smooth_l1 on the returns) and
         reinforce_raw.dl (plain returns, gamma 0.9) each play one
         episode with --dump-grads, from their initial parameters and from
         parameters trained 150 episodes (up to a 500-step, truncated episode).
@@ -207,10 +208,12 @@ def grads(a):
         return status
     import torch
     import st
-    cases = (("reinforce", "reinforce_nodrop.dl", GAMMA, True), ("actor_critic", "actor_critic.dl", GAMMA, True),
-             ("reinforce_raw", "reinforce_raw.dl", 0.9, False))
-    for kind, src, gamma, normalize in cases:
-        exe = build(a, os.path.join(HERE, src), kind, "--dtype", "f64")
+    cases = (("reinforce", os.path.join(HERE, "reinforce_nodrop.dl"), GAMMA, True),
+             ("actor_critic", os.path.join(ROOT, "examples", "actor_critic_cartpole.dl"), GAMMA, True),
+             ("reinforce_raw", os.path.join(HERE, "reinforce_raw.dl"), 0.9, False))
+    for kind, path, gamma, normalize in cases:
+        src = os.path.basename(path)
+        exe = build(a, path, kind, "--dtype", "f64")
         ckpt = os.path.join(a.workdir, kind + "_trained.st")
         run([exe, "--episodes", "150", "--seed", "1", "--save", ckpt, "--quiet"])
         for when, extra in (("initial", []), ("trained", ["--load", ckpt])):

@@ -21,14 +21,14 @@ add_test(NAME rl.doc_example COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/doc_exa
 set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 
 # Training in an environment (runtime/rl.c, rl_train_test.py): the policy
-# gradient of one episode against PyTorch's (f64: REINFORCE, a value
-# baseline, plain returns), REINFORCE on CartPole above a bound that --lr 0
-# misses, the same lines on a second run and on 2 threads (tests/rltrain
-# trains DQN and actor-critic), runtime and build errors, a user environment
-# trained to its optimum, truncated CartPole episodes, tabular Q-learning's
-# table against Q* and value iteration's summary of its map, target
-# networks, done and hyper schedules against recurrences worked out by hand,
-# and the policy's action draws against their probabilities.
+# gradient of one episode against PyTorch's (f64: REINFORCE, the
+# actor-critic example, plain returns), REINFORCE on CartPole above a bound
+# that --lr 0 misses, the same lines on a second run and on 2 threads
+# (tests/rltrain trains DQN and actor-critic), runtime and build errors, a
+# user environment trained to its optimum, truncated CartPole episodes,
+# tabular Q-learning's table against Q* and value iteration's summary of its
+# map, target networks, done and hyper schedules against recurrences worked
+# out by hand, and the policy's action draws against their probabilities.
 foreach(what grads train same errors walk short qlearn vstart targets schedules draws)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
