@@ -69,9 +69,10 @@ batchstats  a policy that reads statistics over the batch (batch norm in
 messages  an episode rollout in an environment without a step limit is
         refused with a message that names max_steps and no "0 steps"; an RL
         program's --help lists --episodes, --eval-episodes, --value-iteration.
-resume  150 episodes, then --load to 300 in all: the resumed run plays
-        episodes 151..300 of the uninterrupted run (steps, returns, losses).
-Exit 77 without PyTorch (grads) unless DLC_REQUIRE_TORCH=1.
+load    --save and --load as docs/rl.md has them: a checkpoint loaded with
+        --eval-episodes alone evaluates as the run that saved it did; one
+        more episode from it is Adam's next step; a run from it counts its
+        episodes afresh.
 """
 import argparse
 import math
@@ -239,7 +240,8 @@ def grads(a):
     ckpt = os.path.join(a.workdir, "dropout_trained.st")
     run([exe, "--episodes", "150", "--seed", "1", "--save", ckpt, "--quiet"])
     for seed, extra in (("3", []), ("4", []), ("5", []), ("3", ["--load", ckpt]), ("4", ["--load", ckpt])):
-        label = "reinforce_cartpole.dl (dropout 0.6, %s parameters), seed %s" % ("trained" if extra else "initial", seed)
+        label = "reinforce_cartpole.dl (dropout 0.6, %s parameters), seed %s" % (
+            "trained" if extra else "initial", seed)
         dump = os.path.join(a.workdir, "dropout.st")
         run([exe, "--dump-grads", dump, "--seed", seed] + extra)
         t, _ = st.load(dump)
@@ -689,32 +691,37 @@ def batchstats(a):
     return 0
 
 
-def resume(a):
-    """--load continues a run: 150 episodes, then --load to 300 in all,
-    plays episodes 151..300 of the uninterrupted run (the same steps,
-    returns and losses)."""
+def load(a):
+    """--save and --load (docs/rl.md: --load starts from the saved
+    parameters and optimizer state, as a new run): the greedy evaluation
+    after 60 episodes equals the one of the checkpoint loaded alone; one
+    more episode from it is the optimizer's 61st step; a run from it counts
+    its episodes from 1."""
+    import st
     e = build(a, EXAMPLE, "reinforce_cartpole")
     d = a.workdir
-    logs = {k: os.path.join(d, k + ".csv") for k in ("full", "first", "rest")}
-    ckpt = os.path.join(d, "half.st")
-    run([e, "--episodes", "300", "--seed", "2", "--log", logs["full"]])
-    run([e, "--episodes", "150", "--seed", "2", "--log", logs["first"], "--save", ckpt])
-    run([e, "--episodes", "300", "--seed", "2", "--log", logs["rest"], "--load", ckpt])
-
-    def rows(path):  # episode, steps, return, loss
-        with open(path) as f:
-            return [[x[0], x[1], x[2], x[4]] for x in (line.split(",") for line in f.read().splitlines()[1:])]
-    full, first, rest = rows(logs["full"]), rows(logs["first"]), rows(logs["rest"])
-    if first != full[:150]:
-        raise SystemExit("FAIL: the first 150 episodes differ from the full run's")
-    print("resumed run: %d episodes, the first numbered %s" % (len(rest), rest[0][0] if rest else "-"))
-    if rest != full[150:]:
-        for i, (x, y) in enumerate(zip(full[150:], rest)):
-            if x != y:
-                raise SystemExit("FAIL: the resumed run's episode %d is %s (episode, steps, return, loss); the "
-                                 "uninterrupted run's is %s" % (i + 1, y, x))
-        raise SystemExit("FAIL: the resumed run has %d episodes, the rest of the full run %d"
-                         % (len(rest), len(full) - 150))
+    ckpt, ckpt2, log = (os.path.join(d, n) for n in ("ck60.st", "ck61.st", "more.csv"))
+    out = run([e, "--episodes", "60", "--seed", "2", "--save", ckpt, "--eval-episodes", "5"])
+    evals = re.findall(r"^eval: .*$", out, re.M)
+    out2 = run([e, "--load", ckpt, "--seed", "2", "--eval-episodes", "5"])
+    evals2 = re.findall(r"^eval: .*$", out2, re.M)
+    print("after training: %s\nloaded alone:   %s" % (evals[0] if evals else "-", evals2[0] if evals2 else "-"))
+    if len(evals) != 1 or evals != evals2 or re.search(r"^episode ", out2, re.M):
+        raise SystemExit("FAIL: --load with --eval-episodes should only evaluate, and as the run that saved it")
+    run([e, "--load", ckpt, "--seed", "2", "--episodes", "1", "--save", ckpt2])
+    t, _ = st.load(ckpt)
+    t2, _ = st.load(ckpt2)
+    steps = (float(t["optimizer_step"][0]), float(t2["optimizer_step"][0]))
+    moved = any((t[k] != t2[k]).any() for k in ("fc1.W", "fc2.W", "m_fc2.W", "v_fc2.W"))
+    print("optimizer steps %g then %g; one episode from the checkpoint moves its parameters: %s"
+          % (steps[0], steps[1], moved))
+    if steps != (60.0, 61.0) or not moved:
+        raise SystemExit("FAIL: one episode from the checkpoint should be Adam's 61st step")
+    run([e, "--load", ckpt, "--seed", "2", "--episodes", "5", "--log", log])
+    with open(log) as f:
+        numbers = [line.split(",")[0] for line in f.read().splitlines()[1:]]
+    if numbers != ["1", "2", "3", "4", "5"]:
+        raise SystemExit("FAIL: a run from a checkpoint counts its episodes from 1, got %s" % numbers)
     print("PASS")
     return 0
 
@@ -730,7 +737,8 @@ def main():
 
 
 TESTS = {"grads": grads, "train": train, "same": same, "errors": errors, "walk": walk, "short": short,
-         "qlearn": qlearn, "targets": targets, "schedules": schedules, "draws": draws, "messages": messages, "vstart": vstart, "flags": flags, "batchstats": batchstats, "resume": resume}
+         "qlearn": qlearn, "vstart": vstart, "targets": targets, "schedules": schedules, "draws": draws,
+         "load": load, "flags": flags, "batchstats": batchstats, "messages": messages}
 
 if __name__ == "__main__":
     sys.exit(main())

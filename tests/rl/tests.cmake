@@ -28,8 +28,9 @@ set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 # user environment trained to its optimum, truncated CartPole episodes,
 # tabular Q-learning's table against Q* and value iteration's summary of its
 # map, target networks, done and hyper schedules against recurrences worked
-# out by hand, and the policy's action draws against their probabilities.
-foreach(what grads train same errors walk short qlearn vstart targets schedules draws)
+# out by hand, the policy's action draws against their probabilities, and
+# --save and --load.
+foreach(what grads train same errors walk short qlearn vstart targets schedules draws load)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
@@ -41,10 +42,9 @@ endif()
 # Defects of the RL runtime and compiler these tests catch (they fail until
 # fixed): trainer flags an RL run silently ignores (trainer.c rl_main);
 # policies that read batch statistics compiled for one observation (sema.c
-# rl_rollout); --load restarting an RL run at episode 1 (rl.c
-# dlrt_rl_main); "up to (no limit) 0 steps" (rl.c check_fit) and an RL
+# rl_rollout); "up to (no limit) 0 steps" (rl.c check_fit) and an RL
 # program's --help without its flags (trainer.c usage).
-foreach(what flags batchstats resume messages)
+foreach(what flags batchstats messages)
   add_test(NAME rl.${what} COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/rl_train_test.py ${what}
            --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/rl/${what})
   set_tests_properties(rl.${what} PROPERTIES LABELS "e2e;quick" TIMEOUT 300)
