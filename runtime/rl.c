@@ -722,7 +722,8 @@ int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o)
 	const dlrt_rl *rl = m->rl;
 	rl_run r;
 	memset(&r, 0, sizeof r);
-	r.name = rl->env && rl->env->name && rl->env->name[0] ? rl->env->name : rl->env_name;
+	/* a user environment by its file's name, a built-in one by its own */
+	r.name = strrchr(rl->env_name, '/') ? strrchr(rl->env_name, '/') + 1 : rl->env_name;
 	r.m = m;
 	r.p = rl->policy;
 	r.rl = rl;
