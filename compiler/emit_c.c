@@ -2798,8 +2798,9 @@ static void emit_rl(Emit *e)
 		fprintf(out, "\t.policy = &%s_model,\n\t.policy_output = -1,\n", m->policy);
 	fprintf(out, "\t.obs = %d, .action = %d, .returns = %d, .reward = %d, .next_obs = %d, .done = %d,\n", rl->obs,
 	        rl->action, rl->returns, rl->reward, rl->next_obs, rl->done);
-	fprintf(out, "\t.gamma = %.17g,\n\t.normalize = %d,\n\t.capacity = %lld,\n\t.start = %lld,\n\t.episodes = %lld,\n",
-	        rl->gamma, rl->normalize, (long long)rl->capacity, (long long)rl->start, (long long)rl->episodes);
+	fprintf(out, "\t.gamma = %.17g,\n\t.normalize = %d,\n\t.batch_episodes = %d,\n\t.capacity = %lld,\n\t.start = %lld,\n"
+	             "\t.episodes = %lld,\n", rl->gamma, rl->normalize, rl->batch_episodes, (long long)rl->capacity,
+	        (long long)rl->start, (long long)rl->episodes);
 	if (rl->ntargets)
 		fprintf(out, "\t.ntargets = %d,\n\t.target_dst = %s_target_dst,\n\t.target_src = %s_target_src,\n"
 		             "\t.tau = %.17g,\n\t.target_every = %lld,\n",

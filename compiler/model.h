@@ -91,7 +91,8 @@ typedef struct RLSpec {
 	int obs, action, returns, reward, next_obs, done;
 	int policy;             /* index into outputs: the action output */
 	double gamma;
-	int normalize;          /* episode: returns standardised per episode */
+	int normalize;          /* episode: returns standardised over the batch */
+	int batch_episodes;     /* episode: episodes per update */
 	int64_t capacity;       /* replay: transitions kept */
 	int64_t start;          /* replay: transitions gathered before the first update */
 	int64_t episodes;

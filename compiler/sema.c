@@ -5220,11 +5220,12 @@ static void rl_rollout(Sema *s, const AstExpr *v)
 {
 	RLSpec *rl = &s->m->rl;
 	int replay = !strcmp(v->name, "replay");
-	static const char *const p_ep[] = {"observation", "action", "returns", "gamma", "normalize", "policy"};
+	static const char *const p_ep[] = {"observation", "action", "returns", "gamma", "normalize", "policy",
+	                                   "batch_episodes"};
 	static const char *const p_rp[] = {"observation", "action", "reward", "next_observation", "done",
 	                                   "gamma", "capacity", "start", "policy"};
 	const AstExpr *a[9];
-	if (v->kind != AST_CALL || !bind_args(s, v, v->name, replay ? p_rp : p_ep, replay ? 9 : 6, replay ? 5 : 3, a))
+	if (v->kind != AST_CALL || !bind_args(s, v, v->name, replay ? p_rp : p_ep, replay ? 9 : 7, replay ? 5 : 3, a))
 		return;
 	rl->rollout = replay ? ROLLOUT_REPLAY : ROLLOUT_EPISODE;
 	rl->obs = rl_tensor(s, a[0], "observation", -1, 0);
@@ -5279,10 +5280,15 @@ static void rl_rollout(Sema *s, const AstExpr *v)
 		return;
 	}
 	if (!replay) {
-		int64_t norm = 0;
-		if (!int_arg(s, a[4], NULL, 0, &norm, "normalize"))
+		int64_t norm = 0, per = 1;
+		if (!int_arg(s, a[4], NULL, 0, &norm, "normalize") || !int_arg(s, a[6], NULL, 1, &per, "batch_episodes"))
 			return;
 		rl->normalize = norm != 0;
+		if (per < 1 || per > 1000000) {
+			diag_error(s->d, a[6]->loc, "batch_episodes, the episodes of one update, must be a positive number");
+			return;
+		}
+		rl->batch_episodes = (int)per;
 	} else {
 		int64_t cap = 10000, start = -1;
 		if (!int_arg(s, a[6], NULL, 10000, &cap, "capacity") || !int_arg(s, a[7], NULL, -1, &start, "start"))

@@ -249,7 +249,8 @@ typedef struct dlrt_rl {
 	/* indices in tensors[] of what each role fills (-1: none) */
 	int obs, action, returns, reward, next_obs, done;
 	double gamma;
-	int normalize;             /* episode: returns standardised per episode */
+	int normalize;             /* episode: returns standardised over the batch */
+	int batch_episodes;        /* episode: episodes per update (one batch) */
 	int64_t capacity, start;   /* replay: memory size, transitions before the first update */
 	int64_t episodes;          /* the default of --episodes */
 	/* target networks: param target_dst[i] follows param target_src[i]

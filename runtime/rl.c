@@ -62,6 +62,10 @@ typedef struct rl_run {
 	int64_t max_steps;
 	double *obs, *next;               /* the environment's observations */
 	double *rewards;
+	/* episode rollouts: rows of the batch filled, and where each episode starts */
+	int64_t rows;
+	int64_t *seg;
+	int nseg;
 	/* replay */
 	double *mem_obs, *mem_next, *mem_rew;
 	int32_t *mem_act;
@@ -226,14 +230,20 @@ static int after_update(rl_run *r, int64_t episode)
 	return 0;
 }
 
-/* Discounted returns of rewards[0..n) into the model's returns tensor. */
+/* Discounted returns of rewards[0..n) into the model's returns tensor, each
+ * episode of the batch (starting at seg[0..nseg)) on its own; standardised
+ * over the batch when asked. */
 static void put_returns(rl_run *r, int64_t n)
 {
 	const dlrt_tensor *t = T(r->m, r->rl->returns);
-	double g = 0, *ret = r->next; /* scratch of at least max_steps */
-	for (int64_t i = n - 1; i >= 0; i--) {
-		g = r->rewards[i] + r->rl->gamma * g;
-		ret[i] = g;
+	double *ret = r->next; /* scratch of at least a batch */
+	for (int k = r->nseg - 1; k >= 0; k--) {
+		int64_t end = k + 1 < r->nseg ? r->seg[k + 1] : n;
+		double g = 0;
+		for (int64_t i = end - 1; i >= r->seg[k]; i--) {
+			g = r->rewards[i] + r->rl->gamma * g;
+			ret[i] = g;
+		}
 	}
 	if (r->rl->normalize) {
 		double mean = 0, var = 0;
@@ -252,8 +262,8 @@ static void put_returns(rl_run *r, int64_t n)
 
 /* One episode of the policy (greedy: evaluation mode) from reset seed
  * `seed`; with `record`, its observations, actions and rewards fill the
- * model's batch rows (episode rollouts).  Returns the number of steps (the
- * total reward in *ret), or -1 on an error. */
+ * model's batch rows from r->rows on (episode rollouts).  Returns the number
+ * of steps (the total reward in *ret), or -1 on an error. */
 static int64_t play(rl_run *r, uint64_t seed, int greedy, int record, int64_t episode, double *ret)
 {
 	const dlrt_model *m = r->m;
@@ -267,12 +277,13 @@ static int64_t play(rl_run *r, uint64_t seed, int greedy, int record, int64_t ep
 	for (;;) {
 		if (rl->nschedules && !greedy)
 			apply_schedules(r);
-		int64_t a = act(r, r->obs, record ? n : 0, greedy, episode);
+		int64_t row = r->rows + n;
+		int64_t a = act(r, r->obs, record ? row : 0, greedy, episode);
 		if (a < 0)
 			return -1;
 		if (record) {
-			put_obs(r, to, n, r->obs);
-			dlrt_set(ta->data, ta->dtype, n, (double)a);
+			put_obs(r, to, row, r->obs);
+			dlrt_set(ta->data, ta->dtype, row, (double)a);
 		}
 		int term = 0;
 		double rew = rl->env->step(r->env, a, r->obs, &term);
@@ -284,7 +295,7 @@ static int64_t play(rl_run *r, uint64_t seed, int greedy, int record, int64_t ep
 		if (check_obs(r, r->obs, episode, n + 1))
 			return -1;
 		if (record)
-			r->rewards[n] = rew;
+			r->rewards[r->rows + n] = rew;
 		total += rew;
 		n++;
 		if (!greedy)
@@ -502,6 +513,13 @@ static int check_fit(rl_run *r)
 		return -1;
 	}
 	r->max_steps = rl->config.max_steps > 0 ? rl->config.max_steps : r->info.max_steps;
+	if (rl->rollout == DLRT_ROLLOUT_EPISODE && r->max_steps > 0 && rl->batch_episodes > 1 &&
+	    r->max_steps * rl->batch_episodes > m->batch) {
+		dlrt_error("a batch of %d episodes of %s takes up to %lld rows, but the batch (the first dim of '%s') "
+		           "holds %lld", rl->batch_episodes, r->name, (long long)(r->max_steps * rl->batch_episodes), o->name,
+		           (long long)m->batch);
+		return -1;
+	}
 	if (rl->rollout == DLRT_ROLLOUT_EPISODE) {
 		if (r->max_steps <= 0 || r->max_steps > m->batch) {
 			if (r->max_steps <= 0)
@@ -559,9 +577,12 @@ static int setup(rl_run *r)
 		}
 		r->pmap[i] = j;
 	}
-	int64_t os = r->info.obs_size, steps = r->max_steps < m->batch ? r->max_steps : m->batch;
+	int64_t os = r->info.obs_size, steps = m->batch;
 	if (rl->rollout == DLRT_ROLLOUT_REPLAY)
 		steps = 1;
+	r->seg = malloc(sizeof(int64_t) * (size_t)(rl->batch_episodes > 0 ? rl->batch_episodes : 1));
+	if (!r->seg)
+		goto oom;
 	r->obs = calloc((size_t)os, sizeof(double));
 	r->next = calloc((size_t)(os > steps ? os : steps), sizeof(double));
 	r->rewards = calloc((size_t)steps, sizeof(double));
@@ -596,6 +617,7 @@ static void teardown(rl_run *r)
 	if (r->env)
 		r->rl->env->destroy(r->env);
 	free(r->pmap);
+	free(r->seg);
 	free(r->obs);
 	free(r->next);
 	free(r->rewards);
@@ -622,6 +644,8 @@ static int dump_episode(rl_run *r)
 	int64_t n = play(r, dlrt_step_key(r->o->seed ^ STREAM_ENV, 0), 0, 1, 0, &ret);
 	if (n < 0)
 		return 1;
+	r->seg[0] = 0;
+	r->nseg = 1;
 	put_returns(r, n);
 	m->gradients(n);
 	if (dlrt_write_dump(m, r->o->dump_grads, n, 1, r->o->seed, 1))
@@ -678,6 +702,8 @@ static int speed(rl_run *r, int64_t steps, int64_t len)
 			if (term)
 				rl->env->reset(r->env, dlrt_step_key(r->o->seed ^ STREAM_ENV, 100 + (uint64_t)i), r->obs);
 		}
+		r->seg[0] = 0;
+		r->nseg = 1;
 		for (int k = 0; k < 50; k++) {
 			double t0 = dlrt_now();
 			put_returns(r, len);
@@ -790,23 +816,32 @@ int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o)
 		int64_t n;
 		if (rl->rollout == DLRT_ROLLOUT_EPISODE) {
 			/* the update's key is the rollout's: row t's dropout mask is step t's */
-			uint64_t key = dlrt_step_key(o->seed, (uint64_t)r.updates);
-			if (m->rng_key)
-				*m->rng_key = key;
-			if (r.p->rng_key)
-				*r.p->rng_key = key;
+			if (r.nseg == 0) {
+				uint64_t key = dlrt_step_key(o->seed, (uint64_t)r.updates);
+				if (m->rng_key)
+					*m->rng_key = key;
+				if (r.p->rng_key)
+					*r.p->rng_key = key;
+			}
 			n = play(&r, seed, 0, 1, e, &ret);
 			if (n < 0) {
 				free(returns);
 				goto done;
 			}
-			double t0 = dlrt_now();
-			put_returns(&r, n);
-			m->train_step(n, o->lr);
-			note_update_time(&r, dlrt_now() - t0);
-			if (after_update(&r, e)) {
-				free(returns);
-				goto done;
+			r.seg[r.nseg++] = r.rows;
+			r.rows += n;
+			/* an update when the batch has its episodes (and after the last one) */
+			if (r.nseg == rl->batch_episodes || e + 1 == episodes) {
+				double t0 = dlrt_now();
+				put_returns(&r, r.rows);
+				m->train_step(r.rows, o->lr);
+				note_update_time(&r, dlrt_now() - t0);
+				r.rows = 0;
+				r.nseg = 0;
+				if (after_update(&r, e)) {
+					free(returns);
+					goto done;
+				}
 			}
 		} else {
 			n = replay_episode(&r, seed, e, &ret);
