@@ -630,29 +630,35 @@ static void teardown(rl_run *r)
 	free(r->update_times);
 }
 
-/* --dump-grads with an episode rollout: one episode of the policy, then
- * gradients() on it; the file holds the loss, the gradients, the episode
- * (observations, actions, returns) and the parameters it was played with. */
+/* --dump-grads with an episode rollout: one batch of the policy's episodes
+ * (batch_episodes of them), then gradients() on it; the file holds the
+ * loss, the gradients, the batch (observations, actions, returns) and the
+ * parameters it was played with. */
 static int dump_episode(rl_run *r)
 {
 	const dlrt_model *m = r->m;
-	double ret;
+	double ret, total = 0;
 	if (m->rng_key)
 		*m->rng_key = dlrt_step_key(r->o->seed, 0);
 	if (r->p->rng_key)
 		*r->p->rng_key = dlrt_step_key(r->o->seed, 0);
-	int64_t n = play(r, dlrt_step_key(r->o->seed ^ STREAM_ENV, 0), 0, 1, 0, &ret);
-	if (n < 0)
-		return 1;
-	r->seg[0] = 0;
-	r->nseg = 1;
-	put_returns(r, n);
-	m->gradients(n);
-	if (dlrt_write_dump(m, r->o->dump_grads, n, 1, r->o->seed, 1))
+	r->rows = 0;
+	r->nseg = 0;
+	for (int e = 0; e < r->rl->batch_episodes; e++) {
+		int64_t n = play(r, dlrt_step_key(r->o->seed ^ STREAM_ENV, (uint64_t)e), 0, 1, e, &ret);
+		if (n < 0)
+			return 1;
+		r->seg[r->nseg++] = r->rows;
+		r->rows += n;
+		total += ret;
+	}
+	put_returns(r, r->rows);
+	m->gradients(r->rows);
+	if (dlrt_write_dump(m, r->o->dump_grads, r->rows, 1, r->o->seed, 1))
 		return 1;
 	if (!r->o->quiet)
-		printf("wrote one episode of %lld steps (return %g) and its gradients to %s\n", (long long)n, ret,
-		       r->o->dump_grads);
+		printf("wrote %d episode%s of %lld steps in all (return %g) and the gradients to %s\n", r->nseg,
+		       r->nseg == 1 ? "" : "s", (long long)r->rows, total, r->o->dump_grads);
 	return 0;
 }
 

@@ -10,6 +10,10 @@ that a model that does not learn misses (checked too: the same run with --lr 0).
                  the goal (--eval-episodes); with --lr 0 it is not
   same_bits      examples/dqn_cartpole.dl, 30 episodes: the same output on 1 and 2 threads, and
                  from the same seed twice
+  batch_episodes REINFORCE with batch_episodes = 3 (f64): --dump-grads holds three episodes one
+                 after the other (found where CartPole's step from one row does not give the
+                 next), each with its own discounted returns, standardised over the batch; and
+                 it trains (1,000 episodes: solved, as the one-episode batches of seed 0 are not)
 
 usage: train_test.py CASE --dlc PATH --workdir DIR
 """
@@ -54,9 +58,57 @@ def bounded(exe, episodes, seeds, bound):
     return ok and frozen <= bound
 
 
+def batch_episodes(a):
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import safetensors_raw
+    from rl_envs import CartPole
+    src = open(os.path.join(ROOT, "examples", "reinforce_cartpole.dl")).read()
+    src = src.replace("dim T = 500 ", "dim T = 1500").replace("normalize = 1)", "normalize = 1, batch_episodes = 3)")
+    assert "batch_episodes = 3" in src and "dim T = 1500" in src
+    dl = os.path.join(a.workdir, "reinforce3.dl")
+    with open(dl, "w") as f:
+        f.write(src)
+    exe = os.path.join(a.workdir, "reinforce3")
+    subprocess.run([a.dlc, "--dtype", "f64", dl, "-o", exe], check=True)
+    dump = os.path.join(a.workdir, "batch.safetensors")
+    run(exe, "--dump-grads", dump, "--seed", "4")
+    _, t = safetensors_raw.read(dump)
+    obs = safetensors_raw.values(t["obs"][2], t["obs"][0])
+    ret = safetensors_raw.values(t["ret"][2], t["ret"][0])
+    act = safetensors_raw.values(t["act"][2], t["act"][0])
+    n = len(ret)
+    rows = [obs[4 * i:4 * i + 4] for i in range(n)]
+    starts = [0]
+    env = CartPole()
+    for i in range(n - 1):
+        env.reset_to(rows[i])
+        nxt, _, term = env.step(act[i])
+        if max(abs(x - y) for x, y in zip(nxt, rows[i + 1])) > 1e-9:
+            starts.append(i + 1)
+    print("rows %d, episodes start at %s" % (n, starts))
+    g = []
+    for k, s0 in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else n
+        acc, seg = 0.0, []
+        for _ in range(s0, end):
+            acc = 1.0 + 0.99 * acc
+            seg.append(acc)
+        g += seg[::-1]
+    mean = sum(g) / n
+    sd = (sum((x - mean) ** 2 for x in g) / (n - 1)) ** 0.5
+    want = [(x - mean) / (sd + 2.0 ** -23) for x in g]
+    err = max(abs(x - y) for x, y in zip(want, ret))
+    print("returns: largest difference %.3g" % err)
+    ok = len(starts) == 3 and err < 1e-9
+    out = run(exe, "--seed", "0", "--episodes", "1000")
+    print([l for l in out.splitlines() if "solved" in l or "mean return" in l])
+    return ok and "solved: running reward above" in out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=("dqn", "actor_critic", "qlearn", "same_bits"))
+    ap.add_argument("case", choices=("dqn", "actor_critic", "qlearn", "same_bits", "batch_episodes"))
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
@@ -76,6 +128,8 @@ def main():
         f = re.search(r"greedy policy: optimal in (\d+) of (\d+) states", frozen)
         print("lr 0:", f.group(0))
         ok = ok and f.group(1) != f.group(2)
+    elif a.case == "batch_episodes":
+        ok = batch_episodes(a)
     else:
         exe = build(a.dlc, "dqn_cartpole.dl", a.workdir)
         strip = lambda s: re.sub(r"[0-9.]+ s: [0-9]+ steps/s.*|[0-9]+ steps/s", "", s)
