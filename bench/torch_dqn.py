@@ -33,6 +33,7 @@ random policy first (untimed):
       at each episode's end; best and median of --speed-reps runs
   (b) the time of one optimize_model call (sample, batch, loss, backward, clip, AdamW step) with
       the full memory, median of --update-reps (50); the soft update's median beside it
+  the machine's 1-minute load average when it ends goes into the JSON (other jobs' load)
 
 usage: /usr/bin/python3 bench/torch_dqn.py [--seed 0] [--episodes 400] [--amsgrad 0|1]
                                            [--clip-value 100] [--json OUT] [--returns FILE]
@@ -240,6 +241,7 @@ def speed(a):
            "optimize_ms": round(1e3 * statistics.median(opt_times), 4),
            "optimize_ms_min": round(1e3 * min(opt_times), 4),
            "soft_update_ms": round(1e3 * statistics.median(soft_times), 4)}
+    res["loadavg_1m"] = round(os.getloadavg()[0], 2)
     emit(res, a.json)
 
 

@@ -28,6 +28,7 @@ Prints one JSON line; --json OUT appends it to OUT, --returns FILE writes the re
   (b) the time of one update (returns, normalisation, loss, backward, Adam step) for an episode
       of 200 steps, filled by running the policy (the environment reset when it ends, every
       reward 1); median of 50
+  the machine's 1-minute load average when it ends goes into the JSON (other jobs' load)
 
 usage: /usr/bin/python3 bench/torch_reinforce.py [--seed 0] [--episodes 1000] [--json OUT]
                                                  [--returns FILE] [--log-interval 0]
@@ -174,6 +175,7 @@ def speed(a):
            "update_len": a.update_len, "update_reps": a.update_reps,
            "update_ms": round(1e3 * statistics.median(times), 4),
            "update_ms_min": round(1e3 * min(times), 4)}
+    res["loadavg_1m"] = round(os.getloadavg()[0], 2)
     emit(res, a.json)
 
 
