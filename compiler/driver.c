@@ -970,7 +970,7 @@ int main(int argc, char **argv)
 		gen_sched = build_generator(&arena, prog, m, defs, ndefs, dtype, force_dtype, f_fold, f_cse, &sopt);
 		gen_mp = gen_sched ? memplan_build(&arena, gen_sched) : NULL;
 	}
-	if (m->rl.rollout && !probe) {
+	if (m->rl.rollout) {
 		pol_sched = build_policy(&arena, &diag, prog, m, defs, ndefs, dtype, force_dtype, f_fold, f_cse, &sopt);
 		if (!pol_sched) {
 			arena_free(&arena);

@@ -10,6 +10,8 @@ that a model that does not learn misses (checked too: the same run with --lr 0).
                  the goal (--eval-episodes); with --lr 0 it is not
   same_bits      examples/dqn_cartpole.dl, 30 episodes: the same output on 1 and 2 threads, and
                  from the same seed twice
+  levels         REINFORCE in f64: one episode's --dump-grads at -O0, -O1 and -O2 and from dlc run
+                 (the LLVM JIT, where dlc has it): the same episode and the same gradients (1e-12)
   batch_episodes REINFORCE with batch_episodes = 3 (f64): --dump-grads holds three episodes one
                  after the other (found where CartPole's step from one row does not give the
                  next), each with its own discounted returns, standardised over the batch; and
@@ -106,9 +108,44 @@ def batch_episodes(a):
     return ok and "solved: running reward above" in out
 
 
+def levels(a):
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import safetensors_raw
+    src = os.path.join(ROOT, "examples", "reinforce_cartpole.dl")
+    dumps = {}
+    for level in ("-O0", "-O1", "-O2"):
+        exe = os.path.join(a.workdir, "rf" + level)
+        subprocess.run([a.dlc, level, "--dtype", "f64", src, "-o", exe], check=True)
+        dumps[level] = os.path.join(a.workdir, "dump%s.safetensors" % level)
+        run(exe, "--dump-grads", dumps[level], "--seed", "7")
+    jit = subprocess.run([a.dlc, "--version"], stdout=subprocess.PIPE, text=True).stdout
+    if "llvm JIT: not in this build" not in jit:
+        dumps["jit"] = os.path.join(a.workdir, "dump-jit.safetensors")
+        p = subprocess.run([a.dlc, "run", "--dtype", "f64", src, "--dump-grads", dumps["jit"], "--seed", "7",
+                            "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            sys.exit("dlc run failed:\n" + p.stdout)
+    ref = safetensors_raw.read(dumps["-O2"])[1]
+    ok = True
+    for k, path in dumps.items():
+        t = safetensors_raw.read(path)[1]
+        worst = 0.0
+        for name, (dt, shape, raw) in ref.items():
+            if name not in t or t[name][1] != shape:
+                print("%s: %s differs in shape or is missing" % (k, name))
+                ok = False
+                continue
+            x, y = safetensors_raw.values(raw, dt), safetensors_raw.values(t[name][2], t[name][0])
+            for u, v in zip(x, y):
+                worst = max(worst, abs(u - v) / max(1.0, abs(u)))
+        print("%s against -O2: rows %s, largest relative difference %.3g" % (k, t["obs"][1][0], worst))
+        ok &= worst < 1e-12
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=("dqn", "actor_critic", "qlearn", "same_bits", "batch_episodes"))
+    ap.add_argument("case", choices=("dqn", "actor_critic", "qlearn", "same_bits", "batch_episodes", "levels"))
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
@@ -130,6 +167,8 @@ def main():
         ok = ok and f.group(1) != f.group(2)
     elif a.case == "batch_episodes":
         ok = batch_episodes(a)
+    elif a.case == "levels":
+        ok = levels(a)
     else:
         exe = build(a.dlc, "dqn_cartpole.dl", a.workdir)
         strip = lambda s: re.sub(r"[0-9.]+ s: [0-9]+ steps/s.*|[0-9]+ steps/s", "", s)
