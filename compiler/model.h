@@ -50,6 +50,7 @@ typedef struct Output {
 	int eval_only;       /* not needed by training (not the training accuracy's,
 	                        not a carry's next value): not computed by a training
 	                        step; forward() and gradients() compute it */
+	SrcLoc loc;          /* where it is declared (0: a hidden output) */
 } Output;
 
 /* One `name = step(loss, params = [...], optimizer = ..., every = K)` of the

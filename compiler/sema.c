@@ -2092,7 +2092,7 @@ static Val call_positions(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	return vnode(graph_reshape(s->g, r.id, row));
 }
 
-static void add_output(Sema *s, const char *name, NodeId id, int hidden);
+static void add_output(Sema *s, const char *name, NodeId id, int hidden, SrcLoc loc);
 
 /* The value carried state ti takes for the next run: the hidden output
  * oname, which the runtime copies into it (in the evaluation pass, that
@@ -2105,7 +2105,7 @@ static void carry_next(Sema *s, int ti, const char *oname, NodeId id)
 				s->m->eval_outputs[i] = id;
 		return;
 	}
-	add_output(s, oname, id, 1);
+	add_output(s, oname, id, 1, (SrcLoc){0, 0, 0});
 	s->g->tensors[ti].carry_out = s->m->noutputs;
 }
 
@@ -3821,7 +3821,7 @@ static void name_node(Sema *s, NodeId id, const char *name)
 		n->name = name;
 }
 
-static void add_output(Sema *s, const char *name, NodeId id, int hidden)
+static void add_output(Sema *s, const char *name, NodeId id, int hidden, SrcLoc loc)
 {
 	Model *m = s->m;
 	m->outputs = arena_grow(s->a, m->outputs, (size_t)m->noutputs, (size_t)m->noutputs + 1, sizeof(Output));
@@ -3829,6 +3829,7 @@ static void add_output(Sema *s, const char *name, NodeId id, int hidden)
 	o->name = name;
 	o->node = id;
 	o->hidden = hidden;
+	o->loc = loc;
 }
 
 /* The values of a constant's literal, nested lists matching shape sh from
@@ -4006,7 +4007,7 @@ static void bind_value(Sema *s, Scope *sc, const char *name, SrcLoc loc, Val v, 
 			y->id = v.id;
 			name_node(s, v.id, name);
 			if (is_output)
-				add_output(s, name, v.id, 0);
+				add_output(s, name, v.id, 0, loc);
 		} else if (v.kind != V_ERR && is_output) {
 			diag_error(s->d, loc, "output '%s' must be a tensor, not a %s", name, val_kind(v));
 		}
@@ -5356,7 +5357,8 @@ static void rl_rollout(Sema *s, const AstExpr *v)
 			continue;
 		for (int k = 0; k < n->nin; k++)
 			if (N(s, n->in[k])->bax >= 0) {
-				diag_error(s->d, policy ? policy->loc : v->loc, "the policy '%s' mixes the rows of a batch "
+				diag_error(s->d, m->outputs[rl->policy].loc.line ? m->outputs[rl->policy].loc : policy ? policy->loc : v->loc,
+				           "the policy '%s' mixes the rows of a batch "
 				           "(%s of a value along its batch axis, such as batch_norm's statistics in training or a "
 				           "mean over the batch): it acts on one observation at a time, so each row must be "
 				           "computed alone", m->outputs[rl->policy].name, op_info[n->op].name);
@@ -5367,9 +5369,10 @@ static void rl_rollout(Sema *s, const AstExpr *v)
 	for (int t = 0; t < s->g->ntensors; t++) {
 		const Tensor *T = &s->g->tensors[t];
 		if ((T->role == ROLE_INPUT || T->role == ROLE_LABEL) && t != rl->obs && seen[T->node]) {
-			diag_error(s->d, policy ? policy->loc : v->loc, "the policy '%s' reads '%s', which the environment "
-			           "gives only after the action; it may read the observation '%s' alone",
-			           m->outputs[rl->policy].name, T->name, o->name);
+			SrcLoc at = m->outputs[rl->policy].loc.line ? m->outputs[rl->policy].loc : policy ? policy->loc : v->loc;
+			diag_error(s->d, at, "the policy '%s' reads '%s', which the environment gives only after the action; "
+			           "it may read the observation '%s' alone", m->outputs[rl->policy].name, T->name, o->name);
+			diag_note(s->d, v->loc, "the policy of this %s", v->name);
 			break;
 		}
 	}
@@ -5904,7 +5907,7 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 				diag_error(d, st->name_loc, "unknown value '%s'%s", st->name, suggest(&s, st->name, 0, NULL));
 				break;
 			}
-			add_output(&s, st->name, o->id, 0);
+			add_output(&s, st->name, o->id, 0, st->name_loc);
 			break;
 		}
 		case ST_LOSS: {
@@ -5940,7 +5943,7 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 						k = j;
 				if (k < 0) {
 					const char *nm = N(&s, z)->name ? N(&s, z)->name : "scores";
-					add_output(&s, nm, z, 1);
+					add_output(&s, nm, z, 1, (SrcLoc){0, 0, 0});
 					k = m->noutputs - 1;
 				}
 				m->accuracy_output = k;
