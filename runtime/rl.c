@@ -783,8 +783,14 @@ int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o)
 	int64_t episodes = o->episodes >= 0 ? o->episodes : rl->episodes;
 	const char *kind = rl->rollout == DLRT_ROLLOUT_EPISODE ? "episode rollouts" : "replay";
 	if (!o->quiet && episodes > 0) {
-		printf("%s: %lld parameters, %s (%lld observation%s, %lld actions, up to %lld steps), %s, %s lr %g",
-		       m->name, (long long)o->nparams, r.name, (long long)r.info.obs_size,
+		int64_t trained = 0, frozen = 0;
+		for (int i = 0; i < m->ntensors; i++)
+			if (m->tensors[i].role == DLRT_PARAM)
+				*(m->tensors[i].grad ? &trained : &frozen) += m->tensors[i].numel;
+		printf("%s: %lld parameters", m->name, (long long)trained);
+		if (frozen)
+			printf(" (and %lld in target networks)", (long long)frozen);
+		printf(", %s (%lld observation%s, %lld actions, up to %lld steps), %s, %s lr %g", r.name, (long long)r.info.obs_size,
 		       r.info.obs_size == 1 ? "" : "s", (long long)r.info.nactions,
 		       (long long)r.max_steps, kind, dlrt_optimizer_name(m->optimizer), o->lr);
 		if (m->optimizer_constants && *m->optimizer_constants)

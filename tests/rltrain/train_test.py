@@ -10,6 +10,7 @@ that a model that does not learn misses (checked too: the same run with --lr 0).
                  the goal (--eval-episodes); with --lr 0 it is not
   same_bits      examples/dqn_cartpole.dl, 30 episodes: the same output on 1 and 2 threads, and
                  from the same seed twice
+  plot           scripts/plot_log.sh draws an episode log (50 episodes of REINFORCE) as a PNG
   levels         REINFORCE in f64: one episode's --dump-grads at -O0, -O1 and -O2 and from dlc run
                  (the LLVM JIT, where dlc has it): the same episode and the same gradients (1e-12)
   batch_episodes REINFORCE with batch_episodes = 3 (f64): --dump-grads holds three episodes one
@@ -145,7 +146,7 @@ def levels(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=("dqn", "actor_critic", "qlearn", "same_bits", "batch_episodes", "levels"))
+    ap.add_argument("case", choices=("dqn", "actor_critic", "qlearn", "same_bits", "batch_episodes", "levels", "plot"))
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     a = ap.parse_args()
@@ -169,6 +170,19 @@ def main():
         ok = batch_episodes(a)
     elif a.case == "levels":
         ok = levels(a)
+    elif a.case == "plot":
+        exe = build(a.dlc, "reinforce_cartpole.dl", a.workdir)
+        log, png = os.path.join(a.workdir, "log.csv"), os.path.join(a.workdir, "curve.png")
+        if os.path.exists(png):
+            os.remove(png)
+        run(exe, "--episodes", "50", "--log", log)
+        with open(log) as f:
+            rows = f.read().splitlines()
+        subprocess.run(["sh", os.path.join(ROOT, "scripts", "plot_log.sh"), log, png], check=True)
+        with open(png, "rb") as f:
+            magic = f.read(8)
+        print("log rows %d, %s: %d bytes" % (len(rows), png, os.path.getsize(png)))
+        ok = len(rows) == 51 and magic == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 5000
     else:
         exe = build(a.dlc, "dqn_cartpole.dl", a.workdir)
         strip = lambda s: re.sub(r"[0-9.]+ s: [0-9]+ steps/s.*|[0-9]+ steps/s", "", s)
