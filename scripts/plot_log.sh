@@ -46,7 +46,7 @@ if [ "$header" = "episode,steps,return,running_reward,loss,env_steps,updates,sec
 		echo "set datafile separator ','"
 		echo "set key bottom right box opaque"
 		echo "set grid"
-		echo "set multiplot layout 2,1 title $(q "$(basename "$log")")"
+		echo "set multiplot layout 2,1 title $(q "$(basename "$log")") noenhanced"
 		echo "set xlabel 'episode'"
 		echo "set ylabel 'return'"
 		echo "plot $(q "$log") every ::1 using 1:3 with points pt 7 ps 0.3 lc rgb '#9999cc' title 'episode return', \\"
@@ -105,7 +105,7 @@ epochs=$(cat "$tmp/epochs")
 	echo "set output $(q "$out")"
 	echo "set key top right"
 	echo "set grid"
-	echo "set multiplot layout 2,1 title $(q "$(basename "$log")")"
+	echo "set multiplot layout 2,1 title $(q "$(basename "$log")") noenhanced"
 	# Loss against the step.
 	echo "set xlabel 'step'"
 	echo "set ylabel 'training loss'"
