@@ -2033,17 +2033,16 @@ static int rl_main(const dlrt_model *m, const opts *o)
 {
 	static const struct { int set; const char *flag; } no[] = {
 		{0, "--epochs (use --episodes)"}, {0, "--train"}, {0, "--test"}, {0, "--valid"}, {0, "--predict"},
-		{0, "--sample"}, {0, "--batch-from"}, {0, "--gradcheck"}, {0, "--steps"}, {0, "--lr-schedule"},
-		{0, "--eval (use --eval-episodes)"}, {0, "--early-stop"}, {0, "--dump-forward"}, {0, "--dump-data"},
-		{0, "--trace"}, {0, "--dot"}, {0, "--lipschitz"}, {0, "--grad-sweep"}, {0, "--grad numeric"},
+		{0, "--sample"}, {0, "--steps"}, {0, "--lr-schedule"},
+		{0, "--eval (use --eval-episodes)"}, {0, "--early-stop"}, {0, "--dump-data"},
+		{0, "--trace"}, {0, "--lipschitz"}, {0, "--grad numeric"},
 		{0, "--warmup"}, {0, "--check-numerics (a non-finite loss, observation or reward stops the run anyway)"},
 		{0, "--noise"},
 	};
 	int set[] = {o->have_epochs, o->train != NULL, o->test != NULL, o->valid != NULL, o->predict != NULL,
-	             o->sample > 0, o->batch_from != NULL, o->gradcheck || o->hvpcheck, o->steps >= 0 && !m->steps,
-	             o->sched != DLRT_LR_CONSTANT, o->eval != 0, o->early_stop > 0, o->dump_forward != NULL,
-	             o->dump_data != NULL, o->trace != NULL, o->dot != NULL, o->lipschitz, o->grad_sweep,
-	             o->grad_numeric, o->warmup > 0, o->check_numerics, o->nnoise > 0};
+	             o->sample > 0, o->steps >= 0 && !m->steps, o->sched != DLRT_LR_CONSTANT, o->eval != 0,
+	             o->early_stop > 0, o->dump_data != NULL, o->trace != NULL, o->lipschitz, o->grad_numeric,
+	             o->warmup > 0, o->check_numerics, o->nnoise > 0};
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
 		if (set[i]) {
 			dlrt_error("model %s trains in an environment: %s does not apply", m->name, no[i].flag);
@@ -2132,7 +2131,9 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	}
 	epochs = o.have_epochs ? o.epochs : m->epochs > 0 ? m->epochs : 1;
 
-	if (m->rl) {
+	/* a model trained in an environment plays it, but for the checks of
+	 * one batch (random or from files), which any model takes */
+	if (m->rl && !(o.batch_from || o.gradcheck || o.hvpcheck || o.dump_forward || o.grad_sweep || o.dot)) {
 		rc = rl_main(m, &o);
 		goto done;
 	}

@@ -361,8 +361,13 @@ def t_jit():
     # 128, central differences straddle kinks too often to check the larger models; the
     # recurrent ones with 8 steps of 16 units, and the transformers 16 wide, which keeps their
     # compile and check short)
+    # Left out: semi-gradient losses, which hold a value of the parameters constant with
+    # stop_gradient (the actor-critic's advantage, Q-learning's TD target): central differences
+    # move that value too, so they measure another derivative.  tests/rl checks their gradients
+    # against PyTorch's instead.
+    semi_gradient = {"actor_critic_cartpole.dl", "qlearn_gridworld.dl"}
     for ex in sorted(os.listdir(EXAMPLES)):
-        if ex.endswith(".dl"):
+        if ex.endswith(".dl") and ex not in semi_gradient:
             with open(os.path.join(EXAMPLES, ex)) as f:
                 text = f.read()
             small = []
