@@ -2137,7 +2137,7 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		rc = rl_main(m, &o);
 		goto done;
 	}
-	if (o.episodes >= 0 || o.eval_episodes || o.value_iteration || o.speed) {
+	if (!m->rl && (o.episodes >= 0 || o.eval_episodes || o.value_iteration || o.speed)) {
 		dlrt_error("--episodes, --eval-episodes, --value-iteration and --speed are for models trained in an environment "
 		           "(env = ... in the train block)");
 		rc = 2;
