@@ -12,8 +12,8 @@ Contract (the example's, unchanged unless said):
     (G - mean) / (std + eps) (unbiased std, eps = float32 machine epsilon),
     loss = sum_t -log_prob_t * G_t, Adam lr 1e-2, one step
   * environment: torch_rl_common.Env: CartPole-v1's equations, an episode ends when terminated
-    or after 500 steps (the example's own loop runs to 10,000 steps and reseeds every reset;
-    here the 500-step limit holds and the starting states come from random.Random(seed))
+    or truncated after 500 steps, as in the example; the example seeds Gymnasium's generator
+    once (env.reset(seed=seed)), here the starting states come from random.Random(seed)
   * the run does not stop when solved: all --episodes are played; reported: solved_at (first
     episode, 1-based, whose running reward 0.05 R + 0.95 running, from 10, exceeds 475),
     last100 (mean return of the last 100 episodes), the wall time of the whole run
