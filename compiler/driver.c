@@ -225,6 +225,19 @@ static int build_executable(const char *csrc, const char *out, const char *cc, c
 	return 0;
 }
 
+/* The schedule of a second model printed into the model's file (a
+ * generator, a policy): named `name`, its arrays prefixed with `prefix`. */
+static Schedule *second_schedule(Arena *a, Model *g, const Model *m, const char *name, const char *prefix,
+                                 const StepOptions *sopt)
+{
+	g->name = name;
+	g->name_prefix = prefix;
+	g->data_dir = m->data_dir;
+	StepOptions o = *sopt;
+	o.probe = 0;
+	return schedule_build(a, step_build(a, g, &o));
+}
+
 /* A character model (`dim V = vocab(...)` and an i32 input [B, T] whose
  * dims are named) gets a generator, printed into the same file with its
  * names prefixed: the same program for B = 1 and T = 1 when it carries state
@@ -287,14 +300,8 @@ static Schedule *build_generator(Arena *a, const AstProgram *prog, Model *m, con
 	fclose(devnull);
 	if (quiet.nerrors || !g->loss)
 		return NULL;
-	g->name = arena_printf(a, "%s_gen", m->name);
-	g->name_prefix = "gen_";
-	g->data_dir = m->data_dir;
-	StepOptions o = *sopt;
-	o.probe = 0;
-	TrainGraph *tg = step_build(a, g, &o);
-	m->generator = g->name;
-	return schedule_build(a, tg);
+	m->generator = arena_printf(a, "%s_gen", m->name);
+	return second_schedule(a, g, m, m->generator, "gen_", sopt);
 }
 
 /* An RL model's policy: the program compiled again for one observation (its
@@ -349,14 +356,8 @@ static Schedule *build_policy(Arena *a, Diag *d, const AstProgram *prog, Model *
 	g->loss = graph_reduce(g->g, OP_SUM, pn->in[0], -1, 0);
 	g->eval_loss = graph_reduce(g->g, OP_SUM, en->in[0], -1, 0);
 	g->policy_only = 1;
-	g->name = arena_printf(a, "%s_policy", m->name);
-	g->name_prefix = "policy_";
-	g->data_dir = m->data_dir;
-	StepOptions o = *sopt;
-	o.probe = 0;
-	TrainGraph *tg = step_build(a, g, &o);
-	m->policy = g->name;
-	return schedule_build(a, tg);
+	m->policy = arena_printf(a, "%s_policy", m->name);
+	return second_schedule(a, g, m, m->policy, "policy_", sopt);
 }
 
 /* The C file: the model, then its generator if it has one. */

@@ -154,6 +154,22 @@ static int check_obs(rl_run *r, const double *obs, int64_t episode, int64_t step
 	return 0;
 }
 
+/* One step of the environment with action a: the next observation into
+ * obs, the reward into *rew, *term; -1 (message printed, naming the episode
+ * and the step) when the reward or the observation is not finite or the
+ * state is outside the environment's. */
+static int env_step(rl_run *r, int64_t a, double *obs, int *term, double *rew, int64_t episode, int64_t step)
+{
+	*term = 0;
+	*rew = r->rl->env->step(r->env, a, obs, term);
+	if (!isfinite(*rew)) {
+		dlrt_error("%s: episode %lld, step %lld: the environment returned a reward of %s; stopping", r->name,
+		           (long long)episode + 1, (long long)step, isnan(*rew) ? "NaN" : "Inf");
+		return -1;
+	}
+	return check_obs(r, obs, episode, step);
+}
+
 /* The policy's action for observation obs, as row `row` of an episode;
  * greedy: evaluation mode.  -1 (message printed) when it is outside the
  * action space. */
@@ -285,14 +301,9 @@ static int64_t play(rl_run *r, uint64_t seed, int greedy, int record, int64_t ep
 			put_obs(r, to, row, r->obs);
 			dlrt_set(ta->data, ta->dtype, row, (double)a);
 		}
-		int term = 0;
-		double rew = rl->env->step(r->env, a, r->obs, &term);
-		if (!isfinite(rew)) {
-			dlrt_error("%s: episode %lld, step %lld: the environment returned a reward of %s; stopping",
-			           r->name, (long long)episode + 1, (long long)n + 1, isnan(rew) ? "NaN" : "Inf");
-			return -1;
-		}
-		if (check_obs(r, r->obs, episode, n + 1))
+		int term;
+		double rew;
+		if (env_step(r, a, r->obs, &term, &rew, episode, n + 1))
 			return -1;
 		if (record)
 			r->rewards[r->rows + n] = rew;
@@ -354,14 +365,9 @@ static int64_t replay_episode(rl_run *r, uint64_t seed, int64_t episode, double 
 		int64_t a = act(r, r->obs, 0, 0, episode);
 		if (a < 0)
 			return -1;
-		int term = 0;
-		double rew = rl->env->step(r->env, a, r->next, &term);
-		if (!isfinite(rew)) {
-			dlrt_error("%s: episode %lld, step %lld: the environment returned a reward of %s; stopping",
-			           r->name, (long long)episode + 1, (long long)n + 1, isnan(rew) ? "NaN" : "Inf");
-			return -1;
-		}
-		if (check_obs(r, r->next, episode, n + 1))
+		int term;
+		double rew;
+		if (env_step(r, a, r->next, &term, &rew, episode, n + 1))
 			return -1;
 		total += rew;
 		n++;
