@@ -17,8 +17,9 @@ PyTorch's to 1e-9 (relative, with an absolute floor of 1e-9) on every path.
 
 Op mix (per generated value, uniform over the kinds that fit): unary (relu, tanh, sigmoid, exp
 of a bounded value, softplus, sin, cos, negation, square, abs, log of 1 + x^2, sqrt of 1 + x^2,
-gelu, elu, leaky_relu), binary (+, -, *, / by 1 + x^2) against a parameter vector [F], a scalar
-parameter or another value, x @ W, sum/mean/max along axis 1 (keepdims) broadcast back,
+gelu, elu, leaky_relu, clamp, log_sigmoid, where over a comparison), binary (+, -, *, / by
+1 + x^2, maximum, minimum) against a parameter vector [F], a scalar parameter or another value,
+x @ W, sum/mean/max/logsumexp/var along axis 1 (keepdims) broadcast back,
 softmax/log_softmax along axis 1, concat along axis 1 then x @ W back to the width.
 
 usage: difftest.py --dlc PATH --workdir DIR [--seed S] [--count N] [--no-jit] [--keep]
@@ -61,17 +62,24 @@ UNARY = {
     "gelu": ("gelu({a})", "F.gelu({a})"),
     "elu": ("elu({a})", "F.elu({a})"),
     "leaky_relu": ("leaky_relu({a}, 0.1)", "F.leaky_relu({a}, 0.1)"),
+    "clamp": ("clamp({a}, -0.7, 0.9)", "torch.clamp({a}, -0.7, 0.9)"),
+    "log_sigmoid": ("log_sigmoid({a})", "F.logsigmoid({a})"),
+    "where": ("where(greater({a}, 0.2), {a}, 0.5 * {a})", "torch.where({a} > 0.2, {a}, 0.5 * {a})"),
 }
 BINARY = {
     "add": ("{a} + {b}", "{a} + {b}"),
     "sub": ("{a} - {b}", "{a} - {b}"),
     "mul": ("{a} * {b}", "{a} * {b}"),
     "div": ("{a} / (1 + {b} * {b})", "{a} / (1 + {b} * {b})"),
+    "maximum": ("maximum({a}, {b})", "torch.maximum({a}, {b})"),
+    "minimum": ("minimum({a}, {b})", "torch.minimum({a}, {b})"),
 }
 REDUCE = {
     "sum": ("sum({a}, axis = 1, keepdims = 1)", "{a}.sum(1, keepdim=True)"),
     "mean": ("mean({a}, axis = 1, keepdims = 1)", "{a}.mean(1, keepdim=True)"),
     "max": ("max({a}, axis = 1, keepdims = 1)", "{a}.max(1, keepdim=True).values"),
+    "logsumexp": ("logsumexp({a}, axis = 1, keepdims = 1)", "torch.logsumexp({a}, 1, keepdim=True)"),
+    "var": ("var({a}, axis = 1, keepdims = 1, correction = 0)", "{a}.var(1, unbiased=False, keepdim=True)"),
 }
 
 
