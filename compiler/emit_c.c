@@ -764,19 +764,29 @@ static void few_rows_product(Emit *e, int d, const char *ab, const char *bb, con
 		           "acc[7]));\n%.*s}\n", IND(d + 2), dst, N, IND(d + 1));
 		return;
 	}
-	fprintf(o, "%.*sfor (long i = 0; i < %lld; i++) {\n%.*slong j = 0;\n", IND(d), M, IND(d + 1));
-	fprintf(o, "%.*sfor (; j + 8 <= %lld; j += 8) {\n%.*s%s acc[8] = {0};\n", IND(d + 1), N, IND(d + 2), e->T);
-	fprintf(o, "%.*sfor (long k = 0; k < %lld; k++) {\n%.*s%s dlc_x = %s[i * %lld + k * %lld];\n", IND(d + 2), K,
-	        IND(d + 3), e->T, ab, sai, sak);
-	fprintf(o, "%.*sfor (int dlc_u = 0; dlc_u < 8; dlc_u++)\n%.*sacc[dlc_u] += dlc_x * %s[k * %lld + (j + dlc_u) * %lld];\n%.*s}\n",
-	        IND(d + 3), IND(d + 4), bb, sbk, sbj, IND(d + 2));
-	fprintf(o, "%.*sfor (int dlc_u = 0; dlc_u < 8; dlc_u++)\n%.*s%s[i * %lld + j + dlc_u] = acc[dlc_u];\n%.*s}\n", IND(d + 2),
-	        IND(d + 3), dst, N, IND(d + 1));
-	fprintf(o, "%.*sfor (; j < %lld; j++) {\n%.*s%s acc = 0;\n%.*sfor (long k = 0; k < %lld; k++)\n", IND(d + 1), N,
-	        IND(d + 2), e->T, IND(d + 2), K);
-	fprintf(o, "%.*sacc += %s[i * %lld + k * %lld] * %s[k * %lld + j * %lld];\n%.*s%s[i * %lld + j] = acc;\n",
-	        IND(d + 3), ab, sai, sak, bb, sbk, sbj, IND(d + 2), dst, N);
-	fprintf(o, "%.*s}\n%.*s}\n", IND(d + 1), IND(d));
+	/* eight columns at a time, then the rest one by one (each loop printed
+	 * only when it has columns: gcc warns about the index of a loop it
+	 * cannot see is empty) */
+	long long N8 = N / 8 * 8;
+	fprintf(o, "%.*sfor (long i = 0; i < %lld; i++) {\n", IND(d), M);
+	if (N8)
+		fprintf(o, "%.*sfor (long j = 0; j < %lld; j += 8) {\n%.*s%s acc[8] = {0};\n", IND(d + 1), N8, IND(d + 2), e->T);
+	if (N8) {
+		fprintf(o, "%.*sfor (long k = 0; k < %lld; k++) {\n%.*s%s dlc_x = %s[i * %lld + k * %lld];\n", IND(d + 2), K,
+		        IND(d + 3), e->T, ab, sai, sak);
+		fprintf(o, "%.*sfor (int dlc_u = 0; dlc_u < 8; dlc_u++)\n%.*sacc[dlc_u] += dlc_x * %s[k * %lld + (j + dlc_u) * %lld];\n%.*s}\n",
+		        IND(d + 3), IND(d + 4), bb, sbk, sbj, IND(d + 2));
+		fprintf(o, "%.*sfor (int dlc_u = 0; dlc_u < 8; dlc_u++)\n%.*s%s[i * %lld + j + dlc_u] = acc[dlc_u];\n%.*s}\n",
+		        IND(d + 2), IND(d + 3), dst, N, IND(d + 1));
+	}
+	if (N8 < N) {
+		fprintf(o, "%.*sfor (long j = %lld; j < %lld; j++) {\n%.*s%s acc = 0;\n%.*sfor (long k = 0; k < %lld; k++)\n",
+		        IND(d + 1), N8, N, IND(d + 2), e->T, IND(d + 2), K);
+		fprintf(o, "%.*sacc += %s[i * %lld + k * %lld] * %s[k * %lld + j * %lld];\n%.*s%s[i * %lld + j] = acc;\n",
+		        IND(d + 3), ab, sai, sak, bb, sbk, sbj, IND(d + 2), dst, N);
+		fprintf(o, "%.*s}\n", IND(d + 1));
+	}
+	fprintf(o, "%.*s}\n", IND(d));
 }
 
 /* A batch of products [..., M, K] x [..., K, N]: a loop over the leading
