@@ -49,9 +49,20 @@ Shape shape_scalar(void)
 int64_t shape_numel(Shape s)
 {
 	int64_t n = 1;
-	for (int i = 0; i < s.rank; i++)
+	for (int i = 0; i < s.rank; i++) {
+		if (s.d[i] < 0 || (s.d[i] && n > INT64_MAX / s.d[i]))
+			return INT64_MAX;
 		n *= s.d[i];
+	}
 	return n;
+}
+
+int shape_fits(Shape s)
+{
+	for (int i = 0; i < s.rank; i++)
+		if (s.d[i] < 0 || s.d[i] > DLC_DIM_MAX)
+			return 0;
+	return shape_numel(s) <= DLC_NUMEL_MAX;
 }
 
 int shape_eq(Shape a, Shape b)
@@ -166,11 +177,16 @@ static NodeId intern(Graph *g, Node *n, const NodeId *in, int nin)
 	n->nin = (uint16_t)nin;
 	/* without CSE only leaves are shared (a tensor has one leaf) */
 	int share = g->cse || (op_info[n->op].flags & OPF_LEAF);
+	if (!shape_fits(n->shape))
+		g->too_large = g->nnodes;
 	if (n->op != OP_ASSIGN && share) {
 		uint32_t h = (uint32_t)node_hash(n) & (g->hcap - 1);
 		while (g->htab[h]) {
-			if (node_same(&g->nodes[g->htab[h]], n))
+			if (node_same(&g->nodes[g->htab[h]], n)) {
+				if (g->too_large == g->nnodes)
+					g->too_large = g->htab[h];
 				return g->htab[h];
+			}
 			h = (h + 1) & (g->hcap - 1);
 		}
 	}
@@ -1000,6 +1016,14 @@ NodeId graph_upsample_grad(Graph *g, NodeId dy, int64_t sh, int64_t sw)
 
 int64_t graph_numel(const Graph *g, NodeId id) { return shape_numel(g->nodes[id].shape); }
 
+/* a * b * c, or FLOPS_MAX when that is more */
+#define FLOPS_MAX (INT64_C(1) << 52)
+static int64_t flops_of(int64_t a, int64_t b, int64_t c)
+{
+	double x = (double)a * (double)b * (double)c;
+	return x < (double)FLOPS_MAX ? a * b * c : FLOPS_MAX;
+}
+
 int64_t graph_flops(const Graph *g, NodeId id)
 {
 	const Node *n = &g->nodes[id];
@@ -1007,18 +1031,18 @@ int64_t graph_flops(const Graph *g, NodeId id)
 	if (n->op == OP_MATMUL) {
 		const Node *a = &g->nodes[n->in[0]];
 		int64_t K = a->shape.d[a->shape.rank - (n->i[0] ? 2 : 1)];
-		return 2 * shape_numel(n->shape) * K;
+		return flops_of(2, shape_numel(n->shape), K);
 	}
 	if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {
 		const Node *k = n->op == OP_CONV2D_DW ? n : &g->nodes[n->in[1]];
 		const Node *y = n->op == OP_CONV2D ? n : &g->nodes[n->op == OP_CONV2D_DX ? n->in[0] : n->in[1]];
-		return 2 * shape_numel(y->shape) * shape_numel(k->shape) / k->shape.d[0];
+		return flops_of(2, shape_numel(y->shape), shape_numel(k->shape) / k->shape.d[0]);
 	}
 	if (oi->flags & (OPF_REDUCE))
-		return shape_numel(g->nodes[n->in[0]].shape) * oi->flops;
+		return flops_of(1, shape_numel(g->nodes[n->in[0]].shape), oi->flops);
 	if (n->op == OP_XENT || n->op == OP_NLL || n->op == OP_BCE)
-		return shape_numel(g->nodes[n->in[0]].shape) * oi->flops;
-	return shape_numel(n->shape) * oi->flops;
+		return flops_of(1, shape_numel(g->nodes[n->in[0]].shape), oi->flops);
+	return flops_of(1, shape_numel(n->shape), oi->flops);
 }
 
 void graph_reach(const Graph *g, const NodeId *roots, int nroots, uint8_t *mark)

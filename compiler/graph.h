@@ -25,6 +25,12 @@
 
 #define MAXRANK 8
 
+/* The largest size of one axis (a dim, a -D value) and the most elements of
+ * one tensor or value.  Every shape within them has an element count that
+ * fits an int64_t many times over, so shape arithmetic cannot wrap. */
+#define DLC_DIM_MAX (INT64_C(1) << 40)
+#define DLC_NUMEL_MAX (INT64_C(1) << 34)
+
 typedef uint32_t NodeId;
 
 typedef enum OpKind {
@@ -168,6 +174,9 @@ typedef struct Graph {
 	int nloops;
 	int fold;              /* apply algebraic identities in constructors */
 	int cse;               /* return the existing node for an equal one */
+	/* The last node built whose shape has more than DLC_NUMEL_MAX elements
+	 * (0: none); sema reports it at the expression and clears it. */
+	NodeId too_large;
 } Graph;
 
 Graph *graph_new(Arena *a, DType fdtype);
@@ -176,7 +185,11 @@ static inline Node *graph_node(const Graph *g, NodeId id) { return &g->nodes[id]
 /* Shapes */
 Shape shape_make(int rank, const int64_t *d);
 Shape shape_scalar(void);
+/* The element count; INT64_MAX when it would not fit an int64_t. */
 int64_t shape_numel(Shape s);
+/* 1 when every axis and the element count are within DLC_DIM_MAX and
+ * DLC_NUMEL_MAX */
+int shape_fits(Shape s);
 int shape_eq(Shape a, Shape b);
 /* numpy broadcasting: 1 on success, 0 if incompatible */
 int shape_broadcast(Shape a, Shape b, Shape *out);
@@ -317,7 +330,8 @@ void graph_loop_body(const Graph *g, int L, uint8_t *mark);
 /* node id again with inputs in[] (same op, attributes, shape and type) */
 NodeId graph_clone(Graph *g, NodeId id, const NodeId *in);
 
-/* Elements of node id's output; flops of one evaluation (n = batch). */
+/* Elements of node id's output; flops of one evaluation (n = batch), at most
+ * 2^52. */
 int64_t graph_numel(const Graph *g, NodeId id);
 int64_t graph_flops(const Graph *g, NodeId id);
 

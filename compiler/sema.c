@@ -365,8 +365,13 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 	int64_t a, b;
 	switch (e->kind) {
 	case AST_NUM:
-		if (!e->is_int || e->num < 0 || e->num > 1e15) {
+		if (!e->is_int || e->num < 0) {
 			diag_error(s->d, e->loc, "a dimension must be a non-negative integer, got %g", e->num);
+			return 0;
+		}
+		if (e->num > (double)DLC_DIM_MAX) {
+			diag_error(s->d, e->loc, "dimension %.0f is too large (at most 2^40 = %lld)", e->num,
+			           (long long)DLC_DIM_MAX);
 			return 0;
 		}
 		*out = (int64_t)e->num;
@@ -379,6 +384,11 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			if (bd->v.kind != V_NUM || !bd->v.is_int || bd->v.num < 0) {
 				diag_error(s->d, e->loc, "'%s' is a %s here, not a dimension (a non-negative integer)", e->name,
 				           val_kind(bd->v));
+				return 0;
+			}
+			if (bd->v.num > (double)DLC_DIM_MAX) {
+				diag_error(s->d, e->loc, "'%s' = %.0f is too large for a dimension (at most 2^40 = %lld)", e->name,
+				           bd->v.num, (long long)DLC_DIM_MAX);
 				return 0;
 			}
 			*out = (int64_t)bd->v.num;
@@ -403,7 +413,14 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 		if (!eval_dim(s, e->lhs, &a) || !eval_dim(s, e->rhs, &b))
 			return 0;
 		switch (e->op) {
-		case '+': *out = a + b; return 1;
+		case '+':
+			if (a + b > DLC_DIM_MAX) {
+				diag_error(s->d, e->loc, "dimension %lld + %lld is too large (at most 2^40 = %lld)", (long long)a,
+				           (long long)b, (long long)DLC_DIM_MAX);
+				return 0;
+			}
+			*out = a + b;
+			return 1;
 		case '-':
 			if (a < b) {
 				diag_error(s->d, e->loc, "dimension %lld - %lld is negative", (long long)a, (long long)b);
@@ -412,8 +429,9 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			*out = a - b;
 			return 1;
 		case '*':
-			if (a && b > (INT64_C(1) << 40) / a) {
-				diag_error(s->d, e->loc, "dimension is too large");
+			if (a && b > DLC_DIM_MAX / a) {
+				diag_error(s->d, e->loc, "dimension %lld * %lld is too large (at most 2^40 = %lld)", (long long)a,
+				           (long long)b, (long long)DLC_DIM_MAX);
 				return 0;
 			}
 			*out = a * b;
@@ -435,6 +453,10 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			Val v = eval(s, e, s->cur);
 			if (v.kind != V_NUM)
 				return 0;
+			if (!(v.num >= 0 && v.num <= (double)DLC_DIM_MAX)) {
+				diag_error(s->d, e->loc, "a dimension must be an integer from 0 to 2^40, got %g", v.num);
+				return 0;
+			}
 			*out = (int64_t)v.num;
 			return 1;
 		}
@@ -445,6 +467,19 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			diag_error(s->d, e->loc, "a dimension must be an integer expression of dims and numbers");
 		return 0;
 	}
+}
+
+/* The element count of sh in words: exact, or about so many once it would
+ * not fit an int64_t. */
+static const char *numel_text(Sema *s, Shape sh)
+{
+	int64_t n = shape_numel(sh);
+	if (n < INT64_MAX)
+		return arena_printf(s->a, "%lld", (long long)n);
+	double x = 1;
+	for (int i = 0; i < sh.rank; i++)
+		x *= (double)sh.d[i];
+	return arena_printf(s->a, "about %.3g", x);
 }
 
 static int eval_type(Sema *s, const AstType *t, Shape *sh)
@@ -466,11 +501,28 @@ static int eval_type(Sema *s, const AstType *t, Shape *sh)
 			ok = 0;
 		}
 	}
-	if (ok && shape_numel(*sh) > (INT64_C(1) << 34)) {
-		diag_error(s->d, t->loc, "tensor of %lld elements is too large", (long long)shape_numel(*sh));
+	if (ok && !shape_fits(*sh)) {
+		diag_error(s->d, t->loc, "tensor of shape %s is too large: %s elements, more than the 2^34 = %lld a "
+		           "tensor may hold", shp(s, *sh), numel_text(s, *sh), (long long)DLC_NUMEL_MAX);
 		ok = 0;
 	}
 	return ok;
+}
+
+/* v, or an error at loc when it is a tensor value with more elements than
+ * a tensor may hold (graph.c marks such a node as it builds it). */
+static Val checked_size(Sema *s, Val v, SrcLoc loc)
+{
+	NodeId big = s->g->too_large;
+	if (!big)
+		return v;
+	s->g->too_large = 0;
+	if (v.kind == V_ERR)
+		return v;
+	Shape sh = N(s, big)->shape;
+	diag_error(s->d, loc, "this value of shape %s is too large: %s elements, more than the 2^34 = %lld a tensor "
+	           "may hold", shp(s, sh), numel_text(s, sh), (long long)DLC_NUMEL_MAX);
+	return verr();
 }
 
 /* ---- expressions ---- */
@@ -3427,7 +3479,7 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 	case AST_BINARY: {
 		Val l = eval(s, e->lhs, sc);
 		Val r = eval(s, e->rhs, sc);
-		return binary(s, e, l, r);
+		return checked_size(s, binary(s, e, l, r), e->loc);
 	}
 	case AST_INDEX: {
 		Val l = eval(s, e->lhs, sc);
@@ -3512,7 +3564,7 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		int found;
 		Val v = call_builtin(s, e, sc, &found);
 		if (found)
-			return v;
+			return checked_size(s, v, e->loc);
 		if (init_name_of(e->name)) { /* normal(0, 0.01): evaluated where a param uses it */
 			Val iv = verr();
 			iv.kind = V_INIT;
