@@ -175,6 +175,7 @@ static NodeId intern(Graph *g, Node *n, const NodeId *in, int nin)
 		DLC_INTERNAL("%d inputs", nin);
 	n->in = (NodeId *)in;
 	n->nin = (uint16_t)nin;
+	g->built++;
 	/* without CSE only leaves are shared (a tensor has one leaf) */
 	int share = g->cse || (op_info[n->op].flags & OPF_LEAF);
 	if (!shape_fits(n->shape))

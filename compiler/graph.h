@@ -177,6 +177,7 @@ typedef struct Graph {
 	/* The last node built whose shape has more than DLC_NUMEL_MAX elements
 	 * (0: none); sema reports it at the expression and clears it. */
 	NodeId too_large;
+	uint64_t built;        /* constructor calls so far, equal nodes found included */
 } Graph;
 
 Graph *graph_new(Arena *a, DType fdtype);

@@ -109,6 +109,12 @@ typedef struct Sema {
 	DimDefine *defs;
 	int ndefs;
 	int depth;
+	/* Work of inlining: calls of functions and layer instances so far
+	 * (weighted); once it and the graph's constructor calls pass
+	 * SEMA_WORK_MAX, every further call is refused (`overworked`: the first
+	 * refusal was reported). */
+	int64_t work;
+	int overworked;
 	int have_batch;
 	const char *batch_from;  /* the input that fixed the batch size */
 	int eval_mode;           /* building the evaluation-mode graph */
@@ -3318,6 +3324,33 @@ static Val run_def(Sema *s, const AstStmt *def, Scope *fs, SrcLoc loc, Instance 
 	return v;
 }
 
+/* Every call inlines its function's body again (and every instance runs
+ * its layer's body): calls of calls multiply, so a few lines can ask for
+ * 2^40 copies.  Inlining stops, with an error at the call that goes over
+ * it, past this much work: graph nodes built (equal nodes found included),
+ * plus one for each call of a function and eight for each layer instance
+ * (its params, names and scope).  The largest examples take a few thousand. */
+#define SEMA_WORK_MAX 250000
+
+static int inline_budget(Sema *s, SrcLoc loc, const char *fname, int weight)
+{
+	s->work += weight;
+	if (s->overworked)
+		return 0;
+	if ((uint64_t)s->work + s->g->built <= SEMA_WORK_MAX)
+		return 1;
+	s->overworked = 1;
+	if (weight > 1)
+		diag_error(s->d, loc, "this instance of layer '%s' goes over the limit of %d calls, instances and graph "
+		           "nodes built: each instance builds its layer's body again, so instances within instances "
+		           "multiply", fname, SEMA_WORK_MAX);
+	else
+		diag_error(s->d, loc, "inlining this call of '%s' goes over the limit of %d calls and graph nodes built: "
+		           "each call inlines its function again, so calls of calls multiply; compute a value once, "
+		           "bind it to a name and use the name", fname, SEMA_WORK_MAX);
+	return 0;
+}
+
 /* Inline a call of `def`: its parameters bound to the arguments (evaluated
  * in the caller's scope; defaults in the function's own), then its value or
  * its body up to `return`.  `up` is the scope the def was written in (its
@@ -3334,6 +3367,8 @@ static Val invoke(Sema *s, const AstStmt *def, const AstExpr *e, Scope *sc, Scop
 		diag_error(s->d, e->loc, "calls nested too deeply (is '%s' recursive?)", fname);
 		return verr();
 	}
+	if (!inline_budget(s, e->loc, fname, 1))
+		return verr();
 	if (!bind_args(s, e, fname, def->params, def->nparams, required_params(def), args))
 		return verr();
 	Scope *fs = scope_new(s, up, self);
@@ -3373,6 +3408,8 @@ static Val invoke_vals(Sema *s, const FnRef *f, SrcLoc loc, const Val *args, int
 		diag_error(s->d, loc, "calls nested too deeply (is '%s' recursive?)", f->name);
 		return verr();
 	}
+	if (!inline_budget(s, loc, f->name, 1))
+		return verr();
 	Scope *fs = scope_new(s, f->up, f->self);
 	fs->def = def;
 	fs->call_loc = loc;
@@ -4409,6 +4446,8 @@ static Val instantiate(Sema *s, const AstStmt *layer, const AstExpr *call, Scope
 		diag_error(s->d, call->loc, "layers nested too deeply (does '%s' contain itself?)", layer->name);
 		return verr();
 	}
+	if (!inline_budget(s, call->loc, layer->name, 8))
+		return verr();
 	if (!bind_args(s, call, layer->name, layer->params, layer->nparams, required_params(layer), args))
 		return verr();
 	Instance *inst = arena_alloc(s->a, sizeof *inst);
