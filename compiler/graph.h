@@ -30,6 +30,9 @@
  * fits an int64_t many times over, so shape arithmetic cannot wrap. */
 #define DLC_DIM_MAX (INT64_C(1) << 40)
 #define DLC_NUMEL_MAX (INT64_C(1) << 34)
+/* The most flops one node may take (a matmul, a convolution): its loop
+ * counts and their products fit an int64_t too. */
+#define DLC_FLOPS_MAX (INT64_C(1) << 52)
 
 typedef uint32_t NodeId;
 
@@ -174,8 +177,9 @@ typedef struct Graph {
 	int nloops;
 	int fold;              /* apply algebraic identities in constructors */
 	int cse;               /* return the existing node for an equal one */
-	/* The last node built whose shape has more than DLC_NUMEL_MAX elements
-	 * (0: none); sema reports it at the expression and clears it. */
+	/* The last node built past the limits (a shape past DLC_DIM_MAX or
+	 * DLC_NUMEL_MAX, more than DLC_FLOPS_MAX flops), or 0; sema reports it
+	 * at the expression and clears it. */
 	NodeId too_large;
 	uint64_t built;        /* constructor calls so far, equal nodes found included */
 } Graph;
@@ -332,9 +336,10 @@ void graph_loop_body(const Graph *g, int L, uint8_t *mark);
 NodeId graph_clone(Graph *g, NodeId id, const NodeId *in);
 
 /* Elements of node id's output; flops of one evaluation (n = batch), at most
- * 2^52. */
+ * DLC_FLOPS_MAX; the same flops without that bound. */
 int64_t graph_numel(const Graph *g, NodeId id);
 int64_t graph_flops(const Graph *g, NodeId id);
+double graph_work(const Graph *g, NodeId id);
 
 /* --emit=graph: one line per node reachable from roots, in id order. */
 void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots);

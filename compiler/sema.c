@@ -516,7 +516,8 @@ static int eval_type(Sema *s, const AstType *t, Shape *sh)
 }
 
 /* v, or an error at loc when it is a tensor value with more elements than
- * a tensor may hold (graph.c marks such a node as it builds it). */
+ * a tensor may hold, or one whose operation takes more than DLC_FLOPS_MAX
+ * flops (graph.c marks such a node as it builds it). */
 static Val checked_size(Sema *s, Val v, SrcLoc loc)
 {
 	NodeId big = s->g->too_large;
@@ -526,8 +527,12 @@ static Val checked_size(Sema *s, Val v, SrcLoc loc)
 	if (v.kind == V_ERR)
 		return v;
 	Shape sh = N(s, big)->shape;
-	diag_error(s->d, loc, "this value of shape %s is too large: %s elements, more than the 2^34 = %lld a tensor "
-	           "may hold", shp(s, sh), numel_text(s, sh), (long long)DLC_NUMEL_MAX);
+	if (shape_fits(sh))
+		diag_error(s->d, loc, "this value of shape %s takes too much work: about %.3g flops, more than the 2^52 one "
+		           "operation may take", shp(s, sh), graph_work(s->g, big));
+	else
+		diag_error(s->d, loc, "this value of shape %s is too large: %s elements, more than the 2^34 = %lld a "
+		           "tensor may hold", shp(s, sh), numel_text(s, sh), (long long)DLC_NUMEL_MAX);
 	return verr();
 }
 
