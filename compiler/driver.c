@@ -829,10 +829,16 @@ int main(int argc, char **argv)
 			const char *d = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
 			const char *eq = d ? strchr(d, '=') : NULL;
 			char *end = NULL;
+			errno = 0;
 			long long v = eq ? strtoll(eq + 1, &end, 10) : 0;
 			if (!d || !eq || eq == d || !end || *end || end == eq + 1 || v < 1) {
 				fprintf(stderr, "dlc: -D needs NAME=VALUE with a positive integer VALUE, got '%s'\n",
 				        d ? d : "");
+				return 2;
+			}
+			if (errno == ERANGE || v > DLC_DIM_MAX) {
+				fprintf(stderr, "dlc: -D %s: the value is out of range (a dim is at most 2^40 = %lld)\n", d,
+				        (long long)DLC_DIM_MAX);
 				return 2;
 			}
 			if (ndefs == 64) {

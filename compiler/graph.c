@@ -49,9 +49,20 @@ Shape shape_scalar(void)
 int64_t shape_numel(Shape s)
 {
 	int64_t n = 1;
-	for (int i = 0; i < s.rank; i++)
+	for (int i = 0; i < s.rank; i++) {
+		if (s.d[i] < 0 || (s.d[i] && n > INT64_MAX / s.d[i]))
+			return INT64_MAX;
 		n *= s.d[i];
+	}
 	return n;
+}
+
+int shape_fits(Shape s)
+{
+	for (int i = 0; i < s.rank; i++)
+		if (s.d[i] < 0 || s.d[i] > DLC_DIM_MAX)
+			return 0;
+	return shape_numel(s) <= DLC_NUMEL_MAX;
 }
 
 int shape_eq(Shape a, Shape b)
@@ -156,6 +167,8 @@ static void rehash(Graph *g)
 	g->hcap = ncap;
 }
 
+static double node_flops(const Graph *g, const Node *n);
+
 /* Return the id of a node equal to *n with inputs in[0..nin), adding it if
  * it is new (its inputs then get their own copy in the arena). */
 static NodeId intern(Graph *g, Node *n, const NodeId *in, int nin)
@@ -164,13 +177,19 @@ static NodeId intern(Graph *g, Node *n, const NodeId *in, int nin)
 		DLC_INTERNAL("%d inputs", nin);
 	n->in = (NodeId *)in;
 	n->nin = (uint16_t)nin;
+	g->built++;
 	/* without CSE only leaves are shared (a tensor has one leaf) */
 	int share = g->cse || (op_info[n->op].flags & OPF_LEAF);
+	if (!shape_fits(n->shape) || node_flops(g, n) > (double)DLC_FLOPS_MAX)
+		g->too_large = g->nnodes;
 	if (n->op != OP_ASSIGN && share) {
 		uint32_t h = (uint32_t)node_hash(n) & (g->hcap - 1);
 		while (g->htab[h]) {
-			if (node_same(&g->nodes[g->htab[h]], n))
+			if (node_same(&g->nodes[g->htab[h]], n)) {
+				if (g->too_large == g->nnodes)
+					g->too_large = g->htab[h];
 				return g->htab[h];
+			}
 			h = (h + 1) & (g->hcap - 1);
 		}
 	}
@@ -1000,25 +1019,34 @@ NodeId graph_upsample_grad(Graph *g, NodeId dy, int64_t sh, int64_t sw)
 
 int64_t graph_numel(const Graph *g, NodeId id) { return shape_numel(g->nodes[id].shape); }
 
-int64_t graph_flops(const Graph *g, NodeId id)
+/* The flops of one evaluation of node n, whose inputs are in g (n itself
+ * need not be yet); exact while below 2^53. */
+static double node_flops(const Graph *g, const Node *n)
 {
-	const Node *n = &g->nodes[id];
 	const OpInfo *oi = &op_info[n->op];
 	if (n->op == OP_MATMUL) {
 		const Node *a = &g->nodes[n->in[0]];
 		int64_t K = a->shape.d[a->shape.rank - (n->i[0] ? 2 : 1)];
-		return 2 * shape_numel(n->shape) * K;
+		return 2 * (double)shape_numel(n->shape) * (double)K;
 	}
 	if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {
 		const Node *k = n->op == OP_CONV2D_DW ? n : &g->nodes[n->in[1]];
 		const Node *y = n->op == OP_CONV2D ? n : &g->nodes[n->op == OP_CONV2D_DX ? n->in[0] : n->in[1]];
-		return 2 * shape_numel(y->shape) * shape_numel(k->shape) / k->shape.d[0];
+		return 2 * (double)shape_numel(y->shape) * (double)(shape_numel(k->shape) / k->shape.d[0]);
 	}
 	if (oi->flags & (OPF_REDUCE))
-		return shape_numel(g->nodes[n->in[0]].shape) * oi->flops;
+		return (double)shape_numel(g->nodes[n->in[0]].shape) * oi->flops;
 	if (n->op == OP_XENT || n->op == OP_NLL || n->op == OP_BCE)
-		return shape_numel(g->nodes[n->in[0]].shape) * oi->flops;
-	return shape_numel(n->shape) * oi->flops;
+		return (double)shape_numel(g->nodes[n->in[0]].shape) * oi->flops;
+	return (double)shape_numel(n->shape) * oi->flops;
+}
+
+double graph_work(const Graph *g, NodeId id) { return node_flops(g, &g->nodes[id]); }
+
+int64_t graph_flops(const Graph *g, NodeId id)
+{
+	double x = node_flops(g, &g->nodes[id]);
+	return x < (double)DLC_FLOPS_MAX ? (int64_t)x : DLC_FLOPS_MAX;
 }
 
 void graph_reach(const Graph *g, const NodeId *roots, int nroots, uint8_t *mark)

@@ -25,6 +25,15 @@
 
 #define MAXRANK 8
 
+/* The largest size of one axis (a dim, a -D value) and the most elements of
+ * one tensor or value.  Every shape within them has an element count that
+ * fits an int64_t many times over, so shape arithmetic cannot wrap. */
+#define DLC_DIM_MAX (INT64_C(1) << 40)
+#define DLC_NUMEL_MAX (INT64_C(1) << 34)
+/* The most flops one node may take (a matmul, a convolution): its loop
+ * counts and their products fit an int64_t too. */
+#define DLC_FLOPS_MAX (INT64_C(1) << 52)
+
 typedef uint32_t NodeId;
 
 typedef enum OpKind {
@@ -168,6 +177,11 @@ typedef struct Graph {
 	int nloops;
 	int fold;              /* apply algebraic identities in constructors */
 	int cse;               /* return the existing node for an equal one */
+	/* The last node built past the limits (a shape past DLC_DIM_MAX or
+	 * DLC_NUMEL_MAX, more than DLC_FLOPS_MAX flops), or 0; sema reports it
+	 * at the expression and clears it. */
+	NodeId too_large;
+	uint64_t built;        /* constructor calls so far, equal nodes found included */
 } Graph;
 
 Graph *graph_new(Arena *a, DType fdtype);
@@ -176,7 +190,11 @@ static inline Node *graph_node(const Graph *g, NodeId id) { return &g->nodes[id]
 /* Shapes */
 Shape shape_make(int rank, const int64_t *d);
 Shape shape_scalar(void);
+/* The element count; INT64_MAX when it would not fit an int64_t. */
 int64_t shape_numel(Shape s);
+/* 1 when every axis and the element count are within DLC_DIM_MAX and
+ * DLC_NUMEL_MAX */
+int shape_fits(Shape s);
 int shape_eq(Shape a, Shape b);
 /* numpy broadcasting: 1 on success, 0 if incompatible */
 int shape_broadcast(Shape a, Shape b, Shape *out);
@@ -317,9 +335,11 @@ void graph_loop_body(const Graph *g, int L, uint8_t *mark);
 /* node id again with inputs in[] (same op, attributes, shape and type) */
 NodeId graph_clone(Graph *g, NodeId id, const NodeId *in);
 
-/* Elements of node id's output; flops of one evaluation (n = batch). */
+/* Elements of node id's output; flops of one evaluation (n = batch), at most
+ * DLC_FLOPS_MAX; the same flops without that bound. */
 int64_t graph_numel(const Graph *g, NodeId id);
 int64_t graph_flops(const Graph *g, NodeId id);
+double graph_work(const Graph *g, NodeId id);
 
 /* --emit=graph: one line per node reachable from roots, in id order. */
 void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots);

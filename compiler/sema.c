@@ -109,6 +109,12 @@ typedef struct Sema {
 	DimDefine *defs;
 	int ndefs;
 	int depth;
+	/* Work of inlining: calls of functions and layer instances so far
+	 * (weighted); once it and the graph's constructor calls pass
+	 * SEMA_WORK_MAX, every further call is refused (`overworked`: the first
+	 * refusal was reported). */
+	int64_t work;
+	int overworked;
 	int have_batch;
 	const char *batch_from;  /* the input that fixed the batch size */
 	int eval_mode;           /* building the evaluation-mode graph */
@@ -365,8 +371,13 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 	int64_t a, b;
 	switch (e->kind) {
 	case AST_NUM:
-		if (!e->is_int || e->num < 0 || e->num > 1e15) {
+		if (!e->is_int || e->num < 0) {
 			diag_error(s->d, e->loc, "a dimension must be a non-negative integer, got %g", e->num);
+			return 0;
+		}
+		if (e->num > (double)DLC_DIM_MAX) {
+			diag_error(s->d, e->loc, "dimension %.0f is too large (at most 2^40 = %lld)", e->num,
+			           (long long)DLC_DIM_MAX);
 			return 0;
 		}
 		*out = (int64_t)e->num;
@@ -379,6 +390,11 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			if (bd->v.kind != V_NUM || !bd->v.is_int || bd->v.num < 0) {
 				diag_error(s->d, e->loc, "'%s' is a %s here, not a dimension (a non-negative integer)", e->name,
 				           val_kind(bd->v));
+				return 0;
+			}
+			if (bd->v.num > (double)DLC_DIM_MAX) {
+				diag_error(s->d, e->loc, "'%s' = %.0f is too large for a dimension (at most 2^40 = %lld)", e->name,
+				           bd->v.num, (long long)DLC_DIM_MAX);
 				return 0;
 			}
 			*out = (int64_t)bd->v.num;
@@ -403,7 +419,14 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 		if (!eval_dim(s, e->lhs, &a) || !eval_dim(s, e->rhs, &b))
 			return 0;
 		switch (e->op) {
-		case '+': *out = a + b; return 1;
+		case '+':
+			if (a + b > DLC_DIM_MAX) {
+				diag_error(s->d, e->loc, "dimension %lld + %lld is too large (at most 2^40 = %lld)", (long long)a,
+				           (long long)b, (long long)DLC_DIM_MAX);
+				return 0;
+			}
+			*out = a + b;
+			return 1;
 		case '-':
 			if (a < b) {
 				diag_error(s->d, e->loc, "dimension %lld - %lld is negative", (long long)a, (long long)b);
@@ -412,8 +435,9 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			*out = a - b;
 			return 1;
 		case '*':
-			if (a && b > (INT64_C(1) << 40) / a) {
-				diag_error(s->d, e->loc, "dimension is too large");
+			if (a && b > DLC_DIM_MAX / a) {
+				diag_error(s->d, e->loc, "dimension %lld * %lld is too large (at most 2^40 = %lld)", (long long)a,
+				           (long long)b, (long long)DLC_DIM_MAX);
 				return 0;
 			}
 			*out = a * b;
@@ -435,6 +459,10 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			Val v = eval(s, e, s->cur);
 			if (v.kind != V_NUM)
 				return 0;
+			if (!(v.num >= 0 && v.num <= (double)DLC_DIM_MAX)) {
+				diag_error(s->d, e->loc, "a dimension must be an integer from 0 to 2^40, got %g", v.num);
+				return 0;
+			}
 			*out = (int64_t)v.num;
 			return 1;
 		}
@@ -445,6 +473,19 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 			diag_error(s->d, e->loc, "a dimension must be an integer expression of dims and numbers");
 		return 0;
 	}
+}
+
+/* The element count of sh in words: exact, or about so many once it would
+ * not fit an int64_t. */
+static const char *numel_text(Sema *s, Shape sh)
+{
+	int64_t n = shape_numel(sh);
+	if (n < INT64_MAX)
+		return arena_printf(s->a, "%lld", (long long)n);
+	double x = 1;
+	for (int i = 0; i < sh.rank; i++)
+		x *= (double)sh.d[i];
+	return arena_printf(s->a, "about %.3g", x);
 }
 
 static int eval_type(Sema *s, const AstType *t, Shape *sh)
@@ -466,11 +507,33 @@ static int eval_type(Sema *s, const AstType *t, Shape *sh)
 			ok = 0;
 		}
 	}
-	if (ok && shape_numel(*sh) > (INT64_C(1) << 34)) {
-		diag_error(s->d, t->loc, "tensor of %lld elements is too large", (long long)shape_numel(*sh));
+	if (ok && !shape_fits(*sh)) {
+		diag_error(s->d, t->loc, "tensor of shape %s is too large: %s elements, more than the 2^34 = %lld a "
+		           "tensor may hold", shp(s, *sh), numel_text(s, *sh), (long long)DLC_NUMEL_MAX);
 		ok = 0;
 	}
 	return ok;
+}
+
+/* v, or an error at loc when it is a tensor value with more elements than
+ * a tensor may hold, or one whose operation takes more than DLC_FLOPS_MAX
+ * flops (graph.c marks such a node as it builds it). */
+static Val checked_size(Sema *s, Val v, SrcLoc loc)
+{
+	NodeId big = s->g->too_large;
+	if (!big)
+		return v;
+	s->g->too_large = 0;
+	if (v.kind == V_ERR)
+		return v;
+	Shape sh = N(s, big)->shape;
+	if (shape_fits(sh))
+		diag_error(s->d, loc, "this value of shape %s takes too much work: about %.3g flops, more than the 2^52 one "
+		           "operation may take", shp(s, sh), graph_work(s->g, big));
+	else
+		diag_error(s->d, loc, "this value of shape %s is too large: %s elements, more than the 2^34 = %lld a "
+		           "tensor may hold", shp(s, sh), numel_text(s, sh), (long long)DLC_NUMEL_MAX);
+	return verr();
 }
 
 /* ---- expressions ---- */
@@ -3266,6 +3329,33 @@ static Val run_def(Sema *s, const AstStmt *def, Scope *fs, SrcLoc loc, Instance 
 	return v;
 }
 
+/* Every call inlines its function's body again (and every instance runs
+ * its layer's body): calls of calls multiply, so a few lines can ask for
+ * 2^40 copies.  Inlining stops, with an error at the call that goes over
+ * it, past this much work: graph nodes built (equal nodes found included),
+ * plus one for each call of a function and eight for each layer instance
+ * (its params, names and scope).  The largest examples take a few thousand. */
+#define SEMA_WORK_MAX 250000
+
+static int inline_budget(Sema *s, SrcLoc loc, const char *fname, int weight)
+{
+	s->work += weight;
+	if (s->overworked)
+		return 0;
+	if ((uint64_t)s->work + s->g->built <= SEMA_WORK_MAX)
+		return 1;
+	s->overworked = 1;
+	if (weight > 1)
+		diag_error(s->d, loc, "this instance of layer '%s' goes over the limit of %d calls, instances and graph "
+		           "nodes built: each instance builds its layer's body again, so instances within instances "
+		           "multiply", fname, SEMA_WORK_MAX);
+	else
+		diag_error(s->d, loc, "inlining this call of '%s' goes over the limit of %d calls and graph nodes built: "
+		           "each call inlines its function again, so calls of calls multiply; compute a value once, "
+		           "bind it to a name and use the name", fname, SEMA_WORK_MAX);
+	return 0;
+}
+
 /* Inline a call of `def`: its parameters bound to the arguments (evaluated
  * in the caller's scope; defaults in the function's own), then its value or
  * its body up to `return`.  `up` is the scope the def was written in (its
@@ -3282,6 +3372,8 @@ static Val invoke(Sema *s, const AstStmt *def, const AstExpr *e, Scope *sc, Scop
 		diag_error(s->d, e->loc, "calls nested too deeply (is '%s' recursive?)", fname);
 		return verr();
 	}
+	if (!inline_budget(s, e->loc, fname, 1))
+		return verr();
 	if (!bind_args(s, e, fname, def->params, def->nparams, required_params(def), args))
 		return verr();
 	Scope *fs = scope_new(s, up, self);
@@ -3321,6 +3413,8 @@ static Val invoke_vals(Sema *s, const FnRef *f, SrcLoc loc, const Val *args, int
 		diag_error(s->d, loc, "calls nested too deeply (is '%s' recursive?)", f->name);
 		return verr();
 	}
+	if (!inline_budget(s, loc, f->name, 1))
+		return verr();
 	Scope *fs = scope_new(s, f->up, f->self);
 	fs->def = def;
 	fs->call_loc = loc;
@@ -3427,7 +3521,7 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 	case AST_BINARY: {
 		Val l = eval(s, e->lhs, sc);
 		Val r = eval(s, e->rhs, sc);
-		return binary(s, e, l, r);
+		return checked_size(s, binary(s, e, l, r), e->loc);
 	}
 	case AST_INDEX: {
 		Val l = eval(s, e->lhs, sc);
@@ -3512,7 +3606,7 @@ static Val eval(Sema *s, const AstExpr *e, Scope *sc)
 		int found;
 		Val v = call_builtin(s, e, sc, &found);
 		if (found)
-			return v;
+			return checked_size(s, v, e->loc);
 		if (init_name_of(e->name)) { /* normal(0, 0.01): evaluated where a param uses it */
 			Val iv = verr();
 			iv.kind = V_INIT;
@@ -4357,6 +4451,8 @@ static Val instantiate(Sema *s, const AstStmt *layer, const AstExpr *call, Scope
 		diag_error(s->d, call->loc, "layers nested too deeply (does '%s' contain itself?)", layer->name);
 		return verr();
 	}
+	if (!inline_budget(s, call->loc, layer->name, 8))
+		return verr();
 	if (!bind_args(s, call, layer->name, layer->params, layer->nparams, required_params(layer), args))
 		return verr();
 	Instance *inst = arena_alloc(s->a, sizeof *inst);
