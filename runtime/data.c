@@ -102,11 +102,11 @@ static int load_idx(const char *path, const dlrt_tensor *t, dlrt_column *col,
 	for (int i = 0; i < ndim; i++) {
 		dims[i] = ((int64_t)dimb[4 * i] << 24) | ((int64_t)dimb[4 * i + 1] << 16) |
 		          ((int64_t)dimb[4 * i + 2] << 8) | (int64_t)dimb[4 * i + 3];
-		if (i > 0)
-			row_elems *= dims[i];   /* < 2^32 each, at most 7 of them: checked below */
-		if (i > 0 && row_elems > ((int64_t)1 << 40)) {
-			dlrt_error("%s: offset %d: expected a sensible row size, found %lld elements or more",
-			           path, 4 + 4 * i, (long long)row_elems);
+		if (i > 0 && (dlrt_mul_ok(row_elems, dims[i], &row_elems) ||
+		              row_elems > ((int64_t)1 << 40))) {
+			char b[160];
+			dlrt_error("%s: offset %d: expected a row of at most 2^40 elements, found dims %s", path,
+			           4 + 4 * i, dlrt_shape_str(b, sizeof b, i + 1, dims));
 			goto fail;
 		}
 	}
