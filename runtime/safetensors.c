@@ -10,7 +10,10 @@
  *
  * Writing is atomic: the file is written beside its destination under a
  * temporary name, flushed and fsync'ed, then renamed over the destination,
- * so a crash leaves either the old checkpoint or the new one.  Reading
+ * so a crash leaves either the old checkpoint or the new one.  The temporary
+ * is PATH.tmp.PID.XXXXXX: a save that fails removes its own, and a save
+ * removes those of earlier saves to PATH whose process no longer exists
+ * (killed while writing).  Reading
  * validates everything before touching the model: header length within the
  * file, well-formed JSON (errors give the byte offset), known dtypes, sizes
  * that match dtype x shape, offsets inside the data section, no overlaps,
@@ -18,7 +21,9 @@
  * name, and metadata counts that are decimal integers within their range. */
 #include "dlrt_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -162,6 +167,58 @@ static void sync_dir_of(const char *path)
 	}
 }
 
+/* The temporaries of saves to PATH that were killed before they could remove
+ * them: PATH.tmp.PID.XXXXXX (the writer's process id, then mkstemp's six
+ * characters) whose process no longer exists.  A live writer's temporary,
+ * ours included, is left alone; so is any other name. */
+static void remove_stale_temps(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t blen = strlen(base);
+	char *dir = NULL, *victim;
+	DIR *d;
+	struct dirent *de;
+	if (slash) {
+		size_t k = slash == path ? 1 : (size_t)(slash - path);
+		dir = malloc(k + 1);
+		if (!dir)
+			return;
+		memcpy(dir, path, k);
+		dir[k] = 0;
+	}
+	d = opendir(dir ? dir : ".");
+	if (!d) {
+		free(dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *p = de->d_name, *digits;
+		char *end;
+		long long pid;
+		if (strncmp(p, base, blen) != 0 || strncmp(p + blen, ".tmp.", 5) != 0)
+			continue;
+		digits = p + blen + 5;
+		if (*digits < '1' || *digits > '9')
+			continue;
+		errno = 0;
+		pid = strtoll(digits, &end, 10);
+		if (errno || *end != '.' || strlen(end + 1) != 6 || pid > INT_MAX || pid == (long long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		victim = dlrt_join_path(dir, p);
+		if (victim) {
+			struct stat sb;
+			if (lstat(victim, &sb) == 0 && S_ISREG(sb.st_mode))
+				(void)unlink(victim);
+			free(victim);
+		}
+	}
+	closedir(d);
+	free(dir);
+}
+
 int dlrt_write_safetensors(const char *path, const dlrt_named *t, int n, const char *meta_json)
 {
 	sbuf hdr = {0};
@@ -209,12 +266,13 @@ int dlrt_write_safetensors(const char *path, const dlrt_named *t, int n, const c
 		goto done;
 	}
 
-	tmp = malloc(strlen(path) + 16);
+	remove_stale_temps(path);
+	tmp = malloc(strlen(path) + 48);
 	if (!tmp) {
 		dlrt_error("%s: out of memory", path);
 		goto done;
 	}
-	sprintf(tmp, "%s.tmp.XXXXXX", path);
+	sprintf(tmp, "%s.tmp.%lld.XXXXXX", path, (long long)getpid());
 	fd = mkstemp(tmp);
 	if (fd < 0) {
 		dlrt_error("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
