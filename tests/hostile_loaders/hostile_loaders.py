@@ -325,8 +325,9 @@ def t_stale_temps():
         rows.append(",".join("%g" % (((i * 7 + j * 3) % 11) / 10.0 - 0.5) for j in range(512)) + ",%d" % (i % 2))
     exe = build(WIDE, "wide", {"wide.csv": "\n".join(rows) + "\n"})
     ck = wpath("wide.st")
-    for f in temps("wide.st"):
-        os.remove(wpath(f))
+    for f in os.listdir(args.workdir):
+        if ".tmp" in f:
+            os.remove(wpath(f))
 
     def limited(ignore):
         def pre():
