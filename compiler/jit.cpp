@@ -549,6 +549,7 @@ public:
 //   KEY.m  a manifest: what a model's C compiled to.  KEY is a SHA-1 of the
 //          C source, the flags, the host CPU and its features, the LLVM
 //          version and this dlc executable; the manifest lists the objects
+//          (each with its size: an entry of another size is not read)
 //          and the headers the compilation read (each path with its size and
 //          modification time, checked before the entry is used).
 //   KEY.o  an object file.  The shared helpers' object is keyed by a SHA-1
@@ -628,29 +629,47 @@ public:
 	explicit Cache(const char *dir) : dir(dir && *dir ? dir : "") {}
 	bool on() const { return !dir.empty(); }
 
-	// The contents of KEY.SUFFIX, if the file is there and whole.
-	bool read(const std::string &name, std::string &out) const
+	// The contents of KEY.SUFFIX, if the file is there and whole: a regular
+	// file (not a link, FIFO or device: those are never opened for reading
+	// past the open itself, which neither follows a link nor waits for a FIFO's
+	// writer), of at most kMaxEntry bytes, and of `expect` bytes when that is
+	// known.  Anything else is a miss (noted under DLC_JIT_VERBOSE); its entry
+	// is written again by whoever compiles it.
+	bool read(const std::string &name, std::string &out, uint64_t expect = 0) const
 	{
 		std::string path = dir + "/" + name;
-		int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0) {
+			if (errno != ENOENT)
+				note(path, errno == ELOOP ? std::string("is a symbolic link") : strerror(errno));
 			return false;
+		}
+		struct stat st;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			note(path, "is not a regular file");
+			close(fd);
+			return false;
+		}
+		const uint64_t head = sizeof kMagic + 16, size = (uint64_t)st.st_size;
+		if (size < head || size > kMaxEntry || (expect && size != expect)) {
+			note(path, "has " + std::to_string(size) + " bytes, expected " +
+			               (expect ? std::to_string(expect) : "from " + std::to_string(head) + " to " + std::to_string(kMaxEntry)));
+			close(fd);
+			return false;
+		}
 		std::string data;
-		char buf[65536];
-		for (;;) {
-			ssize_t n = ::read(fd, buf, sizeof buf);
+		data.resize((size_t)size);
+		size_t have = 0;
+		while (have < data.size()) {
+			ssize_t n = ::read(fd, &data[have], data.size() - have);
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n <= 0) {
-				close(fd);
-				if (n < 0)
-					return false;
+			if (n <= 0)
 				break;
-			}
-			data.append(buf, (size_t)n);
+			have += (size_t)n;
 		}
-		const size_t head = sizeof kMagic + 16;
-		if (data.size() < head || memcmp(data.data(), kMagic, sizeof kMagic) != 0)
+		close(fd);
+		if (have != data.size() || memcmp(data.data(), kMagic, sizeof kMagic) != 0)
 			return false;
 		uint64_t len, sum;
 		memcpy(&len, data.data() + sizeof kMagic, 8);
@@ -659,6 +678,15 @@ public:
 			return false;
 		out.assign(data, head, len);
 		return true;
+	}
+
+	// The bytes KEY.SUFFIX takes for `len` bytes of contents.
+	static uint64_t entry_size(uint64_t len) { return sizeof kMagic + 16 + len; }
+
+	void note(const std::string &path, const std::string &why) const
+	{
+		if (verbose)
+			fprintf(stderr, "dlc jit: cache entry %s %s: not used\n", path.c_str(), why.c_str());
 	}
 
 	// Writes KEY.SUFFIX atomically; false (and nothing written) on failure.
@@ -694,19 +722,23 @@ public:
 	}
 
 	std::string dir;
+	bool verbose = false;
+	// No object of a model is near this; a larger entry is not read.
+	static constexpr uint64_t kMaxEntry = (uint64_t)1 << 30;
 };
 
 struct Manifest {
 	std::string target;
 	int threads = 1;
 	std::vector<std::string> objects; // object keys
+	std::vector<uint64_t> sizes;      // their entries' sizes in bytes (0: not said)
 	std::vector<std::pair<std::string, std::string>> deps; // path, stamp
 
 	std::string text() const
 	{
 		std::string t = std::string(kCacheFormat) + "\ntarget " + target + "\nthreads " + std::to_string(threads) + "\n";
-		for (const std::string &o : objects)
-			t += "object " + o + "\n";
+		for (size_t i = 0; i < objects.size(); i++)
+			t += "object " + objects[i] + (i < sizes.size() && sizes[i] ? " " + std::to_string(sizes[i]) : "") + "\n";
 		for (auto &d : deps)
 			t += "dep " + d.second + " " + d.first + "\n";
 		return t;
@@ -727,7 +759,21 @@ struct Manifest {
 			} else if (l.compare(0, 8, "threads ") == 0) {
 				threads = atoi(l.c_str() + 8);
 			} else if (l.compare(0, 7, "object ") == 0) {
-				objects.push_back(l.substr(7));
+				// object KEY [SIZE]
+				size_t sp = l.find(' ', 7);
+				uint64_t size = 0;
+				if (sp != std::string::npos) {
+					const char *d = l.c_str() + sp + 1;
+					char *end;
+					if (*d < '1' || *d > '9')
+						return false;
+					errno = 0;
+					size = strtoull(d, &end, 10);
+					if (errno || *end)
+						return false;
+				}
+				objects.push_back(l.substr(7, sp == std::string::npos ? sp : sp - 7));
+				sizes.push_back(size);
 			} else if (l.compare(0, 4, "dep ") == 0) {
 				// dep SIZE SEC.NSEC PATH
 				size_t a = l.find(' ', 4), b = a == std::string::npos ? a : l.find(' ', a + 1);
@@ -809,6 +855,7 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 
 	// what the machine code depends on besides the C source
 	Cache cache(cache_dir);
+	cache.verbose = verbose;
 	std::string settings = std::string(kCacheFormat) + "\n" + jit_llvm_version() + "\n" + host_cpu() + "\n";
 	for (int i = 0; i < nflags; i++)
 		settings += std::string(flags[i]) + "\n";
@@ -832,7 +879,7 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 		if (hit) {
 			objs.resize(man.objects.size());
 			for (size_t i = 0; hit && i < man.objects.size(); i++)
-				hit = cache.read(man.objects[i] + ".o", objs[i]);
+				hit = cache.read(man.objects[i] + ".o", objs[i], man.sizes[i]);
 		}
 		if (hit) {
 			out->lines = split_lines(src);
@@ -1088,6 +1135,7 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 			}
 			saved = from_cache[p] || stored[p];
 			man.objects.push_back(keys[p]);
+			man.sizes.push_back(Cache::entry_size(objs[p].size()));
 		}
 		for (const std::string &d : deps->getDependencies()) {
 			std::string stamp = file_stamp(d.c_str());

@@ -102,11 +102,11 @@ static int load_idx(const char *path, const dlrt_tensor *t, dlrt_column *col,
 	for (int i = 0; i < ndim; i++) {
 		dims[i] = ((int64_t)dimb[4 * i] << 24) | ((int64_t)dimb[4 * i + 1] << 16) |
 		          ((int64_t)dimb[4 * i + 2] << 8) | (int64_t)dimb[4 * i + 3];
-		if (i > 0)
-			row_elems *= dims[i];   /* < 2^32 each, at most 7 of them: checked below */
-		if (i > 0 && row_elems > ((int64_t)1 << 40)) {
-			dlrt_error("%s: offset %d: expected a sensible row size, found %lld elements or more",
-			           path, 4 + 4 * i, (long long)row_elems);
+		if (i > 0 && (dlrt_mul_ok(row_elems, dims[i], &row_elems) ||
+		              row_elems > ((int64_t)1 << 40))) {
+			char b[160];
+			dlrt_error("%s: offset %d: expected a row of at most 2^40 elements, found dims %s", path,
+			           4 + 4 * i, dlrt_shape_str(b, sizeof b, i + 1, dims));
 			goto fail;
 		}
 	}
@@ -173,6 +173,15 @@ static int load_idx(const char *path, const dlrt_tensor *t, dlrt_column *col,
 	/* IDX is big-endian; widen i8/i16 to i32. */
 	if (fsize > 1 && dlrt_host_is_le() && h[2] != 0x0B)
 		dlrt_byteswap(raw, (size_t)fsize, (size_t)numel);
+	if (dt == DLRT_F32 || dt == DLRT_F64) {
+		int64_t bad = dlrt_first_nonfinite(raw, dt, numel);
+		if (bad >= 0) {
+			dlrt_error("%s: offset %lld: expected a finite number, found %g (element %lld, row %lld)",
+			           path, (long long)(hsize + bad * fsize), dlrt_get(raw, dt, bad),
+			           (long long)bad, (long long)(bad / row_elems));
+			goto fail;
+		}
+	}
 	if (h[2] == 0x09 || h[2] == 0x0B) {
 		int32_t *w = malloc((size_t)numel * 4);
 		if (!w) {
@@ -404,11 +413,11 @@ static int load_csv(const char *path, const dlrt_tensor **ts, int nt, int header
 			double v;
 			p = skip_sp(p);
 			v = strtod(p, &end);
-			if (end == p) {
+			if (end == p || !isfinite(v)) {
 				char tok[40];
 				field_text(p, tok, sizeof tok);
-				dlrt_error("%s:%ld: column %lld: expected a number, found '%s'", path, lineno,
-				           (long long)ncol + 1, tok);
+				dlrt_error("%s:%ld: column %lld: expected a %snumber, found '%s'", path, lineno,
+				           (long long)ncol + 1, end == p ? "" : "finite ", tok);
 				goto done;
 			}
 			if (ncol < total)

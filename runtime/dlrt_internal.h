@@ -39,6 +39,10 @@ int dlrt_fwrite_le(FILE *f, const void *p, size_t elem_size, size_t count);
 double dlrt_get(const void *p, dlrt_dtype t, int64_t i);
 void dlrt_set(void *p, dlrt_dtype t, int64_t i, double v);
 
+/* The index of the first NaN or infinity among n elements of an F32 or F64
+ * buffer, or -1 when all are finite (other dtypes: -1). */
+int64_t dlrt_first_nonfinite(const void *p, dlrt_dtype t, int64_t n);
+
 /* a * b into *out unless it overflows int64 (both non-negative): 0 or -1. */
 int dlrt_mul_ok(int64_t a, int64_t b, int64_t *out);
 

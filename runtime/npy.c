@@ -343,6 +343,16 @@ int dlrt_load_npy_at(const char *path, dlrt_dtype *dtype, int *rank,
 	}
 	if (fsize > 1 && !dlrt_host_is_le())
 		dlrt_byteswap(buf, (size_t)fsize, (size_t)numel);
+	if (dt == DLRT_F32 || dt == DLRT_F64) {
+		int64_t bad = dlrt_first_nonfinite(buf, dt, numel);
+		if (bad >= 0) {
+			char sh[160];
+			dlrt_error("%s: offset %lld: expected a finite number, found %g (element %lld of shape %s)",
+			           path, (long long)(hstart + hlen + bad * fsize), dlrt_get(buf, dt, bad),
+			           (long long)bad, dlrt_shape_str(sh, sizeof sh, *rank, shape));
+			goto fail;
+		}
+	}
 	if (signed8) {
 		int32_t *w = malloc((size_t)(numel > 0 ? numel : 1) * 4);
 		if (!w) {

@@ -10,14 +10,22 @@
  *
  * Writing is atomic: the file is written beside its destination under a
  * temporary name, flushed and fsync'ed, then renamed over the destination,
- * so a crash leaves either the old checkpoint or the new one.  Reading
+ * so a crash leaves either the old checkpoint or the new one.  The temporary
+ * is PATH.tmp.PID.XXXXXX: a save that fails removes its own, and a save
+ * removes those of earlier saves to PATH whose process no longer exists
+ * (killed while writing).  Reading
  * validates everything before touching the model: header length within the
  * file, well-formed JSON (errors give the byte offset), known dtypes, sizes
- * that match dtype x shape, offsets inside the data section, no overlaps. */
+ * that match dtype x shape, offsets inside the data section, no overlaps,
+ * no name twice (found by sorting: many names cost n log n), no NUL in a
+ * name, and metadata counts that are decimal integers within their range. */
 #include "dlrt_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +167,58 @@ static void sync_dir_of(const char *path)
 	}
 }
 
+/* The temporaries of saves to PATH that were killed before they could remove
+ * them: PATH.tmp.PID.XXXXXX (the writer's process id, then mkstemp's six
+ * characters) whose process no longer exists.  A live writer's temporary,
+ * ours included, is left alone; so is any other name. */
+static void remove_stale_temps(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t blen = strlen(base);
+	char *dir = NULL, *victim;
+	DIR *d;
+	struct dirent *de;
+	if (slash) {
+		size_t k = slash == path ? 1 : (size_t)(slash - path);
+		dir = malloc(k + 1);
+		if (!dir)
+			return;
+		memcpy(dir, path, k);
+		dir[k] = 0;
+	}
+	d = opendir(dir ? dir : ".");
+	if (!d) {
+		free(dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *p = de->d_name, *digits;
+		char *end;
+		long long pid;
+		if (strncmp(p, base, blen) != 0 || strncmp(p + blen, ".tmp.", 5) != 0)
+			continue;
+		digits = p + blen + 5;
+		if (*digits < '1' || *digits > '9')
+			continue;
+		errno = 0;
+		pid = strtoll(digits, &end, 10);
+		if (errno || *end != '.' || strlen(end + 1) != 6 || pid > INT_MAX || pid == (long long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		victim = dlrt_join_path(dir, p);
+		if (victim) {
+			struct stat sb;
+			if (lstat(victim, &sb) == 0 && S_ISREG(sb.st_mode))
+				(void)unlink(victim);
+			free(victim);
+		}
+	}
+	closedir(d);
+	free(dir);
+}
+
 int dlrt_write_safetensors(const char *path, const dlrt_named *t, int n, const char *meta_json)
 {
 	sbuf hdr = {0};
@@ -206,12 +266,13 @@ int dlrt_write_safetensors(const char *path, const dlrt_named *t, int n, const c
 		goto done;
 	}
 
-	tmp = malloc(strlen(path) + 16);
+	remove_stale_temps(path);
+	tmp = malloc(strlen(path) + 48);
 	if (!tmp) {
 		dlrt_error("%s: out of memory", path);
 		goto done;
 	}
-	sprintf(tmp, "%s.tmp.XXXXXX", path);
+	sprintf(tmp, "%s.tmp.%lld.XXXXXX", path, (long long)getpid());
 	fd = mkstemp(tmp);
 	if (fd < 0) {
 		dlrt_error("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
@@ -439,6 +500,13 @@ static int j_string(json *j, char **out)
 				free(b.p);
 				return -1;
 			}
+			if (u == 0 && out) {
+				/* names and values are C strings: a NUL would cut them short */
+				free(b.p);
+				dlrt_error("%s: offset %lld: expected a string without NUL characters, found \\u0000",
+				           j->path, (long long)(j->base + (int64_t)j->i - 6));
+				return -1;
+			}
 			if (u >= 0xD800 && u < 0xDC00 && j->i + 1 < j->n && j->s[j->i] == '\\' &&
 			    j->s[j->i + 1] == 'u') {
 				size_t save = j->i;
@@ -588,6 +656,23 @@ static int j_skip(json *j, int depth)
 	return j_number(j);
 }
 
+/* A metadata count: decimal digits only (no sign, space or fraction), at most
+ * max.  0, or -1 when it is anything else. */
+static int meta_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (*s < '0' || *s > '9' || v > (max - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
 static int parse_meta(json *j, st_file *st)
 {
 	if (j_char(j, '{', "'{' starting __metadata__"))
@@ -603,16 +688,33 @@ static int parse_meta(json *j, st_file *st)
 			return -1;
 		}
 		if (j_peek(j) == '"') {
-			if (j_string(j, &val)) {
+			int64_t val_off = j->base + (int64_t)j->i;
+			int known = !strcmp(key, "epoch") || !strcmp(key, "step") || !strcmp(key, "seed") ||
+			            !strcmp(key, "vocab");
+			if (j_string(j, known ? &val : NULL)) {
 				free(key);
 				return -1;
 			}
-			if (!strcmp(key, "epoch"))
-				st->meta.epoch = strtoll(val, NULL, 10);
-			else if (!strcmp(key, "step"))
-				st->meta.step = strtoll(val, NULL, 10);
-			else if (!strcmp(key, "seed"))
-				st->meta.seed = strtoull(val, NULL, 10);
+			if (!strcmp(key, "epoch") || !strcmp(key, "step") || !strcmp(key, "seed")) {
+				/* epochs are counted in an int; steps in an int64_t */
+				uint64_t max = !strcmp(key, "epoch") ? (uint64_t)INT32_MAX :
+				               !strcmp(key, "step") ? (uint64_t)INT64_MAX : UINT64_MAX;
+				uint64_t v;
+				if (meta_uint(val, max, &v)) {
+					dlrt_error("%s: offset %lld: __metadata__ \"%s\": expected a decimal integer from 0 "
+					           "to %llu in a string, found \"%.40s\"", j->path, (long long)val_off, key,
+					           (unsigned long long)max, val);
+					free(val);
+					free(key);
+					return -1;
+				}
+				if (!strcmp(key, "epoch"))
+					st->meta.epoch = (int64_t)v;
+				else if (!strcmp(key, "step"))
+					st->meta.step = (int64_t)v;
+				else
+					st->meta.seed = v;
+			}
 			if (!strcmp(key, "vocab") && !st->vocab) {
 				st->vocab = val;
 				val = NULL;
@@ -728,6 +830,41 @@ static int parse_entry(json *j, st_entry *e)
 	return 0;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	const st_entry *x = *(st_entry *const *)a, *y = *(st_entry *const *)b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* No name twice: sorted by name (then place), equal names are neighbours;
+ * the message names the first repeat in the file.  n log n for headers of
+ * many entries. */
+static int check_names(st_file *st)
+{
+	st_entry **order, *dup = NULL;
+	if (st->n < 2)
+		return 0;
+	order = malloc((size_t)st->n * sizeof *order);
+	if (!order) {
+		dlrt_error("%s: out of memory", st->path);
+		return -1;
+	}
+	for (int i = 0; i < st->n; i++)
+		order[i] = &st->e[i];
+	qsort(order, (size_t)st->n, sizeof *order, cmp_name);
+	for (int i = 1; i < st->n; i++)
+		if (!strcmp(order[i]->name, order[i - 1]->name) && (!dup || order[i]->off < dup->off))
+			dup = order[i];
+	free(order);
+	if (dup) {
+		dlrt_error("%s: offset %lld: expected a new tensor name, found '%s' again", st->path,
+		           (long long)dup->off, dup->name);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_header(st_file *st, const char *text, size_t n)
 {
 	json j = {st->path, text, n, 0, 8};
@@ -751,13 +888,11 @@ static int parse_header(st_file *st, const char *text, size_t n)
 					return -1;
 			} else {
 				st_entry *e;
-				for (int i = 0; i < st->n; i++)
-					if (!strcmp(st->e[i].name, key)) {
-						dlrt_error("%s: offset %lld: expected a new tensor name, found '%s' again",
-						           st->path, (long long)key_off, key);
-						free(key);
-						return -1;
-					}
+				if (st->n == INT_MAX / 2) {
+					free(key);
+					dlrt_error("%s: offset %lld: expected fewer tensors", st->path, (long long)key_off);
+					return -1;
+				}
 				if (st->n == st->cap) {
 					int ncap = st->cap ? st->cap * 2 : 16;
 					st_entry *ne = realloc(st->e, (size_t)ncap * sizeof *ne);
@@ -787,7 +922,7 @@ static int parse_header(st_file *st, const char *text, size_t n)
 	j_ws(&j);
 	if (j.i < j.n)
 		return j_fail(&j, "the end of the header (only space padding)");
-	return 0;
+	return check_names(st);
 }
 
 static int cmp_begin(const void *a, const void *b)

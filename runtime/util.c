@@ -144,6 +144,39 @@ void dlrt_set(void *p, dlrt_dtype t, int64_t i, double v)
 	}
 }
 
+/* In blocks of bit tests that the compiler can vectorize (memcpy reads the
+ * bits without breaking aliasing rules); the exact index is looked for only
+ * in a block that has one.  NaN and the infinities are the values whose
+ * exponent bits are all ones. */
+#define NONFINITE_SCAN(UT, EXP)                                                 \
+	do {                                                                        \
+		const unsigned char *c_ = p;                                            \
+		for (int64_t b_ = 0; b_ < n; b_ += 1024) {                              \
+			int64_t e_ = n - b_ < 1024 ? n : b_ + 1024;                         \
+			int any_ = 0;                                                       \
+			for (int64_t i_ = b_; i_ < e_; i_++) {                              \
+				UT u_;                                                          \
+				memcpy(&u_, c_ + (size_t)i_ * sizeof u_, sizeof u_);            \
+				any_ |= (u_ & (EXP)) == (EXP);                                  \
+			}                                                                   \
+			for (int64_t i_ = b_; any_ && i_ < e_; i_++) {                      \
+				UT u_;                                                          \
+				memcpy(&u_, c_ + (size_t)i_ * sizeof u_, sizeof u_);            \
+				if ((u_ & (EXP)) == (EXP))                                      \
+					return i_;                                                  \
+			}                                                                   \
+		}                                                                       \
+	} while (0)
+
+int64_t dlrt_first_nonfinite(const void *p, dlrt_dtype t, int64_t n)
+{
+	if (t == DLRT_F32)
+		NONFINITE_SCAN(uint32_t, UINT32_C(0x7f800000));
+	else if (t == DLRT_F64)
+		NONFINITE_SCAN(uint64_t, UINT64_C(0x7ff0000000000000));
+	return -1;
+}
+
 int dlrt_mul_ok(int64_t a, int64_t b, int64_t *out)
 {
 	if (a < 0 || b < 0 || (b != 0 && a > INT64_MAX / b))
