@@ -2,7 +2,7 @@
 # -O0, -O2 and dlc run against PyTorch (difftest.py's docstring has the op
 # mix).  The fixed-seed subset; long runs: difftest.py --count N --seed S.
 add_test(NAME diff.random COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/difftest.py
-         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/diff --seed 1 --count 40)
+         --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/diff --seed 1 --count 25)
 set_tests_properties(diff.random PROPERTIES LABELS "torch;e2e" SKIP_RETURN_CODE 77 TIMEOUT 1200)
 if(DEFINED ENV{DLC_REQUIRE_TORCH})
   set_tests_properties(diff.random PROPERTIES ENVIRONMENT DLC_REQUIRE_TORCH=1)
