@@ -2273,6 +2273,9 @@ static const char *init_c(int init)
 	return init >= 0 && init < (int)(sizeof names / sizeof names[0]) ? names[init] : "DLRT_INIT_NONE";
 }
 
+/* A C string literal of s: quotes, backslashes and every '?' escaped (a
+ * "??/" would be a trigraph, a backslash, under -std=c11), other bytes
+ * outside printable ASCII in octal. */
 static const char *c_string(Emit *e, const char *s)
 {
 	size_t n = strlen(s);
@@ -2281,7 +2284,7 @@ static const char *c_string(Emit *e, const char *s)
 	o[k++] = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\') {
+		if (ch == '"' || ch == '\\' || ch == '?') {
 			o[k++] = '\\';
 			o[k++] = (char)ch;
 		} else if (ch < 32 || ch >= 127) {
@@ -2291,6 +2294,27 @@ static const char *c_string(Emit *e, const char *s)
 		}
 	}
 	o[k++] = '"';
+	o[k] = 0;
+	return o;
+}
+
+/* Text for the inside of a C comment: printable ASCII as it is, except
+ * that no comment delimiter can form ('*' after '/', '/' after '*'), nor a
+ * trigraph ("??/" is a backslash) nor a backslash (which, before a newline,
+ * would splice the lines); those bytes, '%' and the rest as %XX. */
+static const char *c_comment(Emit *e, const char *s)
+{
+	size_t n = strlen(s);
+	char *o = arena_alloc(e->a, 3 * n + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i], prev = i ? (unsigned char)s[i - 1] : 0;
+		if (ch < 32 || ch >= 127 || ch == '\\' || ch == '%' || (ch == '?' && prev == '?') ||
+		    (ch == '/' && prev == '*') || (ch == '*' && prev == '/'))
+			k += (size_t)sprintf(o + k, "%%%02X", ch);
+		else
+			o[k++] = (char)ch;
+	}
 	o[k] = 0;
 	return o;
 }
@@ -2380,7 +2404,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		if (!e->s->k[i].dst && NN(e, e->s->k[i].node)->op != OP_ASSIGN)
 			flops += graph_flops(g, e->s->k[i].node);
 	fprintf(out, "/* %s.c - the model %s, compiled by dlc %s from %s.\n *\n", m->name, m->name, DLC_VERSION,
-	        m->source);
+	        c_comment(e, m->source));
 	fprintf(out, " * %lld parameters, element type %s, batch %lld.\n", (long long)nparams, dtype_name(g->fdtype),
 	        (long long)g->batch);
 	if (m->ndims) {
