@@ -137,8 +137,13 @@ static const char *take_name(Schedule *s, const char *want)
 		want = arena_printf(s->a, "%s%s", s->m->name_prefix, want);
 	want = c_ident(s, want);
 	const char *nm = want;
-	for (int k = 2; name_taken(s, nm); k++)
+	for (int k = 2; name_taken(s, nm); k++) {
 		nm = arena_printf(s->a, "%s_%d", want, k);
+		if (c_reserved(nm) || model_name_taken(s, nm)) { /* dlrt -> dlrt_2, MODEL_step -> MODEL_step_2 */
+			want = nm = arena_printf(s->a, "dl_%s", want);
+			k = 1;
+		}
+	}
 	s->names = arena_grow(s->a, s->names, (size_t)s->nnames, (size_t)s->nnames + 1, sizeof(char *));
 	s->names[s->nnames++] = nm;
 	return nm;

@@ -173,8 +173,9 @@ def t_prefix():
 
 def t_clash():
     """DSL names equal to the names the emitter makes: a kernel's function (h -> h_relu, W ->
-    W_update, d_x_copy), the model's own (MODEL_forward, MODEL_tensors, MODEL_const_0) and the
-    emitter's locals; and a model file named dlrt.dl, whose MODEL_model would be the runtime's type."""
+    W_update, d_x_copy), the model's own (MODEL_forward, MODEL_tensors, MODEL_const_0), two
+    names for one C identifier in a reserved class (the layer member clash.step and clash_step,
+    whose clash_step_2 would be MODEL_step_2) and the emitter's locals; and a model file named dlrt.dl, whose MODEL_model would be the runtime's type."""
     for stem in ("clash", "dlrt"):
         clash(stem)
 
@@ -184,7 +185,7 @@ def clash(stem):
     with open(src, "w") as f:
         f.write(CLASH.replace("clash_", stem + "_"))
     c = os.path.join(W, stem + ".c")
-    run([args.dlc, src, "-o", c])
+    run([args.dlc, src, "-o", c], timeout=60)
     strict_compile(c)
     exe = os.path.join(W, stem)
     run([args.dlc, src, "-o", exe])
@@ -208,7 +209,15 @@ param clash_train_step : [3] = constant(0.5)
 param clash_model : [3] = constant(0.5)
 param clash_tensors : [3] = constant(0.5)
 param clash_const_0 : [3] = constant(0.5)
-h = relu(x * W)
+layer S(n) {
+  param step : [n] = constant(1)
+  def (h) {
+    return h * step
+  }
+}
+clash = S(3)
+param clash_step : [3] = constant(0.5)
+h = relu(clash(x) * W * clash_step)
 h_relu = h * 2 + W_update + clash_forward + clash_gradients + clash_train_step
 h_relu_add = h_relu * clash_model * clash_tensors + clash_const_0
 d_h_relu_mul = h_relu_add * 3
