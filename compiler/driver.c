@@ -945,9 +945,11 @@ int main(int argc, char **argv)
 		m->rl.env_file = arena_strdup(&arena, abs);
 		free(abs);
 		for (const char *c = m->rl.env_file; *c; c++)
-			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
-				diag_error(&diag, m->rl.loc, "the environment file's path '%s' holds a quote, a backslash or a "
-				           "control character", m->rl.env_file);
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (c[0] == '?' && c[1] == '?') ||
+			    (c[0] == '/' && c[1] == '*')) {
+				diag_error(&diag, m->rl.loc, "the environment file's path '%s' holds a quote, a backslash, a "
+				           "control character, \"??\" (a trigraph) or \"/*\" (a comment), which its #include "
+				           "cannot spell", m->rl.env_file);
 				arena_free(&arena);
 				free(src);
 				return 1;

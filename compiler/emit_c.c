@@ -37,6 +37,11 @@ typedef struct Emit {
 	FILE *kbody, *kparts;
 	int npart, stamp_max, saved_stamp;
 	NodeId also;         /* the update the kernel being printed also computes */
+	/* the file-scope names made from the arrays' (kernels, their parallel
+	 * parts, packed copies, loop states): what each wanted, what it got */
+	const char **kname_of;
+	const char **made_want, **made;
+	int nmade;
 	/* an elementwise kernel's loops over merged axes: merged axis g is the
 	 * original axes cgrp[g] .. cgrp[g + 1] - 1 of the output shape corig */
 	int ncg, cgrp[MAXRANK + 1];
@@ -49,6 +54,7 @@ static void emit_rl(Emit *e);
 static uint64_t file_hash(const char *path);
 struct Kernel;
 static const char *kernel_name(Emit *e, const Kernel *k);
+static const char *made_name(Emit *e, const char *want);
 
 /* ---- literals and math ---- */
 
@@ -262,7 +268,7 @@ static void close_nest(Emit *e, int depth)
 
 static void par_begin(Emit *e, const char *count, long long grain, const char *what)
 {
-	const char *fnm = arena_printf(e->a, "%s_p%d", e->kname, e->npart++);
+	const char *fnm = made_name(e, arena_printf(e->a, "%s_p%d", e->kname, e->npart++));
 	fprintf(e->o, "	dlrt_parallel(%s, n, %s, %lld); /* %s */\n", fnm, count, grain, what);
 	e->o = e->kparts;
 	fprintf(e->o, "/* %s, in parallel: %s */\nstatic void %s(int64_t n, long lo, long hi, int tid)\n{\n"
@@ -680,7 +686,7 @@ static const char *prepacked(Emit *e, NodeId id)
 	int ka = A->shape.rank - (n->i[0] ? 2 : 1);
 	if (A->bax >= 0 && A->bax == ka)
 		return NULL; /* contracted over the batch: its length is n */
-	return arena_printf(e->a, "%s_packed%u", e->s->buf[n->in[1]], id);
+	return made_name(e, arena_printf(e->a, "%s_packed%u", e->s->buf[n->in[1]], id));
 }
 
 static void gemm_loops(Emit *e, NodeId id, int d, const char *ab, const char *bb, const char *dst, long long N,
@@ -1972,7 +1978,7 @@ static void kernel_loop(Emit *e, NodeId id)
 		if (sl->kind != SLOT_CARRY || !s->any[sl->var])
 			continue;
 		if (s->carry_ptr[sl->var]) {
-			const char *ib = arena_printf(e->a, "%s_init", s->buf[sl->var]);
+			const char *ib = made_name(e, arena_printf(e->a, "%s_init", s->buf[sl->var]));
 			copy_values(e, "\t", ib, sl->src);
 			fprintf(o, "\t%s = %s;\n", s->buf[sl->var], ib);
 		} else {
@@ -2073,7 +2079,46 @@ static void kernel_loop(Emit *e, NodeId id)
 	}
 }
 
+/* A file-scope name made from an array's name (h1 -> h1_relu): want, or
+ * want_2, want_3, ... if an array (a DSL name: h1_relu = ...) or an earlier
+ * made name has it.  The same want gets the same name each time. */
+static const char *made_name(Emit *e, const char *want)
+{
+	for (int i = 0; i < e->nmade; i++)
+		if (!strcmp(e->made_want[i], want))
+			return e->made[i];
+	const char *nm = want;
+	for (int k = 2;; k++) {
+		int taken = 0;
+		for (int i = 0; i < e->s->nnames && !taken; i++)
+			taken = !strcmp(e->s->names[i], nm);
+		for (int i = 0; i < e->nmade && !taken; i++)
+			taken = !strcmp(e->made[i], nm);
+		if (!taken)
+			break;
+		nm = arena_printf(e->a, "%s_%d", want, k);
+	}
+	e->made_want = arena_grow(e->a, e->made_want, (size_t)e->nmade, (size_t)e->nmade + 1, sizeof(char *));
+	e->made = arena_grow(e->a, e->made, (size_t)e->nmade, (size_t)e->nmade + 1, sizeof(char *));
+	e->made_want[e->nmade] = want;
+	e->made[e->nmade++] = nm;
+	return nm;
+}
+
+static const char *kernel_want(Emit *e, const Kernel *k);
+
+/* Kernel k's function: named, all kernels in order, the first time one is asked for. */
 static const char *kernel_name(Emit *e, const Kernel *k)
+{
+	if (!e->kname_of) {
+		e->kname_of = arena_alloc(e->a, (size_t)(e->s->nk ? e->s->nk : 1) * sizeof(char *));
+		for (int i = 0; i < e->s->nk; i++)
+			e->kname_of[i] = made_name(e, kernel_want(e, &e->s->k[i]));
+	}
+	return e->kname_of[k - e->s->k];
+}
+
+static const char *kernel_want(Emit *e, const Kernel *k)
 {
 	const Node *n = NN(e, k->node);
 	if (k->dst)
@@ -2283,6 +2328,9 @@ static const char *init_c(int init)
 	return init >= 0 && init < (int)(sizeof names / sizeof names[0]) ? names[init] : "DLRT_INIT_NONE";
 }
 
+/* A C string literal of s: quotes, backslashes and every '?' escaped (a
+ * "??/" would be a trigraph, a backslash, under -std=c11), other bytes
+ * outside printable ASCII in octal. */
 static const char *c_string(Emit *e, const char *s)
 {
 	size_t n = strlen(s);
@@ -2291,7 +2339,7 @@ static const char *c_string(Emit *e, const char *s)
 	o[k++] = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch == '"' || ch == '\\') {
+		if (ch == '"' || ch == '\\' || ch == '?') {
 			o[k++] = '\\';
 			o[k++] = (char)ch;
 		} else if (ch < 32 || ch >= 127) {
@@ -2301,6 +2349,27 @@ static const char *c_string(Emit *e, const char *s)
 		}
 	}
 	o[k++] = '"';
+	o[k] = 0;
+	return o;
+}
+
+/* Text for the inside of a C comment: printable ASCII as it is, except
+ * that no comment delimiter can form ('*' after '/', '/' after '*'), nor a
+ * trigraph ("??/" is a backslash) nor a backslash (which, before a newline,
+ * would splice the lines); those bytes, '%' and the rest as %XX. */
+static const char *c_comment(Emit *e, const char *s)
+{
+	size_t n = strlen(s);
+	char *o = arena_alloc(e->a, 3 * n + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i], prev = i ? (unsigned char)s[i - 1] : 0;
+		if (ch < 32 || ch >= 127 || ch == '\\' || ch == '%' || (ch == '?' && prev == '?') ||
+		    (ch == '/' && prev == '*') || (ch == '*' && prev == '/'))
+			k += (size_t)sprintf(o + k, "%%%02X", ch);
+		else
+			o[k++] = (char)ch;
+	}
 	o[k] = 0;
 	return o;
 }
@@ -2390,7 +2459,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		if (!e->s->k[i].dst && NN(e, e->s->k[i].node)->op != OP_ASSIGN)
 			flops += graph_flops(g, e->s->k[i].node);
 	fprintf(out, "/* %s.c - the model %s, compiled by dlc %s from %s.\n *\n", m->name, m->name, DLC_VERSION,
-	        m->source);
+	        c_comment(e, m->source));
 	fprintf(out, " * %lld parameters, element type %s, batch %lld.\n", (long long)nparams, dtype_name(g->fdtype),
 	        (long long)g->batch);
 	if (m->ndims) {
@@ -2496,7 +2565,7 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 			if (!e->s->any[sl->var])
 				continue;
 			if (sl->kind == SLOT_CARRY && e->s->carry_ptr[sl->var]) {
-				emit_array(e, arena_printf(&arena, "%s_init", e->s->buf[sl->var]), (DType)v->dtype, v->shape,
+				emit_array(e, made_name(e, arena_printf(&arena, "%s_init", e->s->buf[sl->var])), (DType)v->dtype, v->shape,
 				           arena_printf(&arena, "loop %d: the state before the first step,", L));
 				fprintf(out, "static %s *%s; /* loop %d: the state, the previous step's slot of its stack */\n",
 				        ctype((DType)v->dtype), e->s->buf[sl->var], L);

@@ -1,6 +1,7 @@
 /* schedule.c - storage, fusion, kernels, names and convolution layouts of
  * a training step (see schedule.h).  Every decision lands in the Schedule;
  * the printers read it. */
+#include <stdlib.h>
 #include <string.h>
 #include "schedule.h"
 
@@ -9,13 +10,8 @@ static const Node *NN(const Schedule *s, NodeId id) { return graph_node(s->g, id
 /* ---- names ---- */
 
 static const char *const reserved[] = {
-	/* C keywords and library names */
-	"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
-	"extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
-	"short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
-	"volatile", "while", "main", "exp", "log", "sqrt", "pow", "fabs", "tanh", "expf", "logf", "sqrtf",
-	"powf", "fabsf", "tanhf", "log1p", "log1pf", "abs", "int32_t", "int64_t", "uint64_t", "INFINITY",
-	"NAN", "exit", "free", "malloc", "printf", "time", "div", "signbit", "isnan",
+	/* the trainer's entry point, and time() */
+	"main", "time",
 	/* names the generated code uses for itself */
 	"n", "lr", "learning_rate", "rng_key", "arena", "i", "j", "k", "r", "c", "p", "q", "i0", "i1", "i2",
 	"i3", "i4", "i5", "i6", "i7", "nb", "co", "gi", "oh", "ow", "ci", "ih", "iw", "aik", "part", "mx",
@@ -47,14 +43,67 @@ static int is_libm(const char *s)
 	return 0;
 }
 
+/* The identifiers a DSL name must not take as it is: C's keywords (C23's
+ * too), the names the C library headers declare (c_names.def, from
+ * scripts/c_names.py), the names reserved to the implementation (a leading
+ * '_': _Bool, __LINE__), and the runtime's and the emitter's own prefixes. */
+static const char *const c_keywords[] = {
+	"alignas", "alignof", "asm", "auto", "bool", "break", "case", "char", "const", "constexpr", "continue",
+	"default", "do", "double", "else", "enum", "extern", "false", "float", "for", "fortran", "goto", "if",
+	"inline", "int", "long", "nullptr", "register", "restrict", "return", "short", "signed", "sizeof",
+	"static", "static_assert", "struct", "switch", "thread_local", "true", "typedef", "typeof",
+	"typeof_unqual", "union", "unsigned", "void", "volatile", "while",
+};
+
+static const char *const c_names[] = {
+#include "c_names.def"
+};
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static int has_prefix_nocase(const char *s, const char *p)
+{
+	for (; *p; s++, p++)
+		if (*s != *p && !(*p >= 'a' && *p <= 'z' && *s == *p - 'a' + 'A'))
+			return 0;
+	return 1;
+}
+
+static int c_reserved(const char *nm)
+{
+	if (nm[0] == '_' || has_prefix_nocase(nm, "dlrt_") || has_prefix_nocase(nm, "dlc_"))
+		return 1;
+	for (size_t i = 0; i < sizeof c_keywords / sizeof c_keywords[0]; i++)
+		if (!strcmp(c_keywords[i], nm))
+			return 1;
+	return is_libm(nm) || bsearch(&nm, c_names, sizeof c_names / sizeof c_names[0], sizeof c_names[0], cmp_name);
+}
+
+/* The model's own file-scope names: MODEL_forward, MODEL_const_3, MODEL_step_gen, ... */
+static int model_name_taken(const Schedule *s, const char *nm)
+{
+	static const char *const own[] = {
+		"forward", "gradients", "train_step", "model", "tensors", "noise", "vocab", "clauses", "hvp", "nodes",
+		"node_inputs", "rl", "target_dst", "target_src", "schedules",
+	};
+	size_t k = strlen(s->m->name);
+	if (strncmp(nm, s->m->name, k) || nm[k] != '_')
+		return 0;
+	nm += k + 1;
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+		if (!strcmp(own[i], nm))
+			return 1;
+	return !strncmp(nm, "const_", 6) || !strncmp(nm, "step_", 5);
+}
+
 static int name_taken(const Schedule *s, const char *nm)
 {
+	if (model_name_taken(s, nm))
+		return 1;
 	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
 		if (!strcmp(reserved[i], nm))
 			return 1;
-	if (is_libm(nm))
-		return 1;
-	if (!strncmp(nm, "dlrt_", 5) || !strncmp(nm, "DLRT_", 5) || !strncmp(nm, "dlc_", 4) || !strncmp(nm, "DLC_", 4))
+	if (c_reserved(nm))
 		return 1;
 	if (nm[0] == 'v' && nm[1] && strspn(nm + 1, "0123456789") == strlen(nm + 1))
 		return 1; /* v<id> are the inlined values */
@@ -65,16 +114,21 @@ static int name_taken(const Schedule *s, const char *nm)
 }
 
 /* A C identifier for a DSL name: the '.' of a layer's names (enc.W) becomes
- * '_' (enc_W); take_name keeps the result distinct from every other name. */
+ * '_' (enc_W); a name C, its library or the model's own file-scope names
+ * keep for themselves (memcpy, _Bool, dlrt_main, MODEL_const_0) takes the
+ * prefix dl_ (dl_memcpy), which no suffix could get out of the reserved ones;
+ * take_name keeps the result distinct from every other name with a _2, _3
+ * suffix.  The descriptors keep the DSL names. */
 static const char *c_ident(Schedule *s, const char *name)
 {
-	if (!strchr(name, '.'))
-		return name;
-	char *c = arena_printf(s->a, "%s", name);
-	for (char *p = c; *p; p++)
-		if (*p == '.')
-			*p = '_';
-	return c;
+	if (strchr(name, '.')) {
+		char *c = arena_printf(s->a, "%s", name);
+		for (char *p = c; *p; p++)
+			if (*p == '.')
+				*p = '_';
+		name = c;
+	}
+	return c_reserved(name) || model_name_taken(s, name) ? arena_printf(s->a, "dl_%s", name) : name;
 }
 
 static const char *take_name(Schedule *s, const char *want)
@@ -83,8 +137,13 @@ static const char *take_name(Schedule *s, const char *want)
 		want = arena_printf(s->a, "%s%s", s->m->name_prefix, want);
 	want = c_ident(s, want);
 	const char *nm = want;
-	for (int k = 2; name_taken(s, nm); k++)
+	for (int k = 2; name_taken(s, nm); k++) {
 		nm = arena_printf(s->a, "%s_%d", want, k);
+		if (c_reserved(nm) || model_name_taken(s, nm)) { /* dlrt -> dlrt_2, MODEL_step -> MODEL_step_2 */
+			want = nm = arena_printf(s->a, "dl_%s", want);
+			k = 1;
+		}
+	}
 	s->names = arena_grow(s->a, s->names, (size_t)s->nnames, (size_t)s->nnames + 1, sizeof(char *));
 	s->names[s->nnames++] = nm;
 	return nm;

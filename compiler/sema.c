@@ -5786,6 +5786,11 @@ static const char *model_name(Arena *a, const char *file)
 	for (size_t i = 0; i < n; i++)
 		id[k++] = isalnum((unsigned char)base[i]) ? base[i] : '_';
 	id[k] = 0;
+	/* MODEL_model, MODEL_rl, ... must not be the runtime's (dlrt_model) */
+	static const char *const rt[] = {"dlrt", "DLRT", "dlc", "DLC"};
+	for (size_t i = 0; i < sizeof rt / sizeof rt[0]; i++)
+		if (!strncmp(id, rt[i], strlen(rt[i])) && (!id[strlen(rt[i])] || id[strlen(rt[i])] == '_'))
+			return arena_printf(a, "model_%s", id);
 	return id;
 }
 
