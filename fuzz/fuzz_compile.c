@@ -3,8 +3,9 @@
  * The input is a .dl program.  It goes the way `dlc -o model.c` takes it
  * (compiler/driver.c's main): parse, sema (the forward graph), the training
  * step (autodiff and the optimizer), schedule, memory plan and the C
- * emitter, and the summary table, all writing to /dev/null, with the stage
- * verifier (compiler/verify.h) after each stage.  A user mistake is an
+ * emitter, and what --emit prints of each stage (ast, graph, kernels, dot,
+ * summary), all writing to /dev/null, with the stage verifier
+ * (compiler/verify.h) after each stage.  A user mistake is an
  * error message and the end of that input; a crash, a sanitizer report, an
  * internal error (abort) or a broken invariant is a finding.
  *
@@ -77,6 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	Schedule *sched = schedule_build(&arena, step);
 	MemPlan *mp = memplan_build(&arena, sched);
 	check(memplan_verify(sched, mp, stderr), "memplan");
+	graph_dump(devnull, m->g, step->roots, step->nroots);
+	emitc_kernels(devnull, sched, mp);
+	emitc_dot(devnull, sched, mp);
 	summary_print(devnull, step);
 	emitc_model(c_out, sched, mp, 1);
 	fflush(c_out);
