@@ -5289,6 +5289,8 @@ static int rl_tensor(Sema *s, const AstExpr *e, const char *role, int want_i32, 
 	if (!e)
 		return -1;
 	Sym *y = e->kind == AST_NAME ? lookup(s, e->name) : NULL;
+	if (y && y->kind == SYM_TENSOR && !y->id)
+		return -2; /* its declaration was an error, reported there */
 	if (!y || y->kind != SYM_TENSOR ||
 	    (s->g->tensors[y->tensor].role != ROLE_INPUT && s->g->tensors[y->tensor].role != ROLE_LABEL)) {
 		diag_error(s->d, e->loc, "%s names an input or label of the model%s", role,
@@ -5583,6 +5585,8 @@ static int rl_item(Sema *s, const AstArg *it)
 	}
 	if (!strcmp(v->name, "exp_decay") || !strcmp(v->name, "linear_decay")) {
 		Sym *y = lookup(s, it->name);
+		if (y && y->kind == SYM_TENSOR && !y->id)
+			return 1; /* its declaration was an error, reported there */
 		if (!y || y->kind != SYM_TENSOR || s->g->tensors[y->tensor].role != ROLE_HYPER) {
 			diag_error(s->d, it->name_loc, "a schedule moves a hyper-parameter; declare `hyper %s = ...` first",
 			           it->name);
@@ -5676,6 +5680,8 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			for (int j = 0; j < v->nargs; j++) {
 				const AstExpr *x = v->args[j].value;
 				Sym *y = x->kind == AST_NAME ? lookup(s, x->name) : NULL;
+				if (y && y->kind == SYM_TENSOR && !y->id)
+					continue; /* its declaration was an error, reported there */
 				if (!y || y->kind != SYM_TENSOR || s->g->tensors[y->tensor].role != ROLE_PARAM) {
 					diag_error(s->d, x->loc, "no_weight_decay lists parameters; %s is not one",
 					           x->kind == AST_NAME ? arena_printf(s->a, "'%s'", x->name) : "this");
