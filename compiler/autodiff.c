@@ -378,9 +378,13 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		break;
 	}
 	case OP_MAX: {
+		/* the gradient goes to the maxima, shared evenly among ties (as
+		 * torch.amax; torch.max(x, dim) gives all of it to one of them) */
 		int axis = (int)n.i[0];
 		NodeId mask = graph_binary(g, OP_EQ, a, unreduce(ad, id, &na, axis));
-		accum(ad, a, mul(ad, mask, unreduce(ad, gy, &na, axis)));
+		NodeId ties = graph_reduce(g, OP_SUM, mask, axis, (int)n.i[1]);
+		NodeId share = graph_binary(g, OP_DIV, mask, unreduce(ad, ties, &na, axis));
+		accum(ad, a, mul(ad, share, unreduce(ad, gy, &na, axis)));
 		break;
 	}
 	case OP_TRANSPOSE: {

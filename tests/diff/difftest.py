@@ -22,7 +22,7 @@ gelu, elu, leaky_relu, clamp, log_sigmoid, where over a comparison), binary (+, 
 x @ W, sum/mean/max/logsumexp/var along axis 1 (keepdims) broadcast back,
 softmax/log_softmax along axis 1, concat along axis 1 then x @ W back to the width.
 
-usage: difftest.py --dlc PATH --workdir DIR [--seed S] [--count N] [--no-jit] [--keep]
+usage: difftest.py --dlc PATH --workdir DIR [--seed S] [--count N | --only K,K,...] [--no-jit] [--keep]
 Prints one line per program and a summary; exits 1 on any mismatch (the failing program's .dl
 and .py stay in the work directory).
 """
@@ -77,7 +77,7 @@ BINARY = {
 REDUCE = {
     "sum": ("sum({a}, axis = 1, keepdims = 1)", "{a}.sum(1, keepdim=True)"),
     "mean": ("mean({a}, axis = 1, keepdims = 1)", "{a}.mean(1, keepdim=True)"),
-    "max": ("max({a}, axis = 1, keepdims = 1)", "{a}.max(1, keepdim=True).values"),
+    "max": ("max({a}, axis = 1, keepdims = 1)", "{a}.amax(1, keepdim=True)"),
     "logsumexp": ("logsumexp({a}, axis = 1, keepdims = 1)", "torch.logsumexp({a}, 1, keepdim=True)"),
     "var": ("var({a}, axis = 1, keepdims = 1, correction = 0)", "{a}.var(1, unbiased=False, keepdim=True)"),
 }
@@ -171,7 +171,7 @@ class Program:
             self.loss_py = "(%s * %s).sum()" % (last, last)
         else:
             self.loss_dl = "mean(max(%s, axis = 1))" % last
-            self.loss_py = "%s.max(1).values.mean()" % last
+            self.loss_py = "%s.amax(1).mean()" % last
 
     def depends(self, name):
         """Whether value `name` is computed from a parameter (from the statements)."""
@@ -304,6 +304,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--only", help="comma-separated program numbers of the seed to run (found mismatches)")
     ap.add_argument("--no-jit", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep every program's directory")
     a = ap.parse_args()
@@ -316,7 +317,9 @@ def main():
     jit = not a.no_jit and "llvm JIT: not in this build" not in version
     bad = 0
     ops = {}
-    for k in range(a.count):
+    numbers = [int(k) for k in a.only.split(",")] if a.only else list(range(a.count))
+    a.count = len(numbers)
+    for k in numbers:
         prog, work, err = run_one(a, k, a.seed, jit)
         for line in prog.dl:
             rhs = line.split(" = ", 1)[-1]
