@@ -47,4 +47,32 @@ static inline void fuzz_use_dataset(const dlrt_model *m, unsigned c, dlrt_datase
 		dlrt_free_dataset(&held);
 }
 
+/* The IDX and NPY harnesses: byte 0 picks the toy model; the rest is the
+ * input x's file, or, cut at "--next-file--", x's file and the label y's.
+ * One file is loaded with dlrt_load_inputs, two with dlrt_load_dataset; a
+ * dataset that loads is used as the trainer uses it.  The files' spec goes
+ * to *spec; 0 without input. */
+static inline int fuzz_load_files(const uint8_t *data, size_t size, dlrt_data_kind kind, const char *suffix,
+                                  dlrt_data_spec *spec)
+{
+	if (size < 1)
+		return 0;
+	unsigned c = data[0];
+	const dlrt_model *m = fuzz_toy(c);
+	const uint8_t *parts[2];
+	size_t sizes[2];
+	int n = fuzz_split(data + 1, size - 1, parts, sizes, 2);
+	memset(spec, 0, sizeof *spec);
+	spec->kind = kind;
+	spec->nfiles = n;
+	for (int i = 0; i < n; i++)
+		spec->files[i] = fuzz_file(i, suffix, parts[i], sizes[i]);
+	dlrt_dataset ds;
+	if ((n == 1 ? dlrt_load_inputs : dlrt_load_dataset)(m, spec, NULL, &ds) == 0) {
+		fuzz_use_dataset(m, c, &ds);
+		dlrt_free_dataset(&ds);
+	}
+	return 1;
+}
+
 #endif
