@@ -194,7 +194,6 @@ typedef struct dlrt_rl_opts {
 	int value_iteration;       /* tabular environments: compare with value iteration */
 	int64_t speed_steps;       /* --speed: steps of the policy in the loop (0: no) */
 	int64_t speed_len;         /* and the episode length of the timed update */
-	int64_t nparams;
 } dlrt_rl_opts;
 int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o);
 

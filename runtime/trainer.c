@@ -2065,7 +2065,7 @@ static int rl_main(const dlrt_model *m, const opts *o)
 		.seed = o->seed, .episodes = o->episodes, .eval_episodes = o->eval_episodes,
 		.lr = o->have_lr ? o->lr : m->lr, .save = o->save, .log = o->log, .dump_grads = o->dump_grads,
 		.loaded = o->load != NULL, .log_every = o->log_every, .quiet = o->quiet,
-		.value_iteration = o->value_iteration, .nparams = param_count(m),
+		.value_iteration = o->value_iteration,
 		.speed_steps = o->speed, .speed_len = 200,
 	};
 	if (o->load && o->episodes < 0 && (o->eval_episodes || o->value_iteration))
