@@ -37,6 +37,7 @@ typedef struct Emit {
 	FILE *kbody, *kparts;
 	int npart, stamp_max, saved_stamp;
 	NodeId also;         /* the update the kernel being printed also computes */
+	int no_ifcvt;        /* the kernel being printed is compiled without if-conversion (gcc) */
 	/* the file-scope names made from the arrays' (kernels, their parallel
 	 * parts, packed copies, loop states): what each wanted, what it got */
 	const char **kname_of;
@@ -271,8 +272,8 @@ static void par_begin(Emit *e, const char *count, long long grain, const char *w
 	const char *fnm = made_name(e, arena_printf(e->a, "%s_p%d", e->kname, e->npart++));
 	fprintf(e->o, "	dlrt_parallel(%s, n, %s, %lld); /* %s */\n", fnm, count, grain, what);
 	e->o = e->kparts;
-	fprintf(e->o, "/* %s, in parallel: %s */\nstatic void %s(int64_t n, long lo, long hi, int tid)\n{\n"
-	              "\t(void)n;\n\t(void)tid;\n", e->kname, what, fnm);
+	fprintf(e->o, "/* %s, in parallel: %s */\n%sstatic void %s(int64_t n, long lo, long hi, int tid)\n{\n"
+	              "\t(void)n;\n\t(void)tid;\n", e->kname, what, e->no_ifcvt ? "DLC_NO_IF_CONVERSION\n" : "", fnm);
 	e->saved_stamp = e->kstamp;
 	e->kstamp = ++e->stamp_max;
 }
@@ -2142,6 +2143,35 @@ static const char *fused_nodes(Emit *e, NodeId id, const char *acc)
 	                    id, op_info[n->op].name);
 }
 
+/* The where ops a kernel's loops compute: the fused tree under node id. */
+static int where_count(const Emit *e, NodeId id)
+{
+	const Node *n = NN(e, id);
+	int c = n->op == OP_WHERE;
+	for (int k = 0; k < n->nin; k++)
+		if (e->s->st[n->in[k]] == ST_INLINE)
+			c += where_count(e, n->in[k]);
+	return c;
+}
+
+/* gcc (12.2 at -O3 with AVX2 or AVX-512) vectorises some loops holding two
+ * where ops wrong: the masked loads it makes for the branch a where does
+ * not take read the wrong lanes (the differential test's programs with a
+ * max or min gradient, tests/diff).  Such kernels are compiled without
+ * if-conversion (DLC_NO_IF_CONVERSION); loops with one select, ReLU's
+ * gradient among them, keep their vector code. */
+static int kernel_no_ifcvt(const Emit *e, const Kernel *k)
+{
+	if (k->dst)
+		return 0;
+	int c = where_count(e, k->node);
+	if (e->s->epi[k->node])
+		c += where_count(e, e->s->epi[k->node]);
+	if (k->also)
+		c += where_count(e, k->also);
+	return c >= 2;
+}
+
 static void emit_kernel(Emit *e, const Kernel *k)
 {
 	FILE *out = e->o;
@@ -2178,7 +2208,8 @@ static void emit_kernel(Emit *e, const Kernel *k)
 	e->also = k->also;
 	fflush(o);
 	long head = (long)nbody;
-	fprintf(o, "static void %s(int64_t n)\n{\n\t(void)n;\n", name);
+	e->no_ifcvt = kernel_no_ifcvt(e, k);
+	fprintf(o, "%sstatic void %s(int64_t n)\n{\n\t(void)n;\n", e->no_ifcvt ? "DLC_NO_IF_CONVERSION\n" : "", name);
 	if (k->dst) {
 		kernel_ew(e, k->dst, n->shape, k->node, 1);
 	} else if (n->op == OP_ASSIGN) {
@@ -2502,6 +2533,15 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		             " * (a cache of compiled code keyed by this text sees a change to it) */\n#include \"%s\"\n\n",
 		        (unsigned long long)file_hash(m->rl.env_file), m->rl.env_file);
 	fprintf(out, "/* the most threads the parallel kernels have scratch for */\n#ifndef DLC_MAXT\n#define DLC_MAXT 16\n#endif\n\n");
+	int no_ifcvt = 0;
+	for (int i = 0; i < e->s->nk; i++)
+		no_ifcvt |= kernel_no_ifcvt(e, &e->s->k[i]);
+	if (no_ifcvt)
+		fprintf(out, "/* kernels whose loops hold two selects: gcc's if-conversion vectorises some of them\n"
+		             " * wrong (masked loads at -O3 with AVX2 or AVX-512), so gcc compiles them without it */\n"
+		             "#if defined(__GNUC__) && !defined(__clang__)\n"
+		             "#define DLC_NO_IF_CONVERSION __attribute__((optimize(\"no-tree-loop-if-convert\")))\n"
+		             "#else\n#define DLC_NO_IF_CONVERSION\n#endif\n\n");
 	emit_helpers(e);
 
 	/* storage */

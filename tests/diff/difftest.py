@@ -304,6 +304,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--start", type=int, default=0, help="the first program's number (a long run in parts)")
     ap.add_argument("--only", help="comma-separated program numbers of the seed to run (found mismatches)")
     ap.add_argument("--no-jit", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep every program's directory")
@@ -317,7 +318,7 @@ def main():
     jit = not a.no_jit and "llvm JIT: not in this build" not in version
     bad = 0
     ops = {}
-    numbers = [int(k) for k in a.only.split(",")] if a.only else list(range(a.count))
+    numbers = [int(k) for k in a.only.split(",")] if a.only else list(range(a.start, a.start + a.count))
     a.count = len(numbers)
     for k in numbers:
         prog, work, err = run_one(a, k, a.seed, jit)

@@ -2,6 +2,7 @@
 """The user environment of docs/rl-environments.md compiles, links and behaves.
 
 usage: doc_example_test.py --doc MD --runtime DIR --dlrt LIBDLRT [--cc CC] --workdir DIR
+                           [--sanitize FLAGS]
 
 The one C block of the document that defines dlrt_user_env (a random walk
 on cells 0..6) is written out and compiled with CC -std=c11 -Wall -Wextra
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("--dlrt", required=True)
     ap.add_argument("--cc", default="cc")
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--sanitize", default="", help="the flags libdlrt was built with under sanitizers")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
 
@@ -50,9 +52,9 @@ def main():
         f.write(user[0])
     obj = os.path.join(args.workdir, "walk.o")
     flags = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-    run([args.cc] + flags + ["-c", "-I", args.runtime, src, "-o", obj])
+    run([args.cc] + flags + args.sanitize.split() + ["-c", "-I", args.runtime, src, "-o", obj])
     exe = os.path.join(args.workdir, "walk")
-    run([args.cc] + flags + ["-I", args.runtime, os.path.join(HERE, "user_env_main.c"), obj, args.dlrt,
+    run([args.cc] + flags + args.sanitize.split() + ["-I", args.runtime, os.path.join(HERE, "user_env_main.c"), obj, args.dlrt,
                              "-lz", "-lpthread", "-lm", "-o", exe])
     print("the example compiles with %s %s -c and links with libdlrt" % (args.cc, " ".join(flags)))
 

@@ -17,7 +17,8 @@ foreach(what moves slip outcomes vi frozenlake errors)
 endforeach()
 add_test(NAME rl.doc_example COMMAND ${SYSTEM_PYTHON} ${DLC_RL_TEST_DIR}/doc_example_test.py
          --doc ${CMAKE_SOURCE_DIR}/docs/rl-environments.md --runtime ${CMAKE_SOURCE_DIR}/runtime
-         --dlrt $<TARGET_FILE:dlrt> --cc ${CMAKE_C_COMPILER} --workdir ${CMAKE_BINARY_DIR}/tests/rl/doc_example)
+         --dlrt $<TARGET_FILE:dlrt> --cc ${CMAKE_C_COMPILER} --workdir ${CMAKE_BINARY_DIR}/tests/rl/doc_example
+         "--sanitize=${DLC_SAN_STR}")
 set_tests_properties(rl.doc_example PROPERTIES LABELS quick TIMEOUT 120)
 
 # Training in an environment (runtime/rl.c, rl_train_test.py): the policy
