@@ -670,6 +670,51 @@ NodeId ad_grad(Graph *g, NodeId f, NodeId wrt, int *depends)
 	return gx;
 }
 
+const char *ad_missing_rule(const Graph *g, NodeId id, int order)
+{
+	const Node *n = graph_node(g, id);
+	int overlap = 0;
+	if (n->op == OP_MAXPOOL || n->op == OP_MAXPOOL_GRAD) {
+		Window w = graph_window(g, id);
+		overlap = w.sh < w.kh || w.sw < w.kw;
+	}
+	switch ((OpKind)n->op) {
+	case OP_XENT_HESS: return "the second derivative of cross_entropy has no gradient rule";
+	case OP_BCE_HESS: return "the second derivative of bce has no gradient rule";
+	case OP_XENT_GRAD: return order > 1 ? "the gradient of cross_entropy is differentiated once only" : NULL;
+	case OP_BCE_GRAD: return order > 1 ? "the gradient of bce is differentiated once only" : NULL;
+	case OP_MAXPOOL:
+		return order > 1 && overlap ? "max_pool2d with a stride below its window is differentiated once only" : NULL;
+	case OP_MAXPOOL_GRAD:
+		return overlap ? "the gradient of max_pool2d with a stride below its window has no gradient rule" : NULL;
+	default: return NULL;
+	}
+}
+
+NodeId ad_first_missing(const Graph *g, NodeId root, int order, const char **why)
+{
+	uint8_t *need = calloc((size_t)root + 1, 1);
+	if (!need)
+		DLC_INTERNAL("out of memory");
+	need[root] = 1;
+	NodeId found = 0;
+	for (NodeId id = root; id >= 1 && !found; id--) {
+		if (!need[id])
+			continue;
+		const Node *n = graph_node(g, id);
+		if ((*why = ad_missing_rule(g, id, order)))
+			found = id;
+		/* only the inputs a gradient flows back to */
+		if (op_vjp_is_zero(n->op) || n->op == OP_ARGMAX || n->op == OP_ONE_HOT || n->op == OP_NLL_GRAD)
+			continue;
+		for (int k = n->op == OP_WHERE ? 1 : 0; k < n->nin; k++)
+			if (n->in[k] <= root && graph_node(g, n->in[k])->dtype != DT_I32)
+				need[n->in[k]] = 1;
+	}
+	free(need);
+	return found;
+}
+
 void ad_hvp(Graph *g, const NodeId *grads, NodeId *dirs, NodeId *hv)
 {
 	int nt = g->ntensors;

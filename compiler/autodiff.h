@@ -28,4 +28,12 @@ NodeId ad_grad(Graph *g, NodeId f, NodeId wrt, int *depends);
  * hv[t] to the node of (H v) for that param.  Arrays sized ntensors. */
 void ad_hvp(Graph *g, const NodeId *grads, NodeId *dirs, NodeId *hv);
 
+/* The ops whose gradient rules stop: why node id cannot be differentiated
+ * `order` times (1: its own gradient rule is missing; 2: its gradient is
+ * built from ops that have none), or NULL.  ad_first_missing finds such a
+ * node among those root depends on (0: none) and sets *why.  Sema refuses a
+ * program that needs them (the loss, grad(...), newton) with that reason. */
+const char *ad_missing_rule(const Graph *g, NodeId id, int order);
+NodeId ad_first_missing(const Graph *g, NodeId root, int order, const char **why);
+
 #endif

@@ -63,6 +63,9 @@ typedef struct OpRules {
 } OpRules;
 
 extern const OpRules op_rules[OP_COUNT_];
+/* 1 when op's gradient rule is zero for every input (comparisons, sign,
+ * step, stop_gradient): nothing flows back through it */
+int op_vjp_is_zero(int op);
 
 /* The op the language calls `name` (flag OPF_CALL), or -1. */
 int ops_find(const char *name);

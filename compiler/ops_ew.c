@@ -421,3 +421,5 @@ int ops_find(const char *name)
 			return op;
 	return -1;
 }
+
+int op_vjp_is_zero(int op) { return op_rules[op].vjp == zero_vjp; }

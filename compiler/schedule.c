@@ -670,7 +670,7 @@ static void plan_kernels(Schedule *s)
 			s->hv_buf[t] = s->buf[h];
 		} else {
 			s->hv_buf[t] = take_name(s, arena_printf(s->a, "hv_%s", g->tensors[t].name));
-			add_kernel(s, h, s->hv_buf[t], 8, 0);
+			add_kernel(s, h, s->hv_buf[t], 8, 1);
 		}
 	}
 	for (int i = 0; i < s->tg->nupdates; i++)

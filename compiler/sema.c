@@ -132,7 +132,30 @@ typedef struct Sema {
 	int64_t kv_ctx;
 	int nkv;                 /* attentions seen in this pass */
 	int kv_pos;              /* the tensor kv.position, + 1 */
+	/* where the program asks for derivatives some ops do not have
+	 * (ad_missing_rule): its first grad(...), its first max_pool2d with a
+	 * stride below the window, a newton optimizer */
+	SrcLoc grad_loc, pool_overlap_loc, newton_loc;
+	const char *newton_name;
 } Sema;
+
+/* Refuse a derivative of order `order` of root that an op on the way has
+ * no rule for: the error at loc says what needs it (`what`) and why, a
+ * note points at the grad(...) or max_pool2d that brought the op in.
+ * Returns 0 after an error. */
+static int derivative_check(Sema *s, NodeId root, int order, SrcLoc loc, const char *what)
+{
+	const char *why;
+	NodeId bad = ad_first_missing(s->g, root, order, &why);
+	if (!bad)
+		return 1;
+	diag_error(s->d, loc, "%s: %s", what, why);
+	if (graph_node(s->g, bad)->op == OP_MAXPOOL && s->pool_overlap_loc.line)
+		diag_note(s->d, s->pool_overlap_loc, "the max_pool2d is here");
+	else if (graph_node(s->g, bad)->op != OP_MAXPOOL && s->grad_loc.line)
+		diag_note(s->d, s->grad_loc, "the gradient is taken here");
+	return 0;
+}
 
 static Val verr(void) { Val v; memset(&v, 0, sizeof v); return v; }
 static Val vnode(NodeId id) { Val v = verr(); v.kind = V_NODE; v.id = id; return v; }
@@ -1354,6 +1377,8 @@ static Val call_pool(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	}
 	if (!window_check(s, e, fn, N(s, x)->shape, w, (int)exact))
 		return verr();
+	if (fn[0] == 'm' && (w.sh < w.kh || w.sw < w.kw) && !s->pool_overlap_loc.line)
+		s->pool_overlap_loc = e->loc;
 	return vnode(graph_pool(s->g, fn[0] == 'm' ? OP_MAXPOOL : OP_AVGPOOL, x, w));
 }
 
@@ -2522,6 +2547,10 @@ static Val call_grad(Sema *s, const AstExpr *e, Scope *sc)
 		           "param or a value computed from them), not a number or a random draw");
 		return verr();
 	}
+	if (!derivative_check(s, f, 1, args[0]->loc, "'grad' cannot differentiate this value"))
+		return verr();
+	if (!s->grad_loc.line)
+		s->grad_loc = e->loc;
 	int depends;
 	NodeId gx = ad_grad(s->g, f, x, &depends);
 	if (!depends)
@@ -5051,6 +5080,10 @@ static void optimizer_spec_to(Sema *s, const AstExpr *v, OptimSpec *o)
 	const char **keep_nd = o->no_decay;
 	int keep_nnd = o->nno_decay;
 	double keep_clip = o->clip_norm, keep_clipv = o->clip_value;
+	if (opts[k].kind == OPT_NEWTON || opts[k].kind == OPT_NEWTON_CG) {
+		s->newton_loc = v->loc;
+		s->newton_name = opts[k].name;
+	}
 	if ((opts[k].kind == OPT_NEWTON || opts[k].kind == OPT_NEWTON_CG) && s->g->nloops) {
 		diag_error(s->d, v->loc, "'%s' needs second derivatives, and the model has a 'scan', which is "
 		           "differentiated once only; use a first-order optimizer such as adam", opts[k].name);
@@ -6070,6 +6103,14 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 		m->loss = m->clauses[0].loss;
 		m->loss_loc = m->clauses[0].loc;
 		m->opt = m->clauses[0].opt;
+	}
+	if (d->nerrors == 0) {
+		for (int c = 0; c < m->nclauses; c++)
+			derivative_check(&s, m->clauses[c].loss, 1, m->clauses[c].loc, "this step's loss cannot be differentiated");
+		if (!m->nclauses && m->loss && derivative_check(&s, m->loss, 1, m->loss_loc, "the loss cannot be differentiated") &&
+		    s.newton_name)
+			derivative_check(&s, m->loss, 2, s.newton_loc,
+			                 arena_printf(a, "'%s' needs second derivatives of the loss", s.newton_name));
 	}
 	m->eval_loss = m->loss;
 	m->eval_outputs = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));

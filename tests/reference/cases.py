@@ -418,6 +418,27 @@ def _unrolled(v):
     return (o * (v.R + 2)).sum() + (c * v.K).sum(), {"o": o}
 
 
+# Cases whose loss dlc differentiates once only: `--mode hvpcheck` expects dlc to refuse
+# Newton on them with an error matching the pattern (and no internal error).
+FIRST_ORDER = {
+    "scan_unrolled": "'newton' needs second derivatives, and the model has a 'scan'",
+    "scan_rnn_torch": "'newton' needs second derivatives, and the model has a 'scan'",
+    "scan_gru_torch": "'newton' needs second derivatives, and the model has a 'scan'",
+    "scan_lstm_torch": "'newton' needs second derivatives, and the model has a 'scan'",
+    "scan_lstm_mask_torch": "'newton' needs second derivatives, and the model has a 'scan'",
+    "grad_input": "'newton' needs second derivatives of the loss: the gradient of cross_entropy is differentiated once only",
+    "grad_conv_pool": "'newton' needs second derivatives of the loss: the gradient of cross_entropy is differentiated once only",
+}
+
+# Cases whose Hessian-vector product finite differences cannot check (`--list-hvpcheck` leaves
+# them out): the reason for each.
+NO_HVPCHECK = {
+    "maximum_tie": "ties: the gradient jumps at the point drawn, so its differences measure the jump",
+    "sigmoid_large": "saturated: the curvature (1e-12) is below the rounding of the gradient over the step "
+                     "(sigmoid(a) near 1 loses its low bits)",
+    "tanh_large": "saturated: 1 - tanh(a)^2 cancels, and its rounding over the step exceeds the curvature (1e-13)",
+}
+
 CASES = [
     ew("bcast_unit_axis", "K[3]", "x * K", "B,1,3", lambda v: v.x * v.K, inputs="input x : f32[B, 1, 3]", rows=3,
        note="a broadcast over an axis next to one of size 1: the loops over [B, 1, 3] merge B with 1, not with 3"),

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """run_case.py - run one op-level reference case of dlc (see cases.py).
 
-    run_case.py CASE --dlc PATH [--dtype f64|f32] [--mode torch|gradcheck] [--via-jit] [--workdir DIR]
+    run_case.py CASE --dlc PATH [--dtype f64|f32] [--mode torch|gradcheck|hvpcheck] [--via-jit] [--workdir DIR]
                 [--torch-refs DIR]
     run_case.py --list | --list-routed
     run_case.py --routed ROUTE --dlc PATH [--workdir DIR]
@@ -22,6 +22,15 @@ compiled for.  --dlc-arg passes more flags to dlc (e.g. --dlc-arg=-O0).
 Mode gradcheck: compiles in f64 and runs `trainer --load --batch-from
 --gradcheck` (central differences of the loss against the analytic
 gradients); passes when the trainer exits 0 and checked every param.
+
+Mode hvpcheck: the case with `train { optimizer = newton(damping = 1) }`
+appended, compiled in f64 (so its loss is differentiated twice), runs
+`trainer --load --batch-from --hvpcheck`: the Hessian-vector product along
+a random direction against central differences of the gradient, passing
+within 1e-6 of max |Hv| plus the rounding of the gradients over the step.  A
+case of cases.FIRST_ORDER must instead be refused by dlc with the error
+given there; cases.NO_HVPCHECK lists the cases finite differences cannot
+check, with the reason (--list-hvpcheck leaves them out).
 
 --via-jit: instead of building a trainer, run the same trainer flags through
 `dlc run [--dtype D] CASE.dl FLAGS` (dlc's in-process LLVM JIT), in either
@@ -57,6 +66,7 @@ exits 1; anything else (it passed, dlc did not compile, the trainer crashed)
 exits 0, so that such a test cannot pass by breaking.
 """
 import argparse
+import copy
 import hashlib
 import os
 import shutil
@@ -532,18 +542,58 @@ def run_routed(args):
     return 1 if failed else 0
 
 
+def mode_hvpcheck(c, args, wd):
+    """The case's loss trained by Newton: `trainer --load --batch-from --hvpcheck` compares its
+    Hessian-vector product with central differences of the gradient (f64).  A case in
+    cases.FIRST_ORDER must instead be refused by dlc with its reason."""
+    if c.reject:
+        return mode_reject(c, args, wd)
+    if args.dtype != "f64":
+        raise Failure("--mode hvpcheck runs in f64 only")
+    dims, params, data, outputs = parse_program(c.src)
+    params += getattr(c, "layer_params", [])
+    pv, dv, rows = draw(c, params, data, np.float64)
+    newton = copy.copy(c)
+    newton.src = c.src + "\ntrain { optimizer = newton(damping = 1) }\n"
+    refused = cases.FIRST_ORDER.get(c.name)
+    if refused:
+        dl = os.path.join(wd, c.name + ".dl")
+        with open(dl, "w") as f:
+            f.write(newton.src)
+        p = run([args.dlc, dl, "-o", os.path.join(wd, c.name), "--dtype", "f64"], wd, "dlc")
+        if p.returncode != 1 or "internal error" in p.stdout or not re.search(refused, p.stdout):
+            raise Failure("dlc should refuse newton on %s with an error matching %r (exit status %d)"
+                          % (c.name, refused, p.returncode))
+        print("case %s: newton refused, as it should be: %s" % (c.name, refused))
+        return 0
+    trainer = Trainer(newton, args, "f64", wd)
+    ppath, batch = write_inputs(c, pv, dv, data, wd)
+    p = trainer.run(["--load", ppath, "--batch-from", batch, "--hvpcheck", "--quiet"]
+                    + noise_flags(draw_noise(c, np.float64), wd), wd)
+    m = re.search(r"^hvpcheck: (\d+) parameters, .*\(([0-9.e+-]+) relative;", p.stdout, re.M)
+    if p.returncode == 1 and "hvpcheck failed" in p.stdout:
+        raise Failure("%s: the Hessian-vector product differs from finite differences of the gradient" % c.name,
+                      mismatch=True)
+    if p.returncode != 0 or not m:
+        raise Failure("%s failed (exit status %d)" % (trainer.what, p.returncode))
+    print("case %s: hvpcheck passed, %s parameters, relative error %s" % (c.name, m.group(1), m.group(2)))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("case", nargs="?")
     ap.add_argument("--list", action="store_true", help="print the case names, one a line")
     ap.add_argument("--list-gradcheck", action="store_true",
                     help="print the names of the cases that have a gradient check, one a line")
+    ap.add_argument("--list-hvpcheck", action="store_true",
+                    help="print the names of the cases that have a Hessian-vector product check, one a line")
     ap.add_argument("--routed", choices=cases.ROUTES, help="run every routed case of this route")
     ap.add_argument("--list-routed", action="store_true",
                     help="print the names of the generated routed cases (cases.ROUTED), one a line")
     ap.add_argument("--dlc", help="the dlc compiler")
     ap.add_argument("--dtype", choices=["f64", "f32"], default="f64")
-    ap.add_argument("--mode", choices=["torch", "gradcheck"], default="torch")
+    ap.add_argument("--mode", choices=["torch", "gradcheck", "hvpcheck"], default="torch")
     ap.add_argument("--dlc-arg", action="append", default=[], metavar="ARG",
                     help="pass ARG to dlc too (repeatable), e.g. --dlc-arg=-O0")
     ap.add_argument("--via-jit", action="store_true",
@@ -568,6 +618,11 @@ def main():
     if args.list_gradcheck:
         for c in cases.CASES:
             if not getattr(c, "no_gradcheck", None):
+                print(c.name)
+        return 0
+    if args.list_hvpcheck:
+        for c in cases.CASES:
+            if not getattr(c, "no_gradcheck", None) and c.name not in cases.NO_HVPCHECK:
                 print(c.name)
         return 0
     if args.check_torch:
@@ -595,7 +650,7 @@ def main():
     wd = args.workdir or os.path.join(os.getcwd(), "ref-" + c.name)
     os.makedirs(wd, exist_ok=True)
     try:
-        rc = (mode_torch if args.mode == "torch" else mode_gradcheck)(c, args, wd)
+        rc = {"torch": mode_torch, "gradcheck": mode_gradcheck, "hvpcheck": mode_hvpcheck}[args.mode](c, args, wd)
     except Failure as e:
         print("FAIL: %s" % e)
         if negative:

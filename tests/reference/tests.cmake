@@ -4,6 +4,7 @@
 #   ref.f32.CASE   the same in f32 (rtol 1e-4)                     [torch]
 #   grad.CASE      the trainer's own --gradcheck in f64            [gradcheck]
 #   jit.grad.CASE  the same through `dlc run` (LLVM JIT builds)    [llvm, gradcheck]
+#   hvp.CASE       Hessian-vector products vs finite differences   [gradcheck]
 # The case list comes from `run_case.py --list` at configure time, so a new
 # case is one entry in cases.py (CMake re-runs when that file changes).
 # Without PyTorch the ref.* tests are skipped (exit 77) with a message; set
@@ -75,6 +76,18 @@ foreach(c ${dlc_ref_grad_cases})
   add_test(NAME grad.${c} COMMAND ${SYSTEM_PYTHON} ${dlc_ref_run} ${c} --dtype f64 --mode gradcheck
     --workdir ${dlc_ref_work}/grad.${c})
   set_tests_properties(grad.${c} PROPERTIES LABELS "gradcheck;quick" TIMEOUT 60)
+endforeach()
+
+# Second order: every case's loss differentiated twice (trained by Newton),
+# its Hessian-vector product against finite differences of the gradient
+# (hvp.CASE, f64), or refused by dlc where cases.FIRST_ORDER says so.
+execute_process(COMMAND ${SYSTEM_PYTHON} ${dlc_ref_dir}/run_case.py --list-hvpcheck
+  OUTPUT_VARIABLE dlc_ref_hlist RESULT_VARIABLE dlc_ref_hrc)
+string(REGEX MATCHALL "[A-Za-z0-9_]+" dlc_ref_hvp_cases "${dlc_ref_hlist}")
+foreach(c ${dlc_ref_hvp_cases})
+  add_test(NAME hvp.${c} COMMAND ${SYSTEM_PYTHON} ${dlc_ref_run} ${c} --dtype f64 --mode hvpcheck
+    --workdir ${dlc_ref_work}/hvp.${c})
+  set_tests_properties(hvp.${c} PROPERTIES LABELS "gradcheck;quick" TIMEOUT 60)
 endforeach()
 
 # The batch axis through reshapes and concats: route.ROUTE runs every case
