@@ -795,7 +795,7 @@ static void describe_token(const Parser *p, int tok, char *buf, size_t size)
 
 /* The order in which single tokens are listed after the groups. */
 static const int listed_tokens[] = {
-	EQUALS, COLONEQ, COLON, DOTDOT, COMMA, RPAREN, RBRACK, LBRACE, RBRACE, LBRACK, LPAREN,
+	EQUALS, COLONEQ, COLON, IN, DOTDOT, COMMA, RPAREN, RBRACK, LBRACE, RBRACE, LBRACK, LPAREN,
 	NAME, NUM, STR, NEWLINE, SEMI, YYEOF,
 };
 
@@ -911,10 +911,8 @@ void ast_syntax_error(Parser *p, SrcLoc loc, int tok, const int *expected, int n
 	         || (tok == EQUALS && is_keyword_text(p->src + p->prev_pos, p->prev_len)))
 		diag_error(p->diag, loc, "unexpected %s, expected %s (keywords cannot be used as names)",
 		           what, want);
-	else if (want[0])
-		diag_error(p->diag, loc, "unexpected %s, expected %s", what, want);
 	else
-		diag_error(p->diag, loc, "unexpected %s", what);
+		diag_error(p->diag, loc, "unexpected %s%s%s", what, want[0] ? ", expected " : "", want);
 
 	/* The statement ran on past a line end: point at the open bracket. */
 	if (closer_expected && p->open_loc[inner].line != loc.line)
