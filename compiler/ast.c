@@ -944,10 +944,8 @@ AstProgram *parse_source(Arena *a, Diag *d, const char *file, const char *src, i
 	p.prog->file = arena_strdup(a, file ? file : "<input>");
 
 	size_t len = strlen(p.src);
-	if (len > INT_MAX / 2) {
-		diag_error(d, (SrcLoc){0, 0, 0}, "file is too large");
-		return p.prog;
-	}
+	if (len > INT_MAX / 2) /* the scanner counts in ints; the driver reads at most 512 MiB */
+		DLC_INTERNAL("a source of %zu bytes is too large for the scanner", len);
 	yyscan_t scanner;
 	if (yylex_init_extra(&p, &scanner) != 0)
 		DLC_INTERNAL("cannot start the scanner");
