@@ -1299,7 +1299,13 @@ static Val call_conv2d(Sema *s, const AstExpr *e, Scope *sc)
 		w.ph = pd[0];
 		w.pw = pd[1];
 	}
-	if (groups < 1 || xs.d[1] % groups || ks.d[0] % groups || ks.d[1] * groups != xs.d[1]) {
+	if (groups < 1 || ks.d[0] % groups) {
+		diag_error(s->d, args[6] ? args[6]->loc : e->loc, "the groups of 'conv2d' must be a positive integer that "
+		           "divides the kernel's %lld output channels (kernel %s), got %lld", (long long)ks.d[0], shp(s, ks),
+		           (long long)groups);
+		return verr();
+	}
+	if (ks.d[1] * groups != xs.d[1]) { /* no overflow: groups <= C_out, and the kernel fits */
 		diag_error(s->d, e->loc, "'conv2d': channel mismatch: input %s has %lld channels, the kernel %s expects "
 		           "%lld x %lld groups (kernel shape is [C_out, C_in/groups, kh, kw])", shp(s, xs),
 		           (long long)xs.d[1], shp(s, ks), (long long)ks.d[1], (long long)groups);
