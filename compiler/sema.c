@@ -778,7 +778,7 @@ static int int_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int64_t *
 	Val v = eval(s, e, sc);
 	if (v.kind == V_ERR)
 		return 0;
-	if (v.kind != V_NUM || !v.is_int) {
+	if (v.kind != V_NUM || !v.is_int || fabs(v.num) > 9007199254740992.0) { /* 2^53: exact, and an int64_t */
 		diag_error(s->d, e->loc, "%s must be an integer constant", what);
 		return 0;
 	}
@@ -786,17 +786,16 @@ static int int_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int64_t *
 	return 1;
 }
 
-static int axis_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int rank, int *axis, const char *fn)
+/* An axis of a rank-`rank` tensor, `dflt` if e is absent; an axis out of
+ * range is reported at e, or at the call (`call`) for the default. */
+static int axis_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int rank, int *axis, const char *fn,
+                    SrcLoc call)
 {
 	int64_t ax;
 	if (!int_arg(s, e, sc, dflt, &ax, "axis"))
 		return 0;
-	if (ax == INT64_MIN) {
-		*axis = -1; /* all axes */
-		return 1;
-	}
 	if (ax < -rank || ax >= rank) {
-		diag_error(s->d, e ? e->loc : (SrcLoc){0, 0, 0}, "axis %lld is out of range for '%s' of a rank-%d tensor",
+		diag_error(s->d, e ? e->loc : call, "axis %lld is out of range for '%s' of a rank-%d tensor",
 		           (long long)ax, fn, rank);
 		return 0;
 	}
@@ -1510,7 +1509,7 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	}
 	int rank = N(s, parts[0])->shape.rank, axis;
-	if (!axis_arg(s, axis_e, sc, 0, rank, &axis, "concat"))
+	if (!axis_arg(s, axis_e, sc, 0, rank, &axis, "concat", e->loc))
 		return verr();
 	Shape a = N(s, parts[0])->shape;
 	for (int i = 1; i < n; i++) {
@@ -1569,7 +1568,7 @@ static Val call_permute(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 			return verr();
 		}
 		int a, b;
-		if (!axis_arg(s, args[1], sc, 0, r, &a, fn) || !axis_arg(s, args[2], sc, 0, r, &b, fn))
+		if (!axis_arg(s, args[1], sc, 0, r, &a, fn, e->loc) || !axis_arg(s, args[2], sc, 0, r, &b, fn, e->loc))
 			return verr();
 		perm[a] = b;
 		perm[b] = a;
@@ -1583,7 +1582,7 @@ static Val call_permute(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	}
 	int seen[MAXRANK] = {0};
 	for (int k = 0; k < r; k++) {
-		if (!axis_arg(s, l->args[k].value, sc, 0, r, &perm[k], fn))
+		if (!axis_arg(s, l->args[k].value, sc, 0, r, &perm[k], fn, e->loc))
 			return verr();
 		if (seen[perm[k]]++) {
 			diag_error(s->d, l->args[k].value->loc, "'permute': axis %d appears twice in the permutation", perm[k]);
@@ -1902,7 +1901,7 @@ static int axes_arg(Sema *s, const AstExpr *e, Scope *sc, int rank, int *axes, i
 		return 1;
 	if (e->kind != AST_LIST) {
 		*nax = 1;
-		return axis_arg(s, e, sc, 0, rank, &axes[0], fn);
+		return axis_arg(s, e, sc, 0, rank, &axes[0], fn, e->loc);
 	}
 	if (e->nargs == 0) {
 		diag_error(s->d, e->loc, "the axis list of '%s' is empty; leave out axis to reduce over every axis", fn);
@@ -1911,7 +1910,7 @@ static int axes_arg(Sema *s, const AstExpr *e, Scope *sc, int rank, int *axes, i
 	int seen[MAXRANK] = {0};
 	for (int i = 0; i < e->nargs; i++) {
 		int ax;
-		if (!axis_arg(s, e->args[i].value, sc, 0, rank, &ax, fn))
+		if (!axis_arg(s, e->args[i].value, sc, 0, rank, &ax, fn, e->loc))
 			return 0;
 		if (seen[ax]++) {
 			diag_error(s->d, e->args[i].value->loc, "'%s': axis %d appears twice in the axis list", fn, ax);
@@ -2418,7 +2417,7 @@ static Val call_argmax(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	int axis;
 	int64_t keep;
-	if (!axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, "argmax") ||
+	if (!axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, "argmax", e->loc) ||
 	    !int_arg(s, args[2], sc, 0, &keep, "keepdims"))
 		return verr();
 	return vnode(graph_argmax(s->g, a, axis, keep != 0));
@@ -2572,7 +2571,7 @@ static Val call_spectral_norm(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	}
 	int axis;
-	if (!axis_arg(s, args[1], sc, ws.rank == 2 ? 1 : 0, ws.rank, &axis, "spectral_norm"))
+	if (!axis_arg(s, args[1], sc, ws.rank == 2 ? 1 : 0, ws.rank, &axis, "spectral_norm", e->loc))
 		return verr();
 	if (axis != 0 && !(ws.rank == 2 && axis == 1)) {
 		diag_error(s->d, args[1] ? args[1]->loc : e->loc, "'spectral_norm' runs its vector u along axis 0, or "
@@ -3014,12 +3013,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 			return verr();
 		NodeId a = tensor_arg(s, args[0], sc, fn, 0);
 		int axis;
-		if (!a || !axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, fn))
+		if (!a || !axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, fn, e->loc))
 			return verr();
-		if (axis < 0) {
-			diag_error(s->d, args[1]->loc, "'size' needs one axis");
-			return verr();
-		}
 		return vnum((double)N(s, a)->shape.d[axis], 1);
 	}
 	if ((!strcmp(fn, "zeros") || !strcmp(fn, "ones")) && e->nargs == 1 && !e->args[0].name &&
@@ -3087,13 +3082,15 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		if (!bind_args(s, e, fn, p_sm, 2, 1, args))
 			return verr();
 		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
-		int axis;
-		if (!a || !axis_arg(s, args[1], sc, -1, N(s, a)->shape.rank, &axis, fn))
+		if (!a)
 			return verr();
 		if (N(s, a)->shape.rank == 0) {
 			diag_error(s->d, args[0]->loc, "'%s' needs a tensor of rank 1 or more, got a scalar", fn);
 			return verr();
 		}
+		int axis;
+		if (!axis_arg(s, args[1], sc, -1, N(s, a)->shape.rank, &axis, fn, e->loc))
+			return verr();
 		return vnode(graph_softmax(s->g, fn[0] == 's' ? OP_SOFTMAX : OP_LOG_SOFTMAX, a, axis));
 	}
 	if (!strcmp(fn, "transpose") || !strcmp(fn, "permute"))
@@ -3235,7 +3232,7 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		Shape sh = N(s, x)->shape;
 		int axis;
 		int64_t st, en;
-		if (!axis_arg(s, args[1], sc, 0, sh.rank, &axis, fn) || !int_arg(s, args[2], sc, 0, &st, "start") ||
+		if (!axis_arg(s, args[1], sc, 0, sh.rank, &axis, fn, e->loc) || !int_arg(s, args[2], sc, 0, &st, "start") ||
 		    !int_arg(s, args[3], sc, 0, &en, "end"))
 			return verr();
 		if (st < 0)
