@@ -632,11 +632,7 @@ static Val matmul(Sema *s, NodeId a, NodeId b, SrcLoc loc)
 		           shp(s, sa), shp(s, sb), shp(s, la), shp(s, lb));
 		return verr();
 	}
-	if (lc.rank + 2 > MAXRANK) {
-		diag_error(s->d, loc, "'@' of %s and %s: at most %d dimensions are supported", shp(s, sa), shp(s, sb),
-		           MAXRANK);
-		return verr();
-	}
+	/* lc.rank + 2 <= MAXRANK: each operand's leading axes number at most MAXRANK - 2 */
 	int rowa = sa.rank == 1, colb = sb.rank == 1;
 	if (rowa)
 		a = reshape_axis(s, a, 0, 1);
@@ -717,21 +713,17 @@ static Val binary(Sema *s, const AstExpr *e, Val l, Val r)
 
 /* ---- calls ---- */
 
-/* Match call arguments to parameter names; positional first, then named. */
+/* Match call arguments to parameter names; positional first, then named
+ * (the parser reports a positional argument after a named one). */
 static int bind_args(Sema *s, const AstExpr *call, const char *fname, const char *const *pnames,
                      int np, int nrequired, const AstExpr **out)
 {
 	for (int i = 0; i < np; i++)
 		out[i] = NULL;
-	int ok = 1, seen_named = 0;
+	int ok = 1;
 	for (int i = 0; i < call->nargs; i++) {
 		const AstArg *arg = &call->args[i];
 		if (!arg->name) {
-			if (seen_named) {
-				diag_error(s->d, arg->value->loc, "positional argument after a named one in '%s'", fname);
-				ok = 0;
-				continue;
-			}
 			if (i >= np) {
 				diag_error(s->d, arg->value->loc, "'%s' takes at most %d argument%s, got %d", fname, np,
 				           np == 1 ? "" : "s", call->nargs);
@@ -740,7 +732,6 @@ static int bind_args(Sema *s, const AstExpr *call, const char *fname, const char
 			out[i] = arg->value;
 			continue;
 		}
-		seen_named = 1;
 		int k = -1;
 		for (int j = 0; j < np; j++)
 			if (!strcmp(pnames[j], arg->name))
@@ -3986,16 +3977,9 @@ static int npy_values(Sema *s, const char *name, const AstExpr *e, Shape sh, dou
 		free(raw);
 		return 0;
 	}
-	for (int64_t i = 0; i < n; i++) {
+	for (int64_t i = 0; i < n; i++) /* finite: the loader rejects NaN and infinities */
 		vals[i] = dt == DLRT_F32 ? ((const float *)raw)[i] : dt == DLRT_F64 ? ((const double *)raw)[i]
 		                                                                   : ((const int32_t *)raw)[i];
-		if (!isfinite(vals[i])) {
-			diag_error(s->d, e->args[0].value->loc, "'%s' holds a non-finite value at element %lld", path,
-			           (long long)i);
-			free(raw);
-			return 0;
-		}
-	}
 	free(raw);
 	return 1;
 }
