@@ -455,11 +455,12 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 		diag_error(s->d, e->loc, "'%c' is not allowed in a dimension", e->op);
 		return 0;
 	default:
-		if (e->kind == AST_CALL && !strcmp(e->name, "size")) { /* size(x, axis): known when compiling */
+		/* size(x, axis), known when compiling (or a layer's own method named size) */
+		if (e->kind == AST_CALL && !strcmp(e->name, "size")) {
 			Val v = eval(s, e, s->cur);
 			if (v.kind != V_NUM)
 				return 0;
-			if (!(v.num >= 0 && v.num <= (double)DLC_DIM_MAX)) {
+			if (!(v.num >= 0 && v.num <= (double)DLC_DIM_MAX) || v.num != floor(v.num)) {
 				diag_error(s->d, e->loc, "a dimension must be an integer from 0 to 2^40, got %g", v.num);
 				return 0;
 			}
