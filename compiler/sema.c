@@ -4279,6 +4279,7 @@ static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
 			if (sc && !layer_body) {
 				diag_error(s->d, st->loc, "layer instances are made at the top level or in a layer's body, "
 				           "not in a function or loop");
+				bind_value(s, sc, st->name, st->name_loc, verr(), 0); /* its uses say nothing more */
 				return;
 			}
 			Val inst = instantiate(s, ly->def, v, sc, s->prefix ? arena_printf(s->a, "%s.%s", s->prefix, st->name)
@@ -5634,17 +5635,20 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			break;
 		case 5: {
 			Val x = eval(s, v, NULL);
-			if (x.kind != V_NUM)
-				diag_error(s->d, v->loc, "byte_scale must be a number");
-			else
+			if (x.kind != V_NUM) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "byte_scale must be a number");
+			} else
 				m->byte_scale = x.num;
 			break;
 		}
 		case 6: {
 			Val x = eval(s, v, NULL);
-			if (x.kind != V_NUM || x.num <= 0)
-				diag_error(s->d, v->loc, "clip_norm must be a positive number (the largest global gradient norm)");
-			else
+			if (x.kind != V_NUM || x.num <= 0) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "clip_norm must be a positive number (the largest global gradient "
+					           "norm)");
+			} else
 				m->opt.clip_norm = x.num;
 			break;
 		}
