@@ -20,3 +20,9 @@ foreach(dlc_case ${dlc_cli_cases})
     COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/cli.sh $<TARGET_FILE:dlc> ${dlc_case_name})
   set_tests_properties(errors.cli.${dlc_case_name} PROPERTIES LABELS quick TIMEOUT 60)
 endforeach()
+
+# Every message the front end and the driver can print has a golden above
+# (or in tests/frontend): tests/diag_coverage.py lists the uncovered ones.
+add_test(NAME errors.coverage COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/../diag_coverage.py
+         --root ${CMAKE_SOURCE_DIR})
+set_tests_properties(errors.coverage PROPERTIES LABELS quick)
