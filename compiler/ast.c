@@ -795,7 +795,7 @@ static void describe_token(const Parser *p, int tok, char *buf, size_t size)
 
 /* The order in which single tokens are listed after the groups. */
 static const int listed_tokens[] = {
-	EQUALS, COLONEQ, COLON, DOTDOT, COMMA, RPAREN, RBRACK, LBRACE, RBRACE, LBRACK, LPAREN,
+	EQUALS, COLONEQ, COLON, IN, DOTDOT, COMMA, RPAREN, RBRACK, LBRACE, RBRACE, LBRACK, LPAREN,
 	NAME, NUM, STR, NEWLINE, SEMI, YYEOF,
 };
 
@@ -911,10 +911,8 @@ void ast_syntax_error(Parser *p, SrcLoc loc, int tok, const int *expected, int n
 	         || (tok == EQUALS && is_keyword_text(p->src + p->prev_pos, p->prev_len)))
 		diag_error(p->diag, loc, "unexpected %s, expected %s (keywords cannot be used as names)",
 		           what, want);
-	else if (want[0])
-		diag_error(p->diag, loc, "unexpected %s, expected %s", what, want);
 	else
-		diag_error(p->diag, loc, "unexpected %s", what);
+		diag_error(p->diag, loc, "unexpected %s%s%s", what, want[0] ? ", expected " : "", want);
 
 	/* The statement ran on past a line end: point at the open bracket. */
 	if (closer_expected && p->open_loc[inner].line != loc.line)
@@ -946,10 +944,8 @@ AstProgram *parse_source(Arena *a, Diag *d, const char *file, const char *src, i
 	p.prog->file = arena_strdup(a, file ? file : "<input>");
 
 	size_t len = strlen(p.src);
-	if (len > INT_MAX / 2) {
-		diag_error(d, (SrcLoc){0, 0, 0}, "file is too large");
-		return p.prog;
-	}
+	if (len > INT_MAX / 2) /* the scanner counts in ints; the driver reads at most 512 MiB */
+		DLC_INTERNAL("a source of %zu bytes is too large for the scanner", len);
 	yyscan_t scanner;
 	if (yylex_init_extra(&p, &scanner) != 0)
 		DLC_INTERNAL("cannot start the scanner");

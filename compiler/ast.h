@@ -115,7 +115,8 @@ typedef struct AstProgram {
 
 /* Parse `src` (the contents of `file`).  Syntax errors go to `d` (several per
  * run: the parser resynchronises at the next statement).  Returns the
- * program, possibly partial; check d->nerrors. */
+ * program, possibly partial; check d->nerrors.  `src` is at most INT_MAX / 2
+ * bytes long (the driver reads at most 512 MiB). */
 AstProgram *parse_program(Arena *a, Diag *d, const char *file, const char *src);
 /* The same for a source whose locations carry SrcLoc.file = file_id. */
 AstProgram *parse_source(Arena *a, Diag *d, const char *file, const char *src, int file_id);

@@ -11,7 +11,9 @@
  * under the right character.  Columns count characters, not bytes: UTF-8
  * continuation bytes do not start a new column (the scanner counts the same
  * way).  Errors are counted; after max_errors of them one "too many errors"
- * line is printed and everything after it is dropped. */
+ * line is printed and everything after it is dropped.  A note that repeats
+ * the one before it at the same place (each level of a recursive call says
+ * "in this call to 'f'") is printed once. */
 #include "diag.h"
 
 #include <stdarg.h>
@@ -30,6 +32,7 @@ void diag_init(Diag *d, FILE *out, const char *file, const char *src)
 	d->max_errors = DIAG_DEFAULT_MAX_ERRORS;
 	d->last[0] = 0;
 	d->last_line = d->last_file = 0;
+	d->last_note[0] = 0;
 }
 
 static int max_errors(const Diag *d)
@@ -105,6 +108,7 @@ void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
 	memcpy(d->last, msg, sizeof msg);
 	d->last_line = loc.line;
 	d->last_file = loc.file;
+	d->last_note[0] = 0;
 	va_start(ap, fmt);
 	report(d, loc, "error", fmt, ap);
 	va_end(ap);
@@ -124,7 +128,16 @@ void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...)
 {
 	if (d->nerrors > max_errors(d))
 		return;
+	char msg[sizeof d->last_note];
 	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (!strcmp(msg, d->last_note) && loc.line == d->last_note_loc.line && loc.col == d->last_note_loc.col &&
+	    loc.file == d->last_note_loc.file)
+		return;
+	memcpy(d->last_note, msg, sizeof msg);
+	d->last_note_loc = loc;
 	va_start(ap, fmt);
 	report(d, loc, "note", fmt, ap);
 	va_end(ap);

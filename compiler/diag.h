@@ -27,6 +27,10 @@ typedef struct Diag {
 	 * mistake met by several calls on a line of the prelude) is not repeated */
 	char last[256];
 	int last_line, last_file;
+	/* the last note printed since that error: the same note again at the
+	 * same place (a recursive call, note after note) is not repeated */
+	char last_note[256];
+	SrcLoc last_note_loc;
 } Diag;
 
 void diag_init(Diag *d, FILE *out, const char *file, const char *src);

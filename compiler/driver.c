@@ -78,6 +78,10 @@ static void usage(FILE *f)
 	        "A trainer built by dlc takes --help too: it lists the training flags.\n");
 }
 
+/* The largest model file dlc reads: 512 MiB (the scanner counts bytes in
+ * ints; parse_program takes no more). */
+#define MAX_MODEL_BYTES ((size_t)1 << 29)
+
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -85,26 +89,32 @@ static char *read_file(const char *path, size_t *len)
 		fprintf(stderr, "dlc: cannot open '%s': %s\n", path, strerror(errno));
 		return NULL;
 	}
+	/* a regular file says its size before it is read; a pipe or a device
+	 * is read until it ends or passes the limit */
+	struct stat st;
+	int too_large = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size > MAX_MODEL_BYTES;
 	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap + 1);
-	for (;;) {
-		if (!buf) {
+	char *buf = NULL;
+	while (!too_large) {
+		char *grown = realloc(buf, cap + 1);
+		if (!grown) {
 			fclose(f);
+			free(buf);
 			fprintf(stderr, "dlc: out of memory reading '%s'\n", path);
 			return NULL;
 		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
+		buf = grown;
+		n += fread(buf + n, 1, cap - n, f);
 		if (n < cap)
 			break;
-		if (cap > ((size_t)1 << 28)) {
-			fclose(f);
-			free(buf);
-			fprintf(stderr, "dlc: '%s' is too large for a model file\n", path);
-			return NULL;
-		}
-		cap *= 2;
-		buf = realloc(buf, cap + 1);
+		too_large = n > MAX_MODEL_BYTES;
+		cap = 2 * cap > MAX_MODEL_BYTES ? MAX_MODEL_BYTES + 1 : 2 * cap;
+	}
+	if (too_large) {
+		fclose(f);
+		free(buf);
+		fprintf(stderr, "dlc: '%s' is too large for a model file (more than %zu MiB)\n", path, MAX_MODEL_BYTES >> 20);
+		return NULL;
 	}
 	if (ferror(f)) {
 		fprintf(stderr, "dlc: error reading '%s': %s\n", path, strerror(errno));

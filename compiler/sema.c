@@ -478,11 +478,12 @@ static int eval_dim(Sema *s, const AstExpr *e, int64_t *out)
 		diag_error(s->d, e->loc, "'%c' is not allowed in a dimension", e->op);
 		return 0;
 	default:
-		if (e->kind == AST_CALL && !strcmp(e->name, "size")) { /* size(x, axis): known when compiling */
+		/* size(x, axis), known when compiling (or a layer's own method named size) */
+		if (e->kind == AST_CALL && !strcmp(e->name, "size")) {
 			Val v = eval(s, e, s->cur);
 			if (v.kind != V_NUM)
 				return 0;
-			if (!(v.num >= 0 && v.num <= (double)DLC_DIM_MAX)) {
+			if (!(v.num >= 0 && v.num <= (double)DLC_DIM_MAX) || v.num != floor(v.num)) {
 				diag_error(s->d, e->loc, "a dimension must be an integer from 0 to 2^40, got %g", v.num);
 				return 0;
 			}
@@ -655,11 +656,7 @@ static Val matmul(Sema *s, NodeId a, NodeId b, SrcLoc loc)
 		           shp(s, sa), shp(s, sb), shp(s, la), shp(s, lb));
 		return verr();
 	}
-	if (lc.rank + 2 > MAXRANK) {
-		diag_error(s->d, loc, "'@' of %s and %s: at most %d dimensions are supported", shp(s, sa), shp(s, sb),
-		           MAXRANK);
-		return verr();
-	}
+	/* lc.rank + 2 <= MAXRANK: each operand's leading axes number at most MAXRANK - 2 */
 	int rowa = sa.rank == 1, colb = sb.rank == 1;
 	if (rowa)
 		a = reshape_axis(s, a, 0, 1);
@@ -740,21 +737,17 @@ static Val binary(Sema *s, const AstExpr *e, Val l, Val r)
 
 /* ---- calls ---- */
 
-/* Match call arguments to parameter names; positional first, then named. */
+/* Match call arguments to parameter names; positional first, then named
+ * (the parser reports a positional argument after a named one). */
 static int bind_args(Sema *s, const AstExpr *call, const char *fname, const char *const *pnames,
                      int np, int nrequired, const AstExpr **out)
 {
 	for (int i = 0; i < np; i++)
 		out[i] = NULL;
-	int ok = 1, seen_named = 0;
+	int ok = 1;
 	for (int i = 0; i < call->nargs; i++) {
 		const AstArg *arg = &call->args[i];
 		if (!arg->name) {
-			if (seen_named) {
-				diag_error(s->d, arg->value->loc, "positional argument after a named one in '%s'", fname);
-				ok = 0;
-				continue;
-			}
 			if (i >= np) {
 				diag_error(s->d, arg->value->loc, "'%s' takes at most %d argument%s, got %d", fname, np,
 				           np == 1 ? "" : "s", call->nargs);
@@ -763,7 +756,6 @@ static int bind_args(Sema *s, const AstExpr *call, const char *fname, const char
 			out[i] = arg->value;
 			continue;
 		}
-		seen_named = 1;
 		int k = -1;
 		for (int j = 0; j < np; j++)
 			if (!strcmp(pnames[j], arg->name))
@@ -801,7 +793,7 @@ static int int_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int64_t *
 	Val v = eval(s, e, sc);
 	if (v.kind == V_ERR)
 		return 0;
-	if (v.kind != V_NUM || !v.is_int) {
+	if (v.kind != V_NUM || !v.is_int || fabs(v.num) > 9007199254740992.0) { /* 2^53: exact, and an int64_t */
 		diag_error(s->d, e->loc, "%s must be an integer constant", what);
 		return 0;
 	}
@@ -809,17 +801,16 @@ static int int_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int64_t *
 	return 1;
 }
 
-static int axis_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int rank, int *axis, const char *fn)
+/* An axis of a rank-`rank` tensor, `dflt` if e is absent; an axis out of
+ * range is reported at e, or at the call (`call`) for the default. */
+static int axis_arg(Sema *s, const AstExpr *e, Scope *sc, int64_t dflt, int rank, int *axis, const char *fn,
+                    SrcLoc call)
 {
 	int64_t ax;
 	if (!int_arg(s, e, sc, dflt, &ax, "axis"))
 		return 0;
-	if (ax == INT64_MIN) {
-		*axis = -1; /* all axes */
-		return 1;
-	}
 	if (ax < -rank || ax >= rank) {
-		diag_error(s->d, e ? e->loc : (SrcLoc){0, 0, 0}, "axis %lld is out of range for '%s' of a rank-%d tensor",
+		diag_error(s->d, e ? e->loc : call, "axis %lld is out of range for '%s' of a rank-%d tensor",
 		           (long long)ax, fn, rank);
 		return 0;
 	}
@@ -1322,7 +1313,13 @@ static Val call_conv2d(Sema *s, const AstExpr *e, Scope *sc)
 		w.ph = pd[0];
 		w.pw = pd[1];
 	}
-	if (groups < 1 || xs.d[1] % groups || ks.d[0] % groups || ks.d[1] * groups != xs.d[1]) {
+	if (groups < 1 || ks.d[0] % groups) {
+		diag_error(s->d, args[6] ? args[6]->loc : e->loc, "the groups of 'conv2d' must be a positive integer that "
+		           "divides the kernel's %lld output channels (kernel %s), got %lld", (long long)ks.d[0], shp(s, ks),
+		           (long long)groups);
+		return verr();
+	}
+	if (ks.d[1] * groups != xs.d[1]) { /* no overflow: groups <= C_out, and the kernel fits */
 		diag_error(s->d, e->loc, "'conv2d': channel mismatch: input %s has %lld channels, the kernel %s expects "
 		           "%lld x %lld groups (kernel shape is [C_out, C_in/groups, kh, kw])", shp(s, xs),
 		           (long long)xs.d[1], shp(s, ks), (long long)ks.d[1], (long long)groups);
@@ -1529,7 +1526,7 @@ static Val call_concat(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	}
 	int rank = N(s, parts[0])->shape.rank, axis;
-	if (!axis_arg(s, axis_e, sc, 0, rank, &axis, "concat"))
+	if (!axis_arg(s, axis_e, sc, 0, rank, &axis, "concat", e->loc))
 		return verr();
 	Shape a = N(s, parts[0])->shape;
 	for (int i = 1; i < n; i++) {
@@ -1588,7 +1585,7 @@ static Val call_permute(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 			return verr();
 		}
 		int a, b;
-		if (!axis_arg(s, args[1], sc, 0, r, &a, fn) || !axis_arg(s, args[2], sc, 0, r, &b, fn))
+		if (!axis_arg(s, args[1], sc, 0, r, &a, fn, e->loc) || !axis_arg(s, args[2], sc, 0, r, &b, fn, e->loc))
 			return verr();
 		perm[a] = b;
 		perm[b] = a;
@@ -1602,7 +1599,7 @@ static Val call_permute(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	}
 	int seen[MAXRANK] = {0};
 	for (int k = 0; k < r; k++) {
-		if (!axis_arg(s, l->args[k].value, sc, 0, r, &perm[k], fn))
+		if (!axis_arg(s, l->args[k].value, sc, 0, r, &perm[k], fn, e->loc))
 			return verr();
 		if (seen[perm[k]]++) {
 			diag_error(s->d, l->args[k].value->loc, "'permute': axis %d appears twice in the permutation", perm[k]);
@@ -1921,7 +1918,7 @@ static int axes_arg(Sema *s, const AstExpr *e, Scope *sc, int rank, int *axes, i
 		return 1;
 	if (e->kind != AST_LIST) {
 		*nax = 1;
-		return axis_arg(s, e, sc, 0, rank, &axes[0], fn);
+		return axis_arg(s, e, sc, 0, rank, &axes[0], fn, e->loc);
 	}
 	if (e->nargs == 0) {
 		diag_error(s->d, e->loc, "the axis list of '%s' is empty; leave out axis to reduce over every axis", fn);
@@ -1930,7 +1927,7 @@ static int axes_arg(Sema *s, const AstExpr *e, Scope *sc, int rank, int *axes, i
 	int seen[MAXRANK] = {0};
 	for (int i = 0; i < e->nargs; i++) {
 		int ax;
-		if (!axis_arg(s, e->args[i].value, sc, 0, rank, &ax, fn))
+		if (!axis_arg(s, e->args[i].value, sc, 0, rank, &ax, fn, e->loc))
 			return 0;
 		if (seen[ax]++) {
 			diag_error(s->d, e->args[i].value->loc, "'%s': axis %d appears twice in the axis list", fn, ax);
@@ -2437,7 +2434,7 @@ static Val call_argmax(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	int axis;
 	int64_t keep;
-	if (!axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, "argmax") ||
+	if (!axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, "argmax", e->loc) ||
 	    !int_arg(s, args[2], sc, 0, &keep, "keepdims"))
 		return verr();
 	return vnode(graph_argmax(s->g, a, axis, keep != 0));
@@ -2595,7 +2592,7 @@ static Val call_spectral_norm(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	}
 	int axis;
-	if (!axis_arg(s, args[1], sc, ws.rank == 2 ? 1 : 0, ws.rank, &axis, "spectral_norm"))
+	if (!axis_arg(s, args[1], sc, ws.rank == 2 ? 1 : 0, ws.rank, &axis, "spectral_norm", e->loc))
 		return verr();
 	if (axis != 0 && !(ws.rank == 2 && axis == 1)) {
 		diag_error(s->d, args[1] ? args[1]->loc : e->loc, "'spectral_norm' runs its vector u along axis 0, or "
@@ -3037,12 +3034,8 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 			return verr();
 		NodeId a = tensor_arg(s, args[0], sc, fn, 0);
 		int axis;
-		if (!a || !axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, fn))
+		if (!a || !axis_arg(s, args[1], sc, 0, N(s, a)->shape.rank, &axis, fn, e->loc))
 			return verr();
-		if (axis < 0) {
-			diag_error(s->d, args[1]->loc, "'size' needs one axis");
-			return verr();
-		}
 		return vnum((double)N(s, a)->shape.d[axis], 1);
 	}
 	if ((!strcmp(fn, "zeros") || !strcmp(fn, "ones")) && e->nargs == 1 && !e->args[0].name &&
@@ -3110,13 +3103,15 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		if (!bind_args(s, e, fn, p_sm, 2, 1, args))
 			return verr();
 		NodeId a = tensor_arg(s, args[0], sc, fn, 1);
-		int axis;
-		if (!a || !axis_arg(s, args[1], sc, -1, N(s, a)->shape.rank, &axis, fn))
+		if (!a)
 			return verr();
 		if (N(s, a)->shape.rank == 0) {
 			diag_error(s->d, args[0]->loc, "'%s' needs a tensor of rank 1 or more, got a scalar", fn);
 			return verr();
 		}
+		int axis;
+		if (!axis_arg(s, args[1], sc, -1, N(s, a)->shape.rank, &axis, fn, e->loc))
+			return verr();
 		return vnode(graph_softmax(s->g, fn[0] == 's' ? OP_SOFTMAX : OP_LOG_SOFTMAX, a, axis));
 	}
 	if (!strcmp(fn, "transpose") || !strcmp(fn, "permute"))
@@ -3258,7 +3253,7 @@ static Val call_builtin(Sema *s, const AstExpr *e, Scope *sc, int *found)
 		Shape sh = N(s, x)->shape;
 		int axis;
 		int64_t st, en;
-		if (!axis_arg(s, args[1], sc, 0, sh.rank, &axis, fn) || !int_arg(s, args[2], sc, 0, &st, "start") ||
+		if (!axis_arg(s, args[1], sc, 0, sh.rank, &axis, fn, e->loc) || !int_arg(s, args[2], sc, 0, &st, "start") ||
 		    !int_arg(s, args[3], sc, 0, &en, "end"))
 			return verr();
 		if (st < 0)
@@ -4012,16 +4007,9 @@ static int npy_values(Sema *s, const char *name, const AstExpr *e, Shape sh, dou
 		free(raw);
 		return 0;
 	}
-	for (int64_t i = 0; i < n; i++) {
+	for (int64_t i = 0; i < n; i++) /* finite: the loader rejects NaN and infinities */
 		vals[i] = dt == DLRT_F32 ? ((const float *)raw)[i] : dt == DLRT_F64 ? ((const double *)raw)[i]
 		                                                                   : ((const int32_t *)raw)[i];
-		if (!isfinite(vals[i])) {
-			diag_error(s->d, e->args[0].value->loc, "'%s' holds a non-finite value at element %lld", path,
-			           (long long)i);
-			free(raw);
-			return 0;
-		}
-	}
 	free(raw);
 	return 1;
 }
@@ -4320,6 +4308,7 @@ static void exec_stmt(Sema *s, const AstStmt *st, Scope *sc)
 			if (sc && !layer_body) {
 				diag_error(s->d, st->loc, "layer instances are made at the top level or in a layer's body, "
 				           "not in a function or loop");
+				bind_value(s, sc, st->name, st->name_loc, verr(), 0); /* its uses say nothing more */
 				return;
 			}
 			Val inst = instantiate(s, ly->def, v, sc, s->prefix ? arena_printf(s->a, "%s.%s", s->prefix, st->name)
@@ -5679,17 +5668,20 @@ static void stmt_train(Sema *s, const AstStmt *st)
 			break;
 		case 5: {
 			Val x = eval(s, v, NULL);
-			if (x.kind != V_NUM)
-				diag_error(s->d, v->loc, "byte_scale must be a number");
-			else
+			if (x.kind != V_NUM) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "byte_scale must be a number");
+			} else
 				m->byte_scale = x.num;
 			break;
 		}
 		case 6: {
 			Val x = eval(s, v, NULL);
-			if (x.kind != V_NUM || x.num <= 0)
-				diag_error(s->d, v->loc, "clip_norm must be a positive number (the largest global gradient norm)");
-			else
+			if (x.kind != V_NUM || x.num <= 0) {
+				if (x.kind != V_ERR)
+					diag_error(s->d, v->loc, "clip_norm must be a positive number (the largest global gradient "
+					           "norm)");
+			} else
 				m->opt.clip_norm = x.num;
 			break;
 		}

@@ -292,6 +292,62 @@ def t_run():
         fail("a missing model file is not named")
 
 
+RECORDING_CC = """#!/bin/sh
+# the system C compiler, its arguments written one per line to $DLC_TEST_CC_ARGS first
+printf '%s\\n' "$@" >"$DLC_TEST_CC_ARGS"
+exec cc "$@"
+"""
+
+
+def t_portable():
+    """--target=portable: the same C file as native; trainers (ahead of time and dlc run) are built
+    without -march=native, which the default build has, and train."""
+    wd = args.workdir
+    model = os.path.join(EXAMPLES, "linreg.dl")
+    cc = os.path.join(wd, "recording-cc")
+    with open(cc, "w") as f:
+        f.write(RECORDING_CC)
+    os.chmod(cc, 0o755)
+    record = os.path.join(wd, "cc-args.txt")
+
+    def cc_args(*cmd):
+        """dlc's C compiler's arguments for dlc CMD (dlc run: run first), and dlc's output"""
+        if os.path.exists(record):
+            os.remove(record)
+        mode = [cmd[0]] if cmd[0] == "run" else []
+        out = run([args.dlc, *mode, "--cc", cc, *cmd[len(mode):]], env={"DLC_TEST_CC_ARGS": record})
+        if not os.path.exists(record):
+            fail("dlc did not run the C compiler it was given")
+        with open(record) as f:
+            return f.read().split("\n"), out
+
+    c_native, c_portable = os.path.join(wd, "native.c"), os.path.join(wd, "portable.c")
+    run([args.dlc, model, "-o", c_native])
+    run([args.dlc, "--target=portable", model, "-o", c_portable])
+    with open(c_native, "rb") as a, open(c_portable, "rb") as b:
+        if a.read() != b.read():
+            fail("--target changes the generated C; it should change only the build flags")
+
+    native, _ = cc_args(model, "-o", os.path.join(wd, "linreg_native"))
+    if "-march=native" not in native or "-O3" not in native:
+        fail("the default build should use -O3 -march=native: %s" % " ".join(native))
+    exe = os.path.join(wd, "linreg_portable")
+    portable, _ = cc_args("--target=portable", model, "-o", exe)
+    if "-O3" not in portable or any(a.startswith("-march") or a.startswith("-mtune") for a in portable):
+        fail("--target=portable should build with -O3 and no -march: %s" % " ".join(portable))
+    loss = final_train_loss(run([exe, "--epochs", "200", "--progress", "never"]))
+    print("portable trainer: final loss %.5f" % loss)
+    if not loss < 0.03:
+        fail("the portable trainer did not fit the line (loss %g)" % loss)
+
+    inproc, out = cc_args("run", "--target=portable", model, "--epochs", "200", "--progress", "never")
+    if "-shared" not in inproc or "-march=native" in inproc:
+        fail("dlc run --target=portable should build a shared object without -march=native: %s" % " ".join(inproc))
+    if final_train_loss(out) != loss:
+        fail("dlc run --target=portable: final loss %r, the portable trainer's %r" % (final_train_loss(out), loss))
+    print("--target=portable: no -march in either build; the default build has -march=native")
+
+
 def need_jit():
     out = subprocess.run([args.dlc, "--version"], stdout=subprocess.PIPE, text=True).stdout
     if "llvm JIT: LLVM" not in out:

@@ -1,0 +1,2 @@
+# exit: 1
+--cc false -o model model.dl

@@ -1,0 +1,2 @@
+# exit: 1
+--cc ./no_such_cc -o model model.dl

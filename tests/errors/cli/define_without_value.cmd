@@ -1,0 +1,2 @@
+# exit: 2
+-D B model.dl

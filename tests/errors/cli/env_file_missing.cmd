@@ -1,0 +1,2 @@
+# exit: 1
+--check rl_env.dl

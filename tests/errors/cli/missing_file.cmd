@@ -1,0 +1,2 @@
+# exit: 1
+--check no_such_model.dl

@@ -1,0 +1,2 @@
+# exit: 1
+-o no_such_dir/model.c model.dl

@@ -1,0 +1,3 @@
+# exit: 1
+# setup: mkdir model.c
+-o model.c model.dl

@@ -1,0 +1,2 @@
+# exit: 2
+run --check --epochs 1

@@ -1,0 +1,2 @@
+# exit: 1
+run --cc ./empty_cc.sh model.dl

@@ -1,0 +1,2 @@
+# exit: 1
+run --cc ./garbage_cc.sh model.dl

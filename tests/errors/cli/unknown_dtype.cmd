@@ -1,0 +1,2 @@
+# exit: 2
+--dtype f16 model.dl

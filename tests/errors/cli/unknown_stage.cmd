@@ -1,0 +1,2 @@
+# exit: 2
+--emit=tokens model.dl
