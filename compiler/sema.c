@@ -135,26 +135,43 @@ typedef struct Sema {
 	/* where the program asks for derivatives some ops do not have
 	 * (ad_missing_rule): its first grad(...), its first max_pool2d with a
 	 * stride below the window, a newton optimizer */
-	SrcLoc grad_loc, pool_overlap_loc, newton_loc;
+	struct Origin {
+		NodeId lo, hi; /* the nodes [lo, hi) it added */
+		SrcLoc loc;
+		int pool;      /* a max_pool2d (else a grad) */
+	} *origins;
+	int norigins;
+	SrcLoc newton_loc;
 	const char *newton_name;
 } Sema;
 
-/* Refuse a derivative of order `order` of root that an op on the way has
- * no rule for: the error at loc says what needs it (`what`) and why, a
- * note points at the grad(...) or max_pool2d that brought the op in.
- * Returns 0 after an error. */
-static int derivative_check(Sema *s, NodeId root, int order, SrcLoc loc, const char *what)
+/* A node among those root depends on that has no rule for a derivative of
+ * order `order` (ad_first_missing), and why; 0 if none. */
+static NodeId missing_derivative(Sema *s, NodeId root, int order, const char **why)
 {
-	const char *why;
-	NodeId bad = ad_first_missing(s->g, root, order, &why);
-	if (!bad)
-		return 1;
-	diag_error(s->d, loc, "%s: %s", what, why);
-	if (graph_node(s->g, bad)->op == OP_MAXPOOL && s->pool_overlap_loc.line)
-		diag_note(s->d, s->pool_overlap_loc, "the max_pool2d is here");
-	else if (graph_node(s->g, bad)->op != OP_MAXPOOL && s->grad_loc.line)
-		diag_note(s->d, s->grad_loc, "the gradient is taken here");
-	return 0;
+	return ad_first_missing(s->g, root, order, why);
+}
+
+static void add_origin(Sema *s, NodeId lo, NodeId hi, SrcLoc loc, int pool)
+{
+	s->origins = arena_grow(s->a, s->origins, (size_t)s->norigins, (size_t)s->norigins + 1, sizeof *s->origins);
+	s->origins[s->norigins++] = (struct Origin){lo, hi, loc, pool};
+}
+
+/* After the error about such a node: a note at the grad(...) or max_pool2d
+ * that added it (the first grad when the node was there before: a shared
+ * subgraph). */
+static void missing_derivative_note(Sema *s, NodeId bad)
+{
+	const struct Origin *o = NULL;
+	for (int i = 0; i < s->norigins; i++)
+		if (s->origins[i].lo <= bad && bad < s->origins[i].hi)
+			o = &s->origins[i];
+	for (int i = 0; i < s->norigins && !o; i++)
+		if (!s->origins[i].pool && graph_node(s->g, bad)->op != OP_MAXPOOL)
+			o = &s->origins[i];
+	if (o)
+		diag_note(s->d, o->loc, o->pool ? "the max_pool2d is here" : "the gradient is taken here");
 }
 
 static Val verr(void) { Val v; memset(&v, 0, sizeof v); return v; }
@@ -1374,9 +1391,10 @@ static Val call_pool(Sema *s, const AstExpr *e, Scope *sc, const char *fn)
 	}
 	if (!window_check(s, e, fn, N(s, x)->shape, w, (int)exact))
 		return verr();
-	if (fn[0] == 'm' && (w.sh < w.kh || w.sw < w.kw) && !s->pool_overlap_loc.line)
-		s->pool_overlap_loc = e->loc;
-	return vnode(graph_pool(s->g, fn[0] == 'm' ? OP_MAXPOOL : OP_AVGPOOL, x, w));
+	NodeId y = graph_pool(s->g, fn[0] == 'm' ? OP_MAXPOOL : OP_AVGPOOL, x, w);
+	if (fn[0] == 'm' && (w.sh < w.kh || w.sw < w.kw))
+		add_origin(s, y, y + 1, e->loc, 1);
+	return vnode(y);
 }
 
 /* batch_norm(x, gamma, beta): per channel (axis 1) over the batch and the
@@ -2544,12 +2562,17 @@ static Val call_grad(Sema *s, const AstExpr *e, Scope *sc)
 		           "param or a value computed from them), not a number or a random draw");
 		return verr();
 	}
-	if (!derivative_check(s, f, 1, args[0]->loc, "'grad' cannot differentiate this value"))
+	const char *why;
+	NodeId bad = missing_derivative(s, f, 1, &why);
+	if (bad) {
+		diag_error(s->d, args[0]->loc, "'grad' cannot differentiate this value: %s", why);
+		missing_derivative_note(s, bad);
 		return verr();
-	if (!s->grad_loc.line)
-		s->grad_loc = e->loc;
+	}
 	int depends;
+	NodeId lo = (NodeId)s->g->nnodes;
 	NodeId gx = ad_grad(s->g, f, x, &depends);
+	add_origin(s, lo, (NodeId)s->g->nnodes, e->loc, 0);
 	if (!depends)
 		diag_warning(s->d, args[1]->loc, "the differentiated value does not depend on %s%s%s; its gradient is zero",
 		             nx->name ? "'" : "this value", nx->name ? nx->name : "", nx->name ? "'" : "");
@@ -6097,12 +6120,21 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 		m->opt = m->clauses[0].opt;
 	}
 	if (d->nerrors == 0) {
+		const char *why;
+		NodeId bad;
 		for (int c = 0; c < m->nclauses; c++)
-			derivative_check(&s, m->clauses[c].loss, 1, m->clauses[c].loc, "this step's loss cannot be differentiated");
-		if (!m->nclauses && m->loss && derivative_check(&s, m->loss, 1, m->loss_loc, "the loss cannot be differentiated") &&
-		    s.newton_name)
-			derivative_check(&s, m->loss, 2, s.newton_loc,
-			                 arena_printf(a, "'%s' needs second derivatives of the loss", s.newton_name));
+			if ((bad = missing_derivative(&s, m->clauses[c].loss, 1, &why))) {
+				diag_error(d, m->clauses[c].loc, "the loss of step '%s' cannot be differentiated: %s",
+				           m->clauses[c].name, why);
+				missing_derivative_note(&s, bad);
+			}
+		if (!m->nclauses && m->loss && (bad = missing_derivative(&s, m->loss, 1, &why))) {
+			diag_error(d, m->loss_loc, "the loss cannot be differentiated: %s", why);
+			missing_derivative_note(&s, bad);
+		} else if (!m->nclauses && m->loss && s.newton_name && (bad = missing_derivative(&s, m->loss, 2, &why))) {
+			diag_error(d, s.newton_loc, "'%s' needs second derivatives of the loss: %s", s.newton_name, why);
+			missing_derivative_note(&s, bad);
+		}
 	}
 	m->eval_loss = m->loss;
 	m->eval_outputs = arena_alloc(a, sizeof(NodeId) * (size_t)(m->noutputs + 1));
