@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convolutional ops against PyTorch (forward and every gradient) and finite differences.
 
-usage: cnn_ref.py --dlc DLC --workdir DIR [--list] [--dtype f64|f32] [--mode torch|gradcheck] [CASE ...]
+usage: cnn_ref.py --dlc DLC --workdir DIR [--list] [--dtype f64|f32] [--mode torch|gradcheck] [--seed S] [CASE ...]
 
 Each case is a small program whose parameters are the op's operands; the loss
 is sum(op(...) * R) with R a random input, so every gradient is exercised.
@@ -9,11 +9,15 @@ Mode torch: the trainer's --dump-grads (loss, outputs, d_<param>) must match
 torch autograd (1e-5 relative in f64, 1e-4 in f32).  Mode gradcheck: the
 trainer's --gradcheck (central differences in f64) must pass.  Exit 77 without
 PyTorch in torch mode unless DLC_REQUIRE_TORCH=1.
+
+Each case draws its numbers from one seed, zlib.crc32 of its name unless --seed gives one; the
+seed is printed, and a failing case prints the command that reruns it.
 """
 import argparse
 import os
 import subprocess
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
@@ -102,6 +106,7 @@ def main():
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--dtype", default="f64")
     ap.add_argument("--mode", default="torch")
+    ap.add_argument("--seed", type=int, help="the seed of every case run (default: crc32 of the case's name)")
     ap.add_argument("cases", nargs="*")
     a = ap.parse_args()
     if a.list:
@@ -121,6 +126,7 @@ def main():
     import st
     failures = 0
     for case in a.cases or sorted(CASES):
+        failures_before = failures
         B, rows, params, inputs, expr, tfn = CASES[case]
         if a.mode == "torch" and tfn is None:
             print("ok   %s: no PyTorch reference (random mask); covered by the gradient check" % case)
@@ -132,7 +138,9 @@ def main():
             f.write(src)
         exe = os.path.join(d, "case")
         subprocess.run([a.dlc, os.path.join(d, "case.dl"), "-o", exe], check=True)
-        rng = np.random.default_rng(abs(hash(case)) % (2 ** 32))
+        seed = a.seed if a.seed is not None else zlib.crc32(case.encode())
+        print("case %s: seed %d" % (case, seed))
+        rng = np.random.default_rng(seed)
         npdt = np.float64 if a.dtype == "f64" else np.float32
         P = {k: rng.normal(0, 1, s).astype(npdt) for k, s in params.items()}
         if case.startswith("maxpool"):  # distinct values: no ties
@@ -150,6 +158,8 @@ def main():
             ok = p.returncode == 0
             print("%s %s: gradient check%s" % ("ok  " if ok else "FAIL", case, "" if ok else "\n" + p.stdout))
             failures += not ok
+            if not ok:
+                print(rerun(a, case, seed))
             continue
         out = os.path.join(d, "g.safetensors")
         subprocess.run(cmd + ["--dump-grads", out], check=True, stdout=subprocess.DEVNULL)
@@ -172,7 +182,15 @@ def main():
                 print("FAIL %s: %s differs from PyTorch by %.3g (relative to its largest element)" % (case, name, err))
                 failures += 1
         print("%s %s %s: max difference %.2e" % ("ok  " if worst <= tol else "FAIL", case, a.dtype, worst))
+        if failures > failures_before:
+            print(rerun(a, case, seed))
     return 1 if failures else 0
+
+
+def rerun(a, case, seed):
+    return "rerun: %s %s --dlc %s --workdir %s --dtype %s --mode %s --seed %d %s" % (
+        sys.executable, os.path.abspath(__file__), os.path.abspath(a.dlc), os.path.abspath(a.workdir), a.dtype, a.mode,
+        seed, case)
 
 
 if __name__ == "__main__":
