@@ -31,6 +31,6 @@ if [ "${1:-}" != "--no-apt" ]; then
   fi
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DDLC_REQUIRE_LLVM=ON -DDLC_NO_SKIPS=ON >/dev/null
 cmake --build build -j"$(nproc)"
 echo "setup: built build/dlc and build/libdlrt.a"
