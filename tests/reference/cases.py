@@ -308,6 +308,15 @@ def steps_f32(c, factor=10):
     return c
 
 
+def saturated_f32(c, floor, why):
+    """A case whose f32 gradients f32 arithmetic cannot resolve (sigmoid(a) or tanh(a)
+    rounds to 1, so the gradient 1 - y^2 is 0, in PyTorch's f32 as in dlc's): in f32 its
+    gradients are held to the absolute `floor` besides their own scale, with the reason
+    printed; f64 compares them at their own scale."""
+    c.f32_floor = (floor, why)
+    return c
+
+
 def rnn_layer(c, kind, name, i, h):
     """The params of a prelude recurrent layer instance `name` (kind rnn, gru
     or lstm with i inputs and h units), which the program does not declare."""
@@ -732,9 +741,17 @@ CASES = [
     ew("caret_half", "a[B,3]", "a ^ 0.5", "B,3", lambda v: v.a ** 0.5, gen={"a": pos(0.2, 3)}),
     ew("caret_neg_prec", "a[B,3]", "-a ^ 2 + 1", "B,3", lambda v: -(v.a ** 2) + 1),
 
-    ew("sigmoid_large", "a[B,4]", "sigmoid(a)", "B,4", lambda v: torch.sigmoid(v.a), gen={"a": away(20, 60)},
-       note="saturated: no overflow, gradients about 0"),
-    ew("tanh_large", "a[B,4]", "tanh(a)", "B,4", lambda v: torch.tanh(v.a), gen={"a": away(10, 400)}),
+    saturated_f32(ew("sigmoid_large", "a[B,4]", "sigmoid(a)", "B,4", lambda v: torch.sigmoid(v.a),
+                     gen={"a": away(20, 60)}, note="saturated: no overflow, gradients about 0"),
+                  1e-7, "sigmoid(a) is 1 in f32 past a = 17"),
+    saturated_f32(ew("tanh_large", "a[B,4]", "tanh(a)", "B,4", lambda v: torch.tanh(v.a), gen={"a": away(10, 400)}),
+                  1e-7, "tanh(a) is 1 in f32 past a = 9"),
+    # the tails before saturation: gradients from 1e-7 to 1e-3 that f64 must get to 1e-5 of
+    # their own size (f32 resolves 1 - y^2 to about 1e-7 only)
+    saturated_f32(ew("sigmoid_tail", "a[B,4]", "sigmoid(a)", "B,4", lambda v: torch.sigmoid(v.a),
+                     gen={"a": away(8, 16)}), 1e-7, "1 - sigmoid(a) has f32's absolute rounding, 6e-8"),
+    saturated_f32(ew("tanh_tail", "a[B,4]", "tanh(a)", "B,4", lambda v: torch.tanh(v.a), gen={"a": away(4, 8)}),
+                  2e-6, "1 - tanh(a)^2 carries f32's rounding of tanh(a) near 1, 1.2e-7, times the upstream gradient"),
     ew("erf", "a[B,5]", "erf(a)", "B,5", lambda v: torch.erf(v.a), gen={"a": normal(1.5)}),
     ew("sin", "a[B,5]", "sin(a)", "B,5", lambda v: torch.sin(v.a), gen={"a": normal(3)}),
     ew("cos", "a[B,5]", "cos(a)", "B,5", lambda v: torch.cos(v.a), gen={"a": normal(3)}),
@@ -751,8 +768,11 @@ CASES = [
        lambda v: F.leaky_relu(v.a, -0.5), gen={"a": away(0.1)}, note="the mask from the input"),
 
     # -- softmax and log_softmax --
-    ew("softmax_large", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1), gen={"a": normal(300)},
-       note="needs the max subtracted: exp overflows past 88 (f32) or 709 (f64)"),
+    saturated_f32(ew("softmax_large", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1),
+                     gen={"a": normal(300)}, note="needs the max subtracted: exp overflows past 88 (f32) or 709 (f64)"),
+                  1e-7, "softmax's small probabilities are exp(a - max) rounded in f32"),
+    ew("softmax_peaked", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1), gen={"a": normal(6)},
+       note="peaked rows: probabilities and gradients down to 1e-10, held to their own size in f64"),
     ew("log_softmax_large", "a[B,5]", "log_softmax(a, axis=0)", "B,5", lambda v: F.log_softmax(v.a, 0),
        gen={"a": normal(300)}),
     ew("softmax", "a[B,5]", "softmax(a)", "B,5", lambda v: F.softmax(v.a, -1), gen={"a": normal(2)}),

@@ -15,7 +15,9 @@ compares the loss, the declared outputs and every gradient d_<param> (and the
 eval-mode loss and outputs, shown as fwd:NAME) with PyTorch autograd in
 float64 on the same numbers (rounded to float32 first in f32 mode).  An
 element passes when |got - want| <= atol + rtol * |want|, with rtol 1e-5 (f64)
-or 1e-4 (f32) and atol = rtol * 1e-3 * max(1, max |want|) over the tensor;
+or 1e-4 (f32) and atol = rtol * 1e-3 * max |want| over the tensor (the tensor's own
+scale: small gradients are held to their size, not to a floor; zeros where the
+reference is all zero);
 a failure prints the worst element.  The dumps must also hold the dtype
 compiled for.  --dlc-arg passes more flags to dlc (e.g. --dlc-arg=-O0).
 
@@ -84,7 +86,7 @@ import cases  # noqa: E402
 import st  # noqa: E402
 
 TOL = {"f64": 1e-5, "f32": 1e-4}
-ATOL_FRACTION = 1e-3  # atol = rtol * ATOL_FRACTION * max(1, max |want|)
+ATOL_FRACTION = 1e-3  # atol = rtol * ATOL_FRACTION * max |want|
 SKIP = 77
 
 
@@ -285,7 +287,7 @@ def write_torch_refs(refs_dir):
     return 0
 
 
-def compare(key, got, want, rtol, atol_fraction=ATOL_FRACTION):
+def compare(key, got, want, rtol, atol_fraction=ATOL_FRACTION, floor=0):
     """Returns (ok, message line)."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
@@ -293,8 +295,11 @@ def compare(key, got, want, rtol, atol_fraction=ATOL_FRACTION):
         return False, "%-12s shape %s, expected %s" % (key, list(got.shape), list(want.shape))
     if got.size == 0:
         return True, "%-12s empty" % key
-    scale = max(1.0, float(np.max(np.abs(want))))
-    atol = rtol * atol_fraction * scale
+    # the tensor's own scale: a gradient of 1e-9 is held to 1e-9 * rtol, not to an
+    # absolute floor every small value falls under; an all-zero reference wants zeros
+    # (up to the smallest normal number of the element type, for f32's flushed denormals)
+    scale = float(np.max(np.abs(want)))
+    atol = max(rtol * atol_fraction * scale if scale > 0 else np.finfo(np.float32).tiny, floor)
     err = np.abs(got - want)
     bound = atol + rtol * np.abs(want)
     ratio = np.where(np.isfinite(got), err / bound, np.inf)
@@ -466,8 +471,12 @@ def mode_torch(c, args, wd):
             bad.append(label)
             print("FAIL %-12s missing from %s" % (label, path))
             continue
+        floor = getattr(c, "f32_floor", None) if args.dtype == "f32" and key.startswith("d_") else None
         ok, line = compare(label, dump[key], want[key], rtol,
-                           ATOL_FRACTION * (getattr(c, "f32_atol", 1) if args.dtype == "f32" else 1))
+                           ATOL_FRACTION * (getattr(c, "f32_atol", 1) if args.dtype == "f32" else 1),
+                           floor=floor[0] if floor else 0)
+        if floor:
+            line += " (f32 floor %g: %s)" % floor
         # integer results (argmax) are stored as int32
         want_dt = np.dtype(np.int32) if want[key].dtype.kind in "iu" else np.dtype(fdtype)
         if dump[key].dtype != want_dt:
