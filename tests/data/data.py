@@ -329,7 +329,8 @@ def t_moons():
     print("moons: %.2f%% untrained, %.2f%% after 5 epochs" % (acc0, acc))
 
 
-SHORT = {"iris": (20, 85.0), "wine": (10, 85.0), "breast_cancer": (5, 90.0), "digits": (3, 85.0)}
+SHORT = {"iris": (20, 85.0), "wine": (10, 85.0), "breast_cancer": (5, 90.0), "digits": (3, 85.0),
+         "digits_newton": (3, 80.0)}
 
 
 def t_sklearn_examples():
