@@ -517,10 +517,11 @@ int dlrt_save_npy(const char *path, dlrt_dtype dtype, int rank, const int64_t *s
  * (H + damping I) d = g), returning the gradient norm before the step;
  * the exact Hessian (row-major P x P, malloc'ed); and a check of hvp()
  * against central differences of the gradient along a random direction
- * (0 when it agrees). */
+ * (0 when it agrees; dump, if not NULL, names a safetensors file for the
+ * direction v_<param> and the product hv_<param>). */
 int dlrt_second_order_step(const dlrt_model *m, int64_t n, double lr, double *gnorm);
 int dlrt_hessian(const dlrt_model *m, int64_t n, double **H, int64_t *P);
-int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed);
+int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed, const char *dump);
 
 /* ---- threads ----
  * Parallel kernels run through one process-wide pool.  dlrt_parallel runs

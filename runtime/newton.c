@@ -257,7 +257,44 @@ out:
 	return rc;
 }
 
-int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed)
+/* --dump-hvp: the direction as v_<param> and the product as hv_<param>, in the
+ * model's type, for a comparison with another framework's H v. */
+static int write_hvp(const dlrt_model *m, const Flat *f, const double *v, const double *a, const char *path)
+{
+	dlrt_named t[128] = {{0}};
+	char names[128][80];
+	void *bufs[128] = {0};
+	int k = 0, rc = -1;
+	int64_t off = 0;
+	size_t esz = m->dtype == DLRT_F64 ? sizeof(double) : sizeof(float);
+	for (int j = 0; j < f->np; j++) {
+		const dlrt_tensor *p = &m->tensors[f->param[j]];
+		for (int which = 0; which < 2; which++, k++) {
+			const double *src = which ? a : v;
+			snprintf(names[k], sizeof names[k], "%s_%.70s", which ? "hv" : "v", p->name);
+			bufs[k] = malloc(esz * (size_t)(p->numel ? p->numel : 1));
+			if (!bufs[k]) {
+				fprintf(stderr, "dlrt: out of memory\n");
+				goto done;
+			}
+			for (int64_t i = 0; i < p->numel; i++)
+				put(bufs[k], m->dtype, i, src[off + i]);
+			t[k].name = names[k];
+			t[k].dtype = m->dtype;
+			t[k].rank = p->rank;
+			memcpy(t[k].shape, p->shape, sizeof t[k].shape);
+			t[k].data = bufs[k];
+		}
+		off += p->numel;
+	}
+	rc = dlrt_write_safetensors(path, t, k, "{\"format\":\"dlc\",\"kind\":\"hvp\"}");
+done:
+	for (int i = 0; i < k; i++)
+		free(bufs[i]);
+	return rc;
+}
+
+int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed, const char *dump)
 {
 	Flat f;
 	if (flat_init(m, &f))
@@ -281,6 +318,15 @@ int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed)
 	for (int64_t i = 0; i < P; i++)
 		v[i] = dlrt_rng_normal(&r);
 	hv(m, &f, n, v, a);
+	if (dump && write_hvp(m, &f, v, a, dump)) {
+		free(v);
+		free(a);
+		free(gp);
+		free(gm);
+		free(save);
+		free(step);
+		return 1;
+	}
 	int64_t k = 0;
 	for (int j = 0; j < f.np; j++) {
 		const dlrt_tensor *p = &m->tensors[f.param[j]];

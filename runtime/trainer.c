@@ -74,7 +74,7 @@ typedef struct opts {
 	const char *prime;        /* character models: --prime TEXT, --temperature, --top-k */
 	double temperature;
 	int64_t top_k;
-	const char *save, *load, *dump_grads, *dump_forward;
+	const char *save, *load, *dump_grads, *dump_forward, *dump_hvp;
 	const char *log, *predict, *predict_out;
 	int64_t log_every;        /* 0: about 1% of the run, at most 50 */
 	int64_t threads;          /* 0: one per CPU */
@@ -190,6 +190,8 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "  --gradcheck            compare gradients with central differences\n"
 	        "  --hvpcheck             second-order models: compare Hessian-vector products\n"
 	        "                         with differences of the gradient\n"
+	        "  --dump-hvp PATH        with --hvpcheck: write its direction v_<param> and\n"
+	        "                         product hv_<param> (safetensors)\n"
 	        "  --tol X                relative tolerance of --gradcheck (default 1e-4; f32: 5e-2)\n"
 	        "  --trace PATH           CSV of the loss and the parameters (first %d elements of\n"
 	        "                         each) before every step, and after the last\n"
@@ -245,7 +247,7 @@ enum flag_id {
 	F_TOL, F_LOG, F_LOG_EVERY, F_SCHEDULE, F_STEP_SIZE, F_GAMMA, F_LR_MIN, F_WARMUP,
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
-	F_DUMP_DATA, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ, F_EPISODES, F_EVAL_EPISODES, F_VALUE_ITERATION, F_SPEED,
+	F_DUMP_DATA, F_DUMP_HVP, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ, F_EPISODES, F_EVAL_EPISODES, F_VALUE_ITERATION, F_SPEED,
 };
 
 static const struct flag {
@@ -266,7 +268,7 @@ static const struct flag {
 	{"sample", F_SAMPLE, 1}, {"sample-out", F_SAMPLE_OUT, 1}, {"prime", F_PRIME, 1},
 	{"temperature", F_TEMPERATURE, 1}, {"top-k", F_TOP_K, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
-	{"dump-data", F_DUMP_DATA, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
+	{"dump-data", F_DUMP_DATA, 1}, {"dump-hvp", F_DUMP_HVP, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
 	{"lipschitz", F_LIPSCHITZ, 0}, {"episodes", F_EPISODES, 1}, {"eval-episodes", F_EVAL_EPISODES, 1},
 	{"value-iteration", F_VALUE_ITERATION, 0}, {"speed", F_SPEED, 1},
 };
@@ -387,6 +389,7 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 	case F_BATCH_FROM: o->batch_from = v; break;
 	case F_DUMP_GRADS: o->dump_grads = v; break;
 	case F_DUMP_FORWARD: o->dump_forward = v; break;
+	case F_DUMP_HVP: o->dump_hvp = v; break;
 	case F_EVAL: o->eval = 1; break;
 	case F_EVAL_VALID: o->eval = 2; break;
 	case F_QUIET: o->quiet = 1; break;
@@ -506,6 +509,8 @@ static int parse_flags(opts *o, int argc, char **argv)
 		return need("--log-every", "--log");
 	if (o->predict_out && !o->predict)
 		return need("--predict-out", "--predict");
+	if (o->dump_hvp && !o->hvpcheck)
+		return need("--dump-hvp", "--hvpcheck");
 	if (o->sample_out && !o->sample)
 		return need("--sample-out", "--sample");
 	if (o->prime && !o->sample)
@@ -1654,7 +1659,7 @@ static int batch_tools(const dlrt_model *m, const opts *o)
 	if (o->gradcheck)
 		rc = gradcheck(m, o, n);
 	if (o->hvpcheck && rc == 0)
-		rc = dlrt_hvp_check(m, n, o->seed);
+		rc = dlrt_hvp_check(m, n, o->seed, o->dump_hvp);
 	if (o->grad_sweep && rc == 0)
 		rc = dlrt_grad_sweep(m, n) ? 1 : 0;
 	if (o->dot && rc == 0)

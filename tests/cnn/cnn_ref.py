@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Convolutional ops against PyTorch (outputs and every gradient, the input's included) and
-finite differences, ahead of time and through `dlc run`.
+finite differences, ahead of time and through `dlc run`; their second derivatives (Newton's
+Hessian-vector product) against finite differences and PyTorch's double backward.
 
-usage: cnn_ref.py --dlc DLC --workdir DIR [--jit] [--seed S] [--perturb FACTOR:KEY] [--list | --list-groups]
-                  [--group G | CASE ...]
+usage: cnn_ref.py --dlc DLC --workdir DIR [--jit] [--seed S] [--perturb FACTOR:KEY ...]
+                  [--list | --list-groups] [--group G | CASE ...]
 
 Each case is a small program whose loss is sum(y * R), y the op's result and R a random input of
 y's shape.  The op's data operand depends on a parameter: `x * s`, x an input of the batch and s a
@@ -19,7 +20,19 @@ a group).  Every case runs these ways (trainers with --threads 2):
            from a third pass over arrays that the first two filled with NaN once dead: a kernel
            that leaves part of its result unwritten fails there;
   c f32    `dlc --dtype f32`: the dumps against PyTorch on the same numbers rounded to f32;
-  jit f64  with --jit, `dlc run --dtype f64 -fcheck-memory` (the LLVM JIT) as c f64.
+  jit f64  with --jit, `dlc run --dtype f64 -fcheck-memory` (the LLVM JIT) as c f64;
+  newton f64  the program with `train { optimizer = newton(damping = 1) }` and the loss
+           sum(y * R) + 0.5 * sum(y * y) (see newton_program: the y * y term makes every Hessian
+           nonzero and puts the parameters into every backward op's incoming gradient), built
+           with `dlc --dtype f64 -fcheck-memory`, its trainer with --hvpcheck --dump-hvp on the
+           case's parameters and batch: H v along the trainer's random direction against central
+           differences of the gradient, and (with PyTorch) against PyTorch's double backward
+           (torch.autograd.grad of <grad L, v>) on the same v, every parameter's hv_NAME with the
+           f64 tolerance below; max |Hv| must be at least 1e-2 and 1e3 times the check's
+           rounding floor.  Max pooling with overlapping windows has no second derivative:
+           FIRST_ORDER's cases must be refused by dlc (exit status 1, that error, no internal
+           error).  NO_HVPCHECK would list a case finite differences cannot check, with why (it
+           lists none).
 
 An element passes when |dlc - torch| <= rtol |torch| + atol, rtol 1e-5 (f64) or 1e-4 (f32), and
 atol a fraction of rtol times the tensor's own largest element (1e-3 in f64, 1e-2 in f32): no
@@ -40,9 +53,11 @@ alike, the gradient exactly 0 where dropped and (with PyTorch) everything else a
 that uses dlc's mask; evaluation mode is the identity; the JIT draws the same mask as the trainer
 for the same --seed and another seed draws another mask.
 
---perturb FACTOR:KEY scales the PyTorch reference of KEY (such as d_s): the run must then find a
-mismatch in KEY on every path compared with PyTorch.  It exits 1 when it does and 0 otherwise (a
-negative test, registered WILL_FAIL, that cannot pass by breaking); 77 without PyTorch.
+--perturb FACTOR:KEY (repeatable) scales the PyTorch reference of KEY (such as d_s, or hv_K for
+the Newton path's H v): the run must then find a mismatch in KEY on every path that compares it
+with PyTorch (c f64, c f32 and jit f64; hv_NAME newton f64).  It exits 1 when it finds all of them
+and 0 otherwise (a negative test, registered WILL_FAIL, that cannot pass by breaking); 77 without
+PyTorch.
 """
 import argparse
 import os
@@ -282,6 +297,141 @@ def program(c):
     return "\n".join(lines) + "\n"
 
 
+# ---- second order ----
+
+# Every case also builds its program with `train { optimizer = newton(damping = 1) }` in f64 (so
+# its loss is differentiated twice), with the loss sum(y * R) + 0.5 * sum(y * y): with sum(y * R)
+# alone the Hessian of a case whose result is linear in its parameters (pooling, upsampling, pad,
+# slice, concat) is 0, and every backward op's incoming gradient is the constant R, so the second
+# derivatives through that operand (conv2d_dx and conv2d_dw in dy, the pooling gradients in dy,
+# upsample's gradient) would go unchecked.  The y * y term puts y, and so the parameters, into
+# every incoming gradient, and makes the Hessian (J^T J and more) nonzero everywhere.
+HVP_DAMPING = "train { optimizer = newton(damping = 1) }"
+
+# Cases dlc refuses to train by Newton: dlc must exit 1 with this error (and no internal error).
+FIRST_ORDER = {
+    name: r"'newton' needs second derivatives of the loss: max_pool2d with a stride below its window "
+          r"is differentiated once only"
+    for name in ("maxpool_k3s2_8x7", "maxpool_k3s2p1_7x6")
+}
+
+# Cases whose Hessian-vector product finite differences cannot check, with the reason.  None: the
+# check's step (1e-5 along a normal direction) moves a max pooling input by at most 3e-5 and
+# flatten_conv_dense's ReLU inputs by 1e-4, while the draws (see `distinct`) put a window's
+# maximum 9e-4 (maxpool_k2_big, 1089 values a plane) to 1e-2 or more above its runner-up, and no
+# ReLU input is within 0.06 of 0: no kink lies within a step.
+NO_HVPCHECK = {}
+
+# max |Hv| must be at least this, and this many times the check's rounding floor: else the check
+# (|Hv - differences| <= 1e-6 max |Hv| + floor) would pass whatever dlc's Hv is.
+HVP_MIN_SCALE = 1e-2
+HVP_MIN_OVER_FLOOR = 1e3
+
+
+def newton_program(c):
+    """The case's program trained by Newton: a curvature term 0.5 * sum(o * o) for every output o
+    added to its loss, and the train block."""
+    src = program(c)
+    outs = re.findall(r"^output (\w+) =", src, re.M)
+    lines = src.rstrip("\n").split("\n")
+    k = [i for i, l in enumerate(lines) if l.startswith("loss ")]
+    assert len(k) == 1 and outs, "no single loss line or no output in %s" % c.name
+    lines[k[0]] += "".join(" + 0.5 * sum(%s * %s)" % (o, o) for o in outs)
+    return "\n".join(lines + [HVP_DAMPING]) + "\n"
+
+
+def torch_hv(loss_of, P, V):
+    """PyTorch's H v by double backward: the gradient of <grad L, v>, from float64 tensors."""
+    torch = T()
+    tp = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in P.items()}
+    L = loss_of(tp)
+    ks = list(tp)
+    gs = torch.autograd.grad(L, [tp[k] for k in ks], create_graph=True)
+    gv = sum((gk * torch.tensor(V[k], dtype=torch.float64).reshape(gk.shape)).sum() for gk, k in zip(gs, ks))
+    hs = torch.autograd.grad(gv, [tp[k] for k in ks], allow_unused=True)
+    return {"hv_" + k: (h.detach().numpy() if h is not None else 0 * P[k]) for h, k in zip(hs, ks)}
+
+
+def case_loss(c, I):
+    """The Newton program's loss, from PyTorch's parameters (the case's reference op)."""
+    torch = T()
+    ti = {k: torch.tensor(v, dtype=torch.float64) for k, v in I.items()}
+
+    def loss_of(tp):
+        y = c.ref(NS({**tp, **ti}))
+        return (y * ti["R"].reshape(y.shape)).sum() + 0.5 * (y * y).sum()
+    return loss_of
+
+
+def newton_path(c, a, d, P, I, have_torch, res, perturb, make_loss=None):
+    """Builds the Newton program (f64, -fcheck-memory) and runs `--hvpcheck --dump-hvp` on the
+    case's parameters and batch: dlc's H v against central differences of its gradient and, with
+    PyTorch, against PyTorch's double backward along the same direction.  A case of FIRST_ORDER
+    must be refused instead.  make_loss(dump of --dump-grads) gives PyTorch's loss as a function of
+    the parameters (default: case_loss)."""
+    import numpy as np
+    import st
+    name = "newton f64"
+    dl = os.path.join(d, c.name + "_newton.dl")
+    with open(dl, "w") as f:
+        f.write(newton_program(c))
+    exe = os.path.join(d, "%s_newton" % c.name)
+    if os.path.exists(exe):
+        os.remove(exe)
+    p = run([a.dlc, dl, "-o", exe, "--dtype", "f64", "-fcheck-memory"], d)
+    refused = FIRST_ORDER.get(c.name)
+    if refused:
+        ok = p.returncode == 1 and "internal error" not in p.stdout and re.search(refused, p.stdout) is not None
+        if not ok:
+            sys.stdout.write(p.stdout)
+        res.check(ok, "%-10s refused by dlc, as it must be (exit status %d): %s"
+                  % (name + ":", p.returncode, refused.replace("\\", "")), name + " refused")
+        return
+    if p.returncode != 0:
+        sys.stdout.write(p.stdout)
+        res.check(False, "%s: dlc failed to compile %s (exit status %d)" % (name, dl, p.returncode), name)
+        return
+    if c.name in NO_HVPCHECK:
+        print("  skip %-10s %s" % (name + ":", NO_HVPCHECK[c.name]))
+        return
+    ppath, files = write_data(d, "f64", P, I, np.float64)
+    h = os.path.join(d, "hvp_newton.safetensors")
+    g = os.path.join(d, "grads_newton.safetensors")
+    for path in (h, g):
+        if os.path.exists(path):
+            os.remove(path)
+    r = run([exe, "--threads", "2", "--load", ppath, "--batch-from", files, "--dump-grads", g,
+             "--hvpcheck", "--dump-hvp", h], d)
+    m = re.search(r"^hvpcheck: (\d+) parameters, max \|Hv - finite differences of the gradient\| (\S+) "
+                  r"\((\S+) relative; max \|Hv\| (\S+), rounding floor ([^)]+)\)", r.stdout, re.M)
+    nparams = sum(int(np.prod(s, dtype=np.int64)) for _, s in c.params)
+    ok = r.returncode == 0 and m is not None and int(m.group(1)) == nparams
+    if not ok:
+        sys.stdout.write(r.stdout)
+    res.check(ok, "%-10s central differences of the gradient: %s" % (
+        name + ":", ("%s parameters, max error %s (%s relative), max |Hv| %s, rounding floor %s"
+                     % m.groups()) if m else "no hvpcheck line (exit status %d)" % r.returncode), name + " hvpcheck")
+    if not m or not os.path.exists(h):
+        return
+    scale, floor = float(m.group(4)), float(m.group(5))
+    res.check(scale >= HVP_MIN_SCALE and scale >= HVP_MIN_OVER_FLOOR * floor,
+              "%-10s max |Hv| %.3g: at least %g and %g times the rounding floor %.3g"
+              % (name + ":", scale, HVP_MIN_SCALE, HVP_MIN_OVER_FLOOR, floor), name + " hv scale")
+    hv = st.load(h)[0]
+    dump = st.load(g)[0]
+    wrong = ["%s (%s)" % (k, v.dtype) for k, v in hv.items() if v.dtype != np.float64]
+    missing = [k for k, _ in c.params if "v_" + k not in hv or "hv_" + k not in hv]
+    if wrong or missing:
+        what = ["not f64: " + ", ".join(wrong)] if wrong else []
+        what += ["missing: " + ", ".join(missing)] if missing else []
+        res.check(False, "%-10s --dump-hvp: %s" % (name + ":", "; ".join(what)), name + " dump")
+        return
+    if have_torch:
+        V = {k: np.asarray(hv["v_" + k], dtype=np.float64) for k, _ in c.params}
+        want = torch_hv(make_loss(dump) if make_loss else case_loss(c, I), P, V)
+        compare_dumps(res, name, "f64", hv, None, want, perturb)
+
+
 # ---- comparing ----
 
 class NS:
@@ -457,8 +607,8 @@ def compare_dumps(res, pname, dtype, got, fwd, want, perturb):
     for label in want:
         dump, key = (fwd, label[4:]) if label.startswith("fwd:") else (got, label)
         w = want[label]
-        if perturb and perturb[1] == label:
-            w = w * perturb[0]
+        if perturb and label in perturb:
+            w = w * perturb[label]
         if key not in dump:
             res.check(False, "%s %s: not in the dump" % (pname, label), pname + " " + label)
             continue
@@ -475,7 +625,7 @@ def run_case(c, a, seed, have_torch, perturb):
     print("case %s (group %s): seed %d, %d of %d batch rows%s" % (c.name, c.group, seed, c.rows, c.B,
                                                                   "; " + c.note if c.note else ""), flush=True)
     if c.name == "dropout":
-        return check_dropout(c, a, d, seed, have_torch, res)
+        return check_dropout(c, a, d, seed, have_torch, res, perturb)
     P, I = draw(c, seed)
     ps, dts = paths(c, a, d, program(c))
     dumps = {}
@@ -496,6 +646,7 @@ def run_case(c, a, seed, have_torch, perturb):
         want = {k: g[k] for k in g if k in ("loss", "y") or k.startswith("d_")}
         want.update({"fwd:" + k: f[k] for k in ("loss", "y")})
         compare_dumps(res, "jit~c", "f64", dumps["jit f64"][0], dumps["jit f64"][1], want, None)
+    newton_path(c, a, d, P, I, have_torch, res, perturb)
     return res
 
 
@@ -526,7 +677,26 @@ def check_mask(res, pname, name, y, t, p):
     return kept
 
 
-def check_dropout(c, a, d, seed, have_torch, res):
+def dropout_loss(I):
+    """The Newton program's loss for PyTorch, with the masks of dlc's training-mode outputs (a dump
+    of --dump-grads): dlc must draw the same masks in its gradients and its H v."""
+    import numpy as np
+    torch = T()
+    ti = {k: torch.tensor(v, dtype=torch.float64) for k, v in I.items()}
+
+    def make_loss(dump):
+        my = torch.tensor(np.asarray(dump["y"]) != 0, dtype=torch.float64).reshape(ti["R"].shape)
+        mz = torch.tensor(np.asarray(dump["z"]) != 0, dtype=torch.float64)
+
+        def loss_of(tp):
+            ty = torch.tanh(ti["x"] @ tp["W"]) * my / (1 - DROPOUT_P["y"])
+            tz = tp["A"] * mz.reshape(tp["A"].shape) / (1 - DROPOUT_P["z"])
+            return (ty * ti["R"]).sum() + (tz * tp["Q"]).sum() + 0.5 * (ty * ty).sum() + 0.5 * (tz * tz).sum()
+        return loss_of
+    return make_loss
+
+
+def check_dropout(c, a, d, seed, have_torch, res, perturb):
     import numpy as np
     P, I = draw(c, seed)
     ps, dts = paths(c, a, d, program(c))
@@ -579,6 +749,7 @@ def check_dropout(c, a, d, seed, have_torch, res):
         res.check(not np.array_equal(my2, masks["c f64"][0]) and not np.array_equal(mz2, masks["c f64"][1]),
                   "--seed 2 draws other masks (y: %d of %d elements differ)" % (int((my2 != masks["c f64"][0]).sum()),
                                                                                 my2.size), "seed masks")
+    newton_path(c, a, d, P, I, have_torch, res, perturb, dropout_loss(I))
     return res
 
 
@@ -594,8 +765,9 @@ def main():
     ap.add_argument("--group", help="run every case of this group")
     ap.add_argument("--jit", action="store_true", help="also run each case through `dlc run` (the LLVM JIT)")
     ap.add_argument("--seed", type=int, help="the seed of every case run (default: crc32 of the case's name)")
-    ap.add_argument("--perturb", metavar="FACTOR:KEY",
-                    help="scale the PyTorch reference of KEY: exit 1 only if every path finds the mismatch")
+    ap.add_argument("--perturb", metavar="FACTOR:KEY", action="append", default=[],
+                    help="scale the PyTorch reference of KEY (repeatable): exit 1 only if every path that "
+                         "compares KEY finds the mismatch")
     a = ap.parse_args()
     if a.list:
         print("\n".join(c.name for c in CASES))
@@ -621,10 +793,10 @@ def main():
         have_torch = False
         print("PyTorch not available (install python3-torch): gradient checks only%s"
               % (", and the JIT against the trainer" if a.jit else ""))
-    perturb = None
-    if a.perturb:
-        factor, _, key = a.perturb.partition(":")
-        perturb = (float(factor), key)
+    perturb = {}
+    for arg in a.perturb:
+        factor, _, key = arg.partition(":")
+        perturb[key] = float(factor)
         if not have_torch:
             print("SKIP: --perturb compares with PyTorch")
             return SKIP
@@ -643,19 +815,25 @@ def main():
             print("FAIL %s: %s" % (c.name, ", ".join(res.bad)))
         else:
             print("ok   %s" % c.name)
-    print("%d cases, %d failed; paths: c f64 (-fcheck-memory, with --gradcheck), c f32%s; %s"
+    print("%d cases, %d failed; paths: c f64 (-fcheck-memory, with --gradcheck), c f32%s, newton f64 "
+          "(--hvpcheck); %s"
           % (len(todo), len(failed), ", jit f64" if a.jit else "",
              "against PyTorch" if have_torch else "PyTorch missing: finite differences only"))
     for c, seed, res in failed:
         print("rerun %s: %s %s --dlc %s --workdir %s --seed %d%s%s %s" % (
             c.name, sys.executable, os.path.abspath(__file__), a.dlc, a.workdir, seed, " --jit" if a.jit else "",
-            " --perturb " + a.perturb if a.perturb else "", c.name))
+            "".join(" --perturb " + p for p in a.perturb), c.name))
     if perturb:
-        # each compared path must have caught the perturbation of the key, and only that
-        want_paths = {p for p in ("c f64", "c f32", "jit f64") if p != "jit f64" or a.jit}
-        caught = all(all((p, perturb[1]) in res.mismatch for p in want_paths) for _, _, res in failed) \
-            and len(failed) == len(todo)
-        print("perturbed %s by %g: %s" % (perturb[1], perturb[0], "caught on every path" if caught else "NOT caught"))
+        # every path that compares a key with PyTorch must have caught its perturbation: H v
+        # (hv_NAME) the Newton path, the others the trainers' paths
+        caught = len(failed) == len(todo)
+        for key, factor in perturb.items():
+            want_paths = {"newton f64"} if key.startswith("hv_") else \
+                {p for p in ("c f64", "c f32", "jit f64") if p != "jit f64" or a.jit}
+            ok = len(failed) == len(todo) and all(all((p, key) in res.mismatch for p in want_paths)
+                                                  for _, _, res in failed)
+            print("perturbed %s by %g: %s" % (key, factor, "caught on every path" if ok else "NOT caught"))
+            caught = caught and ok
         return 1 if caught else 0
     if failed:
         return 1

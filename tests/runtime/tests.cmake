@@ -35,6 +35,9 @@ add_test(NAME runtime.toy_help COMMAND dlrt_toy --help)
 set_tests_properties(runtime.toy_help PROPERTIES LABELS quick PASS_REGULAR_EXPRESSION "usage: .* \\[flags\\]")
 add_test(NAME runtime.toy_bad_flag COMMAND dlrt_toy --bogus)
 set_tests_properties(runtime.toy_bad_flag PROPERTIES LABELS quick WILL_FAIL TRUE)
+add_test(NAME runtime.toy_dump_hvp_alone COMMAND dlrt_toy --dump-hvp hvp.safetensors)
+set_tests_properties(runtime.toy_dump_hvp_alone PROPERTIES LABELS quick
+                     PASS_REGULAR_EXPRESSION "--dump-hvp is for --hvpcheck")
 add_test(NAME runtime.toy_gradcheck COMMAND dlrt_toy --gradcheck)
 set_tests_properties(runtime.toy_gradcheck PROPERTIES LABELS quick PASS_REGULAR_EXPRESSION "gradcheck: passed")
 
