@@ -273,7 +273,7 @@ static void par_begin(Emit *e, const char *count, long long grain, const char *w
 	fprintf(e->o, "	dlrt_parallel(%s, n, %s, %lld); /* %s */\n", fnm, count, grain, what);
 	e->o = e->kparts;
 	fprintf(e->o, "/* %s, in parallel: %s */\n%sstatic void %s(int64_t n, long lo, long hi, int tid)\n{\n"
-	              "\t(void)n;\n\t(void)tid;\n", e->kname, what, e->no_ifcvt ? "DLC_NO_IF_CONVERSION\n" : "", fnm);
+	              "\t(void)n;\n\t(void)tid;\n", e->kname, what, e->no_ifcvt ? "DLC_KERNEL_SELECTS\n" : "", fnm);
 	e->saved_stamp = e->kstamp;
 	e->kstamp = ++e->stamp_max;
 }
@@ -1759,9 +1759,14 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		const char *at = batch ? arena_printf(e->a, "n * %lld", (long long)n->i[1] / e->g->batch)
 		                       : arena_printf(e->a, "%lld", (long long)n->i[1]);
 		fprintf(o, "\tfor (long p = 0; p < %lld; p++)\n\t\tfor (long k = 0; k < %s; k++)\n", (long long)pre, rows);
-		fprintf(o, "\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)post);
-		fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %s) * %lld + q];\n", dst, len,
-		        (long long)post, e->s->buf[n->in[0]], (long long)A, at, (long long)post);
+		if (post == 1) /* the last axis: no loop of one (gcc 12 vectorises that nest wrong with AVX-512) */
+			fprintf(o, "\t\t\t%s[p * %lld + k] = %s[p * %lld + k + %s];\n", dst, len, e->s->buf[n->in[0]],
+			        (long long)A, at);
+		else {
+			fprintf(o, "\t\t\tfor (long q = 0; q < %lld; q++)\n", (long long)post);
+			fprintf(o, "\t\t\t\t%s[(p * %lld + k) * %lld + q] = %s[(p * %lld + k + %s) * %lld + q];\n", dst, len,
+			        (long long)post, e->s->buf[n->in[0]], (long long)A, at, (long long)post);
+		}
 		return;
 	}
 	/* concat: each part copied to its offset along the axis */
@@ -1777,9 +1782,16 @@ static void kernel_block(Emit *e, NodeId id, const char *dst)
 		const char *rows = batch ? batch_extent(e, part) : arena_printf(e->a, "%lld", (long long)Ak);
 		const char *off = batch ? (j ? arena_printf(e->a, " + %s", at_rows) : "")
 		                        : at ? arena_printf(e->a, " + %lld", (long long)at) : "";
-		fprintf(o, "\t\tfor (long k = 0; k < %s; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", rows, (long long)post);
-		fprintf(o, "\t\t\t\t%s[(p * %lld%s + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst, (long long)A,
-		        off, (long long)post, e->s->buf[n->in[j]], (long long)Ak, (long long)post);
+		if (post == 1) {
+			fprintf(o, "\t\tfor (long k = 0; k < %s; k++)\n", rows);
+			fprintf(o, "\t\t\t%s[p * %lld%s + k] = %s[p * %lld + k];\n", dst, (long long)A, off, e->s->buf[n->in[j]],
+			        (long long)Ak);
+		} else {
+			fprintf(o, "\t\tfor (long k = 0; k < %s; k++)\n\t\t\tfor (long q = 0; q < %lld; q++)\n", rows,
+			        (long long)post);
+			fprintf(o, "\t\t\t\t%s[(p * %lld%s + k) * %lld + q] = %s[(p * %lld + k) * %lld + q];\n", dst,
+			        (long long)A, off, (long long)post, e->s->buf[n->in[j]], (long long)Ak, (long long)post);
+		}
 		at += Ak;
 		at_rows = j ? arena_printf(e->a, "%s + %s", at_rows, rows) : rows;
 	}
@@ -2158,7 +2170,7 @@ static int where_count(const Emit *e, NodeId id)
  * where ops wrong: the masked loads it makes for the branch a where does
  * not take read the wrong lanes (the differential test's programs with a
  * max or min gradient, tests/diff).  Such kernels are compiled without
- * if-conversion (DLC_NO_IF_CONVERSION); loops with one select, ReLU's
+ * if-conversion (DLC_KERNEL_SELECTS); loops with one select, ReLU's
  * gradient among them, keep their vector code. */
 static int kernel_no_ifcvt(const Emit *e, const Kernel *k)
 {
@@ -2209,7 +2221,7 @@ static void emit_kernel(Emit *e, const Kernel *k)
 	fflush(o);
 	long head = (long)nbody;
 	e->no_ifcvt = kernel_no_ifcvt(e, k);
-	fprintf(o, "%sstatic void %s(int64_t n)\n{\n\t(void)n;\n", e->no_ifcvt ? "DLC_NO_IF_CONVERSION\n" : "", name);
+	fprintf(o, "%s\nstatic void %s(int64_t n)\n{\n\t(void)n;\n", e->no_ifcvt ? "DLC_KERNEL_SELECTS" : "DLC_KERNEL", name);
 	if (k->dst) {
 		kernel_ew(e, k->dst, n->shape, k->node, 1);
 	} else if (n->op == OP_ASSIGN) {
@@ -2533,15 +2545,14 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		             " * (a cache of compiled code keyed by this text sees a change to it) */\n#include \"%s\"\n\n",
 		        (unsigned long long)file_hash(m->rl.env_file), m->rl.env_file);
 	fprintf(out, "/* the most threads the parallel kernels have scratch for */\n#ifndef DLC_MAXT\n#define DLC_MAXT 16\n#endif\n\n");
-	int no_ifcvt = 0;
-	for (int i = 0; i < e->s->nk; i++)
-		no_ifcvt |= kernel_no_ifcvt(e, &e->s->k[i]);
-	if (no_ifcvt)
-		fprintf(out, "/* kernels whose loops hold two selects: gcc's if-conversion vectorises some of them\n"
-		             " * wrong (masked loads at -O3 with AVX2 or AVX-512), so gcc compiles them without it */\n"
-		             "#if defined(__GNUC__) && !defined(__clang__)\n"
-		             "#define DLC_NO_IF_CONVERSION __attribute__((optimize(\"no-tree-loop-if-convert\")))\n"
-		             "#else\n#define DLC_NO_IF_CONVERSION\n#endif\n\n");
+	fprintf(out, "/* Under gcc each kernel stays a function of its own (DLC_KERNEL): gcc 12 at -O3 with\n"
+	             " * AVX-512 vectorises some runs of kernels inlined into one entry point wrong.  A kernel\n"
+	             " * whose loop holds two where ops is also compiled without if-conversion\n"
+	             " * (DLC_KERNEL_SELECTS): gcc's masked loads for them read the wrong lanes. */\n"
+	             "#if defined(__GNUC__) && !defined(__clang__)\n"
+	             "#define DLC_KERNEL __attribute__((noinline))\n"
+	             "#define DLC_KERNEL_SELECTS __attribute__((noinline, optimize(\"no-tree-loop-if-convert\")))\n"
+	             "#else\n#define DLC_KERNEL\n#define DLC_KERNEL_SELECTS\n#endif\n\n");
 	emit_helpers(e);
 
 	/* storage */

@@ -9,7 +9,7 @@ if(DEFINED ENV{DLC_REQUIRE_TORCH})
 endif()
 # Programs a long run found wrong, fixed since: seed 100's 176, 210 and 376
 # (the gradient of max along an axis with tied maxima), 57, 115 and 166
-# (gcc 12's vector code for loops with two where ops: DLC_NO_IF_CONVERSION
+# (gcc 12's vector code for loops with two where ops: DLC_KERNEL_SELECTS
 # in compiler/emit_c.c)
 add_test(NAME diff.found COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/difftest.py
          --dlc $<TARGET_FILE:dlc> --workdir ${CMAKE_BINARY_DIR}/tests/diff_found --seed 100 --only 57,115,166,176,210,376)

@@ -26,7 +26,9 @@ Mode gradcheck: compiles in f64 and runs `trainer --load --batch-from
 gradients); passes when the trainer exits 0 and checked every param.
 
 Mode hvpcheck: the case with `train { optimizer = newton(damping = 1) }`
-appended, compiled in f64 (so its loss is differentiated twice), runs
+appended and 0.5 sum(o * o) added to its loss (curvature through the output o,
+so that each gradient rule's dependence on its incoming gradient is differentiated
+too), compiled in f64 (so its loss is differentiated twice), runs
 `trainer --load --batch-from --hvpcheck`: the Hessian-vector product along
 a random direction against central differences of the gradient, passing
 within 1e-6 of max |Hv| plus the rounding of the gradients over the step.  A
@@ -563,7 +565,14 @@ def mode_hvpcheck(c, args, wd):
     params += getattr(c, "layer_params", [])
     pv, dv, rows = draw(c, params, data, np.float64)
     newton = copy.copy(c)
-    newton.src = c.src + "\ntrain { optimizer = newton(damping = 1) }\n"
+    # A loss linear in the output o (sum(o * R)) has no curvature through o: the
+    # gradient rules' dependence on the incoming gradient would go unchecked (and
+    # linear ops would compare zero with zero).  0.5 sum(o * o) gives it some.
+    src = c.src
+    if re.search(r"^output o = ", src, re.M) and not re.search(r"\b(argmax|one_hot|step|sign)\(", src):
+        src = re.sub(r"^loss (.*)$", lambda m: "loss " + m.group(1) + " + 0.5 * sum(o * o)", src, count=1,
+                     flags=re.M)
+    newton.src = src + "\ntrain { optimizer = newton(damping = 1) }\n"
     refused = cases.FIRST_ORDER.get(c.name)
     if refused:
         dl = os.path.join(wd, c.name + ".dl")
