@@ -78,7 +78,6 @@ Standard library only (the case tables are read by /usr/bin/python3 in a child p
 """
 import argparse
 import concurrent.futures
-import hashlib
 import json
 import os
 import re
