@@ -55,12 +55,14 @@ the first failing test of every caught mutation is run again on the unmutated bu
 that fails anyway does not count as a catch (--no-recheck skips this).
 
 Results: caught (a test failed), survived (every selected test passed), build-broken (the
-mutated tree does not build: a mistake in the mutation), no-tests (no test selected), timeout
+mutated tree does not build: a mistake in the mutation), not-applied (its snippet is gone from
+the copy), no-tests (no test selected), timeout
 (the mutation's build and tests took longer than --timeout seconds), suspect (caught by a test
 that fails without the mutation too).  The report (--report FILE, Markdown) has one row per
 mutation: id, description, result, the first failing test, seconds; then a summary line, which
 is printed too.  Exit status 0 when every mutation was caught, 1 when one survived, 2 when none
-survived but some were not tested properly (build-broken, no-tests, timeout, suspect); --check
+survived but some were not tested properly (build-broken, not-applied, no-tests, timeout,
+suspect), 130 when interrupted; --check
 and --list exit 1 when a mutation does not apply.
 
 The whole campaign, in the two configurations (each takes hours on two cores):
