@@ -10,3 +10,12 @@ target_compile_definitions(dlc_test_verify PRIVATE _POSIX_C_SOURCE=200809L)
 target_link_libraries(dlc_test_verify PRIVATE m)
 add_test(NAME compiler.verify COMMAND dlc_test_verify)
 set_tests_properties(compiler.verify PROPERTIES LABELS quick TIMEOUT 60)
+
+# Mutation testing (tests/mutate.py) runs by hand, for hours; here only its cheap self-test: the
+# list of mutations is generated from the sources, every one applies exactly once to this tree
+# and every mutated file compiles (-fsyntax-only), so the list cannot go stale unseen.
+if(SYSTEM_PYTHON)
+  add_test(NAME compiler.mutate_check COMMAND ${SYSTEM_PYTHON} ${CMAKE_SOURCE_DIR}/tests/mutate.py --check
+           --cc ${CMAKE_C_COMPILER})
+  set_tests_properties(compiler.mutate_check PROPERTIES LABELS quick TIMEOUT 120)
+endif()
