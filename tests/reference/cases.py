@@ -427,10 +427,24 @@ def _unrolled(v):
     return (o * (v.R + 2)).sum() + (c * v.K).sum(), {"o": o}
 
 
+def _scan_context(v):
+    """A scan whose body reads values from outside the loop: a per-example context computed
+    from a param (ctx), and a param used elementwise (g)."""
+    ctx = torch.tanh(v.x0 @ v.V)
+    h = torch.zeros(v.x.shape[0], 3, dtype=torch.float64)
+    hs = []
+    for t in range(v.x.shape[1]):
+        h = torch.tanh(v.x[:, t] @ v.U + h * v.g + ctx * h + ctx)
+        hs.append(h)
+    o = torch.stack(hs, 1)
+    return (o * (v.R + 2)).sum(), {"o": o}
+
+
 # Cases whose loss dlc differentiates once only: `--mode hvpcheck` expects dlc to refuse
 # Newton on them with an error matching the pattern (and no internal error).
 FIRST_ORDER = {
     "scan_unrolled": "'newton' needs second derivatives, and the model has a 'scan'",
+    "scan_context": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_rnn_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_gru_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_lstm_torch": "'newton' needs second derivatives, and the model has a 'scan'",
@@ -471,6 +485,22 @@ CASES = [
         loss sum(o * (R + 2)) + sum(slice(cs, 1, 0, 1) * K)
         """, _unrolled, rows=3,
         note="scan with two carries and two sequences, in reverse, against the same loop unrolled"),
+    case("scan_context", """
+        dim B = 5
+        dim T = 4
+        input x : f32[B, T, 2]
+        input x0 : f32[B, 2]
+        input R : f32[B, T, 3]
+        param U : [2, 3]
+        param V : [2, 3]
+        param g : [3]
+        ctx = tanh(x0 @ V)
+        def cell(h, xt) = tanh(xt @ U + h * g + ctx * h + ctx)
+        hs = scan(cell, x, init = zeros([B, 3]))
+        output o = hs
+        loss sum(o * (R + 2))
+        """, _scan_context, rows=3,
+        note="a scan body reading a per-example context and a param from outside the loop"),
     steps_f32(rnn_layer(case("scan_rnn_torch", """
         dim B = 5
         input x : f32[B, 4, 3]
