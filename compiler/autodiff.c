@@ -687,6 +687,15 @@ const char *ad_missing_rule(const Graph *g, NodeId id, int order)
 		return order > 1 && overlap ? "max_pool2d with a stride below its window is differentiated once only" : NULL;
 	case OP_MAXPOOL_GRAD:
 		return overlap ? "the gradient of max_pool2d with a stride below its window has no gradient rule" : NULL;
+	case OP_SCAN: {
+		/* a backward loop (it reads the forward loop's carries one step
+		 * shifted): the gradient of a scan, which is differentiated once */
+		const Loop *l = &g->loops[n->i[0]];
+		for (int k = 0; k < l->nslot; k++)
+			if (l->slot[k].kind == SLOT_SEQ && l->slot[k].shift)
+				return "the gradient of a scan (a grad(...) through it) is differentiated once only";
+		return NULL;
+	}
 	default: return NULL;
 	}
 }
