@@ -299,20 +299,10 @@ static void vjp_loop(AD *ad, int L)
 		} else if (!sl->shift) {
 			accum(ad, sl->src, d);
 		} else {
-			/* the step t read src[t - shift]: d_src[j] = d[j + shift] */
-			int64_t T = l.T, pad[2 * MAXRANK] = {0};
-			int sh = sl->shift;
-			NodeId part = sh > 0 ? graph_slice(g, d, 0, sh, T) : graph_slice(g, d, 0, 0, T + sh);
-			pad[sh > 0 ? 1 : 0] = sh > 0 ? sh : -sh;
-			accum(ad, sl->src, graph_pad(g, part, pad));
-			if (sl->first && sl->first < ad->n && ad->needs[sl->first]) {
-				NodeId f = zeros_like(g, sl->first);
-				for (int64_t t = 0; t < T; t++)
-					if (t - sh < 0 || t - sh >= T)
-						f = graph_binary(g, OP_ADD, f,
-						                 graph_reshape(g, graph_slice(g, d, 0, t, t + 1), graph_node(g, sl->first)->shape));
-				accum(ad, sl->first, f);
-			}
+			/* a shifted sequence is a backward loop's (it reads the forward
+			 * loop's carries one step over): sema refuses to differentiate
+			 * one (ad_missing_rule) */
+			DLC_INTERNAL("loop %d: a backward loop is differentiated", L);
 		}
 	}
 	for (uint32_t id = 1; id < n0; id++) {

@@ -485,7 +485,7 @@ CASES = [
         loss sum(o * (R + 2)) + sum(slice(cs, 1, 0, 1) * K)
         """, _unrolled, rows=3,
         note="scan with two carries and two sequences, in reverse, against the same loop unrolled"),
-    case("scan_context", """
+    steps_f32(case("scan_context", """
         dim B = 5
         dim T = 4
         input x : f32[B, T, 2]
@@ -500,7 +500,7 @@ CASES = [
         output o = hs
         loss sum(o * (R + 2))
         """, _scan_context, rows=3,
-        note="a scan body reading a per-example context and a param from outside the loop"),
+        note="a scan body reading a per-example context and a param from outside the loop")),
     steps_f32(rnn_layer(case("scan_rnn_torch", """
         dim B = 5
         input x : f32[B, 4, 3]
