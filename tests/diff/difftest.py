@@ -22,7 +22,7 @@ gelu, elu, leaky_relu, clamp, log_sigmoid, where over a comparison), binary (+, 
 x @ W, sum/mean/max/logsumexp/var along axis 1 (keepdims) broadcast back,
 softmax/log_softmax along axis 1, concat along axis 1 then x @ W back to the width.
 
-usage: difftest.py --dlc PATH --workdir DIR [--seed S] [--count N | --only K,K,...] [--no-jit] [--keep]
+usage: difftest.py --dlc PATH --workdir DIR [--seed S] [--start K] [--count N | --only K,K,...] [--no-jit] [--keep]
 Prints one line per program and a summary; exits 1 on any mismatch (the failing program's .dl
 and .py stay in the work directory).
 """
