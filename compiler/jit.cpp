@@ -137,8 +137,10 @@ std::vector<std::string> split_lines(const std::string &s)
 }
 
 // The generated C defines each function at column 0 with its brace on the
-// next line, after a comment that names the graph node it computes:
+// next line, after a comment that names the graph node it computes and the
+// kernel's attribute line:
 //   /* t13: %13 = conv2d(x, K1) [64, 6, 28, 28] */
+//   DLC_KERNEL
 //   static void t13_conv2d(int64_t n)
 //   {
 // Name of the function whose definition starts at line i (0-based), or "".
@@ -175,8 +177,11 @@ std::string describe_function(const std::vector<std::string> &lines, const std::
 	for (size_t i = 0; i < lines.size(); i++) {
 		if (defined_at(lines, i) != name)
 			continue;
-		if (i > 0) {
-			const std::string &c = lines[i - 1];
+		size_t j = i;
+		if (j > 0 && lines[j - 1].compare(0, 10, "DLC_KERNEL") == 0)
+			j--; // the kernel's attribute line (DLC_KERNEL, DLC_KERNEL_SELECTS)
+		if (j > 0) {
+			const std::string &c = lines[j - 1];
 			size_t a = c.find("/* "), z = c.rfind(" */");
 			if (a == 0 && z != std::string::npos && z > 3) {
 				std::string what = c.substr(3, z - 3);
