@@ -304,29 +304,17 @@ int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed, const char *du
 	       *gp = malloc(sizeof(double) * (size_t)P), *gm = malloc(sizeof(double) * (size_t)P);
 	double *save = malloc(sizeof(double) * (size_t)P), *step = calloc((size_t)P + 1, sizeof(double));
 	dlrt_rng r;
+	int rc = 1;
 	if (!v || !a || !gp || !gm || !save || !step) {
 		fprintf(stderr, "dlrt: out of memory\n");
-		free(v);
-		free(a);
-		free(gp);
-		free(gm);
-		free(save);
-		free(step);
-		return 1;
+		goto out;
 	}
 	dlrt_rng_seed(&r, seed, 77);
 	for (int64_t i = 0; i < P; i++)
 		v[i] = dlrt_rng_normal(&r);
 	hv(m, &f, n, v, a);
-	if (dump && write_hvp(m, &f, v, a, dump)) {
-		free(v);
-		free(a);
-		free(gp);
-		free(gm);
-		free(save);
-		free(step);
-		return 1;
-	}
+	if (dump && write_hvp(m, &f, v, a, dump))
+		goto out;
 	int64_t k = 0;
 	for (int j = 0; j < f.np; j++) {
 		const dlrt_tensor *p = &m->tensors[f.param[j]];
@@ -373,10 +361,11 @@ int dlrt_hvp_check(const dlrt_model *m, int64_t n, uint64_t seed, const char *du
 	double tol = m->dtype == DLRT_F64 ? 1e-6 : 1e-2;
 	printf("hvpcheck: %lld parameters, max |Hv - finite differences of the gradient| %.3g (%.3g relative; "
 	       "max |Hv| %.3g, rounding floor %.3g)\n", (long long)P, worst, rel, scale, noise);
-	int rc = worst <= tol * scale + noise ? 0 : 1;
+	rc = worst <= tol * scale + noise ? 0 : 1;
 	if (rc)
 		fprintf(stderr, "dlrt: hvpcheck failed: error %.3g > %g x max |Hv| + rounding floor %.3g\n", worst, tol,
 		        noise);
+out:
 	free(v);
 	free(a);
 	free(gp);
