@@ -68,6 +68,8 @@ static void usage(FILE *f)
 	        "                    object instead of the LLVM JIT (implied by --cc)\n"
 	        "  --no-jit-cache    dlc run: neither use nor fill the LLVM JIT's cache of compiled\n"
 	        "                    code (also DLC_JIT_CACHE=0; see docs/cli.md)\n"
+	        "  --mpi             build a data-parallel trainer: with mpicc, for mpirun -np P\n"
+	        "                    (docs/mpi.md); dlc run under mpirun is one already\n"
 	        "  --no-kv-cache     a transformer's text generator reruns its whole context for\n"
 	        "                    each character instead of caching keys and values\n"
 	        "  --target=T        native (default): code for this machine (-march=native);\n"
@@ -191,6 +193,9 @@ static int opt_flags(char **argv)
 	return n;
 }
 
+/* dlc --mpi: the trainer is built with mpicc and links libdlrt_mpi */
+static int use_mpi;
+
 static int build_executable(const char *csrc, const char *out, const char *cc, const char *cflags)
 {
 	const char *inc = DLC_RUNTIME_INCLUDE, *lib = DLC_RUNTIME_LIBDIR;
@@ -215,11 +220,16 @@ static int build_executable(const char *csrc, const char *out, const char *cc, c
 	snprintf(incflag, sizeof incflag, "-I%s", inc);
 	snprintf(libflag, sizeof libflag, "-L%s", lib);
 	static char dasho[] = "-o", ldlrt[] = "-ldlrt", lz[] = "-lz", lm[] = "-lm";
+	static char dmpi[] = "-DDLRT_MPI", ldlrt_mpi[] = "-ldlrt_mpi";
+	if (use_mpi)
+		argv[n++] = dmpi;
 	argv[n++] = incflag;
 	argv[n++] = (char *)csrc;
 	argv[n++] = dasho;
 	argv[n++] = (char *)out;
 	argv[n++] = libflag;
+	if (use_mpi)
+		argv[n++] = ldlrt_mpi;
 	argv[n++] = ldlrt;
 	argv[n++] = lz;
 	argv[n++] = lm;
@@ -537,8 +547,25 @@ static void first_step_timed(int64_t n, double lr)
 	first_step_inner(n, lr);
 }
 
+/* Under mpirun (Open MPI's or a PMI launcher's variables), or with --mpi:
+ * the MPI trainer (dlrt_mpi_main). */
+static int under_mpi(void)
+{
+	return use_mpi || getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
 static int run_trainer(const dlrt_model *model, double t_start, int targc, char **targv)
 {
+#ifdef DLC_HAVE_MPI
+	if (under_mpi())
+		return dlrt_mpi_main(model, targc, targv);
+#else
+	if (under_mpi() && getenv("OMPI_COMM_WORLD_SIZE") && strcmp(getenv("OMPI_COMM_WORLD_SIZE"), "1")) {
+		fprintf(stderr, "dlc run: under mpirun, but this dlc was built without MPI: every rank would "
+		                "train alone (apt-get install libopenmpi-dev, then configure and build again)\n");
+		return 2;
+	}
+#endif
 	if (!getenv("DLC_JIT_VERBOSE") || !model->train_step)
 		return dlrt_main(model, targc, targv);
 	dlrt_model timed = *model;
@@ -745,7 +772,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	const char *input = NULL, *output = NULL, *emit = NULL, *cc = NULL, *cflags = NULL;
-	int check_only = 0, opt = 2, force_dtype = 0, cc_jit = 0, no_jit_cache = 0;
+	int check_only = 0, opt = 2, force_dtype = 0, cc_jit = 0, no_jit_cache = 0, cc_named = 0;
 	/* -f[no-]PASS: -1 = as the -O level says */
 	int f_fold = -1, f_cse = -1, f_fuse = -1, f_inplace = -1, f_memplan = -1, f_check_memory = 0, stats = 0;
 	DType dtype = DT_F32;
@@ -788,6 +815,13 @@ int main(int argc, char **argv)
 			no_jit_cache = 1;
 		} else if (!strcmp(a, "--no-kv-cache")) {
 			no_kv_cache = 1;
+		} else if (!strcmp(a, "--mpi")) {
+#ifndef DLC_HAVE_MPI
+			fprintf(stderr, "dlc: --mpi: this dlc was built without MPI (apt-get install openmpi-bin "
+			                "libopenmpi-dev, then configure and build again)\n");
+			return 2;
+#endif
+			use_mpi = 1;
 		} else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) {
 			opt = a[2] - '0';
 		} else if (!strncmp(a, "-f", 2) && a[2]) {
@@ -827,6 +861,7 @@ int main(int argc, char **argv)
 			force_dtype = 1;
 		} else if (TAKE("--cc")) {
 			cc = val;
+			cc_named = 1;
 		} else if (TAKE("--cflags")) {
 			cflags = val;
 		} else if (TAKE("--target")) {
@@ -1097,6 +1132,10 @@ int main(int argc, char **argv)
 			} else {
 				if (!cc)
 					cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+#ifdef DLC_HAVE_MPI
+				if (use_mpi && !cc_named)
+					cc = DLC_MPICC; /* the C compiler that knows where MPI is */
+#endif
 				rc = build_executable(tmp, output, cc, cflags);
 			}
 			remove(tmp);

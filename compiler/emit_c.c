@@ -57,6 +57,40 @@ struct Kernel;
 static const char *kernel_name(Emit *e, const Kernel *k);
 static const char *made_name(Emit *e, const char *want);
 
+/* ---- the update entry point ---- */
+
+/* A kernel of the optimizer update: train_step runs it, gradients does not. */
+static int is_update_kernel(const Kernel *k)
+{
+	return (k->entries & ENTRY_TRAIN_STEP) && !(k->entries & ENTRY_GRADIENTS) && !k->loop;
+}
+
+/* A model whose train_step is gradients then the update, in that order (every
+ * update kernel after the last gradients kernel), gets NAME_update: the
+ * runtime can then combine the gradients of several batches (--shards, MPI
+ * ranks) before one update.  Step clauses, Newton's methods and agents have
+ * steps of another shape and get none. */
+static int has_update_entry(const Emit *e)
+{
+	const Model *m = e->m;
+	int last_grad = -1, first_update = -1;
+	if (m->nclauses || m->policy_only || m->rl.rollout || m->opt.kind == OPT_NEWTON || m->opt.kind == OPT_NEWTON_CG)
+		return 0;
+	for (int i = 0; i < e->s->nk; i++) {
+		const Kernel *k = &e->s->k[i];
+		/* a gradient the runtime sees through a copy: the update reads the
+		 * original, which the runtime cannot change */
+		for (int t = 0; k->dst && t < e->g->ntensors; t++)
+			if (e->s->grad_buf[t] == k->dst)
+				return 0;
+		if ((k->entries & ENTRY_GRADIENTS) && !k->loop)
+			last_grad = i;
+		if (is_update_kernel(k) && first_update < 0)
+			first_update = i;
+	}
+	return first_update > last_grad;
+}
+
 /* ---- literals and math ---- */
 
 static const char *lit(Emit *e, double v)
@@ -2529,7 +2563,13 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		             " * (the greedy action); neither computes a gradient, and %s_train_step is\n"
 		             " * %s_gradients.  The runtime copies the model's params into it.\n */\n",
 		        m->name, m->name, m->name, m->name);
-	} else
+	} else if (has_update_entry(e))
+		fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
+		             " * parameter's gradient d_NAME), %s_train_step (and the %s update);\n"
+		             " * %s_update is the update alone, from the gradients d_NAME as they\n"
+		             " * stand (the runtime's --shards and MPI ranks combine them first).\n */\n",
+		        m->name, m->name, m->name, optim_name(m->opt.kind), m->name);
+	else
 		fprintf(out, " * Entry points: %s_forward (loss and outputs), %s_gradients (and every\n"
 		             " * parameter's gradient d_NAME), %s_train_step (and the %s update).\n */\n",
 		        m->name, m->name, m->name, optim_name(m->opt.kind));
@@ -2712,6 +2752,16 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 				fprintf(out, "\t%s(n);\n", kernel_name(e, &e->s->k[i]));
 		fprintf(out, "}\n\n");
 	}
+	if (has_update_entry(e)) {
+		fprintf(out, "/* the %s update alone: train_step's kernels that gradients does not run */\n",
+		        optim_name(m->opt.kind));
+		fprintf(out, "static void %s_update(int64_t n, double learning_rate)\n{\n\t%s = (%s)learning_rate;\n",
+		        m->name, e->lr, e->T);
+		for (int i = 0; i < e->s->nk; i++)
+			if (is_update_kernel(&e->s->k[i]))
+				fprintf(out, "\t%s(n);\n", kernel_name(e, &e->s->k[i]));
+		fprintf(out, "}\n\n");
+	}
 
 	/* descriptor */
 	fprintf(out, "/* ---- the model descriptor the runtime drives ---- */\n");
@@ -2836,6 +2886,10 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "\t.ntensors = %d,\n\t.tensors = %s_tensors,\n\t.loss = %s,\n", ntd, m->name, e->s->loss_buf);
 	fprintf(out, "\t.forward = %s_forward,\n\t.gradients = %s_gradients,\n\t.train_step = %s_train_step,\n",
 	        m->name, m->name, m->name);
+	if (has_update_entry(e))
+		fprintf(out, "\t.update = %s_update,\n", m->name);
+	if (m->source && file_hash(m->source))
+		fprintf(out, "\t.source_hash = 0x%016llxULL,\n", (unsigned long long)file_hash(m->source));
 	if (e->tg->hv)
 		fprintf(out, "\t.hvp = %s_hvp,\n\t.damping = %.17g,\n\t.cg_iters = %d,\n", m->name, m->opt.damping,
 		        m->opt.cg_iters);
@@ -2872,7 +2926,9 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	fprintf(out, "};\n");
 	if (with_main)
 		fprintf(out, "\n#ifndef DLC_NO_MAIN\nint main(int argc, char **argv)\n{\n"
-		             "\treturn dlrt_main(&%s_model, argc, argv);\n}\n#endif\n", m->name);
+		             "#ifdef DLRT_MPI /* built by dlc --mpi: data-parallel under mpirun (docs/mpi.md) */\n"
+		             "\treturn dlrt_mpi_main(&%s_model, argc, argv);\n#else\n"
+		             "\treturn dlrt_main(&%s_model, argc, argv);\n#endif\n}\n#endif\n", m->name, m->name);
 	arena_free(&arena);
 }
 

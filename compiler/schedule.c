@@ -497,6 +497,19 @@ static void name_buffers(Schedule *s)
 			s->grad_buf[t] = s->buf[gid];
 		}
 	}
+	/* a gradient that is a reshape of another value (a conv bias's sum over
+	 * [1, C, 1, 1]): that value's array, so that the optimizer update reads
+	 * the array the runtime sees, and no copy is needed */
+	for (int t = 0; t < g->ntensors; t++) {
+		NodeId gid = tg->grads[t], x = gid ? sched_storage_of(s, gid) : 0;
+		if (!gid || s->grad_buf[t] || x == gid || s->st[gid] != ST_ALIAS || NN(s, gid)->op != OP_RESHAPE)
+			continue;
+		if (s->st[x] == ST_OWN && !s->buf[x] && !NN(s, x)->name && !s->epi[x] && !s->inplace[x] && !s->slot[x] &&
+		    !s->region[x] && shape_numel(NN(s, x)->shape) == shape_numel(NN(s, gid)->shape)) {
+			s->buf[x] = take_name(s, arena_printf(s->a, "d_%s", g->tensors[t].name));
+			s->grad_buf[t] = s->buf[x];
+		}
+	}
 	for (int t = 0; tg->hv && t < g->ntensors; t++) {
 		NodeId h = tg->hv[t];
 		if (h && s->st[h] == ST_OWN && !s->buf[h] && !NN(s, h)->name && !s->epi[h] && !s->inplace[h])

@@ -285,6 +285,11 @@ typedef struct dlrt_model {
 	void (*gradients)(int64_t n);              /* train mode: loss, outputs,
 	                                              every param's grad */
 	void (*train_step)(int64_t n, double lr);  /* gradients + optimizer update */
+	/* The optimizer update alone, from the grads as they stand: train_step
+	 * is gradients then update.  The trainer's --shards and MPI ranks sum
+	 * several batches' gradients in between.  NULL for models whose step
+	 * has another shape (step clauses, Newton's methods, agents). */
+	void (*update)(int64_t n, double lr);
 	/* Models compiled for second-order methods: gradients, and the
 	 * Hessian-vector product H v for the directions in the DLRT_DIRECTION
 	 * tensors (NULL otherwise). */
@@ -359,12 +364,44 @@ typedef struct dlrt_model {
 	 * keyed by, so that the training step's row t draws what the policy
 	 * drew at step t.  NULL in other models (their row 0 is row 0). */
 	int64_t *row0;
+	/* FNV-1a hash of the .dl file the model was compiled from (0: unknown):
+	 * with the descriptor, what MPI ranks compare at start-up to find one
+	 * that runs another model. */
+	uint64_t source_hash;
 } dlrt_model;
 
 /* The generic trainer: parses flags, loads data, trains, evaluates,
  * checkpoints.  Returns the process exit status.  `dlrt_main --help` lists
  * the flags. */
 int dlrt_main(const dlrt_model *m, int argc, char **argv);
+
+/* ---- data-parallel training (dist.c; MPI in runtime/mpi/) ----
+ *
+ * The trainer splits each global batch of n rows into `size` parts, rank r
+ * computing the gradients of rows n*r/size .. n*(r+1)/size - 1; the step's
+ * gradient is the mean over all n rows, sum_r (n_r / n) g_r, and every rank
+ * applies the same update.  A transport provides the collectives: */
+typedef struct dlrt_dist {
+	int rank, size;
+	/* reduce gradients in rank order (gather, then the same sum on every
+	 * rank): bit-identical to one process with --shards size */
+	int exact;
+	/* sum count elements (f32 or f64) over the ranks, in place */
+	int (*sum)(void *buf, int64_t count, dlrt_dtype t);
+	/* every rank's `bytes` bytes, in rank order, into all[size * bytes] */
+	int (*gather)(const void *mine, void *all, int64_t bytes);
+	/* the seconds the collectives took, and how many were run */
+	double comm_seconds;
+	int64_t comm_calls;
+} dlrt_dist;
+/* The transport of this process (NULL: one process).  dlrt_mpi_main sets it. */
+extern dlrt_dist *dlrt_dist_now;
+/* What ranks compare at start-up: the model's descriptor and source hash. */
+uint64_t dlrt_model_hash(const dlrt_model *m);
+/* The trainer of an MPI program (libdlrt_mpi, built with mpicc):
+ * MPI_Init, checks that every rank runs the same model with the same flags,
+ * dlrt_main, MPI_Finalize; a rank that fails stops every rank. */
+int dlrt_mpi_main(const dlrt_model *m, int argc, char **argv);
 
 /* ---- pieces the trainer is built from, usable on their own ---- */
 

@@ -20,6 +20,8 @@
 
 /* "dlrt: " + message + newline on stderr. */
 void dlrt_error(const char *fmt, ...) DLRT_PRINTF(1, 2);
+/* dlrt_error's messages name this rank (-1: a process of its own) */
+void dlrt_set_rank_label(int rank);
 
 /* dir/file, or file itself when it is absolute or dir is NULL/empty.
  * Returns a malloc'ed string (NULL on allocation failure). */
@@ -202,5 +204,21 @@ int dlrt_rl_main(const dlrt_model *m, const dlrt_rl_opts *o);
  * adds the inputs, labels and parameters (the batch an episode made). */
 int dlrt_write_dump(const dlrt_model *m, const char *path, int64_t n, int with_grads, uint64_t seed,
                     int with_data);
+
+/* ---- dist.c: one step from the gradients of several parts of a batch ---- */
+
+/* Why the model's step cannot be split (NULL: it can). */
+const char *dlrt_split_refusal(const dlrt_model *m);
+/* One step of the n rows rows[0..n): each part's gradients (this rank's, or
+ * with no transport all `shards` of them), combined, then update(n, lr); the
+ * loss buffer holds the combined loss; *ncorrect the rows classified
+ * correctly (correct may be NULL).  key: the step's random key.  0 or -1. */
+int dlrt_split_step(const dlrt_model *m, const dlrt_dataset *ds, const int64_t *rows, int64_t n, double lr,
+                    uint64_t key, int shards, int64_t (*correct)(const dlrt_model *m, int64_t n),
+                    int64_t *ncorrect);
+/* Sum v[0..k) over the ranks, in place (nothing without a transport). */
+int dlrt_dist_sum(double *v, int k);
+/* Every rank holds the same params and state (after `after`): 0 or -1. */
+int dlrt_dist_check_same(const dlrt_model *m, const char *after);
 
 #endif

@@ -100,6 +100,8 @@ typedef struct opts {
 	const char *trace, *dot;
 	int grad_numeric, grad_sweep;
 	const char *dump_data;    /* --dump-data PATH */
+	int64_t shards;           /* --shards P: each step from P parts' gradients (dist.c); 0: off */
+	int exact_reduce;         /* --exact-reduce: MPI ranks sum gradients in rank order */
 } opts;
 
 /* A comma-separated file list turned into a data spec (owns its strings). */
@@ -177,6 +179,11 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         of one number per example (a gradient's norm)\n"
 	        "  --no-shuffle           the training rows in their order, every epoch (to compare\n"
 	        "                         with another framework step by step)\n"
+	        "  --shards P             each step sums the gradients of P parts of the batch, in\n"
+	        "                         order, then updates once: what P MPI ranks compute with\n"
+	        "                         --exact-reduce, bit for bit (docs/mpi.md)\n"
+	        "  --exact-reduce         under mpirun: gather the ranks' gradients and sum them in\n"
+	        "                         rank order (default: MPI_Allreduce, equal to rounding)\n"
 	        "  --set NAME=VALUE       hyper-parameter NAME (`hyper NAME = ...` in the program) is\n"
 	        "                         VALUE instead of its default\n"
 	        "  --noise NAME=FILE      random tensor NAME takes its values from FILE (.npy): one draw\n"
@@ -248,6 +255,7 @@ enum flag_id {
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
 	F_DUMP_DATA, F_DUMP_HVP, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ, F_EPISODES, F_EVAL_EPISODES, F_VALUE_ITERATION, F_SPEED,
+	F_SHARDS, F_EXACT_REDUCE,
 };
 
 static const struct flag {
@@ -269,6 +277,7 @@ static const struct flag {
 	{"temperature", F_TEMPERATURE, 1}, {"top-k", F_TOP_K, 1},
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 	{"dump-data", F_DUMP_DATA, 1}, {"dump-hvp", F_DUMP_HVP, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
+	{"shards", F_SHARDS, 1}, {"exact-reduce", F_EXACT_REDUCE, 0},
 	{"lipschitz", F_LIPSCHITZ, 0}, {"episodes", F_EPISODES, 1}, {"eval-episodes", F_EVAL_EPISODES, 1},
 	{"value-iteration", F_VALUE_ITERATION, 0}, {"speed", F_SPEED, 1},
 };
@@ -407,6 +416,14 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		break;
 	case F_NO_SHUFFLE:
 		o->no_shuffle = 1;
+		break;
+	case F_SHARDS:
+		if (parse_i64(v, 1, &k) || k > 4096)
+			return bad_value(f->name, v, "a whole number from 1 to 4096");
+		o->shards = k;
+		break;
+	case F_EXACT_REDUCE:
+		o->exact_reduce = 1;
 		break;
 	case F_LIPSCHITZ:
 		o->lipschitz = 1;
@@ -756,6 +773,13 @@ typedef struct eval_result {
 } eval_result;
 
 /* The declared outputs that are one number per batch. */
+/* count_correct of the model's accuracy output (dist.c's parts) */
+static int64_t model_correct(const dlrt_model *m, int64_t n)
+{
+	const dlrt_tensor *out, *lab;
+	return accuracy_tensors(m, &out, &lab) ? count_correct(out, lab, n) : 0;
+}
+
 static int scalar_outputs(const dlrt_model *m, int *idx, int max)
 {
 	int k = 0;
@@ -787,8 +811,13 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 	void *carried = dlrt_has_carry(m) ? dlrt_carry_save(m) : NULL;
 	if (carried)
 		dlrt_carry_zero(m);
+	/* MPI ranks: batch b on rank b mod size, the sums added up after
+	 * (a model with carried states runs through the whole set on each) */
+	int ranks = dlrt_dist_now && !carried ? dlrt_dist_now->size : 1, me = ranks > 1 ? dlrt_dist_now->rank : 0;
 	for (int64_t start = 0; start < ds->rows; start += B) {
 		int64_t n = ds->rows - start < B ? ds->rows - start : B;
+		if ((start / B) % ranks != me)
+			continue;
 		for (int64_t i = 0; i < n; i++)
 			idx[i] = start + i;
 		dlrt_gather_batch(m, ds, idx, n);
@@ -799,6 +828,19 @@ static int eval_set(const dlrt_model *m, const dlrt_dataset *ds, eval_result *r)
 			r->scalar_mean[k] += dlrt_get(m->tensors[r->scalar[k]].data, m->tensors[r->scalar[k]].dtype, 0) * (double)n;
 		if (r->has_acc)
 			r->correct += count_correct(out, lab, n);
+	}
+	if (ranks > 1) {
+		double v[18] = {loss_sum, (double)r->correct};
+		for (int k = 0; k < r->nscalar; k++)
+			v[2 + k] = r->scalar_mean[k];
+		if (dlrt_dist_sum(v, 2 + r->nscalar)) {
+			free(idx);
+			dlrt_carry_restore(m, carried);
+			return 1;
+		}
+		loss_sum = v[0], r->correct = (int64_t)v[1];
+		for (int k = 0; k < r->nscalar; k++)
+			r->scalar_mean[k] = v[2 + k];
 	}
 	r->rows = ds->rows;
 	r->scored = r->has_acc ? ds->rows * acc_positions(out, lab) : ds->rows;
@@ -1061,6 +1103,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	double train_time = 0, last_loss = 0, lr = a->sched.lr;
 	int rc = 0, epochs = a->epochs, epochs_run = 0, has_acc;
 	int second_order = m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG;
+	int split = dlrt_dist_now || o->shards;
+	int64_t split_correct = 0;
 	/* text: the batches in order, each row continuing the text of the
 	 * same row of the batch before */
 	int ordered = dlrt_text_model(m) || o->no_shuffle;
@@ -1094,6 +1138,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	}
 	for (int64_t i = 0; i < rows; i++)
 		perm[i] = i;
+	if (dlrt_dist_now)
+		dlrt_dist_now->comm_seconds = 0, dlrt_dist_now->comm_calls = 0;
 	dlrt_rng_seed(&shuf, a->seed, STREAM_SHUFFLE);
 	/* A resumed run: the orders of the epochs already done. */
 	for (ep = 0; ep < p->first_epoch && !ordered; ep++)
@@ -1121,7 +1167,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 			int64_t start = s * B, n = rows - start < B ? rows - start : B;
 			double loss;
 			char msg[512];
-			dlrt_gather_batch(m, a->ds, perm + start, n);
+			if (!split)
+				dlrt_gather_batch(m, a->ds, perm + start, n);
 			if (s + 1 < spe) /* the next batch's rows, on their way while this one trains */
 				dlrt_prefetch_rows(a->ds, perm + start + B, rows - start - B < B ? rows - start - B : B);
 			if (m->rng_key)
@@ -1162,6 +1209,14 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 					cseen[c] += n;
 				}
 				dlrt_carry_advance(m);
+			} else if (split) {
+				/* the step from the parts' gradients: this rank's part, or
+				 * every --shards part in turn (dist.c) */
+				if (dlrt_split_step(m, a->ds, perm + start, n, lr, dlrt_step_key(a->seed, (uint64_t)step),
+				                    (int)o->shards, lg.f && has_acc ? model_correct : NULL, &split_correct)) {
+					rc = 1;
+					goto out;
+				}
 			} else {
 				m->train_step(n, lr);
 				dlrt_carry_advance(m);
@@ -1189,7 +1244,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 			seen += n;
 			if (lg.f) {
 				if (has_acc)
-					correct += count_correct(acc_out, acc_lab, n);
+					correct += split ? split_correct : count_correct(acc_out, acc_lab, n);
 				win_loss += loss * (double)n;
 				win_n += n;
 				if (step % every == 0) {
@@ -1318,6 +1373,12 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		printf("train: %d epoch%s, %lld steps, %lld images in %.2f s, %.0f images/s, final loss %.5f\n",
 		       epochs_run, epochs_run == 1 ? "" : "s", (long long)done, (long long)images,
 		       train_time, train_time > 0 ? (double)images / train_time : 0.0, last_loss);
+	if (dlrt_dist_now && done > 0 && !o->quiet)
+		printf("mpi: %d ranks, gradients %s, %.3f ms per step in communication (%.1f%% of the "
+		       "training time)\n", dlrt_dist_now->size,
+		       dlrt_dist_now->exact ? "gathered and summed in rank order" : "summed by MPI_Allreduce",
+		       1e3 * dlrt_dist_now->comm_seconds / (double)done,
+		       train_time > 0 ? 100.0 * dlrt_dist_now->comm_seconds / train_time : 0.0);
 	/* --early-stop ends with the best epoch's parameters and state; the
 	 * checkpoint says that epoch and step, so a run resumed from it goes on
 	 * from there. */
@@ -2128,6 +2189,34 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	             o.grad_sweep || o.dot;
 	if (o.steps < 0 && m->steps > 0) /* `steps = N` in the train block */
 		o.steps = m->steps;
+	if (dlrt_dist_now) { /* under mpirun (dlrt_mpi_main): rank 0 writes the files */
+		dlrt_dist *d = dlrt_dist_now;
+		d->exact = o.exact_reduce;
+		if (o.shards) {
+			dlrt_error("--shards is for one process; under mpirun the ranks are the parts");
+			rc = 2;
+			goto done;
+		}
+		if (d->rank)
+			o.save = NULL, o.log = NULL;
+		if (d->size > 1 && (o.predict || o.sample || batch_mode || o.dump_data || o.trace || o.grad_numeric ||
+		                    o.lipschitz)) {
+			dlrt_error("--predict, --sample, --lipschitz, --trace, --grad numeric, --dump-data and the checks of "
+			           "one batch run in one process: run them without mpirun");
+			rc = 2;
+			goto done;
+		}
+	} else if (o.exact_reduce) {
+		dlrt_error("--exact-reduce is for a trainer built with dlc --mpi and run under mpirun (in one process, "
+		           "--shards P sums the same parts in the same order)");
+		rc = 2;
+		goto done;
+	}
+	if ((dlrt_dist_now || o.shards) && !batch_mode && !o.eval && dlrt_split_refusal(m)) {
+		dlrt_error("model %s cannot train %s: %s", m->name,
+		           dlrt_dist_now ? "data-parallel under MPI" : "with --shards", dlrt_split_refusal(m));
+		goto done;
+	}
 	if (o.grad_numeric && (batch_mode || m->optimizer == DLRT_OPT_NEWTON ||
 	                       m->optimizer == DLRT_OPT_NEWTON_CG || dlrt_numeric_check(m))) {
 		if (batch_mode || m->optimizer == DLRT_OPT_NEWTON || m->optimizer == DLRT_OPT_NEWTON_CG)
@@ -2207,6 +2296,8 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 		dlrt_init_params(m, o.seed);
 	}
 	if (set_hypers(m, &o))
+		goto done;
+	if (dlrt_dist_check_same(m, o.load ? "loading the checkpoint" : "initialisation"))
 		goto done;
 
 	/* The seed of the run: a resumed run's is its checkpoint's, unless

@@ -43,11 +43,22 @@ double dlrt_now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* under mpirun with several ranks: this process's rank (-1: none) */
+static int rank_label = -1;
+
+void dlrt_set_rank_label(int rank)
+{
+	rank_label = rank;
+}
+
 void dlrt_error(const char *fmt, ...)
 {
 	va_list ap;
 	fflush(stdout);
-	fputs("dlrt: ", stderr);
+	if (rank_label >= 0)
+		fprintf(stderr, "dlrt (rank %d): ", rank_label);
+	else
+		fputs("dlrt: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -13,9 +13,11 @@ cd "$(dirname "$0")/.."
 # pulls in): the LLVM JIT of `dlc run`; without them dlc builds without it
 # fortunes: a character-level text corpus in /usr/share/games/fortunes (text(...) data)
 # libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes (-DDLC_FUZZ=ON, docs/fuzzing.md)
+# openmpi-bin, libopenmpi-dev (openssh-client: mpirun's launcher for other hosts):
+# data-parallel trainers, dlc --mpi (docs/mpi.md); without them dlc builds without it
 packages=(build-essential cmake flex bison zlib1g-dev clang python3 python3-numpy python3-torch
           dataset-fashion-mnist llvm-14-dev libclang-14-dev libclang-cpp14-dev libopenblas-dev gnuplot-nox
-          python3-sklearn graphviz fortunes libclang-rt-14-dev)
+          python3-sklearn graphviz fortunes libclang-rt-14-dev openmpi-bin libopenmpi-dev openssh-client)
 
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
@@ -31,6 +33,6 @@ if [ "${1:-}" != "--no-apt" ]; then
   fi
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DDLC_REQUIRE_LLVM=ON -DDLC_NO_SKIPS=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DDLC_REQUIRE_LLVM=ON -DDLC_REQUIRE_MPI=ON -DDLC_NO_SKIPS=ON >/dev/null
 cmake --build build -j"$(nproc)"
 echo "setup: built build/dlc and build/libdlrt.a"

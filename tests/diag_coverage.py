@@ -41,6 +41,12 @@ ALLOWED = {
     ("compiler/driver.c", "dlc run: out of memory\n"): "open_memstream failed (LLVM builds only)",
     ("compiler/driver.c", "dlc run: %s: the LLVM JIT failed: %s\n"):
         "LLVM builds only (a --cflags clang rejects reaches it there); no golden can assume the JIT",
+    ("compiler/driver.c", "dlc: --mpi: this dlc was built without MPI (apt-get install openmpi-bin "
+                          "libopenmpi-dev, then configure and build again)\n"):
+        "builds without MPI only; tests/mpi's cases skip there (fail under DLC_NO_SKIPS)",
+    ("compiler/driver.c", "dlc run: under mpirun, but this dlc was built without MPI: every rank would "
+                          "train alone (apt-get install libopenmpi-dev, then configure and build again)\n"):
+        "builds without MPI only, run by mpirun",
     ("compiler/sema.c", "a cached generator runs one token at a time, but '%s' asks for %lld positions"):
         "goes to build_generator's /dev/null sink: dlc falls back to the generator without a cache",
     ("compiler/sema.c", "a cached generator needs causal self-attention of one new token (causal = 1), got q %s "

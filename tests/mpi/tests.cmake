@@ -1,0 +1,23 @@
+# Data-parallel training under mpirun (tests/mpi/mpi_test.py): P ranks
+# against one process after 20 steps (exact mode: the same bytes as
+# --shards P; MPI_Allreduce in f64: within 1e-6), checkpoints that move
+# between the two, a killed or failing rank that stops every rank within a
+# bound, ranks of different models or flags refused, dlc run under mpirun.
+# Without MPI in this build the cases skip (fail under DLC_NO_SKIPS).
+set(DLC_MPI_TEST ${CMAKE_CURRENT_LIST_DIR}/mpi_test.py)
+if(TARGET dlrt_mpi AND MPIEXEC_EXECUTABLE)
+  set(DLC_MPIRUN ${MPIEXEC_EXECUTABLE})
+else()
+  set(DLC_MPIRUN "")
+endif()
+foreach(spec "exact;mlp;2" "exact;mlp;3" "exact;lenet5;2" "exact;lenet5;3" "reduce;mlp;2" "reduce;mlp;3"
+             "reduce;lenet5;2" "reduce;lenet5;3" "resume;mlp;2" "resume;lenet5;3" "killed;mlp;2"
+             "fails;mlp;2" "mismatch;mlp;2" "run;mlp;2" "refused;convnet_bn;2")
+  list(GET spec 0 case)
+  list(GET spec 1 model)
+  list(GET spec 2 np)
+  set(name mpi.${case}.${model}.np${np})
+  add_test(NAME ${name} COMMAND ${SYSTEM_PYTHON} ${DLC_MPI_TEST} --dlc $<TARGET_FILE:dlc> --mpirun "${DLC_MPIRUN}"
+           --case ${case} --model ${model} --np ${np} --workdir ${CMAKE_BINARY_DIR}/tests/mpi/${name})
+  set_tests_properties(${name} PROPERTIES LABELS "quick;mpi" TIMEOUT 300 SKIP_RETURN_CODE 77)
+endforeach()
