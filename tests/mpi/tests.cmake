@@ -21,3 +21,10 @@ foreach(spec "exact;mlp;2" "exact;mlp;3" "exact;lenet5;2" "exact;lenet5;3" "redu
            --case ${case} --model ${model} --np ${np} --workdir ${CMAKE_BINARY_DIR}/tests/mpi/${name})
   set_tests_properties(${name} PROPERTIES LABELS "quick;mpi" TIMEOUT 300 SKIP_RETURN_CODE 77)
 endforeach()
+
+# The benchmark's short run (bench/mpi.py): 200 steps of W-MLP and W-LeNet on
+# 1 and 2 threads, 2 ranks and PyTorch DDP; each above 70% test accuracy.
+add_test(NAME mpi.bench_short COMMAND ${SYSTEM_PYTHON} ${CMAKE_SOURCE_DIR}/bench/mpi.py --dlc $<TARGET_FILE:dlc>
+         --mpirun "${DLC_MPIRUN}" --steps 200 --reps 1 --min-accuracy 0.7
+         --workdir ${CMAKE_BINARY_DIR}/tests/mpi/bench_short --results ${CMAKE_BINARY_DIR}/tests/mpi/bench_short)
+set_tests_properties(mpi.bench_short PROPERTIES LABELS "mpi;torch" TIMEOUT 600)
