@@ -440,11 +440,23 @@ def _scan_context(v):
     return (o * (v.R + 2)).sum(), {"o": o}
 
 
+def _scan_no_batch(v):
+    """A scan without a batch axis: its sequence and its weights are params."""
+    h = torch.zeros(2, 3, dtype=torch.float64)
+    hs = []
+    for t in range(v.S.shape[1]):
+        h = torch.tanh(v.S[:, t] @ v.U + h @ v.W)
+        hs.append(h)
+    o = torch.stack(hs, 1)
+    return (o * o).sum() + (v.R * v.R).sum(), {"o": o}
+
+
 # Cases whose loss dlc differentiates once only: `--mode hvpcheck` expects dlc to refuse
 # Newton on them with an error matching the pattern (and no internal error).
 FIRST_ORDER = {
     "scan_unrolled": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_context": "'newton' needs second derivatives, and the model has a 'scan'",
+    "scan_no_batch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_rnn_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_gru_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_lstm_torch": "'newton' needs second derivatives, and the model has a 'scan'",
@@ -501,6 +513,19 @@ CASES = [
         loss sum(o * (R + 2))
         """, _scan_context, rows=3,
         note="a scan body reading a per-example context and a param from outside the loop")),
+    case("scan_no_batch", """
+        dim B = 3
+        input R : f32[B, 3]
+        param S : [2, 4, 2]
+        param U : [2, 3]
+        param W : [3, 3]
+        def cell(h, xt) = tanh(xt @ U + h @ W)
+        hs = scan(cell, S, init = zeros([2, 3]))
+        output o = hs
+        loss sum(hs * hs) + sum(R * R)
+        """, _scan_no_batch,
+        note="a scan without a batch axis: the weights' gradients summed over the steps in carries of "
+             "the backward loop (no stacked product over steps and rows)"),
     steps_f32(rnn_layer(case("scan_rnn_torch", """
         dim B = 5
         input x : f32[B, 4, 3]
