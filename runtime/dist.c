@@ -142,56 +142,96 @@ static int collective(dlrt_dist *d, int rc, double t0)
 	return rc;
 }
 
+/* part r of P of the n rows: its gradients in the grads (zeros for a part
+ * without rows), its loss and correct rows in vals[0..1] */
+static void part_gradients(const dlrt_model *m, const dlrt_dataset *ds, const int64_t *rows, int64_t n, int P,
+                           int r, uint64_t key, int64_t (*correct)(const dlrt_model *m, int64_t n), double *vals)
+{
+	int64_t lo = n * r / P, nr = n * (r + 1) / P - lo;
+	vals[0] = vals[1] = 0;
+	if (nr == 0) {
+		for (int i = 0; i < m->ntensors; i++)
+			if (m->tensors[i].role == DLRT_PARAM && m->tensors[i].grad)
+				memset(m->tensors[i].grad, 0, (size_t)m->tensors[i].numel * dlrt_dtype_size(m->dtype));
+		return;
+	}
+	dlrt_gather_batch(m, ds, rows + lo, nr);
+	if (m->rng_key)
+		*m->rng_key = r ? dlrt_step_key(key, (uint64_t)r) : key;
+	m->gradients(nr);
+	vals[0] = dlrt_get(m->loss, m->dtype, 0);
+	vals[1] = correct ? (double)correct(m, nr) : 0;
+}
+
+/* the weight of part r: its share of the n rows */
+static double part_weight(int64_t n, int P, int r)
+{
+	return (double)(n * (r + 1) / P - n * r / P) / (double)n;
+}
+
+/* MPI by default: this rank's share of the mean, summed in place over the
+ * ranks, one message per parameter */
+static int reduce_step(dlrt_dist *d, const dlrt_model *m, double w, double *loss, double *corr)
+{
+	double t0;
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if (t->role != DLRT_PARAM || !t->grad)
+			continue;
+		if (m->dtype == DLRT_F64)
+			for (int64_t k = 0; k < t->numel; k++)
+				((double *)t->grad)[k] *= w;
+		else
+			for (int64_t k = 0; k < t->numel; k++)
+				((float *)t->grad)[k] = (float)(((float *)t->grad)[k] * w);
+	}
+	t0 = dlrt_now();
+	for (int i = 0; i < m->ntensors; i++) {
+		const dlrt_tensor *t = &m->tensors[i];
+		if (t->role == DLRT_PARAM && t->grad && d->sum(t->grad, t->numel, m->dtype))
+			return collective(d, -1, t0);
+	}
+	double v[2] = {*loss, *corr};
+	if (collective(d, d->sum(v, 2, DLRT_F64), t0))
+		return -1;
+	*loss = v[0], *corr = v[1];
+	return 0;
+}
+
 int dlrt_split_step(const dlrt_model *m, const dlrt_dataset *ds, const int64_t *rows, int64_t n, double lr,
                     uint64_t key, int shards, int64_t (*correct)(const dlrt_model *m, int64_t n),
                     int64_t *ncorrect)
 {
 	dlrt_dist *d = dlrt_dist_now;
 	int P = d ? d->size : shards, first = d ? d->rank : 0, last = d ? d->rank + 1 : shards;
-	int exact = !d || d->exact;
 	size_t es = m->dtype == DLRT_F64 ? 8 : 4;
 	double loss = 0, corr = 0;
-	if (scratch(m, P))
-		return -1;
-	int64_t G = S.G;
-	for (int r = first; r < last; r++) {
-		int64_t lo = n * r / P, hi = n * (r + 1) / P, nr = hi - lo;
-		double w = (double)nr / (double)n;
-		void *g = exact && !d ? (char *)S.parts + (size_t)r * (size_t)G * es : S.mine;
-		S.vals[2 * r] = S.vals[2 * r + 1] = 0;
-		if (nr > 0) {
-			dlrt_gather_batch(m, ds, rows + lo, nr);
-			if (m->rng_key)
-				*m->rng_key = r ? dlrt_step_key(key, (uint64_t)r) : key;
-			m->gradients(nr);
-			grad_copy(m, g, 0);
-			S.vals[2 * r] = dlrt_get(m->loss, m->dtype, 0);
-			S.vals[2 * r + 1] = correct ? (double)correct(m, nr) : 0;
-		} else {
-			memset(g, 0, (size_t)G * es);
-		}
-		if (!exact) { /* reduce: this rank's share of the mean */
-			if (m->dtype == DLRT_F64)
-				for (int64_t i = 0; i < G; i++)
-					((double *)g)[i] *= w;
-			else
-				for (int64_t i = 0; i < G; i++)
-					((float *)g)[i] = (float)(((float *)g)[i] * w);
-			loss = S.vals[2 * r] * w;
-			corr = S.vals[2 * r + 1];
-		}
-	}
-	if (d && exact) {
-		double t0 = dlrt_now(), mine[2] = {S.vals[2 * d->rank], S.vals[2 * d->rank + 1]};
-		if (collective(d, d->gather(S.mine, S.parts, G * (int64_t)es) || d->gather(mine, S.vals, sizeof mine), t0))
+	if (d && !d->exact) {
+		double vals[2], w = part_weight(n, P, d->rank);
+		part_gradients(m, ds, rows, n, P, d->rank, key, correct, vals);
+		loss = vals[0] * w, corr = vals[1];
+		if (reduce_step(d, m, w, &loss, &corr))
 			return -1;
-	}
-	if (exact) {
-		/* in part order, in double, rounded once */
+	} else {
+		/* exact: every part's gradient, summed in part order in double and
+		 * rounded once */
+		if (scratch(m, P))
+			return -1;
+		int64_t G = S.G;
 		double *acc = S.acc;
+		for (int r = first; r < last; r++) {
+			part_gradients(m, ds, rows, n, P, r, key, correct, S.vals + 2 * r);
+			grad_copy(m, d ? S.mine : (char *)S.parts + (size_t)r * (size_t)G * es, 0);
+		}
+		if (d) {
+			double t0 = dlrt_now(), mine[2] = {S.vals[2 * d->rank], S.vals[2 * d->rank + 1]};
+			if (collective(d, d->gather(S.mine, S.parts, G * (int64_t)es) || d->gather(mine, S.vals, sizeof mine),
+			               t0))
+				return -1;
+		}
 		memset(acc, 0, (size_t)G * sizeof *acc);
 		for (int r = 0; r < P; r++) {
-			double w = (double)(n * (r + 1) / P - n * r / P) / (double)n;
+			double w = part_weight(n, P, r);
 			const void *g = (char *)S.parts + (size_t)r * (size_t)G * es;
 			if (w == 0)
 				continue;
@@ -209,13 +249,8 @@ int dlrt_split_step(const dlrt_model *m, const dlrt_dataset *ds, const int64_t *
 		else
 			for (int64_t i = 0; i < G; i++)
 				((float *)S.mine)[i] = (float)acc[i];
-	} else {
-		double t0 = dlrt_now(), v[2] = {loss, corr};
-		if (collective(d, d->sum(S.mine, G, m->dtype) || d->sum(v, 2, DLRT_F64), t0))
-			return -1;
-		loss = v[0], corr = v[1];
+		grad_copy(m, S.mine, 1);
 	}
-	grad_copy(m, S.mine, 1);
 	dlrt_set(m->loss, m->dtype, 0, loss);
 	if (ncorrect)
 		*ncorrect = (int64_t)corr;
