@@ -4,7 +4,8 @@
 Each case builds its trainers with dlc (--mpi for the ranks) and compares what
 P ranks compute after 20 steps with one process:
   exact    mpirun -np P --exact-reduce against one process --shards P: the
-           same bytes in the checkpoint (f32)
+           same bytes in the checkpoint (f32); the trainer built without --mpi
+           links no MPI library
   reduce   mpirun -np P (MPI_Allreduce) against one process with the whole
            batch, in f64: every parameter and optimizer state within 1e-6
            relative (the largest difference over the tensor's largest value)
@@ -122,6 +123,11 @@ def case_exact(args, model, P):
     w = args.workdir
     one = build(args, model, os.path.join(w, model), False)
     par = build(args, model, os.path.join(w, model + "_mpi"), True)
+    libs = run(["ldd", one])[0].stdout
+    if "mpi" in libs:
+        fail("a trainer built without --mpi links MPI:\n" + libs)
+    if "libmpi" not in run(["ldd", par])[0].stdout:
+        fail("the trainer built with --mpi does not link MPI")
     run([one, "--steps", STEPS, "--shards", str(P), "--quiet", "--save", os.path.join(w, "one.st")])
     p, _ = mpirun(args, P, [par, "--steps", STEPS, "--exact-reduce", "--save", os.path.join(w, "par.st")])
     if "mpi: %d ranks, gradients gathered and summed in rank order" % P not in p.stdout:
