@@ -57,6 +57,87 @@ struct Kernel;
 static const char *kernel_name(Emit *e, const Kernel *k);
 static const char *made_name(Emit *e, const char *want);
 
+/* ---- the loss as a mean over the batch's rows ---- */
+
+/* How a value depends on the batch's rows: not at all (K_CONST), row by row
+ * (K_ROWS: a batched value whose rows are independent), the mean over the
+ * rows of per-row terms (K_MEAN), their sum (K_SUM), the row count n
+ * (K_COUNT), or otherwise (K_OTHER: rows mixed, or a nonlinear function of
+ * a sum over them). */
+enum { K_CONST, K_ROWS, K_MEAN, K_SUM, K_COUNT, K_OTHER };
+
+static int rows_kind(const Emit *e, NodeId id, int8_t *memo)
+{
+	const Node *n = NN(e, id);
+	int k[2] = {K_CONST, K_CONST}, all_const = 1, only_rows = 1, r = K_OTHER;
+	if (memo[id] >= 0)
+		return memo[id];
+	if (n->op == OP_COUNT)
+		r = n->i[1] ? K_COUNT : K_CONST;
+	else if (n->nin == 0)
+		r = n->bax >= 0 ? K_ROWS : K_CONST;
+	else {
+		for (int i = 0; i < n->nin; i++) {
+			int ki = rows_kind(e, n->in[i], memo);
+			if (i < 2)
+				k[i] = ki;
+			all_const &= ki == K_CONST;
+			only_rows &= ki == K_CONST || ki == K_ROWS;
+		}
+		if (all_const)
+			r = K_CONST;
+		else if (n->bax >= 0)
+			r = only_rows ? K_ROWS : K_OTHER;
+		else if ((n->op == OP_XENT || n->op == OP_NLL || n->op == OP_BCE) && only_rows) {
+			/* the mean over the rows (bce: over their elements), or their
+			 * sum; a mean over the rows that count (ignore_index) or
+			 * weighted by class (divided by the rows' weights) is neither */
+			LossOpts o;
+			graph_loss_opts(e->g, id, &o);
+			r = o.ignore || o.weight ? K_OTHER : o.sum ? K_SUM : K_MEAN;
+		}
+		else if (n->op == OP_SUM && (k[0] == K_ROWS || k[0] == K_SUM))
+			r = K_SUM;
+		else if ((n->op == OP_SUM || n->op == OP_BROADCAST || n->op == OP_RESHAPE || n->op == OP_NEG) &&
+		         n->nin == 1)
+			r = k[0] == K_MEAN || k[0] == K_SUM ? k[0] : K_OTHER;
+		else if (n->op == OP_MUL && n->nin == 2) {
+			int a = k[0] == K_CONST ? k[1] : k[0], b = k[0] == K_CONST ? k[0] : k[1];
+			if (b == K_CONST && (a == K_MEAN || a == K_SUM))
+				r = a;
+			else if ((a == K_MEAN && b == K_COUNT) || (a == K_COUNT && b == K_MEAN))
+				r = K_SUM;
+		} else if (n->op == OP_DIV && n->nin == 2) {
+			if (k[1] == K_CONST && (k[0] == K_MEAN || k[0] == K_SUM))
+				r = k[0];
+			else if (k[0] == K_SUM && k[1] == K_COUNT)
+				r = K_MEAN;
+		} else if ((n->op == OP_ADD || n->op == OP_SUB) && n->nin == 2) {
+			int a = k[0], b = k[1];
+			if ((a == K_MEAN || a == K_CONST) && (b == K_MEAN || b == K_CONST))
+				r = K_MEAN;
+			else if (a == K_SUM && b == K_SUM)
+				r = K_SUM;
+		}
+	}
+	memo[id] = (int8_t)r;
+	return r;
+}
+
+/* The loss is a mean over the batch's rows of per-row terms (plus terms that
+ * do not depend on the rows): the losses and gradients of parts of a batch,
+ * weighted by their rows, add up to the whole batch's (runtime/dist.c). */
+static int loss_is_row_mean(const Emit *e)
+{
+	int8_t *memo = arena_alloc(e->a, e->g->nnodes);
+	int k;
+	if (!e->m->loss)
+		return 0;
+	memset(memo, -1, e->g->nnodes);
+	k = rows_kind(e, e->m->loss, memo);
+	return k == K_MEAN || k == K_CONST;
+}
+
 /* ---- the update entry point ---- */
 
 /* A kernel of the optimizer update: train_step runs it, gradients does not. */
@@ -2888,6 +2969,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	        m->name, m->name, m->name);
 	if (has_update_entry(e))
 		fprintf(out, "\t.update = %s_update,\n", m->name);
+	if (loss_is_row_mean(e))
+		fprintf(out, "\t.loss_row_mean = 1,\n");
 	if (m->source && file_hash(m->source))
 		fprintf(out, "\t.source_hash = 0x%016llxULL,\n", (unsigned long long)file_hash(m->source));
 	if (e->tg->hv)

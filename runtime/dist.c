@@ -95,6 +95,10 @@ const char *dlrt_split_refusal(const dlrt_model *m)
 	if (!m->update)
 		return "its training step is not its gradients followed by an update (step clauses, Newton's "
 		       "methods, and updates of state in the forward pass such as batch-norm statistics)";
+	if (!m->loss_row_mean)
+		return "its loss is not a mean over the batch's rows (it sums over them, or mixes them before the "
+		       "loss): the parts' gradients would not add up to the batch's; write the loss as a mean "
+		       "(mean(...), or the losses' default reduction)";
 	if (dlrt_has_carry(m))
 		return "it carries state from one batch to the next, row by row";
 	if (m->rl)

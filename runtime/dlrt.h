@@ -290,6 +290,11 @@ typedef struct dlrt_model {
 	 * several batches' gradients in between.  NULL for models whose step
 	 * has another shape (step clauses, Newton's methods, agents). */
 	void (*update)(int64_t n, double lr);
+	/* The loss is a mean over the batch's rows of per-row terms (plus terms
+	 * without rows): the losses and gradients of parts of a batch, weighted
+	 * by their rows, add up to the whole batch's.  0: it sums over rows, or
+	 * mixes them (batch statistics); --shards and MPI refuse the model. */
+	int loss_row_mean;
 	/* Models compiled for second-order methods: gradients, and the
 	 * Hessian-vector product H v for the directions in the DLRT_DIRECTION
 	 * tensors (NULL otherwise). */

@@ -18,7 +18,8 @@ P ranks compute after 20 steps with one process:
   run      dlc run under mpirun: the JIT-compiled trainer, exact mode, against
            dlc run --shards P
   refused  a model whose step is not gradients then an update (batch-norm
-           statistics) refuses --shards with the reason
+           statistics), or whose loss sums over the rows (tests/mpi/sum_loss.dl),
+           refuses --shards with the reason
 Exit 77 (skip) when this dlc has no MPI; under DLC_NO_SKIPS that fails."""
 import argparse
 import os
@@ -112,9 +113,14 @@ def close(a, b, what, tol):
         fail("%s: %s differs by %.3g relative, more than %g" % (what, at, worst, tol))
 
 
+def source(model):
+    """examples/MODEL.dl, or tests/mpi/MODEL.dl"""
+    path = os.path.join(ROOT, "examples", model + ".dl")
+    return path if os.path.exists(path) else os.path.join(HERE, model + ".dl")
+
+
 def build(args, model, out, mpi, extra=()):
-    cmd = [args.dlc] + (["--mpi"] if mpi else []) + list(extra) + [os.path.join(ROOT, "examples", model + ".dl"),
-                                                                   "-o", out]
+    cmd = [args.dlc] + (["--mpi"] if mpi else []) + list(extra) + [source(model), "-o", out]
     run(cmd)
     return out
 
@@ -232,7 +238,7 @@ def case_mismatch(args, model, P):
 
 def case_run(args, model, P):
     w = args.workdir
-    src = os.path.join(ROOT, "examples", model + ".dl")
+    src = source(model)
     env = dict(os.environ, DLC_JIT_CACHE_DIR=os.path.join(w, "cache"))
     run([args.dlc, "run", src, "--steps", STEPS, "--shards", str(P), "--quiet", "--save",
          os.path.join(w, "one.st")], env=env)
@@ -250,7 +256,8 @@ def case_refused(args, model, P):
     w = args.workdir
     one = build(args, model, os.path.join(w, model), False)
     p, _ = run([one, "--steps", "2", "--shards", str(P)], ok=False)
-    want = "cannot train with --shards: its training step is not its gradients followed by an update"
+    want = ("cannot train with --shards: its loss is not a mean over the batch's rows" if model == "sum_loss" else
+            "cannot train with --shards: its training step is not its gradients followed by an update")
     if p.returncode != 1 or want not in p.stderr:
         fail("exit %d, expected 1 and %r:\n%s" % (p.returncode, want, p.stderr))
     print(p.stderr.strip())

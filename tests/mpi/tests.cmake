@@ -12,7 +12,7 @@ else()
 endif()
 foreach(spec "exact;mlp;2" "exact;mlp;3" "exact;lenet5;2" "exact;lenet5;3" "reduce;mlp;2" "reduce;mlp;3"
              "reduce;lenet5;2" "reduce;lenet5;3" "resume;mlp;2" "resume;lenet5;3" "killed;mlp;2"
-             "fails;mlp;2" "mismatch;mlp;2" "run;mlp;2" "refused;convnet_bn;2")
+             "fails;mlp;2" "mismatch;mlp;2" "run;mlp;2" "refused;convnet_bn;2" "refused;sum_loss;2")
   list(GET spec 0 case)
   list(GET spec 1 model)
   list(GET spec 2 np)
@@ -28,3 +28,9 @@ add_test(NAME mpi.bench_short COMMAND ${SYSTEM_PYTHON} ${CMAKE_SOURCE_DIR}/bench
          --mpirun "${DLC_MPIRUN}" --steps 200 --reps 1 --min-accuracy 0.7
          --workdir ${CMAKE_BINARY_DIR}/tests/mpi/bench_short --results ${CMAKE_BINARY_DIR}/tests/mpi/bench_short)
 set_tests_properties(mpi.bench_short PROPERTIES LABELS "mpi;torch" TIMEOUT 600)
+
+# --shards 3 on every example (tests/mpi/shards_examples.py): in f64, what the
+# whole batch trains in 3 steps, or refused with the reason.
+add_test(NAME mpi.shards_examples COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/shards_examples.py
+         $<TARGET_FILE:dlc> ${CMAKE_BINARY_DIR}/tests/mpi/shards_examples)
+set_tests_properties(mpi.shards_examples PROPERTIES LABELS "e2e" TIMEOUT 900)
