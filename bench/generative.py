@@ -11,7 +11,8 @@ and OpenBLAS pinned likewise, on the same data with the same network,
 initialisation distribution, batch (128) and optimizer (Adam 1e-3).  Prints a
 table: AE test MSE, VAE test -ELBO (nats/image) after each epoch count, the
 VAE's training images/s (the training loop only, on both sides) and its peak
-RSS (wait4 on the child process).  --keep DIR keeps dlc's trainers and
+RSS (wait4 on the child process); the speed row is the median of --speed-reps
+1-epoch runs of each side, taking turns.  --keep DIR keeps dlc's trainers and
 checkpoints (for scripts/ae_pictures.sh).  The reference figures of issue 14
 (PyTorch 1.13): AE 0.0127, VAE 262.7 after 1 epoch and 244.4 after 10.
 """
@@ -20,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--keep", help="keep trainers and checkpoints in this directory")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--speed-reps", type=int, default=3,
+                    help="the speed row: medians of this many 1-epoch VAE runs of each side, taking turns "
+                         "(0: the training runs above)")
     a = ap.parse_args()
     counts = sorted(int(e) for e in a.vae_epochs.split(","))
     d = a.keep or tempfile.mkdtemp(prefix="dlc_generative.")
@@ -93,9 +98,18 @@ def main():
             ref = tr and tr["test"][e - 1]
             rows.append(("VAE test -ELBO (nats/image), %d epoch%s" % (e, "s" if e > 1 else ""),
                          "%.2f" % figs[e], ref and "%.2f" % ref, ref and "%+.2f%%" % (100 * (figs[e] / ref - 1))))
-        ips = 60000 * counts[-1] / secs
-        rows.append(("VAE training images/s, %d thread%s" % (a.threads, "s" if a.threads > 1 else ""),
-                     "%.0f" % ips, tr and "%.0f" % tr["images_per_s"], tr and "%.2fx" % (ips / tr["images_per_s"])))
+        ips, tips, how = 60000 * counts[-1] / secs, tr and tr["images_per_s"], ""
+        if a.speed_reps:
+            d_ips, t_ips = [], []
+            for _ in range(a.speed_reps):
+                _, s, _ = dlc_train(exe["vae"], os.path.join(d, "vae_speed.safetensors"), 1, a.threads)
+                d_ips.append(60000 / s)
+                if not a.no_torch:
+                    t_ips.append(torch_train("vae", 1, a.threads)["images_per_s"])
+            ips, tips = statistics.median(d_ips), t_ips and statistics.median(t_ips)
+            how = " (median of %d 1-epoch runs each, taking turns)" % a.speed_reps
+        rows.append(("VAE training images/s, %d thread%s%s" % (a.threads, "s" if a.threads > 1 else "", how),
+                     "%.0f" % ips, tips and "%.0f" % tips, tips and "%.2fx" % (ips / tips)))
         rows.append(("VAE training peak RSS (MB)", "%.1f" % rss, tr and "%.1f" % tr["peak_rss_mb"],
                      tr and "%.2fx" % (rss / tr["peak_rss_mb"])))
     finally:
