@@ -27,10 +27,10 @@ endforeach()
 add_test(NAME mpi.bench_short COMMAND ${SYSTEM_PYTHON} ${CMAKE_SOURCE_DIR}/bench/mpi.py --dlc $<TARGET_FILE:dlc>
          --mpirun "${DLC_MPIRUN}" --steps 200 --reps 1 --min-accuracy 0.7
          --workdir ${CMAKE_BINARY_DIR}/tests/mpi/bench_short --results ${CMAKE_BINARY_DIR}/tests/mpi/bench_short)
-set_tests_properties(mpi.bench_short PROPERTIES LABELS "mpi;torch" TIMEOUT 600)
+set_tests_properties(mpi.bench_short PROPERTIES LABELS "mpi;torch;slow" TIMEOUT 600)
 
 # --shards 3 on every example (tests/mpi/shards_examples.py): in f64, what the
 # whole batch trains in 3 steps, or refused with the reason.
 add_test(NAME mpi.shards_examples COMMAND ${SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/shards_examples.py
          $<TARGET_FILE:dlc> ${CMAKE_BINARY_DIR}/tests/mpi/shards_examples)
-set_tests_properties(mpi.shards_examples PROPERTIES LABELS "e2e" TIMEOUT 900)
+set_tests_properties(mpi.shards_examples PROPERTIES LABELS "e2e;slow" TIMEOUT 900)
