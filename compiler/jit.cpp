@@ -294,9 +294,22 @@ unsigned jit_threads()
 	if (sched_getaffinity(0, sizeof set, &set) == 0)
 		n = CPU_COUNT(&set);
 	// the processors other programs leave idle (this one counts as idle):
-	// on a busy machine more threads only add the cost of the split
+	// on a busy machine more threads only add the cost of the split.  The
+	// runnable threads now (/proc/loadavg's fourth field, this one among
+	// them), not the load average, which lags a minute behind a machine
+	// that has just gone idle.
+	long running = -1;
+	if (FILE *f = fopen("/proc/loadavg", "r")) {
+		double l1, l5, l15;
+		long total;
+		if (fscanf(f, "%lf %lf %lf %ld/%ld", &l1, &l5, &l15, &running, &total) != 5)
+			running = -1;
+		fclose(f);
+	}
 	double load;
-	if (getloadavg(&load, 1) == 1 && load > 1)
+	if (running >= 1)
+		n = std::min(n, n + 1 - running);
+	else if (getloadavg(&load, 1) == 1 && load > 1)
 		n = std::min(n, n + 1 - (long)(load + 0.5));
 	return (unsigned)std::max(1L, std::min(n, 32L));
 }
