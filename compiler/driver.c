@@ -193,6 +193,16 @@ static int opt_flags(char **argv)
 	return n;
 }
 
+/* A template for mkstemps: $TMPDIR/PREFIX-XXXXXX.c, or under /tmp when
+ * TMPDIR is unset or too long. */
+static void temp_name(char *buf, size_t size, const char *prefix)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir || strlen(dir) + strlen(prefix) + 16 > size)
+		dir = "/tmp";
+	snprintf(buf, size, "%s/%s-XXXXXX.c", dir, prefix);
+}
+
 /* dlc --mpi: the trainer is built with mpicc and links libdlrt_mpi */
 static int use_mpi;
 
@@ -678,7 +688,8 @@ static int run_in_process(const Schedule *sched, const MemPlan *mp, const char *
 	(void)cc_jit;
 	(void)no_jit_cache;
 #endif
-	char csrc[] = "/tmp/dlc-run-XXXXXX.c";
+	char csrc[4200];
+	temp_name(csrc, sizeof csrc, "dlc-run");
 	int fd = mkstemps(csrc, 2);
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
@@ -1118,7 +1129,8 @@ int main(int argc, char **argv)
 			}
 		}
 	} else {
-		char tmp[] = "/tmp/dlc-XXXXXX.c";
+		char tmp[4200];
+		temp_name(tmp, sizeof tmp, "dlc");
 		int fd = mkstemps(tmp, 2);
 		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 		if (!f) {
@@ -1135,6 +1147,8 @@ int main(int argc, char **argv)
 #ifdef DLC_HAVE_MPI
 				if (use_mpi && !cc_named)
 					cc = DLC_MPICC; /* the C compiler that knows where MPI is */
+#else
+				(void)cc_named; /* --mpi is refused without MPI */
 #endif
 				rc = build_executable(tmp, output, cc, cflags);
 			}

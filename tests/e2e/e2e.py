@@ -274,19 +274,25 @@ def t_progress_quiet():
 
 
 def t_run():
-    """dlc run trains in-process with the same results as the ahead-of-time trainer, and leaves no files."""
-    before = set(f for f in os.listdir("/tmp") if f.startswith("dlc-run-"))
+    """dlc run trains in-process with the same results as the ahead-of-time trainer, and leaves no
+    files in $TMPDIR (a directory of this test's own: other tests run dlc at the same time)."""
+    tmp = os.path.join(args.workdir, "tmpdir")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
     for ex, flags in (("logreg.dl", ["--epochs", "30"]), ("linreg.dl", ["--epochs", "20", "--lr", "0.05"])):
         exe = build(os.path.join(EXAMPLES, ex), ex[:-3] + "_aot")
         aot = run([exe, "--progress", "never"] + flags)
-        jit = run([args.dlc, "run", os.path.join(EXAMPLES, ex), "--progress", "never"] + flags)
+        jit = run([args.dlc, "run", "--cc-jit", os.path.join(EXAMPLES, ex), "--progress", "never"] + flags,
+                  env={"TMPDIR": tmp})
         if "compiled in" not in jit:
             fail("dlc run did not report its compile time")
         if final_train_loss(aot) != final_train_loss(jit):
             fail("dlc run: final loss %r differs from the trainer's %r" % (final_train_loss(jit), final_train_loss(aot)))
-    after = set(f for f in os.listdir("/tmp") if f.startswith("dlc-run-"))
-    if after - before:
-        fail("dlc run left files behind: %s" % sorted(after - before))
+        jit = run([args.dlc, "run", os.path.join(EXAMPLES, ex), "--progress", "never"] + flags, env={"TMPDIR": tmp})
+        if final_train_loss(aot) != final_train_loss(jit):
+            fail("dlc run: final loss %r differs from the trainer's %r" % (final_train_loss(jit), final_train_loss(aot)))
+    if os.listdir(tmp):
+        fail("dlc run left files behind: %s" % sorted(os.listdir(tmp)))
     out = run([args.dlc, "run", os.path.join(EXAMPLES, "nope.dl")], expect_rc="nonzero")
     if "nope.dl" not in out:
         fail("a missing model file is not named")
