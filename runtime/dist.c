@@ -31,7 +31,7 @@
 
 dlrt_dist *dlrt_dist_now;
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+uint64_t dlrt_fnv1a(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *c = p;
 	for (size_t i = 0; i < n; i++)
@@ -41,7 +41,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 static uint64_t fnv_str(uint64_t h, const char *s)
 {
-	return fnv(h, s ? s : "", s ? strlen(s) + 1 : 1);
+	return dlrt_fnv1a(h, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
 uint64_t dlrt_model_hash(const dlrt_model *m)
@@ -49,16 +49,16 @@ uint64_t dlrt_model_hash(const dlrt_model *m)
 	uint64_t h = 0xcbf29ce484222325ULL;
 	int64_t v[4] = {m->dtype, m->batch, m->ntensors, m->optimizer};
 	h = fnv_str(h, m->name);
-	h = fnv(h, &m->source_hash, sizeof m->source_hash);
-	h = fnv(h, v, sizeof v);
-	h = fnv(h, &m->lr, sizeof m->lr);
+	h = dlrt_fnv1a(h, &m->source_hash, sizeof m->source_hash);
+	h = dlrt_fnv1a(h, v, sizeof v);
+	h = dlrt_fnv1a(h, &m->lr, sizeof m->lr);
 	h = fnv_str(h, m->optimizer_constants);
 	for (int i = 0; i < m->ntensors; i++) {
 		const dlrt_tensor *t = &m->tensors[i];
 		int64_t d[3] = {t->role, t->dtype, t->rank};
 		h = fnv_str(h, t->name);
-		h = fnv(h, d, sizeof d);
-		h = fnv(h, t->shape, sizeof t->shape[0] * (size_t)t->rank);
+		h = dlrt_fnv1a(h, d, sizeof d);
+		h = dlrt_fnv1a(h, t->shape, sizeof t->shape[0] * (size_t)t->rank);
 	}
 	return h;
 }
@@ -284,7 +284,7 @@ int dlrt_dist_check_same(const dlrt_model *m, const char *after)
 	for (int i = 0; i < m->ntensors; i++) {
 		const dlrt_tensor *t = &m->tensors[i];
 		if (t->role == DLRT_PARAM || t->role == DLRT_STATE)
-			h = fnv(h, t->data, (size_t)t->numel * dlrt_dtype_size(t->dtype));
+			h = dlrt_fnv1a(h, t->data, (size_t)t->numel * dlrt_dtype_size(t->dtype));
 	}
 	all = malloc((size_t)d->size * sizeof *all);
 	if (!all || d->gather(&h, all, sizeof h)) {

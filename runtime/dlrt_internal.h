@@ -207,6 +207,8 @@ int dlrt_write_dump(const dlrt_model *m, const char *path, int64_t n, int with_g
 
 /* ---- dist.c: one step from the gradients of several parts of a batch ---- */
 
+/* FNV-1a of n bytes, from h (0xcbf29ce484222325 to start) */
+uint64_t dlrt_fnv1a(uint64_t h, const void *p, size_t n);
 /* Why the model's step cannot be split (NULL: it can). */
 const char *dlrt_split_refusal(const dlrt_model *m);
 /* One step of the n rows rows[0..n): each part's gradients (this rank's, or

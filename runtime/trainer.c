@@ -772,7 +772,6 @@ typedef struct eval_result {
 	double scalar_mean[16];
 } eval_result;
 
-/* The declared outputs that are one number per batch. */
 /* count_correct of the model's accuracy output (dist.c's parts) */
 static int64_t model_correct(const dlrt_model *m, int64_t n)
 {
@@ -780,6 +779,7 @@ static int64_t model_correct(const dlrt_model *m, int64_t n)
 	return accuracy_tensors(m, &out, &lab) ? count_correct(out, lab, n) : 0;
 }
 
+/* The declared outputs that are one number per batch. */
 static int scalar_outputs(const dlrt_model *m, int *idx, int max)
 {
 	int k = 0;

@@ -61,13 +61,6 @@ static int mpi_gather(const void *mine, void *all, int64_t bytes)
 	return 0;
 }
 
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return (h ^ 0xff) * 0x100000001b3ULL; /* the end of one argument */
-}
-
 int dlrt_mpi_main(const dlrt_model *m, int argc, char **argv)
 {
 	static dlrt_dist d;
@@ -87,7 +80,7 @@ int dlrt_mpi_main(const dlrt_model *m, int argc, char **argv)
 	mine[0] = dlrt_model_hash(m);
 	mine[1] = 0xcbf29ce484222325ULL;
 	for (int i = 1; i < argc; i++)
-		mine[1] = fnv(mine[1], argv[i]);
+		mine[1] = dlrt_fnv1a(mine[1], argv[i], strlen(argv[i]) + 1); /* with its NUL: where it ends */
 	all = malloc((size_t)d.size * sizeof mine);
 	if (!all || MPI_Allgather(mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, MPI_COMM_WORLD) !=
 	            MPI_SUCCESS) {
