@@ -502,6 +502,15 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		}
 		break;
 	}
+	case OP_ATTENTION: {
+		/* one kernel recomputes each query's weights from the packed
+		 * maxima and sums, and gives dq, dk and dv; the mask gets none */
+		NodeId d = graph_attention_grad(g, id, gy);
+		for (int k = 0; k < 3; k++)
+			if (n.in[k] < ad->n && ad->needs[n.in[k]])
+				accum(ad, n.in[k], graph_attention_part(g, d, k));
+		break;
+	}
 	case OP_SCAN: vjp_loop(ad, (int)n.i[0]); break;
 	case OP_PARAM: case OP_INPUT: case OP_STATE: case OP_CONST: case OP_HYPER: case OP_COUNT:
 	case OP_DROPOUT_MASK: case OP_RANDOM: case OP_ARANGE: case OP_LOOP_VAR:
@@ -550,7 +559,7 @@ static void vjp(AD *ad, NodeId id, NodeId gy)
 		break; /* depends on the labels only */
 	case OP_ARGMAX: case OP_ONE_HOT:
 		break; /* integers, and floats computed from integers: no gradient */
-	case OP_XENT_HESS: case OP_BCE_HESS: case OP_ASSIGN:
+	case OP_XENT_HESS: case OP_BCE_HESS: case OP_ASSIGN: case OP_ATTENTION_GRAD:
 	case OP_COUNT_:
 	default: /* elementwise ops without a rule in op_rules (maximum) */
 		DLC_INTERNAL("no gradient rule for '%s'", op_info[n.op].name);
@@ -671,6 +680,9 @@ const char *ad_missing_rule(const Graph *g, NodeId id, int order)
 	switch ((OpKind)n->op) {
 	case OP_XENT_HESS: return "the second derivative of cross_entropy has no gradient rule";
 	case OP_BCE_HESS: return "the second derivative of bce has no gradient rule";
+	case OP_ATTENTION:
+		return order > 1 ? "the fused attention (attention(..., fused = 1)) is differentiated once only" : NULL;
+	case OP_ATTENTION_GRAD: return "the gradient of the fused attention has no gradient rule";
 	case OP_XENT_GRAD: return order > 1 ? "the gradient of cross_entropy is differentiated once only" : NULL;
 	case OP_BCE_GRAD: return order > 1 ? "the gradient of bce is differentiated once only" : NULL;
 	case OP_MAXPOOL:

@@ -1976,6 +1976,168 @@ static void kernel_random(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t\t%s[i] = (%s)u[0];\n\t}\n", dst, e->T);
 }
 
+/* ---- fused attention ---- */
+
+/* The index of attention node id's mask at slice b, query i, key j, as a C
+ * expression in b, i and j: the mask is aligned right to the scores [...,
+ * T, S] and read with stride 0 along the axes it broadcasts; NULL when
+ * there is no mask (a constant other than 0). */
+static const char *attn_mask_index(Emit *e, const Node *n, int *all_masked)
+{
+	const Node *q = NN(e, n->in[0]), *m = NN(e, n->in[3]);
+	*all_masked = 0;
+	if (m->op == OP_CONST) {
+		*all_masked = m->f == 0;
+		return NULL;
+	}
+	int r = q->shape.rank, rm = m->shape.rank;
+	int64_t sd[MAXRANK], st[MAXRANK], inner = 1;
+	for (int a = 0; a < r; a++)
+		sd[a] = a < r - 2 ? q->shape.d[a] : a == r - 2 ? q->shape.d[r - 2] : NN(e, n->in[1])->shape.d[r - 2];
+	for (int a = r - 1; a >= 0; a--) {
+		int am = a - (r - rm);
+		st[a] = am >= 0 && m->shape.d[am] != 1 ? inner : 0;
+		if (am >= 0)
+			inner *= m->shape.d[am];
+	}
+	const char *ix = arena_printf(e->a, "%s[", e->s->buf[n->in[3]]);
+	int64_t below = 1;
+	int any = 0;
+	for (int a = r - 3; a >= 0; a--) {
+		if (st[a])
+			ix = arena_printf(e->a, "%s%s(b / %lld %% %lld) * %lld", ix, any++ ? " + " : "", (long long)below,
+			                  (long long)sd[a], (long long)st[a]);
+		below *= sd[a];
+	}
+	if (st[r - 2])
+		ix = arena_printf(e->a, "%s%si * %lld", ix, any++ ? " + " : "", (long long)st[r - 2]);
+	if (st[r - 1])
+		ix = arena_printf(e->a, "%s%sj * %lld", ix, any++ ? " + " : "", (long long)st[r - 1]);
+	return arena_printf(e->a, "%s%s]", ix, any ? "" : "0");
+}
+
+/* The loop over the leading indices b of a fused attention's operands (the
+ * rows of a partial batch only, in parallel where the work is large), each
+ * one's q, k and v, and the loop over its queries i with the keys j < jn
+ * that each may see.  Returns the depth of the loop body. */
+static int attn_open(Emit *e, NodeId id, const char *dst, long long X, const char *what)
+{
+	FILE *o;
+	const Node *n = NN(e, id), *q = NN(e, n->in[0]), *k = NN(e, n->in[1]), *v = NN(e, n->in[2]);
+	int r = q->shape.rank;
+	long long T = q->shape.d[r - 2], S = k->shape.d[r - 2], E = q->shape.d[r - 1], F = v->shape.d[r - 1];
+	long long L = (long long)(shape_numel(q->shape) / (T * E));
+	const char *live = batch_rows(e, id, L);
+	if (strcmp(live, arena_printf(e->a, "%lld", L)))
+		fprintf(e->o, "\tfor (long c = %s * %lld; c < %lld; c++) /* past the batch's rows */\n\t\t%s[c] = 0;\n", live,
+		        X, L * X, dst);
+	int par = (double)L * (double)T * (double)S * (double)(E + F) >= PAR_MIN_WORK && L > 1;
+	if (par)
+		par_begin(e, live, 1, what);
+	o = e->o;
+	fprintf(o, "\tfor (long b = %s; b < %s; b++) {\n", par ? "lo" : "0", par ? "hi" : live);
+	fprintf(o, "\t\tconst %s *qb = %s + b * %lld, *kb = %s + b * %lld, *vb = %s + b * %lld;\n", e->T,
+	        e->s->buf[n->in[0]], T * E, e->s->buf[n->in[1]], S * E, e->s->buf[n->in[2]], S * F);
+	return par;
+}
+
+static void attn_queries(Emit *e, const Node *n, long long T, long long S)
+{
+	fprintf(e->o, "\t\tfor (long i = 0; i < %lld; i++) {\n", T);
+	if (n->i[0]) /* causal: key j is seen by query i when j <= i + S - T */
+		fprintf(e->o, "\t\t\tlong jn = i + %lld;\n\t\t\tif (jn > %lld)\n\t\t\t\tjn = %lld;\n", S - T + 1, S, S);
+	else
+		fprintf(e->o, "\t\t\tconst long jn = %lld;\n", S);
+}
+
+/* softmax(q k^T scale, masked) v for one query at a time: its row of S
+ * scores becomes its weights in place, and the packed value keeps the
+ * output [T, F] and each query's score maximum [T], from which the
+ * gradient computes the weights again. */
+static void kernel_attention(Emit *e, NodeId id, const char *dst)
+{
+	const Node *n = NN(e, id), *q = NN(e, n->in[0]), *k = NN(e, n->in[1]), *v = NN(e, n->in[2]);
+	int r = q->shape.rank, none;
+	long long T = q->shape.d[r - 2], S = k->shape.d[r - 2], E = q->shape.d[r - 1], F = v->shape.d[r - 1];
+	long long X = T * F + T;
+	const char *mi = attn_mask_index(e, n, &none), *ty = e->T;
+	fprintf(e->o, "\t/* per query: the scores q k^T * %.9g%s%s, their softmax, the weighted sum of the values; "
+	        "the [%lld, %lld] weights are not stored */\n", n->f, mi ? ", masked keys at -inf" : "",
+	        n->i[0] ? ", causal" : "", T, S);
+	int par = attn_open(e, id, dst, X, "query rows");
+	FILE *o = e->o;
+	fprintf(o, "\t\t%s *ob = %s + b * %lld;\n", ty, dst, X);
+	attn_queries(e, n, T, S);
+	fprintf(o, "\t\t\t%s sc[%lld], mx = -INFINITY;\n", ty, S);
+	fprintf(o, "\t\t\tfor (long j = 0; j < jn; j++) {\n");
+	if (mi || none)
+		fprintf(o, "\t\t\t\tif (%s) {\n\t\t\t\t\tsc[j] = -INFINITY;\n\t\t\t\t\tcontinue;\n\t\t\t\t}\n",
+		        none ? "1" : arena_printf(e->a, "%s == 0", mi));
+	fprintf(o, "\t\t\t\t%s s = 0;\n\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\ts += qb[i * %lld + c] * kb[j * %lld + c];\n",
+	        ty, E, E, E);
+	fprintf(o, "\t\t\t\tsc[j] = s * %s;\n\t\t\t\tif (sc[j] > mx)\n\t\t\t\t\tmx = sc[j];\n\t\t\t}\n", lit(e, n->f));
+	/* a query that sees no key: no weight anywhere, an output of 0 */
+	fprintf(o, "\t\t\tif (mx == -INFINITY)\n\t\t\t\tmx = 0;\n\t\t\tdouble se = 0;\n");
+	fprintf(o, "\t\t\tfor (long j = 0; j < jn; j++) {\n\t\t\t\tsc[j] = %s(sc[j] - mx);\n\t\t\t\tse += sc[j];\n\t\t\t}\n",
+	        fn(e, "exp"));
+	fprintf(o, "\t\t\tdouble inv = se > 0 ? 1 / se : 0;\n\t\t\t%s *out = ob + i * %lld;\n", ty, F);
+	fprintf(o, "\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\tout[c] = 0;\n", F);
+	fprintf(o, "\t\t\tfor (long j = 0; j < jn; j++) {\n\t\t\t\t%s w = (%s)(sc[j] * inv);\n", ty, ty);
+	fprintf(o, "\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\tout[c] += w * vb[j * %lld + c];\n\t\t\t}\n", F, F);
+	fprintf(o, "\t\t\tob[%lld + i] = mx;\n\t\t}\n\t}\n", T * F);
+	if (par)
+		par_end(e);
+}
+
+/* The adjoint of the fused attention: per query, its weights p_j again
+ * (from the packed maximum, normalised again), dp_j = dout . v_j, then ds_j =
+ * p_j (dp_j - sum_j p_j dp_j) scale, which goes to dq_i (ds_j k_j) and dk_j
+ * (ds_j q_i), and p_j dout to dv_j; in key order, the same on any number of
+ * threads (each leading index is one thread's). */
+static void kernel_attention_grad(Emit *e, NodeId id, const char *dst)
+{
+	const Node *n = NN(e, id), *q = NN(e, n->in[0]), *k = NN(e, n->in[1]), *v = NN(e, n->in[2]);
+	int r = q->shape.rank, none;
+	long long T = q->shape.d[r - 2], S = k->shape.d[r - 2], E = q->shape.d[r - 1], F = v->shape.d[r - 1];
+	long long X = T * E + S * E + S * F, XA = T * F + T;
+	const char *mi = attn_mask_index(e, n, &none), *ty = e->T;
+	fprintf(e->o, "\t/* dq, dk, dv of the attention: each query's weights computed again from its packed "
+	        "maximum; the [%lld, %lld] weights are not stored */\n", T, S);
+	int par = attn_open(e, id, dst, X, "query rows");
+	FILE *o = e->o;
+	fprintf(o, "\t\tconst %s *ab = %s + b * %lld, *gb = %s + b * %lld;\n", ty, e->s->buf[n->in[4]], XA,
+	        e->s->buf[n->in[5]], XA);
+	fprintf(o, "\t\t%s *dq = %s + b * %lld, *dk = dq + %lld, *dv = dk + %lld;\n", ty, dst, X, T * E, S * E);
+	fprintf(o, "\t\tfor (long c = 0; c < %lld; c++)\n\t\t\tdq[c] = 0;\n", X);
+	attn_queries(e, n, T, S);
+	fprintf(o, "\t\t\t%s p[%lld], dp[%lld];\n", ty, S, S);
+	fprintf(o, "\t\t\tconst %s mx = ab[%lld + i], *go = gb + i * %lld;\n", ty, T * F, F);
+	fprintf(o, "\t\t\tdouble se = 0, pdp = 0;\n\t\t\tfor (long j = 0; j < jn; j++) {\n");
+	if (mi || none)
+		fprintf(o, "\t\t\t\tif (%s) {\n\t\t\t\t\tp[j] = 0;\n\t\t\t\t\tdp[j] = 0;\n\t\t\t\t\tcontinue;\n\t\t\t\t}\n",
+		        none ? "1" : arena_printf(e->a, "%s == 0", mi));
+	fprintf(o, "\t\t\t\t%s s = 0, g = 0;\n\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\ts += qb[i * %lld + c] * kb[j * %lld + c];\n",
+	        ty, E, E, E);
+	fprintf(o, "\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\tg += go[c] * vb[j * %lld + c];\n", F, F);
+	fprintf(o, "\t\t\t\tp[j] = %s(s * %s - mx);\n\t\t\t\tse += p[j];\n\t\t\t\tdp[j] = g;\n\t\t\t}\n", fn(e, "exp"),
+	        lit(e, n->f));
+	/* normalised by their own sum: the weights add up to 1 as they are
+	 * rounded here, which the sum over keys of ds (0) needs */
+	fprintf(o, "\t\t\tdouble inv = se > 0 ? 1 / se : 0;\n\t\t\tfor (long j = 0; j < jn; j++) {\n"
+	           "\t\t\t\tp[j] = (%s)(p[j] * inv);\n\t\t\t\tpdp += (double)p[j] * dp[j];\n\t\t\t}\n", ty);
+	fprintf(o, "\t\t\tdouble dqi[%lld] = {0};\n", E);
+	fprintf(o, "\t\t\tfor (long j = 0; j < jn; j++) {\n\t\t\t\tdouble ds = p[j] * (dp[j] - pdp) * %.17g;\n",
+	        n->f);
+	fprintf(o, "\t\t\t\tfor (long c = 0; c < %lld; c++) {\n\t\t\t\t\tdqi[c] += ds * kb[j * %lld + c];\n"
+	           "\t\t\t\t\tdk[j * %lld + c] += (%s)(ds * qb[i * %lld + c]);\n\t\t\t\t}\n", E, E, E, ty, E);
+	fprintf(o, "\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\tdv[j * %lld + c] += p[j] * go[c];\n\t\t\t}\n", F,
+	        F);
+	fprintf(o, "\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\tdq[i * %lld + c] = (%s)dqi[c];\n\t\t}\n\t}\n", E, E,
+	        ty);
+	if (par)
+		par_end(e);
+}
+
 /* ---- gathers and upsampling ---- */
 
 /* take: the rows of a [V, D] table that the ids select, in parallel over
@@ -2368,6 +2530,8 @@ static void emit_kernel(Emit *e, const Kernel *k)
 			fprintf(e->o, "\tfor (long i = 0; i < %lld; i++)\n\t\t%s[i] = (%s)i;\n",
 			        (long long)NN(e, k->node)->shape.d[0], dst, e->T);
 			break;
+		case OP_ATTENTION: kernel_attention(e, k->node, dst); break;
+		case OP_ATTENTION_GRAD: kernel_attention_grad(e, k->node, dst); break;
 		case OP_TAKE: kernel_take(e, k->node, dst); break;
 		case OP_TAKE_GRAD: kernel_take_grad(e, k->node, dst); break;
 		case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD: kernel_upsample(e, k->node, dst); break;

@@ -994,6 +994,72 @@ NodeId graph_take_grad(Graph *g, NodeId dy, NodeId ids, Shape tshape)
 	return intern(g, &n, (NodeId[]){dy, ids}, 2);
 }
 
+/* ---- fused attention ---- */
+
+/* The leading axes of q [..., T, E] and a last axis of x entries. */
+static Shape attn_packed(const Node *q, int64_t x)
+{
+	Shape s = q->shape;
+	s.rank--;
+	s.d[s.rank - 1] = x;
+	return s;
+}
+
+NodeId graph_attention(Graph *g, NodeId q, NodeId k, NodeId v, NodeId mask, double scale, int causal)
+{
+	const Node *nq = &g->nodes[q], *nk = &g->nodes[k], *nv = &g->nodes[v];
+	int r = nq->shape.rank;
+	if (r < 2 || nk->shape.rank != r || nv->shape.rank != r || nk->bax != nq->bax || nv->bax != nq->bax ||
+	    nq->bax >= r - 2 || nq->shape.d[r - 1] != nk->shape.d[r - 1] || nk->shape.d[r - 2] != nv->shape.d[r - 2])
+		DLC_INTERNAL("bad fused attention operands");
+	for (int a = 0; a < r - 2; a++)
+		if (nk->shape.d[a] != nq->shape.d[a] || nv->shape.d[a] != nq->shape.d[a])
+			DLC_INTERNAL("fused attention operands with different leading axes");
+	/* a broadcast mask is read through its strides */
+	while (g->nodes[mask].op == OP_BROADCAST)
+		mask = g->nodes[mask].in[0];
+	int64_t T = nq->shape.d[r - 2], F = nv->shape.d[r - 1];
+	Node n = blank(OP_ATTENTION, nq->dtype, attn_packed(nq, T * F + T), nq->bax);
+	n.f = scale;
+	n.i[0] = causal;
+	return intern(g, &n, (NodeId[]){q, k, v, mask}, 4);
+}
+
+NodeId graph_attention_out(Graph *g, NodeId att)
+{
+	const Node *na = &g->nodes[att], *nq = &g->nodes[na->in[0]], *nv = &g->nodes[na->in[2]];
+	int r = nq->shape.rank;
+	int64_t T = nq->shape.d[r - 2], F = nv->shape.d[r - 1];
+	Shape s = nq->shape;
+	s.d[r - 1] = F;
+	return graph_reshape(g, graph_slice(g, att, r - 2, 0, T * F), s);
+}
+
+NodeId graph_attention_grad(Graph *g, NodeId att, NodeId gy)
+{
+	const Node *na = &g->nodes[att];
+	if (na->op != OP_ATTENTION || !shape_eq(g->nodes[gy].shape, na->shape))
+		DLC_INTERNAL("bad fused attention adjoint");
+	const Node *nq = &g->nodes[na->in[0]], *nk = &g->nodes[na->in[1]], *nv = &g->nodes[na->in[2]];
+	int r = nq->shape.rank;
+	int64_t T = nq->shape.d[r - 2], S = nk->shape.d[r - 2], E = nq->shape.d[r - 1], F = nv->shape.d[r - 1];
+	Node n = blank(OP_ATTENTION_GRAD, nq->dtype, attn_packed(nq, T * E + S * E + S * F), nq->bax);
+	n.f = na->f;
+	n.i[0] = na->i[0];
+	return intern(g, &n, (NodeId[]){na->in[0], na->in[1], na->in[2], na->in[3], att, gy}, 6);
+}
+
+NodeId graph_attention_part(Graph *g, NodeId grad, int which)
+{
+	const Node *ng = &g->nodes[grad];
+	const Node *nq = &g->nodes[ng->in[0]], *nk = &g->nodes[ng->in[1]], *nv = &g->nodes[ng->in[2]];
+	int r = nq->shape.rank;
+	int64_t T = nq->shape.d[r - 2], S = nk->shape.d[r - 2], E = nq->shape.d[r - 1];
+	int64_t start = which == 0 ? 0 : which == 1 ? T * E : T * E + S * E;
+	Shape s = which == 0 ? nq->shape : which == 1 ? nk->shape : nv->shape;
+	return graph_reshape(g, graph_slice(g, grad, r - 2, start, start + shape_numel(s) / shape_numel(attn_packed(nq, 1))), s);
+}
+
 static NodeId upsample_node(Graph *g, OpKind op, NodeId x, int64_t sh, int64_t sw)
 {
 	const Node *nx = &g->nodes[x];
@@ -1033,6 +1099,13 @@ static double node_flops(const Graph *g, const Node *n)
 		const Node *k = n->op == OP_CONV2D_DW ? n : &g->nodes[n->in[1]];
 		const Node *y = n->op == OP_CONV2D ? n : &g->nodes[n->op == OP_CONV2D_DX ? n->in[0] : n->in[1]];
 		return 2 * (double)shape_numel(y->shape) * (double)(shape_numel(k->shape) / k->shape.d[0]);
+	}
+	if (n->op == OP_ATTENTION || n->op == OP_ATTENTION_GRAD) {
+		const Node *q = &g->nodes[n->in[0]], *k = &g->nodes[n->in[1]], *v = &g->nodes[n->in[2]];
+		int r = q->shape.rank;
+		double E = (double)q->shape.d[r - 1], F = (double)v->shape.d[r - 1];
+		double scores = (double)shape_numel(q->shape) / E * (double)k->shape.d[r - 2];
+		return 2 * scores * (n->op == OP_ATTENTION ? E + F : 3 * E + 2 * F);
 	}
 	if (oi->flags & (OPF_REDUCE))
 		return (double)shape_numel(g->nodes[n->in[0]].shape) * oi->flops;
@@ -1123,6 +1196,9 @@ void graph_dump(FILE *out, const Graph *g, const NodeId *roots, int nroots)
 			break;
 		case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD:
 			fprintf(out, " scale=%lldx%lld", (long long)n->i[0], (long long)n->i[1]);
+			break;
+		case OP_ATTENTION: case OP_ATTENTION_GRAD:
+			fprintf(out, " scale=%.17g%s", n->f, n->i[0] ? " causal" : "");
 			break;
 		case OP_MATMUL:
 			if (n->i[0] || n->i[1])

@@ -308,6 +308,17 @@ NodeId graph_take_grad(Graph *g, NodeId dy, NodeId ids, Shape tshape);
 NodeId graph_upsample(Graph *g, NodeId x, int64_t sh, int64_t sw);
 NodeId graph_upsample_grad(Graph *g, NodeId dy, int64_t sh, int64_t sw);
 
+/* Fused attention (ops.def: ATTENTION): q [..., T, E], k [..., S, E], v
+ * [..., S, F] with the same leading axes and batch axis, a mask broadcast to
+ * [..., T, S] (a constant 1 for none).  graph_attention's value is packed;
+ * graph_attention_out is softmax(q k^T scale, masked) v [..., T, F] from it.
+ * graph_attention_grad takes the packed value and its adjoint, and
+ * graph_attention_part views its dq (0), dk (1) or dv (2). */
+NodeId graph_attention(Graph *g, NodeId q, NodeId k, NodeId v, NodeId mask, double scale, int causal);
+NodeId graph_attention_out(Graph *g, NodeId att);
+NodeId graph_attention_grad(Graph *g, NodeId att, NodeId gy);
+NodeId graph_attention_part(Graph *g, NodeId grad, int which);
+
 /* Loops (see Loop): open one, add its slots and outputs, then close it,
  * which builds its OP_SCAN nodes (consecutive ids) into outs[0..nout). */
 int graph_loop_new(Graph *g, int64_t T, int reverse);

@@ -2227,6 +2227,67 @@ static int kv_state(Sema *s, const char *what, Shape sh, SrcLoc loc)
 	return ti;
 }
 
+/* The mask of attention (a number or a float tensor that broadcasts to the
+ * scores ss [..., T, S], on their batch axis) as a node: 0 on an error, a
+ * constant 1 where the mask is a number other than 0. */
+static NodeId attention_mask(Sema *s, const AstExpr *arg, Scope *sc, NodeId q, int sbax, Shape ss)
+{
+	Val m = eval(s, arg, sc);
+	if (m.kind == V_ERR)
+		return 0;
+	if (m.kind == V_NUM && m.num != 0)
+		return graph_const(s->g, 1);
+	NodeId mn = as_node(s, m, arg, "the mask of 'attention'");
+	if (!mn || !check_float(s, mn, arg, "attention"))
+		return 0;
+	Shape out;
+	if (!shape_broadcast(N(s, mn)->shape, ss, &out) || !shape_eq(out, ss)) {
+		diag_error(s->d, arg->loc, "the mask %s of 'attention' does not broadcast to the scores %s "
+		           "(queries by keys)", shp(s, N(s, mn)->shape), shp(s, ss));
+		return 0;
+	}
+	const Node *nm = N(s, mn);
+	int bm = nm->bax < 0 ? -1 : nm->bax + ss.rank - nm->shape.rank;
+	if (!one_batch_axis(s, arg->loc, "the mask of 'attention' and its queries", mn, bm, q, sbax, ss))
+		return 0;
+	return mn;
+}
+
+/* attention(..., fused = 1): one op (ops.def: ATTENTION) that computes each
+ * query's row of scores, its softmax and the weighted values, and keeps per
+ * query its score maximum for the gradient instead of the [T, S]
+ * weights.  q, k and v share their leading axes ([batch, heads]). */
+static Val fused_attention(Sema *s, const AstExpr *e, const AstExpr *marg, Scope *sc, NodeId q, NodeId k, NodeId v,
+                           double scale, int causal)
+{
+	Shape sq = N(s, q)->shape, sk = N(s, k)->shape, sv = N(s, v)->shape;
+	int r = sq.rank, same = sk.rank == r && sv.rank == r && N(s, k)->bax == N(s, q)->bax &&
+	                        N(s, v)->bax == N(s, q)->bax && N(s, q)->bax < r - 2;
+	for (int a = 0; same && a < r - 2; a++)
+		same = sk.d[a] == sq.d[a] && sv.d[a] == sq.d[a];
+	if (!same) {
+		diag_error(s->d, e->loc, "the fused attention needs q, k and v with the same leading axes and the batch "
+		           "among them, got %s, %s and %s; use attention(..., fused = 0), which broadcasts them",
+		           shp(s, sq), shp(s, sk), shp(s, sv));
+		return verr();
+	}
+	int64_t S = sk.d[r - 2];
+	if (S > 65536) {
+		diag_error(s->d, e->loc, "the fused attention keeps a row of %lld scores per query on the stack; it "
+		           "takes at most 65536 keys (use attention(..., fused = 0))", (long long)S);
+		return verr();
+	}
+	NodeId mask = graph_const(s->g, 1);
+	if (marg) {
+		/* the scores' shape and batch axis, for the mask's checks */
+		Shape ss = sq;
+		ss.d[r - 1] = S;
+		if (!(mask = attention_mask(s, marg, sc, q, N(s, q)->bax, ss)))
+			return verr();
+	}
+	return vnode(graph_attention_out(s->g, graph_attention(s->g, q, k, v, mask, scale, causal)));
+}
+
 /* attention(q, k, v, mask = 1, dropout = 0, scale = 1 / sqrt(E)): q [..., T,
  * E], k [..., S, E], v [..., S, F] -> softmax(q k^T scale, masked) v [..., T,
  * F].  Where the mask (broadcast to the scores [..., T, S]) is 0 the score
@@ -2234,9 +2295,9 @@ static int kv_state(Sema *s, const char *what, Shape sh, SrcLoc loc)
  * (not NaN).  Dropout acts on the weights, as torch.nn.MultiheadAttention. */
 static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 {
-	static const char *const pn[] = {"q", "k", "v", "mask", "dropout", "scale", "causal"};
-	const AstExpr *args[7];
-	if (!bind_args(s, e, "attention", pn, 7, 3, args))
+	static const char *const pn[] = {"q", "k", "v", "mask", "dropout", "scale", "causal", "fused"};
+	const AstExpr *args[8];
+	if (!bind_args(s, e, "attention", pn, 8, 3, args))
 		return verr();
 	NodeId q = tensor_arg(s, args[0], sc, "attention", 1), k = tensor_arg(s, args[1], sc, "attention", 1),
 	       v = tensor_arg(s, args[2], sc, "attention", 1);
@@ -2249,20 +2310,26 @@ static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 		           "and %s", shp(s, sq), shp(s, sk), shp(s, sv));
 		return verr();
 	}
-	double scale = 1 / sqrt((double)sq.d[sq.rank - 1]), p = 0, causal = 0;
-	for (int i = 4; i < 7; i++) {
+	double scale = 1 / sqrt((double)sq.d[sq.rank - 1]), p = 0, causal = 0, fused = 0;
+	for (int i = 4; i < 8; i++) {
 		if (!args[i])
 			continue;
 		Val c = eval(s, args[i], sc);
 		if (c.kind == V_ERR)
 			return verr();
-		if (c.kind != V_NUM || (i == 4 && (c.num < 0 || c.num >= 1)) || (i == 6 && c.num != 0 && c.num != 1)) {
+		if (c.kind != V_NUM || (i == 4 && (c.num < 0 || c.num >= 1)) || (i >= 6 && c.num != 0 && c.num != 1)) {
 			diag_error(s->d, args[i]->loc, i == 4   ? "the dropout of 'attention' must be a number in [0, 1)"
 			                               : i == 5 ? "the scale of 'attention' must be a number"
-			                                        : "'causal' of 'attention' is 0 or 1");
+			                               : i == 6 ? "'causal' of 'attention' is 0 or 1"
+			                                        : "'fused' of 'attention' is 0 or 1");
 			return verr();
 		}
-		*(i == 4 ? &p : i == 5 ? &scale : &causal) = c.num;
+		*(i == 4 ? &p : i == 5 ? &scale : i == 6 ? &causal : &fused) = c.num;
+	}
+	if (fused && p > 0) {
+		diag_error(s->d, args[4]->loc, "the fused attention has no dropout on its weights; use attention(..., "
+		           "fused = 0) for dropout %g", p);
+		return verr();
 	}
 	int64_t T = sq.d[sq.rank - 2], S = sk.d[sk.rank - 2];
 	if (s->kv_ctx) {
@@ -2290,6 +2357,8 @@ static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 		sk = N(s, k)->shape;
 	}
 
+	if (fused && !s->kv_ctx) /* a cached generator's one query has a row of scores only */
+		return fused_attention(s, e, args[3], sc, q, k, v, scale, (int)causal);
 	int perm[MAXRANK];
 	for (int j = 0; j < MAXRANK; j++)
 		perm[j] = j;

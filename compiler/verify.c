@@ -50,7 +50,7 @@ static void check_node(Check *c, NodeId id)
 {
 	const Graph *g = c->g;
 	const Node *n = &g->nodes[id];
-	char b1[160], b2[160];
+	char b1[160], b2[160], b3[160];
 	if (n->op >= OP_COUNT_) {
 		bad(c, id, "op %u is not in the op table", n->op);
 		return;
@@ -248,6 +248,32 @@ static void check_node(Check *c, NodeId id)
 		check_shape(c, id, n->op == OP_TAKE ? "the result" : "the adjoint", rows->shape, want);
 		if (n->op == OP_TAKE && n->bax != b->bax)
 			bad(c, id, "batch axis %d of rows indexed by ids with batch axis %d", n->bax, b->bax);
+		break;
+	}
+	case OP_ATTENTION: case OP_ATTENTION_GRAD: {
+		/* q [..., T, E], k [..., S, E], v [..., S, F], the leading axes shared;
+		 * packed per leading index: [T F + T] or [T E + S E + S F] */
+		const Node *q = a, *k = b, *v = &g->nodes[n->in[2]];
+		int r = q->shape.rank;
+		int ok = r >= 2 && k->shape.rank == r && v->shape.rank == r && q->shape.d[r - 1] == k->shape.d[r - 1] &&
+		         k->shape.d[r - 2] == v->shape.d[r - 2];
+		for (int x = 0; ok && x < r - 2; x++)
+			ok = k->shape.d[x] == q->shape.d[x] && v->shape.d[x] == q->shape.d[x];
+		if (!ok) {
+			bad(c, id, "attention of q %s, k %s and v %s", sh(q->shape, b1), sh(k->shape, b2), sh(v->shape, b3));
+			break;
+		}
+		int64_t T = q->shape.d[r - 2], S = k->shape.d[r - 2], E = q->shape.d[r - 1], F = v->shape.d[r - 1];
+		Shape want = q->shape;
+		want.rank = r - 1;
+		want.d[r - 2] = n->op == OP_ATTENTION ? T * F + T : T * E + S * E + S * F;
+		check_shape(c, id, "the packed value", n->shape, want);
+		if (n->op == OP_ATTENTION_GRAD) {
+			Shape fw = want;
+			fw.d[r - 2] = T * F + T;
+			check_shape(c, id, "the attention's value", g->nodes[n->in[4]].shape, fw);
+			check_shape(c, id, "its adjoint", g->nodes[n->in[5]].shape, fw);
+		}
 		break;
 	}
 	case OP_UPSAMPLE: case OP_UPSAMPLE_GRAD: {

@@ -461,6 +461,11 @@ FIRST_ORDER = {
     "scan_gru_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_lstm_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_lstm_mask_torch": "'newton' needs second derivatives, and the model has a 'scan'",
+    "attention_fused": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
+    "attention_fused_causal": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
+    "attention_fused_masked_rows": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
+    "mha_fused_torch": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
+    "transformer_block_fused_torch": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
     "grad_input": "'newton' needs second derivatives of the loss: the gradient of cross_entropy is differentiated once only",
     "grad_conv_pool": "'newton' needs second derivatives of the loss: the gradient of cross_entropy is differentiated once only",
 }
@@ -603,6 +608,53 @@ CASES = [
         """, lambda v: (lambda r: (r[0], {"o": r[1]["o"]}))(_composed_attention(v, 2)),
         gen={"m": prefix_mask()}, rows=3,
         note="attention(q, k, v, mask) against the same attention written out in torch"),
+    case("attention_fused", """
+        dim B = 5
+        dim T = 6
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        param Wq : [D, D]
+        param Wk : [D, D]
+        param Wv : [D, D]
+        output o = merge_heads(attention(heads(x @ Wq, 2), heads(x @ Wk, 2), heads(x @ Wv, 2),
+                                         causal(T) * reshape(m, [B, 1, 1, T]), fused = 1))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda r: (r[0], {"o": r[1]["o"]}))(_composed_attention(v, 2)),
+        gen={"m": prefix_mask()}, rows=3,
+        note="the fused attention op (no [T, T] weights stored) against the attention written out in torch"),
+    case("attention_fused_causal", """
+        dim B = 5
+        dim T = 6
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        param Wq : [D, D]
+        param Wk : [D, D]
+        param Wv : [D, D]
+        output o = merge_heads(attention(heads(x @ Wq, 2), heads(x @ Wk, 2), heads(x @ Wv, 2),
+                                         reshape(m, [B, 1, 1, T]), causal = 1, fused = 1))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda r: (r[0], {"o": r[1]["o"]}))(_composed_attention(v, 2)),
+        gen={"m": prefix_mask()}, rows=3,
+        note="the fused attention with causal = 1 (keys after the query skipped) and a padding mask"),
+    case("attention_fused_masked_rows", """
+        dim B = 4
+        input x : f32[B, 3, 4]
+        input R : f32[B, 3, 5]
+        param Wq : [4, 4]
+        param V : [3, 5]
+        param U : [4, 5]
+        M = less(reshape(arange(3), [1, 3]), reshape(arange(3), [3, 1]))   # keys before the query
+        output o = attention(x @ Wq, x, x @ U + V, M, scale = 0.7, fused = 1)
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda o: ((o * (v.R + 2)).sum(), {"o": o}))(torch.nan_to_num(
+            torch.softmax((v.x @ v.Wq @ v.x.transpose(-1, -2) * 0.7).masked_fill(
+                torch.tensor([[1, 1, 1], [0, 1, 1], [0, 0, 1]], dtype=torch.bool), float("-inf")), -1)) @
+            (v.x @ v.U + v.V)),
+        rows=3, note="the fused attention: a query with every key masked gets zeros; E != F; a scale given"),
     case("attention_masked_rows", """
         dim B = 4
         input x : f32[B, 3, 4]
@@ -630,6 +682,34 @@ CASES = [
         gen={"m": prefix_mask()}, rows=3,
         note="the prelude's MultiheadAttention against torch.nn.MultiheadAttention, causal and padding masks"),
         ("mha", "attn", 8)),
+    torch_params(case("mha_fused_torch", """
+        dim B = 5
+        dim T = 6
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        attn = MultiheadAttention(D, 2, fused = 1)
+        output o = attn(x, causal(T) * reshape(m, [B, 1, 1, T]))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda o: ((o * (v.R + 2)).sum(), {"o": o}))(_torch_mha(v, "attn", v.x, 2)),
+        gen={"m": prefix_mask()}, rows=3,
+        note="MultiheadAttention(fused = 1) against torch.nn.MultiheadAttention, causal and padding masks"),
+        ("mha", "attn", 8)),
+    torch_params(case("transformer_block_fused_torch", """
+        dim B = 4
+        dim T = 5
+        dim D = 8
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        blk = TransformerBlock(D, 4, 12, fused = 1)
+        output o = blk(x, causal(T) * reshape(m, [B, 1, 1, T]))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda o: ((o * (v.R + 2)).sum(), {"o": o}))(_torch_block(v, "blk", v.x, 4, 12)),
+        gen={"m": prefix_mask()}, rows=3,
+        note="TransformerBlock(fused = 1) against torch.nn.TransformerEncoderLayer(norm_first=True, gelu)"),
+        ("block", "blk", 8, 12)),
     torch_params(case("transformer_block_torch", """
         dim B = 4
         dim T = 5
