@@ -2050,6 +2050,27 @@ static void attn_queries(Emit *e, const Node *n, long long T, long long S)
 		fprintf(e->o, "\t\t\tconst long jn = %lld;\n", S);
 }
 
+/* `ty var = a . b` over len entries, at depth 4: in 8 lanes where len
+ * allows (the compiler turns them into one vector of multiply-adds), then
+ * summed pairwise; the forward and the gradient print the same sum. */
+static void attn_dot(Emit *e, const char *var, const char *a, const char *b, long long len)
+{
+	FILE *o = e->o;
+	long long L = len >= 16 ? 8 : 1, main = len / L * L;
+	if (L == 1) {
+		fprintf(o, "\t\t\t\t%s %s = 0;\n\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\t%s += %s[c] * %s[c];\n",
+		        e->T, var, len, var, a, b);
+		return;
+	}
+	fprintf(o, "\t\t\t\t%s %s_l[8] = {0};\n\t\t\t\tfor (long c = 0; c < %lld; c += 8)\n"
+	           "\t\t\t\t\tfor (int l = 0; l < 8; l++)\n\t\t\t\t\t\t%s_l[l] += %s[c + l] * %s[c + l];\n",
+	        e->T, var, main, var, a, b);
+	fprintf(o, "\t\t\t\t%s %s = ((%s_l[0] + %s_l[4]) + (%s_l[2] + %s_l[6])) + ((%s_l[1] + %s_l[5]) + (%s_l[3] + %s_l[7]));\n",
+	        e->T, var, var, var, var, var, var, var, var, var);
+	if (main < len)
+		fprintf(o, "\t\t\t\tfor (long c = %lld; c < %lld; c++)\n\t\t\t\t\t%s += %s[c] * %s[c];\n", main, len, var, a, b);
+}
+
 /* softmax(q k^T scale, masked) v for one query at a time: its row of S
  * scores becomes its weights in place, and the packed value keeps the
  * output [T, F] and each query's score maximum [T], from which the
@@ -2073,8 +2094,7 @@ static void kernel_attention(Emit *e, NodeId id, const char *dst)
 	if (mi || none)
 		fprintf(o, "\t\t\t\tif (%s) {\n\t\t\t\t\tsc[j] = -INFINITY;\n\t\t\t\t\tcontinue;\n\t\t\t\t}\n",
 		        none ? "1" : arena_printf(e->a, "%s == 0", mi));
-	fprintf(o, "\t\t\t\t%s s = 0;\n\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\ts += qb[i * %lld + c] * kb[j * %lld + c];\n",
-	        ty, E, E, E);
+	attn_dot(e, "s", arena_printf(e->a, "(qb + i * %lld)", E), arena_printf(e->a, "(kb + j * %lld)", E), E);
 	fprintf(o, "\t\t\t\tsc[j] = s * %s;\n\t\t\t\tif (sc[j] > mx)\n\t\t\t\t\tmx = sc[j];\n\t\t\t}\n", lit(e, n->f));
 	/* a query that sees no key: no weight anywhere, an output of 0 */
 	fprintf(o, "\t\t\tif (mx == -INFINITY)\n\t\t\t\tmx = 0;\n\t\t\tdouble se = 0;\n");
@@ -2116,9 +2136,8 @@ static void kernel_attention_grad(Emit *e, NodeId id, const char *dst)
 	if (mi || none)
 		fprintf(o, "\t\t\t\tif (%s) {\n\t\t\t\t\tp[j] = 0;\n\t\t\t\t\tdp[j] = 0;\n\t\t\t\t\tcontinue;\n\t\t\t\t}\n",
 		        none ? "1" : arena_printf(e->a, "%s == 0", mi));
-	fprintf(o, "\t\t\t\t%s s = 0, g = 0;\n\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\ts += qb[i * %lld + c] * kb[j * %lld + c];\n",
-	        ty, E, E, E);
-	fprintf(o, "\t\t\t\tfor (long c = 0; c < %lld; c++)\n\t\t\t\t\tg += go[c] * vb[j * %lld + c];\n", F, F);
+	attn_dot(e, "s", arena_printf(e->a, "(qb + i * %lld)", E), arena_printf(e->a, "(kb + j * %lld)", E), E);
+	attn_dot(e, "g", "go", arena_printf(e->a, "(vb + j * %lld)", F), F);
 	fprintf(o, "\t\t\t\tp[j] = %s(s * %s - mx);\n\t\t\t\tse += p[j];\n\t\t\t\tdp[j] = g;\n\t\t\t}\n", fn(e, "exp"),
 	        lit(e, n->f));
 	/* normalised by their own sum: the weights add up to 1 as they are

@@ -462,6 +462,7 @@ FIRST_ORDER = {
     "scan_lstm_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "scan_lstm_mask_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "attention_fused": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
+    "attention_fused_wide": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
     "attention_fused_causal": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
     "attention_fused_masked_rows": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
     "mha_fused_torch": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
@@ -640,6 +641,23 @@ CASES = [
         """, lambda v: (lambda r: (r[0], {"o": r[1]["o"]}))(_composed_attention(v, 2)),
         gen={"m": prefix_mask()}, rows=3,
         note="the fused attention with causal = 1 (keys after the query skipped) and a padding mask"),
+    case("attention_fused_wide", """
+        dim B = 3
+        dim T = 2
+        dim D = 40
+        input x : f32[B, T, D]
+        input m : f32[B, T]
+        input R : f32[B, T, D]
+        param Wq : [D, D]
+        param Wk : [D, D]
+        param Wv : [D, D]
+        output o = merge_heads(attention(heads(x @ Wq, 2), heads(x @ Wk, 2), heads(x @ Wv, 2),
+                                         causal(T) * reshape(m, [B, 1, 1, T]), fused = 1))
+        loss sum(o * (R + 2))
+        """, lambda v: (lambda r: (r[0], {"o": r[1]["o"]}))(_composed_attention(v, 2)),
+        gen={"m": prefix_mask()}, rows=2,
+        note="the fused attention with heads of 20 features: products in 8 lanes and a tail of 4 (two "
+             "tokens: with more, the f32 draws of this width lose the tolerance in the composed form too)"),
     case("attention_fused_masked_rows", """
         dim B = 4
         input x : f32[B, 3, 4]
