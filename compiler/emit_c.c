@@ -2779,6 +2779,63 @@ static void setup(Emit *e, const Schedule *s, const MemPlan *mp, Arena *a)
 	e->row0 = arena_printf(a, "%srow0", p);
 }
 
+/* The floating-point operations of node id and the values inlined into its
+ * kernel, for a full batch. */
+static double tree_flops(const Emit *e, NodeId id)
+{
+	const Node *n = NN(e, id);
+	double f = graph_work(e->g, id);
+	for (int k = 0; k < n->nin; k++)
+		if (e->s->st[n->in[k]] == ST_INLINE)
+			f += tree_flops(e, n->in[k]);
+	return f;
+}
+
+/* A kernel's floating-point operations for a full batch: its node's tree,
+ * its epilogue's, an update in the same loop; a loop's, its body's kernels
+ * times the steps. */
+static double kernel_flops(const Emit *e, const Kernel *k)
+{
+	if (k->dst)
+		return 0;
+	const Node *n = NN(e, k->node);
+	if (n->op == OP_SCAN) {
+		double f = 0;
+		for (int i = 0; i < e->s->nk; i++)
+			if (e->s->k[i].loop == n->i[0] + 1)
+				f += kernel_flops(e, &e->s->k[i]);
+		return f * (double)e->g->loops[n->i[0]].T;
+	}
+	double f = n->op == OP_ASSIGN ? tree_flops(e, n->in[1]) : tree_flops(e, k->node);
+	if (e->s->epi_of[k->node]) /* a product whose epilogue this kernel's node is */
+		f += tree_flops(e, e->s->epi_of[k->node]);
+	if (k->also)
+		f += tree_flops(e, NN(e, k->also)->in[1]);
+	return f;
+}
+
+/* train_step's kernels in the order it calls them, with their work: the
+ * trainer's --profile calls them one at a time and times each. */
+static void emit_kernel_table(Emit *e, FILE *out)
+{
+	const Model *m = e->m;
+	fprintf(out, "/* train_step's kernels in order, each with its floating-point operations for a full batch\n"
+	             " * and the factor of the learning rate it runs at: the trainer's --profile times them */\n");
+	fprintf(out, "static void %s_set_lr(double learning_rate)\n{\n\t%s = (%s)learning_rate;\n}\n\n", m->name, e->lr,
+	        e->T);
+	fprintf(out, "static const dlrt_kernel %s_kernels[] = {\n", m->name);
+	int nc = m->nclauses ? m->nclauses : 1;
+	for (int c = 0; c < nc; c++) {
+		double scale = m->nclauses && m->clauses[0].opt.lr > 0 ? m->clauses[c].opt.lr / m->clauses[0].opt.lr : 1.0;
+		int want = m->nclauses ? ENTRY_CLAUSE << c : ENTRY_TRAIN_STEP;
+		for (int i = 0; i < e->s->nk; i++)
+			if ((e->s->k[i].entries & want) && !e->s->k[i].loop)
+				fprintf(out, "\t{%s, %s, %.6g, %.17g},\n", c_string(e, kernel_name(e, &e->s->k[i])),
+				        kernel_name(e, &e->s->k[i]), kernel_flops(e, &e->s->k[i]), scale);
+	}
+	fprintf(out, "};\n\n");
+}
+
 void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 {
 	Arena arena = {0};
@@ -3027,6 +3084,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 		fprintf(out, "}\n\n");
 	}
 
+	emit_kernel_table(e, out);
+
 	/* descriptor */
 	fprintf(out, "/* ---- the model descriptor the runtime drives ---- */\n");
 	for (int t = 0; t < nt; t++) { /* the values of `const` tensors */
@@ -3152,6 +3211,8 @@ void emitc_model(FILE *out, const Schedule *s, const MemPlan *mp, int with_main)
 	        m->name, m->name, m->name);
 	if (has_update_entry(e))
 		fprintf(out, "\t.update = %s_update,\n", m->name);
+	fprintf(out, "\t.nkernels = (int)(sizeof %s_kernels / sizeof %s_kernels[0]),\n\t.kernels = %s_kernels,\n"
+	             "\t.set_lr = %s_set_lr,\n", m->name, m->name, m->name, m->name);
 	if (loss_is_row_mean(e))
 		fprintf(out, "\t.loss_row_mean = 1,\n");
 	if (m->source && file_hash(m->source))

@@ -264,6 +264,16 @@ typedef struct dlrt_rl {
 	const dlrt_schedule *schedules;
 } dlrt_rl;
 
+/* One kernel of train_step, for the trainer's --profile: its C function's
+ * name, the function, its floating-point operations for a full batch, and
+ * the factor of the learning rate it runs at (a step clause's). */
+typedef struct dlrt_kernel {
+	const char *name;
+	void (*fn)(int64_t n);
+	double flops;
+	double lr_scale;
+} dlrt_kernel;
+
 typedef struct dlrt_model {
 	const char *name;          /* model name (the .dl file's stem) */
 	/* A character-level model's generator: the same program compiled for
@@ -295,6 +305,11 @@ typedef struct dlrt_model {
 	 * by their rows, add up to the whole batch's.  0: it sums over rows, or
 	 * mixes them (batch statistics); --shards and MPI refuse the model. */
 	int loss_row_mean;
+	/* train_step as its kernels, in order (the trainer's --profile calls
+	 * them one at a time), and the setter of the learning rate they read */
+	int nkernels;
+	const dlrt_kernel *kernels;
+	void (*set_lr)(double lr);
 	/* Models compiled for second-order methods: gradients, and the
 	 * Hessian-vector product H v for the directions in the DLRT_DIRECTION
 	 * tensors (NULL otherwise). */

@@ -132,6 +132,21 @@ int dlrt_sample(const dlrt_model *m, int64_t rows, const char *out, uint64_t see
 int dlrt_noise_load(const dlrt_model *m, const char *spec);
 void dlrt_noise_step(const dlrt_model *m, int64_t step);
 
+/* ---- --profile (profile.c) ---- */
+
+/* Seconds and floating-point operations per kernel of train_step, summed
+ * over the steps profiled. */
+typedef struct dlrt_profile {
+	double *seconds, *flops;
+	int64_t steps;
+} dlrt_profile;
+int dlrt_profile_open(dlrt_profile *p, const dlrt_model *m);
+/* train_step(n, lr), one timed kernel at a time */
+void dlrt_profile_step(dlrt_profile *p, const dlrt_model *m, int64_t n, double lr);
+/* the table, slowest kernel first; peak: the machine's GFLOP/s (0: none) */
+void dlrt_profile_print(const dlrt_profile *p, const dlrt_model *m, double peak, FILE *out);
+void dlrt_profile_close(dlrt_profile *p);
+
 /* ---- teaching tools (teach.c) ---- */
 
 /* The model has no inputs and labels: a program of params and a loss. */

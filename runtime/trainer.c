@@ -102,6 +102,8 @@ typedef struct opts {
 	const char *dump_data;    /* --dump-data PATH */
 	int64_t shards;           /* --shards P: each step from P parts' gradients (dist.c); 0: off */
 	int exact_reduce;         /* --exact-reduce: MPI ranks sum gradients in rank order */
+	int profile;              /* --profile: time train_step's kernels one by one */
+	double profile_peak;      /* --profile-peak GFLOPS: the machine's, for the share of it */
 } opts;
 
 /* A comma-separated file list turned into a data spec (owns its strings). */
@@ -184,6 +186,10 @@ static void usage(FILE *out, const dlrt_model *m, const char *prog)
 	        "                         --exact-reduce, bit for bit (docs/mpi.md)\n"
 	        "  --exact-reduce         under mpirun: gather the ranks' gradients and sum them in\n"
 	        "                         rank order (default: MPI_Allreduce, equal to rounding)\n"
+	        "  --profile              time each kernel of the training step and print a table:\n"
+	        "                         milliseconds per step, share, GFLOP/s (docs/cli.md)\n"
+	        "  --profile-peak G       with --profile: the machine's peak, G GFLOP/s, and each\n"
+	        "                         kernel's share of it\n"
 	        "  --set NAME=VALUE       hyper-parameter NAME (`hyper NAME = ...` in the program) is\n"
 	        "                         VALUE instead of its default\n"
 	        "  --noise NAME=FILE      random tensor NAME takes its values from FILE (.npy): one draw\n"
@@ -255,7 +261,7 @@ enum flag_id {
 	F_CHECK_NUMERICS, F_PREDICT, F_PREDICT_OUT, F_HVPCHECK, F_THREADS, F_NOISE, F_VALID, F_EARLY_STOP, F_SAMPLE, F_SAMPLE_OUT, F_PRIME, F_TEMPERATURE, F_TOP_K,
 	F_TRACE, F_GRAD, F_GRAD_SWEEP, F_DOT,
 	F_DUMP_DATA, F_DUMP_HVP, F_SET, F_NO_SHUFFLE, F_LIPSCHITZ, F_EPISODES, F_EVAL_EPISODES, F_VALUE_ITERATION, F_SPEED,
-	F_SHARDS, F_EXACT_REDUCE,
+	F_SHARDS, F_EXACT_REDUCE, F_PROFILE, F_PROFILE_PEAK,
 };
 
 static const struct flag {
@@ -278,6 +284,7 @@ static const struct flag {
 	{"trace", F_TRACE, 1}, {"grad", F_GRAD, 1}, {"grad-sweep", F_GRAD_SWEEP, 0}, {"dot", F_DOT, 1},
 	{"dump-data", F_DUMP_DATA, 1}, {"dump-hvp", F_DUMP_HVP, 1}, {"set", F_SET, 1}, {"no-shuffle", F_NO_SHUFFLE, 0},
 	{"shards", F_SHARDS, 1}, {"exact-reduce", F_EXACT_REDUCE, 0},
+	{"profile", F_PROFILE, 0}, {"profile-peak", F_PROFILE_PEAK, 1},
 	{"lipschitz", F_LIPSCHITZ, 0}, {"episodes", F_EPISODES, 1}, {"eval-episodes", F_EVAL_EPISODES, 1},
 	{"value-iteration", F_VALUE_ITERATION, 0}, {"speed", F_SPEED, 1},
 };
@@ -424,6 +431,13 @@ static int set_flag(opts *o, const struct flag *f, const char *v)
 		break;
 	case F_EXACT_REDUCE:
 		o->exact_reduce = 1;
+		break;
+	case F_PROFILE:
+		o->profile = 1;
+		break;
+	case F_PROFILE_PEAK:
+		if (parse_f64(v, &o->profile_peak) || !(o->profile_peak > 0) || o->profile_peak > 1e9)
+			return bad_value(f->name, v, "a number of GFLOP/s above 0");
 		break;
 	case F_LIPSCHITZ:
 		o->lipschitz = 1;
@@ -1112,6 +1126,7 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 	dlrt_rng shuf;
 	dlrt_log lg = {NULL, NULL};
 	dlrt_trace tr = {NULL, NULL, NULL, 0, 0};
+	dlrt_profile prof = {NULL, NULL, 0};
 	progress pr = {0, 0, 0};
 	/* the log's window since its previous row */
 	double win_loss = 0, win_t0;
@@ -1128,6 +1143,12 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		return 1;
 	}
 	if (o->trace && dlrt_trace_open(&tr, m, o->trace)) {
+		dlrt_log_close(&lg);
+		free(perm);
+		return 1;
+	}
+	if (o->profile && dlrt_profile_open(&prof, m)) {
+		dlrt_trace_close(&tr);
 		dlrt_log_close(&lg);
 		free(perm);
 		return 1;
@@ -1218,7 +1239,10 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 					goto out;
 				}
 			} else {
-				m->train_step(n, lr);
+				if (o->profile)
+					dlrt_profile_step(&prof, m, n, lr);
+				else
+					m->train_step(n, lr);
 				dlrt_carry_advance(m);
 			}
 			if (tr.f && dlrt_trace_row(&tr, step, 1, loss_of(m))) {
@@ -1373,6 +1397,8 @@ static int train(const dlrt_model *m, const opts *o, train_args *a)
 		printf("train: %d epoch%s, %lld steps, %lld images in %.2f s, %.0f images/s, final loss %.5f\n",
 		       epochs_run, epochs_run == 1 ? "" : "s", (long long)done, (long long)images,
 		       train_time, train_time > 0 ? (double)images / train_time : 0.0, last_loss);
+	if (o->profile)
+		dlrt_profile_print(&prof, m, o->profile_peak, stdout);
 	if (dlrt_dist_now && done > 0 && !o->quiet)
 		printf("mpi: %d ranks, gradients %s, %.3f ms per step in communication (%.1f%% of the "
 		       "training time)\n", dlrt_dist_now->size,
@@ -1420,6 +1446,7 @@ out:
 	if (dlrt_log_close(&lg))
 		rc = 1;
 	a->end_step = step;
+	dlrt_profile_close(&prof);
 	best_free(m, &best);
 	free(perm);
 	return rc;
@@ -2209,6 +2236,19 @@ int dlrt_main(const dlrt_model *m, int argc, char **argv)
 	} else if (o.exact_reduce) {
 		dlrt_error("--exact-reduce is for a trainer built with dlc --mpi and run under mpirun (in one process, "
 		           "--shards P sums the same parts in the same order)");
+		rc = 2;
+		goto done;
+	}
+	if (o.profile_peak > 0 && !o.profile) {
+		dlrt_error("--profile-peak goes with --profile");
+		rc = 2;
+		goto done;
+	}
+	if (o.profile && (m->nclauses || m->rl || dlrt_dist_now || o.shards || m->optimizer == DLRT_OPT_NEWTON ||
+	                  m->optimizer == DLRT_OPT_NEWTON_CG)) {
+		dlrt_error("--profile times the kernels of one training step: not for %s",
+		           m->nclauses ? "a model with step clauses" : m->rl ? "a model trained in an environment"
+		           : dlrt_dist_now ? "MPI ranks" : o.shards ? "--shards" : "Newton's methods");
 		rc = 2;
 		goto done;
 	}

@@ -786,6 +786,45 @@ def t_sample():
     print("samples: 20 rows, reproducible from the seed; other models and sizes refused")
 
 
+def t_profile():
+    """--profile times train_step's kernels one by one: the same checkpoint bytes as a run without it,
+    a table whose kernels are the generated file's, in which the convolutions run at a plausible
+    GFLOP/s; --profile-peak adds the share of it; models it cannot time are refused."""
+    need_fmnist()
+    c = os.path.join(args.workdir, "lenet5.c")
+    run([args.dlc, os.path.join(EXAMPLES, "lenet5.dl"), "-o", c])
+    exe = build(os.path.join(EXAMPLES, "lenet5.dl"), "lenet5")
+    plain, prof = os.path.join(args.workdir, "plain.safetensors"), os.path.join(args.workdir, "prof.safetensors")
+    run([exe, "--steps", "30", "--threads", "2", "--save", plain, "--quiet"])
+    out = run([exe, "--steps", "30", "--threads", "2", "--save", prof, "--quiet", "--profile", "--profile-peak", "100"])
+    if open(plain, "rb").read() != open(prof, "rb").read():
+        fail("--profile changed the checkpoint")
+    m = re.search(r"^profile: 30 steps, (\d+) kernels, ([0-9.]+) ms per step, ([0-9.]+) GFLOP/s, ([0-9.]+)% of a "
+                  r"peak of 100.0 GFLOP/s$", out, re.M)
+    if not m:
+        fail("no profile summary line")
+    nk = int(m.group(1))
+    table = [k for k in re.findall(r"^(\w+) +[0-9.]+ +[0-9.]+% +[0-9.]+% ", out, re.M)]
+    more = re.search(r"^\((\d+) more kernels\)", out, re.M)
+    if len(table) + (int(more.group(1)) if more else 0) != nk:
+        fail("the table has %d rows and %s more for %d kernels" % (len(table), more and more.group(1), nk))
+    src = open(c).read()
+    for k in table:
+        if not re.search(r"^static void %s\(int64_t n\)" % k, src, re.M):
+            fail("kernel %s of the table is not in the generated file" % k)
+    conv = re.findall(r"^(t\d+_conv2d|d_\w+_conv2d_d[xw]) +[0-9.]+ +[0-9.]+% +[0-9.]+% +([0-9.]+) +([0-9.]+)%$",
+                      out, re.M)
+    if len(conv) < 4 or not all(0.5 < float(g) < 2000 for _, g, _ in conv):
+        fail("the convolutions' rates are missing or implausible: %s" % conv)
+    out = run([exe, "--profile-peak", "10"], expect_rc=2)
+    if "--profile-peak goes with --profile" not in out:
+        fail("--profile-peak alone was not refused")
+    gan = build(os.path.join(EXAMPLES, "gan_moons.dl"), "gan_moons")
+    out = run([gan, "--steps", "2", "--profile"], expect_rc=2)
+    if "--profile times the kernels of one training step: not for a model with step clauses" not in out:
+        fail("a model with step clauses was not refused")
+
+
 TESTS = {k[2:]: v for k, v in globals().items() if k.startswith("t_")}
 
 if __name__ == "__main__":

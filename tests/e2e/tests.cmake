@@ -1,7 +1,7 @@
 # End-to-end tests: build trainers, train, checkpoint, bad files.
 set(E2E ${CMAKE_CURRENT_LIST_DIR}/e2e.py)
 foreach(t mlp_learns checkpoint bad_checkpoints bad_data gd_modes logreg warnings progress_quiet run portable newton newton_cnn
-          layers_same_bits token_ids sample)
+          layers_same_bits token_ids sample profile)
   add_test(NAME e2e.${t} COMMAND ${SYSTEM_PYTHON} ${E2E} ${t} --dlc $<TARGET_FILE:dlc>
            --workdir ${CMAKE_BINARY_DIR}/tests/e2e/${t})
   set_tests_properties(e2e.${t} PROPERTIES LABELS "e2e;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
