@@ -1437,12 +1437,116 @@ static int conv_items(Emit *e, const char *count, long long work, const char *wh
 	return 0;
 }
 
+/* Print, at depth 2 inside a loop over the planes or channels, the taps of
+ * a depthwise convolution (one filter per channel) and for each the output
+ * rows and columns whose input lies inside the image (no padding is read):
+ * ih = oh sh + i dh - ph, iw = ow sw + x0 with x0 = j dw - pw.  `body` is
+ * the innermost statement, at depth 5, in oh, ow, ih, x0 and k (the tap's
+ * weight, when `with_k`). */
+static void dw_taps(Emit *e, const ConvDims *c, const Window *w, const char *kp, const char *body)
+{
+	FILE *o = e->o;
+	fprintf(o, "\t\tfor (long i = 0; i < %lld; i++)\n\t\t\tfor (long j = 0; j < %lld; j++) {\n", c->kh, c->kw);
+	if (kp)
+		fprintf(o, "\t\t\t\tconst %s k = %s[i * %lld + j];\n", e->T, kp, c->kw);
+	fprintf(o, "\t\t\t\tlong x0 = j * %lld - %lld, lo = x0 >= 0 ? 0 : (-x0 + %lld) / %lld;\n", (long long)w->dw,
+	        (long long)w->pw, (long long)w->sw - 1, (long long)w->sw);
+	fprintf(o, "\t\t\t\tlong hi = x0 > %lld ? 0 : (%lld - x0) / %lld + 1;\n\t\t\t\tif (hi > %lld)\n\t\t\t\t\thi = %lld;\n",
+	        c->W - 1, c->W - 1, (long long)w->sw, c->OW, c->OW);
+	fprintf(o, "\t\t\t\tfor (long oh = 0; oh < %lld; oh++) {\n", c->OH);
+	fprintf(o, "\t\t\t\t\tlong ih = oh * %lld + i * %lld - %lld;\n\t\t\t\t\tif (ih < 0 || ih >= %lld)\n"
+	           "\t\t\t\t\t\tcontinue;\n", (long long)w->sh, (long long)w->dh, (long long)w->ph, c->H);
+	fprintf(o, "\t\t\t\t\tfor (long ow = lo; ow < hi; ow++)\n\t\t\t\t\t\t%s\n\t\t\t\t}\n\t\t\t}\n", body);
+}
+
+/* A depthwise convolution (groups = channels, one filter each) and its
+ * gradients, as plain loops over each channel's plane: the general kernels'
+ * tiles of 6 output channels would hold one.  The forward and the input
+ * gradient run a plane (an example's channel) per item, the weight gradient
+ * a channel per item, summing its examples in order into a row of partial
+ * sums per tap: the same arithmetic on any number of threads. */
+static void kernel_conv_depthwise(Emit *e, NodeId id, const char *dst, const ConvDims *c, const Window *w)
+{
+	FILE *o = e->o;
+	const Node *n = NN(e, id);
+	long long C = c->C, HW = c->H * c->W, P = c->OH * c->OW, KK = c->kh * c->kw;
+	long long work = c->N * C * P * KK;
+	const char *a = e->s->buf[n->in[0]], *b = e->s->buf[n->in[1]];
+	fprintf(o, "\t/* depthwise: x [%lld, %lld, %lld, %lld], one %lldx%lld filter per channel, y [%lld, %lld, %lld, %lld]; "
+	           "stride %lldx%lld, padding %lldx%lld, dilation %lldx%lld */\n", c->N, C, c->H, c->W, c->kh, c->kw, c->N, C,
+	        c->OH, c->OW, (long long)w->sh, (long long)w->sw, (long long)w->ph, (long long)w->pw, (long long)w->dh,
+	        (long long)w->dw);
+	if (n->op == OP_CONV2D_DW) {
+		const char *count = arena_printf(e->a, "%lld", C);
+		int par = work >= PAR_MIN_WORK && C > 1;
+		if (par)
+			par_begin(e, count, 1, "channels");
+		o = e->o;
+		fprintf(o, "\tfor (long c = %s; c < %s; c++) {\n", par ? "lo" : "0", par ? "hi" : count);
+		fprintf(o, "\t\t%s part[%lld][%lld];\n\t\tfor (long t = 0; t < %lld; t++)\n\t\t\tfor (long ow = 0; ow < %lld; ow++)\n"
+		           "\t\t\t\tpart[t][ow] = 0;\n", e->T, KK, c->OW, KK, c->OW);
+		fprintf(o, "\t\tfor (long nb = 0; nb < %s; nb++) {\n", c->rows);
+		fprintf(o, "\t\t\tconst %s *xp = %s + (nb * %lld + c) * %lld, *gp = %s + (nb * %lld + c) * %lld;\n", e->T, a, C,
+		        HW, b, C, P);
+		/* the taps one level deeper: reuse dw_taps' text with one more tab */
+		char *buf = NULL;
+		size_t nbuf = 0;
+		FILE *saved = e->o;
+		e->o = open_memstream(&buf, &nbuf);
+		if (!e->o)
+			DLC_INTERNAL("out of memory");
+		dw_taps(e, c, w, NULL, arena_printf(e->a, "part[i * %lld + j][ow] += gp[oh * %lld + ow] * xp[ih * %lld + x0 + ow * %lld];",
+		                                    c->kw, c->OW, c->W, (long long)w->sw));
+		fclose(e->o);
+		e->o = saved;
+		for (char *line = buf; line && *line;) {
+			char *nl = strchr(line, '\n');
+			fprintf(o, "\t%.*s\n", (int)(nl ? nl - line : (long)strlen(line)), line);
+			line = nl ? nl + 1 : NULL;
+		}
+		free(buf);
+		fprintf(o, "\t\t}\n\t\tfor (long t = 0; t < %lld; t++) {\n\t\t\tdouble sum = 0;\n", KK);
+		fprintf(o, "\t\t\tfor (long ow = 0; ow < %lld; ow++)\n\t\t\t\tsum += part[t][ow];\n", c->OW);
+		fprintf(o, "\t\t\t%s[c * %lld + t] = (%s)sum;\n\t\t}\n\t}\n", dst, KK, e->T);
+		if (par)
+			par_end(e);
+		return;
+	}
+	/* a plane per item: the forward gathers, the input gradient scatters */
+	int fwd = n->op == OP_CONV2D;
+	long long out_plane = fwd ? P : HW, total = c->N * C;
+	const char *count = arena_printf(e->a, "%s * %lld", c->rows, C);
+	fprintf(o, "\tfor (long q = %s * %lld; q < %lld; q++) /* past the batch's rows */\n\t\t%s[q] = 0;\n", count, out_plane,
+	        total * out_plane, dst);
+	int par = work >= PAR_MIN_WORK && total > 1;
+	if (par)
+		par_begin(e, count, 1, "planes");
+	o = e->o;
+	fprintf(o, "\tfor (long u = %s; u < %s; u++) {\n", par ? "lo" : "0", par ? "hi" : count);
+	fprintf(o, "\t\tconst %s *ip = %s + u * %lld, *kp = %s + u %% %lld * %lld;\n\t\t%s *op = %s + u * %lld;\n", e->T, a,
+	        fwd ? HW : P, b, C, KK, e->T, dst, out_plane);
+	fprintf(o, "\t\tfor (long q = 0; q < %lld; q++)\n\t\t\top[q] = 0;\n", out_plane);
+	if (fwd)
+		dw_taps(e, c, w, "kp", arena_printf(e->a, "op[oh * %lld + ow] += k * ip[ih * %lld + x0 + ow * %lld];", c->OW, c->W,
+		                                     (long long)w->sw));
+	else
+		dw_taps(e, c, w, "kp", arena_printf(e->a, "op[ih * %lld + x0 + ow * %lld] += k * ip[oh * %lld + ow];", c->W,
+		                                     (long long)w->sw, c->OW));
+	fprintf(o, "\t}\n");
+	if (par)
+		par_end(e);
+}
+
 static void kernel_conv(Emit *e, NodeId id, const char *dst)
 {
 	FILE *o = e->o;
 	const Node *n = NN(e, id);
 	Window w = graph_window(e->g, id);
 	ConvDims c = sched_conv_dims(e->s, id);
+	if (sched_conv_depthwise(&c)) {
+		kernel_conv_depthwise(e, id, dst, &c, &w);
+		return;
+	}
 	long long NB = c.NB, KK = c.kh * c.kw, P = c.OH * c.OW;
 	long long sh = w.sh, sw = w.sw, dh = w.dh, dw = w.dw;
 	long long work = c.N * c.Co * P * c.T; /* multiply-adds */

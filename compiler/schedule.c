@@ -856,12 +856,21 @@ ConvDims sched_conv_dims(const Schedule *s, NodeId id)
 	return conv_dims(s, xs, ys, w, bax);
 }
 
+int sched_conv_depthwise(const ConvDims *c)
+{
+	return c->G > 1 && c->Cg == 1 && c->Cog == 1;
+}
+
 /* Scratch a convolution kernel needs: copies of its operands (cs) and
  * packed weights (cw), in elements. */
 void sched_conv_scratch(const Schedule *s, NodeId id, int64_t *cs, int64_t *cw)
 {
 	const Node *n = NN(s, id);
 	ConvDims c = sched_conv_dims(s, id);
+	if (sched_conv_depthwise(&c)) {
+		*cs = *cw = 0;
+		return;
+	}
 	int64_t xin = c.C * c.HP * c.WP * c.NB, xplain = c.C * c.H * c.W * c.NB, y = c.Co * c.OH * c.OW * c.NB;
 	int64_t vl = s->f32 ? 16 : 8, xrow = c.N * c.C * c.HP * c.WP;
 	int64_t part = c.G * ((c.Cog + 5) / 6) * (c.T + 4) * 6 * vl * (c.N < DW_CHUNKS ? c.N : DW_CHUNKS);
@@ -894,7 +903,7 @@ static void plan_conv_copies(Schedule *s)
 			continue;
 		const Node *w = NN(s, kk->node);
 		ConvDims cw = sched_conv_dims(s, kk->node);
-		if (cw.row)
+		if (cw.row || sched_conv_depthwise(&cw))
 			continue;
 		for (int j = 0; j < k; j++) {
 			const Kernel *kj = &s->k[j];
@@ -904,7 +913,7 @@ static void plan_conv_copies(Schedule *s)
 			if (f->op != OP_CONV2D && f->op != OP_CONV2D_DX)
 				continue;
 			ConvDims cf = sched_conv_dims(s, kj->node);
-			if (cf.row || strcmp(cf.rows, cw.rows) || cf.NB != cw.NB)
+			if (cf.row || sched_conv_depthwise(&cf) || strcmp(cf.rows, cw.rows) || cf.NB != cw.NB)
 				continue;
 			if (f->op == OP_CONV2D && f->in[0] == w->in[0] && s->conv_src[2 * k] < 0 && cf.HP == cw.HP &&
 			    cf.WP == cw.WP && cf.PT == cw.PT && cf.PL == cw.PL && cf.C == cw.C && cf.H == cw.H && cf.W == cw.W) {

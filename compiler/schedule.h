@@ -144,6 +144,9 @@ typedef struct ConvDims {
 
 /* The layout of a convolution node (any of conv2d, its dx and dw). */
 ConvDims sched_conv_dims(const Schedule *s, NodeId id);
+/* A depthwise convolution: a group per channel, one filter each (plain
+ * loops over the planes, no copies or packed weights). */
+int sched_conv_depthwise(const ConvDims *c);
 /* Scratch a convolution kernel needs: copies of its operands (cs) and
  * packed weights (cw), in elements. */
 void sched_conv_scratch(const Schedule *s, NodeId id, int64_t *cs, int64_t *cw);
