@@ -7,7 +7,8 @@ dlc trains the example (2 epochs of Adam 2e-3 with `--lr-schedule cosine`, one t
 reports the exact match of its greedy decoding on the 5,523 held-out test words (`exact`), the
 share of their letters right (`letters`) and the time of its training loop; the twin trains on
 the same words in the same batches and reports the same three figures.  --samples K prints K
-test words with dlc's greedy decoding (the trainer's --predict on the test words).
+test words with dlc's greedy decoding (the trainer's --predict on the test words), and up to K
+of those it gets wrong.
 
 usage: /usr/bin/python3 bench/seq2seq.py [--dlc build/dlc] [--seeds 1] [--epochs 2] [--steps N]
        [--schedule cosine|constant] [--threads 1] [--samples 12] [--no-torch] [--json OUT]
@@ -93,9 +94,13 @@ def samples(exe, ck, data, wd, k):
     run([exe, "--load", ck, "--predict", ",".join(files), "--predict-out", out, "--threads", "1"])
     g = np.load(out)
     n = len(g)
+    words = [sd.decode(list(r[r > 0]) + [sd.EOS]) for r in data["test.src"]]
     for i in range(0, n, max(1, n // k)):
-        w = sd.decode(list(data["test.src"][i][data["test.src"][i] > 0]) + [sd.EOS])
-        print("  %-10s -> %s" % (w, sd.decode(g[i])))
+        print("  %-10s -> %s" % (words[i], sd.decode(g[i])))
+    wrong = [i for i in range(n) if sd.decode(g[i]) != words[i][::-1] or sd.EOS not in list(g[i])]
+    print("wrong: %d of %d test words%s" % (len(wrong), n, ", for instance:" if wrong else ""))
+    for i in wrong[:k]:
+        print("  %-10s -> %s" % (words[i], sd.decode(g[i])))
 
 
 def mean(v):
