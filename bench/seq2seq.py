@@ -10,8 +10,12 @@ the same words in the same batches and reports the same three figures.  --sample
 test words with dlc's greedy decoding (the trainer's --predict on the test words), and up to K
 of those it gets wrong.
 
+--min-exact X exits 1 when a side's exact match is below X (the test seq2seq.twin_short), 77
+when PyTorch is missing.
+
 usage: /usr/bin/python3 bench/seq2seq.py [--dlc build/dlc] [--seeds 1] [--epochs 2] [--steps N]
-       [--schedule cosine|constant] [--threads 1] [--samples 12] [--no-torch] [--json OUT]
+       [--schedule cosine|constant] [--threads 1] [--samples 12] [--no-torch] [--min-exact X]
+       [--json OUT]
 """
 import argparse
 import json
@@ -117,8 +121,13 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--samples", type=int, default=12)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--min-exact", type=float, default=0.0)
     ap.add_argument("--json")
     a = ap.parse_args()
+    if not a.no_torch and subprocess.run(["/usr/bin/python3", "-c", "import torch"],
+                                         stderr=subprocess.DEVNULL).returncode:
+        print("SKIP: /usr/bin/python3 has no torch")
+        sys.exit(77)
     seeds = [int(s) for s in a.seeds.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as wd:
@@ -155,9 +164,14 @@ def main():
         if a.samples:
             print("dlc's greedy decoding of test words (seed %d):" % seeds[0])
             samples(exe, os.path.join(wd, "ck%d.safetensors" % seeds[0]), data, wd, a.samples)
+    low = ["%s seed %d: %.4f" % (side, r["seed"], r[side]["exact"]) for r in rows
+           for side in ("dlc", "torch") if r[side] and r[side]["exact"] < a.min_exact]
+    if low:
+        print("FAIL: exact match below %.2f: %s" % (a.min_exact, ", ".join(low)))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"epochs": a.epochs, "schedule": a.schedule, "steps": a.steps, "threads": a.threads, "rows": rows}, f, indent=1)
+    sys.exit(1 if low else 0)
 
 
 if __name__ == "__main__":
