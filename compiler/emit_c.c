@@ -2850,7 +2850,7 @@ static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 		        ".factor = %.17g, .radius = %.17g, .std = %.17g, .turns = %.17g",
 		        ds->gen == GEN_MOONS ? "MOONS" : ds->gen == GEN_CIRCLES ? "CIRCLES" :
 		        ds->gen == GEN_GAUSSIANS ? "GAUSSIANS" : ds->gen == GEN_SPIRAL ? "SPIRAL" :
-		        ds->gen == GEN_PARENS ? "PARENS" : ds->gen == GEN_HIST ? "HIST" : "CHECKERBOARD", (long long)ds->gen_n, (long long)ds->gen_k, ds->gen_noise, ds->gen_factor,
+		        ds->gen == GEN_PARENS ? "PARENS" : ds->gen == GEN_HIST ? "HIST" : ds->gen == GEN_WORDS ? "WORDS" : "CHECKERBOARD", (long long)ds->gen_n, (long long)ds->gen_k, ds->gen_noise, ds->gen_factor,
 		        ds->gen_radius, ds->gen_std, ds->gen_turns);
 	if (ds->kind == DATA_GEN && ds->gen == GEN_PARENS)
 		fprintf(e->o, ",\n\t\t        .pairs = %lld, .min_len = %lld, .max_len = %lld, .negatives = %.17g, .near_miss = %lld",
@@ -2859,6 +2859,10 @@ static void emit_data_spec(Emit *e, const char *field, const DataSpec *ds)
 	if (ds->kind == DATA_GEN && ds->gen == GEN_HIST)
 		fprintf(e->o, ",\n\t\t        .vocab = %lld, .min_len = %lld, .max_len = %lld", (long long)ds->gen_vocab,
 		        (long long)ds->gen_max_len, (long long)ds->gen_max_len);
+	if (ds->kind == DATA_GEN && ds->gen == GEN_WORDS)
+		fprintf(e->o, ",\n\t\t        .file = %s, .part = %lld, .min_len = %lld, .max_len = %lld, "
+		        ".test_share = %.17g, .valid_share = %.17g", c_string(e, ds->gen_file), (long long)ds->gen_part,
+		        (long long)ds->gen_min_len, (long long)ds->gen_max_len, ds->gen_test_share, ds->gen_valid_share);
 	if (ds->kind == DATA_GEN)
 		fprintf(e->o, "}");
 	fprintf(e->o, "},\n");

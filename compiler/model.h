@@ -15,7 +15,7 @@ typedef enum DataKind { DATA_NONE = 0, DATA_IDX, DATA_CSV, DATA_NPY, DATA_SPLIT,
 
 /* 2-D generators, numbered as the runtime's dlrt_generator. */
 typedef enum GenKind { GEN_MOONS = 1, GEN_CIRCLES, GEN_GAUSSIANS, GEN_SPIRAL, GEN_CHECKERBOARD, GEN_PARENS,
-                       GEN_HIST } GenKind;
+                       GEN_HIST, GEN_WORDS } GenKind;
 
 typedef struct DataSpec {
 	DataKind kind;
@@ -39,6 +39,13 @@ typedef struct DataSpec {
 	/* hist(...): the tokens' vocabulary (gen_max_len is the length, 0 for
 	 * the input's until it is resolved) */
 	int64_t gen_vocab;
+	/* reverse_words(...): the word list (files[0] is not used: a generator
+	 * has no files), the set (0 training, 1 test, 2 validation) and the
+	 * shares of the words held out for the test and validation sets; the
+	 * lengths are gen_min_len..gen_max_len, gen_n how many (0 all) */
+	const char *gen_file;
+	int64_t gen_part;
+	double gen_test_share, gen_valid_share;
 } DataSpec;
 
 typedef struct Output {

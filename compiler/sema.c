@@ -4847,6 +4847,139 @@ static void hist_fits(Sema *s, DataSpec *ds, const char *key)
 		           lab->name, (long long)lab->classes, (long long)T + 1);
 }
 
+static const char *program_path(Sema *s, const char *file, int absolute);
+/* reverse_words(file, n, min_len, max_len, test_share, valid_share): the
+ * words of a word list and their letters reversed (runtime/words.c); the
+ * set (training, test or validation words) is the train setting's key.
+ * Whether they fit the model's inputs is checked once the whole program is
+ * read (words_fits). */
+static int words_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
+{
+	static const char *const pn[] = {"file", "n", "min_len", "max_len", "test_share", "valid_share"};
+	const AstExpr *args[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+	int ok = 1;
+	if (e->kind == AST_CALL && !bind_args(s, e, "reverse_words", pn, 6, 0, args))
+		return 0;
+	ds->kind = DATA_GEN;
+	ds->gen = GEN_WORDS;
+	ds->gen_loc = e->loc;
+	ds->gen_file = "/usr/share/dict/american-english";
+	ds->gen_part = !strcmp(key, "test") ? 1 : !strcmp(key, "valid") ? 2 : 0;
+	ds->gen_n = 0;
+	ds->gen_min_len = 1;
+	ds->gen_max_len = 10;
+	ds->gen_test_share = 0.1;
+	ds->gen_valid_share = 0.05;
+	if (args[0]) {
+		if (args[0]->kind != AST_STR || !args[0]->str[0]) {
+			diag_error(s->d, args[0]->loc, "file of 'reverse_words' must be the word list's name as a string, "
+			           "such as \"/usr/share/dict/american-english\"");
+			ok = 0;
+		} else {
+			ds->gen_file = program_path(s, args[0]->str, 1);
+		}
+	}
+	for (int j = 1; j < 6; j++) {
+		if (!args[j])
+			continue;
+		Val x = eval(s, args[j], NULL);
+		if (x.kind == V_ERR) {
+			ok = 0;
+			continue;
+		}
+		if (j >= 4) {
+			if (x.kind != V_NUM || !(x.num >= 0 && x.num < 1)) {
+				diag_error(s->d, args[j]->loc, "%s of 'reverse_words' must be a number in [0, 1) (the share "
+				           "of the words held out for the %s set)", pn[j], j == 4 ? "test" : "validation");
+				ok = 0;
+			} else if (j == 4) {
+				ds->gen_test_share = x.num;
+			} else {
+				ds->gen_valid_share = x.num;
+			}
+			continue;
+		}
+		if (x.kind != V_NUM || !x.is_int || x.num < (j == 1 ? 0 : 1) || x.num > (j == 1 ? 1e9 : 1000)) {
+			diag_error(s->d, args[j]->loc, "%s of 'reverse_words' must be %s", pn[j],
+			           j == 1 ? "an integer >= 0 (how many words; 0 all of them)" :
+			           "an integer from 1 to 1000 (letters of a word)");
+			ok = 0;
+			continue;
+		}
+		if (j == 1) ds->gen_n = (int64_t)x.num;
+		else if (j == 2) ds->gen_min_len = (int64_t)x.num;
+		else ds->gen_max_len = (int64_t)x.num;
+	}
+	if (ok && ds->gen_min_len > ds->gen_max_len) {
+		diag_error(s->d, (args[2] ? args[2] : args[3])->loc, "min_len of 'reverse_words' (%lld) must be at "
+		           "most max_len (%lld)", (long long)ds->gen_min_len, (long long)ds->gen_max_len);
+		return 0;
+	}
+	if (ok && ds->gen_test_share + ds->gen_valid_share >= 1) {
+		diag_error(s->d, (args[4] ? args[4] : args[5])->loc, "'reverse_words' holds out %g of the words for "
+		           "the test set and %g for the validation set, which leaves none for training",
+		           ds->gen_test_share, ds->gen_valid_share);
+		return 0;
+	}
+	return ok;
+}
+
+/* A reverse_words(...) dataset fills the model's three inputs, the letters
+ * i32[B, S], their mask f32[B, S] and the decoder's input i32[B, T], and its
+ * label i32[B, T]: words of max_len letters need S >= max_len and T >=
+ * max_len + 1.  The sets of one train block must split the same word list
+ * the same way, or their words could overlap. */
+static void words_fits(Sema *s, const DataSpec *ds, const char *key)
+{
+	const Tensor *t[4] = {NULL, NULL, NULL, NULL};
+	int nin = 0, nlab = 0;
+	if (ds->kind != DATA_GEN || ds->gen != GEN_WORDS)
+		return;
+	for (int i = 0; i < s->g->ntensors; i++) {
+		const Tensor *T = &s->g->tensors[i];
+		if (T->role == ROLE_INPUT && nin < 3)
+			t[nin] = T;
+		else if (T->role == ROLE_LABEL && nlab < 1)
+			t[3] = T;
+		nin += T->role == ROLE_INPUT;
+		nlab += T->role == ROLE_LABEL;
+	}
+	int bad = nin != 3 || nlab != 1;
+	for (int i = 0; i < 4 && !bad; i++)
+		bad = (t[i]->dtype == DT_I32) != (i != 1) || t[i]->shape.rank != 2 || t[i]->bax != 0;
+	if (bad || t[1]->shape.d[1] != t[0]->shape.d[1] || t[3]->shape.d[1] != t[2]->shape.d[1]) {
+		diag_error(s->d, ds->gen_loc, "%s = reverse_words(...) fills three inputs, the letters "
+		           "src : i32[B, S], their mask m : f32[B, S] and the decoder's input (BOS and the letters "
+		           "reversed) tgt : i32[B, T], and one label y : i32[B, T] (the letters reversed and EOS); "
+		           "this program has %d input%s and %d label%s%s", key, nin, nin == 1 ? "" : "s", nlab,
+		           nlab == 1 ? "" : "s", bad ? ", not of these types" : ", of other lengths");
+		return;
+	}
+	int64_t S = t[0]->shape.d[1], T = t[2]->shape.d[1];
+	if (ds->gen_max_len > S || ds->gen_max_len + 1 > T) {
+		diag_error(s->d, ds->gen_loc, "%s = reverse_words(...) draws words of up to %lld letters: the "
+		           "letters need S >= %lld positions and the reversed letters and EOS T >= %lld; '%s' is %s "
+		           "and '%s' %s", key, (long long)ds->gen_max_len, (long long)ds->gen_max_len,
+		           (long long)ds->gen_max_len + 1, t[0]->name, shp(s, t[0]->shape), t[2]->name,
+		           shp(s, t[2]->shape));
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		if (i != 1 && t[i]->classes > 0 && t[i]->classes < 29) {
+			diag_error(s->d, ds->gen_loc, "%s = reverse_words(...) uses 29 ids (0 padding, 1 BOS, 2 EOS, "
+			           "3..28 the letters a-z), but the ids of '%s' %s %lld classes", key, t[i]->name,
+			           i == 3 ? "have" : "index a table of", (long long)t[i]->classes);
+			return;
+		}
+	const DataSpec *tr = &s->m->train_data;
+	if (ds != tr && tr->kind == DATA_GEN && tr->gen == GEN_WORDS &&
+	    (strcmp(ds->gen_file, tr->gen_file) || ds->gen_test_share != tr->gen_test_share ||
+	     ds->gen_valid_share != tr->gen_valid_share))
+		diag_error(s->d, ds->gen_loc, "%s = reverse_words(...) splits the words otherwise than data = "
+		           "reverse_words(...) (another file, test_share or valid_share), so its words could be "
+		           "training words; give both the same", key);
+}
+
 /* key: "data", "test" or "valid", the train setting the dataset is for. */
 static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 {
@@ -4865,6 +4998,8 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 		return parens_spec(s, e, ds);
 	if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, "hist"))
 		return hist_spec(s, e, ds);
+	if ((e->kind == AST_CALL || e->kind == AST_NAME) && !strcmp(e->name, "reverse_words"))
+		return words_spec(s, e, ds, key);
 	/* split(fraction, seed = 0): rows of the training set held out. */
 	if (e->kind == AST_CALL && !strcmp(e->name, "split")) {
 		static const char *const pn[] = {"fraction", "seed"};
@@ -4956,7 +5091,7 @@ static int data_spec(Sema *s, const AstExpr *e, DataSpec *ds, const char *key)
 	if (e->kind != AST_CALL || (strcmp(e->name, "idx") && strcmp(e->name, "csv") && strcmp(e->name, "npy"))) {
 		diag_error(s->d, e->loc, "a dataset is idx(\"images\", \"labels\"), csv(\"file.csv\"), "
 		           "npy(\"x.npy\", \"y.npy\"), text(\"files*\", seq = T), a generator (moons, circles, "
-		           "gaussians, spiral, checkerboard, parens, hist)%s", strcmp(key, "data") ? " or split(fraction)" : "");
+		           "gaussians, spiral, checkerboard, parens, hist, reverse_words)%s", strcmp(key, "data") ? " or split(fraction)" : "");
 		return 0;
 	}
 	ds->kind = e->name[0] == 'i' ? DATA_IDX : e->name[0] == 'c' ? DATA_CSV : DATA_NPY;
@@ -6239,6 +6374,9 @@ static Model *build(Arena *a, Diag *d, const AstProgram *p, DimDefine *defs, int
 		parens_fits(&s, &m->train_data, "data");
 		parens_fits(&s, &m->test_data, "test");
 		parens_fits(&s, &m->valid_data, "valid");
+		words_fits(&s, &m->train_data, "data");
+		words_fits(&s, &m->test_data, "test");
+		words_fits(&s, &m->valid_data, "valid");
 		hist_fits(&s, &m->train_data, "data");
 		hist_fits(&s, &m->test_data, "test");
 		hist_fits(&s, &m->valid_data, "valid");

@@ -845,6 +845,7 @@ const char *dlrt_generator_name(dlrt_generator g)
 	case DLRT_GEN_CHECKERBOARD: return "checkerboard";
 	case DLRT_GEN_PARENS: return "parens";
 	case DLRT_GEN_HIST: return "hist";
+	case DLRT_GEN_WORDS: return "reverse_words";
 	}
 	return "?";
 }
@@ -859,6 +860,7 @@ static int64_t gen_classes(const dlrt_gen_spec *g)
 	case DLRT_GEN_CHECKERBOARD: return 0;
 	case DLRT_GEN_PARENS: return 2;
 	case DLRT_GEN_HIST: return g->max_len;
+	case DLRT_GEN_WORDS: return DLRT_WORDS_VOCAB;
 	}
 	return 0;
 }
@@ -912,6 +914,7 @@ static void gen_point(const dlrt_gen_spec *g, dlrt_rng *r, int64_t i, double *x,
 	}
 	case DLRT_GEN_PARENS: break;
 	case DLRT_GEN_HIST: break;
+	case DLRT_GEN_WORDS: break;
 	}
 	*x = *y = 0;
 	*cls = 0;
@@ -929,6 +932,8 @@ int dlrt_generate(const dlrt_model *m, const dlrt_gen_spec *g, uint64_t seed, ui
 		return dlrt_generate_parens(m, g, seed, stream, out);
 	if (g->kind == DLRT_GEN_HIST)
 		return dlrt_generate_hist(m, g, seed, stream, out);
+	if (g->kind == DLRT_GEN_WORDS)
+		return dlrt_generate_words(m, g, seed, stream, out);
 	if (nt < 0)
 		return -1;
 	if (g->n < 1) {

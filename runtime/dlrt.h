@@ -133,6 +133,7 @@ typedef enum dlrt_generator {
 	DLRT_GEN_CHECKERBOARD,
 	DLRT_GEN_PARENS,       /* bracket strings, well-formed or not (parens.c) */
 	DLRT_GEN_HIST,         /* token sequences labelled with each token's count (hist.c) */
+	DLRT_GEN_WORDS,        /* the words of a word list and their letters reversed (words.c) */
 } dlrt_generator;
 
 typedef struct dlrt_gen_spec {
@@ -150,6 +151,13 @@ typedef struct dlrt_gen_spec {
 	int64_t near_miss;
 	/* hist: the tokens' vocabulary (the length is max_len) */
 	int64_t vocab;
+	/* reverse_words: the word list, the set drawn (0 training, 1 test, 2
+	 * validation), the shares of the words held out for the test and
+	 * validation sets (min_len, max_len: the words' lengths; n: how many,
+	 * 0 all) */
+	const char *file;
+	int64_t part;
+	double test_share, valid_share;
 } dlrt_gen_spec;
 
 #define DLRT_MAX_FILES 8
@@ -495,6 +503,15 @@ int dlrt_generate_parens(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_
  * the token at each position occurs in its sequence). */
 int dlrt_generate_hist(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_t seed,
                        uint64_t stream, dlrt_dataset *out);
+/* dlrt_generate's reverse_words(...): the words of spec->file of its part
+ * (words.c) into the model's inputs (the letters i32[n, S], their mask
+ * f32[n, S], the decoder's input i32[n, T]: BOS and the letters reversed)
+ * and its label (i32[n, T]: the letters reversed and EOS); 0 pads. */
+int dlrt_generate_words(const dlrt_model *m, const dlrt_gen_spec *spec, uint64_t seed,
+                        uint64_t stream, dlrt_dataset *out);
+/* The ids of reverse_words: 0 padding, 1 BOS, 2 EOS, 3 + (c - 'a') the
+ * letter c; DLRT_WORDS_VOCAB of them. */
+enum { DLRT_WORDS_PAD = 0, DLRT_WORDS_BOS = 1, DLRT_WORDS_EOS = 2, DLRT_WORDS_VOCAB = 29 };
 /* Standardise the input columns of `train` (per feature: subtract the mean,
  * divide by the standard deviation, both over its rows, the population
  * std as sklearn's StandardScaler; a constant feature is only centred), and

@@ -12,12 +12,14 @@ cd "$(dirname "$0")/.."
 # llvm-14-dev, libclang-14-dev, libclang-cpp14-dev (with clang-14, which clang
 # pulls in): the LLVM JIT of `dlc run`; without them dlc builds without it
 # fortunes: a character-level text corpus in /usr/share/games/fortunes (text(...) data)
+# wamerican: the word list /usr/share/dict/american-english (reverse_words(...) data,
+# examples/seq2seq_attention.dl)
 # libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes (-DDLC_FUZZ=ON, docs/fuzzing.md)
 # openmpi-bin, libopenmpi-dev (openssh-client: mpirun's launcher for other hosts):
 # data-parallel trainers, dlc --mpi (docs/mpi.md); without them dlc builds without it
 packages=(build-essential cmake flex bison zlib1g-dev clang python3 python3-numpy python3-torch
           dataset-fashion-mnist llvm-14-dev libclang-14-dev libclang-cpp14-dev libopenblas-dev gnuplot-nox
-          python3-sklearn graphviz fortunes libclang-rt-14-dev openmpi-bin libopenmpi-dev openssh-client)
+          python3-sklearn graphviz fortunes wamerican libclang-rt-14-dev openmpi-bin libopenmpi-dev openssh-client)
 
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()

@@ -440,6 +440,25 @@ def _scan_context(v):
     return (o * (v.R + 2)).sum(), {"o": o}
 
 
+def _bahdanau(v):
+    """examples/seq2seq_attention.dl's decoder by hand: at each step the additive attention of
+    the state s over the encoder's states hs (score v . tanh(s Wa + hs Ua), softmax over the
+    unmasked positions), then torch's own GRU cell on [x_t, context]."""
+    uh = v.hs @ v.Ua
+    s, c = v.s0, torch.zeros_like(v.s0)
+    ss, cs = [], []
+    for t in range(v.x.shape[1]):
+        e = torch.tanh(uh + (s @ v.Wa).unsqueeze(1)) @ v.va
+        a = torch.softmax(e.masked_fill(v.m < 0.5, float("-inf")), 1)
+        c = (a.unsqueeze(1) @ v.hs).squeeze(1)
+        s = torch.gru_cell(torch.cat([v.x[:, t], c], 1), s, getattr(v, "dec.weight_ih_l0"),
+                           getattr(v, "dec.weight_hh_l0"), getattr(v, "dec.bias_ih_l0"), getattr(v, "dec.bias_hh_l0"))
+        ss.append(s)
+        cs.append(c)
+    o = torch.cat([torch.stack(ss, 1), torch.stack(cs, 1)], 2)
+    return (o * (v.R + 2)).sum(), {"o": o}
+
+
 def _scan_no_batch(v):
     """A scan without a batch axis: its sequence and its weights are params."""
     h = torch.zeros(2, 3, dtype=torch.float64)
@@ -467,6 +486,7 @@ FIRST_ORDER = {
     "attention_fused_masked_rows": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
     "mha_fused_torch": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
     "transformer_block_fused_torch": "'newton' needs second derivatives of the loss: the fused attention \\(attention\\(\\.\\.\\., fused = 1\\)\\) is differentiated once only",
+    "scan_bahdanau_torch": "'newton' needs second derivatives, and the model has a 'scan'",
     "grad_input": "'newton' needs second derivatives of the loss: the gradient of cross_entropy is differentiated once only",
     "grad_conv_pool": "'newton' needs second derivatives of the loss: the gradient of cross_entropy is differentiated once only",
 }
@@ -575,6 +595,38 @@ CASES = [
         gen={"m": prefix_mask()}, rows=4,
         note="sequences of different lengths: the mask holds the state, as packed sequences do"),
         "lstm", "lstm", 3, 4)),
+    steps_f32(rnn_layer(case("scan_bahdanau_torch", """
+        dim B = 5
+        dim S = 6
+        dim T = 4
+        input hs : f32[B, S, 4]
+        input m : f32[B, S]
+        input x : f32[B, T, 2]
+        input s0 : f32[B, 4]
+        input R : f32[B, T, 8]
+        param Wa : [4, 3]
+        param Ua : [4, 3]
+        param va : [3]
+        dec = GRU(2 + 4, 4)
+        uh = hs @ Ua
+        def attend(s) {
+          e = reshape(tanh(uh + reshape(s @ Wa, [B, 1, 3])) @ reshape(va, [3, 1]), [B, S])
+          a = softmax(where(m, e, -inf))
+          return reshape(reshape(a, [B, 1, S]) @ hs, [B, 4])
+        }
+        def step(state, xt) {
+          s, c = state
+          c2 = attend(s)
+          return (dec.step(s, dec.project(concat(xt, c2, axis = 1))), c2)
+        }
+        ss, cs = scan(step, x, init = (s0, zeros([B, 4])))
+        output o = concat(ss, cs, axis = 2)
+        loss sum(o * (R + 2))
+        """, _bahdanau, gen={"m": prefix_mask()}, rows=3,
+        note="the Bahdanau decoder of examples/seq2seq_attention.dl: a scan whose body attends over "
+             "per-example encoder states and their projection computed before the loop, with a "
+             "padding mask, against the loop by hand with torch.gru_cell"),
+        "gru", "dec", 6, 4)),
     # -- attention and transformer blocks --
     case("attention_composed", """
         dim B = 5
