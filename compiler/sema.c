@@ -1344,7 +1344,17 @@ static Val call_conv2d(Sema *s, const AstExpr *e, Scope *sc)
 	}
 	if (!window_check(s, e, "conv2d", xs, w, (int)exact))
 		return verr();
-	NodeId y = graph_conv2d(s->g, x, k, w);
+	NodeId y;
+	if (w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.ph == 0 && w.pw == 0 && groups == 1) {
+		/* a 1x1 convolution is a product per example: [C_out, C_in] @ [C_in, H W] */
+		int64_t kd[2] = {ks.d[0], ks.d[1]}, xd[3] = {xs.d[0], xs.d[1], xs.d[2] * xs.d[3]};
+		int64_t yd[4] = {xs.d[0], ks.d[0], xs.d[2], xs.d[3]};
+		y = graph_reshape(s->g, graph_matmul(s->g, graph_reshape(s->g, k, shape_make(2, kd)),
+		                                     graph_reshape(s->g, x, shape_make(3, xd)), 0, 0),
+		                  shape_make(4, yd));
+	} else {
+		y = graph_conv2d(s->g, x, k, w);
+	}
 	if (b) {
 		Shape bs = N(s, b)->shape;
 		if (bs.rank != 1 || bs.d[0] != ks.d[0]) {
