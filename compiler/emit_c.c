@@ -1437,26 +1437,28 @@ static int conv_items(Emit *e, const char *count, long long work, const char *wh
 	return 0;
 }
 
-/* Print, at depth 2 inside a loop over the planes or channels, the taps of
+/* Print, at depth d inside a loop over the planes or channels, the taps of
  * a depthwise convolution (one filter per channel) and for each the output
  * rows and columns whose input lies inside the image (no padding is read):
  * ih = oh sh + i dh - ph, iw = ow sw + x0 with x0 = j dw - pw.  `body` is
- * the innermost statement, at depth 5, in oh, ow, ih, x0 and k (the tap's
- * weight, when `with_k`). */
-static void dw_taps(Emit *e, const ConvDims *c, const Window *w, const char *kp, const char *body)
+ * the innermost statement, in oh, ow, ih, x0 and, where kp names the
+ * filters, k (the tap's weight). */
+static void dw_taps(Emit *e, int d, const ConvDims *c, const Window *w, const char *kp, const char *body)
 {
 	FILE *o = e->o;
-	fprintf(o, "\t\tfor (long i = 0; i < %lld; i++)\n\t\t\tfor (long j = 0; j < %lld; j++) {\n", c->kh, c->kw);
+	fprintf(o, "%.*sfor (long i = 0; i < %lld; i++)\n%.*sfor (long j = 0; j < %lld; j++) {\n", IND(d), c->kh, IND(d + 1),
+	        c->kw);
 	if (kp)
-		fprintf(o, "\t\t\t\tconst %s k = %s[i * %lld + j];\n", e->T, kp, c->kw);
-	fprintf(o, "\t\t\t\tlong x0 = j * %lld - %lld, lo = x0 >= 0 ? 0 : (-x0 + %lld) / %lld;\n", (long long)w->dw,
-	        (long long)w->pw, (long long)w->sw - 1, (long long)w->sw);
-	fprintf(o, "\t\t\t\tlong hi = x0 > %lld ? 0 : (%lld - x0) / %lld + 1;\n\t\t\t\tif (hi > %lld)\n\t\t\t\t\thi = %lld;\n",
-	        c->W - 1, c->W - 1, (long long)w->sw, c->OW, c->OW);
-	fprintf(o, "\t\t\t\tfor (long oh = 0; oh < %lld; oh++) {\n", c->OH);
-	fprintf(o, "\t\t\t\t\tlong ih = oh * %lld + i * %lld - %lld;\n\t\t\t\t\tif (ih < 0 || ih >= %lld)\n"
-	           "\t\t\t\t\t\tcontinue;\n", (long long)w->sh, (long long)w->dh, (long long)w->ph, c->H);
-	fprintf(o, "\t\t\t\t\tfor (long ow = lo; ow < hi; ow++)\n\t\t\t\t\t\t%s\n\t\t\t\t}\n\t\t\t}\n", body);
+		fprintf(o, "%.*sconst %s k = %s[i * %lld + j];\n", IND(d + 2), e->T, kp, c->kw);
+	fprintf(o, "%.*slong x0 = j * %lld - %lld, lo = x0 >= 0 ? 0 : (-x0 + %lld) / %lld;\n", IND(d + 2),
+	        (long long)w->dw, (long long)w->pw, (long long)w->sw - 1, (long long)w->sw);
+	fprintf(o, "%.*slong hi = x0 > %lld ? 0 : (%lld - x0) / %lld + 1;\n%.*sif (hi > %lld)\n%.*shi = %lld;\n", IND(d + 2),
+	        c->W - 1, c->W - 1, (long long)w->sw, IND(d + 2), c->OW, IND(d + 3), c->OW);
+	fprintf(o, "%.*sfor (long oh = 0; oh < %lld; oh++) {\n", IND(d + 2), c->OH);
+	fprintf(o, "%.*slong ih = oh * %lld + i * %lld - %lld;\n%.*sif (ih < 0 || ih >= %lld)\n%.*scontinue;\n", IND(d + 3),
+	        (long long)w->sh, (long long)w->dh, (long long)w->ph, IND(d + 3), c->H, IND(d + 4));
+	fprintf(o, "%.*sfor (long ow = lo; ow < hi; ow++)\n%.*s%s\n%.*s}\n%.*s}\n", IND(d + 3), IND(d + 4), body, IND(d + 2),
+	        IND(d + 1));
 }
 
 /* A depthwise convolution (groups = channels, one filter each) and its
@@ -1488,23 +1490,8 @@ static void kernel_conv_depthwise(Emit *e, NodeId id, const char *dst, const Con
 		fprintf(o, "\t\tfor (long nb = 0; nb < %s; nb++) {\n", c->rows);
 		fprintf(o, "\t\t\tconst %s *xp = %s + (nb * %lld + c) * %lld, *gp = %s + (nb * %lld + c) * %lld;\n", e->T, a, C,
 		        HW, b, C, P);
-		/* the taps one level deeper: reuse dw_taps' text with one more tab */
-		char *buf = NULL;
-		size_t nbuf = 0;
-		FILE *saved = e->o;
-		e->o = open_memstream(&buf, &nbuf);
-		if (!e->o)
-			DLC_INTERNAL("out of memory");
-		dw_taps(e, c, w, NULL, arena_printf(e->a, "part[i * %lld + j][ow] += gp[oh * %lld + ow] * xp[ih * %lld + x0 + ow * %lld];",
-		                                    c->kw, c->OW, c->W, (long long)w->sw));
-		fclose(e->o);
-		e->o = saved;
-		for (char *line = buf; line && *line;) {
-			char *nl = strchr(line, '\n');
-			fprintf(o, "\t%.*s\n", (int)(nl ? nl - line : (long)strlen(line)), line);
-			line = nl ? nl + 1 : NULL;
-		}
-		free(buf);
+		dw_taps(e, 3, c, w, NULL, arena_printf(e->a, "part[i * %lld + j][ow] += gp[oh * %lld + ow] * xp[ih * %lld + x0 + "
+		                                            "ow * %lld];", c->kw, c->OW, c->W, (long long)w->sw));
 		fprintf(o, "\t\t}\n\t\tfor (long t = 0; t < %lld; t++) {\n\t\t\tdouble sum = 0;\n", KK);
 		fprintf(o, "\t\t\tfor (long ow = 0; ow < %lld; ow++)\n\t\t\t\tsum += part[t][ow];\n", c->OW);
 		fprintf(o, "\t\t\t%s[c * %lld + t] = (%s)sum;\n\t\t}\n\t}\n", dst, KK, e->T);
@@ -1527,10 +1514,10 @@ static void kernel_conv_depthwise(Emit *e, NodeId id, const char *dst, const Con
 	        fwd ? HW : P, b, C, KK, e->T, dst, out_plane);
 	fprintf(o, "\t\tfor (long q = 0; q < %lld; q++)\n\t\t\top[q] = 0;\n", out_plane);
 	if (fwd)
-		dw_taps(e, c, w, "kp", arena_printf(e->a, "op[oh * %lld + ow] += k * ip[ih * %lld + x0 + ow * %lld];", c->OW, c->W,
+		dw_taps(e, 2, c, w, "kp", arena_printf(e->a, "op[oh * %lld + ow] += k * ip[ih * %lld + x0 + ow * %lld];", c->OW, c->W,
 		                                     (long long)w->sw));
 	else
-		dw_taps(e, c, w, "kp", arena_printf(e->a, "op[ih * %lld + x0 + ow * %lld] += k * ip[oh * %lld + ow];", c->W,
+		dw_taps(e, 2, c, w, "kp", arena_printf(e->a, "op[ih * %lld + x0 + ow * %lld] += k * ip[oh * %lld + ow];", c->W,
 		                                     (long long)w->sw, c->OW));
 	fprintf(o, "\t}\n");
 	if (par)
