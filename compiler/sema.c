@@ -2238,9 +2238,10 @@ static int kv_state(Sema *s, const char *what, Shape sh, SrcLoc loc)
 }
 
 /* The mask of attention (a number or a float tensor that broadcasts to the
- * scores ss [..., T, S], on their batch axis) as a node: 0 on an error, a
- * constant 1 where the mask is a number other than 0. */
-static NodeId attention_mask(Sema *s, const AstExpr *arg, Scope *sc, NodeId q, int sbax, Shape ss)
+ * scores ss [..., T, S], whose batch axis is sbax; `with` is the scores or the
+ * queries, for the message) as a node: 0 on an error, a constant 1 where the
+ * mask is a number other than 0. */
+static NodeId attention_mask(Sema *s, const AstExpr *arg, Scope *sc, NodeId with, int sbax, Shape ss)
 {
 	Val m = eval(s, arg, sc);
 	if (m.kind == V_ERR)
@@ -2258,7 +2259,7 @@ static NodeId attention_mask(Sema *s, const AstExpr *arg, Scope *sc, NodeId q, i
 	}
 	const Node *nm = N(s, mn);
 	int bm = nm->bax < 0 ? -1 : nm->bax + ss.rank - nm->shape.rank;
-	if (!one_batch_axis(s, arg->loc, "the mask of 'attention' and its queries", mn, bm, q, sbax, ss))
+	if (!one_batch_axis(s, arg->loc, "the mask of 'attention'", mn, bm, with, sbax, ss))
 		return 0;
 	return mn;
 }
@@ -2379,25 +2380,11 @@ static Val call_attention(Sema *s, const AstExpr *e, Scope *sc)
 		return verr();
 	NodeId sc2 = graph_binary(s->g, OP_MUL, sv2.id, graph_const(s->g, scale));
 	if (args[3] && !s->kv_ctx) { /* a cached generator's tokens see those before them, as in training */
-		Val m = eval(s, args[3], sc);
-		if (m.kind == V_ERR)
+		NodeId mn = attention_mask(s, args[3], sc, sc2, N(s, sc2)->bax, N(s, sc2)->shape);
+		if (!mn)
 			return verr();
-		if (m.kind != V_NUM || m.num == 0) {
-			NodeId mn = as_node(s, m, args[3], "the mask of 'attention'");
-			if (!mn || !check_float(s, mn, args[3], "attention"))
-				return verr();
-			Shape ss = N(s, sc2)->shape, out;
-			if (!shape_broadcast(N(s, mn)->shape, ss, &out) || !shape_eq(out, ss)) {
-				diag_error(s->d, args[3]->loc, "the mask %s of 'attention' does not broadcast to the scores %s "
-				           "(queries by keys)", shp(s, N(s, mn)->shape), shp(s, ss));
-				return verr();
-			}
-			const Node *nm = N(s, mn), *ns = N(s, sc2);
-			int bm = nm->bax < 0 ? -1 : nm->bax + ss.rank - nm->shape.rank;
-			if (!one_batch_axis(s, args[3]->loc, "the mask of 'attention'", mn, bm, sc2, ns->bax, ss))
-				return verr();
+		if (N(s, mn)->op != OP_CONST || N(s, mn)->f == 0)
 			sc2 = graph_where(s->g, mn, sc2, graph_const(s->g, -INFINITY));
-		}
 	}
 	if (causal) {
 		/* key j sees query i when j <= i + S - T; in a cached generator,
