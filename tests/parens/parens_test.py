@@ -9,7 +9,6 @@ Standard library only."""
 import argparse
 import os
 import re
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -18,32 +17,12 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import parens_data as pd  # noqa: E402
 import safetensors_raw  # noqa: E402
+import trainer_harness  # noqa: E402
+from trainer_harness import build, fail, run  # noqa: E402
 
 args = None
 
 
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def run(cmd, expect_rc=0):
-    print("$ " + " ".join(cmd))
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       cwd=args.workdir, timeout=300)
-    sys.stdout.write(p.stdout)
-    if p.returncode != expect_rc:
-        fail("exit status %d, expected %d" % (p.returncode, expect_rc))
-    return p.stdout
-
-
-def build(src, name):
-    path = os.path.join(args.workdir, name + ".dl")
-    with open(path, "w") as f:
-        f.write(src)
-    exe = os.path.join(args.workdir, name)
-    run([args.dlc, path, "-o", exe])
-    return exe
 
 
 def decode(tensors, prefix, L, V, with_mask, label_dtype):
@@ -233,6 +212,7 @@ def main():
     ap.add_argument("--dlc", required=True)
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
+    trainer_harness.configure(args.dlc, args.workdir, timeout=300)
     os.makedirs(args.workdir, exist_ok=True)
     t_uniform()
     t_draws()

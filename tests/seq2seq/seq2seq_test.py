@@ -18,7 +18,6 @@ import argparse
 import os
 import re
 import struct
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import safetensors_raw  # noqa: E402
+import trainer_harness  # noqa: E402
+from trainer_harness import build, fail, run  # noqa: E402
 import seq2seq_data as sd  # noqa: E402
 
 args = None
@@ -48,28 +49,6 @@ train {
 """
 
 
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def run(cmd, expect_rc=0):
-    print("$ " + " ".join(cmd))
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       cwd=args.workdir, timeout=600)
-    sys.stdout.write(p.stdout)
-    if p.returncode != expect_rc:
-        fail("exit status %d, expected %d" % (p.returncode, expect_rc))
-    return p.stdout
-
-
-def build(src, name):
-    path = os.path.join(args.workdir, name + ".dl")
-    with open(path, "w") as f:
-        f.write(src)
-    exe = os.path.join(args.workdir, name)
-    run([args.dlc, path, "-o", exe])
-    return exe
 
 
 def ints(t):
@@ -220,6 +199,7 @@ def main():
     ap.add_argument("--min-exact", type=float, default=0.5)
     ap.add_argument("--min-letters", type=float, default=0.8)
     args = ap.parse_args()
+    trainer_harness.configure(args.dlc, args.workdir, timeout=600)
     os.makedirs(args.workdir, exist_ok=True)
     {"words": cmd_words, "train": cmd_train}[args.what]()
 
