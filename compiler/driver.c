@@ -547,6 +547,11 @@ static const char *runtime_include(void)
 static double first_step_origin;
 static void (*first_step_inner)(int64_t n, double lr);
 static int first_step_seen;
+/* and, with the JIT's two tiers, the step the O3 code was first in place for */
+static long steps_timed, o3_step = -1;
+#ifdef DLC_HAVE_LLVM
+static DlcJit *timed_jit;
+#endif
 
 static void first_step_timed(int64_t n, double lr)
 {
@@ -554,6 +559,11 @@ static void first_step_timed(int64_t n, double lr)
 		first_step_seen = 1;
 		fprintf(stderr, "dlc run: first training step %.0f ms after start\n", 1e3 * (now_s() - first_step_origin));
 	}
+#ifdef DLC_HAVE_LLVM
+	if (timed_jit && o3_step < 0 && jit_optimized(timed_jit, 0, NULL, 0) == 1)
+		o3_step = steps_timed;
+#endif
+	steps_timed++;
 	first_step_inner(n, lr);
 }
 
@@ -630,17 +640,30 @@ static int run_llvm_jit(const Schedule *sched, const MemPlan *mp, const char *cf
 	}
 	char *flags[64];
 	int n = opt_flags(flags);
+	/* fused multiply-adds only within an expression, where the C source
+	 * writes a*b+c: then code compiled without optimisation and the O3
+	 * code compute the same bits, and the tiers (jit.h) can take turns */
+	static char contract_on[] = "-ffp-contract=on";
+	for (int i = 0; i < n; i++)
+		if (!strncmp(flags[i], "-ffp-contract=", 14))
+			flags[i] = contract_on;
 	static char w[] = "-w", nomain[] = "-DDLC_NO_MAIN";
 	flags[n++] = w;
 	flags[n++] = nomain;
 	char *user = strdup(cflags ? cflags : "");
-	n += split_flags(user, flags + n, 48);
+	int nuser = split_flags(user, flags + n, 48);
+	n += nuser;
+	/* quick code first, O3 on a background thread, unless --cflags asks
+	 * for other code generation, or DLC_JIT_TIERED says otherwise: 0 O3
+	 * only, "quick" the quick code only (to compare the two) */
+	const char *te = getenv("DLC_JIT_TIERED");
+	int tiered = nuser ? 0 : te && !strcmp(te, "0") ? 0 : te && !strcmp(te, "quick") ? 2 : 1;
 	char cname[300], sym[300];
 	snprintf(cname, sizeof cname, "%s.c", m->name);
 	snprintf(sym, sizeof sym, "%s_model", m->name);
 	static char err[16384];
-	DlcJit *jit = jit_compile(csrc, clen, cname, runtime_include(), (const char *const *)flags, n, cache_dir, err,
-	                          sizeof err);
+	DlcJit *jit = jit_compile(csrc, clen, cname, runtime_include(), (const char *const *)flags, n, cache_dir, tiered,
+	                          err, sizeof err);
 	free(user);
 	free(csrc);
 	if (!jit) {
@@ -659,13 +682,45 @@ static int run_llvm_jit(const Schedule *sched, const MemPlan *mp, const char *cf
 		fprintf(stderr, "dlc run: %s compiled in %.2f s (%s JIT: machine code from the cache %s, linking %.0f ms; "
 		        "for %s)\n", m->source, now_s() - t_start, jit_llvm_version(), cache_dir, 1e3 * t.link,
 		        jit_target(jit));
+	else if (t.tiered)
+		fprintf(stderr, "dlc run: %s compiled in %.2f s (%s JIT: clang frontend %.0f ms, quick code %.0f ms, "
+		        "linking %.0f ms; %s; for %s)\n", m->source, now_s() - t_start, jit_llvm_version(),
+		        1e3 * t.frontend, 1e3 * t.compile, 1e3 * t.link,
+		        tiered == 2 ? "no O3 code (DLC_JIT_TIERED=quick)" : "the O3 code follows from a background thread",
+		        jit_target(jit));
 	else
 		fprintf(stderr, "dlc run: %s compiled in %.2f s (%s JIT: clang frontend %.0f ms, O3 and machine code %.0f ms "
 		        "on %d thread%s%s, linking %.0f ms; for %s)\n", m->source, now_s() - t_start, jit_llvm_version(),
 		        1e3 * t.frontend, 1e3 * t.compile, t.threads, t.threads == 1 ? "" : "s",
 		        t.cached ? ", shared helpers from the cache" : "", 1e3 * t.link, jit_target(jit));
+	/* --profile measures the O3 code: it waits for it */
+	for (int i = 1; t.tiered && tiered == 1 && i < targc; i++)
+		if (!strcmp(targv[i], "--profile") || !strncmp(targv[i], "--profile=", 10) ||
+		    !strcmp(targv[i], "--profile-peak")) {
+			jit_optimized(jit, 1, err, sizeof err);
+			break;
+		}
 	targv[0] = (char *)m->name;
+	timed_jit = jit;
 	int rc = run_trainer(model, t_start, targc, targv);
+	timed_jit = NULL;
+	if (t.tiered && tiered == 1) {
+		/* the O3 code's compilation finishes (and goes into the cache)
+		 * even when training was over first */
+		int st = jit_optimized(jit, 1, err, sizeof err);
+		if (st < 0)
+			fprintf(stderr, "dlc run: %s: note: the O3 code did not compile (%s); the model ran on the quick code\n",
+			        m->source, err);
+		else if (getenv("DLC_JIT_VERBOSE")) {
+			jit_times(jit, &t);
+			if (o3_step >= 0)
+				fprintf(stderr, "dlc run: O3 code in place %.0f ms after the JIT began, from training step %ld of %ld\n",
+				        1e3 * t.optimized, o3_step, steps_timed);
+			else
+				fprintf(stderr, "dlc run: O3 code in place %.0f ms after the JIT began, after %ld training steps\n",
+				        1e3 * t.optimized, steps_timed);
+		}
+	}
 	jit_free(jit);
 	return rc;
 }
@@ -677,10 +732,50 @@ static int run_llvm_jit(const Schedule *sched, const MemPlan *mp, const char *cf
  * references resolve to the runtime linked into dlc), delete the files, and
  * hand the trainer flags to the same runtime trainer a standalone binary
  * uses. */
+/* The model's data files, decompressed on other threads while the model
+ * compiles (dlrt_prefetch), unless the trainer's flags name other data or
+ * a mode that reads other sets. */
+static void prefetch_data(const Model *m, int targc, char **targv)
+{
+	static const char *const other[] = {"--train", "--test", "--valid", "--eval", "--eval-valid", "--predict",
+	                                    "--sample", "--help", NULL};
+	const char *dir = m->data_dir;
+	for (int i = 1; i < targc; i++) {
+		const char *a = targv[i];
+		for (int k = 0; other[k]; k++) {
+			size_t l = strlen(other[k]);
+			if (!strncmp(a, other[k], l) && (a[l] == 0 || a[l] == '='))
+				return;
+		}
+		if (!strcmp(a, "--data") && i + 1 < targc)
+			dir = targv[i + 1];
+		else if (!strncmp(a, "--data=", 7))
+			dir = a + 7;
+	}
+	const DataSpec *sets[] = {&m->train_data, &m->test_data, &m->valid_data};
+	for (int s = 0; s < 3; s++) {
+		const DataSpec *d = sets[s];
+		if (d->kind != DATA_IDX && d->kind != DATA_CSV && d->kind != DATA_NPY && d->kind != DATA_SPLIT)
+			continue;
+		for (int i = 0; i < d->nfiles && i < 8; i++) {
+			char path[4200];
+			const char *f = d->files[i];
+			if (!f)
+				continue;
+			if (f[0] == '/' || !dir || !*dir)
+				snprintf(path, sizeof path, "%s", f);
+			else
+				snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", f);
+			dlrt_prefetch(path);
+		}
+	}
+}
+
 static int run_in_process(const Schedule *sched, const MemPlan *mp, const char *cc, int cc_jit, int no_jit_cache, const char *cflags,
                           double t_start, int targc, char **targv)
 {
 	const Model *m = sched->m;
+	prefetch_data(m, targc, targv);
 #ifdef DLC_HAVE_LLVM
 	if (!cc_jit)
 		return run_llvm_jit(sched, mp, cflags, no_jit_cache ? NULL : jit_cache_dir(), t_start, targc, targv);

@@ -55,11 +55,13 @@
 #include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/DiagnosticPrinter.h>
+#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Instructions.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Config/llvm-config.h>
+#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/ErrorHandling.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/Host.h>
@@ -342,7 +344,7 @@ bool direct_call(const llvm::Use &u)
 	return cb && cb->isCallee(&u);
 }
 
-size_t instructions(const llvm::Function &f)
+size_t count_instructions(const llvm::Function &f)
 {
 	size_t n = 0;
 	for (const llvm::BasicBlock &bb : f)
@@ -363,7 +365,7 @@ bool shared_helper(const llvm::Function &f)
 {
 	if (f.isDeclaration() || !f.hasLocalLinkage() || !f.getName().startswith("dlc_") ||
 	    f.hasFnAttribute(llvm::Attribute::InlineHint) || f.hasFnAttribute(llvm::Attribute::AlwaysInline) ||
-	    instructions(f) < kHelperMinInstructions)
+	    count_instructions(f) < kHelperMinInstructions)
 		return false;
 	for (const llvm::Use &u : f.uses())
 		if (!direct_call(u))
@@ -371,7 +373,10 @@ bool shared_helper(const llvm::Function &f)
 	return true;
 }
 
-Plan make_plan(llvm::Module &m, unsigned threads, bool outline_helpers)
+// data_apart: partition 0 holds no roots, only the arrays and the
+// descriptor (the tiered compilation below links it with code compiled
+// twice).
+Plan make_plan(llvm::Module &m, unsigned threads, bool outline_helpers, bool data_apart)
 {
 	Plan plan;
 	std::set<llvm::Function *> roots;
@@ -429,24 +434,26 @@ Plan make_plan(llvm::Module &m, unsigned threads, bool outline_helpers)
 	// a small model compiles faster in one piece
 	if (total < 4000)
 		parts = 1;
-	if (parts <= 1 && helpers.empty())
+	if (parts <= 1 && helpers.empty() && !data_apart)
 		return plan;
 	parts = std::max(parts, 1u);
+	const unsigned first = data_apart ? 1 : 0;
 	std::sort(work.begin(), work.end(), [](const std::pair<double, std::string> &a,
 	                                       const std::pair<double, std::string> &b) {
 		return a.first != b.first ? a.first > b.first : a.second < b.second;
 	});
-	std::vector<double> load(parts, 0.0);
-	plan.roots.resize(parts);
+	std::vector<double> load(parts + first, 0.0);
+	plan.roots.resize(parts + first);
 	for (auto &w : work) {
-		unsigned best = 0;
-		for (unsigned p = 1; p < parts; p++)
+		unsigned best = first;
+		for (unsigned p = first + 1; p < parts + first; p++)
 			if (load[p] < load[best])
 				best = p;
 		load[best] += w.first;
 		plan.owner[w.second] = best;
 		plan.roots[best].push_back(w.second);
 	}
+	parts += first;
 	plan.parts = parts;
 	plan.load = load;
 	if (!helpers.empty()) {
@@ -485,6 +492,24 @@ void promote(llvm::Module &m, const Plan &plan)
 	}
 }
 
+// The arrays and the descriptor (every global the module exports) become
+// declarations: partition 0 defines them.
+void declare_data(llvm::Module &m)
+{
+	for (const char *special : {"llvm.used", "llvm.compiler.used", "llvm.global_ctors", "llvm.global_dtors"})
+		if (llvm::GlobalVariable *g = m.getNamedGlobal(special))
+			g->eraseFromParent();
+	for (llvm::GlobalVariable &g : m.globals())
+		if (!g.isDeclaration() && !g.hasLocalLinkage()) {
+			g.setInitializer(nullptr);
+			g.setLinkage(llvm::GlobalValue::ExternalLinkage);
+			g.setComdat(nullptr);
+			g.setDSOLocal(false);
+		}
+}
+
+void drop_unused(llvm::Module &m);
+
 // Partition p of the promoted module: its roots and what they need.
 void restrict_to(llvm::Module &m, const Plan &plan, unsigned p)
 {
@@ -498,21 +523,16 @@ void restrict_to(llvm::Module &m, const Plan &plan, unsigned p)
 			f.setDSOLocal(false);
 		}
 	}
-	if (p != 0) {
-		for (const char *special : {"llvm.used", "llvm.compiler.used", "llvm.global_ctors", "llvm.global_dtors"})
-			if (llvm::GlobalVariable *g = m.getNamedGlobal(special))
-				g->eraseFromParent();
-		for (llvm::GlobalVariable &g : m.globals())
-			if (!g.isDeclaration() && !g.hasLocalLinkage()) {
-				g.setInitializer(nullptr);
-				g.setLinkage(llvm::GlobalValue::ExternalLinkage);
-				g.setComdat(nullptr);
-				g.setDSOLocal(false);
-			}
-	}
-	// drop the local functions and constants nothing here uses, and the
-	// declarations of what it does not call (so that the helpers' partition
-	// names nothing of the model)
+	if (p != 0)
+		declare_data(m);
+	drop_unused(m);
+}
+
+// Drops the local functions and constants nothing here uses, and the
+// declarations of what it does not call (so that the helpers' partition
+// names nothing of the model).
+void drop_unused(llvm::Module &m)
+{
 	for (bool changed = true; changed;) {
 		changed = false;
 		for (auto it = m.begin(); it != m.end();) {
@@ -532,6 +552,89 @@ void restrict_to(llvm::Module &m, const Plan &plan, unsigned p)
 			}
 		}
 	}
+}
+
+// ---- two tiers ----
+//
+// With an empty cache, LLVM's O3 pipeline and code generator take most of
+// a second for a convolutional model, and more for larger ones.  `dlc run`
+// does not wait for them: the module is compiled twice.
+//   data     partition 0 of a plan with the data apart (make_plan): the
+//            arrays and the descriptor, defined once;
+//   quick    every function, after a few cleanup passes (SROA, early CSE,
+//            CFG simplification, instruction combining), through the code
+//            generator without optimisation: ready in about a tenth of the
+//            time, and training starts on it;
+//   O3       the partitions 1.. of the same plan, as an ordinary compilation
+//            compiles them, on a background thread, into a JITDylib of
+//            their own that links against the first.
+// Each root (an entry point, a kernel, a function whose address is taken)
+// starts, in the quick code, by loading a slot `dlc.tier2.NAME`: once the
+// O3 code is linked, the slots are set to its functions, and the next call
+// of each root jumps there.  A step may run partly in one tier and partly
+// in the other: both read and write the same arrays, and compute the same
+// numbers, since the frontend contracts a*b+c into fused multiply-adds only
+// within an expression (-ffp-contract=on, through llvm.fmuladd, which every
+// code generator level turns into an FMA) and no pass here reassociates
+// floating point.  The O3 objects and the data object go into the cache.
+
+const char kSlotPrefix[] = "dlc.tier2.";
+
+// At the entry of f: if its slot holds a function, tail-call that instead.
+void add_redirect(llvm::Module &m, llvm::Function &f)
+{
+	llvm::LLVMContext &c = m.getContext();
+	llvm::PointerType *fp = f.getType();
+	auto *slot = new llvm::GlobalVariable(m, fp, false, llvm::GlobalValue::ExternalLinkage,
+	                                      llvm::ConstantPointerNull::get(fp), kSlotPrefix + f.getName().str());
+	slot->setAlignment(llvm::Align(8));
+	llvm::BasicBlock *body = &f.getEntryBlock();
+	llvm::BasicBlock *check = llvm::BasicBlock::Create(c, "tier.check", &f, body);
+	llvm::BasicBlock *jump = llvm::BasicBlock::Create(c, "tier.jump", &f, body);
+	// the fixed-size allocas stay in the entry block
+	for (auto it = body->begin(); it != body->end();) {
+		llvm::Instruction &i = *it++;
+		if (auto *a = llvm::dyn_cast<llvm::AllocaInst>(&i))
+			if (a->isStaticAlloca())
+				a->moveBefore(*check, check->end());
+	}
+	llvm::IRBuilder<> b(check);
+	llvm::LoadInst *p = b.CreateAlignedLoad(fp, slot, llvm::Align(8), "tier.fn");
+	p->setAtomic(llvm::AtomicOrdering::Acquire);
+	b.CreateCondBr(b.CreateIsNotNull(p), jump, body);
+	b.SetInsertPoint(jump);
+	std::vector<llvm::Value *> args;
+	for (llvm::Argument &a : f.args())
+		args.push_back(&a);
+	llvm::CallInst *call = b.CreateCall(f.getFunctionType(), p, args);
+	call->setTailCall(true);
+	if (f.getReturnType()->isVoidTy())
+		b.CreateRetVoid();
+	else
+		b.CreateRet(call);
+}
+
+// The cleanup before the quick code generator: a few passes that cost
+// little and make the unoptimised code several times faster (values in
+// registers instead of stack slots).  None of them changes a floating-point
+// result.
+std::string quick_passes(llvm::Module &m)
+{
+	llvm::PassBuilder pb;
+	llvm::LoopAnalysisManager lam;
+	llvm::FunctionAnalysisManager fam;
+	llvm::CGSCCAnalysisManager cam;
+	llvm::ModuleAnalysisManager mam;
+	pb.registerModuleAnalyses(mam);
+	pb.registerCGSCCAnalyses(cam);
+	pb.registerFunctionAnalyses(fam);
+	pb.registerLoopAnalyses(lam);
+	pb.crossRegisterProxies(lam, fam, cam, mam);
+	llvm::ModulePassManager mpm;
+	if (llvm::Error e = pb.parsePassPipeline(mpm, "function(sroa,early-cse,simplifycfg,instcombine)"))
+		return llvm::toString(std::move(e));
+	mpm.run(m, mam);
+	return "";
 }
 
 // Errors from the back end of one thread (clang's diagnostics and LLVM's).
@@ -811,6 +914,65 @@ struct Manifest {
 
 } // namespace
 
+namespace {
+
+// What clang's back end needs to compile a module to an object file, copied
+// out of the CompilerInstance so that another thread can go on using it.
+struct Backend {
+	clang::HeaderSearchOptions hs;
+	clang::CodeGenOptions cg;
+	clang::TargetOptions to;
+	clang::LangOptions lo;
+	std::string dl;
+
+	// The object code of m in obj; the errors, or "".
+	std::string emit(llvm::Module &m, llvm::SmallVector<char, 0> &obj) const
+	{
+		ThreadDiags td;
+		m.getContext().setDiagnosticHandlerCallBack(ThreadDiags::llvm_handler, &td);
+		clang::DiagnosticsEngine de(new clang::DiagnosticIDs, new clang::DiagnosticOptions, &td, false);
+		clang::EmitBackendOutput(de, hs, cg, to, lo, dl, &m, clang::Backend_EmitObj,
+		                         std::make_unique<llvm::raw_svector_ostream>(obj));
+		m.getContext().setDiagnosticHandlerCallBack(nullptr, nullptr);
+		if (!td.errors.empty())
+			return td.errors;
+		return obj.empty() ? "no object code came out" : "";
+	}
+};
+
+// The cache key of the shared helpers' partition: their IR alone (and the
+// settings), the same for every model that uses the same helpers.
+std::string helpers_key(llvm::Module &m, const std::string &settings)
+{
+	m.setModuleIdentifier("dlc-helpers");
+	m.setSourceFileName("dlc-helpers");
+	llvm::SmallVector<char, 0> bc;
+	{
+		llvm::raw_svector_ostream bs(bc);
+		llvm::WriteBitcodeToFile(m, bs);
+	}
+	Hasher h;
+	h.add(settings);
+	h.add(llvm::StringRef(bc.data(), bc.size()));
+	return h.key();
+}
+
+// The O3 tier's work, done on a thread of its own.
+struct Tier2Job {
+	Backend be;
+	Plan plan;
+	llvm::SmallVector<char, 0> bc; // the promoted module
+	std::string path, key, settings, c_name;
+	std::vector<std::string> stubs; // the roots the quick code redirects
+	std::vector<std::pair<std::string, std::string>> deps;
+	std::string data_obj;
+	std::unique_ptr<Cache> cache;
+	unsigned threads = 1;
+	bool verbose = false;
+};
+
+} // namespace
+
 struct DlcJit {
 	std::unique_ptr<llvm::orc::LLJIT> jit;
 	std::string target;
@@ -819,6 +981,17 @@ struct DlcJit {
 	JitTimes times{};
 	unsigned threads = 1;
 	bool linked = false;
+	// two tiers: the O3 code's compilation, and where it stands
+	double t0 = 0;
+	std::thread tier2;
+	std::atomic<int> tier2_state{1}; // 1 in place (or no tiers), 0 compiling, -1 failed
+	std::string tier2_error;         // set before tier2_state becomes -1
+	std::atomic<double> tier2_at{0}; // seconds from t0 to the O3 code in place
+	~DlcJit()
+	{
+		if (tier2.joinable())
+			tier2.join();
+	}
 };
 
 namespace {
@@ -854,6 +1027,115 @@ bool link_objects(DlcJit *out, const std::vector<std::string> &objs, const char 
 	return true;
 }
 
+// The O3 tier (see "two tiers"): partitions 1.. of the plan compiled on up
+// to job->threads threads, linked into a JITDylib of their own, the quick
+// code's slots pointed at them, and everything written to the cache.
+void optimize(DlcJit *out, std::shared_ptr<Tier2Job> job)
+{
+	const Plan &plan = job->plan;
+	std::vector<llvm::SmallVector<char, 0>> objs(plan.parts);
+	std::vector<std::string> errs(plan.parts), keys(plan.parts);
+	std::vector<char> from_cache(plan.parts, 0), stored(plan.parts, 0);
+	std::atomic<unsigned> next{1};
+	auto worker = [&]() {
+		for (unsigned p; (p = next++) < plan.parts;) {
+			llvm::LLVMContext pctx;
+			auto pm = llvm::parseBitcodeFile(
+			    llvm::MemoryBufferRef(llvm::StringRef(job->bc.data(), job->bc.size()), job->path), pctx);
+			if (!pm) {
+				errs[p] = "cannot read the module back: " + llvm::toString(pm.takeError());
+				continue;
+			}
+			restrict_to(**pm, plan, p);
+			if ((int)p == plan.helper_part && job->cache->on()) {
+				keys[p] = helpers_key(**pm, job->settings);
+				std::string o;
+				if (job->cache->read(keys[p] + ".o", o)) {
+					objs[p].assign(o.begin(), o.end());
+					from_cache[p] = 1;
+					continue;
+				}
+			}
+			errs[p] = job->be.emit(**pm, objs[p]);
+			if (!keys[p].empty() && errs[p].empty())
+				stored[p] = job->cache->write(keys[p] + ".o", llvm::StringRef(objs[p].data(), objs[p].size()));
+		}
+	};
+	std::vector<std::thread> pool;
+	for (unsigned t = 1; t < job->threads && t + 1 < plan.parts; t++) {
+		try {
+			pool.emplace_back(worker);
+		} catch (const std::exception &) {
+			break;
+		}
+	}
+	worker();
+	for (std::thread &t : pool)
+		t.join();
+	auto fail = [&](const std::string &m) {
+		out->tier2_error = m;
+		out->tier2_state.store(-1);
+	};
+	for (unsigned p = 1; p < plan.parts; p++)
+		if (!errs[p].empty())
+			return fail("the LLVM back end failed" + plan.describe(p, out->lines) + ": " + errs[p]);
+
+	llvm::orc::LLJIT &jit = *out->jit;
+	auto jd = jit.getExecutionSession().createJITDylib("dlc.O3");
+	if (!jd)
+		return fail(llvm::toString(jd.takeError()));
+	jd->addToLinkOrder(jit.getMainJITDylib());
+	for (unsigned p = 1; p < plan.parts; p++) {
+		std::string name = job->c_name + ".O3.part" + std::to_string(p) + ".o";
+		auto buf = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(objs[p].data(), objs[p].size()), name);
+		if (llvm::Error e = jit.addObjectFile(*jd, std::move(buf)))
+			return fail("the LLVM JIT did not take the machine code: " + llvm::toString(std::move(e)));
+	}
+	std::vector<std::pair<void **, void *>> swaps;
+	for (const std::string &r : job->stubs) {
+		auto fn = jit.lookup(*jd, r);
+		if (!fn)
+			return fail("the O3 code has no function '" + r + "': " + llvm::toString(fn.takeError()));
+		auto slot = jit.lookup(jit.getMainJITDylib(), kSlotPrefix + r);
+		if (!slot)
+			return fail("the quick code has no slot for '" + r + "': " + llvm::toString(slot.takeError()));
+		swaps.push_back({reinterpret_cast<void **>(static_cast<uintptr_t>(slot->getAddress())),
+		                 reinterpret_cast<void *>(static_cast<uintptr_t>(fn->getAddress()))});
+	}
+	for (auto &sw : swaps)
+		__atomic_store_n(sw.first, sw.second, __ATOMIC_RELEASE);
+	out->tier2_at.store(now_s() - out->t0);
+	out->tier2_state.store(1);
+	if (job->verbose)
+		fprintf(stderr, "dlc jit: O3 code in place %.0f ms after the start (%u partitions)\n",
+		        1e3 * out->tier2_at.load(), plan.parts - 1);
+
+	// into the cache: the data object and the O3 objects, then the manifest
+	if (job->cache->on()) {
+		Manifest man;
+		man.target = out->target;
+		man.threads = (int)plan.parts;
+		keys[0] = job->key + "-0";
+		bool saved = job->cache->write(keys[0] + ".o", job->data_obj);
+		man.objects.push_back(keys[0]);
+		man.sizes.push_back(Cache::entry_size(job->data_obj.size()));
+		for (unsigned p = 1; saved && p < plan.parts; p++) {
+			if (keys[p].empty()) {
+				keys[p] = job->key + "-" + std::to_string(p);
+				stored[p] = job->cache->write(keys[p] + ".o", llvm::StringRef(objs[p].data(), objs[p].size()));
+			}
+			saved = from_cache[p] || stored[p];
+			man.objects.push_back(keys[p]);
+			man.sizes.push_back(Cache::entry_size(objs[p].size()));
+		}
+		man.deps = job->deps;
+		saved = saved && job->cache->write(job->key + ".m", man.text());
+		if (job->verbose)
+			fprintf(stderr, "dlc jit: %s %s/%s.m\n", saved ? "cached as" : "could not write", job->cache->dir.c_str(),
+			        job->key.c_str());
+	}
+}
+
 } // namespace
 
 extern "C" const char *jit_llvm_version(void)
@@ -862,8 +1144,8 @@ extern "C" const char *jit_llvm_version(void)
 }
 
 extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_name, const char *include_dir,
-                               const char *const *flags, int nflags, const char *cache_dir, char *err,
-                               size_t errlen)
+                               const char *const *flags, int nflags, const char *cache_dir, int tiered,
+                               char *err, size_t errlen)
 {
 	init_llvm();
 	double t0 = now_s();
@@ -1042,7 +1324,101 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 	// (below), each compiled to an object file in memory
 	ci.getCodeGenOpts().DisableLLVMPasses = false;
 	const unsigned nthreads = jit_threads();
-	Plan plan = make_plan(*mod, nthreads, !inline_helpers);
+	if (tiered) {
+		auto job = std::make_shared<Tier2Job>();
+		job->be.hs = ci.getHeaderSearchOpts();
+		job->be.cg = ci.getCodeGenOpts();
+		job->be.to = ci.getTargetOpts();
+		job->be.lo = ci.getLangOpts();
+		job->be.dl = ci.getTarget().getDataLayoutString();
+		// the trainer keeps a core busy: the O3 tier takes the others
+		job->threads = nthreads > 1 ? nthreads - 1 : 1;
+		job->plan = make_plan(*mod, job->threads, !inline_helpers, true);
+		const Plan &plan = job->plan;
+		promote(*mod, plan);
+		{
+			llvm::raw_svector_ostream bs(job->bc);
+			llvm::WriteBitcodeToFile(*mod, bs);
+		}
+		Backend quick = job->be;
+		quick.cg.OptimizationLevel = 0;
+		quick.cg.DisableLLVMPasses = true;
+		// the data object: partition 0
+		llvm::SmallVector<char, 0> data, code;
+		{
+			llvm::LLVMContext dctx;
+			auto dm = llvm::parseBitcodeFile(llvm::MemoryBufferRef(llvm::StringRef(job->bc.data(), job->bc.size()), path),
+			                                 dctx);
+			if (!dm) {
+				set_err(err, errlen, "cannot read the module back: " + llvm::toString(dm.takeError()));
+				return nullptr;
+			}
+			restrict_to(**dm, plan, 0);
+			std::string e = quick.emit(**dm, data);
+			if (!e.empty()) {
+				set_err(err, errlen, "the LLVM back end failed on the model's arrays: " + e);
+				return nullptr;
+			}
+		}
+		// the quick code: every function, each root behind its slot
+		declare_data(*mod);
+		drop_unused(*mod);
+		std::string e = quick_passes(*mod);
+		for (auto &kv : plan.owner) {
+			llvm::Function *f = mod->getFunction(kv.first);
+			if ((int)kv.second != plan.helper_part && f && !f->isDeclaration() && !f->isVarArg()) {
+				add_redirect(*mod, *f);
+				job->stubs.push_back(kv.first);
+			}
+		}
+		if (e.empty())
+			e = quick.emit(*mod, code);
+		if (!e.empty()) {
+			set_err(err, errlen, "the LLVM back end failed on the quick code: " + e);
+			return nullptr;
+		}
+		double t2 = now_s();
+		const clang::TargetOptions &to = ci.getTargetOpts();
+		out->target = summarize_target(to.CPU, to.Features);
+		out->threads = 1;
+		job->data_obj.assign(data.data(), data.size());
+		if (!link_objects(out.get(), {job->data_obj, std::string(code.data(), code.size())}, c_name, err, errlen))
+			return nullptr;
+		out->times.frontend = t1 - t0;
+		out->times.compile = t2 - t1;
+		out->times.threads = 1;
+		out->times.objects = 2;
+		out->times.tiered = 1;
+		out->times.optimizing_threads = (int)std::min<unsigned>(job->threads, plan.parts - 1);
+		if (verbose)
+			fprintf(stderr, "dlc jit: frontend %.0f ms, quick code %.0f ms; O3 in %u partitions on %d thread%s\n",
+			        1e3 * (t1 - t0), 1e3 * (t2 - t1), plan.parts - 1, out->times.optimizing_threads,
+			        out->times.optimizing_threads == 1 ? "" : "s");
+		job->path = path;
+		job->key = key;
+		job->settings = settings;
+		job->c_name = c_name;
+		job->verbose = verbose;
+		job->cache.reset(new Cache(cache));
+		if (cache.on())
+			for (const std::string &d : deps->getDependencies()) {
+				std::string stamp = file_stamp(d.c_str());
+				if (d != path && !stamp.empty())
+					job->deps.push_back({d, stamp});
+			}
+		out->t0 = t0;
+		out->tier2_state.store(0);
+		if (tiered == 2)
+			return out.release(); // the quick code alone
+		DlcJit *o = out.get();
+		try {
+			out->tier2 = std::thread(optimize, o, job);
+		} catch (const std::exception &) {
+			optimize(o, job); // no thread to be had: O3 now
+		}
+		return out.release();
+	}
+	Plan plan = make_plan(*mod, nthreads, !inline_helpers, false);
 	std::vector<llvm::SmallVector<char, 0>> objs(plan.parts);
 	std::vector<std::string> errs(plan.parts), keys(plan.parts);
 	std::vector<char> from_cache(plan.parts, 0), stored(plan.parts, 0);
@@ -1083,18 +1459,7 @@ extern "C" DlcJit *jit_compile(const char *c_source, size_t len, const char *c_n
 			}
 			restrict_to(**pm, plan, p);
 			if ((int)p == plan.helper_part && cache.on()) {
-				// keyed by the helpers' IR alone: the same for every model
-				(*pm)->setModuleIdentifier("dlc-helpers");
-				(*pm)->setSourceFileName("dlc-helpers");
-				llvm::SmallVector<char, 0> hbc;
-				{
-					llvm::raw_svector_ostream hs(hbc);
-					llvm::WriteBitcodeToFile(**pm, hs);
-				}
-				Hasher h;
-				h.add(settings);
-				h.add(llvm::StringRef(hbc.data(), hbc.size()));
-				keys[p] = h.key();
+				keys[p] = helpers_key(**pm, settings);
 				std::string o;
 				if (cache.read(keys[p] + ".o", o)) {
 					objs[p].assign(o.begin(), o.end());
@@ -1218,6 +1583,16 @@ extern "C" void *jit_lookup(DlcJit *j, const char *symbol, char *err, size_t err
 	return reinterpret_cast<void *>(static_cast<uintptr_t>(sym->getAddress()));
 }
 
+extern "C" int jit_optimized(DlcJit *j, int wait, char *err, size_t errlen)
+{
+	if (wait && j->tier2.joinable())
+		j->tier2.join();
+	int st = j->tier2_state.load(std::memory_order_acquire);
+	if (st < 0)
+		set_err(err, errlen, j->tier2_error);
+	return st;
+}
+
 extern "C" const char *jit_target(const DlcJit *j)
 {
 	return j->target.c_str();
@@ -1226,6 +1601,7 @@ extern "C" const char *jit_target(const DlcJit *j)
 extern "C" void jit_times(const DlcJit *j, JitTimes *t)
 {
 	*t = j->times;
+	t->optimized = j->tier2_at.load();
 }
 
 extern "C" void jit_free(DlcJit *j)

@@ -33,6 +33,11 @@ typedef struct JitTimes {
 	int objects;     /* object files linked */
 	int cached;      /* of which read from the cache (all: no compilation at all) */
 	int stored;      /* 1 when this compilation was written to the cache */
+	/* tiered compilation: compile is the quick code's; the O3 code was in
+	 * place `optimized` seconds after jit_compile began (0: not yet) */
+	int tiered;
+	int optimizing_threads;
+	double optimized;
 } JitTimes;
 
 /* "LLVM 14.0.6" */
@@ -50,7 +55,20 @@ const char *jit_llvm_version(void);
  * kernels) are compiled once for every model that uses the same ones.  A
  * damaged entry is compiled again; failures to write are not errors. */
 DlcJit *jit_compile(const char *c_source, size_t len, const char *c_name, const char *include_dir,
-                    const char *const *flags, int nflags, const char *cache_dir, char *err, size_t errlen);
+                    const char *const *flags, int nflags, const char *cache_dir, int tiered, char *err, size_t errlen);
+
+/* tiered 1 (when the cache has no entry for the model): compile the code
+ * first without optimisation, which takes a tenth of the time, and return
+ * with it; the O3 code is compiled on a background thread and takes over
+ * each entry point and kernel at its next call.  Both compute the same bits
+ * when the flags have -ffp-contract=on (or off), not fast: fused
+ * multiply-adds only within an expression.  tiered 2: the quick code
+ * alone, never replaced (to compare the two).
+ *
+ * Where the O3 code stands: 1 in place (always, without tiers), 0 still
+ * compiling, -1 failed (the message in err; the quick code goes on).  With
+ * wait, returns once it is in place or has failed. */
+int jit_optimized(DlcJit *jit, int wait, char *err, size_t errlen);
 
 /* The address of a symbol the compiled code defines (machine code is
  * generated on the first lookup), or NULL with a message in err. */

@@ -403,6 +403,12 @@ typedef struct dlrt_model {
  * the flags. */
 int dlrt_main(const dlrt_model *m, int argc, char **argv);
 
+/* Decompress a gzip data file on a thread of its own, ahead of the trainer,
+ * which then reads it from memory (dlc run starts this for the model's data
+ * files while it compiles the model).  At most 16 files; anything that goes
+ * wrong is left to the trainer's own reading, which reports it. */
+void dlrt_prefetch(const char *path);
+
 /* ---- data-parallel training (dist.c; MPI in runtime/mpi/) ----
  *
  * The trainer splits each global batch of n rows into `size` parts, rank r

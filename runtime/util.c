@@ -5,14 +5,19 @@
  * reads or writes a file goes through these so that the formats on disk
  * (little-endian safetensors and .npy, big-endian IDX) do not depend on the
  * host. */
+#define _GNU_SOURCE /* syscall */
 #include "dlrt_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 size_t dlrt_dtype_size(dlrt_dtype t)
 {
@@ -251,10 +256,132 @@ const char *dlrt_gz_msg(gzFile f, const char *path)
 	return msg;
 }
 
+/* ---- reading gzip files ahead of time ----
+ *
+ * dlrt_prefetch(path) decompresses a gzip file on a thread of its own into
+ * an anonymous file in memory; dlrt_gz_open of the same path waits for it
+ * and reads the decompressed bytes (zlib reads a file that is not gzip as
+ * it stands), once: the memory goes with the reader.  Anything that goes
+ * wrong ahead of time (no such file, a damaged stream) leaves the path to
+ * the ordinary reading, which reports it. */
+#define PREFETCH_MAX 16
+static struct prefetch {
+	char *path;
+	pthread_t thread;
+	int fd; /* the decompressed bytes, or -1 */
+} prefetched[PREFETCH_MAX];
+static int nprefetched;
+static pthread_mutex_t prefetch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int memory_file(void)
+{
+	int fd = -1;
+#ifdef SYS_memfd_create
+	fd = (int)syscall(SYS_memfd_create, "dlrt-prefetch", 1u /* MFD_CLOEXEC */);
+#endif
+	if (fd < 0) {
+		FILE *t = tmpfile();
+		if (!t)
+			return -1;
+		fd = dup(fileno(t));
+		fclose(t);
+	}
+	return fd;
+}
+
+static void *prefetch_run(void *arg)
+{
+	struct prefetch *p = arg;
+	unsigned char magic[2];
+	FILE *raw = fopen(p->path, "rb");
+	int gz = raw && fread(magic, 1, 2, raw) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	if (raw)
+		fclose(raw);
+	if (!gz)
+		return NULL; /* a plain file reads fast enough as it is */
+	gzFile f = gzopen(p->path, "rb");
+	int fd = f ? memory_file() : -1;
+	int ok = fd >= 0;
+	if (f)
+		gzbuffer(f, 1 << 17);
+	char *b = malloc(1 << 16);
+	ok = ok && b;
+	while (ok) {
+		int k = gzread(f, b, 1 << 16);
+		if (k <= 0) {
+			int e;
+			gzerror(f, &e);
+			ok = k == 0 && e == Z_OK;
+			break;
+		}
+		for (int done = 0; ok && done < k;) {
+			ssize_t w = write(fd, b + done, (size_t)(k - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			ok = w > 0;
+			done += w > 0 ? (int)w : 0;
+		}
+	}
+	free(b);
+	if (f)
+		gzclose(f);
+	if (ok && lseek(fd, 0, SEEK_SET) == 0)
+		p->fd = fd;
+	else if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+void dlrt_prefetch(const char *path)
+{
+	pthread_mutex_lock(&prefetch_lock);
+	int i = nprefetched;
+	for (int j = 0; j < nprefetched; j++)
+		if (prefetched[j].path && !strcmp(prefetched[j].path, path))
+			i = -1;
+	if (i >= 0 && i < PREFETCH_MAX && (prefetched[i].path = strdup(path))) {
+		prefetched[i].fd = -1;
+		if (pthread_create(&prefetched[i].thread, NULL, prefetch_run, &prefetched[i]) == 0)
+			nprefetched++;
+		else {
+			free(prefetched[i].path);
+			prefetched[i].path = NULL;
+		}
+	}
+	pthread_mutex_unlock(&prefetch_lock);
+}
+
+/* The decompressed bytes of path if dlrt_prefetch read them (-1: none);
+ * the entry is used up. */
+static int prefetched_fd(const char *path)
+{
+	int fd = -1;
+	pthread_mutex_lock(&prefetch_lock);
+	for (int i = 0; i < nprefetched; i++)
+		if (prefetched[i].path && !strcmp(prefetched[i].path, path)) {
+			pthread_join(prefetched[i].thread, NULL);
+			fd = prefetched[i].fd;
+			free(prefetched[i].path);
+			prefetched[i].path = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&prefetch_lock);
+	return fd;
+}
+
 gzFile dlrt_gz_open(const char *path)
 {
 	struct stat st;
 	gzFile f;
+	int fd = prefetched_fd(path);
+	if (fd >= 0) {
+		f = gzdopen(fd, "rb");
+		if (f) {
+			gzbuffer(f, 1 << 17);
+			return f;
+		}
+		close(fd);
+	}
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		dlrt_error("%s: cannot open: it is a directory", path);
 		return NULL;

@@ -47,6 +47,8 @@ ALLOWED = {
     ("compiler/driver.c", "dlc run: under mpirun, but this dlc was built without MPI: every rank would "
                           "train alone (apt-get install libopenmpi-dev, then configure and build again)\n"):
         "builds without MPI only, run by mpirun",
+    ("compiler/driver.c", "dlc run: %s: note: the O3 code did not compile (%s); the model ran on the quick code\n"):
+        "LLVM builds only: a failure of LLVM's O3 pipeline or code generator on C its quick code generator took",
     ("compiler/sema.c", "a cached generator runs one token at a time, but '%s' asks for %lld positions"):
         "goes to build_generator's /dev/null sink: dlc falls back to the generator without a cache",
     ("compiler/sema.c", "a cached generator needs causal self-attention of one new token (causal = 1), got q %s "
@@ -58,6 +60,7 @@ ALLOWED = {
 REPORTS = (
     "dlc: stats for ",
     "dlc run: first training step ",
+    "dlc run: O3 code in place ",
     "dlc run: %s compiled in ",
 )
 

@@ -14,6 +14,9 @@ set_tests_properties(e2e.mlp_epoch PROPERTIES LABELS "e2e;slow" SKIP_RETURN_CODE
 add_test(NAME e2e.jit COMMAND ${SYSTEM_PYTHON} ${E2E} jit --dlc $<TARGET_FILE:dlc>
          --workdir ${CMAKE_BINARY_DIR}/tests/e2e/jit)
 set_tests_properties(e2e.jit PROPERTIES LABELS "e2e;llvm" SKIP_RETURN_CODE 77 TIMEOUT 600)
+add_test(NAME e2e.jit_tiers COMMAND ${SYSTEM_PYTHON} ${E2E} jit_tiers --dlc $<TARGET_FILE:dlc>
+         --workdir ${CMAKE_BINARY_DIR}/tests/e2e/jit_tiers)
+set_tests_properties(e2e.jit_tiers PROPERTIES LABELS "e2e;llvm" SKIP_RETURN_CODE 77 TIMEOUT 300)
 add_test(NAME e2e.jit_cache COMMAND ${SYSTEM_PYTHON} ${E2E} jit_cache --dlc $<TARGET_FILE:dlc>
          --workdir ${CMAKE_BINARY_DIR}/tests/e2e/jit_cache)
 set_tests_properties(e2e.jit_cache PROPERTIES LABELS "e2e;llvm;quick" SKIP_RETURN_CODE 77 TIMEOUT 300)
