@@ -15,6 +15,7 @@ bench/results/cnn_zoo-DATE.json.
 
 usage: /usr/bin/python3 bench/cnn_zoo.py [--dlc build/dlc] [--reps 3] [--steps 300]
        [--threads 1] [--only cnn_5x5,...] [--no-torch] [--profile-rows 8]
+       [--torch2 VENV/bin/python]
 """
 import argparse
 import datetime
@@ -71,8 +72,8 @@ def dlc_run(exe, steps, threads, extra=()):
             "test_acc": float(acc.group(1)) / 100 if acc else None, "output": out}
 
 
-def torch_run(name, steps, threads, lr):
-    cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_cnn_zoo.py"), name]
+def torch_run(name, steps, threads, lr, python="/usr/bin/python3"):
+    cmd = [python, os.path.join(HERE, "torch_cnn_zoo.py"), name]
     out = sh(cmd + ["--steps", str(steps), "--threads", str(threads), "--lr", str(lr)], cwd=HERE)
     return json.loads(out.strip().splitlines()[-1])
 
@@ -94,6 +95,9 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--profile-rows", type=int, default=8)
+    ap.add_argument("--torch2", default=None, metavar="PYTHON",
+                    help="also run each twin under this interpreter (a virtual environment with PyTorch 2 from "
+                         "PyPI): the PyTorch 2 eager column")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     models = [m for m in MODELS if not only or m[0] in only]
@@ -104,16 +108,19 @@ def main():
     for name, dl, lr in models:
         exe = os.path.join(work, name)
         sh([args.dlc, dl, "-o", exe])
-        d, t = [], []
+        d, t, t2 = [], [], []
         for rep in range(args.reps):
-            order = ["dlc", "torch"] if rep % 2 == 0 else ["torch", "dlc"]
+            order = ["dlc", "torch", "torch2"] if rep % 2 == 0 else ["torch2", "torch", "dlc"]
             for who in order:
                 if who == "dlc":
                     d.append(dlc_run(exe, args.steps, args.threads))
-                elif not args.no_torch:
+                elif who == "torch" and not args.no_torch:
                     t.append(torch_run(name, args.steps, args.threads, lr))
-            print("%s rep %d: dlc %.0f images/s%s" % (name, rep + 1, d[-1]["images_per_s"],
-                  ", PyTorch %.0f" % t[-1]["images_per_s"] if t else ""), file=sys.stderr)
+                elif who == "torch2" and args.torch2:
+                    t2.append(torch_run(name, args.steps, args.threads, lr, args.torch2))
+            print("%s rep %d: dlc %.0f images/s%s%s" % (name, rep + 1, d[-1]["images_per_s"],
+                  ", PyTorch %.0f" % t[-1]["images_per_s"] if t else "",
+                  ", PyTorch 2 %.0f" % t2[-1]["images_per_s"] if t2 else ""), file=sys.stderr)
         prof = dlc_run(exe, args.steps, args.threads, ["--profile"] + (["--profile-peak", str(pk)] if pk else []))
         p = profile_table(prof["output"])
         r = {"dlc_images_per_s": statistics.median(x["images_per_s"] for x in d),
@@ -126,19 +133,25 @@ def main():
             r["torch_images_per_s"] = statistics.median(x["images_per_s"] for x in t)
             r["torch_test_acc"] = t[-1]["test_acc"]
             r["ratio"] = r["dlc_images_per_s"] / r["torch_images_per_s"]
+        if t2:
+            r["torch2_images_per_s"] = statistics.median(x["images_per_s"] for x in t2)
+            r["torch2_version"] = t2[-1].get("system")
+            r["ratio2"] = r["dlc_images_per_s"] / r["torch2_images_per_s"]
         res["models"][name] = r
     print("\n%d steps of batch 64, %d thread%s, medians of %d; FMA peak %s\n" % (
         args.steps, args.threads, "" if args.threads == 1 else "s", args.reps,
         "%.1f GFLOP/s" % pk if pk else "not measured (no OpenBLAS headers)"))
     print("| model | MFLOP / image | dlc images/s | dlc GFLOP/s | share of peak | PyTorch 1.13 images/s | dlc / PyTorch |"
-          " test accuracy dlc / PyTorch |")
-    print("|---|---|---|---|---|---|---|---|")
+          " PyTorch 2 eager images/s | dlc / PyTorch 2 | test accuracy dlc / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in res["models"].items():
-        print("| %s | %.2f | %.0f | %.1f | %s | %s | %s | %s / %s |" % (
+        print("| %s | %.2f | %.0f | %.1f | %s | %s | %s | %s | %s | %s / %s |" % (
             name, r["flops_per_image"] / 1e6, r["dlc_images_per_s"], r["dlc_gflops"],
             "%.0f%%" % (100 * r["dlc_share_of_peak"]) if pk else "-",
             "%.0f" % r["torch_images_per_s"] if "torch_images_per_s" in r else "-",
             "%.2f×" % r["ratio"] if "ratio" in r else "-",
+            "%.0f" % r["torch2_images_per_s"] if "torch2_images_per_s" in r else "-",
+            "%.2f×" % r["ratio2"] if "ratio2" in r else "-",
             "%.1f%%" % (100 * r["dlc_test_acc"]) if r["dlc_test_acc"] is not None else "-",
             "%.1f%%" % (100 * r["torch_test_acc"]) if "torch_test_acc" in r else "-"))
     for name, r in res["models"].items():

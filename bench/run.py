@@ -406,6 +406,16 @@ def training(args, dlc, info, notes, records):
                     settings = [("omp%d+blas%d" % (t, t), ["--threads", str(t)])]
                 for label, flags in settings:
                     runs.append(("pytorch", t, label, base + flags, clean_env()))
+            if args.anchors and t == 1:
+                # the modern anchors, from the virtual environment's interpreter
+                common = ["--epochs", str(args.epochs), "--seed", str(args.seed), "--threads", "1"]
+                runs.append(("pytorch2-eager", t, "omp1+blas1",
+                             [args.anchors, os.path.join(BENCH, w["torch"])] + common, clean_env()))
+                runs.append(("torch.compile", t, "omp1+blas1",
+                             [args.anchors, os.path.join(BENCH, "torch_compiled.py"), key] + common, clean_env()))
+                runs.append(("jax", t, "1 CPU",
+                             [args.anchors, os.path.join(BENCH, "jax_fmnist.py"), "--model", key] + common,
+                             clean_env()))
         plans[key] = runs
     if not records["dlc_has_threads"] and max(args.threads) > 1:
         notes.append("dlc has no threading yet (its trainer's --help lists no --threads): "
@@ -421,9 +431,9 @@ def training(args, dlc, info, notes, records):
                 log("rep %d/%d %s %s threads=%d %s" % (rep + 1, args.reps, WORKLOADS[key]["name"],
                                                        system, t, setting))
                 busy0, waited = wait_for_quiet(args, records["quiet"])
-                r = run_child(cmd, env=env, cwd=BENCH if system == "pytorch" else work,
+                r = run_child(cmd, env=env, cwd=BENCH if system != "dlc" and "@" not in system else work,
                               timeout=900 * args.epochs)
-                parsed = parse_torch(r) if system == "pytorch" else parse_dlc(r)
+                parsed = parse_dlc(r) if system == "dlc" or system.startswith("dlc@") else parse_torch(r)
                 rec = {"workload": WORKLOADS[key]["name"], "key": key, "system": system,
                        "threads": t, "setting": setting, "rep": rep + 1, "cmd": cmd,
                        "rc": r.get("rc"), "timed_out": r.get("timed_out"), "wall_s": r.get("wall_s"),
@@ -766,6 +776,29 @@ def markdown_torch(args, wls, by):
     return L
 
 
+def markdown_anchors(args, wls, by):
+    """dlc next to the modern anchors at 1 thread (with --anchors)."""
+    L = []
+    if not args.anchors:
+        return L
+    systems = ["pytorch", "pytorch2-eager", "torch.compile", "jax"]
+    L.append("### Modern anchors, 1 thread, 1 epoch (medians; images/s and dlc's ratio)")
+    L.append("")
+    L.append("| workload | dlc | " + " | ".join("%s | dlc / %s" % (x, x) for x in systems) + " |")
+    L.append("|---|---|" + "---|---|" * len(systems))
+    for wl in wls:
+        d = [s for k, s in by.items() if k[0] == wl and k[1] == "dlc" and k[2] == 1]
+        di = d[0]["images_per_s_median"] if d else None
+        row = "| %s | %s |" % (wl, fmt(di))
+        for x in systems:
+            p = [s for k, s in by.items() if k[0] == wl and k[1] == x and k[2] == 1 and s["images_per_s_median"]]
+            pi = p[0]["images_per_s_median"] if p else None
+            row += " %s | %s |" % (fmt(pi), fmt(di / pi if di and pi else None, "%.2f"))
+        L.append(row)
+    L.append("")
+    return L
+
+
 def markdown(args, info, notes, records, summary, gemm_summary):
     L = []
     L.append("## dlc benchmark, %s" % info["date_utc"])
@@ -788,6 +821,7 @@ def markdown(args, info, notes, records, summary, gemm_summary):
     wls = [WORKLOADS[k]["name"] for k in args.workloads if k in WORKLOADS]
     if wls and summary:
         L += markdown_torch(args, wls, by)
+        L += markdown_anchors(args, wls, by)
         L.append("Every configuration (images/s: median [min–max] over the reps; `other CPU`: the largest share "
                  "of the machine's CPU time that other processes used during one of its runs):")
         L.append("")
@@ -907,6 +941,10 @@ def main():
                     help="PyTorch settings to try at 2 threads, the best is compared (default: all of %s; "
                          "--quick: omp1+blas2)" % ",".join(x[0] for x in TORCH_2T))
     ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with torch (default /usr/bin/python3)")
+    ap.add_argument("--anchors", default=None, metavar="PYTHON",
+                    help="also run, at 1 thread, PyTorch 2 eager, torch.compile and JAX jit (bench/torch_compiled.py, "
+                         "bench/jax_fmnist.py) under this interpreter: a virtual environment with torch 2 and "
+                         "jax[cpu] from PyPI (bench/README.md, 'Modern anchors')")
     ap.add_argument("--peak-gflops", type=float, default=None,
                     help="per-core peak to use if gemm_bench cannot measure it")
     ap.add_argument("--wait-idle", type=float, default=30.0,

@@ -756,6 +756,20 @@ static void kernel_transpose(Emit *e, NodeId id, const char *dst)
 	        M, N, dst, M, e->s->buf[n->in[0]], N);
 }
 
+/* The body of an epilogue loop at depth d, inside loops over the indices
+ * i0, i1, ... of consumer c's shape: c's inlined values, then c's element
+ * written over dst's (the producer's value, which c reads). */
+static void epilogue_body(Emit *e, NodeId c, const char *dst, int d)
+{
+	const Node *cn = NN(e, c);
+	for (int k = 0; k < cn->nin; k++)
+		inline_defs(e, cn->in[k], 1, cn->shape, d);
+	const char *a = ref(e, cn->in[0], 1, cn->shape);
+	const char *b = op_info[cn->op].arity > 1 ? ref(e, cn->in[1], 1, cn->shape) : NULL;
+	const char *c3 = op_info[cn->op].arity > 2 ? ref(e, cn->in[2], 1, cn->shape) : NULL;
+	fprintf(e->o, "%.*s%s[%s] = %s;\n", IND(d), dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b, c3));
+}
+
 /* The fused consumer of a product, applied to the finished tile: rows
  * [r0, r0 + mr), columns [c0, c0 + nr) (C expressions). */
 static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0, const char *c0, int d)
@@ -763,18 +777,12 @@ static void matmul_epilogue(Emit *e, NodeId id, const char *dst, const char *r0,
 	NodeId c = e->s->epi[id];
 	if (!c)
 		return;
-	const Node *cn = NN(e, c);
 	FILE *o = e->o;
 	fprintf(o, "%.*sif (pb + 1 == nkb) /* epilogue: %s */\n", IND(d), desc_node(e, c));
 	fprintf(o, "%.*sfor (long i0 = %s; i0 < %s + mr; i0++)\n", IND(d + 1), r0, r0);
 	fprintf(o, "%.*sfor (long i1 = %s; i1 < %s + nr; i1++) {\n", IND(d + 2), c0, c0);
-	for (int k = 0; k < cn->nin; k++)
-		inline_defs(e, cn->in[k], 1, cn->shape, d + 3);
-	const char *a = ref(e, cn->in[0], 1, cn->shape);
-	const char *b = op_info[cn->op].arity > 1 ? ref(e, cn->in[1], 1, cn->shape) : NULL;
-	const char *c3 = op_info[cn->op].arity > 2 ? ref(e, cn->in[2], 1, cn->shape) : NULL;
-	fprintf(o, "%.*s%s[%s] = %s;\n%.*s}\n", IND(d + 3), dst, bcast_index(e, cn->shape, cn->shape), ew_apply(e, cn, a, b, c3),
-	        IND(d + 2));
+	epilogue_body(e, c, dst, d + 3);
+	fprintf(o, "%.*s}\n", IND(d + 2));
 }
 
 /* The blocked loops of one product C = op(A) op(B) at depth d: A(i, k) =
@@ -1405,21 +1413,52 @@ static void conv_to_bi(Emit *e, const char *xb, const char *rows, long long C, l
 	        rows, C, H, W, HP, WP, PT, PL, NB, xt);
 }
 
+/* The fused consumer of a rank-4 value (a convolution's, a max-pooling
+ * gradient's), applied in place to planes [p0, p1) of it once they are
+ * whole (C expressions). */
+static void plane_epilogue(Emit *e, NodeId id, const char *dst, const char *p0, const char *p1, int d)
+{
+	NodeId c = e->s->epi[id];
+	if (!c)
+		return;
+	const Node *cn = NN(e, c);
+	FILE *o = e->o;
+	long long C = cn->shape.d[1], H = cn->shape.d[2], W = cn->shape.d[3];
+	int ncg = e->ncg, stamp = e->kstamp;
+	e->ncg = 0;
+	e->kstamp = ++e->stamp_max; /* its inlined values are defined in this loop */
+	fprintf(o, "%.*s/* epilogue: %s */\n", IND(d), desc_node(e, c));
+	fprintf(o, "%.*sfor (long pe = %s; pe < %s; pe++)\n", IND(d), p0, p1);
+	fprintf(o, "%.*sfor (long i0 = pe / %lld, i1 = pe %% %lld, i2 = 0; i2 < %lld; i2++)\n", IND(d + 1), C, C, H);
+	fprintf(o, "%.*sfor (long i3 = 0; i3 < %lld; i3++) {\n", IND(d + 2), W);
+	fprintf(o, "%.*s(void)i0;\n%.*s(void)i1;\n", IND(d + 3), IND(d + 3));
+	epilogue_body(e, c, dst, d + 3);
+	fprintf(o, "%.*s}\n", IND(d + 2));
+	e->ncg = ncg;
+	e->kstamp = stamp;
+}
+
 /* dlc_from_bi of F features of a batch-inner array into dst; in parallel
  * over ranges of examples, so each thread writes the examples the kernels
- * after it read */
+ * after it read.  When node id (a convolution of C output channels) has a
+ * fused consumer: that consumer on each range of examples as it arrives,
+ * then on the examples from zero_to up to N. */
 static void conv_from_bi(Emit *e, const char *yt, const char *rows, const char *zero_to, long long F, long long NB,
-                         const char *dst, const char *decl)
+                         const char *dst, const char *decl, NodeId id, long long C, long long N)
 {
 	if (F * NB >= PAR_MIN_WORK && NB > 16) {
 		par_begin(e, zero_to, 16, "examples, back to the batch-outer layout");
 		fprintf(e->o, "%s\tlong ne = (hi < %s ? hi : %s) - lo;\n", decl, rows, rows);
 		fprintf(e->o, "\tdlc_from_bi(%s + lo, ne > 0 ? ne : 0, hi - lo, %lld, %lld, %s + lo * %lld, %lld);\n", yt, F, NB, dst,
 		        F, F);
+		plane_epilogue(e, id, dst, arena_printf(e->a, "lo * %lld", C), arena_printf(e->a, "hi * %lld", C), 1);
 		par_end(e);
-		return;
+	} else {
+		fprintf(e->o, "\tdlc_from_bi(%s, %s, %s, %lld, %lld, %s, %lld);\n", yt, rows, zero_to, F, NB, dst, F);
+		plane_epilogue(e, id, dst, "0", arena_printf(e->a, "%s * %lld", zero_to, C), 1);
 	}
-	fprintf(e->o, "\tdlc_from_bi(%s, %s, %s, %lld, %lld, %s, %lld);\n", yt, rows, zero_to, F, NB, dst, F);
+	if (e->s->epi[id] && strcmp(zero_to, arena_printf(e->a, "%lld", N)))
+		plane_epilogue(e, id, dst, arena_printf(e->a, "%s * %lld", zero_to, C), arena_printf(e->a, "%lld", N * C), 1);
 }
 
 /* The loop over the items of a convolution's main work: a parallel part
@@ -1569,9 +1608,15 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		        c.Cg, c.kh, c.kw, xb, c.C, c.Cg, hp * wp, hp * wp, dh * wp, dw);
 		fprintf(o, "\t\t\t\t\t         dlc_cw + (g * %lld + blk) * %lld, %lld, %lld, 6, %s + (nb * %lld + co) * %lld, %lld, yo, "
 		           "mr, nt);\n", nblk, c.T * 6, KK * 6, c.kw * 6, dst, c.Co, P, P);
-		fprintf(o, "\t\t\t\t}\n\t\t\t}\n\t}\n");
+		fprintf(o, "\t\t\t\t}\n\t\t\t}\n");
+		/* the fused consumer (bias, activation) on the example's planes */
+		plane_epilogue(e, id, dst, arena_printf(e->a, "nb * %lld", c.Co), arena_printf(e->a, "(nb + 1) * %lld", c.Co), 2);
+		fprintf(o, "\t}\n");
 		if (par)
 			par_end(e);
+		/* and on the rows past the batch's, as the consumer's own kernel would */
+		if (e->s->epi[id] && strcmp(c.rows, arena_printf(e->a, "%lld", c.N)))
+			plane_epilogue(e, id, dst, arena_printf(e->a, "%s * %lld", c.rows, c.Co), arena_printf(e->a, "%lld", c.N * c.Co), 1);
 		return;
 	}
 	if (n->op == OP_CONV2D_DW && c.row) {
@@ -1670,7 +1715,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t}\n");
 		if (par)
 			par_end(e);
-		conv_from_bi(e, "yt", c.rows, c.rows, c.Co * P, NB, dst, decl);
+		conv_from_bi(e, "yt", c.rows, c.rows, c.Co * P, NB, dst, decl, id, c.Co, c.N);
 		return;
 	}
 	if (n->op == OP_CONV2D_DX) {
@@ -1735,7 +1780,7 @@ static void kernel_conv(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t\t}\n\t}\n");
 		if (par)
 			par_end(e);
-		conv_from_bi(e, "xt", c.rows, arena_printf(e->a, "%lld", c.N), c.C * c.H * c.W, NB, dst, decl);
+		conv_from_bi(e, "xt", c.rows, arena_printf(e->a, "%lld", c.N), c.C * c.H * c.W, NB, dst, decl, id, c.C, c.N);
 		return;
 	}
 	/* weight gradient: tiles of 6 output channels x DLC_NV taps, summed over
@@ -1803,12 +1848,16 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 	const char *xb = e->s->buf[n->in[0]];
 	fprintf(o, "\t/* max %lldx%lld window, stride %lldx%lld over [%lld, %lld, %lld, %lld] */\n", kh, kw, sh, sw, N, C, H, W);
 	int par = N * C * H * W >= PAR_MIN_WORK && N * C > 1;
+	/* the fused consumer of a gradient, on each plane while it is in cache,
+	 * when the windows cover the plane */
+	int epi_planes = !fwd && e->s->epi[id] && H == OH * kh;
+	const char *open = epi_planes ? " {" : "";
 	if (par) {
 		par_begin(e, arena_printf(e->a, "%s * %lld", rows, C), 1, "planes");
 		o = e->o;
-		fprintf(o, "\tfor (long p = lo; p < hi; p++)\n");
+		fprintf(o, "\tfor (long p = lo; p < hi; p++)%s\n", open);
 	} else
-		fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)\n", rows, C);
+		fprintf(o, "\tfor (long p = 0; p < %s * %lld; p++)%s\n", rows, C, open);
 	fprintf(o, "\t\tfor (long oh = 0; oh < %lld; oh++) {\n", OH);
 	fprintf(o, "\t\t\tconst %s *xr = %s + (p * %lld + oh * %lld) * %lld;\n", T, xb, H, sh, W);
 	if (fwd) {
@@ -1843,6 +1892,10 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 		fprintf(o, "\t\t\tfor (long i = 0; i < %lld; i++)\n\t\t\t\tfor (long j = %lld; j < %lld; j++)\n"
 		           "\t\t\t\t\tdr[i * %lld + j] = 0;\n", kh, OW * kw, W, W);
 	fprintf(o, "\t\t}\n");
+	if (epi_planes) {
+		plane_epilogue(e, id, dst, "p", "p + 1", 2);
+		fprintf(o, "\t}\n");
+	}
 	if (par)
 		par_end(e);
 	o = e->o;
@@ -1851,6 +1904,10 @@ static int kernel_maxpool_fast(Emit *e, NodeId id, const char *dst)
 		           "\t\t\t%s[p * %lld + i] = 0;\n", rows, C, OH * kh * W, H * W, dst, H * W);
 	if (bax == 0)
 		fprintf(o, "\tfor (long i = %s * %lld; i < %lld; i++)\n\t\t%s[i] = 0;\n", rows, C * H * W, N * C * H * W, dst);
+	if (!epi_planes)
+		plane_epilogue(e, id, dst, "0", arena_printf(e->a, "%lld", N * C), 1);
+	else if (bax == 0)
+		plane_epilogue(e, id, dst, arena_printf(e->a, "%s * %lld", rows, C), arena_printf(e->a, "%lld", N * C), 1);
 	return 1;
 }
 
@@ -1926,6 +1983,8 @@ static void kernel_pool(Emit *e, NodeId id, const char *dst)
 	fprintf(o, "\t\t\t\t}\n");
 	if (par)
 		par_end(e);
+	if (n->op == OP_MAXPOOL_GRAD) /* the fused consumer, once the gradient is whole */
+		plane_epilogue(e, id, dst, "0", arena_printf(e->a, "%lld", (long long)(xs.d[0] * C)), 1);
 }
 
 /* pad, slice and concat copy blocks: loops over the source shape with an

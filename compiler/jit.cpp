@@ -15,7 +15,10 @@
 //
 // The shared dlc_* helpers are a partition of their own, and with a cache
 // directory every object file is kept there (see "the cache" below): a model
-// compiled before skips everything up to the LLJIT.
+// compiled before skips everything up to the LLJIT.  A model that is not in
+// the cache is compiled twice ("two tiers" below): without optimisation first,
+// which training starts on, then with O3 on a background thread, which takes
+// over each function at its next call.
 #include "jit.h"
 
 #include <dlfcn.h>

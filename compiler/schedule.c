@@ -300,14 +300,33 @@ static void plan_inplace(Schedule *s)
 	}
 }
 
-/* A matrix product whose only consumer is elementwise (a bias, an
+/* Whether node n computes the elementwise consumer of its value in its own
+ * kernel: a 2-D matrix product (row by row), a max-pooling gradient (plane
+ * by plane: the mask of the ReLU before the pooling), a convolution (an
+ * example or a block of examples at a time: the bias and the activation)
+ * and a convolution's input gradient (the mask of the activation before
+ * it); not a depthwise convolution. */
+static int epilogue_producer(const Schedule *s, NodeId id)
+{
+	const Node *n = NN(s, id);
+	if (n->op == OP_MATMUL)
+		return n->shape.rank == 2;
+	if (n->op == OP_MAXPOOL_GRAD)
+		return n->shape.rank == 4;
+	if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX) {
+		ConvDims c = sched_conv_dims(s, id);
+		return !sched_conv_depthwise(&c);
+	}
+	return 0;
+}
+
+/* A producer (above) whose only consumer is elementwise (a bias, an
  * activation, an activation's gradient mask) computes that consumer in its
- * epilogue, row by row, into the consumer's array. */
+ * epilogue, while the values are in cache, into the consumer's array. */
 static void plan_epilogues(Schedule *s)
 {
 	for (uint32_t id = 1; id < s->g->nnodes; id++) {
-		if (!s->any[id] || NN(s, id)->op != OP_MATMUL || NN(s, id)->shape.rank != 2 || s->result[id] ||
-		    s->nuse[id] != 1)
+		if (!s->any[id] || s->result[id] || s->nuse[id] != 1 || !epilogue_producer(s, id))
 			continue;
 		NodeId c = s->user[id];
 		while (s->st[c] == ST_INLINE) /* the chain ends in the kernel that stores it */
