@@ -615,6 +615,23 @@ static const char *jit_cache_dir(void)
 	return dir;
 }
 
+/* Whether the trainer flags train the model, rather than check it
+ * (--gradcheck, --dump-grads, ...), evaluate it or sample from it. */
+static int trains(int targc, char **targv)
+{
+	static const char *const modes[] = {"--eval", "--eval-valid", "--predict", "--sample", "--lipschitz",
+	                                    "--batch-from", "--dump-forward", "--dump-grads", "--gradcheck",
+	                                    "--hvpcheck", "--dump-hvp", "--grad", "--grad-sweep", "--dot",
+	                                    "--value-iteration", "--dump-data", "--help", NULL};
+	for (int i = 1; i < targc; i++)
+		for (int k = 0; modes[k]; k++) {
+			size_t l = strlen(modes[k]);
+			if (!strncmp(targv[i], modes[k], l) && (targv[i][l] == 0 || targv[i][l] == '='))
+				return 0;
+		}
+	return 1;
+}
+
 /* `dlc run` through the LLVM JIT (compiler/jit.cpp): the generated C, held
  * in memory, compiled by the clang embedded in dlc with the flags of an
  * ahead-of-time build (-O3 -std=c11 -ffp-contract=fast -march=native, and
@@ -658,6 +675,10 @@ static int run_llvm_jit(const Schedule *sched, const MemPlan *mp, const char *cf
 	 * only, "quick" the quick code only (to compare the two) */
 	const char *te = getenv("DLC_JIT_TIERED");
 	int tiered = nuser ? 0 : te && !strcmp(te, "0") ? 0 : te && !strcmp(te, "quick") ? 2 : 1;
+	/* a run that checks, evaluates or samples instead of training is over
+	 * in moments on the O3 code, and would wait for it at the end anyway */
+	if (tiered == 1 && !trains(targc, targv))
+		tiered = 0;
 	char cname[300], sym[300];
 	snprintf(cname, sizeof cname, "%s.c", m->name);
 	snprintf(sym, sizeof sym, "%s_model", m->name);
