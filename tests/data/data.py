@@ -12,13 +12,14 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 import safetensors_raw  # noqa: E402
+import trainer_harness  # noqa: E402
+from trainer_harness import fail, run  # noqa: E402
 
 SKLEARN = "/usr/lib/python3/dist-packages/sklearn/datasets/data"
 M64 = (1 << 64) - 1
@@ -28,21 +29,6 @@ STREAM_GEN_TRAIN = 0x47454E5452
 STREAM_GEN_TEST = 0x47454E5445
 
 args = None
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def run(cmd, expect_rc=0):
-    print("$ " + " ".join(cmd))
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       cwd=args.workdir, timeout=600)
-    sys.stdout.write(p.stdout)
-    if p.returncode != expect_rc:
-        fail("exit status %d, expected %d" % (p.returncode, expect_rc))
-    return p.stdout
 
 
 def build(src, name):
@@ -362,6 +348,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
     args.dlc = os.path.abspath(args.dlc)
+    trainer_harness.configure(args.dlc, args.workdir, 600)
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
     TESTS[args.test]()
