@@ -542,14 +542,28 @@ static const char *runtime_include(void)
 	return file_exists(probe) ? DLC_RUNTIME_INCLUDE : DLC_INSTALL_INCLUDE;
 }
 
+/* Whether the trainer flags targv[1..targc) hold one of flags (NULL-ended),
+ * as `--flag` or `--flag=value`. */
+static int any_flag(int targc, char **targv, const char *const *flags)
+{
+	for (int i = 1; i < targc; i++)
+		for (int k = 0; flags[k]; k++) {
+			size_t l = strlen(flags[k]);
+			if (!strncmp(targv[i], flags[k], l) && (targv[i][l] == 0 || targv[i][l] == '='))
+				return 1;
+		}
+	return 0;
+}
+
 /* With DLC_JIT_VERBOSE set, `dlc run` says when the trainer starts its first
  * training step, counted from the start of dlc. */
 static double first_step_origin;
 static void (*first_step_inner)(int64_t n, double lr);
 static int first_step_seen;
 /* and, with the JIT's two tiers, the step the O3 code was first in place for */
-static long steps_timed, o3_step = -1;
+static long steps_timed;
 #ifdef DLC_HAVE_LLVM
+static long o3_step = -1;
 static DlcJit *timed_jit;
 #endif
 
@@ -623,13 +637,7 @@ static int trains(int targc, char **targv)
 	                                    "--batch-from", "--dump-forward", "--dump-grads", "--gradcheck",
 	                                    "--hvpcheck", "--dump-hvp", "--grad", "--grad-sweep", "--dot",
 	                                    "--value-iteration", "--dump-data", "--help", NULL};
-	for (int i = 1; i < targc; i++)
-		for (int k = 0; modes[k]; k++) {
-			size_t l = strlen(modes[k]);
-			if (!strncmp(targv[i], modes[k], l) && (targv[i][l] == 0 || targv[i][l] == '='))
-				return 0;
-		}
-	return 1;
+	return !any_flag(targc, targv, modes);
 }
 
 /* `dlc run` through the LLVM JIT (compiler/jit.cpp): the generated C, held
@@ -760,14 +768,11 @@ static void prefetch_data(const Model *m, int targc, char **targv)
 {
 	static const char *const other[] = {"--train", "--test", "--valid", "--eval", "--eval-valid", "--predict",
 	                                    "--sample", "--help", NULL};
+	if (any_flag(targc, targv, other))
+		return;
 	const char *dir = m->data_dir;
 	for (int i = 1; i < targc; i++) {
 		const char *a = targv[i];
-		for (int k = 0; other[k]; k++) {
-			size_t l = strlen(other[k]);
-			if (!strncmp(a, other[k], l) && (a[l] == 0 || a[l] == '='))
-				return;
-		}
 		if (!strcmp(a, "--data") && i + 1 < targc)
 			dir = targv[i + 1];
 		else if (!strncmp(a, "--data=", 7))

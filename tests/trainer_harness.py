@@ -1,5 +1,5 @@
 """The helpers of the Python tests that compile programs with dlc and run their trainers
-(tests/hist, tests/parens, tests/seq2seq): configure() once with the dlc binary, the
+(tests/hist, tests/parens, tests/seq2seq, tests/data): configure() once with the dlc binary, the
 working directory and a time limit per command; then fail, run and build."""
 import os
 import subprocess
